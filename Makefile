@@ -1,0 +1,193 @@
+# conveyor — build, test and run the suite.
+#
+# Everything is built into $(BUILD) (build/ by default, build/asan for the
+# sanitizer build): generated protobuf-c code, objects, libcommon.a, the
+# service binaries, unit-test binaries and the integration test programs.
+# Nothing generated is ever written into the source tree.
+#
+#   make            build everything
+#   make deps       install missing Debian packages (a no-op when all are there)
+#   make test       unit + integration tests against real PostgreSQL, Redis, ZeroMQ
+#   make check T=db run one module's unit tests (common/tests/test_db.c)
+#   make asan       the tests under AddressSanitizer + UBSan
+#   make up / down  the local stack in the background / stop it
+#   make run        the local stack in the foreground; Ctrl-C stops it all
+#   make bench      the figures (benchmarks print, never assert)
+#   make fmt        clang-format every C file;  make fmt-check  the CI check
+#   make lint       cppcheck + the banned-call grep
+
+BUILD    ?= build
+SANITIZE ?=
+CC       ?= cc
+GEN      := $(BUILD)/gen
+OBJ      := $(BUILD)/obj
+BIN      := $(BUILD)/bin
+
+PKGS := libzmq libczmq libprotobuf-c libpq hiredis libmicrohttpd jansson libjwt libcurl \
+        libsodium libcrypto
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wcast-qual -fno-common -fstack-protector-strong
+OPT  := -O2 -g
+ifneq ($(SANITIZE),)
+OPT  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+comma     := ,
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS  := -D_GNU_SOURCE -I. -isystem $(GEN)
+CFLAGS    := -std=c11 $(WARN) $(OPT)
+LDFLAGS   := $(if $(SANITIZE),-fsanitize=address$(comma)undefined)
+LDLIBS     = $(PKG_LIBS) -lpthread -lm
+
+# --- generated protobuf-c code -------------------------------------------
+PROTOS    := $(wildcard proto/conveyor/*.proto)
+PB_C      := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PB_H      := $(PB_C:.c=.h)
+
+$(GEN)/conveyor/%.pb-c.c $(GEN)/conveyor/%.pb-c.h: proto/conveyor/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+# generated files are kept, not treated as intermediates
+.SECONDARY: $(PB_C) $(PB_H)
+
+# --- the migration embedder (a build tool, always built without sanitizers)
+EMBED := $(BUILD)/tools/embed_sql
+$(EMBED): tools/embed_sql.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 $(WARN) -o $@ $<
+
+# $(call embed_rule,<output.c>,<symbol>,<set name>,<sql files>)
+define embed_rule
+$(1): $(4) $(EMBED)
+	@mkdir -p $$(dir $$@)
+	$(EMBED) $(2) $(3) $(4) > $$@.tmp && mv $$@.tmp $$@
+endef
+
+# --- objects ---------------------------------------------------------------
+$(OBJ)/%.o: %.c | $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OBJ)/gen/%.o: $(GEN)/%.c | $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -Wno-cast-qual -MMD -MP -c -o $@ $<
+
+# --- common/: the service kit ---------------------------------------------
+COMMON_SRC := $(wildcard common/*.c)
+KIT_SQL    := $(sort $(wildcard common/migrations/*.sql))
+KIT_MIG_C  := $(GEN)/kit_migrations.c
+$(eval $(call embed_rule,$(KIT_MIG_C),kit_migrations,kit,$(KIT_SQL)))
+COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRC)) \
+              $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PB_C) $(KIT_MIG_C))
+LIBCOMMON  := $(BUILD)/libcommon.a
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# --- services ----------------------------------------------------------------
+SERVICES := $(notdir $(patsubst %/,%,$(wildcard services/*/)))
+
+# $(call program_rule,<name>,<source dir>,<sources>,<migration sql files>)
+# A program is its sources + embedded migrations (symbol app_migrations) + libcommon.
+define program_rule
+$(1)_MIG_C := $(GEN)/$(1)_migrations.c
+$$(eval $$(call embed_rule,$$($(1)_MIG_C),app_migrations,$(1),$(4)))
+$(1)_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(3)) $$(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$$($(1)_MIG_C))
+$(BIN)/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+PROGRAMS += $(BIN)/$(1)
+endef
+
+$(foreach s,$(SERVICES),$(eval $(call program_rule,$(s),services/$(s),\
+  $(wildcard services/$(s)/*.c services/$(s)/adapters/*.c),\
+  $(sort $(wildcard services/$(s)/migrations/*.sql)))))
+
+# --- unit tests of common/ (cmocka) -----------------------------------------
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+COMMON_TESTS := $(patsubst common/tests/%.c,$(BIN)/%,$(wildcard common/tests/test_*.c))
+$(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+# --- unit tests of a service's domain logic: every .c but main.c is linked in
+define service_test_rule
+$(BIN)/test_$(1)_%: $(OBJ)/services/$(1)/tests/test_%.o \
+    $(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$(CMOCKA_LIBS)
+SERVICE_TESTS += $(patsubst services/$(1)/tests/test_%.c,$(BIN)/test_$(1)_%,\
+  $(wildcard services/$(1)/tests/test_*.c))
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_test_rule,$(s))))
+
+# --- integration test programs: tests/integration/kit/*.c, one program each,
+# sharing the migrations in tests/integration/kit/migrations/.
+KIT_PROGS := $(basename $(notdir $(wildcard tests/integration/kit/*.c)))
+KITTEST_SQL := $(sort $(wildcard tests/integration/kit/migrations/*.sql))
+$(foreach p,$(KIT_PROGS),$(eval $(call program_rule,$(p),tests/integration/kit,\
+  tests/integration/kit/$(p).c,$(KITTEST_SQL))))
+
+# --- benchmarks: tests/bench/*.c, one program each ---------------------------
+BENCH_PROGS := $(basename $(notdir $(wildcard tests/bench/*.c)))
+$(foreach p,$(BENCH_PROGS),$(eval $(call program_rule,$(p),tests/bench,\
+  tests/bench/$(p).c,$(KITTEST_SQL))))
+
+# --- command-line tools: tools/conveyor*.c -----------------------------------
+TOOL_PROGS := $(basename $(notdir $(wildcard tools/conveyor*.c)))
+$(foreach p,$(TOOL_PROGS),$(eval $(call program_rule,$(p),tools,tools/$(p).c,)))
+
+# --- targets ----------------------------------------------------------------
+.DEFAULT_GOAL := all
+.PHONY: all deps test check asan up down run bench fmt fmt-check lint clean
+
+all: $(LIBCOMMON) $(PROGRAMS) $(COMMON_TESTS) $(SERVICE_TESTS)
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/run.sh --unit-only $(if $(T),--only $(T))
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all
+	@BUILD=build/asan SANITIZE=1 tests/run.sh
+
+up: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/stack.sh up
+
+down:
+	@BUILD=$(BUILD) scripts/stack.sh down
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/stack.sh run
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/bench/run.sh
+
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+fmt:
+	clang-format -i $(C_FILES)
+
+fmt-check:
+	@clang-format --dry-run --Werror $(C_FILES)
+
+lint:
+	@scripts/lint.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,920 @@
+/*
+ * db.c — libpq sessions that reconnect, prepared statements, transactions,
+ * notifications, advisory locks and a small session pool (db.h).
+ *
+ * A session is opened lazily and replaced after the server goes away; a
+ * transaction in progress is never silently continued on a new session:
+ * once BEGIN ran, a lost connection makes every call answer DB_TRANSIENT
+ * until the caller rolls back. Statements are registered by name and
+ * prepared on each session just before their first use there.
+ */
+#include "common/db.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+typedef struct {
+    char *name;
+    char *sql;
+    uint64_t prepared_generation; /* the session it is prepared on; 0: none */
+} statement_t;
+
+struct db {
+    char *dsn;
+    char *app_name;
+    PGconn *conn;
+    uint64_t generation;
+    bool tx_open; /* BEGIN ran and neither COMMIT nor ROLLBACK since */
+    bool tx_lost; /* the session died inside the transaction */
+    statement_t *statements;
+    size_t statement_count, statement_cap;
+    char **channels;
+    size_t channel_count;
+    char sqlstate[6];
+    char errmsg[512];
+};
+
+/* ------------------------------------------------------------------ */
+/* errors                                                               */
+
+static void set_error(db_t *db, const char *sqlstate, const char *message)
+{
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", sqlstate ? sqlstate : "");
+    snprintf(db->errmsg, sizeof db->errmsg, "%s", message ? message : "unknown error");
+    /* libpq messages end with a newline; logs are one line */
+    size_t len = strlen(db->errmsg);
+    while (len > 0 && (db->errmsg[len - 1] == '\n' || db->errmsg[len - 1] == ' '))
+        db->errmsg[--len] = '\0';
+}
+
+static void clear_error(db_t *db)
+{
+    db->sqlstate[0] = '\0';
+    db->errmsg[0] = '\0';
+}
+
+/* SQLSTATEs that retrying the whole transaction later can fix. */
+static bool sqlstate_transient(const char *state)
+{
+    if (!state || !state[0])
+        return true; /* no answer from the server at all */
+    static const char *const transient[] = {
+        "40001", /* serialization_failure */
+        "40P01", /* deadlock_detected */
+        "55P03", /* lock_not_available (lock_timeout) */
+        "57014", /* query_canceled (statement_timeout) */
+        "57P01", /* admin_shutdown */
+        "57P02", /* crash_shutdown */
+        "57P03", /* cannot_connect_now */
+        "25P03", /* idle_in_transaction_session_timeout */
+        "53300", /* too_many_connections */
+    };
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0)
+        return true; /* connection exceptions, insufficient resources */
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+        if (strcmp(state, transient[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Drops a session that is no longer usable. */
+static void drop_connection(db_t *db)
+{
+    if (db->conn) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+    if (db->tx_open)
+        db->tx_lost = true;
+}
+
+/* Classifies a failed result (or NULL: no result at all) and records it. */
+static db_status_t classify_failure(db_t *db, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *message = res ? PQresultErrorMessage(res) : NULL;
+    if (!message || !message[0])
+        message = db->conn ? PQerrorMessage(db->conn) : "no connection to the database";
+    set_error(db, state, message);
+    bool broken = !db->conn || PQstatus(db->conn) != CONNECTION_OK;
+    if (broken) {
+        drop_connection(db);
+        return DB_TRANSIENT;
+    }
+    return sqlstate_transient(state) ? DB_TRANSIENT : DB_ERROR;
+}
+
+/* ------------------------------------------------------------------ */
+/* sessions                                                             */
+
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("postgres notice", LF_STR("notice", message));
+}
+
+db_t *db_new(const char *dsn, const char *app_name)
+{
+    db_t *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    db->dsn = strdup(dsn ? dsn : "");
+    db->app_name = strdup(app_name ? app_name : "conveyor");
+    if (!db->dsn || !db->app_name)
+        db_destroy(&db);
+    return db;
+}
+
+void db_destroy(db_t **self_p)
+{
+    db_t *db = *self_p;
+    if (!db)
+        return;
+    if (db->conn)
+        PQfinish(db->conn);
+    for (size_t i = 0; i < db->statement_count; i++) {
+        free(db->statements[i].name);
+        free(db->statements[i].sql);
+    }
+    free(db->statements);
+    for (size_t i = 0; i < db->channel_count; i++)
+        free(db->channels[i]);
+    free(db->channels);
+    free(db->dsn);
+    free(db->app_name);
+    free(db);
+    *self_p = NULL;
+}
+
+static db_status_t exec_simple(db_t *db, const char *sql)
+{
+    PGresult *res = PQexec(db->conn, sql);
+    ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    db_status_t result = DB_OK;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        result = classify_failure(db, res);
+    PQclear(res);
+    return result;
+}
+
+static db_status_t issue_listen(db_t *db, const char *channel)
+{
+    char *quoted = PQescapeIdentifier(db->conn, channel, strlen(channel));
+    if (!quoted) {
+        set_error(db, "", PQerrorMessage(db->conn));
+        return DB_ERROR;
+    }
+    char sql[320];
+    int n = snprintf(sql, sizeof sql, "LISTEN %s", quoted);
+    PQfreemem(quoted);
+    if (n < 0 || (size_t)n >= sizeof sql) {
+        set_error(db, "", "channel name too long");
+        return DB_ERROR;
+    }
+    return exec_simple(db, sql);
+}
+
+/* True if the server closed this idle session (a restart, a failover,
+ * pg_terminate_backend): its goodbye is already waiting on the socket.
+ * Only called between statements, so nothing of ours is in flight; what
+ * is read (a notification) stays buffered in libpq. */
+static bool closed_by_server(db_t *db)
+{
+    /* the server's last words (FATAL 57P01) come first and are parsed as
+     * a notice; the end of the stream is seen on the next read */
+    for (int reads = 0; reads < 4; reads++) {
+        struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(db->conn))
+            return true;
+        (void)PQisBusy(db->conn); /* parses what arrived; idle, so never busy */
+    }
+    return PQstatus(db->conn) != CONNECTION_OK;
+}
+
+db_status_t db_connect(db_t *db)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK && !closed_by_server(db))
+        return DB_OK;
+    drop_connection(db); /* marks an open transaction lost */
+    if (db->tx_open) {
+        /* never continue a transaction on another session */
+        set_error(db, "08006", "the session was lost inside a transaction");
+        return DB_TRANSIENT;
+    }
+    /* Our defaults first; the DSN, expanded in place of dbname, overrides
+     * them. Keepalives make a dead peer's session, and its advisory
+     * locks, go away within seconds instead of hours. */
+    const char *keys[] = {"keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "connect_timeout",
+                          "application_name",
+                          "fallback_application_name",
+                          "dbname",
+                          NULL};
+    const char *values[] = {"1", "5", "2", "3", "5", db->app_name, db->app_name, db->dsn, NULL};
+    /* application_name from our side must not override the DSN's: it is
+     * listed before dbname, so the DSN wins when it sets one */
+    db->conn = PQconnectdbParams(keys, values, 1);
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+        set_error(db, "08001", db->conn ? PQerrorMessage(db->conn) : "out of memory");
+        drop_connection(db);
+        return DB_TRANSIENT;
+    }
+    PQsetNoticeProcessor(db->conn, ignore_notice, NULL);
+    db->generation++;
+    for (size_t i = 0; i < db->channel_count; i++) {
+        db_status_t status = issue_listen(db, db->channels[i]);
+        if (status != DB_OK)
+            return status;
+    }
+    clear_error(db);
+    return DB_OK;
+}
+
+int db_prepare(db_t *db, const char *name, const char *sql)
+{
+    for (size_t i = 0; i < db->statement_count; i++) {
+        statement_t *stmt = &db->statements[i];
+        if (strcmp(stmt->name, name) == 0) {
+            if (strcmp(stmt->sql, sql) == 0)
+                return 0; /* the same text again: keep what is prepared */
+            char *copy = strdup(sql);
+            if (!copy)
+                return -1;
+            free(stmt->sql);
+            stmt->sql = copy;
+            bool prepared_here = db->conn && stmt->prepared_generation == db->generation;
+            stmt->prepared_generation = 0; /* a different text: prepare again */
+            if (prepared_here) {
+                /* the old text is prepared on this session. Only then: a
+                 * DEALLOCATE that fails would abort an open transaction */
+                char deallocate[160];
+                char *quoted = PQescapeIdentifier(db->conn, name, strlen(name));
+                if (quoted) {
+                    snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", quoted);
+                    PQfreemem(quoted);
+                    PQclear(PQexec(db->conn, deallocate));
+                }
+            }
+            return 0;
+        }
+    }
+    if (db->statement_count == db->statement_cap) {
+        size_t cap = db->statement_cap ? db->statement_cap * 2 : 16;
+        statement_t *grown = realloc(db->statements, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        db->statements = grown;
+        db->statement_cap = cap;
+    }
+    statement_t *stmt = &db->statements[db->statement_count];
+    stmt->name = strdup(name);
+    stmt->sql = strdup(sql);
+    stmt->prepared_generation = 0;
+    if (!stmt->name || !stmt->sql) {
+        free(stmt->name);
+        free(stmt->sql);
+        return -1;
+    }
+    db->statement_count++;
+    return 0;
+}
+
+static statement_t *find_statement(db_t *db, const char *name)
+{
+    for (size_t i = 0; i < db->statement_count; i++)
+        if (strcmp(db->statements[i].name, name) == 0)
+            return &db->statements[i];
+    return NULL;
+}
+
+/* Connects if needed; refuses when a transaction was lost. */
+static db_status_t ensure_session(db_t *db)
+{
+    if (db->tx_lost) {
+        set_error(db, "08006", "the session was lost inside a transaction; roll back");
+        return DB_TRANSIENT;
+    }
+    return db_connect(db);
+}
+
+/* ------------------------------------------------------------------ */
+/* parameters                                                           */
+
+void db_params_init(db_params_t *params)
+{
+    params->count = 0;
+    params->overflow = false;
+}
+
+static int next_param(db_params_t *params)
+{
+    if (params->count >= DB_MAX_PARAMS) {
+        params->overflow = true;
+        return -1;
+    }
+    int i = params->count++;
+    params->lengths[i] = 0;
+    params->formats[i] = 0;
+    return i;
+}
+
+void db_param_text(db_params_t *params, const char *text)
+{
+    int i = next_param(params);
+    if (i >= 0)
+        params->values[i] = text;
+}
+
+void db_param_i64(db_params_t *params, int64_t value)
+{
+    int i = next_param(params);
+    if (i < 0)
+        return;
+    snprintf(params->numbers[i], sizeof params->numbers[i], "%" PRId64, value);
+    params->values[i] = params->numbers[i];
+}
+
+void db_param_u64(db_params_t *params, uint64_t value)
+{
+    int i = next_param(params);
+    if (i < 0)
+        return;
+    snprintf(params->numbers[i], sizeof params->numbers[i], "%" PRIu64, value);
+    params->values[i] = params->numbers[i];
+}
+
+void db_param_bool(db_params_t *params, bool value)
+{
+    db_param_text(params, value ? "true" : "false");
+}
+
+void db_param_bytes(db_params_t *params, const void *bytes, size_t len)
+{
+    int i = next_param(params);
+    if (i < 0)
+        return;
+    params->values[i] = bytes ? (const char *)bytes : "";
+    params->lengths[i] = (int)len;
+    params->formats[i] = 1;
+}
+
+void db_param_null(db_params_t *params)
+{
+    db_param_text(params, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* running statements                                                   */
+
+static db_status_t check_result(db_t *db, PGresult *res, PGresult **res_out)
+{
+    ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        clear_error(db);
+        if (res_out)
+            *res_out = res;
+        else
+            PQclear(res);
+        return DB_OK;
+    }
+    db_status_t result = classify_failure(db, res);
+    PQclear(res);
+    return result;
+}
+
+db_status_t db_run(db_t *db, const char *stmt_name, const db_params_t *params, PGresult **res_out)
+{
+    if (res_out)
+        *res_out = NULL;
+    statement_t *stmt = find_statement(db, stmt_name);
+    if (!stmt) {
+        set_error(db, "26000", "statement was never registered with db_prepare");
+        log_error("unknown prepared statement", LF_STR("statement", stmt_name),
+                  LF_ERR("bug_unknown_statement"));
+        return DB_ERROR;
+    }
+    if (params && params->overflow) {
+        set_error(db, "54023", "too many parameters for DB_MAX_PARAMS");
+        return DB_ERROR;
+    }
+    db_status_t status = ensure_session(db);
+    if (status != DB_OK)
+        return status;
+    if (stmt->prepared_generation != db->generation) {
+        PGresult *prepared = PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL);
+        status = check_result(db, prepared, NULL);
+        if (status != DB_OK) {
+            if (status == DB_ERROR)
+                log_error("could not prepare statement", LF_STR("statement", stmt->name),
+                          LF_STR("pg", db->errmsg), LF_ERR("bad_sql"));
+            return status;
+        }
+        stmt->prepared_generation = db->generation;
+    }
+    PGresult *res = PQexecPrepared(db->conn, stmt->name, params ? params->count : 0,
+                                   params ? params->values : NULL, params ? params->lengths : NULL,
+                                   params ? params->formats : NULL, 0);
+    return check_result(db, res, res_out);
+}
+
+db_status_t db_run_count(db_t *db, const char *stmt_name, const db_params_t *params,
+                         int64_t *rows_out)
+{
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, stmt_name, params, &res);
+    if (status != DB_OK)
+        return status;
+    int64_t rows = PQntuples(res);
+    const char *affected = PQcmdTuples(res);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK && affected && affected[0])
+        rows = strtoll(affected, NULL, 10);
+    PQclear(res);
+    if (rows_out)
+        *rows_out = rows;
+    return DB_OK;
+}
+
+db_status_t db_run_sql(db_t *db, const char *sql, const db_params_t *params, PGresult **res_out)
+{
+    if (res_out)
+        *res_out = NULL;
+    if (params && params->overflow) {
+        set_error(db, "54023", "too many parameters for DB_MAX_PARAMS");
+        return DB_ERROR;
+    }
+    db_status_t status = ensure_session(db);
+    if (status != DB_OK)
+        return status;
+    PGresult *res;
+    if (!params)
+        res = PQexec(db->conn, sql);
+    else
+        res = PQexecParams(db->conn, sql, params->count, NULL, params->values, params->lengths,
+                           params->formats, 0);
+    return check_result(db, res, res_out);
+}
+
+/* ------------------------------------------------------------------ */
+/* transactions                                                         */
+
+db_status_t db_begin(db_t *db)
+{
+    if (db->tx_open) {
+        set_error(db, "25001", "a transaction is already open on this session");
+        return DB_ERROR;
+    }
+    db_status_t status = ensure_session(db);
+    if (status != DB_OK)
+        return status;
+    status = exec_simple(db, "BEGIN");
+    if (status == DB_OK) {
+        db->tx_open = true;
+        db->tx_lost = false;
+    }
+    return status;
+}
+
+db_status_t db_commit(db_t *db)
+{
+    if (!db->tx_open) {
+        set_error(db, "25P01", "no transaction is open on this session");
+        return DB_ERROR;
+    }
+    if (db->tx_lost || !db->conn) {
+        set_error(db, "08006", "the session was lost inside the transaction");
+        return DB_TRANSIENT;
+    }
+    PGresult *res = PQexec(db->conn, "COMMIT");
+    ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    db_status_t result = DB_OK;
+    if (status != PGRES_COMMAND_OK) {
+        /* the outcome of a COMMIT whose answer was lost is unknown; the
+         * callers' conditional writes make retrying safe */
+        result = classify_failure(db, res);
+    } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        /* an aborted transaction "commits" as ROLLBACK */
+        set_error(db, "25P02", "the transaction was aborted by an earlier error and rolled back");
+        result = DB_ERROR;
+    }
+    PQclear(res);
+    if (result == DB_OK || !db->tx_lost) {
+        db->tx_open = false;
+        db->tx_lost = false;
+    }
+    if (result != DB_OK && db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+    return result;
+}
+
+void db_rollback(db_t *db)
+{
+    if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexec(db->conn, "ROLLBACK");
+        if (!res || PQstatus(db->conn) != CONNECTION_OK)
+            drop_connection(db);
+        PQclear(res);
+    }
+    db->tx_open = false;
+    db->tx_lost = false;
+}
+
+bool db_in_tx(const db_t *db)
+{
+    return db->tx_open;
+}
+
+/* Savepoint names are ours, never outside data: plain identifiers only. */
+static bool plain_identifier(const char *name)
+{
+    if (!name || !name[0] || strlen(name) > 63)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+static db_status_t savepoint_command(db_t *db, const char *verb, const char *name)
+{
+    if (!plain_identifier(name)) {
+        set_error(db, "42602", "savepoint name is not a plain identifier");
+        return DB_ERROR;
+    }
+    if (!db->tx_open || db->tx_lost || !db->conn) {
+        set_error(db, "08006", "no live transaction for a savepoint");
+        return db->tx_lost ? DB_TRANSIENT : DB_ERROR;
+    }
+    char sql[128];
+    snprintf(sql, sizeof sql, "%s %s", verb, name);
+    return exec_simple(db, sql);
+}
+
+db_status_t db_savepoint(db_t *db, const char *name)
+{
+    return savepoint_command(db, "SAVEPOINT", name);
+}
+
+db_status_t db_release_savepoint(db_t *db, const char *name)
+{
+    return savepoint_command(db, "RELEASE SAVEPOINT", name);
+}
+
+db_status_t db_rollback_to_savepoint(db_t *db, const char *name)
+{
+    return savepoint_command(db, "ROLLBACK TO SAVEPOINT", name);
+}
+
+const char *db_sqlstate(const db_t *db)
+{
+    return db->sqlstate;
+}
+
+const char *db_errmsg(const db_t *db)
+{
+    return db->errmsg;
+}
+
+uint64_t db_generation(const db_t *db)
+{
+    return db->generation;
+}
+
+PGconn *db_conn(db_t *db)
+{
+    return db->conn && PQstatus(db->conn) == CONNECTION_OK ? db->conn : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* notifications                                                        */
+
+db_status_t db_listen(db_t *db, const char *channel)
+{
+    bool known = false;
+    for (size_t i = 0; i < db->channel_count; i++)
+        known |= strcmp(db->channels[i], channel) == 0;
+    if (!known) {
+        char **grown = realloc(db->channels, (db->channel_count + 1) * sizeof *grown);
+        if (!grown)
+            return DB_ERROR;
+        db->channels = grown;
+        db->channels[db->channel_count] = strdup(channel);
+        if (!db->channels[db->channel_count])
+            return DB_ERROR;
+        db->channel_count++;
+    }
+    /* a fresh session LISTENs to every channel while connecting */
+    uint64_t before = db->generation;
+    db_status_t status = ensure_session(db);
+    if (status != DB_OK || db->generation != before)
+        return status;
+    return issue_listen(db, channel);
+}
+
+int db_wait_notify(db_t *db, int timeout_ms, char *channel_out, size_t channel_size)
+{
+    if (ensure_session(db) != DB_OK)
+        return -1;
+    int got = 0;
+    int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        if (!PQconsumeInput(db->conn)) {
+            set_error(db, "08006", PQerrorMessage(db->conn));
+            drop_connection(db);
+            return -1;
+        }
+        PGnotify *note;
+        while ((note = PQnotifies(db->conn)) != NULL) {
+            if (!got && channel_out && channel_size)
+                snprintf(channel_out, channel_size, "%s", note->relname);
+            got = 1;
+            PQfreemem(note);
+        }
+        if (got)
+            return 1;
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+        int ready = poll(&pfd, 1, (int)left);
+        if (ready < 0 && errno != EINTR)
+            return -1;
+        if (ready == 0)
+            return 0;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* advisory locks                                                       */
+
+static db_status_t advisory(db_t *db, const char *function, const char *schema, int purpose,
+                            bool *result_out)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT %s(to_regnamespace($1)::oid::int4, $2::int4)", function);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, schema);
+    db_param_i64(&params, purpose);
+    PGresult *res = NULL;
+    db_status_t status = db_run_sql(db, sql, &params, &res);
+    if (status != DB_OK)
+        return status;
+    const char *value = db_value(res, 0, 0);
+    if (!value) {
+        set_error(db, "3F000", "schema does not exist: no advisory lock key");
+        PQclear(res);
+        return DB_ERROR;
+    }
+    if (result_out)
+        *result_out = value[0] == 't';
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t db_try_advisory_lock(db_t *db, const char *schema, int purpose, bool *acquired_out)
+{
+    *acquired_out = false;
+    return advisory(db, "pg_try_advisory_lock", schema, purpose, acquired_out);
+}
+
+db_status_t db_advisory_lock(db_t *db, const char *schema, int purpose)
+{
+    PGresult *res = NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, schema);
+    db_param_i64(&params, purpose);
+    db_status_t status =
+        db_run_sql(db, "SELECT pg_advisory_lock(to_regnamespace($1)::oid::int4, $2::int4) IS NULL",
+                   &params, &res);
+    /* the function is strict: an unknown schema means no key and no lock */
+    if (status == DB_OK && (!db_value(res, 0, 0) || db_value(res, 0, 0)[0] != 'f')) {
+        set_error(db, "3F000", "schema does not exist: no advisory lock key");
+        status = DB_ERROR;
+    }
+    PQclear(res);
+    return status;
+}
+
+db_status_t db_advisory_unlock(db_t *db, const char *schema, int purpose)
+{
+    bool released = false;
+    return advisory(db, "pg_advisory_unlock", schema, purpose, &released);
+}
+
+/* ------------------------------------------------------------------ */
+/* results                                                              */
+
+const char *db_value(const PGresult *res, int row, int col)
+{
+    if (!res || row < 0 || row >= PQntuples(res) || col < 0 || col >= PQnfields(res) ||
+        PQgetisnull(res, row, col))
+        return NULL;
+    return PQgetvalue(res, row, col);
+}
+
+int db_get_i64(const PGresult *res, int row, int col, int64_t *out)
+{
+    const char *text = db_value(res, row, col);
+    if (!text || !text[0])
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = (int64_t)value;
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_out, size_t *len_out)
+{
+    *bytes_out = NULL;
+    *len_out = 0;
+    const char *text = db_value(res, row, col);
+    if (!text)
+        return -1;
+    size_t text_len = strlen(text);
+    if (text_len >= 2 && text[0] == '\\' && text[1] == 'x') {
+        /* hex format, the server's default since 9.0 */
+        size_t len = (text_len - 2) / 2;
+        unsigned char *bytes = malloc(len ? len : 1);
+        if (!bytes)
+            return -1;
+        for (size_t i = 0; i < len; i++) {
+            int hi = hex_digit(text[2 + 2 * i]), lo = hex_digit(text[3 + 2 * i]);
+            if (hi < 0 || lo < 0) {
+                free(bytes);
+                return -1;
+            }
+            bytes[i] = (unsigned char)(hi << 4 | lo);
+        }
+        *bytes_out = bytes;
+        *len_out = len;
+        return 0;
+    }
+    size_t len = 0;
+    unsigned char *unescaped = PQunescapeBytea((const unsigned char *)text, &len);
+    if (!unescaped)
+        return -1;
+    unsigned char *bytes = malloc(len ? len : 1);
+    if (bytes && len)
+        memcpy(bytes, unescaped, len);
+    PQfreemem(unescaped);
+    if (!bytes)
+        return -1;
+    *bytes_out = bytes;
+    *len_out = len;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the pool                                                             */
+
+struct db_pool {
+    char *dsn;
+    char *app_name;
+    int size;
+    db_setup_fn setup;
+    void *setup_arg;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    db_t **sessions; /* NULL until first needed */
+    bool *in_use;
+};
+
+db_pool_t *db_pool_new(const char *dsn, const char *app_name, int size, db_setup_fn setup,
+                       void *setup_arg)
+{
+    db_pool_t *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return NULL;
+    pool->size = size > 0 ? size : 1;
+    pool->dsn = strdup(dsn ? dsn : "");
+    pool->app_name = strdup(app_name ? app_name : "conveyor");
+    pool->setup = setup;
+    pool->setup_arg = setup_arg;
+    pool->sessions = calloc((size_t)pool->size, sizeof *pool->sessions);
+    pool->in_use = calloc((size_t)pool->size, sizeof *pool->in_use);
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool->freed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (!pool->dsn || !pool->app_name || !pool->sessions || !pool->in_use)
+        db_pool_destroy(&pool);
+    return pool;
+}
+
+void db_pool_destroy(db_pool_t **self_p)
+{
+    db_pool_t *pool = *self_p;
+    if (!pool)
+        return;
+    for (int i = 0; pool->sessions && i < pool->size; i++)
+        db_destroy(&pool->sessions[i]);
+    free(pool->sessions);
+    free(pool->in_use);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->freed);
+    free(pool->dsn);
+    free(pool->app_name);
+    free(pool);
+    *self_p = NULL;
+}
+
+db_t *db_pool_acquire(db_pool_t *pool, int wait_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        int free_slot = -1;
+        /* prefer a session that exists (connected, statements prepared) */
+        for (int i = 0; i < pool->size; i++) {
+            if (!pool->in_use[i] && pool->sessions[i]) {
+                free_slot = i;
+                break;
+            }
+        }
+        if (free_slot < 0)
+            for (int i = 0; i < pool->size && free_slot < 0; i++)
+                if (!pool->in_use[i])
+                    free_slot = i;
+        if (free_slot >= 0) {
+            pool->in_use[free_slot] = true;
+            db_t *db = pool->sessions[free_slot];
+            pthread_mutex_unlock(&pool->lock);
+            if (!db) {
+                db = db_new(pool->dsn, pool->app_name);
+                if (db && pool->setup && pool->setup(db, pool->setup_arg) != 0)
+                    db_destroy(&db);
+                pthread_mutex_lock(&pool->lock);
+                if (!db) {
+                    pool->in_use[free_slot] = false;
+                    pthread_cond_signal(&pool->freed);
+                    pthread_mutex_unlock(&pool->lock);
+                    return NULL;
+                }
+                pool->sessions[free_slot] = db;
+                pthread_mutex_unlock(&pool->lock);
+            }
+            return db;
+        }
+        if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&pool->lock);
+            return NULL;
+        }
+    }
+}
+
+void db_pool_release(db_pool_t *pool, db_t **db_p)
+{
+    db_t *db = *db_p;
+    if (!db)
+        return;
+    if (db_in_tx(db))
+        db_rollback(db);
+    pthread_mutex_lock(&pool->lock);
+    for (int i = 0; i < pool->size; i++) {
+        if (pool->sessions[i] == db) {
+            pool->in_use[i] = false;
+            break;
+        }
+    }
+    pthread_cond_signal(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+    *db_p = NULL;
+}

@@ -1,0 +1,157 @@
+/*
+ * db.h — PostgreSQL connections that survive the database going away.
+ *
+ * A db_t is one libpq session used by one thread at a time. It connects
+ * lazily, reconnects on the next call after the server went away, and
+ * re-prepares its statements and re-issues its LISTENs on the new session.
+ * Callers learn that a session was replaced through db_generation(): a
+ * session-level advisory lock held on the old one is gone.
+ *
+ * Every call returns a db_status_t that tells the caller what to do:
+ *   DB_OK         go on;
+ *   DB_TRANSIENT  the database is away, restarting, too busy, or the
+ *                 transaction lost a serialization/deadlock/timeout race:
+ *                 roll back (db_rollback) and try the whole transaction
+ *                 again later — a handler answers HANDLER_RETRY;
+ *   DB_ERROR      this statement failed for a reason retrying will not fix
+ *                 (a constraint, bad input, a bug); db_sqlstate() says which.
+ * Errors are not logged here: the caller knows what failed and logs once.
+ *
+ * Statements are prepared by name (db_prepare) and run with parameters
+ * built in a db_params_t; outside data never becomes SQL text (STYLE.md).
+ * Connection strings get TCP keepalives and a connect timeout added so a
+ * dead peer's session, and the advisory locks it held, are released.
+ */
+#ifndef CONVEYOR_DB_H
+#define CONVEYOR_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { DB_OK = 0, DB_ERROR = -1, DB_TRANSIENT = -2 } db_status_t;
+
+typedef struct db db_t;
+
+/* A session for dsn (a URL or key=value string). app_name is shown in
+ * pg_stat_activity. Does not connect yet; NULL only on out of memory.
+ * Caller owns the result. */
+db_t *db_new(const char *dsn, const char *app_name);
+void db_destroy(db_t **self_p);
+
+/* Connects now if not connected; DB_OK or DB_TRANSIENT. */
+db_status_t db_connect(db_t *db);
+
+/* Registers a named statement; it is prepared on each session before its
+ * first use. Registering a name twice replaces the SQL. 0 ok, -1 OOM. */
+int db_prepare(db_t *db, const char *name, const char *sql);
+
+/* Parameters of one call. Values are borrowed until the call returns,
+ * except numbers, which are formatted into the struct itself. */
+#define DB_MAX_PARAMS 24
+typedef struct {
+    int count;
+    const char *values[DB_MAX_PARAMS];
+    int lengths[DB_MAX_PARAMS];
+    int formats[DB_MAX_PARAMS]; /* 0 text, 1 binary (bytea) */
+    char numbers[DB_MAX_PARAMS][24];
+    bool overflow; /* more than DB_MAX_PARAMS were added: the call fails */
+} db_params_t;
+
+void db_params_init(db_params_t *params);
+void db_param_text(db_params_t *params, const char *text); /* NULL is SQL NULL */
+void db_param_i64(db_params_t *params, int64_t value);
+void db_param_u64(db_params_t *params, uint64_t value);
+void db_param_bool(db_params_t *params, bool value);
+void db_param_bytes(db_params_t *params, const void *bytes, size_t len); /* bytea, binary */
+void db_param_null(db_params_t *params);
+
+/* Runs a prepared statement. On DB_OK and res_out != NULL, *res_out is the
+ * result and the caller owns it (PQclear); otherwise *res_out is NULL.
+ * params may be NULL for none. */
+db_status_t db_run(db_t *db, const char *stmt_name, const db_params_t *params, PGresult **res_out);
+
+/* Runs a prepared statement and reports the rows it changed or returned. */
+db_status_t db_run_count(db_t *db, const char *stmt_name, const db_params_t *params,
+                         int64_t *rows_out);
+
+/* Runs SQL text that is not prepared: with params NULL it may hold several
+ * statements (migrations, setup); otherwise one statement with $n. Same
+ * ownership of *res_out as db_run. Never build sql from outside data. */
+db_status_t db_run_sql(db_t *db, const char *sql, const db_params_t *params, PGresult **res_out);
+
+/* Transactions. db_begin fails with DB_ERROR if one is already open.
+ * db_rollback is safe to call in any state (no-op outside a transaction,
+ * and it never fails: a lost session has rolled back anyway). */
+db_status_t db_begin(db_t *db);
+db_status_t db_commit(db_t *db);
+void db_rollback(db_t *db);
+bool db_in_tx(const db_t *db);
+
+/* Savepoints inside a transaction; names are plain identifiers of ours. */
+db_status_t db_savepoint(db_t *db, const char *name);
+db_status_t db_release_savepoint(db_t *db, const char *name);
+db_status_t db_rollback_to_savepoint(db_t *db, const char *name);
+
+/* The last error: SQLSTATE ("23505"; "" when the connection failed before
+ * the server answered) and the server's or libpq's message (never NULL).
+ * Valid until the next call on db. */
+const char *db_sqlstate(const db_t *db);
+const char *db_errmsg(const db_t *db);
+
+/* Incremented each time a new session is established (first connect
+ * included); compare to detect that session state was lost. */
+uint64_t db_generation(const db_t *db);
+
+/* The live connection, or NULL when not connected. Borrowed: do not close
+ * it, do not leave it in another state than you found it. */
+PGconn *db_conn(db_t *db);
+
+/* Notifications. db_listen registers a channel (re-issued after every
+ * reconnect). db_wait_notify waits up to timeout_ms for one; returns 1 if
+ * at least one arrived (all pending are drained; the first channel name is
+ * copied into channel_out if given), 0 on timeout, -1 if the session is
+ * down (it will reconnect on the next call). */
+db_status_t db_listen(db_t *db, const char *channel);
+int db_wait_notify(db_t *db, int timeout_ms, char *channel_out, size_t channel_size);
+
+/* Session-level advisory locks keyed (schema oid, purpose), so that two
+ * services in one database never collide. The schema's oid is looked up
+ * once per session. *acquired_out tells whether this session now holds it.
+ * The lock dies with the session: watch db_generation(). */
+enum {
+    DB_LOCK_MIGRATIONS = 1, /* migrate_run */
+    DB_LOCK_LEADER = 2,     /* the relay + applier of a service */
+};
+db_status_t db_try_advisory_lock(db_t *db, const char *schema, int purpose, bool *acquired_out);
+db_status_t db_advisory_lock(db_t *db, const char *schema, int purpose); /* waits */
+db_status_t db_advisory_unlock(db_t *db, const char *schema, int purpose);
+
+/* Result helpers. db_value: the text of a cell, NULL for SQL NULL (lives
+ * with res). db_get_i64: 0 ok, -1 for NULL or not a number. db_get_bytes:
+ * decodes a bytea cell; caller owns *bytes_out (free()); -1 for NULL. */
+const char *db_value(const PGresult *res, int row, int col);
+int db_get_i64(const PGresult *res, int row, int col, int64_t *out);
+int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_out, size_t *len_out);
+
+/* A fixed set of sessions shared by threads that each need one for a
+ * while (HTTP handlers). setup runs on every new db_t (register statements,
+ * listens); it may be NULL. */
+typedef struct db_pool db_pool_t;
+typedef int (*db_setup_fn)(db_t *db, void *arg);
+
+/* Caller owns the result. Sessions are created lazily, at most size. */
+db_pool_t *db_pool_new(const char *dsn, const char *app_name, int size, db_setup_fn setup,
+                       void *setup_arg);
+void db_pool_destroy(db_pool_t **self_p);
+
+/* Borrows a session, waiting up to wait_ms for one to be free; NULL on
+ * timeout. The caller must give it back with db_pool_release. */
+db_t *db_pool_acquire(db_pool_t *pool, int wait_ms);
+
+/* Gives a session back (rolling back a transaction left open) and sets
+ * *db_p to NULL. */
+void db_pool_release(db_pool_t *pool, db_t **db_p);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * http.h — the HTTP face of every conveyor process (libmicrohttpd + jansson).
+ *
+ * People and outside systems talk to conveyor over HTTP: REST APIs,
+ * webhooks from banks and carriers, /healthz, /readyz and /metrics. This
+ * module owns the libmicrohttpd daemon, reads each request body into a
+ * capped buffer (413 beyond the limit), routes by method and path pattern
+ * ("/v1/orders/{id}") and turns what a handler returns into a response.
+ * Errors go out as RFC 9457 problem+json with a stable "code" beside the
+ * human "title"/"detail":
+ *
+ *   {"type":"about:blank","title":"order not found","status":404,
+ *    "code":"not_found","detail":"no order with id 42"}
+ *
+ * Unknown paths answer 404, known paths with another method 405 with an
+ * Allow header, a body over the limit 413, a handler that set nothing 500.
+ * Handlers run on the daemon's worker threads (a fixed pool), may block on
+ * the database, and must be thread-safe.
+ */
+#ifndef CONVEYOR_HTTP_H
+#define CONVEYOR_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct http_server http_server_t;
+typedef struct http_request http_request_t;
+typedef struct http_response http_response_t;
+
+typedef void (*http_handler_fn)(const http_request_t *req, http_response_t *res, void *arg);
+
+typedef struct {
+    const char *addr;   /* "0.0.0.0:8081", "127.0.0.1:8081" or ":8081" */
+    size_t body_limit;  /* bytes; 0 means 1 MiB */
+    unsigned threads;   /* worker threads; 0 means 4 */
+    unsigned timeout_s; /* idle connection timeout; 0 means 30 */
+    const char *svc;    /* for the access log and metrics labels */
+} http_config_t;
+
+/* Caller owns the result. NULL if addr does not parse (logged). */
+http_server_t *http_server_new(const http_config_t *config);
+
+/* Stops accepting, waits for handlers in flight, frees; NULL-safe. */
+void http_server_destroy(http_server_t **self_p);
+
+/* Adds a route before start. pattern segments in braces capture one path
+ * segment ("/v1/orders/{id}/status"). The first matching route wins.
+ * 0 ok, -1 bad pattern or OOM. */
+int http_route(http_server_t *server, const char *method, const char *pattern,
+               http_handler_fn handler, void *arg);
+
+/* Binds and starts serving; 0 ok, -1 (logged) if the address is taken. */
+int http_server_start(http_server_t *server);
+
+/* The port actually bound (useful with port 0 in tests). */
+unsigned http_server_port(const http_server_t *server);
+
+/* --- reading the request (all borrowed, valid during the handler) --- */
+const char *http_req_method(const http_request_t *req);
+const char *http_req_path(const http_request_t *req);
+const char *http_req_param(const http_request_t *req, const char *name);  /* {name} */
+const char *http_req_query(const http_request_t *req, const char *name);  /* ?name= */
+const char *http_req_header(const http_request_t *req, const char *name); /* any case */
+const char *http_req_body(const http_request_t *req, size_t *len_out);    /* NUL-terminated */
+
+/* The body parsed as a JSON object. On failure (not JSON, not an object,
+ * wrong Content-Type) sets a 400/415 problem on res and returns NULL.
+ * Borrowed: the request owns the parsed value. */
+json_t *http_req_json(const http_request_t *req, http_response_t *res);
+
+/* --- writing the response --- */
+/* JSON body; takes ownership of body (json_decref'd after sending). */
+void http_res_json_take(http_response_t *res, int status, json_t *body);
+/* Any body; the text is copied. */
+void http_res_text(http_response_t *res, int status, const char *content_type, const char *text);
+/* problem+json with code (stable, grep-able), title and an optional detail. */
+void http_res_problem(http_response_t *res, int status, const char *code, const char *title,
+                      const char *detail);
+/* The same with an "errors" array ({field, code, message} items); takes
+ * ownership of errors. */
+void http_res_problem_errors_take(http_response_t *res, int status, const char *code,
+                                  const char *title, json_t *errors);
+/* Adds a header; name and value are copied. */
+void http_res_header(http_response_t *res, const char *name, const char *value);
+int http_res_status(const http_response_t *res);
+
+#endif

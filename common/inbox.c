@@ -1,0 +1,1577 @@
+/*
+ * inbox.c — the consuming half of the bus (inbox.h).
+ *
+ * Two threads. The reader owns the SUB socket and forwards whole frames to
+ * the applier over an inproc PUSH/PULL pipe whose high-water mark is the
+ * queue bound (a full pipe drops the frame: replay brings it back). The
+ * applier owns everything else: the database session, one DEALER per
+ * replay peer, and per consumed stream a window of received events keyed
+ * by seq (a ring of pending_max slots starting after the applied offset),
+ * from which it applies runs of consecutive events.
+ */
+#include "common/inbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "common/clock.h"
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/outbox.h"
+#include "common/replay.h"
+#include "conveyor/envelope.pb-c.h"
+#include "conveyor/replay.pb-c.h"
+
+#define MAX_ROUTES  64
+#define MAX_STREAMS 16
+#define MAX_PEERS   16
+
+#define STMT_ENSURE      "inbox_offsets_ensure"
+#define STMT_LOAD        "inbox_offsets_load"
+#define STMT_ADVANCE     "inbox_offsets_advance"
+#define STMT_ADOPT       "inbox_offsets_adopt_epoch"
+#define STMT_HALT        "inbox_offsets_halt"
+#define STMT_OPEN_COUNT  "inbox_letters_open_count"
+#define STMT_BLOCKING    "inbox_letters_blocking"
+#define STMT_PARK        "inbox_letters_park"
+#define STMT_DUE         "inbox_letters_due_for_retry"
+#define STMT_LOCK_LETTER "inbox_letters_lock"
+#define STMT_RESOLVE     "inbox_letters_resolve"
+#define STMT_REOPEN      "inbox_letters_reopen"
+#define STMT_CLAIM_KEY   "inbox_claim_key"
+
+typedef struct {
+    char stream[BUS_NAME_MAX];
+    char *type; /* NULL: every type */
+    inbox_handler_fn fn;
+    void *arg;
+} route_t;
+
+typedef struct {
+    char endpoint[256];
+    void *dealer;
+} peer_t;
+
+typedef struct {
+    uint64_t seq;
+    Conveyor__Envelope *env; /* owned; NULL when empty */
+} slot_t;
+
+typedef struct {
+    char name[BUS_NAME_MAX];
+    peer_t *peer;
+    /* persisted in inbox_offsets */
+    uint64_t epoch;
+    uint64_t applied;
+    bool halted;
+    char halted_reason[200];
+    /* heard from the producer */
+    uint64_t received_max;
+    uint64_t head;
+    int heartbeats_behind;
+    /* received, not yet applied: slot (seq % window_size) for applied < seq <= applied + size */
+    slot_t *window;
+    size_t window_size;
+    size_t window_count;
+    /* catch-up */
+    bool want_catchup;
+    bool requesting;
+    uint64_t request_id;
+    int64_t request_deadline;
+    int64_t next_request_at;
+    int64_t request_backoff;
+    bool warned_no_peer;
+    /* a RETRY from a handler or the database */
+    int64_t apply_not_before;
+    int64_t apply_backoff;
+    /* metrics */
+    metrics_counter_t *applied_total;
+    metrics_counter_t *skipped_total;
+    metrics_counter_t *parked_total;
+    metrics_counter_t *gaps_total;
+    metrics_counter_t *requests_total;
+    metrics_gauge_t *lag;
+    metrics_gauge_t *halted_gauge;
+} stream_t;
+
+/* external events waiting for a retry, in arrival order */
+typedef struct {
+    Conveyor__Envelope **items;
+    size_t head, len, cap;
+    int64_t not_before;
+    int64_t backoff;
+} ext_queue_t;
+
+struct inbox {
+    inbox_config_t config;
+    char *dsn, *schema, *app_name, *own_stream, *sub_endpoint, *replay_peers;
+    route_t routes[MAX_ROUTES];
+    size_t route_count;
+    stream_t streams[MAX_STREAMS];
+    size_t stream_count;
+    peer_t peers[MAX_PEERS];
+    size_t peer_count;
+    char pipe_endpoint[64];
+
+    void *ctx;
+    void *sub, *push; /* reader's */
+    void *pull;       /* applier's */
+    int stop_fd;
+    atomic_bool stop;
+    pthread_t reader, applier;
+    bool reader_started, applier_started;
+
+    /* applier state */
+    db_t *db;
+    bool leading;
+    int64_t open_letters;
+    int64_t next_letters_check;
+    uint64_t next_request_id;
+    ext_queue_t ext;
+
+    pthread_mutex_t status_lock;
+    inbox_stream_status_t snapshot[MAX_STREAMS];
+    size_t snapshot_count;
+
+    metrics_counter_t *dropped_total;
+    metrics_counter_t *malformed_total;
+    metrics_counter_t *external_total;
+    metrics_histogram_t *batch_latency;
+};
+
+/* ------------------------------------------------------------------ */
+/* handler-facing helpers                                               */
+
+static void set_error(inbox_event_t *event, const char *code, const char *fmt, va_list ap)
+{
+    snprintf(event->err_code, sizeof event->err_code, "%s", code ? code : "rejected");
+    vsnprintf(event->err_detail, sizeof event->err_detail, fmt, ap);
+}
+
+handler_result_t inbox_reject(inbox_event_t *event, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(event, code, fmt, ap);
+    va_end(ap);
+    return HANDLER_REJECT;
+}
+
+handler_result_t inbox_retry(inbox_event_t *event, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(event, code, fmt, ap);
+    va_end(ap);
+    return HANDLER_RETRY;
+}
+
+db_status_t inbox_emit(inbox_event_t *event, const char *type, const char *correlation_id,
+                       const ProtobufCMessage *payload)
+{
+    outbox_meta_t meta = {
+        .stream = event->own_stream,
+        .type = type,
+        .correlation_id = correlation_id ? correlation_id : event->correlation_id,
+        .causation_id = event->event_id,
+        .emit_index = event->emitted++,
+    };
+    /* an external event's id is the publisher's and may not be a UUID */
+    uint8_t cause[16];
+    if (uuid_parse(event->event_id, cause) != 0)
+        meta.causation_id = NULL;
+    return outbox_append_msg(event->db, &meta, payload, NULL);
+}
+
+int inbox_claim_key(inbox_event_t *event, const char *scope, const char *key)
+{
+    uint8_t id[16];
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, scope);
+    db_param_text(&params, key);
+    db_param_text(&params, uuid_parse(event->event_id, id) == 0 ? event->event_id : NULL);
+    int64_t inserted = 0;
+    if (db_run_count(event->db, STMT_CLAIM_KEY, &params, &inserted) != DB_OK)
+        return -1;
+    return inserted == 1 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* setup                                                                */
+
+static char *dup_or_null(const char *text)
+{
+    return text ? strdup(text) : NULL;
+}
+
+inbox_t *inbox_new(const inbox_config_t *config)
+{
+    inbox_t *inbox = calloc(1, sizeof *inbox);
+    if (!inbox)
+        return NULL;
+    inbox->config = *config;
+    inbox->dsn = dup_or_null(config->dsn);
+    inbox->schema = dup_or_null(config->schema);
+    inbox->app_name = dup_or_null(config->app_name ? config->app_name : "inbox");
+    inbox->own_stream = dup_or_null(config->own_stream);
+    inbox->sub_endpoint = dup_or_null(config->sub_endpoint);
+    inbox->replay_peers = dup_or_null(config->replay_peers ? config->replay_peers : "");
+    inbox->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&inbox->status_lock, NULL);
+    if (!inbox->dsn || !inbox->schema || !inbox->app_name || !inbox->own_stream ||
+        !inbox->sub_endpoint || !inbox->replay_peers || inbox->stop_fd < 0 || !config->relay) {
+        inbox_destroy(&inbox);
+        return NULL;
+    }
+    inbox_config_t *c = &inbox->config;
+    if (c->batch_max <= 0)
+        c->batch_max = 500;
+    if (c->queue_max <= 0)
+        c->queue_max = 100000;
+    if (c->pending_max <= 0)
+        c->pending_max = 50000;
+    if (c->replay_timeout_ms <= 0)
+        c->replay_timeout_ms = 3000;
+    snprintf(inbox->pipe_endpoint, sizeof inbox->pipe_endpoint, "inproc://inbox-%p", (void *)inbox);
+    inbox->dropped_total = metrics_counter("inbox_dropped_total", NULL,
+                                           "Live frames dropped because the apply queue was full.");
+    inbox->malformed_total = metrics_counter("inbox_malformed_total", NULL,
+                                             "Frames that could not be parsed (parked by hash).");
+    inbox->external_total =
+        metrics_counter("inbox_external_total", NULL, "External (seq-less) events handled.");
+    inbox->batch_latency = metrics_histogram("inbox_apply_batch_duration_seconds", NULL,
+                                             "One apply transaction, begin to commit.");
+    return inbox;
+}
+
+static stream_t *find_stream(inbox_t *inbox, const char *name)
+{
+    for (size_t i = 0; i < inbox->stream_count; i++)
+        if (strcmp(inbox->streams[i].name, name) == 0)
+            return &inbox->streams[i];
+    return NULL;
+}
+
+int inbox_on(inbox_t *inbox, const char *stream, const char *type, inbox_handler_fn handler,
+             void *arg)
+{
+    if (inbox->route_count >= MAX_ROUTES || strlen(stream) >= BUS_NAME_MAX)
+        return -1;
+    route_t *route = &inbox->routes[inbox->route_count];
+    snprintf(route->stream, sizeof route->stream, "%s", stream);
+    route->type = type ? strdup(type) : NULL;
+    if (type && !route->type)
+        return -1;
+    route->fn = handler;
+    route->arg = arg;
+    inbox->route_count++;
+    if (strcmp(stream, BUS_STREAM_EXT) == 0 || find_stream(inbox, stream))
+        return 0;
+    if (inbox->stream_count >= MAX_STREAMS)
+        return -1;
+    stream_t *st = &inbox->streams[inbox->stream_count++];
+    snprintf(st->name, sizeof st->name, "%s", stream);
+    char labels[128];
+    snprintf(labels, sizeof labels, "stream=\"%s\"", stream);
+    st->applied_total =
+        metrics_counter("inbox_applied_total", labels, "Events applied (handler answered OK).");
+    st->skipped_total = metrics_counter("inbox_skipped_total", labels,
+                                        "Events of types this service does not handle.");
+    st->parked_total =
+        metrics_counter("inbox_parked_total", labels, "Events parked in dead_letters.");
+    st->gaps_total =
+        metrics_counter("inbox_gaps_total", labels, "Catch-ups started by a gap or heartbeat.");
+    st->requests_total =
+        metrics_counter("inbox_replay_requests_total", labels, "Replay requests sent.");
+    st->lag = metrics_gauge("inbox_lag_events", labels,
+                            "The producer's last seq minus the last applied seq.");
+    st->halted_gauge =
+        metrics_gauge("inbox_halted", labels, "1 while the stream is stopped for an operator.");
+    return 0;
+}
+
+static const route_t *find_route(const inbox_t *inbox, const char *stream, const char *type)
+{
+    for (size_t i = 0; i < inbox->route_count; i++) {
+        const route_t *route = &inbox->routes[i];
+        if (strcmp(route->stream, stream) == 0 && (!route->type || strcmp(route->type, type) == 0))
+            return route;
+    }
+    return NULL;
+}
+
+/* Parses "a=tcp://h:1,b=tcp://h:2" and gives each consumed stream its peer. */
+static int assign_peers(inbox_t *inbox)
+{
+    char *list = strdup(inbox->replay_peers);
+    if (!list)
+        return -1;
+    char *save = NULL;
+    for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item || !eq[1]) {
+            log_error("REPLAY_PEERS item is not stream=endpoint", LF_STR("item", item),
+                      LF_ERR("bad_config"));
+            free(list);
+            return -1;
+        }
+        *eq = '\0';
+        stream_t *st = find_stream(inbox, item);
+        if (!st)
+            continue;
+        peer_t *peer = NULL;
+        for (size_t i = 0; i < inbox->peer_count; i++)
+            if (strcmp(inbox->peers[i].endpoint, eq + 1) == 0)
+                peer = &inbox->peers[i];
+        if (!peer) {
+            if (inbox->peer_count >= MAX_PEERS) {
+                free(list);
+                return -1;
+            }
+            peer = &inbox->peers[inbox->peer_count++];
+            snprintf(peer->endpoint, sizeof peer->endpoint, "%s", eq + 1);
+        }
+        st->peer = peer;
+    }
+    free(list);
+    return 0;
+}
+
+static int prepare_statements(db_t *db)
+{
+    int rc = outbox_prepare(db);
+    rc |= db_prepare(
+        db, STMT_ENSURE,
+        "INSERT INTO inbox_offsets (stream) VALUES ($1) ON CONFLICT (stream) DO NOTHING");
+    rc |= db_prepare(db, STMT_LOAD,
+                     "SELECT epoch, last_seq, halted_reason FROM inbox_offsets WHERE stream = $1");
+    rc |=
+        db_prepare(db, STMT_ADVANCE,
+                   "UPDATE inbox_offsets SET last_seq = $4, updated_at = now() "
+                   "WHERE stream = $1 AND epoch = $2 AND last_seq = $3 AND halted_reason IS NULL");
+    rc |= db_prepare(db, STMT_ADOPT,
+                     "UPDATE inbox_offsets SET epoch = $2, updated_at = now() "
+                     "WHERE stream = $1 AND epoch = 0 AND halted_reason IS NULL");
+    rc |= db_prepare(db, STMT_HALT,
+                     "UPDATE inbox_offsets SET halted_reason = $2, halted_epoch = $3, "
+                     "halted_at = now(), updated_at = now() WHERE stream = $1");
+    rc |= db_prepare(db, STMT_OPEN_COUNT,
+                     "SELECT count(*) FROM dead_letters WHERE status IN ('open', 'retry')");
+    rc |= db_prepare(db, STMT_BLOCKING,
+                     "SELECT min(id) FROM dead_letters WHERE correlation_id = $1 "
+                     "AND status IN ('open', 'retry')");
+    rc |= db_prepare(db, STMT_PARK,
+                     "INSERT INTO dead_letters (stream, epoch, seq, event_id, correlation_id, "
+                     "type, err, detail, topic, envelope, frame_hash, held_behind) "
+                     "VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12) "
+                     "ON CONFLICT DO NOTHING");
+    rc |= db_prepare(db, STMT_DUE,
+                     "SELECT d.id FROM dead_letters d WHERE d.status = 'retry' AND NOT EXISTS "
+                     "(SELECT 1 FROM dead_letters e WHERE e.correlation_id = d.correlation_id "
+                     "AND d.correlation_id <> '' AND e.status = 'open' AND e.id < d.id) "
+                     "ORDER BY d.id LIMIT 100");
+    rc |= db_prepare(db, STMT_LOCK_LETTER,
+                     "SELECT topic, envelope FROM dead_letters WHERE id = $1 "
+                     "AND status = 'retry' FOR UPDATE");
+    rc |= db_prepare(db, STMT_RESOLVE,
+                     "UPDATE dead_letters SET status = 'resolved', resolved_at = now() "
+                     "WHERE id = $1");
+    rc |= db_prepare(db, STMT_REOPEN,
+                     "UPDATE dead_letters SET status = 'open', attempts = attempts + 1, "
+                     "err = $2, detail = $3 WHERE id = $1");
+    rc |= db_prepare(db, STMT_CLAIM_KEY,
+                     "INSERT INTO processed_keys (scope, key, event_id) VALUES ($1, $2, $3::uuid) "
+                     "ON CONFLICT DO NOTHING");
+    return rc ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the window of received events                                        */
+
+static void window_clear(stream_t *st)
+{
+    for (size_t i = 0; st->window && i < st->window_size; i++) {
+        if (st->window[i].env)
+            conveyor__envelope__free_unpacked(st->window[i].env, NULL);
+        st->window[i].env = NULL;
+    }
+    st->window_count = 0;
+}
+
+static slot_t *window_slot(const stream_t *st, uint64_t seq)
+{
+    return &st->window[seq % st->window_size];
+}
+
+/* Takes ownership of env. Returns true if kept. */
+static bool window_put(stream_t *st, Conveyor__Envelope *env)
+{
+    uint64_t seq = env->seq;
+    if (seq <= st->applied || seq > st->applied + st->window_size) {
+        conveyor__envelope__free_unpacked(env, NULL);
+        return false;
+    }
+    slot_t *slot = window_slot(st, seq);
+    if (slot->env) {
+        /* the same seq again (live and replay both brought it) */
+        conveyor__envelope__free_unpacked(env, NULL);
+        return false;
+    }
+    slot->seq = seq;
+    slot->env = env;
+    st->window_count++;
+    return true;
+}
+
+static Conveyor__Envelope *window_get(const stream_t *st, uint64_t seq)
+{
+    slot_t *slot = window_slot(st, seq);
+    return slot->env && slot->seq == seq ? slot->env : NULL;
+}
+
+/* Frees the slots of seqs up to and including through (they were applied). */
+static void window_consume(stream_t *st, uint64_t from, uint64_t through)
+{
+    for (uint64_t seq = from; seq <= through; seq++) {
+        slot_t *slot = window_slot(st, seq);
+        if (slot->env && slot->seq == seq) {
+            conveyor__envelope__free_unpacked(slot->env, NULL);
+            slot->env = NULL;
+            st->window_count--;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* offsets, halting, parking                                            */
+
+static void stream_publish_gauges(stream_t *st)
+{
+    uint64_t head = st->head > st->received_max ? st->head : st->received_max;
+    metrics_gauge_set(st->lag, head > st->applied ? (int64_t)(head - st->applied) : 0);
+    metrics_gauge_set(st->halted_gauge, st->halted ? 1 : 0);
+}
+
+/* Reads the stream's offset row (creating it), dropping whatever was
+ * buffered. -1 if the database is away. */
+static int stream_load(inbox_t *inbox, stream_t *st)
+{
+    PGresult *res = NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, st->name);
+    if (db_run(inbox->db, STMT_ENSURE, &params, NULL) != DB_OK ||
+        db_run(inbox->db, STMT_LOAD, &params, &res) != DB_OK || PQntuples(res) != 1) {
+        PQclear(res);
+        return -1;
+    }
+    int64_t epoch = 0, last_seq = 0;
+    db_get_i64(res, 0, 0, &epoch);
+    db_get_i64(res, 0, 1, &last_seq);
+    const char *reason = db_value(res, 0, 2);
+    window_clear(st);
+    st->epoch = (uint64_t)epoch;
+    st->applied = (uint64_t)last_seq;
+    st->received_max = st->applied;
+    st->heartbeats_behind = 0;
+    st->halted = reason != NULL;
+    snprintf(st->halted_reason, sizeof st->halted_reason, "%s", reason ? reason : "");
+    st->requesting = false;
+    st->want_catchup = !st->halted;
+    st->next_request_at = 0;
+    PQclear(res);
+    stream_publish_gauges(st);
+    return 0;
+}
+
+/* Stops a stream until an operator resyncs it; said once, loudly. */
+static void stream_halt(inbox_t *inbox, stream_t *st, uint64_t epoch_seen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void stream_halt(inbox_t *inbox, stream_t *st, uint64_t epoch_seen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->halted_reason, sizeof st->halted_reason, fmt, ap);
+    va_end(ap);
+    st->halted = true;
+    st->requesting = false;
+    st->want_catchup = false;
+    window_clear(st);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, st->name);
+    db_param_text(&params, st->halted_reason);
+    db_param_u64(&params, epoch_seen);
+    db_run(inbox->db, STMT_HALT, &params, NULL); /* reloaded from memory if this fails */
+    log_error("stream stopped: an operator must resync it", LF_STR("stream", st->name),
+              LF_STR("reason", st->halted_reason), LF_INT("epoch", (long long)st->epoch),
+              LF_INT("epoch_seen", (long long)epoch_seen),
+              LF_INT("applied_seq", (long long)st->applied), LF_ERR("stream_halted"));
+    stream_publish_gauges(st);
+}
+
+/* Parks an event (inside the caller's transaction when one is open). */
+static db_status_t park_letter(inbox_t *inbox, const char *stream, const char *topic,
+                               const Conveyor__Envelope *env, const char *err, const char *detail,
+                               int64_t held_behind, bool by_hash)
+{
+    uint8_t *envelope = NULL;
+    size_t envelope_len = 0;
+    if (envelope_pack_alloc(env, &envelope, &envelope_len) != 0)
+        return DB_ERROR;
+    char hash[65];
+    bus_frame_hash(topic, strlen(topic), envelope, envelope_len, hash);
+    uint8_t id[16];
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, stream);
+    if (env->seq > 0) {
+        db_param_u64(&params, env->epoch);
+        db_param_u64(&params, env->seq);
+    } else {
+        db_param_null(&params);
+        db_param_null(&params);
+    }
+    db_param_text(&params, uuid_parse(env->event_id, id) == 0 ? env->event_id : NULL);
+    db_param_text(&params, env->correlation_id);
+    db_param_text(&params, env->type);
+    db_param_text(&params, err);
+    db_param_text(&params, detail);
+    db_param_bytes(&params, topic, strlen(topic));
+    db_param_bytes(&params, envelope, envelope_len);
+    db_param_text(&params, by_hash ? hash : NULL);
+    if (held_behind > 0)
+        db_param_i64(&params, held_behind);
+    else
+        db_param_null(&params);
+    db_status_t status = db_run(inbox->db, STMT_PARK, &params, NULL);
+    free(envelope);
+    if (status == DB_OK)
+        inbox->open_letters++;
+    return status;
+}
+
+/* A frame that cannot be parsed: parked by its hash, nothing advances. */
+static void park_malformed(inbox_t *inbox, const zmq_msg_t *topic, const zmq_msg_t *body,
+                           frame_status_t why)
+{
+    metrics_counter_add(inbox->malformed_total, 1);
+    const void *topic_data = zmq_msg_data((zmq_msg_t *)(uintptr_t)topic);
+    size_t topic_len = zmq_msg_size((zmq_msg_t *)(uintptr_t)topic);
+    const void *body_data = zmq_msg_data((zmq_msg_t *)(uintptr_t)body);
+    size_t body_len = zmq_msg_size((zmq_msg_t *)(uintptr_t)body);
+    char stream[BUS_NAME_MAX], type[BUS_TOPIC_MAX];
+    if (bus_topic_split(topic_data, topic_len, stream, type, sizeof type) != 0)
+        snprintf(stream, sizeof stream, "?");
+    char hash[65];
+    bus_frame_hash(topic_data, topic_len, body_data, body_len, hash);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, stream);
+    db_param_null(&params);
+    db_param_null(&params);
+    db_param_null(&params);
+    db_param_text(&params, "");
+    db_param_text(&params, "");
+    db_param_text(&params, frame_status_code(why));
+    db_param_text(&params, "the frame could not be parsed as [topic][Envelope]");
+    db_param_bytes(&params, topic_data, topic_len);
+    db_param_bytes(&params, body_data, body_len);
+    db_param_text(&params, hash);
+    db_param_null(&params);
+    if (db_run(inbox->db, STMT_PARK, &params, NULL) == DB_OK)
+        inbox->open_letters++;
+    log_warn("parked a frame that cannot be parsed", LF_STR("stream", stream),
+             LF_STR("frame_hash", hash), LF_ERR(frame_status_code(why)));
+}
+
+/* The id of the oldest unresolved letter of this correlation, 0 if none,
+ * -1 if the database is away. */
+static int64_t blocking_letter(inbox_t *inbox, const char *correlation_id)
+{
+    if (inbox->open_letters <= 0 || !correlation_id || !correlation_id[0])
+        return 0;
+    PGresult *res = NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, correlation_id);
+    if (db_run(inbox->db, STMT_BLOCKING, &params, &res) != DB_OK)
+        return -1;
+    int64_t id = 0;
+    if (db_get_i64(res, 0, 0, &id) != 0)
+        id = 0;
+    PQclear(res);
+    return id;
+}
+
+/* ------------------------------------------------------------------ */
+/* applying                                                             */
+
+static void event_from_envelope(inbox_t *inbox, const char *topic_stream,
+                                const Conveyor__Envelope *env, inbox_event_t *event)
+{
+    memset(event, 0, sizeof *event);
+    event->topic_stream = topic_stream;
+    event->stream = env->stream;
+    event->type = env->type;
+    event->event_id = env->event_id;
+    event->correlation_id = env->correlation_id;
+    event->causation_id = env->causation_id;
+    event->epoch = env->epoch;
+    event->seq = env->seq;
+    event->occurred_at_ms = env->occurred_at_ms;
+    event->schema_version = env->schema_version;
+    event->payload = env->payload.data;
+    event->payload_len = env->payload.len;
+    event->external = strcmp(topic_stream, BUS_STREAM_EXT) == 0;
+    event->db = inbox->db;
+    event->own_stream = inbox->own_stream;
+}
+
+typedef enum { APPLY_DONE, APPLY_RETRY, APPLY_MOVED, APPLY_REJECTED } apply_outcome_t;
+
+/* Runs one event's handler inside the open transaction. With careful set
+ * the handler runs under a savepoint and a rejection parks just this
+ * event; without, a rejection returns APPLY_REJECTED and the caller rolls
+ * the whole run back and tries again carefully. held_out collects the
+ * correlation ids parked in this run. */
+static apply_outcome_t apply_one(inbox_t *inbox, const char *topic_stream,
+                                 const Conveyor__Envelope *env, bool careful, int *parked)
+{
+    const route_t *route = find_route(inbox, topic_stream, env->type);
+    stream_t *st = find_stream(inbox, topic_stream);
+    if (!route) {
+        if (st)
+            metrics_counter_add(st->skipped_total, 1);
+        return APPLY_DONE;
+    }
+    char topic[BUS_TOPIC_MAX + 1];
+    bus_topic_format(topic, sizeof topic, topic_stream, env->type);
+
+    int64_t blocker = blocking_letter(inbox, env->correlation_id);
+    if (blocker < 0)
+        return APPLY_RETRY;
+    if (blocker > 0) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "held behind dead letter %lld of the same correlation",
+                 (long long)blocker);
+        if (park_letter(inbox, env->stream, topic, env, "held_behind", detail, blocker,
+                        env->seq == 0) != DB_OK)
+            return APPLY_RETRY;
+        (*parked)++;
+        log_warn("event held behind a dead letter", LF_STR("stream", env->stream),
+                 LF_INT("seq", (long long)env->seq), LF_STR("type", env->type),
+                 LF_STR("correlation_id", env->correlation_id), LF_INT("dead_letter", blocker),
+                 LF_ERR("held_behind"));
+        return APPLY_DONE;
+    }
+
+    inbox_event_t event;
+    event_from_envelope(inbox, topic_stream, env, &event);
+    if (careful && db_savepoint(inbox->db, "inbox_event") != DB_OK)
+        return APPLY_RETRY;
+    handler_result_t result = route->fn(&event, route->arg);
+    if (result == HANDLER_OK) {
+        if (careful && db_release_savepoint(inbox->db, "inbox_event") != DB_OK)
+            return APPLY_RETRY;
+        if (st)
+            metrics_counter_add(st->applied_total, 1);
+        return APPLY_DONE;
+    }
+    if (result == HANDLER_RETRY) {
+        log_warn("handler asked to retry", LF_STR("stream", env->stream),
+                 LF_INT("seq", (long long)env->seq), LF_STR("type", env->type),
+                 LF_STR("detail", event.err_detail),
+                 LF_ERR(event.err_code[0] ? event.err_code : "retry"));
+        return APPLY_RETRY;
+    }
+    if (!careful)
+        return APPLY_REJECTED;
+    if (db_rollback_to_savepoint(inbox->db, "inbox_event") != DB_OK)
+        return APPLY_RETRY;
+    if (park_letter(inbox, env->stream, topic, env, event.err_code[0] ? event.err_code : "rejected",
+                    event.err_detail, 0, env->seq == 0) != DB_OK)
+        return APPLY_RETRY;
+    (*parked)++;
+    if (st)
+        metrics_counter_add(st->parked_total, 1);
+    log_error("event parked in dead_letters", LF_STR("stream", env->stream),
+              LF_INT("seq", (long long)env->seq), LF_STR("type", env->type),
+              LF_STR("event_id", env->event_id), LF_STR("correlation_id", env->correlation_id),
+              LF_STR("detail", event.err_detail),
+              LF_ERR(event.err_code[0] ? event.err_code : "rejected"));
+    return APPLY_DONE;
+}
+
+/* Applies events [first, first+count) of a stream in one transaction. */
+static apply_outcome_t apply_run(inbox_t *inbox, stream_t *st, Conveyor__Envelope **envs,
+                                 size_t count, bool careful)
+{
+    uint64_t first = envs[0]->seq, last = envs[count - 1]->seq;
+    int parked = 0;
+    if (db_begin(inbox->db) != DB_OK)
+        return APPLY_RETRY;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, st->name);
+    db_param_u64(&params, st->epoch);
+    db_param_u64(&params, first - 1);
+    db_param_u64(&params, last);
+    int64_t moved = 0;
+    if (db_run_count(inbox->db, STMT_ADVANCE, &params, &moved) != DB_OK) {
+        db_rollback(inbox->db);
+        return APPLY_RETRY;
+    }
+    if (moved != 1) {
+        db_rollback(inbox->db);
+        return APPLY_MOVED;
+    }
+    for (size_t i = 0; i < count; i++) {
+        apply_outcome_t outcome = apply_one(inbox, st->name, envs[i], careful, &parked);
+        if (outcome != APPLY_DONE) {
+            db_rollback(inbox->db);
+            inbox->open_letters -= parked;
+            return outcome;
+        }
+    }
+    db_status_t committed = db_commit(inbox->db);
+    if (committed != DB_OK) {
+        db_rollback(inbox->db);
+        inbox->open_letters -= parked;
+        /* a handler that swallowed an SQL error leaves an aborted transaction */
+        return committed == DB_ERROR && !careful ? APPLY_REJECTED : APPLY_RETRY;
+    }
+    return APPLY_DONE;
+}
+
+static int64_t next_backoff(int64_t current, int64_t first, int64_t max)
+{
+    int64_t next = current ? current * 2 : first;
+    if (next > max)
+        next = max;
+    /* jitter: 50–100 % of the step */
+    return next / 2 + (int64_t)((uint64_t)rand() % (uint64_t)(next / 2 + 1));
+}
+
+/* Applies every run of consecutive events that is ready. */
+static void stream_apply_ready(inbox_t *inbox, stream_t *st, int64_t now)
+{
+    if (st->halted || st->epoch == 0 || now < st->apply_not_before)
+        return;
+    Conveyor__Envelope **envs = malloc(sizeof *envs * (size_t)inbox->config.batch_max);
+    if (!envs)
+        return;
+    for (;;) {
+        size_t count = 0;
+        while (count < (size_t)inbox->config.batch_max) {
+            Conveyor__Envelope *env = window_get(st, st->applied + 1 + count);
+            if (!env)
+                break;
+            envs[count++] = env;
+        }
+        if (count == 0)
+            break;
+        int64_t started = clock_mono_us();
+        apply_outcome_t outcome = apply_run(inbox, st, envs, count, false);
+        if (outcome == APPLY_REJECTED)
+            outcome = apply_run(inbox, st, envs, count, true);
+        if (outcome == APPLY_MOVED) {
+            log_info("offset moved under the applier: reloading", LF_STR("stream", st->name),
+                     LF_INT("applied_seq", (long long)st->applied));
+            if (stream_load(inbox, st) != 0)
+                st->apply_not_before = now + 500;
+            break;
+        }
+        if (outcome != APPLY_DONE) {
+            st->apply_backoff = next_backoff(st->apply_backoff, 100, 5000);
+            st->apply_not_before = clock_mono_ms() + st->apply_backoff;
+            log_warn("apply will be retried", LF_STR("stream", st->name),
+                     LF_INT("seq", (long long)(st->applied + 1)),
+                     LF_INT("backoff_ms", st->apply_backoff), LF_STR("pg", db_errmsg(inbox->db)),
+                     LF_ERR("apply_retry"));
+            break;
+        }
+        metrics_histogram_observe_us(inbox->batch_latency, (uint64_t)(clock_mono_us() - started));
+        st->apply_backoff = 0;
+        uint64_t from = st->applied + 1;
+        st->applied += count;
+        window_consume(st, from, st->applied);
+        relay_wake(inbox->config.relay);
+    }
+    free(envs);
+    /* something received beyond a hole: fetch the hole */
+    if (st->window_count > 0 && !window_get(st, st->applied + 1) && !st->want_catchup &&
+        !st->requesting) {
+        st->want_catchup = true;
+        metrics_counter_add(st->gaps_total, 1);
+    }
+    stream_publish_gauges(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* external events                                                      */
+
+/* Applies one external event in its own transaction; true when done
+ * (applied, skipped or parked), false to retry later. */
+static bool apply_external(inbox_t *inbox, const Conveyor__Envelope *env)
+{
+    int parked = 0;
+    if (db_begin(inbox->db) != DB_OK)
+        return false;
+    apply_outcome_t outcome = apply_one(inbox, BUS_STREAM_EXT, env, true, &parked);
+    if (outcome != APPLY_DONE || db_commit(inbox->db) != DB_OK) {
+        db_rollback(inbox->db);
+        inbox->open_letters -= parked;
+        return false;
+    }
+    metrics_counter_add(inbox->external_total, 1);
+    relay_wake(inbox->config.relay);
+    return true;
+}
+
+static void ext_push(inbox_t *inbox, Conveyor__Envelope *env)
+{
+    ext_queue_t *q = &inbox->ext;
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        if (cap > 100000) {
+            /* the publisher retries until it hears an answer */
+            metrics_counter_add(inbox->dropped_total, 1);
+            conveyor__envelope__free_unpacked(env, NULL);
+            return;
+        }
+        Conveyor__Envelope **items = malloc(sizeof *items * cap);
+        if (!items) {
+            conveyor__envelope__free_unpacked(env, NULL);
+            return;
+        }
+        for (size_t i = 0; i < q->len; i++)
+            items[i] = q->items[(q->head + i) % q->cap];
+        free(q->items);
+        q->items = items;
+        q->head = 0;
+        q->cap = cap;
+    }
+    q->items[(q->head + q->len) % q->cap] = env;
+    q->len++;
+}
+
+static void ext_apply_ready(inbox_t *inbox, int64_t now)
+{
+    ext_queue_t *q = &inbox->ext;
+    if (now < q->not_before)
+        return;
+    while (q->len > 0) {
+        Conveyor__Envelope *env = q->items[q->head];
+        if (!apply_external(inbox, env)) {
+            q->backoff = next_backoff(q->backoff, 100, 5000);
+            q->not_before = clock_mono_ms() + q->backoff;
+            return;
+        }
+        q->backoff = 0;
+        conveyor__envelope__free_unpacked(env, NULL);
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* live frames                                                          */
+
+static void on_heartbeat(inbox_t *inbox, stream_t *st, const Conveyor__Envelope *env)
+{
+    (void)inbox;
+    if (st->halted)
+        return;
+    if (st->epoch == 0) {
+        st->want_catchup = true;
+        return;
+    }
+    if (env->epoch < st->epoch)
+        return;
+    if (env->epoch > st->epoch) {
+        stream_halt(inbox, st, env->epoch,
+                    "the producer started a new epoch %llu (following %llu, applied through "
+                    "seq %llu): its database was restored or replaced",
+                    (unsigned long long)env->epoch, (unsigned long long)st->epoch,
+                    (unsigned long long)st->applied);
+        return;
+    }
+    st->head = env->seq;
+    uint64_t known = st->received_max > st->applied ? st->received_max : st->applied;
+    if (env->seq > known) {
+        if (++st->heartbeats_behind >= 2 && !st->requesting && !st->want_catchup) {
+            st->want_catchup = true;
+            metrics_counter_add(st->gaps_total, 1);
+        }
+    } else {
+        st->heartbeats_behind = 0;
+    }
+}
+
+/* Takes ownership of env. */
+static void on_event(inbox_t *inbox, stream_t *st, Conveyor__Envelope *env, bool live)
+{
+    if (st->halted || st->epoch == 0 || env->epoch < st->epoch) {
+        if (st->epoch == 0 && !st->halted)
+            st->want_catchup = true;
+        conveyor__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    if (env->epoch > st->epoch) {
+        uint64_t seen = env->epoch;
+        conveyor__envelope__free_unpacked(env, NULL);
+        stream_halt(inbox, st, seen,
+                    "the producer started a new epoch %llu (following %llu, applied through "
+                    "seq %llu): its database was restored or replaced",
+                    (unsigned long long)seen, (unsigned long long)st->epoch,
+                    (unsigned long long)st->applied);
+        return;
+    }
+    if (live && env->seq > st->received_max)
+        st->received_max = env->seq;
+    window_put(st, env);
+}
+
+/* Routes one live frame from the reader. */
+static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
+{
+    bus_frame_t frame;
+    frame_status_t status = bus_frame_parse(zmq_msg_data(topic), zmq_msg_size(topic),
+                                            zmq_msg_data(body), zmq_msg_size(body), &frame);
+    if (status != FRAME_OK) {
+        park_malformed(inbox, topic, body, status);
+        return;
+    }
+    if (strcmp(frame.topic_stream, BUS_STREAM_EXT) == 0) {
+        if (find_route(inbox, BUS_STREAM_EXT, frame.topic_type)) {
+            ext_push(inbox, frame.env);
+            frame.env = NULL;
+        }
+        bus_frame_clear(&frame);
+        return;
+    }
+    stream_t *st = find_stream(inbox, frame.topic_stream);
+    if (!st) {
+        bus_frame_clear(&frame);
+        return;
+    }
+    if (strcmp(frame.topic_type, BUS_TYPE_HEARTBEAT) == 0) {
+        on_heartbeat(inbox, st, frame.env);
+        bus_frame_clear(&frame);
+        return;
+    }
+    on_event(inbox, st, frame.env, true);
+    frame.env = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* catch-up through replay                                              */
+
+static void stream_request(inbox_t *inbox, stream_t *st, int64_t now)
+{
+    if (!st->want_catchup || st->requesting || st->halted || now < st->next_request_at)
+        return;
+    if (!st->peer) {
+        if (!st->warned_no_peer)
+            log_error("no replay peer configured for a consumed stream: lost events cannot be "
+                      "fetched (set REPLAY_PEERS)",
+                      LF_STR("stream", st->name), LF_ERR("no_replay_peer"));
+        st->warned_no_peer = true;
+        st->want_catchup = false;
+        if (st->epoch == 0) {
+            /* nothing to replay from: follow the live epoch from now on */
+            st->next_request_at = now + 5000;
+        }
+        return;
+    }
+    Conveyor__ReplayRequest request = CONVEYOR__REPLAY_REQUEST__INIT;
+    request.stream = st->name;
+    request.epoch = st->epoch;
+    request.from_seq = st->applied + 1;
+    request.max_events = REPLAY_BATCH_MAX;
+    request.request_id = ++inbox->next_request_id;
+    uint8_t buf[256];
+    size_t len = conveyor__replay_request__pack(&request, buf);
+    if (zmq_send(st->peer->dealer, REPLAY_CMD_REQUEST, strlen(REPLAY_CMD_REQUEST),
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(st->peer->dealer, buf, len, ZMQ_DONTWAIT) < 0) {
+        /* no connection to the peer yet (ZMQ_IMMEDIATE): try again soon */
+        st->request_backoff = next_backoff(st->request_backoff, 200, 5000);
+        st->next_request_at = now + st->request_backoff;
+        return;
+    }
+    metrics_counter_add(st->requests_total, 1);
+    st->requesting = true;
+    st->want_catchup = false;
+    st->request_id = request.request_id;
+    st->request_deadline = now + inbox->config.replay_timeout_ms;
+}
+
+static void on_replay_end(inbox_t *inbox, const Conveyor__ReplayEnd *end, int64_t now)
+{
+    stream_t *st = find_stream(inbox, end->stream);
+    if (!st || !st->requesting || end->request_id != st->request_id)
+        return; /* an answer to a request we gave up on */
+    st->requesting = false;
+    switch (end->status) {
+    case CONVEYOR__REPLAY_END__STATUS__OK:
+    case CONVEYOR__REPLAY_END__STATUS__PARTIAL:
+    case CONVEYOR__REPLAY_END__STATUS__EPOCH_CHANGED:
+        if (st->epoch == 0) {
+            db_params_t params;
+            db_params_init(&params);
+            db_param_text(&params, st->name);
+            db_param_u64(&params, end->epoch);
+            if (db_run(inbox->db, STMT_ADOPT, &params, NULL) != DB_OK) {
+                st->want_catchup = true;
+                st->next_request_at = now + 1000;
+                return;
+            }
+            st->epoch = end->epoch;
+            log_info("following the producer's epoch", LF_STR("stream", st->name),
+                     LF_INT("epoch", (long long)st->epoch));
+            st->want_catchup = true;
+            return;
+        }
+        if (end->status == CONVEYOR__REPLAY_END__STATUS__EPOCH_CHANGED) {
+            if (end->epoch > st->epoch)
+                stream_halt(inbox, st, end->epoch,
+                            "the producer started a new epoch %llu (following %llu, applied "
+                            "through seq %llu): its database was restored or replaced",
+                            (unsigned long long)end->epoch, (unsigned long long)st->epoch,
+                            (unsigned long long)st->applied);
+            return;
+        }
+        if (end->head_seq > st->head)
+            st->head = end->head_seq;
+        st->request_backoff = 0;
+        stream_apply_ready(inbox, st, now);
+        if (st->applied < end->head_seq) {
+            st->want_catchup = true;
+            /* nothing came although more exists: do not spin */
+            if (end->last_sent_seq < st->applied + 1 &&
+                end->status != CONVEYOR__REPLAY_END__STATUS__OK)
+                st->next_request_at = now + 100;
+        }
+        return;
+    case CONVEYOR__REPLAY_END__STATUS__TRUNCATED:
+        stream_halt(inbox, st, end->epoch,
+                    "history truncated: need seq %llu but the producer purged through %llu",
+                    (unsigned long long)(st->applied + 1), (unsigned long long)end->purged_through);
+        return;
+    case CONVEYOR__REPLAY_END__STATUS__UNKNOWN_STREAM:
+        log_error("replay peer does not serve this stream: check REPLAY_PEERS",
+                  LF_STR("stream", st->name), LF_STR("peer", st->peer ? st->peer->endpoint : ""),
+                  LF_ERR("bad_config"));
+        st->want_catchup = true;
+        st->next_request_at = now + 5000;
+        return;
+    default:
+        st->want_catchup = true;
+        st->request_backoff = next_backoff(st->request_backoff, 200, 5000);
+        st->next_request_at = now + st->request_backoff;
+        return;
+    }
+}
+
+/* Reads every complete answer waiting on a peer's DEALER. */
+static void drain_peer(inbox_t *inbox, peer_t *peer, int64_t now)
+{
+    for (int n = 0; n < 5000; n++) {
+        zmq_msg_t parts[3];
+        int count = 0;
+        bool more = true, got = false;
+        while (more) {
+            zmq_msg_t part;
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, peer->dealer, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&part);
+                break;
+            }
+            got = true;
+            more = zmq_msg_more(&part);
+            if (count < 3)
+                parts[count++] = part;
+            else
+                zmq_msg_close(&part);
+        }
+        if (!got)
+            return;
+        size_t cmd_len = count > 0 ? zmq_msg_size(&parts[0]) : 0;
+        const char *cmd = count > 0 ? zmq_msg_data(&parts[0]) : "";
+        if (count == 3 && cmd_len == strlen(REPLAY_CMD_EVENT) &&
+            memcmp(cmd, REPLAY_CMD_EVENT, cmd_len) == 0) {
+            bus_frame_t frame;
+            if (bus_frame_parse(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
+                                zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]),
+                                &frame) == FRAME_OK) {
+                stream_t *st = find_stream(inbox, frame.topic_stream);
+                if (st && strcmp(frame.topic_type, BUS_TYPE_HEARTBEAT) != 0) {
+                    on_event(inbox, st, frame.env, false);
+                    frame.env = NULL;
+                }
+                bus_frame_clear(&frame);
+            }
+        } else if (count == 2 && cmd_len == strlen(REPLAY_CMD_END) &&
+                   memcmp(cmd, REPLAY_CMD_END, cmd_len) == 0) {
+            Conveyor__ReplayEnd *end = conveyor__replay_end__unpack(NULL, zmq_msg_size(&parts[1]),
+                                                                    zmq_msg_data(&parts[1]));
+            if (end) {
+                on_replay_end(inbox, end, now);
+                conveyor__replay_end__free_unpacked(end, NULL);
+            }
+        }
+        for (int i = 0; i < count; i++)
+            zmq_msg_close(&parts[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* dead letters an operator asked to retry                              */
+
+static void retry_letter(inbox_t *inbox, int64_t id)
+{
+    PGresult *res = NULL;
+    unsigned char *topic = NULL, *body = NULL;
+    size_t topic_len = 0, body_len = 0;
+    bus_frame_t frame = {.env = NULL};
+    if (db_begin(inbox->db) != DB_OK)
+        return;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, id);
+    if (db_run(inbox->db, STMT_LOCK_LETTER, &params, &res) != DB_OK || PQntuples(res) != 1 ||
+        db_get_bytes(res, 0, 0, &topic, &topic_len) != 0 ||
+        db_get_bytes(res, 0, 1, &body, &body_len) != 0)
+        goto fail;
+    frame_status_t status = bus_frame_parse(topic, topic_len, body, body_len, &frame);
+    const char *err = frame_status_code(status);
+    char detail[400] = "the frame could not be parsed as [topic][Envelope]";
+    bool done = false;
+    if (status == FRAME_OK) {
+        const route_t *route = find_route(inbox, frame.topic_stream, frame.env->type);
+        if (!route) {
+            done = true; /* nobody handles it any more */
+        } else {
+            inbox_event_t event;
+            event_from_envelope(inbox, frame.topic_stream, frame.env, &event);
+            event.from_dead_letter = true;
+            if (db_savepoint(inbox->db, "inbox_letter") != DB_OK)
+                goto fail;
+            handler_result_t result = route->fn(&event, route->arg);
+            if (result == HANDLER_RETRY)
+                goto fail;
+            if (result == HANDLER_OK) {
+                if (db_release_savepoint(inbox->db, "inbox_letter") != DB_OK)
+                    goto fail;
+                done = true;
+            } else {
+                if (db_rollback_to_savepoint(inbox->db, "inbox_letter") != DB_OK)
+                    goto fail;
+                err = event.err_code[0] ? event.err_code : "rejected";
+                snprintf(detail, sizeof detail, "%s", event.err_detail);
+            }
+        }
+    }
+    db_params_t update;
+    db_params_init(&update);
+    db_param_i64(&update, id);
+    if (!done) {
+        db_param_text(&update, err);
+        db_param_text(&update, detail);
+    }
+    if (db_run(inbox->db, done ? STMT_RESOLVE : STMT_REOPEN, &update, NULL) != DB_OK ||
+        db_commit(inbox->db) != DB_OK)
+        goto fail;
+    relay_wake(inbox->config.relay);
+    log_info(done ? "dead letter retried and resolved" : "dead letter retried and parked again",
+             LF_INT("dead_letter", id), LF_ERR(done ? "ok" : err));
+    goto out;
+fail:
+    db_rollback(inbox->db);
+out:
+    bus_frame_clear(&frame);
+    free(topic);
+    free(body);
+    PQclear(res);
+}
+
+static void check_letters(inbox_t *inbox, int64_t now)
+{
+    if (now < inbox->next_letters_check)
+        return;
+    inbox->next_letters_check = now + 1000;
+    PGresult *count = NULL, *due = NULL;
+    if (db_run(inbox->db, STMT_OPEN_COUNT, NULL, &count) == DB_OK)
+        db_get_i64(count, 0, 0, &inbox->open_letters);
+    PQclear(count);
+    if (inbox->open_letters <= 0)
+        return;
+    if (db_run(inbox->db, STMT_DUE, NULL, &due) != DB_OK)
+        return;
+    for (int i = 0; i < PQntuples(due); i++) {
+        int64_t id = 0;
+        if (db_get_i64(due, i, 0, &id) == 0)
+            retry_letter(inbox, id);
+    }
+    PQclear(due);
+}
+
+/* ------------------------------------------------------------------ */
+/* threads                                                              */
+
+static void *reader_main(void *arg)
+{
+    inbox_t *inbox = arg;
+    while (!atomic_load(&inbox->stop)) {
+        zmq_pollitem_t items[2] = {
+            {inbox->sub, 0, ZMQ_POLLIN, 0},
+            {NULL, inbox->stop_fd, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 2, 1000) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
+        for (int n = 0; n < 10000; n++) {
+            zmq_msg_t parts[2];
+            int count = 0;
+            bool more = true, got = false;
+            while (more) {
+                zmq_msg_t part;
+                zmq_msg_init(&part);
+                if (zmq_msg_recv(&part, inbox->sub, ZMQ_DONTWAIT) < 0) {
+                    zmq_msg_close(&part);
+                    break;
+                }
+                got = true;
+                more = zmq_msg_more(&part);
+                if (count < 2)
+                    parts[count++] = part;
+                else {
+                    zmq_msg_close(&part);
+                    count = 3;
+                }
+            }
+            if (!got)
+                break;
+            bool well_formed = count == 2 && zmq_msg_size(&parts[0]) <= BUS_TOPIC_MAX &&
+                               zmq_msg_size(&parts[1]) <= BUS_ENVELOPE_MAX;
+            if (!well_formed) {
+                metrics_counter_add(inbox->malformed_total, 1);
+            } else if (zmq_msg_send(&parts[0], inbox->push, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+                metrics_counter_add(inbox->dropped_total, 1);
+            } else {
+                zmq_msg_send(&parts[1], inbox->push, ZMQ_DONTWAIT);
+            }
+            for (int i = 0; i < (count < 2 ? count : 2); i++)
+                zmq_msg_close(&parts[i]);
+        }
+    }
+    return NULL;
+}
+
+/* Reads queued live frames (up to a bound, so replay answers interleave). */
+static void drain_queue(inbox_t *inbox)
+{
+    for (int n = 0; n < 20000; n++) {
+        zmq_msg_t topic, body;
+        zmq_msg_init(&topic);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&topic, inbox->pull, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&topic);
+            zmq_msg_close(&body);
+            return;
+        }
+        if (zmq_msg_more(&topic) && zmq_msg_recv(&body, inbox->pull, 0) >= 0 && inbox->leading)
+            on_live_frame(inbox, &topic, &body);
+        zmq_msg_close(&topic);
+        zmq_msg_close(&body);
+    }
+}
+
+static void publish_status(inbox_t *inbox)
+{
+    pthread_mutex_lock(&inbox->status_lock);
+    inbox->snapshot_count = inbox->stream_count;
+    for (size_t i = 0; i < inbox->stream_count; i++) {
+        const stream_t *st = &inbox->streams[i];
+        inbox_stream_status_t *out = &inbox->snapshot[i];
+        snprintf(out->stream, sizeof out->stream, "%s", st->name);
+        out->epoch = st->epoch;
+        out->applied_seq = st->applied;
+        out->head_seq = st->head > st->received_max ? st->head : st->received_max;
+        out->catching_up = st->requesting || st->want_catchup;
+        out->halted = st->halted;
+        snprintf(out->halted_reason, sizeof out->halted_reason, "%s", st->halted_reason);
+    }
+    pthread_mutex_unlock(&inbox->status_lock);
+}
+
+/* Becomes the applier (loads offsets, starts catching up) or stops being it. */
+static void set_leading(inbox_t *inbox, bool leading)
+{
+    if (leading) {
+        for (size_t i = 0; i < inbox->stream_count; i++) {
+            if (stream_load(inbox, &inbox->streams[i]) != 0)
+                return; /* database away: try again next round */
+        }
+        inbox->next_letters_check = 0;
+        log_info("applier active", LF_STR("schema", inbox->schema),
+                 LF_INT("streams", (long long)inbox->stream_count));
+    } else {
+        for (size_t i = 0; i < inbox->stream_count; i++) {
+            window_clear(&inbox->streams[i]);
+            inbox->streams[i].requesting = false;
+        }
+        log_info("applier standing by: another replica leads", LF_STR("schema", inbox->schema));
+    }
+    inbox->leading = leading;
+}
+
+/* Halted streams are re-read every few seconds: a resync clears them. */
+static void check_halted(inbox_t *inbox, int64_t now, int64_t *next_check)
+{
+    if (now < *next_check)
+        return;
+    *next_check = now + 2000;
+    for (size_t i = 0; i < inbox->stream_count; i++) {
+        stream_t *st = &inbox->streams[i];
+        if (!st->halted)
+            continue;
+        if (stream_load(inbox, st) == 0 && !st->halted)
+            log_info("stream resynced by an operator: resuming", LF_STR("stream", st->name),
+                     LF_INT("epoch", (long long)st->epoch),
+                     LF_INT("applied_seq", (long long)st->applied));
+    }
+}
+
+static void *applier_main(void *arg)
+{
+    inbox_t *inbox = arg;
+    int64_t next_halt_check = 0;
+    while (!atomic_load(&inbox->stop)) {
+        int64_t now = clock_mono_ms();
+        bool leader = relay_is_leader(inbox->config.relay);
+        if (leader != inbox->leading)
+            set_leading(inbox, leader);
+
+        zmq_pollitem_t items[2 + MAX_PEERS];
+        int count = 0;
+        items[count++] = (zmq_pollitem_t){inbox->pull, 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){NULL, inbox->stop_fd, ZMQ_POLLIN, 0};
+        for (size_t i = 0; i < inbox->peer_count; i++)
+            items[count++] = (zmq_pollitem_t){inbox->peers[i].dealer, 0, ZMQ_POLLIN, 0};
+
+        long timeout = 200;
+        if (inbox->leading) {
+            for (size_t i = 0; i < inbox->stream_count; i++) {
+                const stream_t *st = &inbox->streams[i];
+                int64_t due = INT64_MAX;
+                if (st->requesting)
+                    due = st->request_deadline;
+                else if (st->want_catchup)
+                    due = st->next_request_at;
+                /* a handler's or the database's retry is due */
+                if (st->apply_not_before > now && window_get(st, st->applied + 1) &&
+                    st->apply_not_before < due)
+                    due = st->apply_not_before;
+                if (due - now < timeout)
+                    timeout = due > now ? (long)(due - now) : 0;
+            }
+            if (inbox->ext.len > 0 && inbox->ext.not_before - now < timeout)
+                timeout = inbox->ext.not_before > now ? (long)(inbox->ext.not_before - now) : 0;
+        }
+        if (zmq_poll(items, count, timeout) < 0 && errno != EINTR)
+            break;
+        if (items[1].revents & ZMQ_POLLIN)
+            break;
+        now = clock_mono_ms();
+        drain_queue(inbox);
+        for (size_t i = 0; i < inbox->peer_count; i++)
+            drain_peer(inbox, &inbox->peers[i], now);
+        if (inbox->leading) {
+            ext_apply_ready(inbox, now);
+            for (size_t i = 0; i < inbox->stream_count; i++) {
+                stream_t *st = &inbox->streams[i];
+                if (st->requesting && now >= st->request_deadline) {
+                    st->requesting = false;
+                    st->want_catchup = true;
+                    st->request_backoff = next_backoff(st->request_backoff, 200, 5000);
+                    st->next_request_at = now + st->request_backoff;
+                    log_warn("replay request timed out", LF_STR("stream", st->name),
+                             LF_STR("peer", st->peer ? st->peer->endpoint : ""),
+                             LF_ERR("replay_timeout"));
+                }
+                stream_apply_ready(inbox, st, now);
+                stream_request(inbox, st, now);
+            }
+            check_letters(inbox, now);
+            check_halted(inbox, now, &next_halt_check);
+        }
+        publish_status(inbox);
+    }
+    return NULL;
+}
+
+int inbox_start(inbox_t *inbox)
+{
+    if (assign_peers(inbox) != 0)
+        return -1;
+    inbox->db = db_new(inbox->dsn, inbox->app_name);
+    if (!inbox->db || prepare_statements(inbox->db) != 0 ||
+        (inbox->config.db_setup &&
+         inbox->config.db_setup(inbox->db, inbox->config.db_setup_arg) != 0))
+        return -1;
+    for (size_t i = 0; i < inbox->stream_count; i++) {
+        stream_t *st = &inbox->streams[i];
+        st->window_size = (size_t)inbox->config.pending_max;
+        st->window = calloc(st->window_size, sizeof *st->window);
+        if (!st->window)
+            return -1;
+    }
+    inbox->ctx = zmq_ctx_new();
+    if (!inbox->ctx)
+        return -1;
+    inbox->sub = zmq_socket(inbox->ctx, ZMQ_SUB);
+    inbox->push = zmq_socket(inbox->ctx, ZMQ_PUSH);
+    inbox->pull = zmq_socket(inbox->ctx, ZMQ_PULL);
+    if (!inbox->sub || !inbox->push || !inbox->pull)
+        return -1;
+    int hwm = inbox->config.queue_max / 2, sub_hwm = 100000, linger = 0;
+    int64_t max_msg = BUS_ENVELOPE_MAX + 4096;
+    zmq_setsockopt(inbox->sub, ZMQ_RCVHWM, &sub_hwm, sizeof sub_hwm);
+    zmq_setsockopt(inbox->sub, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    zmq_setsockopt(inbox->sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(inbox->push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(inbox->push, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(inbox->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(inbox->pull, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(inbox->pull, inbox->pipe_endpoint) != 0 ||
+        zmq_connect(inbox->push, inbox->pipe_endpoint) != 0)
+        return -1;
+    /* subscribe first, then catch up (the Clone order): whole streams only */
+    bool wants_ext = false;
+    for (size_t i = 0; i < inbox->route_count; i++)
+        wants_ext |= strcmp(inbox->routes[i].stream, BUS_STREAM_EXT) == 0;
+    for (size_t i = 0; i < inbox->stream_count + (wants_ext ? 1 : 0); i++) {
+        char prefix[BUS_NAME_MAX + 2];
+        snprintf(prefix, sizeof prefix, "%s/",
+                 i < inbox->stream_count ? inbox->streams[i].name : BUS_STREAM_EXT);
+        zmq_setsockopt(inbox->sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
+    }
+    if (zmq_connect(inbox->sub, inbox->sub_endpoint) != 0) {
+        log_error("inbox could not connect to the bus", LF_STR("endpoint", inbox->sub_endpoint),
+                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
+        return -1;
+    }
+    for (size_t i = 0; i < inbox->peer_count; i++) {
+        peer_t *peer = &inbox->peers[i];
+        peer->dealer = zmq_socket(inbox->ctx, ZMQ_DEALER);
+        int immediate = 1, rcvhwm = REPLAY_BATCH_MAX * 4;
+        if (!peer->dealer)
+            return -1;
+        zmq_setsockopt(peer->dealer, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+        zmq_setsockopt(peer->dealer, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+        zmq_setsockopt(peer->dealer, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(peer->dealer, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+        if (zmq_connect(peer->dealer, peer->endpoint) != 0) {
+            log_error("inbox could not connect to a replay peer",
+                      LF_STR("endpoint", peer->endpoint), LF_STR("error", zmq_strerror(errno)),
+                      LF_ERR("bad_endpoint"));
+            return -1;
+        }
+    }
+    if (pthread_create(&inbox->reader, NULL, reader_main, inbox) != 0)
+        return -1;
+    inbox->reader_started = true;
+    if (pthread_create(&inbox->applier, NULL, applier_main, inbox) != 0)
+        return -1;
+    inbox->applier_started = true;
+    return 0;
+}
+
+size_t inbox_status(inbox_t *inbox, inbox_stream_status_t *out, size_t max)
+{
+    pthread_mutex_lock(&inbox->status_lock);
+    size_t count = inbox->snapshot_count;
+    for (size_t i = 0; i < count && i < max; i++)
+        out[i] = inbox->snapshot[i];
+    pthread_mutex_unlock(&inbox->status_lock);
+    return count;
+}
+
+bool inbox_degraded(inbox_t *inbox)
+{
+    bool degraded = false;
+    pthread_mutex_lock(&inbox->status_lock);
+    for (size_t i = 0; i < inbox->snapshot_count; i++)
+        degraded |= inbox->snapshot[i].halted;
+    pthread_mutex_unlock(&inbox->status_lock);
+    return degraded;
+}
+
+void inbox_destroy(inbox_t **self_p)
+{
+    inbox_t *inbox = *self_p;
+    if (!inbox)
+        return;
+    atomic_store(&inbox->stop, true);
+    if (inbox->stop_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t written = write(inbox->stop_fd, &one, sizeof one);
+        (void)written;
+    }
+    if (inbox->reader_started)
+        pthread_join(inbox->reader, NULL);
+    if (inbox->applier_started)
+        pthread_join(inbox->applier, NULL);
+    if (inbox->sub)
+        zmq_close(inbox->sub);
+    if (inbox->push)
+        zmq_close(inbox->push);
+    if (inbox->pull)
+        zmq_close(inbox->pull);
+    for (size_t i = 0; i < inbox->peer_count; i++)
+        if (inbox->peers[i].dealer)
+            zmq_close(inbox->peers[i].dealer);
+    if (inbox->ctx)
+        zmq_ctx_term(inbox->ctx);
+    for (size_t i = 0; i < inbox->stream_count; i++) {
+        window_clear(&inbox->streams[i]);
+        free(inbox->streams[i].window);
+    }
+    for (size_t i = 0; i < inbox->route_count; i++)
+        free(inbox->routes[i].type);
+    while (inbox->ext.len > 0) {
+        conveyor__envelope__free_unpacked(inbox->ext.items[inbox->ext.head], NULL);
+        inbox->ext.head = (inbox->ext.head + 1) % inbox->ext.cap;
+        inbox->ext.len--;
+    }
+    free(inbox->ext.items);
+    db_destroy(&inbox->db);
+    if (inbox->stop_fd >= 0)
+        close(inbox->stop_fd);
+    pthread_mutex_destroy(&inbox->status_lock);
+    free(inbox->dsn);
+    free(inbox->schema);
+    free(inbox->app_name);
+    free(inbox->own_stream);
+    free(inbox->sub_endpoint);
+    free(inbox->replay_peers);
+    free(inbox);
+    *self_p = NULL;
+}

@@ -1,0 +1,151 @@
+/*
+ * inbox.h — consuming the bus: every event applied once, in order.
+ *
+ * DESIGN.md "Consuming" and "Parking". A service registers one handler per
+ * (stream, type) it consumes; the inbox subscribes to those whole streams
+ * and runs the handlers in the replica that leads (relay.h), one event or
+ * a run of consecutive events per transaction:
+ *
+ *   - a reader thread receives frames from busd, checks their sizes and
+ *     queues them (bounded; beyond the bound they are dropped and replay
+ *     brings them back); nothing slow ever runs there;
+ *   - the applier thread, with its own database session, keeps per stream
+ *     the epoch and last applied seq (inbox_offsets). Each transaction
+ *     starts by moving the offset conditionally from n-1 to n, so an event
+ *     already applied by anyone is skipped, however often it arrives;
+ *   - a gap in seq, or heartbeats announcing more than was received,
+ *     starts a catch-up from the producer's replay endpoint: one request
+ *     outstanding per stream, the next after applying the last; live
+ *     events are buffered meanwhile;
+ *   - a new epoch or a truncated history stops that stream (log, metric,
+ *     /readyz degraded) until an operator resyncs it; never silently;
+ *   - a handler answers HANDLER_OK, HANDLER_RETRY (transient: nothing
+ *     advances, try again after a backoff) or HANDLER_REJECT (permanent:
+ *     the event is parked in dead_letters with the reason and the offset
+ *     moves on). Later events about the same correlation id are parked
+ *     behind it, so one order's facts never apply out of order. A frame
+ *     that cannot be parsed is parked by its hash;
+ *   - external events (stream "ext", seq 0) have no order and no offset:
+ *     each is applied in its own transaction and the handler deduplicates
+ *     it by its idempotency key (inbox_claim_key).
+ *
+ * Handlers get the applier's session inside the transaction: they read and
+ * write with it, emit events with inbox_emit (same transaction), never
+ * commit, and never call outside systems (enqueue a job instead).
+ * A run of events is first applied without savepoints; if one is
+ * rejected, the transaction is rolled back and the run applied again with
+ * a savepoint per event, so handlers must decide from the database and the
+ * event alone.
+ */
+#ifndef CONVEYOR_INBOX_H
+#define CONVEYOR_INBOX_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/db.h"
+#include "common/relay.h"
+#include "common/uuid.h"
+
+typedef enum { HANDLER_OK = 0, HANDLER_RETRY, HANDLER_REJECT } handler_result_t;
+
+/* One event being applied. Everything is borrowed for the handler call. */
+typedef struct {
+    const char *topic_stream; /* the topic's stream: the producer, or "ext" */
+    const char *stream;       /* the envelope's stream: the producer, or the external source */
+    const char *type;
+    const char *event_id;
+    const char *correlation_id;
+    const char *causation_id;
+    uint64_t epoch;
+    uint64_t seq; /* 0 for external events */
+    int64_t occurred_at_ms;
+    uint32_t schema_version;
+    const uint8_t *payload;
+    size_t payload_len;
+    bool external;         /* seq-less: deduplicate with inbox_claim_key */
+    bool from_dead_letter; /* an operator's retry of a parked event */
+    db_t *db;              /* the applier's session, inside the transaction */
+
+    /* the kit's own: */
+    const char *own_stream;
+    uint32_t emitted;
+    char err_code[48];
+    char err_detail[400];
+} inbox_event_t;
+
+typedef handler_result_t (*inbox_handler_fn)(inbox_event_t *event, void *arg);
+
+/* Record why the event is refused and return HANDLER_REJECT / RETRY:
+ *     return inbox_reject(ev, "bad_payload", "order %s has no lines", id); */
+handler_result_t inbox_reject(inbox_event_t *event, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+handler_result_t inbox_retry(inbox_event_t *event, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Appends an event caused by this one to the service's outbox, in the
+ * handler's transaction; its id is UUIDv5(event_id, n) for the n-th emit.
+ * correlation_id NULL means the cause's. */
+db_status_t inbox_emit(inbox_event_t *event, const char *type, const char *correlation_id,
+                       const ProtobufCMessage *payload);
+
+/* Records an idempotency key in processed_keys, in the handler's
+ * transaction: 1 if this is its first use (apply the event), 0 if it was
+ * seen before (skip: return HANDLER_OK), -1 on a database failure (return
+ * HANDLER_RETRY). */
+int inbox_claim_key(inbox_event_t *event, const char *scope, const char *key);
+
+typedef struct {
+    const char *dsn; /* the service's runtime role */
+    const char *schema;
+    const char *app_name;
+    const char *own_stream;    /* the stream inbox_emit appends to */
+    const char *sub_endpoint;  /* busd's XPUB, "tcp://127.0.0.1:5551" */
+    const char *replay_peers;  /* "order=tcp://order:5561,inventory=tcp://..." */
+    relay_t *relay;            /* borrowed: who leads, and whom to wake after a commit */
+    int batch_max;             /* events per transaction; 0 means 500 */
+    int queue_max;             /* frames between reader and applier; 0 means 100000 */
+    int pending_max;           /* buffered out-of-order events per stream; 0 means 50000 */
+    int64_t replay_timeout_ms; /* 0 means 3000 */
+    db_setup_fn db_setup;      /* registers the handlers' statements on the applier's session */
+    void *db_setup_arg;
+} inbox_config_t;
+
+typedef struct inbox inbox_t;
+
+/* Caller owns the result; nothing runs until inbox_start. */
+inbox_t *inbox_new(const inbox_config_t *config);
+
+/* Registers a handler before start. type NULL handles every type of the
+ * stream (heartbeats excepted). Events of types without a handler are
+ * skipped (the offset moves past them). 0 ok, -1 OOM or too many. */
+int inbox_on(inbox_t *inbox, const char *stream, const char *type, inbox_handler_fn handler,
+             void *arg);
+
+/* Starts the reader and applier threads; 0 ok, -1 (logged). */
+int inbox_start(inbox_t *inbox);
+
+/* Stops after the transaction in hand, joins the threads, frees. NULL-safe. */
+void inbox_destroy(inbox_t **self_p);
+
+/* A snapshot of one consumed stream, for /readyz and the CLI. */
+typedef struct {
+    char stream[64];
+    uint64_t epoch;
+    uint64_t applied_seq;
+    uint64_t head_seq; /* the producer's last seq as last heard */
+    bool catching_up;
+    bool halted;
+    char halted_reason[200];
+} inbox_stream_status_t;
+
+/* Copies up to max stream snapshots into out; returns how many streams
+ * there are. Thread-safe. */
+size_t inbox_status(inbox_t *inbox, inbox_stream_status_t *out, size_t max);
+
+/* True while any stream is halted. Thread-safe. */
+bool inbox_degraded(inbox_t *inbox);
+
+#endif

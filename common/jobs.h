@@ -1,0 +1,127 @@
+/*
+ * jobs.h — the durable job queue: work that takes time or calls outside.
+ *
+ * DESIGN.md "Work that takes time": an event handler never calls a bank, a
+ * carrier or a mail server. It inserts a job (jobs_enqueue, inside its own
+ * transaction) and commits; worker threads in every replica lease due jobs
+ * with FOR UPDATE SKIP LOCKED, commit started_at before calling out, and
+ * record success, a retry with exponential backoff and jitter, or death
+ * after the last attempt. A timer is a job with a future run_at.
+ *
+ * Exactly-once effects: a handler that writes to the database does so in
+ * the transaction that completes the job. It calls jobs_begin_finish(run),
+ * which opens a transaction and checks that the lease is still ours; the
+ * kit then marks the job done in that same transaction and commits. A job
+ * whose lease was lost (its worker paused past the lease and another took
+ * it) cannot complete, so its effects roll back.
+ *
+ * A job found started but never finished (its worker died mid-call) runs
+ * again with run->job.resumed set: the handler must look the outcome up
+ * (the payment by our key, the label by the shipment) instead of repeating
+ * a paid call, or give up with JOB_UNKNOWN for an operator to decide.
+ *
+ * Table: <schema>.jobs, created by the kit's migrations.
+ */
+#ifndef CONVEYOR_JOBS_H
+#define CONVEYOR_JOBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/db.h"
+
+/* --- enqueueing (inside the caller's transaction) --- */
+typedef struct {
+    const char *kind;      /* registered handler name, "send_sms" */
+    const char *payload;   /* JSON text; NULL means "{}" */
+    int64_t run_at_ms;     /* unix ms (business clock); 0 means now */
+    int max_attempts;      /* 0 means the kit default (10) */
+    const char *dedup_key; /* NULL, or a key that makes a second enqueue a no-op */
+} job_spec_t;
+
+/* Inserts a job on db (normally inside the caller's transaction). With a
+ * dedup_key already present, inserts nothing and sets *created_out false.
+ * *job_id_out gets the id of the new or existing job (either may be NULL).
+ * The job runs once the transaction commits. */
+db_status_t jobs_enqueue(db_t *db, const job_spec_t *spec, bool *created_out, int64_t *job_id_out);
+
+/* Wakes local workers now (after the enqueueing transaction committed);
+ * other replicas are woken by NOTIFY, sent by jobs_enqueue. */
+typedef struct jobs jobs_t;
+void jobs_wake(jobs_t *jobs);
+
+/* --- running --- */
+typedef struct {
+    int64_t id;
+    const char *kind;
+    const char *payload;   /* JSON text, never NULL */
+    const char *dedup_key; /* may be NULL */
+    int attempt;           /* 1 on the first run */
+    int max_attempts;
+    bool resumed; /* an earlier attempt started and never finished */
+    int64_t run_at_ms;
+} job_t;
+
+typedef enum {
+    JOB_DONE = 0, /* finished: mark done (in the handler's transaction if it opened one) */
+    JOB_RETRY,    /* transient failure: back off and try again, dead after max_attempts */
+    JOB_FAIL,     /* permanent failure: dead now */
+    JOB_UNKNOWN,  /* the outcome of an outside call cannot be known: dead, marked
+                     outcome_unknown for an operator to decide */
+} job_outcome_t;
+
+typedef struct job_run job_run_t;
+
+/* The job being run, the worker's own session, and the handler's arg. */
+const job_t *job_run_job(const job_run_t *run);
+db_t *job_run_db(job_run_t *run);
+void *job_run_arg(const job_run_t *run);
+
+/* Records why the job failed (a stable code and a message), kept in the
+ * jobs row and logged once by the kit. */
+void job_run_error(job_run_t *run, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Asks for the next attempt no sooner than delay_ms (a 429's Retry-After). */
+void job_run_retry_after(job_run_t *run, int64_t delay_ms);
+
+/* Opens the completion transaction: BEGIN and lock the job row, checking
+ * that the lease is still ours. DB_OK: write the job's effects on
+ * job_run_db() and return JOB_DONE; the kit marks it done and commits.
+ * DB_ERROR means the lease is lost: return JOB_RETRY without writing. */
+db_status_t jobs_begin_finish(job_run_t *run);
+
+/* Extends the lease during a long sequence of calls (each call's own
+ * timeout must stay under half the lease). DB_ERROR if the lease is lost. */
+db_status_t jobs_keepalive(job_run_t *run);
+
+typedef job_outcome_t (*job_fn)(job_run_t *run);
+
+typedef struct {
+    const char *dsn;    /* runtime role of the schema */
+    const char *schema; /* for NOTIFY channel naming */
+    const char *app_name;
+    int workers;             /* threads; 0 means 2 */
+    int64_t lease_ms;        /* 0 means 60000 */
+    int64_t poll_ms;         /* 0 means 500 */
+    int64_t backoff_base_ms; /* 0 means 1000: attempt n waits base * 2^(n-1), full jitter */
+    int64_t backoff_max_ms;  /* 0 means 3600000 */
+    db_setup_fn db_setup;    /* registers the handlers' statements on each worker's session */
+    void *db_setup_arg;
+} jobs_config_t;
+
+/* Caller owns the result. Nothing runs until jobs_start. */
+jobs_t *jobs_new(const jobs_config_t *config);
+
+/* Registers a handler for a kind before start; 0 ok, -1 OOM/duplicate. */
+int jobs_register(jobs_t *jobs, const char *kind, job_fn fn, void *arg);
+
+/* Starts the workers; 0 ok. */
+int jobs_start(jobs_t *jobs);
+
+/* Stops: lets each running handler finish, gives back leases of jobs not
+ * started, joins the threads, frees. NULL-safe. */
+void jobs_destroy(jobs_t **self_p);
+
+#endif

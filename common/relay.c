@@ -1,0 +1,653 @@
+/*
+ * relay.c — the leader thread of a service: epoch, numbering, publishing,
+ * heartbeats and outbox retention (relay.h).
+ *
+ * One thread with its own libpq session (which holds the leader lock, so
+ * losing the session loses leadership at once) and its own PUB socket
+ * connected to busd. It sleeps in poll() on an eventfd (relay_wake) and
+ * the session's socket (NOTIFY from other replicas), never longer than the
+ * poll interval.
+ */
+#include "common/relay.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "common/clock.h"
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/outbox.h"
+#include "conveyor/envelope.pb-c.h"
+
+#define STMT_IDENTITY      "relay_identity"
+#define STMT_STREAM_LOCK   "relay_stream_lock"
+#define STMT_STREAM_INSERT "relay_stream_insert"
+#define STMT_NEW_EPOCH     "relay_new_epoch"
+#define STMT_NUMBER        "relay_number"
+#define STMT_ADVANCE       "relay_advance"
+#define STMT_HEAD          "relay_head"
+#define STMT_PURGE_BATCH   "relay_purge_batch"
+#define STMT_PURGE_OLD     "relay_purge_old_epochs"
+#define STMT_OLDEST        "relay_oldest"
+#define STMT_PURGED        "relay_purged_through"
+
+#define PUB_HWM 100000
+
+struct relay {
+    relay_config_t config;
+    char *dsn, *schema, *stream, *pub_endpoint, *app_name;
+    char channel[96]; /* NOTIFY channel of this schema */
+    pthread_t thread;
+    bool started;
+    int wake_fd;
+    atomic_bool stop;
+    atomic_bool leader;
+    _Atomic uint64_t epoch;
+
+    /* owned by the thread */
+    db_t *db;
+    void *pub;
+    void *zmq_ctx;
+    uint64_t lock_generation;
+    int commits;
+
+    metrics_counter_t *published;
+    metrics_counter_t *batches;
+    metrics_counter_t *heartbeats;
+    metrics_counter_t *purged;
+    metrics_gauge_t *is_leader;
+    metrics_gauge_t *head_seq;
+    metrics_histogram_t *batch_latency;
+};
+
+static char *dup_or_null(const char *text)
+{
+    return text ? strdup(text) : NULL;
+}
+
+relay_t *relay_new(const relay_config_t *config)
+{
+    relay_t *relay = calloc(1, sizeof *relay);
+    if (!relay)
+        return NULL;
+    relay->config = *config;
+    relay->dsn = dup_or_null(config->dsn);
+    relay->schema = dup_or_null(config->schema);
+    relay->stream = dup_or_null(config->stream);
+    relay->pub_endpoint = dup_or_null(config->pub_endpoint);
+    relay->app_name = dup_or_null(config->app_name ? config->app_name : "relay");
+    relay->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!relay->dsn || !relay->schema || !relay->stream || !relay->pub_endpoint ||
+        !relay->app_name || relay->wake_fd < 0) {
+        relay_destroy(&relay);
+        return NULL;
+    }
+    relay_config_t *c = &relay->config;
+    if (c->batch_max <= 0)
+        c->batch_max = 1000;
+    if (c->poll_ms <= 0)
+        c->poll_ms = 200;
+    if (c->heartbeat_ms <= 0)
+        c->heartbeat_ms = 1000;
+    if (c->leader_retry_ms <= 0)
+        c->leader_retry_ms = 1000;
+    if (c->retention_ms <= 0)
+        c->retention_ms = 7LL * 24 * 3600 * 1000;
+    if (c->maintenance_ms <= 0)
+        c->maintenance_ms = 60000;
+    snprintf(relay->channel, sizeof relay->channel, "conveyor_outbox_%s", relay->schema);
+
+    char labels[128];
+    snprintf(labels, sizeof labels, "stream=\"%s\"", relay->stream);
+    relay->published =
+        metrics_counter("relay_published_total", labels, "Events published by the relay.");
+    relay->batches = metrics_counter("relay_batches_total", labels,
+                                     "Numbering transactions committed by the relay.");
+    relay->heartbeats = metrics_counter("relay_heartbeats_total", labels, "Heartbeats published.");
+    relay->purged = metrics_counter("relay_purged_total", labels,
+                                    "Published outbox rows purged after the retention.");
+    relay->is_leader = metrics_gauge("relay_leader", labels,
+                                     "1 while this replica holds the service's leader lock.");
+    relay->head_seq =
+        metrics_gauge("relay_head_seq", labels, "The last seq numbered in the current epoch.");
+    relay->batch_latency = metrics_histogram("relay_batch_duration_seconds", labels,
+                                             "Numbering commit plus publishing of one batch.");
+    return relay;
+}
+
+static int prepare_statements(db_t *db)
+{
+    int rc = 0;
+    rc |= db_prepare(db, STMT_IDENTITY,
+                     "SELECT system_identifier::text, "
+                     "(SELECT timeline_id FROM pg_control_checkpoint())::bigint "
+                     "FROM pg_control_system()");
+    rc |= db_prepare(db, STMT_STREAM_LOCK,
+                     "SELECT epoch, last_seq, system_identifier, timeline, purged_through "
+                     "FROM outbox_streams WHERE stream = $1 FOR UPDATE");
+    rc |= db_prepare(db, STMT_STREAM_INSERT,
+                     "INSERT INTO outbox_streams (stream, epoch, system_identifier, timeline) "
+                     "VALUES ($1, $2, $3, $4)");
+    rc |= db_prepare(db, STMT_NEW_EPOCH,
+                     "UPDATE outbox_streams SET epoch = greatest($2::bigint, epoch + 1), "
+                     "last_seq = 0, purged_through = 0, system_identifier = $3, timeline = $4, "
+                     "started_at = now() WHERE stream = $1 RETURNING epoch");
+    rc |= db_prepare(db, STMT_NUMBER,
+                     "WITH picked AS (SELECT id FROM outbox WHERE seq IS NULL AND stream = $1 "
+                     "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+                     "numbered AS (SELECT id, $3::bigint + row_number() OVER (ORDER BY id) AS "
+                     "new_seq FROM picked) "
+                     "UPDATE outbox o SET seq = n.new_seq, epoch = $4 FROM numbered n "
+                     "WHERE o.id = n.id RETURNING " OUTBOX_ENVELOPE_COLUMNS);
+    rc |= db_prepare(db, STMT_ADVANCE, "UPDATE outbox_streams SET last_seq = $2 WHERE stream = $1");
+    rc |= db_prepare(db, STMT_HEAD,
+                     "SELECT epoch, last_seq, purged_through FROM outbox_streams "
+                     "WHERE stream = $1");
+    rc |= db_prepare(db, STMT_PURGE_BATCH,
+                     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE stream = $1 "
+                     "AND epoch = $2 AND seq IS NOT NULL ORDER BY seq LIMIT 5000) "
+                     "AND created_at < now() - $3::bigint * interval '1 millisecond'");
+    rc |= db_prepare(db, STMT_PURGE_OLD,
+                     "DELETE FROM outbox WHERE stream = $1 AND epoch <> $2 "
+                     "AND created_at < now() - $3::bigint * interval '1 millisecond'");
+    rc |= db_prepare(db, STMT_OLDEST,
+                     "SELECT min(seq) FROM outbox WHERE stream = $1 AND epoch = $2 "
+                     "AND seq IS NOT NULL");
+    rc |= db_prepare(db, STMT_PURGED,
+                     "UPDATE outbox_streams SET purged_through = greatest(purged_through, $2) "
+                     "WHERE stream = $1");
+    return rc ? -1 : 0;
+}
+
+/* Starts or continues the stream's epoch after taking the lock: a missing
+ * counter row starts epoch now at seq 0; a row written under another
+ * database identity (restore, failover) starts a new epoch. */
+static db_status_t relay_open_epoch(relay_t *relay)
+{
+    PGresult *identity = NULL, *row = NULL, *renewed = NULL;
+    db_status_t status = db_begin(relay->db);
+    if (status != DB_OK)
+        return status;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->stream);
+    status = db_run(relay->db, STMT_IDENTITY, NULL, &identity);
+    if (status == DB_OK)
+        status = db_run(relay->db, STMT_STREAM_LOCK, &params, &row);
+    if (status != DB_OK)
+        goto done;
+    const char *sysid = db_value(identity, 0, 0);
+    int64_t timeline = 0, epoch = 0, last_seq = 0;
+    db_get_i64(identity, 0, 1, &timeline);
+    if (PQntuples(row) == 0) {
+        epoch = clock_now_ms();
+        db_params_t insert;
+        db_params_init(&insert);
+        db_param_text(&insert, relay->stream);
+        db_param_i64(&insert, epoch);
+        db_param_text(&insert, sysid);
+        db_param_i64(&insert, timeline);
+        status = db_run(relay->db, STMT_STREAM_INSERT, &insert, NULL);
+        if (status != DB_OK)
+            goto done;
+        log_info("relay started the stream's first epoch", LF_STR("stream", relay->stream),
+                 LF_INT("epoch", epoch));
+    } else {
+        int64_t stored_timeline = 0;
+        db_get_i64(row, 0, 0, &epoch);
+        db_get_i64(row, 0, 1, &last_seq);
+        db_get_i64(row, 0, 3, &stored_timeline);
+        const char *stored_sysid = db_value(row, 0, 2);
+        if (strcmp(stored_sysid, sysid) != 0 || stored_timeline != timeline) {
+            int64_t old_epoch = epoch;
+            db_params_t renew;
+            db_params_init(&renew);
+            db_param_text(&renew, relay->stream);
+            db_param_i64(&renew, clock_now_ms());
+            db_param_text(&renew, sysid);
+            db_param_i64(&renew, timeline);
+            status = db_run(relay->db, STMT_NEW_EPOCH, &renew, &renewed);
+            if (status != DB_OK)
+                goto done;
+            db_get_i64(renewed, 0, 0, &epoch);
+            log_warn("database identity changed: relay starts a new epoch at seq 1",
+                     LF_STR("stream", relay->stream), LF_INT("old_epoch", old_epoch),
+                     LF_INT("epoch", epoch), LF_INT("old_last_seq", last_seq),
+                     LF_STR("system_identifier", sysid), LF_INT("timeline", timeline));
+            last_seq = 0;
+        }
+    }
+    status = db_commit(relay->db);
+    if (status == DB_OK) {
+        atomic_store(&relay->epoch, (uint64_t)epoch);
+        metrics_gauge_set(relay->head_seq, last_seq);
+    }
+done:
+    if (status != DB_OK)
+        db_rollback(relay->db);
+    PQclear(identity);
+    PQclear(row);
+    PQclear(renewed);
+    return status;
+}
+
+static void relay_set_leader(relay_t *relay, bool leader)
+{
+    atomic_store(&relay->leader, leader);
+    metrics_gauge_set(relay->is_leader, leader ? 1 : 0);
+}
+
+/* Tries to become leader; on success opens the epoch and listens. */
+static void relay_try_lead(relay_t *relay)
+{
+    bool acquired = false;
+    if (db_try_advisory_lock(relay->db, relay->schema, DB_LOCK_LEADER, &acquired) != DB_OK ||
+        !acquired)
+        return;
+    relay->lock_generation = db_generation(relay->db);
+    if (relay_open_epoch(relay) != DB_OK) {
+        log_error("relay could not open its epoch", LF_STR("stream", relay->stream),
+                  LF_STR("pg", db_errmsg(relay->db)), LF_ERR("pg_unavailable"));
+        db_advisory_unlock(relay->db, relay->schema, DB_LOCK_LEADER);
+        return;
+    }
+    relay_set_leader(relay, true);
+    log_info("this replica leads: relay and applier active", LF_STR("stream", relay->stream),
+             LF_INT("epoch", (long long)atomic_load(&relay->epoch)));
+}
+
+static int compare_seq(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* Publishes rows of a numbering result in seq order. */
+static void relay_publish_rows(relay_t *relay, const PGresult *res, uint64_t epoch)
+{
+    int rows = PQntuples(res);
+    /* pairs of (seq, row index), sorted by seq: RETURNING has no order */
+    uint64_t *order = malloc(sizeof(uint64_t) * 2 * (size_t)rows);
+    if (!order)
+        return; /* the heartbeat makes consumers replay what we could not send */
+    for (int i = 0; i < rows; i++) {
+        int64_t seq = 0;
+        db_get_i64(res, i, 0, &seq);
+        order[2 * i] = (uint64_t)seq;
+        order[2 * i + 1] = (uint64_t)i;
+    }
+    qsort(order, (size_t)rows, 2 * sizeof(uint64_t), compare_seq);
+    int sent = 0;
+    for (int i = 0; i < rows; i++) {
+        char topic[BUS_TOPIC_MAX + 1];
+        uint8_t *envelope = NULL;
+        size_t envelope_len = 0;
+        uint64_t seq = 0;
+        if (outbox_row_envelope(res, (int)order[2 * i + 1], relay->stream, epoch, &seq, topic,
+                                sizeof topic, &envelope, &envelope_len) != 0)
+            continue;
+        if (zmq_send(relay->pub, topic, strlen(topic), ZMQ_SNDMORE) >= 0 &&
+            zmq_send(relay->pub, envelope, envelope_len, 0) >= 0)
+            sent++;
+        free(envelope);
+    }
+    free(order);
+    metrics_counter_add(relay->published, (uint64_t)sent);
+}
+
+/* Numbers and publishes one batch. Returns the number of rows numbered,
+ * or -1 on a database failure (leadership may be gone). */
+static int relay_number_batch(relay_t *relay)
+{
+    int64_t started_us = clock_mono_us();
+    PGresult *counter = NULL, *numbered = NULL;
+    int result = -1;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->stream);
+    if (db_begin(relay->db) != DB_OK ||
+        db_run(relay->db, STMT_STREAM_LOCK, &params, &counter) != DB_OK)
+        goto done;
+    if (PQntuples(counter) != 1) {
+        log_error("outbox counter row is missing", LF_STR("stream", relay->stream),
+                  LF_ERR("outbox_damaged"));
+        goto done;
+    }
+    int64_t epoch = 0, last_seq = 0;
+    db_get_i64(counter, 0, 0, &epoch);
+    db_get_i64(counter, 0, 1, &last_seq);
+    if ((uint64_t)epoch != atomic_load(&relay->epoch)) {
+        log_error("epoch changed under the relay", LF_STR("stream", relay->stream),
+                  LF_INT("epoch", epoch), LF_ERR("epoch_changed"));
+        atomic_store(&relay->epoch, (uint64_t)epoch);
+    }
+    db_params_t number;
+    db_params_init(&number);
+    db_param_text(&number, relay->stream);
+    db_param_i64(&number, relay->config.batch_max);
+    db_param_i64(&number, last_seq);
+    db_param_i64(&number, epoch);
+    if (db_run(relay->db, STMT_NUMBER, &number, &numbered) != DB_OK)
+        goto done;
+    int rows = PQntuples(numbered);
+    if (rows == 0) {
+        db_rollback(relay->db);
+        result = 0;
+        goto done;
+    }
+    db_params_t advance;
+    db_params_init(&advance);
+    db_param_text(&advance, relay->stream);
+    db_param_i64(&advance, last_seq + rows);
+    if (db_run(relay->db, STMT_ADVANCE, &advance, NULL) != DB_OK || db_commit(relay->db) != DB_OK)
+        goto done;
+    metrics_counter_add(relay->batches, 1);
+    metrics_gauge_set(relay->head_seq, last_seq + rows);
+
+    if (relay->config.fault_kill_after_commits > 0 &&
+        ++relay->commits >= relay->config.fault_kill_after_commits) {
+        log_warn("fault injection: killing the process between commit and publish",
+                 LF_STR("stream", relay->stream), LF_INT("last_seq", last_seq + rows));
+        raise(SIGKILL);
+    }
+    relay_publish_rows(relay, numbered, (uint64_t)epoch);
+    metrics_histogram_observe_us(relay->batch_latency, (uint64_t)(clock_mono_us() - started_us));
+    result = rows;
+done:
+    if (result < 0) {
+        db_rollback(relay->db);
+        log_warn("relay could not number events", LF_STR("stream", relay->stream),
+                 LF_STR("pg", db_errmsg(relay->db)), LF_ERR("pg_unavailable"));
+    }
+    PQclear(counter);
+    PQclear(numbered);
+    return result;
+}
+
+static void relay_heartbeat(relay_t *relay)
+{
+    PGresult *head = NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->stream);
+    if (db_run(relay->db, STMT_HEAD, &params, &head) != DB_OK || PQntuples(head) != 1) {
+        PQclear(head);
+        return;
+    }
+    int64_t epoch = 0, last_seq = 0, purged_through = 0;
+    db_get_i64(head, 0, 0, &epoch);
+    db_get_i64(head, 0, 1, &last_seq);
+    db_get_i64(head, 0, 2, &purged_through);
+    PQclear(head);
+
+    Conveyor__Heartbeat beat = CONVEYOR__HEARTBEAT__INIT;
+    beat.last_seq = (uint64_t)last_seq;
+    beat.purged_through = (uint64_t)purged_through;
+    uint8_t beat_buf[64];
+    size_t beat_len = conveyor__heartbeat__pack(&beat, beat_buf);
+
+    Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
+    env.stream = relay->stream;
+    env.seq = (uint64_t)last_seq;
+    env.epoch = (uint64_t)epoch;
+    env.type = pb_lend(BUS_TYPE_HEARTBEAT);
+    env.occurred_at_ms = clock_now_ms();
+    env.schema_version = 1;
+    env.payload.data = beat_buf;
+    env.payload.len = beat_len;
+    uint8_t *envelope = NULL;
+    size_t envelope_len = 0;
+    char topic[BUS_TOPIC_MAX + 1];
+    if (bus_topic_format(topic, sizeof topic, relay->stream, BUS_TYPE_HEARTBEAT) != 0 ||
+        envelope_pack_alloc(&env, &envelope, &envelope_len) != 0)
+        return;
+    if (zmq_send(relay->pub, topic, strlen(topic), ZMQ_SNDMORE) >= 0 &&
+        zmq_send(relay->pub, envelope, envelope_len, 0) >= 0)
+        metrics_counter_add(relay->heartbeats, 1);
+    free(envelope);
+}
+
+/* Purges published rows older than the retention, oldest seq first, and
+ * records how far history now reaches (replay answers TRUNCATED below). */
+static void relay_purge(relay_t *relay)
+{
+    uint64_t epoch = atomic_load(&relay->epoch);
+    int64_t total = 0;
+    for (int round = 0; round < 100; round++) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, relay->stream);
+        db_param_u64(&params, epoch);
+        db_param_i64(&params, relay->config.retention_ms);
+        int64_t deleted = 0;
+        if (db_run_count(relay->db, STMT_PURGE_BATCH, &params, &deleted) != DB_OK)
+            return;
+        total += deleted;
+        if (deleted < 5000)
+            break;
+    }
+    db_params_t old;
+    db_params_init(&old);
+    db_param_text(&old, relay->stream);
+    db_param_u64(&old, epoch);
+    db_param_i64(&old, relay->config.retention_ms);
+    int64_t old_deleted = 0;
+    if (db_run_count(relay->db, STMT_PURGE_OLD, &old, &old_deleted) != DB_OK)
+        return;
+    total += old_deleted;
+    if (total == 0)
+        return;
+
+    /* history now starts at the oldest remaining row; with none left, all
+     * numbered rows are gone */
+    PGresult *oldest = NULL, *head = NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->stream);
+    db_param_u64(&params, epoch);
+    db_params_t stream_only;
+    db_params_init(&stream_only);
+    db_param_text(&stream_only, relay->stream);
+    if (db_run(relay->db, STMT_OLDEST, &params, &oldest) == DB_OK &&
+        db_run(relay->db, STMT_HEAD, &stream_only, &head) == DB_OK && PQntuples(head) == 1) {
+        int64_t purged_through = 0, min_seq = 0;
+        if (db_get_i64(oldest, 0, 0, &min_seq) == 0)
+            purged_through = min_seq - 1;
+        else
+            db_get_i64(head, 0, 1, &purged_through);
+        db_params_t update;
+        db_params_init(&update);
+        db_param_text(&update, relay->stream);
+        db_param_i64(&update, purged_through);
+        db_run(relay->db, STMT_PURGED, &update, NULL);
+    }
+    PQclear(oldest);
+    PQclear(head);
+    metrics_counter_add(relay->purged, (uint64_t)total);
+    log_info("outbox purged", LF_STR("stream", relay->stream), LF_INT("rows", total));
+}
+
+/* Sleeps until woken, notified, or timeout_ms passed. */
+static void relay_wait(relay_t *relay, int64_t timeout_ms)
+{
+    struct pollfd fds[2];
+    int nfds = 0;
+    fds[nfds].fd = relay->wake_fd;
+    fds[nfds++].events = POLLIN;
+    PGconn *conn = db_conn(relay->db);
+    int pg_fd = conn ? PQsocket(conn) : -1;
+    if (pg_fd >= 0) {
+        fds[nfds].fd = pg_fd;
+        fds[nfds++].events = POLLIN;
+    }
+    if (poll(fds, (nfds_t)nfds, (int)(timeout_ms > 0 ? timeout_ms : 0)) <= 0)
+        return;
+    if (fds[0].revents & POLLIN) {
+        uint64_t count;
+        ssize_t got = read(relay->wake_fd, &count, sizeof count);
+        (void)got; /* EAGAIN just means another reader drained it */
+    }
+    if (nfds > 1 && (fds[1].revents & POLLIN) && PQconsumeInput(conn)) {
+        PGnotify *note;
+        while ((note = PQnotifies(conn)) != NULL)
+            PQfreemem(note);
+    }
+}
+
+static void *relay_main(void *arg)
+{
+    relay_t *relay = arg;
+    int64_t next_lead_try = 0, next_heartbeat = 0, next_maintenance = 0;
+    int64_t retry_delay = 0;
+    bool listening = false;
+
+    while (!atomic_load(&relay->stop)) {
+        int64_t now = clock_mono_ms();
+        bool leader = atomic_load(&relay->leader);
+        if (leader && db_generation(relay->db) != relay->lock_generation) {
+            relay_set_leader(relay, false);
+            leader = false;
+            log_warn("relay lost its database session: no longer leading",
+                     LF_STR("stream", relay->stream), LF_ERR("leader_lost"));
+        }
+        if (!leader && now >= next_lead_try) {
+            next_lead_try = now + relay->config.leader_retry_ms;
+            relay_try_lead(relay);
+            leader = atomic_load(&relay->leader);
+            if (leader) {
+                listening = db_listen(relay->db, relay->channel) == DB_OK;
+                next_maintenance = now + 5000;
+            }
+        }
+        if (leader && !listening)
+            listening = db_listen(relay->db, relay->channel) == DB_OK;
+
+        int64_t wait_ms = relay->config.poll_ms;
+        if (leader) {
+            int numbered = relay_number_batch(relay);
+            if (numbered < 0) {
+                retry_delay = retry_delay ? retry_delay * 2 : 100;
+                if (retry_delay > 2000)
+                    retry_delay = 2000;
+                wait_ms = retry_delay;
+            } else {
+                retry_delay = 0;
+                if (numbered >= relay->config.batch_max)
+                    wait_ms = 0; /* more is waiting */
+            }
+            now = clock_mono_ms();
+            if (now >= next_heartbeat) {
+                relay_heartbeat(relay);
+                next_heartbeat = now + relay->config.heartbeat_ms;
+            }
+            if (now >= next_maintenance) {
+                relay_purge(relay);
+                next_maintenance = now + relay->config.maintenance_ms;
+            }
+            if (wait_ms > next_heartbeat - now)
+                wait_ms = next_heartbeat - now;
+        } else {
+            if (wait_ms > next_lead_try - now)
+                wait_ms = next_lead_try - now;
+        }
+        if (wait_ms > 0)
+            relay_wait(relay, wait_ms);
+    }
+    /* one last batch so a clean stop leaves nothing unpublished */
+    if (atomic_load(&relay->leader)) {
+        relay_number_batch(relay);
+        relay_set_leader(relay, false);
+    }
+    return NULL;
+}
+
+int relay_start(relay_t *relay)
+{
+    relay->db = db_new(relay->dsn, relay->app_name);
+    if (!relay->db || prepare_statements(relay->db) != 0 || outbox_prepare(relay->db) != 0)
+        return -1;
+    relay->zmq_ctx = zmq_ctx_new();
+    relay->pub = relay->zmq_ctx ? zmq_socket(relay->zmq_ctx, ZMQ_PUB) : NULL;
+    if (!relay->pub) {
+        log_error("relay could not create its socket", LF_STR("error", zmq_strerror(errno)));
+        return -1;
+    }
+    int hwm = PUB_HWM, linger = 500;
+    zmq_setsockopt(relay->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(relay->pub, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(relay->pub, relay->pub_endpoint) != 0) {
+        log_error("relay could not connect to the bus", LF_STR("endpoint", relay->pub_endpoint),
+                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
+        return -1;
+    }
+    if (pthread_create(&relay->thread, NULL, relay_main, relay) != 0)
+        return -1;
+    relay->started = true;
+    return 0;
+}
+
+void relay_wake(relay_t *relay)
+{
+    uint64_t one = 1;
+    ssize_t written = write(relay->wake_fd, &one, sizeof one);
+    (void)written; /* EAGAIN: the counter is saturated, a wake is pending anyway */
+}
+
+void relay_committed(relay_t *relay, db_t *db)
+{
+    if (atomic_load(&relay->leader)) {
+        relay_wake(relay);
+        return;
+    }
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->channel);
+    /* best effort: the leader's poll picks the rows up anyway */
+    db_run_sql(db, "SELECT pg_notify($1, '')", &params, NULL);
+}
+
+bool relay_is_leader(const relay_t *relay)
+{
+    return atomic_load(&relay->leader);
+}
+
+uint64_t relay_epoch(const relay_t *relay)
+{
+    return atomic_load(&relay->epoch);
+}
+
+void relay_destroy(relay_t **self_p)
+{
+    relay_t *relay = *self_p;
+    if (!relay)
+        return;
+    if (relay->started) {
+        atomic_store(&relay->stop, true);
+        relay_wake(relay);
+        pthread_join(relay->thread, NULL);
+    }
+    if (relay->pub)
+        zmq_close(relay->pub);
+    if (relay->zmq_ctx)
+        zmq_ctx_term(relay->zmq_ctx);
+    db_destroy(&relay->db); /* closing the session releases the leader lock */
+    if (relay->wake_fd >= 0)
+        close(relay->wake_fd);
+    free(relay->dsn);
+    free(relay->schema);
+    free(relay->stream);
+    free(relay->pub_endpoint);
+    free(relay->app_name);
+    free(relay);
+    *self_p = NULL;
+}

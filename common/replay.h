@@ -1,0 +1,41 @@
+/*
+ * replay.h — serving a stream's history to consumers that missed events.
+ *
+ * DESIGN.md "Replaying": every replica binds a ROUTER at REPLAY_ADDR and
+ * answers (stream, epoch, from_seq) from its outbox, at most 1,000 events
+ * per request, then an END naming the highest seq it holds. The wire
+ * format is proto/conveyor/replay.proto. ZMQ_ROUTER_MANDATORY is set and a
+ * batch stops (END status PARTIAL) as soon as the requester's pipe is
+ * full, so a slow consumer never blocks the server. Below the oldest
+ * retained row the answer is TRUNCATED; for another epoch EPOCH_CHANGED.
+ *
+ * The server is a thread with its own database session; any replica can
+ * answer because all read the same outbox.
+ */
+#ifndef CONVEYOR_REPLAY_H
+#define CONVEYOR_REPLAY_H
+
+#include <stdint.h>
+
+#define REPLAY_BATCH_MAX   1000
+#define REPLAY_CMD_REQUEST "REPLAY"
+#define REPLAY_CMD_EVENT   "EVENT"
+#define REPLAY_CMD_END     "END"
+
+typedef struct {
+    const char *dsn;    /* the service's runtime role */
+    const char *bind;   /* "tcp://0.0.0.0:5561" */
+    const char *stream; /* the stream this service produces */
+    const char *app_name;
+} replay_config_t;
+
+typedef struct replay_server replay_server_t;
+
+/* Caller owns the result; binds and starts the thread. NULL (logged) if
+ * the endpoint cannot be bound. */
+replay_server_t *replay_server_new(const replay_config_t *config);
+
+/* Stops the thread and frees; NULL-safe. */
+void replay_server_destroy(replay_server_t **self_p);
+
+#endif

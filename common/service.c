@@ -1,0 +1,394 @@
+/*
+ * service.c — configuration, migrations, start and orderly stop of the
+ * parts every service has (service.h).
+ */
+#include "common/service.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/numparse.h"
+#include "common/outbox.h"
+#include "common/replay.h"
+
+static const config_spec_t kit_specs[] = {
+    {"DATABASE_URL", NULL, true, "PostgreSQL DSN of the service's runtime role (required)"},
+    {"DATABASE_OWNER_URL", NULL, true,
+     "DSN of the schema's owner role, used for migrations (default: DATABASE_URL)"},
+    {"DB_SCHEMA", NULL, false, "the schema the service owns"},
+    {"DB_POOL_SIZE", "8", false, "database sessions shared by HTTP handlers"},
+    {"BUS_PUB_ENDPOINT", "tcp://127.0.0.1:5550", false, "busd's XSUB: where relays publish"},
+    {"BUS_SUB_ENDPOINT", "tcp://127.0.0.1:5551", false, "busd's XPUB: where inboxes subscribe"},
+    {"REPLAY_ADDR", NULL, false, "where this service serves its stream's history"},
+    {"REPLAY_PEERS", "", false,
+     "replay endpoints of consumed streams: order=tcp://order:5561,inventory=..."},
+    {"REDIS_URL", "redis://127.0.0.1:6379/0", true, "Redis for locks"},
+    {"HTTP_ADDR", NULL, false, "HTTP listen address"},
+    {"HTTP_THREADS", "4", false, "HTTP worker threads"},
+    {"HTTP_BODY_LIMIT", "1048576", false, "largest accepted request body, bytes"},
+    {"STORE_TZ", "UTC", false, "the store's time zone: business days and batch dates"},
+    {"LOG_LEVEL", "info", false, "debug, info, warn or error"},
+    {"JOB_WORKERS", "2", false, "job worker threads"},
+    {"JOB_LEASE", "60s", false, "how long a worker holds a job before another may take it"},
+    {"JOB_POLL", "500ms", false, "how often idle workers look for due jobs"},
+    {"JOB_BACKOFF_BASE", "1s", false, "first retry delay; doubles per attempt, with jitter"},
+    {"JOB_BACKOFF_MAX", "1h", false, "longest retry delay"},
+    {"APPLY_BATCH_MAX", "500", false, "events applied per transaction at most"},
+    {"RELAY_BATCH_MAX", "1000", false, "events numbered per relay transaction at most"},
+    {"OUTBOX_RETENTION", "7d", false, "published events are replayable this long"},
+    {"CLOCK_TEST", "false", false, "allow tests to advance business time (never in production)"},
+    {"FAULT_RELAY_KILL_AFTER_COMMITS", "0", false,
+     "tests only: die between the relay's n-th commit and its publish"},
+    CONFIG_SPEC_END,
+};
+
+struct service {
+    service_def_t def;
+    config_t *config;
+    const char *schema;
+    const char *dsn;
+    relay_t *relay;
+    replay_server_t *replay;
+    inbox_t *inbox;
+    jobs_t *jobs;
+    http_server_t *http;
+    db_pool_t *pool;
+    int64_t started_ms;
+};
+
+/* ------------------------------------------------------------------ */
+
+static int pool_setup(db_t *db, void *arg)
+{
+    service_t *svc = arg;
+    if (outbox_prepare(db) != 0)
+        return -1;
+    return svc->def.db_setup ? svc->def.db_setup(db, svc->def.db_setup_arg) : 0;
+}
+
+static void route_healthz(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    http_res_json_take(res, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void route_metrics(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    char *text = metrics_render();
+    if (!text) {
+        http_res_problem(res, 500, "out_of_memory", "could not render metrics", NULL);
+        return;
+    }
+    http_res_text(res, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+    free(text);
+}
+
+/* Ready: the database answers and no consumed stream is halted. A halted
+ * stream makes the service "degraded" (503) with the reason per stream,
+ * so an orchestrator and an operator both see it. */
+static void route_readyz(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)req;
+    service_t *svc = arg;
+    bool database_ok = false;
+    db_t *db = db_pool_acquire(svc->pool, 2000);
+    if (db) {
+        database_ok = db_run_sql(db, "SELECT 1", NULL, NULL) == DB_OK;
+        db_pool_release(svc->pool, &db);
+    }
+    json_t *streams = json_array();
+    bool halted = false;
+    if (svc->inbox) {
+        inbox_stream_status_t status[16];
+        size_t count = inbox_status(svc->inbox, status, 16);
+        for (size_t i = 0; i < count && i < 16; i++) {
+            halted |= status[i].halted;
+            json_t *item = json_pack("{s:s,s:I,s:I,s:I,s:b,s:b}", "stream", status[i].stream,
+                                     "epoch", (json_int_t)status[i].epoch, "applied_seq",
+                                     (json_int_t)status[i].applied_seq, "head_seq",
+                                     (json_int_t)status[i].head_seq, "catching_up",
+                                     status[i].catching_up, "halted", status[i].halted);
+            if (item && status[i].halted)
+                json_object_set_new(item, "reason", json_string(status[i].halted_reason));
+            json_array_append_new(streams, item);
+        }
+    }
+    const char *state = !database_ok ? "unavailable" : halted ? "degraded" : "ready";
+    json_t *body =
+        json_pack("{s:s,s:s,s:b,s:I,s:s,s:o}", "status", state, "service", svc->def.name, "leader",
+                  relay_is_leader(svc->relay), "epoch", (json_int_t)relay_epoch(svc->relay),
+                  "database", database_ok ? "ok" : "unreachable", "streams", streams);
+    http_res_json_take(res, database_ok && !halted ? 200 : 503, body);
+}
+
+/* Tests only (CLOCK_TEST=true): POST /v1/test/clock {"advance_ms": n}. */
+static void route_test_clock(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)arg;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    json_t *advance = json_object_get(body, "advance_ms");
+    if (!json_is_integer(advance) || json_integer_value(advance) < 0) {
+        http_res_problem(res, 422, "invalid", "advance_ms must be a non-negative integer", NULL);
+        return;
+    }
+    if (clock_advance_ms(json_integer_value(advance)) != 0) {
+        http_res_problem(res, 409, "clock_fixed", "the test clock is not enabled", NULL);
+        return;
+    }
+    http_res_json_take(res, 200, json_pack("{s:I}", "now_ms", (json_int_t)clock_now_ms()));
+}
+
+/* ------------------------------------------------------------------ */
+
+static int get_int(const config_t *config, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+    return config_get_int(config, name, min, max, out);
+}
+
+service_t *service_new(const service_def_t *def, int argc, char **argv)
+{
+    /* SIGTERM/SIGINT are taken by service_run's sigwait: block them before
+     * any thread exists so every thread inherits the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    service_t *svc = calloc(1, sizeof *svc);
+    if (!svc)
+        return NULL;
+    svc->def = *def;
+    svc->started_ms = clock_now_ms();
+    svc->config = config_new();
+    if (!svc->config || config_declare(svc->config, kit_specs) != 0 ||
+        (def->config && config_declare(svc->config, def->config) != 0))
+        goto fail;
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("%s — conveyor's %s service. Configuration (environment):\n", argv[0], def->name);
+        config_print_help(svc->config);
+        exit(0);
+    }
+
+    log_level_t level = LOG_INFO;
+    if (log_level_parse(config_get(svc->config, "LOG_LEVEL"), &level) != 0)
+        fprintf(stderr, "LOG_LEVEL is not one of debug, info, warn, error; using info\n");
+    log_init(def->name, level);
+    config_log(svc->config);
+
+    svc->dsn = config_get(svc->config, "DATABASE_URL");
+    if (!svc->dsn || !*svc->dsn) {
+        log_error("DATABASE_URL is not set", LF_ERR("bad_config"));
+        goto fail;
+    }
+    svc->schema = config_get(svc->config, "DB_SCHEMA");
+    if (!svc->schema || !*svc->schema)
+        svc->schema = def->schema;
+    bool clock_test = false;
+    if (config_get_bool(svc->config, "CLOCK_TEST", &clock_test) != 0)
+        goto fail;
+    clock_enable_test_offset(clock_test);
+
+    int64_t pool_size, http_threads, body_limit, workers, apply_batch, relay_batch, fault;
+    int64_t retention_ms, job_lease_ms, job_poll_ms, job_backoff_base_ms, job_backoff_max_ms;
+    if (get_int(svc->config, "DB_POOL_SIZE", 1, 256, &pool_size) != 0 ||
+        get_int(svc->config, "HTTP_THREADS", 1, 256, &http_threads) != 0 ||
+        get_int(svc->config, "HTTP_BODY_LIMIT", 1024, 64 * 1024 * 1024, &body_limit) != 0 ||
+        get_int(svc->config, "JOB_WORKERS", 0, 256, &workers) != 0 ||
+        get_int(svc->config, "APPLY_BATCH_MAX", 1, 10000, &apply_batch) != 0 ||
+        get_int(svc->config, "RELAY_BATCH_MAX", 1, 10000, &relay_batch) != 0 ||
+        get_int(svc->config, "FAULT_RELAY_KILL_AFTER_COMMITS", 0, INT32_MAX, &fault) != 0 ||
+        config_get_duration_ms(svc->config, "OUTBOX_RETENTION", &retention_ms) != 0 ||
+        config_get_duration_ms(svc->config, "JOB_LEASE", &job_lease_ms) != 0 ||
+        config_get_duration_ms(svc->config, "JOB_POLL", &job_poll_ms) != 0 ||
+        config_get_duration_ms(svc->config, "JOB_BACKOFF_BASE", &job_backoff_base_ms) != 0 ||
+        config_get_duration_ms(svc->config, "JOB_BACKOFF_MAX", &job_backoff_max_ms) != 0)
+        goto fail;
+
+    /* migrations, as the schema's owner */
+    const char *owner_dsn = config_get(svc->config, "DATABASE_OWNER_URL");
+    db_t *owner = db_new(owner_dsn && *owner_dsn ? owner_dsn : svc->dsn, def->name);
+    const migration_set_t *sets[2] = {&kit_migrations, def->migrations};
+    int migrated = owner ? migrate_run(owner, svc->schema, sets, def->migrations ? 2 : 1) : -1;
+    db_destroy(&owner);
+    if (migrated != 0)
+        goto fail;
+
+    relay_config_t relay_config = {
+        .dsn = svc->dsn,
+        .schema = svc->schema,
+        .stream = def->name,
+        .pub_endpoint = config_get(svc->config, "BUS_PUB_ENDPOINT"),
+        .app_name = def->name,
+        .batch_max = (int)relay_batch,
+        .retention_ms = retention_ms,
+        .fault_kill_after_commits = (int)fault,
+    };
+    svc->relay = relay_new(&relay_config);
+
+    const char *replay_addr = config_get(svc->config, "REPLAY_ADDR");
+    replay_config_t replay_config = {
+        .dsn = svc->dsn,
+        .bind = replay_addr && *replay_addr ? replay_addr : def->replay_addr,
+        .stream = def->name,
+        .app_name = def->name,
+    };
+    svc->replay = replay_server_new(&replay_config);
+
+    inbox_config_t inbox_config = {
+        .dsn = svc->dsn,
+        .schema = svc->schema,
+        .app_name = def->name,
+        .own_stream = def->name,
+        .sub_endpoint = config_get(svc->config, "BUS_SUB_ENDPOINT"),
+        .replay_peers = config_get(svc->config, "REPLAY_PEERS"),
+        .relay = svc->relay,
+        .batch_max = (int)apply_batch,
+        .db_setup = def->db_setup,
+        .db_setup_arg = def->db_setup_arg,
+    };
+    svc->inbox = svc->relay ? inbox_new(&inbox_config) : NULL;
+
+    jobs_config_t jobs_config = {
+        .dsn = svc->dsn,
+        .schema = svc->schema,
+        .app_name = def->name,
+        .workers = (int)workers,
+        .lease_ms = job_lease_ms,
+        .poll_ms = job_poll_ms,
+        .backoff_base_ms = job_backoff_base_ms,
+        .backoff_max_ms = job_backoff_max_ms,
+        .db_setup = def->db_setup,
+        .db_setup_arg = def->db_setup_arg,
+    };
+    svc->jobs = jobs_new(&jobs_config);
+
+    const char *http_addr = config_get(svc->config, "HTTP_ADDR");
+    http_config_t http_config = {
+        .addr = http_addr && *http_addr ? http_addr : def->http_addr,
+        .body_limit = (size_t)body_limit,
+        .threads = (unsigned)http_threads,
+        .svc = def->name,
+    };
+    svc->http = http_server_new(&http_config);
+    svc->pool = db_pool_new(svc->dsn, def->name, (int)pool_size, pool_setup, svc);
+    if (!svc->relay || !svc->replay || !svc->inbox || !svc->jobs || !svc->http || !svc->pool)
+        goto fail;
+
+    if (http_route(svc->http, "GET", "/healthz", route_healthz, svc) != 0 ||
+        http_route(svc->http, "GET", "/readyz", route_readyz, svc) != 0 ||
+        http_route(svc->http, "GET", "/metrics", route_metrics, svc) != 0 ||
+        (clock_test && http_route(svc->http, "POST", "/v1/test/clock", route_test_clock, svc) != 0))
+        goto fail;
+    return svc;
+fail:
+    log_error("service could not start", LF_STR("service", def->name), LF_ERR("start_failed"));
+    service_destroy(&svc);
+    return NULL;
+}
+
+const config_t *service_config(const service_t *svc)
+{
+    return svc->config;
+}
+
+inbox_t *service_inbox(service_t *svc)
+{
+    return svc->inbox;
+}
+
+jobs_t *service_jobs(service_t *svc)
+{
+    return svc->jobs;
+}
+
+http_server_t *service_http(service_t *svc)
+{
+    return svc->http;
+}
+
+relay_t *service_relay(service_t *svc)
+{
+    return svc->relay;
+}
+
+db_pool_t *service_db_pool(service_t *svc)
+{
+    return svc->pool;
+}
+
+const char *service_name(const service_t *svc)
+{
+    return svc->def.name;
+}
+
+const char *service_schema(const service_t *svc)
+{
+    return svc->schema;
+}
+
+void service_committed(service_t *svc, db_t *db)
+{
+    relay_committed(svc->relay, db);
+}
+
+int service_run(service_t *svc)
+{
+    if (relay_start(svc->relay) != 0 || inbox_start(svc->inbox) != 0 ||
+        jobs_start(svc->jobs) != 0 || http_server_start(svc->http) != 0) {
+        log_error("service could not start its parts", LF_STR("service", svc->def.name),
+                  LF_ERR("start_failed"));
+        return 1;
+    }
+    log_info("service started", LF_STR("service", svc->def.name), LF_STR("schema", svc->schema),
+             LF_INT("http_port", (long long)http_server_port(svc->http)));
+
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    int signal_number = 0;
+    while (sigwait(&stop_signals, &signal_number) != 0)
+        ;
+    log_info("stopping", LF_STR("service", svc->def.name),
+             LF_STR("signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
+    /* the order matters: stop taking work, finish what is in hand, publish */
+    http_server_destroy(&svc->http);
+    inbox_destroy(&svc->inbox);
+    jobs_destroy(&svc->jobs);
+    relay_destroy(&svc->relay);
+    replay_server_destroy(&svc->replay);
+    log_info("stopped", LF_STR("service", svc->def.name));
+    return 0;
+}
+
+void service_destroy(service_t **self_p)
+{
+    service_t *svc = *self_p;
+    if (!svc)
+        return;
+    http_server_destroy(&svc->http);
+    inbox_destroy(&svc->inbox);
+    jobs_destroy(&svc->jobs);
+    relay_destroy(&svc->relay);
+    replay_server_destroy(&svc->replay);
+    db_pool_destroy(&svc->pool);
+    config_destroy(&svc->config);
+    free(svc);
+    *self_p = NULL;
+    metrics_shutdown();
+}

@@ -1,0 +1,73 @@
+/*
+ * service.h — the wiring every conveyor service shares.
+ *
+ * A service's main.c is wiring only (DESIGN.md "One service, inside"):
+ *
+ *     service_t *svc = service_new(&def, argc, argv);   config, logs, migrations
+ *     inbox_on(service_inbox(svc), "inventory", "stock.reserved", on_reserved, &ctx);
+ *     jobs_register(service_jobs(svc), "send_sms", job_send_sms, &ctx);
+ *     http_route(service_http(svc), "POST", "/v1/orders", api_create_order, &ctx);
+ *     return service_run(svc);                            until SIGTERM
+ *
+ * service_new reads the kit's environment (BUS_PUB_ENDPOINT, DATABASE_URL,
+ * ... DESIGN.md "Ports and environment") plus the service's own specs,
+ * prints the effective configuration with secrets masked, applies the
+ * kit's and the service's migrations as the schema's owner, and builds the
+ * relay, replay server, inbox, job workers and HTTP server. service_run
+ * starts them, serves /healthz, /readyz and /metrics, and on SIGTERM or
+ * SIGINT stops them in order: HTTP stops accepting, the applier finishes
+ * the transaction in hand, job workers finish their calls and give back
+ * their leases, the relay publishes what is committed, and the process
+ * exits 0.
+ */
+#ifndef CONVEYOR_SERVICE_H
+#define CONVEYOR_SERVICE_H
+
+#include "common/config.h"
+#include "common/db.h"
+#include "common/http.h"
+#include "common/inbox.h"
+#include "common/jobs.h"
+#include "common/migrate.h"
+#include "common/relay.h"
+
+typedef struct {
+    const char *name;                  /* the service and its stream: "order" */
+    const char *schema;                /* default DB_SCHEMA: "orders" */
+    const char *http_addr;             /* default HTTP_ADDR: "0.0.0.0:8081" */
+    const char *replay_addr;           /* default REPLAY_ADDR: "tcp://0.0.0.0:5561" */
+    const config_spec_t *config;       /* the service's own variables, or NULL */
+    const migration_set_t *migrations; /* the service's own (app_migrations), or NULL */
+    /* Registers the service's statements on every session the kit opens
+     * for its code: the applier's, the job workers', the HTTP pool's. */
+    db_setup_fn db_setup;
+    void *db_setup_arg;
+} service_def_t;
+
+typedef struct service service_t;
+
+/* Everything up to but not including starting threads. NULL (logged) on a
+ * bad configuration or failed migrations; `--help` prints the variables
+ * and exits 0. Caller owns the result. */
+service_t *service_new(const service_def_t *def, int argc, char **argv);
+void service_destroy(service_t **self_p);
+
+/* The parts, for wiring (borrowed; valid until service_destroy). */
+const config_t *service_config(const service_t *svc);
+inbox_t *service_inbox(service_t *svc);
+jobs_t *service_jobs(service_t *svc);
+http_server_t *service_http(service_t *svc);
+relay_t *service_relay(service_t *svc);
+db_pool_t *service_db_pool(service_t *svc); /* sessions for HTTP handlers */
+const char *service_name(const service_t *svc);
+const char *service_schema(const service_t *svc);
+
+/* After a transaction that appended outbox rows committed on db (an HTTP
+ * handler's, say): publish now. */
+void service_committed(service_t *svc, db_t *db);
+
+/* Starts everything and blocks until SIGTERM/SIGINT; returns the process
+ * exit status. */
+int service_run(service_t *svc);
+
+#endif

@@ -1,0 +1,447 @@
+/*
+ * test_outbox.c — producing events, against the real PostgreSQL at
+ * TEST_DATABASE_URL: the kit's migrations (kit_migrations, through
+ * migrate_run) go into a schema of this run's own (t_outbox_<pid>, dropped
+ * at the end).
+ *
+ * Proves: a root event gets a random v4 id and its row carries every field
+ * given (defaults filled in: schema version 1, occurred_at now on the
+ * business clock, "" for no correlation or cause) and the payload byte for
+ * byte; a caused event's id is UUIDv5(cause, index), so appending it again
+ * leaves one row as first written; a bad causation id is refused; an event
+ * of a rolled-back transaction never existed; a protobuf payload is packed;
+ * outbox_row_envelope turns a numbered row into a packed Envelope whose
+ * every field unpacks to what was stored, and refuses rows that are not
+ * numbered or whose type cannot make a topic.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/db.h"
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/migrate.h"
+#include "common/outbox.h"
+#include "common/uuid.h"
+#include "conveyor/envelope.pb-c.h"
+
+static const char *base_url;
+static char schema[64];
+static db_t *db; /* the producer's session, inside the schema */
+
+/* --- helpers ------------------------------------------------------------------ */
+
+static int64_t count_where_event(const char *event_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    PGresult *res = NULL;
+    assert_int_equal(
+        db_run_sql(db, "SELECT count(*) FROM outbox WHERE event_id = $1::uuid", &params, &res),
+        DB_OK);
+    int64_t count = -1;
+    assert_int_equal(db_get_i64(res, 0, 0, &count), 0);
+    PQclear(res);
+    return count;
+}
+
+static int64_t outbox_rows(void)
+{
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db, "SELECT count(*) FROM outbox", NULL, &res), DB_OK);
+    int64_t count = -1;
+    assert_int_equal(db_get_i64(res, 0, 0, &count), 0);
+    PQclear(res);
+    return count;
+}
+
+/* Appends in a transaction of its own and commits. */
+static void append_committed(const outbox_meta_t *meta, const void *payload, size_t len,
+                             char event_id[UUID_TEXT_SIZE])
+{
+    assert_int_equal(db_begin(db), DB_OK);
+    db_status_t status = outbox_append(db, meta, payload, len, event_id);
+    if (status != DB_OK)
+        fail_msg("outbox_append: %d %s", status, db_errmsg(db));
+    assert_int_equal(db_commit(db), DB_OK);
+}
+
+/* --- fixtures ----------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    log_init("test_outbox", LOG_WARN);
+    snprintf(schema, sizeof schema, "t_outbox_%d", (int)getpid());
+    char url[1024];
+    int n;
+    if (strstr(base_url, "://"))
+        n = snprintf(url, sizeof url, "%s%coptions=-csearch_path%%3D%s", base_url,
+                     strchr(base_url, '?') ? '&' : '?', schema);
+    else
+        n = snprintf(url, sizeof url, "%s options=-csearch_path=%s", base_url, schema);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return -1;
+    db = db_new(url, "test_outbox");
+    if (!db)
+        return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    if (db_run_sql(db, sql, NULL, NULL) != DB_OK)
+        return -1;
+    const migration_set_t *sets[] = {&kit_migrations};
+    if (migrate_run(db, schema, sets, 1) != 0)
+        return -1;
+    return outbox_prepare(db);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    db_status_t status = db_run_sql(db, sql, NULL, NULL);
+    if (status != DB_OK)
+        fprintf(stderr, "test_outbox: cannot drop %s: %s\n", schema, db_errmsg(db));
+    db_destroy(&db);
+    return status == DB_OK ? 0 : -1;
+}
+
+static int empty_outbox(void **state)
+{
+    (void)state;
+    return db_run_sql(db, "DELETE FROM outbox", NULL, NULL) == DB_OK ? 0 : -1;
+}
+
+/* --- tests -------------------------------------------------------------------- */
+
+static const unsigned char payload_bytes[] = {0x08, 0x00, 0x12, 0x00, 0xff, 0x00, 'p', '\\'};
+
+static void test_root_event_row_holds_what_was_given(void **state)
+{
+    (void)state;
+    outbox_meta_t meta = {.stream = "order", .type = "order.placed", .correlation_id = "order-17"};
+    char event_id[UUID_TEXT_SIZE] = "";
+    int64_t before = clock_now_ms();
+    append_committed(&meta, payload_bytes, sizeof payload_bytes, event_id);
+    int64_t after = clock_now_ms();
+    uint8_t bytes[16];
+    assert_int_equal(uuid_parse(event_id, bytes), 0);
+    assert_int_equal(event_id[14], '4');
+
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT stream, type, correlation_id, causation_id,"
+                                " schema_version, occurred_at_ms, payload, seq, epoch"
+                                " FROM outbox WHERE event_id = $1::uuid",
+                                &params, &res),
+                     DB_OK);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(db_value(res, 0, 0), "order");
+    assert_string_equal(db_value(res, 0, 1), "order.placed");
+    assert_string_equal(db_value(res, 0, 2), "order-17");
+    assert_string_equal(db_value(res, 0, 3), "");
+    assert_string_equal(db_value(res, 0, 4), "1");
+    int64_t occurred = 0;
+    assert_int_equal(db_get_i64(res, 0, 5, &occurred), 0);
+    assert_true(occurred >= before && occurred <= after);
+    unsigned char *payload = NULL;
+    size_t len = 0;
+    assert_int_equal(db_get_bytes(res, 0, 6, &payload, &len), 0);
+    assert_int_equal(len, sizeof payload_bytes);
+    assert_memory_equal(payload, payload_bytes, len);
+    free(payload);
+    assert_null(db_value(res, 0, 7)); /* not numbered yet */
+    assert_null(db_value(res, 0, 8));
+    PQclear(res);
+
+    /* another root event gets another id; no correlation is "" */
+    outbox_meta_t bare = {
+        .stream = "order", .type = "order.placed", .schema_version = 3, .occurred_at_ms = 1234};
+    char other[UUID_TEXT_SIZE];
+    append_committed(&bare, NULL, 0, other);
+    assert_string_not_equal(other, event_id);
+    assert_int_equal(outbox_rows(), 2);
+    db_params_init(&params);
+    db_param_text(&params, other);
+    assert_int_equal(db_run_sql(db,
+                                "SELECT correlation_id, schema_version, occurred_at_ms,"
+                                " length(payload) FROM outbox WHERE event_id = $1::uuid",
+                                &params, &res),
+                     DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "");
+    assert_string_equal(db_value(res, 0, 1), "3");
+    assert_string_equal(db_value(res, 0, 2), "1234");
+    assert_string_equal(db_value(res, 0, 3), "0");
+    PQclear(res);
+}
+
+static void test_caused_event_id_is_stable(void **state)
+{
+    (void)state;
+    char cause[UUID_TEXT_SIZE];
+    assert_int_equal(uuid_v4(cause), 0);
+    outbox_meta_t meta = {.stream = "inventory",
+                          .type = "stock.reserved",
+                          .correlation_id = "order-18",
+                          .causation_id = cause,
+                          .emit_index = 2};
+    char first[UUID_TEXT_SIZE], again[UUID_TEXT_SIZE], expected[UUID_TEXT_SIZE];
+    assert_int_equal(uuid_v5_index(cause, 2, expected), 0);
+    append_committed(&meta, "first", 5, first);
+    assert_string_equal(first, expected);
+
+    /* the handler runs again after a crash: same id, no second row, and
+     * the row stays as first written */
+    append_committed(&meta, "second", 6, again);
+    assert_string_equal(again, first);
+    assert_int_equal(count_where_event(first), 1);
+    assert_int_equal(outbox_rows(), 1);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, first);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT convert_from(payload, 'UTF8'), causation_id"
+                                " FROM outbox WHERE event_id = $1::uuid",
+                                &params, &res),
+                     DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "first");
+    assert_string_equal(db_value(res, 0, 1), cause);
+    PQclear(res);
+
+    /* the next effect of the same cause is another event */
+    meta.emit_index = 3;
+    char next[UUID_TEXT_SIZE];
+    append_committed(&meta, "next", 4, next);
+    assert_string_not_equal(next, first);
+    assert_int_equal(outbox_rows(), 2);
+    /* an empty causation id is a root event */
+    meta.causation_id = "";
+    char root[UUID_TEXT_SIZE];
+    append_committed(&meta, "root", 4, root);
+    assert_int_equal(root[14], '4');
+    assert_int_equal(outbox_rows(), 3);
+}
+
+static void test_bad_causation_id_is_refused(void **state)
+{
+    (void)state;
+    outbox_meta_t meta = {.stream = "order", .type = "order.placed", .causation_id = "not-a-uuid"};
+    char event_id[UUID_TEXT_SIZE] = "untouched";
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    log_set_output(out);
+    assert_int_equal(db_begin(db), DB_OK);
+    db_status_t status = outbox_append(db, &meta, "x", 1, event_id);
+    db_rollback(db);
+    log_set_output(NULL);
+    fclose(out);
+    assert_int_equal(status, DB_ERROR);
+    assert_non_null(strstr(text, "\"err\":\"bad_causation_id\""));
+    free(text);
+    assert_string_equal(event_id, "untouched");
+    assert_int_equal(outbox_rows(), 0);
+}
+
+static void test_rolled_back_event_never_existed(void **state)
+{
+    (void)state;
+    outbox_meta_t meta = {.stream = "order", .type = "order.cancelled"};
+    char event_id[UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    assert_int_equal(outbox_append(db, &meta, "x", 1, event_id), DB_OK);
+    assert_int_equal(count_where_event(event_id), 1); /* visible inside */
+    db_rollback(db);
+    assert_int_equal(count_where_event(event_id), 0);
+}
+
+static void test_protobuf_payload_is_packed(void **state)
+{
+    (void)state;
+    Conveyor__Heartbeat beat = CONVEYOR__HEARTBEAT__INIT;
+    beat.last_seq = 99;
+    beat.purged_through = 7;
+    outbox_meta_t meta = {.stream = "order", .type = "order.heartbeat_like"};
+    char event_id[UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    assert_int_equal(outbox_append_msg(db, &meta, &beat.base, event_id), DB_OK);
+    assert_int_equal(db_commit(db), DB_OK);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    PGresult *res = NULL;
+    assert_int_equal(
+        db_run_sql(db, "SELECT payload FROM outbox WHERE event_id = $1::uuid", &params, &res),
+        DB_OK);
+    unsigned char *payload = NULL;
+    size_t len = 0;
+    assert_int_equal(db_get_bytes(res, 0, 0, &payload, &len), 0);
+    PQclear(res);
+    Conveyor__Heartbeat *back = conveyor__heartbeat__unpack(NULL, len, payload);
+    free(payload);
+    assert_non_null(back);
+    assert_int_equal(back->last_seq, 99);
+    assert_int_equal(back->purged_through, 7);
+    conveyor__heartbeat__free_unpacked(back, NULL);
+}
+
+/* Numbers the event's row (epoch, seq) as the relay would and selects it
+ * with the envelope columns. Caller owns the result. */
+static PGresult *numbered_row(const char *event_id, int64_t epoch, int64_t seq)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    db_param_i64(&params, epoch);
+    db_param_i64(&params, seq);
+    assert_int_equal(db_run_sql(db,
+                                "UPDATE outbox SET epoch = $2, seq = $3"
+                                " WHERE event_id = $1::uuid",
+                                &params, NULL),
+                     DB_OK);
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    PGresult *res = NULL;
+    assert_int_equal(
+        db_run_sql(db, "SELECT " OUTBOX_ENVELOPE_COLUMNS " FROM outbox WHERE event_id = $1::uuid",
+                   &params, &res),
+        DB_OK);
+    assert_int_equal(PQntuples(res), 1);
+    return res;
+}
+
+static void test_row_envelope_round_trips(void **state)
+{
+    (void)state;
+    char cause[UUID_TEXT_SIZE];
+    assert_int_equal(uuid_v4(cause), 0);
+    outbox_meta_t meta = {.stream = "order",
+                          .type = "order.placed",
+                          .correlation_id = "order-19",
+                          .causation_id = cause,
+                          .emit_index = 0,
+                          .schema_version = 2,
+                          .occurred_at_ms = 1795341600123LL};
+    char event_id[UUID_TEXT_SIZE];
+    append_committed(&meta, payload_bytes, sizeof payload_bytes, event_id);
+    const int64_t epoch = 1795000000000LL;
+    PGresult *res = numbered_row(event_id, epoch, 41);
+
+    uint64_t seq = 0;
+    char topic[BUS_TOPIC_MAX + 1];
+    uint8_t *envelope = NULL;
+    size_t envelope_len = 0;
+    assert_int_equal(outbox_row_envelope(res, 0, "order", (uint64_t)epoch, &seq, topic,
+                                         sizeof topic, &envelope, &envelope_len),
+                     0);
+    PQclear(res);
+    assert_int_equal(seq, 41);
+    assert_string_equal(topic, "order/order.placed");
+    assert_non_null(envelope);
+
+    Conveyor__Envelope *env = conveyor__envelope__unpack(NULL, envelope_len, envelope);
+    assert_non_null(env);
+    assert_string_equal(env->event_id, event_id);
+    assert_string_equal(env->stream, "order");
+    assert_int_equal(env->seq, 41);
+    assert_true(env->epoch == (uint64_t)epoch);
+    assert_string_equal(env->type, "order.placed");
+    assert_true(env->occurred_at_ms == 1795341600123LL);
+    assert_string_equal(env->correlation_id, "order-19");
+    assert_string_equal(env->causation_id, cause);
+    assert_int_equal(env->schema_version, 2);
+    assert_int_equal(env->payload.len, sizeof payload_bytes);
+    assert_memory_equal(env->payload.data, payload_bytes, sizeof payload_bytes);
+    /* and the frame passes the consumers' checks */
+    bus_frame_t frame;
+    assert_int_equal(bus_frame_parse(topic, strlen(topic), envelope, envelope_len, &frame),
+                     FRAME_OK);
+    bus_frame_clear(&frame);
+    conveyor__envelope__free_unpacked(env, NULL);
+    free(envelope);
+}
+
+static void test_row_envelope_refuses_damaged_rows(void **state)
+{
+    (void)state;
+    outbox_meta_t meta = {.stream = "order", .type = "order.placed"};
+    char event_id[UUID_TEXT_SIZE];
+    append_committed(&meta, "x", 1, event_id);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    PGresult *res = NULL;
+    /* not numbered: seq is NULL */
+    assert_int_equal(
+        db_run_sql(db, "SELECT " OUTBOX_ENVELOPE_COLUMNS " FROM outbox WHERE event_id = $1::uuid",
+                   &params, &res),
+        DB_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    log_set_output(out);
+    uint64_t seq = 0;
+    char topic[BUS_TOPIC_MAX + 1];
+    uint8_t *envelope = NULL;
+    size_t envelope_len = 0;
+    int damaged = outbox_row_envelope(res, 0, "order", 1, &seq, topic, sizeof topic, &envelope,
+                                      &envelope_len);
+    PQclear(res);
+
+    /* a type that cannot make a topic */
+    outbox_meta_t bad = {.stream = "order", .type = "has space"};
+    char bad_id[UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    assert_int_equal(outbox_append(db, &bad, "x", 1, bad_id), DB_OK);
+    assert_int_equal(db_commit(db), DB_OK);
+    res = numbered_row(bad_id, 1, 1);
+    int bad_topic = outbox_row_envelope(res, 0, "order", 1, &seq, topic, sizeof topic, &envelope,
+                                        &envelope_len);
+    PQclear(res);
+    log_set_output(NULL);
+    fclose(out);
+    assert_int_equal(damaged, -1);
+    assert_int_equal(bad_topic, -1);
+    assert_non_null(strstr(text, "\"err\":\"outbox_damaged\""));
+    assert_non_null(strstr(text, "\"err\":\"bad_topic\""));
+    free(text);
+}
+
+int main(void)
+{
+    base_url = getenv("TEST_DATABASE_URL");
+    if (!base_url || !base_url[0]) {
+        fprintf(stderr, "test_outbox: TEST_DATABASE_URL is not set (tests/run.sh sets it)\n");
+        return 1;
+    }
+#define OUTBOX_TEST(f) cmocka_unit_test_setup(f, empty_outbox)
+    const struct CMUnitTest tests[] = {
+        OUTBOX_TEST(test_root_event_row_holds_what_was_given),
+        OUTBOX_TEST(test_caused_event_id_is_stable),
+        OUTBOX_TEST(test_bad_causation_id_is_refused),
+        OUTBOX_TEST(test_rolled_back_event_never_existed),
+        OUTBOX_TEST(test_protobuf_payload_is_packed),
+        OUTBOX_TEST(test_row_envelope_round_trips),
+        OUTBOX_TEST(test_row_envelope_refuses_damaged_rows),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,89 @@
+/*
+ * uuid.c — random and name-based UUIDs for event ids (uuid.h).
+ */
+#include "common/uuid.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int uuid_parse(const char *text, uint8_t bytes[16])
+{
+    if (!text || strlen(text) != 36)
+        return -1;
+    int b = 0;
+    for (int i = 0; i < 36;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-')
+                return -1;
+            i++;
+            continue;
+        }
+        int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        bytes[b++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return 0;
+}
+
+void uuid_format(const uint8_t bytes[16], char out[UUID_TEXT_SIZE])
+{
+    static const char digits[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = digits[bytes[i] >> 4];
+        out[o++] = digits[bytes[i] & 0x0f];
+    }
+    out[o] = '\0';
+}
+
+int uuid_v4(char out[UUID_TEXT_SIZE])
+{
+    uint8_t bytes[16];
+    size_t got = 0;
+    while (got < sizeof bytes) {
+        ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n < 0)
+            return -1;
+        got += (size_t)n;
+    }
+    bytes[6] = (uint8_t)((bytes[6] & 0x0f) | 0x40);
+    bytes[8] = (uint8_t)((bytes[8] & 0x3f) | 0x80);
+    uuid_format(bytes, out);
+    return 0;
+}
+
+int uuid_v5_index(const char *ns, uint32_t n, char out[UUID_TEXT_SIZE])
+{
+    uint8_t input[16 + 10];
+    if (uuid_parse(ns, input) != 0)
+        return -1;
+    char name[11];
+    int name_len = snprintf(name, sizeof name, "%u", n);
+    memcpy(input + 16, name, (size_t)name_len);
+
+    uint8_t digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (EVP_Digest(input, 16 + (size_t)name_len, digest, &digest_len, EVP_sha1(), NULL) != 1)
+        return -1;
+    digest[6] = (uint8_t)((digest[6] & 0x0f) | 0x50);
+    digest[8] = (uint8_t)((digest[8] & 0x3f) | 0x80);
+    uuid_format(digest, out);
+    return 0;
+}

@@ -1,0 +1,196 @@
+# pg.sh — sourced: a private PostgreSQL cluster and Redis for conveyor.
+#
+# The local stack (scripts/stack.sh) and the test harness (tests/run.sh)
+# both run their own PostgreSQL 15 cluster and Redis under a directory of
+# .run/, on their own ports, never touching a system service. As root the
+# cluster runs as the `postgres` user (initdb refuses root). The cluster
+# keeps fsync and synchronous_commit on: durability is never traded for
+# speed here either.
+#
+# Per service, provisioning creates (DESIGN.md "Storage"):
+#   schema <schema>           owned by <role>_owner, which runs migrations;
+#   role <role>               the runtime role: reads and writes the
+#                             schema's tables only, with search_path and
+#                             timeouts set on the role;
+#   and the database is closed to PUBLIC.
+#
+# Functions (all take the instance directory, e.g. .run/test):
+#   pg_start DIR PORT        initdb if needed, start, create database conveyor
+#   pg_stop DIR
+#   pg_super_url DIR PORT    the superuser's URL (unix socket, trust)
+#   pg_provision DIR PORT ROLE SCHEMA [fresh]
+#                            prints `export DATABASE_URL=... DATABASE_OWNER_URL=...
+#                            DB_SCHEMA=...`; with "fresh" drops what existed
+#   redis_start DIR PORT / redis_stop DIR
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_DB=conveyor
+
+_pg_as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_super_url() {
+    local dir=$1 port=$2
+    local sock
+    sock=$(cd "$dir/pg" && pwd)
+    echo "postgresql:///$PG_DB?host=$sock&port=$port&user=postgres"
+}
+
+_pg_psql() {
+    local dir=$1 port=$2
+    shift 2
+    psql -X -q -v ON_ERROR_STOP=1 "$(pg_super_url "$dir" "$port")" "$@"
+}
+
+pg_start() {
+    local dir=$1 port=$2
+    mkdir -p "$dir/pg"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres: "$dir/pg"
+        # the postgres user must be able to reach its directory
+        local up
+        up=$(cd "$dir/pg" && pwd)
+        while [ "$up" != / ]; do
+            up=$(dirname "$up")
+            chmod o+x "$up" 2>/dev/null || true
+        done
+    fi
+    if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
+        _pg_as_owner "$PG_BIN/initdb" -D "$dir/pg/data" -U postgres -E UTF8 --locale=C.UTF-8 \
+            --auth-local=trust --auth-host=scram-sha-256 >"$dir/pg/initdb.log" 2>&1 || {
+            cat "$dir/pg/initdb.log" >&2
+            return 1
+        }
+        cat >>"$dir/pg/data/postgresql.conf" <<EOF
+# conveyor: a private cluster on loopback; durability stays on
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$(cd "$dir/pg" && pwd)'
+max_connections = 300
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+wal_level = replica
+# commit times let the benchmarks measure delivery commit to commit
+track_commit_timestamp = on
+max_wal_size = 2GB
+log_min_messages = warning
+log_min_error_statement = panic
+EOF
+    fi
+    if ! _pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1; then
+        _pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/pg/data" -o "-p $port" -l "$dir/pg/server.log" \
+            -w -t 60 start >/dev/null || {
+            tail -20 "$dir/pg/server.log" >&2
+            return 1
+        }
+    fi
+    if ! psql -X -Atq "$(pg_super_url "$dir" "$port" | sed "s|/$PG_DB?|/postgres?|")" \
+        -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
+        psql -X -q -v ON_ERROR_STOP=1 "$(pg_super_url "$dir" "$port" | sed "s|/$PG_DB?|/postgres?|")" \
+            -c "CREATE DATABASE $PG_DB" -c "REVOKE ALL ON DATABASE $PG_DB FROM PUBLIC" \
+            -c "\\c $PG_DB" -c "REVOKE ALL ON SCHEMA public FROM PUBLIC" >/dev/null
+    fi
+}
+
+pg_stop() {
+    local dir=$1
+    [ -f "$dir/pg/data/postmaster.pid" ] || return 0
+    _pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/pg/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+# pg_provision DIR PORT ROLE SCHEMA [fresh]
+pg_provision() {
+    local dir=$1 port=$2 role=$3 schema=$4 fresh=${5:-}
+    local pwfile="$dir/pg/passwords"
+    touch "$pwfile"
+    chmod 600 "$pwfile"
+    local owner_pw runtime_pw
+    owner_pw=$(sed -n "s/^${role}_owner //p" "$pwfile")
+    runtime_pw=$(sed -n "s/^${role} //p" "$pwfile")
+    if [ -z "$owner_pw" ] || [ -n "$fresh" ]; then
+        owner_pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+        runtime_pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+        sed -i "/^${role}_owner /d;/^${role} /d" "$pwfile"
+        printf '%s_owner %s\n%s %s\n' "$role" "$owner_pw" "$role" "$runtime_pw" >>"$pwfile"
+    fi
+    _pg_psql "$dir" "$port" >/dev/null <<SQL
+\set ON_ERROR_STOP 1
+$(if [ -n "$fresh" ]; then cat <<DROP
+DROP SCHEMA IF EXISTS "$schema" CASCADE;
+DO \$\$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN
+    EXECUTE 'DROP OWNED BY "$role"'; EXECUTE 'DROP ROLE "$role"';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}_owner') THEN
+    EXECUTE 'DROP OWNED BY "${role}_owner"'; EXECUTE 'DROP ROLE "${role}_owner"';
+  END IF;
+END \$\$;
+DROP
+fi)
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}_owner') THEN
+    CREATE ROLE "${role}_owner" LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN
+    CREATE ROLE "$role" LOGIN;
+  END IF;
+END \$\$;
+ALTER ROLE "${role}_owner" PASSWORD '$owner_pw';
+ALTER ROLE "$role" PASSWORD '$runtime_pw';
+GRANT CONNECT ON DATABASE $PG_DB TO "${role}_owner", "$role";
+CREATE SCHEMA IF NOT EXISTS "$schema" AUTHORIZATION "${role}_owner";
+GRANT USAGE ON SCHEMA "$schema" TO "$role";
+ALTER DEFAULT PRIVILEGES FOR ROLE "${role}_owner" IN SCHEMA "$schema"
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "$role";
+ALTER DEFAULT PRIVILEGES FOR ROLE "${role}_owner" IN SCHEMA "$schema"
+    GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO "$role";
+ALTER ROLE "${role}_owner" SET search_path = "$schema";
+ALTER ROLE "$role" SET search_path = "$schema";
+ALTER ROLE "$role" SET statement_timeout = '10s';
+ALTER ROLE "$role" SET lock_timeout = '3s';
+ALTER ROLE "$role" SET idle_in_transaction_session_timeout = '60s';
+-- the relay ties its epoch to the database's identity
+GRANT EXECUTE ON FUNCTION pg_control_system() TO "$role";
+GRANT EXECUTE ON FUNCTION pg_control_checkpoint() TO "$role";
+SQL
+    echo "export DATABASE_URL='postgresql://$role:$runtime_pw@127.0.0.1:$port/$PG_DB'" \
+        "DATABASE_OWNER_URL='postgresql://${role}_owner:$owner_pw@127.0.0.1:$port/$PG_DB'" \
+        "DB_SCHEMA='$schema'"
+}
+
+redis_start() {
+    local dir=$1 port=$2
+    mkdir -p "$dir/redis"
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then
+        return 0
+    fi
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$(cd "$dir/redis" && pwd)" \
+        --save '' --appendonly no --daemonize yes --pidfile "$(cd "$dir/redis" && pwd)/redis.pid" \
+        --logfile "$(cd "$dir/redis" && pwd)/redis.log" >/dev/null
+    local i
+    for i in $(seq 1 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "redis did not start on port $port" >&2
+    return 1
+}
+
+redis_stop() {
+    local dir=$1
+    [ -f "$dir/redis/redis.pid" ] || return 0
+    local pid
+    pid=$(cat "$dir/redis/redis.pid")
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    rm -f "$dir/redis/redis.pid"
+}
