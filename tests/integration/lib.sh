@@ -1,0 +1,136 @@
+# lib.sh — sourced by every integration test: real processes, real
+# PostgreSQL and Redis (started by tests/run.sh), and waits with deadlines.
+#
+# A test starts processes with it_start; each writes its output to
+# $IT_RUN/<name>.log and is stopped when the test exits, however it exits.
+# Conditions are awaited with it_wait_until (polling, with a deadline),
+# never with a bare sleep. it_fail stops the test with a reason.
+#
+# Environment from tests/run.sh: IT_BIN, IT_RUN, TEST_DATABASE_URL (the
+# superuser), TEST_REDIS_URL, TEST_ROOT, TEST_PG_PORT.
+set -uo pipefail
+
+: "${IT_BIN:?run the integration tests through tests/run.sh (make test)}"
+: "${IT_RUN:?}"
+IT_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$IT_TOP/scripts/pg.sh"
+IT_NAMES=()
+
+it_log() {
+    echo "it: $*"
+}
+
+it_fail() {
+    echo "it: FAILED: $*" >&2
+    exit 1
+}
+
+# it_assert_eq EXPECTED ACTUAL WHAT
+it_assert_eq() {
+    [ "$1" = "$2" ] || it_fail "$3: expected '$1', got '$2'"
+}
+
+# it_start NAME COMMAND...: runs COMMAND in the background, output to NAME.log
+it_start() {
+    local name=$1
+    shift
+    "$@" >"$IT_RUN/$name.log" 2>&1 &
+    echo $! >"$IT_RUN/$name.pid"
+    IT_NAMES+=("$name")
+}
+
+it_pid() {
+    cat "$IT_RUN/$1.pid" 2>/dev/null
+}
+
+it_running() {
+    local pid
+    pid=$(it_pid "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# it_kill NAME SIGNAL: sends the signal and waits until the process is gone
+it_kill() {
+    local pid
+    pid=$(it_pid "$1") || return 0
+    kill -s "${2:-KILL}" "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 200); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# it_stop NAME: SIGTERM, then SIGKILL after 15 s
+it_stop() {
+    local pid
+    pid=$(it_pid "$1") || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        sleep 0.05
+    done
+    echo "it: $1 ignored SIGTERM for 15 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# it_wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds
+it_wait_until() {
+    local seconds=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || it_fail "timed out after ${seconds}s waiting for: $what"
+        sleep 0.1
+    done
+}
+
+it_psql() {
+    psql -X -Atq -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" -c "$1"
+}
+
+it_redis() {
+    redis-cli -u "$TEST_REDIS_URL" "$@"
+}
+
+# it_service_db NAME [SCHEMA]: a fresh schema with its owner and runtime
+# roles; prints the export line with DATABASE_URL, DATABASE_OWNER_URL, DB_SCHEMA
+it_service_db() {
+    pg_provision "$TEST_ROOT" "$TEST_PG_PORT" "$1" "${2:-$1}" fresh
+}
+
+# it_http METHOD URL [BODY [HEADER...]]: prints "<status> <body>"
+it_http() {
+    local method=$1 url=$2 body=${3:-}
+    shift 3 2>/dev/null || shift $#
+    local args=(-sS -X "$method" -w '\n%{http_code}' --max-time 10)
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    local h
+    for h in "$@"; do args+=(-H "$h"); done
+    local out
+    out=$(curl "${args[@]}" "$url") || return 1
+    echo "$(tail -n1 <<<"$out") $(sed '$d' <<<"$out")"
+}
+
+_it_cleanup() {
+    local name
+    for name in "${IT_NAMES[@]}"; do
+        local pid
+        pid=$(it_pid "$name") || continue
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    local i
+    for i in $(seq 1 100); do
+        local alive=0
+        for name in "${IT_NAMES[@]}"; do
+            it_running "$name" && alive=1
+        done
+        [ "$alive" -eq 0 ] && return
+        sleep 0.1
+    done
+    for name in "${IT_NAMES[@]}"; do
+        kill -KILL "$(it_pid "$name")" 2>/dev/null || true
+    done
+}
+trap _it_cleanup EXIT
