@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# stack.sh — the local stack: `make up`, `make down`, `make run`.
+#
+# Starts a private PostgreSQL and Redis under .run/stack (no system service
+# touched), provisions one schema with an owner and a runtime role per
+# service, then busd, every service that is built, and the sandbox fakes,
+# each logging to .run/stack/logs/<name>.log. `up` returns once every
+# process answers /readyz; `run` stays in the foreground and stops it all
+# on Ctrl-C; `down` stops everything `up` started.
+#
+# The connection strings used are written to .run/stack/env (mode 600) so
+# that psql, the CLI and a curious engineer can reach the same databases.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+BIN="$top/$BUILD/bin"
+STACK="$top/.run/stack"
+LOGS="$STACK/logs"
+PG_PORT=${STACK_PG_PORT:-15432}
+REDIS_PORT=${STACK_REDIS_PORT:-16379}
+source scripts/pg.sh
+
+# name:schema:http port:replay port, in DESIGN.md's order
+SERVICES=(order:orders:8081:5561 inventory:inventory:8082:5562 payment:payment:8083:5563
+    notification:notification:8084:5564 shipping:shipping:8085:5565)
+
+start_process() {
+    local name=$1
+    shift
+    "$@" >>"$LOGS/$name.log" 2>&1 &
+    echo $! >"$STACK/$name.pid"
+}
+
+stop_process() {
+    local name=$1 pidfile="$STACK/$1.pid"
+    [ -f "$pidfile" ] || return 0
+    local pid
+    pid=$(cat "$pidfile")
+    if kill -TERM "$pid" 2>/dev/null; then
+        local i
+        for i in $(seq 1 200); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+ready() {
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz" 2>/dev/null
+}
+
+wait_ready() {
+    local name=$1 port=$2 i
+    for i in $(seq 1 300); do
+        ready "$port" && return 0
+        if ! kill -0 "$(cat "$STACK/$name.pid")" 2>/dev/null; then
+            echo "stack: $name exited; last lines of $LOGS/$name.log:" >&2
+            tail -15 "$LOGS/$name.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "stack: $name did not become ready on :$port in 30 s (see $LOGS/$name.log)" >&2
+    return 1
+}
+
+replay_peers() {
+    local peers="" entry name schema http replay
+    for entry in "${SERVICES[@]}"; do
+        IFS=: read -r name schema http replay <<<"$entry"
+        [ -x "$BIN/$name" ] || continue
+        peers="$peers${peers:+,}$name=tcp://127.0.0.1:$replay"
+    done
+    echo "$peers"
+}
+
+up() {
+    mkdir -p "$LOGS"
+    [ -x "$BIN/busd" ] || { echo "stack: $BIN/busd is not built (make)" >&2; return 1; }
+    pg_start "$STACK" "$PG_PORT" || return 1
+    redis_start "$STACK" "$REDIS_PORT" || return 1
+    local env_file="$STACK/env"
+    : >"$env_file"
+    chmod 600 "$env_file"
+    {
+        echo "# written by scripts/stack.sh up; superuser over the unix socket:"
+        echo "export PG_SUPER_URL='$(pg_super_url "$STACK" "$PG_PORT")'"
+        echo "export REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'"
+        echo "export BUS_PUB_ENDPOINT='tcp://127.0.0.1:5550' BUS_SUB_ENDPOINT='tcp://127.0.0.1:5551'"
+    } >>"$env_file"
+
+    if ! ready 8080; then
+        start_process busd env BUS_XSUB_ADDR=tcp://127.0.0.1:5550 BUS_XPUB_ADDR=tcp://127.0.0.1:5551 \
+            HTTP_ADDR=127.0.0.1:8080 "$BIN/busd"
+    fi
+    wait_ready busd 8080 || return 1
+
+    local peers entry name schema http replay started=(busd:8080)
+    peers=$(replay_peers)
+    for entry in "${SERVICES[@]}"; do
+        IFS=: read -r name schema http replay <<<"$entry"
+        [ -x "$BIN/$name" ] || continue
+        local db_env
+        db_env=$(pg_provision "$STACK" "$PG_PORT" "$name" "$schema") || return 1
+        echo "# $name" >>"$env_file"
+        echo "$db_env" | sed "s/export DATABASE_URL=/export ${name^^}_DATABASE_URL=/;s/ DATABASE_OWNER_URL=/ ${name^^}_DATABASE_OWNER_URL=/;s/ DB_SCHEMA=/ ${name^^}_DB_SCHEMA=/" >>"$env_file"
+        if ! ready "$http"; then
+            start_process "$name" bash -c "$db_env
+                exec env BUS_PUB_ENDPOINT=tcp://127.0.0.1:5550 BUS_SUB_ENDPOINT=tcp://127.0.0.1:5551 \
+                REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 HTTP_ADDR=127.0.0.1:$http \
+                REPLAY_ADDR=tcp://127.0.0.1:$replay REPLAY_PEERS=$peers \
+                ${STACK_ENV:-} \"$BIN/$name\""
+        fi
+        started+=("$name:$http")
+    done
+    local item
+    for item in "${started[@]}"; do
+        wait_ready "${item%%:*}" "${item##*:}" || return 1
+    done
+    if [ -x scripts/demo.sh ]; then
+        scripts/demo.sh "$STACK" || return 1
+    fi
+    echo
+    echo "conveyor is up:"
+    for item in "${started[@]}"; do
+        printf '  %-14s http://127.0.0.1:%s  (/healthz /readyz /metrics)\n' "${item%%:*}" "${item##*:}"
+    done
+    echo "  bus            publish tcp://127.0.0.1:5550, subscribe tcp://127.0.0.1:5551"
+    echo "  postgres       $(pg_super_url "$STACK" "$PG_PORT")"
+    echo "  redis          redis://127.0.0.1:$REDIS_PORT/0"
+    echo "  logs           $LOGS/<name>.log   connection strings: $env_file"
+    [ -f "$STACK/demo.txt" ] && cat "$STACK/demo.txt"
+    return 0
+}
+
+down() {
+    local entry name rest
+    for entry in "${SERVICES[@]}"; do
+        name=${entry%%:*}
+        stop_process "$name"
+    done
+    for pidfile in "$STACK"/*.pid; do
+        [ -f "$pidfile" ] || continue
+        stop_process "$(basename "$pidfile" .pid)"
+    done
+    redis_stop "$STACK"
+    pg_stop "$STACK"
+    echo "conveyor is down"
+}
+
+case ${1:-} in
+up)
+    up || { down >/dev/null; exit 1; }
+    ;;
+down)
+    down
+    ;;
+run)
+    trap 'echo; down; exit 0' INT TERM
+    up || { down >/dev/null; exit 1; }
+    echo "(Ctrl-C stops everything; following the logs)"
+    tail -n 0 -F "$LOGS"/*.log &
+    tail_pid=$!
+    # stay in the foreground until Ctrl-C or until a process dies
+    while :; do
+        for pidfile in "$STACK"/*.pid; do
+            [ -f "$pidfile" ] || continue
+            if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+                echo "stack: $(basename "$pidfile" .pid) exited; stopping everything" >&2
+                kill "$tail_pid" 2>/dev/null
+                down
+                exit 1
+            fi
+        done
+        sleep 1
+    done
+    ;;
+*)
+    echo "usage: $0 up|down|run" >&2
+    exit 2
+    ;;
+esac
