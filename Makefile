@@ -17,6 +17,8 @@
 #   make lint       cppcheck + the banned-call grep
 
 BUILD    ?= build
+V        ?= 0
+Q        := $(if $(filter 1,$(V)),,@)
 SANITIZE ?=
 CC       ?= cc
 GEN      := $(BUILD)/gen
@@ -48,7 +50,8 @@ PB_H      := $(PB_C:.c=.h)
 
 $(GEN)/conveyor/%.pb-c.c $(GEN)/conveyor/%.pb-c.h: proto/conveyor/%.proto
 	@mkdir -p $(GEN)
-	protoc-c --proto_path=proto --c_out=$(GEN) $<
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c --proto_path=proto --c_out=$(GEN) $<
 
 # generated files are kept, not treated as intermediates
 .SECONDARY: $(PB_C) $(PB_H)
@@ -57,23 +60,25 @@ $(GEN)/conveyor/%.pb-c.c $(GEN)/conveyor/%.pb-c.h: proto/conveyor/%.proto
 EMBED := $(BUILD)/tools/embed_sql
 $(EMBED): tools/embed_sql.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O1 $(WARN) -o $@ $<
+	$(Q)$(CC) -std=c11 -O1 $(WARN) -o $@ $<
 
 # $(call embed_rule,<output.c>,<symbol>,<set name>,<sql files>)
 define embed_rule
 $(1): $(4) $(EMBED)
 	@mkdir -p $$(dir $$@)
-	$(EMBED) $(2) $(3) $(4) > $$@.tmp && mv $$@.tmp $$@
+	$(Q)$(EMBED) $(2) $(3) $(4) > $$@.tmp && mv $$@.tmp $$@
 endef
 
 # --- objects ---------------------------------------------------------------
 $(OBJ)/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(OBJ)/gen/%.o: $(GEN)/%.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -Wno-cast-qual -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -Wno-cast-qual -MMD -MP -c -o $@ $<
 
 # --- common/: the service kit ---------------------------------------------
 COMMON_SRC := $(wildcard common/*.c)
@@ -85,7 +90,8 @@ COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRC)) \
 LIBCOMMON  := $(BUILD)/libcommon.a
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 # --- services ----------------------------------------------------------------
 SERVICES := $(notdir $(patsubst %/,%,$(wildcard services/*/)))
@@ -98,7 +104,8 @@ $$(eval $$(call embed_rule,$$($(1)_MIG_C),app_migrations,$(1),$(4)))
 $(1)_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(3)) $$(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$$($(1)_MIG_C))
 $(BIN)/$(1): $$($(1)_OBJ) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LD      $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 PROGRAMS += $(BIN)/$(1)
 endef
 
@@ -111,14 +118,16 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 COMMON_TESTS := $(patsubst common/tests/%.c,$(BIN)/%,$(wildcard common/tests/test_*.c))
 $(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 # --- unit tests of a service's domain logic: every .c but main.c is linked in
 define service_test_rule
 $(BIN)/test_$(1)_%: $(OBJ)/services/$(1)/tests/test_%.o \
     $(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$(CMOCKA_LIBS)
+	@echo "  LD      $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$(CMOCKA_LIBS)
 SERVICE_TESTS += $(patsubst services/$(1)/tests/test_%.c,$(BIN)/test_$(1)_%,\
   $(wildcard services/$(1)/tests/test_*.c))
 endef

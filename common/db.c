@@ -39,6 +39,8 @@ struct db {
     size_t statement_count, statement_cap;
     char **channels;
     size_t channel_count;
+    db_deferred_t *deferred[DB_DEFERRED_MAX]; /* owned, in flush order */
+    size_t deferred_count;
     char sqlstate[6];
     char errmsg[512];
 };
@@ -149,6 +151,8 @@ void db_destroy(db_t **self_p)
     for (size_t i = 0; i < db->channel_count; i++)
         free(db->channels[i]);
     free(db->channels);
+    for (size_t i = 0; i < db->deferred_count; i++)
+        db->deferred[i]->destroy(db->deferred[i]);
     free(db->dsn);
     free(db->app_name);
     free(db);
@@ -471,6 +475,25 @@ db_status_t db_run_sql(db_t *db, const char *sql, const db_params_t *params, PGr
 /* ------------------------------------------------------------------ */
 /* transactions                                                         */
 
+static db_status_t flush_deferred(db_t *db)
+{
+    for (size_t i = 0; i < db->deferred_count; i++) {
+        db_status_t status = db->deferred[i]->flush(db, db->deferred[i]);
+        if (status != DB_OK) {
+            for (size_t j = i + 1; j < db->deferred_count; j++)
+                db->deferred[j]->discard(db->deferred[j]);
+            return status;
+        }
+    }
+    return DB_OK;
+}
+
+static void discard_deferred(db_t *db)
+{
+    for (size_t i = 0; i < db->deferred_count; i++)
+        db->deferred[i]->discard(db->deferred[i]);
+}
+
 db_status_t db_begin(db_t *db)
 {
     if (db->tx_open) {
@@ -498,9 +521,13 @@ db_status_t db_commit(db_t *db)
         set_error(db, "08006", "the session was lost inside the transaction");
         return DB_TRANSIENT;
     }
+    db_status_t result = flush_deferred(db);
+    if (result != DB_OK) {
+        db_rollback(db);
+        return result;
+    }
     PGresult *res = PQexec(db->conn, "COMMIT");
     ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    db_status_t result = DB_OK;
     if (status != PGRES_COMMAND_OK) {
         /* the outcome of a COMMIT whose answer was lost is unknown; the
          * callers' conditional writes make retrying safe */
@@ -522,6 +549,7 @@ db_status_t db_commit(db_t *db)
 
 void db_rollback(db_t *db)
 {
+    discard_deferred(db);
     if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
         PGresult *res = PQexec(db->conn, "ROLLBACK");
         if (!res || PQstatus(db->conn) != CONNECTION_OK)
@@ -565,6 +593,12 @@ static db_status_t savepoint_command(db_t *db, const char *verb, const char *nam
 
 db_status_t db_savepoint(db_t *db, const char *name)
 {
+    /* what was deferred before the savepoint must survive a rollback to it */
+    if (db->tx_open && !db->tx_lost) {
+        db_status_t status = flush_deferred(db);
+        if (status != DB_OK)
+            return status;
+    }
     return savepoint_command(db, "SAVEPOINT", name);
 }
 
@@ -575,7 +609,34 @@ db_status_t db_release_savepoint(db_t *db, const char *name)
 
 db_status_t db_rollback_to_savepoint(db_t *db, const char *name)
 {
+    /* everything deferred now was deferred after the last savepoint */
+    discard_deferred(db);
     return savepoint_command(db, "ROLLBACK TO SAVEPOINT", name);
+}
+
+db_deferred_t *db_deferred_find(const db_t *db, const void *key)
+{
+    for (size_t i = 0; i < db->deferred_count; i++)
+        if (db->deferred[i]->key == key)
+            return db->deferred[i];
+    return NULL;
+}
+
+int db_deferred_add_take(db_t *db, db_deferred_t *deferred)
+{
+    if (db->deferred_count == DB_DEFERRED_MAX) {
+        deferred->destroy(deferred);
+        return -1;
+    }
+    /* keep them sorted by flush order; equal orders keep arrival order */
+    size_t at = db->deferred_count;
+    while (at > 0 && db->deferred[at - 1]->order > deferred->order) {
+        db->deferred[at] = db->deferred[at - 1];
+        at--;
+    }
+    db->deferred[at] = deferred;
+    db->deferred_count++;
+    return 0;
 }
 
 const char *db_sqlstate(const db_t *db)

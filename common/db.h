@@ -94,6 +94,31 @@ db_status_t db_savepoint(db_t *db, const char *name);
 db_status_t db_release_savepoint(db_t *db, const char *name);
 db_status_t db_rollback_to_savepoint(db_t *db, const char *name);
 
+/* Work deferred to the end of the transaction: a multi-row INSERT that
+ * collects the rows of many calls (common/bulk.h; the outbox's rows are
+ * the last statement before COMMIT, DESIGN.md). db_commit flushes every
+ * deferral, in ascending `order`, before COMMIT (a failure fails the
+ * commit); db_savepoint flushes before the savepoint, so a rollback to it
+ * only has to discard what was deferred since; db_rollback and
+ * db_rollback_to_savepoint discard. `key` identifies the deferral on the
+ * session (db_deferred_find). */
+#define DB_DEFERRED_MAX 8
+typedef struct db_deferred db_deferred_t;
+struct db_deferred {
+    const void *key;
+    int order;
+    db_status_t (*flush)(db_t *db, db_deferred_t *self);
+    void (*discard)(db_deferred_t *self);
+    void (*destroy)(db_deferred_t *self);
+};
+
+/* The session's deferral with this key, or NULL; borrowed. */
+db_deferred_t *db_deferred_find(const db_t *db, const void *key);
+
+/* Adds a deferral; the session owns it (destroyed in db_destroy, or at
+ * once when the session already has DB_DEFERRED_MAX: then -1). */
+int db_deferred_add_take(db_t *db, db_deferred_t *deferred);
+
 /* The last error: SQLSTATE ("23505"; "" when the connection failed before
  * the server answered) and the server's or libpq's message (never NULL).
  * Valid until the next call on db. */

@@ -40,8 +40,11 @@ typedef struct {
 int outbox_prepare(db_t *db);
 
 /* Appends an event with payload bytes to the outbox, inside the caller's
- * transaction. event_id_out (may be NULL) receives the event's id.
- * An event with the same id already present is left as it was (DB_OK). */
+ * transaction. event_id_out (may be NULL) receives the event's id. The row
+ * is buffered on db and inserted with the transaction's other events just
+ * before COMMIT (db_commit; a savepoint flushes too), so a failure to
+ * insert shows as a failed commit; outside a transaction it is inserted at
+ * once. An event with the same id already present is left as it was. */
 db_status_t outbox_append(db_t *db, const outbox_meta_t *meta, const void *payload,
                           size_t payload_len, char event_id_out[UUID_TEXT_SIZE]);
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bulk.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "conveyor/testing.pb-c.h"
@@ -29,6 +30,19 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The applied ticks go to kit_applied in one statement per apply
+ * transaction (bulk.h), the way a busy service records per-event history. */
+static const bulk_spec_t applied_spec = {
+    .stmt = "kitcons_applied",
+    .sql = "INSERT INTO kit_applied (stream, seq, n, correlation_id, applied_by, produced_at_us, "
+           "latency_us) SELECT s, q, n, c, b, p, l FROM unnest($1::text[], $2::int8[], $3::int8[], "
+           "$4::text[], $5::int4[], $6::int8[], $7::int8[]) WITH ORDINALITY AS r (s, q, n, c, b, "
+           "p, l, o) ORDER BY o",
+    .column_oids = {PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT, PG_OID_INT4, PG_OID_INT8,
+                    PG_OID_INT8},
+    .column_count = 7,
+};
+
 static handler_result_t on_tick(inbox_event_t *event, void *arg)
 {
     (void)arg;
@@ -41,16 +55,25 @@ static handler_result_t on_tick(inbox_event_t *event, void *arg)
                               (unsigned long long)tick->n);
         goto done;
     }
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, event->stream);
-    db_param_u64(&params, event->seq);
-    db_param_u64(&params, tick->n);
-    db_param_text(&params, event->correlation_id);
-    db_param_i64(&params, getpid());
-    db_param_i64(&params, tick->committed_at_us);
-    db_param_i64(&params, now_us() - tick->committed_at_us);
-    db_status_t status = db_run(event->db, "kitcons_applied", &params, NULL);
+    bulk_t *rows = bulk_of(event->db, &applied_spec);
+    if (!rows) {
+        result = inbox_retry(event, "out_of_memory", "no room to record tick %llu",
+                             (unsigned long long)tick->n);
+        goto done;
+    }
+    if (pg_array_add_text(bulk_column(rows, 0), event->stream) != 0 ||
+        pg_array_add_i64(bulk_column(rows, 1), (int64_t)event->seq) != 0 ||
+        pg_array_add_i64(bulk_column(rows, 2), (int64_t)tick->n) != 0 ||
+        pg_array_add_text(bulk_column(rows, 3), event->correlation_id) != 0 ||
+        pg_array_add_i32(bulk_column(rows, 4), (int32_t)getpid()) != 0 ||
+        pg_array_add_i64(bulk_column(rows, 5), tick->committed_at_us) != 0 ||
+        pg_array_add_i64(bulk_column(rows, 6), now_us() - tick->committed_at_us) != 0) {
+        bulk_row_abandon(rows);
+        result = inbox_retry(event, "out_of_memory", "no room to record tick %llu",
+                             (unsigned long long)tick->n);
+        goto done;
+    }
+    db_status_t status = bulk_row_done(event->db, rows);
     if (status == DB_TRANSIENT)
         result = inbox_retry(event, "pg_unavailable", "%s", db_errmsg(event->db));
     else if (status != DB_OK)
@@ -85,10 +108,7 @@ static handler_result_t on_external(inbox_event_t *event, void *arg)
 static int prepare(db_t *db, void *arg)
 {
     (void)arg;
-    return db_prepare(db, "kitcons_applied",
-                      "INSERT INTO kit_applied (stream, seq, n, correlation_id, applied_by, "
-                      "produced_at_us, latency_us) VALUES ($1, $2, $3, $4, $5, $6, $7)") |
-           db_prepare(db, "kitcons_external",
+    return db_prepare(db, "kitcons_external",
                       "INSERT INTO kit_external (key, event_id) VALUES ($1, $2)");
 }
 

@@ -1,0 +1,59 @@
+/*
+ * bulk.h — rows inserted at the end of the transaction, all in one statement.
+ *
+ * Batching is the lever for durable throughput (DESIGN.md): an applier
+ * that applies 500 events in one transaction should not pay 500 round
+ * trips and 500 executor starts for rows nobody reads back in that
+ * transaction (the outbox's events, a history line per event). A bulk
+ * insert collects such rows per session as binary arrays and inserts them
+ * with one prepared `INSERT ... SELECT FROM unnest($1::type[], ...)` just
+ * before COMMIT (db.h's deferral). Outside a transaction a row is inserted
+ * at once. The rows are not visible to the transaction before it commits;
+ * a failure to insert them fails the commit.
+ *
+ *     static const bulk_spec_t applied_spec = {
+ *         .stmt = "kit_applied_bulk",
+ *         .sql = "INSERT INTO kit_applied (seq, n) SELECT * FROM unnest($1::int8[], $2::int8[])",
+ *         .column_oids = {PG_OID_INT8, PG_OID_INT8}, .column_count = 2};
+ *     bulk_t *rows = bulk_of(db, &applied_spec);
+ *     pg_array_add_i64(bulk_column(rows, 0), seq);
+ *     pg_array_add_i64(bulk_column(rows, 1), n);
+ *     status = bulk_row_done(db, rows);
+ *
+ * Write the SQL so that rows keep their order where it matters: `SELECT ...
+ * FROM unnest(...) WITH ORDINALITY AS r(..., n) ORDER BY n`.
+ */
+#ifndef CONVEYOR_BULK_H
+#define CONVEYOR_BULK_H
+
+#include "common/db.h"
+#include "common/pgarray.h"
+
+#define BULK_COLUMNS_MAX 16
+
+typedef struct {
+    const char *stmt; /* prepared statement name */
+    const char *sql;  /* takes one array parameter per column, in order */
+    uint32_t column_oids[BULK_COLUMNS_MAX];
+    int column_count;
+    int order; /* flush order among a session's bulks (the outbox: last) */
+} bulk_spec_t;
+
+typedef struct bulk bulk_t;
+
+/* The session's collector for spec (created and registered on first use;
+ * the spec is borrowed and must outlive the session). Borrowed; NULL on
+ * out of memory. */
+bulk_t *bulk_of(db_t *db, const bulk_spec_t *spec);
+
+/* The array of column i, to add this row's value to. Borrowed. */
+pg_array_t *bulk_column(bulk_t *bulk, int i);
+
+/* Marks the row complete: every column must have one more value. Outside
+ * a transaction the row is inserted now. DB_ERROR if a column is short. */
+db_status_t bulk_row_done(db_t *db, bulk_t *bulk);
+
+/* Forgets the row being added (after a failed pg_array_add). */
+void bulk_row_abandon(bulk_t *bulk);
+
+#endif
