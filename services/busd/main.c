@@ -73,7 +73,7 @@ static stream_counter_t *stream_counter(busd_t *bus, const char *stream)
     snprintf(counter->name, sizeof counter->name, "%s",
              slot < STREAM_LABELS_MAX ? stream : "other");
     char labels[BUS_NAME_MAX + 16];
-    snprintf(labels, sizeof labels, "stream=\"%s\"", counter->name);
+    snprintf(labels, sizeof labels, "stream=\"%.63s\"", counter->name);
     counter->messages =
         metrics_counter("busd_forwarded_total", labels, "Messages forwarded to subscribers.");
     counter->bytes = metrics_counter("busd_forwarded_bytes_total", labels,
