@@ -31,6 +31,11 @@ static const config_spec_t kit_specs[] = {
     {"REPLAY_PEERS", "", false,
      "replay endpoints of consumed streams: order=tcp://order:5561,inventory=..."},
     {"REDIS_URL", "redis://127.0.0.1:6379/0", true, "Redis for locks"},
+    {"REDIS_TIMEOUT", "500ms", false, "connect and command timeout for Redis"},
+    {"AUTH_JWT_KEYS", NULL, true,
+     "staff token keys, kid:secret[,kid:secret...] (the first signs; secrets >= 32 bytes)"},
+    {"AUTH_AUDIENCE", "conveyor", false, "the aud claim of staff tokens"},
+    {"AUTH_TOKEN_TTL", "15m", false, "lifetime of issued staff tokens"},
     {"HTTP_ADDR", NULL, false, "HTTP listen address"},
     {"HTTP_THREADS", "4", false, "HTTP worker threads"},
     {"HTTP_BODY_LIMIT", "1048576", false, "largest accepted request body, bytes"},
@@ -61,8 +66,18 @@ struct service {
     jobs_t *jobs;
     http_server_t *http;
     db_pool_t *pool;
+    auth_t *auth;
+    pthread_key_t locker_key; /* this thread's Redis connection */
+    bool locker_key_made;
+    int64_t redis_timeout_ms;
     int64_t started_ms;
 };
+
+static void locker_free(void *locker)
+{
+    locker_t *doomed = locker;
+    locker_destroy(&doomed);
+}
 
 /* ------------------------------------------------------------------ */
 
@@ -204,6 +219,7 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
     clock_enable_test_offset(clock_test);
 
     int64_t pool_size, http_threads, body_limit, workers, apply_batch, relay_batch, fault;
+    int64_t redis_timeout_ms, token_ttl_ms;
     int64_t retention_ms, job_lease_ms, job_poll_ms, job_backoff_base_ms, job_backoff_max_ms;
     if (get_int(svc->config, "DB_POOL_SIZE", 1, 256, &pool_size) != 0 ||
         get_int(svc->config, "HTTP_THREADS", 1, 256, &http_threads) != 0 ||
@@ -216,8 +232,30 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         config_get_duration_ms(svc->config, "JOB_LEASE", &job_lease_ms) != 0 ||
         config_get_duration_ms(svc->config, "JOB_POLL", &job_poll_ms) != 0 ||
         config_get_duration_ms(svc->config, "JOB_BACKOFF_BASE", &job_backoff_base_ms) != 0 ||
-        config_get_duration_ms(svc->config, "JOB_BACKOFF_MAX", &job_backoff_max_ms) != 0)
+        config_get_duration_ms(svc->config, "JOB_BACKOFF_MAX", &job_backoff_max_ms) != 0 ||
+        config_get_duration_ms(svc->config, "REDIS_TIMEOUT", &redis_timeout_ms) != 0 ||
+        config_get_duration_ms(svc->config, "AUTH_TOKEN_TTL", &token_ttl_ms) != 0)
         goto fail;
+    svc->redis_timeout_ms = redis_timeout_ms;
+    if (pthread_key_create(&svc->locker_key, locker_free) != 0)
+        goto fail;
+    svc->locker_key_made = true;
+
+    const char *jwt_keys = config_get(svc->config, "AUTH_JWT_KEYS");
+    if (jwt_keys && *jwt_keys) {
+        auth_config_t auth_config = {
+            .keys = jwt_keys,
+            .audience = config_get(svc->config, "AUTH_AUDIENCE"),
+            .ttl_ms = token_ttl_ms,
+        };
+        svc->auth = auth_new(&auth_config);
+        if (!svc->auth)
+            goto fail;
+    } else if (def->requires_auth) {
+        log_error("AUTH_JWT_KEYS is not set: staff tokens cannot be verified",
+                  LF_ERR("bad_config"));
+        goto fail;
+    }
 
     /* migrations, as the schema's owner */
     const char *owner_dsn = config_get(svc->config, "DATABASE_OWNER_URL");
@@ -331,6 +369,22 @@ db_pool_t *service_db_pool(service_t *svc)
     return svc->pool;
 }
 
+const auth_t *service_auth(const service_t *svc)
+{
+    return svc->auth;
+}
+
+locker_t *service_locker(service_t *svc)
+{
+    locker_t *locker = pthread_getspecific(svc->locker_key);
+    if (locker)
+        return locker;
+    locker = locker_new(config_get(svc->config, "REDIS_URL"), (int)svc->redis_timeout_ms);
+    if (locker && pthread_setspecific(svc->locker_key, locker) != 0)
+        locker_destroy(&locker);
+    return locker;
+}
+
 const char *service_name(const service_t *svc)
 {
     return svc->def.name;
@@ -339,6 +393,23 @@ const char *service_name(const service_t *svc)
 const char *service_schema(const service_t *svc)
 {
     return svc->schema;
+}
+
+void service_answer_db_failure(http_response_t *res, const db_t *db, db_status_t status,
+                               const char *what)
+{
+    if (status == DB_TRANSIENT) {
+        log_warn("database unavailable", LF_STR("what", what), LF_STR("pg", db_errmsg(db)),
+                 LF_ERR("pg_unavailable"));
+        http_res_header(res, "Retry-After", "1");
+        http_res_problem(res, 503, "pg_unavailable", "the database is unavailable",
+                         "nothing was changed; try again in a moment");
+        return;
+    }
+    log_error("database error", LF_STR("what", what), LF_STR("pg", db_errmsg(db)),
+              LF_STR("sqlstate", db_sqlstate(db)), LF_ERR("pg_error"));
+    http_res_problem(res, 500, "database_error", "the request failed in the database",
+                     "nothing was changed; the error is in the service's log");
 }
 
 void service_committed(service_t *svc, db_t *db)
@@ -387,6 +458,13 @@ void service_destroy(service_t **self_p)
     relay_destroy(&svc->relay);
     replay_server_destroy(&svc->replay);
     db_pool_destroy(&svc->pool);
+    auth_destroy(&svc->auth);
+    if (svc->locker_key_made) {
+        locker_t *locker = pthread_getspecific(svc->locker_key);
+        locker_destroy(&locker);
+        pthread_setspecific(svc->locker_key, NULL);
+        pthread_key_delete(svc->locker_key);
+    }
     config_destroy(&svc->config);
     free(svc);
     *self_p = NULL;

@@ -23,11 +23,13 @@
 #ifndef CONVEYOR_SERVICE_H
 #define CONVEYOR_SERVICE_H
 
+#include "common/auth.h"
 #include "common/config.h"
 #include "common/db.h"
 #include "common/http.h"
 #include "common/inbox.h"
 #include "common/jobs.h"
+#include "common/lock.h"
 #include "common/migrate.h"
 #include "common/relay.h"
 
@@ -42,6 +44,8 @@ typedef struct {
      * for its code: the applier's, the job workers', the HTTP pool's. */
     db_setup_fn db_setup;
     void *db_setup_arg;
+    /* Refuse to start without AUTH_JWT_KEYS (every service with a staff API). */
+    bool requires_auth;
 } service_def_t;
 
 typedef struct service service_t;
@@ -60,11 +64,25 @@ http_server_t *service_http(service_t *svc);
 relay_t *service_relay(service_t *svc);
 db_pool_t *service_db_pool(service_t *svc); /* sessions for HTTP handlers */
 const char *service_name(const service_t *svc);
+
+/* Staff token verification (and issuing), from AUTH_JWT_KEYS; NULL when
+ * not configured (only kit test programs run so). */
+const auth_t *service_auth(const service_t *svc);
+
+/* The calling thread's Redis locker for REDIS_URL, created on first use and
+ * destroyed when the thread ends. Borrowed; NULL on out of memory. */
+locker_t *service_locker(service_t *svc);
 const char *service_schema(const service_t *svc);
 
 /* After a transaction that appended outbox rows committed on db (an HTTP
  * handler's, say): publish now. */
 void service_committed(service_t *svc, db_t *db);
+
+/* Answers a failed database call on an HTTP response: 503 pg_unavailable
+ * with Retry-After when transient, else 500 database_error; logs once with
+ * `what` (the operation) and the database's message. */
+void service_answer_db_failure(http_response_t *res, const db_t *db, db_status_t status,
+                               const char *what);
 
 /* Starts everything and blocks until SIGTERM/SIGINT; returns the process
  * exit status. */

@@ -82,6 +82,12 @@ up() {
     [ -x "$BIN/busd" ] || { echo "stack: $BIN/busd is not built (make)" >&2; return 1; }
     pg_start "$STACK" "$PG_PORT" || return 1
     redis_start "$STACK" "$REDIS_PORT" || return 1
+    # staff token keys, made once and kept: tokens stay valid across restarts
+    if [ ! -s "$STACK/jwt_keys" ]; then
+        (umask 077 && echo "k1:$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$STACK/jwt_keys")
+    fi
+    export AUTH_JWT_KEYS
+    AUTH_JWT_KEYS=$(cat "$STACK/jwt_keys")
     local env_file="$STACK/env"
     : >"$env_file"
     chmod 600 "$env_file"
@@ -90,6 +96,7 @@ up() {
         echo "export PG_SUPER_URL='$(pg_super_url "$STACK" "$PG_PORT")'"
         echo "export REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'"
         echo "export BUS_PUB_ENDPOINT='tcp://127.0.0.1:5550' BUS_SUB_ENDPOINT='tcp://127.0.0.1:5551'"
+        echo "export AUTH_JWT_KEYS='$AUTH_JWT_KEYS'"
     } >>"$env_file"
 
     if ! ready 8080; then
@@ -120,9 +127,14 @@ up() {
     for item in "${started[@]}"; do
         wait_ready "${item%%:*}" "${item##*:}" || return 1
     done
-    if [ -x scripts/demo.sh ]; then
-        scripts/demo.sh "$STACK" || return 1
-    fi
+    # demo data, once per fresh stack: scripts/demo/<service>.sh for each built service
+    : >"$STACK/demo.txt"
+    for entry in "${SERVICES[@]}"; do
+        IFS=: read -r name schema http replay <<<"$entry"
+        [ -x "$BIN/$name" ] && [ -f "scripts/demo/$name.sh" ] || continue
+        STACK="$STACK" BIN="$BIN" HTTP_PORT="$http" bash "scripts/demo/$name.sh" >>"$STACK/demo.txt" ||
+            { echo "stack: loading the $name demo data failed" >&2; return 1; }
+    done
     echo
     echo "conveyor is up:"
     for item in "${started[@]}"; do

@@ -16,6 +16,15 @@ IT_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$IT_TOP/scripts/pg.sh"
 IT_NAMES=()
 
+# Staff tokens: every service a test starts verifies with this key, and
+# it_token mints tokens with it (the conveyor CLI).
+export AUTH_JWT_KEYS="it:$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')conveyor-integration-tests"
+
+# it_token ROLES [SUBJECT]: prints a staff token ("admin", "manager,warehouse")
+it_token() {
+    "$IT_BIN/conveyor" token --sub "${2:-it-$1}" --name "${2:-it $1}" --roles "$1"
+}
+
 it_log() {
     echo "it: $*"
 }

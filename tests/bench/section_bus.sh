@@ -1,0 +1,78 @@
+# section_bus.sh — the bus (sourced by tests/bench/run.sh).
+#
+#   bus.durable   events/s from kitprod's outbox to kitcons' committed
+#                 inbox through busd (median of 3 runs), measured commit to
+#                 commit with track_commit_timestamp
+#   bus.raw       raw ZeroMQ PUB/SUB through the same busd, same size
+#   bus.latency   p50/p99 commit-to-commit delivery at 1,000 events/s
+#   kit.rss       resident memory of idle kit services
+
+DURABLE_EVENTS=${BENCH_DURABLE_EVENTS:-100000}
+FILLER=${BENCH_FILLER:-100}
+
+# one producer -> consumer run; prints "<events/s> <avg envelope bytes>"
+durable_run() {
+    local n=$1
+    kit_dbs
+    kit_start_cons "cons$n" 2 APPLY_BATCH_MAX=1000
+    it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
+    kit_start_prod "prod$n" KITPROD_COUNT=$DURABLE_EVENTS KITPROD_BATCH=1000 KITPROD_RATE=0 \
+        KITPROD_FILLER=$FILLER
+    it_wait_until 600 "all $DURABLE_EVENTS events applied" kit_applied_at_least "$DURABLE_EVENTS"
+    local rate
+    rate=$(it_psql "SELECT round($DURABLE_EVENTS / extract(epoch FROM
+        (SELECT max(pg_xact_commit_timestamp(xmin)) FROM kitcons.kit_applied) -
+        (SELECT min(pg_xact_commit_timestamp(xmin)) FROM kitprod.outbox)))")
+    local bytes
+    bytes=$(it_psql "SELECT round(avg(length(payload)) + 90) FROM kitprod.outbox")
+    it_stop "prod$n"
+    it_stop "cons$n"
+    echo "$rate $bytes"
+}
+
+echo "== bus: durable events/s, $DURABLE_EVENTS events per run, 3 runs"
+rates=()
+size=200
+for n in 1 2 3; do
+    read -r rate size < <(durable_run "$n")
+    echo "   run $n: $rate events/s"
+    rates+=("$rate")
+done
+durable=$(printf '%s\n' "${rates[@]}" | median)
+figure "bus.durable.events_per_s" "$durable (median of ${rates[*]}; target >= 20000)"
+
+echo "== bus: raw ZeroMQ PUB/SUB through busd, $size-byte messages"
+raw_line=$("$IT_BIN/bench_zmq" "$KIT_BUS_IN" "$KIT_BUS_OUT" 1000000 "$size")
+echo "   $raw_line"
+raw=$(sed -n 's/.*receive_rate=\([0-9]*\).*/\1/p' <<<"$raw_line")
+loss=$(sed -n 's/.*loss_pct=\([0-9.]*\).*/\1/p' <<<"$raw_line")
+figure "bus.raw.msgs_per_s" "$raw (loss ${loss}%, size $size B)"
+figure "bus.durable_to_raw_ratio" "$(awk -v d="$durable" -v r="$raw" 'BEGIN { printf "%.3f", (r > 0) ? d / r : 0 }')"
+
+echo "== bus: delivery latency at 1,000 events/s (one event per transaction, 30 s)"
+kit_dbs
+kit_start_cons consL 2
+it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
+kit_start_prod prodL KITPROD_COUNT=30000 KITPROD_BATCH=1 KITPROD_RATE=1000 KITPROD_FILLER=$FILLER
+it_wait_until 120 "30000 applied" kit_applied_at_least 30000
+lat=$(it_psql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
+        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' || round(max(ms)::numeric, 2)
+    FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(a.xmin) - pg_xact_commit_timestamp(o.xmin)) * 1000 AS ms
+          FROM kitcons.kit_applied a JOIN kitprod.outbox o ON o.seq = a.seq AND o.stream = 'kitprod') l")
+read -r p50 p99 pmax <<<"$lat"
+figure "bus.latency_ms.p50" "$p50"
+figure "bus.latency_ms.p99" "$p99 (target < 50)"
+figure "bus.latency_ms.max" "$pmax"
+
+echo "== idle resident memory"
+rss_mb() {
+    awk '/^VmRSS/ { print int($2 / 1024) }' "/proc/$(it_pid "$1")/status"
+}
+it_wait_until 30 "producer idle" bash -c "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c 'SELECT count(*) FROM kitprod.outbox WHERE seq IS NULL') = 0 ]"
+sleep 5 # the services settle after the run: this is the idle state being measured, not a wait for a condition
+figure "kit.rss_mb.kitcons_idle" "$(rss_mb consL) (target < 20)"
+figure "kit.rss_mb.kitprod_idle" "$(rss_mb prodL)"
+figure "kit.rss_mb.busd_idle" "$(rss_mb busd)"
+
+it_stop prodL
+it_stop consL

@@ -1,0 +1,83 @@
+/*
+ * conveyor — the operator's command-line tool.
+ *
+ *   conveyor token --sub ID [--name NAME] --roles admin,manager
+ *       prints a staff token signed with AUTH_JWT_KEYS (the first key),
+ *       for scripts, demos and tests; it is what POST /v1/auth/token hands
+ *       out, without a password.
+ *
+ * More commands (tail, replay, lag, dead letters, resync) join as the
+ * operations issue needs them (F34, F36).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/auth.h"
+#include "common/log.h"
+#include "common/numparse.h"
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: conveyor token --sub ID [--name NAME] --roles ROLE[,ROLE...] "
+                    "[--ttl-seconds N]\n"
+                    "  roles: admin, manager, warehouse, courier, system\n"
+                    "  environment: AUTH_JWT_KEYS (kid:secret,...), AUTH_AUDIENCE\n");
+    return 2;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    const char *sub = NULL, *name = "", *roles_text = NULL;
+    int64_t ttl_s = 0;
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--sub") == 0)
+            sub = argv[i + 1];
+        else if (strcmp(argv[i], "--name") == 0)
+            name = argv[i + 1];
+        else if (strcmp(argv[i], "--roles") == 0)
+            roles_text = argv[i + 1];
+        else if (strcmp(argv[i], "--ttl-seconds") == 0 &&
+                 numparse_int_range(argv[i + 1], 1, 366LL * 24 * 3600, &ttl_s) == 0)
+            continue;
+        else
+            return usage();
+    }
+    if (argc % 2 != 0 || !sub || !roles_text)
+        return usage();
+    unsigned roles = 0;
+    char list[256];
+    snprintf(list, sizeof list, "%s", roles_text);
+    char *save = NULL;
+    for (char *role = strtok_r(list, ",", &save); role; role = strtok_r(NULL, ",", &save)) {
+        unsigned bit = auth_role_parse(role);
+        if (!bit) {
+            fprintf(stderr, "conveyor: unknown role %s\n", role);
+            return 2;
+        }
+        roles |= bit;
+    }
+    auth_config_t config = {
+        .keys = getenv("AUTH_JWT_KEYS"),
+        .audience = getenv("AUTH_AUDIENCE"),
+        .ttl_ms = ttl_s * 1000,
+    };
+    log_init("conveyor", LOG_WARN);
+    auth_t *auth = auth_new(&config);
+    if (!auth)
+        return 1;
+    char *token = auth_issue(auth, sub, name, roles);
+    auth_destroy(&auth);
+    if (!token)
+        return 1;
+    printf("%s\n", token);
+    free(token);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "token") == 0)
+        return cmd_token(argc - 2, argv + 2);
+    return usage();
+}
