@@ -94,7 +94,9 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # --- services ----------------------------------------------------------------
-SERVICES := $(notdir $(patsubst %/,%,$(wildcard services/*/)))
+# a service directory holding a .wip file is skipped (work in progress, never committed)
+SERVICES := $(filter-out $(notdir $(patsubst %/.wip,%,$(wildcard services/*/.wip))),\
+              $(notdir $(patsubst %/,%,$(wildcard services/*/))))
 
 # $(call program_rule,<name>,<source dir>,<sources>,<migration sql files>)
 # A program is its sources + embedded migrations (symbol app_migrations) + libcommon.
@@ -124,7 +126,7 @@ $(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBCOMMON)
 # --- unit tests of a service's domain logic: every .c but main.c is linked in
 define service_test_rule
 $(BIN)/test_$(1)_%: $(OBJ)/services/$(1)/tests/test_%.o \
-    $(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBCOMMON)
+    $$(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$(CMOCKA_LIBS)

@@ -494,6 +494,13 @@ static void discard_deferred(db_t *db)
         db->deferred[i]->discard(db->deferred[i]);
 }
 
+static void end_deferred(db_t *db, bool committed)
+{
+    for (size_t i = 0; i < db->deferred_count; i++)
+        if (db->deferred[i]->after_end)
+            db->deferred[i]->after_end(db->deferred[i], committed);
+}
+
 db_status_t db_begin(db_t *db)
 {
     if (db->tx_open) {
@@ -544,6 +551,8 @@ db_status_t db_commit(db_t *db)
     }
     if (result != DB_OK && db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         PQclear(PQexec(db->conn, "ROLLBACK"));
+    if (!db->tx_open)
+        end_deferred(db, result == DB_OK);
     return result;
 }
 
@@ -556,8 +565,11 @@ void db_rollback(db_t *db)
             drop_connection(db);
         PQclear(res);
     }
+    bool was_open = db->tx_open;
     db->tx_open = false;
     db->tx_lost = false;
+    if (was_open)
+        end_deferred(db, false);
 }
 
 bool db_in_tx(const db_t *db)

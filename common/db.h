@@ -109,6 +109,9 @@ struct db_deferred {
     int order;
     db_status_t (*flush)(db_t *db, db_deferred_t *self);
     void (*discard)(db_deferred_t *self);
+    /* Optional: after COMMIT (committed true) or ROLLBACK finished; for what
+     * must outlive the transaction exactly, such as a lock (txlock.h). */
+    void (*after_end)(db_deferred_t *self, bool committed);
     void (*destroy)(db_deferred_t *self);
 };
 

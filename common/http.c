@@ -496,6 +496,24 @@ void http_res_problem_errors_take(http_response_t *res, int status, const char *
     response_set_json_take(res, status, "application/problem+json", problem);
 }
 
+void http_res_problem_extra_take(http_response_t *res, int status, const char *code,
+                                 const char *title, const char *detail, json_t *extra)
+{
+    json_t *problem = problem_new(status, code, title, detail);
+    if (problem && extra) {
+        const char *key;
+        json_t *value;
+        json_object_foreach(extra, key, value)
+        {
+            /* the standard members stay as problem_new made them */
+            if (!json_object_get(problem, key))
+                json_object_set(problem, key, value);
+        }
+    }
+    json_decref(extra);
+    response_set_json_take(res, status, "application/problem+json", problem);
+}
+
 void http_res_header(http_response_t *res, const char *name, const char *value)
 {
     if (!name || !value)

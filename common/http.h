@@ -81,6 +81,11 @@ void http_res_problem(http_response_t *res, int status, const char *code, const 
  * ownership of errors. */
 void http_res_problem_errors_take(http_response_t *res, int status, const char *code,
                                   const char *title, json_t *errors);
+/* problem+json with more members (e.g. "allowed": the moves that are);
+ * takes ownership of extra (an object; its members are copied in, the
+ * standard ones never overwritten). */
+void http_res_problem_extra_take(http_response_t *res, int status, const char *code,
+                                 const char *title, const char *detail, json_t *extra);
 /* Adds a header; name and value are copied. */
 void http_res_header(http_response_t *res, const char *name, const char *value);
 int http_res_status(const http_response_t *res);

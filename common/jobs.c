@@ -202,6 +202,8 @@ struct jobs {
     int64_t lease_ms, poll_ms, backoff_base_ms, backoff_max_ms;
     db_setup_fn db_setup;
     void *db_setup_arg;
+    void (*on_commit)(db_t *db, void *arg);
+    void *on_commit_arg;
 
     job_kind_t *kinds;
     size_t kind_count, kind_cap;
@@ -675,6 +677,8 @@ static void finish_in_transaction(job_run_t *run)
         status = db_commit(db);
     if (status == DB_OK) {
         count_completed(run, OUTCOME_DONE);
+        if (run->worker->jobs->on_commit)
+            run->worker->jobs->on_commit(db, run->worker->jobs->on_commit_arg);
         log_debug("job done", LF_INT("job_id", run->job.id), LF_STR("kind", run->job.kind),
                   LF_INT("attempt", run->job.attempt));
         return;
@@ -1007,6 +1011,8 @@ jobs_t *jobs_new(const jobs_config_t *config)
         jobs->backoff_max_ms = jobs->backoff_base_ms;
     jobs->db_setup = config->db_setup;
     jobs->db_setup_arg = config->db_setup_arg;
+    jobs->on_commit = config->on_commit;
+    jobs->on_commit_arg = config->on_commit_arg;
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

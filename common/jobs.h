@@ -109,6 +109,10 @@ typedef struct {
     int64_t backoff_max_ms;  /* 0 means 3600000 */
     db_setup_fn db_setup;    /* registers the handlers' statements on each worker's session */
     void *db_setup_arg;
+    /* Called after a completion transaction the handler opened committed
+     * (its effects may include outbox rows: wake the relay). May be NULL. */
+    void (*on_commit)(db_t *db, void *arg);
+    void *on_commit_arg;
 } jobs_config_t;
 
 /* Caller owns the result. Nothing runs until jobs_start. */

@@ -9,28 +9,16 @@
  */
 #include "common/migrate.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/db.h"
+#include "common/digest.h"
 #include "common/log.h"
 
 #define STMT_RECORDED "migrate_recorded"
 #define STMT_RECORD   "migrate_record"
-
-static int sha256_hex(const char *text, char out[65])
-{
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    if (EVP_Digest(text, strlen(text), digest, &digest_len, EVP_sha256(), NULL) != 1 ||
-        digest_len != 32)
-        return -1;
-    for (unsigned int i = 0; i < digest_len; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
-    return 0;
-}
 
 /* 1 if the schema exists, 0 if not, -1 if the database did not answer. */
 static int schema_exists(db_t *db, const char *schema)
@@ -94,7 +82,7 @@ static int apply_one(db_t *db, const char *schema, uint64_t generation, const ch
                      const migration_t *item)
 {
     char checksum[65];
-    if (sha256_hex(item->sql, checksum) != 0)
+    if (digest_sha256_hex(item->sql, strlen(item->sql), checksum) != 0)
         return -1;
     db_params_t params;
     db_params_init(&params);

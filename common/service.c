@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -80,6 +81,14 @@ static void locker_free(void *locker)
 }
 
 /* ------------------------------------------------------------------ */
+
+/* A job's completion committed: its events leave now. */
+static void jobs_committed(db_t *db, void *arg)
+{
+    service_t *svc = arg;
+    if (svc->relay)
+        relay_committed(svc->relay, db);
+}
 
 static int pool_setup(db_t *db, void *arg)
 {
@@ -204,6 +213,13 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         fprintf(stderr, "LOG_LEVEL is not one of debug, info, warn, error; using info\n");
     log_init(def->name, level);
     config_log(svc->config);
+    /* business days and batch dates are the store's: local time is STORE_TZ
+     * (set before any thread exists; logs stay in UTC) */
+    const char *store_tz = config_get(svc->config, "STORE_TZ");
+    if (store_tz && *store_tz) {
+        setenv("TZ", store_tz, 1);
+        tzset();
+    }
 
     svc->dsn = config_get(svc->config, "DATABASE_URL");
     if (!svc->dsn || !*svc->dsn) {
@@ -310,6 +326,8 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         .poll_ms = job_poll_ms,
         .backoff_base_ms = job_backoff_base_ms,
         .backoff_max_ms = job_backoff_max_ms,
+        .on_commit = jobs_committed,
+        .on_commit_arg = svc,
         .db_setup = def->db_setup,
         .db_setup_arg = def->db_setup_arg,
     };
