@@ -147,9 +147,8 @@ BENCH_PROGS := $(basename $(notdir $(wildcard tests/bench/*.c)))
 $(foreach p,$(BENCH_PROGS),$(eval $(call program_rule,$(p),tests/bench,\
   tests/bench/$(p).c,$(KITTEST_SQL))))
 
-# --- command-line tools: tools/conveyor*.c -----------------------------------
-TOOL_PROGS := $(basename $(notdir $(wildcard tools/conveyor*.c)))
-$(foreach p,$(TOOL_PROGS),$(eval $(call program_rule,$(p),tools,tools/$(p).c,)))
+# --- the operator's command-line tool: tools/*.c but the build tool ---------
+$(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildcard tools/*.c)),))
 
 # --- targets ----------------------------------------------------------------
 .DEFAULT_GOAL := all

@@ -120,6 +120,7 @@ pg_provision() {
     fi
     _pg_psql "$dir" "$port" >/dev/null <<SQL
 \set ON_ERROR_STOP 1
+SET client_min_messages = warning;
 $(if [ -n "$fresh" ]; then cat <<DROP
 DROP SCHEMA IF EXISTS "$schema" CASCADE;
 DO \$\$ BEGIN

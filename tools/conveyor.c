@@ -6,6 +6,13 @@
  *       for scripts, demos and tests; it is what POST /v1/auth/token hands
  *       out, without a password.
  *
+ *   conveyor intake [--source S] [--generate N --rate R --regions a,b --skus x,y]
+ *                   [--quiet] < orders.jsonl
+ *       publishes orders on the bus as ext/intake.order, the way an outside
+ *       system must (retrying unanswered ones every 5 s, 10 times), and
+ *       prints the answers (intake_client.c); BUS_PUB_ENDPOINT and
+ *       BUS_SUB_ENDPOINT name busd.
+ *
  * More commands (tail, replay, lag, dead letters, resync) join as the
  * operations issue needs them (F34, F36).
  */
@@ -16,11 +23,14 @@
 #include "common/auth.h"
 #include "common/log.h"
 #include "common/numparse.h"
+#include "tools/intake_client.h"
 
 static int usage(void)
 {
     fprintf(stderr, "usage: conveyor token --sub ID [--name NAME] --roles ROLE[,ROLE...] "
                     "[--ttl-seconds N]\n"
+                    "       conveyor intake [--source S] [--generate N] [--rate R] "
+                    "[--regions a,b] [--skus x,y] [--quiet] < orders.jsonl\n"
                     "  roles: admin, manager, warehouse, courier, system\n"
                     "  environment: AUTH_JWT_KEYS (kid:secret,...), AUTH_AUDIENCE\n");
     return 2;
@@ -75,9 +85,47 @@ static int cmd_token(int argc, char **argv)
     return 0;
 }
 
+static int cmd_intake(int argc, char **argv)
+{
+    const char *pub = getenv("BUS_PUB_ENDPOINT"), *sub = getenv("BUS_SUB_ENDPOINT");
+    intake_client_options_t options = {
+        .pub_endpoint = pub ? pub : "tcp://127.0.0.1:5550",
+        .sub_endpoint = sub ? sub : "tcp://127.0.0.1:5551",
+        .source = "cli",
+        .input = stdin,
+    };
+    for (int i = 0; i < argc; i++) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--quiet") == 0) {
+            options.quiet = true;
+            continue;
+        }
+        if (!value)
+            return usage();
+        if (strcmp(argv[i], "--source") == 0)
+            options.source = value;
+        else if (strcmp(argv[i], "--regions") == 0)
+            options.regions = value;
+        else if (strcmp(argv[i], "--skus") == 0)
+            options.skus = value;
+        else if (strcmp(argv[i], "--generate") == 0 &&
+                 numparse_int_range(value, 1, 10000000, &options.generate) == 0)
+            ;
+        else if (strcmp(argv[i], "--rate") == 0 &&
+                 numparse_int_range(value, 0, 1000000, &options.rate) == 0)
+            ;
+        else
+            return usage();
+        i++;
+    }
+    return intake_client_run(&options);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
         return cmd_token(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "intake") == 0)
+        return cmd_intake(argc - 2, argv + 2);
     return usage();
 }

@@ -1,0 +1,1204 @@
+/*
+ * api.c — the order service's HTTP routes: parse, authorise, call the
+ * domain (orders.c) inside one transaction, answer.
+ *
+ *   POST /v1/auth/token, /v1/auth/refresh        staff tokens (F: identity)
+ *   POST /v1/orders                              intake, JSON, Idempotency-Key
+ *   POST /v1/intake/form                         intake, site builders' form webhook
+ *   GET  /v1/orders, /v1/orders/{id}             reading (F31)
+ *   POST /v1/orders/{id}/status, /take           the funnel (F6)
+ *   GET  /v1/statuses, /v1/transitions           the funnel as data
+ *   GET  /v1/rejections                          rejected submissions (F2)
+ *   /v1/staff ...                                managers and shifts (F5)
+ *   POST /v1/sources                             intake sources and their API keys
+ *   GET  /v1/tasks, POST /v1/tasks/{id}/done     tasks (F8)
+ *   GET  /v1/reports/sales, /v1/reports/people   analytics (F31)
+ *
+ * Who may call what: intake takes a source's API key (X-Api-Key) or a
+ * manager's/admin's token (a call centre entering an order); staff and
+ * sources are administered by admins; everything else takes any staff
+ * token, and the funnel's matrix decides which moves a role may make.
+ */
+#include "services/order/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/digest.h"
+#include "common/log.h"
+#include "common/numparse.h"
+#include "common/page.h"
+#include "common/uuid.h"
+#include "services/order/calendar.h"
+#include "services/order/jobs.h"
+
+#define SESSION_WAIT_MS 3000
+#define TX_ATTEMPTS     3
+
+/* ------------------------------------------------------------------ */
+/* plumbing                                                             */
+
+static const auth_t *auth_of(const api_t *api)
+{
+    return service_auth(api->app->svc);
+}
+
+static db_t *session(api_t *api, http_response_t *res)
+{
+    db_t *db = db_pool_acquire(service_db_pool(api->app->svc), SESSION_WAIT_MS);
+    if (!db) {
+        http_res_header(res, "Retry-After", "1");
+        http_res_problem(res, 503, "busy", "no database session is free",
+                         "nothing was changed; try again in a moment");
+    }
+    return db;
+}
+
+static void release(api_t *api, db_t **db)
+{
+    db_pool_release(service_db_pool(api->app->svc), db);
+}
+
+typedef db_status_t (*tx_fn)(db_t *db, void *ctx);
+
+/* Runs fn in a transaction, again on a transient failure (a lost session,
+ * a deadlock). After a commit, the events it appended leave at once. */
+static db_status_t in_tx(api_t *api, db_t *db, tx_fn fn, void *ctx)
+{
+    db_status_t status = DB_TRANSIENT;
+    for (int attempt = 0; attempt < TX_ATTEMPTS && status == DB_TRANSIENT; attempt++) {
+        status = db_begin(db);
+        if (status == DB_OK)
+            status = fn(db, ctx);
+        if (status == DB_OK)
+            status = db_commit(db);
+        if (status != DB_OK)
+            db_rollback(db);
+    }
+    if (status == DB_OK)
+        service_committed(api->app->svc, db);
+    return status;
+}
+
+/* Answers a JSON value from the store: 200, or 404 when absent. */
+static void answer_json(http_response_t *res, db_t *db, db_status_t status, json_t *value,
+                        const char *what)
+{
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, what);
+        json_decref(value);
+        return;
+    }
+    if (!value) {
+        http_res_problem(res, 404, "not_found", "no such thing", what);
+        return;
+    }
+    http_res_json_take(res, 200, value);
+}
+
+/* A list page from the store's {"items": [...], "last": cursor key}. */
+static void answer_page(http_response_t *res, db_t *db, db_status_t status, json_t *page_value,
+                        const page_t *page, const char *what)
+{
+    if (status != DB_OK || !page_value) {
+        answer_json(res, db, status, page_value, what);
+        return;
+    }
+    json_t *items = json_object_get(page_value, "items");
+    const char *last_key = json_string_value(json_object_get(page_value, "last"));
+    json_t *body = json_pack("{s:O}", "items", items);
+    if (body && last_key && json_array_size(items) == (size_t)page->limit) {
+        json_t *last = json_array_get(items, json_array_size(items) - 1);
+        char cursor[PAGE_CURSOR_SIZE];
+        page_cursor(last_key, json_string_value(json_object_get(last, "id")), cursor);
+        json_object_set_new(body, "next_cursor", json_string(cursor));
+    }
+    json_decref(page_value);
+    http_res_json_take(res, 200, body);
+}
+
+static bool valid_uuid(const char *text)
+{
+    uint8_t bytes[16];
+    return text && uuid_parse(text, bytes) == 0;
+}
+
+/* Reads a time bound: "YYYY-MM-DD" (midnight in STORE_TZ) or unix ms.
+ * 0 when absent; -1 (answered 400) when malformed. */
+static int time_param(const http_request_t *req, http_response_t *res, const char *name,
+                      int64_t *ms_out)
+{
+    *ms_out = 0;
+    const char *text = http_req_query(req, name);
+    if (!text || !text[0])
+        return 0;
+    civil_day_t day = 0;
+    if (calendar_parse_day(text, &day) == 0) {
+        struct tm tm = {0};
+        char date[11];
+        calendar_format_day(day, date);
+        tm.tm_year = (int)strtol(date, NULL, 10) - 1900;
+        tm.tm_mon = (int)strtol(date + 5, NULL, 10) - 1;
+        tm.tm_mday = (int)strtol(date + 8, NULL, 10);
+        tm.tm_isdst = -1;
+        *ms_out = (int64_t)mktime(&tm) * 1000;
+        return 0;
+    }
+    if (numparse_i64(text, ms_out) == 0 && *ms_out > 0)
+        return 0;
+    char detail[128];
+    snprintf(detail, sizeof detail, "%s is a date (YYYY-MM-DD) or unix milliseconds", name);
+    http_res_problem(res, 400, "bad_time", "a time parameter is malformed", detail);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* identity                                                             */
+
+static json_t *token_pair(api_t *api, db_t *db, const staff_login_t *staff, db_status_t *status)
+{
+    char *access = auth_issue(auth_of(api), staff->id, staff->name, auth_role_parse(staff->role));
+    char refresh[65], refresh_hash[DIGEST_HEX_SIZE];
+    json_t *body = NULL;
+    *status = DB_ERROR;
+    if (!access || digest_random_hex(32, refresh) != 0 ||
+        digest_sha256_hex(refresh, strlen(refresh), refresh_hash) != 0)
+        goto done;
+    *status =
+        store_refresh_insert(db, refresh_hash, staff->id, clock_now_ms() + api->refresh_ttl_ms);
+    if (*status != DB_OK)
+        goto done;
+    body = json_pack("{s:s,s:s,s:I,s:s,s:{s:s,s:s,s:s}}", "access_token", access, "token_type",
+                     "Bearer", "expires_in", (json_int_t)(auth_ttl_ms(auth_of(api)) / 1000),
+                     "refresh_token", refresh, "staff", "id", staff->id, "name", staff->name,
+                     "role", staff->role);
+done:
+    free(access);
+    return body;
+}
+
+typedef struct {
+    api_t *api;
+    const char *login, *password, *refresh;
+    int answer_status;
+    json_t *answer;
+    const char *code, *title;
+} login_ctx_t;
+
+static db_status_t tx_login(db_t *db, void *arg)
+{
+    login_ctx_t *ctx = arg;
+    staff_login_t staff;
+    bool found = false;
+    db_status_t status = store_staff_by_login(db, ctx->login, &found, &staff);
+    if (status != DB_OK)
+        return status;
+    int64_t now = clock_now_ms();
+    /* an unknown login costs the same time as a wrong password */
+    bool ok = auth_password_verify(found && staff.password_hash[0] ? staff.password_hash
+                                                                   : ctx->api->dummy_hash,
+                                   ctx->password) &&
+              found && staff.password_hash[0];
+    if (found && staff.locked_until_ms > now) {
+        ctx->answer_status = 429;
+        ctx->code = "login_locked";
+        ctx->title = "too many failed logins: try again later";
+        return DB_OK;
+    }
+    if (!found || !ok || !staff.active) {
+        if (found)
+            status = store_staff_login_failed(db, staff.id, ctx->api->login_max_failures,
+                                              now + ctx->api->login_lock_ms);
+        ctx->answer_status = 401;
+        ctx->code = "bad_credentials";
+        ctx->title = "the login or the password is wrong";
+        return status;
+    }
+    status = store_staff_login_ok(db, staff.id);
+    if (status == DB_OK)
+        ctx->answer = token_pair(ctx->api, db, &staff, &status);
+    ctx->answer_status = 200;
+    return status;
+}
+
+static void route_auth_token(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    login_ctx_t ctx = {.api = api,
+                       .login = json_string_value(json_object_get(body, "login")),
+                       .password = json_string_value(json_object_get(body, "password"))};
+    if (!ctx.login || !ctx.password) {
+        http_res_problem(res, 422, "required", "login and password are required", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    db_status_t status = in_tx(api, db, tx_login, &ctx);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "login");
+    else if (ctx.answer_status == 200 && ctx.answer)
+        http_res_json_take(res, 200, json_incref(ctx.answer));
+    else {
+        if (ctx.answer_status == 429)
+            http_res_header(res, "Retry-After", "900");
+        http_res_problem(res, ctx.answer_status ? ctx.answer_status : 500,
+                         ctx.code ? ctx.code : "login_failed", ctx.title ? ctx.title : "", NULL);
+    }
+    json_decref(ctx.answer);
+    release(api, &db);
+}
+
+static db_status_t tx_refresh(db_t *db, void *arg)
+{
+    login_ctx_t *ctx = arg;
+    char hash[DIGEST_HEX_SIZE], staff_id[37];
+    if (digest_sha256_hex(ctx->refresh, strlen(ctx->refresh), hash) != 0)
+        return DB_ERROR;
+    db_status_t status = store_refresh_use(db, hash, clock_now_ms(), staff_id);
+    if (status != DB_OK || !staff_id[0]) {
+        ctx->answer_status = 401;
+        return status;
+    }
+    staff_login_t staff;
+    bool found = false;
+    status = store_staff_by_id(db, staff_id, &found, &staff);
+    if (status != DB_OK || !found || !staff.active) {
+        ctx->answer_status = 401;
+        return status;
+    }
+    ctx->answer = token_pair(ctx->api, db, &staff, &status);
+    ctx->answer_status = 200;
+    return status;
+}
+
+static void route_auth_refresh(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    login_ctx_t ctx = {.api = api,
+                       .refresh = json_string_value(json_object_get(body, "refresh_token"))};
+    if (!ctx.refresh || strlen(ctx.refresh) > 128) {
+        http_res_problem(res, 422, "required", "refresh_token is required", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    db_status_t status = in_tx(api, db, tx_refresh, &ctx);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "refresh");
+    else if (ctx.answer_status == 200 && ctx.answer)
+        http_res_json_take(res, 200, json_incref(ctx.answer));
+    else
+        http_res_problem(res, 401, "bad_refresh_token",
+                         "the refresh token is unknown, used or expired",
+                         "log in again with POST /v1/auth/token");
+    json_decref(ctx.answer);
+    release(api, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* intake                                                               */
+
+typedef struct {
+    char source[130];
+    char default_channel[16];
+    bool may_set_prices;
+    bool staff; /* a person with a token, not a source's key */
+} caller_t;
+
+/* Who submits: a source by its API key, or a manager/admin by token. */
+static bool intake_caller(api_t *api, const http_request_t *req, http_response_t *res, db_t *db,
+                          const char *key_from_form, caller_t *caller)
+{
+    memset(caller, 0, sizeof *caller);
+    const char *key = http_req_header(req, "X-Api-Key");
+    if (!key)
+        key = key_from_form;
+    if (key) {
+        char hash[DIGEST_HEX_SIZE];
+        intake_source_t source;
+        bool found = false;
+        db_status_t status = digest_sha256_hex(key, strlen(key), hash) == 0
+                                 ? store_source_by_key(db, hash, &found, &source)
+                                 : DB_ERROR;
+        if (status != DB_OK) {
+            service_answer_db_failure(res, db, status, "intake source");
+            return false;
+        }
+        if (!found) {
+            http_res_problem(res, 401, "bad_api_key", "the API key is not one of our sources",
+                             NULL);
+            return false;
+        }
+        snprintf(caller->source, sizeof caller->source, "%s", source.source);
+        snprintf(caller->default_channel, sizeof caller->default_channel, "%s",
+                 source.default_channel);
+        caller->may_set_prices = source.may_set_prices;
+        return true;
+    }
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims))
+        return false;
+    snprintf(caller->source, sizeof caller->source, "callcenter");
+    snprintf(caller->default_channel, sizeof caller->default_channel, "phone");
+    caller->staff = true;
+    return true;
+}
+
+typedef struct {
+    api_t *api;
+    submission_t *sub;
+    intake_door_t door;
+    const caller_t *caller;
+    const json_t *read_errors;
+    intake_result_t result;
+} intake_ctx_t;
+
+static db_status_t tx_intake(db_t *db, void *arg)
+{
+    intake_ctx_t *ctx = arg;
+    intake_result_clear(&ctx->result);
+    emitter_t root = {.cause = NULL};
+    return order_intake(ctx->api->app, db, &root, ctx->sub, ctx->door, ctx->caller->default_channel,
+                        ctx->caller->may_set_prices, ctx->read_errors, &ctx->result);
+}
+
+/* Files a submission and answers 201 / 200 (repeat) / 409 / 422. */
+static void intake_and_answer(api_t *api, http_response_t *res, db_t *db, submission_t *sub,
+                              intake_door_t door, const caller_t *caller, const json_t *read_errors)
+{
+    intake_ctx_t ctx = {
+        .api = api, .sub = sub, .door = door, .caller = caller, .read_errors = read_errors};
+    db_status_t status = in_tx(api, db, tx_intake, &ctx);
+    intake_result_t *result = &ctx.result;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "intake");
+    } else if (result->outcome == INTAKE_REJECTED) {
+        json_t *extra =
+            json_pack("{s:s,s:O}", "rejection_id", result->rejection_id, "errors", result->reasons);
+        http_res_problem_extra_take(res, 422, "order_rejected", "the order was not accepted",
+                                    "every reason is listed in errors; the submission is kept",
+                                    extra);
+    } else if (result->outcome == INTAKE_CONFLICT) {
+        json_t *extra = json_pack("{s:s,s:I}", "order_id", result->order_id, "number",
+                                  (json_int_t)result->number);
+        http_res_problem_extra_take(
+            res, 409, "idempotency_key_reused", "this key was used with another order",
+            "the same (source, external_id) came before with a different body", extra);
+    } else {
+        json_t *body = json_pack("{s:s,s:s,s:I,s:s,s:s}", "status",
+                                 result->outcome == INTAKE_REPEAT ? "repeat" : "accepted",
+                                 "order_id", result->order_id, "number", (json_int_t)result->number,
+                                 "title", result->title, "source", sub->source);
+        if (body && result->manager_id[0])
+            json_object_set_new(body, "manager_id", json_string(result->manager_id));
+        char location[80];
+        snprintf(location, sizeof location, "/v1/orders/%s", result->order_id);
+        http_res_header(res, "Location", location);
+        http_res_json_take(res, result->outcome == INTAKE_REPEAT ? 200 : 201, body);
+    }
+    intake_result_clear(result);
+}
+
+static void route_orders_create(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    const char *key = http_req_header(req, "Idempotency-Key");
+    if (!key || !key[0] || strlen(key) > 128) {
+        http_res_problem(res, 400, "idempotency_key_required",
+                         "an Idempotency-Key header is required",
+                         "send your own order id (1 to 128 characters): a repeat with the same "
+                         "key returns the first answer");
+        return;
+    }
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    caller_t caller;
+    submission_t sub;
+    submission_init(&sub);
+    problems_t read_errors;
+    if (problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, NULL, &caller))
+        goto done;
+    if (submission_from_json(body, &sub, &read_errors) != 0) {
+        http_res_problem(res, 500, "out_of_memory", "could not read the order", NULL);
+        goto done;
+    }
+    if (sub.external_id && strcmp(sub.external_id, key) != 0)
+        problems_add(&read_errors, "external_id", "mismatch",
+                     "external_id differs from the Idempotency-Key header");
+    free(sub.external_id);
+    sub.external_id = strdup(key);
+    if (caller.staff && sub.source) {
+        /* a call centre may file an order for a named source */
+    } else {
+        if (sub.source && strcmp(sub.source, caller.source) != 0)
+            problems_add(&read_errors, "source", "mismatch",
+                         "source differs from the source of the API key");
+        free(sub.source);
+        sub.source = strdup(caller.source);
+    }
+    intake_and_answer(api, res, db, &sub, DOOR_HTTP, &caller, problems_errors(&read_errors));
+done:
+    problems_release(&read_errors);
+    submission_free(&sub);
+    release(api, &db);
+}
+
+static void route_intake_form(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    size_t len = 0;
+    const char *text = http_req_body(req, &len);
+    form_t form = {0};
+    form_order_t order;
+    memset(&order, 0, sizeof order);
+    submission_t sub;
+    submission_init(&sub);
+    problems_t read_errors = {0};
+    db_t *db = NULL;
+    if (form_parse(text ? text : "", len, &form) != 0) {
+        http_res_problem(res, 400, "bad_form", "the body is not an url-encoded form", NULL);
+        goto done;
+    }
+    if (form_order_read(&form, &api->form_map, &order) != 0) {
+        http_res_problem(res, 400, "bad_form", "the form's cart cannot be read",
+                         "payment is neither bracketed fields nor JSON");
+        goto done;
+    }
+    if (order.is_test) {
+        /* the site builder checks the webhook when it is connected */
+        http_res_json_take(res, 200, json_pack("{s:s}", "status", "ok"));
+        goto done;
+    }
+    db = session(api, res);
+    caller_t caller;
+    if (!db || problems_init(&read_errors) != 0)
+        goto done;
+    const char *form_key = http_req_query(req, "api_key");
+    if (!form_key)
+        form_key = form_get(&form, "api_key");
+    if (!intake_caller(api, req, res, db, form_key, &caller))
+        goto done;
+    if (caller.staff || !caller.default_channel[0])
+        snprintf(caller.default_channel, sizeof caller.default_channel, "landing");
+    if (submission_from_form(&order, &sub, &read_errors) != 0) {
+        http_res_problem(res, 500, "out_of_memory", "could not read the order", NULL);
+        goto done;
+    }
+    sub.source = strdup(caller.source);
+    sub.external_id = order.tranid ? strdup(order.tranid) : NULL;
+    if (!order.tranid)
+        problems_add(&read_errors, "tranid", "required",
+                     "the form's submission id (tranid) is required");
+    intake_and_answer(api, res, db, &sub, DOOR_FORM, &caller, problems_errors(&read_errors));
+done:
+    problems_release(&read_errors);
+    submission_free(&sub);
+    form_order_free(&order);
+    form_free(&form);
+    if (db)
+        release(api, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* reading                                                              */
+
+static void route_orders_list(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    page_t page;
+    order_filter_t filter = {
+        .status = http_req_query(req, "status"),
+        .group = http_req_query(req, "group"),
+        .manager_id = http_req_query(req, "manager"),
+        .delivery_method = http_req_query(req, "delivery_method"),
+        .channel = http_req_query(req, "channel"),
+        .source = http_req_query(req, "source"),
+    };
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims) ||
+        page_from_request(req, res, 50, 500, &page) != 0 ||
+        time_param(req, res, "from", &filter.from_ms) != 0 ||
+        time_param(req, res, "to", &filter.to_ms) != 0)
+        return;
+    if (filter.manager_id && strcmp(filter.manager_id, "me") == 0)
+        filter.manager_id = claims.subject;
+    if (filter.manager_id && !valid_uuid(filter.manager_id)) {
+        http_res_problem(res, 400, "bad_manager", "manager is a staff id or \"me\"", NULL);
+        return;
+    }
+    if (page.has_cursor && !valid_uuid(page.after_id)) {
+        http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_orders_json(db, &filter, &page, &value);
+    answer_page(res, db, status, value, &page, "orders");
+    release(api, &db);
+}
+
+static void route_order_get(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *id = http_req_param(req, "id");
+    if (!valid_uuid(id)) {
+        http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_order_json(db, id, &value);
+    answer_json(res, db, status, value, "order");
+    release(api, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* the funnel                                                           */
+
+typedef struct {
+    api_t *api;
+    const char *order_id, *to, *reason;
+    uint64_t expected_version;
+    actor_t actor;
+    move_result_t result;
+} move_ctx_t;
+
+static db_status_t tx_move(db_t *db, void *arg)
+{
+    move_ctx_t *ctx = arg;
+    move_result_clear(&ctx->result);
+    emitter_t root = {.cause = NULL};
+    return order_move(ctx->api->app, db, &root, ctx->order_id, ctx->to, &ctx->actor, ctx->reason,
+                      ctx->expected_version, &ctx->result);
+}
+
+static void route_order_status(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    move_ctx_t ctx = {.api = api,
+                      .order_id = http_req_param(req, "id"),
+                      .to = json_string_value(json_object_get(body, "to")),
+                      .reason = json_string_value(json_object_get(body, "reason")),
+                      .actor = {.id = claims.subject, .name = claims.name, .roles = claims.roles}};
+    json_t *expected = json_object_get(body, "expected_version");
+    if (!ctx.to || (expected && !json_is_integer(expected))) {
+        http_res_problem(res, 422, "invalid", "to (a status) is required",
+                         "expected_version, when given, is the order's version");
+        return;
+    }
+    ctx.expected_version = expected ? (uint64_t)json_integer_value(expected) : 0;
+    if (!valid_uuid(ctx.order_id)) {
+        http_res_problem(res, 404, "not_found", "no such order", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    db_status_t status = in_tx(api, db, tx_move, &ctx);
+    move_result_t *result = &ctx.result;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "status move");
+    } else if (result->outcome == MOVE_NOT_FOUND) {
+        http_res_problem(res, 404, "not_found", "no such order", NULL);
+    } else if (result->outcome == MOVE_NOT_ALLOWED) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "your role may not move an order from %s to %s",
+                 result->from, result->to);
+        json_t *extra = json_pack("{s:s,s:O}", "from", result->from, "allowed",
+                                  result->moves ? result->moves : json_array());
+        http_res_problem_extra_take(res, 409, "move_not_allowed", "this move is not allowed",
+                                    detail, extra);
+    } else if (result->outcome == MOVE_NEEDS_REASON) {
+        http_res_problem(res, 422, "reason_required", "this move needs a reason", result->detail);
+    } else if (result->outcome == MOVE_STALE) {
+        http_res_problem(res, 409, "version_conflict", "the order changed meanwhile",
+                         result->detail);
+    } else if (result->outcome == MOVE_NOT_READY) {
+        http_res_problem(res, 409, "not_ready", "the order is not ready for this move",
+                         result->detail);
+    } else {
+        http_res_json_take(res, 200,
+                           json_pack("{s:s,s:s,s:s,s:I}", "order_id", ctx.order_id, "from",
+                                     result->from, "status", result->to, "version",
+                                     (json_int_t)result->version));
+    }
+    move_result_clear(result);
+    release(api, &db);
+}
+
+typedef struct {
+    api_t *api;
+    const char *order_id;
+    actor_t actor;
+    bool found;
+} take_ctx_t;
+
+static db_status_t tx_take(db_t *db, void *arg)
+{
+    take_ctx_t *ctx = arg;
+    return order_take_up(ctx->api->app, db, ctx->order_id, &ctx->actor, &ctx->found);
+}
+
+static void route_order_take(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_MANAGER | ROLE_ADMIN, &claims))
+        return;
+    take_ctx_t ctx = {.api = api,
+                      .order_id = http_req_param(req, "id"),
+                      .actor = {.id = claims.subject, .name = claims.name, .roles = claims.roles}};
+    if (!valid_uuid(ctx.order_id)) {
+        http_res_problem(res, 404, "not_found", "no such order", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    db_status_t status = in_tx(api, db, tx_take, &ctx);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "take up");
+    else if (!ctx.found)
+        http_res_problem(res, 404, "not_found", "no such order", NULL);
+    else
+        http_res_json_take(res, 200,
+                           json_pack("{s:s,s:b}", "order_id", ctx.order_id, "taken_up", 1));
+    release(api, &db);
+}
+
+static void route_statuses(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_statuses_json(db, &value);
+    answer_json(res, db, status, value, "statuses");
+    release(api, &db);
+}
+
+static void route_transitions(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_transitions_json(db, &value);
+    if (status == DB_OK && value)
+        value = json_pack("{s:o}", "transitions", value);
+    answer_json(res, db, status, value, "transitions");
+    release(api, &db);
+}
+
+static void route_rejections(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    page_t page;
+    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
+        page_from_request(req, res, 50, 500, &page) != 0)
+        return;
+    if (page.has_cursor && !valid_uuid(page.after_id)) {
+        http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_rejections_json(db, http_req_query(req, "source"), &page, &value);
+    answer_page(res, db, status, value, &page, "rejections");
+    release(api, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* staff, shifts and sources                                            */
+
+static bool string_array(const json_t *value)
+{
+    size_t i;
+    json_t *item;
+    if (!json_is_array(value))
+        return false;
+    json_array_foreach(value, i, item) if (!json_is_string(item)) return false;
+    return true;
+}
+
+static void route_staff_create(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN, &claims))
+        return;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    problems_t problems;
+    if (problems_init(&problems) != 0)
+        return;
+    const char *login = json_string_value(json_object_get(body, "login"));
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *role = json_string_value(json_object_get(body, "role"));
+    const char *password = json_string_value(json_object_get(body, "password"));
+    json_t *regions = json_object_get(body, "regions");
+    json_t *capacity = json_object_get(body, "capacity");
+    if (!login)
+        problems_add(&problems, "login", "required", "login is required");
+    if (!name)
+        problems_add(&problems, "name", "required", "name is required");
+    if (!role || !(auth_role_parse(role) & ROLE_ANY_STAFF))
+        problems_add(&problems, "role", "invalid", "role is admin, manager, warehouse or courier");
+    if (password && strlen(password) < 8)
+        problems_add(&problems, "password", "too_short", "a password has at least 8 characters");
+    if (regions && !string_array(regions))
+        problems_add(&problems, "regions", "invalid", "regions is an array of region names");
+    if (capacity && (!json_is_integer(capacity) || json_integer_value(capacity) < 0 ||
+                     json_integer_value(capacity) > 100000))
+        problems_add(&problems, "capacity", "invalid", "capacity is 0 to 100000 open orders");
+    if (problems_count(&problems) > 0) {
+        http_res_problem_errors_take(res, 422, "invalid", "the staff member is not valid",
+                                     problems_take(&problems));
+        problems_release(&problems);
+        return;
+    }
+    problems_release(&problems);
+    char id[UUID_TEXT_SIZE], hash[AUTH_HASH_SIZE];
+    if (uuid_v4(id) != 0 || (password && auth_password_hash(password, hash) != 0)) {
+        http_res_problem(res, 500, "out_of_memory", "could not create the staff member", NULL);
+        return;
+    }
+    char *regions_text = regions ? json_dumps(regions, JSON_COMPACT) : NULL;
+    staff_insert_t staff = {
+        .id = id,
+        .login = login,
+        .name = name,
+        .email = json_string_value(json_object_get(body, "email")),
+        .phone = json_string_value(json_object_get(body, "phone")),
+        .role = role,
+        .regions_json = regions_text,
+        .capacity = capacity ? json_integer_value(capacity) : 50,
+        .password_hash = password ? hash : NULL,
+    };
+    db_t *db = session(api, res);
+    if (!db) {
+        free(regions_text);
+        return;
+    }
+    bool conflict = false;
+    db_status_t status = store_staff_insert(db, &staff, &conflict);
+    free(regions_text);
+    if (status == DB_ERROR && strcmp(db_sqlstate(db), "23514") == 0)
+        http_res_problem(res, 422, "invalid", "the staff member breaks a rule",
+                         "login is 2-64 of a-z 0-9 . _ @ -; name 1-200 characters");
+    else if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "staff create");
+    else if (conflict)
+        http_res_problem(res, 409, "login_taken", "this login is taken", NULL);
+    else {
+        json_t *value = NULL;
+        status = store_staff_json(db, id, &value);
+        if (status == DB_OK && value)
+            http_res_json_take(res, 201, value);
+        else
+            answer_json(res, db, status, value, "staff");
+    }
+    release(api, &db);
+}
+
+static void route_staff_list(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_staff_list_json(db, &value);
+    if (status == DB_OK && value)
+        value = json_pack("{s:o}", "items", value);
+    answer_json(res, db, status, value, "staff");
+    release(api, &db);
+}
+
+static void route_staff_get(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *id = http_req_param(req, "id");
+    if (strcmp(id, "me") == 0)
+        id = claims.subject;
+    if (!valid_uuid(id)) {
+        http_res_problem(res, 404, "not_found", "no such staff member", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_staff_json(db, id, &value);
+    answer_json(res, db, status, value, "staff member");
+    release(api, &db);
+}
+
+static void route_staff_patch(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN, &claims))
+        return;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    const char *id = http_req_param(req, "id");
+    json_t *regions = json_object_get(body, "regions");
+    json_t *capacity = json_object_get(body, "capacity");
+    json_t *active = json_object_get(body, "active");
+    if (!valid_uuid(id)) {
+        http_res_problem(res, 404, "not_found", "no such staff member", NULL);
+        return;
+    }
+    if ((regions && !string_array(regions)) || (capacity && !json_is_integer(capacity)) ||
+        (active && !json_is_boolean(active))) {
+        http_res_problem(res, 422, "invalid", "a field has the wrong type",
+                         "regions: array of strings; capacity: integer; active: boolean");
+        return;
+    }
+    char *patch = json_dumps(body, JSON_COMPACT);
+    db_t *db = session(api, res);
+    if (!db || !patch) {
+        free(patch);
+        if (db)
+            release(api, &db);
+        return;
+    }
+    bool found = false;
+    db_status_t status = store_staff_patch(db, id, patch, &found);
+    free(patch);
+    if (status == DB_ERROR && strcmp(db_sqlstate(db), "23514") == 0)
+        http_res_problem(res, 409, "capacity_below_load",
+                         "capacity cannot go below the open orders the person holds", NULL);
+    else if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "staff patch");
+    else if (!found)
+        http_res_problem(res, 404, "not_found", "no such staff member", NULL);
+    else {
+        json_t *value = NULL;
+        status = store_staff_json(db, id, &value);
+        answer_json(res, db, status, value, "staff member");
+    }
+    release(api, &db);
+}
+
+typedef struct {
+    const char *id;
+    bool on_shift;
+    bool found;
+} shift_ctx_t;
+
+static db_status_t tx_shift(db_t *db, void *arg)
+{
+    shift_ctx_t *ctx = arg;
+    db_status_t status =
+        store_staff_set_shift(db, ctx->id, ctx->on_shift, clock_now_ms(), &ctx->found);
+    /* someone arrived: orders waiting for a manager go out, oldest first */
+    if (status == DB_OK && ctx->found && ctx->on_shift)
+        status = order_jobs_assign_waiting_soon(db);
+    return status;
+}
+
+static void route_staff_shift(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    shift_ctx_t ctx = {.id = http_req_param(req, "id")};
+    if (strcmp(ctx.id, "me") == 0)
+        ctx.id = claims.subject;
+    json_t *on = json_object_get(body, "on_shift");
+    if (!json_is_boolean(on)) {
+        http_res_problem(res, 422, "invalid", "on_shift (true or false) is required", NULL);
+        return;
+    }
+    if (!(claims.roles & ROLE_ADMIN) && strcmp(ctx.id, claims.subject) != 0) {
+        http_res_problem(res, 403, "forbidden", "only an admin changes someone else's shift", NULL);
+        return;
+    }
+    if (!valid_uuid(ctx.id)) {
+        http_res_problem(res, 404, "not_found", "no such staff member", NULL);
+        return;
+    }
+    ctx.on_shift = json_is_true(on);
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    db_status_t status = in_tx(api, db, tx_shift, &ctx);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "shift");
+    else if (!ctx.found)
+        http_res_problem(res, 404, "not_found", "no such staff member", NULL);
+    else {
+        json_t *value = NULL;
+        status = store_staff_json(db, ctx.id, &value);
+        answer_json(res, db, status, value, "staff member");
+    }
+    release(api, &db);
+}
+
+static void route_sources_create(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN, &claims))
+        return;
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    const char *source = json_string_value(json_object_get(body, "source"));
+    const char *channel = json_string_value(json_object_get(body, "default_channel"));
+    const char *given_key = json_string_value(json_object_get(body, "api_key"));
+    bool may_set_prices = json_is_true(json_object_get(body, "may_set_prices"));
+    if (!source || (given_key && strlen(given_key) < 24)) {
+        http_res_problem(res, 422, "invalid", "source is required",
+                         "api_key, when you bring your own, has at least 24 characters");
+        return;
+    }
+    char key[65], hash[DIGEST_HEX_SIZE];
+    if (given_key)
+        snprintf(key, sizeof key, "%s", given_key);
+    else if (digest_random_hex(24, key) != 0) {
+        http_res_problem(res, 500, "no_random", "could not make a key", NULL);
+        return;
+    }
+    if (digest_sha256_hex(key, strlen(key), hash) != 0)
+        return;
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    db_status_t status =
+        store_source_upsert(db, source, hash, channel ? channel : "website", may_set_prices);
+    if (status == DB_ERROR && strcmp(db_sqlstate(db), "23514") == 0)
+        http_res_problem(res, 422, "invalid", "the source breaks a rule",
+                         "source is a-z 0-9 _ . - (1-64); default_channel is website, landing, "
+                         "phone or marketplace");
+    else if (status == DB_ERROR && strcmp(db_sqlstate(db), "23505") == 0)
+        http_res_problem(res, 409, "key_taken", "this API key belongs to another source", NULL);
+    else if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "source");
+    else
+        http_res_json_take(res, 201,
+                           json_pack("{s:s,s:s,s:s,s:b}", "source", source, "api_key", key,
+                                     "default_channel", channel ? channel : "website",
+                                     "may_set_prices", may_set_prices));
+    release(api, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* tasks                                                                */
+
+static void route_tasks(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    page_t page;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims) ||
+        page_from_request(req, res, 50, 500, &page) != 0)
+        return;
+    const char *assignee = http_req_query(req, "assignee");
+    if (assignee && strcmp(assignee, "me") == 0)
+        assignee = claims.subject;
+    const char *status_filter = http_req_query(req, "status");
+    if ((assignee && !valid_uuid(assignee)) ||
+        (status_filter && strcmp(status_filter, "open") != 0 &&
+         strcmp(status_filter, "done") != 0)) {
+        http_res_problem(res, 400, "bad_filter",
+                         "assignee is a staff id or me; status open or done", NULL);
+        return;
+    }
+    if (page.has_cursor &&
+        (!valid_uuid(page.after_id) || numparse_i64(page.after_key, &(int64_t){0}) != 0)) {
+        http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_tasks_json(db, assignee, status_filter, &page, &value);
+    answer_page(res, db, status, value, &page, "tasks");
+    release(api, &db);
+}
+
+static void route_task_done(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *id = http_req_param(req, "id");
+    if (!valid_uuid(id)) {
+        http_res_problem(res, 404, "not_found", "no such task", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    bool done = false;
+    db_status_t status =
+        store_task_done(db, id, claims.subject, claims.roles & ROLE_ADMIN, clock_now_ms(), &done);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "task done");
+    else if (!done)
+        http_res_problem(res, 404, "not_found", "no open task of yours with this id", NULL);
+    else
+        http_res_json_take(res, 200, json_pack("{s:s,s:s}", "id", id, "status", "done"));
+    release(api, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* reports                                                              */
+
+static bool report_period(const http_request_t *req, http_response_t *res, int64_t *from,
+                          int64_t *to)
+{
+    if (time_param(req, res, "from", from) != 0 || time_param(req, res, "to", to) != 0)
+        return false;
+    if (!*to)
+        *to = clock_now_ms() + 1;
+    if (!*from)
+        *from = *to - 30LL * 24 * 3600 * 1000;
+    if (*from >= *to) {
+        http_res_problem(res, 400, "bad_period", "from must be before to", NULL);
+        return false;
+    }
+    return true;
+}
+
+static void route_report_sales(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    int64_t from = 0, to = 0;
+    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
+        !report_period(req, res, &from, &to))
+        return;
+    const char *by = http_req_query(req, "by");
+    if (!by)
+        by = "region";
+    if (strcmp(by, "region") != 0 && strcmp(by, "manager") != 0 && strcmp(by, "channel") != 0 &&
+        strcmp(by, "source") != 0) {
+        http_res_problem(res, 400, "bad_by", "by is region, manager, channel or source", NULL);
+        return;
+    }
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_report_sales_json(db, by, from, to, &value);
+    if (status == DB_OK && value)
+        value = json_pack("{s:s,s:I,s:I,s:o}", "by", by, "from_ms", (json_int_t)from, "to_ms",
+                          (json_int_t)to, "rows", value);
+    answer_json(res, db, status, value, "report");
+    release(api, &db);
+}
+
+static void route_report_people(const http_request_t *req, http_response_t *res, void *arg)
+{
+    api_t *api = arg;
+    auth_claims_t claims;
+    int64_t from = 0, to = 0;
+    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
+        !report_period(req, res, &from, &to))
+        return;
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_report_people_json(db, from, to, &value);
+    if (status == DB_OK && value)
+        value = json_pack("{s:I,s:I,s:o}", "from_ms", (json_int_t)from, "to_ms", (json_int_t)to,
+                          "rows", value);
+    answer_json(res, db, status, value, "report");
+    release(api, &db);
+}
+
+/* ------------------------------------------------------------------ */
+
+int api_register(http_server_t *http, api_t *api)
+{
+    static const struct {
+        const char *method, *pattern;
+        http_handler_fn fn;
+    } routes[] = {
+        {"POST", "/v1/auth/token", route_auth_token},
+        {"POST", "/v1/auth/refresh", route_auth_refresh},
+        {"POST", "/v1/orders", route_orders_create},
+        {"GET", "/v1/orders", route_orders_list},
+        {"GET", "/v1/orders/{id}", route_order_get},
+        {"POST", "/v1/orders/{id}/status", route_order_status},
+        {"POST", "/v1/orders/{id}/take", route_order_take},
+        {"POST", "/v1/intake/form", route_intake_form},
+        {"GET", "/v1/statuses", route_statuses},
+        {"GET", "/v1/transitions", route_transitions},
+        {"GET", "/v1/rejections", route_rejections},
+        {"POST", "/v1/staff", route_staff_create},
+        {"GET", "/v1/staff", route_staff_list},
+        {"GET", "/v1/staff/{id}", route_staff_get},
+        {"PATCH", "/v1/staff/{id}", route_staff_patch},
+        {"POST", "/v1/staff/{id}/shift", route_staff_shift},
+        {"POST", "/v1/sources", route_sources_create},
+        {"GET", "/v1/tasks", route_tasks},
+        {"POST", "/v1/tasks/{id}/done", route_task_done},
+        {"GET", "/v1/reports/sales", route_report_sales},
+        {"GET", "/v1/reports/people", route_report_people},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, api) != 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,157 @@
+/*
+ * jobs.c — the order service's timers, run by the kit's job workers in any
+ * replica (DESIGN.md "Work that takes time"; timers are jobs with run_at).
+ *
+ *   assign_timeout        an order its manager did not take up in time is
+ *                         given to another (F5)
+ *   assign_waiting        orders nobody could take are assigned, oldest
+ *                         first, once someone can (a shift starts)
+ *   unpaid_reminder       a task when an invoice is still unpaid after the
+ *                         business days (F8)
+ *   not_delivered_check   a task when a parcel is still not delivered
+ *
+ * Each checks that the order is still where the timer expected it, and
+ * writes its effects in the job's completion transaction, so an effect
+ * happens once however often a worker dies.
+ */
+#include "services/order/jobs.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "services/order/rules.h"
+
+/* Reads {"order_id": ..., <extra>: ...} from the job; -1 (recorded) if bad. */
+static int read_payload(job_run_t *run, char order_id[37], const char *extra, char *extra_out,
+                        size_t extra_size)
+{
+    json_error_t error;
+    json_t *payload = json_loads(job_run_job(run)->payload, 0, &error);
+    const char *id = json_string_value(json_object_get(payload, "order_id"));
+    const char *value = extra ? json_string_value(json_object_get(payload, extra)) : "";
+    int rc = -1;
+    if (id && strlen(id) == 36 && value) {
+        snprintf(order_id, 37, "%s", id);
+        if (extra_out)
+            snprintf(extra_out, extra_size, "%s", value);
+        rc = 0;
+    } else {
+        job_run_error(run, "bad_payload", "the job's payload lacks order_id or %s",
+                      extra ? extra : "nothing");
+    }
+    json_decref(payload);
+    return rc;
+}
+
+static job_outcome_t from_db(job_run_t *run, db_status_t status, const char *what)
+{
+    if (status == DB_OK)
+        return JOB_DONE;
+    job_run_error(run, status == DB_TRANSIENT ? "pg_unavailable" : "pg_error", "%s: %s", what,
+                  db_errmsg(job_run_db(run)));
+    return JOB_RETRY; /* a constraint or a bug: retried with backoff, dead after the last attempt */
+}
+
+/* Opens the completion transaction and locks the order. */
+static db_status_t begin_with_order(job_run_t *run, const char *order_id, bool *found,
+                                    order_t *order)
+{
+    db_status_t status = jobs_begin_finish(run);
+    if (status != DB_OK)
+        return status;
+    return store_order_lock(job_run_db(run), order_id, found, order);
+}
+
+static job_outcome_t job_assign_timeout(job_run_t *run)
+{
+    order_app_t *app = job_run_arg(run);
+    char order_id[37], manager_id[37];
+    if (read_payload(run, order_id, "manager_id", manager_id, sizeof manager_id) != 0)
+        return JOB_FAIL;
+    order_t order;
+    bool found = false;
+    db_status_t status = begin_with_order(run, order_id, &found, &order);
+    if (status != DB_OK)
+        return from_db(run, status, "assign_timeout");
+    bool stale = !found || strcmp(order.manager_id, manager_id) != 0 || order.taken_up ||
+                 rules_group_final(order.group) ||
+                 (strcmp(order.status, "new") != 0 && strcmp(order.status, "no_answer") != 0 &&
+                  strcmp(order.status, "awaiting_supply") != 0);
+    if (stale)
+        return JOB_DONE; /* taken up, moved on or reassigned already */
+    emitter_t root = {.cause = NULL};
+    bool assigned = false;
+    status = order_assign(app, job_run_db(run), &root, &order, "not_taken_up", &assigned);
+    if (status == DB_OK && !assigned)
+        log_info("an order nobody took up stays with its manager: nobody else can take it",
+                 LF_STR("order_id", order_id), LF_STR("manager_id", manager_id));
+    return from_db(run, status, "assign_timeout");
+}
+
+static job_outcome_t job_assign_waiting(job_run_t *run)
+{
+    order_app_t *app = job_run_arg(run);
+    db_status_t status = jobs_begin_finish(run);
+    int assigned = 0;
+    emitter_t root = {.cause = NULL};
+    if (status == DB_OK)
+        status = order_assign_waiting(app, job_run_db(run), &root, 500, &assigned);
+    if (status == DB_OK && assigned > 0)
+        log_info("waiting orders assigned", LF_INT("orders", assigned));
+    return from_db(run, status, "assign_waiting");
+}
+
+/* A reminder task if the order still is in the status the timer expects. */
+static job_outcome_t reminder(job_run_t *run, const char *kind, const char *what)
+{
+    order_app_t *app = job_run_arg(run);
+    char order_id[37], expect[32];
+    if (read_payload(run, order_id, "expect_status", expect, sizeof expect) != 0)
+        return JOB_FAIL;
+    order_t order;
+    bool found = false;
+    db_status_t status = begin_with_order(run, order_id, &found, &order);
+    if (status != DB_OK)
+        return from_db(run, status, kind);
+    bool still =
+        found && (strcmp(order.status, expect) == 0 || (strcmp(kind, "not_delivered_check") == 0 &&
+                                                        strcmp(order.status, "rescheduled") == 0));
+    if (!still)
+        return JOB_DONE;
+    char title[400], dedup[120];
+    snprintf(title, sizeof title, "%s %s", order.title, what);
+    snprintf(dedup, sizeof dedup, "%s:%s:%llu", kind, order.id, (unsigned long long)order.version);
+    emitter_t root = {.cause = NULL};
+    status = order_task(app, job_run_db(run), &root, kind, &order, order.manager_id, title,
+                        clock_now_ms(), dedup);
+    return from_db(run, status, kind);
+}
+
+static job_outcome_t job_unpaid_reminder(job_run_t *run)
+{
+    return reminder(run, "unpaid_reminder", "is still unpaid: remind the customer");
+}
+
+static job_outcome_t job_not_delivered_check(job_run_t *run)
+{
+    return reminder(run, "not_delivered_check", "is not delivered yet: check with the carrier");
+}
+
+db_status_t order_jobs_assign_waiting_soon(db_t *db)
+{
+    char dedup[64];
+    snprintf(dedup, sizeof dedup, "assign_waiting:%lld", (long long)(clock_now_ms() / 1000));
+    job_spec_t spec = {.kind = "assign_waiting", .dedup_key = dedup};
+    return jobs_enqueue(db, &spec, NULL, NULL);
+}
+
+int order_jobs_register(jobs_t *jobs, order_app_t *app)
+{
+    return jobs_register(jobs, "assign_timeout", job_assign_timeout, app) ||
+           jobs_register(jobs, "assign_waiting", job_assign_waiting, app) ||
+           jobs_register(jobs, "unpaid_reminder", job_unpaid_reminder, app) ||
+           jobs_register(jobs, "not_delivered_check", job_not_delivered_check, app);
+}

@@ -1,0 +1,103 @@
+/*
+ * main.c — the order service: wiring only (DESIGN.md "One service, inside").
+ *
+ * The orchestrator of an order's life (issue 3): intake from the bus, HTTP
+ * and form webhooks; managers and assignment; the status funnel; tasks and
+ * timers; reading and reports. It owns schema `orders`, HTTP :8081 and
+ * replay :5561, publishes the `order` stream and consumes `ext` (intake)
+ * and `inventory`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/service.h"
+#include "services/order/api.h"
+#include "services/order/handlers.h"
+#include "services/order/jobs.h"
+#include "services/order/store.h"
+
+extern const migration_set_t app_migrations;
+
+static const config_spec_t order_specs[] = {
+    {"STORE_REGION", "moscow", false,
+     "the store's own region: local courier orders there may be paid on delivery"},
+    {"ASSIGN_TIMEOUT", "15m", false, "an order its manager has not taken up is reassigned after"},
+    {"NEW_ORDER_TASK_DUE", "30m", false, "the new-order task is due this long after assignment"},
+    {"ASSIGN_LOCK_TTL", "10s", false, "the assignment lock's lifetime in Redis"},
+    {"ASSIGN_LOCK_WAIT", "3s", false, "how long to wait for the assignment lock"},
+    {"REMINDER_BUSINESS_DAYS", "3", false,
+     "unpaid invoices and undelivered parcels are checked after this many business days"},
+    {"INTAKE_FORM_FIELDS", "", false,
+     "form field names: name=Name,phone=Phone,email=Email,address=Address,city=City,..."},
+    {"LOGIN_MAX_FAILURES", "5", false, "failed logins before the login is locked"},
+    {"LOGIN_LOCK", "15m", false, "how long a login stays locked"},
+    {"REFRESH_TOKEN_TTL", "30d", false, "lifetime of refresh tokens"},
+    CONFIG_SPEC_END,
+};
+
+static int read_config(const config_t *config, order_app_t *app, api_t *api)
+{
+    int64_t timeout = 0, task_due = 0, ttl = 0, wait = 0, days = 0, failures = 0, lock = 0,
+            refresh = 0;
+    if (config_get_duration_ms(config, "ASSIGN_TIMEOUT", &timeout) != 0 ||
+        config_get_duration_ms(config, "NEW_ORDER_TASK_DUE", &task_due) != 0 ||
+        config_get_duration_ms(config, "ASSIGN_LOCK_TTL", &ttl) != 0 ||
+        config_get_duration_ms(config, "ASSIGN_LOCK_WAIT", &wait) != 0 ||
+        config_get_int(config, "REMINDER_BUSINESS_DAYS", 1, 60, &days) != 0 ||
+        config_get_int(config, "LOGIN_MAX_FAILURES", 1, 1000, &failures) != 0 ||
+        config_get_duration_ms(config, "LOGIN_LOCK", &lock) != 0 ||
+        config_get_duration_ms(config, "REFRESH_TOKEN_TTL", &refresh) != 0)
+        return -1;
+    if (form_map_parse(config_get(config, "INTAKE_FORM_FIELDS"), &api->form_map) != 0) {
+        log_error("INTAKE_FORM_FIELDS is not ours=theirs[,ours=theirs...] with known fields",
+                  LF_ERR("bad_config"));
+        return -1;
+    }
+    const char *region = config_get(config, "STORE_REGION");
+    size_t i = 0;
+    for (; region && region[i] && i + 1 < sizeof app->local_region; i++)
+        app->local_region[i] =
+            (char)(region[i] >= 'A' && region[i] <= 'Z' ? region[i] + 32 : region[i]);
+    app->local_region[i] = '\0';
+    app->assign_timeout_ms = timeout;
+    app->new_order_task_ms = task_due;
+    app->assign_lock_ttl_ms = (int)ttl;
+    app->assign_lock_wait_ms = (int)wait;
+    app->reminder_business_days = (int)days;
+    api->login_max_failures = (int)failures;
+    api->login_lock_ms = lock;
+    api->refresh_ttl_ms = refresh;
+    return auth_password_hash("no such login", api->dummy_hash);
+}
+
+int main(int argc, char **argv)
+{
+    service_def_t def = {
+        .name = "order",
+        .schema = "orders",
+        .http_addr = "0.0.0.0:8081",
+        .replay_addr = "tcp://0.0.0.0:5561",
+        .config = order_specs,
+        .migrations = &app_migrations,
+        .db_setup = store_prepare,
+        .requires_auth = true,
+    };
+    service_t *svc = service_new(&def, argc, argv);
+    if (!svc)
+        return 1;
+    order_app_t app = {.svc = svc};
+    api_t api = {.app = &app};
+    if (read_config(service_config(svc), &app, &api) != 0 ||
+        handlers_register(service_inbox(svc), &app) != 0 ||
+        order_jobs_register(service_jobs(svc), &app) != 0 ||
+        api_register(service_http(svc), &api) != 0) {
+        log_error("the order service could not be wired", LF_ERR("start_failed"));
+        service_destroy(&svc);
+        return 1;
+    }
+    int status = service_run(svc);
+    service_destroy(&svc);
+    return status;
+}

@@ -1,0 +1,1261 @@
+/*
+ * store.c — every SQL statement of the order service (store.h).
+ *
+ * Times cross the wire as unix milliseconds of the business clock
+ * (common/clock.h) and are turned into timestamptz here, so tests that move
+ * business time move it in the database too.
+ */
+#include "services/order/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/auth.h"
+#include "common/bulk.h"
+#include "common/pgarray.h"
+
+/* unix ms parameter -> timestamptz, and back */
+#define TS(p)    "(timestamptz 'epoch' + " p "::bigint * interval '1 millisecond')"
+#define MS_OF(c) "(extract(epoch FROM " c ") * 1000)::bigint"
+
+static const bulk_spec_t history_spec = {
+    .stmt = "order_history_bulk",
+    .sql = "INSERT INTO order_history (order_id, at, kind, from_status, to_status, actor_id, "
+           "actor_role, reason, detail) SELECT o, timestamptz 'epoch' + a * interval "
+           "'1 millisecond', k, f, t, i, r, e, d::jsonb FROM unnest($1::uuid[], $2::int8[], "
+           "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) "
+           "WITH ORDINALITY AS h (o, a, k, f, t, i, r, e, d, n) ORDER BY n",
+    .column_oids = {PG_OID_UUID, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+                    PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT},
+    .column_count = 9,
+};
+
+static const bulk_spec_t lines_spec = {
+    .stmt = "order_lines_bulk",
+    .sql = "INSERT INTO order_lines (order_id, line_no, sku, name, quantity, sender_price_minor) "
+           "SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::int4[], "
+           "$6::int8[])",
+    .column_oids = {PG_OID_UUID, PG_OID_INT4, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4, PG_OID_INT8},
+    .column_count = 6,
+};
+
+static const struct {
+    const char *name;
+    const char *sql;
+} statements[] = {
+    /* intake */
+    {"intake_claim",
+     "INSERT INTO intake_keys (source, external_id, body_sha256, order_id, number, door) "
+     "VALUES ($1, $2, $3, $4, nextval('order_numbers'), $5) ON CONFLICT DO NOTHING "
+     "RETURNING number"},
+    {"intake_find",
+     "SELECT k.order_id, k.number, k.body_sha256, coalesce(o.title, '') FROM intake_keys k "
+     "LEFT JOIN orders o ON o.id = k.order_id WHERE k.source = $1 AND k.external_id = $2"},
+    {"rejection_record",
+     "INSERT INTO rejections (id, source, external_id, body_sha256, door, reasons, submission) "
+     "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb) "
+     "ON CONFLICT (source, external_id, body_sha256) DO UPDATE SET repeats = "
+     "rejections.repeats + 1, last_seen_at = now() RETURNING id"},
+    {"source_by_key", "SELECT source, default_channel, may_set_prices FROM intake_sources "
+                      "WHERE api_key_sha256 = $1 AND active"},
+    {"source_upsert",
+     "INSERT INTO intake_sources (source, api_key_sha256, default_channel, may_set_prices) "
+     "VALUES ($1, $2, $3, $4) ON CONFLICT (source) DO UPDATE SET api_key_sha256 = "
+     "excluded.api_key_sha256, default_channel = excluded.default_channel, may_set_prices = "
+     "excluded.may_set_prices, active = true"},
+
+    /* customers and orders */
+    {"customer_for_order",
+     "WITH found AS (SELECT id FROM customers WHERE ($1 <> '' AND phone = $1) OR "
+     "($2 <> '' AND email = $2) ORDER BY (phone IS NOT DISTINCT FROM $1) DESC LIMIT 1), "
+     "counted AS (UPDATE customers c SET order_count = c.order_count + 1 FROM found "
+     "WHERE c.id = found.id RETURNING c.id, c.manager_id, c.category), "
+     "created AS (INSERT INTO customers (id, name, phone, email, order_count) "
+     "SELECT $3, $4, nullif($1, ''), nullif($2, ''), 1 WHERE NOT EXISTS (SELECT 1 FROM found) "
+     "ON CONFLICT DO NOTHING RETURNING id, manager_id, category) "
+     "SELECT id, coalesce(manager_id::text, ''), category FROM counted UNION ALL "
+     "SELECT id, coalesce(manager_id::text, ''), category FROM created"},
+    {"customer_set_manager",
+     "UPDATE customers SET manager_id = $2 WHERE id = $1 AND manager_id IS NULL"},
+    {"order_insert",
+     "INSERT INTO orders (id, number, title, source, external_id, channel, customer_id, "
+     "manager_id, assigned_at, status, status_changed_at, region, delivery_method, delivery, "
+     "discount_bp, currency, comment, attributes, placed_at, sender_prices) VALUES ($1, $2, $3, "
+     "$4, $5, $6, $7, $8, CASE WHEN $8::uuid IS NULL THEN NULL ELSE " TS("$9") " END, 'new', " TS(
+         "$9") ", $10, $11, $12::jsonb, $13, $14, $15, $16::jsonb, " TS("$9") ", $17)"},
+    {"order_lock",
+     "SELECT o.id, o.number, o.title, o.status, s.group_code, o.version, "
+     "coalesce(o.manager_id::text, ''), o.customer_id, o.channel, o.source, o.region, "
+     "o.delivery_method, o.stock_state, o.currency, o.discount_bp, o.taken_up_at IS NOT NULL, "
+     "o.total_minor IS NOT NULL, coalesce(o.lines_minor, 0), coalesce(o.discount_minor, 0), "
+     "coalesce(o.delivery_minor, 0), coalesce(o.vat_minor, 0), coalesce(o.total_minor, 0), "
+     "coalesce(o.weight_g, 0), coalesce(o.delivery_price_override_minor, -1), "
+     "coalesce(o.payment_terms, ''), " MS_OF(
+         "o.placed_at") ", o.sender_prices FROM orders o "
+                        "JOIN statuses s ON s.code = o.status WHERE o.id = $1 FOR UPDATE OF o"},
+    {"status_group", "SELECT group_code FROM statuses WHERE code = $1"},
+    {"transition_allowed",
+     "SELECT EXISTS (SELECT 1 FROM transitions WHERE from_status = $1 AND to_status = $2 "
+     "AND role = ANY($3::text[]))"},
+    {"transitions_from",
+     "SELECT coalesce(json_agg(json_build_object('to', s.code, 'name', s.name, 'group', "
+     "s.group_code) ORDER BY s.ordering), '[]') FROM statuses s WHERE s.active AND EXISTS "
+     "(SELECT 1 FROM transitions t WHERE t.from_status = $1 AND t.to_status = s.code AND "
+     "t.role = ANY($2::text[]))"},
+    {"order_set_status",
+     "UPDATE orders SET status = $2, status_changed_at = " TS(
+         "$4") ", version = version + 1, "
+               "cancel_reason = coalesce($3, cancel_reason) WHERE id = $1 RETURNING version"},
+    {"order_taken_up",
+     "UPDATE orders SET taken_up_at = coalesce(taken_up_at, " TS("$2") ") WHERE id = $1"},
+    {"order_set_manager",
+     "UPDATE orders SET manager_id = $2, assigned_at = CASE WHEN $2::uuid IS NULL THEN NULL "
+     "ELSE " TS("$3") " END, taken_up_at = NULL, version = version + 1 WHERE id = $1 "
+                      "RETURNING version"},
+
+    /* stock and totals */
+    {"lines_get",
+     "SELECT line_no, sku, name, quantity, coalesce(sender_price_minor, -1), "
+     "coalesce(unit_price_minor, -1), coalesce(vat_rate_bp, 0), coalesce(unit_weight_g, 0) "
+     "FROM order_lines WHERE order_id = $1 ORDER BY line_no"},
+    {"lines_set_amounts",
+     "UPDATE order_lines l SET unit_price_minor = v.p, vat_rate_bp = v.r, unit_weight_g = v.w, "
+     "amount_minor = v.a, discount_minor = v.d, total_minor = v.t, vat_minor = v.v, "
+     "name = CASE WHEN l.name = '' THEN v.n ELSE l.name END "
+     "FROM unnest($2::int4[], $3::int8[], $4::int4[], $5::int4[], $6::int8[], $7::int8[], "
+     "$8::int8[], $9::int8[], $10::text[]) AS v (line_no, p, r, w, a, d, t, v, n) "
+     "WHERE l.order_id = $1 AND l.line_no = v.line_no"},
+    {"order_set_stock",
+     "UPDATE orders SET stock_state = $2, lines_minor = coalesce($3, lines_minor), "
+     "discount_minor = coalesce($4, discount_minor), delivery_minor = coalesce($5, "
+     "delivery_minor), vat_minor = coalesce($6, vat_minor), total_minor = coalesce($7, "
+     "total_minor), weight_g = coalesce($8, weight_g), version = version + 1 WHERE id = $1 "
+     "RETURNING version"},
+    {"delivery_price",
+     "SELECT price_minor FROM delivery_prices WHERE method = $1 AND region IN ($2, '*') AND "
+     "min_total_minor <= $3 ORDER BY (region = $2) DESC, min_total_minor DESC LIMIT 1"},
+    {"order_set_terms",
+     "UPDATE orders SET payment_terms = $2, delivery_minor = $3, total_minor = $4, "
+     "vat_minor = $5 WHERE id = $1"},
+
+    /* staff and assignment */
+    {"candidates",
+     "SELECT id, open_orders, capacity, coalesce(" MS_OF(
+         "last_assigned_at") ", 0) FROM staff "
+                             "WHERE role = 'manager' AND active AND on_shift AND open_orders < "
+                             "capacity AND "
+                             "(regions = '{}' OR $1 = ANY (regions)) ORDER BY id LIMIT 1000"},
+    {"manager_take_slot", "UPDATE staff SET open_orders = open_orders + 1, last_assigned_at = " TS(
+                              "$2") " "
+                                    "WHERE id = $1 AND role = 'manager' AND active AND on_shift "
+                                    "AND open_orders < capacity "
+                                    "RETURNING name, coalesce(email, ''), coalesce(phone, '')"},
+    {"manager_free_slot",
+     "UPDATE staff SET open_orders = greatest(open_orders - 1, 0) WHERE id = $1"},
+    {"unassigned",
+     "SELECT o.id FROM orders o JOIN statuses s ON s.code = o.status JOIN status_groups g "
+     "ON g.code = s.group_code WHERE o.manager_id IS NULL AND NOT g.final "
+     "ORDER BY o.placed_at, o.id LIMIT $1"},
+
+    /* tasks and the calendar */
+    {"task_insert", "INSERT INTO tasks (id, kind, order_id, assignee_id, title, due_at, dedup_key, "
+                    "created_at) VALUES ($1, $2, $3, $4, $5, " TS("$6") ", $7, " TS(
+                        "$8") ") "
+                              "ON CONFLICT (dedup_key) DO NOTHING"},
+    {"task_done", "UPDATE tasks SET status = 'done', done_at = " TS(
+                      "$3") ", done_by = $2 WHERE id = $1 AND "
+                            "status = 'open' AND ($4 OR assignee_id = $2::uuid)"},
+    {"tasks_json",
+     "SELECT json_build_object('items', coalesce(json_agg(t.row ORDER BY t.due_at, t.id), "
+     "'[]'), 'last', (array_agg(t.cursor ORDER BY t.due_at DESC, t.id DESC))[1]) FROM ("
+     "SELECT due_at, id, " MS_OF("due_at") "::text AS cursor, json_build_object('id', id, "
+                                           "'kind', kind, 'order_id', order_id, 'order_number', "
+                                           "(SELECT number FROM orders WHERE "
+                                           "id = tasks.order_id), 'assignee_id', assignee_id, "
+                                           "'title', title, 'status', status, "
+                                           "'due_at', due_at, 'created_at', created_at, 'done_at', "
+                                           "done_at) AS row FROM tasks "
+                                           "WHERE ($1::uuid IS NULL OR assignee_id = $1) AND "
+                                           "($2::text IS NULL OR status = $2) "
+                                           "AND ($3::bigint IS NULL OR (due_at, id) > (" TS(
+                                               "$3") ", $4::uuid)) "
+                                                     "ORDER BY due_at, id LIMIT $5) t"},
+    {"calendar", "SELECT (day - date '1970-01-01')::int, workday FROM calendar_days ORDER BY day"},
+
+    /* staff administration and login */
+    {"staff_by_login", "SELECT id, name, role, active, coalesce(password_hash, ''), failed_logins, "
+                       "coalesce(" MS_OF("locked_until") ", 0) FROM staff WHERE login = $1"},
+    {"staff_by_id", "SELECT id, name, role, active, coalesce(password_hash, ''), failed_logins, "
+                    "coalesce(" MS_OF("locked_until") ", 0) FROM staff WHERE id = $1"},
+    {"staff_login_failed",
+     "UPDATE staff SET failed_logins = failed_logins + 1, locked_until = CASE WHEN "
+     "failed_logins + 1 >= $2 THEN " TS("$3") " ELSE locked_until END WHERE id = $1"},
+    {"staff_login_ok", "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1"},
+    {"refresh_insert",
+     "INSERT INTO refresh_tokens (token_sha256, staff_id, expires_at) VALUES ($1, $2, " TS(
+         "$3") ")"},
+    {"refresh_use", "UPDATE refresh_tokens SET used_at = " TS(
+                        "$2") " WHERE token_sha256 = $1 AND used_at IS "
+                              "NULL AND expires_at > " TS("$2") " RETURNING staff_id"},
+    {"staff_insert",
+     "INSERT INTO staff (id, login, name, email, phone, role, regions, capacity, password_hash) "
+     "SELECT $1, $2, $3, $4, $5, $6, ARRAY(SELECT lower(jsonb_array_elements_text($7::jsonb))), "
+     "$8, $9 ON CONFLICT (login) DO NOTHING"},
+    {"staff_patch",
+     "UPDATE staff SET name = coalesce($2::jsonb->>'name', name), email = CASE WHEN "
+     "$2::jsonb ? 'email' THEN $2::jsonb->>'email' ELSE email END, phone = CASE WHEN "
+     "$2::jsonb ? 'phone' THEN $2::jsonb->>'phone' ELSE phone END, active = "
+     "coalesce(($2::jsonb->>'active')::boolean, active), capacity = "
+     "coalesce(($2::jsonb->>'capacity')::int, capacity), regions = CASE WHEN $2::jsonb ? "
+     "'regions' THEN ARRAY(SELECT lower(jsonb_array_elements_text($2::jsonb->'regions'))) ELSE "
+     "regions END WHERE id = $1"},
+    {"staff_set_shift",
+     "UPDATE staff SET on_shift = $2, shift_changed_at = " TS("$3") " WHERE id = $1"},
+    {"staff_json",
+     "SELECT json_build_object('id', id, 'login', login, 'name', name, 'email', email, "
+     "'phone', phone, 'role', role, 'active', active, 'on_shift', on_shift, 'regions', "
+     "to_json(regions), 'capacity', capacity, 'open_orders', open_orders, "
+     "'last_assigned_at', last_assigned_at) FROM staff WHERE id = $1"},
+    {"staff_list_json",
+     "SELECT coalesce(json_agg(json_build_object('id', id, 'login', login, 'name', name, "
+     "'role', role, 'active', active, 'on_shift', on_shift, 'regions', to_json(regions), "
+     "'capacity', capacity, 'open_orders', open_orders) ORDER BY role, name), '[]') FROM staff"},
+
+    /* reading */
+    {"orders_json",
+     "SELECT json_build_object('items', coalesce(json_agg(r.row ORDER BY r.placed_at DESC, r.id "
+     "DESC), '[]'), 'last', (array_agg(r.cursor ORDER BY r.placed_at, r.id))[1]) FROM ("
+     "SELECT o.placed_at, o.id, " MS_OF(
+         "o.placed_at") "::text AS cursor, json_build_object("
+                        "'id', o.id, 'number', o.number, 'title', o.title, 'status', o.status, "
+                        "'group', "
+                        "s.group_code, 'manager_id', o.manager_id, 'channel', o.channel, 'source', "
+                        "o.source, "
+                        "'delivery_method', o.delivery_method, 'region', o.region, 'stock_state', "
+                        "o.stock_state, "
+                        "'total_minor', o.total_minor, 'currency', o.currency, 'placed_at', "
+                        "o.placed_at, "
+                        "'version', o.version) AS row FROM orders o JOIN statuses s ON s.code = "
+                        "o.status "
+                        "WHERE ($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR "
+                        "s.group_code = $2) "
+                        "AND ($3::uuid IS NULL OR o.manager_id = $3) AND ($4::text IS NULL OR "
+                        "o.delivery_method "
+                        "= $4) AND ($5::text IS NULL OR o.channel = $5) AND ($6::text IS NULL OR "
+                        "o.source = $6) "
+                        "AND ($7::bigint IS NULL OR o.placed_at >= " TS(
+                            "$7") ") AND ($8::bigint IS NULL OR "
+                                  "o.placed_at < " TS(
+                                      "$8") ") AND ($9::bigint IS NULL OR (o.placed_at, o.id) < "
+                                            "(" TS("$9") ", $10::uuid)) ORDER BY o.placed_at DESC, "
+                                                         "o.id DESC LIMIT $11) r"},
+    {"order_json",
+     "SELECT json_build_object('id', o.id, 'number', o.number, 'title', o.title, 'status', "
+     "o.status, 'group', s.group_code, 'version', o.version, 'source', o.source, "
+     "'external_id', o.external_id, 'channel', o.channel, 'region', o.region, 'delivery_method', "
+     "o.delivery_method, 'delivery', o.delivery, 'discount_bp', o.discount_bp, 'currency', "
+     "o.currency, 'comment', o.comment, 'attributes', o.attributes, 'stock_state', "
+     "o.stock_state, 'payment_terms', o.payment_terms, 'cancel_reason', o.cancel_reason, "
+     "'placed_at', o.placed_at, 'assigned_at', o.assigned_at, 'taken_up_at', o.taken_up_at, "
+     "'totals', CASE WHEN o.total_minor IS NULL THEN NULL ELSE json_build_object("
+     "'lines_minor', o.lines_minor, 'discount_minor', o.discount_minor, 'delivery_minor', "
+     "o.delivery_minor, 'vat_minor', o.vat_minor, 'total_minor', o.total_minor, 'weight_g', "
+     "o.weight_g) END, 'manager', (SELECT json_build_object('id', m.id, 'name', m.name, "
+     "'email', m.email, 'phone', m.phone) FROM staff m WHERE m.id = o.manager_id), "
+     "'customer', (SELECT json_build_object('id', c.id, 'name', c.name, 'phone', c.phone, "
+     "'email', c.email, 'order_count', c.order_count, 'total_spent_minor', "
+     "c.total_spent_minor, 'category', c.category) FROM customers c WHERE c.id = "
+     "o.customer_id), 'lines', (SELECT coalesce(json_agg(json_build_object('line_no', "
+     "l.line_no, 'sku', l.sku, 'name', l.name, 'quantity', l.quantity, 'sender_price_minor', "
+     "l.sender_price_minor, 'unit_price_minor', l.unit_price_minor, 'vat_rate_bp', "
+     "l.vat_rate_bp, 'unit_weight_g', l.unit_weight_g, 'amount_minor', l.amount_minor, "
+     "'discount_minor', l.discount_minor, 'total_minor', l.total_minor, 'vat_minor', "
+     "l.vat_minor) ORDER BY l.line_no), '[]') FROM order_lines l WHERE l.order_id = o.id), "
+     "'history', (SELECT coalesce(json_agg(json_build_object('at', h.at, 'kind', h.kind, "
+     "'from', h.from_status, 'to', h.to_status, 'actor_id', h.actor_id, 'actor_role', "
+     "h.actor_role, 'reason', h.reason, 'detail', h.detail) ORDER BY h.id), '[]') FROM "
+     "order_history h WHERE h.order_id = o.id)) FROM orders o JOIN statuses s ON s.code = "
+     "o.status WHERE o.id = $1"},
+    {"rejections_json",
+     "SELECT json_build_object('items', coalesce(json_agg(r.row ORDER BY r.created_at DESC, "
+     "r.id DESC), '[]'), 'last', (array_agg(r.cursor ORDER BY r.created_at, r.id))[1]) FROM ("
+     "SELECT created_at, id, " MS_OF(
+         "created_at") "::text AS cursor, json_build_object('id', "
+                       "id, 'source', source, 'external_id', external_id, 'door', door, 'reasons', "
+                       "reasons, "
+                       "'submission', submission, 'repeats', repeats, 'created_at', created_at, "
+                       "'last_seen_at', "
+                       "last_seen_at) AS row FROM rejections WHERE ($1::text IS NULL OR source = "
+                       "$1) AND "
+                       "($2::bigint IS NULL OR (created_at, id) < (" TS(
+                           "$2") ", $3::uuid)) "
+                                 "ORDER BY created_at DESC, id DESC LIMIT $4) r"},
+    {"statuses_json",
+     "SELECT json_build_object('groups', (SELECT json_agg(json_build_object('code', code, "
+     "'name', name, 'final', final) ORDER BY ordering) FROM status_groups), 'statuses', "
+     "(SELECT json_agg(json_build_object('code', code, 'name', name, 'group', group_code, "
+     "'active', active) ORDER BY ordering) FROM statuses))"},
+    {"transitions_json",
+     "SELECT coalesce(json_agg(json_build_object('from', from_status, 'to', to_status, "
+     "'role', role) ORDER BY f.ordering, t.ordering, role), '[]') FROM transitions "
+     "JOIN statuses f ON f.code = from_status JOIN statuses t ON t.code = to_status"},
+    {"report_sales_json",
+     "SELECT coalesce(json_agg(json_build_object('key', k, 'orders', n, 'completed', c, "
+     "'total_minor', s, 'cancelled', x) ORDER BY s DESC NULLS LAST, k), '[]') FROM ("
+     "SELECT CASE $1 WHEN 'region' THEN o.region WHEN 'manager' THEN coalesce(m.name, "
+     "'(unassigned)') WHEN 'channel' THEN o.channel ELSE o.source END AS k, count(*) AS n, "
+     "count(*) FILTER (WHERE s.group_code = 'complete') AS c, coalesce(sum(o.total_minor) "
+     "FILTER (WHERE s.group_code <> 'cancel'), 0) AS s, count(*) FILTER (WHERE s.group_code = "
+     "'cancel') AS x FROM orders o JOIN statuses s ON s.code = o.status LEFT JOIN staff m ON "
+     "m.id = o.manager_id WHERE o.placed_at >= " TS("$2") " AND o.placed_at < " TS(
+         "$3") " "
+               "GROUP BY 1) g"},
+    {"report_people_json",
+     "SELECT coalesce(json_agg(json_build_object('actor_id', actor_id, 'name', coalesce((SELECT "
+     "name FROM staff WHERE id::text = actor_id), actor_id), 'cancellations', c, "
+     "'reschedules', r, 'deliveries', d) ORDER BY actor_id), '[]') FROM (SELECT actor_id, "
+     "count(*) FILTER (WHERE to_status = 'cancelled') AS c, count(*) FILTER (WHERE to_status = "
+     "'rescheduled') AS r, count(*) FILTER (WHERE to_status = 'delivered') AS d FROM "
+     "order_history WHERE kind = 'status' AND at >= " TS("$1") " AND at < " TS(
+         "$2") " AND "
+               "to_status IN ('cancelled', 'rescheduled', 'delivered') GROUP BY actor_id) p"},
+};
+
+int store_prepare(db_t *db, void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
+        if (db_prepare(db, statements[i].name, statements[i].sql) != 0)
+            return -1;
+    return bulk_of(db, &history_spec) && bulk_of(db, &lines_spec) ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                              */
+
+static void copy_text(char *out, size_t size, const char *text)
+{
+    snprintf(out, size, "%s", text ? text : "");
+}
+
+static int64_t i64_at(const PGresult *res, int row, int col)
+{
+    int64_t value = 0;
+    db_get_i64(res, row, col, &value);
+    return value;
+}
+
+static bool bool_at(const PGresult *res, int row, int col)
+{
+    const char *value = db_value(res, row, col);
+    return value && value[0] == 't';
+}
+
+/* Runs a statement returning one JSON value into *out (NULL when no row). */
+static db_status_t run_json(db_t *db, const char *stmt, const db_params_t *params, json_t **out)
+{
+    *out = NULL;
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, stmt, params, &res);
+    if (status != DB_OK)
+        return status;
+    const char *text = db_value(res, 0, 0);
+    if (text) {
+        *out = json_loads(text, JSON_DECODE_ANY, NULL);
+        if (!*out)
+            status = DB_ERROR;
+    }
+    PQclear(res);
+    return status;
+}
+
+/* The role names of role bits, as a text[] literal for "= ANY($n::text[])". */
+static void roles_array(unsigned roles, char *out, size_t size)
+{
+    static const unsigned bits[] = {ROLE_ADMIN, ROLE_MANAGER, ROLE_WAREHOUSE, ROLE_COURIER,
+                                    ROLE_SYSTEM};
+    size_t used = 0;
+    out[used++] = '{';
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+        if (!(roles & bits[i]))
+            continue;
+        int n =
+            snprintf(out + used, size - used, "%s%s", used > 1 ? "," : "", auth_role_name(bits[i]));
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+    snprintf(out + used, size - used, "}");
+}
+
+static void param_text_or_null(db_params_t *params, const char *text)
+{
+    db_param_text(params, text && text[0] ? text : NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* intake                                                               */
+
+db_status_t store_intake_claim(db_t *db, const char *source, const char *external_id,
+                               const char *body_sha256, const char *order_id, intake_door_t door,
+                               bool *claimed, uint64_t *number_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, source);
+    db_param_text(&params, external_id);
+    db_param_text(&params, body_sha256);
+    db_param_text(&params, order_id);
+    db_param_text(&params, intake_door_name(door));
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "intake_claim", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *claimed = PQntuples(res) == 1;
+    if (*claimed)
+        *number_out = (uint64_t)i64_at(res, 0, 0);
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_intake_find(db_t *db, const char *source, const char *external_id, bool *found,
+                              intake_key_t *key_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, source);
+    db_param_text(&params, external_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "intake_find", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *found = PQntuples(res) == 1;
+    if (*found) {
+        copy_text(key_out->order_id, sizeof key_out->order_id, db_value(res, 0, 0));
+        key_out->number = (uint64_t)i64_at(res, 0, 1);
+        copy_text(key_out->body_sha256, sizeof key_out->body_sha256, db_value(res, 0, 2));
+        copy_text(key_out->title, sizeof key_out->title, db_value(res, 0, 3));
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_rejection_record(db_t *db, const char *new_id, const submission_t *sub,
+                                   const char *body_sha256, intake_door_t door,
+                                   const char *reasons_json, const char *submission_json,
+                                   char rejection_id_out[37])
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, new_id);
+    db_param_text(&params, sub->source ? sub->source : "");
+    db_param_text(&params, sub->external_id ? sub->external_id : "");
+    db_param_text(&params, body_sha256);
+    db_param_text(&params, intake_door_name(door));
+    db_param_text(&params, reasons_json);
+    db_param_text(&params, submission_json);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "rejection_record", &params, &res);
+    if (status != DB_OK)
+        return status;
+    copy_text(rejection_id_out, 37, db_value(res, 0, 0));
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
+                                intake_source_t *source_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, api_key_sha256);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "source_by_key", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *found = PQntuples(res) == 1;
+    if (*found) {
+        copy_text(source_out->source, sizeof source_out->source, db_value(res, 0, 0));
+        copy_text(source_out->default_channel, sizeof source_out->default_channel,
+                  db_value(res, 0, 1));
+        source_out->may_set_prices = bool_at(res, 0, 2);
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_source_upsert(db_t *db, const char *source, const char *api_key_sha256,
+                                const char *default_channel, bool may_set_prices)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, source);
+    db_param_text(&params, api_key_sha256);
+    db_param_text(&params, default_channel);
+    db_param_bool(&params, may_set_prices);
+    return db_run(db, "source_upsert", &params, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* customers and orders                                                 */
+
+db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *name,
+                                     const char *phone_e164, const char *email_lower,
+                                     customer_t *customer_out)
+{
+    /* a concurrent first order of the same customer makes the insert a
+     * no-op: the second round finds the row the other one committed */
+    for (int round = 0; round < 3; round++) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, phone_e164 ? phone_e164 : "");
+        db_param_text(&params, email_lower ? email_lower : "");
+        db_param_text(&params, new_id);
+        db_param_text(&params, name);
+        PGresult *res = NULL;
+        db_status_t status = db_run(db, "customer_for_order", &params, &res);
+        if (status != DB_OK)
+            return status;
+        bool got = PQntuples(res) >= 1;
+        if (got) {
+            copy_text(customer_out->id, sizeof customer_out->id, db_value(res, 0, 0));
+            copy_text(customer_out->manager_id, sizeof customer_out->manager_id,
+                      db_value(res, 0, 1));
+            copy_text(customer_out->category, sizeof customer_out->category, db_value(res, 0, 2));
+        }
+        PQclear(res);
+        if (got)
+            return DB_OK;
+    }
+    return DB_TRANSIENT;
+}
+
+db_status_t store_customer_set_manager(db_t *db, const char *customer_id, const char *manager_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, customer_id);
+    db_param_text(&params, manager_id);
+    return db_run(db, "customer_set_manager", &params, NULL);
+}
+
+db_status_t store_order_insert(db_t *db, const order_insert_t *order)
+{
+    const submission_t *sub = order->sub;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order->order_id);
+    db_param_u64(&params, order->number);
+    db_param_text(&params, order->title);
+    db_param_text(&params, sub->source);
+    db_param_text(&params, sub->external_id);
+    db_param_text(&params, sub->channel);
+    db_param_text(&params, order->customer_id);
+    param_text_or_null(&params, order->manager_id);
+    db_param_i64(&params, order->now_ms);
+    db_param_text(&params, sub->region_key ? sub->region_key : "");
+    db_param_text(&params, intake_method_name(sub->method));
+    db_param_text(&params, order->delivery_json);
+    db_param_i64(&params, sub->discount_bp);
+    db_param_text(&params, sub->currency ? sub->currency : "RUB");
+    db_param_text(&params, sub->comment ? sub->comment : "");
+    db_param_text(&params, order->attributes_json);
+    db_param_bool(&params, order->sender_prices);
+    db_status_t status = db_run(db, "order_insert", &params, NULL);
+    if (status != DB_OK)
+        return status;
+    bulk_t *lines = bulk_of(db, &lines_spec);
+    if (!lines)
+        return DB_ERROR;
+    for (size_t i = 0; i < sub->item_count; i++) {
+        const intake_item_t *item = &sub->items[i];
+        if (pg_array_add_uuid(bulk_column(lines, 0), order->order_id) != 0 ||
+            pg_array_add_i32(bulk_column(lines, 1), (int32_t)(i + 1)) != 0 ||
+            pg_array_add_text(bulk_column(lines, 2), item->sku) != 0 ||
+            pg_array_add_text(bulk_column(lines, 3), item->name ? item->name : "") != 0 ||
+            pg_array_add_i32(bulk_column(lines, 4), (int32_t)item->quantity) != 0 ||
+            (item->has_price ? pg_array_add_i64(bulk_column(lines, 5), item->price_minor)
+                             : pg_array_add(bulk_column(lines, 5), NULL, 0)) != 0) {
+            bulk_row_abandon(lines);
+            return DB_ERROR;
+        }
+        status = bulk_row_done(db, lines);
+        if (status != DB_OK)
+            return status;
+    }
+    return DB_OK;
+}
+
+db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_t *order)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_lock", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *found = PQntuples(res) == 1;
+    if (*found) {
+        memset(order, 0, sizeof *order);
+        copy_text(order->id, sizeof order->id, db_value(res, 0, 0));
+        order->number = (uint64_t)i64_at(res, 0, 1);
+        copy_text(order->title, sizeof order->title, db_value(res, 0, 2));
+        copy_text(order->status, sizeof order->status, db_value(res, 0, 3));
+        copy_text(order->group, sizeof order->group, db_value(res, 0, 4));
+        order->version = (uint64_t)i64_at(res, 0, 5);
+        copy_text(order->manager_id, sizeof order->manager_id, db_value(res, 0, 6));
+        copy_text(order->customer_id, sizeof order->customer_id, db_value(res, 0, 7));
+        copy_text(order->channel, sizeof order->channel, db_value(res, 0, 8));
+        copy_text(order->source, sizeof order->source, db_value(res, 0, 9));
+        copy_text(order->region, sizeof order->region, db_value(res, 0, 10));
+        copy_text(order->method, sizeof order->method, db_value(res, 0, 11));
+        copy_text(order->stock_state, sizeof order->stock_state, db_value(res, 0, 12));
+        copy_text(order->currency, sizeof order->currency, db_value(res, 0, 13));
+        order->discount_bp = (uint32_t)i64_at(res, 0, 14);
+        order->taken_up = bool_at(res, 0, 15);
+        order->has_totals = bool_at(res, 0, 16);
+        order->lines_minor = i64_at(res, 0, 17);
+        order->discount_minor = i64_at(res, 0, 18);
+        order->delivery_minor = i64_at(res, 0, 19);
+        order->vat_minor = i64_at(res, 0, 20);
+        order->total_minor = i64_at(res, 0, 21);
+        order->weight_g = i64_at(res, 0, 22);
+        order->delivery_override_minor = i64_at(res, 0, 23);
+        copy_text(order->payment_terms, sizeof order->payment_terms, db_value(res, 0, 24));
+        order->placed_at_ms = i64_at(res, 0, 25);
+        order->sender_prices = bool_at(res, 0, 26);
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_status_group(db_t *db, const char *status_code, char group_out[16])
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, status_code);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "status_group", &params, &res);
+    if (status != DB_OK)
+        return status;
+    copy_text(group_out, 16, db_value(res, 0, 0));
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_transition_allowed(db_t *db, const char *from, const char *to, unsigned roles,
+                                     bool *allowed)
+{
+    char role_list[96];
+    roles_array(roles, role_list, sizeof role_list);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, from);
+    db_param_text(&params, to);
+    db_param_text(&params, role_list);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "transition_allowed", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *allowed = bool_at(res, 0, 0);
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_transitions_from(db_t *db, const char *from, unsigned roles, json_t **moves_out)
+{
+    char role_list[96];
+    roles_array(roles, role_list, sizeof role_list);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, from);
+    db_param_text(&params, role_list);
+    return run_json(db, "transitions_from", &params, moves_out);
+}
+
+static db_status_t run_returning_version(db_t *db, const char *stmt, const db_params_t *params,
+                                         uint64_t *version_out)
+{
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, stmt, params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return DB_ERROR;
+    }
+    if (version_out)
+        *version_out = (uint64_t)i64_at(res, 0, 0);
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_order_set_status(db_t *db, const char *order_id, const char *status_code,
+                                   const char *cancel_reason, int64_t now_ms, uint64_t *version_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, status_code);
+    db_param_text(&params, cancel_reason);
+    db_param_i64(&params, now_ms);
+    return run_returning_version(db, "order_set_status", &params, version_out);
+}
+
+db_status_t store_order_taken_up(db_t *db, const char *order_id, int64_t now_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_i64(&params, now_ms);
+    return db_run(db, "order_taken_up", &params, NULL);
+}
+
+db_status_t store_order_set_manager(db_t *db, const char *order_id, const char *manager_id,
+                                    int64_t now_ms, uint64_t *version_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    param_text_or_null(&params, manager_id);
+    db_param_i64(&params, now_ms);
+    return run_returning_version(db, "order_set_manager", &params, version_out);
+}
+
+db_status_t store_history_add(db_t *db, const char *order_id, int64_t at_ms, const char *kind,
+                              const char *from_status, const char *to_status, const char *actor_id,
+                              const char *actor_role, const char *reason, const char *detail_json)
+{
+    bulk_t *rows = bulk_of(db, &history_spec);
+    if (!rows)
+        return DB_ERROR;
+    if (pg_array_add_uuid(bulk_column(rows, 0), order_id) != 0 ||
+        pg_array_add_i64(bulk_column(rows, 1), at_ms) != 0 ||
+        pg_array_add_text(bulk_column(rows, 2), kind) != 0 ||
+        pg_array_add_text(bulk_column(rows, 3),
+                          from_status && from_status[0] ? from_status : NULL) != 0 ||
+        pg_array_add_text(bulk_column(rows, 4), to_status && to_status[0] ? to_status : NULL) !=
+            0 ||
+        pg_array_add_text(bulk_column(rows, 5), actor_id) != 0 ||
+        pg_array_add_text(bulk_column(rows, 6), actor_role) != 0 ||
+        pg_array_add_text(bulk_column(rows, 7), reason ? reason : "") != 0 ||
+        pg_array_add_text(bulk_column(rows, 8), detail_json ? detail_json : "{}") != 0) {
+        bulk_row_abandon(rows);
+        return DB_ERROR;
+    }
+    return bulk_row_done(db, rows);
+}
+
+/* ------------------------------------------------------------------ */
+/* stock and totals                                                     */
+
+db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines_out,
+                            size_t *count_out)
+{
+    *lines_out = NULL;
+    *count_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "lines_get", &params, &res);
+    if (status != DB_OK)
+        return status;
+    int rows = PQntuples(res);
+    order_line_t *lines = calloc(rows ? (size_t)rows : 1, sizeof *lines);
+    if (!lines) {
+        PQclear(res);
+        return DB_ERROR;
+    }
+    for (int i = 0; i < rows; i++) {
+        order_line_t *line = &lines[i];
+        line->line_no = (uint32_t)i64_at(res, i, 0);
+        copy_text(line->sku, sizeof line->sku, db_value(res, i, 1));
+        copy_text(line->name, sizeof line->name, db_value(res, i, 2));
+        line->quantity = i64_at(res, i, 3);
+        line->sender_price_minor = i64_at(res, i, 4);
+        line->unit_price_minor = i64_at(res, i, 5);
+        line->vat_rate_bp = (uint32_t)i64_at(res, i, 6);
+        line->unit_weight_g = (uint32_t)i64_at(res, i, 7);
+    }
+    PQclear(res);
+    *lines_out = lines;
+    *count_out = (size_t)rows;
+    return DB_OK;
+}
+
+db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_line_t *lines,
+                                    size_t count)
+{
+    pg_array_t columns[9];
+    const uint32_t oids[9] = {PG_OID_INT4, PG_OID_INT8, PG_OID_INT4, PG_OID_INT4, PG_OID_INT8,
+                              PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT};
+    for (int c = 0; c < 9; c++)
+        pg_array_init(&columns[c], oids[c]);
+    db_status_t status = DB_ERROR;
+    for (size_t i = 0; i < count; i++) {
+        const order_line_t *line = &lines[i];
+        if (pg_array_add_i32(&columns[0], (int32_t)line->line_no) != 0 ||
+            pg_array_add_i64(&columns[1], line->unit_price_minor) != 0 ||
+            pg_array_add_i32(&columns[2], (int32_t)line->vat_rate_bp) != 0 ||
+            pg_array_add_i32(&columns[3], (int32_t)line->unit_weight_g) != 0 ||
+            pg_array_add_i64(&columns[4], line->amount_minor) != 0 ||
+            pg_array_add_i64(&columns[5], line->discount_minor) != 0 ||
+            pg_array_add_i64(&columns[6], line->total_minor) != 0 ||
+            pg_array_add_i64(&columns[7], line->vat_minor) != 0 ||
+            pg_array_add_text(&columns[8], line->name) != 0)
+            goto done;
+    }
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    for (int c = 0; c < 9; c++) {
+        const uint8_t *wire = NULL;
+        size_t len = 0;
+        if (pg_array_wire(&columns[c], &wire, &len) != 0)
+            goto done;
+        db_param_bytes(&params, wire, len);
+    }
+    status = db_run(db, "lines_set_amounts", &params, NULL);
+done:
+    for (int c = 0; c < 9; c++)
+        pg_array_release(&columns[c]);
+    return status;
+}
+
+static void param_totals(db_params_t *params, const order_totals_row_t *totals)
+{
+    if (!totals) {
+        for (int i = 0; i < 6; i++)
+            db_param_null(params);
+        return;
+    }
+    db_param_i64(params, totals->lines_minor);
+    db_param_i64(params, totals->discount_minor);
+    db_param_i64(params, totals->delivery_minor);
+    db_param_i64(params, totals->vat_minor);
+    db_param_i64(params, totals->total_minor);
+    db_param_i64(params, totals->weight_g);
+}
+
+db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *stock_state,
+                                  const order_totals_row_t *totals, uint64_t *version_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, stock_state);
+    param_totals(&params, totals);
+    return run_returning_version(db, "order_set_stock", &params, version_out);
+}
+
+db_status_t store_delivery_price(db_t *db, const char *method, const char *region,
+                                 int64_t total_minor, int64_t *price_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, method);
+    db_param_text(&params, region);
+    db_param_i64(&params, total_minor);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "delivery_price", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *price_out = PQntuples(res) == 1 ? i64_at(res, 0, 0) : 0;
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_order_set_terms(db_t *db, const char *order_id, const char *payment_terms,
+                                  const order_totals_row_t *totals)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, payment_terms);
+    db_param_i64(&params, totals->delivery_minor);
+    db_param_i64(&params, totals->total_minor);
+    db_param_i64(&params, totals->vat_minor);
+    return db_run(db, "order_set_terms", &params, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* staff and assignment                                                 */
+
+db_status_t store_candidates(db_t *db, const char *region_key, assign_candidate_t **out,
+                             size_t *count_out)
+{
+    *out = NULL;
+    *count_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, region_key ? region_key : "");
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "candidates", &params, &res);
+    if (status != DB_OK)
+        return status;
+    int rows = PQntuples(res);
+    assign_candidate_t *candidates = calloc(rows ? (size_t)rows : 1, sizeof *candidates);
+    if (!candidates) {
+        PQclear(res);
+        return DB_ERROR;
+    }
+    for (int i = 0; i < rows; i++) {
+        copy_text(candidates[i].id, sizeof candidates[i].id, db_value(res, i, 0));
+        candidates[i].open_orders = (int32_t)i64_at(res, i, 1);
+        candidates[i].capacity = (int32_t)i64_at(res, i, 2);
+        candidates[i].last_assigned_ms = i64_at(res, i, 3);
+    }
+    PQclear(res);
+    *out = candidates;
+    *count_out = (size_t)rows;
+    return DB_OK;
+}
+
+db_status_t store_manager_take_slot(db_t *db, const char *staff_id, int64_t now_ms, bool *taken,
+                                    manager_contact_t *contact_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, staff_id);
+    db_param_i64(&params, now_ms);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "manager_take_slot", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *taken = PQntuples(res) == 1;
+    if (*taken) {
+        copy_text(contact_out->id, sizeof contact_out->id, staff_id);
+        copy_text(contact_out->name, sizeof contact_out->name, db_value(res, 0, 0));
+        copy_text(contact_out->email, sizeof contact_out->email, db_value(res, 0, 1));
+        copy_text(contact_out->phone, sizeof contact_out->phone, db_value(res, 0, 2));
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_manager_free_slot(db_t *db, const char *staff_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, staff_id);
+    return db_run(db, "manager_free_slot", &params, NULL);
+}
+
+db_status_t store_unassigned(db_t *db, int max, char (*ids_out)[37], int *count_out)
+{
+    *count_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, max);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "unassigned", &params, &res);
+    if (status != DB_OK)
+        return status;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && i < max; i++)
+        copy_text(ids_out[i], 37, db_value(res, i, 0));
+    *count_out = rows < max ? rows : max;
+    PQclear(res);
+    return DB_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* tasks                                                                */
+
+db_status_t store_task_insert(db_t *db, const task_insert_t *task, bool *created)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, task->id);
+    db_param_text(&params, task->kind);
+    param_text_or_null(&params, task->order_id);
+    param_text_or_null(&params, task->assignee_id);
+    db_param_text(&params, task->title);
+    db_param_i64(&params, task->due_at_ms);
+    param_text_or_null(&params, task->dedup_key);
+    db_param_i64(&params, task->now_ms);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "task_insert", &params, &rows);
+    if (status == DB_OK)
+        *created = rows == 1;
+    return status;
+}
+
+db_status_t store_task_done(db_t *db, const char *task_id, const char *staff_id, bool admin,
+                            int64_t now_ms, bool *done)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, task_id);
+    db_param_text(&params, staff_id);
+    db_param_i64(&params, now_ms);
+    db_param_bool(&params, admin);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "task_done", &params, &rows);
+    if (status == DB_OK)
+        *done = rows == 1;
+    return status;
+}
+
+db_status_t store_tasks_json(db_t *db, const char *assignee_id, const char *status_filter,
+                             const page_t *page, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    param_text_or_null(&params, assignee_id);
+    param_text_or_null(&params, status_filter);
+    param_text_or_null(&params, page->has_cursor ? page->after_key : NULL);
+    param_text_or_null(&params, page->has_cursor ? page->after_id : NULL);
+    db_param_i64(&params, page->limit);
+    return run_json(db, "tasks_json", &params, out);
+}
+
+db_status_t store_calendar(db_t *db, calendar_row_t **rows_out, size_t *count_out)
+{
+    *rows_out = NULL;
+    *count_out = 0;
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "calendar", NULL, &res);
+    if (status != DB_OK)
+        return status;
+    int rows = PQntuples(res);
+    calendar_row_t *out = calloc(rows ? (size_t)rows : 1, sizeof *out);
+    if (!out) {
+        PQclear(res);
+        return DB_ERROR;
+    }
+    for (int i = 0; i < rows; i++) {
+        out[i].day = (int32_t)i64_at(res, i, 0);
+        out[i].workday = bool_at(res, i, 1);
+    }
+    PQclear(res);
+    *rows_out = out;
+    *count_out = (size_t)rows;
+    return DB_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* staff administration and login                                       */
+
+static db_status_t staff_login_row(db_t *db, const char *stmt, const char *key, bool *found,
+                                   staff_login_t *out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, key);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, stmt, &params, &res);
+    if (status != DB_OK)
+        return status;
+    *found = PQntuples(res) == 1;
+    if (*found) {
+        copy_text(out->id, sizeof out->id, db_value(res, 0, 0));
+        copy_text(out->name, sizeof out->name, db_value(res, 0, 1));
+        copy_text(out->role, sizeof out->role, db_value(res, 0, 2));
+        out->active = bool_at(res, 0, 3);
+        copy_text(out->password_hash, sizeof out->password_hash, db_value(res, 0, 4));
+        out->failed_logins = (int)i64_at(res, 0, 5);
+        out->locked_until_ms = i64_at(res, 0, 6);
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_staff_by_login(db_t *db, const char *login, bool *found, staff_login_t *out)
+{
+    return staff_login_row(db, "staff_by_login", login, found, out);
+}
+
+db_status_t store_staff_by_id(db_t *db, const char *id, bool *found, staff_login_t *out)
+{
+    return staff_login_row(db, "staff_by_id", id, found, out);
+}
+
+db_status_t store_staff_login_failed(db_t *db, const char *id, int max_failures,
+                                     int64_t lock_until_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, id);
+    db_param_i64(&params, max_failures);
+    db_param_i64(&params, lock_until_ms);
+    return db_run(db, "staff_login_failed", &params, NULL);
+}
+
+db_status_t store_staff_login_ok(db_t *db, const char *id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, id);
+    return db_run(db, "staff_login_ok", &params, NULL);
+}
+
+db_status_t store_refresh_insert(db_t *db, const char *token_sha256, const char *staff_id,
+                                 int64_t expires_at_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, token_sha256);
+    db_param_text(&params, staff_id);
+    db_param_i64(&params, expires_at_ms);
+    return db_run(db, "refresh_insert", &params, NULL);
+}
+
+db_status_t store_refresh_use(db_t *db, const char *token_sha256, int64_t now_ms,
+                              char staff_id_out[37])
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, token_sha256);
+    db_param_i64(&params, now_ms);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "refresh_use", &params, &res);
+    if (status != DB_OK)
+        return status;
+    copy_text(staff_id_out, 37, PQntuples(res) == 1 ? db_value(res, 0, 0) : "");
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_staff_insert(db_t *db, const staff_insert_t *staff, bool *conflict)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, staff->id);
+    db_param_text(&params, staff->login);
+    db_param_text(&params, staff->name);
+    param_text_or_null(&params, staff->email);
+    param_text_or_null(&params, staff->phone);
+    db_param_text(&params, staff->role);
+    db_param_text(&params, staff->regions_json ? staff->regions_json : "[]");
+    db_param_i64(&params, staff->capacity);
+    param_text_or_null(&params, staff->password_hash);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "staff_insert", &params, &rows);
+    if (status == DB_OK)
+        *conflict = rows == 0;
+    return status;
+}
+
+db_status_t store_staff_patch(db_t *db, const char *id, const char *patch_json, bool *found)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, id);
+    db_param_text(&params, patch_json);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "staff_patch", &params, &rows);
+    if (status == DB_OK)
+        *found = rows == 1;
+    return status;
+}
+
+db_status_t store_staff_set_shift(db_t *db, const char *id, bool on_shift, int64_t now_ms,
+                                  bool *found)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, id);
+    db_param_bool(&params, on_shift);
+    db_param_i64(&params, now_ms);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "staff_set_shift", &params, &rows);
+    if (status == DB_OK)
+        *found = rows == 1;
+    return status;
+}
+
+db_status_t store_staff_json(db_t *db, const char *id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, id);
+    return run_json(db, "staff_json", &params, out);
+}
+
+db_status_t store_staff_list_json(db_t *db, json_t **out)
+{
+    return run_json(db, "staff_list_json", NULL, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* reading                                                              */
+
+static void param_ms_or_null(db_params_t *params, int64_t ms)
+{
+    if (ms)
+        db_param_i64(params, ms);
+    else
+        db_param_null(params);
+}
+
+db_status_t store_orders_json(db_t *db, const order_filter_t *filter, const page_t *page,
+                              json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    param_text_or_null(&params, filter->status);
+    param_text_or_null(&params, filter->group);
+    param_text_or_null(&params, filter->manager_id);
+    param_text_or_null(&params, filter->delivery_method);
+    param_text_or_null(&params, filter->channel);
+    param_text_or_null(&params, filter->source);
+    param_ms_or_null(&params, filter->from_ms);
+    param_ms_or_null(&params, filter->to_ms);
+    param_text_or_null(&params, page->has_cursor ? page->after_key : NULL);
+    param_text_or_null(&params, page->has_cursor ? page->after_id : NULL);
+    db_param_i64(&params, page->limit);
+    return run_json(db, "orders_json", &params, out);
+}
+
+db_status_t store_order_json(db_t *db, const char *order_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return run_json(db, "order_json", &params, out);
+}
+
+db_status_t store_rejections_json(db_t *db, const char *source, const page_t *page, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    param_text_or_null(&params, source);
+    param_text_or_null(&params, page->has_cursor ? page->after_key : NULL);
+    param_text_or_null(&params, page->has_cursor ? page->after_id : NULL);
+    db_param_i64(&params, page->limit);
+    return run_json(db, "rejections_json", &params, out);
+}
+
+db_status_t store_statuses_json(db_t *db, json_t **out)
+{
+    return run_json(db, "statuses_json", NULL, out);
+}
+
+db_status_t store_transitions_json(db_t *db, json_t **out)
+{
+    return run_json(db, "transitions_json", NULL, out);
+}
+
+db_status_t store_report_sales_json(db_t *db, const char *by, int64_t from_ms, int64_t to_ms,
+                                    json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, by);
+    db_param_i64(&params, from_ms);
+    db_param_i64(&params, to_ms);
+    return run_json(db, "report_sales_json", &params, out);
+}
+
+db_status_t store_report_people_json(db_t *db, int64_t from_ms, int64_t to_ms, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, from_ms);
+    db_param_i64(&params, to_ms);
+    return run_json(db, "report_people_json", &params, out);
+}

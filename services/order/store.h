@@ -1,0 +1,304 @@
+/*
+ * store.h — every SQL statement of the order service (STYLE.md "SQL").
+ *
+ * Functions run one prepared statement (or one small, fixed sequence) on
+ * the caller's session, inside the caller's transaction, and return
+ * db_status_t. Reads for the HTTP API come back as JSON built by
+ * PostgreSQL (json_build_object), so the shape of an answer is written
+ * once, next to the query that fills it. Rows the transaction never reads
+ * back (order lines, history) go through bulk inserts (common/bulk.h).
+ */
+#ifndef ORDER_STORE_H
+#define ORDER_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/db.h"
+#include "common/page.h"
+#include "services/order/assign.h"
+#include "services/order/intake.h"
+
+/* Registers every statement on a session (the kit's db_setup). */
+int store_prepare(db_t *db, void *arg);
+
+/* --- intake ------------------------------------------------------------ */
+
+typedef struct {
+    char order_id[37];
+    uint64_t number;
+    char body_sha256[65];
+    char title[300];
+} intake_key_t;
+
+/* Claims (source, external_id) for a new order: true in *claimed with the
+ * order's number; false when the key exists (read it with store_intake_find). */
+db_status_t store_intake_claim(db_t *db, const char *source, const char *external_id,
+                               const char *body_sha256, const char *order_id, intake_door_t door,
+                               bool *claimed, uint64_t *number_out);
+
+/* The order a key was first used for; *found false when none. */
+db_status_t store_intake_find(db_t *db, const char *source, const char *external_id, bool *found,
+                              intake_key_t *key_out);
+
+/* Keeps a rejected submission (a repeat of the same body is counted on the
+ * first row); rejection_id_out gets the row's id. */
+db_status_t store_rejection_record(db_t *db, const char *new_id, const submission_t *sub,
+                                   const char *body_sha256, intake_door_t door,
+                                   const char *reasons_json, const char *submission_json,
+                                   char rejection_id_out[37]);
+
+typedef struct {
+    char source[130];
+    char default_channel[16];
+    bool may_set_prices;
+} intake_source_t;
+
+/* The active source whose API key has this SHA-256; *found false when none. */
+db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
+                                intake_source_t *source_out);
+db_status_t store_source_upsert(db_t *db, const char *source, const char *api_key_sha256,
+                                const char *default_channel, bool may_set_prices);
+
+/* --- customers and orders -------------------------------------------- */
+
+typedef struct {
+    char id[37];
+    char manager_id[37]; /* "" when none */
+    char category[16];
+} customer_t;
+
+/* Finds the customer by E.164 phone (first) or lower-cased email, counting
+ * the new order, or creates them. */
+db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *name,
+                                     const char *phone_e164, const char *email_lower,
+                                     customer_t *customer_out);
+
+/* Makes manager the customer's own manager, unless they have one. */
+db_status_t store_customer_set_manager(db_t *db, const char *customer_id, const char *manager_id);
+
+typedef struct {
+    const char *order_id;
+    uint64_t number;
+    const char *title;
+    const submission_t *sub;
+    const char *customer_id;
+    const char *manager_id; /* NULL: unassigned */
+    const char *delivery_json;
+    const char *attributes_json;
+    bool sender_prices;
+    int64_t now_ms;
+} order_insert_t;
+
+/* Inserts the order (status new, version 1) and its lines. */
+db_status_t store_order_insert(db_t *db, const order_insert_t *order);
+
+/* --- the order as the domain sees it --------------------------------- */
+
+typedef struct {
+    char id[37];
+    uint64_t number;
+    char title[300];
+    char status[32];
+    char group[16];
+    uint64_t version;
+    char manager_id[37]; /* "" when unassigned */
+    char customer_id[37];
+    char channel[16];
+    char source[130];
+    char region[210];
+    char method[16];
+    char stock_state[16];
+    char currency[4];
+    uint32_t discount_bp;
+    bool taken_up;
+    bool has_totals;
+    int64_t lines_minor, discount_minor, delivery_minor, vat_minor, total_minor, weight_g;
+    int64_t delivery_override_minor; /* -1 when none */
+    char payment_terms[16];          /* "" until confirmed */
+    int64_t placed_at_ms;
+    bool sender_prices;
+} order_t;
+
+/* Reads and locks the order (FOR UPDATE); *found false when unknown. */
+db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_t *order_out);
+
+/* The status's group; "" when the status is unknown. */
+db_status_t store_status_group(db_t *db, const char *status, char group_out[16]);
+
+/* Whether any of roles (role_t bits) may move from -> to. */
+db_status_t store_transition_allowed(db_t *db, const char *from, const char *to, unsigned roles,
+                                     bool *allowed);
+
+/* The moves roles may make from a status: a JSON array of
+ * {to, name, group} (caller owns it). */
+db_status_t store_transitions_from(db_t *db, const char *from, unsigned roles, json_t **moves_out);
+
+/* Sets the status, bumps the version; *version_out gets the new one. */
+db_status_t store_order_set_status(db_t *db, const char *order_id, const char *status,
+                                   const char *cancel_reason, int64_t now_ms,
+                                   uint64_t *version_out);
+
+/* Marks the order taken up by its manager. */
+db_status_t store_order_taken_up(db_t *db, const char *order_id, int64_t now_ms);
+
+/* Sets the manager (NULL: none) and bumps the version. */
+db_status_t store_order_set_manager(db_t *db, const char *order_id, const char *manager_id,
+                                    int64_t now_ms, uint64_t *version_out);
+
+/* Appends a history row (bulk: visible after commit). detail_json may be NULL. */
+db_status_t store_history_add(db_t *db, const char *order_id, int64_t at_ms, const char *kind,
+                              const char *from_status, const char *to_status, const char *actor_id,
+                              const char *actor_role, const char *reason, const char *detail_json);
+
+/* --- stock and totals -------------------------------------------------- */
+
+typedef struct {
+    uint32_t line_no;
+    char sku[130];
+    char name[210];
+    int64_t quantity;
+    int64_t sender_price_minor; /* -1 when none */
+    int64_t unit_price_minor;   /* -1 until priced */
+    uint32_t vat_rate_bp;
+    uint32_t unit_weight_g;
+    int64_t amount_minor, discount_minor, total_minor, vat_minor;
+} order_line_t;
+
+/* The order's lines in line order; caller frees *lines_out. */
+db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines_out,
+                            size_t *count_out);
+
+/* Writes prices and computed amounts of every line. */
+db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_line_t *lines,
+                                    size_t count);
+
+typedef struct {
+    int64_t lines_minor, discount_minor, delivery_minor, vat_minor, total_minor, weight_g;
+} order_totals_row_t;
+
+db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *stock_state,
+                                  const order_totals_row_t *totals, uint64_t *version_out);
+
+/* The delivery price for method x region x lines total (delivery_prices). */
+db_status_t store_delivery_price(db_t *db, const char *method, const char *region,
+                                 int64_t total_minor, int64_t *price_out);
+
+db_status_t store_order_set_terms(db_t *db, const char *order_id, const char *payment_terms,
+                                  const order_totals_row_t *totals);
+
+/* --- staff and assignment ----------------------------------------------- */
+
+/* Managers who could take an order in region_key now; caller frees. */
+db_status_t store_candidates(db_t *db, const char *region_key, assign_candidate_t **out,
+                             size_t *count_out);
+
+typedef struct {
+    char id[37];
+    char name[210];
+    char email[210];
+    char phone[40];
+} manager_contact_t;
+
+/* Takes one capacity slot of the manager (refused by the database when
+ * full, off shift or inactive): *taken false then. */
+db_status_t store_manager_take_slot(db_t *db, const char *staff_id, int64_t now_ms, bool *taken,
+                                    manager_contact_t *contact_out);
+db_status_t store_manager_free_slot(db_t *db, const char *staff_id);
+
+/* Orders waiting for a manager, oldest first (ids into out, up to max). */
+db_status_t store_unassigned(db_t *db, int max, char (*ids_out)[37], int *count_out);
+
+/* --- tasks -------------------------------------------------------------- */
+
+typedef struct {
+    const char *id;
+    const char *kind;
+    const char *order_id;    /* may be NULL */
+    const char *assignee_id; /* may be NULL */
+    const char *title;
+    int64_t due_at_ms;
+    const char *dedup_key; /* may be NULL */
+    int64_t now_ms;
+} task_insert_t;
+
+/* Inserts a task unless its dedup key exists: *created tells. */
+db_status_t store_task_insert(db_t *db, const task_insert_t *task, bool *created);
+db_status_t store_task_done(db_t *db, const char *task_id, const char *staff_id, bool admin,
+                            int64_t now_ms, bool *done);
+db_status_t store_tasks_json(db_t *db, const char *assignee_id, const char *status,
+                             const page_t *page, json_t **out);
+
+/* Business calendar exceptions (holidays, worked weekends) as days since
+ * the epoch; caller frees. */
+typedef struct {
+    int32_t day;
+    bool workday;
+} calendar_row_t;
+db_status_t store_calendar(db_t *db, calendar_row_t **rows_out, size_t *count_out);
+
+/* --- staff administration and login ------------------------------------- */
+
+typedef struct {
+    char id[37];
+    char name[210];
+    char role[16];
+    bool active;
+    char password_hash[160];
+    int failed_logins;
+    int64_t locked_until_ms;
+} staff_login_t;
+
+db_status_t store_staff_by_login(db_t *db, const char *login, bool *found, staff_login_t *out);
+db_status_t store_staff_by_id(db_t *db, const char *id, bool *found, staff_login_t *out);
+db_status_t store_staff_login_failed(db_t *db, const char *id, int max_failures,
+                                     int64_t lock_until_ms);
+db_status_t store_staff_login_ok(db_t *db, const char *id);
+db_status_t store_refresh_insert(db_t *db, const char *token_sha256, const char *staff_id,
+                                 int64_t expires_at_ms);
+/* Uses a refresh token once: *staff_id_out gets its owner, "" when the
+ * token is unknown, used or expired. */
+db_status_t store_refresh_use(db_t *db, const char *token_sha256, int64_t now_ms,
+                              char staff_id_out[37]);
+
+typedef struct {
+    const char *id;
+    const char *login;
+    const char *name;
+    const char *email;
+    const char *phone;
+    const char *role;
+    const char *regions_json; /* JSON array of strings */
+    int64_t capacity;
+    const char *password_hash; /* may be NULL */
+} staff_insert_t;
+
+/* *conflict true when the login is taken. */
+db_status_t store_staff_insert(db_t *db, const staff_insert_t *staff, bool *conflict);
+db_status_t store_staff_patch(db_t *db, const char *id, const char *patch_json, bool *found);
+db_status_t store_staff_set_shift(db_t *db, const char *id, bool on_shift, int64_t now_ms,
+                                  bool *found);
+db_status_t store_staff_json(db_t *db, const char *id, json_t **out); /* NULL: not found */
+db_status_t store_staff_list_json(db_t *db, json_t **out);
+
+/* --- reading ------------------------------------------------------------ */
+
+typedef struct {
+    const char *status, *group, *manager_id, *delivery_method, *channel, *source;
+    int64_t from_ms, to_ms; /* 0: open */
+} order_filter_t;
+
+db_status_t store_orders_json(db_t *db, const order_filter_t *filter, const page_t *page,
+                              json_t **out);
+db_status_t store_order_json(db_t *db, const char *order_id, json_t **out); /* NULL: not found */
+db_status_t store_rejections_json(db_t *db, const char *source, const page_t *page, json_t **out);
+db_status_t store_statuses_json(db_t *db, json_t **out);
+db_status_t store_transitions_json(db_t *db, json_t **out);
+
+/* by: "region", "manager", "channel" or "source". */
+db_status_t store_report_sales_json(db_t *db, const char *by, int64_t from_ms, int64_t to_ms,
+                                    json_t **out);
+db_status_t store_report_people_json(db_t *db, int64_t from_ms, int64_t to_ms, json_t **out);
+
+#endif

@@ -1,0 +1,88 @@
+# order.sh — sourced by the order service's integration tests: start order
+# replicas on fixed loopback ports with their own schema and roles, and
+# talk to them as staff and as intake sources.
+#
+# Ports: order replica N: http 2818N, replay 2556N (N = 1, 2 ...); busd as
+# in kit.sh; an inventory, when a test runs one: http 28182+?, see
+# inventory.sh.
+
+ORDER_HTTP_BASE=2818
+ORDER_SITE_KEY=it-site-main-key-0123456789abcdef
+ORDER_FORM_KEY=it-tilda-landing-key-0123456789ab
+
+order_dbs() {
+    ORDER_ENV=$(it_service_db order orders)
+}
+
+# order_start NAME N [VAR=VALUE ...]: replica N of the order service
+order_start() {
+    local name=$1 n=$2
+    shift 2
+    it_start "$name" bash -c "$ORDER_ENV
+        exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
+        HTTP_ADDR=127.0.0.1:$ORDER_HTTP_BASE$n REPLAY_ADDR=tcp://127.0.0.1:2556$n \
+        REPLAY_PEERS=inventory=tcp://127.0.0.1:25572 REDIS_URL=$TEST_REDIS_URL \
+        CLOCK_TEST=true STORE_REGION=moscow $* \"$IT_BIN/order\""
+    it_wait_until 30 "order replica $n ready" kit_http_ok "$ORDER_HTTP_BASE$n" /readyz
+}
+
+order_url() {
+    echo "http://127.0.0.1:$ORDER_HTTP_BASE${1:-1}"
+}
+
+# order_call METHOD PATH [BODY [HEADER...]] on replica ORDER_N (default 1)
+order_call() {
+    local method=$1 path=$2 body=${3:-}
+    shift 3 2>/dev/null || shift $#
+    it_http "$method" "$(order_url "${ORDER_N:-1}")$path" "$body" "$@"
+}
+
+# order_admin METHOD PATH [BODY]: as an admin
+order_admin() {
+    [ -n "${ORDER_ADMIN_TOKEN:-}" ] || ORDER_ADMIN_TOKEN=$(it_token admin it-admin)
+    order_call "$1" "$2" "${3:-}" "Authorization: Bearer $ORDER_ADMIN_TOKEN"
+}
+
+# order_status_of "<status> <body>": the status code
+http_code() { echo "${1%% *}"; }
+# http_body "<status> <body>": the body
+http_body() { echo "${1#* }"; }
+
+# order_staff LOGIN NAME ROLE REGIONS_JSON CAPACITY: creates, prints the id
+order_staff() {
+    local out
+    out=$(order_admin POST /v1/staff "{\"login\":\"$1\",\"name\":\"$2\",\"role\":\"$3\",\"regions\":$4,\"capacity\":$5,\"password\":\"pass-$1-123\"}")
+    [ "$(http_code "$out")" = 201 ] || it_fail "creating staff $1: $out"
+    http_body "$out" | jq -r .id
+}
+
+# order_shift ID true|false
+order_shift() {
+    local out
+    out=$(order_admin POST "/v1/staff/$1/shift" "{\"on_shift\":$2}")
+    [ "$(http_code "$out")" = 200 ] || it_fail "shift of $1: $out"
+}
+
+# order_sources: the intake sources the tests use
+order_sources() {
+    local out
+    out=$(order_admin POST /v1/sources "{\"source\":\"site-main\",\"api_key\":\"$ORDER_SITE_KEY\"}")
+    [ "$(http_code "$out")" = 201 ] || it_fail "source site-main: $out"
+    out=$(order_admin POST /v1/sources "{\"source\":\"tilda-landing\",\"api_key\":\"$ORDER_FORM_KEY\",\"default_channel\":\"landing\",\"may_set_prices\":true}")
+    [ "$(http_code "$out")" = 201 ] || it_fail "source tilda-landing: $out"
+}
+
+# order_submit KEY BODY: POST /v1/orders as site-main
+order_submit() {
+    order_call POST /v1/orders "$2" "X-Api-Key: $ORDER_SITE_KEY" "Idempotency-Key: $1"
+}
+
+# a valid order body: order_body NAME PHONE REGION SKU QTY
+order_body() {
+    printf '{"customer":{"name":"%s","phone":"%s"},"delivery":{"method":"courier","address":{"region":"%s","city":"%s","line1":"Lenina 1"}},"items":[{"sku":"%s","quantity":%s}]}' \
+        "$1" "$2" "$3" "$3" "$4" "$5"
+}
+
+order_sql() {
+    it_psql "$1"
+}
