@@ -821,22 +821,37 @@ static void stream_apply_ready(inbox_t *inbox, stream_t *st, int64_t now)
 /* ------------------------------------------------------------------ */
 /* external events                                                      */
 
-/* Applies one external event in its own transaction; true when done
- * (applied, skipped or parked), false to retry later. */
-static bool apply_external(inbox_t *inbox, const Conveyor__Envelope *env)
+/* Applies external events envs[0..count) in one transaction: first without
+ * savepoints; if one is rejected, again with a savepoint per event so only
+ * it is parked (as sequenced runs are). Each handler deduplicates by its
+ * own key, so a batch is as safe as single events and commits once.
+ * Returns how many are done (applied, skipped or parked): count, or 0 to
+ * retry later. */
+static size_t apply_external_run(inbox_t *inbox, Conveyor__Envelope **envs, size_t count)
 {
-    int parked = 0;
-    if (db_begin(inbox->db) != DB_OK)
-        return false;
-    apply_outcome_t outcome = apply_one(inbox, BUS_STREAM_EXT, env, true, &parked);
-    if (outcome != APPLY_DONE || db_commit(inbox->db) != DB_OK) {
+    for (int careful = 0; careful <= 1; careful++) {
+        int parked = 0;
+        if (db_begin(inbox->db) != DB_OK)
+            return 0;
+        apply_outcome_t outcome = APPLY_DONE;
+        for (size_t i = 0; i < count && outcome == APPLY_DONE; i++)
+            outcome = apply_one(inbox, BUS_STREAM_EXT, envs[i], careful, &parked);
+        db_status_t committed = outcome == APPLY_DONE ? db_commit(inbox->db) : DB_ERROR;
+        if (outcome == APPLY_DONE && committed == DB_OK) {
+            metrics_counter_add(inbox->external_total, count);
+            relay_wake(inbox->config.relay);
+            return count;
+        }
         db_rollback(inbox->db);
         inbox->open_letters -= parked;
-        return false;
+        /* a rejection, or a commit refused over a handler's swallowed error:
+         * once more, carefully; a retry or a lost database: later */
+        bool again = !careful && (outcome == APPLY_REJECTED ||
+                                  (outcome == APPLY_DONE && committed == DB_ERROR));
+        if (!again)
+            return 0;
     }
-    metrics_counter_add(inbox->external_total, 1);
-    relay_wake(inbox->config.relay);
-    return true;
+    return 0;
 }
 
 static void ext_push(inbox_t *inbox, Conveyor__Envelope *env)
@@ -869,20 +884,30 @@ static void ext_push(inbox_t *inbox, Conveyor__Envelope *env)
 static void ext_apply_ready(inbox_t *inbox, int64_t now)
 {
     ext_queue_t *q = &inbox->ext;
-    if (now < q->not_before)
+    if (now < q->not_before || q->len == 0)
+        return;
+    Conveyor__Envelope **run = malloc(sizeof *run * (size_t)inbox->config.batch_max);
+    if (!run)
         return;
     while (q->len > 0) {
-        Conveyor__Envelope *env = q->items[q->head];
-        if (!apply_external(inbox, env)) {
+        size_t count = 0;
+        while (count < q->len && count < (size_t)inbox->config.batch_max) {
+            run[count] = q->items[(q->head + count) % q->cap];
+            count++;
+        }
+        if (apply_external_run(inbox, run, count) != count) {
             q->backoff = next_backoff(q->backoff, 100, 5000);
             q->not_before = clock_mono_ms() + q->backoff;
-            return;
+            break;
         }
         q->backoff = 0;
-        conveyor__envelope__free_unpacked(env, NULL);
-        q->head = (q->head + 1) % q->cap;
-        q->len--;
+        for (size_t i = 0; i < count; i++) {
+            conveyor__envelope__free_unpacked(q->items[q->head], NULL);
+            q->head = (q->head + 1) % q->cap;
+            q->len--;
+        }
     }
+    free(run);
 }
 
 /* ------------------------------------------------------------------ */

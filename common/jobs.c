@@ -366,6 +366,55 @@ static void kind_metrics(job_kind_t *kind, const char *label_kind)
 /* ------------------------------------------------------------------ */
 /* enqueueing                                                           */
 
+/* One NOTIFY per transaction that enqueued jobs, sent as the transaction's
+ * deferred work (db.h) just before COMMIT. */
+typedef struct {
+    db_deferred_t base;
+    bool pending;
+} notify_once_t;
+
+static const int notify_marker = 0;
+
+static db_status_t notify_flush(db_t *db, db_deferred_t *self)
+{
+    notify_once_t *once = (notify_once_t *)self;
+    if (!once->pending)
+        return DB_OK;
+    once->pending = false;
+    return db_run(db, "jobs_notify", NULL, NULL);
+}
+
+static void notify_discard(db_deferred_t *self)
+{
+    ((notify_once_t *)self)->pending = false;
+}
+
+static void notify_destroy(db_deferred_t *self)
+{
+    free(self);
+}
+
+static db_status_t notify_at_commit(db_t *db)
+{
+    if (!db_in_tx(db))
+        return db_run(db, "jobs_notify", NULL, NULL);
+    notify_once_t *once = (notify_once_t *)db_deferred_find(db, &notify_marker);
+    if (!once) {
+        once = calloc(1, sizeof *once);
+        if (!once)
+            return DB_ERROR;
+        once->base.key = &notify_marker;
+        once->base.order = 900; /* before the outbox (1000): any order works */
+        once->base.flush = notify_flush;
+        once->base.discard = notify_discard;
+        once->base.destroy = notify_destroy;
+        if (db_deferred_add_take(db, &once->base) != 0)
+            return DB_ERROR;
+    }
+    once->pending = true;
+    return DB_OK;
+}
+
 db_status_t jobs_enqueue(db_t *db, const job_spec_t *spec, bool *created_out, int64_t *job_id_out)
 {
     if (created_out)
@@ -424,8 +473,9 @@ db_status_t jobs_enqueue(db_t *db, const job_spec_t *spec, bool *created_out, in
         goto done;
     }
     if (created) {
-        /* delivered when the caller's transaction commits, never before */
-        status = db_run(db, "jobs_notify", NULL, NULL);
+        /* delivered when the caller's transaction commits, never before;
+         * once per transaction, however many jobs it enqueues */
+        status = notify_at_commit(db);
         if (status != DB_OK)
             goto done;
     }

@@ -37,8 +37,29 @@ typedef struct {
     size_t envelope_len;
     int attempts;
     int64_t next_send_ms;
-    int answered; /* 0 none, 1 accepted, 2 rejected */
+    int64_t first_sent_us; /* when it was first published */
+    int64_t answer_us;     /* from the first send to its answer */
+    int answered;          /* 0 none, 1 accepted, 2 rejected */
 } pending_t;
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* p-th percentile (0..100) of sorted values, nearest rank. */
+static double percentile_ms(const int64_t *sorted_us, size_t n, double p)
+{
+    if (n == 0)
+        return 0.0;
+    size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return (double)sorted_us[rank - 1] / 1000.0;
+}
 
 static const char *text_of(const json_t *object, const char *key)
 {
@@ -323,6 +344,7 @@ int intake_client_run(const intake_client_options_t *options)
                (options->rate <= 0 || sent * 1000 / options->rate <= now - started)) {
             pending[next].attempts = 1;
             pending[next].next_send_ms = now + RETRY_MS;
+            pending[next].first_sent_us = clock_mono_us();
             zmq_send(pub, "ext/intake.order", 16, ZMQ_SNDMORE);
             zmq_send(pub, pending[next].envelope, pending[next].envelope_len, 0);
             next++;
@@ -356,6 +378,7 @@ int intake_client_run(const intake_client_options_t *options)
                 int index =
                     on_answer(&topic, &body, options->source, pending, next, options->quiet);
                 if (index >= 0) {
+                    pending[index].answer_us = clock_mono_us() - pending[index].first_sent_us;
                     answered++;
                     accepted += pending[index].answered == 1;
                     rejected += pending[index].answered == 2;
@@ -366,11 +389,22 @@ int intake_client_run(const intake_client_options_t *options)
         }
     }
     int64_t took = clock_mono_ms() - started;
+    int64_t *latencies = calloc(answered ? answered : 1, sizeof *latencies);
+    size_t measured = 0;
+    for (size_t i = 0; latencies && i < count; i++)
+        if (pending[i].answered)
+            latencies[measured++] = pending[i].answer_us;
+    if (latencies)
+        qsort(latencies, measured, sizeof *latencies, compare_i64);
     fprintf(stderr,
             "conveyor: published=%zu accepted=%zu rejected=%zu unanswered=%zu ms=%lld "
-            "rate_per_s=%.0f\n",
+            "rate_per_s=%.0f latency_ms_p50=%.1f latency_ms_p99=%.1f latency_ms_max=%.1f\n",
             count, accepted, rejected, count - answered, (long long)took,
-            took > 0 ? (double)answered * 1000.0 / (double)took : 0.0);
+            took > 0 ? (double)answered * 1000.0 / (double)took : 0.0,
+            latencies ? percentile_ms(latencies, measured, 50) : 0.0,
+            latencies ? percentile_ms(latencies, measured, 99) : 0.0,
+            latencies && measured ? (double)latencies[measured - 1] / 1000.0 : 0.0);
+    free(latencies);
     rc = answered == count ? 0 : 3;
 done:
     for (size_t i = 0; i < count; i++) {

@@ -549,9 +549,6 @@ db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, s
         status = history(db, order_id, "status", NULL, "new", &system_actor, "placed", NULL);
     if (status == DB_OK)
         status = announce_placed(db, emitter, sub, order_id, number, title, &customer, now);
-    /* the manager of a customer's first order becomes their own manager */
-    if (status == DB_OK && contact.id[0] && !customer.manager_id[0])
-        status = store_customer_set_manager(db, customer.id, contact.id);
     if (status == DB_OK && contact.id[0]) {
         order_t order = {.number = number};
         snprintf(order.id, sizeof order.id, "%s", order_id);

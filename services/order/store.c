@@ -67,8 +67,9 @@ static const struct {
 
     /* customers and orders */
     {"customer_for_order",
-     "WITH found AS (SELECT id FROM customers WHERE ($1 <> '' AND phone = $1) OR "
-     "($2 <> '' AND email = $2) ORDER BY (phone IS NOT DISTINCT FROM $1) DESC LIMIT 1), "
+     "WITH found AS (SELECT id FROM ((SELECT id, 1 AS rank FROM customers WHERE phone = $1 "
+     "AND $1 <> '') UNION ALL (SELECT id, 2 FROM customers WHERE email = $2 AND $2 <> '')) "
+     "m ORDER BY rank LIMIT 1), "
      "counted AS (UPDATE customers c SET order_count = c.order_count + 1 FROM found "
      "WHERE c.id = found.id RETURNING c.id, c.manager_id, c.category), "
      "created AS (INSERT INTO customers (id, name, phone, email, order_count) "
@@ -76,10 +77,10 @@ static const struct {
      "ON CONFLICT DO NOTHING RETURNING id, manager_id, category) "
      "SELECT id, coalesce(manager_id::text, ''), category FROM counted UNION ALL "
      "SELECT id, coalesce(manager_id::text, ''), category FROM created"},
-    {"customer_set_manager",
-     "UPDATE customers SET manager_id = $2 WHERE id = $1 AND manager_id IS NULL"},
     {"order_insert",
-     "INSERT INTO orders (id, number, title, source, external_id, channel, customer_id, "
+     "WITH own AS (UPDATE customers SET manager_id = $8 WHERE id = $7 AND manager_id IS NULL "
+     "AND $8::uuid IS NOT NULL) INSERT INTO orders (id, number, title, source, external_id, "
+     "channel, customer_id, "
      "manager_id, assigned_at, status, status_changed_at, region, delivery_method, delivery, "
      "discount_bp, currency, comment, attributes, placed_at, sender_prices) VALUES ($1, $2, $3, "
      "$4, $5, $6, $7, $8, CASE WHEN $8::uuid IS NULL THEN NULL ELSE " TS("$9") " END, 'new', " TS(
@@ -529,15 +530,6 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
             return DB_OK;
     }
     return DB_TRANSIENT;
-}
-
-db_status_t store_customer_set_manager(db_t *db, const char *customer_id, const char *manager_id)
-{
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, customer_id);
-    db_param_text(&params, manager_id);
-    return db_run(db, "customer_set_manager", &params, NULL);
 }
 
 db_status_t store_order_insert(db_t *db, const order_insert_t *order)

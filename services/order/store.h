@@ -75,9 +75,6 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
                                      const char *phone_e164, const char *email_lower,
                                      customer_t *customer_out);
 
-/* Makes manager the customer's own manager, unless they have one. */
-db_status_t store_customer_set_manager(db_t *db, const char *customer_id, const char *manager_id);
-
 typedef struct {
     const char *order_id;
     uint64_t number;
@@ -91,7 +88,8 @@ typedef struct {
     int64_t now_ms;
 } order_insert_t;
 
-/* Inserts the order (status new, version 1) and its lines. */
+/* Inserts the order (status new, version 1) and its lines; its manager
+ * becomes the customer's own manager if they have none yet. */
 db_status_t store_order_insert(db_t *db, const order_insert_t *order);
 
 /* --- the order as the domain sees it --------------------------------- */

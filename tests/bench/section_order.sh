@@ -1,0 +1,50 @@
+# section_order.sh — the order service (sourced by tests/bench/run.sh).
+#
+#   order.intake_per_s     orders/s from ext/intake.order to the publisher
+#                          hearing intake.accepted, which commits together
+#                          with order.placed and order.assigned (median of 3
+#                          runs of 3,000 published as fast as the client can:
+#                          a burst that drains within the publisher's 5 s
+#                          retry, so every order is sent once)
+#   order.latency_ms       p50/p99 from publishing to the answer, at 200/s
+#
+# Three managers on shift serve every region; every order is a new
+# customer; the service runs alone (no inventory answering).
+
+source tests/integration/order/order.sh
+order_dbs
+order_start orderB 1 LOG_LEVEL=warn
+order_sources
+for m in 1 2 3; do
+    id=$(order_staff "bench$m" "Bench Manager $m" manager '[]' 100000)
+    order_shift "$id" true
+done
+
+intake_run() {
+    BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
+        --source "$1" --generate "$2" --rate "$3" --quiet 2>&1 | tail -1
+}
+field() {
+    sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"
+}
+
+ORDER_EVENTS=${BENCH_ORDER_EVENTS:-3000}
+echo "== order: intake to assignment, $ORDER_EVENTS orders per run, 3 runs"
+rates=()
+for n in 1 2 3; do
+    line=$(intake_run "bench-$n" "$ORDER_EVENTS" 0)
+    echo "   run $n: $line"
+    [ "$(field unanswered "$line")" = 0 ] || echo "   (some orders got no answer)"
+    rates+=("$(field rate_per_s "$line")")
+done
+figure "order.intake_per_s" "$(printf '%s\n' "${rates[@]}" | median) (median of ${rates[*]}; target >= 1000)"
+
+echo "== order: latency at 200 orders/s for 30 s"
+line=$(intake_run bench-latency 6000 200)
+echo "   $line"
+figure "order.latency_ms.p50" "$(field latency_ms_p50 "$line")"
+figure "order.latency_ms.p99" "$(field latency_ms_p99 "$line") (target < 100)"
+figure "order.latency_ms.max" "$(field latency_ms_max "$line")"
+it_assert_eq 0 "$(it_psql "SELECT count(*) FROM orders.orders WHERE manager_id IS NULL")" \
+    "orders left unassigned in the benchmark"
+it_stop orderB
