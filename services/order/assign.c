@@ -15,6 +15,8 @@ static bool usable(const assign_candidate_t *candidate, const char *exclude_id)
 /* Whether a should be chosen before b. */
 static bool before(const assign_candidate_t *a, const assign_candidate_t *b)
 {
+    if (a->names_region != b->names_region)
+        return a->names_region;
     if (a->open_orders != b->open_orders)
         return a->open_orders < b->open_orders;
     if (a->last_assigned_ms != b->last_assigned_ms)

@@ -34,13 +34,15 @@ static const config_spec_t order_specs[] = {
     {"LOGIN_MAX_FAILURES", "5", false, "failed logins before the login is locked"},
     {"LOGIN_LOCK", "15m", false, "how long a login stays locked"},
     {"REFRESH_TOKEN_TTL", "30d", false, "lifetime of refresh tokens"},
+    {"VIP_THRESHOLD_MINOR", "5000000", false,
+     "a customer whose delivered orders reach this (kopecks) becomes a VIP"},
     CONFIG_SPEC_END,
 };
 
 static int read_config(const config_t *config, order_app_t *app, api_t *api)
 {
     int64_t timeout = 0, task_due = 0, ttl = 0, wait = 0, days = 0, failures = 0, lock = 0,
-            refresh = 0;
+            refresh = 0, vip = 0;
     if (config_get_duration_ms(config, "ASSIGN_TIMEOUT", &timeout) != 0 ||
         config_get_duration_ms(config, "NEW_ORDER_TASK_DUE", &task_due) != 0 ||
         config_get_duration_ms(config, "ASSIGN_LOCK_TTL", &ttl) != 0 ||
@@ -48,7 +50,8 @@ static int read_config(const config_t *config, order_app_t *app, api_t *api)
         config_get_int(config, "REMINDER_BUSINESS_DAYS", 1, 60, &days) != 0 ||
         config_get_int(config, "LOGIN_MAX_FAILURES", 1, 1000, &failures) != 0 ||
         config_get_duration_ms(config, "LOGIN_LOCK", &lock) != 0 ||
-        config_get_duration_ms(config, "REFRESH_TOKEN_TTL", &refresh) != 0)
+        config_get_duration_ms(config, "REFRESH_TOKEN_TTL", &refresh) != 0 ||
+        config_get_int(config, "VIP_THRESHOLD_MINOR", 0, INT64_MAX, &vip) != 0)
         return -1;
     if (form_map_parse(config_get(config, "INTAKE_FORM_FIELDS"), &api->form_map) != 0) {
         log_error("INTAKE_FORM_FIELDS is not ours=theirs[,ours=theirs...] with known fields",
@@ -66,6 +69,7 @@ static int read_config(const config_t *config, order_app_t *app, api_t *api)
     app->assign_lock_ttl_ms = (int)ttl;
     app->assign_lock_wait_ms = (int)wait;
     app->reminder_business_days = (int)days;
+    app->vip_threshold_minor = vip;
     api->login_max_failures = (int)failures;
     api->login_lock_ms = lock;
     api->refresh_ttl_ms = refresh;

@@ -798,6 +798,9 @@ static db_status_t on_arrival(order_app_t *app, db_t *db, const emitter_t *emitt
         msg.version = version;
         msg.number = order->number;
         status = order_emit(db, emitter, "order.delivered", order->id, &msg.base);
+        if (status == DB_OK)
+            status = store_customer_spent(db, order->customer_id, order->total_minor,
+                                          app->vip_threshold_minor);
     } else if (strcmp(to, "cancelled") == 0) {
         Conveyor__OrderCancelled msg = CONVEYOR__ORDER_CANCELLED__INIT;
         msg.order_id = pb_lend(order->id);

@@ -31,7 +31,8 @@ typedef struct {
     int64_t new_order_task_ms; /* the new-order task is due this long after assignment */
     int assign_lock_ttl_ms;
     int assign_lock_wait_ms;
-    int reminder_business_days; /* unpaid invoice and undelivered parcel checks */
+    int reminder_business_days;  /* unpaid invoice and undelivered parcel checks */
+    int64_t vip_threshold_minor; /* F4: a customer who spent this much is a VIP */
 } order_app_t;
 
 /* Where events go: effects of the event being applied (cause set), or

@@ -77,6 +77,9 @@ static const struct {
      "ON CONFLICT DO NOTHING RETURNING id, manager_id, category) "
      "SELECT id, coalesce(manager_id::text, ''), category FROM counted UNION ALL "
      "SELECT id, coalesce(manager_id::text, ''), category FROM created"},
+    {"customer_spent",
+     "UPDATE customers SET total_spent_minor = total_spent_minor + $2, category = CASE WHEN "
+     "total_spent_minor + $2 >= $3 THEN 'vip' ELSE category END WHERE id = $1"},
     {"order_insert",
      "WITH own AS (UPDATE customers SET manager_id = $8 WHERE id = $7 AND manager_id IS NULL "
      "AND $8::uuid IS NOT NULL) INSERT INTO orders (id, number, title, source, external_id, "
@@ -532,6 +535,17 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
     return DB_TRANSIENT;
 }
 
+db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amount_minor,
+                                 int64_t vip_threshold_minor)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, customer_id);
+    db_param_i64(&params, amount_minor);
+    db_param_i64(&params, vip_threshold_minor);
+    return db_run(db, "customer_spent", &params, NULL);
+}
+
 db_status_t store_order_insert(db_t *db, const order_insert_t *order)
 {
     const submission_t *sub = order->sub;
@@ -899,6 +913,7 @@ db_status_t store_candidates(db_t *db, const char *region_key, assign_candidate_
         candidates[i].open_orders = (int32_t)i64_at(res, i, 1);
         candidates[i].capacity = (int32_t)i64_at(res, i, 2);
         candidates[i].last_assigned_ms = i64_at(res, i, 3);
+        candidates[i].names_region = bool_at(res, i, 4);
     }
     PQclear(res);
     *out = candidates;

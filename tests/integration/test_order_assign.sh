@@ -21,6 +21,7 @@ m1=$(order_staff m1 "Maria One" manager '[]' 250)
 m2=$(order_staff m2 "Mikhail Two" manager '[]' 250)
 m3=$(order_staff m3 "Marat Three" manager '[]' 250)
 for m in "$m1" "$m2" "$m3"; do order_shift "$m" true; done
+order_staff reader "Report Reader" admin '[]' 0 >/dev/null
 
 # spread_ok WHERE: the managers' shares of the matching orders differ by at most one
 spread() {
@@ -128,4 +129,31 @@ it_assert_eq "$kept_manager" "$(order_sql "SELECT manager_id FROM orders.orders 
 it_assert_eq "not_taken_up" "$(order_sql "SELECT reason FROM orders.order_history WHERE order_id = '$slow_order' AND kind = 'assigned' ORDER BY id DESC LIMIT 1")" \
     "the history says why it was reassigned"
 capacity_held
+# --- reading: keyset pages and filters over what was made here --------------------------------
+ORDER_ADMIN_TOKEN=$(order_login reader) # business time moved on: a token of the service's own
+page_all() { # QUERY: every id over all pages, one per line
+    local cursor="" out
+    while :; do
+        out=$(order_admin GET "/v1/orders?limit=97&$1${cursor:+&cursor=$cursor}")
+        [ "$(http_code "$out")" = 200 ] || it_fail "GET /v1/orders?$1: $out"
+        http_body "$out" | jq -r '.items[].id'
+        cursor=$(http_body "$out" | jq -r '.next_cursor // empty')
+        [ -n "$cursor" ] || break
+    done
+}
+all=$(page_all "")
+it_assert_eq "$(order_sql "SELECT count(*) FROM orders.orders")" "$(wc -l <<<"$all")" "orders over all pages"
+it_assert_eq "$(wc -l <<<"$all")" "$(sort -u <<<"$all" | wc -l)" "distinct orders over all pages"
+it_assert_eq "$(order_sql "SELECT count(*) FROM orders.orders WHERE manager_id = '$m2'")" \
+    "$(page_all "manager=$m2" | wc -l)" "orders of one manager"
+it_assert_eq "$(order_sql "SELECT count(*) FROM orders.orders WHERE status = 'cancelled'")" \
+    "$(page_all "status=cancelled" | wc -l)" "cancelled orders"
+it_assert_eq "$(order_sql "SELECT count(*) FROM orders.orders o JOIN orders.statuses s ON s.code = o.status WHERE s.group_code = 'new' AND o.source = 'bus-load'")" \
+    "$(page_all "group=new&source=bus-load" | wc -l)" "new orders from the bus"
+it_assert_eq "$(order_sql "SELECT count(*) FROM orders.orders WHERE delivery_method = 'courier' AND channel = 'website'")" \
+    "$(page_all "delivery_method=courier&channel=website" | wc -l)" "courier orders from the website"
+it_assert_eq 0 "$(page_all "from=2020-01-01&to=2020-02-01" | grep -c . || true)" "orders of a period long ago"
+it_assert_eq 400 "$(http_code "$(order_admin GET "/v1/orders?cursor=garbage")")" "a cursor we never gave out"
+it_assert_eq 400 "$(http_code "$(order_admin GET "/v1/orders?limit=100000")")" "a page too large"
+
 it_log "assignment: 300 over HTTP and 300 over the bus within one of even, capacity held without Redis, queue and timeout"

@@ -86,3 +86,12 @@ order_body() {
 order_sql() {
     it_psql "$1"
 }
+
+# order_login LOGIN: a token from the service itself (its business clock:
+# the one to use after a test moved time on); staff made by order_staff
+order_login() {
+    local out
+    out=$(order_call POST /v1/auth/token "{\"login\":\"$1\",\"password\":\"pass-$1-123\"}")
+    [ "$(http_code "$out")" = 200 ] || it_fail "login of $1: $out"
+    http_body "$out" | jq -r .access_token
+}
