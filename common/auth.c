@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/base64url.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -199,44 +200,6 @@ done:
 /* ------------------------------------------------------------------ */
 /* verifying                                                            */
 
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes unpadded base64url into out (NUL-terminated); -1 if invalid. */
-static int b64url_decode(const char *in, size_t len, char *out, size_t out_size)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value(in[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= out_size)
-                return -1;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* Reads alg and kid from the token's header and finds the key. */
 static auth_status_t pick_key(const auth_t *auth, const char *token, const auth_key_t **key_out)
 {
@@ -244,7 +207,8 @@ static auth_status_t pick_key(const auth_t *auth, const char *token, const auth_
     if (!dot || !strchr(dot + 1, '.'))
         return AUTH_MALFORMED;
     char header_text[512];
-    if (b64url_decode(token, (size_t)(dot - token), header_text, sizeof header_text) != 0)
+    if (base64url_decode(token, (size_t)(dot - token), (unsigned char *)header_text,
+                         sizeof header_text, NULL) != 0)
         return AUTH_MALFORMED;
     json_t *header = json_loads(header_text, 0, NULL);
     if (!json_is_object(header)) {

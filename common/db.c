@@ -8,6 +8,7 @@
  * until the caller rolls back. Statements are registered by name and
  * prepared on each session just before their first use there.
  */
+#include "common/hex.h"
 #include "common/db.h"
 
 #include <errno.h>
@@ -814,17 +815,6 @@ int db_get_i64(const PGresult *res, int row, int col, int64_t *out)
     return 0;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_out, size_t *len_out)
 {
     *bytes_out = NULL;
@@ -840,7 +830,7 @@ int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_ou
         if (!bytes)
             return -1;
         for (size_t i = 0; i < len; i++) {
-            int hi = hex_digit(text[2 + 2 * i]), lo = hex_digit(text[3 + 2 * i]);
+            int hi = hex_value(text[2 + 2 * i]), lo = hex_value(text[3 + 2 * i]);
             if (hi < 0 || lo < 0) {
                 free(bytes);
                 return -1;

@@ -2,6 +2,7 @@
  * envelope.c — checking, splitting and packing bus frames (envelope.h).
  */
 #include "common/envelope.h"
+#include "common/hex.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -123,7 +124,6 @@ int envelope_pack_alloc(const Conveyor__Envelope *env, uint8_t **buf_out, size_t
 void bus_frame_hash(const void *topic, size_t topic_len, const void *envelope, size_t envelope_len,
                     char out[65])
 {
-    static const char digits[] = "0123456789abcdef";
     uint8_t digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -133,10 +133,7 @@ void bus_frame_hash(const void *topic, size_t topic_len, const void *envelope, s
         EVP_DigestFinal_ex(ctx, digest, &digest_len) != 1)
         digest_len = 0;
     EVP_MD_CTX_free(ctx);
-    for (unsigned i = 0; i < 32; i++) {
-        uint8_t byte = i < digest_len ? digest[i] : 0;
-        out[2 * i] = digits[byte >> 4];
-        out[2 * i + 1] = digits[byte & 0x0f];
-    }
-    out[64] = '\0';
+    if (digest_len != 32)
+        memset(digest, 0, 32);
+    hex_encode(digest, 32, out);
 }

@@ -22,6 +22,7 @@
  * access log line. Route labels are bounded (pattern or "unmatched", a
  * fixed list of methods) so that clients cannot grow the metric registry.
  */
+#include "common/hex.h"
 #include "common/http.h"
 
 #include <arpa/inet.h>
@@ -165,17 +166,6 @@ static const char *method_label(const char *method)
         if (strcmp(method, known[i]) == 0)
             return known[i];
     return "other";
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Decodes %XX in place; -1 on a malformed escape or %00. */

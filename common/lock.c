@@ -17,6 +17,7 @@
  * earlier call that turns out closed by the server (Redis restarted) is
  * replaced once within the same call instead of failing it.
  */
+#include "common/hex.h"
 #include "common/lock.h"
 
 #include <errno.h>
@@ -111,17 +112,6 @@ static void set_error(locker_t *self, const char *fmt, ...)
 }
 
 /* --- redis:// URLs ---------------------------------------------------------- */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decodes [from, to) into a fresh string; NULL on a bad escape,
  * an encoded NUL or out of memory (*reason says which). */
@@ -274,15 +264,10 @@ static int random_bytes(void *buf, size_t len)
 
 static int make_token(char out[TOKEN_HEX])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char raw[TOKEN_BYTES];
     if (random_bytes(raw, sizeof raw) != 0)
         return -1;
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = digits[raw[i] >> 4];
-        out[2 * i + 1] = digits[raw[i] & 0xf];
-    }
-    out[TOKEN_HEX - 1] = '\0';
+    hex_encode(raw, sizeof raw, out);
     return 0;
 }
 
@@ -813,6 +798,65 @@ void locker_release(locker_t *locker, lock_t **lock_p)
     if (locker)
         (void)release_keys(locker, *lock_p); /* on failure the ttl frees the keys */
     lock_free(lock_p);
+}
+
+void locker_release_all(locker_t *locker, lock_t **locks, size_t count)
+{
+    size_t live = 0, argc_total = 0;
+    for (size_t i = 0; i < count; i++)
+        if (locks[i]) {
+            live++;
+            argc_total += 4 + locks[i]->key_count;
+        }
+    redis_cmd_t *cmds = NULL;
+    const char **argvs = NULL;
+    char(*numkeys)[24] = NULL;
+    redisReply **replies = NULL;
+    if (!locker || live == 0 ||
+        (!locker->release_script.sha[0] && load_script(locker, &locker->release_script) != 0))
+        goto done;
+    cmds = malloc(live * sizeof *cmds);
+    argvs = malloc(argc_total * sizeof *argvs);
+    numkeys = malloc(live * sizeof *numkeys);
+    replies = calloc(live, sizeof *replies);
+    if (!cmds || !argvs || !numkeys || !replies)
+        goto done;
+    size_t n = 0, used = 0;
+    for (size_t i = 0; i < count; i++) {
+        const lock_t *lock = locks[i];
+        if (!lock)
+            continue;
+        const char **argv = argvs + used;
+        snprintf(numkeys[n], sizeof numkeys[n], "%zu", lock->key_count);
+        argv[0] = "EVALSHA";
+        argv[1] = locker->release_script.sha;
+        argv[2] = numkeys[n];
+        for (size_t k = 0; k < lock->key_count; k++)
+            argv[3 + k] = lock->keys[k];
+        argv[3 + lock->key_count] = lock->token;
+        cmds[n] = (redis_cmd_t){(int)(4 + lock->key_count), argv};
+        used += 4 + lock->key_count;
+        n++;
+    }
+    if (run_pipeline(locker, cmds, n, replies) != 0)
+        goto done; /* the connection failed: the ttl frees the keys */
+    n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!locks[i])
+            continue;
+        const redisReply *reply = replies[n++];
+        /* Redis restarted since the script was loaded: one at a time, with EVAL */
+        if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+            (void)release_keys(locker, locks[i]);
+    }
+    free_replies(replies, live);
+done:
+    free(replies);
+    free(numkeys);
+    free(argvs);
+    free(cmds);
+    for (size_t i = 0; i < count; i++)
+        lock_free(&locks[i]);
 }
 
 const char *lock_token(const lock_t *lock)

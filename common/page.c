@@ -6,52 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/base64url.h"
 #include "common/numparse.h"
-
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t b64url_encode(const unsigned char *in, size_t len, char *out, size_t out_size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 4 < out_size; i += 3) {
-        uint32_t chunk = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            chunk |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            chunk |= in[i + 2];
-        out[o++] = alphabet[(chunk >> 18) & 63];
-        out[o++] = alphabet[(chunk >> 12) & 63];
-        if (i + 1 < len)
-            out[o++] = alphabet[(chunk >> 6) & 63];
-        if (i + 2 < len)
-            out[o++] = alphabet[chunk & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-static int b64url_decode(const char *in, unsigned char *out, size_t out_size, size_t *len_out)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (const char *p = in; *p; p++) {
-        const char *at = strchr(alphabet, *p);
-        if (!at || !*p)
-            return -1;
-        acc = acc << 6 | (uint32_t)(at - alphabet);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= out_size)
-                return -1;
-            out[o++] = (unsigned char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    *len_out = o;
-    return 0;
-}
 
 void page_cursor(const char *key, const char *id, char out[PAGE_CURSOR_SIZE])
 {
@@ -61,7 +17,7 @@ void page_cursor(const char *key, const char *id, char out[PAGE_CURSOR_SIZE])
         n = 0;
     if ((size_t)n >= sizeof plain)
         n = (int)sizeof plain - 1;
-    b64url_encode((const unsigned char *)plain, (size_t)n, out, PAGE_CURSOR_SIZE);
+    base64url_encode(plain, (size_t)n, out, PAGE_CURSOR_SIZE);
 }
 
 int page_from_request(const http_request_t *req, http_response_t *res, int default_limit,
@@ -87,7 +43,7 @@ int page_from_request(const http_request_t *req, http_response_t *res, int defau
     size_t len = 0;
     const char *newline = NULL;
     if (strlen(cursor) >= PAGE_CURSOR_SIZE ||
-        b64url_decode(cursor, plain, sizeof plain, &len) != 0 ||
+        base64url_decode(cursor, strlen(cursor), plain, sizeof plain, &len) != 0 ||
         !(newline = memchr(plain, '\n', len)) ||
         (size_t)((const unsigned char *)newline - plain) >= PAGE_KEY_MAX ||
         strlen(newline + 1) >= sizeof page_out->after_id || memchr(plain, '\0', len)) {

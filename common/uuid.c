@@ -1,23 +1,13 @@
 /*
  * uuid.c — random and name-based UUIDs for event ids (uuid.h).
  */
+#include "common/hex.h"
 #include "common/uuid.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int uuid_parse(const char *text, uint8_t bytes[16])
 {

@@ -122,6 +122,24 @@ static void answer_page(http_response_t *res, db_t *db, db_status_t status, json
     http_res_json_take(res, 200, body);
 }
 
+typedef db_status_t (*json_reader_fn)(db_t *db, const char *key, json_t **out);
+
+/* The shape of every read: a session, one JSON value from the store,
+ * answered (wrapped as {"<wrap>": value} when wrap is given) or 404, 503. */
+static void serve_json(api_t *api, http_response_t *res, json_reader_fn read, const char *key,
+                       const char *wrap, const char *what)
+{
+    db_t *db = session(api, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = read(db, key, &value);
+    if (status == DB_OK && value && wrap)
+        value = json_pack("{s:o}", wrap, value);
+    answer_json(res, db, status, value, what);
+    release(api, &db);
+}
+
 static bool valid_uuid(const char *text)
 {
     uint8_t bytes[16];
@@ -558,22 +576,14 @@ static void route_orders_list(const http_request_t *req, http_response_t *res, v
 
 static void route_order_get(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+    if (!auth_require(auth_of(arg), req, res, ROLE_ANY_STAFF, &claims))
         return;
     const char *id = http_req_param(req, "id");
-    if (!valid_uuid(id)) {
+    if (!valid_uuid(id))
         http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
-        return;
-    }
-    db_t *db = session(api, res);
-    if (!db)
-        return;
-    json_t *value = NULL;
-    db_status_t status = store_order_json(db, id, &value);
-    answer_json(res, db, status, value, "order");
-    release(api, &db);
+    else
+        serve_json(arg, res, store_order_json, id, NULL, "order");
 }
 
 /* ------------------------------------------------------------------ */
@@ -696,36 +706,30 @@ static void route_order_take(const http_request_t *req, http_response_t *res, vo
     release(api, &db);
 }
 
+static db_status_t read_statuses(db_t *db, const char *key, json_t **out)
+{
+    (void)key;
+    return store_statuses_json(db, out);
+}
+
 static void route_statuses(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
-        return;
-    db_t *db = session(api, res);
-    if (!db)
-        return;
-    json_t *value = NULL;
-    db_status_t status = store_statuses_json(db, &value);
-    answer_json(res, db, status, value, "statuses");
-    release(api, &db);
+    if (auth_require(auth_of(arg), req, res, ROLE_ANY_STAFF, &claims))
+        serve_json(arg, res, read_statuses, NULL, NULL, "statuses");
+}
+
+static db_status_t read_transitions(db_t *db, const char *key, json_t **out)
+{
+    (void)key;
+    return store_transitions_json(db, out);
 }
 
 static void route_transitions(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
-        return;
-    db_t *db = session(api, res);
-    if (!db)
-        return;
-    json_t *value = NULL;
-    db_status_t status = store_transitions_json(db, &value);
-    if (status == DB_OK && value)
-        value = json_pack("{s:o}", "transitions", value);
-    answer_json(res, db, status, value, "transitions");
-    release(api, &db);
+    if (auth_require(auth_of(arg), req, res, ROLE_ANY_STAFF, &claims))
+        serve_json(arg, res, read_transitions, NULL, "transitions", "transitions");
 }
 
 static void route_rejections(const http_request_t *req, http_response_t *res, void *arg)
@@ -843,43 +847,31 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
     release(api, &db);
 }
 
+static db_status_t read_staff_list(db_t *db, const char *key, json_t **out)
+{
+    (void)key;
+    return store_staff_list_json(db, out);
+}
+
 static void route_staff_list(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
-        return;
-    db_t *db = session(api, res);
-    if (!db)
-        return;
-    json_t *value = NULL;
-    db_status_t status = store_staff_list_json(db, &value);
-    if (status == DB_OK && value)
-        value = json_pack("{s:o}", "items", value);
-    answer_json(res, db, status, value, "staff");
-    release(api, &db);
+    if (auth_require(auth_of(arg), req, res, ROLE_ANY_STAFF, &claims))
+        serve_json(arg, res, read_staff_list, NULL, "items", "staff");
 }
 
 static void route_staff_get(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+    if (!auth_require(auth_of(arg), req, res, ROLE_ANY_STAFF, &claims))
         return;
     const char *id = http_req_param(req, "id");
     if (strcmp(id, "me") == 0)
         id = claims.subject;
-    if (!valid_uuid(id)) {
+    if (!valid_uuid(id))
         http_res_problem(res, 404, "not_found", "no such staff member", NULL);
-        return;
-    }
-    db_t *db = session(api, res);
-    if (!db)
-        return;
-    json_t *value = NULL;
-    db_status_t status = store_staff_json(db, id, &value);
-    answer_json(res, db, status, value, "staff member");
-    release(api, &db);
+    else
+        serve_json(arg, res, store_staff_json, id, NULL, "staff member");
 }
 
 static void route_staff_patch(const http_request_t *req, http_response_t *res, void *arg)

@@ -23,22 +23,12 @@
 
 #include <jansson.h>
 
+#include "common/hex.h"
 #include "common/numparse.h"
 
 #define FORM_PRODUCTS_PREFIX "payment[products]["
 
 /* --- the url-encoded body --------------------------------------------------- */
-
-static int form_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decodes len bytes of one key or value ('+' is a space, %XX a byte).
  * Caller owns the result; NULL on a bad escape, a NUL (raw or %00) or out
@@ -54,8 +44,8 @@ static char *form_decode(const char *text, size_t len)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int high = len - i >= 3 ? form_hex_value(text[i + 1]) : -1;
-            int low = len - i >= 3 ? form_hex_value(text[i + 2]) : -1;
+            int high = len - i >= 3 ? hex_value(text[i + 1]) : -1;
+            int low = len - i >= 3 ? hex_value(text[i + 2]) : -1;
             if (high < 0 || low < 0)
                 goto bad;
             c = (char)(high * 16 + low);
