@@ -55,6 +55,12 @@ lock_status_t locker_renew_due(locker_t *locker, lock_t *lock);
  * *lock_p to NULL. NULL-safe; failures are ignored (the ttl frees it). */
 void locker_release(locker_t *locker, lock_t **lock_p);
 
+/* Releases several locks in one round trip (their compare-and-deletes
+ * pipelined), frees each and sets its slot NULL; NULL slots are skipped.
+ * For work that holds many locks until a transaction ends (a batch).
+ * Failures are ignored (the ttl frees the keys). */
+void locker_release_all(locker_t *locker, lock_t **locks, size_t count);
+
 /* The last error in words ("redis unavailable: Connection refused"). */
 const char *locker_error(const locker_t *locker);
 

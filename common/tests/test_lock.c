@@ -486,6 +486,35 @@ static void test_renew_and_release_after_theft(void **state)
     locker_destroy(&locker);
 }
 
+static void test_release_all_in_one_round_trip(void **state)
+{
+    (void)state;
+    locker_t *locker = new_locker();
+    keyset_t first = keys_of("m1", "m2", NULL, NULL);
+    keyset_t second = keys_of("m3", NULL, NULL, NULL);
+    keyset_t third = keys_of("m4", NULL, NULL, NULL);
+    lock_t *locks[5] = {NULL};
+    assert_int_equal(locker_acquire(locker, key_ptrs(&first), first.count, 5000, 0, &locks[0]),
+                     LOCK_OK);
+    assert_int_equal(locker_acquire(locker, key_ptrs(&second), second.count, 5000, 0, &locks[2]),
+                     LOCK_OK);
+    assert_int_equal(locker_acquire(locker, key_ptrs(&third), third.count, 5000, 0, &locks[4]),
+                     LOCK_OK);
+    /* m4 expired and someone else took it: it must stay theirs */
+    freeReplyObject(raw_cmd(raw, "SET lock:%s:m4 someone-else PX 10000", prefix));
+    locker_release_all(locker, locks, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_null(locks[i]);
+    assert_key_absent("m1");
+    assert_key_absent("m2");
+    assert_key_absent("m3");
+    assert_key_holds("m4", "someone-else");
+    freeReplyObject(raw_cmd(raw, "DEL lock:%s:m4", prefix));
+    locker_release_all(locker, locks, 5); /* all NULL: nothing to do */
+    locker_release_all(locker, NULL, 0);
+    locker_destroy(&locker);
+}
+
 static void test_ttl_expiry_frees_the_key(void **state)
 {
     (void)state;
@@ -677,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_several_keys_all_or_nothing),
         cmocka_unit_test(test_renew_extends_ttl),
         cmocka_unit_test(test_renew_and_release_after_theft),
+        cmocka_unit_test(test_release_all_in_one_round_trip),
         cmocka_unit_test(test_ttl_expiry_frees_the_key),
         cmocka_unit_test(test_unreachable_redis_is_unavailable_quickly),
         cmocka_unit_test(test_restarted_redis_works_again),
