@@ -1,0 +1,72 @@
+/*
+ * inventory.h — what the parts of the inventory service share: its
+ * settings, its counters, and the entry points main.c wires up.
+ *
+ * The service (DOMAIN.md F9-F13) keeps the catalogue and its stock,
+ * holds stock for orders as the order stream reports them (order.placed,
+ * order.cancelled, order.delivered), makes short orders wait for supplies
+ * and retries them when stock arrives, and answers on its own stream
+ * (stock.reserved, stock.shortage, stock.released, stock.committed,
+ * stock.replenished, stock.low). The files:
+ *
+ *   main.c        wiring: configuration, statements, handlers, jobs, routes
+ *   handlers.c    one function per consumed topic
+ *   orderstock.c  holding, releasing and writing off an order's stock
+ *                 (shared by the handlers and the retry job)
+ *   stockcache.c  the products a transaction holds: locked once, written
+ *                 once at COMMIT (the batching lever)
+ *   stocklock.c   the Redis locks on SKUs, and going on without them
+ *   events.c      the inventory stream's messages
+ *   jobs.c        retrying waiting orders when stock becomes available
+ *   api.c         the staff HTTP API
+ *   store.c       every SQL statement
+ *   reserve.c, stock.c, catalogue.c, csv.c, import.c
+ *                 pure rules, unit-tested in tests/
+ */
+#ifndef INVENTORY_INVENTORY_H
+#define INVENTORY_INVENTORY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "common/metrics.h"
+#include "common/service.h"
+
+/* The retry job's kind. */
+#define INVENTORY_JOB_RETRY_WAITING "retry_waiting"
+
+typedef struct {
+    service_t *svc;
+    int lock_ttl_ms;  /* INVENTORY_LOCK_TTL */
+    int lock_wait_ms; /* INVENTORY_LOCK_WAIT */
+    int retry_batch;  /* INVENTORY_RETRY_BATCH: waiting orders per retry transaction */
+
+    metrics_counter_t *reserved_total;         /* orders held */
+    metrics_counter_t *shortages_total;        /* orders short (stock.shortage) */
+    metrics_counter_t *waiting_reserved_total; /* waiting orders held on a retry */
+    metrics_counter_t *released_total;         /* reservations released */
+    metrics_counter_t *committed_total;        /* reservations written off */
+    metrics_counter_t *low_alerts_total;       /* stock.low published */
+    metrics_counter_t *replenished_total;      /* supplies received (per SKU) */
+    metrics_histogram_t *reserve_latency;      /* one order's reservation attempt */
+
+    atomic_bool locks_bypassed; /* Redis was found away: said once until it is back */
+} inventory_t;
+
+/* handlers.c: registers the order stream's handlers. 0 ok, -1 OOM. */
+int handlers_register(inventory_t *inv);
+
+/* jobs.c: registers the job kinds. 0 ok, -1 OOM. */
+int inventory_jobs_register(inventory_t *inv);
+
+/* jobs.c: enqueues, in the caller's transaction, a retry of the orders
+ * waiting for any of skus (oldest first) because stock became available.
+ * dedup_key names the cause ("supply:42") so that doing the same thing
+ * twice enqueues once. */
+db_status_t inventory_retry_enqueue(db_t *db, const char *const *skus, size_t sku_count,
+                                    const char *dedup_key);
+
+/* api.c: registers the HTTP routes. 0 ok, -1 OOM. */
+int api_register(inventory_t *inv);
+
+#endif

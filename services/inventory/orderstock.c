@@ -1,0 +1,283 @@
+/*
+ * orderstock.c — holding, releasing and writing off an order's stock
+ * (orderstock.h).
+ */
+#include "services/inventory/orderstock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "services/inventory/reserve.h"
+#include "services/inventory/stockcache.h"
+
+#define ACTOR_SYSTEM "system"
+
+/* The order's stock.shortage: each line that cannot be held, with the
+ * next expected supply of its SKU when one is recorded. */
+static db_status_t announce_shortage(db_t *db, const emitter_t *em, const order_ref_t *order,
+                                     const order_line_t *lines, size_t line_count,
+                                     const reserve_plan_t *plan)
+{
+    short_line_t *shorts = calloc(line_count, sizeof *shorts);
+    const char **skus = calloc(line_count, sizeof *skus);
+    next_supply_t *supplies = calloc(line_count, sizeof *supplies);
+    db_status_t status = DB_ERROR;
+    size_t short_count = 0, supply_count = 0;
+    if (!shorts || !skus || !supplies)
+        goto done;
+    for (size_t i = 0; i < line_count; i++)
+        if (plan->lines[i].verdict != RESERVE_LINE_OK)
+            skus[short_count++] = lines[i].sku;
+    status = store_next_supplies(db, skus, short_count, supplies, &supply_count);
+    if (status != DB_OK)
+        goto done;
+    short_count = 0;
+    for (size_t i = 0; i < line_count; i++) {
+        const reserve_line_result_t *verdict = &plan->lines[i];
+        if (verdict->verdict == RESERVE_LINE_OK)
+            continue;
+        short_line_t *line = &shorts[short_count++];
+        line->line_no = lines[i].line_no;
+        line->sku = lines[i].sku;
+        line->requested = lines[i].quantity;
+        line->available = verdict->available;
+        line->reason = reserve_reason(verdict->verdict);
+        line->expected_date = "";
+        for (size_t s = 0; s < supply_count; s++)
+            if (strcmp(supplies[s].sku, lines[i].sku) == 0) {
+                line->expected_date = supplies[s].expected_date;
+                line->supply_id = supplies[s].supply_id;
+            }
+    }
+    status = events_stock_shortage(em, order, shorts, short_count);
+done:
+    free(shorts);
+    free(skus);
+    free(supplies);
+    return status;
+}
+
+/* Holds the order: the products' new stock in the cache, the order's
+ * rows deferred, the ledger, the answer, the low alerts. */
+static db_status_t hold(inventory_t *inv, db_t *db, stockcache_t *cache, const emitter_t *em,
+                        const order_ref_t *order, order_line_t *lines, size_t line_count,
+                        product_row_t **products, const reserve_plan_t *plan)
+{
+    const char **names = calloc(line_count, sizeof *names);
+    db_status_t status = DB_ERROR;
+    if (!names)
+        goto done;
+    for (size_t i = 0; i < line_count; i++) {
+        const product_row_t *row = products[plan->lines[i].product];
+        lines[i].unit_price_minor = row->price_minor;
+        lines[i].vat_rate_bp = row->vat_rate_bp;
+        lines[i].weight_g = row->weight_g;
+        names[i] = row->name;
+    }
+    /* events first: they need the products as they were for stock.low */
+    const char *currency =
+        order->currency && order->currency[0] ? order->currency : products[0]->currency;
+    status = events_stock_reserved(em, order, lines, names, line_count, currency);
+    for (size_t t = 0; t < plan->take_count && status == DB_OK; t++) {
+        const reserve_take_t *take = &plan->takes[t];
+        if (take->after.low_alert) {
+            status = events_stock_low(em, products[take->product], &take->after);
+            metrics_counter_add(inv->low_alerts_total, 1);
+        }
+        stockcache_set(cache, products[take->product], &take->after);
+    }
+    if (status == DB_OK)
+        status = store_hold_deferred(db, order, lines, line_count);
+    for (size_t i = 0; i < line_count && status == DB_OK; i++) {
+        movement_t movement = {
+            .sku = lines[i].sku,
+            .reserved_delta = lines[i].quantity,
+            .cause = "order",
+            .kind = "reserve",
+            .ref = order->order_id,
+            .line_no = lines[i].line_no,
+            .actor = ACTOR_SYSTEM,
+        };
+        status = store_movement_add(db, &movement);
+    }
+    if (status == DB_OK && stockcache_order_add(cache, order->order_id) != 0)
+        status = DB_ERROR;
+done:
+    free(names);
+    return status;
+}
+
+db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
+                               const order_ref_t *order, order_line_t *lines, size_t line_count,
+                               bool retry, orderstock_result_t *result_out)
+{
+    *result_out = ORDERSTOCK_SHORT;
+    int64_t started_us = clock_mono_us();
+    stockcache_t *cache = stockcache_of(db, inv);
+    const char **skus = calloc(line_count, sizeof *skus);
+    product_row_t **held = calloc(line_count, sizeof *held);
+    product_row_t **products = calloc(line_count, sizeof *products);
+    reserve_product_t *levels = calloc(line_count, sizeof *levels);
+    reserve_line_t *asked = calloc(line_count, sizeof *asked);
+    reserve_line_result_t *verdicts = calloc(line_count, sizeof *verdicts);
+    reserve_take_t *takes = calloc(line_count, sizeof *takes);
+    db_status_t status = DB_ERROR;
+    size_t product_count = 0;
+    if (!cache || !skus || !held || !products || !levels || !asked || !verdicts || !takes)
+        goto done;
+    for (size_t i = 0; i < line_count; i++) {
+        skus[i] = lines[i].sku;
+        asked[i] = (reserve_line_t){lines[i].line_no, lines[i].sku, lines[i].quantity};
+    }
+    bool known = false;
+    status =
+        stockcache_hold(cache, db, skus, line_count, retry ? NULL : order->order_id, held, &known);
+    if (status != DB_OK)
+        goto done;
+    if (known) {
+        *result_out = ORDERSTOCK_KNOWN;
+        goto done;
+    }
+    /* each product once, as the decision wants them */
+    for (size_t i = 0; i < line_count; i++) {
+        bool seen = held[i] == NULL;
+        for (size_t p = 0; p < product_count && !seen; p++)
+            seen = products[p] == held[i];
+        if (seen)
+            continue;
+        products[product_count] = held[i];
+        levels[product_count] = (reserve_product_t){held[i]->sku, held[i]->active, held[i]->level};
+        product_count++;
+    }
+    reserve_plan_t plan = {.lines = verdicts, .takes = takes};
+    if (reserve_decide(asked, line_count, levels, product_count, &plan) != 0) {
+        log_error("order lines cannot be decided", LF_STR("order_id", order->order_id),
+                  LF_ERR("bad_order_lines"));
+        status = DB_ERROR;
+        goto done;
+    }
+    if (plan.ok) {
+        status = hold(inv, db, cache, em, order, lines, line_count, products, &plan);
+        if (status == DB_OK) {
+            *result_out = ORDERSTOCK_HELD;
+            metrics_counter_add(retry ? inv->waiting_reserved_total : inv->reserved_total, 1);
+        }
+        goto done;
+    }
+    if (retry) {
+        status = DB_OK; /* still short: it keeps its place in the queue */
+        goto done;
+    }
+    status = store_wait(db, order, lines, line_count);
+    if (status == DB_OK)
+        status = announce_shortage(db, em, order, lines, line_count, &plan);
+    if (status == DB_OK)
+        metrics_counter_add(inv->shortages_total, 1);
+done:
+    free(skus);
+    free(held);
+    free(products);
+    free(levels);
+    free(asked);
+    free(verdicts);
+    free(takes);
+    metrics_histogram_observe_us(inv->reserve_latency, (uint64_t)(clock_mono_us() - started_us));
+    return status;
+}
+
+db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
+                             const order_ref_t *order, bool write_off, size_t *closed_out)
+{
+    *closed_out = 0;
+    stockcache_t *cache = stockcache_of(db, inv);
+    order_line_t *lines = calloc(ORDER_LINES_MAX, sizeof *lines);
+    const char **skus = calloc(ORDER_LINES_MAX, sizeof *skus);
+    product_row_t **held = calloc(ORDER_LINES_MAX, sizeof *held);
+    stock_after_t *afters = calloc(ORDER_LINES_MAX, sizeof *afters);
+    size_t line_count = 0;
+    db_status_t status = DB_ERROR;
+    if (!cache || !lines || !skus || !held || !afters)
+        goto done;
+    status = store_held_lines(db, order->order_id, lines, ORDER_LINES_MAX, &line_count);
+    if (status != DB_OK)
+        goto done;
+    for (size_t i = 0; i < line_count; i++)
+        skus[i] = lines[i].sku;
+    status = stockcache_hold(cache, db, skus, line_count, NULL, held, NULL);
+    if (status != DB_OK)
+        goto done;
+
+    /* what each product gets back: the first line of a product carries its sum */
+    for (size_t i = 0; i < line_count; i++) {
+        bool first = held[i] != NULL;
+        for (size_t j = 0; j < i && first; j++)
+            first = held[j] != held[i];
+        if (!first) {
+            if (!held[i]) {
+                log_error("a held reservation names a product that does not exist",
+                          LF_STR("order_id", order->order_id), LF_STR("sku", lines[i].sku),
+                          LF_ERR("reservation_without_product"));
+                status = DB_ERROR;
+                goto done;
+            }
+            continue;
+        }
+        int64_t quantity = 0;
+        for (size_t j = i; j < line_count; j++)
+            if (held[j] == held[i])
+                quantity += lines[j].quantity;
+        stock_refusal_t refusal =
+            stock_change(&held[i]->level, write_off ? -quantity : 0, -quantity, &afters[i]);
+        if (refusal != STOCK_OK) {
+            log_error("held stock does not match the product's reserved stock",
+                      LF_STR("order_id", order->order_id), LF_STR("sku", held[i]->sku),
+                      LF_ERR(stock_refusal_code(refusal)));
+            status = DB_ERROR;
+            goto done;
+        }
+        if (afters[i].low_alert) {
+            status = events_stock_low(em, held[i], &afters[i]);
+            metrics_counter_add(inv->low_alerts_total, 1);
+            if (status != DB_OK)
+                goto done;
+        }
+        stockcache_set(cache, held[i], &afters[i]);
+    }
+    int64_t closed = 0;
+    status = store_reservations_close(db, order, write_off, write_off ? "committed" : "released",
+                                      &closed);
+    for (size_t i = 0; i < line_count && status == DB_OK; i++) {
+        movement_t movement = {
+            .sku = lines[i].sku,
+            .on_hand_delta = write_off ? -lines[i].quantity : 0,
+            .reserved_delta = -lines[i].quantity,
+            .cause = "order",
+            .kind = write_off ? "write_off" : "release",
+            .ref = order->order_id,
+            .line_no = lines[i].line_no,
+            .actor = ACTOR_SYSTEM,
+        };
+        status = store_movement_add(db, &movement);
+    }
+    if (status == DB_OK)
+        status = events_stock_closed(em, order, write_off, lines, line_count, "order_cancelled");
+    if (status == DB_OK && !write_off && line_count > 0) {
+        char dedup[96];
+        snprintf(dedup, sizeof dedup, "release:%s:%llu", order->order_id,
+                 (unsigned long long)order->version);
+        status = inventory_retry_enqueue(db, skus, line_count, dedup);
+    }
+    if (status == DB_OK) {
+        *closed_out = (size_t)closed;
+        metrics_counter_add(write_off ? inv->committed_total : inv->released_total, 1);
+    }
+done:
+    free(lines);
+    free(skus);
+    free(held);
+    free(afters);
+    return status;
+}

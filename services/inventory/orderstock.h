@@ -1,0 +1,68 @@
+/*
+ * orderstock.h — what inventory does with an order's stock (F10-F12),
+ * inside the caller's transaction: hold every line or none, make a short
+ * order wait, release or write off what it holds.
+ *
+ * The order.placed handler and the retry job (jobs.c) both hold stock for
+ * orders, and the cancel and delivery handlers both close reservations;
+ * this is the one place that does it, so both paths lock, check, write the
+ * ledger and answer the same way:
+ *
+ *   1. hold the order's products in the transaction's stock cache
+ *      (stockcache.h): the first use of a product in the transaction takes
+ *      its Redis lock (kept until COMMIT; going on without when Redis is
+ *      away) and its row lock FOR UPDATE, in SKU order;
+ *   2. decide from plain structs (reserve.h, stock.h) against the stock as
+ *      this transaction has it — every earlier order of the batch included;
+ *   3. record the decision: the products' new stock in the cache, the
+ *      order's and its reservation rows and the ledger's rows as bulk
+ *      inserts, the answer (stock.reserved, stock.shortage, ...) and any
+ *      stock.low crossing in the outbox — all written in a few statements
+ *      just before COMMIT, the stock only where it still is what was read
+ *      under the row lock; the CHECKs on products and one reservation row
+ *      per order line are the database's last word.
+ *
+ * The database decides, the locks only keep replicas from piling up on the
+ * same rows; with Redis locks expiring at once or Redis stopped the row
+ * locks alone serialise writers (tests/integration/test_inventory_race.sh).
+ *
+ * The caller owns the order's row lock (store_order_lock or
+ * store_waiting_batch) so that facts about one order never interleave.
+ */
+#ifndef INVENTORY_ORDERSTOCK_H
+#define INVENTORY_ORDERSTOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "services/inventory/events.h"
+#include "services/inventory/inventory.h"
+#include "services/inventory/store.h"
+
+#define ORDER_LINES_MAX 200
+
+typedef enum {
+    ORDERSTOCK_HELD = 0, /* every line is held: stock.reserved was published */
+    ORDERSTOCK_SHORT,    /* not all lines can be held: nothing changed in stock */
+    ORDERSTOCK_KNOWN,    /* a placement of an order inventory knows: nothing done */
+} orderstock_result_t;
+
+/* Tries to hold every line of the order. lines carry line_no, sku and
+ * quantity; the catalogue's price, VAT and weight are filled in. A new
+ * order (retry false) is first checked to be new (ORDERSTOCK_KNOWN
+ * otherwise: the caller looks at it under its row lock); one that is short
+ * is made to wait and stock.shortage is published. A waiting order retried
+ * (retry true, the caller holds its row lock) that is still short stays as
+ * it is, silently. */
+db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
+                               const order_ref_t *order, order_line_t *lines, size_t line_count,
+                               bool retry, orderstock_result_t *result_out);
+
+/* Closes what the order holds: released (write_off false: cancelled; the
+ * freed stock is offered to waiting orders through a retry job) or written
+ * off (delivered). Publishes stock.released / stock.committed with the
+ * lines closed (none when nothing was held). *closed_out: lines closed. */
+db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
+                             const order_ref_t *order, bool write_off, size_t *closed_out);
+
+#endif
