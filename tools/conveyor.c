@@ -13,14 +13,25 @@
  *       prints the answers (intake_client.c); BUS_PUB_ENDPOINT and
  *       BUS_SUB_ENDPOINT name busd.
  *
- * More commands (tail, replay, lag, dead letters, resync) join as the
- * operations issue needs them (F34, F36).
+ *   conveyor resync --stream S [--from-seq N]
+ *       restarts a consumer's halted stream (DESIGN.md "Consuming" 4): after
+ *       the producer's database was restored or replaced (a new epoch) or
+ *       its history was purged below the consumer (TRUNCATED), the
+ *       consumer stops that stream until an operator decides; this follows
+ *       the epoch the consumer saw, from --from-seq (default: the start of
+ *       that epoch). DATABASE_URL names the consumer's database (its
+ *       runtime or owner role; search_path is its schema). The running
+ *       service picks the change up within seconds.
+ *
+ * More commands (tail, replay, lag, dead letters) join as the operations
+ * issue needs them (F34, F36).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/auth.h"
+#include "common/db.h"
 #include "common/log.h"
 #include "common/numparse.h"
 #include "tools/intake_client.h"
@@ -31,6 +42,8 @@ static int usage(void)
                     "[--ttl-seconds N]\n"
                     "       conveyor intake [--source S] [--generate N] [--rate R] "
                     "[--regions a,b] [--skus x,y] [--quiet] < orders.jsonl\n"
+                    "       conveyor resync --stream S [--from-seq N]   (DATABASE_URL: the "
+                    "consumer's)\n"
                     "  roles: admin, manager, warehouse, courier, system\n"
                     "  environment: AUTH_JWT_KEYS (kid:secret,...), AUTH_AUDIENCE\n");
     return 2;
@@ -121,8 +134,59 @@ static int cmd_intake(int argc, char **argv)
     return intake_client_run(&options);
 }
 
+static int cmd_resync(int argc, char **argv)
+{
+    const char *stream = NULL;
+    int64_t from_seq = 1;
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--stream") == 0)
+            stream = argv[i + 1];
+        else if (strcmp(argv[i], "--from-seq") == 0 &&
+                 numparse_int_range(argv[i + 1], 1, INT64_MAX, &from_seq) == 0)
+            continue;
+        else
+            return usage();
+    }
+    const char *dsn = getenv("DATABASE_URL");
+    if (argc % 2 != 0 || !stream || !dsn) {
+        fprintf(stderr, "conveyor: resync needs --stream and DATABASE_URL\n");
+        return 2;
+    }
+    log_init("conveyor", LOG_WARN);
+    db_t *db = db_new(dsn, "conveyor-resync");
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, stream);
+    db_param_i64(&params, from_seq - 1);
+    PGresult *res = NULL;
+    db_status_t status =
+        db ? db_run_sql(db,
+                        "UPDATE inbox_offsets SET epoch = halted_epoch, last_seq = $2, "
+                        "halted_reason = NULL, halted_epoch = NULL, halted_at = NULL, "
+                        "updated_at = now() WHERE stream = $1 AND halted_reason IS NOT NULL "
+                        "AND halted_epoch IS NOT NULL RETURNING epoch",
+                        &params, &res)
+           : DB_ERROR;
+    int rc = 1;
+    if (status != DB_OK)
+        fprintf(stderr, "conveyor: resync failed: %s\n", db ? db_errmsg(db) : "out of memory");
+    else if (PQntuples(res) != 1)
+        fprintf(stderr, "conveyor: stream %s is not halted with a new epoch: nothing to do\n",
+                stream);
+    else {
+        printf("stream %s now follows epoch %s from seq %lld\n", stream, db_value(res, 0, 0),
+               (long long)from_seq);
+        rc = 0;
+    }
+    PQclear(res);
+    db_destroy(&db);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "resync") == 0)
+        return cmd_resync(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
         return cmd_token(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "intake") == 0)

@@ -40,9 +40,10 @@ it_assert_eq 100 "$(kit_applied)" "events applied after the epoch changed"
 it_assert_eq 100 "$(it_psql "SELECT last_seq FROM kitcons.inbox_offsets WHERE stream = 'kitprod'")" \
     "the offset did not move"
 
-# the operator resyncs: follow the new epoch from its start
-it_psql "UPDATE kitcons.inbox_offsets SET epoch = $new_epoch, last_seq = 0, halted_reason = NULL,
-         halted_epoch = NULL, halted_at = NULL WHERE stream = 'kitprod'"
+# the operator resyncs with the CLI: follow the new epoch from its start
+out=$(bash -c "$KIT_CONS_ENV
+    exec \"$IT_BIN/conveyor\" resync --stream kitprod") || it_fail "conveyor resync failed: $out"
+it_log "$out"
 it_wait_until 30 "the new epoch's events applied after the resync" kit_applied_at_least 130
 it_wait_until 10 "ready again" kit_http_ok 28092 /readyz
 it_assert_eq 130 "$(kit_applied)" "events applied after the resync"
