@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 BUILD=${BUILD:-build}
 export IT_BIN="$top/$BUILD/bin"
-export TEST_ROOT="$top/.run/bench" TEST_PG_PORT=${BENCH_PG_PORT:-35432} TEST_REDIS_PORT=${BENCH_REDIS_PORT:-36379}
+export TEST_ROOT="$top/.run/bench" TEST_PG_PORT=${BENCH_PG_PORT:-24432} TEST_REDIS_PORT=${BENCH_REDIS_PORT:-24379}
 export IT_RUN="$TEST_ROOT/run"
 rm -rf "$IT_RUN"
 mkdir -p "$IT_RUN"
@@ -23,8 +23,7 @@ RESULTS="$TEST_ROOT/results.txt"
 : >"$RESULTS"
 
 source scripts/pg.sh
-pg_start "$TEST_ROOT" "$TEST_PG_PORT" || exit 1
-redis_start "$TEST_ROOT" "$TEST_REDIS_PORT" || exit 1
+mkdir -p "$TEST_ROOT/pg"
 export TEST_DATABASE_URL TEST_REDIS_URL="redis://127.0.0.1:$TEST_REDIS_PORT/0"
 TEST_DATABASE_URL=$(pg_super_url "$TEST_ROOT" "$TEST_PG_PORT")
 source tests/integration/lib.sh
@@ -34,7 +33,10 @@ stop_all() {
     redis_stop "$TEST_ROOT"
     pg_stop "$TEST_ROOT"
 }
+# set before anything starts: whatever fails, nothing is left running
 trap stop_all EXIT
+pg_start "$TEST_ROOT" "$TEST_PG_PORT" || exit 1
+redis_start "$TEST_ROOT" "$TEST_REDIS_PORT" || exit 1
 
 # figure NAME VALUE: one line of the results
 figure() {
