@@ -1088,6 +1088,11 @@ static void on_replay_end(inbox_t *inbox, const Conveyor__ReplayEnd *end, int64_
             if (end->last_sent_seq < st->applied + 1 &&
                 end->status != CONVEYOR__REPLAY_END__STATUS__OK)
                 st->next_request_at = now + 100;
+            /* what came is waiting for a handler's or the database's RETRY
+             * backoff: asking again before it ends would fetch the same
+             * events over and over */
+            if (window_get(st, st->applied + 1) && st->apply_not_before > st->next_request_at)
+                st->next_request_at = st->apply_not_before;
         }
         return;
     case CONVEYOR__REPLAY_END__STATUS__TRUNCATED:

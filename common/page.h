@@ -18,7 +18,7 @@
 #define PAGE_KEY_MAX 128
 
 typedef struct {
-    int limit;                 /* rows wanted (1..max) */
+    int limit;                    /* rows wanted (1..max) */
     char after_key[PAGE_KEY_MAX]; /* "" on the first page */
     char after_id[64];
     int has_cursor;

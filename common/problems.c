@@ -18,13 +18,31 @@ void problems_release(problems_t *problems)
     problems->errors = NULL;
 }
 
+/* A message cut at the buffer's end may end inside a multi-byte UTF-8
+ * character, which jansson refuses (the reason would be lost): drop the
+ * incomplete character. */
+static void trim_partial_utf8(char *text, size_t len)
+{
+    size_t start = len;
+    while (start > 0 && len - start < 3 && ((unsigned char)text[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0)
+        return;
+    unsigned char lead = (unsigned char)text[start - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (need > len - (start - 1))
+        text[start - 1] = '\0';
+}
+
 void problems_add(problems_t *problems, const char *field, const char *code, const char *fmt, ...)
 {
     char message[300];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    int n = vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof message)
+        trim_partial_utf8(message, sizeof message - 1);
     json_array_append_new(problems->errors, json_pack("{s:s,s:s,s:s}", "field", field, "code", code,
                                                       "message", message));
 }

@@ -24,8 +24,8 @@ int problems_init(problems_t *problems);
 void problems_release(problems_t *problems);
 
 /* Adds one reason; message is printf-style. */
-void problems_add(problems_t *problems, const char *field, const char *code, const char *fmt,
-                  ...) __attribute__((format(printf, 4, 5)));
+void problems_add(problems_t *problems, const char *field, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 size_t problems_count(const problems_t *problems);
 

@@ -485,6 +485,16 @@ static void relay_wait(relay_t *relay, int64_t timeout_ms)
     fds[nfds].fd = relay->wake_fd;
     fds[nfds++].events = POLLIN;
     PGconn *conn = db_conn(relay->db);
+    /* a NOTIFY that arrived while a statement ran was read off the socket
+     * then and waits in libpq: polling the socket would not see it */
+    bool notified = false;
+    PGnotify *pending;
+    while (conn && (pending = PQnotifies(conn)) != NULL) {
+        PQfreemem(pending);
+        notified = true;
+    }
+    if (notified)
+        return;
     int pg_fd = conn ? PQsocket(conn) : -1;
     if (pg_fd >= 0) {
         fds[nfds].fd = pg_fd;
@@ -526,7 +536,11 @@ static void *relay_main(void *arg)
             leader = atomic_load(&relay->leader);
             if (leader) {
                 listening = db_listen(relay->db, relay->channel) == DB_OK;
-                next_maintenance = now + 5000;
+                /* the first purge waits a little after taking the lead,
+                 * never longer than the configured interval */
+                next_maintenance =
+                    now +
+                    (relay->config.maintenance_ms < 5000 ? relay->config.maintenance_ms : 5000);
             }
         }
         if (leader && !listening)

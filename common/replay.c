@@ -206,10 +206,13 @@ static void serve_one(replay_server_t *server)
     answer_t answer = {.end = CONVEYOR__REPLAY_END__INIT};
     answer.end.request_id = request->request_id;
     answer.end.stream = server->stream;
-    if (strcmp(request->stream, server->stream) != 0)
+    if (strcmp(request->stream, server->stream) != 0) {
+        /* name the stream asked for: the consumer finds its request by it */
+        answer.end.stream = request->stream;
         answer.end.status = CONVEYOR__REPLAY_END__STATUS__UNKNOWN_STREAM;
-    else
+    } else {
         serve_range(server, &parts[0], request, &answer);
+    }
     if (!answer.peer_gone)
         send_end(server, &parts[0], &answer);
     conveyor__replay_request__free_unpacked(request, NULL);
