@@ -1345,8 +1345,13 @@ static void publish_status(inbox_t *inbox)
         out->applied_seq = st->applied;
         out->head_seq = st->head > st->received_max ? st->head : st->received_max;
         out->catching_up = st->requesting || st->want_catchup;
-        out->halted = st->halted;
-        snprintf(out->halted_reason, sizeof out->halted_reason, "%s", st->halted_reason);
+        out->halted = st->halted || st->warned_no_peer;
+        snprintf(out->halted_reason, sizeof out->halted_reason, "%s",
+                 st->halted ? st->halted_reason
+                 : st->warned_no_peer
+                     ? "no replay peer configured for this stream (REPLAY_PEERS): missed "
+                       "events cannot be fetched"
+                     : "");
     }
     pthread_mutex_unlock(&inbox->status_lock);
 }
@@ -1360,6 +1365,14 @@ static void set_leading(inbox_t *inbox, bool leading)
                 return; /* database away: try again next round */
         }
         inbox->next_letters_check = 0;
+        /* the first events applied must see letters parked by an earlier leader */
+        PGresult *count = NULL;
+        if (db_run(inbox->db, STMT_OPEN_COUNT, NULL, &count) != DB_OK ||
+            db_get_i64(count, 0, 0, &inbox->open_letters) != 0) {
+            PQclear(count);
+            return;
+        }
+        PQclear(count);
         log_info("applier active", LF_STR("schema", inbox->schema),
                  LF_INT("streams", (long long)inbox->stream_count));
     } else {

@@ -62,6 +62,15 @@ db_status_t outbox_append(db_t *db, const outbox_meta_t *meta, const void *paylo
                   LF_STR("causation_id", cause), LF_ERR("bad_causation_id"));
         return DB_ERROR;
     }
+    /* a row whose topic cannot be formed would never be published, and
+     * consumers would wait at its seq forever: refuse it here */
+    char topic[BUS_TOPIC_MAX + 1];
+    if (!meta->stream || !meta->type ||
+        bus_topic_format(topic, sizeof topic, meta->stream, meta->type) != 0) {
+        log_error("an event's stream or type cannot make a topic", LF_STR("stream", meta->stream),
+                  LF_STR("type", meta->type), LF_ERR("bad_topic"));
+        return DB_ERROR;
+    }
     bulk_t *rows = bulk_of(db, &outbox_spec);
     if (!rows)
         return DB_ERROR;

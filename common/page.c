@@ -1,5 +1,9 @@
 /*
- * page.c — opaque keyset cursors (page.h): base64url of "<key>\n<id>".
+ * page.c — opaque keyset cursors (page.h): base64url of "<id>\n<key>".
+ *
+ * The id comes first because ids never hold a newline while a sort key
+ * (a name, say) might; a key or id too long for page_t is refused when the
+ * cursor is made, never silently cut.
  */
 #include "common/page.h"
 
@@ -11,13 +15,15 @@
 
 void page_cursor(const char *key, const char *id, char out[PAGE_CURSOR_SIZE])
 {
-    char plain[PAGE_KEY_MAX + 64 + 2];
-    int n = snprintf(plain, sizeof plain, "%s\n%s", key ? key : "", id ? id : "");
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof plain)
-        n = (int)sizeof plain - 1;
-    base64url_encode(plain, (size_t)n, out, PAGE_CURSOR_SIZE);
+    char plain[PAGE_KEY_MAX + PAGE_ID_MAX + 2];
+    key = key ? key : "";
+    id = id ? id : "";
+    out[0] = '\0';
+    if (strlen(key) >= PAGE_KEY_MAX || strlen(id) >= PAGE_ID_MAX || strchr(id, '\n'))
+        return; /* no cursor: the list ends here rather than at a wrong place */
+    int n = snprintf(plain, sizeof plain, "%s\n%s", id, key);
+    if (n > 0)
+        base64url_encode(plain, (size_t)n, out, PAGE_CURSOR_SIZE);
 }
 
 int page_from_request(const http_request_t *req, http_response_t *res, int default_limit,
@@ -39,22 +45,22 @@ int page_from_request(const http_request_t *req, http_response_t *res, int defau
     const char *cursor = http_req_query(req, "cursor");
     if (!cursor || !cursor[0])
         return 0;
-    unsigned char plain[PAGE_KEY_MAX + 64 + 2];
+    unsigned char plain[PAGE_KEY_MAX + PAGE_ID_MAX + 2];
     size_t len = 0;
     const char *newline = NULL;
     if (strlen(cursor) >= PAGE_CURSOR_SIZE ||
         base64url_decode(cursor, strlen(cursor), plain, sizeof plain, &len) != 0 ||
-        !(newline = memchr(plain, '\n', len)) ||
-        (size_t)((const unsigned char *)newline - plain) >= PAGE_KEY_MAX ||
-        strlen(newline + 1) >= sizeof page_out->after_id || memchr(plain, '\0', len)) {
+        memchr(plain, '\0', len) || !(newline = memchr(plain, '\n', len)) ||
+        (size_t)((const unsigned char *)newline - plain) >= PAGE_ID_MAX ||
+        strlen(newline + 1) >= PAGE_KEY_MAX) {
         http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out",
                          "start again without a cursor");
         return -1;
     }
-    size_t key_len = (size_t)((const unsigned char *)newline - plain);
-    memcpy(page_out->after_key, plain, key_len);
-    page_out->after_key[key_len] = '\0';
-    snprintf(page_out->after_id, sizeof page_out->after_id, "%s", newline + 1);
+    size_t id_len = (size_t)((const unsigned char *)newline - plain);
+    memcpy(page_out->after_id, plain, id_len);
+    page_out->after_id[id_len] = '\0';
+    snprintf(page_out->after_key, sizeof page_out->after_key, "%s", newline + 1);
     page_out->has_cursor = 1;
     return 0;
 }

@@ -15,12 +15,13 @@
 
 #include "common/http.h"
 
-#define PAGE_KEY_MAX 128
+#define PAGE_KEY_MAX 520 /* a sort key of up to 128 characters of any script */
+#define PAGE_ID_MAX  132
 
 typedef struct {
     int limit;                    /* rows wanted (1..max) */
     char after_key[PAGE_KEY_MAX]; /* "" on the first page */
-    char after_id[64];
+    char after_id[PAGE_ID_MAX];
     int has_cursor;
 } page_t;
 
@@ -31,7 +32,7 @@ int page_from_request(const http_request_t *req, http_response_t *res, int defau
 
 /* The cursor after a row with this sort key and id, into out (at least
  * PAGE_CURSOR_SIZE bytes). */
-#define PAGE_CURSOR_SIZE 300
+#define PAGE_CURSOR_SIZE 900
 void page_cursor(const char *key, const char *id, char out[PAGE_CURSOR_SIZE]);
 
 #endif

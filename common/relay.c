@@ -153,10 +153,16 @@ static int prepare_statements(db_t *db)
     rc |= db_prepare(db, STMT_HEAD,
                      "SELECT epoch, last_seq, purged_through FROM outbox_streams "
                      "WHERE stream = $1");
+    /* only a prefix of the history goes: the oldest rows by seq, up to the
+     * first one still inside the retention (created_at is a transaction's
+     * start, so a higher seq may be older than a lower one) */
     rc |= db_prepare(db, STMT_PURGE_BATCH,
-                     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE stream = $1 "
-                     "AND epoch = $2 AND seq IS NOT NULL ORDER BY seq LIMIT 5000) "
-                     "AND created_at < now() - $3::bigint * interval '1 millisecond'");
+                     "WITH head AS (SELECT id, seq, created_at FROM outbox WHERE stream = $1 "
+                     "AND epoch = $2 AND seq IS NOT NULL ORDER BY seq LIMIT 5000), "
+                     "keep AS (SELECT min(seq) AS seq FROM head WHERE created_at >= now() - "
+                     "$3::bigint * interval '1 millisecond') "
+                     "DELETE FROM outbox WHERE id IN (SELECT id FROM head WHERE seq < "
+                     "coalesce((SELECT seq FROM keep), 9223372036854775807))");
     rc |= db_prepare(db, STMT_PURGE_OLD,
                      "DELETE FROM outbox WHERE stream = $1 AND epoch <> $2 "
                      "AND created_at < now() - $3::bigint * interval '1 millisecond'");

@@ -12,7 +12,8 @@
  * of a rolled-back transaction never existed; a protobuf payload is packed;
  * outbox_row_envelope turns a numbered row into a packed Envelope whose
  * every field unpacks to what was stored, and refuses rows that are not
- * numbered or whose type cannot make a topic.
+ * numbered or whose type cannot make a topic; outbox_append refuses such a
+ * type in the first place (its row would never be published).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -408,12 +409,22 @@ static void test_row_envelope_refuses_damaged_rows(void **state)
                                       &envelope_len);
     PQclear(res);
 
-    /* a type that cannot make a topic */
+    /* a type that cannot make a topic: outbox_append refuses it ... */
     outbox_meta_t bad = {.stream = "order", .type = "has space"};
-    char bad_id[UUID_TEXT_SIZE];
+    char bad_id[UUID_TEXT_SIZE] = "";
     assert_int_equal(db_begin(db), DB_OK);
-    assert_int_equal(outbox_append(db, &bad, "x", 1, bad_id), DB_OK);
-    assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(outbox_append(db, &bad, "x", 1, bad_id), DB_ERROR);
+    db_rollback(db);
+    /* ... and a row written some other way is refused when read */
+    assert_int_equal(uuid_v4(bad_id), 0);
+    db_params_t bad_params;
+    db_params_init(&bad_params);
+    db_param_text(&bad_params, bad_id);
+    assert_int_equal(db_run_sql(db,
+                                "INSERT INTO outbox (event_id, stream, type, occurred_at_ms, "
+                                "payload) VALUES ($1::uuid, 'order', 'has space', 1, '\\x78')",
+                                &bad_params, NULL),
+                     DB_OK);
     res = numbered_row(bad_id, 1, 1);
     int bad_topic = outbox_row_envelope(res, 0, "order", 1, &seq, topic, sizeof topic, &envelope,
                                         &envelope_len);

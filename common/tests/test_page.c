@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "common/base64url.h"
 #include "common/digest.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -149,6 +150,16 @@ static void cursor_query(const char *key, const char *id, char *query, size_t si
     snprintf(query, size, "cursor=%s", cursor);
 }
 
+/* A cursor made by hand from "<id>\n<key>": what page_cursor refuses to make. */
+static void forged_query(const char *key, const char *id, char *query, size_t size)
+{
+    char plain[2048], cursor[3000];
+    int n = snprintf(plain, sizeof plain, "%s\n%s", id, key);
+    assert_true(n > 0 && (size_t)n < sizeof plain);
+    assert_true(base64url_encode(plain, (size_t)n, cursor, sizeof cursor) > 0);
+    snprintf(query, size, "cursor=%s", cursor);
+}
+
 /* --- page ------------------------------------------------------------------ */
 
 static void test_limit_defaults_and_range(void **state)
@@ -196,13 +207,14 @@ static void test_cursor_round_trips(void **state)
         {"Молоко 3,2 % — 1 л", "sku-17"},       /* multi-byte key */
         {"a/b?c=d&e#f %20+", "id with spaces"}, /* URL-ish bytes stay bytes */
         {"x", ""},                              /* lengths 1, 2, 3 mod 3 */
+        {"line one\nline two", "id-9"},         /* a newline inside a key */
         {"xy", "1"},
         {"xyz", "12"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char query[512];
+        char query[2048];
         cursor_query(cases[i].key, cases[i].id, query, sizeof query);
-        char with_limit[600];
+        char with_limit[2100];
         snprintf(with_limit, sizeof with_limit, "%s&limit=7", query);
         page_t page;
         get_page(with_limit, &page);
@@ -212,12 +224,12 @@ static void test_cursor_round_trips(void **state)
         assert_string_equal(page.after_id, cases[i].id);
     }
     /* the longest key and id a page_t holds */
-    char key[PAGE_KEY_MAX], id[64];
+    char key[PAGE_KEY_MAX], id[PAGE_ID_MAX];
     memset(key, 'k', sizeof key - 1);
     key[sizeof key - 1] = '\0';
     memset(id, '9', sizeof id - 1);
     id[sizeof id - 1] = '\0';
-    char query[512];
+    char query[2048];
     cursor_query(key, id, query, sizeof query);
     page_t page;
     get_page(query, &page);
@@ -228,7 +240,7 @@ static void test_cursor_round_trips(void **state)
 static void test_bad_cursor_is_400(void **state)
 {
     (void)state;
-    char query[1024];
+    char query[4096];
     /* not base64url at all; standard base64's own letters; padding */
     assert_refused("cursor=%21%21%21", "bad_cursor");
     assert_refused("cursor=a%2Bb%2Fc", "bad_cursor");
@@ -237,17 +249,23 @@ static void test_bad_cursor_is_400(void **state)
     assert_refused("cursor=bm8tbmV3bGluZS1oZXJl", "bad_cursor");
     /* base64url of "a\0b\nid": a NUL inside */
     assert_refused("cursor=YQBiCmlk", "bad_cursor");
-    /* a key one byte longer than a page_t holds */
+    /* a key one byte longer than a page_t holds: page_cursor makes none,
+     * and one made by hand is refused */
     char key[PAGE_KEY_MAX + 1];
     memset(key, 'k', sizeof key - 1);
     key[sizeof key - 1] = '\0';
-    cursor_query(key, "1", query, sizeof query);
+    char none[PAGE_CURSOR_SIZE];
+    page_cursor(key, "1", none);
+    assert_string_equal(none, "");
+    forged_query(key, "1", query, sizeof query);
     assert_refused(query, "bad_cursor");
     /* an id longer than a page_t holds */
-    char id[80];
+    char id[PAGE_ID_MAX + 1];
     memset(id, '7', sizeof id - 1);
     id[sizeof id - 1] = '\0';
-    cursor_query("k", id, query, sizeof query);
+    page_cursor("k", id, none);
+    assert_string_equal(none, "");
+    forged_query("k", id, query, sizeof query);
     assert_refused(query, "bad_cursor");
     /* far too long */
     char longest[PAGE_CURSOR_SIZE + 20];

@@ -569,9 +569,10 @@ static void test_committed_wakes_the_leader(void **state)
     assert_int_equal(db_begin(db2), DB_OK);
     sql(db2, "SELECT id FROM outbox WHERE seq = 1 FOR UPDATE");
     relay_wake(leader);
-    assert_true(wait_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
-                            " 'test_relay' AND wait_event_type = 'Lock' AND query LIKE 'DELETE%'",
-                            1));
+    assert_true(wait_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+        " 'test_relay' AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM outbox%'",
+        1));
     append_committed(db, "notified while busy", id);
     relay_committed(follower, db);
     db_rollback(db2);

@@ -145,11 +145,9 @@ static const struct {
 
     /* staff and assignment */
     {"candidates",
-     "SELECT id, open_orders, capacity, coalesce(" MS_OF(
-         "last_assigned_at") ", 0) FROM staff "
-                             "WHERE role = 'manager' AND active AND on_shift AND open_orders < "
-                             "capacity AND "
-                             "(regions = '{}' OR $1 = ANY (regions)) ORDER BY id LIMIT 1000"},
+     "SELECT id, open_orders, capacity, coalesce(" MS_OF("last_assigned_at") ", 0), "
+     "$1 = ANY (regions) FROM staff WHERE role = 'manager' AND active AND on_shift AND "
+     "open_orders < capacity AND (regions = '{}' OR $1 = ANY (regions)) ORDER BY id LIMIT 1000"},
     {"manager_take_slot", "UPDATE staff SET open_orders = open_orders + 1, last_assigned_at = " TS(
                               "$2") " "
                                     "WHERE id = $1 AND role = 'manager' AND active AND on_shift "
