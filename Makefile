@@ -15,6 +15,9 @@
 #   make bench      the figures (benchmarks print, never assert)
 #   make fmt        clang-format every C file;  make fmt-check  the CI check
 #   make lint       cppcheck + the banned-call grep
+#   make programs   the services and the CLI only, no tests (what the image builds)
+#   make docker     build the container images (docker-compose.yml, deploy/docker/)
+#   make docker-smoke  the containers end to end (tests/docker/smoke.sh; needs an engine)
 
 BUILD    ?= build
 V        ?= 0
@@ -152,9 +155,13 @@ $(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildc
 
 # --- targets ----------------------------------------------------------------
 .DEFAULT_GOAL := all
-.PHONY: all deps test check asan up down run bench fmt fmt-check lint clean
+.PHONY: all programs deps test check asan up down run bench fmt fmt-check lint clean \
+        docker docker-smoke
 
 all: $(LIBCOMMON) $(PROGRAMS) $(COMMON_TESTS) $(SERVICE_TESTS)
+
+# the service binaries and the CLI, without tests or benchmarks: deploy/docker/Dockerfile
+programs: $(addprefix $(BIN)/,$(SERVICES) conveyor)
 
 deps:
 	@scripts/deps.sh
@@ -196,6 +203,15 @@ fmt-check:
 
 lint:
 	@scripts/lint.sh
+
+# containers: docker-compose (v1) or `docker compose` (v2), whichever is installed
+COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
+
+docker:
+	$(COMPOSE) build
+
+docker-smoke:
+	@COMPOSE="$(COMPOSE)" tests/docker/smoke.sh
 
 clean:
 	rm -rf build

@@ -22,6 +22,15 @@
 #                            prints `export DATABASE_URL=... DATABASE_OWNER_URL=...
 #                            DB_SCHEMA=...`; with "fresh" drops what existed
 #   redis_start DIR PORT / redis_stop DIR
+#
+# The SQL itself comes from two printers, shared with the containers
+# (deploy/docker/provision.sh runs the same statements against the
+# compose stack's PostgreSQL):
+#   pg_database_sql          closes the database and its public schema to PUBLIC
+#                            (run connected to the database)
+#   pg_provision_sql ROLE SCHEMA OWNER_PW RUNTIME_PW [fresh]
+#                            the roles, schema, grants and role settings of one
+#                            service; idempotent (passwords are (re)set each time)
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_DB=conveyor
@@ -92,8 +101,8 @@ EOF
     if ! psql -X -Atq "$(pg_super_url "$dir" "$port" | sed "s|/$PG_DB?|/postgres?|")" \
         -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
         psql -X -q -v ON_ERROR_STOP=1 "$(pg_super_url "$dir" "$port" | sed "s|/$PG_DB?|/postgres?|")" \
-            -c "CREATE DATABASE $PG_DB" -c "REVOKE ALL ON DATABASE $PG_DB FROM PUBLIC" \
-            -c "\\c $PG_DB" -c "REVOKE ALL ON SCHEMA public FROM PUBLIC" >/dev/null
+            -c "CREATE DATABASE $PG_DB" >/dev/null &&
+            pg_database_sql | _pg_psql "$dir" "$port" >/dev/null
     fi
 }
 
@@ -103,22 +112,22 @@ pg_stop() {
     _pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/pg/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
-# pg_provision DIR PORT ROLE SCHEMA [fresh]
-pg_provision() {
-    local dir=$1 port=$2 role=$3 schema=$4 fresh=${5:-}
-    local pwfile="$dir/pg/passwords"
-    touch "$pwfile"
-    chmod 600 "$pwfile"
-    local owner_pw runtime_pw
-    owner_pw=$(sed -n "s/^${role}_owner //p" "$pwfile")
-    runtime_pw=$(sed -n "s/^${role} //p" "$pwfile")
-    if [ -z "$owner_pw" ] || [ -n "$fresh" ]; then
-        owner_pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-        runtime_pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-        sed -i "/^${role}_owner /d;/^${role} /d" "$pwfile"
-        printf '%s_owner %s\n%s %s\n' "$role" "$owner_pw" "$role" "$runtime_pw" >>"$pwfile"
-    fi
-    _pg_psql "$dir" "$port" >/dev/null <<SQL
+# pg_database_sql: what every conveyor database gets once, connected to it.
+pg_database_sql() {
+    cat <<SQL
+REVOKE ALL ON DATABASE $PG_DB FROM PUBLIC;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+SQL
+}
+
+# pg_provision_sql ROLE SCHEMA OWNER_PW RUNTIME_PW [fresh]: prints the SQL
+# (for psql) that provisions one service in database $PG_DB: the owner
+# role <ROLE>_owner, the runtime role <ROLE>, the schema and the grants
+# (DESIGN.md "Storage"). With "fresh" it first drops what existed.
+pg_provision_sql() {
+    local role=$1 schema=$2 owner_pw=$3 runtime_pw=$4 fresh=${5:-}
+    local owner_q=${owner_pw//\'/\'\'} runtime_q=${runtime_pw//\'/\'\'}
+    cat <<SQL
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 $(if [ -n "$fresh" ]; then cat <<DROP
@@ -141,8 +150,8 @@ DO \$\$ BEGIN
     CREATE ROLE "$role" LOGIN;
   END IF;
 END \$\$;
-ALTER ROLE "${role}_owner" PASSWORD '$owner_pw';
-ALTER ROLE "$role" PASSWORD '$runtime_pw';
+ALTER ROLE "${role}_owner" PASSWORD '$owner_q';
+ALTER ROLE "$role" PASSWORD '$runtime_q';
 GRANT CONNECT ON DATABASE $PG_DB TO "${role}_owner", "$role";
 CREATE SCHEMA IF NOT EXISTS "$schema" AUTHORIZATION "${role}_owner";
 GRANT USAGE ON SCHEMA "$schema" TO "$role";
@@ -159,6 +168,24 @@ ALTER ROLE "$role" SET idle_in_transaction_session_timeout = '60s';
 GRANT EXECUTE ON FUNCTION pg_control_system() TO "$role";
 GRANT EXECUTE ON FUNCTION pg_control_checkpoint() TO "$role";
 SQL
+}
+
+# pg_provision DIR PORT ROLE SCHEMA [fresh]
+pg_provision() {
+    local dir=$1 port=$2 role=$3 schema=$4 fresh=${5:-}
+    local pwfile="$dir/pg/passwords"
+    touch "$pwfile"
+    chmod 600 "$pwfile"
+    local owner_pw runtime_pw
+    owner_pw=$(sed -n "s/^${role}_owner //p" "$pwfile")
+    runtime_pw=$(sed -n "s/^${role} //p" "$pwfile")
+    if [ -z "$owner_pw" ] || [ -n "$fresh" ]; then
+        owner_pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+        runtime_pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+        sed -i "/^${role}_owner /d;/^${role} /d" "$pwfile"
+        printf '%s_owner %s\n%s %s\n' "$role" "$owner_pw" "$role" "$runtime_pw" >>"$pwfile"
+    fi
+    pg_provision_sql "$role" "$schema" "$owner_pw" "$runtime_pw" "$fresh" | _pg_psql "$dir" "$port" >/dev/null || return 1
     echo "export DATABASE_URL='postgresql://$role:$runtime_pw@127.0.0.1:$port/$PG_DB'" \
         "DATABASE_OWNER_URL='postgresql://${role}_owner:$owner_pw@127.0.0.1:$port/$PG_DB'" \
         "DB_SCHEMA='$schema'"
