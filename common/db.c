@@ -815,6 +815,25 @@ int db_get_i64(const PGresult *res, int row, int col, int64_t *out)
     return 0;
 }
 
+int64_t db_get_i64_or(const PGresult *res, int row, int col, int64_t fallback)
+{
+    int64_t value = 0;
+    return db_get_i64(res, row, col, &value) == 0 ? value : fallback;
+}
+
+bool db_get_bool(const PGresult *res, int row, int col)
+{
+    const char *value = db_value(res, row, col);
+    return value && value[0] == 't' && value[1] == '\0';
+}
+
+void db_copy_value(const PGresult *res, int row, int col, char *out, size_t size)
+{
+    const char *value = db_value(res, row, col);
+    if (size > 0)
+        snprintf(out, size, "%s", value ? value : "");
+}
+
 int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_out, size_t *len_out)
 {
     *bytes_out = NULL;

@@ -161,6 +161,12 @@ db_status_t db_advisory_unlock(db_t *db, const char *schema, int purpose);
  * decodes a bytea cell; caller owns *bytes_out (free()); -1 for NULL. */
 const char *db_value(const PGresult *res, int row, int col);
 int db_get_i64(const PGresult *res, int row, int col, int64_t *out);
+/* The same for columns a query guarantees: the fallback when NULL or not a
+ * number; true only for a boolean 't'; the text copied into out ("" for
+ * NULL, cut to size). */
+int64_t db_get_i64_or(const PGresult *res, int row, int col, int64_t fallback);
+bool db_get_bool(const PGresult *res, int row, int col);
+void db_copy_value(const PGresult *res, int row, int col, char *out, size_t size);
 int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_out, size_t *len_out);
 
 /* A fixed set of sessions shared by threads that each need one for a

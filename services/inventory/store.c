@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/bulk.h"
+#include "common/dbjson.h"
 #include "common/pgarray.h"
 
 /* ------------------------------------------------------------------ */
@@ -373,87 +374,24 @@ static int text_array_param(pg_array_t *array, const char *const *texts, size_t 
     return 0;
 }
 
-static void copy_text(char *out, size_t size, const char *text)
-{
-    snprintf(out, size, "%s", text ? text : "");
-}
-
-static bool value_true(const PGresult *res, int row, int col)
-{
-    const char *text = db_value(res, row, col);
-    return text && text[0] == 't';
-}
-
-static int64_t value_i64(const PGresult *res, int row, int col)
-{
-    int64_t value = 0;
-    if (db_get_i64(res, row, col, &value) != 0)
-        value = 0;
-    return value;
-}
-
 static void read_product(const PGresult *res, int row, product_row_t *p)
 {
     memset(p, 0, sizeof *p);
-    copy_text(p->sku, sizeof p->sku, db_value(res, row, 0));
-    copy_text(p->external_code, sizeof p->external_code, db_value(res, row, 1));
-    copy_text(p->name, sizeof p->name, db_value(res, row, 2));
-    copy_text(p->currency, sizeof p->currency, db_value(res, row, 3));
-    copy_text(p->buyer_id, sizeof p->buyer_id, db_value(res, row, 4));
-    copy_text(p->buyer_name, sizeof p->buyer_name, db_value(res, row, 5));
-    copy_text(p->buyer_email, sizeof p->buyer_email, db_value(res, row, 6));
-    p->price_minor = value_i64(res, row, 7);
-    p->vat_rate_bp = (int32_t)value_i64(res, row, 8);
-    p->weight_g = (int32_t)value_i64(res, row, 9);
-    p->active = value_true(res, row, 10);
-    p->level.on_hand = value_i64(res, row, 11);
-    p->level.reserved = value_i64(res, row, 12);
-    p->level.low_threshold = value_i64(res, row, 13);
-    p->level.low_alerted = value_true(res, row, 14);
-}
-
-/* Runs a statement whose single cell is JSON text and parses it; *out
- * NULL when there is no row (or the cell is NULL). */
-static db_status_t run_json(db_t *db, const char *stmt, const db_params_t *params, json_t **out)
-{
-    *out = NULL;
-    PGresult *res = NULL;
-    db_status_t status = db_run(db, stmt, params, &res);
-    if (status != DB_OK)
-        return status;
-    if (PQntuples(res) > 0 && db_value(res, 0, 0)) {
-        json_error_t error;
-        *out = json_loads(db_value(res, 0, 0), 0, &error);
-        if (!*out)
-            status = DB_ERROR;
-    }
-    PQclear(res);
-    return status;
-}
-
-/* Runs a statement returning one JSON cell per row into a new array. */
-static db_status_t run_json_rows(db_t *db, const char *stmt, const db_params_t *params,
-                                 json_t **items_out)
-{
-    *items_out = NULL;
-    PGresult *res = NULL;
-    db_status_t status = db_run(db, stmt, params, &res);
-    if (status != DB_OK)
-        return status;
-    json_t *items = json_array();
-    for (int i = 0; items && i < PQntuples(res); i++) {
-        json_error_t error;
-        json_t *item = json_loads(db_value(res, i, 0), 0, &error);
-        if (!item || json_array_append_new(items, item) != 0) {
-            json_decref(items);
-            items = NULL;
-        }
-    }
-    PQclear(res);
-    if (!items)
-        return DB_ERROR;
-    *items_out = items;
-    return DB_OK;
+    db_copy_value(res, row, 0, p->sku, sizeof p->sku);
+    db_copy_value(res, row, 1, p->external_code, sizeof p->external_code);
+    db_copy_value(res, row, 2, p->name, sizeof p->name);
+    db_copy_value(res, row, 3, p->currency, sizeof p->currency);
+    db_copy_value(res, row, 4, p->buyer_id, sizeof p->buyer_id);
+    db_copy_value(res, row, 5, p->buyer_name, sizeof p->buyer_name);
+    db_copy_value(res, row, 6, p->buyer_email, sizeof p->buyer_email);
+    p->price_minor = db_get_i64_or(res, row, 7, 0);
+    p->vat_rate_bp = (int32_t)db_get_i64_or(res, row, 8, 0);
+    p->weight_g = (int32_t)db_get_i64_or(res, row, 9, 0);
+    p->active = db_get_bool(res, row, 10);
+    p->level.on_hand = db_get_i64_or(res, row, 11, 0);
+    p->level.reserved = db_get_i64_or(res, row, 12, 0);
+    p->level.low_threshold = db_get_i64_or(res, row, 13, 0);
+    p->level.low_alerted = db_get_bool(res, row, 14);
 }
 
 /* ------------------------------------------------------------------ */
@@ -538,7 +476,7 @@ db_status_t store_products_lock_for_order(db_t *db, const char *const *skus, siz
     size_t found = 0;
     for (size_t i = 0; i < n; i++) {
         if (i == 0)
-            *order_known_out = value_true(res, 0, 15);
+            *order_known_out = db_get_bool(res, 0, 15);
         if (db_value(res, (int)i, 0)) /* no product at all: one row of NULLs */
             read_product(res, (int)i, &rows[found++]);
     }
@@ -558,7 +496,7 @@ db_status_t store_order_known(db_t *db, const char *order_id, bool *known_out)
     db_status_t status = db_run(db, "inv_order_known", &params, &res);
     if (status != DB_OK)
         return status;
-    *known_out = value_true(res, 0, 0);
+    *known_out = db_get_bool(res, 0, 0);
     PQclear(res);
     return DB_OK;
 }
@@ -603,7 +541,7 @@ db_status_t store_product_json(db_t *db, const char *sku, json_t **product_out)
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, sku);
-    return run_json(db, "inv_product_json", &params, product_out);
+    return db_run_json(db, "inv_product_json", &params, product_out);
 }
 
 db_status_t store_products_page(db_t *db, const product_filter_t *filter, json_t **items_out)
@@ -618,7 +556,7 @@ db_status_t store_products_page(db_t *db, const product_filter_t *filter, json_t
     db_param_bool(&params, filter->low_only);
     db_param_text(&params, filter->query);
     db_param_i64(&params, filter->limit);
-    return run_json_rows(db, "inv_products_page", &params, items_out);
+    return db_run_json_rows(db, "inv_products_page", &params, items_out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -636,8 +574,8 @@ db_status_t store_order_lock(db_t *db, const char *order_id, order_state_t *stat
         return status;
     if (PQntuples(res) == 1) {
         state_out->found = true;
-        state_out->version = value_i64(res, 0, 0);
-        copy_text(state_out->status, sizeof state_out->status, db_value(res, 0, 1));
+        state_out->version = db_get_i64_or(res, 0, 0, 0);
+        db_copy_value(res, 0, 1, state_out->status, sizeof state_out->status);
     }
     PQclear(res);
     return DB_OK;
@@ -758,13 +696,13 @@ static void read_lines(const PGresult *res, order_line_t *lines, size_t cap, siz
     for (size_t i = 0; i < n && i < cap; i++) {
         order_line_t *line = &lines[i];
         memset(line, 0, sizeof *line);
-        line->line_no = (uint32_t)value_i64(res, (int)i, 0);
-        copy_text(line->sku, sizeof line->sku, db_value(res, (int)i, 1));
-        line->quantity = value_i64(res, (int)i, 2);
+        line->line_no = (uint32_t)db_get_i64_or(res, (int)i, 0, 0);
+        db_copy_value(res, (int)i, 1, line->sku, sizeof line->sku);
+        line->quantity = db_get_i64_or(res, (int)i, 2, 0);
         if (priced) {
-            line->unit_price_minor = value_i64(res, (int)i, 3);
-            line->vat_rate_bp = (int32_t)value_i64(res, (int)i, 4);
-            line->weight_g = (int32_t)value_i64(res, (int)i, 5);
+            line->unit_price_minor = db_get_i64_or(res, (int)i, 3, 0);
+            line->vat_rate_bp = (int32_t)db_get_i64_or(res, (int)i, 4, 0);
+            line->weight_g = (int32_t)db_get_i64_or(res, (int)i, 5, 0);
         }
     }
     *count_out = n < cap ? n : cap;
@@ -800,7 +738,7 @@ db_status_t store_reservations_close(db_t *db, const order_ref_t *order, bool wr
     db_status_t status = db_run(db, "inv_reservations_close", &params, &res);
     if (status != DB_OK)
         return status;
-    *closed_out = value_i64(res, 0, 0);
+    *closed_out = db_get_i64_or(res, 0, 0, 0);
     PQclear(res);
     return DB_OK;
 }
@@ -821,9 +759,9 @@ db_status_t store_next_supplies(db_t *db, const char *const *skus, size_t sku_co
         return status;
     size_t n = (size_t)PQntuples(res);
     for (size_t i = 0; i < n && i < sku_count; i++) {
-        copy_text(out[i].sku, sizeof out[i].sku, db_value(res, (int)i, 0));
-        copy_text(out[i].expected_date, sizeof out[i].expected_date, db_value(res, (int)i, 1));
-        out[i].supply_id = value_i64(res, (int)i, 2);
+        db_copy_value(res, (int)i, 0, out[i].sku, sizeof out[i].sku);
+        db_copy_value(res, (int)i, 1, out[i].expected_date, sizeof out[i].expected_date);
+        out[i].supply_id = db_get_i64_or(res, (int)i, 2, 0);
     }
     *count_out = n < sku_count ? n : sku_count;
     PQclear(res);
@@ -856,10 +794,10 @@ db_status_t store_waiting_batch(db_t *db, const char *const *skus, size_t sku_co
         return status;
     size_t n = (size_t)PQntuples(res);
     for (size_t i = 0; i < n && i < (size_t)limit; i++) {
-        copy_text(out[i].order_id, sizeof out[i].order_id, db_value(res, (int)i, 0));
-        out[i].version = value_i64(res, (int)i, 1);
-        out[i].waiting_no = value_i64(res, (int)i, 2);
-        copy_text(out[i].currency, sizeof out[i].currency, db_value(res, (int)i, 3));
+        db_copy_value(res, (int)i, 0, out[i].order_id, sizeof out[i].order_id);
+        out[i].version = db_get_i64_or(res, (int)i, 1, 0);
+        out[i].waiting_no = db_get_i64_or(res, (int)i, 2, 0);
+        db_copy_value(res, (int)i, 3, out[i].currency, sizeof out[i].currency);
     }
     *count_out = n < (size_t)limit ? n : (size_t)limit;
     PQclear(res);
@@ -887,7 +825,7 @@ db_status_t store_order_json(db_t *db, const char *order_id, json_t **out)
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, order_id);
-    return run_json(db, "inv_order_json", &params, out);
+    return db_run_json(db, "inv_order_json", &params, out);
 }
 
 db_status_t store_waiting_json(db_t *db, int limit, json_t **out)
@@ -895,7 +833,7 @@ db_status_t store_waiting_json(db_t *db, int limit, json_t **out)
     db_params_t params;
     db_params_init(&params);
     db_param_i64(&params, limit);
-    return run_json(db, "inv_waiting_json", &params, out);
+    return db_run_json(db, "inv_waiting_json", &params, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -926,7 +864,7 @@ db_status_t store_supply_insert(db_t *db, const char *expected_date, const char 
     arrays_release(&arrays);
     if (status != DB_OK)
         return status;
-    *id_out = value_i64(res, 0, 0);
+    *id_out = db_get_i64_or(res, 0, 0, 0);
     PQclear(res);
     return DB_OK;
 }
@@ -940,7 +878,7 @@ db_status_t store_unknown_skus(db_t *db, const char *const *skus, size_t sku_cou
     db_status_t status = DB_ERROR;
     *missing_out = NULL;
     if (text_array_param(&array, skus, sku_count, &params) == 0)
-        status = run_json(db, "inv_unknown_skus", &params, missing_out);
+        status = db_run_json(db, "inv_unknown_skus", &params, missing_out);
     pg_array_release(&array);
     return status;
 }
@@ -959,7 +897,7 @@ db_status_t store_supply_lock(db_t *db, int64_t id, char status_out[16], supply_
         return status;
     bool found = PQntuples(res) == 1;
     if (found)
-        copy_text(status_out, 16, db_value(res, 0, 0));
+        db_copy_value(res, 0, 0, status_out, 16);
     PQclear(res);
     res = NULL;
     if (!found)
@@ -969,8 +907,8 @@ db_status_t store_supply_lock(db_t *db, int64_t id, char status_out[16], supply_
         return status;
     size_t n = (size_t)PQntuples(res);
     for (size_t i = 0; i < n && i < cap; i++) {
-        copy_text(lines[i].sku, sizeof lines[i].sku, db_value(res, (int)i, 0));
-        lines[i].quantity = value_i64(res, (int)i, 1);
+        db_copy_value(res, (int)i, 0, lines[i].sku, sizeof lines[i].sku);
+        lines[i].quantity = db_get_i64_or(res, (int)i, 1, 0);
     }
     *count_out = n < cap ? n : cap;
     PQclear(res);
@@ -1012,7 +950,7 @@ db_status_t store_waiting_counts(db_t *db, const char *const *skus, size_t sku_c
     if (status != DB_OK)
         return status;
     for (size_t i = 0; i < sku_count; i++)
-        counts_out[i] = (int)i < PQntuples(res) ? value_i64(res, (int)i, 0) : 0;
+        counts_out[i] = (int)i < PQntuples(res) ? db_get_i64_or(res, (int)i, 0, 0) : 0;
     PQclear(res);
     return DB_OK;
 }
@@ -1022,7 +960,7 @@ db_status_t store_supply_json(db_t *db, int64_t id, json_t **out)
     db_params_t params;
     db_params_init(&params);
     db_param_i64(&params, id);
-    return run_json(db, "inv_supply_json", &params, out);
+    return db_run_json(db, "inv_supply_json", &params, out);
 }
 
 db_status_t store_supplies_page(db_t *db, const char *status, const char *sku, int64_t before_id,
@@ -1034,7 +972,7 @@ db_status_t store_supplies_page(db_t *db, const char *status, const char *sku, i
     db_param_text(&params, sku);
     db_param_i64(&params, before_id);
     db_param_i64(&params, limit);
-    return run_json_rows(db, "inv_supplies_page", &params, items_out);
+    return db_run_json_rows(db, "inv_supplies_page", &params, items_out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1190,7 +1128,7 @@ db_status_t store_import_record(db_t *db, bool csv, int rows, int created, int u
     db_status_t status = db_run(db, "inv_import_record", &params, &res);
     if (status != DB_OK)
         return status;
-    *id_out = value_i64(res, 0, 0);
+    *id_out = db_get_i64_or(res, 0, 0, 0);
     PQclear(res);
     return DB_OK;
 }
@@ -1224,5 +1162,5 @@ db_status_t store_reconciliation(db_t *db, bool all_products, json_t **report_ou
     db_params_t params;
     db_params_init(&params);
     db_param_bool(&params, all_products);
-    return run_json(db, "inv_reconciliation", &params, report_out);
+    return db_run_json(db, "inv_reconciliation", &params, report_out);
 }

@@ -13,6 +13,7 @@
 
 #include "common/auth.h"
 #include "common/bulk.h"
+#include "common/dbjson.h"
 #include "common/pgarray.h"
 
 /* unix ms parameter -> timestamptz, and back */
@@ -144,10 +145,12 @@ static const struct {
      "vat_minor = $5 WHERE id = $1"},
 
     /* staff and assignment */
-    {"candidates",
-     "SELECT id, open_orders, capacity, coalesce(" MS_OF("last_assigned_at") ", 0), "
-     "$1 = ANY (regions) FROM staff WHERE role = 'manager' AND active AND on_shift AND "
-     "open_orders < capacity AND (regions = '{}' OR $1 = ANY (regions)) ORDER BY id LIMIT 1000"},
+    {"candidates", "SELECT id, open_orders, capacity, coalesce(" MS_OF(
+                       "last_assigned_at") ", 0), "
+                                           "$1 = ANY (regions) FROM staff WHERE role = 'manager' "
+                                           "AND active AND on_shift AND "
+                                           "open_orders < capacity AND (regions = '{}' OR $1 = ANY "
+                                           "(regions)) ORDER BY id LIMIT 1000"},
     {"manager_take_slot", "UPDATE staff SET open_orders = open_orders + 1, last_assigned_at = " TS(
                               "$2") " "
                                     "WHERE id = $1 AND role = 'manager' AND active AND on_shift "
@@ -336,42 +339,6 @@ int store_prepare(db_t *db, void *arg)
 /* ------------------------------------------------------------------ */
 /* helpers                                                              */
 
-static void copy_text(char *out, size_t size, const char *text)
-{
-    snprintf(out, size, "%s", text ? text : "");
-}
-
-static int64_t i64_at(const PGresult *res, int row, int col)
-{
-    int64_t value = 0;
-    db_get_i64(res, row, col, &value);
-    return value;
-}
-
-static bool bool_at(const PGresult *res, int row, int col)
-{
-    const char *value = db_value(res, row, col);
-    return value && value[0] == 't';
-}
-
-/* Runs a statement returning one JSON value into *out (NULL when no row). */
-static db_status_t run_json(db_t *db, const char *stmt, const db_params_t *params, json_t **out)
-{
-    *out = NULL;
-    PGresult *res = NULL;
-    db_status_t status = db_run(db, stmt, params, &res);
-    if (status != DB_OK)
-        return status;
-    const char *text = db_value(res, 0, 0);
-    if (text) {
-        *out = json_loads(text, JSON_DECODE_ANY, NULL);
-        if (!*out)
-            status = DB_ERROR;
-    }
-    PQclear(res);
-    return status;
-}
-
 /* The role names of role bits, as a text[] literal for "= ANY($n::text[])". */
 static void roles_array(unsigned roles, char *out, size_t size)
 {
@@ -416,7 +383,7 @@ db_status_t store_intake_claim(db_t *db, const char *source, const char *externa
         return status;
     *claimed = PQntuples(res) == 1;
     if (*claimed)
-        *number_out = (uint64_t)i64_at(res, 0, 0);
+        *number_out = (uint64_t)db_get_i64_or(res, 0, 0, 0);
     PQclear(res);
     return DB_OK;
 }
@@ -434,10 +401,10 @@ db_status_t store_intake_find(db_t *db, const char *source, const char *external
         return status;
     *found = PQntuples(res) == 1;
     if (*found) {
-        copy_text(key_out->order_id, sizeof key_out->order_id, db_value(res, 0, 0));
-        key_out->number = (uint64_t)i64_at(res, 0, 1);
-        copy_text(key_out->body_sha256, sizeof key_out->body_sha256, db_value(res, 0, 2));
-        copy_text(key_out->title, sizeof key_out->title, db_value(res, 0, 3));
+        db_copy_value(res, 0, 0, key_out->order_id, sizeof key_out->order_id);
+        key_out->number = (uint64_t)db_get_i64_or(res, 0, 1, 0);
+        db_copy_value(res, 0, 2, key_out->body_sha256, sizeof key_out->body_sha256);
+        db_copy_value(res, 0, 3, key_out->title, sizeof key_out->title);
     }
     PQclear(res);
     return DB_OK;
@@ -461,7 +428,7 @@ db_status_t store_rejection_record(db_t *db, const char *new_id, const submissio
     db_status_t status = db_run(db, "rejection_record", &params, &res);
     if (status != DB_OK)
         return status;
-    copy_text(rejection_id_out, 37, db_value(res, 0, 0));
+    db_copy_value(res, 0, 0, rejection_id_out, 37);
     PQclear(res);
     return DB_OK;
 }
@@ -478,10 +445,9 @@ db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *foun
         return status;
     *found = PQntuples(res) == 1;
     if (*found) {
-        copy_text(source_out->source, sizeof source_out->source, db_value(res, 0, 0));
-        copy_text(source_out->default_channel, sizeof source_out->default_channel,
-                  db_value(res, 0, 1));
-        source_out->may_set_prices = bool_at(res, 0, 2);
+        db_copy_value(res, 0, 0, source_out->source, sizeof source_out->source);
+        db_copy_value(res, 0, 1, source_out->default_channel, sizeof source_out->default_channel);
+        source_out->may_set_prices = db_get_bool(res, 0, 2);
     }
     PQclear(res);
     return DB_OK;
@@ -521,10 +487,9 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
             return status;
         bool got = PQntuples(res) >= 1;
         if (got) {
-            copy_text(customer_out->id, sizeof customer_out->id, db_value(res, 0, 0));
-            copy_text(customer_out->manager_id, sizeof customer_out->manager_id,
-                      db_value(res, 0, 1));
-            copy_text(customer_out->category, sizeof customer_out->category, db_value(res, 0, 2));
+            db_copy_value(res, 0, 0, customer_out->id, sizeof customer_out->id);
+            db_copy_value(res, 0, 1, customer_out->manager_id, sizeof customer_out->manager_id);
+            db_copy_value(res, 0, 2, customer_out->category, sizeof customer_out->category);
         }
         PQclear(res);
         if (got)
@@ -603,33 +568,33 @@ db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_
     *found = PQntuples(res) == 1;
     if (*found) {
         memset(order, 0, sizeof *order);
-        copy_text(order->id, sizeof order->id, db_value(res, 0, 0));
-        order->number = (uint64_t)i64_at(res, 0, 1);
-        copy_text(order->title, sizeof order->title, db_value(res, 0, 2));
-        copy_text(order->status, sizeof order->status, db_value(res, 0, 3));
-        copy_text(order->group, sizeof order->group, db_value(res, 0, 4));
-        order->version = (uint64_t)i64_at(res, 0, 5);
-        copy_text(order->manager_id, sizeof order->manager_id, db_value(res, 0, 6));
-        copy_text(order->customer_id, sizeof order->customer_id, db_value(res, 0, 7));
-        copy_text(order->channel, sizeof order->channel, db_value(res, 0, 8));
-        copy_text(order->source, sizeof order->source, db_value(res, 0, 9));
-        copy_text(order->region, sizeof order->region, db_value(res, 0, 10));
-        copy_text(order->method, sizeof order->method, db_value(res, 0, 11));
-        copy_text(order->stock_state, sizeof order->stock_state, db_value(res, 0, 12));
-        copy_text(order->currency, sizeof order->currency, db_value(res, 0, 13));
-        order->discount_bp = (uint32_t)i64_at(res, 0, 14);
-        order->taken_up = bool_at(res, 0, 15);
-        order->has_totals = bool_at(res, 0, 16);
-        order->lines_minor = i64_at(res, 0, 17);
-        order->discount_minor = i64_at(res, 0, 18);
-        order->delivery_minor = i64_at(res, 0, 19);
-        order->vat_minor = i64_at(res, 0, 20);
-        order->total_minor = i64_at(res, 0, 21);
-        order->weight_g = i64_at(res, 0, 22);
-        order->delivery_override_minor = i64_at(res, 0, 23);
-        copy_text(order->payment_terms, sizeof order->payment_terms, db_value(res, 0, 24));
-        order->placed_at_ms = i64_at(res, 0, 25);
-        order->sender_prices = bool_at(res, 0, 26);
+        db_copy_value(res, 0, 0, order->id, sizeof order->id);
+        order->number = (uint64_t)db_get_i64_or(res, 0, 1, 0);
+        db_copy_value(res, 0, 2, order->title, sizeof order->title);
+        db_copy_value(res, 0, 3, order->status, sizeof order->status);
+        db_copy_value(res, 0, 4, order->group, sizeof order->group);
+        order->version = (uint64_t)db_get_i64_or(res, 0, 5, 0);
+        db_copy_value(res, 0, 6, order->manager_id, sizeof order->manager_id);
+        db_copy_value(res, 0, 7, order->customer_id, sizeof order->customer_id);
+        db_copy_value(res, 0, 8, order->channel, sizeof order->channel);
+        db_copy_value(res, 0, 9, order->source, sizeof order->source);
+        db_copy_value(res, 0, 10, order->region, sizeof order->region);
+        db_copy_value(res, 0, 11, order->method, sizeof order->method);
+        db_copy_value(res, 0, 12, order->stock_state, sizeof order->stock_state);
+        db_copy_value(res, 0, 13, order->currency, sizeof order->currency);
+        order->discount_bp = (uint32_t)db_get_i64_or(res, 0, 14, 0);
+        order->taken_up = db_get_bool(res, 0, 15);
+        order->has_totals = db_get_bool(res, 0, 16);
+        order->lines_minor = db_get_i64_or(res, 0, 17, 0);
+        order->discount_minor = db_get_i64_or(res, 0, 18, 0);
+        order->delivery_minor = db_get_i64_or(res, 0, 19, 0);
+        order->vat_minor = db_get_i64_or(res, 0, 20, 0);
+        order->total_minor = db_get_i64_or(res, 0, 21, 0);
+        order->weight_g = db_get_i64_or(res, 0, 22, 0);
+        order->delivery_override_minor = db_get_i64_or(res, 0, 23, 0);
+        db_copy_value(res, 0, 24, order->payment_terms, sizeof order->payment_terms);
+        order->placed_at_ms = db_get_i64_or(res, 0, 25, 0);
+        order->sender_prices = db_get_bool(res, 0, 26);
     }
     PQclear(res);
     return DB_OK;
@@ -644,7 +609,7 @@ db_status_t store_status_group(db_t *db, const char *status_code, char group_out
     db_status_t status = db_run(db, "status_group", &params, &res);
     if (status != DB_OK)
         return status;
-    copy_text(group_out, 16, db_value(res, 0, 0));
+    db_copy_value(res, 0, 0, group_out, 16);
     PQclear(res);
     return DB_OK;
 }
@@ -663,7 +628,7 @@ db_status_t store_transition_allowed(db_t *db, const char *from, const char *to,
     db_status_t status = db_run(db, "transition_allowed", &params, &res);
     if (status != DB_OK)
         return status;
-    *allowed = bool_at(res, 0, 0);
+    *allowed = db_get_bool(res, 0, 0);
     PQclear(res);
     return DB_OK;
 }
@@ -676,7 +641,7 @@ db_status_t store_transitions_from(db_t *db, const char *from, unsigned roles, j
     db_params_init(&params);
     db_param_text(&params, from);
     db_param_text(&params, role_list);
-    return run_json(db, "transitions_from", &params, moves_out);
+    return db_run_json(db, "transitions_from", &params, moves_out);
 }
 
 static db_status_t run_returning_version(db_t *db, const char *stmt, const db_params_t *params,
@@ -691,7 +656,7 @@ static db_status_t run_returning_version(db_t *db, const char *stmt, const db_pa
         return DB_ERROR;
     }
     if (version_out)
-        *version_out = (uint64_t)i64_at(res, 0, 0);
+        *version_out = (uint64_t)db_get_i64_or(res, 0, 0, 0);
     PQclear(res);
     return DB_OK;
 }
@@ -775,14 +740,14 @@ db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines
     }
     for (int i = 0; i < rows; i++) {
         order_line_t *line = &lines[i];
-        line->line_no = (uint32_t)i64_at(res, i, 0);
-        copy_text(line->sku, sizeof line->sku, db_value(res, i, 1));
-        copy_text(line->name, sizeof line->name, db_value(res, i, 2));
-        line->quantity = i64_at(res, i, 3);
-        line->sender_price_minor = i64_at(res, i, 4);
-        line->unit_price_minor = i64_at(res, i, 5);
-        line->vat_rate_bp = (uint32_t)i64_at(res, i, 6);
-        line->unit_weight_g = (uint32_t)i64_at(res, i, 7);
+        line->line_no = (uint32_t)db_get_i64_or(res, i, 0, 0);
+        db_copy_value(res, i, 1, line->sku, sizeof line->sku);
+        db_copy_value(res, i, 2, line->name, sizeof line->name);
+        line->quantity = db_get_i64_or(res, i, 3, 0);
+        line->sender_price_minor = db_get_i64_or(res, i, 4, 0);
+        line->unit_price_minor = db_get_i64_or(res, i, 5, 0);
+        line->vat_rate_bp = (uint32_t)db_get_i64_or(res, i, 6, 0);
+        line->unit_weight_g = (uint32_t)db_get_i64_or(res, i, 7, 0);
     }
     PQclear(res);
     *lines_out = lines;
@@ -867,7 +832,7 @@ db_status_t store_delivery_price(db_t *db, const char *method, const char *regio
     db_status_t status = db_run(db, "delivery_price", &params, &res);
     if (status != DB_OK)
         return status;
-    *price_out = PQntuples(res) == 1 ? i64_at(res, 0, 0) : 0;
+    *price_out = PQntuples(res) == 1 ? db_get_i64_or(res, 0, 0, 0) : 0;
     PQclear(res);
     return DB_OK;
 }
@@ -907,11 +872,11 @@ db_status_t store_candidates(db_t *db, const char *region_key, assign_candidate_
         return DB_ERROR;
     }
     for (int i = 0; i < rows; i++) {
-        copy_text(candidates[i].id, sizeof candidates[i].id, db_value(res, i, 0));
-        candidates[i].open_orders = (int32_t)i64_at(res, i, 1);
-        candidates[i].capacity = (int32_t)i64_at(res, i, 2);
-        candidates[i].last_assigned_ms = i64_at(res, i, 3);
-        candidates[i].names_region = bool_at(res, i, 4);
+        db_copy_value(res, i, 0, candidates[i].id, sizeof candidates[i].id);
+        candidates[i].open_orders = (int32_t)db_get_i64_or(res, i, 1, 0);
+        candidates[i].capacity = (int32_t)db_get_i64_or(res, i, 2, 0);
+        candidates[i].last_assigned_ms = db_get_i64_or(res, i, 3, 0);
+        candidates[i].names_region = db_get_bool(res, i, 4);
     }
     PQclear(res);
     *out = candidates;
@@ -932,10 +897,10 @@ db_status_t store_manager_take_slot(db_t *db, const char *staff_id, int64_t now_
         return status;
     *taken = PQntuples(res) == 1;
     if (*taken) {
-        copy_text(contact_out->id, sizeof contact_out->id, staff_id);
-        copy_text(contact_out->name, sizeof contact_out->name, db_value(res, 0, 0));
-        copy_text(contact_out->email, sizeof contact_out->email, db_value(res, 0, 1));
-        copy_text(contact_out->phone, sizeof contact_out->phone, db_value(res, 0, 2));
+        snprintf(contact_out->id, sizeof contact_out->id, "%s", staff_id);
+        db_copy_value(res, 0, 0, contact_out->name, sizeof contact_out->name);
+        db_copy_value(res, 0, 1, contact_out->email, sizeof contact_out->email);
+        db_copy_value(res, 0, 2, contact_out->phone, sizeof contact_out->phone);
     }
     PQclear(res);
     return DB_OK;
@@ -961,7 +926,7 @@ db_status_t store_unassigned(db_t *db, int max, char (*ids_out)[37], int *count_
         return status;
     int rows = PQntuples(res);
     for (int i = 0; i < rows && i < max; i++)
-        copy_text(ids_out[i], 37, db_value(res, i, 0));
+        db_copy_value(res, i, 0, ids_out[i], 37);
     *count_out = rows < max ? rows : max;
     PQclear(res);
     return DB_OK;
@@ -1015,7 +980,7 @@ db_status_t store_tasks_json(db_t *db, const char *assignee_id, const char *stat
     param_text_or_null(&params, page->has_cursor ? page->after_key : NULL);
     param_text_or_null(&params, page->has_cursor ? page->after_id : NULL);
     db_param_i64(&params, page->limit);
-    return run_json(db, "tasks_json", &params, out);
+    return db_run_json(db, "tasks_json", &params, out);
 }
 
 db_status_t store_calendar(db_t *db, calendar_row_t **rows_out, size_t *count_out)
@@ -1033,8 +998,8 @@ db_status_t store_calendar(db_t *db, calendar_row_t **rows_out, size_t *count_ou
         return DB_ERROR;
     }
     for (int i = 0; i < rows; i++) {
-        out[i].day = (int32_t)i64_at(res, i, 0);
-        out[i].workday = bool_at(res, i, 1);
+        out[i].day = (int32_t)db_get_i64_or(res, i, 0, 0);
+        out[i].workday = db_get_bool(res, i, 1);
     }
     PQclear(res);
     *rows_out = out;
@@ -1057,13 +1022,13 @@ static db_status_t staff_login_row(db_t *db, const char *stmt, const char *key, 
         return status;
     *found = PQntuples(res) == 1;
     if (*found) {
-        copy_text(out->id, sizeof out->id, db_value(res, 0, 0));
-        copy_text(out->name, sizeof out->name, db_value(res, 0, 1));
-        copy_text(out->role, sizeof out->role, db_value(res, 0, 2));
-        out->active = bool_at(res, 0, 3);
-        copy_text(out->password_hash, sizeof out->password_hash, db_value(res, 0, 4));
-        out->failed_logins = (int)i64_at(res, 0, 5);
-        out->locked_until_ms = i64_at(res, 0, 6);
+        db_copy_value(res, 0, 0, out->id, sizeof out->id);
+        db_copy_value(res, 0, 1, out->name, sizeof out->name);
+        db_copy_value(res, 0, 2, out->role, sizeof out->role);
+        out->active = db_get_bool(res, 0, 3);
+        db_copy_value(res, 0, 4, out->password_hash, sizeof out->password_hash);
+        out->failed_logins = (int)db_get_i64_or(res, 0, 5, 0);
+        out->locked_until_ms = db_get_i64_or(res, 0, 6, 0);
     }
     PQclear(res);
     return DB_OK;
@@ -1120,7 +1085,7 @@ db_status_t store_refresh_use(db_t *db, const char *token_sha256, int64_t now_ms
     db_status_t status = db_run(db, "refresh_use", &params, &res);
     if (status != DB_OK)
         return status;
-    copy_text(staff_id_out, 37, PQntuples(res) == 1 ? db_value(res, 0, 0) : "");
+    db_copy_value(res, 0, 0, staff_id_out, 37); /* "" when no row: used, expired or unknown */
     PQclear(res);
     return DB_OK;
 }
@@ -1178,12 +1143,12 @@ db_status_t store_staff_json(db_t *db, const char *id, json_t **out)
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, id);
-    return run_json(db, "staff_json", &params, out);
+    return db_run_json(db, "staff_json", &params, out);
 }
 
 db_status_t store_staff_list_json(db_t *db, json_t **out)
 {
-    return run_json(db, "staff_list_json", NULL, out);
+    return db_run_json(db, "staff_list_json", NULL, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1213,7 +1178,7 @@ db_status_t store_orders_json(db_t *db, const order_filter_t *filter, const page
     param_text_or_null(&params, page->has_cursor ? page->after_key : NULL);
     param_text_or_null(&params, page->has_cursor ? page->after_id : NULL);
     db_param_i64(&params, page->limit);
-    return run_json(db, "orders_json", &params, out);
+    return db_run_json(db, "orders_json", &params, out);
 }
 
 db_status_t store_order_json(db_t *db, const char *order_id, json_t **out)
@@ -1221,7 +1186,7 @@ db_status_t store_order_json(db_t *db, const char *order_id, json_t **out)
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, order_id);
-    return run_json(db, "order_json", &params, out);
+    return db_run_json(db, "order_json", &params, out);
 }
 
 db_status_t store_rejections_json(db_t *db, const char *source, const page_t *page, json_t **out)
@@ -1232,17 +1197,17 @@ db_status_t store_rejections_json(db_t *db, const char *source, const page_t *pa
     param_text_or_null(&params, page->has_cursor ? page->after_key : NULL);
     param_text_or_null(&params, page->has_cursor ? page->after_id : NULL);
     db_param_i64(&params, page->limit);
-    return run_json(db, "rejections_json", &params, out);
+    return db_run_json(db, "rejections_json", &params, out);
 }
 
 db_status_t store_statuses_json(db_t *db, json_t **out)
 {
-    return run_json(db, "statuses_json", NULL, out);
+    return db_run_json(db, "statuses_json", NULL, out);
 }
 
 db_status_t store_transitions_json(db_t *db, json_t **out)
 {
-    return run_json(db, "transitions_json", NULL, out);
+    return db_run_json(db, "transitions_json", NULL, out);
 }
 
 db_status_t store_report_sales_json(db_t *db, const char *by, int64_t from_ms, int64_t to_ms,
@@ -1253,7 +1218,7 @@ db_status_t store_report_sales_json(db_t *db, const char *by, int64_t from_ms, i
     db_param_text(&params, by);
     db_param_i64(&params, from_ms);
     db_param_i64(&params, to_ms);
-    return run_json(db, "report_sales_json", &params, out);
+    return db_run_json(db, "report_sales_json", &params, out);
 }
 
 db_status_t store_report_people_json(db_t *db, int64_t from_ms, int64_t to_ms, json_t **out)
@@ -1262,5 +1227,5 @@ db_status_t store_report_people_json(db_t *db, int64_t from_ms, int64_t to_ms, j
     db_params_init(&params);
     db_param_i64(&params, from_ms);
     db_param_i64(&params, to_ms);
-    return run_json(db, "report_people_json", &params, out);
+    return db_run_json(db, "report_people_json", &params, out);
 }
