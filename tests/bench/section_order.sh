@@ -7,6 +7,8 @@
 #                          a burst that drains within the publisher's 5 s
 #                          retry, so every order is sent once)
 #   order.latency_ms       p50/p99 from publishing to the answer, at 200/s
+#   order.rss_mb           resident memory of the order service, idle before and
+#                          after the load
 #
 # Three managers on shift serve every region; every order is a new
 # customer; the service runs alone (no inventory answering).
@@ -19,6 +21,11 @@ for m in 1 2 3; do
     id=$(order_staff "bench$m" "Bench Manager $m" manager '[]' 100000)
     order_shift "$id" true
 done
+
+rss_mb() {
+    awk '/^VmRSS/ { print int($2 / 1024) }' "/proc/$(it_pid "$1")/status"
+}
+figure "order.rss_mb.idle" "$(rss_mb orderB) (target < 20)"
 
 intake_run() {
     BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
@@ -47,4 +54,6 @@ figure "order.latency_ms.p99" "$(field latency_ms_p99 "$line") (target < 100)"
 figure "order.latency_ms.max" "$(field latency_ms_max "$line")"
 it_assert_eq 0 "$(it_psql "SELECT count(*) FROM orders.orders WHERE manager_id IS NULL")" \
     "orders left unassigned in the benchmark"
+sleep 5 # the idle state being measured, not a wait for a condition
+figure "order.rss_mb.idle_after_load" "$(rss_mb orderB)"
 it_stop orderB
