@@ -53,6 +53,10 @@ for section in tests/bench/section_*.sh; do
     name=${name#section_}
     [ -n "${BENCH_ONLY:-}" ] && [ "$BENCH_ONLY" != "$name" ] && continue
     echo "==== $name"
+    # each section starts on a quiet cluster: the previous section's dirty
+    # pages written out, its dead rows vacuumed, rather than under its writes
+    it_psql "CHECKPOINT" >/dev/null
+    it_psql "VACUUM (ANALYZE)" >/dev/null 2>&1 || true
     source "$section"
 done
 
