@@ -45,6 +45,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/bulk.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -486,6 +487,44 @@ db_status_t jobs_enqueue(db_t *db, const job_spec_t *spec, bool *created_out, in
 done:
     PQclear(res);
     return status;
+}
+
+static const bulk_spec_t deferred_jobs_spec = {
+    .stmt = "jobs_insert_deferred",
+    .sql = "INSERT INTO jobs (kind, payload, run_at, max_attempts, dedup_key) "
+           "SELECT k, p::jsonb, to_timestamp(r::float8 / 1000), m, d FROM unnest($1::text[], "
+           "$2::text[], $3::int8[], $4::int4[], $5::text[]) WITH ORDINALITY AS j (k, p, r, m, d, "
+           "n) ORDER BY n ON CONFLICT (dedup_key) DO NOTHING",
+    .column_oids = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_INT4, PG_OID_TEXT},
+    .column_count = 5,
+    .order = 800,
+};
+
+db_status_t jobs_enqueue_deferred(db_t *db, const job_spec_t *spec)
+{
+    if (!db || !spec || !spec->kind || !spec->kind[0] || spec->max_attempts < 0) {
+        log_error("a job was enqueued without a kind or with negative max_attempts",
+                  LF_STR("kind", spec ? spec->kind : NULL), LF_ERR("bug_bad_job_spec"));
+        return DB_ERROR;
+    }
+    if (PREPARE_ALL(db, enqueue_statements) != 0)
+        return DB_ERROR;
+    bulk_t *rows = bulk_of(db, &deferred_jobs_spec);
+    if (!rows)
+        return DB_ERROR;
+    if (pg_array_add_text(bulk_column(rows, 0), spec->kind) != 0 ||
+        pg_array_add_text(bulk_column(rows, 1), spec->payload ? spec->payload : "{}") != 0 ||
+        pg_array_add_i64(bulk_column(rows, 2),
+                         spec->run_at_ms > 0 ? spec->run_at_ms : clock_now_ms()) != 0 ||
+        pg_array_add_i32(bulk_column(rows, 3),
+                         spec->max_attempts > 0 ? spec->max_attempts : JOBS_DEFAULT_MAX_ATTEMPTS) !=
+            0 ||
+        pg_array_add_text(bulk_column(rows, 4), spec->dedup_key) != 0) {
+        bulk_row_abandon(rows);
+        return DB_ERROR;
+    }
+    db_status_t status = bulk_row_done(db, rows);
+    return status == DB_OK ? notify_at_commit(db) : status;
 }
 
 void jobs_wake(jobs_t *jobs)

@@ -46,6 +46,13 @@ typedef struct {
  * The job runs once the transaction commits. */
 db_status_t jobs_enqueue(db_t *db, const job_spec_t *spec, bool *created_out, int64_t *job_id_out);
 
+/* The same without a round trip: the job is inserted with the
+ * transaction's other deferred rows just before COMMIT (common/bulk.h), a
+ * job whose dedup_key exists being skipped then. No id and no "created"
+ * come back, so use it where neither is needed (a timer for a row this
+ * transaction made). Outside a transaction it is inserted at once. */
+db_status_t jobs_enqueue_deferred(db_t *db, const job_spec_t *spec);
+
 /* Wakes local workers now (after the enqueueing transaction committed);
  * other replicas are woken by NOTIFY, sent by jobs_enqueue. */
 typedef struct jobs jobs_t;

@@ -438,6 +438,33 @@ static void test_dedup_key(void **state)
     assert_int_equal(atomic_load(&fx->probe.calls), 1);
 }
 
+static void test_deferred_enqueue_waits_for_commit(void **state)
+{
+    fixture_t *fx = *state;
+    start_jobs(fx);
+    job_spec_t spec = {.kind = "count", .dedup_key = "deferred:1"};
+    assert_int_equal(db_begin(fx->db), DB_OK);
+    assert_int_equal(jobs_enqueue_deferred(fx->db, &spec), DB_OK);
+    assert_int_equal(jobs_enqueue_deferred(fx->db, &spec), DB_OK); /* the same key again */
+    job_spec_t other = {.kind = "count", .dedup_key = "deferred:2"};
+    assert_int_equal(jobs_enqueue_deferred(fx->db, &other), DB_OK);
+    /* nothing is there before COMMIT ... */
+    assert_int_equal(query_i64(fx, "SELECT count(*) FROM jobs"), 0);
+    assert_int_equal(db_commit(fx->db), DB_OK);
+    /* ... then one job per key, and both run */
+    assert_int_equal(query_i64(fx, "SELECT count(*) FROM jobs"), 2);
+    int64_t id = query_i64(fx, "SELECT id FROM jobs WHERE dedup_key = 'deferred:2'");
+    wait_job_state(fx, id, "done");
+    wait_job_state(fx, query_i64(fx, "SELECT id FROM jobs WHERE dedup_key = 'deferred:1'"), "done");
+    assert_int_equal(atomic_load(&fx->probe.calls), 2);
+    /* a rolled-back transaction enqueues nothing */
+    job_spec_t lost = {.kind = "count", .dedup_key = "deferred:3"};
+    assert_int_equal(db_begin(fx->db), DB_OK);
+    assert_int_equal(jobs_enqueue_deferred(fx->db, &lost), DB_OK);
+    db_rollback(fx->db);
+    assert_int_equal(query_i64(fx, "SELECT count(*) FROM jobs"), 2);
+}
+
 static void test_retry_with_backoff_then_success(void **state)
 {
     fixture_t *fx = *state;
@@ -675,6 +702,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enqueue_runs_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_enqueue_waits_for_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_with_backoff_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_always_failing_dies_after_max_attempts, setup,
                                         teardown),

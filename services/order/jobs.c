@@ -126,7 +126,7 @@ static job_outcome_t reminder(job_run_t *run, const char *kind, const char *what
     snprintf(dedup, sizeof dedup, "%s:%s:%llu", kind, order.id, (unsigned long long)order.version);
     emitter_t root = {.cause = NULL};
     status = order_task(app, job_run_db(run), &root, kind, &order, order.manager_id, title,
-                        clock_now_ms(), dedup);
+                        clock_now_ms(), dedup, false);
     return from_db(run, status, kind);
 }
 

@@ -63,7 +63,7 @@ static const actor_t system_actor = {.id = "system", .name = "conveyor", .roles 
 
 db_status_t order_task(order_app_t *app, db_t *db, const emitter_t *emitter, const char *kind,
                        const order_t *order, const char *assignee_id, const char *title,
-                       int64_t due_at_ms, const char *dedup_key)
+                       int64_t due_at_ms, const char *dedup_key, bool fresh)
 {
     (void)app;
     char task_id[UUID_TEXT_SIZE];
@@ -79,8 +79,9 @@ db_status_t order_task(order_app_t *app, db_t *db, const emitter_t *emitter, con
         .dedup_key = dedup_key,
         .now_ms = clock_now_ms(),
     };
-    bool created = false;
-    db_status_t status = store_task_insert(db, &task, &created);
+    bool created = true;
+    db_status_t status =
+        fresh ? store_task_insert_deferred(db, &task) : store_task_insert(db, &task, &created);
     if (status != DB_OK || !created)
         return status;
     Conveyor__TaskCreated msg = CONVEYOR__TASK_CREATED__INIT;
@@ -132,7 +133,7 @@ static db_status_t timer(db_t *db, const char *kind, const char *order_id, const
         return DB_ERROR;
     job_spec_t spec = {
         .kind = kind, .payload = text, .run_at_ms = run_at_ms, .dedup_key = dedup_key};
-    db_status_t status = jobs_enqueue(db, &spec, NULL, NULL);
+    db_status_t status = jobs_enqueue_deferred(db, &spec);
     free(text);
     return status;
 }
@@ -141,8 +142,9 @@ static db_status_t timer(db_t *db, const char *kind, const char *order_id, const
 /* assignment                                                           */
 
 /* Takes the assignment lock for the rest of the transaction (fairness
- * across replicas); without Redis the database alone keeps capacity. */
-static void assignment_lock(order_app_t *app, db_t *db)
+ * across replicas); without Redis the database alone keeps capacity.
+ * Returns whether the lock is held. */
+static bool assignment_lock(order_app_t *app, db_t *db)
 {
     locker_t *locker = service_locker(app->svc);
     lock_status_t status = locker ? txlock_hold(db, locker, ASSIGN_LOCK_KEY,
@@ -154,6 +156,125 @@ static void assignment_lock(order_app_t *app, db_t *db)
                   LF_STR("reason", status == LOCK_BUSY ? "busy" : locker_error(locker)),
                   LF_ERR("lock_bypassed"));
     }
+    return status == LOCK_OK;
+}
+
+/* The managers who could take orders, per region, as this transaction has
+ * changed them. While the assignment lock is held nobody else assigns, so
+ * the applier reads them once per region and batch and counts the slots it
+ * takes itself (a round trip per order saved); the conditional UPDATE of
+ * store_manager_take_slot stays the guard. Forgotten when the transaction
+ * ends, at a rollback to a savepoint, and whenever a slot is freed. */
+#define CACHED_REGIONS_MAX 16
+
+typedef struct {
+    db_deferred_t base;
+    struct {
+        char region[210];
+        assign_candidate_t *items;
+        size_t count;
+    } regions[CACHED_REGIONS_MAX];
+    size_t count;
+} candidate_cache_t;
+
+static const int candidate_cache_marker = 0;
+
+static db_status_t cache_flush(db_t *db, db_deferred_t *self)
+{
+    (void)db;
+    (void)self;
+    return DB_OK;
+}
+
+static void cache_clear(db_deferred_t *self)
+{
+    candidate_cache_t *cache = (candidate_cache_t *)self;
+    for (size_t i = 0; i < cache->count; i++)
+        free(cache->regions[i].items);
+    cache->count = 0;
+}
+
+static void cache_after_end(db_deferred_t *self, bool committed)
+{
+    (void)committed;
+    cache_clear(self);
+}
+
+static void cache_destroy(db_deferred_t *self)
+{
+    cache_clear(self);
+    free(self);
+}
+
+static candidate_cache_t *cache_of(db_t *db, bool create)
+{
+    candidate_cache_t *cache = (candidate_cache_t *)db_deferred_find(db, &candidate_cache_marker);
+    if (cache || !create)
+        return cache;
+    cache = calloc(1, sizeof *cache);
+    if (!cache)
+        return NULL;
+    cache->base.key = &candidate_cache_marker;
+    cache->base.flush = cache_flush;
+    cache->base.discard = cache_clear;
+    cache->base.after_end = cache_after_end;
+    cache->base.destroy = cache_destroy;
+    return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
+}
+
+/* Forgets what the cache knows (a slot was freed: counts changed). */
+static void candidates_forget(db_t *db)
+{
+    candidate_cache_t *cache = cache_of(db, false);
+    if (cache)
+        cache_clear(&cache->base);
+}
+
+/* Records in every cached region that the manager took one order, or is
+ * full (the database refused). */
+static void candidates_note(db_t *db, const char *id, bool full, int64_t now_ms)
+{
+    candidate_cache_t *cache = cache_of(db, false);
+    for (size_t r = 0; cache && r < cache->count; r++) {
+        for (size_t i = 0; i < cache->regions[r].count; i++) {
+            assign_candidate_t *candidate = &cache->regions[r].items[i];
+            if (strcmp(candidate->id, id) != 0)
+                continue;
+            if (full) {
+                candidate->open_orders = candidate->capacity;
+            } else {
+                candidate->open_orders++;
+                candidate->last_assigned_ms = now_ms;
+            }
+        }
+    }
+}
+
+/* The candidates for a region: from the cache when the lock is held, else
+ * read now. *owned tells whether the caller must free them. */
+static db_status_t candidates_for(db_t *db, const char *region_key, bool locked,
+                                  assign_candidate_t **out, size_t *count_out, bool *owned)
+{
+    candidate_cache_t *cache = locked ? cache_of(db, true) : NULL;
+    for (size_t r = 0; cache && r < cache->count; r++) {
+        if (strcmp(cache->regions[r].region, region_key) == 0) {
+            *out = cache->regions[r].items;
+            *count_out = cache->regions[r].count;
+            *owned = false;
+            return DB_OK;
+        }
+    }
+    db_status_t status = store_candidates(db, region_key, out, count_out);
+    *owned = true;
+    if (status == DB_OK && cache && cache->count < CACHED_REGIONS_MAX &&
+        strlen(region_key) < sizeof cache->regions[0].region) {
+        size_t r = cache->count++;
+        snprintf(cache->regions[r].region, sizeof cache->regions[r].region, "%s", region_key);
+        cache->regions[r].items = *out;
+        cache->regions[r].count = *count_out;
+        *owned = false;
+    }
+    return status;
 }
 
 /* Picks a manager and takes one of their slots; *contact->id is "" when
@@ -163,10 +284,11 @@ static db_status_t pick_manager(order_app_t *app, db_t *db, const char *region_k
                                 manager_contact_t *contact)
 {
     contact->id[0] = '\0';
-    assignment_lock(app, db);
+    bool locked = assignment_lock(app, db);
     assign_candidate_t *candidates = NULL;
     size_t count = 0;
-    db_status_t status = store_candidates(db, region_key, &candidates, &count);
+    bool owned = false;
+    db_status_t status = candidates_for(db, region_key, locked, &candidates, &count, &owned);
     if (status != DB_OK)
         return status;
     /* a candidate the database refuses (full meanwhile, off shift) drops out */
@@ -175,14 +297,31 @@ static db_status_t pick_manager(order_app_t *app, db_t *db, const char *region_k
         if (chosen < 0)
             break;
         bool taken = false;
-        status =
-            store_manager_take_slot(db, candidates[chosen].id, clock_now_ms(), &taken, contact);
-        if (status != DB_OK || taken)
+        int64_t now = clock_now_ms();
+        char id[37];
+        snprintf(id, sizeof id, "%s", candidates[chosen].id);
+        status = store_manager_take_slot(db, id, now, &taken, contact);
+        if (status != DB_OK)
             break;
-        candidates[chosen].open_orders = candidates[chosen].capacity;
+        if (owned) {
+            if (!taken)
+                candidates[chosen].open_orders = candidates[chosen].capacity;
+        } else {
+            candidates_note(db, id, !taken, now);
+        }
+        if (taken)
+            break;
     }
-    free(candidates);
+    if (owned)
+        free(candidates);
     return status;
+}
+
+/* A manager's slot freed: the cached counts no longer hold. */
+static db_status_t free_slot(db_t *db, const char *staff_id)
+{
+    candidates_forget(db);
+    return store_manager_free_slot(db, staff_id);
 }
 
 static db_status_t announce_assignment(order_app_t *app, db_t *db, const emitter_t *emitter,
@@ -214,7 +353,7 @@ static db_status_t announce_assignment(order_app_t *app, db_t *db, const emitter
         status = order_emit(db, emitter, "order.assigned", order->id, &msg.base);
     if (status == DB_OK)
         status = order_task(app, db, emitter, "new_order", order, contact->id, title,
-                            now + app->new_order_task_ms, dedup);
+                            now + app->new_order_task_ms, dedup, !previous || !previous[0]);
     if (status == DB_OK) {
         char key[160];
         snprintf(key, sizeof key, "assign_timeout:%s:%s:%llu", order->id, contact->id,
@@ -236,7 +375,7 @@ db_status_t order_assign(order_app_t *app, db_t *db, const emitter_t *emitter, o
     if (status != DB_OK || !contact.id[0])
         return status;
     if (previous[0])
-        status = store_manager_free_slot(db, previous);
+        status = free_slot(db, previous);
     uint64_t version = 0;
     if (status == DB_OK)
         status = store_order_set_manager(db, order->id, contact.id, clock_now_ms(), &version);
@@ -762,7 +901,7 @@ static db_status_t on_arrival(order_app_t *app, db_t *db, const emitter_t *emitt
     int64_t now = clock_now_ms();
     db_status_t status = DB_OK;
     if (rules_group_final(order->group) && order->manager_id[0])
-        status = store_manager_free_slot(db, order->manager_id);
+        status = free_slot(db, order->manager_id);
     if (status != DB_OK)
         return status;
     if (strcmp(to, "confirmed") == 0) {
@@ -1043,7 +1182,7 @@ db_status_t order_on_stock_reserved(order_app_t *app, db_t *db, const emitter_t 
                  (unsigned long long)version);
         if (status == DB_OK)
             status = order_task(app, db, emitter, "supply_arrived", &order, order.manager_id, title,
-                                clock_now_ms(), dedup);
+                                clock_now_ms(), dedup, false);
     }
     return status;
 }
@@ -1086,7 +1225,7 @@ db_status_t order_on_stock_shortage(order_app_t *app, db_t *db, const emitter_t 
         snprintf(dedup, sizeof dedup, "stock_shortage:%s:%llu", order.id,
                  (unsigned long long)msg->order_version);
         status = order_task(app, db, emitter, "stock_shortage", &order, order.manager_id, title,
-                            clock_now_ms(), dedup);
+                            clock_now_ms(), dedup, false);
     }
     return status;
 }

@@ -142,10 +142,12 @@ db_status_t order_on_stock_note(order_app_t *app, db_t *db, const char *order_id
 /* --- tasks and timers ------------------------------------------------------ */
 
 /* F8: a task for a person (assignee may be ""), announced by task.created
- * unless its dedup key was used before. */
+ * unless its dedup key was used before. fresh: the key names something
+ * this transaction made (a new order), so it cannot exist: the task is
+ * inserted with the transaction's deferred rows instead of at once. */
 db_status_t order_task(order_app_t *app, db_t *db, const emitter_t *emitter, const char *kind,
                        const order_t *order, const char *assignee_id, const char *title,
-                       int64_t due_at_ms, const char *dedup_key);
+                       int64_t due_at_ms, const char *dedup_key, bool fresh);
 
 /* When a timer of `days` business days from now falls due. */
 db_status_t order_business_deadline(db_t *db, int64_t from_ms, int days, int64_t *due_ms_out);

@@ -32,6 +32,18 @@ static const bulk_spec_t history_spec = {
     .column_count = 9,
 };
 
+static const bulk_spec_t tasks_spec = {
+    .stmt = "tasks_bulk",
+    .sql = "INSERT INTO tasks (id, kind, order_id, assignee_id, title, due_at, dedup_key, "
+           "created_at) SELECT i, k, o, a, t, timestamptz 'epoch' + d * interval '1 millisecond', "
+           "u, timestamptz 'epoch' + c * interval '1 millisecond' FROM unnest($1::uuid[], "
+           "$2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::int8[], $7::text[], $8::int8[]) "
+           "AS r (i, k, o, a, t, d, u, c) ON CONFLICT (dedup_key) DO NOTHING",
+    .column_oids = {PG_OID_UUID, PG_OID_TEXT, PG_OID_UUID, PG_OID_UUID, PG_OID_TEXT, PG_OID_INT8,
+                    PG_OID_TEXT, PG_OID_INT8},
+    .column_count = 8,
+};
+
 static const bulk_spec_t lines_spec = {
     .stmt = "order_lines_bulk",
     .sql = "INSERT INTO order_lines (order_id, line_no, sku, name, quantity, sender_price_minor) "
@@ -333,7 +345,8 @@ int store_prepare(db_t *db, void *arg)
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         if (db_prepare(db, statements[i].name, statements[i].sql) != 0)
             return -1;
-    return bulk_of(db, &history_spec) && bulk_of(db, &lines_spec) ? 0 : -1;
+    return bulk_of(db, &history_spec) && bulk_of(db, &lines_spec) && bulk_of(db, &tasks_spec) ? 0
+                                                                                              : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -952,6 +965,27 @@ db_status_t store_task_insert(db_t *db, const task_insert_t *task, bool *created
     if (status == DB_OK)
         *created = rows == 1;
     return status;
+}
+
+db_status_t store_task_insert_deferred(db_t *db, const task_insert_t *task)
+{
+    bulk_t *rows = bulk_of(db, &tasks_spec);
+    if (!rows)
+        return DB_ERROR;
+    const char *order_id = task->order_id && task->order_id[0] ? task->order_id : NULL;
+    const char *assignee = task->assignee_id && task->assignee_id[0] ? task->assignee_id : NULL;
+    if (pg_array_add_uuid(bulk_column(rows, 0), task->id) != 0 ||
+        pg_array_add_text(bulk_column(rows, 1), task->kind) != 0 ||
+        pg_array_add_uuid(bulk_column(rows, 2), order_id) != 0 ||
+        pg_array_add_uuid(bulk_column(rows, 3), assignee) != 0 ||
+        pg_array_add_text(bulk_column(rows, 4), task->title) != 0 ||
+        pg_array_add_i64(bulk_column(rows, 5), task->due_at_ms) != 0 ||
+        pg_array_add_text(bulk_column(rows, 6), task->dedup_key) != 0 ||
+        pg_array_add_i64(bulk_column(rows, 7), task->now_ms) != 0) {
+        bulk_row_abandon(rows);
+        return DB_ERROR;
+    }
+    return bulk_row_done(db, rows);
 }
 
 db_status_t store_task_done(db_t *db, const char *task_id, const char *staff_id, bool admin,

@@ -226,6 +226,11 @@ typedef struct {
     int64_t now_ms;
 } task_insert_t;
 
+/* Inserts a task with the transaction's deferred rows (no round trip),
+ * skipped at COMMIT if its dedup key exists: for a task known to be new
+ * (its key names a row this transaction made). */
+db_status_t store_task_insert_deferred(db_t *db, const task_insert_t *task);
+
 /* Inserts a task unless its dedup key exists: *created tells. */
 db_status_t store_task_insert(db_t *db, const task_insert_t *task, bool *created);
 db_status_t store_task_done(db_t *db, const char *task_id, const char *staff_id, bool admin,
