@@ -487,7 +487,9 @@ static int stream_load(inbox_t *inbox, stream_t *st)
     st->halted = reason != NULL;
     snprintf(st->halted_reason, sizeof st->halted_reason, "%s", reason ? reason : "");
     st->requesting = false;
-    st->want_catchup = !st->halted;
+    /* a stream never heard of and with nobody to ask waits for its first
+     * frame: only then can something be missing (degraded if so) */
+    st->want_catchup = !st->halted && (st->peer || st->epoch != 0);
     st->next_request_at = 0;
     PQclear(res);
     stream_publish_gauges(st);

@@ -17,8 +17,9 @@
 #include "common/metrics.h"
 #include "conveyor/inventory.pb-c.h"
 #include "conveyor/order.pb-c.h"
+#include "services/order/facts.h"
 
-static handler_result_t from_db(inbox_event_t *event, db_status_t status, const char *what)
+handler_result_t handlers_from_db(inbox_event_t *event, db_status_t status, const char *what)
 {
     if (status == DB_OK)
         return HANDLER_OK;
@@ -49,7 +50,7 @@ static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
     emitter_t emitter = {.cause = event};
     db_status_t status =
         order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", false, NULL, &outcome);
-    result = from_db(event, status, "intake.order");
+    result = handlers_from_db(event, status, "intake.order");
     if (result == HANDLER_OK && outcome.outcome == INTAKE_CONFLICT)
         log_warn("an intake key was reused with another body: answered with the first order",
                  LF_STR("source", sub.source), LF_STR("external_id", sub.external_id),
@@ -68,8 +69,8 @@ static handler_result_t on_stock_reserved(inbox_event_t *event, void *arg)
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.reserved payload does not unpack");
     emitter_t emitter = {.cause = event};
-    handler_result_t result =
-        from_db(event, order_on_stock_reserved(arg, event->db, &emitter, msg), "stock.reserved");
+    handler_result_t result = handlers_from_db(
+        event, order_on_stock_reserved(arg, event->db, &emitter, msg), "stock.reserved");
     conveyor__stock_reserved__free_unpacked(msg, NULL);
     return result;
 }
@@ -81,8 +82,8 @@ static handler_result_t on_stock_shortage(inbox_event_t *event, void *arg)
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.shortage payload does not unpack");
     emitter_t emitter = {.cause = event};
-    handler_result_t result =
-        from_db(event, order_on_stock_shortage(arg, event->db, &emitter, msg), "stock.shortage");
+    handler_result_t result = handlers_from_db(
+        event, order_on_stock_shortage(arg, event->db, &emitter, msg), "stock.shortage");
     conveyor__stock_shortage__free_unpacked(msg, NULL);
     return result;
 }
@@ -93,9 +94,9 @@ static handler_result_t on_stock_released(inbox_event_t *event, void *arg)
         conveyor__stock_released__unpack(NULL, event->payload_len, event->payload);
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.released payload does not unpack");
-    handler_result_t result =
-        from_db(event, order_on_stock_note(arg, event->db, msg->order_id, "released", NULL),
-                "stock.released");
+    handler_result_t result = handlers_from_db(
+        event, order_on_stock_note(arg, event->db, msg->order_id, "released", NULL),
+        "stock.released");
     conveyor__stock_released__free_unpacked(msg, NULL);
     return result;
 }
@@ -106,9 +107,9 @@ static handler_result_t on_stock_committed(inbox_event_t *event, void *arg)
         conveyor__stock_committed__unpack(NULL, event->payload_len, event->payload);
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.committed payload does not unpack");
-    handler_result_t result =
-        from_db(event, order_on_stock_note(arg, event->db, msg->order_id, "committed", NULL),
-                "stock.committed");
+    handler_result_t result = handlers_from_db(
+        event, order_on_stock_note(arg, event->db, msg->order_id, "committed", NULL),
+        "stock.committed");
     conveyor__stock_committed__free_unpacked(msg, NULL);
     return result;
 }
@@ -136,5 +137,6 @@ int handlers_register(inbox_t *inbox, order_app_t *app)
            inbox_on(inbox, "inventory", "stock.shortage", on_stock_shortage, app) ||
            inbox_on(inbox, "inventory", "stock.released", on_stock_released, app) ||
            inbox_on(inbox, "inventory", "stock.committed", on_stock_committed, app) ||
-           inbox_on(inbox, "inventory", "stock.replenished", on_stock_replenished, app);
+           inbox_on(inbox, "inventory", "stock.replenished", on_stock_replenished, app) ||
+           facts_register(inbox, app);
 }

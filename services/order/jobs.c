@@ -9,6 +9,9 @@
  *   unpaid_reminder       a task when an invoice is still unpaid after the
  *                         business days (F8)
  *   not_delivered_check   a task when a parcel is still not delivered
+ *   invoice_expired       an order whose invoice expired cancels itself after
+ *                         the grace period unless it was paid or invoiced
+ *                         again meanwhile
  *
  * Each checks that the order is still where the timer expected it, and
  * writes its effects in the job's completion transaction, so an effect
@@ -140,6 +143,23 @@ static job_outcome_t job_not_delivered_check(job_run_t *run)
     return reminder(run, "not_delivered_check", "is not delivered yet: check with the carrier");
 }
 
+static job_outcome_t job_invoice_expired(job_run_t *run)
+{
+    order_app_t *app = job_run_arg(run);
+    char order_id[37], invoice_id[128];
+    if (read_payload(run, order_id, "invoice_id", invoice_id, sizeof invoice_id) != 0)
+        return JOB_FAIL;
+    db_status_t status = jobs_begin_finish(run);
+    bool cancelled = false;
+    emitter_t root = {.cause = NULL};
+    if (status == DB_OK)
+        status = order_expire_unpaid(app, job_run_db(run), &root, order_id, invoice_id, &cancelled);
+    if (status == DB_OK && cancelled)
+        log_info("an unpaid order cancelled itself: its invoice expired",
+                 LF_STR("order_id", order_id), LF_STR("invoice_id", invoice_id));
+    return from_db(run, status, "invoice_expired");
+}
+
 db_status_t order_jobs_assign_waiting_soon(db_t *db)
 {
     char dedup[64];
@@ -153,5 +173,6 @@ int order_jobs_register(jobs_t *jobs, order_app_t *app)
     return jobs_register(jobs, "assign_timeout", job_assign_timeout, app) ||
            jobs_register(jobs, "assign_waiting", job_assign_waiting, app) ||
            jobs_register(jobs, "unpaid_reminder", job_unpaid_reminder, app) ||
-           jobs_register(jobs, "not_delivered_check", job_not_delivered_check, app);
+           jobs_register(jobs, "not_delivered_check", job_not_delivered_check, app) ||
+           jobs_register(jobs, "invoice_expired", job_invoice_expired, app);
 }

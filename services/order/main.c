@@ -4,8 +4,8 @@
  * The orchestrator of an order's life (issue 3): intake from the bus, HTTP
  * and form webhooks; managers and assignment; the status funnel; tasks and
  * timers; reading and reports. It owns schema `orders`, HTTP :8081 and
- * replay :5561, publishes the `order` stream and consumes `ext` (intake)
- * and `inventory`.
+ * replay :5561, publishes the `order` stream and consumes `ext` (intake),
+ * `inventory`, `payment` and `shipping`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +31,8 @@ static const config_spec_t order_specs[] = {
      "unpaid invoices and undelivered parcels are checked after this many business days"},
     {"INTAKE_FORM_FIELDS", "", false,
      "form field names: name=Name,phone=Phone,email=Email,address=Address,city=City,..."},
+    {"INVOICE_GRACE", "24h", false,
+     "an unpaid order cancels itself this long after its invoice expired"},
     {"LOGIN_MAX_FAILURES", "5", false, "failed logins before the login is locked"},
     {"LOGIN_LOCK", "15m", false, "how long a login stays locked"},
     {"REFRESH_TOKEN_TTL", "30d", false, "lifetime of refresh tokens"},
@@ -42,7 +44,7 @@ static const config_spec_t order_specs[] = {
 static int read_config(const config_t *config, order_app_t *app, api_t *api)
 {
     int64_t timeout = 0, task_due = 0, ttl = 0, wait = 0, days = 0, failures = 0, lock = 0,
-            refresh = 0, vip = 0;
+            refresh = 0, vip = 0, grace = 0;
     if (config_get_duration_ms(config, "ASSIGN_TIMEOUT", &timeout) != 0 ||
         config_get_duration_ms(config, "NEW_ORDER_TASK_DUE", &task_due) != 0 ||
         config_get_duration_ms(config, "ASSIGN_LOCK_TTL", &ttl) != 0 ||
@@ -50,6 +52,7 @@ static int read_config(const config_t *config, order_app_t *app, api_t *api)
         config_get_int(config, "REMINDER_BUSINESS_DAYS", 1, 60, &days) != 0 ||
         config_get_int(config, "LOGIN_MAX_FAILURES", 1, 1000, &failures) != 0 ||
         config_get_duration_ms(config, "LOGIN_LOCK", &lock) != 0 ||
+        config_get_duration_ms(config, "INVOICE_GRACE", &grace) != 0 ||
         config_get_duration_ms(config, "REFRESH_TOKEN_TTL", &refresh) != 0 ||
         config_get_int(config, "VIP_THRESHOLD_MINOR", 0, INT64_MAX, &vip) != 0)
         return -1;
@@ -70,6 +73,7 @@ static int read_config(const config_t *config, order_app_t *app, api_t *api)
     app->assign_lock_wait_ms = (int)wait;
     app->reminder_business_days = (int)days;
     app->vip_threshold_minor = vip;
+    app->invoice_grace_ms = grace;
     api->login_max_failures = (int)failures;
     api->login_lock_ms = lock;
     api->refresh_ttl_ms = refresh;

@@ -1249,3 +1249,98 @@ db_status_t order_on_stock_note(order_app_t *app, db_t *db, const char *order_id
         status = history(db, order_id, "stock", NULL, NULL, &system_actor, what, detail_json);
     return status;
 }
+
+/* ------------------------------------------------------------------ */
+/* payment and shipping facts                                           */
+
+static bool status_in(const char *status, const char *const *list)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (strcmp(status, list[i]) == 0)
+            return true;
+    return false;
+}
+
+static db_status_t fact_task(order_app_t *app, db_t *db, const emitter_t *emitter,
+                             const order_t *order, const char *kind, const char *what,
+                             const char *topic)
+{
+    char title[400], dedup[160];
+    snprintf(title, sizeof title, "%s: %s", order->title, what);
+    /* one task per fact and order version: a repeat of the fact adds none */
+    snprintf(dedup, sizeof dedup, "%s:%s:%s:%llu", kind, topic, order->id,
+             (unsigned long long)order->version);
+    return order_task(app, db, emitter, kind, order, order->manager_id, title, clock_now_ms(),
+                      dedup, false);
+}
+
+db_status_t order_on_fact(order_app_t *app, db_t *db, const emitter_t *emitter,
+                          const order_fact_t *fact, fact_outcome_t *outcome)
+{
+    *outcome = FACT_UNKNOWN_ORDER;
+    order_t order;
+    bool found = false;
+    db_status_t status = store_order_lock(db, fact->order_id, &found, &order);
+    if (status != DB_OK || !found)
+        return status;
+    if (fact->state_json)
+        status = store_order_merge_state(db, order.id, fact->stream, fact->state_json);
+    if (status == DB_OK)
+        status = history(db, order.id, fact->stream, NULL, NULL, &system_actor, fact->topic,
+                         fact->detail_json);
+    if (status != DB_OK)
+        return status;
+    *outcome = FACT_RECORDED;
+    bool wants_move = fact->to && strcmp(order.status, fact->to) != 0;
+    if (wants_move && rules_group_final(order.group)) {
+        /* money for a cancelled order, a parcel delivered after a cancel:
+         * kept, and a person sorts it out */
+        *outcome = FACT_LATE;
+        if (!fact->late_task)
+            return DB_OK;
+        log_warn("a fact arrived after the order's final status: recorded, task opened",
+                 LF_STR("order_id", order.id), LF_STR("status", order.status),
+                 LF_STR("fact", fact->topic), LF_ERR("fact_after_final_status"));
+        char what[200];
+        snprintf(what, sizeof what, "%s arrived while the order is %s: sort it out", fact->topic,
+                 order.status);
+        return fact_task(app, db, emitter, &order, "late_fact", what, fact->topic);
+    }
+    if (wants_move && status_in(order.status, fact->from)) {
+        status = system_move(app, db, emitter, &order, fact->to, fact->topic, 0);
+        if (status == DB_OK)
+            *outcome = FACT_APPLIED;
+    } else if (!wants_move) {
+        *outcome = FACT_APPLIED;
+    }
+    if (status == DB_OK && fact->task_kind)
+        status =
+            fact_task(app, db, emitter, &order, fact->task_kind, fact->task_title, fact->topic);
+    return status;
+}
+
+db_status_t order_expiry_timer(db_t *db, const char *order_id, const char *invoice_id,
+                               int64_t run_at_ms)
+{
+    char key[200];
+    snprintf(key, sizeof key, "invoice_expired:%s:%s", order_id, invoice_id);
+    return timer(db, "invoice_expired", order_id, "invoice_id", invoice_id, run_at_ms, key);
+}
+
+db_status_t order_expire_unpaid(order_app_t *app, db_t *db, const emitter_t *emitter,
+                                const char *order_id, const char *invoice_id, bool *cancelled)
+{
+    *cancelled = false;
+    order_t order;
+    bool found = false;
+    db_status_t status = store_order_lock(db, order_id, &found, &order);
+    if (status != DB_OK || !found || strcmp(order.status, "awaiting_payment") != 0)
+        return status; /* paid, cancelled or moved on by hand meanwhile */
+    char current[128] = "";
+    status = store_order_invoice(db, order_id, current, sizeof current);
+    if (status != DB_OK || strcmp(current, invoice_id) != 0)
+        return status; /* a newer invoice is out: its own expiry decides */
+    status = system_move(app, db, emitter, &order, "cancelled", "invoice expired", 0);
+    *cancelled = status == DB_OK && strcmp(order.status, "cancelled") == 0;
+    return status;
+}

@@ -4,10 +4,10 @@
  * The bus handlers (handlers.c), the HTTP routes (api.c) and the timers
  * (jobs.c) all change orders through these functions, inside the caller's
  * transaction: intake, assignment, the status funnel and the facts from
- * the inventory stream. They glue the pure rules (intake.c, assign.c,
- * totals.c, rules.c) to the store and append the order stream's events in
- * the same transaction — as effects of the event being applied
- * (emitter.cause) or as root events (HTTP, timers).
+ * the inventory, payment and shipping streams. They glue the pure rules
+ * (intake.c, assign.c, totals.c, rules.c) to the store and append the
+ * order stream's events in the same transaction — as effects of the event
+ * being applied (emitter.cause) or as root events (HTTP, timers).
  */
 #ifndef ORDER_ORDERS_H
 #define ORDER_ORDERS_H
@@ -33,6 +33,8 @@ typedef struct {
     int assign_lock_wait_ms;
     int reminder_business_days;  /* unpaid invoice and undelivered parcel checks */
     int64_t vip_threshold_minor; /* F4: a customer who spent this much is a VIP */
+    int64_t invoice_grace_ms;    /* an unpaid order cancels itself this long after its
+                                    invoice expired */
 } order_app_t;
 
 /* Where events go: effects of the event being applied (cause set), or
@@ -138,6 +140,48 @@ db_status_t order_on_stock_shortage(order_app_t *app, db_t *db, const emitter_t 
                                     const Conveyor__StockShortage *msg);
 db_status_t order_on_stock_note(order_app_t *app, db_t *db, const char *order_id, const char *what,
                                 const char *detail_json);
+
+/* --- facts from the payment and shipping streams ------------------------ */
+
+/* What another service reports about an order, and what it asks of the
+ * funnel. Everything is borrowed for the call. */
+typedef struct {
+    const char *order_id;
+    const char *topic;       /* "payment.succeeded": the history entry's reason */
+    const char *stream;      /* "payment" or "shipping": the history entry's kind */
+    const char *detail_json; /* the fact as the history entry's detail */
+    const char *state_json;  /* merged into the order's payment/shipment state; NULL: none */
+    const char *to;          /* the system move it asks for; NULL: none */
+    const char *const *from; /* ...made only from these statuses (NULL-terminated) */
+    const char *task_kind;   /* a task for the order's manager; NULL: none */
+    const char *task_title;  /* its title after the order's title */
+    bool late_task;          /* asked after the final status, a person must hear of it */
+} order_fact_t;
+
+typedef enum {
+    FACT_APPLIED = 0,  /* recorded, and the move made if one was asked */
+    FACT_RECORDED,     /* recorded; the order was not where the move starts */
+    FACT_LATE,         /* recorded after the order's final status; a task asks a person */
+    FACT_UNKNOWN_ORDER /* no such order: nothing written */
+} fact_outcome_t;
+
+/* Records a fact in the order's history (and state), makes the system
+ * move it asks for when the order is in one of its `from` statuses, and
+ * opens its task. A fact that arrives after the order's final status is
+ * recorded (and handed to a person if late_task), never refused
+ * (EVENTS.md). */
+db_status_t order_on_fact(order_app_t *app, db_t *db, const emitter_t *emitter,
+                          const order_fact_t *fact, fact_outcome_t *outcome);
+
+/* invoice.expired: the order cancels itself at run_at_ms unless it is
+ * paid, moved on or invoiced again by then (the invoice_expired job). */
+db_status_t order_expiry_timer(db_t *db, const char *order_id, const char *invoice_id,
+                               int64_t run_at_ms);
+
+/* The invoice_expired job: cancels the order if it still waits for the
+ * money of that invoice (a system move, so the matrix decides). */
+db_status_t order_expire_unpaid(order_app_t *app, db_t *db, const emitter_t *emitter,
+                                const char *order_id, const char *invoice_id, bool *cancelled);
 
 /* --- tasks and timers ------------------------------------------------------ */
 

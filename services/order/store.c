@@ -156,6 +156,10 @@ static const struct {
      "UPDATE orders SET payment_terms = $2, delivery_minor = $3, total_minor = $4, "
      "vat_minor = $5 WHERE id = $1"},
 
+    {"order_merge_payment", "UPDATE orders SET payment = payment || $2::jsonb WHERE id = $1"},
+    {"order_merge_shipment", "UPDATE orders SET shipment = shipment || $2::jsonb WHERE id = $1"},
+    {"order_invoice", "SELECT coalesce(payment->>'invoice_id', '') FROM orders WHERE id = $1"},
+
     /* staff and assignment */
     {"candidates", "SELECT id, open_orders, capacity, coalesce(" MS_OF(
                        "last_assigned_at") ", 0), "
@@ -273,7 +277,8 @@ static const struct {
      "'external_id', o.external_id, 'channel', o.channel, 'region', o.region, 'delivery_method', "
      "o.delivery_method, 'delivery', o.delivery, 'discount_bp', o.discount_bp, 'currency', "
      "o.currency, 'comment', o.comment, 'attributes', o.attributes, 'stock_state', "
-     "o.stock_state, 'payment_terms', o.payment_terms, 'cancel_reason', o.cancel_reason, "
+     "o.stock_state, 'payment_terms', o.payment_terms, 'payment', o.payment, 'shipment', "
+     "o.shipment, 'cancel_reason', o.cancel_reason, "
      "'placed_at', o.placed_at, 'assigned_at', o.assigned_at, 'taken_up_at', o.taken_up_at, "
      "'totals', CASE WHEN o.total_minor IS NULL THEN NULL ELSE json_build_object("
      "'lines_minor', o.lines_minor, 'discount_minor', o.discount_minor, 'delivery_minor', "
@@ -861,6 +866,34 @@ db_status_t store_order_set_terms(db_t *db, const char *order_id, const char *pa
     db_param_i64(&params, totals->total_minor);
     db_param_i64(&params, totals->vat_minor);
     return db_run(db, "order_set_terms", &params, NULL);
+}
+
+db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *stream,
+                                    const char *state_json)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, state_json);
+    return db_run(db,
+                  strcmp(stream, "payment") == 0 ? "order_merge_payment" : "order_merge_shipment",
+                  &params, NULL);
+}
+
+db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_t out_size)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_invoice", &params, &res);
+    if (status != DB_OK)
+        return status;
+    out[0] = '\0';
+    if (PQntuples(res) == 1)
+        db_copy_value(res, 0, 0, out, out_size);
+    PQclear(res);
+    return DB_OK;
 }
 
 /* ------------------------------------------------------------------ */

@@ -191,6 +191,14 @@ db_status_t store_delivery_price(db_t *db, const char *method, const char *regio
 db_status_t store_order_set_terms(db_t *db, const char *order_id, const char *payment_terms,
                                   const order_totals_row_t *totals);
 
+/* Merges a JSON object into the order's payment or shipment state
+ * (stream "payment" or "shipping"): latest fact wins per key. */
+db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *stream,
+                                    const char *state_json);
+
+/* The invoice the order's payment state names ("" when none). */
+db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_t out_size);
+
 /* --- staff and assignment ----------------------------------------------- */
 
 /* Managers who could take an order in region_key now; caller frees. */
