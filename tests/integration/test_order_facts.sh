@@ -60,13 +60,6 @@ publish() {
 }
 pay() { publish 28125 "$@"; }
 ship() { publish 28126 "$@"; }
-move() {
-    local reason=${4:+,\"reason\":\"$4\"}
-    order_call POST "/v1/orders/$1/status" "{\"to\":\"$2\"$reason}" "Authorization: Bearer $3"
-}
-status_of() { order_sql "SELECT status FROM orders.orders WHERE id = '$1'"; }
-has_status() { [ "$(status_of "$1")" = "$2" ]; }
-has_stock() { [ "$(order_sql "SELECT stock_state FROM orders.orders WHERE id = '$1'")" = "$2" ]; }
 history_count() { # ORDER REASON: history entries of that fact
     order_sql "SELECT count(*) FROM orders.order_history WHERE order_id = '$1' AND reason = '$2'"
 }
@@ -78,13 +71,10 @@ submit_far() { # KEY -> id of a prepaid post order (outside the store's region),
       "items":[{"sku":"LAMP","quantity":1}]}')
     [ "$(http_code "$out")" = 201 ] || it_fail "submitting $1: $out"
     id=$(http_body "$out" | jq -r .order_id)
-    it_wait_until 20 "stock reserved for $1" has_stock "$id" reserved
-    out=$(move "$id" confirmed "$as_boris")
+    it_wait_until 20 "stock reserved for $1" order_has_stock "$id" reserved
+    out=$(order_move "$id" confirmed "$as_boris")
     [ "$(http_body "$out" | jq -r .status)" = awaiting_payment ] || it_fail "confirming $1: $out"
     echo "$id"
-}
-events_of() {
-    order_sql "SELECT string_agg(type, ' ' ORDER BY id) FROM orders.outbox WHERE correlation_id = '$1'"
 }
 
 # --- a prepaid order: invoice, a failed payment, part of the money, the rest ---------
@@ -96,7 +86,7 @@ it_assert_eq "https://pay.example/inv-1 open" \
     "$(order_sql "SELECT (payment->>'payment_url') || ' ' || (payment->>'invoice_state') FROM orders.orders WHERE id = '$o1'")" \
     "the payment link on the order"
 pay payment.failed "{\"order_id\":\"$o1\",\"payment_id\":\"p-1\",\"invoice_id\":\"inv-1\",\"reason_code\":\"insufficient_funds\",\"reason\":\"Insufficient funds\"}"
-it_wait_until 20 "a failed payment moves the order to payment_error" has_status "$o1" payment_error
+it_wait_until 20 "a failed payment moves the order to payment_error" order_has_status "$o1" payment_error
 it_assert_eq "$boris" \
     "$(order_sql "SELECT assignee_id FROM orders.tasks WHERE order_id = '$o1' AND kind = 'payment_error'")" \
     "the payment-error task is the order's manager's"
@@ -106,14 +96,14 @@ it_assert_eq "payment_error 100000" \
     "$(order_sql "SELECT status || ' ' || (payment->>'paid_minor') FROM orders.orders WHERE id = '$o1'")" \
     "part of the money: still waiting, paid amount kept"
 pay payment.succeeded "{\"order_id\":\"$o1\",\"payment_id\":\"p-3\",\"invoice_id\":\"inv-1\",\"amount_minor\":$((total - 100000)),\"paid_minor\":$total,\"due_minor\":0}"
-it_wait_until 20 "paid in full: prepare for delivery" has_status "$o1" prepare_for_delivery
+it_wait_until 20 "paid in full: prepare for delivery" order_has_status "$o1" prepare_for_delivery
 it_assert_eq "payment_error payment_received prepare_for_delivery" \
     "$(order_sql "SELECT string_agg(to_status, ' ' ORDER BY id) FROM orders.order_history WHERE order_id = '$o1' AND kind = 'status' AND actor_id = 'system' AND to_status <> 'new' AND to_status <> 'awaiting_payment'")" \
     "conveyor's own moves on the money"
-grep -q "order.ready_to_ship" <<<"$(events_of "$o1")" || it_fail "no order.ready_to_ship after the payment"
+grep -q "order.ready_to_ship" <<<"$(order_events "$o1")" || it_fail "no order.ready_to_ship after the payment"
 
 # --- the parcel: quote, label, hand-over, tracking, delivery -------------------------
-it_assert_eq 200 "$(http_code "$(move "$o1" assembled "$as_sklad")")" "the warehouse packs it"
+it_assert_eq 200 "$(http_code "$(order_move "$o1" assembled "$as_sklad")")" "the warehouse packs it"
 ship shipment.quoted "{\"order_id\":\"$o1\",\"carrier\":\"cdek\",\"service\":\"136\",\"weight_g\":900,\"carrier_cost_minor\":42000,\"address_verdict\":\"valid\"}"
 ship shipment.created "{\"order_id\":\"$o1\",\"shipment_id\":\"cdek-77\",\"carrier\":\"cdek\"}"
 ship shipment.label_created "{\"order_id\":\"$o1\",\"shipment_id\":\"cdek-77\",\"carrier\":\"cdek\",\"tracking_number\":\"1234567890\",\"tracking_url\":\"https://cdek.example/track/1234567890\",\"label_url\":\"https://cdek.example/label.pdf\",\"batch_number\":\"B-1\"}"
@@ -122,11 +112,11 @@ it_assert_eq "assembled cdek 42000 1234567890 labelled" \
     "$(order_sql "SELECT status || ' ' || (shipment->>'carrier') || ' ' || (shipment->>'carrier_cost_minor') || ' ' || (shipment->>'tracking_number') || ' ' || (shipment->>'shipment_state') FROM orders.orders WHERE id = '$o1'")" \
     "carrier, cost and tracking number on the order; no move before the hand-over"
 ship shipment.handed_over "{\"order_id\":\"$o1\",\"shipment_id\":\"cdek-77\",\"carrier\":\"cdek\"}"
-it_wait_until 20 "handed to the carrier" has_status "$o1" handed_to_carrier
+it_wait_until 20 "handed to the carrier" order_has_status "$o1" handed_to_carrier
 ship shipment.status_changed "{\"order_id\":\"$o1\",\"shipment_id\":\"cdek-77\",\"tracking_status\":\"ACCEPTED_AT_PICK_UP_POINT\",\"description\":\"At the pick-up point\"}"
 ship shipment.delivered "{\"order_id\":\"$o1\",\"shipment_id\":\"cdek-77\"}"
-it_wait_until 20 "delivered" has_status "$o1" delivered
-it_wait_until 20 "the stock written off at delivery" has_stock "$o1" committed
+it_wait_until 20 "delivered" order_has_status "$o1" delivered
+it_wait_until 20 "the stock written off at delivery" order_has_stock "$o1" committed
 it_assert_eq "ACCEPTED_AT_PICK_UP_POINT" "$(order_sql "SELECT shipment->>'tracking_status' FROM orders.orders WHERE id = '$o1'")" \
     "the last tracking status"
 it_assert_eq "invoice.created payment.failed payment.succeeded payment.succeeded shipment.quoted shipment.created shipment.label_created shipment.handed_over shipment.status_changed shipment.delivered" \
@@ -144,16 +134,16 @@ it_assert_eq "delivered 1" \
 # --- a parcel that comes back -------------------------------------------------------
 o2=$(submit_far P-2)
 pay payment.succeeded "{\"order_id\":\"$o2\",\"payment_id\":\"p-21\",\"amount_minor\":1,\"paid_minor\":999999,\"due_minor\":0}"
-it_wait_until 20 "P-2 paid" has_status "$o2" prepare_for_delivery
-move "$o2" assembled "$as_sklad" >/dev/null
+it_wait_until 20 "P-2 paid" order_has_status "$o2" prepare_for_delivery
+order_move "$o2" assembled "$as_sklad" >/dev/null
 ship shipment.handed_over "{\"order_id\":\"$o2\",\"shipment_id\":\"cdek-78\"}"
-it_wait_until 20 "P-2 handed over" has_status "$o2" handed_to_carrier
+it_wait_until 20 "P-2 handed over" order_has_status "$o2" handed_to_carrier
 ship shipment.returned "{\"order_id\":\"$o2\",\"shipment_id\":\"cdek-78\",\"reason\":\"not collected\"}"
-it_wait_until 20 "P-2 returned" has_status "$o2" returned
+it_wait_until 20 "P-2 returned" order_has_status "$o2" returned
 
 # --- money for a cancelled order: recorded, a task, never refused ----------------------
 o3=$(submit_far P-3)
-it_assert_eq 200 "$(http_code "$(move "$o3" cancelled "$as_boris" "customer changed their mind")")" "cancelling P-3"
+it_assert_eq 200 "$(http_code "$(order_move "$o3" cancelled "$as_boris" "customer changed their mind")")" "cancelling P-3"
 pay payment.succeeded "{\"order_id\":\"$o3\",\"payment_id\":\"p-31\",\"amount_minor\":5000,\"paid_minor\":5000,\"due_minor\":0}"
 it_wait_until 20 "the late payment recorded" history_has "$o3" payment.succeeded
 it_assert_eq "cancelled 5000 1" \
@@ -186,14 +176,14 @@ pay invoice.expired "{\"order_id\":\"$o4\",\"invoice_id\":\"inv-4\"}"
 pay invoice.created "{\"order_id\":\"$o4\",\"invoice_id\":\"inv-4b\",\"amount_minor\":1}"
 it_wait_until 20 "the new invoice of P-4 recorded" history_has "$o4" invoice.created 2
 it_wait_until 20 "the expiry of P-5 recorded" history_has "$o5" invoice.expired
-it_assert_eq awaiting_payment "$(status_of "$o5")" "an expired invoice does not cancel at once"
+it_assert_eq awaiting_payment "$(order_status "$o5")" "an expired invoice does not cancel at once"
 order_call POST /v1/test/clock '{"advance_ms": 90000000}' >/dev/null # 25 hours
-it_wait_until 20 "P-5 cancels itself" has_status "$o5" cancelled
+it_wait_until 20 "P-5 cancels itself" order_has_status "$o5" cancelled
 it_assert_eq "invoice expired" "$(order_sql "SELECT cancel_reason FROM orders.orders WHERE id = '$o5'")" "the reason"
-it_wait_until 20 "P-5's stock released" has_stock "$o5" released
+it_wait_until 20 "P-5's stock released" order_has_stock "$o5" released
 expiry_timers_done() {
     [ "$(order_sql "SELECT count(*) FILTER (WHERE state = 'done') || '/' || count(*) FROM orders.jobs WHERE kind = 'invoice_expired'")" = 2/2 ]
 }
 it_wait_until 20 "both expiry timers ran" expiry_timers_done
-it_assert_eq awaiting_payment "$(status_of "$o4")" "an order invoiced again after the expiry keeps waiting"
+it_assert_eq awaiting_payment "$(order_status "$o4")" "an order invoiced again after the expiry keeps waiting"
 it_log "payment and shipping facts drove the funnel; late and bad facts recorded or parked"

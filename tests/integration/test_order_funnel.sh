@@ -40,27 +40,11 @@ inv_api_ok POST /v1/imports '{"products": [
   {"sku": "BOOK", "name": "Book", "price_minor": 99000, "vat_rate_bp": 1000, "weight_g": 500, "on_hand": 50},
   {"sku": "RARE", "name": "Rare thing", "price_minor": 100000, "vat_rate_bp": 2000, "weight_g": 100, "on_hand": 0}]}' >/dev/null
 
-# move ORDER TO TOKEN [REASON]: "<status> <body>"
-move() {
-    local reason=${4:+,\"reason\":\"$4\"}
-    order_call POST "/v1/orders/$1/status" "{\"to\":\"$2\"$reason}" "Authorization: Bearer $3"
-}
-status_of() {
-    order_sql "SELECT status FROM orders.orders WHERE id = '$1'"
-}
-stock_of() {
-    order_sql "SELECT stock_state FROM orders.orders WHERE id = '$1'"
-}
-has_status() { [ "$(status_of "$1")" = "$2" ]; }
-has_stock() { [ "$(stock_of "$1")" = "$2" ]; }
 submit() { # key body -> order id
     local out
     out=$(order_submit "$1" "$2")
     [ "$(http_code "$out")" = 201 ] || it_fail "submitting $1: $out"
     http_body "$out" | jq -r .order_id
-}
-events_of() {
-    order_sql "SELECT string_agg(type, ' ' ORDER BY id) FROM orders.outbox WHERE correlation_id = '$1'"
 }
 
 # --- totals by the rule: 10.50 % over three lines --------------------------------
@@ -68,7 +52,7 @@ body='{"customer":{"name":"Ivan Petrov","phone":"+79123456789"},"discount_bp":10
   "delivery":{"method":"courier","address":{"region":"Moscow","city":"Moscow","line1":"Tverskaya 1"}},
   "items":[{"sku":"KETTLE","quantity":1},{"sku":"MUG","quantity":3},{"sku":"BOOK","quantity":2}]}'
 local_order=$(submit F-1 "$body")
-it_wait_until 20 "stock reserved for F-1" has_stock "$local_order" reserved
+it_wait_until 20 "stock reserved for F-1" order_has_stock "$local_order" reserved
 # lines 349000 + 147000 + 198000 = 694000; discount round(694000 * 0.105) = 72870,
 # shared 36645 / 15435 / 20790; VAT contained: round(312355*2000/12000) = 52059,
 # round(131565*2000/12000) = 21928, round(177210*1000/11000) = 16110
@@ -80,23 +64,23 @@ it_assert_eq "1:349000:36645:52059 2:147000:15435:21928 3:198000:20790:16110" \
     "line amounts, discount shares and VAT"
 it_assert_eq "3 2" "$(order_sql "SELECT sum(quantity) FILTER (WHERE sku = 'MUG') || ' ' || sum(quantity) FILTER (WHERE sku = 'BOOK') FROM orders.order_lines WHERE order_id = '$local_order'")" \
     "quantities kept"
-grep -q "order.reserved" <<<"$(events_of "$local_order")" || it_fail "no order.reserved for the held order"
+grep -q "order.reserved" <<<"$(order_events "$local_order")" || it_fail "no order.reserved for the held order"
 
 # --- the happy path of a local courier order ---------------------------------------
 it_assert_eq "$anna" "$(order_sql "SELECT manager_id FROM orders.orders WHERE id = '$local_order'")" \
     "the Moscow order went to the Moscow manager"
-out=$(move "$local_order" confirmed "$as_anna")
+out=$(order_move "$local_order" confirmed "$as_anna")
 it_assert_eq "200 prepare_for_delivery" "$(http_code "$out") $(http_body "$out" | jq -r .status)" \
     "confirming a paid-on-delivery order moves it on to prepare for delivery"
 it_assert_eq "on_delivery 0 621130" \
     "$(order_sql "SELECT payment_terms || ' ' || delivery_minor || ' ' || total_minor FROM orders.orders WHERE id = '$local_order'")" \
     "payment terms, delivery (free in Moscow from 5,000 roubles) and total of a local courier order"
-it_assert_eq 200 "$(http_code "$(move "$local_order" assembled "$as_sklad")")" "the warehouse packs it"
-it_assert_eq 200 "$(http_code "$(move "$local_order" handed_to_carrier "$as_sklad")")" "the warehouse hands it over"
-it_assert_eq 200 "$(http_code "$(move "$local_order" delivered "$as_kurier")")" "the courier delivers it"
-it_wait_until 20 "the stock written off at delivery" has_stock "$local_order" committed
+it_assert_eq 200 "$(http_code "$(order_move "$local_order" assembled "$as_sklad")")" "the warehouse packs it"
+it_assert_eq 200 "$(http_code "$(order_move "$local_order" handed_to_carrier "$as_sklad")")" "the warehouse hands it over"
+it_assert_eq 200 "$(http_code "$(order_move "$local_order" delivered "$as_kurier")")" "the courier delivers it"
+it_wait_until 20 "the stock written off at delivery" order_has_stock "$local_order" committed
 it_assert_eq "order.placed order.status_changed order.assigned task.created intake.accepted order.reserved order.status_changed order.confirmed order.status_changed order.ready_to_ship order.status_changed order.assembled order.status_changed order.status_changed order.delivered" \
-    "$(events_of "$local_order")" "the order's events, in order"
+    "$(order_events "$local_order")" "the order's events, in order"
 it_assert_eq "621130 regular" \
     "$(order_sql "SELECT total_spent_minor || ' ' || category FROM orders.customers WHERE phone = '+79123456789'")" \
     "the customer's spending counted at delivery"
@@ -114,14 +98,14 @@ it_assert_eq "$kurier courier" \
 far=$(submit F-2 '{"customer":{"name":"Far Away","email":"far@example.ru"},"delivery":{"method":"post",
   "address":{"region":"Kamchatka","city":"Petropavlovsk","line1":"Lenina 1","postal_code":"683000"}},
   "items":[{"sku":"MUG","quantity":1}]}')
-it_wait_until 20 "stock reserved for F-2" has_stock "$far" reserved
+it_wait_until 20 "stock reserved for F-2" order_has_stock "$far" reserved
 far_manager=$(order_sql "SELECT manager_id FROM orders.orders WHERE id = '$far'")
 it_assert_eq "$boris" "$far_manager" "an order from elsewhere went to the manager of every region"
-out=$(move "$far" confirmed "$as_boris")
+out=$(order_move "$far" confirmed "$as_boris")
 it_assert_eq "200 awaiting_payment" "$(http_code "$out") $(http_body "$out" | jq -r .status)" \
     "confirming an order from outside the region waits for payment"
 it_assert_eq prepay "$(order_sql "SELECT payment_terms FROM orders.orders WHERE id = '$far'")" "prepay terms"
-grep -q "order.confirmed" <<<"$(events_of "$far")" || it_fail "no order.confirmed"
+grep -q "order.confirmed" <<<"$(order_events "$far")" || it_fail "no order.confirmed"
 out=$(order_call GET "/v1/tasks?assignee=me&status=open" "" "Authorization: Bearer $as_boris")
 it_assert_eq "new_order" "$(http_body "$out" | jq -r --arg o "$far" '[.items[] | select(.order_id == $o) | .kind] | join(" ")')" \
     "boris's open tasks for the order before the reminder"
@@ -146,33 +130,33 @@ it_assert_eq 200 "$(http_code "$(order_call POST "/v1/tasks/$task/done" '' "Auth
 # --- shortage -> awaiting supply -> supply received -> back to new ----------------------
 short=$(submit F-3 '{"customer":{"name":"Waiting Customer","phone":"+79001234567"},"delivery":{"method":"self_pickup"},
   "items":[{"sku":"RARE","quantity":2},{"sku":"MUG","quantity":1}]}')
-it_wait_until 20 "the short order waits for supply" has_status "$short" awaiting_supply
+it_wait_until 20 "the short order waits for supply" order_has_status "$short" awaiting_supply
 it_assert_eq "short 1" "$(order_sql "SELECT o.stock_state || ' ' || (SELECT count(*) FROM orders.tasks t WHERE t.order_id = o.id AND t.kind = 'stock_shortage') FROM orders.orders o WHERE o.id = '$short'")" \
     "stock state and shortage task"
-it_assert_eq 409 "$(http_code "$(move "$short" confirmed "$as_anna")")" "confirming an order that waits for supply"
+it_assert_eq 409 "$(http_code "$(order_move "$short" confirmed "$as_anna")")" "confirming an order that waits for supply"
 supply=$(inv_api_ok POST /v1/supplies '{"expected_date": "2031-01-10", "lines": [{"sku": "RARE", "quantity": 5}]}')
 inv_api_ok POST "/v1/supplies/$(jq -r .id <<<"$supply")/receive" >/dev/null
-it_wait_until 20 "the order back to new when the supply arrived" has_status "$short" new
+it_wait_until 20 "the order back to new when the supply arrived" order_has_status "$short" new
 it_assert_eq "reserved 1" "$(order_sql "SELECT o.stock_state || ' ' || (SELECT count(*) FROM orders.tasks t WHERE t.order_id = o.id AND t.kind = 'supply_arrived') FROM orders.orders o WHERE o.id = '$short'")" \
     "stock state and supply-arrived task"
 
 # --- cancel releases the stock -------------------------------------------------------------
-out=$(move "$short" cancelled "$as_anna")
+out=$(order_move "$short" cancelled "$as_anna")
 it_assert_eq "422 reason_required" "$(http_code "$out") $(http_body "$out" | jq -r .code)" "a cancellation without a reason"
-it_assert_eq 200 "$(http_code "$(move "$short" cancelled "$as_anna" "customer changed their mind")")" "cancelling"
-it_wait_until 20 "the stock released" has_stock "$short" released
+it_assert_eq 200 "$(http_code "$(order_move "$short" cancelled "$as_anna" "customer changed their mind")")" "cancelling"
+it_wait_until 20 "the stock released" order_has_stock "$short" released
 it_assert_eq 0 "$(inv_sql "SELECT reserved FROM products WHERE sku = 'RARE'")" "rare things reserved after the cancel"
 it_assert_eq "customer changed their mind" "$(order_sql "SELECT cancel_reason FROM orders.orders WHERE id = '$short'")" "the reason is kept"
 
 # --- every move of the matrix, each by its role; forbidden ones answer 409 ---------------------
 probe=$(submit F-4 "$(order_body "Probe" "+79005550001" Moscow MUG 1)")
-it_wait_until 20 "stock reserved for the probe" has_stock "$probe" reserved
+it_wait_until 20 "stock reserved for the probe" order_has_stock "$probe" reserved
 declare -A tokens=([manager]=$as_anna [warehouse]=$as_sklad [courier]=$as_kurier [admin]=$ORDER_ADMIN_TOKEN)
 moves=0
 while IFS='|' read -r from to role; do
     # the fixture: the probe order stands in `from` with its stock held (set directly)
     order_sql "UPDATE orders.orders SET status = '$from', stock_state = 'reserved' WHERE id = '$probe'" >/dev/null
-    out=$(move "$probe" "$to" "${tokens[$role]}" "matrix check")
+    out=$(order_move "$probe" "$to" "${tokens[$role]}" "matrix check")
     [ "$(http_code "$out")" = 200 ] || it_fail "$role moving $from -> $to: $out"
     moves=$((moves + 1))
 done < <(order_sql "SELECT from_status || '|' || to_status || '|' || role FROM orders.transitions WHERE role <> 'system' ORDER BY 1")
@@ -181,7 +165,7 @@ for forbidden in "new|delivered|manager" "new|confirmed|courier" "new|cancelled|
     "prepare_for_delivery|assembled|courier" "handed_to_carrier|delivered|warehouse" "delivered|new|admin"; do
     IFS='|' read -r from to role <<<"$forbidden"
     order_sql "UPDATE orders.orders SET status = '$from' WHERE id = '$probe'" >/dev/null
-    out=$(move "$probe" "$to" "${tokens[$role]}" "forbidden check")
+    out=$(order_move "$probe" "$to" "${tokens[$role]}" "forbidden check")
     it_assert_eq "409 move_not_allowed" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
         "$role moving $from -> $to"
     allowed=$(order_sql "SELECT coalesce(string_agg(to_status, ' ' ORDER BY to_status), '') FROM orders.transitions WHERE from_status = '$from' AND role = '$role'")

@@ -87,6 +87,20 @@ order_sql() {
     it_psql "$1"
 }
 
+# order_move ORDER TO TOKEN [REASON]: POST the status move, "<status> <body>"
+order_move() {
+    local reason=${4:+,\"reason\":\"$4\"}
+    order_call POST "/v1/orders/$1/status" "{\"to\":\"$2\"$reason}" "Authorization: Bearer $3"
+}
+order_status() { order_sql "SELECT status FROM orders.orders WHERE id = '$1'"; }
+order_stock() { order_sql "SELECT stock_state FROM orders.orders WHERE id = '$1'"; }
+order_has_status() { [ "$(order_status "$1")" = "$2" ]; }
+order_has_stock() { [ "$(order_stock "$1")" = "$2" ]; }
+# order_events ORDER: the types the order stream published about it, in order
+order_events() {
+    order_sql "SELECT string_agg(type, ' ' ORDER BY id) FROM orders.outbox WHERE correlation_id = '$1'"
+}
+
 # order_login LOGIN: a token from the service itself (its business clock:
 # the one to use after a test moved time on); staff made by order_staff
 order_login() {
