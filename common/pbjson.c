@@ -120,8 +120,8 @@ json_t *pbjson_from_message(const ProtobufCMessage *msg)
             const char *items = *(char *const *)(const void *)((const char *)msg + field->offset);
             value = json_array();
             for (size_t k = 0; value && k < n; k++) {
-                if (json_array_append_new(value, value_to_json(field, items + k * slot_size(field))) !=
-                    0) {
+                if (json_array_append_new(
+                        value, value_to_json(field, items + k * slot_size(field))) != 0) {
                     json_decref(value);
                     value = NULL;
                 }

@@ -41,8 +41,8 @@ static void test_order_round_trip(void **state)
                        "  {\"sku\": \"MUG\", \"quantity\": 1}],"
                        " \"discount_bp\": 1050}");
     char why[256] = "";
-    ProtobufCMessage *msg = pbjson_to_message(&conveyor__order_submitted__descriptor, in, why,
-                                              sizeof why);
+    ProtobufCMessage *msg =
+        pbjson_to_message(&conveyor__order_submitted__descriptor, in, why, sizeof why);
     assert_non_null(msg);
     Conveyor__OrderSubmitted *order = (Conveyor__OrderSubmitted *)msg;
     assert_string_equal(order->source, "site");
@@ -69,13 +69,14 @@ static void test_order_round_trip(void **state)
     conveyor__order_submitted__free_unpacked(back, NULL);
     assert_non_null(out);
     assert_string_equal(json_string_value(json_object_get(out, "external_id")), "A-1");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(out, "delivery"), "method")),
-                        "DELIVERY_METHOD_POST");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(out, "delivery"), "method")),
+        "DELIVERY_METHOD_POST");
     json_t *items = json_object_get(out, "items");
     assert_int_equal(json_array_size(items), 2);
-    assert_true(json_integer_value(json_object_get(
-                    json_object_get(json_array_get(items, 0), "price"), "amount_minor")) ==
-                9007199254740993LL);
+    assert_true(
+        json_integer_value(json_object_get(json_object_get(json_array_get(items, 0), "price"),
+                                           "amount_minor")) == 9007199254740993LL);
     assert_true(json_is_null(json_object_get(json_array_get(items, 1), "price")));
     /* defaults are written too */
     assert_string_equal(json_string_value(json_object_get(out, "comment")), "");
@@ -117,7 +118,8 @@ static void test_enum_by_number_and_bytes(void **state)
     json_decref(out);
 }
 
-static void refused(const ProtobufCMessageDescriptor *desc, const char *text, const char *why_expected)
+static void refused(const ProtobufCMessageDescriptor *desc, const char *text,
+                    const char *why_expected)
 {
     json_t *in = parse(text);
     char why[256] = "";
@@ -133,7 +135,8 @@ static void test_refusals(void **state)
     const ProtobufCMessageDescriptor *order = &conveyor__order_submitted__descriptor;
     refused(order, "{\"sauce\": \"x\"}", "sauce: is not a field of OrderSubmitted");
     refused(order, "{\"source\": 5}", "source: must be a string");
-    refused(order, "{\"items\": [{\"sku\": \"A\", \"quantity\": 1}, {\"sku\": \"B\", \"quantity\": -1}]}",
+    refused(order,
+            "{\"items\": [{\"sku\": \"A\", \"quantity\": 1}, {\"sku\": \"B\", \"quantity\": -1}]}",
             "items[1].quantity: must be a non-negative integer within 32 bits");
     refused(order, "{\"items\": {\"sku\": \"A\"}}", "items: must be an array");
     refused(order, "{\"delivery\": {\"method\": \"DELIVERY_METHOD_DRONE\"}}",

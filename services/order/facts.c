@@ -43,8 +43,8 @@
 #define STATE_KEYS_MAX 8
 
 typedef struct {
-    const char *stream; /* "payment" or "shipping" */
-    const char *type;   /* its message is the catalogue's (common/catalogue) */
+    const char *stream;                     /* "payment" or "shipping" */
+    const char *type;                       /* its message is the catalogue's (common/catalogue) */
     const char *state_keys[STATE_KEYS_MAX]; /* copied from the fact into the state */
     const char *phase_key;                  /* and this key set to phase_value */
     const char *phase_value;
@@ -63,24 +63,24 @@ static const char *const packed[] = {"assembled", NULL};
 static const char *const on_the_road[] = {"handed_to_carrier", "rescheduled", NULL};
 static const char *const with_carrier[] = {"handed_to_carrier", NULL};
 
-#define RULE(stream_, type_)  .stream = stream_, .type = type_
-#define PHASE(key_, value_)   .phase_key = key_, .phase_value = value_
+#define RULE(stream_, type_) .stream = stream_, .type = type_
+#define PHASE(key_, value_)  .phase_key = key_, .phase_value = value_
 
 static const fact_rule_t rules[] = {
     {RULE("payment", "invoice.created"),
      .state_keys = {"invoice_id", "payment_url", "expires_at_ms", "bank"},
      PHASE("invoice_state", "open")},
-    {RULE("payment", "invoice.cancelled"),
-     .state_keys = {"invoice_id"}, PHASE("invoice_state", "cancelled")},
-    {RULE("payment", "invoice.expired"),
-     .state_keys = {"invoice_id"}, PHASE("invoice_state", "expired"), .expires = true},
+    {RULE("payment", "invoice.cancelled"), .state_keys = {"invoice_id"},
+     PHASE("invoice_state", "cancelled")},
+    {RULE("payment", "invoice.expired"), .state_keys = {"invoice_id"},
+     PHASE("invoice_state", "expired"), .expires = true},
     {RULE("payment", "payment.succeeded"),
      .state_keys = {"payment_id", "paid_minor", "due_minor", "paid_at_ms"},
      PHASE("payment_state", "succeeded"), .to = "payment_received", .from = unpaid,
      .paid_in_full_only = true, .late_task = true},
-    {RULE("payment", "payment.failed"),
-     .state_keys = {"payment_id", "reason_code", "reason"}, PHASE("payment_state", "failed"),
-     .to = "payment_error", .from = waiting_money, .task_kind = "payment_error",
+    {RULE("payment", "payment.failed"), .state_keys = {"payment_id", "reason_code", "reason"},
+     PHASE("payment_state", "failed"), .to = "payment_error", .from = waiting_money,
+     .task_kind = "payment_error",
      .task_title = "the payment failed: call the customer and send a new link"},
     {RULE("payment", "payment.collected"),
      .state_keys = {"paid_minor", "due_minor", "collected_by", "collected_at_ms"},
@@ -89,28 +89,26 @@ static const fact_rule_t rules[] = {
      .state_keys = {"carrier", "service", "carrier_cost_minor", "address_verdict", "suggestions",
                     "days_min", "days_max"},
      PHASE("shipment_state", "quoted")},
-    {RULE("shipping", "shipment.created"),
-     .state_keys = {"shipment_id", "carrier"}, PHASE("shipment_state", "created")},
+    {RULE("shipping", "shipment.created"), .state_keys = {"shipment_id", "carrier"},
+     PHASE("shipment_state", "created")},
     {RULE("shipping", "shipment.label_created"),
      .state_keys = {"shipment_id", "tracking_number", "tracking_url", "label_url", "batch_number"},
      PHASE("shipment_state", "labelled")},
-    {RULE("shipping", "shipment.handed_over"),
-     .state_keys = {"shipment_id"}, PHASE("shipment_state", "handed_over"),
-     .to = "handed_to_carrier", .from = packed, .late_task = true},
+    {RULE("shipping", "shipment.handed_over"), .state_keys = {"shipment_id"},
+     PHASE("shipment_state", "handed_over"), .to = "handed_to_carrier", .from = packed,
+     .late_task = true},
     {RULE("shipping", "shipment.status_changed"),
      .state_keys = {"tracking_status", "description", "at_ms"}},
-    {RULE("shipping", "shipment.delivered"),
-     .state_keys = {"shipment_id"}, PHASE("shipment_state", "delivered"), .to = "delivered",
-     .from = on_the_road, .late_task = true},
-    {RULE("shipping", "shipment.cancelled"),
-     .state_keys = {"shipment_id"}, PHASE("shipment_state", "cancelled")},
-    {RULE("shipping", "shipment.cancel_refused"),
-     .state_keys = {"shipment_id"}, PHASE("shipment_state", "cancel_refused"),
-     .task_kind = "late_fact",
+    {RULE("shipping", "shipment.delivered"), .state_keys = {"shipment_id"},
+     PHASE("shipment_state", "delivered"), .to = "delivered", .from = on_the_road,
+     .late_task = true},
+    {RULE("shipping", "shipment.cancelled"), .state_keys = {"shipment_id"},
+     PHASE("shipment_state", "cancelled")},
+    {RULE("shipping", "shipment.cancel_refused"), .state_keys = {"shipment_id"},
+     PHASE("shipment_state", "cancel_refused"), .task_kind = "late_fact",
      .task_title = "the carrier could not cancel the parcel: it will come back as a return"},
-    {RULE("shipping", "shipment.returned"),
-     .state_keys = {"shipment_id"}, PHASE("shipment_state", "returned"), .to = "returned",
-     .from = with_carrier},
+    {RULE("shipping", "shipment.returned"), .state_keys = {"shipment_id"},
+     PHASE("shipment_state", "returned"), .to = "returned", .from = with_carrier},
 };
 
 static const fact_rule_t *rule_for(const char *stream, const char *type)
@@ -207,8 +205,9 @@ int facts_register(inbox_t *inbox, order_app_t *app)
 {
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
         if (!catalogue_find(rules[i].stream, rules[i].type)) {
-            log_error("a fact rule names a topic the catalogue lacks", LF_STR("stream", rules[i].stream),
-                      LF_STR("type", rules[i].type), LF_ERR("unknown_topic"));
+            log_error("a fact rule names a topic the catalogue lacks",
+                      LF_STR("stream", rules[i].stream), LF_STR("type", rules[i].type),
+                      LF_ERR("unknown_topic"));
             return -1;
         }
         if (inbox_on(inbox, rules[i].stream, rules[i].type, on_fact, app) != 0)

@@ -103,8 +103,8 @@ static void route_publish(const http_request_t *req, http_response_t *res, void 
             status = DB_ERROR;
             break;
         }
-        const char *order_id = json_string_value(
-            json_object_get(json_object_get(event, "payload"), "order_id"));
+        const char *order_id =
+            json_string_value(json_object_get(json_object_get(event, "payload"), "order_id"));
         outbox_meta_t meta = {.stream = feed->stream,
                               .type = json_string_value(json_object_get(event, "type")),
                               .correlation_id = order_id ? order_id : ""};
