@@ -240,6 +240,26 @@ static void get_product(const http_request_t *req, http_response_t *res, void *a
     end_route(inv, &db);
 }
 
+/* The start of a route that takes a JSON body: the caller holds one of
+ * `roles`, the body is JSON (borrowed from the request), the problem list
+ * is ready (the caller frees it). false: already answered (401/403,
+ * 400/413/415, 500). */
+static bool json_route_begin(inventory_t *inv, const http_request_t *req, http_response_t *res,
+                             unsigned roles, auth_claims_t *claims, json_t **body,
+                             problems_t *problems)
+{
+    if (!auth_require(service_auth(inv->svc), req, res, roles, claims))
+        return false;
+    *body = http_req_json(req, res);
+    if (!*body)
+        return false;
+    if (problems_init(problems) != 0) {
+        http_res_problem(res, 500, "out_of_memory", "out of memory", NULL);
+        return false;
+    }
+    return true;
+}
+
 static void list_products(const http_request_t *req, http_response_t *res, void *arg)
 {
     inventory_t *inv = arg;
@@ -422,16 +442,10 @@ static void create_product(const http_request_t *req, http_response_t *res, void
 {
     inventory_t *inv = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_CATALOG, &claims))
-        return;
-    json_t *body = http_req_json(req, res);
-    if (!body)
-        return;
+    json_t *body = NULL;
     problems_t problems;
-    if (problems_init(&problems) != 0) {
-        http_res_problem(res, 500, "out_of_memory", "out of memory", NULL);
+    if (!json_route_begin(inv, req, res, ROLES_CATALOG, &claims, &body, &problems))
         return;
-    }
     product_input_t input;
     catalogue_input_parse(body, PRODUCT_ALL, "", &input, &problems);
     catalogue_input_require(&input, PRODUCT_REQUIRED_NEW, "", &problems);
@@ -549,16 +563,10 @@ static void patch_product(const http_request_t *req, http_response_t *res, void 
 {
     inventory_t *inv = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_CATALOG, &claims))
-        return;
-    json_t *body = http_req_json(req, res);
-    if (!body)
-        return;
+    json_t *body = NULL;
     problems_t problems;
-    if (problems_init(&problems) != 0) {
-        http_res_problem(res, 500, "out_of_memory", "out of memory", NULL);
+    if (!json_route_begin(inv, req, res, ROLES_CATALOG, &claims, &body, &problems))
         return;
-    }
     product_input_t input;
     catalogue_input_parse(body, PRODUCT_EDITABLE, "", &input, &problems);
     if (input.present == 0 && problems_count(&problems) == 0)
@@ -1019,15 +1027,13 @@ static void create_supply(const http_request_t *req, http_response_t *res, void 
 {
     inventory_t *inv = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_STOCK, &claims))
-        return;
-    json_t *body = http_req_json(req, res);
-    if (!body)
-        return;
+    json_t *body = NULL;
     problems_t problems;
+    if (!json_route_begin(inv, req, res, ROLES_STOCK, &claims, &body, &problems))
+        return;
     supply_line_t *lines = calloc(SUPPLY_LINES_MAX, sizeof *lines);
-    if (!lines || problems_init(&problems) != 0) {
-        free(lines);
+    if (!lines) {
+        problems_release(&problems);
         http_res_problem(res, 500, "out_of_memory", "out of memory", NULL);
         return;
     }
@@ -1383,16 +1389,10 @@ static void post_correction(const http_request_t *req, http_response_t *res, voi
 {
     inventory_t *inv = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_STOCK, &claims))
-        return;
-    json_t *body = http_req_json(req, res);
-    if (!body)
-        return;
+    json_t *body = NULL;
     problems_t problems;
-    if (problems_init(&problems) != 0) {
-        http_res_problem(res, 500, "out_of_memory", "out of memory", NULL);
+    if (!json_route_begin(inv, req, res, ROLES_STOCK, &claims, &body, &problems))
         return;
-    }
     correction_ctx_t ctx = {.inv = inv, .sku = http_req_param(req, "sku"), .actor = claims.subject};
     const json_t *delta = json_object_get(body, "delta");
     const json_t *on_hand = json_object_get(body, "on_hand");
