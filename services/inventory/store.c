@@ -374,6 +374,20 @@ static int text_array_param(pg_array_t *array, const char *const *texts, size_t 
     return 0;
 }
 
+/* Runs a statement whose only parameter is a text[] of texts. */
+static db_status_t run_on_texts(db_t *db, const char *stmt, const char *const *texts, size_t count,
+                                PGresult **res)
+{
+    pg_array_t array;
+    db_params_t params;
+    db_params_init(&params);
+    db_status_t status = DB_ERROR;
+    if (text_array_param(&array, texts, count, &params) == 0)
+        status = db_run(db, stmt, &params, res);
+    pg_array_release(&array);
+    return status;
+}
+
 static void read_product(const PGresult *res, int row, product_row_t *p)
 {
     memset(p, 0, sizeof *p);
@@ -401,14 +415,8 @@ db_status_t store_products_lock(db_t *db, const char *const *skus, size_t sku_co
                                 product_row_t *rows, size_t *count_out)
 {
     *count_out = 0;
-    pg_array_t array;
-    db_params_t params;
-    db_params_init(&params);
     PGresult *res = NULL;
-    db_status_t status = DB_ERROR;
-    if (text_array_param(&array, skus, sku_count, &params) == 0)
-        status = db_run(db, "inv_products_lock", &params, &res);
-    pg_array_release(&array);
+    db_status_t status = run_on_texts(db, "inv_products_lock", skus, sku_count, &res);
     if (status != DB_OK)
         return status;
     size_t n = (size_t)PQntuples(res);
@@ -424,14 +432,8 @@ db_status_t store_products_lock_many(db_t *db, const char *const *skus, size_t s
 {
     *rows_out = NULL;
     *count_out = 0;
-    pg_array_t array;
-    db_params_t params;
-    db_params_init(&params);
     PGresult *res = NULL;
-    db_status_t status = DB_ERROR;
-    if (text_array_param(&array, skus, sku_count, &params) == 0)
-        status = db_run(db, "inv_products_lock", &params, &res);
-    pg_array_release(&array);
+    db_status_t status = run_on_texts(db, "inv_products_lock", skus, sku_count, &res);
     if (status != DB_OK)
         return status;
     size_t n = (size_t)PQntuples(res);
@@ -747,14 +749,8 @@ db_status_t store_next_supplies(db_t *db, const char *const *skus, size_t sku_co
                                 next_supply_t *out, size_t *count_out)
 {
     *count_out = 0;
-    pg_array_t array;
-    db_params_t params;
-    db_params_init(&params);
     PGresult *res = NULL;
-    db_status_t status = DB_ERROR;
-    if (text_array_param(&array, skus, sku_count, &params) == 0)
-        status = db_run(db, "inv_next_supplies", &params, &res);
-    pg_array_release(&array);
+    db_status_t status = run_on_texts(db, "inv_next_supplies", skus, sku_count, &res);
     if (status != DB_OK)
         return status;
     size_t n = (size_t)PQntuples(res);
@@ -939,14 +935,8 @@ db_status_t store_supply_received(db_t *db, int64_t id, const char *actor,
 db_status_t store_waiting_counts(db_t *db, const char *const *skus, size_t sku_count,
                                  int64_t *counts_out)
 {
-    pg_array_t array;
-    db_params_t params;
-    db_params_init(&params);
     PGresult *res = NULL;
-    db_status_t status = DB_ERROR;
-    if (text_array_param(&array, skus, sku_count, &params) == 0)
-        status = db_run(db, "inv_waiting_counts", &params, &res);
-    pg_array_release(&array);
+    db_status_t status = run_on_texts(db, "inv_waiting_counts", skus, sku_count, &res);
     if (status != DB_OK)
         return status;
     for (size_t i = 0; i < sku_count; i++)
@@ -983,14 +973,8 @@ db_status_t store_codes_held(db_t *db, const char *const *codes, size_t code_cou
 {
     *out = NULL;
     *count_out = 0;
-    pg_array_t array;
-    db_params_t params;
-    db_params_init(&params);
     PGresult *res = NULL;
-    db_status_t status = DB_ERROR;
-    if (text_array_param(&array, codes, code_count, &params) == 0)
-        status = db_run(db, "inv_codes_held", &params, &res);
-    pg_array_release(&array);
+    db_status_t status = run_on_texts(db, "inv_codes_held", codes, code_count, &res);
     if (status != DB_OK)
         return status;
     size_t n = (size_t)PQntuples(res);
