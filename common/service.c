@@ -419,6 +419,22 @@ const char *service_schema(const service_t *svc)
     return svc->schema;
 }
 
+db_t *service_session(service_t *svc, http_response_t *res, int wait_ms)
+{
+    db_t *db = db_pool_acquire(svc->pool, wait_ms);
+    if (!db) {
+        http_res_header(res, "Retry-After", "1");
+        http_res_problem(res, 503, "pg_unavailable", "no database session is free",
+                         "nothing was changed; try again in a moment");
+    }
+    return db;
+}
+
+void service_session_release(service_t *svc, db_t **db_p)
+{
+    db_pool_release(svc->pool, db_p);
+}
+
 void service_answer_db_failure(http_response_t *res, const db_t *db, db_status_t status,
                                const char *what)
 {

@@ -78,6 +78,12 @@ const char *service_schema(const service_t *svc);
  * handler's, say): publish now. */
 void service_committed(service_t *svc, db_t *db);
 
+/* A session from the HTTP pool for a route, waiting up to wait_ms; NULL
+ * once it answered 503 pg_unavailable (Retry-After) when none is free. The
+ * caller owns it until service_session_release. */
+db_t *service_session(service_t *svc, http_response_t *res, int wait_ms);
+void service_session_release(service_t *svc, db_t **db_p);
+
 /* Answers a failed database call on an HTTP response: 503 pg_unavailable
  * with Retry-After when transient, else 500 database_error; logs once with
  * `what` (the operation) and the database's message. */

@@ -175,18 +175,12 @@ static db_t *begin_route(inventory_t *inv, const http_request_t *req, http_respo
 {
     if (!auth_require(service_auth(inv->svc), req, res, roles, claims))
         return NULL;
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_header(res, "Retry-After", "1");
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free",
-                         "nothing was changed; try again in a moment");
-    }
-    return db;
+    return service_session(inv->svc, res, POOL_WAIT_MS);
 }
 
 static void end_route(inventory_t *inv, db_t **db_p)
 {
-    db_pool_release(service_db_pool(inv->svc), db_p);
+    service_session_release(inv->svc, db_p);
 }
 
 /* After a commit that appended events or jobs: publish and run them now. */
@@ -299,11 +293,9 @@ static void list_products(const http_request_t *req, http_response_t *res, void 
     }
     problems_release(&problems);
     filter.after_sku = page.has_cursor ? page.after_key : NULL;
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     json_t *items = NULL;
     db_status_t status = store_products_page(db, &filter, &items);
     if (status != DB_OK)
@@ -455,11 +447,9 @@ static void create_product(const http_request_t *req, http_response_t *res, void
         return;
     }
     problems_release(&problems);
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     create_ctx_t ctx = {inv, &input, claims.subject};
     refusal_t refusal = {0};
     db_status_t status = transact(db, create_product_tx, &ctx, &refusal);
@@ -537,11 +527,9 @@ static void run_edit(inventory_t *inv, const http_request_t *req, http_response_
                      const product_input_t *input, const char *actor)
 {
     const char *sku = http_req_param(req, "sku");
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     edit_ctx_t ctx = {inv, sku, input};
     refusal_t refusal = {0};
     db_status_t status = transact(db, edit_product_tx, &ctx, &refusal);
@@ -867,11 +855,9 @@ static void post_import(const http_request_t *req, http_response_t *res, void *a
                                      problems_take(&problems));
         goto done;
     }
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         goto done;
-    }
     import_ctx_t ctx = {.inv = inv,
                         .import = &import,
                         .parse_errors = problems_errors(&problems),
@@ -1061,11 +1047,9 @@ static void create_supply(const http_request_t *req, http_response_t *res, void 
         answer_problems(res, "the supply is not valid", &problems);
         goto done;
     }
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         goto done;
-    }
     refusal_t refusal = {0};
     db_status_t status = transact(db, create_supply_tx, &ctx, &refusal);
     if (status != DB_OK)
@@ -1223,11 +1207,9 @@ static void receive_supply(const http_request_t *req, http_response_t *res, void
             goto done;
         }
     }
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         goto done;
-    }
     receive_ctx_t ctx = {inv, id, claims.subject, received, received_count};
     refusal_t refusal = {0};
     db_status_t status = transact(db, receive_supply_tx, &ctx, &refusal);
@@ -1256,11 +1238,9 @@ static void get_supply(const http_request_t *req, http_response_t *res, void *ar
     int64_t id = 0;
     if (parse_supply_id(req, res, &id) != 0)
         return;
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     answer_supply(res, db, id, 200);
     end_route(inv, &db);
 }
@@ -1289,11 +1269,9 @@ static void list_supplies(const http_request_t *req, http_response_t *res, void 
         http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
         return;
     }
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     json_t *items = NULL;
     db_status_t status = store_supplies_page(db, state, sku, before, page.limit + 1, &items);
     if (status != DB_OK) {
@@ -1424,11 +1402,9 @@ static void post_correction(const http_request_t *req, http_response_t *res, voi
         return;
     }
     problems_release(&problems);
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     refusal_t refusal = {0};
     db_status_t status = transact(db, correction_tx, &ctx, &refusal);
     if (status != DB_OK)
@@ -1467,11 +1443,9 @@ static void get_reservations(const http_request_t *req, http_response_t *res, vo
         http_res_problem(res, 400, "invalid", "order_id must be an order's UUID", NULL);
         return;
     }
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     json_t *order = NULL;
     db_status_t status = store_order_json(db, order_id, &order);
     if (status != DB_OK)
@@ -1492,11 +1466,9 @@ static void get_waiting(const http_request_t *req, http_response_t *res, void *a
     page_t page;
     if (page_from_request(req, res, 100, 1000, &page) != 0)
         return;
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     json_t *items = NULL;
     db_status_t status = store_waiting_json(db, page.limit, &items);
     if (status != DB_OK)
@@ -1513,11 +1485,9 @@ static void get_reconciliation(const http_request_t *req, http_response_t *res, 
     if (!auth_require(service_auth(inv->svc), req, res, ROLES_READ, &claims))
         return;
     const char *which = http_req_query(req, "products");
-    db_t *db = db_pool_acquire(service_db_pool(inv->svc), POOL_WAIT_MS);
-    if (!db) {
-        http_res_problem(res, 503, "pg_unavailable", "no database session is free", NULL);
+    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    if (!db)
         return;
-    }
     json_t *report = NULL;
     db_status_t status = store_reconciliation(db, which && strcmp(which, "all") == 0, &report);
     if (status != DB_OK || !report) {

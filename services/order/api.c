@@ -50,18 +50,12 @@ static const auth_t *auth_of(const api_t *api)
 
 static db_t *session(api_t *api, http_response_t *res)
 {
-    db_t *db = db_pool_acquire(service_db_pool(api->app->svc), SESSION_WAIT_MS);
-    if (!db) {
-        http_res_header(res, "Retry-After", "1");
-        http_res_problem(res, 503, "busy", "no database session is free",
-                         "nothing was changed; try again in a moment");
-    }
-    return db;
+    return service_session(api->app->svc, res, SESSION_WAIT_MS);
 }
 
 static void release(api_t *api, db_t **db)
 {
-    db_pool_release(service_db_pool(api->app->svc), db);
+    service_session_release(api->app->svc, db);
 }
 
 typedef db_status_t (*tx_fn)(db_t *db, void *ctx);
