@@ -710,20 +710,27 @@ static void read_lines(const PGresult *res, order_line_t *lines, size_t cap, siz
     *count_out = n < cap ? n : cap;
 }
 
-db_status_t store_held_lines(db_t *db, const char *order_id, order_line_t *lines, size_t cap,
-                             size_t *count_out)
+/* The lines a statement reads for one order, up to cap. */
+static db_status_t order_lines(db_t *db, const char *stmt, const char *order_id,
+                               order_line_t *lines, size_t cap, size_t *count_out)
 {
     *count_out = 0;
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, order_id);
     PGresult *res = NULL;
-    db_status_t status = db_run(db, "inv_held_lines", &params, &res);
+    db_status_t status = db_run(db, stmt, &params, &res);
     if (status != DB_OK)
         return status;
     read_lines(res, lines, cap, count_out);
     PQclear(res);
     return DB_OK;
+}
+
+db_status_t store_held_lines(db_t *db, const char *order_id, order_line_t *lines, size_t cap,
+                             size_t *count_out)
+{
+    return order_lines(db, "inv_held_lines", order_id, lines, cap, count_out);
 }
 
 db_status_t store_reservations_close(db_t *db, const order_ref_t *order, bool write_off,
@@ -803,17 +810,7 @@ db_status_t store_waiting_batch(db_t *db, const char *const *skus, size_t sku_co
 db_status_t store_waiting_lines(db_t *db, const char *order_id, order_line_t *lines, size_t cap,
                                 size_t *count_out)
 {
-    *count_out = 0;
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, order_id);
-    PGresult *res = NULL;
-    db_status_t status = db_run(db, "inv_waiting_lines", &params, &res);
-    if (status != DB_OK)
-        return status;
-    read_lines(res, lines, cap, count_out);
-    PQclear(res);
-    return DB_OK;
+    return order_lines(db, "inv_waiting_lines", order_id, lines, cap, count_out);
 }
 
 db_status_t store_order_json(db_t *db, const char *order_id, json_t **out)
