@@ -18,6 +18,17 @@ static bool type_char_ok(char c)
     return c > ' ' && c < 0x7f && c != '/';
 }
 
+bool bus_name_ok(const char *name)
+{
+    size_t len = name ? strnlen(name, BUS_NAME_MAX) : 0;
+    if (len == 0 || len >= BUS_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!stream_char_ok(name[i]))
+            return false;
+    return true;
+}
+
 int bus_topic_split(const void *topic, size_t len, char stream_out[BUS_NAME_MAX], char *type_out,
                     size_t type_size)
 {

@@ -30,6 +30,10 @@
 int bus_topic_split(const void *topic, size_t len, char stream_out[BUS_NAME_MAX], char *type_out,
                     size_t type_size);
 
+/* True when name is a valid stream (or source) name: 1 to BUS_NAME_MAX-1
+ * bytes of [a-z0-9_.-]. */
+bool bus_name_ok(const char *name);
+
 /* "<stream>/<type>" into out; -1 if it does not fit or a part is invalid. */
 int bus_topic_format(char *out, size_t size, const char *stream, const char *type);
 

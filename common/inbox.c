@@ -1028,11 +1028,16 @@ static void stream_request(inbox_t *inbox, stream_t *st, int64_t now)
     request.from_seq = st->applied + 1;
     request.max_events = REPLAY_BATCH_MAX;
     request.request_id = ++inbox->next_request_id;
-    uint8_t buf[256];
-    size_t len = conveyor__replay_request__pack(&request, buf);
-    if (zmq_send(st->peer->dealer, REPLAY_CMD_REQUEST, strlen(REPLAY_CMD_REQUEST),
-                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(st->peer->dealer, buf, len, ZMQ_DONTWAIT) < 0) {
+    size_t len = conveyor__replay_request__get_packed_size(&request);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return;
+    conveyor__replay_request__pack(&request, buf);
+    bool sent = zmq_send(st->peer->dealer, REPLAY_CMD_REQUEST, strlen(REPLAY_CMD_REQUEST),
+                         ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+                zmq_send(st->peer->dealer, buf, len, ZMQ_DONTWAIT) >= 0;
+    free(buf);
+    if (!sent) {
         /* no connection to the peer yet (ZMQ_IMMEDIATE): try again soon */
         st->request_backoff = next_backoff(st->request_backoff, 200, 5000);
         st->next_request_at = now + st->request_backoff;

@@ -239,3 +239,17 @@ void log_emit_fields(log_level_t level, const char *msg, const log_field_t *fiel
         fflush(out);
     }
 }
+
+bool log_throttle_allow(log_throttle_t *throttle, long long interval_ms,
+                        unsigned long long *held_back_out)
+{
+    long long now = clock_mono_ms();
+    if (throttle->next_ms != 0 && now < throttle->next_ms) {
+        throttle->held_back++;
+        return false;
+    }
+    *held_back_out = throttle->held_back;
+    throttle->held_back = 0;
+    throttle->next_ms = now + (interval_ms > 0 ? interval_ms : 1);
+    return true;
+}

@@ -57,6 +57,22 @@ void log_emitv(log_level_t level, const char *msg, ...);
 #define LOG_FIELDS_MAX 64
 void log_emit_fields(log_level_t level, const char *msg, const log_field_t *fields, size_t count);
 
+/* Keeps a line that an outsider can provoke (a refused frame, a bad
+ * request) from flooding the log: at most one line per interval, and the
+ * line says how many were held back since the one before. One per kind
+ * of line and per thread that writes it (not thread-safe); zero it to
+ * start. */
+typedef struct {
+    long long next_ms;
+    unsigned long long held_back;
+} log_throttle_t;
+
+/* True when a line may be written now; *held_back_out is then how many
+ * were suppressed since the last line written. False (and one more held
+ * back) otherwise. */
+bool log_throttle_allow(log_throttle_t *throttle, long long interval_ms,
+                        unsigned long long *held_back_out);
+
 #define log_debug(...) log_emitv(LOG_DEBUG, __VA_ARGS__, LF_END)
 #define log_info(...)  log_emitv(LOG_INFO, __VA_ARGS__, LF_END)
 #define log_warn(...)  log_emitv(LOG_WARN, __VA_ARGS__, LF_END)

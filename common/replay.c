@@ -20,13 +20,11 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/outbox.h"
-#include "conveyor/replay.pb-c.h"
 
 #define STMT_HEAD  "replay_head"
 #define STMT_RANGE "replay_range"
 
-#define REQUEST_MAX_BYTES 4096
-#define ROUTER_HWM        (REPLAY_BATCH_MAX * 4)
+#define ROUTER_HWM (REPLAY_BATCH_MAX * 4)
 
 struct replay_server {
     char *dsn, *bind, *stream, *app_name;
@@ -39,6 +37,8 @@ struct replay_server {
     metrics_counter_t *requests;
     metrics_counter_t *events_sent;
     metrics_counter_t *partial;
+    metrics_counter_t *refused;
+    log_throttle_t refused_log;
 };
 
 /* The answer under construction for one request. */
@@ -68,16 +68,60 @@ static int send_event(replay_server_t *server, const zmq_msg_t *identity, const 
     return 0;
 }
 
+/* The END is packed into a buffer sized from the message, never a fixed
+ * one: it carries the stream name the request named. */
 static void send_end(replay_server_t *server, const zmq_msg_t *identity, const answer_t *answer)
 {
-    uint8_t buf[256];
-    size_t len = conveyor__replay_end__pack(&answer->end, buf);
+    size_t len = conveyor__replay_end__get_packed_size(&answer->end);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return; /* the requester times out and asks again */
+    conveyor__replay_end__pack(&answer->end, buf);
     const void *id = zmq_msg_data((zmq_msg_t *)(uintptr_t)identity);
     size_t id_len = zmq_msg_size((zmq_msg_t *)(uintptr_t)identity);
-    if (send_frame(server->router, id, id_len, ZMQ_SNDMORE) != 0)
-        return; /* the requester times out and asks again */
-    if (send_frame(server->router, REPLAY_CMD_END, strlen(REPLAY_CMD_END), ZMQ_SNDMORE) == 0)
+    if (send_frame(server->router, id, id_len, ZMQ_SNDMORE) == 0 &&
+        send_frame(server->router, REPLAY_CMD_END, strlen(REPLAY_CMD_END), ZMQ_SNDMORE) == 0)
         send_frame(server->router, buf, len, 0);
+    free(buf);
+}
+
+const char *replay_request_status_code(replay_request_status_t status)
+{
+    switch (status) {
+    case REPLAY_REQUEST_OK:
+        return "ok";
+    case REPLAY_REQUEST_BAD_COMMAND:
+        return "bad_command";
+    case REPLAY_REQUEST_TOO_LARGE:
+        return "too_large";
+    case REPLAY_REQUEST_BAD_PROTO:
+        return "bad_request";
+    case REPLAY_REQUEST_BAD_STREAM:
+        return "bad_stream";
+    }
+    return "unknown";
+}
+
+replay_request_status_t replay_request_decode(const void *command, size_t command_len,
+                                              const void *request, size_t request_len,
+                                              Conveyor__ReplayRequest **request_out)
+{
+    *request_out = NULL;
+    if (!command || command_len != strlen(REPLAY_CMD_REQUEST) ||
+        memcmp(command, REPLAY_CMD_REQUEST, command_len) != 0)
+        return REPLAY_REQUEST_BAD_COMMAND;
+    if (request_len > REPLAY_REQUEST_MAX)
+        return REPLAY_REQUEST_TOO_LARGE;
+    Conveyor__ReplayRequest *unpacked =
+        conveyor__replay_request__unpack(NULL, request_len, request);
+    if (!unpacked)
+        return REPLAY_REQUEST_BAD_PROTO;
+    if (!bus_name_ok(unpacked->stream)) {
+        conveyor__replay_request__free_unpacked(unpacked, NULL);
+        return REPLAY_REQUEST_BAD_STREAM;
+    }
+    *request_out = unpacked;
+    return REPLAY_REQUEST_OK;
 }
 
 /* Streams the requested range; fills answer->end. */
@@ -116,7 +160,7 @@ static void serve_range(replay_server_t *server, const zmq_msg_t *identity,
         goto done;
     }
     end->status = CONVEYOR__REPLAY_END__STATUS__OK;
-    if (from > (uint64_t)last_seq)
+    if (request->head_only || from > (uint64_t)last_seq)
         goto done;
     uint32_t max = request->max_events;
     if (max == 0 || max > REPLAY_BATCH_MAX)
@@ -171,7 +215,7 @@ done:
 static void serve_one(replay_server_t *server)
 {
     zmq_msg_t parts[3];
-    int count = 0;
+    int count = 0, received = 0; /* parts kept, parts received */
     bool more = true;
     while (more) {
         zmq_msg_t part;
@@ -181,26 +225,28 @@ static void serve_one(replay_server_t *server)
             break;
         }
         more = zmq_msg_more(&part);
+        received++;
         if (count < 3)
             parts[count++] = part;
         else
             zmq_msg_close(&part);
     }
-    if (count != 3)
+    if (count == 0)
         goto done;
     metrics_counter_add(server->requests, 1);
-    size_t cmd_len = zmq_msg_size(&parts[1]);
-    size_t req_len = zmq_msg_size(&parts[2]);
-    if (cmd_len != strlen(REPLAY_CMD_REQUEST) ||
-        memcmp(zmq_msg_data(&parts[1]), REPLAY_CMD_REQUEST, cmd_len) != 0 ||
-        req_len > REQUEST_MAX_BYTES) {
-        log_warn("replay server ignored a malformed request", LF_ERR("bad_request"));
-        goto done;
-    }
-    Conveyor__ReplayRequest *request =
-        conveyor__replay_request__unpack(NULL, req_len, zmq_msg_data(&parts[2]));
-    if (!request) {
-        log_warn("replay server ignored a request that does not unpack", LF_ERR("bad_request"));
+    Conveyor__ReplayRequest *request = NULL;
+    replay_request_status_t why =
+        received != 3
+            ? REPLAY_REQUEST_BAD_COMMAND
+            : replay_request_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
+                                    zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]), &request);
+    if (why != REPLAY_REQUEST_OK) {
+        metrics_counter_add(server->refused, 1);
+        unsigned long long held_back = 0;
+        if (log_throttle_allow(&server->refused_log, 60000, &held_back))
+            log_warn("replay server ignored a malformed request", LF_INT("parts", received),
+                     LF_INT("ignored_since_last_line", (long long)held_back),
+                     LF_ERR(replay_request_status_code(why)));
         goto done;
     }
     answer_t answer = {.end = CONVEYOR__REPLAY_END__INIT};
@@ -269,7 +315,7 @@ replay_server_t *replay_server_new(const replay_config_t *config)
     if (!server->router)
         goto fail;
     int one = 1, hwm = ROUTER_HWM, linger = 0;
-    int64_t max_request = REQUEST_MAX_BYTES + 256;
+    int64_t max_request = REPLAY_REQUEST_MAX + 256;
     zmq_setsockopt(server->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(server->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(server->router, ZMQ_LINGER, &linger, sizeof linger);
@@ -286,6 +332,8 @@ replay_server_t *replay_server_new(const replay_config_t *config)
         metrics_counter("replay_events_sent_total", labels, "Events sent by the replay server.");
     server->partial = metrics_counter("replay_partial_total", labels,
                                       "Replay batches cut short by a full requester pipe.");
+    server->refused = metrics_counter("replay_refused_total", labels,
+                                      "Replay requests ignored: malformed or oversized.");
     if (pthread_create(&server->thread, NULL, replay_main, server) != 0)
         goto fail;
     server->started = true;

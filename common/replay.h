@@ -15,7 +15,10 @@
 #ifndef CONVEYOR_REPLAY_H
 #define CONVEYOR_REPLAY_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "conveyor/replay.pb-c.h"
 
 #define REPLAY_BATCH_MAX   1000
 #define REPLAY_CMD_REQUEST "REPLAY"
@@ -30,6 +33,29 @@ typedef struct {
 } replay_config_t;
 
 typedef struct replay_server replay_server_t;
+
+/* Why a request was not served: a stable code for logs and metrics. */
+typedef enum {
+    REPLAY_REQUEST_OK = 0,
+    REPLAY_REQUEST_BAD_COMMAND, /* "bad_command": not ["REPLAY"][ReplayRequest] */
+    REPLAY_REQUEST_TOO_LARGE,   /* "too_large": more than REPLAY_REQUEST_MAX bytes */
+    REPLAY_REQUEST_BAD_PROTO,   /* "bad_request": does not unpack */
+    REPLAY_REQUEST_BAD_STREAM,  /* "bad_stream": the stream is not a stream name */
+} replay_request_status_t;
+
+#define REPLAY_REQUEST_MAX 4096 /* bytes in a request frame */
+
+const char *replay_request_status_code(replay_request_status_t status);
+
+/* Checks and unpacks the command and request frames a consumer sent (the
+ * bytes are a stranger's until this says OK): the command is exactly
+ * "REPLAY", the request at most REPLAY_REQUEST_MAX bytes, unpacks, and
+ * names a valid stream (bus_name_ok), so nothing echoed back is unbounded.
+ * On REPLAY_REQUEST_OK the caller owns *request_out
+ * (conveyor__replay_request__free_unpacked(*request_out, NULL)). */
+replay_request_status_t replay_request_decode(const void *command, size_t command_len,
+                                              const void *request, size_t request_len,
+                                              Conveyor__ReplayRequest **request_out);
 
 /* Caller owns the result; binds and starts the thread. NULL (logged) if
  * the endpoint cannot be bound. */

@@ -18,7 +18,9 @@
  * does not serve is UNKNOWN_STREAM, naming the stream that was asked for;
  * a stream whose counter row does not exist yet is UNAVAILABLE; malformed
  * requests (a missing frame, another command, bytes that do not unpack, an
- * oversized request) get no answer and the server goes on answering; an
+ * oversized request, a fourth frame, a stream that is no stream name, 300
+ * bytes of one among them) get no answer and the server goes on answering;
+ * head_only answers the epoch and head without events; an
  * endpoint already bound is refused.
  */
 #include <setjmp.h>
@@ -119,8 +121,10 @@ static void send_request(const char *stream, uint64_t epoch, uint64_t from_seq, 
     request.from_seq = from_seq;
     request.max_events = max_events;
     request.request_id = request_id;
-    uint8_t buf[256];
-    size_t len = conveyor__replay_request__pack(&request, buf);
+    static uint8_t buf[1024];
+    size_t len = conveyor__replay_request__get_packed_size(&request);
+    assert_true(len <= sizeof buf);
+    conveyor__replay_request__pack(&request, buf);
     assert_int_equal(zmq_send(dealer, REPLAY_CMD_REQUEST, strlen(REPLAY_CMD_REQUEST), ZMQ_SNDMORE),
                      (int)strlen(REPLAY_CMD_REQUEST));
     assert_int_equal(zmq_send(dealer, buf, len, 0), (int)len);
@@ -377,11 +381,29 @@ static void test_unknown_stream(void **state)
     /* the END names the stream asked for: a consumer matches it to its own */
     assert_string_equal(answer.end->stream, "elsewhere");
     answer_clear(&answer);
-    ask("", 0, 1, 10, &answer);
-    assert_int_equal(answer.end->status, CONVEYOR__REPLAY_END__STATUS__UNKNOWN_STREAM);
-    answer_clear(&answer);
     ask(STREAM, EPOCH, 1, 1, &answer);
     assert_end(&answer, END_OK, 1, ROWS);
+    answer_clear(&answer);
+}
+
+/* What an operator's resync asks: the epoch and head, no events. */
+static void test_head_only_sends_no_events(void **state)
+{
+    (void)state;
+    Conveyor__ReplayRequest request = CONVEYOR__REPLAY_REQUEST__INIT;
+    request.stream = pb_lend(STREAM);
+    request.from_seq = 1;
+    request.request_id = 4242;
+    request.head_only = true;
+    uint8_t buf[64];
+    size_t len = conveyor__replay_request__pack(&request, buf);
+    const void *frames[] = {REPLAY_CMD_REQUEST, buf};
+    size_t lens[] = {strlen(REPLAY_CMD_REQUEST), len};
+    send_raw(frames, lens, 2);
+    answer_t answer;
+    read_answer(4242, &answer);
+    assert_int_equal(answer.count, 0);
+    assert_end(&answer, END_OK, 0, ROWS);
     answer_clear(&answer);
 }
 
@@ -431,6 +453,19 @@ static void test_malformed_requests_are_ignored(void **state)
     const void *big[] = {REPLAY_CMD_REQUEST, oversized};
     size_t big_len[] = {strlen(REPLAY_CMD_REQUEST), sizeof oversized};
     send_raw(big, big_len, 2);
+    /* a good request with a fourth frame */
+    const void *extra[] = {REPLAY_CMD_REQUEST, packed, "more"};
+    size_t extra_len[] = {strlen(REPLAY_CMD_REQUEST), packed_len, 4};
+    send_raw(extra, extra_len, 3);
+    /* regression: a 300-byte stream name was echoed into a 256-byte stack
+     * buffer (stack smashing, the service gone); an empty name and one
+     * with characters no stream has are not stream names either */
+    char long_name[301];
+    memset(long_name, 's', 300);
+    long_name[300] = '\0';
+    const char *bad_names[] = {long_name, "", "Order", "order/x", "a b"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++)
+        send_request(bad_names[i], EPOCH, 1, 2, 900 + i);
 
     /* none of them is answered: the first answer is the good request's */
     answer_t answer;
@@ -563,6 +598,7 @@ int main(void)
         REPLAY_TEST(test_unknown_stream),
         REPLAY_TEST(test_stream_not_opened_is_unavailable),
         REPLAY_TEST(test_malformed_requests_are_ignored),
+        REPLAY_TEST(test_head_only_sends_no_events),
         REPLAY_TEST(test_bound_endpoint_is_refused),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
