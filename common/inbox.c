@@ -35,6 +35,17 @@
 #define MAX_STREAMS 16
 #define MAX_PEERS   16
 
+/* What outsiders can make the inbox store or hold (inbox.h) */
+#define PARK_FRAME_KEEP     4096          /* bytes of an unparsable frame kept */
+#define PARK_WINDOW_MS      60000         /* parking budget per publisher and window: */
+#define PARK_LETTERS_MAX    100           /*   letters */
+#define PARK_BYTES_MAX      (1024 * 1024) /* bytes */
+#define PUBLISHERS_TRACKED  64
+#define INFLIGHT_BYTES_MAX  (256LL * 1024 * 1024) /* frames between reader and applier */
+#define EXT_QUEUE_BYTES_MAX (64LL * 1024 * 1024)  /* external events waiting for a retry */
+#define PEER_KEYS_MAX       4                     /* a producer's trusted keys during a rotation */
+#define PEER_KEYS_CHECK_MS  5000
+
 #define STMT_ENSURE      "inbox_offsets_ensure"
 #define STMT_LOAD        "inbox_offsets_load"
 #define STMT_ADVANCE     "inbox_offsets_advance"
@@ -56,10 +67,24 @@ typedef struct {
     void *arg;
 } route_t;
 
+/* A producer's replay endpoint: one per consumed stream. */
 typedef struct {
+    char stream[BUS_NAME_MAX]; /* the only stream taken from it */
     char endpoint[256];
     void *dealer;
+    /* CURVE: the server keys trusted for the producer, the one in use */
+    char keys[PEER_KEYS_MAX][BUSKEY_Z85_LEN + 1];
+    size_t key_count;
+    size_t key_index;
 } peer_t;
+
+/* How much one publisher has had parked in the current window. */
+typedef struct {
+    char name[BUS_NAME_MAX];
+    int64_t window_start_ms;
+    int letters;
+    int64_t bytes;
+} park_budget_t;
 
 typedef struct {
     uint64_t seq;
@@ -74,6 +99,8 @@ typedef struct {
     uint64_t applied;
     bool halted;
     char halted_reason[200];
+    /* a newer epoch heard that no replay peer can confirm (not persisted) */
+    uint64_t unconfirmed_epoch;
     /* heard from the producer */
     uint64_t received_max;
     uint64_t head;
@@ -107,6 +134,7 @@ typedef struct {
 typedef struct {
     Conveyor__Envelope **items;
     size_t head, len, cap;
+    int64_t bytes; /* payloads held */
     int64_t not_before;
     int64_t backoff;
 } ext_queue_t;
@@ -123,8 +151,9 @@ struct inbox {
     char pipe_endpoint[64];
 
     void *ctx;
-    void *sub, *push; /* reader's */
-    void *pull;       /* applier's */
+    void *sub, *push;     /* reader's */
+    curve_watch_t *watch; /* reader's: reconnects the SUB busd refused */
+    void *pull;           /* applier's */
     int stop_fd;
     atomic_bool stop;
     pthread_t reader, applier;
@@ -137,6 +166,12 @@ struct inbox {
     int64_t next_letters_check;
     uint64_t next_request_id;
     ext_queue_t ext;
+    buskeys_t *keys; /* the applier's: replay peers' server keys (CURVE) */
+    int64_t next_keys_check;
+    park_budget_t budgets[PUBLISHERS_TRACKED];
+    log_throttle_keyed_t park_log;
+    log_throttle_t foreign_log;
+    atomic_llong inflight_bytes; /* queued by the reader, not yet read by the applier */
 
     pthread_mutex_t status_lock;
     inbox_stream_status_t snapshot[MAX_STREAMS];
@@ -145,6 +180,8 @@ struct inbox {
     metrics_counter_t *dropped_total;
     metrics_counter_t *malformed_total;
     metrics_counter_t *external_total;
+    metrics_counter_t *park_refused_total;
+    metrics_counter_t *foreign_total;
     metrics_histogram_t *batch_latency;
 };
 
@@ -251,6 +288,13 @@ inbox_t *inbox_new(const inbox_config_t *config)
         metrics_counter("inbox_external_total", NULL, "External (seq-less) events handled.");
     inbox->batch_latency = metrics_histogram("inbox_apply_batch_duration_seconds", NULL,
                                              "One apply transaction, begin to commit.");
+    inbox->park_refused_total =
+        metrics_counter("inbox_park_refused_total", NULL,
+                        "Unparsable frames and external events not parked: the publisher's "
+                        "parking budget was spent.");
+    inbox->foreign_total =
+        metrics_counter("inbox_replay_foreign_total", NULL,
+                        "Replay answers about a stream the peer does not serve, ignored.");
     return inbox;
 }
 
@@ -327,20 +371,16 @@ static int assign_peers(inbox_t *inbox)
         }
         *eq = '\0';
         stream_t *st = find_stream(inbox, item);
-        if (!st)
+        if (!st || st->peer)
             continue;
-        peer_t *peer = NULL;
-        for (size_t i = 0; i < inbox->peer_count; i++)
-            if (strcmp(inbox->peers[i].endpoint, eq + 1) == 0)
-                peer = &inbox->peers[i];
-        if (!peer) {
-            if (inbox->peer_count >= MAX_PEERS) {
-                free(list);
-                return -1;
-            }
-            peer = &inbox->peers[inbox->peer_count++];
-            snprintf(peer->endpoint, sizeof peer->endpoint, "%s", eq + 1);
+        if (inbox->peer_count >= MAX_PEERS || strlen(eq + 1) >= sizeof st->peer->endpoint) {
+            free(list);
+            return -1;
         }
+        /* one peer per stream: what it answers is taken for that stream only */
+        peer_t *peer = &inbox->peers[inbox->peer_count++];
+        snprintf(peer->stream, sizeof peer->stream, "%s", st->name);
+        snprintf(peer->endpoint, sizeof peer->endpoint, "%s", eq + 1);
         st->peer = peer;
     }
     free(list);
@@ -369,7 +409,7 @@ static int prepare_statements(db_t *db)
                      "SELECT count(*) FROM dead_letters WHERE status IN ('open', 'retry')");
     rc |= db_prepare(db, STMT_BLOCKING,
                      "SELECT min(id) FROM dead_letters WHERE correlation_id = $1 "
-                     "AND status IN ('open', 'retry')");
+                     "AND seq IS NOT NULL AND status IN ('open', 'retry')");
     rc |= db_prepare(db, STMT_PARK,
                      "INSERT INTO dead_letters (stream, epoch, seq, event_id, correlation_id, "
                      "type, err, detail, topic, envelope, frame_hash, held_behind) "
@@ -378,7 +418,8 @@ static int prepare_statements(db_t *db)
     rc |= db_prepare(db, STMT_DUE,
                      "SELECT d.id FROM dead_letters d WHERE d.status = 'retry' AND NOT EXISTS "
                      "(SELECT 1 FROM dead_letters e WHERE e.correlation_id = d.correlation_id "
-                     "AND d.correlation_id <> '' AND e.status = 'open' AND e.id < d.id) "
+                     "AND d.correlation_id <> '' AND e.seq IS NOT NULL AND e.status = 'open' "
+                     "AND e.id < d.id) "
                      "ORDER BY d.id LIMIT 100");
     rc |= db_prepare(db, STMT_LOCK_LETTER,
                      "SELECT topic, envelope FROM dead_letters WHERE id = $1 "
@@ -485,6 +526,7 @@ static int stream_load(inbox_t *inbox, stream_t *st)
     st->received_max = st->applied;
     st->heartbeats_behind = 0;
     st->halted = reason != NULL;
+    st->unconfirmed_epoch = 0;
     snprintf(st->halted_reason, sizeof st->halted_reason, "%s", reason ? reason : "");
     st->requesting = false;
     /* a stream never heard of and with nobody to ask waits for its first
@@ -520,6 +562,48 @@ static void stream_halt(inbox_t *inbox, stream_t *st, uint64_t epoch_seen, const
               LF_INT("epoch_seen", (long long)epoch_seen),
               LF_INT("applied_seq", (long long)st->applied), LF_ERR("stream_halted"));
     stream_publish_gauges(st);
+}
+
+/* Takes one letter of bytes from publisher's parking budget: false (counted,
+ * logged once a minute per publisher) when the window's budget is spent.
+ * Only what outsiders can send in any amount is budgeted: unparsable
+ * frames and external events. A sequenced producer's rejected events are
+ * always parked: dropping one would lose it. */
+static bool park_budget_take(inbox_t *inbox, const char *publisher, int64_t bytes)
+{
+    int64_t now = clock_mono_ms();
+    park_budget_t *slot = NULL, *oldest = &inbox->budgets[0];
+    for (size_t i = 0; i < PUBLISHERS_TRACKED && !slot; i++) {
+        park_budget_t *budget = &inbox->budgets[i];
+        if (budget->window_start_ms != 0 && strcmp(budget->name, publisher) == 0)
+            slot = budget;
+        else if (budget->window_start_ms < oldest->window_start_ms)
+            oldest = budget;
+    }
+    if (!slot) {
+        slot = oldest;
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->name, sizeof slot->name, "%s", publisher);
+    }
+    if (slot->window_start_ms == 0 || now - slot->window_start_ms >= PARK_WINDOW_MS) {
+        slot->window_start_ms = now;
+        slot->letters = 0;
+        slot->bytes = 0;
+    }
+    if (slot->letters < PARK_LETTERS_MAX && slot->bytes + bytes <= PARK_BYTES_MAX) {
+        slot->letters++;
+        slot->bytes += bytes;
+        return true;
+    }
+    metrics_counter_add(inbox->park_refused_total, 1);
+    unsigned long long held_back = 0;
+    if (log_throttle_keyed_allow(&inbox->park_log, publisher, 60000, &held_back))
+        log_warn("not parking more from this publisher: its budget for the minute is spent",
+                 LF_STR("publisher", publisher), LF_INT("letters_max", PARK_LETTERS_MAX),
+                 LF_INT("bytes_max", PARK_BYTES_MAX),
+                 LF_INT("refused_since_last_line", (long long)held_back),
+                 LF_ERR("park_budget_spent"));
+    return false;
 }
 
 /* Parks an event (inside the caller's transaction when one is open). */
@@ -563,7 +647,8 @@ static db_status_t park_letter(inbox_t *inbox, const char *stream, const char *t
     return status;
 }
 
-/* A frame that cannot be parsed: parked by its hash, nothing advances. */
+/* A frame that cannot be parsed: parked by its hash with its first
+ * PARK_FRAME_KEEP bytes (within the publisher's budget), nothing advances. */
 static void park_malformed(inbox_t *inbox, const zmq_msg_t *topic, const zmq_msg_t *body,
                            frame_status_t why)
 {
@@ -572,11 +657,17 @@ static void park_malformed(inbox_t *inbox, const zmq_msg_t *topic, const zmq_msg
     size_t topic_len = zmq_msg_size((zmq_msg_t *)(uintptr_t)topic);
     const void *body_data = zmq_msg_data((zmq_msg_t *)(uintptr_t)body);
     size_t body_len = zmq_msg_size((zmq_msg_t *)(uintptr_t)body);
+    size_t kept_len = body_len < PARK_FRAME_KEEP ? body_len : PARK_FRAME_KEEP;
     char stream[BUS_NAME_MAX], type[BUS_TOPIC_MAX];
     if (bus_topic_split(topic_data, topic_len, stream, type, sizeof type) != 0)
         snprintf(stream, sizeof stream, "?");
-    char hash[65];
+    if (!park_budget_take(inbox, stream, (int64_t)(topic_len + kept_len)))
+        return;
+    char hash[65], detail[160];
     bus_frame_hash(topic_data, topic_len, body_data, body_len, hash);
+    snprintf(detail, sizeof detail,
+             "the frame could not be parsed as [topic][Envelope]; %zu bytes, the first %zu kept",
+             body_len, kept_len);
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, stream);
@@ -586,15 +677,19 @@ static void park_malformed(inbox_t *inbox, const zmq_msg_t *topic, const zmq_msg
     db_param_text(&params, "");
     db_param_text(&params, "");
     db_param_text(&params, frame_status_code(why));
-    db_param_text(&params, "the frame could not be parsed as [topic][Envelope]");
+    db_param_text(&params, detail);
     db_param_bytes(&params, topic_data, topic_len);
-    db_param_bytes(&params, body_data, body_len);
+    db_param_bytes(&params, body_data, kept_len);
     db_param_text(&params, hash);
     db_param_null(&params);
     if (db_run(inbox->db, STMT_PARK, &params, NULL) == DB_OK)
         inbox->open_letters++;
-    log_warn("parked a frame that cannot be parsed", LF_STR("stream", stream),
-             LF_STR("frame_hash", hash), LF_ERR(frame_status_code(why)));
+    unsigned long long held_back = 0;
+    if (log_throttle_keyed_allow(&inbox->park_log, stream, 60000, &held_back))
+        log_warn("parked a frame that cannot be parsed", LF_STR("stream", stream),
+                 LF_STR("frame_hash", hash), LF_INT("bytes", (long long)body_len),
+                 LF_INT("unlogged_since_last_line", (long long)held_back),
+                 LF_ERR(frame_status_code(why)));
 }
 
 /* The id of the oldest unresolved letter of this correlation, 0 if none,
@@ -660,7 +755,9 @@ static apply_outcome_t apply_one(inbox_t *inbox, const char *topic_stream,
     char topic[BUS_TOPIC_MAX + 1];
     bus_topic_format(topic, sizeof topic, topic_stream, env->type);
 
-    int64_t blocker = blocking_letter(inbox, env->correlation_id);
+    /* an outside publisher chooses its correlation id: its events neither
+     * hold nor are held (only a sequenced producer's order is kept) */
+    int64_t blocker = env->seq > 0 ? blocking_letter(inbox, env->correlation_id) : 0;
     if (blocker < 0)
         return APPLY_RETRY;
     if (blocker > 0) {
@@ -701,6 +798,10 @@ static apply_outcome_t apply_one(inbox_t *inbox, const char *topic_stream,
         return APPLY_REJECTED;
     if (db_rollback_to_savepoint(inbox->db, "inbox_event") != DB_OK)
         return APPLY_RETRY;
+    if (env->seq == 0 &&
+        !park_budget_take(inbox, env->stream,
+                          (int64_t)(conveyor__envelope__get_packed_size(env) + strlen(topic))))
+        return APPLY_DONE; /* counted and dropped: the publisher hears no answer and retries */
     if (park_letter(inbox, env->stream, topic, env, event.err_code[0] ? event.err_code : "rejected",
                     event.err_detail, 0, env->seq == 0) != DB_OK)
         return APPLY_RETRY;
@@ -859,6 +960,13 @@ static size_t apply_external_run(inbox_t *inbox, Conveyor__Envelope **envs, size
 static void ext_push(inbox_t *inbox, Conveyor__Envelope *env)
 {
     ext_queue_t *q = &inbox->ext;
+    int64_t bytes = (int64_t)env->payload.len;
+    if (q->bytes + bytes > EXT_QUEUE_BYTES_MAX) {
+        /* the publisher retries until it hears an answer */
+        metrics_counter_add(inbox->dropped_total, 1);
+        conveyor__envelope__free_unpacked(env, NULL);
+        return;
+    }
     if (q->len == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
         if (cap > 100000) {
@@ -881,6 +989,7 @@ static void ext_push(inbox_t *inbox, Conveyor__Envelope *env)
     }
     q->items[(q->head + q->len) % q->cap] = env;
     q->len++;
+    q->bytes += bytes;
 }
 
 static void ext_apply_ready(inbox_t *inbox, int64_t now)
@@ -904,6 +1013,7 @@ static void ext_apply_ready(inbox_t *inbox, int64_t now)
         }
         q->backoff = 0;
         for (size_t i = 0; i < count; i++) {
+            q->bytes -= (int64_t)q->items[q->head]->payload.len;
             conveyor__envelope__free_unpacked(q->items[q->head], NULL);
             q->head = (q->head + 1) % q->cap;
             q->len--;
@@ -915,9 +1025,32 @@ static void ext_apply_ready(inbox_t *inbox, int64_t now)
 /* ------------------------------------------------------------------ */
 /* live frames                                                          */
 
+/* Something on the bus claims the producer is in a newer epoch. It is not
+ * believed on its word: the producer's replay endpoint is asked (a request
+ * in the epoch followed answers EPOCH_CHANGED only if the producer really
+ * moved on, and on_replay_end halts then). Without a replay peer nothing
+ * can confirm it: the stream reports it, degraded, and halts nothing. */
+static void epoch_claimed(inbox_t *inbox, stream_t *st, uint64_t epoch, bool heartbeat)
+{
+    if (st->peer) {
+        if (!st->requesting && !st->want_catchup) {
+            st->want_catchup = true;
+            metrics_counter_add(st->gaps_total, 1);
+        }
+        return;
+    }
+    if (heartbeat && epoch > st->unconfirmed_epoch) {
+        st->unconfirmed_epoch = epoch;
+        log_error("the producer's heartbeat names a new epoch and no replay peer can confirm it "
+                  "(set REPLAY_PEERS): events of that epoch are not applied",
+                  LF_STR("stream", st->name), LF_INT("epoch", (long long)st->epoch),
+                  LF_INT("epoch_heard", (long long)epoch), LF_ERR("epoch_unconfirmed"));
+    }
+    (void)inbox;
+}
+
 static void on_heartbeat(inbox_t *inbox, stream_t *st, const Conveyor__Envelope *env)
 {
-    (void)inbox;
     if (st->halted)
         return;
     if (st->epoch == 0) {
@@ -927,11 +1060,7 @@ static void on_heartbeat(inbox_t *inbox, stream_t *st, const Conveyor__Envelope 
     if (env->epoch < st->epoch)
         return;
     if (env->epoch > st->epoch) {
-        stream_halt(inbox, st, env->epoch,
-                    "the producer started a new epoch %llu (following %llu, applied through "
-                    "seq %llu): its database was restored or replaced",
-                    (unsigned long long)env->epoch, (unsigned long long)st->epoch,
-                    (unsigned long long)st->applied);
+        epoch_claimed(inbox, st, env->epoch, true);
         return;
     }
     st->head = env->seq;
@@ -958,11 +1087,8 @@ static void on_event(inbox_t *inbox, stream_t *st, Conveyor__Envelope *env, bool
     if (env->epoch > st->epoch) {
         uint64_t seen = env->epoch;
         conveyor__envelope__free_unpacked(env, NULL);
-        stream_halt(inbox, st, seen,
-                    "the producer started a new epoch %llu (following %llu, applied through "
-                    "seq %llu): its database was restored or replaced",
-                    (unsigned long long)seen, (unsigned long long)st->epoch,
-                    (unsigned long long)st->applied);
+        if (live)
+            epoch_claimed(inbox, st, seen, false);
         return;
     }
     if (live && env->seq > st->received_max)
@@ -1005,15 +1131,86 @@ static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
 /* ------------------------------------------------------------------ */
 /* catch-up through replay                                              */
 
+/* (Re)opens a peer's DEALER with the server key in use. A CURVE peer with
+ * no trusted key gets none (stream_request reports it). -1 on a socket
+ * failure. */
+static int peer_connect(inbox_t *inbox, peer_t *peer)
+{
+    if (peer->dealer)
+        zmq_close(peer->dealer);
+    peer->dealer = NULL;
+    const curve_t *curve = inbox->config.curve;
+    if (curve_enabled(curve) && peer->key_count == 0)
+        return 0;
+    peer->dealer = zmq_socket(inbox->ctx, ZMQ_DEALER);
+    if (!peer->dealer)
+        return -1;
+    int immediate = 1, rcvhwm = REPLAY_BATCH_MAX * 4, linger = 0;
+    int64_t max_msg = BUS_ENVELOPE_MAX + 4096;
+    zmq_setsockopt(peer->dealer, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+    zmq_setsockopt(peer->dealer, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+    zmq_setsockopt(peer->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(peer->dealer, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    if ((curve_enabled(curve) && curve_client(curve, peer->dealer, peer->keys[peer->key_index])) ||
+        zmq_connect(peer->dealer, peer->endpoint) != 0) {
+        log_error("inbox could not connect to a replay peer", LF_STR("endpoint", peer->endpoint),
+                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes the producer's trusted keys from the directory; reconnects when the
+ * key in use is gone (revoked after a rotation) or there was none. */
+static void peer_load_keys(inbox_t *inbox, peer_t *peer)
+{
+    char keys[PEER_KEYS_MAX][BUSKEY_Z85_LEN + 1];
+    size_t count = buskeys_of_service(inbox->keys, peer->stream, keys, PEER_KEYS_MAX);
+    if (count > PEER_KEYS_MAX)
+        count = PEER_KEYS_MAX;
+    const char *in_use = peer->key_count > 0 ? peer->keys[peer->key_index] : "";
+    size_t keep = count;
+    for (size_t i = 0; i < count && keep == count; i++)
+        if (strcmp(keys[i], in_use) == 0)
+            keep = i;
+    bool reconnect = keep == count || !peer->dealer;
+    memcpy(peer->keys, keys, sizeof keys);
+    peer->key_count = count;
+    peer->key_index = keep < count ? keep : 0;
+    if (reconnect && inbox->ctx)
+        peer_connect(inbox, peer);
+}
+
+/* A request timed out: during a key rotation the peer may hold the other
+ * trusted key, so the next request tries it; and a connection the peer
+ * refused (our key not trusted yet) never comes back by itself, so the
+ * socket is made anew. */
+static void peer_try_next_key(inbox_t *inbox, peer_t *peer)
+{
+    if (!curve_enabled(inbox->config.curve))
+        return;
+    if (peer->key_count > 1) {
+        peer->key_index = (peer->key_index + 1) % peer->key_count;
+        log_info("asking a replay peer with its other trusted key", LF_STR("stream", peer->stream),
+                 LF_STR("peer", peer->endpoint), LF_STR("key", peer->keys[peer->key_index]));
+    }
+    peer_connect(inbox, peer);
+}
+
 static void stream_request(inbox_t *inbox, stream_t *st, int64_t now)
 {
     if (!st->want_catchup || st->requesting || st->halted || now < st->next_request_at)
         return;
-    if (!st->peer) {
-        if (!st->warned_no_peer)
+    if (!st->peer || !st->peer->dealer) {
+        if (!st->warned_no_peer && !st->peer)
             log_error("no replay peer configured for a consumed stream: lost events cannot be "
                       "fetched (set REPLAY_PEERS)",
                       LF_STR("stream", st->name), LF_ERR("no_replay_peer"));
+        else if (!st->warned_no_peer)
+            log_error("no trusted key for the producer of a consumed stream (a certificate "
+                      "with service = <stream> in BUS_KEYS_DIR): its replay endpoint cannot be "
+                      "asked",
+                      LF_STR("stream", st->name), LF_ERR("no_replay_key"));
         st->warned_no_peer = true;
         st->want_catchup = false;
         if (st->epoch == 0) {
@@ -1022,6 +1219,7 @@ static void stream_request(inbox_t *inbox, stream_t *st, int64_t now)
         }
         return;
     }
+    st->warned_no_peer = false;
     Conveyor__ReplayRequest request = CONVEYOR__REPLAY_REQUEST__INIT;
     request.stream = st->name;
     request.epoch = st->epoch;
@@ -1052,6 +1250,9 @@ static void stream_request(inbox_t *inbox, stream_t *st, int64_t now)
 
 static void on_replay_end(inbox_t *inbox, const Conveyor__ReplayEnd *end, int64_t now)
 {
+    log_debug("replay end", LF_STR("stream", end->stream), LF_INT("status", end->status),
+              LF_INT("epoch", (long long)end->epoch), LF_INT("head_seq", (long long)end->head_seq),
+              LF_INT("request_id", (long long)end->request_id));
     stream_t *st = find_stream(inbox, end->stream);
     if (!st || !st->requesting || end->request_id != st->request_id)
         return; /* an answer to a request we gave up on */
@@ -1122,6 +1323,18 @@ static void on_replay_end(inbox_t *inbox, const Conveyor__ReplayEnd *end, int64_
     }
 }
 
+/* A replay peer answered about a stream it does not serve: ignored. */
+static void note_foreign(inbox_t *inbox, const peer_t *peer, const char *stream)
+{
+    metrics_counter_add(inbox->foreign_total, 1);
+    unsigned long long held_back = 0;
+    if (log_throttle_allow(&inbox->foreign_log, 60000, &held_back))
+        log_warn("a replay peer answered about a stream it does not serve: ignored",
+                 LF_STR("peer", peer->endpoint), LF_STR("serves", peer->stream),
+                 LF_STR("stream", stream), LF_INT("ignored_since_last_line", (long long)held_back),
+                 LF_ERR("replay_foreign"));
+}
+
 /* Reads every complete answer waiting on a peer's DEALER. */
 static void drain_peer(inbox_t *inbox, peer_t *peer, int64_t now)
 {
@@ -1153,8 +1366,13 @@ static void drain_peer(inbox_t *inbox, peer_t *peer, int64_t now)
             if (bus_frame_parse(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
                                 zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]),
                                 &frame) == FRAME_OK) {
-                stream_t *st = find_stream(inbox, frame.topic_stream);
-                if (st && strcmp(frame.topic_type, BUS_TYPE_HEARTBEAT) != 0) {
+                /* a peer speaks for its own stream only */
+                stream_t *st = strcmp(frame.topic_stream, peer->stream) == 0
+                                   ? find_stream(inbox, frame.topic_stream)
+                                   : NULL;
+                if (!st)
+                    note_foreign(inbox, peer, frame.topic_stream);
+                else if (strcmp(frame.topic_type, BUS_TYPE_HEARTBEAT) != 0) {
                     on_event(inbox, st, frame.env, false);
                     frame.env = NULL;
                 }
@@ -1164,10 +1382,12 @@ static void drain_peer(inbox_t *inbox, peer_t *peer, int64_t now)
                    memcmp(cmd, REPLAY_CMD_END, cmd_len) == 0) {
             Conveyor__ReplayEnd *end = conveyor__replay_end__unpack(NULL, zmq_msg_size(&parts[1]),
                                                                     zmq_msg_data(&parts[1]));
-            if (end) {
+            if (end && strcmp(end->stream, peer->stream) != 0)
+                note_foreign(inbox, peer, end->stream);
+            else if (end)
                 on_replay_end(inbox, end, now);
+            if (end)
                 conveyor__replay_end__free_unpacked(end, NULL);
-            }
         }
         for (int i = 0; i < count; i++)
             zmq_msg_close(&parts[i]);
@@ -1281,6 +1501,7 @@ static void *reader_main(void *arg)
                 continue;
             break;
         }
+        curve_watch_check(inbox->watch);
         if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         for (int n = 0; n < 10000; n++) {
@@ -1307,11 +1528,16 @@ static void *reader_main(void *arg)
                 break;
             bool well_formed = count == 2 && zmq_msg_size(&parts[0]) <= BUS_TOPIC_MAX &&
                                zmq_msg_size(&parts[1]) <= BUS_ENVELOPE_MAX;
+            long long bytes =
+                well_formed ? (long long)(zmq_msg_size(&parts[0]) + zmq_msg_size(&parts[1])) : 0;
             if (!well_formed) {
                 metrics_counter_add(inbox->malformed_total, 1);
-            } else if (zmq_msg_send(&parts[0], inbox->push, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            } else if (atomic_load(&inbox->inflight_bytes) + bytes > INFLIGHT_BYTES_MAX ||
+                       zmq_msg_send(&parts[0], inbox->push, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+                /* the applier is that far behind: replay brings it back */
                 metrics_counter_add(inbox->dropped_total, 1);
             } else {
+                atomic_fetch_add(&inbox->inflight_bytes, bytes);
                 zmq_msg_send(&parts[1], inbox->push, ZMQ_DONTWAIT);
             }
             for (int i = 0; i < (count < 2 ? count : 2); i++)
@@ -1333,8 +1559,12 @@ static void drain_queue(inbox_t *inbox)
             zmq_msg_close(&body);
             return;
         }
-        if (zmq_msg_more(&topic) && zmq_msg_recv(&body, inbox->pull, 0) >= 0 && inbox->leading)
-            on_live_frame(inbox, &topic, &body);
+        if (zmq_msg_more(&topic) && zmq_msg_recv(&body, inbox->pull, 0) >= 0) {
+            atomic_fetch_sub(&inbox->inflight_bytes,
+                             (long long)(zmq_msg_size(&topic) + zmq_msg_size(&body)));
+            if (inbox->leading)
+                on_live_frame(inbox, &topic, &body);
+        }
         zmq_msg_close(&topic);
         zmq_msg_close(&body);
     }
@@ -1352,13 +1582,24 @@ static void publish_status(inbox_t *inbox)
         out->applied_seq = st->applied;
         out->head_seq = st->head > st->received_max ? st->head : st->received_max;
         out->catching_up = st->requesting || st->want_catchup;
-        out->halted = st->halted || st->warned_no_peer;
-        snprintf(out->halted_reason, sizeof out->halted_reason, "%s",
-                 st->halted ? st->halted_reason
-                 : st->warned_no_peer
-                     ? "no replay peer configured for this stream (REPLAY_PEERS): missed "
-                       "events cannot be fetched"
-                     : "");
+        out->halted = st->halted || st->warned_no_peer || st->unconfirmed_epoch > st->epoch;
+        if (st->halted)
+            snprintf(out->halted_reason, sizeof out->halted_reason, "%s", st->halted_reason);
+        else if (st->warned_no_peer && !st->peer)
+            snprintf(out->halted_reason, sizeof out->halted_reason, "%s",
+                     "no replay peer configured for this stream (REPLAY_PEERS): missed "
+                     "events cannot be fetched");
+        else if (st->warned_no_peer)
+            snprintf(out->halted_reason, sizeof out->halted_reason, "%s",
+                     "no trusted key for the producer's replay endpoint (BUS_KEYS_DIR): missed "
+                     "events cannot be fetched");
+        else if (st->unconfirmed_epoch > st->epoch)
+            snprintf(out->halted_reason, sizeof out->halted_reason,
+                     "the producer's heartbeat names epoch %llu and no replay peer can confirm "
+                     "it",
+                     (unsigned long long)st->unconfirmed_epoch);
+        else
+            out->halted_reason[0] = '\0';
     }
     pthread_mutex_unlock(&inbox->status_lock);
 }
@@ -1424,7 +1665,8 @@ static void *applier_main(void *arg)
         items[count++] = (zmq_pollitem_t){inbox->pull, 0, ZMQ_POLLIN, 0};
         items[count++] = (zmq_pollitem_t){NULL, inbox->stop_fd, ZMQ_POLLIN, 0};
         for (size_t i = 0; i < inbox->peer_count; i++)
-            items[count++] = (zmq_pollitem_t){inbox->peers[i].dealer, 0, ZMQ_POLLIN, 0};
+            if (inbox->peers[i].dealer)
+                items[count++] = (zmq_pollitem_t){inbox->peers[i].dealer, 0, ZMQ_POLLIN, 0};
 
         long timeout = 200;
         if (inbox->leading) {
@@ -1452,7 +1694,11 @@ static void *applier_main(void *arg)
         now = clock_mono_ms();
         drain_queue(inbox);
         for (size_t i = 0; i < inbox->peer_count; i++)
-            drain_peer(inbox, &inbox->peers[i], now);
+            if (inbox->peers[i].dealer)
+                drain_peer(inbox, &inbox->peers[i], now);
+        if (inbox->keys && buskeys_refresh(inbox->keys) == 1)
+            for (size_t i = 0; i < inbox->peer_count; i++)
+                peer_load_keys(inbox, &inbox->peers[i]);
         if (inbox->leading) {
             ext_apply_ready(inbox, now);
             for (size_t i = 0; i < inbox->stream_count; i++) {
@@ -1465,6 +1711,8 @@ static void *applier_main(void *arg)
                     log_warn("replay request timed out", LF_STR("stream", st->name),
                              LF_STR("peer", st->peer ? st->peer->endpoint : ""),
                              LF_ERR("replay_timeout"));
+                    if (st->peer)
+                        peer_try_next_key(inbox, st->peer);
                 }
                 stream_apply_ready(inbox, st, now);
                 stream_request(inbox, st, now);
@@ -1523,27 +1771,26 @@ int inbox_start(inbox_t *inbox)
                  i < inbox->stream_count ? inbox->streams[i].name : BUS_STREAM_EXT);
         zmq_setsockopt(inbox->sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
     }
+    if (curve_client(inbox->config.curve, inbox->sub, NULL) != 0)
+        return -1;
+    inbox->watch =
+        curve_watch_new(inbox->config.curve, inbox->ctx, inbox->sub, inbox->sub_endpoint, "inbox");
     if (zmq_connect(inbox->sub, inbox->sub_endpoint) != 0) {
         log_error("inbox could not connect to the bus", LF_STR("endpoint", inbox->sub_endpoint),
                   LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
         return -1;
     }
+    if (curve_enabled(inbox->config.curve)) {
+        inbox->keys = buskeys_new(curve_keys_dir(inbox->config.curve));
+        if (!inbox->keys)
+            return -1;
+    }
     for (size_t i = 0; i < inbox->peer_count; i++) {
         peer_t *peer = &inbox->peers[i];
-        peer->dealer = zmq_socket(inbox->ctx, ZMQ_DEALER);
-        int immediate = 1, rcvhwm = REPLAY_BATCH_MAX * 4;
-        if (!peer->dealer)
+        if (inbox->keys)
+            peer_load_keys(inbox, peer);
+        if (!peer->dealer && peer_connect(inbox, peer) != 0)
             return -1;
-        zmq_setsockopt(peer->dealer, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
-        zmq_setsockopt(peer->dealer, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
-        zmq_setsockopt(peer->dealer, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_setsockopt(peer->dealer, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
-        if (zmq_connect(peer->dealer, peer->endpoint) != 0) {
-            log_error("inbox could not connect to a replay peer",
-                      LF_STR("endpoint", peer->endpoint), LF_STR("error", zmq_strerror(errno)),
-                      LF_ERR("bad_endpoint"));
-            return -1;
-        }
     }
     if (pthread_create(&inbox->reader, NULL, reader_main, inbox) != 0)
         return -1;
@@ -1589,6 +1836,7 @@ void inbox_destroy(inbox_t **self_p)
         pthread_join(inbox->reader, NULL);
     if (inbox->applier_started)
         pthread_join(inbox->applier, NULL);
+    curve_watch_destroy(&inbox->watch);
     if (inbox->sub)
         zmq_close(inbox->sub);
     if (inbox->push)
@@ -1612,6 +1860,7 @@ void inbox_destroy(inbox_t **self_p)
         inbox->ext.len--;
     }
     free(inbox->ext.items);
+    buskeys_destroy(&inbox->keys);
     db_destroy(&inbox->db);
     if (inbox->stop_fd >= 0)
         close(inbox->stop_fd);
@@ -1624,4 +1873,24 @@ void inbox_destroy(inbox_t **self_p)
     free(inbox->replay_peers);
     free(inbox);
     *self_p = NULL;
+}
+
+int inbox_resync(db_t *db, const char *stream, uint64_t epoch, uint64_t after_seq, bool force)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, stream);
+    db_param_u64(&params, epoch);
+    db_param_u64(&params, after_seq);
+    db_param_bool(&params, force);
+    PGresult *res = NULL;
+    db_status_t status =
+        db_run_sql(db,
+                   "UPDATE inbox_offsets SET epoch = $2, last_seq = $3, halted_reason = NULL, "
+                   "halted_epoch = NULL, halted_at = NULL, updated_at = now() "
+                   "WHERE stream = $1 AND (halted_reason IS NOT NULL OR $4::bool) RETURNING stream",
+                   &params, &res);
+    int rc = status != DB_OK ? -1 : PQntuples(res) == 1 ? 1 : 0;
+    PQclear(res);
+    return rc;
 }

@@ -18,13 +18,29 @@
  *     outstanding per stream, the next after applying the last; live
  *     events are buffered meanwhile;
  *   - a new epoch or a truncated history stops that stream (log, metric,
- *     /readyz degraded) until an operator resyncs it; never silently;
+ *     /readyz degraded) until an operator resyncs it; never silently. A
+ *     new epoch is believed only from the producer's own heartbeat (busd
+ *     lets only the producer's key publish its stream) and only once the
+ *     producer's replay endpoint — a CURVE server holding the producer's
+ *     key — confirms it: an event or a beat that merely claims one halts
+ *     nothing;
+ *   - with CURVE on, a replay peer is reached with the producer's public
+ *     key from the trusted directory (buskeys.h); during a key rotation
+ *     two may be trusted, and a request that times out tries the next;
+ *     only events of the peer's own stream are taken from it;
  *   - a handler answers HANDLER_OK, HANDLER_RETRY (transient: nothing
  *     advances, try again after a backoff) or HANDLER_REJECT (permanent:
  *     the event is parked in dead_letters with the reason and the offset
  *     moves on). Later events about the same correlation id are parked
- *     behind it, so one order's facts never apply out of order. A frame
- *     that cannot be parsed is parked by its hash;
+ *     behind it, so one order's facts never apply out of order (only a
+ *     parked event of a sequenced stream holds others: an outside
+ *     publisher's rejected frame holds nothing). A frame that cannot be
+ *     parsed is parked by its hash with its first 4 KiB;
+ *   - what outsiders can make the inbox store or hold is bounded: parking
+ *     of unparsable frames and of external events is capped per publisher
+ *     (100 letters and 1 MiB a minute; the rest is counted and dropped),
+ *     frames waiting for the applier by bytes (256 MiB), external events
+ *     waiting for a retry by bytes (64 MiB);
  *   - external events (stream "ext", seq 0) have no order and no offset:
  *     each is applied in its own transaction and the handler deduplicates
  *     it by its idempotency key (inbox_claim_key).
@@ -45,6 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/curve.h"
 #include "common/db.h"
 #include "common/relay.h"
 #include "common/uuid.h"
@@ -104,6 +121,7 @@ typedef struct {
     const char *own_stream;    /* the stream inbox_emit appends to */
     const char *sub_endpoint;  /* busd's XPUB, "tcp://127.0.0.1:5551" */
     const char *replay_peers;  /* "order=tcp://order:5561,inventory=tcp://..." */
+    const curve_t *curve;      /* the service's bus keys (borrowed; NULL or off: plain) */
     relay_t *relay;            /* borrowed: who leads, and whom to wake after a commit */
     int batch_max;             /* events per transaction; 0 means 500 */
     int queue_max;             /* frames between reader and applier; 0 means 100000 */
@@ -147,5 +165,12 @@ size_t inbox_status(inbox_t *inbox, inbox_stream_status_t *out, size_t max);
 
 /* True while any stream is halted. Thread-safe. */
 bool inbox_degraded(inbox_t *inbox);
+
+/* What an operator's resync does once it asked the producer for its epoch
+ * and head (replay_query_head): the stream follows epoch from seq
+ * after_seq + 1 and its halt is cleared; the running applier picks it up
+ * within seconds. Only a halted stream is moved unless force. 1 done, 0
+ * not halted (nothing changed), -1 the database failed (db_errmsg). */
+int inbox_resync(db_t *db, const char *stream, uint64_t epoch, uint64_t after_seq, bool force);
 
 #endif

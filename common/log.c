@@ -253,3 +253,28 @@ bool log_throttle_allow(log_throttle_t *throttle, long long interval_ms,
     throttle->next_ms = now + (interval_ms > 0 ? interval_ms : 1);
     return true;
 }
+
+bool log_throttle_keyed_allow(log_throttle_keyed_t *throttle, const char *key,
+                              long long interval_ms, unsigned long long *held_back_out)
+{
+    size_t found = LOG_THROTTLE_KEYS, oldest = 0;
+    char cut[sizeof throttle->slots[0].key];
+    snprintf(cut, sizeof cut, "%s", key ? key : "");
+    for (size_t i = 0; i < LOG_THROTTLE_KEYS && found == LOG_THROTTLE_KEYS; i++) {
+        if (throttle->slots[i].next_ms != 0 && strcmp(throttle->slots[i].key, cut) == 0)
+            found = i;
+        else if (throttle->slots[i].next_ms < throttle->slots[oldest].next_ms)
+            oldest = i;
+    }
+    if (found == LOG_THROTTLE_KEYS) {
+        found = oldest;
+        memset(&throttle->slots[found], 0, sizeof throttle->slots[found]);
+        memcpy(throttle->slots[found].key, cut, sizeof cut);
+    }
+    log_throttle_t one = {.next_ms = throttle->slots[found].next_ms,
+                          .held_back = throttle->slots[found].held_back};
+    bool allowed = log_throttle_allow(&one, interval_ms, held_back_out);
+    throttle->slots[found].next_ms = one.next_ms;
+    throttle->slots[found].held_back = one.held_back;
+    return allowed;
+}

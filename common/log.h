@@ -73,6 +73,21 @@ typedef struct {
 bool log_throttle_allow(log_throttle_t *throttle, long long interval_ms,
                         unsigned long long *held_back_out);
 
+/* The same per key (a bus key, a publisher, a source): at most one line
+ * per key and interval, for up to LOG_THROTTLE_KEYS keys at once (the
+ * longest quiet one makes room). Keys longer than 63 bytes are cut. */
+#define LOG_THROTTLE_KEYS 256
+typedef struct {
+    struct {
+        char key[64];
+        long long next_ms;
+        unsigned long long held_back;
+    } slots[LOG_THROTTLE_KEYS];
+} log_throttle_keyed_t;
+
+bool log_throttle_keyed_allow(log_throttle_keyed_t *throttle, const char *key,
+                              long long interval_ms, unsigned long long *held_back_out);
+
 #define log_debug(...) log_emitv(LOG_DEBUG, __VA_ARGS__, LF_END)
 #define log_info(...)  log_emitv(LOG_INFO, __VA_ARGS__, LF_END)
 #define log_warn(...)  log_emitv(LOG_WARN, __VA_ARGS__, LF_END)

@@ -58,6 +58,7 @@ struct relay {
     db_t *db;
     void *pub;
     void *zmq_ctx;
+    curve_watch_t *watch; /* reconnects the PUB busd refused */
     uint64_t lock_generation;
     int commits;
 
@@ -580,6 +581,7 @@ static void *relay_main(void *arg)
             if (wait_ms > next_lead_try - now)
                 wait_ms = next_lead_try - now;
         }
+        curve_watch_check(relay->watch);
         if (wait_ms > 0)
             relay_wait(relay, wait_ms);
     }
@@ -605,6 +607,10 @@ int relay_start(relay_t *relay)
     int hwm = PUB_HWM, linger = 500;
     zmq_setsockopt(relay->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(relay->pub, ZMQ_LINGER, &linger, sizeof linger);
+    if (curve_client(relay->config.curve, relay->pub, NULL) != 0)
+        return -1;
+    relay->watch = curve_watch_new(relay->config.curve, relay->zmq_ctx, relay->pub,
+                                   relay->pub_endpoint, "relay");
     if (zmq_connect(relay->pub, relay->pub_endpoint) != 0) {
         log_error("relay could not connect to the bus", LF_STR("endpoint", relay->pub_endpoint),
                   LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
@@ -656,6 +662,7 @@ void relay_destroy(relay_t **self_p)
         relay_wake(relay);
         pthread_join(relay->thread, NULL);
     }
+    curve_watch_destroy(&relay->watch);
     if (relay->pub)
         zmq_close(relay->pub);
     if (relay->zmq_ctx)

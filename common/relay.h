@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/curve.h"
 #include "common/db.h"
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
     const char *schema;       /* for the advisory lock key and NOTIFY channel */
     const char *stream;       /* the service's stream, "order" */
     const char *pub_endpoint; /* busd's XSUB, "tcp://127.0.0.1:5550" */
+    const curve_t *curve;     /* the service's bus keys (borrowed; NULL or off: plain) */
     const char *app_name;
     int batch_max;           /* rows per numbering transaction; 0 means 1000 */
     int64_t poll_ms;         /* 0 means 200 */

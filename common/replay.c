@@ -15,11 +15,13 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/clock.h"
 #include "common/db.h"
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/outbox.h"
+#include "common/zap.h"
 
 #define STMT_HEAD  "replay_head"
 #define STMT_RANGE "replay_range"
@@ -39,6 +41,9 @@ struct replay_server {
     metrics_counter_t *partial;
     metrics_counter_t *refused;
     log_throttle_t refused_log;
+    const curve_t *curve;
+    buskeys_t *keys; /* the replay thread's; security on */
+    zap_t *zap;
 };
 
 /* The answer under construction for one request. */
@@ -98,6 +103,8 @@ const char *replay_request_status_code(replay_request_status_t status)
         return "bad_request";
     case REPLAY_REQUEST_BAD_STREAM:
         return "bad_stream";
+    case REPLAY_REQUEST_REVOKED:
+        return "revoked";
     }
     return "unknown";
 }
@@ -240,6 +247,14 @@ static void serve_one(replay_server_t *server)
             ? REPLAY_REQUEST_BAD_COMMAND
             : replay_request_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
                                     zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]), &request);
+    /* a key revoked since it connected is heard no more (the routing id
+     * frame a ROUTER makes up carries no metadata: the command frame does) */
+    if (why == REPLAY_REQUEST_OK && curve_enabled(server->curve) &&
+        !buskeys_find(server->keys, zmq_msg_gets(&parts[1], "User-Id"), NULL)) {
+        conveyor__replay_request__free_unpacked(request, NULL);
+        request = NULL;
+        why = REPLAY_REQUEST_REVOKED;
+    }
     if (why != REPLAY_REQUEST_OK) {
         metrics_counter_add(server->refused, 1);
         unsigned long long held_back = 0;
@@ -267,21 +282,34 @@ done:
         zmq_msg_close(&parts[i]);
 }
 
+/* Services and operators may ask for history; outside sources may not. */
+static bool replay_allow(const char *domain, const buskey_t *key, void *arg)
+{
+    (void)arg;
+    return strcmp(domain, "replay") == 0 &&
+           (key->role == BUSKEY_SERVICE || key->role == BUSKEY_OPERATOR);
+}
+
 static void *replay_main(void *arg)
 {
     replay_server_t *server = arg;
     for (;;) {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
             {server->router, 0, ZMQ_POLLIN, 0},
             {NULL, server->stop_fd, ZMQ_POLLIN, 0},
+            {server->zap ? zap_socket(server->zap) : NULL, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 2, -1) < 0) {
+        if (zmq_poll(items, server->zap ? 3 : 2, 1000) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (items[1].revents & ZMQ_POLLIN)
             break;
+        if (server->keys)
+            buskeys_refresh(server->keys);
+        if (server->zap && (items[2].revents & ZMQ_POLLIN))
+            zap_serve(server->zap);
         if (items[0].revents & ZMQ_POLLIN)
             serve_one(server);
     }
@@ -320,6 +348,14 @@ replay_server_t *replay_server_new(const replay_config_t *config)
     zmq_setsockopt(server->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(server->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(server->router, ZMQ_MAXMSGSIZE, &max_request, sizeof max_request);
+    server->curve = config->curve;
+    if (curve_enabled(server->curve)) {
+        server->keys = buskeys_new(curve_keys_dir(server->curve));
+        server->zap =
+            server->keys ? zap_new(server->ctx, server->keys, replay_allow, NULL, "replay") : NULL;
+        if (!server->zap || curve_server(server->curve, server->router, "replay") != 0)
+            goto fail;
+    }
     if (zmq_bind(server->router, server->bind) != 0) {
         log_error("replay server could not bind", LF_STR("endpoint", server->bind),
                   LF_STR("error", zmq_strerror(errno)), LF_ERR("bind_failed"));
@@ -358,6 +394,8 @@ void replay_server_destroy(replay_server_t **self_p)
     }
     if (server->router)
         zmq_close(server->router);
+    zap_destroy(&server->zap);
+    buskeys_destroy(&server->keys);
     if (server->ctx)
         zmq_ctx_term(server->ctx);
     db_destroy(&server->db);
@@ -369,4 +407,71 @@ void replay_server_destroy(replay_server_t **self_p)
     free(server->app_name);
     free(server);
     *self_p = NULL;
+}
+
+int replay_query_head(const curve_t *curve, const char *endpoint, const char *server_key,
+                      const char *stream, int timeout_ms, Conveyor__ReplayEnd **end_out)
+{
+    *end_out = NULL;
+    int rc = -1, linger = 0;
+    void *ctx = zmq_ctx_new();
+    void *dealer = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    uint8_t *buf = NULL;
+    if (!dealer)
+        goto done;
+    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+    if (curve_client(curve, dealer, server_key) != 0 || zmq_connect(dealer, endpoint) != 0) {
+        log_error("could not reach the replay endpoint", LF_STR("endpoint", endpoint),
+                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
+        goto done;
+    }
+    Conveyor__ReplayRequest request = CONVEYOR__REPLAY_REQUEST__INIT;
+    request.stream = pb_lend(stream);
+    request.from_seq = 1;
+    request.head_only = true;
+    request.request_id = (uint64_t)clock_mono_ms();
+    size_t len = conveyor__replay_request__get_packed_size(&request);
+    buf = malloc(len ? len : 1);
+    if (!buf)
+        goto done;
+    conveyor__replay_request__pack(&request, buf);
+    if (zmq_send(dealer, REPLAY_CMD_REQUEST, strlen(REPLAY_CMD_REQUEST), ZMQ_SNDMORE) < 0 ||
+        zmq_send(dealer, buf, len, 0) < 0)
+        goto done;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    while (!*end_out) {
+        int64_t left = deadline - clock_mono_ms();
+        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
+        if (left <= 0 || zmq_poll(&item, 1, (long)left) <= 0)
+            break;
+        zmq_msg_t command, body;
+        zmq_msg_init(&command);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&command, dealer, 0) >= 0 && zmq_msg_more(&command) &&
+            zmq_msg_recv(&body, dealer, 0) >= 0 && !zmq_msg_more(&body) &&
+            zmq_msg_size(&command) == strlen(REPLAY_CMD_END) &&
+            memcmp(zmq_msg_data(&command), REPLAY_CMD_END, strlen(REPLAY_CMD_END)) == 0) {
+            Conveyor__ReplayEnd *end =
+                conveyor__replay_end__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+            if (end && end->request_id == request.request_id && strcmp(end->stream, stream) == 0)
+                *end_out = end;
+            else if (end)
+                conveyor__replay_end__free_unpacked(end, NULL);
+        }
+        zmq_msg_close(&command);
+        zmq_msg_close(&body);
+    }
+    if (*end_out)
+        rc = 0;
+    else
+        log_error("the replay endpoint did not answer (is it running, and is the key right?)",
+                  LF_STR("endpoint", endpoint), LF_STR("stream", stream),
+                  LF_INT("timeout_ms", timeout_ms), LF_ERR("replay_timeout"));
+done:
+    free(buf);
+    if (dealer)
+        zmq_close(dealer);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    return rc;
 }

@@ -10,7 +10,10 @@
  * retained row the answer is TRUNCATED; for another epoch EPOCH_CHANGED.
  *
  * The server is a thread with its own database session; any replica can
- * answer because all read the same outbox.
+ * answer because all read the same outbox. Its endpoint is a CURVE server
+ * (curve.h): the key pair is the service's own, so a consumer knows it
+ * asks the real producer; only service and operator keys get in, and a
+ * request from a key revoked since it connected is not served.
  */
 #ifndef CONVEYOR_REPLAY_H
 #define CONVEYOR_REPLAY_H
@@ -18,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/curve.h"
 #include "conveyor/replay.pb-c.h"
 
 #define REPLAY_BATCH_MAX   1000
@@ -30,9 +34,22 @@ typedef struct {
     const char *bind;   /* "tcp://0.0.0.0:5561" */
     const char *stream; /* the stream this service produces */
     const char *app_name;
+    /* The service's bus keys (borrowed): the endpoint is a CURVE server
+     * with the service's key pair and lets in the service and operator
+     * keys of the trusted directory. NULL or off: plain. */
+    const curve_t *curve;
 } replay_config_t;
 
 typedef struct replay_server replay_server_t;
+
+/* Asks a producer's replay endpoint for its stream's epoch and head (a
+ * head_only request), as an operator's resync does rather than trust what
+ * was heard on the bus. server_key is the producer's public key (Z85),
+ * ignored with CURVE off. 0 with *end_out (caller frees it with
+ * conveyor__replay_end__free_unpacked(*end_out, NULL)); -1 (logged) when no
+ * answer came within timeout_ms. */
+int replay_query_head(const curve_t *curve, const char *endpoint, const char *server_key,
+                      const char *stream, int timeout_ms, Conveyor__ReplayEnd **end_out);
 
 /* Why a request was not served: a stable code for logs and metrics. */
 typedef enum {
@@ -41,6 +58,7 @@ typedef enum {
     REPLAY_REQUEST_TOO_LARGE,   /* "too_large": more than REPLAY_REQUEST_MAX bytes */
     REPLAY_REQUEST_BAD_PROTO,   /* "bad_request": does not unpack */
     REPLAY_REQUEST_BAD_STREAM,  /* "bad_stream": the stream is not a stream name */
+    REPLAY_REQUEST_REVOKED,     /* "revoked": the asker's key is no longer trusted */
 } replay_request_status_t;
 
 #define REPLAY_REQUEST_MAX 4096 /* bytes in a request frame */

@@ -29,6 +29,11 @@ static const config_spec_t kit_specs[] = {
     {"DB_POOL_SIZE", "8", false, "database sessions shared by HTTP handlers"},
     {"BUS_PUB_ENDPOINT", "tcp://127.0.0.1:5550", false, "busd's XSUB: where relays publish"},
     {"BUS_SUB_ENDPOINT", "tcp://127.0.0.1:5551", false, "busd's XPUB: where inboxes subscribe"},
+    {"BUS_SECURITY", "curve", false, "curve, or off (only to measure what CURVE costs)"},
+    {"BUS_CERT", NULL, false, "this service's certificate: the path of its NAME.key_secret"},
+    {"BUS_SERVER_KEY", NULL, false, "busd's public key: Z85, or the path of busd's certificate"},
+    {"BUS_KEYS_DIR", NULL, false,
+     "the public certificates this service trusts (replay askers, replay peers)"},
     {"REPLAY_ADDR", NULL, false, "where this service serves its stream's history"},
     {"REPLAY_PEERS", "", false,
      "replay endpoints of consumed streams: order=tcp://order:5561,inventory=..."},
@@ -62,6 +67,7 @@ struct service {
     config_t *config;
     const char *schema;
     const char *dsn;
+    curve_t *curve;
     relay_t *relay;
     replay_server_t *replay;
     inbox_t *inbox;
@@ -288,11 +294,24 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
     if (migrated != 0)
         goto fail;
 
+    curve_config_t curve_config = {
+        .security = config_get(svc->config, "BUS_SECURITY"),
+        .cert = config_get(svc->config, "BUS_CERT"),
+        .server_key = config_get(svc->config, "BUS_SERVER_KEY"),
+        .keys_dir = config_get(svc->config, "BUS_KEYS_DIR"),
+        .needs_server_key = true,
+        .needs_keys_dir = true,
+    };
+    svc->curve = curve_new(&curve_config);
+    if (!svc->curve)
+        goto fail;
+
     relay_config_t relay_config = {
         .dsn = svc->dsn,
         .schema = svc->schema,
         .stream = def->name,
         .pub_endpoint = config_get(svc->config, "BUS_PUB_ENDPOINT"),
+        .curve = svc->curve,
         .app_name = def->name,
         .batch_max = (int)relay_batch,
         .retention_ms = retention_ms,
@@ -306,6 +325,7 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         .bind = replay_addr && *replay_addr ? replay_addr : def->replay_addr,
         .stream = def->name,
         .app_name = def->name,
+        .curve = svc->curve,
     };
     svc->replay = replay_server_new(&replay_config);
 
@@ -316,6 +336,7 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         .own_stream = def->name,
         .sub_endpoint = config_get(svc->config, "BUS_SUB_ENDPOINT"),
         .replay_peers = config_get(svc->config, "REPLAY_PEERS"),
+        .curve = svc->curve,
         .relay = svc->relay,
         .batch_max = (int)apply_batch,
         .db_setup = def->db_setup,
@@ -499,6 +520,7 @@ void service_destroy(service_t **self_p)
     replay_server_destroy(&svc->replay);
     db_pool_destroy(&svc->pool);
     auth_destroy(&svc->auth);
+    curve_destroy(&svc->curve);
     if (svc->locker_key_made) {
         locker_t *locker = pthread_getspecific(svc->locker_key);
         locker_destroy(&locker);

@@ -261,25 +261,31 @@ int intake_client_run(const intake_client_options_t *options)
     zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "order/", 6);
+    /* a source key hears the intake answers and nothing else of the order stream */
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "order/intake.", 13);
+    if (curve_client(options->curve, sub, NULL) != 0 ||
+        curve_client(options->curve, pub, NULL) != 0)
+        goto done;
     if (zmq_connect(sub, options->sub_endpoint) != 0 ||
         zmq_connect(pub, options->pub_endpoint) != 0) {
         fprintf(stderr, "conveyor: cannot connect to the bus (%s, %s)\n", options->pub_endpoint,
                 options->sub_endpoint);
         goto done;
     }
-    /* the order service's subscription to ext/ reaches us through busd */
+    /* busd's subscription reaches us once it has let our key in */
     zmq_setsockopt(pub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     char subscription[256];
     bool heard = false;
     while (!heard) {
         int len = zmq_recv(pub, subscription, sizeof subscription, 0);
         if (len < 0) {
-            fprintf(stderr, "conveyor: nobody subscribes to ext/ on the bus: is the order "
-                            "service running?\n");
+            fprintf(stderr, "conveyor: busd did not let us publish: is it running "
+                            "and is our key (BUS_CERT) in its BUS_KEYS_DIR?\n");
             goto done;
         }
-        heard = len >= 5 && subscription[0] == 1 && memcmp(subscription + 1, "ext/", 4) == 0;
+        /* busd subscribes to everything ("") once it lets us in */
+        heard = len >= 1 && subscription[0] == 1 &&
+                (len == 1 || (len >= 5 && memcmp(subscription + 1, "ext/", 4) == 0));
     }
     int zero = 0;
     zmq_setsockopt(pub, ZMQ_RCVTIMEO, &zero, sizeof zero);

@@ -9,10 +9,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/curve.h"
+
 typedef struct {
     const char *pub_endpoint; /* busd's XSUB */
     const char *sub_endpoint; /* busd's XPUB */
     const char *source;       /* our registered source name */
+    const curve_t *curve;     /* our source key and busd's (borrowed; off: plain) */
     FILE *input;              /* JSON lines, when not generating */
     int64_t generate;         /* > 0: this many synthetic orders instead */
     int64_t rate;             /* orders per second; 0: as fast as possible */

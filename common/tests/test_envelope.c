@@ -132,6 +132,25 @@ static void test_frame_hash_is_stable_and_distinguishes(void **state)
     assert_int_equal(strlen(a), 64);
 }
 
+static void test_name_ok_bounds_names(void **state)
+{
+    (void)state;
+    assert_true(bus_name_ok("order"));
+    assert_true(bus_name_ok("site-main.v2_x"));
+    char longest[BUS_NAME_MAX];
+    memset(longest, 'a', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    assert_true(bus_name_ok(longest));
+    char too_long[BUS_NAME_MAX + 1];
+    memset(too_long, 'a', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    assert_false(bus_name_ok(too_long));
+    const char *bad[] = {"", "Order", "a b", "a/b", "o\xc3\xa9", "a\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(bus_name_ok(bad[i]));
+    assert_false(bus_name_ok(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_frame_parse_checks_agreement),
         cmocka_unit_test(test_frame_parse_rejects_garbage_and_size),
         cmocka_unit_test(test_frame_hash_is_stable_and_distinguishes),
+        cmocka_unit_test(test_name_ok_bounds_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,8 +26,11 @@
  * over; a frame whose envelope does not unpack, or disagrees with its
  * topic, is parked once by its hash and advances nothing; an external
  * event (stream "ext", seq 0) reaches its handler, which deduplicates by
- * inbox_claim_key; an event of a new epoch halts the stream (degraded,
- * halted_reason kept in inbox_offsets) and nothing more is applied.
+ * inbox_claim_key; an event or heartbeat that merely claims a new epoch
+ * halts nothing (the replay endpoint, asked, still serves the old one);
+ * one the producer's replay endpoint confirms halts the stream (degraded,
+ * halted_reason kept in inbox_offsets), nothing more is applied, and
+ * inbox_resync (what the CLI does) makes it follow the new epoch.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -618,12 +621,9 @@ static void test_external_events_deduplicate_by_key(void **state)
     assert_text(OFFSET, "0");
 }
 
-static void test_new_epoch_halts_the_stream(void **state)
+/* An event and a heartbeat of another epoch, arriving on the bus. */
+static void publish_new_epoch_claims(void)
 {
-    (void)state;
-    produce_and_publish("o-1", "ok");
-    wait_text(OFFSET, "1");
-    /* the producer's database was restored: its relay starts epoch + 1 */
     Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
     env.event_id = pb_lend("0b9d6f5e-2c1a-4e8b-9f3d-7a6c5b4e3d2c");
     env.stream = pb_lend(PRODUCER);
@@ -633,6 +633,40 @@ static void test_new_epoch_halts_the_stream(void **state)
     env.payload.data = (uint8_t *)(uintptr_t) "ok";
     env.payload.len = 2;
     publish_envelope(PRODUCER "/thing.made", &env);
+    env.type = pb_lend(BUS_TYPE_HEARTBEAT);
+    publish_envelope(PRODUCER "/" BUS_TYPE_HEARTBEAT, &env);
+}
+
+/* A frame that merely claims a new epoch is not believed: the replay
+ * endpoint, asked, still serves the epoch followed, so nothing halts and
+ * the stream goes on. */
+static void test_claimed_epoch_is_not_believed(void **state)
+{
+    (void)state;
+    produce_and_publish("o-1", "ok");
+    wait_text(OFFSET, "1");
+    publish_new_epoch_claims();
+    produce_and_publish("o-2", "ok");
+    wait_text(OFFSET, "2");
+    assert_text(APPLIED_SEQS, "1,2");
+    pause_ms(300); /* the confirming request was answered by now */
+    assert_false(inbox_degraded(inbox));
+    assert_text("SELECT coalesce(halted_reason, '-') FROM inbox_offsets WHERE stream = '" PRODUCER
+                "'",
+                "-");
+}
+
+/* The producer really started a new epoch (its outbox says so, as its
+ * replay endpoint answers): the heartbeat is confirmed and the stream
+ * halts until an operator resyncs it. */
+static void test_new_epoch_halts_the_stream(void **state)
+{
+    (void)state;
+    produce_and_publish("o-1", "ok");
+    wait_text(OFFSET, "1");
+    /* the producer's database was restored: its relay starts epoch + 1 */
+    sql(pdb, "UPDATE outbox_streams SET epoch = epoch + 1, last_seq = 0");
+    publish_new_epoch_claims();
     int64_t deadline = clock_mono_ms() + WAIT_MS;
     while (!inbox_degraded(inbox)) {
         assert_true(clock_mono_ms() < deadline);
@@ -648,12 +682,21 @@ static void test_new_epoch_halts_the_stream(void **state)
                 "1790000000001:true");
 
     /* nothing more is applied, of either epoch */
-    produce_and_publish("o-1", "ok");
-    publish_envelope(PRODUCER "/thing.made", &env);
+    publish_new_epoch_claims();
     pause_ms(300);
     assert_text(OFFSET, "1");
     assert_text(APPLIED_SEQS, "1");
     assert_true(inbox_degraded(inbox));
+
+    /* an operator resyncs (what conveyor resync does after asking the
+     * producer): the new epoch's events are applied from its first */
+    assert_int_equal(inbox_resync(cdb, PRODUCER, EPOCH + 1, 0, false), 1);
+    assert_int_equal(inbox_resync(cdb, PRODUCER, EPOCH + 1, 0, false), 0); /* not halted now */
+    deadline = clock_mono_ms() + WAIT_MS;
+    while (inbox_degraded(inbox)) {
+        assert_true(clock_mono_ms() < deadline);
+        pause_ms(5);
+    }
 }
 
 /* --- fixtures ------------------------------------------------------------------------------ */
@@ -804,6 +847,7 @@ int main(void)
         INBOX_TEST(test_retry_during_catch_up_does_not_spin),
         INBOX_TEST(test_unparsable_frames_are_parked_by_hash),
         INBOX_TEST(test_external_events_deduplicate_by_key),
+        INBOX_TEST(test_claimed_epoch_is_not_believed),
         INBOX_TEST(test_new_epoch_halts_the_stream),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -354,10 +354,43 @@ static void test_short_lines_are_not_marked(void **state)
     free(cap.text);
 }
 
+/* A line an outsider can provoke is written once per interval, then says
+ * how many were held back; per key, each key on its own. */
+static void test_throttle_holds_back_and_counts(void **state)
+{
+    (void)state;
+    log_throttle_t throttle = {0};
+    unsigned long long held_back = 99;
+    assert_true(log_throttle_allow(&throttle, 60000, &held_back));
+    assert_int_equal(held_back, 0);
+    for (int i = 0; i < 5; i++)
+        assert_false(log_throttle_allow(&throttle, 60000, &held_back));
+    throttle.next_ms = 1; /* the interval is over */
+    assert_true(log_throttle_allow(&throttle, 60000, &held_back));
+    assert_int_equal(held_back, 5);
+
+    static log_throttle_keyed_t keyed;
+    assert_true(log_throttle_keyed_allow(&keyed, "key-a", 60000, &held_back));
+    assert_false(log_throttle_keyed_allow(&keyed, "key-a", 60000, &held_back));
+    assert_true(log_throttle_keyed_allow(&keyed, "key-b", 60000, &held_back));
+    /* more keys than slots: the quiet ones make room, nothing crashes */
+    char key[32];
+    for (int i = 0; i < 3 * LOG_THROTTLE_KEYS; i++) {
+        snprintf(key, sizeof key, "many-%d", i);
+        assert_true(log_throttle_keyed_allow(&keyed, key, 60000, &held_back));
+    }
+    char longest[200];
+    memset(longest, 'k', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    assert_true(log_throttle_keyed_allow(&keyed, longest, 60000, &held_back));
+    assert_false(log_throttle_keyed_allow(&keyed, longest, 60000, &held_back));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_json_line_per_call),
+        cmocka_unit_test(test_throttle_holds_back_and_counts),
         cmocka_unit_test(test_escaping_round_trips),
         cmocka_unit_test(test_every_control_character_is_escaped),
         cmocka_unit_test(test_integers_keep_their_range),

@@ -5,11 +5,25 @@
  * It stores nothing: losing it loses only messages in flight, which the
  * consumers' replay brings back (DESIGN.md "Reliability"). It forwards in
  * its own loop rather than zmq_proxy so that it can look at every message:
- * today it refuses messages that are not [topic][envelope] with a
- * well-formed "<stream>/<type>" topic and counts traffic per stream;
- * later it will check that a CURVE identity publishes only its own stream.
- * Subscriptions flow the other way, so publishers that wait for a
- * subscriber (XPUB-based outside publishers) see them.
+ * it refuses messages that are not [topic][envelope] with a well-formed
+ * "<stream>/<type>" topic, counts traffic per stream, and checks who sent
+ * each one (DESIGN.md "Security", "Bus keys"):
+ *
+ *   - both ports are CURVE servers; a ZAP handler (common/zap.h) lets in
+ *     the keys of BUS_KEYS_DIR (re-read when it changes): services and
+ *     outside sources may publish, anyone with a key may subscribe;
+ *   - every published frame carries its sender's key (User-Id): a service
+ *     key publishes only its own stream, a source key only
+ *     ext/intake.order with its own name in the envelope, an operator key
+ *     nothing; a key revoked since it connected publishes nothing more;
+ *   - subscriptions are taken by hand (ZMQ_XPUB_MANUAL): a source key may
+ *     hear only the intake answers ("order/intake."), not the customers'
+ *     data the rest of the bus carries.
+ *
+ * A refused frame or subscription is counted and logged once per key per
+ * minute. busd subscribes its publishers to everything once, so a
+ * publisher that waits to be heard (an XPUB-based outside publisher) hears
+ * that as soon as it is let in.
  *
  * High-water marks are raised far above the default 1000 so a burst does
  * not drop at the proxy; a subscriber that falls behind anyway loses
@@ -25,13 +39,18 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/buskeys.h"
 #include "common/config.h"
+#include "common/curve.h"
 #include "common/envelope.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/zap.h"
 
-#define STREAM_LABELS_MAX 64 /* distinct per-stream series; the rest count as "other" */
+#define STREAM_LABELS_MAX  64 /* distinct per-stream series; the rest count as "other" */
+#define REFUSAL_LOG_MS     60000
+#define REFUSED_TOPICS_MAX 64
 
 static const config_spec_t busd_specs[] = {
     {"BUS_XSUB_ADDR", "tcp://0.0.0.0:5550", false, "where publishers connect (XSUB)"},
@@ -39,8 +58,32 @@ static const config_spec_t busd_specs[] = {
     {"HTTP_ADDR", "0.0.0.0:8080", false, "health and metrics"},
     {"BUS_HWM", "1000000", false, "messages queued per peer before dropping"},
     {"BUS_MAX_MSG_SIZE", "1052672", false, "bytes; a peer sending more is disconnected"},
+    {"BUS_SECURITY", "curve", false, "curve, or off (only to measure what CURVE costs)"},
+    {"BUS_CERT", NULL, false, "busd's certificate (busd.key_secret): the server key pair"},
+    {"BUS_KEYS_DIR", NULL, false, "the public certificates of the keys busd lets in"},
+    {"BUS_SOURCE_TYPES", "intake.order", false,
+     "event types an outside source key may publish on ext/ (comma-separated)"},
+    {"BUS_SOURCE_HEARS", "order/intake.", false,
+     "topic prefixes an outside source key may subscribe to (comma-separated)"},
     {"LOG_LEVEL", "info", false, "debug, info, warn or error"},
     CONFIG_SPEC_END,
+};
+
+/* Why a frame or a subscription was refused: the metric's reason label. */
+typedef enum {
+    REFUSED_REVOKED,  /* the key is no longer trusted */
+    REFUSED_STREAM,   /* a service key publishing another stream */
+    REFUSED_TOPIC,    /* a source key publishing another topic */
+    REFUSED_SOURCE,   /* a source key naming another source in the envelope */
+    REFUSED_ENVELOPE, /* a source's envelope that does not unpack */
+    REFUSED_ROLE,     /* an operator key publishing */
+    REFUSED_HEARING,  /* a source key subscribing beyond the intake answers */
+    REFUSED_REASONS
+} refusal_t;
+
+static const char *const refusal_codes[REFUSED_REASONS] = {
+    "revoked",      "not_its_stream",  "not_its_topic", "not_its_source",
+    "bad_envelope", "may_not_publish", "may_not_hear",
 };
 
 typedef struct {
@@ -50,7 +93,20 @@ typedef struct {
 } stream_counter_t;
 
 typedef struct {
+    char topic[BUS_TOPIC_MAX + 1];
+    int count;
+} refused_topic_t;
+
+typedef struct {
     void *xsub, *xpub;
+    refused_topic_t refused_topics[REFUSED_TOPICS_MAX];
+    curve_t *curve;  /* NULL-safe: security off */
+    buskeys_t *keys; /* the trusted keys (security on) */
+    zap_t *zap;
+    const char *source_types; /* BUS_SOURCE_TYPES */
+    const char *source_hears; /* BUS_SOURCE_HEARS */
+    log_throttle_keyed_t refusal_log;
+    metrics_counter_t *refused[REFUSED_REASONS];
     stream_counter_t streams[STREAM_LABELS_MAX + 1]; /* the last one is "other" */
     size_t stream_count;
     metrics_counter_t *rejected_frames;
@@ -90,6 +146,104 @@ static void log_rejected(busd_t *bus, const char *why, size_t parts)
                  LF_ERR("bad_frame"));
 }
 
+/* Whether text is one of the comma-separated items of list (exactly, or
+ * as a prefix when prefix is set). */
+static bool listed(const char *list, const char *text, bool prefix)
+{
+    size_t text_len = strlen(text);
+    for (const char *item = list; item && *item;) {
+        const char *end = strchr(item, ',');
+        size_t len = end ? (size_t)(end - item) : strlen(item);
+        if (len > 0 && (prefix ? text_len >= len : text_len == len) && memcmp(item, text, len) == 0)
+            return true;
+        item = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Who may connect where: services and sources publish, every key reads. */
+static bool busd_allow(const char *domain, const buskey_t *key, void *arg)
+{
+    (void)arg;
+    if (strcmp(domain, "publish") == 0)
+        return key->role == BUSKEY_SERVICE || key->role == BUSKEY_SOURCE;
+    return strcmp(domain, "subscribe") == 0;
+}
+
+/* Counts a refusal and logs it, once per key and minute. */
+static void refuse(busd_t *bus, refusal_t why, const char *key_z85, const buskey_t *key,
+                   const char *what)
+{
+    metrics_counter_add(bus->refused[why], 1);
+    unsigned long long held_back = 0;
+    if (!log_throttle_keyed_allow(&bus->refusal_log, key_z85 ? key_z85 : "-", REFUSAL_LOG_MS,
+                                  &held_back))
+        return;
+    log_warn("refused what a key may not do", LF_STR("key", key_z85),
+             LF_STR("role", key ? buskey_role_name(key->role) : NULL),
+             LF_STR("name", key ? key->name : NULL), LF_STR("what", what),
+             LF_INT("refused_since_last_line", (long long)held_back), LF_ERR(refusal_codes[why]));
+}
+
+/* May the sender of this message publish it? With security off, anyone. */
+static bool may_publish(busd_t *bus, zmq_msg_t *topic, zmq_msg_t *body, const char *stream,
+                        const char *type)
+{
+    if (!curve_enabled(bus->curve))
+        return true;
+    const char *sender = zmq_msg_gets(topic, "User-Id");
+    buskey_t key;
+    char what[BUS_NAME_MAX + BUS_TOPIC_MAX + 2];
+    snprintf(what, sizeof what, "%s/%s", stream, type);
+    if (!sender || !buskeys_find(bus->keys, sender, &key)) {
+        refuse(bus, REFUSED_REVOKED, sender, NULL, what);
+        return false;
+    }
+    if (key.role == BUSKEY_SERVICE) {
+        if (strcmp(stream, key.name) == 0)
+            return true;
+        refuse(bus, REFUSED_STREAM, sender, &key, what);
+        return false;
+    }
+    if (key.role != BUSKEY_SOURCE) {
+        refuse(bus, REFUSED_ROLE, sender, &key, what);
+        return false;
+    }
+    if (strcmp(stream, BUS_STREAM_EXT) != 0 || !listed(bus->source_types, type, false)) {
+        refuse(bus, REFUSED_TOPIC, sender, &key, what);
+        return false;
+    }
+    /* the envelope names the source: it must be the key's own */
+    Conveyor__Envelope *env =
+        conveyor__envelope__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
+    if (!env) {
+        refuse(bus, REFUSED_ENVELOPE, sender, &key, what);
+        return false;
+    }
+    bool own = strcmp(env->stream, key.name) == 0;
+    conveyor__envelope__free_unpacked(env, NULL);
+    if (!own)
+        refuse(bus, REFUSED_SOURCE, sender, &key, what);
+    return own;
+}
+
+/* May the sender of this subscription hear what it asks for? */
+static bool may_hear(busd_t *bus, zmq_msg_t *msg, const char *prefix)
+{
+    if (!curve_enabled(bus->curve))
+        return true;
+    const char *sender = zmq_msg_gets(msg, "User-Id");
+    buskey_t key;
+    if (!sender || !buskeys_find(bus->keys, sender, &key)) {
+        refuse(bus, REFUSED_REVOKED, sender, NULL, prefix);
+        return false;
+    }
+    if (key.role != BUSKEY_SOURCE || listed(bus->source_hears, prefix, true))
+        return true;
+    refuse(bus, REFUSED_HEARING, sender, &key, prefix);
+    return false;
+}
+
 /* Forwards one message from publishers to subscribers, or refuses it;
  * false when none was waiting. */
 static bool forward_publication(busd_t *bus)
@@ -122,7 +276,7 @@ static bool forward_publication(busd_t *bus)
                                sizeof type) != 0) {
         metrics_counter_add(bus->rejected_topic, 1);
         log_rejected(bus, "topic is not <stream>/<type>", count);
-    } else {
+    } else if (may_publish(bus, &parts[0], &parts[1], stream, type)) {
         size_t body_len = zmq_msg_size(&parts[1]);
         /* XPUB never blocks: a full subscriber pipe drops for that subscriber only */
         if (zmq_msg_send(&parts[0], bus->xpub, ZMQ_SNDMORE) >= 0 &&
@@ -137,9 +291,36 @@ static bool forward_publication(busd_t *bus)
     return true;
 }
 
-/* Passes a subscribe/unsubscribe from a subscriber up to the publishers;
- * false when none was waiting. */
-static bool forward_subscription(busd_t *bus)
+/* Counts a refused subscription of topic (dir +1), or takes one back for
+ * an unsubscription (dir -1); false when none was refused. libzmq reports
+ * every subscription of a pipe that ends as an unsubscription, refused
+ * ones too: they must not count against the accepted. */
+static bool refused_topic(busd_t *bus, const char *topic, int dir)
+{
+    refused_topic_t *free_slot = NULL;
+    for (size_t i = 0; i < REFUSED_TOPICS_MAX; i++) {
+        refused_topic_t *slot = &bus->refused_topics[i];
+        if (slot->count > 0 && strcmp(slot->topic, topic) == 0) {
+            slot->count += dir;
+            return true;
+        }
+        if (slot->count == 0 && !free_slot)
+            free_slot = slot;
+    }
+    if (dir > 0 && free_slot) {
+        snprintf(free_slot->topic, sizeof free_slot->topic, "%s", topic);
+        free_slot->count = 1;
+    }
+    return false;
+}
+
+/* Takes a subscribe/unsubscribe from a subscriber: with CURVE on, applied
+ * by hand to the subscriber's pipe when its key may hear the topic. It is
+ * not passed up: busd's XSUB subscribes to everything once (open_sockets),
+ * so what one subscriber asks or leaves never changes what publishers
+ * send — a refused subscription that ends could otherwise unsubscribe a
+ * topic others still hear. False when none was waiting. */
+static bool take_subscription(busd_t *bus)
 {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
@@ -149,16 +330,29 @@ static bool forward_subscription(busd_t *bus)
     }
     const unsigned char *data = zmq_msg_data(&msg);
     size_t len = zmq_msg_size(&msg);
-    if (len >= 1 && (data[0] == 0 || data[0] == 1)) {
+    if (len >= 1 && len - 1 <= BUS_TOPIC_MAX && (data[0] == 0 || data[0] == 1)) {
         bool subscribe = data[0] == 1;
-        metrics_counter_add(subscribe ? bus->subscribe_total : bus->unsubscribe_total, 1);
-        metrics_gauge_add(bus->subscriptions, subscribe ? 1 : -1);
         char topic[BUS_TOPIC_MAX + 1];
-        size_t topic_len = len - 1 < BUS_TOPIC_MAX ? len - 1 : BUS_TOPIC_MAX;
-        memcpy(topic, data + 1, topic_len);
-        topic[topic_len] = '\0';
+        memcpy(topic, data + 1, len - 1);
+        topic[len - 1] = '\0';
+        if (subscribe && !may_hear(bus, &msg, topic)) {
+            refused_topic(bus, topic, +1);
+            zmq_msg_close(&msg);
+            return true;
+        }
+        if (!subscribe && refused_topic(bus, topic, -1)) {
+            zmq_msg_close(&msg);
+            return true;
+        }
+        /* taken by hand: applied to the pipe it came from (none when the
+         * pipe ended: libzmq has removed its subscriptions then) */
+        if (curve_enabled(bus->curve))
+            zmq_setsockopt(bus->xpub, subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1,
+                           len - 1);
+        metrics_counter_add(subscribe ? bus->subscribe_total : bus->unsubscribe_total, 1);
+        if (subscribe || metrics_gauge_value(bus->subscriptions) > 0)
+            metrics_gauge_add(bus->subscriptions, subscribe ? 1 : -1);
         log_debug(subscribe ? "subscription" : "unsubscription", LF_STR("topic", topic));
-        zmq_msg_send(&msg, bus->xsub, ZMQ_DONTWAIT);
     }
     zmq_msg_close(&msg);
     return true;
@@ -176,9 +370,11 @@ static void route_readyz(const http_request_t *req, http_response_t *res, void *
     (void)req;
     busd_t *bus = arg;
     http_res_json_take(res, 200,
-                       json_pack("{s:s,s:s,s:I}", "status", "ready", "service", "busd",
+                       json_pack("{s:s,s:s,s:I,s:s,s:I}", "status", "ready", "service", "busd",
                                  "subscriptions",
-                                 (json_int_t)metrics_gauge_value(bus->subscriptions)));
+                                 (json_int_t)metrics_gauge_value(bus->subscriptions), "security",
+                                 curve_enabled(bus->curve) ? "curve" : "off", "keys",
+                                 (json_int_t)(bus->keys ? buskeys_count(bus->keys) : 0)));
 }
 
 static void route_metrics(const http_request_t *req, http_response_t *res, void *arg)
@@ -214,6 +410,15 @@ static int open_sockets(busd_t *bus, void *ctx, const config_t *config)
     zmq_setsockopt(bus->xpub, ZMQ_RCVHWM, &hwm_int, sizeof hwm_int);
     zmq_setsockopt(bus->xpub, ZMQ_MAXMSGSIZE, &sub_max, sizeof sub_max);
     zmq_setsockopt(bus->xpub, ZMQ_LINGER, &linger, sizeof linger);
+    if (curve_enabled(bus->curve)) {
+        int manual = 1;
+        bus->keys = buskeys_new(curve_keys_dir(bus->curve));
+        bus->zap = bus->keys ? zap_new(ctx, bus->keys, busd_allow, bus, "busd") : NULL;
+        if (!bus->zap || curve_server(bus->curve, bus->xsub, "publish") != 0 ||
+            curve_server(bus->curve, bus->xpub, "subscribe") != 0 ||
+            zmq_setsockopt(bus->xpub, ZMQ_XPUB_MANUAL, &manual, sizeof manual) != 0)
+            return -1;
+    }
     const char *xsub_addr = config_get(config, "BUS_XSUB_ADDR");
     const char *xpub_addr = config_get(config, "BUS_XPUB_ADDR");
     if (zmq_bind(bus->xsub, xsub_addr) != 0) {
@@ -226,6 +431,10 @@ static int open_sockets(busd_t *bus, void *ctx, const config_t *config)
                   LF_STR("error", zmq_strerror(errno)), LF_ERR("bind_failed"));
         return -1;
     }
+    /* publishers send busd everything; subscribers' filters live in XPUB */
+    static const char everything[] = {1};
+    if (zmq_send(bus->xsub, everything, sizeof everything, 0) != 1)
+        return -1;
     return 0;
 }
 
@@ -263,15 +472,30 @@ int main(int argc, char **argv)
     bus.rejected_topic = metrics_counter("busd_rejected_total", "reason=\"topic\"",
                                          "Messages refused: not two frames, or a bad topic.");
     bus.subscribe_total =
-        metrics_counter("busd_subscribe_total", NULL, "Subscriptions passed to publishers.");
+        metrics_counter("busd_subscribe_total", NULL, "Subscriptions taken from subscribers.");
     bus.unsubscribe_total =
-        metrics_counter("busd_unsubscribe_total", NULL, "Unsubscriptions passed to publishers.");
+        metrics_counter("busd_unsubscribe_total", NULL, "Unsubscriptions taken from subscribers.");
     bus.subscriptions = metrics_gauge("busd_subscriptions", NULL,
                                       "Distinct topic prefixes subscribed at the moment.");
 
+    for (int i = 0; i < REFUSED_REASONS; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", refusal_codes[i]);
+        bus.refused[i] = metrics_counter("busd_refused_total", labels,
+                                         "Frames and subscriptions a key was not allowed.");
+    }
+    bus.source_types = config_get(config, "BUS_SOURCE_TYPES");
+    bus.source_hears = config_get(config, "BUS_SOURCE_HEARS");
+    curve_config_t curve_config = {
+        .security = config_get(config, "BUS_SECURITY"),
+        .cert = config_get(config, "BUS_CERT"),
+        .keys_dir = config_get(config, "BUS_KEYS_DIR"),
+        .needs_keys_dir = true,
+    };
+    bus.curve = curve_new(&curve_config);
     ctx = zmq_ctx_new();
     stop_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (!ctx || stop_fd < 0 || open_sockets(&bus, ctx, config) != 0)
+    if (!bus.curve || !ctx || stop_fd < 0 || open_sockets(&bus, ctx, config) != 0)
         goto done;
 
     http_config_t http_config = {
@@ -284,15 +508,18 @@ int main(int argc, char **argv)
         goto done;
     log_info("busd forwarding", LF_STR("publishers", config_get(config, "BUS_XSUB_ADDR")),
              LF_STR("subscribers", config_get(config, "BUS_XPUB_ADDR")),
+             LF_STR("security", curve_enabled(bus.curve) ? "curve" : "off"),
+             LF_STR("public_key", curve_public_key(bus.curve)),
              LF_INT("http_port", (long long)http_server_port(http)));
 
     for (;;) {
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             {bus.xsub, 0, ZMQ_POLLIN, 0},
             {bus.xpub, 0, ZMQ_POLLIN, 0},
             {NULL, stop_fd, ZMQ_POLLIN, 0},
+            {bus.zap ? zap_socket(bus.zap) : NULL, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 3, -1) < 0) {
+        if (zmq_poll(items, bus.zap ? 4 : 3, 1000) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll failed", LF_STR("error", zmq_strerror(errno)), LF_ERR("poll_failed"));
@@ -300,10 +527,14 @@ int main(int argc, char **argv)
         }
         if (items[2].revents & ZMQ_POLLIN)
             break;
+        if (bus.keys)
+            buskeys_refresh(bus.keys);
+        if (bus.zap && (items[3].revents & ZMQ_POLLIN))
+            zap_serve(bus.zap);
         /* bounded bursts so subscriptions are never starved by traffic */
         for (int n = 0; n < 10000 && forward_publication(&bus); n++)
             ;
-        for (int n = 0; n < 1000 && forward_subscription(&bus); n++)
+        for (int n = 0; n < 1000 && take_subscription(&bus); n++)
             ;
     }
     log_info("busd stopping");
@@ -314,6 +545,9 @@ done:
         zmq_close(bus.xsub);
     if (bus.xpub)
         zmq_close(bus.xpub);
+    zap_destroy(&bus.zap);
+    buskeys_destroy(&bus.keys);
+    curve_destroy(&bus.curve);
     if (ctx)
         zmq_ctx_term(ctx);
     if (stop_fd >= 0)

@@ -20,6 +20,41 @@ IT_NAMES=()
 # it_token mints tokens with it (the conveyor CLI).
 export AUTH_JWT_KEYS="it:$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')conveyor-integration-tests"
 
+# Bus keys: every test runs with CURVE on, as production does. busd's pair
+# and every key a test issues live under $IT_RUN/keys; the trusted public
+# halves in keys/trusted (BUS_KEYS_DIR, read by busd and the replay
+# servers), the secret ones in keys/secret.
+IT_KEYS="$IT_RUN/keys"
+export BUS_KEYS_DIR="$IT_KEYS/trusted" BUS_SERVER_KEY="$IT_KEYS/secret/busd.key"
+IT_BUSD_CERT="$IT_KEYS/secret/busd.key_secret"
+if [ ! -f "$IT_BUSD_CERT" ]; then
+    mkdir -p "$BUS_KEYS_DIR"
+    "$IT_BIN/conveyor" key server busd --secret-dir "$IT_KEYS/secret" >/dev/null ||
+        { echo "it: could not make busd's key" >&2; exit 1; }
+fi
+
+# it_key ROLE NAME [FILE]: prints the path of the secret certificate of a
+# key (service, source or operator) named NAME, issuing it on first use;
+# FILE (default NAME) lets a test hold two keys of one name (a rotation).
+it_key() {
+    local role=$1 name=$2 file=${3:-$2}
+    if [ ! -f "$IT_KEYS/secret/$file.key_secret" ]; then
+        "$IT_BIN/conveyor" key new "--$role" "$name" --file "$file" --dir "$BUS_KEYS_DIR" \
+            --secret-dir "$IT_KEYS/secret" >/dev/null || { echo "it: could not issue $file" >&2; return 1; }
+    fi
+    echo "$IT_KEYS/secret/$file.key_secret"
+}
+
+# it_busd NAME XSUB XPUB HTTP_PORT [VAR=VALUE ...]: busd with CURVE on,
+# letting the kit's own test event (kit.external) in from sources too.
+it_busd() {
+    local name=$1 xsub=$2 xpub=$3 http=$4
+    shift 4
+    it_start "$name" env BUS_XSUB_ADDR="$xsub" BUS_XPUB_ADDR="$xpub" HTTP_ADDR="127.0.0.1:$http" \
+        LOG_LEVEL=info BUS_CERT="$IT_BUSD_CERT" BUS_SOURCE_TYPES=intake.order,kit.external \
+        "$@" "$IT_BIN/busd"
+}
+
 # it_token ROLES [SUBJECT]: prints a staff token ("admin", "manager,warehouse")
 it_token() {
     "$IT_BIN/conveyor" token --sub "${2:-it-$1}" --name "${2:-it $1}" --roles "$1"

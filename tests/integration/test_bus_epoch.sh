@@ -41,8 +41,10 @@ it_assert_eq 100 "$(it_psql "SELECT last_seq FROM kitcons.inbox_offsets WHERE st
     "the offset did not move"
 
 # the operator resyncs with the CLI: follow the new epoch from its start
+# (it asks the producer's replay endpoint for its epoch, as an operator)
 out=$(bash -c "$KIT_CONS_ENV
-    exec \"$IT_BIN/conveyor\" resync --stream kitprod") || it_fail "conveyor resync failed: $out"
+    exec env BUS_CERT=$(it_key operator ops) REPLAY_PEERS=kitprod=tcp://127.0.0.1:25591 \
+    \"$IT_BIN/conveyor\" resync --stream kitprod") || it_fail "conveyor resync failed: $out"
 it_log "$out"
 it_wait_until 30 "the new epoch's events applied after the resync" kit_applied_at_least 130
 it_wait_until 10 "ready again" kit_http_ok 28092 /readyz

@@ -31,8 +31,7 @@ kit_start_cons cons2 2
 it_wait_until 120 "45 % applied" kit_applied_at_least $((TOTAL * 45 / 100))
 it_log "restarting busd at $(kit_applied) applied"
 it_stop busd
-it_start busd2 env BUS_XSUB_ADDR=$KIT_BUS_IN BUS_XPUB_ADDR=$KIT_BUS_OUT \
-    HTTP_ADDR=127.0.0.1:28080 "$IT_BIN/busd"
+it_busd busd2 "$KIT_BUS_IN" "$KIT_BUS_OUT" 28080
 
 it_wait_until 120 "70 % applied" kit_applied_at_least $((TOTAL * 70 / 100))
 it_log "killing the consumer (-9) again at $(kit_applied) applied"

@@ -17,7 +17,8 @@ it_wait_until 20 "kitprod ready" kit_http_ok 28091 /readyz
 kit_produce 1 order-A poison >/dev/null    # seq 1: rejected by the handler
 kit_produce 1 order-A >/dev/null           # seq 2: same order, must wait behind seq 1
 kit_produce 1 order-B >/dev/null           # seq 3: another order, applies
-BUS_PUB_ENDPOINT=$KIT_BUS_IN "$IT_BIN/kitprod" publish-raw kitprod/kit.tick >/dev/null
+BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_CERT=$(it_key service kitprod) \
+    "$IT_BIN/kitprod" publish-raw kitprod/kit.tick >/dev/null
 kit_produce 1 order-C >/dev/null           # seq 4: the stream goes on after the bad frame
 
 offset() {
@@ -56,7 +57,8 @@ it_assert_eq "order-A" "$(it_psql "SELECT correlation_id FROM kitcons.kit_applie
 
 # an external, seq-less event published three times takes effect once
 before=$(kit_metric 28092 inbox_external_total)
-BUS_PUB_ENDPOINT=$KIT_BUS_IN "$IT_BIN/kitprod" publish-external key-42 3 >/dev/null
+BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_CERT=$(it_key source kitsource) \
+    "$IT_BIN/kitprod" publish-external key-42 3 >/dev/null
 handled_three() {
     [ "$(kit_metric 28092 inbox_external_total)" -ge $((before + 3)) ]
 }

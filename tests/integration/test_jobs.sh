@@ -22,7 +22,8 @@ kitjobs_start() {
     it_start "$name" env DATABASE_URL="$DATABASE_URL" DATABASE_OWNER_URL="$DATABASE_OWNER_URL" \
         DB_SCHEMA="$S" HTTP_ADDR=127.0.0.1:2811$n REPLAY_ADDR=tcp://127.0.0.1:2561$n \
         BUS_PUB_ENDPOINT=tcp://127.0.0.1:25650 BUS_SUB_ENDPOINT=tcp://127.0.0.1:25651 \
-        REDIS_URL="$TEST_REDIS_URL" JOB_WORKERS=4 KITJOBS_WORK_MS=1 "$@" "$IT_BIN/kitjobs" serve
+        REDIS_URL="$TEST_REDIS_URL" JOB_WORKERS=4 KITJOBS_WORK_MS=1 \
+        BUS_CERT="$(it_key service kitjobs)" "$@" "$IT_BIN/kitjobs" serve
 }
 
 ready() {

@@ -58,8 +58,8 @@ it_assert_eq "0 300" "$(spread "o.external_id LIKE 'H-%'")" \
 capacity_held
 
 # --- 300 over the bus -------------------------------------------------------------
-BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
-    --source bus-load --generate 300 --quiet || it_fail "bus orders without an answer"
+BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source bus-load) \
+    "$IT_BIN/conveyor" intake --source bus-load --generate 300 --quiet || it_fail "bus orders without an answer"
 it_assert_eq "0 300" "$(spread "o.source = 'bus-load'")" "spread of 300 bus orders"
 capacity_held
 

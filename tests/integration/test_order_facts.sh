@@ -29,7 +29,7 @@ feed_start() {
     it_start "$1" bash -c "$3
         exec env FEED_STREAM=$2 BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:$4 REPLAY_ADDR=tcp://127.0.0.1:$5 REDIS_URL=$TEST_REDIS_URL \
-        \"$IT_BIN/factfeed\""
+        BUS_CERT=$(it_key service "$2") \"$IT_BIN/factfeed\""
     it_wait_until 30 "$1 ready" kit_http_ok "$4" /readyz
 }
 feed_start payfeed payment "$PAY_ENV" 28125 25625

@@ -128,8 +128,8 @@ cat >"$IT_RUN/bus-orders.jsonl" <<'JSON'
 {"external_id":"E-2","customer":{"name":"Sveta","email":"sveta@example.ru"},"delivery":{"method":"self_pickup"},"items":[{"sku":"TEA-1","quantity":3}]}
 {"external_id":"E-3","customer":{"name":"Bad"},"delivery":{"method":"courier"},"items":[]}
 JSON
-answers=$(BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
-    --source erp <"$IT_RUN/bus-orders.jsonl") || it_fail "the bus intake got no answer for some orders"
+answers=$(BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source erp) \
+    "$IT_BIN/conveyor" intake --source erp <"$IT_RUN/bus-orders.jsonl") || it_fail "the bus intake got no answer for some orders"
 it_assert_eq "E-1:accepted E-2:accepted E-3:rejected" \
     "$(jq -rs 'sort_by(.external_id) | map(.external_id + ":" + .status) | join(" ")' <<<"$answers")" \
     "the answers on the bus"
@@ -138,8 +138,8 @@ it_assert_eq "customer.phone:required delivery.address:required items:required" 
     "every reason of the rejection on the bus"
 first=$(jq -r 'select(.external_id == "E-1") | .order_id' <<<"$answers")
 # the outside system did not hear us and publishes everything again
-again=$(BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
-    --source erp <"$IT_RUN/bus-orders.jsonl") || it_fail "no answer to the repeated bus intake"
+again=$(BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source erp) \
+    "$IT_BIN/conveyor" intake --source erp <"$IT_RUN/bus-orders.jsonl") || it_fail "no answer to the repeated bus intake"
 it_assert_eq "$first" "$(jq -r 'select(.external_id == "E-1") | .order_id' <<<"$again")" \
     "a repeat on the bus answers the first order"
 it_assert_eq 2 "$(order_sql "SELECT count(*) FROM orders.orders WHERE source = 'erp'")" \

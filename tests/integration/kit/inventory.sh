@@ -16,8 +16,7 @@ INV_FEED_REPLAY=tcp://127.0.0.1:25621
 inv_start_busd() {
     KIT_BUS_IN=tcp://127.0.0.1:25660
     KIT_BUS_OUT=tcp://127.0.0.1:25661
-    it_start busd env BUS_XSUB_ADDR=$KIT_BUS_IN BUS_XPUB_ADDR=$KIT_BUS_OUT \
-        HTTP_ADDR=127.0.0.1:28160 LOG_LEVEL=info "$IT_BIN/busd"
+    it_busd busd "$KIT_BUS_IN" "$KIT_BUS_OUT" 28160
     it_wait_until 10 "busd ready" kit_http_ok 28160 /readyz
 }
 
@@ -34,7 +33,7 @@ inv_start_feed() {
     it_start "$name" bash -c "$INV_FEED_ENV
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:$INV_FEED_PORT REPLAY_ADDR=$INV_FEED_REPLAY \
-        REDIS_URL=$TEST_REDIS_URL $* \"$IT_BIN/orderfeed\""
+        REDIS_URL=$TEST_REDIS_URL BUS_CERT=$(it_key service order) $* \"$IT_BIN/orderfeed\""
     it_wait_until 30 "orderfeed ready" kit_http_ok "$INV_FEED_PORT" /readyz
 }
 
@@ -46,7 +45,8 @@ inv_start() {
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:2813$n REPLAY_ADDR=tcp://127.0.0.1:2563$n \
         REPLAY_PEERS=order=$INV_FEED_REPLAY REDIS_URL=$TEST_REDIS_URL \
-        JOB_POLL=200ms JOB_BACKOFF_BASE=100ms $* \"$IT_BIN/inventory\""
+        JOB_POLL=200ms JOB_BACKOFF_BASE=100ms BUS_CERT=$(it_key service inventory) \
+        $* \"$IT_BIN/inventory\""
 }
 
 # inv_start_ready NAME N [VAR=VALUE ...]

@@ -14,9 +14,9 @@ kit_dbs() {
     KIT_CONS_ENV=$(it_service_db kitcons)
 }
 
+# kit_start_busd [VAR=VALUE ...]: busd (CURVE on, lib.sh's it_busd).
 kit_start_busd() {
-    it_start busd env BUS_XSUB_ADDR=$KIT_BUS_IN BUS_XPUB_ADDR=$KIT_BUS_OUT \
-        HTTP_ADDR=127.0.0.1:28080 LOG_LEVEL=info "$IT_BIN/busd"
+    it_busd busd "$KIT_BUS_IN" "$KIT_BUS_OUT" 28080 "$@"
     it_wait_until 10 "busd ready" kit_http_ok 28080 /readyz
 }
 
@@ -27,7 +27,7 @@ kit_start_prod() {
     it_start "$name" bash -c "$KIT_PROD_ENV
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:28091 REPLAY_ADDR=tcp://127.0.0.1:25591 \
-        REDIS_URL=$TEST_REDIS_URL $* \"$IT_BIN/kitprod\" serve"
+        REDIS_URL=$TEST_REDIS_URL BUS_CERT=$(it_key service kitprod) $* \"$IT_BIN/kitprod\" serve"
 }
 
 # kit_start_cons NAME N [VAR=VALUE ...]: replica N of kitcons.
@@ -38,7 +38,7 @@ kit_start_cons() {
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:2809$n REPLAY_ADDR=tcp://127.0.0.1:2559$n \
         REPLAY_PEERS=kitprod=tcp://127.0.0.1:25591 \
-        REDIS_URL=$TEST_REDIS_URL $* \"$IT_BIN/kitcons\""
+        REDIS_URL=$TEST_REDIS_URL BUS_CERT=$(it_key service kitcons) $* \"$IT_BIN/kitcons\""
 }
 
 # kit_exited NAME: succeeds once the process has exited.

@@ -8,7 +8,8 @@
  *   kit.tick       insert (stream, seq, n, correlation, pid, latency);
  *                  a tick with poison set is rejected (parked)
  *   kit.external   deduplicated by its correlation id as idempotency key,
- *                  then inserted into kit_external
+ *                  then inserted into kit_external; one whose correlation
+ *                  id starts with "reject-" is rejected (parked)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,9 @@ static handler_result_t on_external(inbox_event_t *event, void *arg)
     (void)arg;
     if (!event->correlation_id[0])
         return inbox_reject(event, "missing_key", "an external event needs a correlation id");
+    if (strncmp(event->correlation_id, "reject-", 7) == 0)
+        return inbox_reject(event, "rejected_on_purpose", "external event %s is refused on purpose",
+                            event->correlation_id);
     int claimed = inbox_claim_key(event, "kit.external", event->correlation_id);
     if (claimed < 0)
         return inbox_retry(event, "pg_unavailable", "%s", db_errmsg(event->db));

@@ -31,6 +31,7 @@
 #include <zmq.h>
 
 #include "common/clock.h"
+#include "common/curve.h"
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/numparse.h"
@@ -210,6 +211,12 @@ static void *open_publisher(void **ctx_out)
     int linger = 2000, timeout = 10000;
     zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(pub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    /* the key from BUS_CERT: a source's for external events, the stream's
+     * own service key for a malformed frame on it */
+    curve_t *curve = curve_from_env(true, false);
+    if (!curve || curve_client(curve, pub, NULL) != 0)
+        exit(1);
+    curve_destroy(&curve);
     if (zmq_connect(pub, endpoint) != 0) {
         fprintf(stderr, "kitprod: cannot connect to %s\n", endpoint);
         exit(1);

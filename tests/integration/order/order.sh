@@ -22,7 +22,7 @@ order_start() {
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:$ORDER_HTTP_BASE$n REPLAY_ADDR=tcp://127.0.0.1:2556$n \
         REPLAY_PEERS=inventory=tcp://127.0.0.1:25572 REDIS_URL=$TEST_REDIS_URL \
-        CLOCK_TEST=true STORE_REGION=moscow $* \"$IT_BIN/order\""
+        CLOCK_TEST=true STORE_REGION=moscow BUS_CERT=$(it_key service order) $* \"$IT_BIN/order\""
     it_wait_until 30 "order replica $n ready" kit_http_ok "$ORDER_HTTP_BASE$n" /readyz
 }
 
