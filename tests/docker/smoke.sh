@@ -48,7 +48,10 @@ export COMPOSE_PROJECT_NAME=${SMOKE_PROJECT:-conveyor-smoke}
 export BUSD_HTTP_PORT=${BUSD_HTTP_PORT:-18080} ORDER_HTTP_PORT=${ORDER_HTTP_PORT:-18081}
 export INVENTORY_HTTP_PORT=${INVENTORY_HTTP_PORT:-18082}
 export BUS_PUB_PORT=${BUS_PUB_PORT:-15550} BUS_SUB_PORT=${BUS_SUB_PORT:-15551}
-dc() { $COMPOSE -f "$top/docker-compose.yml" "$@"; }
+# the secrets: fresh ones, in a file of this run's own (never a .env beside the compose file)
+secrets=$(mktemp)
+(umask 077 && deploy/docker/gen-env.sh >"$secrets") || { echo "smoke: gen-env.sh failed" >&2; exit 1; }
+dc() { $COMPOSE --env-file "$secrets" -f "$top/docker-compose.yml" "$@"; }
 
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf '   ok  %s\n' "$*"; }
@@ -66,6 +69,7 @@ cleanup() {
     fi
     step "down -v"
     dc down -v --remove-orphans >/dev/null 2>&1
+    rm -f "$secrets"
     local label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
     if [ -n "$(docker ps -aq --filter "$label")$(docker network ls -q --filter "$label")$(docker volume ls -q --filter "$label")" ]; then
         echo "   FAIL  containers, networks or volumes of $COMPOSE_PROJECT_NAME remain" >&2
