@@ -13,7 +13,8 @@
 #      naming the missing one (and an empty value counts as unset);
 #   4. with all of them set (deploy/docker/gen-env.sh's output), it succeeds
 #      and the values reach the containers' environment: the Redis password in
-#      every REDIS_URL.
+#      every REDIS_URL;
+#   5. the demo data is an opt-in profile.
 # A .env beside the compose file is ignored (--env-file), so a developer's own
 # secrets cannot make it pass. Skipped, saying so, when neither docker-compose
 # nor `docker compose` is installed (scripts/deps.sh installs docker-compose).
@@ -98,3 +99,9 @@ it_assert_eq 2 "$(grep -cF "REDIS_URL: redis://:$redis_password@redis:6379/0" <<
 grep -qiE 'conveyor-development-only|-dev$|change-me' <<<"$config" &&
     it_fail "a development default is still in the configuration"
 it_log "every secret set (gen-env.sh): accepted; the Redis password is in both REDIS_URLs"
+
+# 5. demo only with its profile
+grep -A3 '^  demo:' <<<"$config" >/dev/null || it_fail "no demo service in the configuration"
+profiles=$(awk '/^  demo:/ {d = 1; next} /^  [a-z]/ {d = 0} d && /profiles:/ {p = 1; next} d && p && /^ *- / {print $2; p = 0}' <<<"$config")
+it_assert_eq demo "$profiles" "the demo service's profiles"
+it_log "demo runs only with --profile demo"
