@@ -5,18 +5,22 @@
 # scripts/stack.sh does. It loads staff with known passwords and intake
 # sources with published API keys, which is why it is opt-in: a stack
 # started without the profile has none of them. The scripts call each
-# service directly on the compose network (the edge serves the outside);
-# what they print points at the edge. Idempotent, like the scripts.
+# service directly on the compose network (the edge serves the outside and
+# does not route /readyz); what they print points at the edge. Idempotent,
+# like the scripts.
 #
 # Environment:
 #   DEMO_SERVICES     name=URL ... where to load ("order=http://order:8081 ...")
-#   DEMO_PUBLIC_URLS  name=URL ... what to print ("order=http://localhost:8081 ...")
+#   DEMO_PUBLIC_URLS  name=URL ... what to print ("order=https://localhost:8081 ...")
 #   AUTH_JWT_KEYS     to mint the demo admin's token
 set -uo pipefail
 STACK=$(mktemp -d)
 export STACK BIN=/usr/local/bin
+export DEMO_CURL="curl -s --cacert edge.pem"
 public_urls=${DEMO_PUBLIC_URLS:-}
 
+echo "the edge's certificate, for --cacert (from the host):"
+echo "  docker-compose exec -T edge cat /var/lib/conveyor-edge/tls/cert.pem > edge.pem"
 for entry in ${DEMO_SERVICES:?DEMO_SERVICES is empty: name=URL ...}; do
     name=${entry%%=*} url=${entry#*=}
     script=/opt/conveyor/scripts/demo/$name.sh
