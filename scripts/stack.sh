@@ -8,8 +8,14 @@
 # process answers /readyz; `run` stays in the foreground and stops it all
 # on Ctrl-C; `down` stops everything `up` started.
 #
-# The connection strings used are written to .run/stack/env (mode 600) so
-# that psql, the CLI and a curious engineer can reach the same databases.
+# PostgreSQL and Redis ask for passwords (scripts/pg.sh): generated on the
+# first `up`, kept in mode-600 files under .run/stack. The connection
+# strings used are written to .run/stack/env (mode 600: the Redis and role
+# URLs carry their passwords) so that psql, the CLI and a curious engineer
+# can reach the same databases (`. .run/stack/env; psql "$PG_SUPER_URL"`).
+# What `up` prints carries no secret: the superuser's URL names its password
+# file, the Redis URL is shown without its password. Secrets reach the
+# services through their environment, never a command line.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -88,13 +94,16 @@ up() {
     fi
     export AUTH_JWT_KEYS
     AUTH_JWT_KEYS=$(cat "$STACK/jwt_keys")
+    local redis_url
+    redis_url=$(redis_url "$STACK" "$REDIS_PORT") || return 1
     local env_file="$STACK/env"
-    : >"$env_file"
+    (umask 077 && : >"$env_file")
     chmod 600 "$env_file"
     {
-        echo "# written by scripts/stack.sh up; superuser over the unix socket:"
+        echo "# written by scripts/stack.sh up; superuser over the unix socket (password: pg/pgpass):"
         echo "export PG_SUPER_URL='$(pg_super_url "$STACK" "$PG_PORT")'"
-        echo "export REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'"
+        echo "export REDIS_URL='$redis_url'"
+        echo "export REDISCLI_AUTH='$(cat "$STACK/redis/password")'  # redis-cli -p $REDIS_PORT reads it"
         echo "export BUS_PUB_ENDPOINT='tcp://127.0.0.1:5550' BUS_SUB_ENDPOINT='tcp://127.0.0.1:5551'"
         echo "export AUTH_JWT_KEYS='$AUTH_JWT_KEYS'"
     } >>"$env_file"
@@ -115,11 +124,17 @@ up() {
         echo "# $name" >>"$env_file"
         echo "$db_env" | sed "s/export DATABASE_URL=/export ${name^^}_DATABASE_URL=/;s/ DATABASE_OWNER_URL=/ ${name^^}_DATABASE_OWNER_URL=/;s/ DB_SCHEMA=/ ${name^^}_DB_SCHEMA=/" >>"$env_file"
         if ! ready "$http"; then
-            start_process "$name" bash -c "$db_env
-                exec env BUS_PUB_ENDPOINT=tcp://127.0.0.1:5550 BUS_SUB_ENDPOINT=tcp://127.0.0.1:5551 \
-                REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 HTTP_ADDR=127.0.0.1:$http \
-                REPLAY_ADDR=tcp://127.0.0.1:$replay REPLAY_PEERS=$peers \
-                ${STACK_ENV:-} \"$BIN/$name\""
+            # the secrets (the database and Redis URLs) go through the
+            # environment: a command line is world-readable in ps
+            (
+                eval "$db_env"
+                export REDIS_URL=$redis_url HTTP_ADDR="127.0.0.1:$http" \
+                    BUS_PUB_ENDPOINT=tcp://127.0.0.1:5550 BUS_SUB_ENDPOINT=tcp://127.0.0.1:5551 \
+                    REPLAY_ADDR="tcp://127.0.0.1:$replay" REPLAY_PEERS="$peers"
+                # shellcheck disable=SC2086 # STACK_ENV: extra VAR=value words
+                exec env ${STACK_ENV:-} "$BIN/$name"
+            ) >>"$LOGS/$name.log" 2>&1 &
+            echo $! >"$STACK/$name.pid"
         fi
         started+=("$name:$http")
     done
@@ -142,7 +157,7 @@ up() {
     done
     echo "  bus            publish tcp://127.0.0.1:5550, subscribe tcp://127.0.0.1:5551"
     echo "  postgres       $(pg_super_url "$STACK" "$PG_PORT")"
-    echo "  redis          redis://127.0.0.1:$REDIS_PORT/0"
+    echo "  redis          redis://:<password>@127.0.0.1:$REDIS_PORT/0  (password: $STACK/redis/password)"
     echo "  logs           $LOGS/<name>.log   connection strings: $env_file"
     [ -f "$STACK/demo.txt" ] && cat "$STACK/demo.txt"
     return 0

@@ -57,9 +57,11 @@ trap 'exit 130' INT TERM
 echo "== starting PostgreSQL (:$PG_PORT) and Redis (:$REDIS_PORT) under ${TEST_ROOT#"$top"/}"
 pg_start "$TEST_ROOT" "$PG_PORT" || { echo "PostgreSQL did not start" >&2; exit 1; }
 redis_start "$TEST_ROOT" "$REDIS_PORT" || exit 1
-export TEST_DATABASE_URL
+# both ask for a password (scripts/pg.sh): the superuser's URL names its
+# password file, the Redis URL carries the password
+export TEST_DATABASE_URL TEST_REDIS_URL
 TEST_DATABASE_URL=$(pg_super_url "$TEST_ROOT" "$PG_PORT")
-export TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+TEST_REDIS_URL=$(redis_url "$TEST_ROOT" "$REDIS_PORT")
 export TEST_PG_PORT=$PG_PORT TEST_REDIS_PORT=$REDIS_PORT
 
 results=()

@@ -8,10 +8,14 @@
 # supplies expected for what is sold out or low. Idempotent: a catalogue
 # that is already there is left alone. Prints how to look at it.
 #
-# Environment from stack.sh: STACK, BIN, HTTP_PORT, AUTH_JWT_KEYS.
+# Environment from stack.sh: STACK, BIN, HTTP_PORT, AUTH_JWT_KEYS; from the
+# compose stack's demo (deploy/docker/demo.sh) also DEMO_URL, DEMO_PUBLIC_URL
+# and DEMO_CURL, as for demo/order.sh.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
-url="http://127.0.0.1:$HTTP_PORT"
+url=${DEMO_URL:-http://127.0.0.1:$HTTP_PORT}
+public_url=${DEMO_PUBLIC_URL:-$url}
+try_curl=${DEMO_CURL:-curl -s}
 token=$("$BIN/conveyor" token --sub demo-admin --name "Demo Admin" --roles admin --ttl-seconds 86400) ||
     { echo "demo: could not mint a token" >&2; exit 1; }
 
@@ -56,11 +60,11 @@ expected=$(get '/v1/supplies?status=expected&limit=100' | jq '.items | length')
 
 cat <<TXT
 
-inventory demo (http://127.0.0.1:$HTTP_PORT): $count products, $sold_out sold out, $low below their
+inventory demo ($public_url): $count products, $sold_out sold out, $low below their
   low-stock threshold, $expected supplies expected (deploy/demo/catalogue.csv)
   try (TOKEN as printed by the order demo, or: export TOKEN=\$($BIN/conveyor token --sub me --roles admin)):
-    curl -s -H "Authorization: Bearer \$TOKEN" '$url/v1/products?low=true'
-    curl -s -H "Authorization: Bearer \$TOKEN" '$url/v1/products/KT-1001'
-    curl -s -H "Authorization: Bearer \$TOKEN" '$url/v1/supplies?status=expected'
-    curl -s -H "Authorization: Bearer \$TOKEN" '$url/v1/reconciliation'
+    $try_curl -H "Authorization: Bearer \$TOKEN" '$public_url/v1/products?low=true'
+    $try_curl -H "Authorization: Bearer \$TOKEN" '$public_url/v1/products/KT-1001'
+    $try_curl -H "Authorization: Bearer \$TOKEN" '$public_url/v1/supplies?status=expected'
+    $try_curl -H "Authorization: Bearer \$TOKEN" '$public_url/v1/reconciliation'
 TXT

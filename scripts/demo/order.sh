@@ -5,9 +5,14 @@
 # a warehouse keeper and a courier — and two intake sources with their API
 # keys. Idempotent: what exists is left alone. Prints how to try the API.
 #
-# Environment from stack.sh: STACK, BIN, HTTP_PORT, AUTH_JWT_KEYS.
+# Environment from stack.sh: STACK, BIN, HTTP_PORT, AUTH_JWT_KEYS. The
+# compose stack's demo (deploy/docker/demo.sh) also sets DEMO_URL (where to
+# load, instead of http://127.0.0.1:$HTTP_PORT), DEMO_PUBLIC_URL (what to
+# print) and DEMO_CURL (the curl to print, e.g. with --cacert).
 set -uo pipefail
-url="http://127.0.0.1:$HTTP_PORT"
+url=${DEMO_URL:-http://127.0.0.1:$HTTP_PORT}
+public_url=${DEMO_PUBLIC_URL:-$url}
+try_curl=${DEMO_CURL:-curl -s}
 token=$("$BIN/conveyor" token --sub demo-admin --name "Demo Admin" --roles admin --ttl-seconds 86400)
 
 call() {
@@ -42,16 +47,16 @@ call POST /v1/sources '{"source":"tilda-landing","api_key":"demo-tilda-landing-k
 
 cat <<TXT
 
-order service demo (http://127.0.0.1:$HTTP_PORT):
+order service demo ($public_url):
   staff (login / password): admin / demo-admin, anna / demo-anna (Moscow), boris / demo-boris
     (St Petersburg), vera / demo-vera (everywhere else), sklad / demo-sklad (warehouse),
     kurier / demo-kurier (courier); managers are on shift
   an admin token for 24 h:
     export TOKEN=$token
   try:
-    curl -s -H "Authorization: Bearer \$TOKEN" $url/v1/statuses
-    curl -s -H 'X-Api-Key: demo-site-main-key-2026-conveyor' -H 'Idempotency-Key: demo-1' \\
-      -H 'Content-Type: application/json' $url/v1/orders -d '{"customer":{"name":"Иван Петров",
+    $try_curl -H "Authorization: Bearer \$TOKEN" $public_url/v1/statuses
+    $try_curl -H 'X-Api-Key: demo-site-main-key-2026-conveyor' -H 'Idempotency-Key: demo-1' \\
+      -H 'Content-Type: application/json' $public_url/v1/orders -d '{"customer":{"name":"Иван Петров",
       "phone":"+7 912 345-67-89"},"delivery":{"method":"courier","address":{"region":"Moscow",
       "city":"Москва","line1":"Тверская 1"}},"items":[{"sku":"KT-1001","quantity":1}]}'
 TXT

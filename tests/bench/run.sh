@@ -24,8 +24,9 @@ RESULTS="$TEST_ROOT/results.txt"
 
 source scripts/pg.sh
 mkdir -p "$TEST_ROOT/pg"
-export TEST_DATABASE_URL TEST_REDIS_URL="redis://127.0.0.1:$TEST_REDIS_PORT/0"
+export TEST_DATABASE_URL TEST_REDIS_URL
 TEST_DATABASE_URL=$(pg_super_url "$TEST_ROOT" "$TEST_PG_PORT")
+TEST_REDIS_URL=$(redis_url "$TEST_ROOT" "$TEST_REDIS_PORT") # Redis asks for a password (scripts/pg.sh)
 source tests/integration/lib.sh
 source tests/integration/kit/kit.sh
 stop_all() {

@@ -1,26 +1,43 @@
 #!/usr/bin/env bash
 # tests/docker/smoke.sh — the container stack end to end (`make docker-smoke`).
 #
-# Not part of `make test`: CI has no Docker engine. It needs one (DOCKER_HOST),
-# docker-compose 1.29 or `docker compose`, curl and jq. On a machine without
-# a registry, start the local engine first:
+# Not part of `make test`: CI has no Docker engine (`make test` proves the
+# compose file's secrets without one: tests/integration/test_compose_secrets.sh).
+# It needs an engine (DOCKER_HOST), docker-compose 1.29 or `docker compose`,
+# curl, jq and openssl. On a machine without a registry, start the local
+# engine first:
 #
 #   eval "$(../shared/tools/docker-engine.sh | tail -1)"   # export DOCKER_HOST=...
 #   tests/docker/smoke.sh                                  # or: make docker-smoke
 #
-# What it proves, in its own compose project (conveyor-smoke) and on its own
-# host ports (18080-18082, 15550-15551), so a running dev stack is not disturbed:
-#   1. the images build and every container becomes healthy (/readyz);
-#   2. an order submitted over HTTP to the order container is accepted, given
-#      to a manager, and its stock is reserved by the inventory container
-#      (a product imported through inventory's API; the bus carries the facts);
-#   3. `--scale inventory=2`: both replicas healthy, exactly one leading
-#      (/readyz "leader"), and the edge reaches both;
-#   4. `down -v` leaves nothing behind (KEEP=1 leaves the stack running).
+# Run it where the engine's published ports are reachable (the host's
+# network namespace). What it proves, in its own compose project
+# (conveyor-smoke) on its own host ports (18081-18082 for the edge,
+# 15550-15551 for the bus), so a running stack is not disturbed, with fresh
+# secrets from deploy/docker/gen-env.sh:
+#   1. compose refuses to start without its secrets, naming the missing one,
+#      and creates nothing;
+#   2. the images build and every container becomes healthy; the demo data is
+#      not loaded without its profile;
+#   3. only the edge (HTTPS) and the bus are published; PostgreSQL and Redis
+#      sit on an internal network that edge and busd cannot reach, and both
+#      refuse a client without the password;
+#   4. the edge: HTTPS verified against its generated certificate, TLS 1.2 and
+#      1.3 only, no weak cipher, no plain HTTP; /metrics and /readyz refused
+#      (however spelt) while they answer inside; a body over 1 MiB refused;
+#      an operator's own (RSA) certificate mounted instead is used as it is;
+#   5. an order submitted over HTTPS is accepted, given to a manager, and its
+#      stock is reserved by the inventory container (the bus carries the facts);
+#   6. the edge's per-client rate limit on POST /v1/auth/token;
+#   7. `--scale inventory=2`: both replicas healthy, exactly one leading, and
+#      the edge reaches both;
+#   8. `--profile demo`: the demo staff and API keys appear only then;
+#   9. `down -v` leaves nothing behind (KEEP=1 leaves the stack running).
 #
 # Environment: COMPOSE (the command; found when unset), SMOKE_PROJECT,
 # SMOKE_BUILD=0 (use the images as built), KEEP=1, and the compose file's
-# port variables (BUSD_HTTP_PORT, ORDER_HTTP_PORT, INVENTORY_HTTP_PORT, ...).
+# port variables (ORDER_HTTP_PORT, INVENTORY_HTTP_PORT, BUS_PUB_PORT, BUS_SUB_PORT)
+# and OWN_EDGE_PORT (18091, the second edge with an operator's certificate).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -40,33 +57,39 @@ docker info >/dev/null 2>&1 || {
         "start one: eval \"\$(../shared/tools/docker-engine.sh | tail -1)\"" >&2
     exit 2
 }
-for tool in curl jq; do
+for tool in curl jq openssl; do
     command -v "$tool" >/dev/null 2>&1 || { echo "smoke: $tool is missing" >&2; exit 2; }
 done
 
 export COMPOSE_PROJECT_NAME=${SMOKE_PROJECT:-conveyor-smoke}
-export BUSD_HTTP_PORT=${BUSD_HTTP_PORT:-18080} ORDER_HTTP_PORT=${ORDER_HTTP_PORT:-18081}
-export INVENTORY_HTTP_PORT=${INVENTORY_HTTP_PORT:-18082}
+export ORDER_HTTP_PORT=${ORDER_HTTP_PORT:-18081} INVENTORY_HTTP_PORT=${INVENTORY_HTTP_PORT:-18082}
 export BUS_PUB_PORT=${BUS_PUB_PORT:-15550} BUS_SUB_PORT=${BUS_SUB_PORT:-15551}
-dc() { $COMPOSE -f "$top/docker-compose.yml" "$@"; }
+work=$(mktemp -d)
+# the secrets: fresh ones, in a file of this run's own (never a .env beside the compose file)
+(umask 077 && deploy/docker/gen-env.sh >"$work/secrets.env") || { echo "smoke: gen-env.sh failed" >&2; exit 1; }
+: >"$work/empty.env"
+dc() { $COMPOSE --env-file "$work/secrets.env" -f "$top/docker-compose.yml" "$@"; }
+label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
 
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf '   ok  %s\n' "$*"; }
 fail() {
     printf '   FAIL  %s\n' "$*" >&2
     echo "-- last log lines --" >&2
-    dc logs --no-color --tail=15 >&2 2>/dev/null
+    dc --profile demo logs --no-color --tail=15 >&2 2>/dev/null
     exit 1
 }
 cleanup() {
     if [ "${KEEP:-}" = 1 ]; then
-        echo "smoke: KEEP=1: the stack stays up (project $COMPOSE_PROJECT_NAME);" \
-            "stop it with: COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME $COMPOSE down -v"
+        echo "smoke: KEEP=1: the stack stays up (project $COMPOSE_PROJECT_NAME, secrets in" \
+            "$work/secrets.env); stop it with: COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME" \
+            "$COMPOSE --env-file $work/secrets.env --profile demo down -v"
         return
     fi
     step "down -v"
-    dc down -v --remove-orphans >/dev/null 2>&1
-    local label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
+    docker ps -aq --filter "$label" --filter label=conveyor.smoke=own-edge | xargs -r docker rm -f >/dev/null
+    dc --profile demo down -v --remove-orphans >/dev/null 2>&1
+    rm -rf "$work"
     if [ -n "$(docker ps -aq --filter "$label")$(docker network ls -q --filter "$label")$(docker volume ls -q --filter "$label")" ]; then
         echo "   FAIL  containers, networks or volumes of $COMPOSE_PROJECT_NAME remain" >&2
         exit 1
@@ -91,13 +114,28 @@ wait_healthy() {
     fail "$service: $healthy of $want containers healthy after 90 s"
 }
 
-# --- 1. build and start -----------------------------------------------------
+# --- 1. no secrets, no stack ---------------------------------------------------------
+step "compose refuses to start without its secrets"
+out=$(env -u POSTGRES_PASSWORD -u REDIS_PASSWORD -u AUTH_JWT_KEYS \
+    $COMPOSE --env-file "$work/empty.env" -f "$top/docker-compose.yml" up -d 2>&1) &&
+    fail "up -d with no secret set succeeded"
+grep -q "POSTGRES_PASSWORD is not set" <<<"$out" || fail "up -d without secrets: $out"
+ok "no secret set: up -d refused: $(grep -oE 'POSTGRES_PASSWORD is not set[^;]*' <<<"$out" | tail -1)"
+grep -v '^AUTH_JWT_KEYS=' "$work/secrets.env" >"$work/no-jwt.env"
+out=$($COMPOSE --env-file "$work/no-jwt.env" -f "$top/docker-compose.yml" up -d 2>&1) &&
+    fail "up -d without AUTH_JWT_KEYS succeeded"
+grep -q "AUTH_JWT_KEYS is not set" <<<"$out" || fail "up -d without AUTH_JWT_KEYS: $out"
+ok "every secret but AUTH_JWT_KEYS: refused: $(grep -oE 'AUTH_JWT_KEYS is not set[^;]*' <<<"$out" | tail -1)"
+[ -z "$(docker ps -aq --filter "$label")" ] || fail "a refused up -d created containers"
+ok "nothing was created"
+
+# --- 2. build and start --------------------------------------------------------------
 if [ "${SMOKE_BUILD:-1}" != 0 ]; then
     step "build"
-    build_log=$(mktemp)
-    dc build >"$build_log" 2>&1 || { tail -30 "$build_log" >&2; fail "$COMPOSE build"; }
-    rm -f "$build_log"
-    ok "images: $(docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' conveyor:dev)"
+    build_log=$work/build.log
+    dc --profile demo build >"$build_log" 2>&1 || { tail -30 "$build_log" >&2; fail "$COMPOSE build"; }
+    ok "images: $(docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
+        grep -E '^conveyor(-edge|-demo|-provision)?:dev ' | tr '\n' ' ')"
 fi
 step "up -d"
 dc up -d || fail "$COMPOSE up -d"
@@ -108,15 +146,121 @@ ok "postgres, redis, busd, order, inventory and edge are healthy"
 [ "$(docker inspect -f '{{.State.ExitCode}}' "$(dc ps -q provision)")" = 0 ] ||
     fail "provision did not exit 0"
 ok "provision exited 0"
+[ -z "$(dc --profile demo ps -q demo 2>/dev/null)" ] || fail "demo ran without --profile demo"
+ok "no demo container without the profile"
 
-order_url="http://$(dc port edge 8081)"
-inventory_url="http://$(dc port edge 8082)"
-busd_url="http://$(dc port busd 8080)"
-curl -fsS --max-time 5 "$busd_url/readyz" >/dev/null || fail "busd /readyz on $busd_url"
-ok "busd $busd_url, order $order_url, inventory $inventory_url answer"
+# --- 3. what is published, what is reachable -------------------------------------------
+step "only the edge and the bus are published; the data network is internal"
+published=$(docker ps --filter "$label" --format '{{.Label "com.docker.compose.service"}} {{.Ports}}' |
+    grep -- '->' | sed -E 's/ .*//' | sort -u | tr '\n' ' ')
+[ "$published" = "busd edge " ] || fail "published ports belong to: $published"
+busd_ports=$(docker ps --filter "$label" --filter "label=com.docker.compose.service=busd" --format '{{.Ports}}')
+grep -q -- '->8080' <<<"$busd_ports" && fail "busd's HTTP (8080) is published: $busd_ports"
+mapped() { # SERVICE: its published ports only
+    docker ps --filter "$label" --filter "label=com.docker.compose.service=$1" --format '{{.Ports}}' |
+        tr ',' '\n' | grep -- '->' | tr -d ' ' | tr '\n' ' '
+}
+ok "published: edge $(mapped edge)and busd $(mapped busd)(nothing else)"
+data_net="${COMPOSE_PROJECT_NAME}_data"
+[ "$(docker network inspect -f '{{.Internal}}' "$data_net")" = true ] || fail "$data_net is not internal"
+on_data=$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' "$data_net" |
+    tr ' ' '\n' | sed -E "s/^${COMPOSE_PROJECT_NAME}_//; s/_[0-9]+$//" | grep -v '^$' | sort | tr '\n' ' ')
+[ "$on_data" = "inventory order postgres redis " ] || fail "on $data_net: $on_data"
+ok "$data_net: internal, holding $on_data"
+for from in edge busd; do
+    dc exec -T "$from" getent hosts postgres >/dev/null 2>&1 && fail "$from resolves postgres"
+    dc exec -T "$from" getent hosts redis >/dev/null 2>&1 && fail "$from resolves redis"
+done
+ok "edge and busd cannot even resolve postgres or redis"
+noauth=$(dc exec -T redis redis-cli ping 2>&1 | tr -d '\r')
+grep -q NOAUTH <<<"$noauth" || fail "redis answered a client without the password: $noauth"
+ok "redis without the password: $noauth"
+pg_no=$(dc run --rm --no-deps -T -e PGPASSWORD=not-the-password --entrypoint psql provision \
+    -X -h postgres -U postgres -d conveyor -c 'SELECT 1' 2>&1 | tr -d '\r') &&
+    fail "postgres let a wrong password in: $pg_no"
+grep -q "password authentication failed" <<<"$pg_no" || fail "postgres with a wrong password: $pg_no"
+ok "postgres with a wrong password: $(grep -o 'password authentication failed[^"]*"[a-z]*"' <<<"$pg_no" | head -1)"
 
-# --- 2. an order through both services ----------------------------------------
-step "an order, accepted, assigned and reserved"
+# --- 4. the edge ----------------------------------------------------------------------
+step "the TLS edge"
+dc exec -T edge cat /var/lib/conveyor-edge/tls/cert.pem >"$work/edge.pem" || fail "reading the edge's certificate"
+ok "certificate: $(openssl x509 -in "$work/edge.pem" -noout -subject -ext subjectAltName 2>/dev/null |
+    tr '\n' ' ' | tr -s ' ')"
+order_url="https://127.0.0.1:$ORDER_HTTP_PORT"
+inventory_url="https://127.0.0.1:$INVENTORY_HTTP_PORT"
+tls() { curl -sS --max-time 10 --cacert "$work/edge.pem" "$@"; }
+code=$(tls -o /dev/null -w '%{http_code}' "$order_url/healthz") || fail "HTTPS to $order_url with the edge's certificate"
+[ "$code" = 200 ] || fail "$order_url/healthz: HTTP $code"
+code=$(tls -o /dev/null -w '%{http_code}' "https://localhost:$INVENTORY_HTTP_PORT/healthz") ||
+    fail "HTTPS to localhost:$INVENTORY_HTTP_PORT"
+[ "$code" = 200 ] || fail "inventory /healthz: HTTP $code"
+ok "GET /healthz over HTTPS, verified against the generated certificate: order and inventory 200"
+for version in 1.2 1.3; do
+    tls -o /dev/null --tlsv"$version" --tls-max "$version" "$order_url/healthz" || fail "TLS $version refused"
+done
+ok "TLS 1.2 and TLS 1.3 accepted"
+# s_client: the client side allows everything (SECLEVEL=0), so a refusal is the edge's
+s_client() { echo | openssl s_client -connect "127.0.0.1:$ORDER_HTTP_PORT" "$@" >"$work/s_client.out" 2>&1; }
+s_client -tls1_2 -cipher 'ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=0' ||
+    fail "s_client could not connect with TLS 1.2 and ECDHE-ECDSA-AES128-GCM-SHA256: $(tail -3 "$work/s_client.out")"
+for version in tls1 tls1_1; do
+    s_client -"$version" -cipher 'DEFAULT:@SECLEVEL=0' &&
+        fail "the edge spoke ${version/_/.}: $(grep -m1 Protocol "$work/s_client.out")"
+done
+for cipher in ECDHE-ECDSA-AES128-SHA ECDHE-ECDSA-AES256-SHA384 AES128-GCM-SHA256 AES128-SHA DES-CBC3-SHA; do
+    s_client -tls1_2 -cipher "$cipher:@SECLEVEL=0" && fail "the edge accepted the cipher $cipher"
+done
+ok "TLS 1.0 and 1.1 refused; CBC (ECDHE-ECDSA-AES128-SHA, -AES256-SHA384), no forward secrecy (AES128-GCM-SHA256, AES128-SHA) and 3DES refused; ECDHE-ECDSA-AES128-GCM-SHA256 accepted"
+plain=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$ORDER_HTTP_PORT/healthz" 2>&1)
+[ "$plain" != 200 ] || fail "plain HTTP answered 200"
+ok "plain HTTP to the edge's port: $plain (nothing served in the clear)"
+for path in /metrics /readyz /metrics/ //metrics /./metrics /%6Detrics '/readyz?x=1' /readyz/; do
+    answer=$(tls --path-as-is -w '\n%{http_code}' "$order_url$path") || fail "GET $path"
+    [ "$(tail -1 <<<"$answer")" = 404 ] || fail "GET $path through the edge: $(tail -1 <<<"$answer")"
+    [ "$(head -1 <<<"$answer" | jq -r .code)" = not_found ] || fail "GET $path: $(head -1 <<<"$answer")"
+done
+ok "through the edge /metrics and /readyz answer 404 (also as /metrics/, //metrics, /./metrics, /%6Detrics, /readyz?x=1)"
+inside=$(dc exec -T order curl -fsS --max-time 3 localhost:8081/metrics) || fail "order's /metrics inside the network"
+grep -q '^# TYPE' <<<"$inside" || fail "order's /metrics inside the network: $(head -3 <<<"$inside")"
+dc exec -T busd curl -fsS --max-time 3 localhost:8080/readyz >/dev/null || fail "busd's /readyz inside"
+ok "inside the network /metrics and /readyz answer (the health checks use them)"
+head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$work/big.json"
+answer=$(tls -w '\n%{http_code}' -H 'Content-Type: application/json' --data-binary "@$work/big.json" \
+    "$order_url/v1/orders") || fail "POST 2 MiB"
+[ "$(tail -1 <<<"$answer")" = 413 ] && [ "$(head -1 <<<"$answer" | jq -r .code)" = body_too_large ] ||
+    fail "a 2 MiB body: $answer"
+ok "a 2 MiB body: 413 body_too_large at the edge"
+
+step "an operator's own certificate"
+# an RSA pair for another name, mounted read-only where the volume would be:
+# used as it is (nothing generated), and RSA suites negotiated
+own_port=${OWN_EDGE_PORT:-18091}
+mkdir -p "$work/own-tls"
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 30 -subj /CN=shop.example \
+    -addext subjectAltName=DNS:shop.example -keyout "$work/own-tls/key.pem" \
+    -out "$work/own-tls/cert.pem" 2>/dev/null || fail "making an RSA certificate"
+chmod 644 "$work/own-tls/key.pem" # the edge runs as uid 10001; a real key: chown 10001 it
+own_edge=$(docker run -d --network "${COMPOSE_PROJECT_NAME}_default" -e EDGE_ROUTES=8081=order:8081 \
+    --label "com.docker.compose.project=$COMPOSE_PROJECT_NAME" --label conveyor.smoke=own-edge \
+    -v "$work/own-tls:/var/lib/conveyor-edge/tls:ro" -p "127.0.0.1:$own_port:8081" conveyor-edge:dev) ||
+    fail "starting an edge with an own certificate"
+for _ in $(seq 1 30); do
+    code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$work/own-tls/cert.pem" \
+        --resolve "shop.example:$own_port:127.0.0.1" "https://shop.example:$own_port/healthz" 2>/dev/null)
+    [ "$code" = 200 ] && break
+    sleep 1
+done
+[ "$code" = 200 ] || fail "the edge with the operator's certificate: HTTP $code; $(docker logs "$own_edge" 2>&1 | tail -5)"
+own_log=$(docker logs "$own_edge" 2>&1)
+grep -q 'made a self-signed' <<<"$own_log" && fail "the edge made a certificate beside the operator's"
+s_client_own() { echo | openssl s_client -connect "127.0.0.1:$own_port" -servername shop.example "$@" >"$work/s_client.out" 2>&1; }
+s_client_own -tls1_2 -cipher 'ECDHE-RSA-AES256-GCM-SHA384' || fail "ECDHE-RSA-AES256-GCM-SHA384 with the RSA certificate"
+s_client_own -tls1_2 -cipher 'AES256-SHA256:@SECLEVEL=0' && fail "RSA key exchange accepted"
+docker rm -f "$own_edge" >/dev/null
+ok "a mounted RSA pair for shop.example is used as it is (ECDHE-RSA-AES256-GCM-SHA384; no RSA key exchange)"
+
+# --- 5. an order through both services ----------------------------------------------
+step "an order over HTTPS, accepted, assigned and reserved"
 token=$(dc exec -T order conveyor token --sub smoke-admin --name "Smoke Admin" --roles admin \
     --ttl-seconds 900) || fail "minting a token in the order container"
 token=${token//$'\r'/}
@@ -124,7 +268,7 @@ token=${token//$'\r'/}
 api() {
     local method=$1 url=$2 body=${3:-} out code
     out=$(mktemp)
-    code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 10 -X "$method" \
+    code=$(tls -o "$out" -w '%{http_code}' -X "$method" \
         -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
         ${body:+--data-binary "$body"} "$url")
     cat "$out"
@@ -151,16 +295,15 @@ ok "order: a manager on shift and the source smoke-site"
 order_body='{"customer": {"name": "Иван Петров", "phone": "+7 912 345-67-89"},
   "delivery": {"method": "courier", "address": {"region": "Moscow", "city": "Москва",
   "line1": "Тверская 1"}}, "items": [{"sku": "SMOKE-KETTLE", "quantity": 2}]}'
-submit() {
-    curl -sS -w '\n%{http_code}' --max-time 10 -H 'X-Api-Key: smoke-site-key-0123456789abcdefgh' \
-        -H "Idempotency-Key: smoke-$COMPOSE_PROJECT_NAME-1" -H 'Content-Type: application/json' \
-        --data-binary "$order_body" "$order_url/v1/orders"
+submit() { # API_KEY IDEMPOTENCY_KEY [SKU]
+    tls -w '\n%{http_code}' -H "X-Api-Key: $1" -H "Idempotency-Key: $2" -H 'Content-Type: application/json' \
+        --data-binary "${order_body/SMOKE-KETTLE/${3:-SMOKE-KETTLE}}" "$order_url/v1/orders"
 }
-answer=$(submit)
+answer=$(submit smoke-site-key-0123456789abcdefgh "smoke-$COMPOSE_PROJECT_NAME-1")
 [ "$(tail -1 <<<"$answer")" = 201 ] || fail "POST /v1/orders: $answer"
 order_id=$(head -1 <<<"$answer" | jq -r .order_id)
 ok "POST /v1/orders: 201 $(head -1 <<<"$answer" | jq -c '{order_id, number, manager_id}')"
-again=$(submit)
+again=$(submit smoke-site-key-0123456789abcdefgh "smoke-$COMPOSE_PROJECT_NAME-1")
 [ "$(tail -1 <<<"$again")" = 200 ] && [ "$(head -1 <<<"$again" | jq -r .order_id)" = "$order_id" ] ||
     fail "the same Idempotency-Key and body did not answer the first order: $again"
 ok "the same request again: 200, the same order"
@@ -178,7 +321,23 @@ product=$(api GET "$inventory_url/v1/products/SMOKE-KETTLE") || fail "GET the pr
 [ "$(jq -r .reserved <<<"$product")" = 2 ] || fail "inventory holds $(jq -c . <<<"$product")"
 ok "inventory: $(jq -c '{sku, on_hand, reserved, available}' <<<"$product")"
 
-# --- 3. two inventory replicas -----------------------------------------------------
+# --- 6. the login rate limit ------------------------------------------------------------
+step "POST /v1/auth/token, limited per client at the edge"
+codes=""
+for i in $(seq 1 40); do
+    answer=$(tls -w '\n%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "{\"login\": \"smoke-nobody-$i\", \"password\": \"wrong-password-$i\"}" \
+        "$order_url/v1/auth/token") || fail "POST /v1/auth/token"
+    code=$(tail -1 <<<"$answer")
+    [ "$code" = 429 ] && [ "$(head -1 <<<"$answer" | jq -r .code)" = edge_rate_limited ] && code=edge429
+    codes+="$code "
+done
+summary=$(tr ' ' '\n' <<<"$codes" | grep -v '^$' | sort | uniq -c | awk '{printf "%s x%s, ", $2, $1}')
+grep -q edge429 <<<"$codes" || fail "40 logins in a row were never limited by the edge: $codes"
+[ "$(awk '{print $1}' <<<"$codes")" = 401 ] || fail "the first login was not the service's own 401: $codes"
+ok "40 wrong logins at once: ${summary%, } (429 edge_rate_limited after the burst)"
+
+# --- 7. two inventory replicas -----------------------------------------------------
 step "up -d --scale inventory=2"
 dc up -d --scale inventory=2 || fail "scaling inventory to 2"
 wait_healthy inventory 2
@@ -192,15 +351,47 @@ for index in 1 2; do
 done
 [ "$leaders" = 1 ] || fail "$leaders inventory replicas lead; exactly one must"
 ok "exactly one replica leads"
-# the edge resolves the service per connection: both replicas answer through :8082
+# the edge asks Docker's DNS again every 5 s: both replicas' addresses show up
+# in its access log as the upstream of requests to :8082
+replica_ips=$(for id in $(dc ps -q inventory); do
+    docker inspect -f "{{(index .NetworkSettings.Networks \"${COMPOSE_PROJECT_NAME}_default\").IPAddress}}" "$id"
+done | sort | tr '\n' ' ')
 seen=""
-for i in $(seq 1 60); do
-    seen=$(printf '%s\n%s\n' "$seen" "$(curl -fsS --max-time 3 "$inventory_url/readyz" | jq -r .leader)" |
-        sort -u | grep -v '^$')
-    [ "$(tr '\n' ' ' <<<"$seen")" = "false true " ] && break
+for i in $(seq 1 30); do
+    for _ in 1 2 3 4 5 6; do
+        tls -o /dev/null "$inventory_url/healthz" || fail "GET /healthz through the edge"
+    done
+    seen=$(dc logs --no-color edge 2>/dev/null | sed -n 's/^[^{]*\({.*"msg":"request".*}\)[[:space:]]*$/\1/p' |
+        jq -r 'select(.port == 8082 and .path == "/healthz") | .upstream' 2>/dev/null |
+        tr ', ' '\n\n' | sed -E 's/:8082$//' | grep -v '^$' | sort -u | tr '\n' ' ')
+    [ "$seen" = "$replica_ips" ] && break
+    sleep 1
 done
-[ "$(tr '\n' ' ' <<<"$seen")" = "false true " ] ||
-    fail "through the edge only leader=$(tr '\n' ' ' <<<"$seen")answered in 60 requests"
-ok "the edge reaches both replicas (the follower and the leader within $i requests)"
+[ "$seen" = "$replica_ips" ] || fail "the edge reached $seen; the replicas are $replica_ips"
+ok "the edge reaches both replicas ($seen) within $i s"
+
+# --- 8. the demo data, only when asked ----------------------------------------------
+step "the demo profile"
+staff_logins() { api GET "$order_url/v1/staff" | jq -r '.items[].login' | sort | tr '\n' ' '; }
+demo_key_answer() { submit demo-site-main-key-2026-conveyor "smoke-demo-$1" KT-1001 | tail -1; }
+before=$(staff_logins) || fail "listing staff"
+grep -qw admin <<<"$before" && fail "the demo admin exists without the profile: $before"
+[ "$(demo_key_answer 1)" = 401 ] || fail "the demo source's API key works without the profile"
+ok "without it: staff $before; the demo API key: 401"
+dc --profile demo up -d --no-deps demo || fail "$COMPOSE --profile demo up -d demo"
+for _ in $(seq 1 120); do
+    demo_id=$(dc --profile demo ps -q demo)
+    [ -n "$demo_id" ] && [ "$(docker inspect -f '{{.State.Status}}' "$demo_id")" = exited ] && break
+    sleep 1
+done
+[ "$(docker inspect -f '{{.State.ExitCode}}' "$demo_id")" = 0 ] || {
+    dc --profile demo logs --no-color demo | tail -20 >&2
+    fail "demo did not exit 0"
+}
+after=$(staff_logins) || fail "listing staff"
+grep -qw admin <<<"$after" || fail "no demo admin after the demo profile: $after"
+code=$(demo_key_answer 2)
+[ "$code" = 201 ] || fail "the demo source's API key after the profile: HTTP $code"
+ok "with --profile demo: staff $after; the demo API key files an order: $code"
 
 step "passed"

@@ -7,7 +7,8 @@
 # never with a bare sleep. it_fail stops the test with a reason.
 #
 # Environment from tests/run.sh: IT_BIN, IT_RUN, TEST_DATABASE_URL (the
-# superuser), TEST_REDIS_URL, TEST_ROOT, TEST_PG_PORT.
+# superuser; its password comes from the file the URL names),
+# TEST_REDIS_URL (with the password), TEST_ROOT, TEST_PG_PORT, TEST_REDIS_PORT.
 set -uo pipefail
 
 : "${IT_BIN:?run the integration tests through tests/run.sh (make test)}"
@@ -134,8 +135,10 @@ it_psql() {
     psql -X -Atq -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" -c "$1"
 }
 
+# it_redis ARGS...: redis-cli against the test Redis, authenticated (the
+# password through the environment, as scripts/pg.sh's redis_cli does)
 it_redis() {
-    redis-cli -u "$TEST_REDIS_URL" "$@"
+    redis_cli "$TEST_ROOT" "$TEST_REDIS_PORT" "$@"
 }
 
 # it_service_db NAME [SCHEMA]: a fresh schema with its owner and runtime
