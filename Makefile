@@ -210,7 +210,7 @@ COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-comp
 docker:
 	$(COMPOSE) build
 
-docker-smoke:
+docker-smoke: $(BIN)/conveyor
 	@COMPOSE="$(COMPOSE)" tests/docker/smoke.sh
 
 clean:

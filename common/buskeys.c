@@ -30,6 +30,7 @@ struct buskeys {
     int64_t next_look_ms;
     int64_t last_look_ms;
     uint64_t generation;
+    uint64_t revocations;
 };
 
 const char *buskey_role_name(buskey_role_t role)
@@ -203,8 +204,8 @@ static int load(buskeys_t *keys, char **names, size_t count, uint64_t signature)
         for (size_t j = 0; j < kept && !duplicate; j++)
             duplicate = strcmp(by_file[j].public_key, by_file[kept].public_key) == 0;
         if (duplicate) {
-            log_warn("skipped a second file holding the same public key",
-                     LF_STR("dir", keys->dir), LF_STR("file", names[i]), LF_ERR("bad_key_file"));
+            log_warn("skipped a second file holding the same public key", LF_STR("dir", keys->dir),
+                     LF_STR("file", names[i]), LF_ERR("bad_key_file"));
             continue;
         }
         kept++;
@@ -212,6 +213,11 @@ static int load(buskeys_t *keys, char **names, size_t count, uint64_t signature)
     memcpy(by_key, by_file, kept * sizeof *by_key);
     if (kept > 0)
         qsort(by_key, kept, sizeof *by_key, compare_keys);
+    bool revoked = false;
+    for (size_t i = 0; i < keys->count && !revoked; i++)
+        revoked = !bsearch(&keys->by_key[i], by_key, kept, sizeof *by_key, compare_keys);
+    if (revoked)
+        keys->revocations++;
     free(keys->by_file);
     free(keys->by_key);
     keys->by_file = by_file;
@@ -301,10 +307,10 @@ bool buskeys_find(const buskeys_t *keys, const char *public_z85, buskey_t *out)
 {
     if (!public_z85 || strlen(public_z85) != BUSKEY_Z85_LEN || keys->count == 0)
         return false;
-    buskey_t probe;
+    buskey_t probe = {.role = BUSKEY_SERVICE};
     memcpy(probe.public_key, public_z85, BUSKEY_Z85_LEN + 1);
-    const buskey_t *found = bsearch(&probe, keys->by_key, keys->count, sizeof *keys->by_key,
-                                    compare_keys);
+    const buskey_t *found =
+        bsearch(&probe, keys->by_key, keys->count, sizeof *keys->by_key, compare_keys);
     if (!found)
         return false;
     if (out)
@@ -312,8 +318,8 @@ bool buskeys_find(const buskeys_t *keys, const char *public_z85, buskey_t *out)
     return true;
 }
 
-size_t buskeys_of_service(const buskeys_t *keys, const char *name,
-                          char out[][BUSKEY_Z85_LEN + 1], size_t max)
+size_t buskeys_of_service(const buskeys_t *keys, const char *name, char out[][BUSKEY_Z85_LEN + 1],
+                          size_t max)
 {
     size_t count = 0;
     for (size_t i = 0; i < keys->count; i++) {
@@ -330,6 +336,11 @@ size_t buskeys_of_service(const buskeys_t *keys, const char *name,
 size_t buskeys_count(const buskeys_t *keys)
 {
     return keys->count;
+}
+
+uint64_t buskeys_revocations(const buskeys_t *keys)
+{
+    return keys->revocations;
 }
 
 uint64_t buskeys_generation(const buskeys_t *keys)

@@ -70,11 +70,15 @@ bool buskeys_find(const buskeys_t *keys, const char *public_z85, buskey_t *out);
 /* The public keys whose role is service = name, in file name order (the
  * server keys a replay peer of that stream may hold during a rotation).
  * Copies up to max into out; returns how many there are. */
-size_t buskeys_of_service(const buskeys_t *keys, const char *name,
-                          char out[][BUSKEY_Z85_LEN + 1], size_t max);
+size_t buskeys_of_service(const buskeys_t *keys, const char *name, char out[][BUSKEY_Z85_LEN + 1],
+                          size_t max);
 
 /* Keys trusted now. */
 size_t buskeys_count(const buskeys_t *keys);
+
+/* Counts re-reads after which a key trusted before was not any more: a
+ * server that let it in cuts its connections when this moves. */
+uint64_t buskeys_revocations(const buskeys_t *keys);
 
 /* Counts re-reads that changed the set: a cache may key on it. */
 uint64_t buskeys_generation(const buskeys_t *keys);

@@ -214,8 +214,8 @@ struct curve_watch {
     log_throttle_t log;
 };
 
-curve_watch_t *curve_watch_new(const curve_t *curve, void *ctx, void *socket,
-                               const char *endpoint, const char *what)
+curve_watch_t *curve_watch_new(const curve_t *curve, void *ctx, void *socket, const char *endpoint,
+                               const char *what)
 {
     if (!curve_enabled(curve))
         return NULL;
@@ -229,8 +229,7 @@ curve_watch_t *curve_watch_new(const curve_t *curve, void *ctx, void *socket,
     snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://curve-watch-%p", (void *)watch);
     int linger = 0;
     if (zmq_socket_monitor(socket, monitor_endpoint,
-                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
         !(watch->monitor = zmq_socket(ctx, ZMQ_PAIR)) ||

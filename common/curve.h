@@ -80,8 +80,8 @@ typedef struct curve_watch curve_watch_t;
 /* Starts watching socket, connected (or about to be) to endpoint. what
  * names the connection in logs ("relay", "inbox"). NULL with CURVE off
  * (nothing to watch) or on failure. Caller owns the result. */
-curve_watch_t *curve_watch_new(const curve_t *curve, void *ctx, void *socket,
-                               const char *endpoint, const char *what);
+curve_watch_t *curve_watch_new(const curve_t *curve, void *ctx, void *socket, const char *endpoint,
+                               const char *what);
 
 /* Reads what the monitor reported and reconnects when due; never blocks.
  * Call it from the owner's loop at least once a second. NULL-safe. */

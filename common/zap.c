@@ -12,9 +12,9 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
-#define ZAP_ENDPOINT     "inproc://zeromq.zap.01"
-#define ZAP_FRAMES_MAX   8
-#define REFUSAL_LOG_MS   60000
+#define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
+#define ZAP_FRAMES_MAX 8
+#define REFUSAL_LOG_MS 60000
 
 struct zap {
     void *rep;
@@ -82,8 +82,8 @@ unsigned long long zap_refused(const zap_t *zap)
 }
 
 /* Logs a refusal, at most once per key per minute. */
-static void log_refusal(zap_t *zap, const char *domain, const char *key_z85,
-                        const buskey_t *known, const char *address)
+static void log_refusal(zap_t *zap, const char *domain, const char *key_z85, const buskey_t *known,
+                        const char *address)
 {
     unsigned long long held_back = 0;
     if (!log_throttle_keyed_allow(&zap->refusal_log, key_z85, REFUSAL_LOG_MS, &held_back))

@@ -83,6 +83,28 @@ replay_peers() {
     echo "$peers"
 }
 
+# stack_keys: the bus keys, made on first start and kept (DESIGN.md "Bus
+# keys"): busd's pair, one per service, an operator's for the CLI (resync)
+# and one per demo outside source, under $STACK/keys: trusted/ the public
+# halves busd and the replay servers trust, secret/ the pairs (mode 700).
+stack_keys() {
+    KEYS=$STACK/keys
+    mkdir -p "$KEYS/trusted" "$KEYS/secret" && chmod 700 "$KEYS/secret" || return 1
+    if [ ! -f "$KEYS/secret/busd.key_secret" ]; then
+        "$BIN/conveyor" key server busd --secret-dir "$KEYS/secret" >/dev/null || return 1
+    fi
+    local entry role name
+    for entry in "${SERVICES[@]%%:*}" operator:ops source:erp source:site-main; do
+        case $entry in
+        *:*) role=${entry%%:*} name=${entry#*:} ;;
+        *) role=service name=$entry ;;
+        esac
+        [ -f "$KEYS/secret/$name.key_secret" ] && continue
+        "$BIN/conveyor" key new "--$role" "$name" --dir "$KEYS/trusted" \
+            --secret-dir "$KEYS/secret" >/dev/null || return 1
+    done
+}
+
 up() {
     mkdir -p "$LOGS"
     [ -x "$BIN/busd" ] || { echo "stack: $BIN/busd is not built (make)" >&2; return 1; }
@@ -96,6 +118,8 @@ up() {
     AUTH_JWT_KEYS=$(cat "$STACK/jwt_keys")
     local redis_url
     redis_url=$(redis_url "$STACK" "$REDIS_PORT") || return 1
+    stack_keys || { echo "stack: could not make the bus keys" >&2; return 1; }
+    export BUS_KEYS_DIR="$KEYS/trusted" BUS_SERVER_KEY="$KEYS/secret/busd.key"
     local env_file="$STACK/env"
     (umask 077 && : >"$env_file")
     chmod 600 "$env_file"
@@ -106,11 +130,15 @@ up() {
         echo "export REDISCLI_AUTH='$(cat "$STACK/redis/password")'  # redis-cli -p $REDIS_PORT reads it"
         echo "export BUS_PUB_ENDPOINT='tcp://127.0.0.1:5550' BUS_SUB_ENDPOINT='tcp://127.0.0.1:5551'"
         echo "export AUTH_JWT_KEYS='$AUTH_JWT_KEYS'"
+        echo "# the bus: CURVE keys; BUS_CERT is the operator's (conveyor resync); for"
+        echo "# conveyor intake use a source's: BUS_CERT=$KEYS/secret/erp.key_secret"
+        echo "export BUS_KEYS_DIR='$BUS_KEYS_DIR' BUS_SERVER_KEY='$BUS_SERVER_KEY'"
+        echo "export BUS_CERT='$KEYS/secret/ops.key_secret'"
     } >>"$env_file"
 
     if ! ready 8080; then
         start_process busd env BUS_XSUB_ADDR=tcp://127.0.0.1:5550 BUS_XPUB_ADDR=tcp://127.0.0.1:5551 \
-            HTTP_ADDR=127.0.0.1:8080 "$BIN/busd"
+            HTTP_ADDR=127.0.0.1:8080 BUS_CERT="$KEYS/secret/busd.key_secret" "$BIN/busd"
     fi
     wait_ready busd 8080 || return 1
 
@@ -130,7 +158,8 @@ up() {
                 eval "$db_env"
                 export REDIS_URL=$redis_url HTTP_ADDR="127.0.0.1:$http" \
                     BUS_PUB_ENDPOINT=tcp://127.0.0.1:5550 BUS_SUB_ENDPOINT=tcp://127.0.0.1:5551 \
-                    REPLAY_ADDR="tcp://127.0.0.1:$replay" REPLAY_PEERS="$peers"
+                    REPLAY_ADDR="tcp://127.0.0.1:$replay" REPLAY_PEERS="$peers" \
+                    BUS_CERT="$KEYS/secret/$name.key_secret"
                 # shellcheck disable=SC2086 # STACK_ENV: extra VAR=value words
                 exec env ${STACK_ENV:-} "$BIN/$name"
             ) >>"$LOGS/$name.log" 2>&1 &
@@ -155,7 +184,8 @@ up() {
     for item in "${started[@]}"; do
         printf '  %-14s http://127.0.0.1:%s  (/healthz /readyz /metrics)\n' "${item%%:*}" "${item##*:}"
     done
-    echo "  bus            publish tcp://127.0.0.1:5550, subscribe tcp://127.0.0.1:5551"
+    echo "  bus            publish tcp://127.0.0.1:5550, subscribe tcp://127.0.0.1:5551 (CURVE;"
+    echo "                 keys in $KEYS, busd's public key $BUS_SERVER_KEY)"
     echo "  postgres       $(pg_super_url "$STACK" "$PG_PORT")"
     echo "  redis          redis://:<password>@127.0.0.1:$REDIS_PORT/0  (password: $STACK/redis/password)"
     echo "  logs           $LOGS/<name>.log   connection strings: $env_file"

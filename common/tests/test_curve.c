@@ -384,8 +384,7 @@ static void test_watch_reconnects_a_refused_client(void **state)
     char public_path[256], secret_path[256], public_key[41];
     path_of(public_path, sizeof public_path, root, "late.key");
     path_of(secret_path, sizeof secret_path, secret, "late.key_secret");
-    assert_int_equal(
-        curve_cert_create("service", "late", public_path, secret_path, public_key), 0);
+    assert_int_equal(curve_cert_create("service", "late", public_path, secret_path, public_key), 0);
     curve_t *late = client_curve("late");
     void *push = zmq_socket(rig.ctx, ZMQ_PUSH);
     int linger = 0;

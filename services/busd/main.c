@@ -36,10 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "common/buskeys.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/curve.h"
 #include "common/envelope.h"
@@ -390,6 +392,35 @@ static void route_metrics(const http_request_t *req, http_response_t *res, void 
     free(text);
 }
 
+/* Binds, waiting up to 2 s while the endpoint is still held by the socket
+ * just closed (libzmq's I/O thread lets go of it asynchronously). */
+static int bind_endpoint(void *socket, const char *endpoint, const char *what)
+{
+    int64_t deadline = clock_mono_ms() + 2000;
+    while (zmq_bind(socket, endpoint) != 0) {
+        if (errno != EADDRINUSE || clock_mono_ms() >= deadline) {
+            log_error("could not bind", LF_STR("what", what), LF_STR("endpoint", endpoint),
+                      LF_STR("error", zmq_strerror(errno)), LF_ERR("bind_failed"));
+            return -1;
+        }
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
+static void close_sockets(busd_t *bus)
+{
+    if (bus->xsub)
+        zmq_close(bus->xsub);
+    if (bus->xpub)
+        zmq_close(bus->xpub);
+    bus->xsub = bus->xpub = NULL;
+}
+
+/* Makes and binds both ports. Called again to cut every connection (a key
+ * was revoked): peers reconnect by themselves, those still trusted are let
+ * in again, and consumers fetch what the pause cost them by replay. */
 static int open_sockets(busd_t *bus, void *ctx, const config_t *config)
 {
     int64_t hwm = 0, max_size = 0;
@@ -412,30 +443,31 @@ static int open_sockets(busd_t *bus, void *ctx, const config_t *config)
     zmq_setsockopt(bus->xpub, ZMQ_LINGER, &linger, sizeof linger);
     if (curve_enabled(bus->curve)) {
         int manual = 1;
-        bus->keys = buskeys_new(curve_keys_dir(bus->curve));
-        bus->zap = bus->keys ? zap_new(ctx, bus->keys, busd_allow, bus, "busd") : NULL;
-        if (!bus->zap || curve_server(bus->curve, bus->xsub, "publish") != 0 ||
+        if (curve_server(bus->curve, bus->xsub, "publish") != 0 ||
             curve_server(bus->curve, bus->xpub, "subscribe") != 0 ||
             zmq_setsockopt(bus->xpub, ZMQ_XPUB_MANUAL, &manual, sizeof manual) != 0)
             return -1;
     }
-    const char *xsub_addr = config_get(config, "BUS_XSUB_ADDR");
-    const char *xpub_addr = config_get(config, "BUS_XPUB_ADDR");
-    if (zmq_bind(bus->xsub, xsub_addr) != 0) {
-        log_error("could not bind the publishers' endpoint", LF_STR("endpoint", xsub_addr),
-                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bind_failed"));
+    if (bind_endpoint(bus->xsub, config_get(config, "BUS_XSUB_ADDR"), "publishers") != 0 ||
+        bind_endpoint(bus->xpub, config_get(config, "BUS_XPUB_ADDR"), "subscribers") != 0)
         return -1;
-    }
-    if (zmq_bind(bus->xpub, xpub_addr) != 0) {
-        log_error("could not bind the subscribers' endpoint", LF_STR("endpoint", xpub_addr),
-                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bind_failed"));
-        return -1;
-    }
     /* publishers send busd everything; subscribers' filters live in XPUB */
     static const char everything[] = {1};
     if (zmq_send(bus->xsub, everything, sizeof everything, 0) != 1)
         return -1;
+    memset(bus->refused_topics, 0, sizeof bus->refused_topics);
+    metrics_gauge_set(bus->subscriptions, 0);
     return 0;
+}
+
+/* The trusted keys and the ZAP handler (CURVE on). */
+static int open_keys(busd_t *bus, void *ctx)
+{
+    if (!curve_enabled(bus->curve))
+        return 0;
+    bus->keys = buskeys_new(curve_keys_dir(bus->curve));
+    bus->zap = bus->keys ? zap_new(ctx, bus->keys, busd_allow, bus, "busd") : NULL;
+    return bus->zap ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -495,7 +527,8 @@ int main(int argc, char **argv)
     bus.curve = curve_new(&curve_config);
     ctx = zmq_ctx_new();
     stop_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (!bus.curve || !ctx || stop_fd < 0 || open_sockets(&bus, ctx, config) != 0)
+    if (!bus.curve || !ctx || stop_fd < 0 || open_keys(&bus, ctx) != 0 ||
+        open_sockets(&bus, ctx, config) != 0)
         goto done;
 
     http_config_t http_config = {
@@ -512,6 +545,7 @@ int main(int argc, char **argv)
              LF_STR("public_key", curve_public_key(bus.curve)),
              LF_INT("http_port", (long long)http_server_port(http)));
 
+    uint64_t revocations_seen = bus.keys ? buskeys_revocations(bus.keys) : 0;
     for (;;) {
         zmq_pollitem_t items[4] = {
             {bus.xsub, 0, ZMQ_POLLIN, 0},
@@ -528,7 +562,19 @@ int main(int argc, char **argv)
         if (items[2].revents & ZMQ_POLLIN)
             break;
         if (bus.keys)
-            buskeys_refresh(bus.keys);
+            buskeys_refresh(bus.keys); /* the ZAP handler may re-read it too */
+        if (bus.keys && buskeys_revocations(bus.keys) != revocations_seen) {
+            /* a connection let in stays in until closed: cut them all, the
+             * trusted come back by themselves */
+            revocations_seen = buskeys_revocations(bus.keys);
+            log_warn("a bus key was revoked: closing every connection so that it is heard no "
+                     "more; the others reconnect",
+                     LF_ERR("bus_key_revoked"));
+            close_sockets(&bus);
+            if (open_sockets(&bus, ctx, config) != 0)
+                goto done;
+            continue;
+        }
         if (bus.zap && (items[3].revents & ZMQ_POLLIN))
             zap_serve(bus.zap);
         /* bounded bursts so subscriptions are never starved by traffic */
@@ -541,10 +587,7 @@ int main(int argc, char **argv)
     status = 0;
 done:
     http_server_destroy(&http);
-    if (bus.xsub)
-        zmq_close(bus.xsub);
-    if (bus.xpub)
-        zmq_close(bus.xpub);
+    close_sockets(&bus);
     zap_destroy(&bus.zap);
     buskeys_destroy(&bus.keys);
     curve_destroy(&bus.curve);

@@ -28,6 +28,8 @@
 #      an operator's own (RSA) certificate mounted instead is used as it is;
 #   5. an order submitted over HTTPS is accepted, given to a manager, and its
 #      stock is reserved by the inventory container (the bus carries the facts);
+#      an outside source issued a bus key (conveyor-keys source) files an order
+#      on the bus with it, a client without a key is not let in;
 #   6. the edge's per-client rate limit on POST /v1/auth/token;
 #   7. `--scale inventory=2`: both replicas healthy, exactly one leading, and
 #      the edge reaches both;
@@ -320,6 +322,27 @@ ok "order: $(jq -c '{number, status, stock_state, manager: .manager.name, versio
 product=$(api GET "$inventory_url/v1/products/SMOKE-KETTLE") || fail "GET the product"
 [ "$(jq -r .reserved <<<"$product")" = 2 ] || fail "inventory holds $(jq -c . <<<"$product")"
 ok "inventory: $(jq -c '{sku, on_hand, reserved, available}' <<<"$product")"
+
+# --- 5b. the bus: CURVE keys from the buskeys volume ----------------------------------
+step "an outside source publishes an order on the bus with its own key, nobody else can"
+dc run --rm -T keys conveyor-keys source smoke-bus >"$work/smoke-bus.key_secret" 2>"$work/keys.err" ||
+    fail "could not issue a source key: $(cat "$work/keys.err")"
+dc run --rm -T keys cat /keys/secret/busd.key >"$work/busd.key" || fail "could not read busd's key"
+cat >"$work/bus-order.jsonl" <<'JSON'
+{"external_id":"BUS-1","customer":{"name":"Bus Client","phone":"+79001234567"},"delivery":{"method":"self_pickup"},"items":[{"sku":"SMOKE-KETTLE","quantity":1}]}
+JSON
+bus_intake() { # extra environment...
+    env BUS_PUB_ENDPOINT="tcp://127.0.0.1:$BUS_PUB_PORT" BUS_SUB_ENDPOINT="tcp://127.0.0.1:$BUS_SUB_PORT" \
+        BUS_SERVER_KEY="$work/busd.key" "$@" timeout 60 "$top/build/bin/conveyor" intake --source smoke-bus \
+        <"$work/bus-order.jsonl"
+}
+answer=$(bus_intake BUS_CERT="$work/smoke-bus.key_secret") || fail "no answer on the bus: $answer"
+[ "$(jq -r .status <<<"$answer")" = accepted ] || fail "the bus intake was not accepted: $answer"
+ok "a source key: $(jq -c '{external_id, status, number}' <<<"$answer")"
+if bus_intake BUS_SECURITY=off BUS_CERT= >/dev/null 2>&1; then
+    fail "a client without a key got an answer on the bus"
+fi
+ok "without a key: busd lets nobody in (no answer)"
 
 # --- 6. the login rate limit ------------------------------------------------------------
 step "POST /v1/auth/token, limited per client at the edge"

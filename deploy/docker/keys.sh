@@ -1,0 +1,49 @@
+#!/bin/sh
+# conveyor-keys — the bus keys of the compose stack (DESIGN.md "Bus keys"),
+# kept in the `buskeys` volume mounted at /keys:
+#   /keys/trusted/   the public certificates busd and the replay servers trust
+#   /keys/secret/    busd's pair and each service's (mode 600, uid 10001)
+#
+#   conveyor-keys                 (the one-shot `keys` service) makes every
+#                                 key that is missing: busd's, one per
+#                                 KEYS_SERVICES entry, the operator "ops"
+#   conveyor-keys source NAME     issues an outside source's key and prints its
+#                                 secret certificate (hand it to the integrator;
+#                                 it is not kept here) and how to connect:
+#       docker-compose run --rm keys conveyor-keys source shop > shop.key_secret
+#   conveyor-keys revoke NAME     busd refuses the key within a second
+#
+# Keys are made at the first start, never built into the image.
+set -eu
+KEYS=${KEYS_DIR:-/keys}
+mkdir -p "$KEYS/trusted" "$KEYS/secret"
+chmod 700 "$KEYS/secret"
+
+case ${1:-} in
+"")
+    [ -f "$KEYS/secret/busd.key_secret" ] ||
+        conveyor key server busd --secret-dir "$KEYS/secret" >/dev/null
+    for name in ${KEYS_SERVICES:-order inventory} ; do
+        [ -f "$KEYS/secret/$name.key_secret" ] ||
+            conveyor key new --service "$name" --dir "$KEYS/trusted" --secret-dir "$KEYS/secret" >/dev/null
+    done
+    [ -f "$KEYS/secret/ops.key_secret" ] ||
+        conveyor key new --operator ops --dir "$KEYS/trusted" --secret-dir "$KEYS/secret" >/dev/null
+    echo "conveyor-keys: $(ls "$KEYS/trusted" | wc -l) trusted keys in $KEYS/trusted"
+    ;;
+source)
+    name=${2:?usage: conveyor-keys source NAME}
+    out=$(mktemp -d)
+    BUS_SERVER_KEY="$KEYS/secret/busd.key" conveyor key new --source "$name" \
+        --dir "$KEYS/trusted" --secret-dir "$out" >&2
+    cat "$out/$name.key_secret"
+    rm -rf "$out"
+    ;;
+revoke)
+    conveyor key revoke "${2:?usage: conveyor-keys revoke NAME}" --dir "$KEYS/trusted"
+    ;;
+*)
+    echo "usage: conveyor-keys [source NAME | revoke NAME]" >&2
+    exit 2
+    ;;
+esac
