@@ -7,11 +7,15 @@
  *
  *   bench_zmq PUB_ENDPOINT SUB_ENDPOINT COUNT SIZE
  *
- * The publisher is an XPUB connected to busd's XSUB so it can wait until
- * the subscriber's subscription has reached it (no slow-joiner loss).
+ * Both sockets use the key in BUS_CERT (a service key "bench": it may
+ * publish its stream and read), or none with BUS_SECURITY=off, so CURVE's
+ * cost shows here too. The publisher sends "bench/warm" until the
+ * subscriber hears one (its subscription has reached busd: no
+ * slow-joiner loss), then the counted "bench/raw" messages.
  * Output: one line of key=value pairs.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +23,14 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "common/curve.h"
+#include "common/log.h"
 #include "common/numparse.h"
 
 typedef struct {
     void *ctx;
+    const curve_t *curve;
+    atomic_bool ready; /* a warm-up message arrived */
     const char *endpoint;
     int64_t expected;
     int64_t received;
@@ -44,17 +52,30 @@ static void *subscriber_main(void *arg)
     zmq_setsockopt(socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(socket, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(socket, ZMQ_SUBSCRIBE, "bench/", 6);
+    if (curve_client(sub->curve, socket, NULL) != 0)
+        exit(1);
     zmq_connect(socket, sub->endpoint);
     char buf[65536];
+    bool warm = false;
+    int silent = 0;
     while (sub->received < sub->expected) {
         int len = zmq_recv(socket, buf, sizeof buf, 0);
-        if (len < 0)
-            break; /* 2 s of silence: the rest was lost */
+        if (len < 0) {
+            if (atomic_load(&sub->ready) || ++silent > 5)
+                break; /* 2 s of silence: the rest was lost */
+            continue;
+        }
         int more = 0;
         size_t more_size = sizeof more;
         zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_size);
-        if (more)
+        if (more) {
+            warm = len == 10 && memcmp(buf, "bench/warm", 10) == 0;
             continue; /* the topic frame; count the body */
+        }
+        if (warm) {
+            atomic_store(&sub->ready, true);
+            continue;
+        }
         if (sub->received == 0)
             sub->first_us = now_us();
         sub->received++;
@@ -72,8 +93,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_zmq PUB_ENDPOINT SUB_ENDPOINT COUNT SIZE\n");
         return 2;
     }
+    log_init("bench_zmq", LOG_WARN);
+    log_set_output(stderr); /* stdout is the one line of figures */
+    curve_t *curve = curve_from_env(true, false);
+    if (!curve)
+        return 2;
     void *ctx = zmq_ctx_new();
-    subscriber_t sub = {.ctx = ctx, .endpoint = argv[2], .expected = count};
+    subscriber_t sub = {.ctx = ctx, .curve = curve, .endpoint = argv[2], .expected = count};
     pthread_t thread;
     pthread_create(&thread, NULL, subscriber_main, &sub);
 
@@ -81,10 +107,23 @@ int main(int argc, char **argv)
     int hwm = 100000, timeout = 10000;
     zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(pub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    if (curve_client(curve, pub, NULL) != 0)
+        return 1;
     zmq_connect(pub, argv[1]);
     char subscription[64];
     if (zmq_recv(pub, subscription, sizeof subscription, 0) < 1) {
-        fprintf(stderr, "bench_zmq: the subscription never reached the publisher\n");
+        fprintf(stderr, "bench_zmq: busd never let the publisher in\n");
+        return 1;
+    }
+    /* warm up until the subscriber hears us */
+    for (int i = 0; i < 1000 && !atomic_load(&sub.ready); i++) {
+        zmq_send(pub, "bench/warm", 10, ZMQ_SNDMORE);
+        zmq_send(pub, "w", 1, 0);
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (!atomic_load(&sub.ready)) {
+        fprintf(stderr, "bench_zmq: the subscriber never heard the publisher\n");
         return 1;
     }
     char *body = calloc(1, (size_t)size);
@@ -105,5 +144,6 @@ int main(int argc, char **argv)
     free(body);
     zmq_close(pub);
     zmq_ctx_term(ctx);
+    curve_destroy(&curve);
     return 0;
 }

@@ -48,6 +48,13 @@ median() {
     sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# bench_busd curve|off: busd again, with CURVE (as deployed) or without it;
+# the sections compare the two in one run
+bench_busd() {
+    it_stop busd
+    kit_start_busd BUS_SECURITY="$1"
+}
+
 kit_start_busd
 for section in tests/bench/section_*.sh; do
     name=$(basename "$section" .sh)

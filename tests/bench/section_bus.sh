@@ -2,8 +2,11 @@
 #
 #   bus.durable   events/s from kitprod's outbox to kitcons' committed
 #                 inbox through busd (median of 3 runs), measured commit to
-#                 commit with track_commit_timestamp
-#   bus.raw       raw ZeroMQ PUB/SUB through the same busd, same size
+#                 commit with track_commit_timestamp; with CURVE (as
+#                 deployed) and without it (BUS_SECURITY=off everywhere),
+#                 the runs interleaved, and what CURVE costs
+#   bus.raw       raw ZeroMQ PUB/SUB through the same busd, same size, with
+#                 and without CURVE
 #   bus.latency   p50/p99 commit-to-commit delivery at 1,000 events/s
 #   kit.rss       resident memory of idle kit services
 
@@ -12,12 +15,12 @@ FILLER=${BENCH_FILLER:-100}
 
 # one producer -> consumer run; prints "<events/s> <avg envelope bytes>"
 durable_run() {
-    local n=$1
+    local n=$1 security=$2
     kit_dbs
-    kit_start_cons "cons$n" 2 APPLY_BATCH_MAX=1000
+    kit_start_cons "cons$n" 2 APPLY_BATCH_MAX=1000 BUS_SECURITY="$security"
     it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
     kit_start_prod "prod$n" KITPROD_COUNT=$DURABLE_EVENTS KITPROD_BATCH=1000 KITPROD_RATE=0 \
-        KITPROD_FILLER=$FILLER
+        KITPROD_FILLER=$FILLER BUS_SECURITY="$security"
     it_wait_until 600 "all $DURABLE_EVENTS events applied" kit_applied_at_least "$DURABLE_EVENTS"
     local rate
     rate=$(it_psql "SELECT round($DURABLE_EVENTS / extract(epoch FROM
@@ -30,23 +33,42 @@ durable_run() {
     echo "$rate $bytes"
 }
 
-echo "== bus: durable events/s, $DURABLE_EVENTS events per run, 3 runs"
+echo "== bus: durable events/s, $DURABLE_EVENTS events per run, 3 runs each with and without CURVE, interleaved"
 rates=()
+plain_rates=()
 size=200
 for n in 1 2 3; do
-    read -r rate size < <(durable_run "$n")
-    echo "   run $n: $rate events/s"
-    rates+=("$rate")
+    for security in curve off; do
+        bench_busd "$security"
+        read -r rate size < <(durable_run "$n$security" "$security")
+        [ -n "$rate" ] || { echo "bench: durable run $n ($security) printed no figure" >&2; exit 1; }
+        echo "   run $n, $security: $rate events/s"
+        if [ "$security" = curve ]; then rates+=("$rate"); else plain_rates+=("$rate"); fi
+    done
 done
 durable=$(printf '%s\n' "${rates[@]}" | median)
-figure "bus.durable.events_per_s" "$durable (median of ${rates[*]}; target >= 20000)"
+plain=$(printf '%s\n' "${plain_rates[@]}" | median)
+figure "bus.durable.events_per_s" "$durable (CURVE on; median of ${rates[*]}; target >= 20000)"
+figure "bus.durable_plain.events_per_s" "$plain (CURVE off; median of ${plain_rates[*]})"
+figure "bus.durable.curve_cost_pct" "$(awk -v c="$durable" -v p="$plain" 'BEGIN { printf "%.1f", (p > 0) ? 100 * (p - c) / p : 0 }') (target < 10)"
 
 echo "== bus: raw ZeroMQ PUB/SUB through busd, $size-byte messages"
-raw_line=$("$IT_BIN/bench_zmq" "$KIT_BUS_IN" "$KIT_BUS_OUT" 1000000 "$size")
-echo "   $raw_line"
+raw_run() { # curve|off
+    bench_busd "$1"
+    BUS_SECURITY=$1 BUS_CERT=$(it_key service bench) \
+        "$IT_BIN/bench_zmq" "$KIT_BUS_IN" "$KIT_BUS_OUT" 1000000 "$size"
+}
+raw_line=$(raw_run curve) || { echo "bench: bench_zmq failed" >&2; exit 1; }
+echo "   curve: $raw_line"
 raw=$(sed -n 's/.*receive_rate=\([0-9]*\).*/\1/p' <<<"$raw_line")
 loss=$(sed -n 's/.*loss_pct=\([0-9.]*\).*/\1/p' <<<"$raw_line")
-figure "bus.raw.msgs_per_s" "$raw (loss ${loss}%, size $size B)"
+plain_line=$(raw_run off) || { echo "bench: bench_zmq failed" >&2; exit 1; }
+echo "   off:   $plain_line"
+raw_plain=$(sed -n 's/.*receive_rate=\([0-9]*\).*/\1/p' <<<"$plain_line")
+loss_plain=$(sed -n 's/.*loss_pct=\([0-9.]*\).*/\1/p' <<<"$plain_line")
+bench_busd curve
+figure "bus.raw.msgs_per_s" "$raw (CURVE on; loss ${loss}%, size $size B)"
+figure "bus.raw_plain.msgs_per_s" "$raw_plain (CURVE off; loss ${loss_plain}%)"
 figure "bus.durable_to_raw_ratio" "$(awk -v d="$durable" -v r="$raw" 'BEGIN { printf "%.3f", (r > 0) ? d / r : 0 }')"
 
 echo "== bus: delivery latency at 1,000 events/s (one event per transaction, 30 s)"

@@ -27,8 +27,10 @@ rss_mb() {
 }
 figure "order.rss_mb.idle" "$(rss_mb orderB) (target < 20)"
 
+# intake_run SOURCE COUNT RATE [curve|off]: the source publishes with its own key
 intake_run() {
-    BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
+    BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_SECURITY=${4:-curve} \
+        BUS_CERT=$(it_key source "$1") "$IT_BIN/conveyor" intake \
         --source "$1" --generate "$2" --rate "$3" --quiet 2>&1 | tail -1
 }
 field() {
@@ -36,15 +38,31 @@ field() {
 }
 
 ORDER_EVENTS=${BENCH_ORDER_EVENTS:-3000}
-echo "== order: intake to assignment, $ORDER_EVENTS orders per run, 3 runs"
+echo "== order: intake to assignment, $ORDER_EVENTS orders per run, 3 runs each with and without CURVE, interleaved"
 rates=()
+plain_rates=()
 for n in 1 2 3; do
-    line=$(intake_run "bench-$n" "$ORDER_EVENTS" 0)
-    echo "   run $n: $line"
-    [ "$(field unanswered "$line")" = 0 ] || echo "   (some orders got no answer)"
-    rates+=("$(field rate_per_s "$line")")
+    for security in curve off; do
+        # busd and the order service as deployed, or both without CURVE
+        it_stop orderB
+        bench_busd "$security"
+        order_start orderB 1 LOG_LEVEL=warn BUS_SECURITY="$security"
+        line=$(intake_run "bench-$n$security" "$ORDER_EVENTS" 0 "$security")
+        echo "   run $n, $security: $line"
+        rate=$(field rate_per_s "$line")
+        [ -n "$rate" ] || { echo "bench: intake run $n ($security) printed no figure" >&2; exit 1; }
+        [ "$(field unanswered "$line")" = 0 ] || echo "   (some orders got no answer)"
+        if [ "$security" = curve ]; then rates+=("$rate"); else plain_rates+=("$rate"); fi
+    done
 done
-figure "order.intake_per_s" "$(printf '%s\n' "${rates[@]}" | median) (median of ${rates[*]}; target >= 1000)"
+intake=$(printf '%s\n' "${rates[@]}" | median)
+intake_plain=$(printf '%s\n' "${plain_rates[@]}" | median)
+figure "order.intake_per_s" "$intake (CURVE on; median of ${rates[*]}; target >= 1000)"
+figure "order.intake_plain_per_s" "$intake_plain (CURVE off; median of ${plain_rates[*]})"
+figure "order.intake.curve_cost_pct" "$(awk -v c="$intake" -v p="$intake_plain" 'BEGIN { printf "%.1f", (p > 0) ? 100 * (p - c) / p : 0 }') (target < 10)"
+it_stop orderB
+bench_busd curve
+order_start orderB 1 LOG_LEVEL=warn
 
 echo "== order: latency at 200 orders/s for 30 s"
 line=$(intake_run bench-latency 6000 200)
