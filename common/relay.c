@@ -400,7 +400,9 @@ static void relay_heartbeat(relay_t *relay)
     Conveyor__Heartbeat beat = CONVEYOR__HEARTBEAT__INIT;
     beat.last_seq = (uint64_t)last_seq;
     beat.purged_through = (uint64_t)purged_through;
-    uint8_t beat_buf[64];
+    uint8_t beat_buf[32]; /* two varints: 22 bytes at most, checked */
+    if (conveyor__heartbeat__get_packed_size(&beat) > sizeof beat_buf)
+        return;
     size_t beat_len = conveyor__heartbeat__pack(&beat, beat_buf);
 
     Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
