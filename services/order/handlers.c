@@ -25,6 +25,8 @@ handler_result_t handlers_from_db(inbox_event_t *event, db_status_t status, cons
         return HANDLER_OK;
     if (status == DB_TRANSIENT)
         return inbox_retry(event, "pg_unavailable", "%s: %s", what, db_errmsg(event->db));
+    if (event->err_code[0])
+        return HANDLER_REJECT; /* a rule refused it and said why (orders.c) */
     return inbox_reject(event, "pg_error", "%s: %s", what, db_errmsg(event->db));
 }
 

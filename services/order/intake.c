@@ -341,6 +341,7 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
         return -1;
     sub->item_count = form->item_count;
     int64_t lines_minor = 0;
+    bool lines_fit = true; /* the sum fits int64; intake_validate refuses it when not */
     for (size_t i = 0; i < form->item_count; i++) {
         const form_item_t *item = &form->items[i];
         intake_item_t *out = &sub->items[i];
@@ -354,19 +355,23 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
             out->quantity = 0;
         }
         if (item->price_minor >= 0) {
+            int64_t amount_minor;
             out->has_price = true;
             out->price_minor = item->price_minor;
-            if (out->quantity > 0 && item->price_minor <= INT64_MAX / out->quantity)
-                lines_minor += item->price_minor * out->quantity;
+            if (__builtin_mul_overflow(item->price_minor, out->quantity, &amount_minor) ||
+                __builtin_add_overflow(lines_minor, amount_minor, &lines_minor))
+                lines_fit = false;
         }
     }
     /* a form states its discount in money: keep it as basis points of the cart */
     if (form->discount_minor < 0)
         problems_add(problems, "payment[discount]", "invalid",
                      "the discount is not an amount of money");
-    if (form->discount_minor > 0 && lines_minor > 0) {
+    if (form->discount_minor > 0 && lines_fit && lines_minor > 0) {
         __int128 bp = (__int128)form->discount_minor * 10000 + lines_minor / 2;
-        sub->discount_bp = (int64_t)(bp / lines_minor);
+        bp /= lines_minor;
+        /* a discount above the cart is out of range for intake_validate, not wrapped into it */
+        sub->discount_bp = bp > INT64_MAX ? INT64_MAX : (int64_t)bp;
     }
     sub->attributes = json_object();
     if (!sub->attributes)
@@ -457,6 +462,27 @@ static void validate_items(submission_t *sub, problems_t *problems)
     }
 }
 
+/* The sender's line amounts, summed as totals.c will sum them: a sum past
+ * int64 is refused at intake, with a reason, rather than failing later. */
+static void validate_sums(const submission_t *sub, problems_t *problems)
+{
+    int64_t lines_minor = 0;
+    for (size_t i = 0; i < sub->item_count; i++) {
+        const intake_item_t *item = &sub->items[i];
+        int64_t amount_minor;
+        if (!item->has_price || item->price_minor < 0 || item->quantity <= 0)
+            continue; /* refused by validate_items */
+        if (__builtin_mul_overflow(item->price_minor, item->quantity, &amount_minor) ||
+            __builtin_add_overflow(lines_minor, amount_minor, &lines_minor)) {
+            problems_add(problems, "items", "total_too_large",
+                         "the items' prices times their quantities add up to more than %lld "
+                         "kopecks",
+                         (long long)INT64_MAX);
+            return;
+        }
+    }
+}
+
 static void validate_delivery(submission_t *sub, problems_t *problems)
 {
     if (sub->method == METHOD_NONE) {
@@ -533,6 +559,7 @@ size_t intake_validate(submission_t *sub, const char *default_channel, problems_
 
     validate_delivery(sub, problems);
     validate_items(sub, problems);
+    validate_sums(sub, problems);
     if (sub->discount_bp < 0 || sub->discount_bp > 10000)
         problems_add(problems, "discount_bp", "out_of_range",
                      "discount_bp is 0 to 10000 (hundredths of a percent)");

@@ -88,7 +88,9 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
 
 /* F2: checks every rule and normalises phone, email and region; every
  * failed rule is one entry in problems. default_channel fills an empty
- * channel. Returns the number of problems added. */
+ * channel. The sender's prices times quantities must add up within int64
+ * ("items": "total_too_large"): sums are checked, never wrapped. Returns
+ * the number of problems added. */
 size_t intake_validate(submission_t *sub, const char *default_channel, problems_t *problems);
 
 /* The submission as canonical JSON (sorted keys, the normalised phone and

@@ -90,9 +90,11 @@ static const struct {
      "ON CONFLICT DO NOTHING RETURNING id, manager_id, category) "
      "SELECT id, coalesce(manager_id::text, ''), category FROM counted UNION ALL "
      "SELECT id, coalesce(manager_id::text, ''), category FROM created"},
+    /* the sum saturates at bigint's top rather than failing the delivery */
     {"customer_spent",
-     "UPDATE customers SET total_spent_minor = total_spent_minor + $2, category = CASE WHEN "
-     "total_spent_minor + $2 >= $3 THEN 'vip' ELSE category END WHERE id = $1"},
+     "UPDATE customers SET total_spent_minor = least(total_spent_minor::numeric + $2, "
+     "9223372036854775807)::bigint, category = CASE WHEN total_spent_minor::numeric + $2 >= $3 "
+     "THEN 'vip' ELSE category END WHERE id = $1"},
     {"order_insert",
      "WITH own AS (UPDATE customers SET manager_id = $8 WHERE id = $7 AND manager_id IS NULL "
      "AND $8::uuid IS NOT NULL) INSERT INTO orders (id, number, title, source, external_id, "

@@ -75,8 +75,9 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
                                      const char *phone_e164, const char *email_lower,
                                      customer_t *customer_out);
 
-/* F4: a delivered order adds to what the customer spent; at the threshold
- * they become a VIP. */
+/* F4: a delivered order adds to what the customer spent (the sum stops at
+ * bigint's top rather than failing the delivery); at the threshold they
+ * become a VIP. */
 db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amount_minor,
                                  int64_t vip_threshold_minor);
 
