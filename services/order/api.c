@@ -14,8 +14,9 @@
  *   GET  /v1/tasks, POST /v1/tasks/{id}/done     tasks (F8)
  *   GET  /v1/reports/sales, /v1/reports/people   analytics (F31)
  *
- * Who may call what: intake takes a source's API key (X-Api-Key) or a
- * manager's/admin's token (a call centre entering an order); staff and
+ * Who may call what: intake takes a source's API key (the X-Api-Key
+ * header, never the URL) or a manager's/admin's token (a call centre
+ * entering an order); staff and
  * sources are administered by admins; everything else takes any staff
  * token, and the funnel's matrix decides which moves a role may make.
  */
@@ -330,14 +331,21 @@ typedef struct {
     bool staff; /* a person with a token, not a source's key */
 } caller_t;
 
-/* Who submits: a source by its API key, or a manager/admin by token. */
+/* Who submits: a source by its API key, or a manager/admin by token.
+ * The key is read from the X-Api-Key header only: a key in the URL ends
+ * up in proxies' and servers' access logs, so one sent there is refused
+ * (and should be replaced), never used. */
 static bool intake_caller(api_t *api, const http_request_t *req, http_response_t *res, db_t *db,
-                          const char *key_from_form, caller_t *caller)
+                          caller_t *caller)
 {
     memset(caller, 0, sizeof *caller);
+    if (http_req_query(req, "api_key")) {
+        http_res_problem(res, 401, "api_key_in_url", "an API key is never accepted in the URL",
+                         "send it in the X-Api-Key header; a key that was sent in a URL may "
+                         "be in access logs: have an admin issue a new one");
+        return false;
+    }
     const char *key = http_req_header(req, "X-Api-Key");
-    if (!key)
-        key = key_from_form;
     if (key) {
         char hash[DIGEST_HEX_SIZE];
         intake_source_t source;
@@ -359,6 +367,13 @@ static bool intake_caller(api_t *api, const http_request_t *req, http_response_t
                  source.default_channel);
         caller->may_set_prices = source.may_set_prices;
         return true;
+    }
+    if (!http_req_header(req, "Authorization")) {
+        http_res_header(res, "WWW-Authenticate", "Bearer realm=\"conveyor\"");
+        http_res_problem(res, 401, "unauthenticated", "an API key or a staff token is required",
+                         "a source sends its key in the X-Api-Key header; staff send "
+                         "Authorization: Bearer <token>");
+        return false;
     }
     auth_claims_t claims;
     if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims))
@@ -445,7 +460,7 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
     submission_t sub;
     submission_init(&sub);
     problems_t read_errors;
-    if (problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, NULL, &caller))
+    if (problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, &caller))
         goto done;
     if (submission_from_json(body, &sub, &read_errors) != 0) {
         http_res_problem(res, 500, "out_of_memory", "could not read the order", NULL);
@@ -502,10 +517,7 @@ static void route_intake_form(const http_request_t *req, http_response_t *res, v
     caller_t caller;
     if (!db || problems_init(&read_errors) != 0)
         goto done;
-    const char *form_key = http_req_query(req, "api_key");
-    if (!form_key)
-        form_key = form_get(&form, "api_key");
-    if (!intake_caller(api, req, res, db, form_key, &caller))
+    if (!intake_caller(api, req, res, db, &caller))
         goto done;
     if (caller.staff || !caller.default_channel[0])
         snprintf(caller.default_channel, sizeof caller.default_channel, "landing");

@@ -94,11 +94,16 @@ it_assert_eq 2 "$(order_sql "SELECT order_count FROM orders.customers WHERE emai
     "orders of the customer found by email in two cases"
 
 # --- the form webhook (Tilda) ---------------------------------------------------------
-form_url="$(order_url 1)/v1/intake/form?api_key=$ORDER_FORM_KEY"
-form() {
-    local raw
-    raw=$(curl -sS -w '\n%{http_code}' --max-time 10 \
-        -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "$1" "$form_url")
+form_url="$(order_url 1)/v1/intake/form"
+form() { # BODY [URL_SUFFIX [HEADER...]]: POSTs the form with the tilda-landing key
+    local raw body=$1 suffix=${2:-}
+    shift 2 2>/dev/null || shift $#
+    local headers=(-H "X-Api-Key: $ORDER_FORM_KEY")
+    [ $# -gt 0 ] && headers=()
+    local h
+    for h in "$@"; do headers+=(-H "$h"); done
+    raw=$(curl -sS -w '\n%{http_code}' --max-time 10 "${headers[@]}" \
+        -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "$body" "$form_url$suffix")
     echo "$(tail -n1 <<<"$raw") $(sed '$d' <<<"$raw")"
 }
 out=$(form "test=test")
@@ -118,9 +123,21 @@ out=$(form "Name=Nobody&tranid=77&payment%5Bproducts%5D%5B0%5D%5Bname%5D=Mug&pay
 it_assert_eq 422 "$(http_code "$out")" "a form without phone and email"
 it_assert_eq 1 "$(order_sql "SELECT count(*) FROM orders.rejections WHERE source = 'tilda-landing' AND door = 'form'")" \
     "the rejected form is kept"
-out=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
-    --data-binary 'Name=%C0%ED%ED%E0&tranid=1' "$form_url")
-it_assert_eq 400 "$out" "a form that is not UTF-8"
+out=$(form 'Name=%C0%ED%ED%E0&tranid=1')
+it_assert_eq 400 "$(http_code "$out")" "a form that is not UTF-8"
+# the key only in a header: never in the URL (access logs), never in the form
+out=$(form "$tilda" "?api_key=$ORDER_FORM_KEY" "X-Trace: none")
+it_assert_eq "401 api_key_in_url" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "a key in the query string is refused"
+out=$(form "$tilda" "?api_key=$ORDER_FORM_KEY")
+it_assert_eq "401 api_key_in_url" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "a key in the query string is refused even beside a good header"
+out=$(form "api_key=$ORDER_FORM_KEY&$tilda" "" "X-Trace: none")
+it_assert_eq "401 unauthenticated" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "a key in the form's fields is not read"
+out=$(order_call POST "/v1/orders?api_key=$ORDER_SITE_KEY" "$body" "Idempotency-Key: A-8")
+it_assert_eq "401 api_key_in_url" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "a key in the query string of POST /v1/orders"
 
 # --- the bus ----------------------------------------------------------------------
 cat >"$IT_RUN/bus-orders.jsonl" <<'JSON'
