@@ -50,6 +50,14 @@ void http_server_destroy(http_server_t **self_p);
 int http_route(http_server_t *server, const char *method, const char *pattern,
                http_handler_fn handler, void *arg);
 
+/* Lowers the body limit of the route added with exactly this method and
+ * pattern (below the server's; 0 restores the server's), before start:
+ * a longer body is answered 413 before it is read (by Content-Length) or
+ * drained (chunked), and the handler never sees it. 0 ok, -1 no such
+ * route or already started. */
+int http_route_body_limit(http_server_t *server, const char *method, const char *pattern,
+                          size_t body_limit);
+
 /* Binds and starts serving; 0 ok, -1 (logged) if the address is taken. */
 int http_server_start(http_server_t *server);
 

@@ -2,7 +2,8 @@
  * test_http.c — the HTTP kit against a real libmicrohttpd server on
  * 127.0.0.1 (port 0), spoken to with libcurl and with raw sockets:
  * routing with {params} (percent-decoded, first match wins), 404, 405 with
- * Allow, 413 by Content-Length and by chunked body, 415, 400 with jansson's
+ * Allow, 413 by Content-Length and by chunked body (a route's own lower
+ * limit too), 415, 400 with jansson's
  * position, the exact problem+json shape, query and header access, JSON
  * responses with Cache-Control, a silent handler answered 500, metrics
  * and the access log per request, concurrent clients, and garbage on the
@@ -33,7 +34,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
-#define BODY_LIMIT 1024
+#define BODY_LIMIT  1024
+#define SMALL_LIMIT 100 /* /v1/small's own */
 
 static http_server_t *server;
 static unsigned port;
@@ -144,6 +146,8 @@ static int group_setup(void **state)
         http_route(server, "GET", "/v1/orders/{id}/lines/{line}", get_order_line, NULL) != 0 ||
         http_route(server, "POST", "/v1/orders", create_order, NULL) != 0 ||
         http_route(server, "POST", "/v1/echo", echo_body, NULL) != 0 ||
+        http_route(server, "POST", "/v1/small", echo_body, NULL) != 0 ||
+        http_route_body_limit(server, "POST", "/v1/small", SMALL_LIMIT) != 0 ||
         http_route(server, "GET", "/v1/silent", says_nothing, NULL) != 0 ||
         http_route(server, "POST", "/v1/invalid", invalid_fields, NULL) != 0 ||
         http_route(server, "GET", "/v1/things/{name}", thing_by_name, NULL) != 0 ||
@@ -505,6 +509,48 @@ static void test_oversized_body_is_413(void **state)
     assert_non_null(strstr(answer, "600:600"));
 }
 
+/* A route's own, lower limit holds like the server's: by Content-Length
+ * before the body is read, and on a chunked body; other routes keep the
+ * server's limit. */
+static void test_route_body_limit(void **state)
+{
+    (void)state;
+    char body[SMALL_LIMIT + 1];
+    memset(body, 'z', sizeof body);
+    reply_t reply;
+    assert_int_equal(request("POST", "/v1/small", "text/plain", body, SMALL_LIMIT, NULL, &reply),
+                     0);
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply.body, "100:100");
+    assert_int_equal(request("POST", "/v1/small", "text/plain", body, sizeof body, NULL, &reply),
+                     0);
+    assert_int_equal(reply.status, 413);
+    assert_string_equal(reply.body,
+                        "{\"type\":\"about:blank\",\"title\":\"request body too large\","
+                        "\"status\":413,\"code\":\"body_too_large\","
+                        "\"detail\":\"the body exceeds the limit of 100 bytes\"}");
+    const char *declared = "POST /v1/small HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n";
+    char early[4096];
+    raw_exchange(declared, strlen(declared), false, early, sizeof early);
+    assert_true(strncmp(early, "HTTP/1.1 413", 12) == 0);
+    char raw[512];
+    int n = snprintf(raw, sizeof raw,
+                     "POST /v1/small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n65\r\n%.*s\r\n0\r\n\r\n",
+                     (int)sizeof body, body);
+    assert_true(n > 0 && (size_t)n < sizeof raw);
+    char answer[4096];
+    raw_exchange(raw, (size_t)n, false, answer, sizeof answer);
+    assert_true(strncmp(answer, "HTTP/1.1 413", 12) == 0);
+    /* the same length elsewhere is well within the server's limit */
+    assert_int_equal(request("POST", "/v1/echo", "text/plain", body, sizeof body, NULL, &reply), 0);
+    assert_int_equal(reply.status, 200);
+    /* only a route that exists, and only before start */
+    assert_int_equal(http_route_body_limit(server, "POST", "/v1/nothing", 10), -1);
+    assert_int_equal(http_route_body_limit(server, "GET", "/v1/small", 10), -1);
+    assert_int_equal(http_route_body_limit(server, "POST", "/v1/small", 10), -1);
+}
+
 static void test_json_body(void **state)
 {
     (void)state;
@@ -785,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_wrong_method_is_405_with_allow),
         cmocka_unit_test(test_body_within_limit_is_read_whole),
         cmocka_unit_test(test_oversized_body_is_413),
+        cmocka_unit_test(test_route_body_limit),
         cmocka_unit_test(test_json_body),
         cmocka_unit_test(test_wrong_content_type_is_415),
         cmocka_unit_test(test_broken_json_is_400_with_position),

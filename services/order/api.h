@@ -13,6 +13,7 @@
 typedef struct {
     order_app_t *app;
     form_map_t form_map;    /* INTAKE_FORM_FIELDS */
+    size_t form_max_bytes;  /* INTAKE_FORM_MAX_BYTES: the form webhook's body limit */
     int login_max_failures; /* then the login is locked ... */
     int64_t login_lock_ms;  /* ... for this long */
     int64_t refresh_ttl_ms;

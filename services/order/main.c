@@ -31,6 +31,8 @@ static const config_spec_t order_specs[] = {
      "unpaid invoices and undelivered parcels are checked after this many business days"},
     {"INTAKE_FORM_FIELDS", "", false,
      "form field names: name=Name,phone=Phone,email=Email,address=Address,city=City,..."},
+    {"INTAKE_FORM_MAX_BYTES", "262144", false,
+     "the form webhook's body limit in bytes (413 beyond, before it is read)"},
     {"INVOICE_GRACE", "24h", false,
      "an unpaid order cancels itself this long after its invoice expired"},
     {"LOGIN_MAX_FAILURES", "5", false, "failed logins before the login is locked"},
@@ -44,7 +46,7 @@ static const config_spec_t order_specs[] = {
 static int read_config(const config_t *config, order_app_t *app, api_t *api)
 {
     int64_t timeout = 0, task_due = 0, ttl = 0, wait = 0, days = 0, failures = 0, lock = 0,
-            refresh = 0, vip = 0, grace = 0;
+            refresh = 0, vip = 0, grace = 0, form_bytes = 0;
     if (config_get_duration_ms(config, "ASSIGN_TIMEOUT", &timeout) != 0 ||
         config_get_duration_ms(config, "NEW_ORDER_TASK_DUE", &task_due) != 0 ||
         config_get_duration_ms(config, "ASSIGN_LOCK_TTL", &ttl) != 0 ||
@@ -54,7 +56,8 @@ static int read_config(const config_t *config, order_app_t *app, api_t *api)
         config_get_duration_ms(config, "LOGIN_LOCK", &lock) != 0 ||
         config_get_duration_ms(config, "INVOICE_GRACE", &grace) != 0 ||
         config_get_duration_ms(config, "REFRESH_TOKEN_TTL", &refresh) != 0 ||
-        config_get_int(config, "VIP_THRESHOLD_MINOR", 0, INT64_MAX, &vip) != 0)
+        config_get_int(config, "VIP_THRESHOLD_MINOR", 0, INT64_MAX, &vip) != 0 ||
+        config_get_int(config, "INTAKE_FORM_MAX_BYTES", 1024, 1024 * 1024, &form_bytes) != 0)
         return -1;
     if (form_map_parse(config_get(config, "INTAKE_FORM_FIELDS"), &api->form_map) != 0) {
         log_error("INTAKE_FORM_FIELDS is not ours=theirs[,ours=theirs...] with known fields",
@@ -77,6 +80,7 @@ static int read_config(const config_t *config, order_app_t *app, api_t *api)
     api->login_max_failures = (int)failures;
     api->login_lock_ms = lock;
     api->refresh_ttl_ms = refresh;
+    api->form_max_bytes = (size_t)form_bytes;
     return auth_password_hash("no such login", api->dummy_hash);
 }
 

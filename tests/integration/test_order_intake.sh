@@ -108,6 +108,18 @@ form() { # BODY [URL_SUFFIX [HEADER...]]: POSTs the form with the tilda-landing 
 }
 out=$(form "test=test")
 it_assert_eq 200 "$(http_code "$out")" "the connection check test=test"
+# the caller is known before the body is read: a broken body without a key is a 401
+out=$(form "test=test" "" "X-Trace: none")
+it_assert_eq "401 unauthenticated" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "the connection check without the key"
+out=$(form "Name=%zz&tranid=1" "" "X-Api-Key: not-a-key")
+it_assert_eq "401 bad_api_key" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "a malformed body with a wrong key: refused for the key, not parsed"
+# INTAKE_FORM_MAX_BYTES (256 KiB by default): refused before it is read
+{ printf 'tranid=1&comment='; head -c 300000 /dev/zero | tr '\0' x; } >"$IT_RUN/big-form"
+out=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -H "X-Api-Key: $ORDER_FORM_KEY" \
+    -H 'Content-Type: application/x-www-form-urlencoded' --data-binary @"$IT_RUN/big-form" "$form_url")
+it_assert_eq 413 "$out" "a form body over the form's own limit"
 tilda='Name=%D0%9C%D0%B0%D1%80%D0%B8%D1%8F&Phone=%2B7+999+123-45-67&Email=&Address=%D0%9C%D0%BE%D1%81%D0%BA%D0%B2%D0%B0%2C+%D0%A2%D0%B2%D0%B5%D1%80%D1%81%D0%BA%D0%B0%D1%8F+1&Region=Moscow&tranid=9263843%3A1234567&formid=form123&utm_source=yandex&payment%5Bproducts%5D%5B0%5D%5Bname%5D=Mug&payment%5Bproducts%5D%5B0%5D%5Bquantity%5D=2&payment%5Bproducts%5D%5B0%5D%5Bprice%5D=1990.50&payment%5Bproducts%5D%5B0%5D%5Bsku%5D=MUG-1'
 out=$(form "$tilda")
 it_assert_eq 201 "$(http_code "$out")" "a Tilda order ($out)"
