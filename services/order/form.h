@@ -19,11 +19,12 @@
 #include <stdint.h>
 
 /* Bounds on what a hostile body can make us hold: pairs in a body, cart
- * lines read at most, the highest cart index looked at
- * (payment[products][i] with a larger i is ignored), attributes kept at
- * most, values in a `payment` JSON string. */
+ * lines read at most (one more than an order holds, INTAKE_ITEMS_MAX, so
+ * that a longer cart is seen as too long without reading the rest), the
+ * highest cart index looked at (payment[products][i] with a larger i is
+ * ignored), attributes kept at most, values in a `payment` JSON string. */
 #define FORM_MAX_PAIRS       8192
-#define FORM_MAX_ITEMS       1000
+#define FORM_MAX_ITEMS       201
 #define FORM_MAX_INDEX       10000
 #define FORM_MAX_ATTRIBUTES  64
 #define FORM_MAX_JSON_VALUES 16384

@@ -30,12 +30,39 @@ handler_result_t handlers_from_db(inbox_event_t *event, db_status_t status, cons
     return inbox_reject(event, "pg_error", "%s: %s", what, db_errmsg(event->db));
 }
 
+/* Unpacks an OrderSubmitted. With more than INTAKE_ITEMS_MAX items the
+ * items are left out before unpacking (protobuf-c would allocate every
+ * one of them first) and *items_sent says how many there were. NULL if
+ * the payload is not an OrderSubmitted, or out of memory (*oom). */
+static Conveyor__OrderSubmitted *unpack_submission(const inbox_event_t *event, size_t *items_sent,
+                                                   bool *oom)
+{
+    *items_sent = 0;
+    *oom = false;
+    if (intake_proto_item_count(event->payload, event->payload_len, items_sent) != 0 ||
+        *items_sent <= INTAKE_ITEMS_MAX)
+        return conveyor__order_submitted__unpack(NULL, event->payload_len, event->payload);
+    uint8_t *trimmed = malloc(event->payload_len);
+    size_t trimmed_len = 0;
+    Conveyor__OrderSubmitted *msg = NULL;
+    if (!trimmed)
+        *oom = true;
+    else if (intake_proto_without_items(event->payload, event->payload_len, trimmed,
+                                        &trimmed_len) == 0)
+        msg = conveyor__order_submitted__unpack(NULL, trimmed_len, trimmed);
+    free(trimmed);
+    return msg;
+}
+
 /* ext/intake.order: an order from another system (F1). */
 static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
 {
     order_app_t *app = arg;
-    Conveyor__OrderSubmitted *msg =
-        conveyor__order_submitted__unpack(NULL, event->payload_len, event->payload);
+    size_t items_sent = 0;
+    bool oom = false;
+    Conveyor__OrderSubmitted *msg = unpack_submission(event, &items_sent, &oom);
+    if (!msg && oom)
+        return inbox_retry(event, "out_of_memory", "could not read the submission");
     if (!msg)
         return inbox_reject(event, "bad_payload", "intake.order payload is not an OrderSubmitted");
     submission_t sub;
@@ -46,6 +73,8 @@ static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
         result = inbox_retry(event, "out_of_memory", "could not read the submission");
         goto done;
     }
+    if (items_sent > INTAKE_ITEMS_MAX)
+        sub.items_over_max = items_sent; /* none were unpacked: intake_validate refuses it */
     /* the envelope names the publisher; an empty payload source means it */
     if (!sub.source && event->stream && event->stream[0])
         sub.source = strdup(event->stream);

@@ -16,6 +16,9 @@
 #define KEY_MAX_LEN     128
 #define QUANTITY_MAX    100000
 
+_Static_assert(FORM_MAX_ITEMS > INTAKE_ITEMS_MAX,
+               "a form reads past the intake limit, or a longer cart would look complete");
+
 static const char *const door_names[] = {"bus", "http", "form"};
 
 const char *intake_door_name(intake_door_t door)
@@ -153,8 +156,7 @@ static int items_from_json(const json_t *items, submission_t *sub, problems_t *p
     }
     size_t count = json_array_size(items);
     if (count > INTAKE_ITEMS_MAX) {
-        problems_add(problems, "items", "too_many", "an order holds at most %d items",
-                     INTAKE_ITEMS_MAX);
+        sub->items_over_max = count; /* none read: intake_validate says so */
         return 0;
     }
     sub->items = calloc(count ? count : 1, sizeof *sub->items);
@@ -291,6 +293,10 @@ int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub
         }
     }
     size_t count = msg->n_items;
+    if (count > INTAKE_ITEMS_MAX) {
+        sub->items_over_max = count;
+        count = 0;
+    }
     sub->items = calloc(count ? count : 1, sizeof *sub->items);
     if (!sub->items)
         return -1;
@@ -318,6 +324,86 @@ int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub
     return oom ? -1 : 0;
 }
 
+/* OrderSubmitted's items are field 6, length-delimited (order.proto). */
+#define PROTO_ITEMS_FIELD 6
+#define PROTO_WIRE_VARINT 0
+#define PROTO_WIRE_I64    1
+#define PROTO_WIRE_LEN    2
+#define PROTO_WIRE_I32    5
+
+/* Reads a varint at *pos; -1 past the end or longer than 10 bytes. */
+static int proto_varint(const uint8_t *bytes, size_t len, size_t *pos, uint64_t *value_out)
+{
+    uint64_t value = 0;
+    for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
+        uint8_t byte = bytes[(*pos)++];
+        value |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *value_out = value;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Walks the top-level fields of a packed message: counts the items and,
+ * when out is given, copies every other field to it. */
+static int proto_walk(const uint8_t *payload, size_t len, uint8_t *out, size_t *out_len,
+                      size_t *count_out)
+{
+    size_t pos = 0, written = 0, count = 0;
+    if (!payload && len > 0)
+        return -1;
+    while (pos < len) {
+        size_t start = pos;
+        uint64_t key = 0, value = 0;
+        if (proto_varint(payload, len, &pos, &key) != 0 || (key >> 3) == 0)
+            return -1;
+        switch (key & 7) {
+        case PROTO_WIRE_VARINT:
+            if (proto_varint(payload, len, &pos, &value) != 0)
+                return -1;
+            break;
+        case PROTO_WIRE_I64:
+        case PROTO_WIRE_I32: {
+            size_t width = (key & 7) == PROTO_WIRE_I64 ? 8 : 4;
+            if (len - pos < width)
+                return -1;
+            pos += width;
+            break;
+        }
+        case PROTO_WIRE_LEN:
+            if (proto_varint(payload, len, &pos, &value) != 0 || value > len - pos)
+                return -1;
+            pos += (size_t)value;
+            break;
+        default:
+            return -1; /* groups (3, 4) and the unknown wire types */
+        }
+        bool item = (key >> 3) == PROTO_ITEMS_FIELD && (key & 7) == PROTO_WIRE_LEN;
+        count += item;
+        if (out && !item) {
+            memcpy(out + written, payload + start, pos - start);
+            written += pos - start;
+        }
+    }
+    if (out_len)
+        *out_len = written;
+    *count_out = count;
+    return 0;
+}
+
+int intake_proto_item_count(const uint8_t *payload, size_t len, size_t *count_out)
+{
+    return proto_walk(payload, len, NULL, NULL, count_out);
+}
+
+int intake_proto_without_items(const uint8_t *payload, size_t len, uint8_t *out, size_t *out_len)
+{
+    size_t count = 0;
+    return out ? proto_walk(payload, len, out, out_len, &count) : -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* from a form                                                          */
 
@@ -336,13 +422,18 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
     sub->pickup_point_id = dup_trimmed(form->pickup_point, &oom);
     sub->method_text = dup_trimmed(form->delivery ? form->delivery : "courier", &oom);
     sub->method = intake_method_parse(sub->method_text);
-    sub->items = calloc(form->item_count ? form->item_count : 1, sizeof *sub->items);
+    size_t count = form->item_count;
+    if (count > INTAKE_ITEMS_MAX) {
+        sub->items_over_max = count; /* the form reads one line past the limit at most */
+        count = 0;
+    }
+    sub->items = calloc(count ? count : 1, sizeof *sub->items);
     if (!sub->items)
         return -1;
-    sub->item_count = form->item_count;
+    sub->item_count = count;
     int64_t lines_minor = 0;
     bool lines_fit = true; /* the sum fits int64; intake_validate refuses it when not */
-    for (size_t i = 0; i < form->item_count; i++) {
+    for (size_t i = 0; i < count; i++) {
         const form_item_t *item = &form->items[i];
         intake_item_t *out = &sub->items[i];
         char path[64];
@@ -436,6 +527,11 @@ static bool known_channel(const char *channel)
 
 static void validate_items(submission_t *sub, problems_t *problems)
 {
+    if (sub->items_over_max) {
+        problems_add(problems, "items", "too_many", "an order holds at most %d items, not %zu",
+                     INTAKE_ITEMS_MAX, sub->items_over_max);
+        return;
+    }
     if (sub->item_count == 0) {
         problems_add(problems, "items", "required", "an order needs at least one item");
         return;
@@ -633,6 +729,8 @@ json_t *submission_to_json(const submission_t *sub)
         json_array_append_new(items, line);
     }
     json_object_set_new(root, "items", items);
+    if (sub->items_over_max) /* what was refused unread: how many there were */
+        json_object_set_new(root, "items_sent", json_integer((json_int_t)sub->items_over_max));
     json_object_set(root, "attributes", sub->attributes ? sub->attributes : json_object());
     return root;
 }

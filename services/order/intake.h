@@ -40,6 +40,9 @@ typedef enum {
 delivery_method_t intake_method_parse(const char *text);
 const char *intake_method_name(delivery_method_t method);
 
+/* The most items an order holds, at every door. A door that is sent more
+ * reads none of them (and says how many came in items_over_max):
+ * intake_validate refuses the submission with "items": "too_many". */
 #define INTAKE_ITEMS_MAX 200
 
 typedef struct {
@@ -60,6 +63,7 @@ typedef struct {
     char *pickup_point_id, *delivery_comment;
     intake_item_t *items;
     size_t item_count;
+    size_t items_over_max; /* 0, or how many were sent when past INTAKE_ITEMS_MAX (none read) */
     int64_t discount_bp;
     char *comment;
     char *currency;
@@ -81,6 +85,17 @@ int submission_from_json(const json_t *body, submission_t *sub, problems_t *prob
 
 /* Reads an ext/intake.order payload. 0 ok, -1 out of memory. */
 int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub);
+
+/* How many items a packed OrderSubmitted holds, read from the wire
+ * without unpacking anything (protobuf-c would allocate every item first):
+ * the bus door's INTAKE_ITEMS_MAX holds before that work. -1 if the bytes
+ * are not a protobuf message (unpacking refuses them then). */
+int intake_proto_item_count(const uint8_t *payload, size_t len, size_t *count_out);
+
+/* Copies a packed OrderSubmitted into out (at least len bytes) without
+ * its items, every other field as it was; *out_len is what was written.
+ * -1 if the bytes are not a protobuf message. */
+int intake_proto_without_items(const uint8_t *payload, size_t len, uint8_t *out, size_t *out_len);
 
 /* Reads a form order (form.h); source and external_id (tranid) are given
  * by the caller. Bad quantities or prices go into problems. 0 ok, -1 OOM. */

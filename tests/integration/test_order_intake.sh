@@ -5,7 +5,8 @@
 # over each door gives the first answer and makes no second order; a key
 # reused with another body is refused (409); every rejection reason is
 # reported at once and the rejected submission is kept and listable;
-# customers are matched by E.164 phone or lower-cased email.
+# customers are matched by E.164 phone or lower-cased email; no door takes
+# more than INTAKE_ITEMS_MAX items.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/order/order.sh"
@@ -173,5 +174,27 @@ it_assert_eq "$first" "$(jq -r 'select(.external_id == "E-1") | .order_id' <<<"$
     "a repeat on the bus answers the first order"
 it_assert_eq 2 "$(order_sql "SELECT count(*) FROM orders.orders WHERE source = 'erp'")" \
     "orders made by the bus intake sent twice"
+
+# --- INTAKE_ITEMS_MAX (200) at every door ---------------------------------------------
+items201=$(jq -nc '[range(201) | {sku: "MUG-1", quantity: 1}]')
+out=$(order_submit L-1 "$(jq -c --argjson items "$items201" '.items = $items' <<<"$(order_body "Many" "+79005550101" Moscow MUG-1 1)")")
+it_assert_eq "422 items:too_many" \
+    "$(http_code "$out") $(http_body "$out" | jq -r '[.errors[] | .field + ":" + .code] | join(" ")')" \
+    "201 items over HTTP"
+cart=$(for i in $(seq 0 200); do printf '&payment%%5Bproducts%%5D%%5B%d%%5D%%5Bsku%%5D=MUG-1&payment%%5Bproducts%%5D%%5B%d%%5D%%5Bquantity%%5D=1' "$i" "$i"; done)
+out=$(form "Name=Many&Phone=%2B79005550102&Delivery=self_pickup&tranid=L-2$cart")
+it_assert_eq "422 items:too_many" \
+    "$(http_code "$out") $(http_body "$out" | jq -r '[.errors[] | .field + ":" + .code] | join(" ")')" \
+    "201 cart lines over the form"
+jq -c --argjson items "$items201" '{external_id: "L-3", customer: {name: "Many", phone: "+79005550103"},
+    delivery: {method: "self_pickup"}, items: $items}' <<<'{}' >"$IT_RUN/bus-many.jsonl"
+answers=$(BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
+    --source erp <"$IT_RUN/bus-many.jsonl") || it_fail "no answer on the bus for 201 items"
+it_assert_eq "rejected items:too_many" \
+    "$(jq -r '.status + " " + ([.reasons[] | .field + ":" + .code] | join(" "))' <<<"$answers")" \
+    "201 items over the bus"
+it_assert_eq 201 \
+    "$(order_sql "SELECT submission->>'items_sent' FROM orders.rejections WHERE source = 'erp' AND external_id = 'L-3'")" \
+    "the refused submission says how many items came"
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "dead letters"
 it_log "intake over the bus, HTTP and the form: repeats are no-ops, rejections kept and listable"

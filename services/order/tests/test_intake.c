@@ -4,7 +4,11 @@
  * fit int64 are refused with a reason instead of overflowing (a form's two
  * lines of 5·10^16 roubles, a JSON order of 5·10^18 kopecks twice, a
  * quantity that overflows the product); a form's money discount too large
- * for its cart is out of range rather than wrapped into range.
+ * for its cart is out of range rather than wrapped into range;
+ * INTAKE_ITEMS_MAX holds at every door before the items are read (JSON,
+ * the form, and on the bus before protobuf-c unpacks them: the wire is
+ * counted and the items left out), and a refused submission says how many
+ * came.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,13 +39,18 @@ static bool has_problem(const problems_t *problems, const char *field, const cha
 /* A valid order as JSON with these items (a JSON array text). */
 static json_t *order_json(const char *items)
 {
-    char text[1024];
-    snprintf(text, sizeof text,
-             "{\"source\":\"site-main\",\"external_id\":\"T-1\",\"customer\":{\"name\":\"Ivan\","
-             "\"phone\":\"+79123456789\"},\"delivery\":{\"method\":\"self_pickup\"},\"items\":%s}",
-             items);
+    size_t size = strlen(items) + 256;
+    char *text = malloc(size);
+    assert_non_null(text);
+    int n = snprintf(text, size,
+                     "{\"source\":\"site-main\",\"external_id\":\"T-1\",\"customer\":{\"name\":"
+                     "\"Ivan\",\"phone\":\"+79123456789\"},\"delivery\":{\"method\":"
+                     "\"self_pickup\"},\"items\":%s}",
+                     items);
+    assert_true(n > 0 && (size_t)n < size);
     json_error_t error;
     json_t *body = json_loads(text, 0, &error);
+    free(text);
     if (!body)
         fail_msg("test JSON does not parse: %s", error.text);
     return body;
@@ -159,12 +168,214 @@ static void test_form_discount_is_not_wrapped_into_range(void **state)
     problems_release(&problems);
 }
 
+/* "[{"sku":"S","quantity":1}, ...]" with count items; caller frees. */
+static char *json_items(size_t count)
+{
+    const char *item = "{\"sku\":\"S\",\"quantity\":1}";
+    size_t size = count * (strlen(item) + 1) + 3;
+    char *text = malloc(size);
+    assert_non_null(text);
+    size_t used = 0;
+    text[used++] = '[';
+    for (size_t i = 0; i < count; i++)
+        used += (size_t)snprintf(text + used, size - used, "%s%s", i ? "," : "", item);
+    snprintf(text + used, size - used, "]");
+    return text;
+}
+
+static void test_item_limit_over_json(void **state)
+{
+    (void)state;
+    submission_t sub;
+    problems_t problems;
+    char *items = json_items(INTAKE_ITEMS_MAX);
+    json_t *body = order_json(items);
+    free(items);
+    submission_init(&sub);
+    assert_int_equal(problems_init(&problems), 0);
+    assert_int_equal(submission_from_json(body, &sub, &problems), 0);
+    intake_validate(&sub, "website", &problems);
+    assert_int_equal(sub.item_count, INTAKE_ITEMS_MAX);
+    assert_int_equal(problems_count(&problems), 0);
+    json_decref(body);
+    submission_free(&sub);
+    problems_release(&problems);
+
+    items = json_items(INTAKE_ITEMS_MAX + 1);
+    body = order_json(items);
+    free(items);
+    submission_init(&sub);
+    assert_int_equal(problems_init(&problems), 0);
+    assert_int_equal(submission_from_json(body, &sub, &problems), 0);
+    assert_int_equal(sub.item_count, 0); /* none read */
+    intake_validate(&sub, "website", &problems);
+    assert_true(has_problem(&problems, "items", "too_many"));
+    assert_false(has_problem(&problems, "items", "required"));
+    assert_int_equal(problems_count(&problems), 1);
+    /* the refused submission says how many came */
+    json_t *canonical = submission_to_json(&sub);
+    assert_int_equal(json_integer_value(json_object_get(canonical, "items_sent")),
+                     INTAKE_ITEMS_MAX + 1);
+    json_decref(canonical);
+    json_decref(body);
+    submission_free(&sub);
+    problems_release(&problems);
+}
+
+/* A packed OrderSubmitted with count items; caller frees *out. */
+static void pack_order(size_t count, uint8_t **out, size_t *len_out)
+{
+    Conveyor__SubmittedItem *items = calloc(count ? count : 1, sizeof *items);
+    Conveyor__SubmittedItem **ptrs = calloc(count ? count : 1, sizeof *ptrs);
+    assert_non_null(items);
+    assert_non_null(ptrs);
+    for (size_t i = 0; i < count; i++) {
+        conveyor__submitted_item__init(&items[i]);
+        items[i].sku = "S";
+        items[i].quantity = 1;
+        ptrs[i] = &items[i];
+    }
+    Conveyor__Customer customer = CONVEYOR__CUSTOMER__INIT;
+    customer.name = "Petr";
+    customer.phone = "+79001112233";
+    Conveyor__Delivery delivery = CONVEYOR__DELIVERY__INIT;
+    delivery.method = CONVEYOR__DELIVERY_METHOD__DELIVERY_METHOD_SELF_PICKUP;
+    Conveyor__OrderSubmitted msg = CONVEYOR__ORDER_SUBMITTED__INIT;
+    msg.source = "erp";
+    msg.external_id = "E-1";
+    msg.customer = &customer;
+    msg.delivery = &delivery;
+    msg.n_items = count;
+    msg.items = ptrs;
+    msg.discount_bp = 500;
+    msg.comment = "after the items";
+    *len_out = conveyor__order_submitted__get_packed_size(&msg);
+    *out = malloc(*len_out ? *len_out : 1);
+    assert_non_null(*out);
+    assert_int_equal(conveyor__order_submitted__pack(&msg, *out), *len_out);
+    free(ptrs);
+    free(items);
+}
+
+static void test_item_limit_over_the_bus(void **state)
+{
+    (void)state;
+    uint8_t *packed = NULL;
+    size_t len = 0, count = 0;
+    pack_order(INTAKE_ITEMS_MAX + 1, &packed, &len);
+    assert_int_equal(intake_proto_item_count(packed, len, &count), 0);
+    assert_int_equal(count, INTAKE_ITEMS_MAX + 1);
+
+    /* the items left out before unpacking, everything else kept */
+    uint8_t *trimmed = malloc(len);
+    size_t trimmed_len = 0;
+    assert_non_null(trimmed);
+    assert_int_equal(intake_proto_without_items(packed, len, trimmed, &trimmed_len), 0);
+    assert_true(trimmed_len < len);
+    Conveyor__OrderSubmitted *msg = conveyor__order_submitted__unpack(NULL, trimmed_len, trimmed);
+    assert_non_null(msg);
+    assert_int_equal(msg->n_items, 0);
+    assert_string_equal(msg->source, "erp");
+    assert_string_equal(msg->external_id, "E-1");
+    assert_string_equal(msg->customer->phone, "+79001112233");
+    assert_int_equal(msg->discount_bp, 500);
+    assert_string_equal(msg->comment, "after the items");
+    conveyor__order_submitted__free_unpacked(msg, NULL);
+    free(trimmed);
+
+    /* unpacked whole (as a consumer without the check would), the
+     * submission still reads none of them and is refused */
+    msg = conveyor__order_submitted__unpack(NULL, len, packed);
+    assert_non_null(msg);
+    submission_t sub;
+    problems_t problems;
+    submission_init(&sub);
+    assert_int_equal(problems_init(&problems), 0);
+    assert_int_equal(submission_from_proto(msg, &sub), 0);
+    assert_int_equal(sub.item_count, 0);
+    assert_int_equal(sub.items_over_max, INTAKE_ITEMS_MAX + 1);
+    intake_validate(&sub, "website", &problems);
+    assert_true(has_problem(&problems, "items", "too_many"));
+    conveyor__order_submitted__free_unpacked(msg, NULL);
+    submission_free(&sub);
+    problems_release(&problems);
+    free(packed);
+
+    pack_order(INTAKE_ITEMS_MAX, &packed, &len);
+    assert_int_equal(intake_proto_item_count(packed, len, &count), 0);
+    assert_int_equal(count, INTAKE_ITEMS_MAX);
+    free(packed);
+
+    /* bytes that are no message: a truncated varint, a length past the
+     * end, a group, field number 0 */
+    const struct {
+        const char *bytes;
+        size_t len;
+    } broken[] = {{"\x08\x80", 2}, {"\x32\x05\x0a", 3}, {"\x33", 1}, {"\x00\x01", 2}};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        assert_int_equal(
+            intake_proto_item_count((const uint8_t *)broken[i].bytes, broken[i].len, &count), -1);
+        uint8_t out[8];
+        assert_int_equal(intake_proto_without_items((const uint8_t *)broken[i].bytes, broken[i].len,
+                                                    out, &trimmed_len),
+                         -1);
+    }
+    assert_int_equal(intake_proto_item_count((const uint8_t *)"", 0, &count), 0);
+    assert_int_equal(count, 0);
+}
+
+static void test_item_limit_over_the_form(void **state)
+{
+    (void)state;
+    form_item_t items[INTAKE_ITEMS_MAX + 1];
+    for (size_t i = 0; i < INTAKE_ITEMS_MAX + 1; i++) {
+        items[i].sku = "SKU";
+        items[i].name = NULL;
+        items[i].quantity = 1;
+        items[i].price_minor = 100;
+    }
+    form_order_t form;
+    memset(&form, 0, sizeof form);
+    form.name = "Maria";
+    form.phone = "+79991234567";
+    form.delivery = "self_pickup";
+    form.items = items;
+    form.item_count = INTAKE_ITEMS_MAX + 1;
+    submission_t sub;
+    problems_t problems;
+    submission_init(&sub);
+    assert_int_equal(problems_init(&problems), 0);
+    assert_int_equal(submission_from_form(&form, &sub, &problems), 0);
+    sub.source = strdup("tilda-landing");
+    sub.external_id = strdup("tranid-1");
+    assert_int_equal(sub.item_count, 0);
+    intake_validate(&sub, "landing", &problems);
+    assert_true(has_problem(&problems, "items", "too_many"));
+    submission_free(&sub);
+    problems_release(&problems);
+
+    form.item_count = INTAKE_ITEMS_MAX;
+    submission_init(&sub);
+    assert_int_equal(problems_init(&problems), 0);
+    assert_int_equal(submission_from_form(&form, &sub, &problems), 0);
+    sub.source = strdup("tilda-landing");
+    sub.external_id = strdup("tranid-1");
+    intake_validate(&sub, "landing", &problems);
+    assert_int_equal(sub.item_count, INTAKE_ITEMS_MAX);
+    assert_int_equal(problems_count(&problems), 0);
+    submission_free(&sub);
+    problems_release(&problems);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_sums_that_do_not_fit_are_refused),
         cmocka_unit_test(test_form_cart_that_does_not_fit_is_refused),
         cmocka_unit_test(test_form_discount_is_not_wrapped_into_range),
+        cmocka_unit_test(test_item_limit_over_json),
+        cmocka_unit_test(test_item_limit_over_the_bus),
+        cmocka_unit_test(test_item_limit_over_the_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
