@@ -69,18 +69,17 @@ static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
     submission_init(&sub);
     handler_result_t result = HANDLER_OK;
     intake_result_t outcome = {0};
-    if (submission_from_proto(msg, &sub) != 0) {
+    problems_t read_errors = {0};
+    if (problems_init(&read_errors) != 0 || submission_from_proto(msg, &sub) != 0 ||
+        intake_bus_source(&sub, event->stream, &read_errors) != 0) {
         result = inbox_retry(event, "out_of_memory", "could not read the submission");
         goto done;
     }
     if (items_sent > INTAKE_ITEMS_MAX)
         sub.items_over_max = items_sent; /* none were unpacked: intake_validate refuses it */
-    /* the envelope names the publisher; an empty payload source means it */
-    if (!sub.source && event->stream && event->stream[0])
-        sub.source = strdup(event->stream);
     emitter_t emitter = {.cause = event};
-    db_status_t status =
-        order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", false, NULL, &outcome);
+    db_status_t status = order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", false,
+                                      problems_errors(&read_errors), &outcome);
     result = handlers_from_db(event, status, "intake.order");
     if (result == HANDLER_OK && outcome.outcome == INTAKE_CONFLICT)
         log_warn("an intake key was reused with another body: answered with the first order",
@@ -88,6 +87,7 @@ static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
                  LF_STR("order_id", outcome.order_id), LF_ERR("idempotency_key_reused"));
 done:
     intake_result_clear(&outcome);
+    problems_release(&read_errors);
     submission_free(&sub);
     conveyor__order_submitted__free_unpacked(msg, NULL);
     return result;

@@ -324,6 +324,22 @@ int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub
     return oom ? -1 : 0;
 }
 
+int intake_bus_source(submission_t *sub, const char *publisher, problems_t *problems)
+{
+    if (!publisher)
+        publisher = "";
+    if (sub->source && strcmp(sub->source, publisher) != 0)
+        problems_add(problems, "source", "mismatch",
+                     "the payload names another source than its publisher (the envelope's "
+                     "stream): a publisher files orders under its own source only");
+    free(sub->source);
+    sub->source = NULL;
+    if (!publisher[0])
+        return 0;
+    sub->source = strdup(publisher);
+    return sub->source ? 0 : -1;
+}
+
 /* OrderSubmitted's items are field 6, length-delimited (order.proto). */
 #define PROTO_ITEMS_FIELD 6
 #define PROTO_WIRE_VARINT 0

@@ -86,6 +86,13 @@ int submission_from_json(const json_t *body, submission_t *sub, problems_t *prob
 /* Reads an ext/intake.order payload. 0 ok, -1 out of memory. */
 int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub);
 
+/* The bus door's source: the envelope's stream names the publisher (the
+ * bus authenticates it), and the payload may repeat that name or leave
+ * it empty, never name another. sub->source becomes the publisher's (NULL
+ * when publisher is empty); a payload that named another source adds
+ * "source": "mismatch" to problems. 0 ok, -1 out of memory. */
+int intake_bus_source(submission_t *sub, const char *publisher, problems_t *problems);
+
 /* How many items a packed OrderSubmitted holds, read from the wire
  * without unpacking anything (protobuf-c would allocate every item first):
  * the bus door's INTAKE_ITEMS_MAX holds before that work. -1 if the bytes

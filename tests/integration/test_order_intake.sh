@@ -6,7 +6,8 @@
 # reused with another body is refused (409); every rejection reason is
 # reported at once and the rejected submission is kept and listable;
 # customers are matched by E.164 phone or lower-cased email; no door takes
-# more than INTAKE_ITEMS_MAX items.
+# more than INTAKE_ITEMS_MAX items; a bus publisher files orders under its
+# own source (the envelope's stream) only.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/order/order.sh"
@@ -174,6 +175,25 @@ it_assert_eq "$first" "$(jq -r 'select(.external_id == "E-1") | .order_id' <<<"$
     "a repeat on the bus answers the first order"
 it_assert_eq 2 "$(order_sql "SELECT count(*) FROM orders.orders WHERE source = 'erp'")" \
     "orders made by the bus intake sent twice"
+
+# --- on the bus a publisher files under its own source only ---------------------------
+# (the envelope's stream is the publisher, which the bus authenticates)
+intakepub() { BUS_PUB_ENDPOINT=$KIT_BUS_IN "$IT_BIN/intakepub" "$@" >/dev/null || it_fail "intakepub $*"; }
+rejection_reasons() { # SOURCE EXTERNAL_ID
+    order_sql "SELECT string_agg(r->>'field' || ':' || (r->>'code'), ' ') FROM orders.rejections, jsonb_array_elements(reasons) r WHERE source = '$1' AND external_id = '$2'"
+}
+has_reasons() { [ -n "$(rejection_reasons "$1" "$2")" ]; }
+order_of() { order_sql "SELECT count(*) FROM orders.orders WHERE source = '$1' AND external_id = '$2'"; }
+has_order() { [ "$(order_of "$1" "$2")" = 1 ]; }
+intakepub erp site-main S-1
+it_wait_until 20 "the forged source refused" has_reasons erp S-1
+it_assert_eq "source:mismatch" "$(rejection_reasons erp S-1)" \
+    "a payload naming another source than its publisher"
+it_assert_eq 0 "$(order_of site-main S-1)" "nothing filed under the other source's name"
+intakepub erp "" S-2
+it_wait_until 20 "an empty payload source is the publisher's" has_order erp S-2
+intakepub erp erp S-3
+it_wait_until 20 "the publisher's own name" has_order erp S-3
 
 # --- INTAKE_ITEMS_MAX (200) at every door ---------------------------------------------
 items201=$(jq -nc '[range(201) | {sku: "MUG-1", quantity: 1}]')

@@ -8,7 +8,8 @@
  * INTAKE_ITEMS_MAX holds at every door before the items are read (JSON,
  * the form, and on the bus before protobuf-c unpacks them: the wire is
  * counted and the items left out), and a refused submission says how many
- * came.
+ * came; the bus door files under its publisher's name (the envelope's
+ * stream), refusing a payload that names another source.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -367,6 +368,39 @@ static void test_item_limit_over_the_form(void **state)
     problems_release(&problems);
 }
 
+/* The bus door files under the envelope's stream: a payload may repeat
+ * it or leave it empty, never name another source. */
+static void test_bus_source_is_the_publisher(void **state)
+{
+    (void)state;
+    const struct {
+        const char *payload_source, *publisher, *want_source;
+        bool mismatch;
+    } cases[] = {
+        {"erp", "erp", "erp", false},      {NULL, "erp", "erp", false}, /* empty: the publisher's */
+        {"site-main", "erp", "erp", true}, /* another's name: refused, filed as erp's */
+        {"site-main", "", NULL, true},     /* no publisher: no source at all */
+        {"Erp", "erp", "erp", true},       /* names are exact */
+        {NULL, NULL, NULL, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        submission_t sub;
+        problems_t problems;
+        submission_init(&sub);
+        assert_int_equal(problems_init(&problems), 0);
+        sub.source = cases[i].payload_source ? strdup(cases[i].payload_source) : NULL;
+        assert_int_equal(intake_bus_source(&sub, cases[i].publisher, &problems), 0);
+        if (cases[i].want_source)
+            assert_string_equal(sub.source, cases[i].want_source);
+        else
+            assert_null(sub.source);
+        assert_int_equal(has_problem(&problems, "source", "mismatch"), cases[i].mismatch);
+        assert_int_equal(problems_count(&problems), cases[i].mismatch ? 1 : 0);
+        submission_free(&sub);
+        problems_release(&problems);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_item_limit_over_json),
         cmocka_unit_test(test_item_limit_over_the_bus),
         cmocka_unit_test(test_item_limit_over_the_form),
+        cmocka_unit_test(test_bus_source_is_the_publisher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
