@@ -327,8 +327,8 @@ static void route_auth_refresh(const http_request_t *req, http_response_t *res, 
 typedef struct {
     char source[130];
     char default_channel[16];
-    bool may_set_prices;
-    bool staff; /* a person with a token, not a source's key */
+    intake_trust_t trust; /* the source's; for staff, of the source they file under */
+    bool staff;           /* a person with a token, not a source's key */
 } caller_t;
 
 /* Who submits: a source by its API key, or a manager/admin by token.
@@ -365,7 +365,7 @@ static bool intake_caller(api_t *api, const http_request_t *req, http_response_t
         snprintf(caller->source, sizeof caller->source, "%s", source.source);
         snprintf(caller->default_channel, sizeof caller->default_channel, "%s",
                  source.default_channel);
-        caller->may_set_prices = source.may_set_prices;
+        caller->trust = source.trust;
         return true;
     }
     if (!http_req_header(req, "Authorization")) {
@@ -399,7 +399,23 @@ static db_status_t tx_intake(db_t *db, void *arg)
     intake_result_clear(&ctx->result);
     emitter_t root = {.cause = NULL};
     return order_intake(ctx->api->app, db, &root, ctx->sub, ctx->door, ctx->caller->default_channel,
-                        ctx->caller->may_set_prices, ctx->read_errors, &ctx->result);
+                        &ctx->caller->trust, ctx->read_errors, &ctx->result);
+}
+
+/* Staff are trusted with money as far as the source they file under is
+ * (the call centre's own row, "callcenter", when an admin made one);
+ * false once it answered a database failure. */
+static bool staff_trust(db_t *db, http_response_t *res, const char *source, caller_t *caller)
+{
+    intake_source_t row = {.trust = {.may_set_prices = false, .max_discount_bp = 0}};
+    bool found = false;
+    db_status_t status = source ? store_source_by_name(db, source, &found, &row) : DB_OK;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "intake source");
+        return false;
+    }
+    caller->trust = row.trust;
+    return true;
 }
 
 /* Files a submission and answers 201 / 200 (repeat) / 409 / 422. */
@@ -481,6 +497,8 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
         free(sub.source);
         sub.source = strdup(caller.source);
     }
+    if (caller.staff && !staff_trust(db, res, sub.source, &caller))
+        goto done;
     intake_and_answer(api, res, db, &sub, DOOR_HTTP, &caller, problems_errors(&read_errors));
 done:
     problems_release(&read_errors);
@@ -529,6 +547,8 @@ static void route_intake_form(const http_request_t *req, http_response_t *res, v
         goto done;
     }
     sub.source = strdup(caller.source);
+    if (caller.staff && !staff_trust(db, res, sub.source, &caller))
+        goto done;
     sub.external_id = order.tranid ? strdup(order.tranid) : NULL;
     if (!order.tranid)
         problems_add(&read_errors, "tranid", "required",
@@ -1003,10 +1023,21 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
     const char *source = json_string_value(json_object_get(body, "source"));
     const char *channel = json_string_value(json_object_get(body, "default_channel"));
     const char *given_key = json_string_value(json_object_get(body, "api_key"));
-    bool may_set_prices = json_is_true(json_object_get(body, "may_set_prices"));
+    json_t *max_discount = json_object_get(body, "max_discount_bp");
+    intake_trust_t trust = {
+        .may_set_prices = json_is_true(json_object_get(body, "may_set_prices")),
+        .max_discount_bp = max_discount ? json_integer_value(max_discount) : 0,
+    };
     if (!source || (given_key && strlen(given_key) < 24)) {
         http_res_problem(res, 422, "invalid", "source is required",
                          "api_key, when you bring your own, has at least 24 characters");
+        return;
+    }
+    if (max_discount && (!json_is_integer(max_discount) || trust.max_discount_bp < 0 ||
+                         trust.max_discount_bp > 10000)) {
+        http_res_problem(res, 422, "invalid", "max_discount_bp is 0 to 10000",
+                         "the largest order discount the source may give, in hundredths of a "
+                         "percent (1000 = 10 %)");
         return;
     }
     char key[65], hash[DIGEST_HEX_SIZE];
@@ -1022,7 +1053,7 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
     if (!db)
         return;
     db_status_t status =
-        store_source_upsert(db, source, hash, channel ? channel : "website", may_set_prices);
+        store_source_upsert(db, source, hash, channel ? channel : "website", &trust);
     if (status == DB_ERROR && strcmp(db_sqlstate(db), "23514") == 0)
         http_res_problem(res, 422, "invalid", "the source breaks a rule",
                          "source is a-z 0-9 _ . - (1-64); default_channel is website, landing, "
@@ -1033,9 +1064,10 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
         service_answer_db_failure(res, db, status, "source");
     else
         http_res_json_take(res, 201,
-                           json_pack("{s:s,s:s,s:s,s:b}", "source", source, "api_key", key,
+                           json_pack("{s:s,s:s,s:s,s:b,s:I}", "source", source, "api_key", key,
                                      "default_channel", channel ? channel : "website",
-                                     "may_set_prices", may_set_prices));
+                                     "may_set_prices", trust.may_set_prices, "max_discount_bp",
+                                     (json_int_t)trust.max_discount_bp));
     release(api, &db);
 }
 

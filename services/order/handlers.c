@@ -77,9 +77,15 @@ static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
     }
     if (items_sent > INTAKE_ITEMS_MAX)
         sub.items_over_max = items_sent; /* none were unpacked: intake_validate refuses it */
+    /* the publisher is trusted with money as far as its source's row says */
+    intake_source_t source = {.trust = {.may_set_prices = false, .max_discount_bp = 0}};
+    bool registered = false;
+    db_status_t status =
+        sub.source ? store_source_by_name(event->db, sub.source, &registered, &source) : DB_OK;
     emitter_t emitter = {.cause = event};
-    db_status_t status = order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", false,
-                                      problems_errors(&read_errors), &outcome);
+    if (status == DB_OK)
+        status = order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", &source.trust,
+                              problems_errors(&read_errors), &outcome);
     result = handlers_from_db(event, status, "intake.order");
     if (result == HANDLER_OK && outcome.outcome == INTAKE_CONFLICT)
         log_warn("an intake key was reused with another body: answered with the first order",

@@ -687,6 +687,25 @@ size_t intake_validate(submission_t *sub, const char *default_channel, problems_
     return problems_count(problems) - before;
 }
 
+size_t intake_check_trust(const submission_t *sub, const intake_trust_t *trust,
+                          problems_t *problems)
+{
+    int64_t allowed = trust ? trust->max_discount_bp : 0;
+    if (sub->discount_bp <= allowed || sub->discount_bp > 10000)
+        return 0; /* within what it may give, or out of range anyway */
+    if (allowed <= 0)
+        problems_add(problems, "discount_bp", "not_allowed",
+                     "this source may not give discounts: an admin sets how far each source is "
+                     "trusted (max_discount_bp)");
+    else
+        problems_add(problems, "discount_bp", "not_allowed",
+                     "this source may give at most %lld.%02lld %% (%lld basis points), not "
+                     "%lld.%02lld %%",
+                     (long long)(allowed / 100), (long long)(allowed % 100), (long long)allowed,
+                     (long long)(sub->discount_bp / 100), (long long)(sub->discount_bp % 100));
+    return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* canonical form                                                       */
 

@@ -108,6 +108,20 @@ int intake_proto_without_items(const uint8_t *payload, size_t len, uint8_t *out,
  * by the caller. Bad quantities or prices go into problems. 0 ok, -1 OOM. */
 int submission_from_form(const form_order_t *form, submission_t *sub, problems_t *problems);
 
+/* What a source is trusted with (intake_sources), whichever door it
+ * uses; an unregistered source with nothing. */
+typedef struct {
+    bool may_set_prices;     /* its line prices stand instead of the catalogue's */
+    int64_t max_discount_bp; /* the largest order discount it may give */
+} intake_trust_t;
+
+/* F14: the money rules that depend on who sends. Prices are gated by
+ * using them or not (orders.c); a discount above what the source may give
+ * is refused ("discount_bp": "not_allowed"), never cut down. trust NULL
+ * trusts with nothing. Returns the number of problems added. */
+size_t intake_check_trust(const submission_t *sub, const intake_trust_t *trust,
+                          problems_t *problems);
+
 /* F2: checks every rule and normalises phone, email and region; every
  * failed rule is one entry in problems. default_channel fills an empty
  * channel. The sender's prices times quantities must add up within int64

@@ -583,8 +583,9 @@ static db_status_t announce_placed(db_t *db, const emitter_t *emitter, const sub
 }
 
 db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, submission_t *sub,
-                         intake_door_t door, const char *default_channel, bool sender_prices,
-                         const json_t *read_errors, intake_result_t *result)
+                         intake_door_t door, const char *default_channel,
+                         const intake_trust_t *trust, const json_t *read_errors,
+                         intake_result_t *result)
 {
     memset(result, 0, sizeof *result);
     problems_t problems;
@@ -597,6 +598,7 @@ db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, s
     json_t *canonical = NULL;
     char body_sha256[65];
     intake_validate(sub, default_channel, &problems);
+    intake_check_trust(sub, trust, &problems);
     if (submission_hash(sub, body_sha256) != 0) {
         status = DB_ERROR;
         goto done;
@@ -680,7 +682,7 @@ db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, s
         .manager_id = contact.id[0] ? contact.id : NULL,
         .delivery_json = delivery_text,
         .attributes_json = attributes_text,
-        .sender_prices = sender_prices,
+        .sender_prices = trust && trust->may_set_prices,
         .now_ms = now,
     };
     status = store_order_insert(db, &row);

@@ -70,13 +70,16 @@ static const struct {
      "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb) "
      "ON CONFLICT (source, external_id, body_sha256) DO UPDATE SET repeats = "
      "rejections.repeats + 1, last_seen_at = now() RETURNING id"},
-    {"source_by_key", "SELECT source, default_channel, may_set_prices FROM intake_sources "
-                      "WHERE api_key_sha256 = $1 AND active"},
+    {"source_by_key", "SELECT source, default_channel, may_set_prices, max_discount_bp FROM "
+                      "intake_sources WHERE api_key_sha256 = $1 AND active"},
+    {"source_by_name", "SELECT source, default_channel, may_set_prices, max_discount_bp FROM "
+                       "intake_sources WHERE source = $1 AND active"},
     {"source_upsert",
-     "INSERT INTO intake_sources (source, api_key_sha256, default_channel, may_set_prices) "
-     "VALUES ($1, $2, $3, $4) ON CONFLICT (source) DO UPDATE SET api_key_sha256 = "
-     "excluded.api_key_sha256, default_channel = excluded.default_channel, may_set_prices = "
-     "excluded.may_set_prices, active = true"},
+     "INSERT INTO intake_sources (source, api_key_sha256, default_channel, may_set_prices, "
+     "max_discount_bp) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source) DO UPDATE SET "
+     "api_key_sha256 = excluded.api_key_sha256, default_channel = excluded.default_channel, "
+     "may_set_prices = excluded.may_set_prices, max_discount_bp = excluded.max_discount_bp, "
+     "active = true"},
 
     /* customers and orders */
     {"customer_for_order",
@@ -453,35 +456,49 @@ db_status_t store_rejection_record(db_t *db, const char *new_id, const submissio
     return DB_OK;
 }
 
-db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
-                                intake_source_t *source_out)
+static db_status_t source_row(db_t *db, const char *stmt, const char *key, bool *found,
+                              intake_source_t *source_out)
 {
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, api_key_sha256);
+    db_param_text(&params, key);
     PGresult *res = NULL;
-    db_status_t status = db_run(db, "source_by_key", &params, &res);
+    db_status_t status = db_run(db, stmt, &params, &res);
     if (status != DB_OK)
         return status;
     *found = PQntuples(res) == 1;
     if (*found) {
         db_copy_value(res, 0, 0, source_out->source, sizeof source_out->source);
         db_copy_value(res, 0, 1, source_out->default_channel, sizeof source_out->default_channel);
-        source_out->may_set_prices = db_get_bool(res, 0, 2);
+        source_out->trust.may_set_prices = db_get_bool(res, 0, 2);
+        source_out->trust.max_discount_bp = db_get_i64_or(res, 0, 3, 0);
     }
     PQclear(res);
     return DB_OK;
 }
 
+db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
+                                intake_source_t *source_out)
+{
+    return source_row(db, "source_by_key", api_key_sha256, found, source_out);
+}
+
+db_status_t store_source_by_name(db_t *db, const char *source, bool *found,
+                                 intake_source_t *source_out)
+{
+    return source_row(db, "source_by_name", source, found, source_out);
+}
+
 db_status_t store_source_upsert(db_t *db, const char *source, const char *api_key_sha256,
-                                const char *default_channel, bool may_set_prices)
+                                const char *default_channel, const intake_trust_t *trust)
 {
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, source);
     db_param_text(&params, api_key_sha256);
     db_param_text(&params, default_channel);
-    db_param_bool(&params, may_set_prices);
+    db_param_bool(&params, trust->may_set_prices);
+    db_param_i64(&params, trust->max_discount_bp);
     return db_run(db, "source_upsert", &params, NULL);
 }
 

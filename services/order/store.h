@@ -52,14 +52,18 @@ db_status_t store_rejection_record(db_t *db, const char *new_id, const submissio
 typedef struct {
     char source[130];
     char default_channel[16];
-    bool may_set_prices;
+    intake_trust_t trust; /* may_set_prices, max_discount_bp */
 } intake_source_t;
 
 /* The active source whose API key has this SHA-256; *found false when none. */
 db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
                                 intake_source_t *source_out);
+/* The active source of this name (the bus door's publisher, the source
+ * staff file under); *found false when none: it is trusted with nothing. */
+db_status_t store_source_by_name(db_t *db, const char *source, bool *found,
+                                 intake_source_t *source_out);
 db_status_t store_source_upsert(db_t *db, const char *source, const char *api_key_sha256,
-                                const char *default_channel, bool may_set_prices);
+                                const char *default_channel, const intake_trust_t *trust);
 
 /* --- customers and orders -------------------------------------------- */
 

@@ -9,7 +9,8 @@
  * the form, and on the bus before protobuf-c unpacks them: the wire is
  * counted and the items left out), and a refused submission says how many
  * came; the bus door files under its publisher's name (the envelope's
- * stream), refusing a payload that names another source.
+ * stream), refusing a payload that names another source; a discount is
+ * gated per source (max_discount_bp) like prices.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -401,6 +402,51 @@ static void test_bus_source_is_the_publisher(void **state)
     }
 }
 
+/* Discounts are gated per source like prices: up to the source's
+ * max_discount_bp, refused with a reason above it, none for a source
+ * trusted with nothing. */
+static void test_discount_is_gated_per_source(void **state)
+{
+    (void)state;
+    const intake_trust_t none = {.may_set_prices = false, .max_discount_bp = 0};
+    const intake_trust_t shop = {.may_set_prices = false, .max_discount_bp = 1500};
+    const intake_trust_t owner = {.may_set_prices = true, .max_discount_bp = 10000};
+    const struct {
+        const intake_trust_t *trust;
+        int64_t discount_bp;
+        bool refused;
+    } cases[] = {
+        {&none, 0, false},      {&none, 1, true},      {NULL, 1, true},
+        {&shop, 1500, false},   {&shop, 1501, true},   {&shop, 10000, true},
+        {&owner, 10000, false}, {&shop, 20000, false}, /* out of range: intake_validate's */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        submission_t sub;
+        problems_t problems;
+        submission_init(&sub);
+        assert_int_equal(problems_init(&problems), 0);
+        sub.discount_bp = cases[i].discount_bp;
+        assert_int_equal(intake_check_trust(&sub, cases[i].trust, &problems),
+                         cases[i].refused ? 1 : 0);
+        assert_int_equal(has_problem(&problems, "discount_bp", "not_allowed"), cases[i].refused);
+        submission_free(&sub);
+        problems_release(&problems);
+    }
+    /* the reason says how far the source may go */
+    submission_t sub;
+    problems_t problems;
+    submission_init(&sub);
+    assert_int_equal(problems_init(&problems), 0);
+    sub.discount_bp = 10000;
+    intake_check_trust(&sub, &shop, &problems);
+    const char *message = json_string_value(
+        json_object_get(json_array_get(problems_errors(&problems), 0), "message"));
+    assert_string_equal(message, "this source may give at most 15.00 % (1500 basis points), not "
+                                 "100.00 %");
+    submission_free(&sub);
+    problems_release(&problems);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_item_limit_over_the_bus),
         cmocka_unit_test(test_item_limit_over_the_form),
         cmocka_unit_test(test_bus_source_is_the_publisher),
+        cmocka_unit_test(test_discount_is_gated_per_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
