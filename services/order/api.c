@@ -329,6 +329,8 @@ typedef struct {
     char default_channel[16];
     intake_trust_t trust; /* the source's; for staff, of the source they file under */
     bool staff;           /* a person with a token, not a source's key */
+    unsigned roles;       /* staff: role_t bits */
+    char staff_id[64];    /* staff: the token's subject */
 } caller_t;
 
 /* Who submits: a source by its API key, or a manager/admin by token.
@@ -381,7 +383,34 @@ static bool intake_caller(api_t *api, const http_request_t *req, http_response_t
     snprintf(caller->source, sizeof caller->source, "callcenter");
     snprintf(caller->default_channel, sizeof caller->default_channel, "phone");
     caller->staff = true;
+    caller->roles = claims.roles;
+    snprintf(caller->staff_id, sizeof caller->staff_id, "%s", claims.subject);
     return true;
+}
+
+/* Staff file under the call centre's source; naming another takes its
+ * idempotency keys and its place in the reports, so it needs an admin or
+ * a grant (staff.intake_sources, set by an admin). True when allowed;
+ * otherwise answered 403 (or a database failure) on res. */
+static bool staff_may_file(db_t *db, http_response_t *res, const caller_t *caller,
+                           const char *source)
+{
+    if (strcmp(source, caller->source) == 0 || (caller->roles & ROLE_ADMIN))
+        return true;
+    bool may = false;
+    db_status_t status = valid_uuid(caller->staff_id)
+                             ? store_staff_may_file(db, caller->staff_id, source, &may)
+                             : DB_OK;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "staff grant");
+        return false;
+    }
+    if (!may)
+        http_res_problem(res, 403, "source_not_allowed",
+                         "you may not file orders under this source",
+                         "staff file under \"callcenter\"; another source needs an admin, or a "
+                         "grant in the person's intake_sources (PATCH /v1/staff/{id})");
+    return may;
 }
 
 typedef struct {
@@ -489,7 +518,9 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
     free(sub.external_id);
     sub.external_id = strdup(key);
     if (caller.staff && sub.source) {
-        /* a call centre may file an order for a named source */
+        /* a call centre files for a named source where the person may */
+        if (!staff_may_file(db, res, &caller, sub.source))
+            goto done;
     } else {
         if (sub.source && strcmp(sub.source, caller.source) != 0)
             problems_add(&read_errors, "source", "mismatch",
@@ -813,6 +844,7 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
     const char *password = json_string_value(json_object_get(body, "password"));
     json_t *regions = json_object_get(body, "regions");
     json_t *capacity = json_object_get(body, "capacity");
+    json_t *intake_sources = json_object_get(body, "intake_sources");
     if (!login)
         problems_add(&problems, "login", "required", "login is required");
     if (!name)
@@ -823,6 +855,9 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         problems_add(&problems, "password", "too_short", "a password has at least 8 characters");
     if (regions && !string_array(regions))
         problems_add(&problems, "regions", "invalid", "regions is an array of region names");
+    if (intake_sources && !string_array(intake_sources))
+        problems_add(&problems, "intake_sources", "invalid",
+                     "intake_sources is an array of source names the person may file under");
     if (capacity && (!json_is_integer(capacity) || json_integer_value(capacity) < 0 ||
                      json_integer_value(capacity) > 100000))
         problems_add(&problems, "capacity", "invalid", "capacity is 0 to 100000 open orders");
@@ -839,6 +874,7 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         return;
     }
     char *regions_text = regions ? json_dumps(regions, JSON_COMPACT) : NULL;
+    char *sources_text = intake_sources ? json_dumps(intake_sources, JSON_COMPACT) : NULL;
     staff_insert_t staff = {
         .id = id,
         .login = login,
@@ -849,15 +885,18 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         .regions_json = regions_text,
         .capacity = capacity ? json_integer_value(capacity) : 50,
         .password_hash = password ? hash : NULL,
+        .intake_sources_json = sources_text,
     };
     db_t *db = session(api, res);
     if (!db) {
         free(regions_text);
+        free(sources_text);
         return;
     }
     bool conflict = false;
     db_status_t status = store_staff_insert(db, &staff, &conflict);
     free(regions_text);
+    free(sources_text);
     if (status == DB_ERROR && strcmp(db_sqlstate(db), "23514") == 0)
         http_res_problem(res, 422, "invalid", "the staff member breaks a rule",
                          "login is 2-64 of a-z 0-9 . _ @ -; name 1-200 characters");
@@ -916,14 +955,16 @@ static void route_staff_patch(const http_request_t *req, http_response_t *res, v
     json_t *regions = json_object_get(body, "regions");
     json_t *capacity = json_object_get(body, "capacity");
     json_t *active = json_object_get(body, "active");
+    json_t *intake_sources = json_object_get(body, "intake_sources");
     if (!valid_uuid(id)) {
         http_res_problem(res, 404, "not_found", "no such staff member", NULL);
         return;
     }
     if ((regions && !string_array(regions)) || (capacity && !json_is_integer(capacity)) ||
-        (active && !json_is_boolean(active))) {
+        (active && !json_is_boolean(active)) || (intake_sources && !string_array(intake_sources))) {
         http_res_problem(res, 422, "invalid", "a field has the wrong type",
-                         "regions: array of strings; capacity: integer; active: boolean");
+                         "regions, intake_sources: arrays of strings; capacity: integer; "
+                         "active: boolean");
         return;
     }
     char *patch = json_dumps(body, JSON_COMPACT);

@@ -225,9 +225,12 @@ static const struct {
                         "$2") " WHERE token_sha256 = $1 AND used_at IS "
                               "NULL AND expires_at > " TS("$2") " RETURNING staff_id"},
     {"staff_insert",
-     "INSERT INTO staff (id, login, name, email, phone, role, regions, capacity, password_hash) "
-     "SELECT $1, $2, $3, $4, $5, $6, ARRAY(SELECT lower(jsonb_array_elements_text($7::jsonb))), "
-     "$8, $9 ON CONFLICT (login) DO NOTHING"},
+     "INSERT INTO staff (id, login, name, email, phone, role, regions, capacity, password_hash, "
+     "intake_sources) SELECT $1, $2, $3, $4, $5, $6, ARRAY(SELECT "
+     "lower(jsonb_array_elements_text($7::jsonb))), $8, $9, ARRAY(SELECT "
+     "jsonb_array_elements_text($10::jsonb)) ON CONFLICT (login) DO NOTHING"},
+    {"staff_may_file",
+     "SELECT EXISTS (SELECT 1 FROM staff WHERE id = $1 AND active AND $2 = ANY (intake_sources))"},
     {"staff_patch",
      "UPDATE staff SET name = coalesce($2::jsonb->>'name', name), email = CASE WHEN "
      "$2::jsonb ? 'email' THEN $2::jsonb->>'email' ELSE email END, phone = CASE WHEN "
@@ -235,14 +238,17 @@ static const struct {
      "coalesce(($2::jsonb->>'active')::boolean, active), capacity = "
      "coalesce(($2::jsonb->>'capacity')::int, capacity), regions = CASE WHEN $2::jsonb ? "
      "'regions' THEN ARRAY(SELECT lower(jsonb_array_elements_text($2::jsonb->'regions'))) ELSE "
-     "regions END WHERE id = $1"},
+     "regions END, intake_sources = CASE WHEN $2::jsonb ? 'intake_sources' THEN ARRAY(SELECT "
+     "jsonb_array_elements_text($2::jsonb->'intake_sources')) ELSE intake_sources END "
+     "WHERE id = $1"},
     {"staff_set_shift",
      "UPDATE staff SET on_shift = $2, shift_changed_at = " TS("$3") " WHERE id = $1"},
     {"staff_json",
      "SELECT json_build_object('id', id, 'login', login, 'name', name, 'email', email, "
      "'phone', phone, 'role', role, 'active', active, 'on_shift', on_shift, 'regions', "
      "to_json(regions), 'capacity', capacity, 'open_orders', open_orders, "
-     "'last_assigned_at', last_assigned_at) FROM staff WHERE id = $1"},
+     "'last_assigned_at', last_assigned_at, 'intake_sources', to_json(intake_sources)) FROM "
+     "staff WHERE id = $1"},
     {"staff_list_json",
      "SELECT coalesce(json_agg(json_build_object('id', id, 'login', login, 'name', name, "
      "'role', role, 'active', active, 'on_shift', on_shift, 'regions', to_json(regions), "
@@ -1189,6 +1195,7 @@ db_status_t store_staff_insert(db_t *db, const staff_insert_t *staff, bool *conf
     db_param_text(&params, staff->regions_json ? staff->regions_json : "[]");
     db_param_i64(&params, staff->capacity);
     param_text_or_null(&params, staff->password_hash);
+    db_param_text(&params, staff->intake_sources_json ? staff->intake_sources_json : "[]");
     int64_t rows = 0;
     db_status_t status = db_run_count(db, "staff_insert", &params, &rows);
     if (status == DB_OK)
@@ -1230,6 +1237,20 @@ db_status_t store_staff_json(db_t *db, const char *id, json_t **out)
     db_params_init(&params);
     db_param_text(&params, id);
     return db_run_json(db, "staff_json", &params, out);
+}
+
+db_status_t store_staff_may_file(db_t *db, const char *staff_id, const char *source, bool *may_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, staff_id);
+    db_param_text(&params, source);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "staff_may_file", &params, &res);
+    if (status == DB_OK)
+        *may_out = PQntuples(res) == 1 && db_get_bool(res, 0, 0);
+    PQclear(res);
+    return status;
 }
 
 db_status_t store_staff_list_json(db_t *db, json_t **out)

@@ -292,7 +292,8 @@ typedef struct {
     const char *role;
     const char *regions_json; /* JSON array of strings */
     int64_t capacity;
-    const char *password_hash; /* may be NULL */
+    const char *password_hash;       /* may be NULL */
+    const char *intake_sources_json; /* JSON array: the sources they may file under; NULL none */
 } staff_insert_t;
 
 /* *conflict true when the login is taken. */
@@ -301,6 +302,9 @@ db_status_t store_staff_patch(db_t *db, const char *id, const char *patch_json, 
 db_status_t store_staff_set_shift(db_t *db, const char *id, bool on_shift, int64_t now_ms,
                                   bool *found);
 db_status_t store_staff_json(db_t *db, const char *id, json_t **out); /* NULL: not found */
+/* Whether an active staff member was granted filing orders under source
+ * (staff.intake_sources). */
+db_status_t store_staff_may_file(db_t *db, const char *staff_id, const char *source, bool *may_out);
 db_status_t store_staff_list_json(db_t *db, json_t **out);
 
 /* --- reading ------------------------------------------------------------ */

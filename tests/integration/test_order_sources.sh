@@ -4,7 +4,8 @@
 # sets max_discount_bp; above it the order is rejected with its reason,
 # over HTTP, the form, the bus and for staff alike); a bus publisher is
 # trusted as its registered source is (its prices stand only when the
-# source may set them).
+# source may set them); staff file under the call centre's source, and
+# under another only as admins or with an admin's grant.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/order/order.sh"
@@ -92,4 +93,35 @@ it_assert_eq 201 "$(http_code "$out")" "an admin lets the call centre give up to
 out=$(staff_submit C-2 "$(with_discount 500 Phone +79005550204)" "$as_anna")
 it_assert_eq "201 callcenter" "$(http_code "$out") $(http_body "$out" | jq -r .source)" \
     "a call-centre discount within what it may give"
-it_log "sources: discounts gated per source at every door, staff by the source they file under"
+
+# --- staff name a source only where they may -------------------------------------------------
+# (filing under site-main would take site-main's idempotency keys: its real order A-77 would
+# then be answered with the call centre's)
+out=$(staff_submit A-77 "$(jq -c '.source = "site-main"' <<<"$(order_body "Squat" "+79005550205" Moscow MUG-1 1)")" "$as_anna")
+it_assert_eq "403 source_not_allowed" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "a manager naming a source without a grant"
+it_assert_eq "0 0" "$(order_sql "SELECT (SELECT count(*) FROM orders.orders WHERE source = 'site-main' AND external_id = 'A-77') || ' ' || (SELECT count(*) FROM orders.rejections WHERE external_id = 'A-77')")" \
+    "nothing filed or kept under the name"
+out=$(order_submit A-77 "$(order_body "Real" "+79005550206" Moscow MUG-1 1)")
+it_assert_eq 201 "$(http_code "$out")" "site-main's own order with that key is its own"
+out=$(order_admin PATCH "/v1/staff/$manager" '{"intake_sources":["site-main"]}')
+it_assert_eq '200 ["site-main"]' "$(http_code "$out") $(http_body "$out" | jq -c .intake_sources)" \
+    "an admin grants the manager site-main"
+out=$(staff_submit S-1 "$(jq -c '.source = "site-main"' <<<"$(order_body "Granted" "+79005550207" Moscow MUG-1 1)")" "$as_anna")
+it_assert_eq "201 site-main" "$(http_code "$out") $(http_body "$out" | jq -r .source)" \
+    "the granted source"
+out=$(staff_submit S-2 "$(jq -c '.source = "tilda-landing"' <<<"$(order_body "Other" "+79005550208" Moscow MUG-1 1)")" "$as_anna")
+it_assert_eq "403 source_not_allowed" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "a source the grant does not name"
+out=$(staff_submit S-3 "$(jq -c '.source = "callcenter"' <<<"$(order_body "Own" "+79005550209" Moscow MUG-1 1)")" "$as_anna")
+it_assert_eq "201 callcenter" "$(http_code "$out") $(http_body "$out" | jq -r .source)" \
+    "the call centre's own name needs no grant"
+out=$(staff_submit S-4 "$(jq -c '.source = "tilda-landing"' <<<"$(order_body "Admin" "+79005550210" Moscow MUG-1 1)")" "$(it_token admin)")
+it_assert_eq "201 tilda-landing" "$(http_code "$out") $(http_body "$out" | jq -r .source)" \
+    "an admin names any source"
+order_admin PATCH "/v1/staff/$manager" '{"intake_sources":[]}' >/dev/null
+out=$(staff_submit S-5 "$(jq -c '.source = "site-main"' <<<"$(order_body "Revoked" "+79005550211" Moscow MUG-1 1)")" "$as_anna")
+it_assert_eq 403 "$(http_code "$out")" "a revoked grant holds at once, whatever the token says"
+out=$(order_admin PATCH "/v1/staff/$manager" '{"intake_sources":"site-main"}')
+it_assert_eq 422 "$(http_code "$out")" "intake_sources is an array"
+it_log "sources: discounts gated per source at every door; staff file under a source only where they may"
