@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/numparse.h"
 #include "common/page.h"
 #include "common/uuid.h"
@@ -195,47 +196,96 @@ done:
     return body;
 }
 
+/* POST /v1/auth/token in three steps (login.h says why each limit is what
+ * it is): a short transaction that admits the client under its rate limit
+ * and reads the login's staff row and failure counts; Argon2id outside any
+ * transaction, against the staff member's hash or, for an unknown or
+ * locked login, against a dummy one (the same work: the answer and its
+ * time tell nothing); a short transaction that records a failure or issues
+ * the tokens. */
 typedef struct {
     api_t *api;
-    const char *login, *password, *refresh;
-    int answer_status;
-    json_t *answer;
-    const char *code, *title;
-} login_ctx_t;
-
-static db_status_t tx_login(db_t *db, void *arg)
-{
-    login_ctx_t *ctx = arg;
+    const char *login;
+    char client[64]; /* the key the client is counted by */
+    int64_t now_ms;
+    bool limited;           /* refused by the rate limit */
+    int64_t retry_after_ms; /* ... for this long */
+    bool found;             /* the login exists */
     staff_login_t staff;
-    bool found = false;
-    db_status_t status = store_staff_by_login(db, ctx->login, &found, &staff);
+    bool locked;    /* for this client, or for everyone */
+    bool granted;   /* the password matched an active, unlocked login */
+    json_t *answer; /* the token pair */
+} token_ctx_t;
+
+static metrics_counter_t *login_counter(const char *outcome)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+    return metrics_counter("login_attempts_total", labels,
+                           "POST /v1/auth/token attempts by outcome (rate_limited, refused, ok).");
+}
+
+static db_status_t tx_token_begin(db_t *db, void *arg)
+{
+    token_ctx_t *ctx = arg;
+    const login_policy_t *policy = &ctx->api->login;
+    int64_t tat = 0, next = 0;
+    ctx->limited = false;
+    db_status_t status = store_login_throttle_take(db, ctx->client, ctx->now_ms, &tat);
     if (status != DB_OK)
         return status;
-    int64_t now = clock_now_ms();
-    /* an unknown login costs the same time as a wrong password */
-    bool ok = auth_password_verify(found && staff.password_hash[0] ? staff.password_hash
-                                                                   : ctx->api->dummy_hash,
-                                   ctx->password) &&
-              found && staff.password_hash[0];
-    if (found && staff.locked_until_ms > now) {
-        ctx->answer_status = 429;
-        ctx->code = "login_locked";
-        ctx->title = "too many failed logins: try again later";
+    if (!login_rate_admit(tat, ctx->now_ms, policy->rate_max, policy->rate_window_ms, &next,
+                          &ctx->retry_after_ms)) {
+        ctx->limited = true; /* nothing more is read, nothing hashed */
         return DB_OK;
     }
-    if (!found || !ok || !staff.active) {
-        if (found)
-            status = store_staff_login_failed(db, staff.id, ctx->api->login_max_failures,
-                                              now + ctx->api->login_lock_ms);
-        ctx->answer_status = 401;
-        ctx->code = "bad_credentials";
-        ctx->title = "the login or the password is wrong";
-        return status;
-    }
-    status = store_staff_login_ok(db, staff.id);
+    status = store_login_throttle_set(db, ctx->client, next);
     if (status == DB_OK)
-        ctx->answer = token_pair(ctx->api, db, &staff, &status);
-    ctx->answer_status = 200;
+        status = store_login_purge(db, ctx->now_ms);
+    if (status == DB_OK)
+        status = store_staff_by_login(db, ctx->login, &ctx->found, &ctx->staff);
+    login_guard_t pair, all;
+    if (status == DB_OK)
+        status = store_login_guards(db, ctx->login, ctx->client, false, ctx->now_ms, &pair, &all);
+    if (status == DB_OK)
+        ctx->locked =
+            login_guard_locked(&pair, ctx->now_ms) || login_guard_locked(&all, ctx->now_ms);
+    return status;
+}
+
+/* Counts a failure under the login from this client and from all. */
+static db_status_t record_failure(db_t *db, token_ctx_t *ctx)
+{
+    const login_policy_t *policy = &ctx->api->login;
+    login_guard_t pair, all;
+    db_status_t status =
+        store_login_guards(db, ctx->login, ctx->client, true, ctx->now_ms, &pair, &all);
+    if (status != DB_OK)
+        return status;
+    bool was_locked = login_guard_locked(&all, ctx->now_ms);
+    login_guard_fail(&pair, ctx->now_ms, policy->max_failures, policy->lock_ms);
+    login_guard_fail(&all, ctx->now_ms, policy->max_failures_all, policy->lock_ms);
+    if (!was_locked && login_guard_locked(&all, ctx->now_ms))
+        log_warn("a login is locked for every client: failed logins from many addresses",
+                 LF_STR("client", ctx->client), LF_ERR("login_locked_all"));
+    status = store_login_guard_set(db, ctx->login, ctx->client, &pair,
+                                   login_guard_expires_ms(&pair, policy->lock_ms));
+    if (status == DB_OK)
+        status = store_login_guard_set(db, ctx->login, "", &all,
+                                       login_guard_expires_ms(&all, policy->lock_ms));
+    return status;
+}
+
+static db_status_t tx_token_end(db_t *db, void *arg)
+{
+    token_ctx_t *ctx = arg;
+    json_decref(ctx->answer);
+    ctx->answer = NULL;
+    if (!ctx->granted) /* a refusal by a lock is counted nowhere */
+        return ctx->locked ? DB_OK : record_failure(db, ctx);
+    db_status_t status = store_login_guard_clear(db, ctx->login, ctx->client);
+    if (status == DB_OK)
+        ctx->answer = token_pair(ctx->api, db, &ctx->staff, &status);
     return status;
 }
 
@@ -245,34 +295,72 @@ static void route_auth_token(const http_request_t *req, http_response_t *res, vo
     json_t *body = http_req_json(req, res);
     if (!body)
         return;
-    login_ctx_t ctx = {.api = api,
+    token_ctx_t ctx = {.api = api,
                        .login = json_string_value(json_object_get(body, "login")),
-                       .password = json_string_value(json_object_get(body, "password"))};
-    if (!ctx.login || !ctx.password) {
-        http_res_problem(res, 422, "required", "login and password are required", NULL);
+                       .now_ms = clock_now_ms()};
+    const char *password = json_string_value(json_object_get(body, "password"));
+    if (!ctx.login || !password || !ctx.login[0] || strlen(ctx.login) > 128) {
+        http_res_problem(res, 422, "required", "login and password are required",
+                         "a login is at most 128 characters");
+        return;
+    }
+    char address[HTTP_ADDR_SIZE];
+    if (http_req_client(req, &api->proxies, address, sizeof address) != 0 ||
+        login_client_key(address, ctx.client, sizeof ctx.client) != 0) {
+        http_res_problem(res, 500, "no_client_address", "the client's address is unknown", NULL);
         return;
     }
     db_t *db = session(api, res);
     if (!db)
         return;
-    db_status_t status = in_tx(api, db, tx_login, &ctx);
-    if (status != DB_OK)
+    db_status_t status = in_tx(api, db, tx_token_begin, &ctx);
+    if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "login");
-    else if (ctx.answer_status == 200 && ctx.answer)
-        http_res_json_take(res, 200, json_incref(ctx.answer));
-    else {
-        if (ctx.answer_status == 429)
-            http_res_header(res, "Retry-After", "900");
-        http_res_problem(res, ctx.answer_status ? ctx.answer_status : 500,
-                         ctx.code ? ctx.code : "login_failed", ctx.title ? ctx.title : "", NULL);
+        goto done;
     }
+    if (ctx.limited) {
+        metrics_counter_add(login_counter("rate_limited"), 1);
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)((ctx.retry_after_ms + 999) / 1000));
+        http_res_header(res, "Retry-After", seconds);
+        http_res_problem(res, 429, "login_rate_limited",
+                         "too many login attempts from your address",
+                         "try again after the seconds in Retry-After");
+        goto done;
+    }
+    bool usable = ctx.found && !ctx.locked && ctx.staff.password_hash[0];
+    /* the same Argon2id work whether the login exists, is locked or not */
+    metrics_counter_add(metrics_counter("login_password_checks_total", "",
+                                        "Argon2id verifications made by POST /v1/auth/token."),
+                        1);
+    bool match = auth_password_verify(usable ? ctx.staff.password_hash : api->dummy_hash, password);
+    ctx.granted = usable && match && ctx.staff.active;
+    status = in_tx(api, db, tx_token_end, &ctx);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "login");
+    } else if (ctx.granted && ctx.answer) {
+        metrics_counter_add(login_counter("ok"), 1);
+        http_res_json_take(res, 200, json_incref(ctx.answer));
+    } else {
+        /* unknown, wrong, inactive or locked: one answer for all */
+        metrics_counter_add(login_counter("refused"), 1);
+        http_res_problem(res, 401, "bad_credentials", "the login or the password is wrong", NULL);
+    }
+done:
     json_decref(ctx.answer);
     release(api, &db);
 }
 
+typedef struct {
+    api_t *api;
+    const char *refresh;
+    int answer_status;
+    json_t *answer;
+} refresh_ctx_t;
+
 static db_status_t tx_refresh(db_t *db, void *arg)
 {
-    login_ctx_t *ctx = arg;
+    refresh_ctx_t *ctx = arg;
     char hash[DIGEST_HEX_SIZE], staff_id[37];
     if (digest_sha256_hex(ctx->refresh, strlen(ctx->refresh), hash) != 0)
         return DB_ERROR;
@@ -299,8 +387,8 @@ static void route_auth_refresh(const http_request_t *req, http_response_t *res, 
     json_t *body = http_req_json(req, res);
     if (!body)
         return;
-    login_ctx_t ctx = {.api = api,
-                       .refresh = json_string_value(json_object_get(body, "refresh_token"))};
+    refresh_ctx_t ctx = {.api = api,
+                         .refresh = json_string_value(json_object_get(body, "refresh_token"))};
     if (!ctx.refresh || strlen(ctx.refresh) > 128) {
         http_res_problem(res, 422, "required", "refresh_token is required", NULL);
         return;
@@ -1274,6 +1362,11 @@ int api_register(http_server_t *http, api_t *api)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, api) != 0)
             return -1;
-    /* a form is a few kilobytes: a megabyte of one is refused unread */
-    return http_route_body_limit(http, "POST", "/v1/intake/form", api->form_max_bytes);
+    /* a form is a few kilobytes: a megabyte of one is refused unread; a
+     * login or a refresh is a few hundred bytes */
+    return http_route_body_limit(http, "POST", "/v1/intake/form", api->form_max_bytes) != 0 ||
+                   http_route_body_limit(http, "POST", "/v1/auth/token", 4096) != 0 ||
+                   http_route_body_limit(http, "POST", "/v1/auth/refresh", 4096) != 0
+               ? -1
+               : 0;
 }

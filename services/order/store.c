@@ -210,14 +210,39 @@ static const struct {
     {"calendar", "SELECT (day - date '1970-01-01')::int, workday FROM calendar_days ORDER BY day"},
 
     /* staff administration and login */
-    {"staff_by_login", "SELECT id, name, role, active, coalesce(password_hash, ''), failed_logins, "
-                       "coalesce(" MS_OF("locked_until") ", 0) FROM staff WHERE login = $1"},
-    {"staff_by_id", "SELECT id, name, role, active, coalesce(password_hash, ''), failed_logins, "
-                    "coalesce(" MS_OF("locked_until") ", 0) FROM staff WHERE id = $1"},
-    {"staff_login_failed",
-     "UPDATE staff SET failed_logins = failed_logins + 1, locked_until = CASE WHEN "
-     "failed_logins + 1 >= $2 THEN " TS("$3") " ELSE locked_until END WHERE id = $1"},
-    {"staff_login_ok", "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1"},
+    {"staff_by_login", "SELECT id, name, role, active, coalesce(password_hash, '') FROM staff "
+                       "WHERE login = $1"},
+    {"staff_by_id", "SELECT id, name, role, active, coalesce(password_hash, '') FROM staff "
+                    "WHERE id = $1"},
+    /* the no-op update locks the row and returns what it holds */
+    {"login_throttle_take",
+     "INSERT INTO login_throttle (client, tat) VALUES ($1, " TS(
+         "$2") ") ON CONFLICT (client) "
+               "DO UPDATE SET tat = login_throttle.tat RETURNING " MS_OF("tat")},
+    {"login_throttle_set", "UPDATE login_throttle SET tat = " TS("$2") " WHERE client = $1"},
+    {"login_guards",
+     "SELECT client, failures, coalesce(" MS_OF("window_start") ", 0), coalesce(" MS_OF(
+         "locked_until") ", 0) FROM login_failures WHERE login = $1 AND client IN ($2, '')"},
+    {"login_guards_lock",
+     "INSERT INTO login_failures (login, client, expires_at) VALUES ($1, $2, " TS(
+         "$3") "), ($1, "
+               "'', " TS(
+                   "$3") ") ON CONFLICT (login, client) DO UPDATE SET login = login_failures.login "
+                         "RETURNING client, failures, coalesce(" MS_OF(
+                             "window_start") ", 0), coalesce(" MS_OF("locked_until") ", 0)"},
+    {"login_guard_set",
+     "UPDATE login_failures SET failures = $3, window_start = CASE WHEN $4::bigint = 0 THEN NULL "
+     "ELSE " TS("$4") " END, locked_until = CASE WHEN $5::bigint = 0 THEN NULL ELSE " TS(
+         "$5") " END, expires_at = " TS("$6") " WHERE login = $1 AND client = $2"},
+    {"login_guard_clear", "DELETE FROM login_failures WHERE login = $1 AND client = $2"},
+    /* a few rows that mean nothing any more, per attempt: the tables stay
+     * as large as what is being counted */
+    {"login_purge",
+     "WITH t AS (DELETE FROM login_throttle WHERE client IN (SELECT client FROM login_throttle "
+     "WHERE tat < " TS("$1") " LIMIT 8 FOR UPDATE SKIP LOCKED)), f AS (DELETE FROM "
+                             "login_failures WHERE (login, client) IN (SELECT login, client FROM "
+                             "login_failures WHERE "
+                             "expires_at < " TS("$1") " LIMIT 8 FOR UPDATE SKIP LOCKED)) SELECT 1"},
     {"refresh_insert",
      "INSERT INTO refresh_tokens (token_sha256, staff_id, expires_at) VALUES ($1, $2, " TS(
          "$3") ")"},
@@ -1119,8 +1144,6 @@ static db_status_t staff_login_row(db_t *db, const char *stmt, const char *key, 
         db_copy_value(res, 0, 2, out->role, sizeof out->role);
         out->active = db_get_bool(res, 0, 3);
         db_copy_value(res, 0, 4, out->password_hash, sizeof out->password_hash);
-        out->failed_logins = (int)db_get_i64_or(res, 0, 5, 0);
-        out->locked_until_ms = db_get_i64_or(res, 0, 6, 0);
     }
     PQclear(res);
     return DB_OK;
@@ -1136,23 +1159,90 @@ db_status_t store_staff_by_id(db_t *db, const char *id, bool *found, staff_login
     return staff_login_row(db, "staff_by_id", id, found, out);
 }
 
-db_status_t store_staff_login_failed(db_t *db, const char *id, int max_failures,
-                                     int64_t lock_until_ms)
+db_status_t store_login_throttle_take(db_t *db, const char *client, int64_t now_ms,
+                                      int64_t *tat_ms_out)
 {
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, id);
-    db_param_i64(&params, max_failures);
-    db_param_i64(&params, lock_until_ms);
-    return db_run(db, "staff_login_failed", &params, NULL);
+    db_param_text(&params, client);
+    db_param_i64(&params, now_ms);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "login_throttle_take", &params, &res);
+    if (status == DB_OK)
+        *tat_ms_out = PQntuples(res) == 1 ? db_get_i64_or(res, 0, 0, now_ms) : now_ms;
+    PQclear(res);
+    return status;
 }
 
-db_status_t store_staff_login_ok(db_t *db, const char *id)
+db_status_t store_login_throttle_set(db_t *db, const char *client, int64_t tat_ms)
 {
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, id);
-    return db_run(db, "staff_login_ok", &params, NULL);
+    db_param_text(&params, client);
+    db_param_i64(&params, tat_ms);
+    return db_run(db, "login_throttle_set", &params, NULL);
+}
+
+/* Reads the guards of (login, client) and (login, every client) from rows
+ * of (client, failures, window_start, locked_until). */
+static void login_guards_of(const PGresult *res, login_guard_t *pair, login_guard_t *all)
+{
+    memset(pair, 0, sizeof *pair);
+    memset(all, 0, sizeof *all);
+    for (int i = 0; i < PQntuples(res); i++) {
+        login_guard_t *guard = db_value(res, i, 0)[0] ? pair : all;
+        guard->failures = (int)db_get_i64_or(res, i, 1, 0);
+        guard->window_start_ms = db_get_i64_or(res, i, 2, 0);
+        guard->locked_until_ms = db_get_i64_or(res, i, 3, 0);
+    }
+}
+
+db_status_t store_login_guards(db_t *db, const char *login, const char *client, bool lock,
+                               int64_t now_ms, login_guard_t *pair_out, login_guard_t *all_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, login);
+    db_param_text(&params, client);
+    if (lock)
+        db_param_i64(&params, now_ms);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, lock ? "login_guards_lock" : "login_guards", &params, &res);
+    if (status == DB_OK)
+        login_guards_of(res, pair_out, all_out);
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_login_guard_set(db_t *db, const char *login, const char *client,
+                                  const login_guard_t *guard, int64_t expires_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, login);
+    db_param_text(&params, client);
+    db_param_i64(&params, guard->failures);
+    db_param_i64(&params, guard->window_start_ms);
+    db_param_i64(&params, guard->locked_until_ms);
+    db_param_i64(&params, expires_ms);
+    return db_run(db, "login_guard_set", &params, NULL);
+}
+
+db_status_t store_login_guard_clear(db_t *db, const char *login, const char *client)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, login);
+    db_param_text(&params, client);
+    return db_run(db, "login_guard_clear", &params, NULL);
+}
+
+db_status_t store_login_purge(db_t *db, int64_t now_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, now_ms);
+    return db_run(db, "login_purge", &params, NULL);
 }
 
 db_status_t store_refresh_insert(db_t *db, const char *token_sha256, const char *staff_id,

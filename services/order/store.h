@@ -19,6 +19,7 @@
 #include "common/page.h"
 #include "services/order/assign.h"
 #include "services/order/intake.h"
+#include "services/order/login.h"
 
 /* Registers every statement on a session (the kit's db_setup). */
 int store_prepare(db_t *db, void *arg);
@@ -267,15 +268,30 @@ typedef struct {
     char role[16];
     bool active;
     char password_hash[160];
-    int failed_logins;
-    int64_t locked_until_ms;
 } staff_login_t;
 
 db_status_t store_staff_by_login(db_t *db, const char *login, bool *found, staff_login_t *out);
 db_status_t store_staff_by_id(db_t *db, const char *id, bool *found, staff_login_t *out);
-db_status_t store_staff_login_failed(db_t *db, const char *id, int max_failures,
-                                     int64_t lock_until_ms);
-db_status_t store_staff_login_ok(db_t *db, const char *id);
+
+/* The login rate limit's state of a client (login.h): *tat_ms_out gets
+ * its theoretical arrival time (now_ms for a client never seen), and the
+ * row stays locked until the transaction ends. */
+db_status_t store_login_throttle_take(db_t *db, const char *client, int64_t now_ms,
+                                      int64_t *tat_ms_out);
+db_status_t store_login_throttle_set(db_t *db, const char *client, int64_t tat_ms);
+
+/* The failures under login from client and from every client (zero when
+ * none were counted). lock: create the rows that are missing and hold
+ * both until the transaction ends (now_ms is their provisional expiry). */
+db_status_t store_login_guards(db_t *db, const char *login, const char *client, bool lock,
+                               int64_t now_ms, login_guard_t *pair_out, login_guard_t *all_out);
+/* client "" is every client's row; expires_ms when it may be deleted. */
+db_status_t store_login_guard_set(db_t *db, const char *login, const char *client,
+                                  const login_guard_t *guard, int64_t expires_ms);
+db_status_t store_login_guard_clear(db_t *db, const char *login, const char *client);
+
+/* Deletes a few rows of both tables that mean nothing any more. */
+db_status_t store_login_purge(db_t *db, int64_t now_ms);
 db_status_t store_refresh_insert(db_t *db, const char *token_sha256, const char *staff_id,
                                  int64_t expires_at_ms);
 /* Uses a refresh token once: *staff_id_out gets its owner, "" when the
