@@ -276,6 +276,11 @@ auth_status_t auth_verify(const auth_t *auth, const char *token, auth_claims_t *
     }
     errno = 0;
     long exp = jwt_get_grant_int(jwt, "exp");
+    if (errno == 0 && exp > INT64_MAX / 1000) {
+        /* no real expiry: exp * 1000 would not even fit in milliseconds */
+        status = AUTH_MALFORMED;
+        goto done;
+    }
     if (errno != 0 || exp <= 0 || (int64_t)exp * 1000 <= clock_now_ms()) {
         status = AUTH_EXPIRED;
         goto done;

@@ -72,7 +72,8 @@ int64_t auth_ttl_ms(const auth_t *auth);
 /* Why a token was refused: a stable code. */
 typedef enum {
     AUTH_OK = 0,
-    AUTH_MALFORMED,      /* "token_malformed": not three base64url parts of JSON */
+    AUTH_MALFORMED,      /* "token_malformed": not three base64url parts of JSON, or an exp
+                            past what milliseconds can count */
     AUTH_BAD_ALG,        /* "token_bad_alg": not HS256 */
     AUTH_UNKNOWN_KEY,    /* "token_unknown_key": no kid, or a kid we do not have */
     AUTH_BAD_SIGNATURE,  /* "token_bad_signature" */

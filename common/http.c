@@ -57,7 +57,8 @@ typedef struct {
     size_t n_segments;
     http_handler_fn handler;
     void *arg;
-    char *labels; /* svc="..",route=".." */
+    size_t body_limit; /* 0: the server's */
+    char *labels;      /* svc="..",route=".." */
     metrics_histogram_t *duration;
 } route_t;
 
@@ -378,6 +379,23 @@ fail:
     return -1;
 }
 
+int http_route_body_limit(http_server_t *server, const char *method, const char *pattern,
+                          size_t body_limit)
+{
+    if (!server || !method || !pattern || server->daemon)
+        return -1;
+    for (size_t i = 0; i < server->n_routes; i++) {
+        route_t *route = &server->routes[i];
+        if (strcmp(route->method, method) == 0 && strcmp(route->pattern, pattern) == 0) {
+            route->body_limit = body_limit;
+            return 0;
+        }
+    }
+    log_error("no such route to limit", LF_STR("method", method), LF_STR("pattern", pattern),
+              LF_ERR("bad_route"));
+    return -1;
+}
+
 /* --- responses ---------------------------------------------------------- */
 
 static void response_release(http_response_t *res)
@@ -574,6 +592,218 @@ const char *http_req_body(const http_request_t *req, size_t *len_out)
     return req->body.ptr ? req->body.ptr : "";
 }
 
+/* --- the client behind trusted proxies ------------------------------------ */
+
+/* An address in binary: family and 16 bytes (IPv4 in the first four). An
+ * IPv4-mapped IPv6 address is taken as IPv4. -1 if it does not parse. */
+static int addr_parse(const char *text, int *family_out, unsigned char bytes[16])
+{
+    memset(bytes, 0, 16);
+    if (inet_pton(AF_INET, text, bytes) == 1) {
+        *family_out = AF_INET;
+        return 0;
+    }
+    unsigned char v6[16];
+    if (inet_pton(AF_INET6, text, v6) != 1)
+        return -1;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(v6, mapped, sizeof mapped) == 0) {
+        memcpy(bytes, v6 + 12, 4);
+        *family_out = AF_INET;
+        return 0;
+    }
+    memcpy(bytes, v6, 16);
+    *family_out = AF_INET6;
+    return 0;
+}
+
+/* The canonical text of a parsed address; -1 if out is too small. */
+static int addr_format(int family, const unsigned char bytes[16], char *out, size_t size)
+{
+    return inet_ntop(family, bytes, out, (socklen_t)size) ? 0 : -1;
+}
+
+int http_proxies_parse(const char *spec, http_proxies_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = spec ? spec : "";
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *item = p;
+        p += len + (p[len] == ',');
+        while (len > 0 && (*item == ' ' || *item == '\t')) {
+            item++;
+            len--;
+        }
+        while (len > 0 && (item[len - 1] == ' ' || item[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            continue;
+        char text[64];
+        if (len >= sizeof text || out->count == HTTP_PROXIES_MAX)
+            goto bad;
+        memcpy(text, item, len);
+        text[len] = '\0';
+        char *slash = strchr(text, '/');
+        if (slash)
+            *slash = '\0';
+        int family = 0;
+        unsigned char bytes[16];
+        if (addr_parse(text, &family, bytes) != 0)
+            goto bad;
+        int64_t bits = family == AF_INET ? 32 : 128;
+        if (slash && numparse_int_range(slash + 1, 0, bits, &bits) != 0)
+            goto bad;
+        out->nets[out->count].family = family;
+        memcpy(out->nets[out->count].addr, bytes, 16);
+        out->nets[out->count].bits = (unsigned)bits;
+        out->count++;
+    }
+    return 0;
+bad:
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
+bool http_proxies_contain(const http_proxies_t *proxies, const char *address)
+{
+    int family = 0;
+    unsigned char bytes[16];
+    if (!proxies || !address || addr_parse(address, &family, bytes) != 0)
+        return false;
+    for (size_t i = 0; i < proxies->count; i++) {
+        if (proxies->nets[i].family != family)
+            continue;
+        unsigned bits = proxies->nets[i].bits, whole = bits / 8, rest = bits % 8;
+        if (memcmp(proxies->nets[i].addr, bytes, whole) != 0)
+            continue;
+        unsigned char mask = (unsigned char)(0xff << (8 - rest));
+        if (rest == 0 || (proxies->nets[i].addr[whole] & mask) == (bytes[whole] & mask))
+            return true;
+    }
+    return false;
+}
+
+/* One X-Forwarded-For entry as an address: "203.0.113.7", "2001:db8::1",
+ * "[2001:db8::1]" or with a port ("203.0.113.7:4711", "[2001:db8::1]:4711").
+ * -1 if it is none of those. */
+static int forwarded_entry(const char *entry, size_t len, char *out, size_t size)
+{
+    while (len > 0 && (*entry == ' ' || *entry == '\t')) {
+        entry++;
+        len--;
+    }
+    while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '\t'))
+        len--;
+    char text[64];
+    if (len == 0 || len >= sizeof text)
+        return -1;
+    memcpy(text, entry, len);
+    text[len] = '\0';
+    char *host = text;
+    if (host[0] == '[') {
+        char *close = strchr(host, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            return -1;
+        *close = '\0';
+        host++;
+    } else {
+        char *colon = strchr(host, ':');
+        if (colon && !strchr(colon + 1, ':'))
+            *colon = '\0'; /* IPv4 with a port; a bare IPv6 has several colons */
+    }
+    int family = 0;
+    unsigned char bytes[16];
+    if (addr_parse(host, &family, bytes) != 0)
+        return -1;
+    return addr_format(family, bytes, out, size);
+}
+
+int http_client_address(const char *peer, const char *const *forwarded, size_t lines,
+                        const http_proxies_t *trusted, char *out, size_t size)
+{
+    int family = 0;
+    unsigned char bytes[16];
+    char client[HTTP_ADDR_SIZE];
+    if (!peer || addr_parse(peer, &family, bytes) != 0 ||
+        addr_format(family, bytes, client, sizeof client) != 0)
+        return -1;
+    bool walking = true;
+    for (size_t line = lines; walking && line > 0; line--) {
+        const char *text = forwarded[line - 1] ? forwarded[line - 1] : "";
+        size_t end = strlen(text);
+        while (walking && end > 0) {
+            if (!trusted || !http_proxies_contain(trusted, client)) {
+                walking = false; /* the client is the first hop no trusted proxy is */
+                break;
+            }
+            size_t start = end;
+            while (start > 0 && text[start - 1] != ',')
+                start--;
+            char hop[HTTP_ADDR_SIZE];
+            if (forwarded_entry(text + start, end - start, hop, sizeof hop) != 0) {
+                walking = false; /* garbage where an address belongs: keep the proxy */
+                break;
+            }
+            memcpy(client, hop, sizeof client);
+            end = start > 0 ? start - 1 : 0;
+        }
+    }
+    size_t len = strlen(client);
+    if (len >= size)
+        return -1;
+    memcpy(out, client, len + 1);
+    return 0;
+}
+
+/* The X-Forwarded-For lines of a request, borrowed from MHD; past
+ * HTTP_FORWARDED_LINES only the last ones are kept (the walk starts at
+ * the end, and a client may send as many lines as it likes before the
+ * proxies'). */
+#define HTTP_FORWARDED_LINES 16
+typedef struct {
+    const char *lines[HTTP_FORWARDED_LINES];
+    size_t count;
+} forwarded_lines_t;
+
+static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    (void)kind;
+    forwarded_lines_t *forwarded = cls;
+    if (!key || !value || strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    if (forwarded->count == HTTP_FORWARDED_LINES) {
+        memmove(forwarded->lines, forwarded->lines + 1,
+                (HTTP_FORWARDED_LINES - 1) * sizeof forwarded->lines[0]);
+        forwarded->count--;
+    }
+    forwarded->lines[forwarded->count++] = value;
+    return MHD_YES;
+}
+
+int http_req_client(const http_request_t *req, const http_proxies_t *trusted, char *out,
+                    size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!info || !info->client_addr)
+        return -1;
+    char peer[HTTP_ADDR_SIZE];
+    const struct sockaddr *addr = info->client_addr;
+    const void *raw = NULL;
+    if (addr->sa_family == AF_INET)
+        raw = &((const struct sockaddr_in *)(const void *)addr)->sin_addr;
+    else if (addr->sa_family == AF_INET6)
+        raw = &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
+    if (!raw || !inet_ntop(addr->sa_family, raw, peer, sizeof peer))
+        return -1;
+    forwarded_lines_t forwarded = {.count = 0};
+    if (trusted && trusted->count && http_proxies_contain(trusted, peer))
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_forwarded, &forwarded);
+    return http_client_address(peer, forwarded.lines, forwarded.count, trusted, out, size);
+}
+
 /* application/json or application/problem+json, any parameters. */
 static bool content_type_is_json(const char *value)
 {
@@ -720,8 +950,8 @@ static enum MHD_Result answer_problem(http_request_t *req, int status, const cha
 static enum MHD_Result answer_too_large(http_request_t *req)
 {
     char detail[96];
-    int n = snprintf(detail, sizeof detail, "the body exceeds the limit of %zu bytes",
-                     req->server->body_limit);
+    int n =
+        snprintf(detail, sizeof detail, "the body exceeds the limit of %zu bytes", req->body.max);
     return answer_problem(req, 413, "body_too_large", "request body too large",
                           n > 0 && (size_t)n < sizeof detail ? detail : NULL, NULL);
 }
@@ -842,11 +1072,14 @@ static enum MHD_Result request_begin(http_server_t *server, http_request_t *req,
         strbuf_release(&allow);
         return queued;
     }
+    /* a route's own limit (a webhook that never needs a megabyte) holds
+     * before a byte of the body is read, like the server's */
+    if (req->route->body_limit && req->route->body_limit < req->body.max)
+        req->body.max = req->route->body_limit;
     uint64_t declared = 0;
     const char *content_length =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (content_length && numparse_u64(content_length, &declared) == 0 &&
-        declared > server->body_limit)
+    if (content_length && numparse_u64(content_length, &declared) == 0 && declared > req->body.max)
         return answer_too_large(req);
     return MHD_YES;
 }

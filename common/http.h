@@ -50,6 +50,14 @@ void http_server_destroy(http_server_t **self_p);
 int http_route(http_server_t *server, const char *method, const char *pattern,
                http_handler_fn handler, void *arg);
 
+/* Lowers the body limit of the route added with exactly this method and
+ * pattern (below the server's; 0 restores the server's), before start:
+ * a longer body is answered 413 before it is read (by Content-Length) or
+ * drained (chunked), and the handler never sees it. 0 ok, -1 no such
+ * route or already started. */
+int http_route_body_limit(http_server_t *server, const char *method, const char *pattern,
+                          size_t body_limit);
+
 /* Binds and starts serving; 0 ok, -1 (logged) if the address is taken. */
 int http_server_start(http_server_t *server);
 
@@ -63,6 +71,50 @@ const char *http_req_param(const http_request_t *req, const char *name);  /* {na
 const char *http_req_query(const http_request_t *req, const char *name);  /* ?name= */
 const char *http_req_header(const http_request_t *req, const char *name); /* any case */
 const char *http_req_body(const http_request_t *req, size_t *len_out);    /* NUL-terminated */
+
+/* --- who is asking: the client's address behind trusted proxies --- */
+
+/* Reverse proxies whose X-Forwarded-For is believed: addresses and CIDR
+ * blocks ("10.0.0.0/8, 127.0.0.1, ::1, fd00::/8"), HTTP_TRUSTED_PROXIES. */
+#define HTTP_PROXIES_MAX 32
+#define HTTP_ADDR_SIZE   46 /* INET6_ADDRSTRLEN */
+typedef struct {
+    struct {
+        int family; /* AF_INET or AF_INET6 */
+        unsigned char addr[16];
+        unsigned bits; /* the prefix length */
+    } nets[HTTP_PROXIES_MAX];
+    size_t count;
+} http_proxies_t;
+
+/* Parses a comma-separated list (spaces allowed; NULL or "" is the empty
+ * list: no proxy is trusted). An IPv4-mapped IPv6 address counts as the
+ * IPv4 one. -1 on an address or prefix that does not parse, or more than
+ * HTTP_PROXIES_MAX; *out is empty then. */
+int http_proxies_parse(const char *spec, http_proxies_t *out);
+
+/* Whether address (IPv4 or IPv6 text) lies in one of the list's blocks. */
+bool http_proxies_contain(const http_proxies_t *proxies, const char *address);
+
+/* The client behind the proxies: peer is the TCP peer's address and
+ * forwarded the request's X-Forwarded-For lines, in order (lines of
+ * them; a line holds one address or several, comma-separated). Each proxy
+ * appends the address it was reached from (nginx to the line, HAProxy as
+ * a line of its own), so the hops are read from the end: while the hop
+ * read so far is a trusted proxy, the one before it is believed; the
+ * first that is not a trusted proxy is the client, so nothing a client
+ * writes into the header itself is ever reached. An entry that is not an
+ * address stops the walk at the proxy that passed it on. With no trusted
+ * proxy the client is the peer. Writes the address (IPv4-mapped IPv6 as
+ * IPv4) into out; -1 if peer does not parse or out is too small. */
+int http_client_address(const char *peer, const char *const *forwarded, size_t lines,
+                        const http_proxies_t *trusted, char *out, size_t size);
+
+/* http_client_address for this request (its TCP peer and every
+ * X-Forwarded-For header line); trusted may be NULL. 0 ok, -1 when the
+ * peer is unknown. */
+int http_req_client(const http_request_t *req, const http_proxies_t *trusted, char *out,
+                    size_t size);
 
 /* The body parsed as a JSON object. On failure (not JSON, not an object,
  * wrong Content-Type) sets a 400/415 problem on res and returns NULL.

@@ -9,7 +9,8 @@
  * old one while signing with the new; short secrets and bad key lists are
  * refused at start; the route gate answers 401 with WWW-Authenticate, 403
  * for a role not allowed, and passes the claims otherwise; Argon2id hashes
- * verify only the right password.
+ * verify only the right password; an exp too large to count in
+ * milliseconds is malformed rather than wrapped into a valid-looking time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,6 +82,42 @@ static void test_issue_and_verify(void **state)
     free(token);
     auth_destroy(&auth);
     assert_null(auth);
+}
+
+/* exp is seconds; the check multiplies it by 1000. An exp past
+ * INT64_MAX / 1000 once wrapped around (undefined behaviour) and could land
+ * in the future: a token that never expired. Such a token is malformed. */
+static void test_exp_past_milliseconds_is_refused(void **state)
+{
+    (void)state;
+    auth_t *auth = make_auth("k1:" SECRET_A);
+    auth_claims_t claims;
+    __extension__ typedef unsigned __int128 u128;
+    /* exp * 1000 wraps to about now + 30 years */
+    u128 wrap = ((u128)1 << 64) + (u128)(clock_now_ms() + 1000LL * 3600 * 24 * 365 * 30);
+    long long exps[] = {(long long)(wrap / 1000), INT64_MAX / 1000 + 1, INT64_MAX};
+    for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
+        char grants[256];
+        snprintf(grants, sizeof grants,
+                 "{\"sub\":\"s-1\",\"aud\":\"conveyor\",\"iss\":\"conveyor\",\"exp\":%lld,"
+                 "\"roles\":[\"admin\"]}",
+                 exps[i]);
+        char *token = forge(JWT_ALG_HS256, SECRET_A, "k1", grants);
+        assert_int_equal(auth_verify(auth, token, &claims), AUTH_MALFORMED);
+        assert_string_equal(claims.subject, "");
+        free(token);
+    }
+    /* the largest exp that still counts in milliseconds is a real (far) expiry */
+    char grants[256];
+    snprintf(grants, sizeof grants,
+             "{\"sub\":\"s-1\",\"aud\":\"conveyor\",\"iss\":\"conveyor\",\"exp\":%lld,"
+             "\"roles\":[\"admin\"]}",
+             (long long)(INT64_MAX / 1000));
+    char *token = forge(JWT_ALG_HS256, SECRET_A, "k1", grants);
+    assert_int_equal(auth_verify(auth, token, &claims), AUTH_OK);
+    assert_true(claims.expires_at_ms == INT64_MAX / 1000 * 1000);
+    free(token);
+    auth_destroy(&auth);
 }
 
 static void test_token_expires_with_business_time(void **state)
@@ -327,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_route_gate),
         cmocka_unit_test(test_password_hashes),
         cmocka_unit_test(test_role_names),
+        cmocka_unit_test(test_exp_past_milliseconds_is_refused),
         cmocka_unit_test(test_token_expires_with_business_time), /* last: moves the clock */
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,9 +2,12 @@
  * test_http.c — the HTTP kit against a real libmicrohttpd server on
  * 127.0.0.1 (port 0), spoken to with libcurl and with raw sockets:
  * routing with {params} (percent-decoded, first match wins), 404, 405 with
- * Allow, 413 by Content-Length and by chunked body, 415, 400 with jansson's
+ * Allow, 413 by Content-Length and by chunked body (a route's own lower
+ * limit too), 415, 400 with jansson's
  * position, the exact problem+json shape, query and header access, JSON
- * responses with Cache-Control, a silent handler answered 500, metrics
+ * responses with Cache-Control, the client's address behind trusted
+ * proxies (X-Forwarded-For read from its end, never a client's own
+ * entries), a silent handler answered 500, metrics
  * and the access log per request, concurrent clients, and garbage on the
  * socket that must not bring the server down.
  *
@@ -33,7 +36,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
-#define BODY_LIMIT 1024
+#define BODY_LIMIT  1024
+#define SMALL_LIMIT 100 /* /v1/small's own */
 
 static http_server_t *server;
 static unsigned port;
@@ -118,6 +122,19 @@ static void thing_fixed(const http_request_t *req, http_response_t *res, void *a
     http_res_text(res, 200, NULL, "fixed");
 }
 
+/* Answers the client's address as http_req_client sees it behind the
+ * proxies in arg (NULL: none trusted). */
+static void client_of(const http_request_t *req, http_response_t *res, void *arg)
+{
+    char client[HTTP_ADDR_SIZE];
+    if (http_req_client(req, arg, client, sizeof client) != 0)
+        http_res_text(res, 500, NULL, "no client");
+    else
+        http_res_text(res, 200, NULL, client);
+}
+
+static http_proxies_t local_proxy; /* 127.0.0.1 */
+
 static void root(const http_request_t *req, http_response_t *res, void *arg)
 {
     (void)req;
@@ -144,10 +161,15 @@ static int group_setup(void **state)
         http_route(server, "GET", "/v1/orders/{id}/lines/{line}", get_order_line, NULL) != 0 ||
         http_route(server, "POST", "/v1/orders", create_order, NULL) != 0 ||
         http_route(server, "POST", "/v1/echo", echo_body, NULL) != 0 ||
+        http_route(server, "POST", "/v1/small", echo_body, NULL) != 0 ||
+        http_route_body_limit(server, "POST", "/v1/small", SMALL_LIMIT) != 0 ||
         http_route(server, "GET", "/v1/silent", says_nothing, NULL) != 0 ||
         http_route(server, "POST", "/v1/invalid", invalid_fields, NULL) != 0 ||
         http_route(server, "GET", "/v1/things/{name}", thing_by_name, NULL) != 0 ||
         http_route(server, "GET", "/v1/things/fixed", thing_fixed, NULL) != 0 ||
+        http_proxies_parse("127.0.0.1", &local_proxy) != 0 ||
+        http_route(server, "GET", "/v1/client/behind", client_of, &local_proxy) != 0 ||
+        http_route(server, "GET", "/v1/client/direct", client_of, NULL) != 0 ||
         http_route(server, "GET", "/", root, NULL) != 0 || http_server_start(server) != 0)
         return -1;
     port = http_server_port(server);
@@ -505,6 +527,161 @@ static void test_oversized_body_is_413(void **state)
     assert_non_null(strstr(answer, "600:600"));
 }
 
+/* A route's own, lower limit holds like the server's: by Content-Length
+ * before the body is read, and on a chunked body; other routes keep the
+ * server's limit. */
+static void test_route_body_limit(void **state)
+{
+    (void)state;
+    char body[SMALL_LIMIT + 1];
+    memset(body, 'z', sizeof body);
+    reply_t reply;
+    assert_int_equal(request("POST", "/v1/small", "text/plain", body, SMALL_LIMIT, NULL, &reply),
+                     0);
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply.body, "100:100");
+    assert_int_equal(request("POST", "/v1/small", "text/plain", body, sizeof body, NULL, &reply),
+                     0);
+    assert_int_equal(reply.status, 413);
+    assert_string_equal(reply.body,
+                        "{\"type\":\"about:blank\",\"title\":\"request body too large\","
+                        "\"status\":413,\"code\":\"body_too_large\","
+                        "\"detail\":\"the body exceeds the limit of 100 bytes\"}");
+    const char *declared = "POST /v1/small HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n";
+    char early[4096];
+    raw_exchange(declared, strlen(declared), false, early, sizeof early);
+    assert_true(strncmp(early, "HTTP/1.1 413", 12) == 0);
+    char raw[512];
+    int n = snprintf(raw, sizeof raw,
+                     "POST /v1/small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n65\r\n%.*s\r\n0\r\n\r\n",
+                     (int)sizeof body, body);
+    assert_true(n > 0 && (size_t)n < sizeof raw);
+    char answer[4096];
+    raw_exchange(raw, (size_t)n, false, answer, sizeof answer);
+    assert_true(strncmp(answer, "HTTP/1.1 413", 12) == 0);
+    /* the same length elsewhere is well within the server's limit */
+    assert_int_equal(request("POST", "/v1/echo", "text/plain", body, sizeof body, NULL, &reply), 0);
+    assert_int_equal(reply.status, 200);
+    /* only a route that exists, and only before start */
+    assert_int_equal(http_route_body_limit(server, "POST", "/v1/nothing", 10), -1);
+    assert_int_equal(http_route_body_limit(server, "GET", "/v1/small", 10), -1);
+    assert_int_equal(http_route_body_limit(server, "POST", "/v1/small", 10), -1);
+}
+
+static void test_trusted_proxies_parse(void **state)
+{
+    (void)state;
+    http_proxies_t proxies;
+    assert_int_equal(http_proxies_parse(NULL, &proxies), 0);
+    assert_int_equal(proxies.count, 0);
+    assert_int_equal(http_proxies_parse(" ", &proxies), 0);
+    assert_int_equal(proxies.count, 0);
+    assert_int_equal(
+        http_proxies_parse("10.0.0.0/8, 127.0.0.1 ,::1,fd00::/8,,192.0.2.0/24", &proxies), 0);
+    assert_int_equal(proxies.count, 5);
+    const char *inside[] = {"10.1.2.3",     "127.0.0.1",   "::1",
+                            "fd12:3456::1", "192.0.2.255", "::ffff:10.9.9.9"};
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++)
+        if (!http_proxies_contain(&proxies, inside[i]))
+            fail_msg("%s is in the list", inside[i]);
+    const char *outside[] = {"11.0.0.1", "127.0.0.2", "::2", "fe00::1", "192.0.3.0", "garbage", ""};
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++)
+        if (http_proxies_contain(&proxies, outside[i]))
+            fail_msg("%s is not in the list", outside[i]);
+    assert_int_equal(http_proxies_parse("0.0.0.0/0", &proxies), 0);
+    assert_true(http_proxies_contain(&proxies, "203.0.113.1"));
+    assert_false(http_proxies_contain(&proxies, "2001:db8::1"));
+    assert_int_equal(http_proxies_parse("2001:db8:1:2::/63", &proxies), 0);
+    assert_true(http_proxies_contain(&proxies, "2001:db8:1:3:ffff::1"));
+    assert_false(http_proxies_contain(&proxies, "2001:db8:1:4::1"));
+    const char *bad[] = {"10.0.0.0/33", "::1/129",    "10.0.0/8",  "localhost",
+                         "10.0.0.1/",   "10.0.0.1/x", "1.2.3.4/-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (http_proxies_parse(bad[i], &proxies) != -1)
+            fail_msg("\"%s\" parsed", bad[i]);
+        assert_int_equal(proxies.count, 0);
+    }
+    char many[1024] = "";
+    for (int i = 0; i <= HTTP_PROXIES_MAX; i++) {
+        size_t used = strlen(many);
+        snprintf(many + used, sizeof many - used, "%s10.0.0.%d", i ? "," : "", i);
+    }
+    assert_int_equal(http_proxies_parse(many, &proxies), -1);
+}
+
+/* The client is the first hop, read from the end, that is not a trusted
+ * proxy: a client's own X-Forwarded-For entries are never reached. */
+static void test_client_address_behind_proxies(void **state)
+{
+    (void)state;
+    http_proxies_t local, chain;
+    assert_int_equal(http_proxies_parse("127.0.0.1", &local), 0);
+    assert_int_equal(http_proxies_parse("127.0.0.1, 10.0.0.0/8", &chain), 0);
+    const struct {
+        const char *peer;
+        const char *lines[3];
+        size_t count;
+        const http_proxies_t *trusted;
+        const char *client;
+    } cases[] = {
+        /* no proxy trusted: the peer, whatever the header says */
+        {"203.0.113.9", {"198.51.100.7"}, 1, NULL, "203.0.113.9"},
+        {"203.0.113.9", {"198.51.100.7"}, 1, &local, "203.0.113.9"},
+        /* behind the trusted proxy: the hop it appended */
+        {"127.0.0.1", {"198.51.100.7"}, 1, &local, "198.51.100.7"},
+        {"127.0.0.1", {"6.6.6.6, 198.51.100.7"}, 1, &local, "198.51.100.7"},
+        {"127.0.0.1", {"6.6.6.6", "198.51.100.7"}, 2, &local, "198.51.100.7"},
+        {"127.0.0.1", {"6.6.6.6,1.1.1.1", "198.51.100.7"}, 2, &local, "198.51.100.7"},
+        /* a chain of trusted proxies is walked through */
+        {"127.0.0.1", {"6.6.6.6, 198.51.100.7, 10.1.2.3"}, 1, &chain, "198.51.100.7"},
+        {"127.0.0.1", {"6.6.6.6, 198.51.100.7", "10.1.2.3"}, 2, &chain, "198.51.100.7"},
+        {"10.0.0.2", {"10.0.0.1"}, 1, &chain, "10.0.0.1"},
+        /* but not past the first hop that is no proxy of ours */
+        {"127.0.0.1", {"10.1.2.3, 198.51.100.7"}, 1, &chain, "198.51.100.7"},
+        /* ports and brackets; an IPv4-mapped peer */
+        {"127.0.0.1", {"198.51.100.7:4711"}, 1, &local, "198.51.100.7"},
+        {"127.0.0.1", {"[2001:db8::1]:443"}, 1, &local, "2001:db8::1"},
+        {"127.0.0.1", {" 2001:db8::1 "}, 1, &local, "2001:db8::1"},
+        {"::ffff:127.0.0.1", {"198.51.100.7"}, 1, &local, "198.51.100.7"},
+        /* garbage the proxy passed on: the proxy it is */
+        {"127.0.0.1", {"198.51.100.7, unknown"}, 1, &local, "127.0.0.1"},
+        {"127.0.0.1", {""}, 1, &local, "127.0.0.1"},
+        {"127.0.0.1", {NULL}, 0, &local, "127.0.0.1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char client[HTTP_ADDR_SIZE] = "";
+        assert_int_equal(http_client_address(cases[i].peer, cases[i].lines, cases[i].count,
+                                             cases[i].trusted, client, sizeof client),
+                         0);
+        if (strcmp(client, cases[i].client) != 0)
+            fail_msg("case %zu: expected %s, got %s", i, cases[i].client, client);
+    }
+    char small[8];
+    assert_int_equal(http_client_address("2001:db8::1", NULL, 0, NULL, small, sizeof small), -1);
+    assert_int_equal(http_client_address("nobody", NULL, 0, NULL, small, sizeof small), -1);
+}
+
+/* Over a real connection: the peer, or behind a trusted proxy the last
+ * X-Forwarded-For hop, whichever line it is on. */
+static void test_client_of_a_request(void **state)
+{
+    (void)state;
+    char answer[4096];
+    const char *direct = "GET /v1/client/direct HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         "X-Forwarded-For: 198.51.100.7\r\n\r\n";
+    raw_exchange(direct, strlen(direct), false, answer, sizeof answer);
+    assert_non_null(strstr(answer, "\r\n\r\n127.0.0.1"));
+    const char *behind = "GET /v1/client/behind HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         "X-Forwarded-For: 6.6.6.6\r\nX-Trace: 1\r\n"
+                         "x-forwarded-for: 198.51.100.7\r\n\r\n";
+    raw_exchange(behind, strlen(behind), false, answer, sizeof answer);
+    assert_non_null(strstr(answer, "\r\n\r\n198.51.100.7"));
+    const char *none = "GET /v1/client/behind HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw_exchange(none, strlen(none), false, answer, sizeof answer);
+    assert_non_null(strstr(answer, "\r\n\r\n127.0.0.1"));
+}
+
 static void test_json_body(void **state)
 {
     (void)state;
@@ -785,6 +962,10 @@ int main(void)
         cmocka_unit_test(test_wrong_method_is_405_with_allow),
         cmocka_unit_test(test_body_within_limit_is_read_whole),
         cmocka_unit_test(test_oversized_body_is_413),
+        cmocka_unit_test(test_route_body_limit),
+        cmocka_unit_test(test_trusted_proxies_parse),
+        cmocka_unit_test(test_client_address_behind_proxies),
+        cmocka_unit_test(test_client_of_a_request),
         cmocka_unit_test(test_json_body),
         cmocka_unit_test(test_wrong_content_type_is_415),
         cmocka_unit_test(test_broken_json_is_400_with_position),

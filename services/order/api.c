@@ -14,8 +14,9 @@
  *   GET  /v1/tasks, POST /v1/tasks/{id}/done     tasks (F8)
  *   GET  /v1/reports/sales, /v1/reports/people   analytics (F31)
  *
- * Who may call what: intake takes a source's API key (X-Api-Key) or a
- * manager's/admin's token (a call centre entering an order); staff and
+ * Who may call what: intake takes a source's API key (the X-Api-Key
+ * header, never the URL) or a manager's/admin's token (a call centre
+ * entering an order); staff and
  * sources are administered by admins; everything else takes any staff
  * token, and the funnel's matrix decides which moves a role may make.
  */
@@ -31,6 +32,7 @@
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/numparse.h"
 #include "common/page.h"
 #include "common/uuid.h"
@@ -194,47 +196,96 @@ done:
     return body;
 }
 
+/* POST /v1/auth/token in three steps (login.h says why each limit is what
+ * it is): a short transaction that admits the client under its rate limit
+ * and reads the login's staff row and failure counts; Argon2id outside any
+ * transaction, against the staff member's hash or, for an unknown or
+ * locked login, against a dummy one (the same work: the answer and its
+ * time tell nothing); a short transaction that records a failure or issues
+ * the tokens. */
 typedef struct {
     api_t *api;
-    const char *login, *password, *refresh;
-    int answer_status;
-    json_t *answer;
-    const char *code, *title;
-} login_ctx_t;
-
-static db_status_t tx_login(db_t *db, void *arg)
-{
-    login_ctx_t *ctx = arg;
+    const char *login;
+    char client[64]; /* the key the client is counted by */
+    int64_t now_ms;
+    bool limited;           /* refused by the rate limit */
+    int64_t retry_after_ms; /* ... for this long */
+    bool found;             /* the login exists */
     staff_login_t staff;
-    bool found = false;
-    db_status_t status = store_staff_by_login(db, ctx->login, &found, &staff);
+    bool locked;    /* for this client, or for everyone */
+    bool granted;   /* the password matched an active, unlocked login */
+    json_t *answer; /* the token pair */
+} token_ctx_t;
+
+static metrics_counter_t *login_counter(const char *outcome)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+    return metrics_counter("login_attempts_total", labels,
+                           "POST /v1/auth/token attempts by outcome (rate_limited, refused, ok).");
+}
+
+static db_status_t tx_token_begin(db_t *db, void *arg)
+{
+    token_ctx_t *ctx = arg;
+    const login_policy_t *policy = &ctx->api->login;
+    int64_t tat = 0, next = 0;
+    ctx->limited = false;
+    db_status_t status = store_login_throttle_take(db, ctx->client, ctx->now_ms, &tat);
     if (status != DB_OK)
         return status;
-    int64_t now = clock_now_ms();
-    /* an unknown login costs the same time as a wrong password */
-    bool ok = auth_password_verify(found && staff.password_hash[0] ? staff.password_hash
-                                                                   : ctx->api->dummy_hash,
-                                   ctx->password) &&
-              found && staff.password_hash[0];
-    if (found && staff.locked_until_ms > now) {
-        ctx->answer_status = 429;
-        ctx->code = "login_locked";
-        ctx->title = "too many failed logins: try again later";
+    if (!login_rate_admit(tat, ctx->now_ms, policy->rate_max, policy->rate_window_ms, &next,
+                          &ctx->retry_after_ms)) {
+        ctx->limited = true; /* nothing more is read, nothing hashed */
         return DB_OK;
     }
-    if (!found || !ok || !staff.active) {
-        if (found)
-            status = store_staff_login_failed(db, staff.id, ctx->api->login_max_failures,
-                                              now + ctx->api->login_lock_ms);
-        ctx->answer_status = 401;
-        ctx->code = "bad_credentials";
-        ctx->title = "the login or the password is wrong";
-        return status;
-    }
-    status = store_staff_login_ok(db, staff.id);
+    status = store_login_throttle_set(db, ctx->client, next);
     if (status == DB_OK)
-        ctx->answer = token_pair(ctx->api, db, &staff, &status);
-    ctx->answer_status = 200;
+        status = store_login_purge(db, ctx->now_ms);
+    if (status == DB_OK)
+        status = store_staff_by_login(db, ctx->login, &ctx->found, &ctx->staff);
+    login_guard_t pair, all;
+    if (status == DB_OK)
+        status = store_login_guards(db, ctx->login, ctx->client, false, ctx->now_ms, &pair, &all);
+    if (status == DB_OK)
+        ctx->locked =
+            login_guard_locked(&pair, ctx->now_ms) || login_guard_locked(&all, ctx->now_ms);
+    return status;
+}
+
+/* Counts a failure under the login from this client and from all. */
+static db_status_t record_failure(db_t *db, token_ctx_t *ctx)
+{
+    const login_policy_t *policy = &ctx->api->login;
+    login_guard_t pair, all;
+    db_status_t status =
+        store_login_guards(db, ctx->login, ctx->client, true, ctx->now_ms, &pair, &all);
+    if (status != DB_OK)
+        return status;
+    bool was_locked = login_guard_locked(&all, ctx->now_ms);
+    login_guard_fail(&pair, ctx->now_ms, policy->max_failures, policy->lock_ms);
+    login_guard_fail(&all, ctx->now_ms, policy->max_failures_all, policy->lock_ms);
+    if (!was_locked && login_guard_locked(&all, ctx->now_ms))
+        log_warn("a login is locked for every client: failed logins from many addresses",
+                 LF_STR("client", ctx->client), LF_ERR("login_locked_all"));
+    status = store_login_guard_set(db, ctx->login, ctx->client, &pair,
+                                   login_guard_expires_ms(&pair, policy->lock_ms));
+    if (status == DB_OK)
+        status = store_login_guard_set(db, ctx->login, "", &all,
+                                       login_guard_expires_ms(&all, policy->lock_ms));
+    return status;
+}
+
+static db_status_t tx_token_end(db_t *db, void *arg)
+{
+    token_ctx_t *ctx = arg;
+    json_decref(ctx->answer);
+    ctx->answer = NULL;
+    if (!ctx->granted) /* a refusal by a lock is counted nowhere */
+        return ctx->locked ? DB_OK : record_failure(db, ctx);
+    db_status_t status = store_login_guard_clear(db, ctx->login, ctx->client);
+    if (status == DB_OK)
+        ctx->answer = token_pair(ctx->api, db, &ctx->staff, &status);
     return status;
 }
 
@@ -244,34 +295,72 @@ static void route_auth_token(const http_request_t *req, http_response_t *res, vo
     json_t *body = http_req_json(req, res);
     if (!body)
         return;
-    login_ctx_t ctx = {.api = api,
+    token_ctx_t ctx = {.api = api,
                        .login = json_string_value(json_object_get(body, "login")),
-                       .password = json_string_value(json_object_get(body, "password"))};
-    if (!ctx.login || !ctx.password) {
-        http_res_problem(res, 422, "required", "login and password are required", NULL);
+                       .now_ms = clock_now_ms()};
+    const char *password = json_string_value(json_object_get(body, "password"));
+    if (!ctx.login || !password || !ctx.login[0] || strlen(ctx.login) > 128) {
+        http_res_problem(res, 422, "required", "login and password are required",
+                         "a login is at most 128 characters");
+        return;
+    }
+    char address[HTTP_ADDR_SIZE];
+    if (http_req_client(req, &api->proxies, address, sizeof address) != 0 ||
+        login_client_key(address, ctx.client, sizeof ctx.client) != 0) {
+        http_res_problem(res, 500, "no_client_address", "the client's address is unknown", NULL);
         return;
     }
     db_t *db = session(api, res);
     if (!db)
         return;
-    db_status_t status = in_tx(api, db, tx_login, &ctx);
-    if (status != DB_OK)
+    db_status_t status = in_tx(api, db, tx_token_begin, &ctx);
+    if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "login");
-    else if (ctx.answer_status == 200 && ctx.answer)
-        http_res_json_take(res, 200, json_incref(ctx.answer));
-    else {
-        if (ctx.answer_status == 429)
-            http_res_header(res, "Retry-After", "900");
-        http_res_problem(res, ctx.answer_status ? ctx.answer_status : 500,
-                         ctx.code ? ctx.code : "login_failed", ctx.title ? ctx.title : "", NULL);
+        goto done;
     }
+    if (ctx.limited) {
+        metrics_counter_add(login_counter("rate_limited"), 1);
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)((ctx.retry_after_ms + 999) / 1000));
+        http_res_header(res, "Retry-After", seconds);
+        http_res_problem(res, 429, "login_rate_limited",
+                         "too many login attempts from your address",
+                         "try again after the seconds in Retry-After");
+        goto done;
+    }
+    bool usable = ctx.found && !ctx.locked && ctx.staff.password_hash[0];
+    /* the same Argon2id work whether the login exists, is locked or not */
+    metrics_counter_add(metrics_counter("login_password_checks_total", "",
+                                        "Argon2id verifications made by POST /v1/auth/token."),
+                        1);
+    bool match = auth_password_verify(usable ? ctx.staff.password_hash : api->dummy_hash, password);
+    ctx.granted = usable && match && ctx.staff.active;
+    status = in_tx(api, db, tx_token_end, &ctx);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "login");
+    } else if (ctx.granted && ctx.answer) {
+        metrics_counter_add(login_counter("ok"), 1);
+        http_res_json_take(res, 200, json_incref(ctx.answer));
+    } else {
+        /* unknown, wrong, inactive or locked: one answer for all */
+        metrics_counter_add(login_counter("refused"), 1);
+        http_res_problem(res, 401, "bad_credentials", "the login or the password is wrong", NULL);
+    }
+done:
     json_decref(ctx.answer);
     release(api, &db);
 }
 
+typedef struct {
+    api_t *api;
+    const char *refresh;
+    int answer_status;
+    json_t *answer;
+} refresh_ctx_t;
+
 static db_status_t tx_refresh(db_t *db, void *arg)
 {
-    login_ctx_t *ctx = arg;
+    refresh_ctx_t *ctx = arg;
     char hash[DIGEST_HEX_SIZE], staff_id[37];
     if (digest_sha256_hex(ctx->refresh, strlen(ctx->refresh), hash) != 0)
         return DB_ERROR;
@@ -298,8 +387,8 @@ static void route_auth_refresh(const http_request_t *req, http_response_t *res, 
     json_t *body = http_req_json(req, res);
     if (!body)
         return;
-    login_ctx_t ctx = {.api = api,
-                       .refresh = json_string_value(json_object_get(body, "refresh_token"))};
+    refresh_ctx_t ctx = {.api = api,
+                         .refresh = json_string_value(json_object_get(body, "refresh_token"))};
     if (!ctx.refresh || strlen(ctx.refresh) > 128) {
         http_res_problem(res, 422, "required", "refresh_token is required", NULL);
         return;
@@ -326,18 +415,27 @@ static void route_auth_refresh(const http_request_t *req, http_response_t *res, 
 typedef struct {
     char source[130];
     char default_channel[16];
-    bool may_set_prices;
-    bool staff; /* a person with a token, not a source's key */
+    intake_trust_t trust; /* the source's; for staff, of the source they file under */
+    bool staff;           /* a person with a token, not a source's key */
+    unsigned roles;       /* staff: role_t bits */
+    char staff_id[64];    /* staff: the token's subject */
 } caller_t;
 
-/* Who submits: a source by its API key, or a manager/admin by token. */
+/* Who submits: a source by its API key, or a manager/admin by token.
+ * The key is read from the X-Api-Key header only: a key in the URL ends
+ * up in proxies' and servers' access logs, so one sent there is refused
+ * (and should be replaced), never used. */
 static bool intake_caller(api_t *api, const http_request_t *req, http_response_t *res, db_t *db,
-                          const char *key_from_form, caller_t *caller)
+                          caller_t *caller)
 {
     memset(caller, 0, sizeof *caller);
+    if (http_req_query(req, "api_key")) {
+        http_res_problem(res, 401, "api_key_in_url", "an API key is never accepted in the URL",
+                         "send it in the X-Api-Key header; a key that was sent in a URL may "
+                         "be in access logs: have an admin issue a new one");
+        return false;
+    }
     const char *key = http_req_header(req, "X-Api-Key");
-    if (!key)
-        key = key_from_form;
     if (key) {
         char hash[DIGEST_HEX_SIZE];
         intake_source_t source;
@@ -357,8 +455,15 @@ static bool intake_caller(api_t *api, const http_request_t *req, http_response_t
         snprintf(caller->source, sizeof caller->source, "%s", source.source);
         snprintf(caller->default_channel, sizeof caller->default_channel, "%s",
                  source.default_channel);
-        caller->may_set_prices = source.may_set_prices;
+        caller->trust = source.trust;
         return true;
+    }
+    if (!http_req_header(req, "Authorization")) {
+        http_res_header(res, "WWW-Authenticate", "Bearer realm=\"conveyor\"");
+        http_res_problem(res, 401, "unauthenticated", "an API key or a staff token is required",
+                         "a source sends its key in the X-Api-Key header; staff send "
+                         "Authorization: Bearer <token>");
+        return false;
     }
     auth_claims_t claims;
     if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims))
@@ -366,7 +471,34 @@ static bool intake_caller(api_t *api, const http_request_t *req, http_response_t
     snprintf(caller->source, sizeof caller->source, "callcenter");
     snprintf(caller->default_channel, sizeof caller->default_channel, "phone");
     caller->staff = true;
+    caller->roles = claims.roles;
+    snprintf(caller->staff_id, sizeof caller->staff_id, "%s", claims.subject);
     return true;
+}
+
+/* Staff file under the call centre's source; naming another takes its
+ * idempotency keys and its place in the reports, so it needs an admin or
+ * a grant (staff.intake_sources, set by an admin). True when allowed;
+ * otherwise answered 403 (or a database failure) on res. */
+static bool staff_may_file(db_t *db, http_response_t *res, const caller_t *caller,
+                           const char *source)
+{
+    if (strcmp(source, caller->source) == 0 || (caller->roles & ROLE_ADMIN))
+        return true;
+    bool may = false;
+    db_status_t status = valid_uuid(caller->staff_id)
+                             ? store_staff_may_file(db, caller->staff_id, source, &may)
+                             : DB_OK;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "staff grant");
+        return false;
+    }
+    if (!may)
+        http_res_problem(res, 403, "source_not_allowed",
+                         "you may not file orders under this source",
+                         "staff file under \"callcenter\"; another source needs an admin, or a "
+                         "grant in the person's intake_sources (PATCH /v1/staff/{id})");
+    return may;
 }
 
 typedef struct {
@@ -384,7 +516,23 @@ static db_status_t tx_intake(db_t *db, void *arg)
     intake_result_clear(&ctx->result);
     emitter_t root = {.cause = NULL};
     return order_intake(ctx->api->app, db, &root, ctx->sub, ctx->door, ctx->caller->default_channel,
-                        ctx->caller->may_set_prices, ctx->read_errors, &ctx->result);
+                        &ctx->caller->trust, ctx->read_errors, &ctx->result);
+}
+
+/* Staff are trusted with money as far as the source they file under is
+ * (the call centre's own row, "callcenter", when an admin made one);
+ * false once it answered a database failure. */
+static bool staff_trust(db_t *db, http_response_t *res, const char *source, caller_t *caller)
+{
+    intake_source_t row = {.trust = {.may_set_prices = false, .max_discount_bp = 0}};
+    bool found = false;
+    db_status_t status = source ? store_source_by_name(db, source, &found, &row) : DB_OK;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "intake source");
+        return false;
+    }
+    caller->trust = row.trust;
+    return true;
 }
 
 /* Files a submission and answers 201 / 200 (repeat) / 409 / 422. */
@@ -435,9 +583,6 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
                          "key returns the first answer");
         return;
     }
-    json_t *body = http_req_json(req, res);
-    if (!body)
-        return;
     db_t *db = session(api, res);
     if (!db)
         return;
@@ -445,7 +590,11 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
     submission_t sub;
     submission_init(&sub);
     problems_t read_errors;
-    if (problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, NULL, &caller))
+    /* who asks comes first: nobody's body is parsed before they are known */
+    if (problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, &caller))
+        goto done;
+    json_t *body = http_req_json(req, res);
+    if (!body)
         goto done;
     if (submission_from_json(body, &sub, &read_errors) != 0) {
         http_res_problem(res, 500, "out_of_memory", "could not read the order", NULL);
@@ -457,7 +606,9 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
     free(sub.external_id);
     sub.external_id = strdup(key);
     if (caller.staff && sub.source) {
-        /* a call centre may file an order for a named source */
+        /* a call centre files for a named source where the person may */
+        if (!staff_may_file(db, res, &caller, sub.source))
+            goto done;
     } else {
         if (sub.source && strcmp(sub.source, caller.source) != 0)
             problems_add(&read_errors, "source", "mismatch",
@@ -465,6 +616,8 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
         free(sub.source);
         sub.source = strdup(caller.source);
     }
+    if (caller.staff && !staff_trust(db, res, sub.source, &caller))
+        goto done;
     intake_and_answer(api, res, db, &sub, DOOR_HTTP, &caller, problems_errors(&read_errors));
 done:
     problems_release(&read_errors);
@@ -472,20 +625,28 @@ done:
     release(api, &db);
 }
 
+/* The site builders' webhook. The caller is known before a byte of the
+ * body is parsed (its key is in a header), and the body was already held
+ * to the route's own limit (INTAKE_FORM_MAX_BYTES) by the HTTP kit; what
+ * parsing holds is proportional to the body (form.h). */
 static void route_intake_form(const http_request_t *req, http_response_t *res, void *arg)
 {
     api_t *api = arg;
-    size_t len = 0;
-    const char *text = http_req_body(req, &len);
     form_t form = {0};
     form_order_t order;
     memset(&order, 0, sizeof order);
     submission_t sub;
     submission_init(&sub);
     problems_t read_errors = {0};
-    db_t *db = NULL;
+    caller_t caller;
+    db_t *db = session(api, res);
+    if (!db || problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, &caller))
+        goto done;
+    size_t len = 0;
+    const char *text = http_req_body(req, &len);
     if (form_parse(text ? text : "", len, &form) != 0) {
-        http_res_problem(res, 400, "bad_form", "the body is not an url-encoded form", NULL);
+        http_res_problem(res, 400, "bad_form", "the body is not an url-encoded form",
+                         "UTF-8 text, %XX escapes, at most 8192 fields");
         goto done;
     }
     if (form_order_read(&form, &api->form_map, &order) != 0) {
@@ -498,15 +659,6 @@ static void route_intake_form(const http_request_t *req, http_response_t *res, v
         http_res_json_take(res, 200, json_pack("{s:s}", "status", "ok"));
         goto done;
     }
-    db = session(api, res);
-    caller_t caller;
-    if (!db || problems_init(&read_errors) != 0)
-        goto done;
-    const char *form_key = http_req_query(req, "api_key");
-    if (!form_key)
-        form_key = form_get(&form, "api_key");
-    if (!intake_caller(api, req, res, db, form_key, &caller))
-        goto done;
     if (caller.staff || !caller.default_channel[0])
         snprintf(caller.default_channel, sizeof caller.default_channel, "landing");
     if (submission_from_form(&order, &sub, &read_errors) != 0) {
@@ -514,6 +666,8 @@ static void route_intake_form(const http_request_t *req, http_response_t *res, v
         goto done;
     }
     sub.source = strdup(caller.source);
+    if (caller.staff && !staff_trust(db, res, sub.source, &caller))
+        goto done;
     sub.external_id = order.tranid ? strdup(order.tranid) : NULL;
     if (!order.tranid)
         problems_add(&read_errors, "tranid", "required",
@@ -778,6 +932,7 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
     const char *password = json_string_value(json_object_get(body, "password"));
     json_t *regions = json_object_get(body, "regions");
     json_t *capacity = json_object_get(body, "capacity");
+    json_t *intake_sources = json_object_get(body, "intake_sources");
     if (!login)
         problems_add(&problems, "login", "required", "login is required");
     if (!name)
@@ -788,6 +943,9 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         problems_add(&problems, "password", "too_short", "a password has at least 8 characters");
     if (regions && !string_array(regions))
         problems_add(&problems, "regions", "invalid", "regions is an array of region names");
+    if (intake_sources && !string_array(intake_sources))
+        problems_add(&problems, "intake_sources", "invalid",
+                     "intake_sources is an array of source names the person may file under");
     if (capacity && (!json_is_integer(capacity) || json_integer_value(capacity) < 0 ||
                      json_integer_value(capacity) > 100000))
         problems_add(&problems, "capacity", "invalid", "capacity is 0 to 100000 open orders");
@@ -804,6 +962,7 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         return;
     }
     char *regions_text = regions ? json_dumps(regions, JSON_COMPACT) : NULL;
+    char *sources_text = intake_sources ? json_dumps(intake_sources, JSON_COMPACT) : NULL;
     staff_insert_t staff = {
         .id = id,
         .login = login,
@@ -814,15 +973,18 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         .regions_json = regions_text,
         .capacity = capacity ? json_integer_value(capacity) : 50,
         .password_hash = password ? hash : NULL,
+        .intake_sources_json = sources_text,
     };
     db_t *db = session(api, res);
     if (!db) {
         free(regions_text);
+        free(sources_text);
         return;
     }
     bool conflict = false;
     db_status_t status = store_staff_insert(db, &staff, &conflict);
     free(regions_text);
+    free(sources_text);
     if (status == DB_ERROR && strcmp(db_sqlstate(db), "23514") == 0)
         http_res_problem(res, 422, "invalid", "the staff member breaks a rule",
                          "login is 2-64 of a-z 0-9 . _ @ -; name 1-200 characters");
@@ -881,14 +1043,16 @@ static void route_staff_patch(const http_request_t *req, http_response_t *res, v
     json_t *regions = json_object_get(body, "regions");
     json_t *capacity = json_object_get(body, "capacity");
     json_t *active = json_object_get(body, "active");
+    json_t *intake_sources = json_object_get(body, "intake_sources");
     if (!valid_uuid(id)) {
         http_res_problem(res, 404, "not_found", "no such staff member", NULL);
         return;
     }
     if ((regions && !string_array(regions)) || (capacity && !json_is_integer(capacity)) ||
-        (active && !json_is_boolean(active))) {
+        (active && !json_is_boolean(active)) || (intake_sources && !string_array(intake_sources))) {
         http_res_problem(res, 422, "invalid", "a field has the wrong type",
-                         "regions: array of strings; capacity: integer; active: boolean");
+                         "regions, intake_sources: arrays of strings; capacity: integer; "
+                         "active: boolean");
         return;
     }
     char *patch = json_dumps(body, JSON_COMPACT);
@@ -988,10 +1152,21 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
     const char *source = json_string_value(json_object_get(body, "source"));
     const char *channel = json_string_value(json_object_get(body, "default_channel"));
     const char *given_key = json_string_value(json_object_get(body, "api_key"));
-    bool may_set_prices = json_is_true(json_object_get(body, "may_set_prices"));
+    json_t *max_discount = json_object_get(body, "max_discount_bp");
+    intake_trust_t trust = {
+        .may_set_prices = json_is_true(json_object_get(body, "may_set_prices")),
+        .max_discount_bp = max_discount ? json_integer_value(max_discount) : 0,
+    };
     if (!source || (given_key && strlen(given_key) < 24)) {
         http_res_problem(res, 422, "invalid", "source is required",
                          "api_key, when you bring your own, has at least 24 characters");
+        return;
+    }
+    if (max_discount && (!json_is_integer(max_discount) || trust.max_discount_bp < 0 ||
+                         trust.max_discount_bp > 10000)) {
+        http_res_problem(res, 422, "invalid", "max_discount_bp is 0 to 10000",
+                         "the largest order discount the source may give, in hundredths of a "
+                         "percent (1000 = 10 %)");
         return;
     }
     char key[65], hash[DIGEST_HEX_SIZE];
@@ -1007,7 +1182,7 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
     if (!db)
         return;
     db_status_t status =
-        store_source_upsert(db, source, hash, channel ? channel : "website", may_set_prices);
+        store_source_upsert(db, source, hash, channel ? channel : "website", &trust);
     if (status == DB_ERROR && strcmp(db_sqlstate(db), "23514") == 0)
         http_res_problem(res, 422, "invalid", "the source breaks a rule",
                          "source is a-z 0-9 _ . - (1-64); default_channel is website, landing, "
@@ -1018,9 +1193,10 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
         service_answer_db_failure(res, db, status, "source");
     else
         http_res_json_take(res, 201,
-                           json_pack("{s:s,s:s,s:s,s:b}", "source", source, "api_key", key,
+                           json_pack("{s:s,s:s,s:s,s:b,s:I}", "source", source, "api_key", key,
                                      "default_channel", channel ? channel : "website",
-                                     "may_set_prices", may_set_prices));
+                                     "may_set_prices", trust.may_set_prices, "max_discount_bp",
+                                     (json_int_t)trust.max_discount_bp));
     release(api, &db);
 }
 
@@ -1186,5 +1362,11 @@ int api_register(http_server_t *http, api_t *api)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, api) != 0)
             return -1;
-    return 0;
+    /* a form is a few kilobytes: a megabyte of one is refused unread; a
+     * login or a refresh is a few hundred bytes */
+    return http_route_body_limit(http, "POST", "/v1/intake/form", api->form_max_bytes) != 0 ||
+                   http_route_body_limit(http, "POST", "/v1/auth/token", 4096) != 0 ||
+                   http_route_body_limit(http, "POST", "/v1/auth/refresh", 4096) != 0
+               ? -1
+               : 0;
 }

@@ -30,15 +30,13 @@
 
 /* --- the url-encoded body --------------------------------------------------- */
 
-/* Decodes len bytes of one key or value ('+' is a space, %XX a byte).
- * Caller owns the result; NULL on a bad escape, a NUL (raw or %00) or out
- * of memory. */
-static char *form_decode(const char *text, size_t len)
+/* Decodes len bytes of one key or value ('+' is a space, %XX a byte) into
+ * out, NUL-terminated; out has room for len + 1 bytes (decoding never
+ * grows text). Returns the decoded length, or -1 on a bad escape or a NUL
+ * (raw or %00). */
+static long form_decode(const char *text, size_t len, char *out)
 {
-    char *decoded = malloc(len + 1);
     size_t n = 0;
-    if (!decoded)
-        return NULL;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
         if (c == '+') {
@@ -47,19 +45,16 @@ static char *form_decode(const char *text, size_t len)
             int high = len - i >= 3 ? hex_value(text[i + 1]) : -1;
             int low = len - i >= 3 ? hex_value(text[i + 2]) : -1;
             if (high < 0 || low < 0)
-                goto bad;
+                return -1;
             c = (char)(high * 16 + low);
             i += 2;
         }
         if (c == '\0')
-            goto bad;
-        decoded[n++] = c;
+            return -1;
+        out[n++] = c;
     }
-    decoded[n] = '\0';
-    return decoded;
-bad:
-    free(decoded);
-    return NULL;
+    out[n] = '\0';
+    return (long)n;
 }
 
 /* Whether text is well-formed UTF-8 (no overlongs, no surrogates): a
@@ -90,22 +85,26 @@ int form_parse(const char *body, size_t len, form_t *form_out)
 {
     int rc = -1;
     form_t form = {NULL, 0};
-    size_t max_pairs = 1;
+    size_t pair_count = 0;
 
     if (!form_out)
         return -1;
-    form_out->pairs = NULL;
-    form_out->count = 0;
+    memset(form_out, 0, sizeof *form_out);
     if (!body && len > 0)
         return -1;
-    if (len == 0)
-        return 0;
+    /* count the pairs first (empty segments are no pairs): the memory is
+     * then the pairs' array, bounded by FORM_MAX_PAIRS, and one copy of
+     * the text, never more than len + 2 bytes a pair */
     for (size_t i = 0; i < len; i++)
-        max_pairs += body[i] == '&';
-    form.pairs = calloc(max_pairs, sizeof *form.pairs);
+        if (body[i] != '&' && (i == 0 || body[i - 1] == '&') && ++pair_count > FORM_MAX_PAIRS)
+            return -1;
+    if (pair_count == 0)
+        return 0;
+    form.pairs = malloc(pair_count * sizeof *form.pairs + len + 2 * pair_count);
     if (!form.pairs)
         goto done;
 
+    char *out = (char *)(form.pairs + pair_count); /* the text follows the array */
     size_t start = 0;
     while (start <= len) {
         const char *segment = body + start;
@@ -117,22 +116,21 @@ int form_parse(const char *body, size_t len, form_t *form_out)
         const char *eq = memchr(segment, '=', segment_len);
         size_t key_len = eq ? (size_t)(eq - segment) : segment_len;
         form_pair_t *pair = &form.pairs[form.count];
-        pair->key = form_decode(segment, key_len);
-        if (!pair->key)
+        long decoded = form_decode(segment, key_len, out);
+        if (decoded < 0 || !form_utf8(out))
             goto done;
-        pair->value = eq ? form_decode(eq + 1, segment_len - key_len - 1) : form_decode("", 0);
-        if (!pair->value || !form_utf8(pair->key) || !form_utf8(pair->value)) {
-            free(pair->key);
-            free(pair->value);
-            pair->key = NULL;
-            pair->value = NULL;
+        pair->key = out;
+        out += decoded + 1;
+        decoded =
+            eq ? form_decode(eq + 1, segment_len - key_len - 1, out) : form_decode("", 0, out);
+        if (decoded < 0 || !form_utf8(out))
             goto done;
-        }
+        pair->value = out;
+        out += decoded + 1;
         form.count++;
     }
     *form_out = form;
-    form.pairs = NULL;
-    form.count = 0;
+    memset(&form, 0, sizeof form);
     rc = 0;
 done:
     form_free(&form);
@@ -143,11 +141,7 @@ void form_free(form_t *form)
 {
     if (!form)
         return;
-    for (size_t i = 0; i < form->count; i++) {
-        free(form->pairs[i].key);
-        free(form->pairs[i].value);
-    }
-    free(form->pairs);
+    free(form->pairs); /* the text with it */
     form->pairs = NULL;
     form->count = 0;
 }
@@ -505,10 +499,15 @@ done:
 /* A copy of JSON text in which every number with a fraction or exponent
  * is a string instead ({"price": 1990.50} -> {"price": "1990.50"}), so
  * that jansson keeps its digits rather than a double. Strings are copied
- * untouched. Caller owns the result; NULL out of memory. */
+ * untouched. Caller owns the result; NULL out of memory or when the text
+ * holds more than FORM_MAX_JSON_VALUES values (counted by the ',', ':',
+ * '[' and '{' outside strings that every value but the first follows):
+ * jansson spends tens of bytes a value, and "[0,0,0,...]" must not turn a
+ * body into ten times its size. */
 static char *form_json_quote_decimals(const char *text)
 {
     size_t len = strlen(text);
+    size_t values = 1;
     if (len > (SIZE_MAX - 1) / 2)
         return NULL;
     char *quoted = malloc(len * 2 + 1); /* a number grows by 2 and is at least 2 long */
@@ -518,6 +517,11 @@ static char *form_json_quote_decimals(const char *text)
         return NULL;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
+        if (!in_string && (c == ',' || c == ':' || c == '[' || c == '{') &&
+            ++values > FORM_MAX_JSON_VALUES) {
+            free(quoted);
+            return NULL;
+        }
         if (in_string) {
             if (escaped)
                 escaped = false;

@@ -18,12 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bounds on what a hostile body can make us hold: cart lines read at most,
- * the highest cart index looked at (payment[products][i] with a larger i
- * is ignored), attributes kept at most. */
-#define FORM_MAX_ITEMS      1000
-#define FORM_MAX_INDEX      10000
-#define FORM_MAX_ATTRIBUTES 64
+/* Bounds on what a hostile body can make us hold: pairs in a body, cart
+ * lines read at most (one more than an order holds, INTAKE_ITEMS_MAX, so
+ * that a longer cart is seen as too long without reading the rest), the
+ * highest cart index looked at (payment[products][i] with a larger i is
+ * ignored), attributes kept at most, values in a `payment` JSON string. */
+#define FORM_MAX_PAIRS       8192
+#define FORM_MAX_ITEMS       201
+#define FORM_MAX_INDEX       10000
+#define FORM_MAX_ATTRIBUTES  64
+#define FORM_MAX_JSON_VALUES 16384
 
 /* One decoded key=value pair. */
 typedef struct {
@@ -31,6 +35,8 @@ typedef struct {
     char *value;
 } form_pair_t;
 
+/* pairs is one allocation: the array, then every key and value it points
+ * to, decoded and NUL-terminated. */
 typedef struct {
     form_pair_t *pairs;
     size_t count;
@@ -40,9 +46,11 @@ typedef struct {
  * either case, keys and values NUL-free), keeping every pair in order,
  * duplicates included. Empty segments ("a=1&&b=2", a trailing '&') are
  * skipped; "flag" without '=' is the pair flag="". 0 ok; -1 on a
- * malformed escape ("%4", "%zz") or NUL (raw or %00), out of memory too,
- * and *form_out is then empty. Bytes are not checked to be UTF-8. Caller
- * owns *form_out (form_free). */
+ * malformed escape ("%4", "%zz"), a NUL (raw or %00), text that is not
+ * UTF-8, more than FORM_MAX_PAIRS pairs or out of memory, and *form_out is
+ * then empty. What a body makes us hold is proportional to it: the pairs'
+ * array (16 bytes a pair, at most FORM_MAX_PAIRS) and one decoded copy of
+ * the text, nothing more. Caller owns *form_out (form_free). */
 int form_parse(const char *body, size_t len, form_t *form_out);
 void form_free(form_t *form);
 

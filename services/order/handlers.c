@@ -25,31 +25,67 @@ handler_result_t handlers_from_db(inbox_event_t *event, db_status_t status, cons
         return HANDLER_OK;
     if (status == DB_TRANSIENT)
         return inbox_retry(event, "pg_unavailable", "%s: %s", what, db_errmsg(event->db));
+    if (event->err_code[0])
+        return HANDLER_REJECT; /* a rule refused it and said why (orders.c) */
     return inbox_reject(event, "pg_error", "%s: %s", what, db_errmsg(event->db));
+}
+
+/* Unpacks an OrderSubmitted. With more than INTAKE_ITEMS_MAX items the
+ * items are left out before unpacking (protobuf-c would allocate every
+ * one of them first) and *items_sent says how many there were. NULL if
+ * the payload is not an OrderSubmitted, or out of memory (*oom). */
+static Conveyor__OrderSubmitted *unpack_submission(const inbox_event_t *event, size_t *items_sent,
+                                                   bool *oom)
+{
+    *items_sent = 0;
+    *oom = false;
+    if (intake_proto_item_count(event->payload, event->payload_len, items_sent) != 0 ||
+        *items_sent <= INTAKE_ITEMS_MAX)
+        return conveyor__order_submitted__unpack(NULL, event->payload_len, event->payload);
+    uint8_t *trimmed = malloc(event->payload_len);
+    size_t trimmed_len = 0;
+    Conveyor__OrderSubmitted *msg = NULL;
+    if (!trimmed)
+        *oom = true;
+    else if (intake_proto_without_items(event->payload, event->payload_len, trimmed,
+                                        &trimmed_len) == 0)
+        msg = conveyor__order_submitted__unpack(NULL, trimmed_len, trimmed);
+    free(trimmed);
+    return msg;
 }
 
 /* ext/intake.order: an order from another system (F1). */
 static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
 {
     order_app_t *app = arg;
-    Conveyor__OrderSubmitted *msg =
-        conveyor__order_submitted__unpack(NULL, event->payload_len, event->payload);
+    size_t items_sent = 0;
+    bool oom = false;
+    Conveyor__OrderSubmitted *msg = unpack_submission(event, &items_sent, &oom);
+    if (!msg && oom)
+        return inbox_retry(event, "out_of_memory", "could not read the submission");
     if (!msg)
         return inbox_reject(event, "bad_payload", "intake.order payload is not an OrderSubmitted");
     submission_t sub;
     submission_init(&sub);
     handler_result_t result = HANDLER_OK;
     intake_result_t outcome = {0};
-    if (submission_from_proto(msg, &sub) != 0) {
+    problems_t read_errors = {0};
+    if (problems_init(&read_errors) != 0 || submission_from_proto(msg, &sub) != 0 ||
+        intake_bus_source(&sub, event->stream, &read_errors) != 0) {
         result = inbox_retry(event, "out_of_memory", "could not read the submission");
         goto done;
     }
-    /* the envelope names the publisher; an empty payload source means it */
-    if (!sub.source && event->stream && event->stream[0])
-        sub.source = strdup(event->stream);
-    emitter_t emitter = {.cause = event};
+    if (items_sent > INTAKE_ITEMS_MAX)
+        sub.items_over_max = items_sent; /* none were unpacked: intake_validate refuses it */
+    /* the publisher is trusted with money as far as its source's row says */
+    intake_source_t source = {.trust = {.may_set_prices = false, .max_discount_bp = 0}};
+    bool registered = false;
     db_status_t status =
-        order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", false, NULL, &outcome);
+        sub.source ? store_source_by_name(event->db, sub.source, &registered, &source) : DB_OK;
+    emitter_t emitter = {.cause = event};
+    if (status == DB_OK)
+        status = order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", &source.trust,
+                              problems_errors(&read_errors), &outcome);
     result = handlers_from_db(event, status, "intake.order");
     if (result == HANDLER_OK && outcome.outcome == INTAKE_CONFLICT)
         log_warn("an intake key was reused with another body: answered with the first order",
@@ -57,6 +93,7 @@ static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
                  LF_STR("order_id", outcome.order_id), LF_ERR("idempotency_key_reused"));
 done:
     intake_result_clear(&outcome);
+    problems_release(&read_errors);
     submission_free(&sub);
     conveyor__order_submitted__free_unpacked(msg, NULL);
     return result;

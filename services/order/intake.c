@@ -16,6 +16,9 @@
 #define KEY_MAX_LEN     128
 #define QUANTITY_MAX    100000
 
+_Static_assert(FORM_MAX_ITEMS > INTAKE_ITEMS_MAX,
+               "a form reads past the intake limit, or a longer cart would look complete");
+
 static const char *const door_names[] = {"bus", "http", "form"};
 
 const char *intake_door_name(intake_door_t door)
@@ -153,8 +156,7 @@ static int items_from_json(const json_t *items, submission_t *sub, problems_t *p
     }
     size_t count = json_array_size(items);
     if (count > INTAKE_ITEMS_MAX) {
-        problems_add(problems, "items", "too_many", "an order holds at most %d items",
-                     INTAKE_ITEMS_MAX);
+        sub->items_over_max = count; /* none read: intake_validate says so */
         return 0;
     }
     sub->items = calloc(count ? count : 1, sizeof *sub->items);
@@ -291,6 +293,10 @@ int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub
         }
     }
     size_t count = msg->n_items;
+    if (count > INTAKE_ITEMS_MAX) {
+        sub->items_over_max = count;
+        count = 0;
+    }
     sub->items = calloc(count ? count : 1, sizeof *sub->items);
     if (!sub->items)
         return -1;
@@ -318,6 +324,102 @@ int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub
     return oom ? -1 : 0;
 }
 
+int intake_bus_source(submission_t *sub, const char *publisher, problems_t *problems)
+{
+    if (!publisher)
+        publisher = "";
+    if (sub->source && strcmp(sub->source, publisher) != 0)
+        problems_add(problems, "source", "mismatch",
+                     "the payload names another source than its publisher (the envelope's "
+                     "stream): a publisher files orders under its own source only");
+    free(sub->source);
+    sub->source = NULL;
+    if (!publisher[0])
+        return 0;
+    sub->source = strdup(publisher);
+    return sub->source ? 0 : -1;
+}
+
+/* OrderSubmitted's items are field 6, length-delimited (order.proto). */
+#define PROTO_ITEMS_FIELD 6
+#define PROTO_WIRE_VARINT 0
+#define PROTO_WIRE_I64    1
+#define PROTO_WIRE_LEN    2
+#define PROTO_WIRE_I32    5
+
+/* Reads a varint at *pos; -1 past the end or longer than 10 bytes. */
+static int proto_varint(const uint8_t *bytes, size_t len, size_t *pos, uint64_t *value_out)
+{
+    uint64_t value = 0;
+    for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
+        uint8_t byte = bytes[(*pos)++];
+        value |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *value_out = value;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Walks the top-level fields of a packed message: counts the items and,
+ * when out is given, copies every other field to it. */
+static int proto_walk(const uint8_t *payload, size_t len, uint8_t *out, size_t *out_len,
+                      size_t *count_out)
+{
+    size_t pos = 0, written = 0, count = 0;
+    if (!payload && len > 0)
+        return -1;
+    while (pos < len) {
+        size_t start = pos;
+        uint64_t key = 0, value = 0;
+        if (proto_varint(payload, len, &pos, &key) != 0 || (key >> 3) == 0)
+            return -1;
+        switch (key & 7) {
+        case PROTO_WIRE_VARINT:
+            if (proto_varint(payload, len, &pos, &value) != 0)
+                return -1;
+            break;
+        case PROTO_WIRE_I64:
+        case PROTO_WIRE_I32: {
+            size_t width = (key & 7) == PROTO_WIRE_I64 ? 8 : 4;
+            if (len - pos < width)
+                return -1;
+            pos += width;
+            break;
+        }
+        case PROTO_WIRE_LEN:
+            if (proto_varint(payload, len, &pos, &value) != 0 || value > len - pos)
+                return -1;
+            pos += (size_t)value;
+            break;
+        default:
+            return -1; /* groups (3, 4) and the unknown wire types */
+        }
+        bool item = (key >> 3) == PROTO_ITEMS_FIELD && (key & 7) == PROTO_WIRE_LEN;
+        count += item;
+        if (out && !item) {
+            memcpy(out + written, payload + start, pos - start);
+            written += pos - start;
+        }
+    }
+    if (out_len)
+        *out_len = written;
+    *count_out = count;
+    return 0;
+}
+
+int intake_proto_item_count(const uint8_t *payload, size_t len, size_t *count_out)
+{
+    return proto_walk(payload, len, NULL, NULL, count_out);
+}
+
+int intake_proto_without_items(const uint8_t *payload, size_t len, uint8_t *out, size_t *out_len)
+{
+    size_t count = 0;
+    return out ? proto_walk(payload, len, out, out_len, &count) : -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* from a form                                                          */
 
@@ -336,12 +438,18 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
     sub->pickup_point_id = dup_trimmed(form->pickup_point, &oom);
     sub->method_text = dup_trimmed(form->delivery ? form->delivery : "courier", &oom);
     sub->method = intake_method_parse(sub->method_text);
-    sub->items = calloc(form->item_count ? form->item_count : 1, sizeof *sub->items);
+    size_t count = form->item_count;
+    if (count > INTAKE_ITEMS_MAX) {
+        sub->items_over_max = count; /* the form reads one line past the limit at most */
+        count = 0;
+    }
+    sub->items = calloc(count ? count : 1, sizeof *sub->items);
     if (!sub->items)
         return -1;
-    sub->item_count = form->item_count;
+    sub->item_count = count;
     int64_t lines_minor = 0;
-    for (size_t i = 0; i < form->item_count; i++) {
+    bool lines_fit = true; /* the sum fits int64; intake_validate refuses it when not */
+    for (size_t i = 0; i < count; i++) {
         const form_item_t *item = &form->items[i];
         intake_item_t *out = &sub->items[i];
         char path[64];
@@ -354,19 +462,23 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
             out->quantity = 0;
         }
         if (item->price_minor >= 0) {
+            int64_t amount_minor;
             out->has_price = true;
             out->price_minor = item->price_minor;
-            if (out->quantity > 0 && item->price_minor <= INT64_MAX / out->quantity)
-                lines_minor += item->price_minor * out->quantity;
+            if (__builtin_mul_overflow(item->price_minor, out->quantity, &amount_minor) ||
+                __builtin_add_overflow(lines_minor, amount_minor, &lines_minor))
+                lines_fit = false;
         }
     }
     /* a form states its discount in money: keep it as basis points of the cart */
     if (form->discount_minor < 0)
         problems_add(problems, "payment[discount]", "invalid",
                      "the discount is not an amount of money");
-    if (form->discount_minor > 0 && lines_minor > 0) {
+    if (form->discount_minor > 0 && lines_fit && lines_minor > 0) {
         __int128 bp = (__int128)form->discount_minor * 10000 + lines_minor / 2;
-        sub->discount_bp = (int64_t)(bp / lines_minor);
+        bp /= lines_minor;
+        /* a discount above the cart is out of range for intake_validate, not wrapped into it */
+        sub->discount_bp = bp > INT64_MAX ? INT64_MAX : (int64_t)bp;
     }
     sub->attributes = json_object();
     if (!sub->attributes)
@@ -431,6 +543,11 @@ static bool known_channel(const char *channel)
 
 static void validate_items(submission_t *sub, problems_t *problems)
 {
+    if (sub->items_over_max) {
+        problems_add(problems, "items", "too_many", "an order holds at most %d items, not %zu",
+                     INTAKE_ITEMS_MAX, sub->items_over_max);
+        return;
+    }
     if (sub->item_count == 0) {
         problems_add(problems, "items", "required", "an order needs at least one item");
         return;
@@ -454,6 +571,27 @@ static void validate_items(submission_t *sub, problems_t *problems)
             problems_add(problems, path, "negative", "a price cannot be negative");
         snprintf(path, sizeof path, "items[%zu].name", i);
         check_length(problems, path, item->name, NAME_MAX_LEN);
+    }
+}
+
+/* The sender's line amounts, summed as totals.c will sum them: a sum past
+ * int64 is refused at intake, with a reason, rather than failing later. */
+static void validate_sums(const submission_t *sub, problems_t *problems)
+{
+    int64_t lines_minor = 0;
+    for (size_t i = 0; i < sub->item_count; i++) {
+        const intake_item_t *item = &sub->items[i];
+        int64_t amount_minor;
+        if (!item->has_price || item->price_minor < 0 || item->quantity <= 0)
+            continue; /* refused by validate_items */
+        if (__builtin_mul_overflow(item->price_minor, item->quantity, &amount_minor) ||
+            __builtin_add_overflow(lines_minor, amount_minor, &lines_minor)) {
+            problems_add(problems, "items", "total_too_large",
+                         "the items' prices times their quantities add up to more than %lld "
+                         "kopecks",
+                         (long long)INT64_MAX);
+            return;
+        }
     }
 }
 
@@ -533,6 +671,7 @@ size_t intake_validate(submission_t *sub, const char *default_channel, problems_
 
     validate_delivery(sub, problems);
     validate_items(sub, problems);
+    validate_sums(sub, problems);
     if (sub->discount_bp < 0 || sub->discount_bp > 10000)
         problems_add(problems, "discount_bp", "out_of_range",
                      "discount_bp is 0 to 10000 (hundredths of a percent)");
@@ -546,6 +685,25 @@ size_t intake_validate(submission_t *sub, const char *default_channel, problems_
     const char *region = sub->region ? sub->region : sub->city ? sub->city : "";
     sub->region_key = lower_copy(region);
     return problems_count(problems) - before;
+}
+
+size_t intake_check_trust(const submission_t *sub, const intake_trust_t *trust,
+                          problems_t *problems)
+{
+    int64_t allowed = trust ? trust->max_discount_bp : 0;
+    if (sub->discount_bp <= allowed || sub->discount_bp > 10000)
+        return 0; /* within what it may give, or out of range anyway */
+    if (allowed <= 0)
+        problems_add(problems, "discount_bp", "not_allowed",
+                     "this source may not give discounts: an admin sets how far each source is "
+                     "trusted (max_discount_bp)");
+    else
+        problems_add(problems, "discount_bp", "not_allowed",
+                     "this source may give at most %lld.%02lld %% (%lld basis points), not "
+                     "%lld.%02lld %%",
+                     (long long)(allowed / 100), (long long)(allowed % 100), (long long)allowed,
+                     (long long)(sub->discount_bp / 100), (long long)(sub->discount_bp % 100));
+    return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -606,6 +764,8 @@ json_t *submission_to_json(const submission_t *sub)
         json_array_append_new(items, line);
     }
     json_object_set_new(root, "items", items);
+    if (sub->items_over_max) /* what was refused unread: how many there were */
+        json_object_set_new(root, "items_sent", json_integer((json_int_t)sub->items_over_max));
     json_object_set(root, "attributes", sub->attributes ? sub->attributes : json_object());
     return root;
 }

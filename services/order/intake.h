@@ -40,6 +40,9 @@ typedef enum {
 delivery_method_t intake_method_parse(const char *text);
 const char *intake_method_name(delivery_method_t method);
 
+/* The most items an order holds, at every door. A door that is sent more
+ * reads none of them (and says how many came in items_over_max):
+ * intake_validate refuses the submission with "items": "too_many". */
 #define INTAKE_ITEMS_MAX 200
 
 typedef struct {
@@ -60,6 +63,7 @@ typedef struct {
     char *pickup_point_id, *delivery_comment;
     intake_item_t *items;
     size_t item_count;
+    size_t items_over_max; /* 0, or how many were sent when past INTAKE_ITEMS_MAX (none read) */
     int64_t discount_bp;
     char *comment;
     char *currency;
@@ -82,13 +86,47 @@ int submission_from_json(const json_t *body, submission_t *sub, problems_t *prob
 /* Reads an ext/intake.order payload. 0 ok, -1 out of memory. */
 int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub);
 
+/* The bus door's source: the envelope's stream names the publisher (the
+ * bus authenticates it), and the payload may repeat that name or leave
+ * it empty, never name another. sub->source becomes the publisher's (NULL
+ * when publisher is empty); a payload that named another source adds
+ * "source": "mismatch" to problems. 0 ok, -1 out of memory. */
+int intake_bus_source(submission_t *sub, const char *publisher, problems_t *problems);
+
+/* How many items a packed OrderSubmitted holds, read from the wire
+ * without unpacking anything (protobuf-c would allocate every item first):
+ * the bus door's INTAKE_ITEMS_MAX holds before that work. -1 if the bytes
+ * are not a protobuf message (unpacking refuses them then). */
+int intake_proto_item_count(const uint8_t *payload, size_t len, size_t *count_out);
+
+/* Copies a packed OrderSubmitted into out (at least len bytes) without
+ * its items, every other field as it was; *out_len is what was written.
+ * -1 if the bytes are not a protobuf message. */
+int intake_proto_without_items(const uint8_t *payload, size_t len, uint8_t *out, size_t *out_len);
+
 /* Reads a form order (form.h); source and external_id (tranid) are given
  * by the caller. Bad quantities or prices go into problems. 0 ok, -1 OOM. */
 int submission_from_form(const form_order_t *form, submission_t *sub, problems_t *problems);
 
+/* What a source is trusted with (intake_sources), whichever door it
+ * uses; an unregistered source with nothing. */
+typedef struct {
+    bool may_set_prices;     /* its line prices stand instead of the catalogue's */
+    int64_t max_discount_bp; /* the largest order discount it may give */
+} intake_trust_t;
+
+/* F14: the money rules that depend on who sends. Prices are gated by
+ * using them or not (orders.c); a discount above what the source may give
+ * is refused ("discount_bp": "not_allowed"), never cut down. trust NULL
+ * trusts with nothing. Returns the number of problems added. */
+size_t intake_check_trust(const submission_t *sub, const intake_trust_t *trust,
+                          problems_t *problems);
+
 /* F2: checks every rule and normalises phone, email and region; every
  * failed rule is one entry in problems. default_channel fills an empty
- * channel. Returns the number of problems added. */
+ * channel. The sender's prices times quantities must add up within int64
+ * ("items": "total_too_large"): sums are checked, never wrapped. Returns
+ * the number of problems added. */
 size_t intake_validate(submission_t *sub, const char *default_channel, problems_t *problems);
 
 /* The submission as canonical JSON (sorted keys, the normalised phone and

@@ -31,10 +31,23 @@ static const config_spec_t order_specs[] = {
      "unpaid invoices and undelivered parcels are checked after this many business days"},
     {"INTAKE_FORM_FIELDS", "", false,
      "form field names: name=Name,phone=Phone,email=Email,address=Address,city=City,..."},
+    {"INTAKE_FORM_MAX_BYTES", "262144", false,
+     "the form webhook's body limit in bytes (413 beyond, before it is read)"},
     {"INVOICE_GRACE", "24h", false,
      "an unpaid order cancels itself this long after its invoice expired"},
-    {"LOGIN_MAX_FAILURES", "5", false, "failed logins before the login is locked"},
-    {"LOGIN_LOCK", "15m", false, "how long a login stays locked"},
+    {"LOGIN_RATE_MAX", "20", false,
+     "login attempts a client (an address; an IPv6 /64) may make within LOGIN_RATE_WINDOW, "
+     "checked before any password is hashed (then 429 with Retry-After)"},
+    {"LOGIN_RATE_WINDOW", "1m", false, "the window of LOGIN_RATE_MAX"},
+    {"LOGIN_MAX_FAILURES", "5", false,
+     "failed logins from one client before that client is locked out of that login"},
+    {"LOGIN_MAX_FAILURES_ALL", "50", false,
+     "failed logins from all clients together before the login is locked for everyone"},
+    {"LOGIN_LOCK", "15m", false,
+     "how long a lock lasts, and the window failed logins are counted in"},
+    {"HTTP_TRUSTED_PROXIES", "", false,
+     "reverse proxies whose X-Forwarded-For is believed (addresses and CIDR blocks, "
+     "comma-separated); empty: the TCP peer is the client"},
     {"REFRESH_TOKEN_TTL", "30d", false, "lifetime of refresh tokens"},
     {"VIP_THRESHOLD_MINOR", "5000000", false,
      "a customer whose delivered orders reach this (kopecks) becomes a VIP"},
@@ -44,18 +57,33 @@ static const config_spec_t order_specs[] = {
 static int read_config(const config_t *config, order_app_t *app, api_t *api)
 {
     int64_t timeout = 0, task_due = 0, ttl = 0, wait = 0, days = 0, failures = 0, lock = 0,
-            refresh = 0, vip = 0, grace = 0;
+            refresh = 0, vip = 0, grace = 0, form_bytes = 0, rate_max = 0, rate_window = 0,
+            failures_all = 0;
     if (config_get_duration_ms(config, "ASSIGN_TIMEOUT", &timeout) != 0 ||
         config_get_duration_ms(config, "NEW_ORDER_TASK_DUE", &task_due) != 0 ||
         config_get_duration_ms(config, "ASSIGN_LOCK_TTL", &ttl) != 0 ||
         config_get_duration_ms(config, "ASSIGN_LOCK_WAIT", &wait) != 0 ||
         config_get_int(config, "REMINDER_BUSINESS_DAYS", 1, 60, &days) != 0 ||
         config_get_int(config, "LOGIN_MAX_FAILURES", 1, 1000, &failures) != 0 ||
+        config_get_int(config, "LOGIN_MAX_FAILURES_ALL", 1, 100000, &failures_all) != 0 ||
+        config_get_int(config, "LOGIN_RATE_MAX", 1, 100000, &rate_max) != 0 ||
+        config_get_duration_ms(config, "LOGIN_RATE_WINDOW", &rate_window) != 0 ||
         config_get_duration_ms(config, "LOGIN_LOCK", &lock) != 0 ||
         config_get_duration_ms(config, "INVOICE_GRACE", &grace) != 0 ||
         config_get_duration_ms(config, "REFRESH_TOKEN_TTL", &refresh) != 0 ||
-        config_get_int(config, "VIP_THRESHOLD_MINOR", 0, INT64_MAX, &vip) != 0)
+        config_get_int(config, "VIP_THRESHOLD_MINOR", 0, INT64_MAX, &vip) != 0 ||
+        config_get_int(config, "INTAKE_FORM_MAX_BYTES", 1024, 1024 * 1024, &form_bytes) != 0)
         return -1;
+    if (rate_window <= 0 || lock <= 0) {
+        log_error("LOGIN_RATE_WINDOW and LOGIN_LOCK must be longer than nothing",
+                  LF_ERR("bad_config"));
+        return -1;
+    }
+    if (http_proxies_parse(config_get(config, "HTTP_TRUSTED_PROXIES"), &api->proxies) != 0) {
+        log_error("HTTP_TRUSTED_PROXIES is not a list of addresses and CIDR blocks",
+                  LF_STR("hint", "e.g. 10.0.0.0/8,127.0.0.1,::1"), LF_ERR("bad_config"));
+        return -1;
+    }
     if (form_map_parse(config_get(config, "INTAKE_FORM_FIELDS"), &api->form_map) != 0) {
         log_error("INTAKE_FORM_FIELDS is not ours=theirs[,ours=theirs...] with known fields",
                   LF_ERR("bad_config"));
@@ -74,9 +102,13 @@ static int read_config(const config_t *config, order_app_t *app, api_t *api)
     app->reminder_business_days = (int)days;
     app->vip_threshold_minor = vip;
     app->invoice_grace_ms = grace;
-    api->login_max_failures = (int)failures;
-    api->login_lock_ms = lock;
+    api->login = (login_policy_t){.rate_max = (int)rate_max,
+                                  .rate_window_ms = rate_window,
+                                  .max_failures = (int)failures,
+                                  .max_failures_all = (int)failures_all,
+                                  .lock_ms = lock};
     api->refresh_ttl_ms = refresh;
+    api->form_max_bytes = (size_t)form_bytes;
     return auth_password_hash("no such login", api->dummy_hash);
 }
 

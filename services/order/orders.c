@@ -583,8 +583,9 @@ static db_status_t announce_placed(db_t *db, const emitter_t *emitter, const sub
 }
 
 db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, submission_t *sub,
-                         intake_door_t door, const char *default_channel, bool sender_prices,
-                         const json_t *read_errors, intake_result_t *result)
+                         intake_door_t door, const char *default_channel,
+                         const intake_trust_t *trust, const json_t *read_errors,
+                         intake_result_t *result)
 {
     memset(result, 0, sizeof *result);
     problems_t problems;
@@ -597,6 +598,7 @@ db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, s
     json_t *canonical = NULL;
     char body_sha256[65];
     intake_validate(sub, default_channel, &problems);
+    intake_check_trust(sub, trust, &problems);
     if (submission_hash(sub, body_sha256) != 0) {
         status = DB_ERROR;
         goto done;
@@ -680,7 +682,7 @@ db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, s
         .manager_id = contact.id[0] ? contact.id : NULL,
         .delivery_json = delivery_text,
         .attributes_json = attributes_text,
-        .sender_prices = sender_prices,
+        .sender_prices = trust && trust->may_set_prices,
         .now_ms = now,
     };
     status = store_order_insert(db, &row);
@@ -801,19 +803,40 @@ static db_status_t priced_lines(db_t *db, const order_t *order, Conveyor__Priced
     return DB_OK;
 }
 
+/* The delivery price and the total an order is confirmed with: goods
+ * (lines less the discount, which never exceeds them) plus delivery, the
+ * override or the price list's. *fits false when the total would not fit
+ * int64 (the outputs are then unspecified). */
+static db_status_t confirm_totals(db_t *db, const order_t *order, int64_t *delivery_out,
+                                  int64_t *total_out, bool *fits)
+{
+    int64_t goods = order->lines_minor - order->discount_minor;
+    *delivery_out = order->delivery_override_minor;
+    *fits = true;
+    db_status_t status = DB_OK;
+    if (*delivery_out < 0)
+        status = store_delivery_price(db, order->method, order->region, goods, delivery_out);
+    if (status == DB_OK && __builtin_add_overflow(goods, *delivery_out, total_out))
+        *fits = false;
+    return status;
+}
+
 /* order.confirmed with the terms, decided and stored now. */
 static db_status_t confirm_order(order_app_t *app, db_t *db, const emitter_t *emitter,
                                  order_t *order, uint64_t version)
 {
-    int64_t goods = order->lines_minor - order->discount_minor;
-    int64_t delivery = order->delivery_override_minor;
-    db_status_t status = DB_OK;
-    if (delivery < 0)
-        status = store_delivery_price(db, order->method, order->region, goods, &delivery);
+    int64_t delivery = 0, total = 0;
+    bool fits = true;
+    db_status_t status = confirm_totals(db, order, &delivery, &total, &fits);
     if (status != DB_OK)
         return status;
+    if (!fits) { /* order_move checked it before moving: only a price list changed meanwhile */
+        log_error("an order's total does not fit in 64 bits", LF_STR("order_id", order->id),
+                  LF_ERR("totals_overflow"));
+        return DB_ERROR;
+    }
     order->delivery_minor = delivery;
-    order->total_minor = goods + delivery;
+    order->total_minor = total;
     const char *terms =
         rules_payment_terms(order->method, order->region, app->local_region, order->total_minor);
     snprintf(order->payment_terms, sizeof order->payment_terms, "%s", terms);
@@ -1039,6 +1062,21 @@ db_status_t order_move(order_app_t *app, db_t *db, const emitter_t *emitter, con
                  order.stock_state);
         return DB_OK;
     }
+    if (strcmp(to, "confirmed") == 0) {
+        int64_t delivery = 0, total = 0;
+        bool fits = true;
+        status = confirm_totals(db, &order, &delivery, &total, &fits);
+        if (status != DB_OK)
+            return status;
+        if (!fits) {
+            result->outcome = MOVE_NOT_READY;
+            snprintf(result->detail, sizeof result->detail,
+                     "the goods and the delivery add up to more than %lld kopecks: check the "
+                     "prices",
+                     (long long)INT64_MAX);
+            return DB_OK;
+        }
+    }
     if (order.manager_id[0] && strcmp(order.manager_id, actor->id) == 0 && !order.taken_up)
         status = store_order_taken_up(db, order.id, clock_now_ms());
     if (status == DB_OK)
@@ -1067,6 +1105,20 @@ db_status_t order_take_up(order_app_t *app, db_t *db, const char *order_id, cons
 
 /* ------------------------------------------------------------------ */
 /* stock facts                                                          */
+
+/* An order whose sums do not fit int64 (catalogue prices past any real
+ * shop): the fact is refused for good, parked with its own code for a
+ * person to look at, never computed with a wrapped sum. */
+static db_status_t refuse_overflow(const emitter_t *emitter, const order_t *order, const char *what)
+{
+    log_error("an order's sum does not fit in 64 bits", LF_STR("order_id", order->id),
+              LF_STR("sum", what), LF_ERR("totals_overflow"));
+    if (emitter && emitter->cause)
+        inbox_reject(emitter->cause, "totals_overflow",
+                     "order %s: %s add up to more than %lld kopecks", order->id, what,
+                     (long long)INT64_MAX);
+    return DB_ERROR;
+}
 
 db_status_t order_on_stock_reserved(order_app_t *app, db_t *db, const emitter_t *emitter,
                                     const Conveyor__StockReserved *msg)
@@ -1109,15 +1161,21 @@ db_status_t order_on_stock_reserved(order_app_t *app, db_t *db, const emitter_t 
     }
     totals_t totals;
     if (totals_compute(calc, count, order.discount_bp, 0, &totals) != 0) {
-        log_error("order totals overflow", LF_STR("order_id", order.id), LF_ERR("totals_overflow"));
         free(calc);
         free(rows);
-        return DB_ERROR;
+        return refuse_overflow(emitter, &order, "the lines' amounts");
     }
     int64_t delivery = order.delivery_override_minor;
+    int64_t total = 0;
     if (delivery < 0)
         status = store_delivery_price(db, order.method, order.region,
                                       totals.lines_minor - totals.discount_minor, &delivery);
+    if (status == DB_OK &&
+        __builtin_add_overflow(totals.lines_minor - totals.discount_minor, delivery, &total)) {
+        free(calc);
+        free(rows);
+        return refuse_overflow(emitter, &order, "the goods and the delivery");
+    }
     for (size_t i = 0; i < count; i++) {
         rows[i].unit_price_minor = calc[i].unit_price_minor;
         rows[i].vat_rate_bp = calc[i].vat_rate_bp;
@@ -1135,7 +1193,7 @@ db_status_t order_on_stock_reserved(order_app_t *app, db_t *db, const emitter_t 
                               .discount_minor = totals.discount_minor,
                               .delivery_minor = delivery,
                               .vat_minor = totals.vat_minor,
-                              .total_minor = totals.lines_minor - totals.discount_minor + delivery,
+                              .total_minor = total,
                               .weight_g = totals.weight_g};
     uint64_t version = 0;
     if (status == DB_OK)

@@ -77,12 +77,15 @@ void intake_result_clear(intake_result_t *result);
 /* F1–F5: validates, deduplicates by (source, external_id), files the
  * order with its customer, assigns it and announces it (order.placed,
  * order.status_changed, order.assigned, intake.accepted — or
- * intake.rejected). sender_prices: the source may set line prices.
- * read_errors (may be NULL): problems found while reading the input (a
- * string where a number belongs), reported with the rule failures. */
+ * intake.rejected). trust: what the order's source may decide about
+ * money (its prices stand; the discount it may give), from
+ * intake_sources. read_errors (may be NULL): problems found while reading
+ * the input (a string where a number belongs), reported with the rule
+ * failures. */
 db_status_t order_intake(order_app_t *app, db_t *db, const emitter_t *emitter, submission_t *sub,
-                         intake_door_t door, const char *default_channel, bool sender_prices,
-                         const json_t *read_errors, intake_result_t *result);
+                         intake_door_t door, const char *default_channel,
+                         const intake_trust_t *trust, const json_t *read_errors,
+                         intake_result_t *result);
 
 /* --- assignment ------------------------------------------------------------ */
 

@@ -70,13 +70,16 @@ static const struct {
      "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb) "
      "ON CONFLICT (source, external_id, body_sha256) DO UPDATE SET repeats = "
      "rejections.repeats + 1, last_seen_at = now() RETURNING id"},
-    {"source_by_key", "SELECT source, default_channel, may_set_prices FROM intake_sources "
-                      "WHERE api_key_sha256 = $1 AND active"},
+    {"source_by_key", "SELECT source, default_channel, may_set_prices, max_discount_bp FROM "
+                      "intake_sources WHERE api_key_sha256 = $1 AND active"},
+    {"source_by_name", "SELECT source, default_channel, may_set_prices, max_discount_bp FROM "
+                       "intake_sources WHERE source = $1 AND active"},
     {"source_upsert",
-     "INSERT INTO intake_sources (source, api_key_sha256, default_channel, may_set_prices) "
-     "VALUES ($1, $2, $3, $4) ON CONFLICT (source) DO UPDATE SET api_key_sha256 = "
-     "excluded.api_key_sha256, default_channel = excluded.default_channel, may_set_prices = "
-     "excluded.may_set_prices, active = true"},
+     "INSERT INTO intake_sources (source, api_key_sha256, default_channel, may_set_prices, "
+     "max_discount_bp) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source) DO UPDATE SET "
+     "api_key_sha256 = excluded.api_key_sha256, default_channel = excluded.default_channel, "
+     "may_set_prices = excluded.may_set_prices, max_discount_bp = excluded.max_discount_bp, "
+     "active = true"},
 
     /* customers and orders */
     {"customer_for_order",
@@ -90,9 +93,11 @@ static const struct {
      "ON CONFLICT DO NOTHING RETURNING id, manager_id, category) "
      "SELECT id, coalesce(manager_id::text, ''), category FROM counted UNION ALL "
      "SELECT id, coalesce(manager_id::text, ''), category FROM created"},
+    /* the sum saturates at bigint's top rather than failing the delivery */
     {"customer_spent",
-     "UPDATE customers SET total_spent_minor = total_spent_minor + $2, category = CASE WHEN "
-     "total_spent_minor + $2 >= $3 THEN 'vip' ELSE category END WHERE id = $1"},
+     "UPDATE customers SET total_spent_minor = least(total_spent_minor::numeric + $2, "
+     "9223372036854775807)::bigint, category = CASE WHEN total_spent_minor::numeric + $2 >= $3 "
+     "THEN 'vip' ELSE category END WHERE id = $1"},
     {"order_insert",
      "WITH own AS (UPDATE customers SET manager_id = $8 WHERE id = $7 AND manager_id IS NULL "
      "AND $8::uuid IS NOT NULL) INSERT INTO orders (id, number, title, source, external_id, "
@@ -205,14 +210,39 @@ static const struct {
     {"calendar", "SELECT (day - date '1970-01-01')::int, workday FROM calendar_days ORDER BY day"},
 
     /* staff administration and login */
-    {"staff_by_login", "SELECT id, name, role, active, coalesce(password_hash, ''), failed_logins, "
-                       "coalesce(" MS_OF("locked_until") ", 0) FROM staff WHERE login = $1"},
-    {"staff_by_id", "SELECT id, name, role, active, coalesce(password_hash, ''), failed_logins, "
-                    "coalesce(" MS_OF("locked_until") ", 0) FROM staff WHERE id = $1"},
-    {"staff_login_failed",
-     "UPDATE staff SET failed_logins = failed_logins + 1, locked_until = CASE WHEN "
-     "failed_logins + 1 >= $2 THEN " TS("$3") " ELSE locked_until END WHERE id = $1"},
-    {"staff_login_ok", "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1"},
+    {"staff_by_login", "SELECT id, name, role, active, coalesce(password_hash, '') FROM staff "
+                       "WHERE login = $1"},
+    {"staff_by_id", "SELECT id, name, role, active, coalesce(password_hash, '') FROM staff "
+                    "WHERE id = $1"},
+    /* the no-op update locks the row and returns what it holds */
+    {"login_throttle_take",
+     "INSERT INTO login_throttle (client, tat) VALUES ($1, " TS(
+         "$2") ") ON CONFLICT (client) "
+               "DO UPDATE SET tat = login_throttle.tat RETURNING " MS_OF("tat")},
+    {"login_throttle_set", "UPDATE login_throttle SET tat = " TS("$2") " WHERE client = $1"},
+    {"login_guards",
+     "SELECT client, failures, coalesce(" MS_OF("window_start") ", 0), coalesce(" MS_OF(
+         "locked_until") ", 0) FROM login_failures WHERE login = $1 AND client IN ($2, '')"},
+    {"login_guards_lock",
+     "INSERT INTO login_failures (login, client, expires_at) VALUES ($1, $2, " TS(
+         "$3") "), ($1, "
+               "'', " TS(
+                   "$3") ") ON CONFLICT (login, client) DO UPDATE SET login = login_failures.login "
+                         "RETURNING client, failures, coalesce(" MS_OF(
+                             "window_start") ", 0), coalesce(" MS_OF("locked_until") ", 0)"},
+    {"login_guard_set",
+     "UPDATE login_failures SET failures = $3, window_start = CASE WHEN $4::bigint = 0 THEN NULL "
+     "ELSE " TS("$4") " END, locked_until = CASE WHEN $5::bigint = 0 THEN NULL ELSE " TS(
+         "$5") " END, expires_at = " TS("$6") " WHERE login = $1 AND client = $2"},
+    {"login_guard_clear", "DELETE FROM login_failures WHERE login = $1 AND client = $2"},
+    /* a few rows that mean nothing any more, per attempt: the tables stay
+     * as large as what is being counted */
+    {"login_purge",
+     "WITH t AS (DELETE FROM login_throttle WHERE client IN (SELECT client FROM login_throttle "
+     "WHERE tat < " TS("$1") " LIMIT 8 FOR UPDATE SKIP LOCKED)), f AS (DELETE FROM "
+                             "login_failures WHERE (login, client) IN (SELECT login, client FROM "
+                             "login_failures WHERE "
+                             "expires_at < " TS("$1") " LIMIT 8 FOR UPDATE SKIP LOCKED)) SELECT 1"},
     {"refresh_insert",
      "INSERT INTO refresh_tokens (token_sha256, staff_id, expires_at) VALUES ($1, $2, " TS(
          "$3") ")"},
@@ -220,9 +250,12 @@ static const struct {
                         "$2") " WHERE token_sha256 = $1 AND used_at IS "
                               "NULL AND expires_at > " TS("$2") " RETURNING staff_id"},
     {"staff_insert",
-     "INSERT INTO staff (id, login, name, email, phone, role, regions, capacity, password_hash) "
-     "SELECT $1, $2, $3, $4, $5, $6, ARRAY(SELECT lower(jsonb_array_elements_text($7::jsonb))), "
-     "$8, $9 ON CONFLICT (login) DO NOTHING"},
+     "INSERT INTO staff (id, login, name, email, phone, role, regions, capacity, password_hash, "
+     "intake_sources) SELECT $1, $2, $3, $4, $5, $6, ARRAY(SELECT "
+     "lower(jsonb_array_elements_text($7::jsonb))), $8, $9, ARRAY(SELECT "
+     "jsonb_array_elements_text($10::jsonb)) ON CONFLICT (login) DO NOTHING"},
+    {"staff_may_file",
+     "SELECT EXISTS (SELECT 1 FROM staff WHERE id = $1 AND active AND $2 = ANY (intake_sources))"},
     {"staff_patch",
      "UPDATE staff SET name = coalesce($2::jsonb->>'name', name), email = CASE WHEN "
      "$2::jsonb ? 'email' THEN $2::jsonb->>'email' ELSE email END, phone = CASE WHEN "
@@ -230,14 +263,17 @@ static const struct {
      "coalesce(($2::jsonb->>'active')::boolean, active), capacity = "
      "coalesce(($2::jsonb->>'capacity')::int, capacity), regions = CASE WHEN $2::jsonb ? "
      "'regions' THEN ARRAY(SELECT lower(jsonb_array_elements_text($2::jsonb->'regions'))) ELSE "
-     "regions END WHERE id = $1"},
+     "regions END, intake_sources = CASE WHEN $2::jsonb ? 'intake_sources' THEN ARRAY(SELECT "
+     "jsonb_array_elements_text($2::jsonb->'intake_sources')) ELSE intake_sources END "
+     "WHERE id = $1"},
     {"staff_set_shift",
      "UPDATE staff SET on_shift = $2, shift_changed_at = " TS("$3") " WHERE id = $1"},
     {"staff_json",
      "SELECT json_build_object('id', id, 'login', login, 'name', name, 'email', email, "
      "'phone', phone, 'role', role, 'active', active, 'on_shift', on_shift, 'regions', "
      "to_json(regions), 'capacity', capacity, 'open_orders', open_orders, "
-     "'last_assigned_at', last_assigned_at) FROM staff WHERE id = $1"},
+     "'last_assigned_at', last_assigned_at, 'intake_sources', to_json(intake_sources)) FROM "
+     "staff WHERE id = $1"},
     {"staff_list_json",
      "SELECT coalesce(json_agg(json_build_object('id', id, 'login', login, 'name', name, "
      "'role', role, 'active', active, 'on_shift', on_shift, 'regions', to_json(regions), "
@@ -451,35 +487,49 @@ db_status_t store_rejection_record(db_t *db, const char *new_id, const submissio
     return DB_OK;
 }
 
-db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
-                                intake_source_t *source_out)
+static db_status_t source_row(db_t *db, const char *stmt, const char *key, bool *found,
+                              intake_source_t *source_out)
 {
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, api_key_sha256);
+    db_param_text(&params, key);
     PGresult *res = NULL;
-    db_status_t status = db_run(db, "source_by_key", &params, &res);
+    db_status_t status = db_run(db, stmt, &params, &res);
     if (status != DB_OK)
         return status;
     *found = PQntuples(res) == 1;
     if (*found) {
         db_copy_value(res, 0, 0, source_out->source, sizeof source_out->source);
         db_copy_value(res, 0, 1, source_out->default_channel, sizeof source_out->default_channel);
-        source_out->may_set_prices = db_get_bool(res, 0, 2);
+        source_out->trust.may_set_prices = db_get_bool(res, 0, 2);
+        source_out->trust.max_discount_bp = db_get_i64_or(res, 0, 3, 0);
     }
     PQclear(res);
     return DB_OK;
 }
 
+db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
+                                intake_source_t *source_out)
+{
+    return source_row(db, "source_by_key", api_key_sha256, found, source_out);
+}
+
+db_status_t store_source_by_name(db_t *db, const char *source, bool *found,
+                                 intake_source_t *source_out)
+{
+    return source_row(db, "source_by_name", source, found, source_out);
+}
+
 db_status_t store_source_upsert(db_t *db, const char *source, const char *api_key_sha256,
-                                const char *default_channel, bool may_set_prices)
+                                const char *default_channel, const intake_trust_t *trust)
 {
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, source);
     db_param_text(&params, api_key_sha256);
     db_param_text(&params, default_channel);
-    db_param_bool(&params, may_set_prices);
+    db_param_bool(&params, trust->may_set_prices);
+    db_param_i64(&params, trust->max_discount_bp);
     return db_run(db, "source_upsert", &params, NULL);
 }
 
@@ -1094,8 +1144,6 @@ static db_status_t staff_login_row(db_t *db, const char *stmt, const char *key, 
         db_copy_value(res, 0, 2, out->role, sizeof out->role);
         out->active = db_get_bool(res, 0, 3);
         db_copy_value(res, 0, 4, out->password_hash, sizeof out->password_hash);
-        out->failed_logins = (int)db_get_i64_or(res, 0, 5, 0);
-        out->locked_until_ms = db_get_i64_or(res, 0, 6, 0);
     }
     PQclear(res);
     return DB_OK;
@@ -1111,23 +1159,90 @@ db_status_t store_staff_by_id(db_t *db, const char *id, bool *found, staff_login
     return staff_login_row(db, "staff_by_id", id, found, out);
 }
 
-db_status_t store_staff_login_failed(db_t *db, const char *id, int max_failures,
-                                     int64_t lock_until_ms)
+db_status_t store_login_throttle_take(db_t *db, const char *client, int64_t now_ms,
+                                      int64_t *tat_ms_out)
 {
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, id);
-    db_param_i64(&params, max_failures);
-    db_param_i64(&params, lock_until_ms);
-    return db_run(db, "staff_login_failed", &params, NULL);
+    db_param_text(&params, client);
+    db_param_i64(&params, now_ms);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "login_throttle_take", &params, &res);
+    if (status == DB_OK)
+        *tat_ms_out = PQntuples(res) == 1 ? db_get_i64_or(res, 0, 0, now_ms) : now_ms;
+    PQclear(res);
+    return status;
 }
 
-db_status_t store_staff_login_ok(db_t *db, const char *id)
+db_status_t store_login_throttle_set(db_t *db, const char *client, int64_t tat_ms)
 {
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, id);
-    return db_run(db, "staff_login_ok", &params, NULL);
+    db_param_text(&params, client);
+    db_param_i64(&params, tat_ms);
+    return db_run(db, "login_throttle_set", &params, NULL);
+}
+
+/* Reads the guards of (login, client) and (login, every client) from rows
+ * of (client, failures, window_start, locked_until). */
+static void login_guards_of(const PGresult *res, login_guard_t *pair, login_guard_t *all)
+{
+    memset(pair, 0, sizeof *pair);
+    memset(all, 0, sizeof *all);
+    for (int i = 0; i < PQntuples(res); i++) {
+        login_guard_t *guard = db_value(res, i, 0)[0] ? pair : all;
+        guard->failures = (int)db_get_i64_or(res, i, 1, 0);
+        guard->window_start_ms = db_get_i64_or(res, i, 2, 0);
+        guard->locked_until_ms = db_get_i64_or(res, i, 3, 0);
+    }
+}
+
+db_status_t store_login_guards(db_t *db, const char *login, const char *client, bool lock,
+                               int64_t now_ms, login_guard_t *pair_out, login_guard_t *all_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, login);
+    db_param_text(&params, client);
+    if (lock)
+        db_param_i64(&params, now_ms);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, lock ? "login_guards_lock" : "login_guards", &params, &res);
+    if (status == DB_OK)
+        login_guards_of(res, pair_out, all_out);
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_login_guard_set(db_t *db, const char *login, const char *client,
+                                  const login_guard_t *guard, int64_t expires_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, login);
+    db_param_text(&params, client);
+    db_param_i64(&params, guard->failures);
+    db_param_i64(&params, guard->window_start_ms);
+    db_param_i64(&params, guard->locked_until_ms);
+    db_param_i64(&params, expires_ms);
+    return db_run(db, "login_guard_set", &params, NULL);
+}
+
+db_status_t store_login_guard_clear(db_t *db, const char *login, const char *client)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, login);
+    db_param_text(&params, client);
+    return db_run(db, "login_guard_clear", &params, NULL);
+}
+
+db_status_t store_login_purge(db_t *db, int64_t now_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, now_ms);
+    return db_run(db, "login_purge", &params, NULL);
 }
 
 db_status_t store_refresh_insert(db_t *db, const char *token_sha256, const char *staff_id,
@@ -1170,6 +1285,7 @@ db_status_t store_staff_insert(db_t *db, const staff_insert_t *staff, bool *conf
     db_param_text(&params, staff->regions_json ? staff->regions_json : "[]");
     db_param_i64(&params, staff->capacity);
     param_text_or_null(&params, staff->password_hash);
+    db_param_text(&params, staff->intake_sources_json ? staff->intake_sources_json : "[]");
     int64_t rows = 0;
     db_status_t status = db_run_count(db, "staff_insert", &params, &rows);
     if (status == DB_OK)
@@ -1211,6 +1327,20 @@ db_status_t store_staff_json(db_t *db, const char *id, json_t **out)
     db_params_init(&params);
     db_param_text(&params, id);
     return db_run_json(db, "staff_json", &params, out);
+}
+
+db_status_t store_staff_may_file(db_t *db, const char *staff_id, const char *source, bool *may_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, staff_id);
+    db_param_text(&params, source);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "staff_may_file", &params, &res);
+    if (status == DB_OK)
+        *may_out = PQntuples(res) == 1 && db_get_bool(res, 0, 0);
+    PQclear(res);
+    return status;
 }
 
 db_status_t store_staff_list_json(db_t *db, json_t **out)

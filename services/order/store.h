@@ -19,6 +19,7 @@
 #include "common/page.h"
 #include "services/order/assign.h"
 #include "services/order/intake.h"
+#include "services/order/login.h"
 
 /* Registers every statement on a session (the kit's db_setup). */
 int store_prepare(db_t *db, void *arg);
@@ -52,14 +53,18 @@ db_status_t store_rejection_record(db_t *db, const char *new_id, const submissio
 typedef struct {
     char source[130];
     char default_channel[16];
-    bool may_set_prices;
+    intake_trust_t trust; /* may_set_prices, max_discount_bp */
 } intake_source_t;
 
 /* The active source whose API key has this SHA-256; *found false when none. */
 db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *found,
                                 intake_source_t *source_out);
+/* The active source of this name (the bus door's publisher, the source
+ * staff file under); *found false when none: it is trusted with nothing. */
+db_status_t store_source_by_name(db_t *db, const char *source, bool *found,
+                                 intake_source_t *source_out);
 db_status_t store_source_upsert(db_t *db, const char *source, const char *api_key_sha256,
-                                const char *default_channel, bool may_set_prices);
+                                const char *default_channel, const intake_trust_t *trust);
 
 /* --- customers and orders -------------------------------------------- */
 
@@ -75,8 +80,9 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
                                      const char *phone_e164, const char *email_lower,
                                      customer_t *customer_out);
 
-/* F4: a delivered order adds to what the customer spent; at the threshold
- * they become a VIP. */
+/* F4: a delivered order adds to what the customer spent (the sum stops at
+ * bigint's top rather than failing the delivery); at the threshold they
+ * become a VIP. */
 db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amount_minor,
                                  int64_t vip_threshold_minor);
 
@@ -262,15 +268,30 @@ typedef struct {
     char role[16];
     bool active;
     char password_hash[160];
-    int failed_logins;
-    int64_t locked_until_ms;
 } staff_login_t;
 
 db_status_t store_staff_by_login(db_t *db, const char *login, bool *found, staff_login_t *out);
 db_status_t store_staff_by_id(db_t *db, const char *id, bool *found, staff_login_t *out);
-db_status_t store_staff_login_failed(db_t *db, const char *id, int max_failures,
-                                     int64_t lock_until_ms);
-db_status_t store_staff_login_ok(db_t *db, const char *id);
+
+/* The login rate limit's state of a client (login.h): *tat_ms_out gets
+ * its theoretical arrival time (now_ms for a client never seen), and the
+ * row stays locked until the transaction ends. */
+db_status_t store_login_throttle_take(db_t *db, const char *client, int64_t now_ms,
+                                      int64_t *tat_ms_out);
+db_status_t store_login_throttle_set(db_t *db, const char *client, int64_t tat_ms);
+
+/* The failures under login from client and from every client (zero when
+ * none were counted). lock: create the rows that are missing and hold
+ * both until the transaction ends (now_ms is their provisional expiry). */
+db_status_t store_login_guards(db_t *db, const char *login, const char *client, bool lock,
+                               int64_t now_ms, login_guard_t *pair_out, login_guard_t *all_out);
+/* client "" is every client's row; expires_ms when it may be deleted. */
+db_status_t store_login_guard_set(db_t *db, const char *login, const char *client,
+                                  const login_guard_t *guard, int64_t expires_ms);
+db_status_t store_login_guard_clear(db_t *db, const char *login, const char *client);
+
+/* Deletes a few rows of both tables that mean nothing any more. */
+db_status_t store_login_purge(db_t *db, int64_t now_ms);
 db_status_t store_refresh_insert(db_t *db, const char *token_sha256, const char *staff_id,
                                  int64_t expires_at_ms);
 /* Uses a refresh token once: *staff_id_out gets its owner, "" when the
@@ -287,7 +308,8 @@ typedef struct {
     const char *role;
     const char *regions_json; /* JSON array of strings */
     int64_t capacity;
-    const char *password_hash; /* may be NULL */
+    const char *password_hash;       /* may be NULL */
+    const char *intake_sources_json; /* JSON array: the sources they may file under; NULL none */
 } staff_insert_t;
 
 /* *conflict true when the login is taken. */
@@ -296,6 +318,9 @@ db_status_t store_staff_patch(db_t *db, const char *id, const char *patch_json, 
 db_status_t store_staff_set_shift(db_t *db, const char *id, bool on_shift, int64_t now_ms,
                                   bool *found);
 db_status_t store_staff_json(db_t *db, const char *id, json_t **out); /* NULL: not found */
+/* Whether an active staff member was granted filing orders under source
+ * (staff.intake_sources). */
+db_status_t store_staff_may_file(db_t *db, const char *staff_id, const char *source, bool *may_out);
 db_status_t store_staff_list_json(db_t *db, json_t **out);
 
 /* --- reading ------------------------------------------------------------ */

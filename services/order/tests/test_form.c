@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <malloc.h>
 
 #include "services/order/form.h"
 
@@ -550,8 +551,9 @@ static void test_hostile_carts(void **state)
     form = parse_ok(body);
     assert_int_equal(form_order_read(&form, NULL, &order), 0);
     assert_int_equal(order.item_count, FORM_MAX_ITEMS);
-    /* lines 1499 down to 500 were seen first; sorted, 500 comes first */
-    assert_true(order.items[0].quantity == 501);
+    /* lines 1499 down to 1500 - FORM_MAX_ITEMS were seen first; sorted, the
+     * lowest of them comes first */
+    assert_true(order.items[0].quantity == 1500 - FORM_MAX_ITEMS + 1);
     assert_true(order.items[FORM_MAX_ITEMS - 1].quantity == 1500);
     assert_int_equal(order.attribute_count, FORM_MAX_ATTRIBUTES);
     assert_string_equal(order.attributes[FORM_MAX_ATTRIBUTES - 1].key, "utm_63");
@@ -582,14 +584,104 @@ static void test_hostile_carts(void **state)
     assert_int_equal(form_order_read(&form, NULL, NULL), -1);
 }
 
+/* Bytes the heap holds now (small blocks and mmap'd large ones). */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
+
+/* body holds `repeat` copies of piece; caller frees. */
+static char *repeated(const char *piece, size_t repeat, size_t *len_out)
+{
+    size_t piece_len = strlen(piece);
+    char *body = malloc(piece_len * repeat + 1);
+    assert_non_null(body);
+    for (size_t i = 0; i < repeat; i++)
+        memcpy(body + i * piece_len, piece, piece_len);
+    body[piece_len * repeat] = '\0';
+    *len_out = piece_len * repeat;
+    return body;
+}
+
+/* What a parsed body holds is proportional to it: a megabyte of '&'
+ * once held a 16-byte slot for every one of them (16 MiB), and every
+ * pair two allocations of its own. Now: the pairs that are there (at
+ * most FORM_MAX_PAIRS) and one copy of the text. */
+static void test_memory_is_proportional_to_the_body(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    form_t form;
+
+    char *body = repeated("&", 1024 * 1024, &len);
+    size_t before = heap_in_use();
+    assert_int_equal(form_parse(body, len, &form), 0);
+    assert_int_equal(form.count, 0);
+    assert_true(heap_in_use() - before < 4096);
+    form_free(&form);
+    free(body);
+
+    body = repeated("a=1&", FORM_MAX_PAIRS, &len);
+    before = heap_in_use();
+    assert_int_equal(form_parse(body, len, &form), 0);
+    assert_int_equal(form.count, FORM_MAX_PAIRS);
+    size_t held = heap_in_use() - before;
+    if (held > len + FORM_MAX_PAIRS * (sizeof(form_pair_t) + 2) + 4096)
+        fail_msg("%zu pairs in %zu bytes hold %zu bytes", form.count, len, held);
+    assert_string_equal(form.pairs[FORM_MAX_PAIRS - 1].value, "1");
+    form_free(&form);
+    free(body);
+
+    body = repeated("a=1&", FORM_MAX_PAIRS + 1, &len);
+    before = heap_in_use();
+    assert_int_equal(form_parse(body, len, &form), -1);
+    assert_null(form.pairs);
+    assert_true(heap_in_use() - before < 4096);
+    free(body);
+
+    /* one long value: one copy of it */
+    body = repeated("x", 1024 * 1024, &len);
+    memcpy(body, "comment=", 8);
+    before = heap_in_use();
+    assert_int_equal(form_parse(body, len, &form), 0);
+    held = heap_in_use() - before;
+    if (held > len + 4096)
+        fail_msg("a %zu-byte body holds %zu bytes", len, held);
+    form_free(&form);
+    free(body);
+
+    /* a payment JSON of tiny values is refused, not handed to jansson */
+    form_order_t order;
+    for (size_t values = FORM_MAX_JSON_VALUES - 3; values <= FORM_MAX_JSON_VALUES - 2; values++) {
+        body = repeated("0,", values - 1, &len);
+        char *prefixed = malloc(len + 32);
+        assert_non_null(prefixed);
+        snprintf(prefixed, len + 32, "payment={\"products\":[%s0]}", body);
+        form = parse_ok(prefixed);
+        /* the object, its member and the array count too: values + 3 */
+        assert_int_equal(form_order_read(&form, NULL, &order),
+                         values + 3 > FORM_MAX_JSON_VALUES ? -1 : 0);
+        form_order_free(&order);
+        form_free(&form);
+        free(prefixed);
+        free(body);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_decodes), cmocka_unit_test(test_parse_refuses_malformed_bodies),
-        cmocka_unit_test(test_money),         cmocka_unit_test(test_field_map),
-        cmocka_unit_test(test_tilda_cart),    cmocka_unit_test(test_custom_field_map),
-        cmocka_unit_test(test_json_payment),  cmocka_unit_test(test_connection_probe),
+        cmocka_unit_test(test_parse_decodes),
+        cmocka_unit_test(test_parse_refuses_malformed_bodies),
+        cmocka_unit_test(test_money),
+        cmocka_unit_test(test_field_map),
+        cmocka_unit_test(test_tilda_cart),
+        cmocka_unit_test(test_custom_field_map),
+        cmocka_unit_test(test_json_payment),
+        cmocka_unit_test(test_connection_probe),
         cmocka_unit_test(test_hostile_carts),
+        cmocka_unit_test(test_memory_is_proportional_to_the_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

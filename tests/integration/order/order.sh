@@ -63,10 +63,11 @@ order_shift() {
     [ "$(http_code "$out")" = 200 ] || it_fail "shift of $1: $out"
 }
 
-# order_sources: the intake sources the tests use
+# order_sources: the intake sources the tests use (site-main may give up
+# to 20 % off, tilda-landing sets its prices and gives no discount)
 order_sources() {
     local out
-    out=$(order_admin POST /v1/sources "{\"source\":\"site-main\",\"api_key\":\"$ORDER_SITE_KEY\"}")
+    out=$(order_admin POST /v1/sources "{\"source\":\"site-main\",\"api_key\":\"$ORDER_SITE_KEY\",\"max_discount_bp\":2000}")
     [ "$(http_code "$out")" = 201 ] || it_fail "source site-main: $out"
     out=$(order_admin POST /v1/sources "{\"source\":\"tilda-landing\",\"api_key\":\"$ORDER_FORM_KEY\",\"default_channel\":\"landing\",\"may_set_prices\":true}")
     [ "$(http_code "$out")" = 201 ] || it_fail "source tilda-landing: $out"
