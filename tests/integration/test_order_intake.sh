@@ -178,7 +178,10 @@ it_assert_eq 2 "$(order_sql "SELECT count(*) FROM orders.orders WHERE source = '
 
 # --- on the bus a publisher files under its own source only ---------------------------
 # (the envelope's stream is the publisher, which the bus authenticates)
-intakepub() { BUS_PUB_ENDPOINT=$KIT_BUS_IN "$IT_BIN/intakepub" "$@" >/dev/null || it_fail "intakepub $*"; }
+intakepub() { # PUBLISHER (whose key it uses) PAYLOAD_SOURCE EXTERNAL_ID
+    BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_CERT=$(it_key source "$1") "$IT_BIN/intakepub" "$@" >/dev/null ||
+        it_fail "intakepub $*"
+}
 rejection_reasons() { # SOURCE EXTERNAL_ID
     order_sql "SELECT string_agg(r->>'field' || ':' || (r->>'code'), ' ') FROM orders.rejections, jsonb_array_elements(reasons) r WHERE source = '$1' AND external_id = '$2'"
 }
@@ -208,8 +211,8 @@ it_assert_eq "422 items:too_many" \
     "201 cart lines over the form"
 jq -c --argjson items "$items201" '{external_id: "L-3", customer: {name: "Many", phone: "+79005550103"},
     delivery: {method: "self_pickup"}, items: $items}' <<<'{}' >"$IT_RUN/bus-many.jsonl"
-answers=$(BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
-    --source erp <"$IT_RUN/bus-many.jsonl") || it_fail "no answer on the bus for 201 items"
+answers=$(BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source erp) \
+    "$IT_BIN/conveyor" intake --source erp <"$IT_RUN/bus-many.jsonl") || it_fail "no answer on the bus for 201 items"
 it_assert_eq "rejected items:too_many" \
     "$(jq -r '.status + " " + ([.reasons[] | .field + ":" + .code] | join(" "))' <<<"$answers")" \
     "201 items over the bus"

@@ -19,7 +19,7 @@ kit_start_busd
 it_start invfeed bash -c "$INV_ENV
     exec env FEED_STREAM=inventory BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
     HTTP_ADDR=127.0.0.1:28127 REPLAY_ADDR=tcp://127.0.0.1:25627 REDIS_URL=$TEST_REDIS_URL \
-    \"$IT_BIN/factfeed\""
+    BUS_CERT=$(it_key service inventory) \"$IT_BIN/factfeed\""
 it_wait_until 30 "invfeed ready" kit_http_ok 28127 /readyz
 order_start order1 1 REPLAY_PEERS=inventory=tcp://127.0.0.1:25627
 order_sources

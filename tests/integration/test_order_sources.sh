@@ -24,8 +24,8 @@ with_discount() { # BP [NAME PHONE]: a valid order with that discount
     jq -c --argjson bp "$1" '.discount_bp = $bp' <<<"$(order_body "${2:-Disco}" "${3:-+79005550201}" Moscow MUG-1 1)"
 }
 bus() { # SOURCE JSONL: publishes on the bus as SOURCE, prints the answers
-    BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT "$IT_BIN/conveyor" intake \
-        --source "$1" <<<"$2" || it_fail "no answer on the bus for $1"
+    BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source "$1") \
+        "$IT_BIN/conveyor" intake --source "$1" <<<"$2" || it_fail "no answer on the bus for $1"
 }
 
 # --- HTTP: site-main may give up to 20 % -----------------------------------------------

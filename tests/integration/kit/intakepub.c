@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "common/clock.h"
+#include "common/curve.h"
 #include "common/envelope.h"
 #include "common/uuid.h"
 #include "conveyor/order.pb-c.h"
@@ -73,6 +74,13 @@ int main(int argc, char **argv)
     char subscription[256];
     zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(pub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    /* the publisher's key (BUS_CERT): busd lets a source publish under its own name */
+    curve_t *curve = curve_from_env(true, false);
+    if (!curve || curve_client(curve, pub, NULL) != 0) {
+        curve_destroy(&curve);
+        goto done;
+    }
+    curve_destroy(&curve);
     if (zmq_connect(pub, endpoint ? endpoint : "tcp://127.0.0.1:5550") != 0 ||
         zmq_recv(pub, subscription, sizeof subscription, 0) < 1) {
         fprintf(stderr, "intakepub: no subscriber reached us\n");
