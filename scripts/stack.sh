@@ -26,10 +26,17 @@ LOGS="$STACK/logs"
 PG_PORT=${STACK_PG_PORT:-15432}
 REDIS_PORT=${STACK_REDIS_PORT:-16379}
 source scripts/pg.sh
+export SERVICES_TABLE="$top/deploy/services.tsv"
+source deploy/services.sh
 
-# name:schema:http port:replay port, in DESIGN.md's order
-SERVICES=(order:orders:8081:5561 inventory:inventory:8082:5562 payment:payment:8083:5563
-    notification:notification:8084:5564 shipping:shipping:8085:5565)
+# name:schema:http port:replay port of every service in the table of services
+# (deploy/services.tsv), running or planned: a planned one starts here once
+# its binary is built, so work in progress runs locally
+rows=$(services_rows) || { echo "stack: $SERVICES_TABLE is not a table of services" >&2; exit 1; }
+SERVICES=()
+while read -r name schema http replay _; do
+    SERVICES+=("$name:$schema:$http:$replay")
+done <<<"$rows"
 
 start_process() {
     local name=$1
