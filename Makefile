@@ -89,12 +89,24 @@ KIT_SQL    := $(sort $(wildcard common/migrations/*.sql))
 KIT_MIG_C  := $(GEN)/kit_migrations.c
 $(eval $(call embed_rule,$(KIT_MIG_C),kit_migrations,kit,$(KIT_SQL)))
 COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRC)) \
-              $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PB_C) $(KIT_MIG_C))
+              $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(KIT_MIG_C))
 LIBCOMMON  := $(BUILD)/libcommon.a
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# --- proto/: the contract — generated messages and the event catalogue ------
+# (contract code, not the kit's: adding a producer's events touches only proto/)
+CONTRACT_SRC := $(wildcard proto/conveyor/*.c)
+CONTRACT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(CONTRACT_SRC)) $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PB_C))
+LIBCONTRACT  := $(BUILD)/libcontract.a
+$(LIBCONTRACT): $(CONTRACT_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+# every program links both; the kit uses the contract's envelope and replay messages
+LIBS := $(LIBCOMMON) $(LIBCONTRACT)
 
 # --- services ----------------------------------------------------------------
 # a service directory holding a .wip file is skipped (work in progress, never committed)
@@ -107,7 +119,7 @@ define program_rule
 $(1)_MIG_C := $(GEN)/$(1)_migrations.c
 $$(eval $$(call embed_rule,$$($(1)_MIG_C),app_migrations,$(1),$(4)))
 $(1)_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(3)) $$(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$$($(1)_MIG_C))
-$(BIN)/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+$(BIN)/$(1): $$($(1)_OBJ) $(LIBS)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
@@ -120,8 +132,13 @@ $(foreach s,$(SERVICES),$(eval $(call program_rule,$(s),services/$(s),\
 
 # --- unit tests of common/ (cmocka) -----------------------------------------
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
-COMMON_TESTS := $(patsubst common/tests/%.c,$(BIN)/%,$(wildcard common/tests/test_*.c))
-$(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBCOMMON)
+COMMON_TESTS := $(patsubst common/tests/%.c,$(BIN)/%,$(wildcard common/tests/test_*.c)) \
+                $(patsubst proto/tests/%.c,$(BIN)/%,$(wildcard proto/tests/test_*.c))
+$(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+$(BIN)/test_%: $(OBJ)/proto/tests/test_%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
@@ -129,7 +146,7 @@ $(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBCOMMON)
 # --- unit tests of a service's domain logic: every .c but main.c is linked in
 define service_test_rule
 $(BIN)/test_$(1)_%: $(OBJ)/services/$(1)/tests/test_%.o \
-    $$(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBCOMMON)
+    $$(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBS)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$(CMOCKA_LIBS)
@@ -158,7 +175,7 @@ $(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildc
 .PHONY: all programs deps test check asan up down run bench fmt fmt-check lint clean \
         docker docker-smoke
 
-all: $(LIBCOMMON) $(PROGRAMS) $(COMMON_TESTS) $(SERVICE_TESTS)
+all: $(LIBS) $(PROGRAMS) $(COMMON_TESTS) $(SERVICE_TESTS)
 
 # the service binaries and the CLI, without tests or benchmarks: deploy/docker/Dockerfile
 programs: $(addprefix $(BIN)/,$(SERVICES) conveyor)
