@@ -18,6 +18,7 @@ PACKAGES=(
     libcurl4-openssl-dev libssl-dev
     libcmocka-dev
     cppcheck clang-format
+    clang libclang-rt-14-dev  # make fuzz: libFuzzer and the sanitizers
 )
 
 missing=()
