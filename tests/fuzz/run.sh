@@ -63,10 +63,11 @@ for target in "${targets[@]}"; do
     if [ "$rc" -ne 0 ] || [ -n "$artifact" ]; then
         failed+=("$target")
         echo "FAIL  $target: exit $rc after ${runs:-?} runs"
-        # the report and its first frames of conveyor's code
-        grep -m1 -A30 -E '==[0-9]+==ERROR|runtime error:|fuzz invariant broken|ERROR: libFuzzer' \
-            "$log" | grep -vE 'fuzzer::|libc\.so|__sanitizer|pthread_kill|raise\.c|abort\.c' |
-            head -8 | sed 's/^/      /'
+        # the report, then its first frames in conveyor's own code
+        grep -E -m3 'fuzz invariant broken|runtime error:|ERROR: (Address|Leak)Sanitizer|^SUMMARY' \
+            "$log" | sed 's/^/      /'
+        grep -E '^ +#[0-9]+ .* in [a-zA-Z_].* /.*(common|services|tests|tools)/' "$log" |
+            grep -v 'fuzzer::' | head -5 | sed 's/^ */        /'
         echo "      input: ${artifact:-(none kept; see $log)}"
         echo "      log:   $log"
         [ -n "$artifact" ] && echo "      again: $bin $artifact"
