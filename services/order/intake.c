@@ -341,6 +341,7 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
         return -1;
     sub->item_count = form->item_count;
     int64_t lines_minor = 0;
+    bool total_overflow = false;
     for (size_t i = 0; i < form->item_count; i++) {
         const form_item_t *item = &form->items[i];
         intake_item_t *out = &sub->items[i];
@@ -356,9 +357,16 @@ int submission_from_form(const form_order_t *form, submission_t *sub, problems_t
         if (item->price_minor >= 0) {
             out->has_price = true;
             out->price_minor = item->price_minor;
-            if (out->quantity > 0 && item->price_minor <= INT64_MAX / out->quantity)
-                lines_minor += item->price_minor * out->quantity;
+            int64_t line_minor;
+            if (out->quantity > 0 &&
+                (__builtin_mul_overflow(item->price_minor, out->quantity, &line_minor) ||
+                 __builtin_add_overflow(lines_minor, line_minor, &lines_minor)))
+                total_overflow = true;
         }
+    }
+    if (total_overflow) {
+        problems_add(problems, "items", "too_large", "the cart's total is too large to count");
+        lines_minor = 0; /* no discount is worked out of it */
     }
     /* a form states its discount in money: keep it as basis points of the cart */
     if (form->discount_minor < 0)
