@@ -6,7 +6,8 @@
  * through the generated descriptors, so no message needs hand-written
  * conversion code. Field names are the .proto names; enums are written by
  * their value name and read by name or number; 64-bit integers are JSON
- * integers; bytes are base64url (no padding).
+ * integers; bytes are base64url (no padding). A string that is not UTF-8
+ * (protobuf-c does not check) is written with '?' for each bad byte.
  */
 #ifndef CONVEYOR_PBJSON_H
 #define CONVEYOR_PBJSON_H

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "common/utf8.h"
+
 int problems_init(problems_t *problems)
 {
     problems->errors = json_array();
@@ -34,43 +36,6 @@ static void trim_partial_utf8(char *text, size_t len)
         text[start - 1] = '\0';
 }
 
-/* The length of the well-formed UTF-8 character at p (as jansson judges
- * it: no overlongs, surrogates or code points past U+10FFFF), 0 if none. */
-static size_t utf8_char_len(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xC2 && p[0] <= 0xDF   ? 2
-                 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
-                 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
-                                                : 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) ||
-        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
-        return 0;
-    return len;
-}
-
-/* A field or message quotes what it was given (a CSV column's name, a
- * JSON key), sometimes cut by a precision ("%.60s") or a caller's buffer
- * inside a character, sometimes not UTF-8 at all: jansson would refuse the
- * problem and it would be lost while the caller counts it. Every byte that
- * does not begin a well-formed character becomes '?'. */
-static void repair_utf8(char *text)
-{
-    unsigned char *p = (unsigned char *)text;
-    while (*p) {
-        size_t len = utf8_char_len(p);
-        if (len == 0) {
-            *p++ = '?';
-            continue;
-        }
-        p += len;
-    }
-}
-
 void problems_add(problems_t *problems, const char *field, const char *code, const char *fmt, ...)
 {
     char message[300];
@@ -81,11 +46,11 @@ void problems_add(problems_t *problems, const char *field, const char *code, con
     va_end(ap);
     if (n >= (int)sizeof message)
         trim_partial_utf8(message, sizeof message - 1);
-    repair_utf8(message);
+    utf8_repair(message); /* a quoted name may be cut inside a character, or not UTF-8 */
     n = snprintf(path, sizeof path, "%s", field);
     if (n >= (int)sizeof path)
         trim_partial_utf8(path, sizeof path - 1);
-    repair_utf8(path);
+    utf8_repair(path);
     json_array_append_new(problems->errors, json_pack("{s:s,s:s,s:s}", "field", path, "code", code,
                                                       "message", message));
 }
