@@ -73,9 +73,12 @@ static bool sign(char *token, size_t size, const uint8_t *header, size_t header_
     return put_base64url(token, size, &n, mac, mac_len);
 }
 
-/* Whether claims are a JSON object (libjwt refuses anything else). */
+/* Whether claims are a JSON object (libjwt refuses anything else, and
+ * reads them as a C string: up to a NUL). */
 static bool claims_object(const uint8_t *claims, size_t len)
 {
+    if (memchr(claims, '\0', len))
+        return false;
     json_t *json = json_loadb((const char *)claims, len, 0, NULL);
     bool object = json_is_object(json);
     json_decref(json);
