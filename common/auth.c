@@ -276,7 +276,8 @@ auth_status_t auth_verify(const auth_t *auth, const char *token, auth_claims_t *
     }
     errno = 0;
     long exp = jwt_get_grant_int(jwt, "exp");
-    if (errno != 0 || exp <= 0 || (int64_t)exp * 1000 <= clock_now_ms()) {
+    /* an exp past what milliseconds can hold is refused, not multiplied */
+    if (errno != 0 || exp <= 0 || exp > INT64_MAX / 1000 || (int64_t)exp * 1000 <= clock_now_ms()) {
         status = AUTH_EXPIRED;
         goto done;
     }
