@@ -293,6 +293,10 @@ static bool field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescripto
     for (size_t k = 0; k < n; k++) {
         char path[160];
         snprintf(path, sizeof path, "%s[%zu]", field->name, k);
+        /* null leaves a sub-message out, but a list has no hole to leave:
+         * protobuf-c would follow the NULL when it packs */
+        if (field->type == PROTOBUF_C_TYPE_MESSAGE && json_is_null(json_array_get(json, k)))
+            return fail(why, why_size, path, "must be an object, not null");
         if (!value_from_json(field, json_array_get(json, k), items + k * slot_size(field), path,
                              why, why_size))
             return false;

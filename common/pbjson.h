@@ -22,7 +22,8 @@ json_t *pbjson_from_message(const ProtobufCMessage *msg);
 
 /* A new message of type desc from a JSON object; the caller frees it with
  * protobuf_c_message_free_unpacked(msg, NULL). Unknown fields, wrong JSON
- * types, out-of-range numbers and unknown enum names are refused: NULL,
+ * types, out-of-range numbers, unknown enum names and null in a list of
+ * messages are refused: NULL,
  * with the offending field's path and the reason in why. */
 ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, const json_t *json,
                                     char *why, size_t why_size);
