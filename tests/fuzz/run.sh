@@ -64,8 +64,13 @@ for target in "${targets[@]}"; do
         failed+=("$target")
         echo "FAIL  $target: exit $rc after ${runs:-?} runs"
         # the report, then its first frames in conveyor's own code
-        grep -E -m3 'fuzz invariant broken|runtime error:|ERROR: (Address|Leak)Sanitizer|^SUMMARY' \
-            "$log" | sed 's/^/      /'
+        if grep -qE 'fuzz invariant broken|runtime error:|ERROR: (Address|Leak)Sanitizer|^SUMMARY' \
+            "$log"; then
+            grep -E -m3 'fuzz invariant broken|runtime error:|ERROR: (Address|Leak)Sanitizer|^SUMMARY' \
+                "$log" | sed 's/^/      /'
+        else
+            tail -3 "$log" | sed 's/^/      /' # libFuzzer refused to start: a flag, a dictionary
+        fi
         grep -E '^ +#[0-9]+ .* in [a-zA-Z_].* /.*(common|services|tests|tools)/' "$log" |
             grep -v 'fuzzer::' | head -5 | sed 's/^ */        /'
         echo "      input: ${artifact:-(none kept; see $log)}"
