@@ -60,7 +60,7 @@ db_status_t tx_run(db_t *db, tx_body_fn body, void *arg, tx_t *tx_out)
                 break;
             }
             if (status != DB_OK)
-                break; /* still unknown: the caller says so */
+                break;             /* still unknown: the caller says so */
             status = DB_TRANSIENT; /* aborted: as if never sent */
             log_info("a COMMIT's answer was lost; the database says it rolled back: running "
                      "it again",

@@ -8,7 +8,8 @@
  *
  * It forwards every connection on 127.0.0.1:LISTEN_PORT to
  * 127.0.0.1:PG_PORT, reading the frontend's messages (a server without
- * TLS, as the test clusters are: an SSL request is answered "no"). The control file says what to do next, once:
+ * TLS, as the test clusters are: an SSL request is answered "no"). The control file says what to do
+ * next, once:
  *
  *   drop-commit-answer   the next COMMIT goes to the server; its answer
  *                        does not come back: the connection is closed
