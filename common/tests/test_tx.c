@@ -46,7 +46,7 @@ static long long count_rows(const char *where)
     snprintf(query, sizeof query, "SELECT count(*) FROM %s.items WHERE %s", schema, where);
     PGresult *res = NULL;
     assert_int_equal(db_run_sql(direct, query, NULL, &res), DB_OK);
-    long long n = atoll(PQgetvalue(res, 0, 0));
+    long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return n;
 }
