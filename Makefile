@@ -18,6 +18,7 @@
 #   make programs   the services and the CLI only, no tests (what the image builds)
 #   make docker     build the container images (docker-compose.yml, deploy/docker/)
 #   make docker-smoke  the containers end to end (tests/docker/smoke.sh; needs an engine)
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; T=form for one
 
 BUILD    ?= build
 V        ?= 0
@@ -37,13 +38,22 @@ OPT  := -O2 -g
 ifneq ($(SANITIZE),)
 OPT  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# FUZZ=1 (make fuzz, into build/fuzz): clang with libFuzzer's coverage on every
+# object. clang also warns where generated protobuf-c initialisers cast away
+# const and where a va_list formatter takes its format as a parameter; the
+# gcc build keeps those checks.
+ifneq ($(FUZZ),)
+WARN += -Wno-cast-qual -Wno-format-nonliteral
+OPT  := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+        -fno-sanitize-recover=undefined
+endif
 
 comma     := ,
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS  := -D_GNU_SOURCE -I. -isystem $(GEN)
 CFLAGS    := -std=c11 $(WARN) $(OPT)
-LDFLAGS   := $(if $(SANITIZE),-fsanitize=address$(comma)undefined)
+LDFLAGS   := $(if $(SANITIZE)$(FUZZ),-fsanitize=address$(comma)undefined)
 LDLIBS     = $(PKG_LIBS) -lpthread -lm
 
 # --- generated protobuf-c code -------------------------------------------
@@ -89,12 +99,24 @@ KIT_SQL    := $(sort $(wildcard common/migrations/*.sql))
 KIT_MIG_C  := $(GEN)/kit_migrations.c
 $(eval $(call embed_rule,$(KIT_MIG_C),kit_migrations,kit,$(KIT_SQL)))
 COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRC)) \
-              $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PB_C) $(KIT_MIG_C))
+              $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(KIT_MIG_C))
 LIBCOMMON  := $(BUILD)/libcommon.a
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# --- proto/: the contract — generated messages and the event catalogue ------
+# (contract code, not the kit's: adding a producer's events touches only proto/)
+CONTRACT_SRC := $(wildcard proto/conveyor/*.c)
+CONTRACT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(CONTRACT_SRC)) $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PB_C))
+LIBCONTRACT  := $(BUILD)/libcontract.a
+$(LIBCONTRACT): $(CONTRACT_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+# every program links both; the kit uses the contract's envelope and replay messages
+LIBS := $(LIBCOMMON) $(LIBCONTRACT)
 
 # --- services ----------------------------------------------------------------
 # a service directory holding a .wip file is skipped (work in progress, never committed)
@@ -107,7 +129,7 @@ define program_rule
 $(1)_MIG_C := $(GEN)/$(1)_migrations.c
 $$(eval $$(call embed_rule,$$($(1)_MIG_C),app_migrations,$(1),$(4)))
 $(1)_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(3)) $$(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$$($(1)_MIG_C))
-$(BIN)/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+$(BIN)/$(1): $$($(1)_OBJ) $(LIBS)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
@@ -120,8 +142,13 @@ $(foreach s,$(SERVICES),$(eval $(call program_rule,$(s),services/$(s),\
 
 # --- unit tests of common/ (cmocka) -----------------------------------------
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
-COMMON_TESTS := $(patsubst common/tests/%.c,$(BIN)/%,$(wildcard common/tests/test_*.c))
-$(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBCOMMON)
+COMMON_TESTS := $(patsubst common/tests/%.c,$(BIN)/%,$(wildcard common/tests/test_*.c)) \
+                $(patsubst proto/tests/%.c,$(BIN)/%,$(wildcard proto/tests/test_*.c))
+$(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+$(BIN)/test_%: $(OBJ)/proto/tests/test_%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
@@ -129,7 +156,7 @@ $(BIN)/test_%: $(OBJ)/common/tests/test_%.o $(LIBCOMMON)
 # --- unit tests of a service's domain logic: every .c but main.c is linked in
 define service_test_rule
 $(BIN)/test_$(1)_%: $(OBJ)/services/$(1)/tests/test_%.o \
-    $$(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBCOMMON)
+    $$(filter-out $(OBJ)/services/$(1)/main.o,$$($(1)_OBJ)) $(LIBS)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$(CMOCKA_LIBS)
@@ -153,12 +180,51 @@ $(foreach p,$(BENCH_PROGS),$(eval $(call program_rule,$(p),tests/bench,\
 # --- the operator's command-line tool: tools/*.c but the build tool ---------
 $(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildcard tools/*.c)),))
 
+# --- fuzz targets: tests/fuzz/fuzz_<target>.c (tests/fuzz/README.md) --------
+# A target is linked with the objects it exercises (FUZZ_OBJ_<target>; the
+# kit's come from libcommon) and either with standalone.c, a main that
+# replays files (every build: tests/run.sh replays the corpus and the kept
+# crashes), or, under FUZZ=1, with libFuzzer (make fuzz).
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_ORDER   := $(addprefix $(OBJ)/,services/order/form.o services/order/intake.o \
+                  services/order/phone.o tests/fuzz/check_submission.o)
+FUZZ_IMPORT  := $(addprefix $(OBJ)/,services/inventory/csv.o services/inventory/import.o \
+                  services/inventory/catalogue.o tests/fuzz/check_import.o)
+FUZZ_OBJ_form        := $(FUZZ_ORDER)
+FUZZ_OBJ_intake_json := $(FUZZ_ORDER)
+FUZZ_OBJ_intake_bus  := $(FUZZ_ORDER)
+FUZZ_OBJ_csv_import  := $(FUZZ_IMPORT)
+FUZZ_OBJ_import_json := $(FUZZ_IMPORT)
+FUZZ_DRIVER  := $(if $(FUZZ),,$(OBJ)/tests/fuzz/standalone.o)
+FUZZ_LDFLAGS := $(if $(FUZZ),-fsanitize=fuzzer)
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+
+define fuzz_rule
+$(BIN)/fuzz_$(1): $(OBJ)/tests/fuzz/fuzz_$(1).o $(FUZZ_OBJ_$(1)) $(FUZZ_DRIVER) $(LIBS)
+	@mkdir -p $$(dir $$@)
+	@echo "  LD      $$@"
+	$(Q)$$(CC) $$(LDFLAGS) $(FUZZ_LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+FUZZ_PROGRAMS += $(BIN)/fuzz_$(1)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+# writes the corpus's binary seeds (payloads, envelopes, replay frames,
+# tokens) from its JSON events: run after a proto changes, commit the result
+$(BIN)/fuzz-seeds: $(OBJ)/tests/fuzz/make_seeds.o $(LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # --- targets ----------------------------------------------------------------
 .DEFAULT_GOAL := all
 .PHONY: all programs deps test check asan up down run bench fmt fmt-check lint clean \
-        docker docker-smoke
+        docker docker-smoke fuzz fuzz-programs fuzz-seeds
 
-all: $(LIBCOMMON) $(PROGRAMS) $(COMMON_TESTS) $(SERVICE_TESTS)
+all: $(LIBS) $(PROGRAMS) $(COMMON_TESTS) $(SERVICE_TESTS) $(FUZZ_PROGRAMS)
+
+# the fuzz targets alone (make fuzz builds them with FUZZ=1 into build/fuzz)
+fuzz-programs: $(FUZZ_PROGRAMS)
 
 # the service binaries and the CLI, without tests or benchmarks: deploy/docker/Dockerfile
 programs: $(addprefix $(BIN)/,$(SERVICES) conveyor)
@@ -212,6 +278,15 @@ docker:
 
 docker-smoke: $(BIN)/conveyor
 	@COMPOSE="$(COMPOSE)" tests/docker/smoke.sh
+
+# each target for FUZZ_SECONDS over a working copy of its corpus (.run/fuzz/);
+# a crash fails the run and names the input (tests/fuzz/run.sh)
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=$(FUZZ_CC) fuzz-programs
+	@FUZZ_BIN=build/fuzz/bin FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(T)
+
+fuzz-seeds: $(BIN)/fuzz-seeds
+	$(BIN)/fuzz-seeds tests/fuzz/corpus
 
 clean:
 	rm -rf build

@@ -243,10 +243,10 @@ curve_watch_t *curve_watch_new(const curve_t *curve, void *ctx, void *socket, co
     return watch;
 }
 
-void curve_watch_check(curve_watch_t *watch)
+bool curve_watch_check(curve_watch_t *watch)
 {
     if (!watch)
-        return;
+        return false;
     for (;;) {
         zmq_msg_t event, address;
         zmq_msg_init(&event);
@@ -277,8 +277,8 @@ void curve_watch_check(curve_watch_t *watch)
             log_error(id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                           ? "the server refused our bus key (is BUS_CERT's public key in the "
                             "server's BUS_KEYS_DIR?): connecting again"
-                          : "the bus handshake failed (is BUS_SERVER_KEY the server's?): "
-                            "connecting again",
+                          : "the bus handshake failed (busd restarting, or is BUS_SERVER_KEY "
+                            "the server's?): connecting again",
                       LF_STR("what", watch->what), LF_STR("endpoint", watch->endpoint),
                       LF_INT("retry_in_ms", (long long)watch->backoff_ms),
                       LF_INT("refused_since_last_line", (long long)held_back),
@@ -286,12 +286,18 @@ void curve_watch_check(curve_watch_t *watch)
     }
     if (watch->reconnect_at_ms != 0 && clock_mono_ms() >= watch->reconnect_at_ms) {
         watch->reconnect_at_ms = 0;
-        zmq_disconnect(watch->socket, watch->endpoint); /* gone already, most likely */
-        if (zmq_connect(watch->socket, watch->endpoint) != 0)
-            log_error("could not connect again", LF_STR("what", watch->what),
-                      LF_STR("endpoint", watch->endpoint), LF_STR("error", zmq_strerror(errno)),
-                      LF_ERR("bad_endpoint"));
+        return true;
     }
+    return false;
+}
+
+void curve_watch_inherit(curve_watch_t *watch, const curve_watch_t *previous)
+{
+    if (!watch || !previous)
+        return;
+    watch->backoff_ms = previous->backoff_ms;
+    watch->refusals = previous->refusals;
+    watch->log = previous->log;
 }
 
 unsigned long long curve_watch_refusals(const curve_watch_t *watch)

@@ -71,10 +71,14 @@ int curve_server(const curve_t *curve, void *socket, const char *zap_domain);
 /* A client connection the server refused (a key busd does not trust yet,
  * or any more) is dead for good in libzmq 4.3: the session ends and never
  * reconnects. A watch sees the handshake fail (zmq_socket_monitor), logs
- * it once a minute, and connects the socket again with backoff (1 s, then
- * doubling to 30 s), so a key trusted later, or busd's directory read a
- * moment late, heals without a restart. Owned by the thread that owns
- * the socket; ctx is the socket's context. */
+ * it once a minute, and tells its owner when to make the socket anew,
+ * with backoff (1 s, then doubling to 30 s), so a key trusted later, or
+ * busd's directory read a moment late, heals without a restart. The
+ * owner closes the socket (and the watch) and opens a new one: a
+ * zmq_disconnect/zmq_connect on the live socket would instead terminate a
+ * pipe libzmq may be in the middle of reading a two-frame message from,
+ * which libzmq 4.3.4 answers with abort() (fq.cpp: !_more). Owned by the
+ * thread that owns the socket; ctx is the socket's context. */
 typedef struct curve_watch curve_watch_t;
 
 /* Starts watching socket, connected (or about to be) to endpoint. what
@@ -83,9 +87,15 @@ typedef struct curve_watch curve_watch_t;
 curve_watch_t *curve_watch_new(const curve_t *curve, void *ctx, void *socket, const char *endpoint,
                                const char *what);
 
-/* Reads what the monitor reported and reconnects when due; never blocks.
- * Call it from the owner's loop at least once a second. NULL-safe. */
-void curve_watch_check(curve_watch_t *watch);
+/* Reads what the monitor reported; never blocks. True when the socket is
+ * to be made anew now (the owner closes it and this watch, and opens
+ * both again). Call it from the owner's loop at least once a second.
+ * NULL-safe. */
+bool curve_watch_check(curve_watch_t *watch);
+
+/* A watch for a socket made anew keeps its predecessor's backoff and log
+ * throttle: copy them over before destroying the old one. */
+void curve_watch_inherit(curve_watch_t *watch, const curve_watch_t *previous);
 
 /* Handshakes refused so far. */
 unsigned long long curve_watch_refusals(const curve_watch_t *watch);

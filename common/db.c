@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ struct db {
     uint64_t generation;
     bool tx_open; /* BEGIN ran and neither COMMIT nor ROLLBACK since */
     bool tx_lost; /* the session died inside the transaction */
+    bool tracked; /* begun with db_begin_tracked: txid holds its id */
+    int64_t txid;
     statement_t *statements;
     size_t statement_count, statement_cap;
     char **channels;
@@ -57,6 +60,35 @@ static void set_error(db_t *db, const char *sqlstate, const char *message)
     size_t len = strlen(db->errmsg);
     while (len > 0 && (db->errmsg[len - 1] == '\n' || db->errmsg[len - 1] == ' '))
         db->errmsg[--len] = '\0';
+}
+
+db_status_t db_fail(db_t *db, const char *sqlstate, const char *fmt, ...)
+{
+    char message[sizeof db->errmsg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    set_error(db, sqlstate, message);
+    return strncmp(db->sqlstate, "53", 2) == 0 ? DB_TRANSIENT : DB_ERROR;
+}
+
+db_failure_t db_failure_of(const db_t *db, db_status_t status)
+{
+    const char *state = db ? db->sqlstate : "";
+    if (status == DB_UNKNOWN)
+        return (db_failure_t){"outcome_unknown", true};
+    if (strcmp(state, DB_STATE_OUT_OF_MEMORY) == 0)
+        return (db_failure_t){"out_of_memory", true};
+    if (status == DB_TRANSIENT)
+        return (db_failure_t){"pg_unavailable", true};
+    if (strcmp(state, DB_STATE_OVERFLOW) == 0)
+        return (db_failure_t){"overflow", false};
+    if (strncmp(state, "22", 2) == 0)
+        return (db_failure_t){"bad_data", false};
+    if (strncmp(state, "23", 2) == 0)
+        return (db_failure_t){"constraint", false};
+    return (db_failure_t){"pg_error", false};
 }
 
 static void clear_error(db_t *db)
@@ -519,6 +551,66 @@ db_status_t db_begin(db_t *db)
     return status;
 }
 
+db_status_t db_begin_tracked(db_t *db)
+{
+    if (db->tx_open) {
+        set_error(db, "25001", "a transaction is already open on this session");
+        return DB_ERROR;
+    }
+    db_status_t status = ensure_session(db);
+    if (status != DB_OK)
+        return status;
+    /* one round trip: the simple protocol runs both, the last result is ours */
+    PGresult *res = PQexec(db->conn, "BEGIN; SELECT txid_current()");
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        status = classify_failure(db, res);
+        PQclear(res);
+        if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(db->conn, "ROLLBACK"));
+        return status;
+    }
+    db->txid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    db->tx_open = true;
+    db->tx_lost = false;
+    db->tracked = true;
+    return DB_OK;
+}
+
+db_status_t db_settle(db_t *db, int wait_ms, bool *committed_out)
+{
+    int64_t txid = db->txid;
+    db_rollback(db); /* the lost session's state, if any */
+    int64_t deadline = clock_mono_ms() + wait_ms;
+    char txid_text[24];
+    snprintf(txid_text, sizeof txid_text, "%lld", (long long)txid);
+    for (;;) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, txid_text);
+        PGresult *res = NULL;
+        if (db_run_sql(db, "SELECT txid_status($1::bigint)", &params, &res) == DB_OK) {
+            const char *state = db_value(res, 0, 0);
+            bool known =
+                state && (strcmp(state, "committed") == 0 || strcmp(state, "aborted") == 0);
+            if (known)
+                *committed_out = strcmp(state, "committed") == 0;
+            bool gone = !state; /* too old to tell: never for a moment-old transaction */
+            PQclear(res);
+            if (known)
+                return DB_OK;
+            if (gone)
+                break;
+        }
+        if (clock_mono_ms() >= deadline)
+            break;
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    set_error(db, "08006", "the outcome of a COMMIT whose answer was lost is still unknown");
+    return DB_UNKNOWN;
+}
+
 db_status_t db_commit(db_t *db)
 {
     if (!db->tx_open) {
@@ -534,12 +626,26 @@ db_status_t db_commit(db_t *db)
         db_rollback(db);
         return result;
     }
-    PGresult *res = PQexec(db->conn, "COMMIT");
+    /* sent or not decides what a lost connection means: before COMMIT went
+     * out nothing is committed; after, nobody knows until it is asked */
+    bool sent = PQsendQuery(db->conn, "COMMIT") == 1;
+    PGresult *res = NULL, *next;
+    while (sent && (next = PQgetResult(db->conn)) != NULL) {
+        PQclear(res);
+        res = next;
+    }
     ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (status != PGRES_COMMAND_OK) {
-        /* the outcome of a COMMIT whose answer was lost is unknown; the
-         * callers' conditional writes make retrying safe */
+    if (!sent) {
+        set_error(db, "08006", PQerrorMessage(db->conn));
+        drop_connection(db);
+        result = DB_TRANSIENT;
+    } else if (status != PGRES_COMMAND_OK) {
+        /* a COMMIT whose answer was lost: a tracked transaction is settled
+         * by its caller (db_settle); the others' conditional writes make a
+         * retry safe */
         result = classify_failure(db, res);
+        if (db->tracked && !db->conn)
+            result = DB_UNKNOWN;
     } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         /* an aborted transaction "commits" as ROLLBACK */
         set_error(db, "25P02", "the transaction was aborted by an earlier error and rolled back");
@@ -550,6 +656,8 @@ db_status_t db_commit(db_t *db)
         db->tx_open = false;
         db->tx_lost = false;
     }
+    if (result == DB_OK)
+        db->tracked = false;
     if (result != DB_OK && db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         PQclear(PQexec(db->conn, "ROLLBACK"));
     if (!db->tx_open)
@@ -559,6 +667,7 @@ db_status_t db_commit(db_t *db)
 
 void db_rollback(db_t *db)
 {
+    db->tracked = false;
     discard_deferred(db);
     if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
         PGresult *res = PQexec(db->conn, "ROLLBACK");

@@ -30,7 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { DB_OK = 0, DB_ERROR = -1, DB_TRANSIENT = -2 } db_status_t;
+/* DB_UNKNOWN: a COMMIT was sent and its answer was lost — only from a
+ * transaction begun with db_begin_tracked, whose outcome db_settle then
+ * asks the database for (common/tx.h does both). */
+typedef enum { DB_OK = 0, DB_ERROR = -1, DB_TRANSIENT = -2, DB_UNKNOWN = -3 } db_status_t;
 
 typedef struct db db_t;
 
@@ -89,6 +92,19 @@ db_status_t db_commit(db_t *db);
 void db_rollback(db_t *db);
 bool db_in_tx(const db_t *db);
 
+/* A transaction whose COMMIT can be settled: BEGIN and txid_current() in
+ * one round trip. Its db_commit tells apart a COMMIT that was never sent
+ * (the connection was lost before: DB_TRANSIENT, nothing committed) from
+ * one whose answer was lost (DB_UNKNOWN). */
+db_status_t db_begin_tracked(db_t *db);
+
+/* After DB_UNKNOWN: asks the database what became of that transaction
+ * (txid_status of the id taken inside it, on a new session), waiting up to
+ * wait_ms for the database to answer and the transaction to end.
+ * *committed_out: true committed, false aborted. DB_OK when known,
+ * DB_UNKNOWN when the database did not tell within wait_ms. */
+db_status_t db_settle(db_t *db, int wait_ms, bool *committed_out);
+
 /* Savepoints inside a transaction; names are plain identifiers of ours. */
 db_status_t db_savepoint(db_t *db, const char *name);
 db_status_t db_release_savepoint(db_t *db, const char *name);
@@ -127,6 +143,36 @@ int db_deferred_add_take(db_t *db, db_deferred_t *deferred);
  * Valid until the next call on db. */
 const char *db_sqlstate(const db_t *db);
 const char *db_errmsg(const db_t *db);
+
+/* A failure of the caller's own, not the server's, recorded on db as if
+ * the database had said it, so that whoever answers for it reads the
+ * right code and message instead of a stale one: out of memory
+ * (DB_STATE_OUT_OF_MEMORY, transient), an arithmetic overflow
+ * (DB_STATE_OVERFLOW), bad data (DB_STATE_BAD_DATA). Returns DB_TRANSIENT
+ * for class 53 (resources), DB_ERROR otherwise. */
+#define DB_STATE_OUT_OF_MEMORY "53200"
+#define DB_STATE_OVERFLOW      "22003"
+#define DB_STATE_BAD_DATA      "22000"
+db_status_t db_fail(db_t *db, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* What a failed call means for whoever answers for it — a handler
+ * (inbox_result), a job (jobs_result), an HTTP route
+ * (service_answer_db_failure): one stable code and whether trying again
+ * later can help.
+ *   pg_unavailable   the database is away, busy, or a race was lost: retry
+ *   out_of_memory    the database or this process ran out: retry
+ *   outcome_unknown  a COMMIT's answer was lost and not settled: retry only
+ *                    what is idempotent (a handler: its offset makes it so)
+ *   overflow         a number does not fit (22003): permanent
+ *   bad_data         other data exceptions (22xxx): permanent
+ *   constraint       an integrity rule refused it (23xxx): permanent
+ *   pg_error         anything else: permanent */
+typedef struct {
+    const char *code;
+    bool transient;
+} db_failure_t;
+db_failure_t db_failure_of(const db_t *db, db_status_t status);
 
 /* Incremented each time a new session is established (first connect
  * included); compare to detect that session state was lost. */

@@ -97,6 +97,15 @@ frame_status_t bus_frame_parse(const void *topic, size_t topic_len, const void *
     Conveyor__Envelope *env = conveyor__envelope__unpack(NULL, envelope_len, envelope);
     if (!env)
         return FRAME_BAD_ENVELOPE;
+    /* protobuf-c reads field number 0 from a two-byte tag and keeps it as
+     * an unknown field, but refuses the one-byte tag it packs it back as:
+     * such an envelope, parked (packed again), could never be read again */
+    for (size_t i = 0; i < env->base.n_unknown_fields; i++) {
+        if (env->base.unknown_fields[i].tag == 0) {
+            conveyor__envelope__free_unpacked(env, NULL);
+            return FRAME_BAD_ENVELOPE;
+        }
+    }
 
     bool external = strcmp(frame->topic_stream, BUS_STREAM_EXT) == 0;
     bool ok = strcmp(env->type, frame->topic_type) == 0;

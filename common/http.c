@@ -29,6 +29,8 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,7 @@ typedef struct {
     http_handler_fn handler;
     void *arg;
     size_t body_limit; /* 0: the server's */
+    bool probe;        /* served while the server is held (http_route_probe) */
     char *labels;      /* svc="..",route=".." */
     metrics_histogram_t *duration;
 } route_t;
@@ -80,6 +83,7 @@ struct http_server {
     char *unmatched_labels;
     metrics_histogram_t *unmatched_duration;
     struct MHD_Daemon *daemon;
+    atomic_bool held; /* http_server_hold: only probes are served */
 };
 
 struct http_request {
@@ -337,6 +341,20 @@ static bool method_is_valid(const char *method)
         if (*p < 'A' || *p > 'Z')
             return false;
     return true;
+}
+
+int http_route_probe(http_server_t *server, const char *method, const char *pattern,
+                     http_handler_fn handler, void *arg)
+{
+    if (http_route(server, method, pattern, handler, arg) != 0)
+        return -1;
+    server->routes[server->n_routes - 1].probe = true;
+    return 0;
+}
+
+void http_server_hold(http_server_t *server, bool held)
+{
+    atomic_store(&server->held, held);
 }
 
 int http_route(http_server_t *server, const char *method, const char *pattern,
@@ -1107,6 +1125,16 @@ static enum MHD_Result request_dispatch(http_request_t *req)
         log_error("could not read request body", LF_STR("path", req->path),
                   LF_ERR("out_of_memory"));
         return answer_problem(req, 500, "out_of_memory", "out of memory", NULL, NULL);
+    }
+    if (atomic_load(&req->server->held) && !req->route->probe) {
+        http_response_t held = {0};
+        http_res_header(&held, "Retry-After", "1");
+        http_res_problem(&held, 503, "starting", "the service is starting",
+                         "it is waiting for its database or applying migrations; try again in "
+                         "a moment");
+        enum MHD_Result queued = held.failed ? MHD_NO : respond(req, &held);
+        response_release(&held);
+        return queued;
     }
     http_response_t res = {0};
     req->route->handler(req, &res, req->route->arg);

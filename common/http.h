@@ -50,6 +50,16 @@ void http_server_destroy(http_server_t **self_p);
 int http_route(http_server_t *server, const char *method, const char *pattern,
                http_handler_fn handler, void *arg);
 
+/* The same for a route served even while the server is held: the probes
+ * (/healthz, /readyz, /metrics). */
+int http_route_probe(http_server_t *server, const char *method, const char *pattern,
+                     http_handler_fn handler, void *arg);
+
+/* Held (true), every route but the probes answers 503 "starting" with
+ * Retry-After: a service still waiting for its database or migrating.
+ * Thread-safe; a server starts unheld. */
+void http_server_hold(http_server_t *server, bool held);
+
 /* Lowers the body limit of the route added with exactly this method and
  * pattern (below the server's; 0 restores the server's), before start:
  * a longer body is answered 413 before it is read (by Content-Length) or

@@ -212,6 +212,16 @@ handler_result_t inbox_retry(inbox_event_t *event, const char *code, const char 
     return HANDLER_RETRY;
 }
 
+handler_result_t inbox_result(inbox_event_t *event, db_status_t status, const char *what)
+{
+    if (status == DB_OK)
+        return HANDLER_OK;
+    db_failure_t failure = db_failure_of(event->db, status);
+    if (failure.transient)
+        return inbox_retry(event, failure.code, "%s: %s", what, db_errmsg(event->db));
+    return inbox_reject(event, failure.code, "%s: %s", what, db_errmsg(event->db));
+}
+
 db_status_t inbox_emit(inbox_event_t *event, const char *type, const char *correlation_id,
                        const ProtobufCMessage *payload)
 {
@@ -1179,6 +1189,12 @@ static void peer_load_keys(inbox_t *inbox, peer_t *peer)
     peer->key_index = keep < count ? keep : 0;
     if (reconnect && inbox->ctx)
         peer_connect(inbox, peer);
+    /* a stream that could not catch up for want of a key asks at once */
+    stream_t *st = find_stream(inbox, peer->stream);
+    if (st && st->warned_no_peer && peer->dealer && !st->halted) {
+        st->want_catchup = true;
+        st->next_request_at = 0;
+    }
 }
 
 /* A request timed out: during a key rotation the peer may hold the other
@@ -1488,6 +1504,49 @@ static void check_letters(inbox_t *inbox, int64_t now)
 /* ------------------------------------------------------------------ */
 /* threads                                                              */
 
+/* Makes the SUB to busd (and its watch), subscribed to whole streams
+ * only; or makes it anew (reader thread) after busd refused the old one's
+ * handshake: what it missed meanwhile comes back by replay. */
+static int open_sub(inbox_t *inbox)
+{
+    curve_watch_t *previous = inbox->watch;
+    inbox->watch = NULL;
+    if (inbox->sub)
+        zmq_close(inbox->sub);
+    inbox->sub = zmq_socket(inbox->ctx, ZMQ_SUB);
+    int rc = -1;
+    if (!inbox->sub)
+        goto done;
+    int sub_hwm = 100000, linger = 0;
+    int64_t max_msg = BUS_ENVELOPE_MAX + 4096;
+    zmq_setsockopt(inbox->sub, ZMQ_RCVHWM, &sub_hwm, sizeof sub_hwm);
+    zmq_setsockopt(inbox->sub, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    zmq_setsockopt(inbox->sub, ZMQ_LINGER, &linger, sizeof linger);
+    bool wants_ext = false;
+    for (size_t i = 0; i < inbox->route_count; i++)
+        wants_ext |= strcmp(inbox->routes[i].stream, BUS_STREAM_EXT) == 0;
+    for (size_t i = 0; i < inbox->stream_count + (wants_ext ? 1 : 0); i++) {
+        char prefix[BUS_NAME_MAX + 2];
+        snprintf(prefix, sizeof prefix, "%s/",
+                 i < inbox->stream_count ? inbox->streams[i].name : BUS_STREAM_EXT);
+        zmq_setsockopt(inbox->sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
+    }
+    if (curve_client(inbox->config.curve, inbox->sub, NULL) != 0)
+        goto done;
+    inbox->watch =
+        curve_watch_new(inbox->config.curve, inbox->ctx, inbox->sub, inbox->sub_endpoint, "inbox");
+    curve_watch_inherit(inbox->watch, previous);
+    if (zmq_connect(inbox->sub, inbox->sub_endpoint) != 0) {
+        log_error("inbox could not connect to the bus", LF_STR("endpoint", inbox->sub_endpoint),
+                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
+        goto done;
+    }
+    rc = 0;
+done:
+    curve_watch_destroy(&previous);
+    return rc;
+}
+
 static void *reader_main(void *arg)
 {
     inbox_t *inbox = arg;
@@ -1501,7 +1560,8 @@ static void *reader_main(void *arg)
                 continue;
             break;
         }
-        curve_watch_check(inbox->watch);
+        if (curve_watch_check(inbox->watch))
+            open_sub(inbox); /* logged if it fails; the next refusal tries again */
         if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         for (int n = 0; n < 10000; n++) {
@@ -1744,16 +1804,11 @@ int inbox_start(inbox_t *inbox)
     inbox->ctx = zmq_ctx_new();
     if (!inbox->ctx)
         return -1;
-    inbox->sub = zmq_socket(inbox->ctx, ZMQ_SUB);
     inbox->push = zmq_socket(inbox->ctx, ZMQ_PUSH);
     inbox->pull = zmq_socket(inbox->ctx, ZMQ_PULL);
-    if (!inbox->sub || !inbox->push || !inbox->pull)
+    if (!inbox->push || !inbox->pull)
         return -1;
-    int hwm = inbox->config.queue_max / 2, sub_hwm = 100000, linger = 0;
-    int64_t max_msg = BUS_ENVELOPE_MAX + 4096;
-    zmq_setsockopt(inbox->sub, ZMQ_RCVHWM, &sub_hwm, sizeof sub_hwm);
-    zmq_setsockopt(inbox->sub, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
-    zmq_setsockopt(inbox->sub, ZMQ_LINGER, &linger, sizeof linger);
+    int hwm = inbox->config.queue_max / 2, linger = 0;
     zmq_setsockopt(inbox->push, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(inbox->push, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(inbox->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -1761,25 +1816,9 @@ int inbox_start(inbox_t *inbox)
     if (zmq_bind(inbox->pull, inbox->pipe_endpoint) != 0 ||
         zmq_connect(inbox->push, inbox->pipe_endpoint) != 0)
         return -1;
-    /* subscribe first, then catch up (the Clone order): whole streams only */
-    bool wants_ext = false;
-    for (size_t i = 0; i < inbox->route_count; i++)
-        wants_ext |= strcmp(inbox->routes[i].stream, BUS_STREAM_EXT) == 0;
-    for (size_t i = 0; i < inbox->stream_count + (wants_ext ? 1 : 0); i++) {
-        char prefix[BUS_NAME_MAX + 2];
-        snprintf(prefix, sizeof prefix, "%s/",
-                 i < inbox->stream_count ? inbox->streams[i].name : BUS_STREAM_EXT);
-        zmq_setsockopt(inbox->sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
-    }
-    if (curve_client(inbox->config.curve, inbox->sub, NULL) != 0)
+    /* subscribe first, then catch up (the Clone order) */
+    if (open_sub(inbox) != 0)
         return -1;
-    inbox->watch =
-        curve_watch_new(inbox->config.curve, inbox->ctx, inbox->sub, inbox->sub_endpoint, "inbox");
-    if (zmq_connect(inbox->sub, inbox->sub_endpoint) != 0) {
-        log_error("inbox could not connect to the bus", LF_STR("endpoint", inbox->sub_endpoint),
-                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
-        return -1;
-    }
     if (curve_enabled(inbox->config.curve)) {
         inbox->keys = buskeys_new(curve_keys_dir(inbox->config.curve));
         if (!inbox->keys)

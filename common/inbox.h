@@ -102,6 +102,13 @@ handler_result_t inbox_reject(inbox_event_t *event, const char *code, const char
 handler_result_t inbox_retry(inbox_event_t *event, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The one mapping from a failed database call to a handler's answer
+ * (db_failure_of): DB_OK is HANDLER_OK; a transient failure (the database
+ * away, out of memory, a COMMIT's outcome unknown) is HANDLER_RETRY; any
+ * other is HANDLER_REJECT with its stable code (overflow, bad_data,
+ * constraint, pg_error) and "<what>: <the database's message>". */
+handler_result_t inbox_result(inbox_event_t *event, db_status_t status, const char *what);
+
 /* Appends an event caused by this one to the service's outbox, in the
  * handler's transaction; its id is UUIDv5(event_id, n) for the n-th emit.
  * correlation_id NULL means the cause's. */

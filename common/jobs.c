@@ -567,6 +567,16 @@ void job_run_error(job_run_t *run, const char *code, const char *fmt, ...)
     run->error_set = true;
 }
 
+job_outcome_t jobs_result(job_run_t *run, db_status_t status, const char *what)
+{
+    if (status == DB_OK)
+        return JOB_DONE;
+    db_t *db = job_run_db(run);
+    db_failure_t failure = db_failure_of(db, status);
+    job_run_error(run, failure.code, "%s: %s", what, db_errmsg(db));
+    return failure.transient ? JOB_RETRY : JOB_FAIL;
+}
+
 void job_run_retry_after(job_run_t *run, int64_t delay_ms)
 {
     run->retry_after_set = true;

@@ -90,6 +90,12 @@ void *job_run_arg(const job_run_t *run);
 void job_run_error(job_run_t *run, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The one mapping from a failed database call to a job's outcome
+ * (db_failure_of), with the failure recorded (job_run_error): DB_OK is
+ * JOB_DONE, a transient failure JOB_RETRY, any other JOB_FAIL with its
+ * stable code and "<what>: <the database's message>". */
+job_outcome_t jobs_result(job_run_t *run, db_status_t status, const char *what);
+
 /* Asks for the next attempt no sooner than delay_ms (a 429's Retry-After). */
 void job_run_retry_after(job_run_t *run, int64_t delay_ms);
 

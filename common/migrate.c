@@ -34,27 +34,29 @@ static int schema_exists(db_t *db, const char *schema)
     return exists;
 }
 
-/* Makes sure the schema exists and this session works inside it; -1 after
- * logging. Replicas starting together may all try to create the schema:
- * the ones that lose the race find it there and go on. (The advisory lock
- * is keyed by the schema's oid, so it cannot be taken before this.) */
+/* Makes sure the schema exists and this session works inside it;
+ * MIGRATE_UNAVAILABLE when the database does not answer (not logged: the
+ * caller waits and says so), MIGRATE_FAILED after logging. Replicas starting together may all try
+ * to create the schema: the ones that lose the race find it there and go on. (The advisory lock is
+ * keyed by the schema's oid, so it cannot be taken before this.) */
 static int enter_schema(db_t *db, const char *schema)
 {
     PGconn *conn = NULL;
-    if (db_connect(db) != DB_OK || !(conn = db_conn(db))) {
-        log_error("migrations could not connect to the database", LF_STR("schema", schema),
-                  LF_STR("pg", db_errmsg(db)), LF_ERR("pg_unavailable"));
-        return -1;
-    }
+    if (db_connect(db) != DB_OK || !(conn = db_conn(db)))
+        return MIGRATE_UNAVAILABLE;
     char *quoted = PQescapeIdentifier(conn, schema, strlen(schema));
     if (!quoted) {
         log_error("could not quote the schema name", LF_STR("schema", schema),
                   LF_STR("pg", PQerrorMessage(conn)), LF_ERR("migration_failed"));
-        return -1;
+        return MIGRATE_FAILED;
     }
     char sql[256];
-    int rc = -1;
+    int rc = MIGRATE_FAILED;
     int exists = schema_exists(db, schema);
+    if (exists < 0) {
+        rc = MIGRATE_UNAVAILABLE;
+        goto done;
+    }
     if (exists == 0) {
         snprintf(sql, sizeof sql, "CREATE SCHEMA IF NOT EXISTS %s", quoted);
         if (db_run_sql(db, sql, NULL, NULL) != DB_OK && schema_exists(db, schema) != 1) {
@@ -65,34 +67,44 @@ static int enter_schema(db_t *db, const char *schema)
         }
     }
     snprintf(sql, sizeof sql, "SET search_path TO %s", quoted);
-    if (exists < 0 || db_run_sql(db, sql, NULL, NULL) != DB_OK) {
+    db_status_t entered = db_run_sql(db, sql, NULL, NULL);
+    if (entered == DB_TRANSIENT) {
+        rc = MIGRATE_UNAVAILABLE;
+        goto done;
+    }
+    if (entered != DB_OK) {
         log_error("migrations could not enter the schema", LF_STR("schema", schema),
                   LF_STR("pg", db_errmsg(db)), LF_ERR("migration_failed"));
         goto done;
     }
-    rc = 0;
+    rc = MIGRATE_OK;
 done:
     PQfreemem(quoted);
     return rc;
 }
 
-/* Applies one migration unless recorded; -1 after logging. generation is
- * the session that holds the migration lock and the search_path. */
+/* Applies one migration unless recorded; MIGRATE_UNAVAILABLE when the
+ * database went away (not logged), MIGRATE_FAILED after logging.
+ * generation is the session that holds the migration lock and the
+ * search_path. */
 static int apply_one(db_t *db, const char *schema, uint64_t generation, const char *set,
                      const migration_t *item)
 {
     char checksum[65];
     if (digest_sha256_hex(item->sql, strlen(item->sql), checksum) != 0)
-        return -1;
+        return MIGRATE_FAILED;
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, set);
     db_param_text(&params, item->name);
     PGresult *res = NULL;
-    if (db_run(db, STMT_RECORDED, &params, &res) != DB_OK) {
+    db_status_t read = db_run(db, STMT_RECORDED, &params, &res);
+    if (read == DB_TRANSIENT)
+        return MIGRATE_UNAVAILABLE;
+    if (read != DB_OK) {
         log_error("could not read schema_migrations", LF_STR("schema", schema),
                   LF_STR("pg", db_errmsg(db)), LF_ERR("migration_failed"));
-        return -1;
+        return MIGRATE_FAILED;
     }
     const char *recorded = db_value(res, 0, 0);
     if (recorded) {
@@ -103,7 +115,7 @@ static int apply_one(db_t *db, const char *schema, uint64_t generation, const ch
                       LF_STR("recorded_sha256", recorded), LF_STR("sha256", checksum),
                       LF_ERR("migration_changed"));
         PQclear(res);
-        return same ? 0 : -1;
+        return same ? MIGRATE_OK : MIGRATE_FAILED;
     }
     PQclear(res);
 
@@ -112,24 +124,27 @@ static int apply_one(db_t *db, const char *schema, uint64_t generation, const ch
     db_param_text(&record, set);
     db_param_text(&record, item->name);
     db_param_text(&record, checksum);
-    db_status_t begun = db_begin(db);
-    if (begun == DB_OK && db_generation(db) != generation) {
+    db_status_t status = db_begin(db);
+    if (status == DB_OK && db_generation(db) != generation) {
         /* reconnected since the lock was taken: nothing is written
-         * without the lock, or outside the schema */
-        log_error("the database session was replaced during migrations and the migration lock "
-                  "with it; the next start goes on",
-                  LF_STR("schema", schema), LF_STR("set", set), LF_STR("migration", item->name),
-                  LF_ERR("pg_unavailable"));
+         * without the lock, or outside the schema; the next try goes on */
         db_rollback(db);
-        return -1;
+        return MIGRATE_UNAVAILABLE;
     }
-    if (begun != DB_OK || db_run_sql(db, item->sql, NULL, NULL) != DB_OK ||
-        db_run(db, STMT_RECORD, &record, NULL) != DB_OK || db_commit(db) != DB_OK) {
+    if (status == DB_OK)
+        status = db_run_sql(db, item->sql, NULL, NULL);
+    if (status == DB_OK)
+        status = db_run(db, STMT_RECORD, &record, NULL);
+    if (status == DB_OK)
+        status = db_commit(db);
+    if (status != DB_OK) {
+        db_rollback(db);
+        if (status == DB_TRANSIENT)
+            return MIGRATE_UNAVAILABLE;
         log_error("migration failed", LF_STR("schema", schema), LF_STR("set", set),
                   LF_STR("migration", item->name), LF_STR("pg", db_errmsg(db)),
                   LF_STR("sqlstate", db_sqlstate(db)), LF_ERR("migration_failed"));
-        db_rollback(db);
-        return -1;
+        return MIGRATE_FAILED;
     }
     log_info("migration applied", LF_STR("schema", schema), LF_STR("set", set),
              LF_STR("migration", item->name));
@@ -139,8 +154,9 @@ static int apply_one(db_t *db, const char *schema, uint64_t generation, const ch
 int migrate_run(struct db *owner_db, const char *schema, const migration_set_t *const *sets,
                 size_t set_count)
 {
-    if (enter_schema(owner_db, schema) != 0)
-        return -1;
+    int entered = enter_schema(owner_db, schema);
+    if (entered != MIGRATE_OK)
+        return entered;
     /* The search_path, and soon the lock, live in this session: if it is
      * replaced while we work, stop rather than go on without them. */
     uint64_t generation = db_generation(owner_db);
@@ -149,31 +165,36 @@ int migrate_run(struct db *owner_db, const char *schema, const migration_set_t *
         db_prepare(owner_db, STMT_RECORD,
                    "INSERT INTO schema_migrations (set_name, name, sha256) VALUES ($1, $2, $3)") !=
             0)
-        return -1;
-    if (db_advisory_lock(owner_db, schema, DB_LOCK_MIGRATIONS) != DB_OK ||
-        db_generation(owner_db) != generation) {
+        return MIGRATE_FAILED;
+    db_status_t locked = db_advisory_lock(owner_db, schema, DB_LOCK_MIGRATIONS);
+    if (locked == DB_TRANSIENT || (locked == DB_OK && db_generation(owner_db) != generation))
+        return MIGRATE_UNAVAILABLE;
+    if (locked != DB_OK) {
         log_error("could not take the migration lock", LF_STR("schema", schema),
-                  LF_STR("pg", db_errmsg(owner_db)), LF_ERR("pg_unavailable"));
-        return -1;
+                  LF_STR("pg", db_errmsg(owner_db)), LF_ERR("migration_failed"));
+        return MIGRATE_FAILED;
     }
     /* under the lock: concurrent CREATE ... IF NOT EXISTS can collide */
-    if (db_run_sql(owner_db,
-                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                   " set_name text NOT NULL, name text NOT NULL, sha256 text NOT NULL,"
-                   " applied_at timestamptz NOT NULL DEFAULT now(),"
-                   " PRIMARY KEY (set_name, name))",
-                   NULL, NULL) != DB_OK) {
-        log_error("could not create schema_migrations", LF_STR("schema", schema),
-                  LF_STR("pg", db_errmsg(owner_db)), LF_ERR("migration_failed"));
+    db_status_t created = db_run_sql(owner_db,
+                                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                     " set_name text NOT NULL, name text NOT NULL,"
+                                     " sha256 text NOT NULL,"
+                                     " applied_at timestamptz NOT NULL DEFAULT now(),"
+                                     " PRIMARY KEY (set_name, name))",
+                                     NULL, NULL);
+    if (created != DB_OK) {
+        if (created != DB_TRANSIENT)
+            log_error("could not create schema_migrations", LF_STR("schema", schema),
+                      LF_STR("pg", db_errmsg(owner_db)), LF_ERR("migration_failed"));
         db_advisory_unlock(owner_db, schema, DB_LOCK_MIGRATIONS);
-        return -1;
+        return created == DB_TRANSIENT ? MIGRATE_UNAVAILABLE : MIGRATE_FAILED;
     }
-    int rc = 0;
-    for (size_t s = 0; s < set_count && rc == 0; s++) {
+    int rc = MIGRATE_OK;
+    for (size_t s = 0; s < set_count && rc == MIGRATE_OK; s++) {
         const migration_set_t *set = sets[s];
         if (!set)
             continue;
-        for (size_t i = 0; i < set->count && rc == 0; i++)
+        for (size_t i = 0; i < set->count && rc == MIGRATE_OK; i++)
             rc = apply_one(owner_db, schema, generation, set->set, &set->items[i]);
     }
     if (db_generation(owner_db) == generation)

@@ -36,8 +36,16 @@ struct db;
  * given and each set in file order, on a connection of the schema's owner
  * role. Takes the schema's migration advisory lock (waits for another
  * replica doing the same), creates <schema>.schema_migrations if needed,
- * and records (set, name, sha256 of the text). 0 ok; -1 after logging what
- * failed: the migration, the database's message, or a changed checksum. */
+ * and records (set, name, sha256 of the text).
+ *   MIGRATE_OK           done;
+ *   MIGRATE_UNAVAILABLE  the database did not answer or the session was
+ *                        lost midway (not logged: the caller waits and tries
+ *                        again; what was applied stays, each migration is
+ *                        one transaction);
+ *   MIGRATE_FAILED       after logging what failed: a migration, the
+ *                        database's message, a changed checksum — trying
+ *                        again will not help. */
+enum { MIGRATE_OK = 0, MIGRATE_FAILED = -1, MIGRATE_UNAVAILABLE = -2 };
 int migrate_run(struct db *owner_db, const char *schema, const migration_set_t *const *sets,
                 size_t set_count);
 

@@ -64,3 +64,16 @@ int page_from_request(const http_request_t *req, http_response_t *res, int defau
     page_out->has_cursor = 1;
     return 0;
 }
+
+void page_answer_take(http_response_t *res, json_t *items, const char *next_cursor)
+{
+    json_t *body = json_object();
+    if (!body || !items || json_object_set_new(body, "items", items) != 0 ||
+        json_object_set_new(body, "next_cursor",
+                            next_cursor ? json_string(next_cursor) : json_null()) != 0) {
+        json_decref(body);
+        http_res_problem(res, 500, "out_of_memory", "could not build the page", NULL);
+        return;
+    }
+    http_res_json_take(res, 200, body);
+}

@@ -35,4 +35,9 @@ int page_from_request(const http_request_t *req, http_response_t *res, int defau
 #define PAGE_CURSOR_SIZE 900
 void page_cursor(const char *key, const char *id, char out[PAGE_CURSOR_SIZE]);
 
+/* The one answer of a list page: 200 {"items": [...], "next_cursor": ...},
+ * next_cursor being the cursor to ask for the next page, or null on the
+ * last one (always present, so a client loops on it). Takes items. */
+void page_answer_take(http_response_t *res, json_t *items, const char *next_cursor);
+
 #endif

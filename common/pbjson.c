@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/base64url.h"
+#include "common/utf8.h"
 
 /* a field of a message at a descriptor's offset, to read or to write */
 #define READ(type, msg, offset)   (*(const type *)(const void *)((const char *)(msg) + (offset)))
@@ -57,7 +58,19 @@ static json_t *value_to_json(const ProtobufCFieldDescriptor *field, const void *
     }
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)slot;
-        return json_string(s ? s : "");
+        json_t *out = json_string(s ? s : "");
+        if (out || !s)
+            return out;
+        /* protobuf-c does not hold proto3 strings to UTF-8: such text is
+         * written with '?' for its bad bytes rather than lost with the
+         * whole message (NULL means out of memory to callers) */
+        char *repaired = strdup(s);
+        if (!repaired)
+            return NULL;
+        utf8_repair(repaired);
+        out = json_string(repaired);
+        free(repaired);
+        return out;
     }
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = slot;
@@ -280,6 +293,10 @@ static bool field_from_json(ProtobufCMessage *msg, const ProtobufCFieldDescripto
     for (size_t k = 0; k < n; k++) {
         char path[160];
         snprintf(path, sizeof path, "%s[%zu]", field->name, k);
+        /* null leaves a sub-message out, but a list has no hole to leave:
+         * protobuf-c would follow the NULL when it packs */
+        if (field->type == PROTOBUF_C_TYPE_MESSAGE && json_is_null(json_array_get(json, k)))
+            return fail(why, why_size, path, "must be an object, not null");
         if (!value_from_json(field, json_array_get(json, k), items + k * slot_size(field), path,
                              why, why_size))
             return false;

@@ -6,7 +6,8 @@
  * through the generated descriptors, so no message needs hand-written
  * conversion code. Field names are the .proto names; enums are written by
  * their value name and read by name or number; 64-bit integers are JSON
- * integers; bytes are base64url (no padding).
+ * integers; bytes are base64url (no padding). A string that is not UTF-8
+ * (protobuf-c does not check) is written with '?' for each bad byte.
  */
 #ifndef CONVEYOR_PBJSON_H
 #define CONVEYOR_PBJSON_H
@@ -21,7 +22,8 @@ json_t *pbjson_from_message(const ProtobufCMessage *msg);
 
 /* A new message of type desc from a JSON object; the caller frees it with
  * protobuf_c_message_free_unpacked(msg, NULL). Unknown fields, wrong JSON
- * types, out-of-range numbers and unknown enum names are refused: NULL,
+ * types, out-of-range numbers, unknown enum names and null in a list of
+ * messages are refused: NULL,
  * with the offending field's path and the reason in why. */
 ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, const json_t *json,
                                     char *why, size_t why_size);

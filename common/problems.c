@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "common/utf8.h"
+
 int problems_init(problems_t *problems)
 {
     problems->errors = json_array();
@@ -37,13 +39,19 @@ static void trim_partial_utf8(char *text, size_t len)
 void problems_add(problems_t *problems, const char *field, const char *code, const char *fmt, ...)
 {
     char message[300];
+    char path[300];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
     if (n >= (int)sizeof message)
         trim_partial_utf8(message, sizeof message - 1);
-    json_array_append_new(problems->errors, json_pack("{s:s,s:s,s:s}", "field", field, "code", code,
+    utf8_repair(message); /* a quoted name may be cut inside a character, or not UTF-8 */
+    n = snprintf(path, sizeof path, "%s", field);
+    if (n >= (int)sizeof path)
+        trim_partial_utf8(path, sizeof path - 1);
+    utf8_repair(path);
+    json_array_append_new(problems->errors, json_pack("{s:s,s:s,s:s}", "field", path, "code", code,
                                                       "message", message));
 }
 

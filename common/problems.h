@@ -23,7 +23,9 @@ typedef struct {
 int problems_init(problems_t *problems);
 void problems_release(problems_t *problems);
 
-/* Adds one reason; message is printf-style. */
+/* Adds one reason; message is printf-style. A field or message that is
+ * not UTF-8 (a quoted name cut inside a character, a column named in
+ * another encoding) keeps a '?' for each bad byte: no reason is lost. */
 void problems_add(problems_t *problems, const char *field, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

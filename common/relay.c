@@ -523,6 +523,8 @@ static void relay_wait(relay_t *relay, int64_t timeout_ms)
     }
 }
 
+static int open_pub(relay_t *relay);
+
 static void *relay_main(void *arg)
 {
     relay_t *relay = arg;
@@ -583,7 +585,8 @@ static void *relay_main(void *arg)
             if (wait_ms > next_lead_try - now)
                 wait_ms = next_lead_try - now;
         }
-        curve_watch_check(relay->watch);
+        if (curve_watch_check(relay->watch))
+            open_pub(relay); /* logged if it fails; the next refusal tries again */
         if (wait_ms > 0)
             relay_wait(relay, wait_ms);
     }
@@ -595,29 +598,48 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
+/* Makes the PUB to busd (and its watch), or makes it anew after busd
+ * refused the old one's handshake; what was published on the old one and
+ * never arrived is replayed by the consumers. */
+static int open_pub(relay_t *relay)
+{
+    curve_watch_t *previous = relay->watch;
+    relay->watch = NULL;
+    if (relay->pub)
+        zmq_close(relay->pub);
+    relay->pub = zmq_socket(relay->zmq_ctx, ZMQ_PUB);
+    int rc = -1;
+    if (!relay->pub) {
+        log_error("relay could not create its socket", LF_STR("error", zmq_strerror(errno)));
+        goto done;
+    }
+    int hwm = PUB_HWM, linger = 500;
+    zmq_setsockopt(relay->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(relay->pub, ZMQ_LINGER, &linger, sizeof linger);
+    if (curve_client(relay->config.curve, relay->pub, NULL) != 0)
+        goto done;
+    relay->watch = curve_watch_new(relay->config.curve, relay->zmq_ctx, relay->pub,
+                                   relay->pub_endpoint, "relay");
+    curve_watch_inherit(relay->watch, previous);
+    if (zmq_connect(relay->pub, relay->pub_endpoint) != 0) {
+        log_error("relay could not connect to the bus", LF_STR("endpoint", relay->pub_endpoint),
+                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
+        goto done;
+    }
+    rc = 0;
+done:
+    curve_watch_destroy(&previous);
+    return rc;
+}
+
 int relay_start(relay_t *relay)
 {
     relay->db = db_new(relay->dsn, relay->app_name);
     if (!relay->db || prepare_statements(relay->db) != 0 || outbox_prepare(relay->db) != 0)
         return -1;
     relay->zmq_ctx = zmq_ctx_new();
-    relay->pub = relay->zmq_ctx ? zmq_socket(relay->zmq_ctx, ZMQ_PUB) : NULL;
-    if (!relay->pub) {
-        log_error("relay could not create its socket", LF_STR("error", zmq_strerror(errno)));
+    if (!relay->zmq_ctx || open_pub(relay) != 0)
         return -1;
-    }
-    int hwm = PUB_HWM, linger = 500;
-    zmq_setsockopt(relay->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(relay->pub, ZMQ_LINGER, &linger, sizeof linger);
-    if (curve_client(relay->config.curve, relay->pub, NULL) != 0)
-        return -1;
-    relay->watch = curve_watch_new(relay->config.curve, relay->zmq_ctx, relay->pub,
-                                   relay->pub_endpoint, "relay");
-    if (zmq_connect(relay->pub, relay->pub_endpoint) != 0) {
-        log_error("relay could not connect to the bus", LF_STR("endpoint", relay->pub_endpoint),
-                  LF_STR("error", zmq_strerror(errno)), LF_ERR("bad_endpoint"));
-        return -1;
-    }
     if (pthread_create(&relay->thread, NULL, relay_main, relay) != 0)
         return -1;
     relay->started = true;

@@ -46,6 +46,9 @@ static const config_spec_t kit_specs[] = {
     {"HTTP_ADDR", NULL, false, "HTTP listen address"},
     {"HTTP_THREADS", "4", false, "HTTP worker threads"},
     {"HTTP_BODY_LIMIT", "1048576", false, "largest accepted request body, bytes"},
+    {"HTTP_TRUSTED_PROXIES", "", false,
+     "reverse proxies whose X-Forwarded-For is believed (addresses and CIDR blocks, "
+     "comma-separated); empty: the TCP peer is the client"},
     {"STORE_TZ", "UTC", false, "the store's time zone: business days and batch dates"},
     {"LOG_LEVEL", "info", false, "debug, info, warn or error"},
     {"JOB_WORKERS", "2", false, "job worker threads"},
@@ -53,7 +56,8 @@ static const config_spec_t kit_specs[] = {
     {"JOB_POLL", "500ms", false, "how often idle workers look for due jobs"},
     {"JOB_BACKOFF_BASE", "1s", false, "first retry delay; doubles per attempt, with jitter"},
     {"JOB_BACKOFF_MAX", "1h", false, "longest retry delay"},
-    {"APPLY_BATCH_MAX", "500", false, "events applied per transaction at most"},
+    {"APPLY_BATCH_MAX", NULL, false,
+     "events applied per transaction at most (default: the service's, else 500)"},
     {"RELAY_BATCH_MAX", "1000", false, "events numbered per relay transaction at most"},
     {"OUTBOX_RETENTION", "7d", false, "published events are replayable this long"},
     {"CLOCK_TEST", "false", false, "allow tests to advance business time (never in production)"},
@@ -79,6 +83,12 @@ struct service {
     bool locker_key_made;
     int64_t redis_timeout_ms;
     int64_t started_ms;
+    http_proxies_t proxies;
+    /* until the database answered and the migrations ran: why not ready */
+    pthread_mutex_t starting_lock;
+    bool starting;
+    char starting_reason[300];
+    long long starting_attempts; /* to reach the database */
 };
 
 static void locker_free(void *locker)
@@ -128,10 +138,33 @@ static void route_metrics(const http_request_t *req, http_response_t *res, void 
 /* Ready: the database answers and no consumed stream is halted. A halted
  * stream makes the service "degraded" (503) with the reason per stream,
  * so an orchestrator and an operator both see it. */
+/* Why the service is not ready yet, for /readyz and the log. */
+static void set_starting(service_t *svc, bool starting, const char *reason, long long attempts)
+{
+    pthread_mutex_lock(&svc->starting_lock);
+    svc->starting = starting;
+    svc->starting_attempts = attempts;
+    snprintf(svc->starting_reason, sizeof svc->starting_reason, "%s", reason ? reason : "");
+    pthread_mutex_unlock(&svc->starting_lock);
+}
+
 static void route_readyz(const http_request_t *req, http_response_t *res, void *arg)
 {
     (void)req;
     service_t *svc = arg;
+    pthread_mutex_lock(&svc->starting_lock);
+    bool starting = svc->starting;
+    char reason[sizeof svc->starting_reason];
+    memcpy(reason, svc->starting_reason, sizeof reason);
+    long long attempts = svc->starting_attempts;
+    pthread_mutex_unlock(&svc->starting_lock);
+    if (starting) {
+        http_res_json_take(res, 503,
+                           json_pack("{s:s,s:s,s:s,s:I}", "status", "starting", "service",
+                                     svc->def.name, "reason", reason, "attempts",
+                                     (json_int_t)attempts));
+        return;
+    }
     bool database_ok = false;
     db_t *db = db_pool_acquire(svc->pool, 2000);
     if (db) {
@@ -189,6 +222,34 @@ static int get_int(const config_t *config, const char *name, int64_t min, int64_
     return config_get_int(config, name, min, max, out);
 }
 
+/* Adds each "-c name=value" of options to PGOPTIONS (libpq passes it to
+ * every session) unless the operator's PGOPTIONS already sets that name.
+ * Before any thread exists. */
+static int add_pg_options(const char *options)
+{
+    const char *current = getenv("PGOPTIONS");
+    char merged[1024];
+    int n = snprintf(merged, sizeof merged, "%s", current ? current : "");
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", options);
+    char *save = NULL;
+    for (char *word = strtok_r(copy, " ", &save); word; word = strtok_r(NULL, " ", &save)) {
+        if (strcmp(word, "-c") == 0)
+            continue;
+        size_t name_len = strcspn(word, "=");
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)name_len, word);
+        if (current && strstr(current, name))
+            continue; /* the operator's own wins */
+        n += snprintf(merged + n, sizeof merged - (size_t)n, "%s-c %s", n > 0 ? " " : "", word);
+        if (n < 0 || (size_t)n >= sizeof merged) {
+            log_error("PGOPTIONS would be too long", LF_ERR("bad_config"));
+            return -1;
+        }
+    }
+    return setenv("PGOPTIONS", merged, 1);
+}
+
 service_t *service_new(const service_def_t *def, int argc, char **argv)
 {
     /* SIGTERM/SIGINT are taken by service_run's sigwait: block them before
@@ -209,6 +270,9 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
     if (!svc)
         return NULL;
     svc->def = *def;
+    pthread_mutex_init(&svc->starting_lock, NULL);
+    svc->starting = true;
+    snprintf(svc->starting_reason, sizeof svc->starting_reason, "not started");
     svc->started_ms = clock_now_ms();
     svc->config = config_new();
     if (!svc->config || config_declare(svc->config, kit_specs) != 0 ||
@@ -246,14 +310,15 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         goto fail;
     clock_enable_test_offset(clock_test);
 
-    int64_t pool_size, http_threads, body_limit, workers, apply_batch, relay_batch, fault;
+    int64_t pool_size, http_threads, body_limit, workers, apply_batch = 0, relay_batch, fault;
     int64_t redis_timeout_ms, token_ttl_ms;
     int64_t retention_ms, job_lease_ms, job_poll_ms, job_backoff_base_ms, job_backoff_max_ms;
     if (get_int(svc->config, "DB_POOL_SIZE", 1, 256, &pool_size) != 0 ||
         get_int(svc->config, "HTTP_THREADS", 1, 256, &http_threads) != 0 ||
         get_int(svc->config, "HTTP_BODY_LIMIT", 1024, 64 * 1024 * 1024, &body_limit) != 0 ||
         get_int(svc->config, "JOB_WORKERS", 0, 256, &workers) != 0 ||
-        get_int(svc->config, "APPLY_BATCH_MAX", 1, 10000, &apply_batch) != 0 ||
+        (config_get(svc->config, "APPLY_BATCH_MAX") &&
+         get_int(svc->config, "APPLY_BATCH_MAX", 1, 10000, &apply_batch) != 0) ||
         get_int(svc->config, "RELAY_BATCH_MAX", 1, 10000, &relay_batch) != 0 ||
         get_int(svc->config, "FAULT_RELAY_KILL_AFTER_COMMITS", 0, INT32_MAX, &fault) != 0 ||
         config_get_duration_ms(svc->config, "OUTBOX_RETENTION", &retention_ms) != 0 ||
@@ -265,6 +330,15 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         config_get_duration_ms(svc->config, "AUTH_TOKEN_TTL", &token_ttl_ms) != 0)
         goto fail;
     svc->redis_timeout_ms = redis_timeout_ms;
+    if (apply_batch == 0)
+        apply_batch = def->apply_batch_max > 0 ? def->apply_batch_max : 500;
+    if (http_proxies_parse(config_get(svc->config, "HTTP_TRUSTED_PROXIES"), &svc->proxies) != 0) {
+        log_error("HTTP_TRUSTED_PROXIES is not a list of addresses and CIDR blocks",
+                  LF_ERR("bad_config"));
+        goto fail;
+    }
+    if (def->pg_options && add_pg_options(def->pg_options) != 0)
+        goto fail;
     if (pthread_key_create(&svc->locker_key, locker_free) != 0)
         goto fail;
     svc->locker_key_made = true;
@@ -284,15 +358,6 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
                   LF_ERR("bad_config"));
         goto fail;
     }
-
-    /* migrations, as the schema's owner */
-    const char *owner_dsn = config_get(svc->config, "DATABASE_OWNER_URL");
-    db_t *owner = db_new(owner_dsn && *owner_dsn ? owner_dsn : svc->dsn, def->name);
-    const migration_set_t *sets[2] = {&kit_migrations, def->migrations};
-    int migrated = owner ? migrate_run(owner, svc->schema, sets, def->migrations ? 2 : 1) : -1;
-    db_destroy(&owner);
-    if (migrated != 0)
-        goto fail;
 
     curve_config_t curve_config = {
         .security = config_get(svc->config, "BUS_SECURITY"),
@@ -372,9 +437,9 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
     if (!svc->relay || !svc->replay || !svc->inbox || !svc->jobs || !svc->http || !svc->pool)
         goto fail;
 
-    if (http_route(svc->http, "GET", "/healthz", route_healthz, svc) != 0 ||
-        http_route(svc->http, "GET", "/readyz", route_readyz, svc) != 0 ||
-        http_route(svc->http, "GET", "/metrics", route_metrics, svc) != 0 ||
+    if (http_route_probe(svc->http, "GET", "/healthz", route_healthz, svc) != 0 ||
+        http_route_probe(svc->http, "GET", "/readyz", route_readyz, svc) != 0 ||
+        http_route_probe(svc->http, "GET", "/metrics", route_metrics, svc) != 0 ||
         (clock_test && http_route(svc->http, "POST", "/v1/test/clock", route_test_clock, svc) != 0))
         goto fail;
     return svc;
@@ -419,6 +484,11 @@ const auth_t *service_auth(const service_t *svc)
     return svc->auth;
 }
 
+const http_proxies_t *service_proxies(const service_t *svc)
+{
+    return &svc->proxies;
+}
+
 locker_t *service_locker(service_t *svc)
 {
     locker_t *locker = pthread_getspecific(svc->locker_key);
@@ -459,43 +529,137 @@ void service_session_release(service_t *svc, db_t **db_p)
 void service_answer_db_failure(http_response_t *res, const db_t *db, db_status_t status,
                                const char *what)
 {
-    if (status == DB_TRANSIENT) {
+    db_failure_t failure = db_failure_of(db, status);
+    if (status == DB_UNKNOWN) {
+        log_error("the outcome of a commit is unknown", LF_STR("what", what),
+                  LF_STR("pg", db_errmsg(db)), LF_ERR(failure.code));
+        http_res_header(res, "Retry-After", "5");
+        http_res_problem(res, 503, failure.code, "the database did not say whether it was saved",
+                         "the change may or may not have been made: read it back before trying "
+                         "again");
+        return;
+    }
+    if (failure.transient) {
         log_warn("database unavailable", LF_STR("what", what), LF_STR("pg", db_errmsg(db)),
-                 LF_ERR("pg_unavailable"));
+                 LF_ERR(failure.code));
         http_res_header(res, "Retry-After", "1");
-        http_res_problem(res, 503, "pg_unavailable", "the database is unavailable",
+        http_res_problem(res, 503, failure.code, "the database is unavailable",
                          "nothing was changed; try again in a moment");
         return;
     }
     log_error("database error", LF_STR("what", what), LF_STR("pg", db_errmsg(db)),
-              LF_STR("sqlstate", db_sqlstate(db)), LF_ERR("pg_error"));
-    http_res_problem(res, 500, "database_error", "the request failed in the database",
+              LF_STR("sqlstate", db_sqlstate(db)), LF_ERR(failure.code));
+    int code = strcmp(failure.code, "constraint") == 0 ? 409
+               : strcmp(failure.code, "overflow") == 0 || strcmp(failure.code, "bad_data") == 0
+                   ? 422
+                   : 500;
+    http_res_problem(res, code, failure.code,
+                     code == 500 ? "the request failed in the database"
+                                 : "the database refused the values of this request",
                      "nothing was changed; the error is in the service's log");
 }
 
 void service_committed(service_t *svc, db_t *db)
 {
     relay_committed(svc->relay, db);
+    jobs_wake(svc->jobs);
+}
+
+db_status_t service_tx(service_t *svc, db_t *db, tx_body_fn body, void *arg, tx_t *tx_out)
+{
+    tx_t tx;
+    db_status_t status = tx_run(db, body, arg, &tx);
+    if (status == DB_OK && !tx.abandoned)
+        service_committed(svc, db);
+    if (tx_out)
+        *tx_out = tx;
+    return status;
+}
+
+/* Waits for the database and applies the migrations. 0 done; 1 a stop
+ * signal came meanwhile (*signal_out); -1 a migration failed for good. */
+static int wait_and_migrate(service_t *svc, const sigset_t *stop_signals, int *signal_out)
+{
+    const char *owner_dsn = config_get(svc->config, "DATABASE_OWNER_URL");
+    db_t *owner = db_new(owner_dsn && *owner_dsn ? owner_dsn : svc->dsn, svc->def.name);
+    if (!owner)
+        return -1;
+    const migration_set_t *sets[2] = {&kit_migrations, svc->def.migrations};
+    int64_t backoff_ms = 250, waiting_since = 0, next_log = 0;
+    long long attempts = 0;
+    int rc = -1;
+    for (;;) {
+        set_starting(svc, true, "applying migrations", attempts);
+        int migrated = migrate_run(owner, svc->schema, sets, svc->def.migrations ? 2 : 1);
+        if (migrated == MIGRATE_OK) {
+            if (attempts > 0)
+                log_info("the database answers: started after waiting",
+                         LF_INT("waited_ms", clock_mono_ms() - waiting_since),
+                         LF_INT("attempts", attempts));
+            rc = 0;
+            break;
+        }
+        if (migrated == MIGRATE_FAILED)
+            break;
+        int64_t now = clock_mono_ms();
+        if (attempts++ == 0)
+            waiting_since = now;
+        char reason[300];
+        snprintf(reason, sizeof reason, "waiting for the database: %s", db_errmsg(owner));
+        set_starting(svc, true, reason, attempts);
+        if (now >= next_log) {
+            log_warn("waiting for the database (not ready until it answers)",
+                     LF_STR("pg", db_errmsg(owner)), LF_INT("attempts", attempts),
+                     LF_INT("waited_ms", now - waiting_since), LF_ERR("pg_unavailable"));
+            next_log = now + 60000;
+        }
+        struct timespec pause = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000};
+        int signal_number = sigtimedwait(stop_signals, NULL, &pause);
+        if (signal_number > 0) {
+            *signal_out = signal_number;
+            rc = 1;
+            break;
+        }
+        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+    }
+    db_destroy(&owner);
+    return rc;
 }
 
 int service_run(service_t *svc)
 {
-    if (relay_start(svc->relay) != 0 || inbox_start(svc->inbox) != 0 ||
-        jobs_start(svc->jobs) != 0 || http_server_start(svc->http) != 0) {
-        log_error("service could not start its parts", LF_STR("service", svc->def.name),
-                  LF_ERR("start_failed"));
-        return 1;
-    }
-    log_info("service started", LF_STR("service", svc->def.name), LF_STR("schema", svc->schema),
-             LF_INT("http_port", (long long)http_server_port(svc->http)));
-
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
     int signal_number = 0;
-    while (sigwait(&stop_signals, &signal_number) != 0)
-        ;
+    /* the probes answer from the first moment; the rest once migrated */
+    http_server_hold(svc->http, true);
+    if (http_server_start(svc->http) != 0) {
+        log_error("service could not start HTTP", LF_STR("service", svc->def.name),
+                  LF_ERR("start_failed"));
+        return 1;
+    }
+    int waited = wait_and_migrate(svc, &stop_signals, &signal_number);
+    if (waited < 0) {
+        log_error("service could not start: a migration failed", LF_STR("service", svc->def.name),
+                  LF_ERR("start_failed"));
+        return 1;
+    }
+    if (waited == 0) {
+        if (relay_start(svc->relay) != 0 || inbox_start(svc->inbox) != 0 ||
+            jobs_start(svc->jobs) != 0) {
+            log_error("service could not start its parts", LF_STR("service", svc->def.name),
+                      LF_ERR("start_failed"));
+            return 1;
+        }
+        set_starting(svc, false, NULL, 0);
+        http_server_hold(svc->http, false);
+        log_info("service started", LF_STR("service", svc->def.name), LF_STR("schema", svc->schema),
+                 LF_INT("http_port", (long long)http_server_port(svc->http)));
+        while (sigwait(&stop_signals, &signal_number) != 0)
+            ;
+    }
     log_info("stopping", LF_STR("service", svc->def.name),
              LF_STR("signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
     /* the order matters: stop taking work, finish what is in hand, publish */
@@ -528,6 +692,7 @@ void service_destroy(service_t **self_p)
         pthread_key_delete(svc->locker_key);
     }
     config_destroy(&svc->config);
+    pthread_mutex_destroy(&svc->starting_lock);
     free(svc);
     *self_p = NULL;
     metrics_shutdown();

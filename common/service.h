@@ -11,14 +11,20 @@
  *
  * service_new reads the kit's environment (BUS_PUB_ENDPOINT, DATABASE_URL,
  * ... DESIGN.md "Ports and environment") plus the service's own specs,
- * prints the effective configuration with secrets masked, applies the
- * kit's and the service's migrations as the schema's owner, and builds the
- * relay, replay server, inbox, job workers and HTTP server. service_run
- * starts them, serves /healthz, /readyz and /metrics, and on SIGTERM or
- * SIGINT stops them in order: HTTP stops accepting, the applier finishes
- * the transaction in hand, job workers finish their calls and give back
- * their leases, the relay publishes what is committed, and the process
- * exits 0.
+ * prints the effective configuration with secrets masked, and builds the
+ * relay, replay server, inbox, job workers and HTTP server; it touches no
+ * database. service_run starts HTTP at once (/healthz, /readyz, /metrics;
+ * every other route answers 503 "starting" meanwhile), then waits for the
+ * database — with backoff, /readyz saying why, a log line when the wait
+ * begins and once a minute while it lasts, never giving up on a
+ * transient failure — and applies the kit's and the service's migrations
+ * as the schema's owner; only then the relay, inbox and job workers start
+ * and the routes open. On SIGTERM or SIGINT (also while waiting) it stops
+ * them in order: HTTP stops accepting, the applier finishes the
+ * transaction in hand, job workers finish their calls and give back their
+ * leases, the relay publishes what is committed, and the process exits 0.
+ * A migration that fails for good (an edited migration, an error in its
+ * SQL) stops the start: exit 1.
  */
 #ifndef CONVEYOR_SERVICE_H
 #define CONVEYOR_SERVICE_H
@@ -32,6 +38,7 @@
 #include "common/lock.h"
 #include "common/migrate.h"
 #include "common/relay.h"
+#include "common/tx.h"
 
 typedef struct {
     const char *name;                  /* the service and its stream: "order" */
@@ -46,6 +53,10 @@ typedef struct {
     void *db_setup_arg;
     /* Refuse to start without AUTH_JWT_KEYS (every service with a staff API). */
     bool requires_auth;
+    /* Per-service defaults the environment may still override: */
+    int apply_batch_max;    /* APPLY_BATCH_MAX when unset; 0: the kit's 500 */
+    const char *pg_options; /* settings of every session, "-c name=value ...", added to
+                               PGOPTIONS unless the operator's PGOPTIONS sets the name */
 } service_def_t;
 
 typedef struct service service_t;
@@ -69,14 +80,27 @@ const char *service_name(const service_t *svc);
  * not configured (only kit test programs run so). */
 const auth_t *service_auth(const service_t *svc);
 
+/* HTTP_TRUSTED_PROXIES: the reverse proxies whose X-Forwarded-For names
+ * the client (http_req_client). */
+const http_proxies_t *service_proxies(const service_t *svc);
+
 /* The calling thread's Redis locker for REDIS_URL, created on first use and
  * destroyed when the thread ends. Borrowed; NULL on out of memory. */
 locker_t *service_locker(service_t *svc);
 const char *service_schema(const service_t *svc);
 
 /* After a transaction that appended outbox rows committed on db (an HTTP
- * handler's, say): publish now. */
+ * handler's, say): publish now, and wake the job workers. */
 void service_committed(service_t *svc, db_t *db);
+
+/* Runs body in a transaction on db by the one retry policy (tx.h), then
+ * publishes what it appended. DB_OK: committed (or abandoned: see
+ * tx_out); anything else is the failure to answer for
+ * (service_answer_db_failure). tx_out may be NULL. */
+db_status_t service_tx(service_t *svc, db_t *db, tx_body_fn body, void *arg, tx_t *tx_out);
+
+/* How long a route waits for a free session: one wait for every service. */
+#define SERVICE_SESSION_WAIT_MS 3000
 
 /* A session from the HTTP pool for a route, waiting up to wait_ms; NULL
  * once it answered 503 pg_unavailable (Retry-After) when none is free. The
@@ -84,9 +108,12 @@ void service_committed(service_t *svc, db_t *db);
 db_t *service_session(service_t *svc, http_response_t *res, int wait_ms);
 void service_session_release(service_t *svc, db_t **db_p);
 
-/* Answers a failed database call on an HTTP response: 503 pg_unavailable
- * with Retry-After when transient, else 500 database_error; logs once with
- * `what` (the operation) and the database's message. */
+/* Answers a failed database call on an HTTP response by db_failure_of:
+ * 503 with Retry-After when transient (pg_unavailable, out_of_memory;
+ * outcome_unknown says the change may have been made: read it back before
+ * trying again), 422 for overflow and bad_data, 409 for constraint, 500
+ * pg_error; logs once with `what` (the operation), the code and the
+ * database's message. */
 void service_answer_db_failure(http_response_t *res, const db_t *db, db_status_t status,
                                const char *what);
 

@@ -77,3 +77,9 @@ int uuid_v5_index(const char *ns, uint32_t n, char out[UUID_TEXT_SIZE])
     uuid_format(digest, out);
     return 0;
 }
+
+bool uuid_valid(const char *text)
+{
+    uint8_t bytes[16];
+    return text && uuid_parse(text, bytes) == 0;
+}

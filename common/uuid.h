@@ -11,6 +11,7 @@
 #ifndef CONVEYOR_UUID_H
 #define CONVEYOR_UUID_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define UUID_TEXT_SIZE 37 /* 36 characters + NUL */
@@ -25,6 +26,10 @@ int uuid_v5_index(const char *ns, uint32_t n, char out[UUID_TEXT_SIZE]);
 
 /* Parses canonical UUID text (any case) into 16 bytes; 0 ok, -1 invalid. */
 int uuid_parse(const char *text, uint8_t bytes[16]);
+
+/* True when text is a UUID in text form (uuid_parse would take it): the
+ * one check of ids that come from outside (a path, a payload). */
+bool uuid_valid(const char *text);
 
 /* Formats 16 bytes as lower-case canonical text. */
 void uuid_format(const uint8_t bytes[16], char out[UUID_TEXT_SIZE]);

@@ -21,6 +21,7 @@ PACKAGES=(
     # `docker-compose config` needs no engine: make test proves with it that
     # docker-compose.yml refuses to start without secrets (28 MB with python3)
     docker-compose
+    clang libclang-rt-14-dev  # make fuzz: libFuzzer and the sanitizers
 )
 
 missing=()

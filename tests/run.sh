@@ -10,7 +10,8 @@
 #
 #   tests/run.sh [--unit-only | --integration-only] [--only NAME] [--keep]
 #
-# NAME matches test_NAME (a unit binary or an integration script). Under
+# NAME matches test_NAME (a unit binary or an integration script); `fuzz`
+# replays the fuzz corpus and kept crashes alone. Under
 # SANITIZE=1 the logs of every process are scanned for sanitizer reports.
 set -uo pipefail
 
@@ -100,6 +101,41 @@ run_unit() {
     record "unit $name" "$rc" $((SECONDS - start))
 }
 
+# Every corpus file and every kept crash through its fuzz target
+# (tests/fuzz/): a plain build of each target with a main that replays files,
+# so a fixed crash that comes back fails here, under any compiler.
+run_fuzz_replay() {
+    [ -n "$only" ] && [ "$only" != fuzz ] && [ "$only" != fuzz_replay ] && return
+    local out="$TEST_ROOT/unit/fuzz_replay.log" start=$SECONDS rc=0 targets=0 inputs=0
+    mkdir -p "$TEST_ROOT/unit"
+    : >"$out"
+    for src in tests/fuzz/fuzz_*.c; do
+        local target bin dirs=()
+        target=$(basename "$src" .c)
+        target=${target#fuzz_}
+        bin="$IT_BIN/fuzz_$target"
+        for dir in "tests/fuzz/corpus/$target" "tests/fuzz/crashes/$target"; do
+            [ -d "$dir" ] && dirs+=("$dir")
+        done
+        targets=$((targets + 1))
+        if [ ! -x "$bin" ]; then
+            echo "fuzz replay: $bin was not built" >>"$out"
+            rc=1
+            continue
+        fi
+        "$bin" "${dirs[@]}" >>"$out" 2>&1 || { rc=1; echo "fuzz replay: $target failed" >>"$out"; }
+    done
+    inputs=$(sed -n 's/^.*: \([0-9]*\) inputs replayed$/\1/p' "$out" | awk '{n += $1} END {print n + 0}')
+    if [ -n "${SANITIZE:-}" ] && [ "$rc" -eq 0 ] && grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$out"; then
+        rc=1
+    fi
+    if [ "$rc" -ne 0 ]; then
+        echo "--- fuzz_replay failed; its output:"
+        tail -60 "$out"
+    fi
+    record "unit fuzz_replay ($targets targets, $inputs inputs)" "$rc" $((SECONDS - start))
+}
+
 run_integration() {
     local script=$1 name
     name=$(basename "$script" .sh)
@@ -138,6 +174,7 @@ if [ "$mode" != integration ]; then
     for bin in "$IT_BIN"/test_*; do
         [ -x "$bin" ] && run_unit "$bin"
     done
+    run_fuzz_replay
 fi
 if [ "$mode" != unit ]; then
     for script in tests/integration/test_*.sh; do

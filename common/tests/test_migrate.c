@@ -400,12 +400,13 @@ static void test_a_session_lost_between_migrations_stops_the_run(void **state)
     fclose(out);
     assert_true(killer.killed);
     assert_false(killer.kill_failed);
-    /* the second migration did not run on a session without the lock */
-    assert_int_equal(rc, -1);
+    /* the second migration did not run on a session without the lock; the
+     * run says the database was unavailable (the caller waits and tries
+     * again) rather than failed */
+    assert_int_equal(rc, MIGRATE_UNAVAILABLE);
     assert_true(is_recorded("app", "001_first.sql"));
     assert_false(is_recorded("app", "002_second.sql"));
     assert_false(table_exists("second_table"));
-    assert_non_null(strstr(killer.seen, "\"migration\":\"002_second.sql\""));
     /* the next start goes on */
     assert_int_equal(run(killer.owner, &set), 0);
     assert_true(table_exists("second_table"));

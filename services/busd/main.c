@@ -109,6 +109,7 @@ typedef struct {
     const char *source_hears; /* BUS_SOURCE_HEARS */
     log_throttle_keyed_t refusal_log;
     metrics_counter_t *refused[REFUSED_REASONS];
+    metrics_counter_t *cuts;                         /* every connection closed for a revocation */
     stream_counter_t streams[STREAM_LABELS_MAX + 1]; /* the last one is "other" */
     size_t stream_count;
     metrics_counter_t *rejected_frames;
@@ -516,6 +517,8 @@ int main(int argc, char **argv)
         bus.refused[i] = metrics_counter("busd_refused_total", labels,
                                          "Frames and subscriptions a key was not allowed.");
     }
+    bus.cuts = metrics_counter("busd_revocation_cuts_total", NULL,
+                               "Times every connection was closed because a key was revoked.");
     bus.source_types = config_get(config, "BUS_SOURCE_TYPES");
     bus.source_hears = config_get(config, "BUS_SOURCE_HEARS");
     curve_config_t curve_config = {
@@ -546,6 +549,7 @@ int main(int argc, char **argv)
              LF_INT("http_port", (long long)http_server_port(http)));
 
     uint64_t revocations_seen = bus.keys ? buskeys_revocations(bus.keys) : 0;
+    int64_t reopen_at = 0, last_reopen = 0;
     for (;;) {
         zmq_pollitem_t items[4] = {
             {bus.xsub, 0, ZMQ_POLLIN, 0},
@@ -553,7 +557,7 @@ int main(int argc, char **argv)
             {NULL, stop_fd, ZMQ_POLLIN, 0},
             {bus.zap ? zap_socket(bus.zap) : NULL, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, bus.zap ? 4 : 3, 1000) < 0) {
+        if (zmq_poll(items, bus.zap ? 4 : 3, reopen_at ? 200 : 1000) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll failed", LF_STR("error", zmq_strerror(errno)), LF_ERR("poll_failed"));
@@ -565,11 +569,21 @@ int main(int argc, char **argv)
             buskeys_refresh(bus.keys); /* the ZAP handler may re-read it too */
         if (bus.keys && buskeys_revocations(bus.keys) != revocations_seen) {
             /* a connection let in stays in until closed: cut them all, the
-             * trusted come back by themselves */
+             * trusted come back by themselves. A second later, to take
+             * the revocations of one rotation together, and at most once
+             * every 5 s, so reconnecting clients are not cut again while
+             * they shake hands */
             revocations_seen = buskeys_revocations(bus.keys);
+            int64_t due = clock_mono_ms() + 1000;
+            reopen_at = due > last_reopen + 5000 ? due : last_reopen + 5000;
+        }
+        if (reopen_at != 0 && clock_mono_ms() >= reopen_at) {
             log_warn("a bus key was revoked: closing every connection so that it is heard no "
                      "more; the others reconnect",
                      LF_ERR("bus_key_revoked"));
+            reopen_at = 0;
+            last_reopen = clock_mono_ms();
+            metrics_counter_add(bus.cuts, 1);
             close_sockets(&bus);
             if (open_sockets(&bus, ctx, config) != 0)
                 goto done;

@@ -126,12 +126,12 @@ static void answer_problems(http_response_t *res, const char *title, problems_t 
     http_res_problem_errors_take(res, 422, "invalid", title, problems_take(problems));
 }
 
-typedef db_status_t (*tx_body_fn)(db_t *db, void *ctx, refusal_t *refusal);
+typedef db_status_t (*route_tx_fn)(db_t *db, void *ctx, refusal_t *refusal);
 
 /* Runs body in a transaction and commits unless it refused; retries a
  * transaction that lost a deadlock or serialization race. DB_OK also when
  * refused (nothing committed, refusal set). */
-static db_status_t transact(db_t *db, tx_body_fn body, void *ctx, refusal_t *refusal)
+static db_status_t transact(db_t *db, route_tx_fn body, void *ctx, refusal_t *refusal)
 {
     db_status_t status = DB_ERROR;
     for (int attempt = 1; attempt <= TX_ATTEMPTS; attempt++) {

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/catalogue.h"
+#include "proto/conveyor/catalogue.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/pbjson.h"

@@ -532,6 +532,20 @@ static void check_length(problems_t *problems, const char *field, const char *te
         problems_add(problems, field, "too_long", "%s is longer than %zu characters", field, max);
 }
 
+/* Text from the bus is not checked by protobuf-c (JSON and forms are
+ * UTF-8 by the time they get here): a field that is not UTF-8 would vanish
+ * from the canonical form, and so from its hash, and the database would
+ * refuse it. */
+static void check_utf8(problems_t *problems, const char *field, const char *text)
+{
+    if (!text)
+        return;
+    json_t *probe = json_string(text);
+    if (!probe)
+        problems_add(problems, field, "invalid", "%s is not UTF-8 text", field);
+    json_decref(probe);
+}
+
 static bool known_channel(const char *channel)
 {
     static const char *const channels[] = {"website", "landing", "phone", "marketplace"};
@@ -556,6 +570,7 @@ static void validate_items(submission_t *sub, problems_t *problems)
         const intake_item_t *item = &sub->items[i];
         char path[64];
         snprintf(path, sizeof path, "items[%zu].sku", i);
+        check_utf8(problems, path, item->sku);
         if (!item->sku)
             problems_add(problems, path, "required", "every item needs a sku");
         else if (!valid_key(item->sku))
@@ -570,6 +585,7 @@ static void validate_items(submission_t *sub, problems_t *problems)
         if (item->has_price && item->price_minor < 0)
             problems_add(problems, path, "negative", "a price cannot be negative");
         snprintf(path, sizeof path, "items[%zu].name", i);
+        check_utf8(problems, path, item->name);
         check_length(problems, path, item->name, NAME_MAX_LEN);
     }
 }
@@ -678,6 +694,25 @@ size_t intake_validate(submission_t *sub, const char *default_channel, problems_
     if (sub->currency && strcmp(sub->currency, "RUB") != 0)
         problems_add(problems, "currency", "unsupported", "the store takes orders in RUB");
     check_length(problems, "comment", sub->comment, COMMENT_MAX_LEN);
+    const struct {
+        const char *field, *text;
+    } texts[] = {
+        {"source", sub->source},
+        {"external_id", sub->external_id},
+        {"customer.name", sub->customer_name},
+        {"customer.email", sub->email},
+        {"delivery.address.text", sub->address_text},
+        {"delivery.address.region", sub->region},
+        {"delivery.address.city", sub->city},
+        {"delivery.address.postal_code", sub->postal_code},
+        {"delivery.address.line1", sub->line1},
+        {"delivery.address.line2", sub->line2},
+        {"delivery.pickup_point_id", sub->pickup_point_id},
+        {"delivery.comment", sub->delivery_comment},
+        {"comment", sub->comment},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        check_utf8(problems, texts[i].field, texts[i].text);
     if (json_object_size(sub->attributes) > 50)
         problems_add(problems, "attributes", "too_many", "at most 50 attributes are kept");
 

@@ -192,9 +192,11 @@ probe ops listen "$KIT_BUS_OUT" kitprod/kit.tick 8000 >"$IT_RUN/listen-revoked.o
 listener=$!
 it_wait_until 10 "the operator listens" metric_at_least 28080 busd_subscriptions $((subscriptions + 1))
 keys=$(curl -fsS http://127.0.0.1:28080/readyz | jq .keys)
+cuts=$(busd_metric busd_revocation_cuts_total)
 "$IT_BIN/conveyor" key revoke kitsource --dir "$BUS_KEYS_DIR" >/dev/null || it_fail "revoke kitsource"
 "$IT_BIN/conveyor" key revoke ops --dir "$BUS_KEYS_DIR" >/dev/null || it_fail "revoke ops"
 it_wait_until 10 "busd re-read its keys" busd_keys_below $((keys - 1))
+it_wait_until 10 "busd cut the connections" metric_at_least 28080 busd_revocation_cuts_total $((cuts + 1))
 applied_before=$TOTAL
 produce_more 30
 probe source publish "$KIT_BUS_IN" ext/kit.external kitsource 0 0 1 after-revoke >/dev/null

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "common/base64url.h"
-#include "common/catalogue.h"
+#include "proto/conveyor/catalogue.h"
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/pbjson.h"

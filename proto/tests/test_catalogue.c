@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "common/catalogue.h"
+#include "proto/conveyor/catalogue.h"
 
 static void test_find(void **state)
 {

@@ -2,7 +2,7 @@
  * catalogue.c — topic → message for every published event (catalogue.h).
  * Add a line here with every new event, beside its row in docs/events.md.
  */
-#include "common/catalogue.h"
+#include "proto/conveyor/catalogue.h"
 
 #include <string.h>
 

@@ -1,6 +1,8 @@
 /*
  * catalogue.h — the event catalogue in code: which message each topic
- * carries (docs/events.md is the prose).
+ * carries (docs/events.md is the prose). It is contract code: it lives
+ * with the .proto files and is built into libcontract, not the kit, so a
+ * producer's new events touch proto/ only and the kit names no service.
  *
  * A consumer that handles many facts the same way (the order service's
  * payment and shipping facts), a tool that publishes or prints any event,
