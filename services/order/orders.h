@@ -21,7 +21,7 @@
 #include "common/inbox.h"
 #include "common/service.h"
 #include "conveyor/inventory.pb-c.h"
-#include "services/order/intake.h"
+#include "services/order/submission.h"
 #include "services/order/store.h"
 
 typedef struct {

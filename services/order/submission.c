@@ -1,7 +1,7 @@
 /*
- * intake.c — reading, validating and hashing order submissions (intake.h).
+ * submission.c — reading, validating and hashing order submissions (submission.h).
  */
-#include "services/order/intake.h"
+#include "services/order/submission.h"
 
 #include "common/digest.h"
 

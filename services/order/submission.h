@@ -1,5 +1,5 @@
 /*
- * intake.h — one order submission, whichever door it came through (F1–F3).
+ * submission.h — one order submission, whichever door it came through (F1–F3).
  *
  * The bus (ext/intake.order, an OrderSubmitted), POST /v1/orders (JSON) and
  * the site builders' form webhook all become a submission_t; from there
@@ -9,8 +9,8 @@
  * phone, lower-cased email, the region key managers are matched on).
  * Nothing here touches the database.
  */
-#ifndef ORDER_INTAKE_H
-#define ORDER_INTAKE_H
+#ifndef ORDER_SUBMISSION_H
+#define ORDER_SUBMISSION_H
 
 #include <jansson.h>
 #include <stdbool.h>
