@@ -22,7 +22,7 @@
 #include "services/order/login.h"
 
 /* Registers every statement on a session (the kit's db_setup). */
-int store_prepare(db_t *db, void *arg);
+int store_setup(db_t *db, void *arg);
 
 /* --- intake ------------------------------------------------------------ */
 

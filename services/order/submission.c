@@ -4,6 +4,7 @@
 #include "services/order/submission.h"
 
 #include "common/digest.h"
+#include "conveyor/order.pb-c.h"
 
 #include <ctype.h>
 #include <stdio.h>

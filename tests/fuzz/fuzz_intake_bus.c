@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "conveyor/order.pb-c.h"
 #include "services/order/submission.h"
 #include "tests/fuzz/check_submission.h"
 #include "tests/fuzz/fuzz.h"

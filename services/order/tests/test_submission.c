@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "conveyor/order.pb-c.h"
 #include "services/order/submission.h"
 
 /* Whether problems hold an entry with this field and code. */
