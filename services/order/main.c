@@ -48,10 +48,7 @@ static const config_spec_t order_specs[] = {
 int main(int argc, char **argv)
 {
     service_def_t def = {
-        .name = "order",
-        .schema = "orders",
-        .http_addr = "0.0.0.0:8081",
-        .replay_addr = "tcp://0.0.0.0:5561",
+        .name = "order", /* schema and ports: its row in deploy/services.tsv */
         .config = order_specs,
         .migrations = &app_migrations,
         .db_setup = store_setup,
