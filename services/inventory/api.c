@@ -170,24 +170,24 @@ static bool error_names(const db_t *db, const char *constraint)
 
 /* The common start of a route: the token, then a session. NULL when the
  * answer is already set. */
-static db_t *begin_route(inventory_t *inv, const http_request_t *req, http_response_t *res,
+static db_t *begin_route(inventory_app_t *app, const http_request_t *req, http_response_t *res,
                          unsigned roles, auth_claims_t *claims)
 {
-    if (!auth_require(service_auth(inv->svc), req, res, roles, claims))
+    if (!auth_require(service_auth(app->svc), req, res, roles, claims))
         return NULL;
-    return service_session(inv->svc, res, POOL_WAIT_MS);
+    return service_session(app->svc, res, POOL_WAIT_MS);
 }
 
-static void end_route(inventory_t *inv, db_t **db_p)
+static void end_route(inventory_app_t *app, db_t **db_p)
 {
-    service_session_release(inv->svc, db_p);
+    service_session_release(app->svc, db_p);
 }
 
 /* After a commit that appended events or jobs: publish and run them now. */
-static void committed(inventory_t *inv, db_t *db)
+static void committed(inventory_app_t *app, db_t *db)
 {
-    service_committed(inv->svc, db);
-    jobs_wake(service_jobs(inv->svc));
+    service_committed(app->svc, db);
+    jobs_wake(service_jobs(app->svc));
 }
 
 /* Answers with the product as it now is. */
@@ -225,24 +225,24 @@ static void copy_text(char *out, size_t size, const char *text)
 
 static void get_product(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    db_t *db = begin_route(inv, req, res, ROLES_READ, &claims);
+    db_t *db = begin_route(app, req, res, ROLES_READ, &claims);
     if (!db)
         return;
     answer_product(res, db, http_req_param(req, "sku"), 200);
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
 /* The start of a route that takes a JSON body: the caller holds one of
  * `roles`, the body is JSON (borrowed from the request), the problem list
  * is ready (the caller frees it). false: already answered (401/403,
  * 400/413/415, 500). */
-static bool json_route_begin(inventory_t *inv, const http_request_t *req, http_response_t *res,
+static bool json_route_begin(inventory_app_t *app, const http_request_t *req, http_response_t *res,
                              unsigned roles, auth_claims_t *claims, json_t **body,
                              problems_t *problems)
 {
-    if (!auth_require(service_auth(inv->svc), req, res, roles, claims))
+    if (!auth_require(service_auth(app->svc), req, res, roles, claims))
         return false;
     *body = http_req_json(req, res);
     if (!*body)
@@ -256,9 +256,9 @@ static bool json_route_begin(inventory_t *inv, const http_request_t *req, http_r
 
 static void list_products(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_READ, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
         return;
     page_t page;
     if (page_from_request(req, res, PAGE_DEFAULT, PAGE_MAX, &page) != 0)
@@ -293,14 +293,14 @@ static void list_products(const http_request_t *req, http_response_t *res, void 
     }
     problems_release(&problems);
     filter.after_sku = page.has_cursor ? page.after_key : NULL;
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
     json_t *items = NULL;
     db_status_t status = store_products_page(db, &filter, &items);
     if (status != DB_OK)
         service_answer_db_failure(res, db, status, "list products");
-    end_route(inv, &db);
+    end_route(app, &db);
     if (status != DB_OK)
         return;
     json_t *next = json_null();
@@ -379,7 +379,7 @@ static void refuse_taken(refusal_t *refusal, const db_t *db, const char *sku)
 }
 
 typedef struct {
-    inventory_t *inv;
+    inventory_app_t *app;
     const product_input_t *input;
     const char *actor;
 } create_ctx_t;
@@ -423,7 +423,7 @@ static db_status_t create_product_tx(db_t *db, void *arg, refusal_t *refusal)
     }
     if (status == DB_OK && after.low_alert) {
         status = events_stock_low(&em, product, &after);
-        metrics_counter_add(ctx->inv->low_alerts_total, 1);
+        metrics_counter_add(ctx->app->low_alerts_total, 1);
     }
 done:
     free(product);
@@ -432,11 +432,11 @@ done:
 
 static void create_product(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
     json_t *body = NULL;
     problems_t problems;
-    if (!json_route_begin(inv, req, res, ROLES_CATALOG, &claims, &body, &problems))
+    if (!json_route_begin(app, req, res, ROLES_CATALOG, &claims, &body, &problems))
         return;
     product_input_t input;
     catalogue_input_parse(body, PRODUCT_ALL, "", &input, &problems);
@@ -447,10 +447,10 @@ static void create_product(const http_request_t *req, http_response_t *res, void
         return;
     }
     problems_release(&problems);
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
-    create_ctx_t ctx = {inv, &input, claims.subject};
+    create_ctx_t ctx = {app, &input, claims.subject};
     refusal_t refusal = {0};
     db_status_t status = transact(db, create_product_tx, &ctx, &refusal);
     if (status != DB_OK)
@@ -458,16 +458,16 @@ static void create_product(const http_request_t *req, http_response_t *res, void
     else if (refusal.status)
         answer_refusal(res, &refusal);
     else {
-        committed(inv, db);
+        committed(app, db);
         log_info("product created", LF_STR("sku", input.sku), LF_STR("actor", claims.subject));
         answer_product(res, db, input.sku, 201);
     }
     refusal_clear(&refusal);
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
 typedef struct {
-    inventory_t *inv;
+    inventory_app_t *app;
     const char *sku;
     const product_input_t *input; /* NULL: deactivate */
 } edit_ctx_t;
@@ -510,7 +510,7 @@ static db_status_t edit_product_tx(db_t *db, void *arg, refusal_t *refusal)
     emitter_t em = {.db = db};
     if (status == DB_OK && after.low_alert) {
         status = events_stock_low(&em, product, &after);
-        metrics_counter_add(ctx->inv->low_alerts_total, 1);
+        metrics_counter_add(ctx->app->low_alerts_total, 1);
     }
     if (status == DB_OK && !was_active && product->active) {
         /* back in the catalogue: orders waiting for it may now be held */
@@ -523,14 +523,14 @@ done:
     return status;
 }
 
-static void run_edit(inventory_t *inv, const http_request_t *req, http_response_t *res,
+static void run_edit(inventory_app_t *app, const http_request_t *req, http_response_t *res,
                      const product_input_t *input, const char *actor)
 {
     const char *sku = http_req_param(req, "sku");
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
-    edit_ctx_t ctx = {inv, sku, input};
+    edit_ctx_t ctx = {app, sku, input};
     refusal_t refusal = {0};
     db_status_t status = transact(db, edit_product_tx, &ctx, &refusal);
     if (status != DB_OK)
@@ -538,22 +538,22 @@ static void run_edit(inventory_t *inv, const http_request_t *req, http_response_
     else if (refusal.status)
         answer_refusal(res, &refusal);
     else {
-        committed(inv, db);
+        committed(app, db);
         log_info(input ? "product edited" : "product deactivated", LF_STR("sku", sku),
                  LF_STR("actor", actor));
         answer_product(res, db, sku, 200);
     }
     refusal_clear(&refusal);
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
 static void patch_product(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
     json_t *body = NULL;
     problems_t problems;
-    if (!json_route_begin(inv, req, res, ROLES_CATALOG, &claims, &body, &problems))
+    if (!json_route_begin(app, req, res, ROLES_CATALOG, &claims, &body, &problems))
         return;
     product_input_t input;
     catalogue_input_parse(body, PRODUCT_EDITABLE, "", &input, &problems);
@@ -565,23 +565,23 @@ static void patch_product(const http_request_t *req, http_response_t *res, void 
         return;
     }
     problems_release(&problems);
-    run_edit(inv, req, res, &input, claims.subject);
+    run_edit(app, req, res, &input, claims.subject);
 }
 
 static void deactivate_product(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_CATALOG, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_CATALOG, &claims))
         return;
-    run_edit(inv, req, res, NULL, claims.subject);
+    run_edit(app, req, res, NULL, claims.subject);
 }
 
 /* ------------------------------------------------------------------ */
 /* imports                                                              */
 
 typedef struct {
-    inventory_t *inv;
+    inventory_app_t *app;
     import_t *import;
     const json_t *parse_errors; /* what reading the rows found; reported with the rest */
     const char *actor;
@@ -779,7 +779,7 @@ static db_status_t import_tx(db_t *db, void *arg, refusal_t *refusal)
             import_merged(row, old, merged);
             status = events_stock_low(&em, merged, &afters[i]);
             ctx->low_alerts++;
-            metrics_counter_add(ctx->inv->low_alerts_total, 1);
+            metrics_counter_add(ctx->app->low_alerts_total, 1);
         }
     }
     if (status == DB_OK && raised_count > 0)
@@ -815,9 +815,9 @@ static void media_type(const char *header, char *out, size_t size)
 
 static void post_import(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_CATALOG, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_CATALOG, &claims))
         return;
     char type[64];
     media_type(http_req_header(req, "Content-Type"), type, sizeof type);
@@ -855,10 +855,10 @@ static void post_import(const http_request_t *req, http_response_t *res, void *a
                                      problems_take(&problems));
         goto done;
     }
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         goto done;
-    import_ctx_t ctx = {.inv = inv,
+    import_ctx_t ctx = {.app = app,
                         .import = &import,
                         .parse_errors = problems_errors(&problems),
                         .actor = claims.subject};
@@ -870,7 +870,7 @@ static void post_import(const http_request_t *req, http_response_t *res, void *a
         log_info("import refused", LF_STR("actor", claims.subject), LF_ERR(refusal.code));
         answer_refusal(res, &refusal);
     } else {
-        committed(inv, db);
+        committed(app, db);
         log_info("import applied", LF_INT("import_id", ctx.import_id), LF_INT("rows", import.count),
                  LF_INT("created", ctx.created), LF_INT("updated", ctx.updated),
                  LF_STR("actor", claims.subject));
@@ -882,7 +882,7 @@ static void post_import(const http_request_t *req, http_response_t *res, void *a
                       ctx.stock_changed, "low_alerts", ctx.low_alerts));
     }
     refusal_clear(&refusal);
-    end_route(inv, &db);
+    end_route(app, &db);
 done:
     import_release(&import);
     problems_release(&problems);
@@ -1011,11 +1011,11 @@ static const char *optional_text(const json_t *body, const char *key, size_t max
 
 static void create_supply(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
     json_t *body = NULL;
     problems_t problems;
-    if (!json_route_begin(inv, req, res, ROLES_STOCK, &claims, &body, &problems))
+    if (!json_route_begin(app, req, res, ROLES_STOCK, &claims, &body, &problems))
         return;
     supply_line_t *lines = calloc(SUPPLY_LINES_MAX, sizeof *lines);
     if (!lines) {
@@ -1047,7 +1047,7 @@ static void create_supply(const http_request_t *req, http_response_t *res, void 
         answer_problems(res, "the supply is not valid", &problems);
         goto done;
     }
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         goto done;
     refusal_t refusal = {0};
@@ -1062,14 +1062,14 @@ static void create_supply(const http_request_t *req, http_response_t *res, void 
         answer_supply(res, db, ctx.id, 201);
     }
     refusal_clear(&refusal);
-    end_route(inv, &db);
+    end_route(app, &db);
 done:
     problems_release(&problems);
     free(lines);
 }
 
 typedef struct {
-    inventory_t *inv;
+    inventory_app_t *app;
     int64_t id;
     const char *actor;
     const supply_line_t *received; /* NULL: as expected */
@@ -1080,7 +1080,7 @@ static db_status_t receive_supply_tx(db_t *db, void *arg, refusal_t *refusal)
 {
     receive_ctx_t *ctx = arg;
     char state[16];
-    stockcache_t *cache = stockcache_of(db, ctx->inv);
+    stockcache_t *cache = stockcache_of(db, ctx->app);
     supply_line_t *lines = calloc(SUPPLY_LINES_MAX, sizeof *lines);
     const char **skus = calloc(SUPPLY_LINES_MAX, sizeof *skus);
     product_row_t **held = calloc(SUPPLY_LINES_MAX, sizeof *held);
@@ -1148,7 +1148,7 @@ static db_status_t receive_supply_tx(db_t *db, void *arg, refusal_t *refusal)
                                               after.on_hand, after.on_hand - after.reserved,
                                               (uint32_t)waiting[i]);
         raised[raised_count++] = held[i]->sku;
-        metrics_counter_add(ctx->inv->replenished_total, 1);
+        metrics_counter_add(ctx->app->replenished_total, 1);
     }
     if (status == DB_OK && raised_count > 0)
         status = inventory_retry_enqueue(db, raised, raised_count, ref);
@@ -1173,9 +1173,9 @@ static int parse_supply_id(const http_request_t *req, http_response_t *res, int6
 
 static void receive_supply(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_STOCK, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_STOCK, &claims))
         return;
     int64_t id = 0;
     if (parse_supply_id(req, res, &id) != 0)
@@ -1207,10 +1207,10 @@ static void receive_supply(const http_request_t *req, http_response_t *res, void
             goto done;
         }
     }
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         goto done;
-    receive_ctx_t ctx = {inv, id, claims.subject, received, received_count};
+    receive_ctx_t ctx = {app, id, claims.subject, received, received_count};
     refusal_t refusal = {0};
     db_status_t status = transact(db, receive_supply_tx, &ctx, &refusal);
     if (status != DB_OK)
@@ -1218,12 +1218,12 @@ static void receive_supply(const http_request_t *req, http_response_t *res, void
     else if (refusal.status)
         answer_refusal(res, &refusal);
     else {
-        committed(inv, db);
+        committed(app, db);
         log_info("supply received", LF_INT("supply_id", id), LF_STR("actor", claims.subject));
         answer_supply(res, db, id, 200);
     }
     refusal_clear(&refusal);
-    end_route(inv, &db);
+    end_route(app, &db);
 done:
     problems_release(&problems);
     free(received);
@@ -1231,25 +1231,25 @@ done:
 
 static void get_supply(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_READ, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
         return;
     int64_t id = 0;
     if (parse_supply_id(req, res, &id) != 0)
         return;
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
     answer_supply(res, db, id, 200);
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
 static void list_supplies(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_READ, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
         return;
     page_t page;
     if (page_from_request(req, res, PAGE_DEFAULT, PAGE_MAX, &page) != 0)
@@ -1269,17 +1269,17 @@ static void list_supplies(const http_request_t *req, http_response_t *res, void 
         http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
         return;
     }
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
     json_t *items = NULL;
     db_status_t status = store_supplies_page(db, state, sku, before, page.limit + 1, &items);
     if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "list supplies");
-        end_route(inv, &db);
+        end_route(app, &db);
         return;
     }
-    end_route(inv, &db);
+    end_route(app, &db);
     json_t *next = json_null();
     if (json_array_size(items) > (size_t)page.limit) {
         json_array_remove(items, (size_t)page.limit);
@@ -1297,7 +1297,7 @@ static void list_supplies(const http_request_t *req, http_response_t *res, void 
 /* corrections                                                          */
 
 typedef struct {
-    inventory_t *inv;
+    inventory_app_t *app;
     const char *sku;
     bool absolute;
     int64_t value; /* the delta, or the new on hand */
@@ -1309,7 +1309,7 @@ typedef struct {
 static db_status_t correction_tx(db_t *db, void *arg, refusal_t *refusal)
 {
     correction_ctx_t *ctx = arg;
-    stockcache_t *cache = stockcache_of(db, ctx->inv);
+    stockcache_t *cache = stockcache_of(db, ctx->app);
     product_row_t *product = NULL;
     if (!cache)
         return DB_ERROR;
@@ -1344,7 +1344,7 @@ static db_status_t correction_tx(db_t *db, void *arg, refusal_t *refusal)
     emitter_t em = {.db = db};
     if (after.low_alert) {
         status = events_stock_low(&em, product, &after);
-        metrics_counter_add(ctx->inv->low_alerts_total, 1);
+        metrics_counter_add(ctx->app->low_alerts_total, 1);
     }
     stockcache_set(cache, product, &after);
     char ref[64];
@@ -1365,13 +1365,13 @@ static db_status_t correction_tx(db_t *db, void *arg, refusal_t *refusal)
 
 static void post_correction(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
     json_t *body = NULL;
     problems_t problems;
-    if (!json_route_begin(inv, req, res, ROLES_STOCK, &claims, &body, &problems))
+    if (!json_route_begin(app, req, res, ROLES_STOCK, &claims, &body, &problems))
         return;
-    correction_ctx_t ctx = {.inv = inv, .sku = http_req_param(req, "sku"), .actor = claims.subject};
+    correction_ctx_t ctx = {.app = app, .sku = http_req_param(req, "sku"), .actor = claims.subject};
     const json_t *delta = json_object_get(body, "delta");
     const json_t *on_hand = json_object_get(body, "on_hand");
     const char *key;
@@ -1402,7 +1402,7 @@ static void post_correction(const http_request_t *req, http_response_t *res, voi
         return;
     }
     problems_release(&problems);
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
     refusal_t refusal = {0};
@@ -1412,7 +1412,7 @@ static void post_correction(const http_request_t *req, http_response_t *res, voi
     else if (refusal.status)
         answer_refusal(res, &refusal);
     else {
-        committed(inv, db);
+        committed(app, db);
         log_info("stock corrected", LF_STR("sku", ctx.sku),
                  LF_STR("correction_id", ctx.correction_id), LF_STR("actor", claims.subject));
         json_t *product = NULL;
@@ -1425,7 +1425,7 @@ static void post_correction(const http_request_t *req, http_response_t *res, voi
                                          product ? product : json_null()));
     }
     refusal_clear(&refusal);
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1433,9 +1433,9 @@ static void post_correction(const http_request_t *req, http_response_t *res, voi
 
 static void get_reservations(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_READ, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
         return;
     const char *order_id = http_req_query(req, "order_id");
     uint8_t bytes[16];
@@ -1443,7 +1443,7 @@ static void get_reservations(const http_request_t *req, http_response_t *res, vo
         http_res_problem(res, 400, "invalid", "order_id must be an order's UUID", NULL);
         return;
     }
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
     json_t *order = NULL;
@@ -1454,19 +1454,19 @@ static void get_reservations(const http_request_t *req, http_response_t *res, vo
         http_res_problem(res, 404, "not_found", "inventory has not heard of this order", NULL);
     else
         http_res_json_take(res, 200, order);
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
 static void get_waiting(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_READ, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
         return;
     page_t page;
     if (page_from_request(req, res, 100, 1000, &page) != 0)
         return;
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
     json_t *items = NULL;
@@ -1475,17 +1475,17 @@ static void get_waiting(const http_request_t *req, http_response_t *res, void *a
         service_answer_db_failure(res, db, status, "read waiting orders");
     else
         http_res_json_take(res, 200, json_pack("{s:o}", "items", items ? items : json_array()));
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
 static void get_reconciliation(const http_request_t *req, http_response_t *res, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(inv->svc), req, res, ROLES_READ, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
         return;
     const char *which = http_req_query(req, "products");
-    db_t *db = service_session(inv->svc, res, POOL_WAIT_MS);
+    db_t *db = service_session(app->svc, res, POOL_WAIT_MS);
     if (!db)
         return;
     json_t *report = NULL;
@@ -1507,12 +1507,11 @@ static void get_reconciliation(const http_request_t *req, http_response_t *res, 
                      LF_ERR("reconciliation_mismatch"));
         http_res_json_take(res, 200, report);
     }
-    end_route(inv, &db);
+    end_route(app, &db);
 }
 
-int api_register(inventory_t *inv)
+int api_register(http_server_t *http, inventory_app_t *app)
 {
-    http_server_t *http = service_http(inv->svc);
     static const struct {
         const char *method, *pattern;
         http_handler_fn handler;
@@ -1533,7 +1532,7 @@ int api_register(inventory_t *inv)
         {"GET", "/v1/reconciliation", get_reconciliation},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (http_route(http, routes[i].method, routes[i].pattern, routes[i].handler, inv) != 0)
+        if (http_route(http, routes[i].method, routes[i].pattern, routes[i].handler, app) != 0)
             return -1;
     return 0;
 }

@@ -92,7 +92,7 @@ static int read_lines(const Conveyor__OrderPlaced *placed, order_line_t *lines, 
  * short. */
 static handler_result_t on_order_placed(inbox_event_t *event, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     Conveyor__OrderPlaced *placed =
         conveyor__order_placed__unpack(NULL, event->payload_len, event->payload);
     if (!placed)
@@ -115,7 +115,7 @@ static handler_result_t on_order_placed(inbox_event_t *event, void *arg)
         goto done;
     }
     order_ref_t order = {placed->order_id, placed->version, placed->number, placed->currency};
-    stockcache_t *cache = stockcache_of(event->db, inv);
+    stockcache_t *cache = stockcache_of(event->db, app);
     if (!cache) {
         result = inbox_retry(event, "out_of_memory", "no room for the stock cache");
         goto done;
@@ -129,7 +129,7 @@ static handler_result_t on_order_placed(inbox_event_t *event, void *arg)
     emitter_t em = {.event = event};
     orderstock_result_t outcome;
     db_status_t status =
-        orderstock_reserve(inv, event->db, &em, &order, lines, placed->n_lines, false, &outcome);
+        orderstock_reserve(app, event->db, &em, &order, lines, placed->n_lines, false, &outcome);
     if (status != DB_OK) {
         result = db_failure(event, status, "could not reserve stock", placed->order_id);
         goto done;
@@ -166,11 +166,11 @@ done:
 /* The common part of cancel and delivery: lock the order, skip what was
  * applied. Returns true when the fact is new; *state_out says where the
  * order stands. */
-static bool fresh_fact(inventory_t *inv, inbox_event_t *event, const char *order_id,
+static bool fresh_fact(inventory_app_t *app, inbox_event_t *event, const char *order_id,
                        uint64_t version, order_state_t *state_out, handler_result_t *result_out)
 {
     *result_out = HANDLER_OK;
-    stockcache_t *cache = stockcache_of(event->db, inv);
+    stockcache_t *cache = stockcache_of(event->db, app);
     if (!cache) {
         *result_out = inbox_retry(event, "out_of_memory", "no room for the stock cache");
         return false;
@@ -207,7 +207,7 @@ static handler_result_t record(inbox_event_t *event, const order_ref_t *order,
 /* order.cancelled: release what it holds; a waiting order stops waiting. */
 static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     Conveyor__OrderCancelled *cancelled =
         conveyor__order_cancelled__unpack(NULL, event->payload_len, event->payload);
     if (!cancelled)
@@ -220,7 +220,7 @@ static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
         result = inbox_reject(event, "bad_payload", "order.cancelled names no order");
         goto done;
     }
-    if (!fresh_fact(inv, event, cancelled->order_id, cancelled->version, &state, &result))
+    if (!fresh_fact(app, event, cancelled->order_id, cancelled->version, &state, &result))
         goto done;
     if (!state.found) {
         log_info("order cancelled before inventory heard of it; recorded",
@@ -229,7 +229,7 @@ static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
         result = record(event, &order, "cancelled");
     } else if (strcmp(state.status, "reserved") == 0) {
         size_t closed = 0;
-        db_status_t status = orderstock_close(inv, event->db, &em, &order, false, &closed);
+        db_status_t status = orderstock_close(app, event->db, &em, &order, false, &closed);
         if (status != DB_OK)
             result = db_failure(event, status, "could not release stock", cancelled->order_id);
     } else if (strcmp(state.status, "waiting") == 0) {
@@ -256,7 +256,7 @@ done:
 /* order.delivered: write the held stock off. */
 static handler_result_t on_order_delivered(inbox_event_t *event, void *arg)
 {
-    inventory_t *inv = arg;
+    inventory_app_t *app = arg;
     Conveyor__OrderDelivered *delivered =
         conveyor__order_delivered__unpack(NULL, event->payload_len, event->payload);
     if (!delivered)
@@ -269,11 +269,11 @@ static handler_result_t on_order_delivered(inbox_event_t *event, void *arg)
         result = inbox_reject(event, "bad_payload", "order.delivered names no order");
         goto done;
     }
-    if (!fresh_fact(inv, event, delivered->order_id, delivered->version, &state, &result))
+    if (!fresh_fact(app, event, delivered->order_id, delivered->version, &state, &result))
         goto done;
     if (state.found && strcmp(state.status, "reserved") == 0) {
         size_t closed = 0;
-        db_status_t status = orderstock_close(inv, event->db, &em, &order, true, &closed);
+        db_status_t status = orderstock_close(app, event->db, &em, &order, true, &closed);
         if (status != DB_OK)
             result = db_failure(event, status, "could not write stock off", delivered->order_id);
     } else if (state.found &&
@@ -296,12 +296,11 @@ done:
     return result;
 }
 
-int handlers_register(inventory_t *inv)
+int handlers_register(inbox_t *inbox, inventory_app_t *app)
 {
-    inbox_t *inbox = service_inbox(inv->svc);
-    if (inbox_on(inbox, ORDER_STREAM, "order.placed", on_order_placed, inv) != 0 ||
-        inbox_on(inbox, ORDER_STREAM, "order.cancelled", on_order_cancelled, inv) != 0 ||
-        inbox_on(inbox, ORDER_STREAM, "order.delivered", on_order_delivered, inv) != 0)
+    if (inbox_on(inbox, ORDER_STREAM, "order.placed", on_order_placed, app) != 0 ||
+        inbox_on(inbox, ORDER_STREAM, "order.cancelled", on_order_cancelled, app) != 0 ||
+        inbox_on(inbox, ORDER_STREAM, "order.delivered", on_order_delivered, app) != 0)
         return -1;
     return 0;
 }

@@ -101,7 +101,7 @@ static job_outcome_t failed(job_run_t *run, db_status_t status, const char *what
 
 static job_outcome_t run_retry_waiting(job_run_t *run)
 {
-    inventory_t *inv = job_run_arg(run);
+    inventory_app_t *app = job_run_arg(run);
     const job_t *job = job_run_job(run);
     json_error_t error;
     json_t *payload = json_loads(job->payload, 0, &error);
@@ -118,7 +118,7 @@ static job_outcome_t run_retry_waiting(job_run_t *run)
         goto done;
     }
     sku_list = calloc(sku_count ? sku_count : 1, sizeof *sku_list);
-    orders = calloc((size_t)inv->retry_batch, sizeof *orders);
+    orders = calloc((size_t)app->retry_batch, sizeof *orders);
     lines = calloc(ORDER_LINES_MAX, sizeof *lines);
     if (!sku_list || !orders || !lines) {
         job_run_error(run, "out_of_memory", "no room to retry waiting orders");
@@ -144,7 +144,7 @@ static job_outcome_t run_retry_waiting(job_run_t *run)
     /* Lock the SKUs first: a transaction still deciding orders for them
      * (the applier's batch) commits before the waiting orders are read, so
      * an order it just made wait is seen here. */
-    stockcache_t *cache = stockcache_of(db, inv);
+    stockcache_t *cache = stockcache_of(db, app);
     product_row_t **rows = calloc(sku_count ? sku_count : 1, sizeof *rows);
     status = cache && rows ? stockcache_hold(cache, db, sku_list, sku_count, NULL, rows, NULL)
                            : DB_ERROR;
@@ -154,7 +154,7 @@ static job_outcome_t run_retry_waiting(job_run_t *run)
         goto done;
     }
     status = store_waiting_batch(db, sku_list, sku_count, json_integer_value(after),
-                                 inv->retry_batch, orders, &count);
+                                 app->retry_batch, orders, &count);
     if (status != DB_OK) {
         outcome = failed(run, status, "could not read the waiting orders");
         goto done;
@@ -172,14 +172,14 @@ static job_outcome_t run_retry_waiting(job_run_t *run)
         order_ref_t order = {orders[i].order_id, (uint64_t)orders[i].version, 0,
                              orders[i].currency};
         orderstock_result_t result;
-        status = orderstock_reserve(inv, db, &em, &order, lines, line_count, true, &result);
+        status = orderstock_reserve(app, db, &em, &order, lines, line_count, true, &result);
         if (status != DB_OK) {
             outcome = failed(run, status, "could not reserve a waiting order");
             goto done;
         }
         held += result == ORDERSTOCK_HELD;
     }
-    if (count == (size_t)inv->retry_batch) {
+    if (count == (size_t)app->retry_batch) {
         status = enqueue_continuation(db, job, skus, orders[count - 1].waiting_no);
         if (status != DB_OK) {
             outcome = failed(run, status, "could not enqueue the rest");
@@ -196,8 +196,7 @@ done:
     return outcome;
 }
 
-int inventory_jobs_register(inventory_t *inv)
+int inventory_jobs_register(jobs_t *jobs, inventory_app_t *app)
 {
-    return jobs_register(service_jobs(inv->svc), INVENTORY_JOB_RETRY_WAITING, run_retry_waiting,
-                         inv);
+    return jobs_register(jobs, INVENTORY_JOB_RETRY_WAITING, run_retry_waiting, app);
 }

@@ -62,7 +62,7 @@ done:
 
 /* Holds the order: the products' new stock in the cache, the order's
  * rows deferred, the ledger, the answer, the low alerts. */
-static db_status_t hold(inventory_t *inv, db_t *db, stockcache_t *cache, const emitter_t *em,
+static db_status_t hold(inventory_app_t *app, db_t *db, stockcache_t *cache, const emitter_t *em,
                         const order_ref_t *order, order_line_t *lines, size_t line_count,
                         product_row_t **products, const reserve_plan_t *plan)
 {
@@ -85,7 +85,7 @@ static db_status_t hold(inventory_t *inv, db_t *db, stockcache_t *cache, const e
         const reserve_take_t *take = &plan->takes[t];
         if (take->after.low_alert) {
             status = events_stock_low(em, products[take->product], &take->after);
-            metrics_counter_add(inv->low_alerts_total, 1);
+            metrics_counter_add(app->low_alerts_total, 1);
         }
         stockcache_set(cache, products[take->product], &take->after);
     }
@@ -110,13 +110,13 @@ done:
     return status;
 }
 
-db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
+db_status_t orderstock_reserve(inventory_app_t *app, db_t *db, const emitter_t *em,
                                const order_ref_t *order, order_line_t *lines, size_t line_count,
                                bool retry, orderstock_result_t *result_out)
 {
     *result_out = ORDERSTOCK_SHORT;
     int64_t started_us = clock_mono_us();
-    stockcache_t *cache = stockcache_of(db, inv);
+    stockcache_t *cache = stockcache_of(db, app);
     const char **skus = calloc(line_count, sizeof *skus);
     product_row_t **held = calloc(line_count, sizeof *held);
     product_row_t **products = calloc(line_count, sizeof *products);
@@ -160,10 +160,10 @@ db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
         goto done;
     }
     if (plan.ok) {
-        status = hold(inv, db, cache, em, order, lines, line_count, products, &plan);
+        status = hold(app, db, cache, em, order, lines, line_count, products, &plan);
         if (status == DB_OK) {
             *result_out = ORDERSTOCK_HELD;
-            metrics_counter_add(retry ? inv->waiting_reserved_total : inv->reserved_total, 1);
+            metrics_counter_add(retry ? app->waiting_reserved_total : app->reserved_total, 1);
         }
         goto done;
     }
@@ -175,7 +175,7 @@ db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
     if (status == DB_OK)
         status = announce_shortage(db, em, order, lines, line_count, &plan);
     if (status == DB_OK)
-        metrics_counter_add(inv->shortages_total, 1);
+        metrics_counter_add(app->shortages_total, 1);
 done:
     free(skus);
     free(held);
@@ -184,15 +184,15 @@ done:
     free(asked);
     free(verdicts);
     free(takes);
-    metrics_histogram_observe_us(inv->reserve_latency, (uint64_t)(clock_mono_us() - started_us));
+    metrics_histogram_observe_us(app->reserve_latency, (uint64_t)(clock_mono_us() - started_us));
     return status;
 }
 
-db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
+db_status_t orderstock_close(inventory_app_t *app, db_t *db, const emitter_t *em,
                              const order_ref_t *order, bool write_off, size_t *closed_out)
 {
     *closed_out = 0;
-    stockcache_t *cache = stockcache_of(db, inv);
+    stockcache_t *cache = stockcache_of(db, app);
     order_line_t *lines = calloc(ORDER_LINES_MAX, sizeof *lines);
     const char **skus = calloc(ORDER_LINES_MAX, sizeof *skus);
     product_row_t **held = calloc(ORDER_LINES_MAX, sizeof *held);
@@ -240,7 +240,7 @@ db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
         }
         if (afters[i].low_alert) {
             status = events_stock_low(em, held[i], &afters[i]);
-            metrics_counter_add(inv->low_alerts_total, 1);
+            metrics_counter_add(app->low_alerts_total, 1);
             if (status != DB_OK)
                 goto done;
         }
@@ -272,7 +272,7 @@ db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
     }
     if (status == DB_OK) {
         *closed_out = (size_t)closed;
-        metrics_counter_add(write_off ? inv->committed_total : inv->released_total, 1);
+        metrics_counter_add(write_off ? app->committed_total : app->released_total, 1);
     }
 done:
     free(lines);

@@ -54,7 +54,7 @@ typedef enum {
  * is made to wait and stock.shortage is published. A waiting order retried
  * (retry true, the caller holds its row lock) that is still short stays as
  * it is, silently. */
-db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
+db_status_t orderstock_reserve(inventory_app_t *app, db_t *db, const emitter_t *em,
                                const order_ref_t *order, order_line_t *lines, size_t line_count,
                                bool retry, orderstock_result_t *result_out);
 
@@ -62,7 +62,7 @@ db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
  * freed stock is offered to waiting orders through a retry job) or written
  * off (delivered). Publishes stock.released / stock.committed with the
  * lines closed (none when nothing was held). *closed_out: lines closed. */
-db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
+db_status_t orderstock_close(inventory_app_t *app, db_t *db, const emitter_t *em,
                              const order_ref_t *order, bool write_off, size_t *closed_out);
 
 #endif
