@@ -397,7 +397,7 @@ static db_status_t create_product_tx(db_t *db, void *arg, refusal_t *refusal)
     stock_change(&empty, on_hand, 0, &after);
     product->level.on_hand = on_hand;
     product->level.low_alerted = after.low_alerted;
-    emitter_t em = {.db = db};
+    emitter_t em = emitter_root(db, service_name(ctx->app->svc));
     db_status_t status = store_product_insert(db, product);
     if (status == DB_ERROR && sqlstate_is(db, STORE_UNIQUE_VIOLATION)) {
         refuse_taken(refusal, db, product->sku);
@@ -507,7 +507,7 @@ static db_status_t edit_product_tx(db_t *db, void *arg, refusal_t *refusal)
         status = DB_OK;
         goto done;
     }
-    emitter_t em = {.db = db};
+    emitter_t em = emitter_root(db, service_name(ctx->app->svc));
     if (status == DB_OK && after.low_alert) {
         status = events_stock_low(&em, product, &after);
         metrics_counter_add(ctx->app->low_alerts_total, 1);
@@ -761,7 +761,7 @@ static db_status_t import_tx(db_t *db, void *arg, refusal_t *refusal)
     merged = calloc(1, sizeof *merged);
     if (!merged)
         status = DB_ERROR;
-    emitter_t em = {.db = db};
+    emitter_t em = emitter_root(db, service_name(ctx->app->svc));
     for (size_t i = 0; i < n && status == DB_OK; i++) {
         const import_row_t *row = &import->rows[i];
         const product_row_t *old = row->exists ? find_row(rows, row_count, row->input.sku) : NULL;
@@ -1125,7 +1125,7 @@ static db_status_t receive_supply_tx(db_t *db, void *arg, refusal_t *refusal)
         status = store_supply_received(db, ctx->id, ctx->actor, lines, count);
     char ref[48];
     snprintf(ref, sizeof ref, "supply:%lld", (long long)ctx->id);
-    emitter_t em = {.db = db};
+    emitter_t em = emitter_root(db, service_name(ctx->app->svc));
     for (size_t i = 0; i < count && status == DB_OK; i++) {
         if (!held[i] || lines[i].quantity == 0)
             continue; /* supply lines name catalogue products (foreign key) */
@@ -1341,7 +1341,7 @@ static db_status_t correction_tx(db_t *db, void *arg, refusal_t *refusal)
     }
     if (uuid_v4(ctx->correction_id) != 0)
         return DB_ERROR;
-    emitter_t em = {.db = db};
+    emitter_t em = emitter_root(db, service_name(ctx->app->svc));
     if (after.low_alert) {
         status = events_stock_low(&em, product, &after);
         metrics_counter_add(ctx->app->low_alerts_total, 1);

@@ -126,7 +126,7 @@ static handler_result_t on_order_placed(inbox_event_t *event, void *arg)
                   LF_STR("order_id", placed->order_id));
         goto done;
     }
-    emitter_t em = {.event = event};
+    emitter_t em = emitter_of_event(event);
     orderstock_result_t outcome;
     db_status_t status =
         orderstock_reserve(app, event->db, &em, &order, lines, placed->n_lines, false, &outcome);
@@ -214,7 +214,7 @@ static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
         return inbox_reject(event, "bad_payload", "order.cancelled payload does not unpack");
     handler_result_t result = HANDLER_OK;
     order_state_t state;
-    emitter_t em = {.event = event};
+    emitter_t em = emitter_of_event(event);
     order_ref_t order = {cancelled->order_id, cancelled->version, cancelled->number, ""};
     if (!is_uuid(cancelled->order_id)) {
         result = inbox_reject(event, "bad_payload", "order.cancelled names no order");
@@ -263,7 +263,7 @@ static handler_result_t on_order_delivered(inbox_event_t *event, void *arg)
         return inbox_reject(event, "bad_payload", "order.delivered payload does not unpack");
     handler_result_t result = HANDLER_OK;
     order_state_t state;
-    emitter_t em = {.event = event};
+    emitter_t em = emitter_of_event(event);
     order_ref_t order = {delivered->order_id, delivered->version, delivered->number, ""};
     if (!is_uuid(delivered->order_id)) {
         result = inbox_reject(event, "bad_payload", "order.delivered names no order");

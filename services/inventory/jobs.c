@@ -159,7 +159,7 @@ static job_outcome_t run_retry_waiting(job_run_t *run)
         outcome = failed(run, status, "could not read the waiting orders");
         goto done;
     }
-    emitter_t em = {.db = db};
+    emitter_t em = emitter_root(db, service_name(app->svc));
     for (size_t i = 0; i < count; i++) {
         size_t line_count = 0;
         status = store_waiting_lines(db, orders[i].order_id, lines, ORDER_LINES_MAX, &line_count);
