@@ -10,20 +10,29 @@
  * (stock.reserved, stock.shortage, stock.released, stock.committed,
  * stock.replenished, stock.low). The files:
  *
- *   main.c          wiring: the service's definition, the application, handlers, jobs, routes
+ *   main.c          wiring only: the service's definition, the application,
+ *                   handlers, jobs, routes
  *   inventory.c     the application: settings and counters
- *   handlers.c      one function per consumed topic
- *   orderstock.c    holding, releasing and writing off an order's stock
- *                   (shared by the handlers and the retry job)
+ *   handlers.c      the one table of consumed topics: wire messages -> plain structs
+ *   api.c           the staff HTTP API: parse, authorise, call the domain, answer
+ *   jobs.c          the job kinds: the waiting-order retry
+ *   events.c        plain structs -> the inventory stream's messages (common/emit.h)
+ *   store.c         every SQL statement
+ * the domain, in the caller's transaction:
+ *   orderstock.c    an order's stock: hold, make wait, release, write off
+ *                   (the order facts and the waiting-order retry)
+ *   waiting.c       the waiting-order retry, oldest first
+ *   offer.c         stock became available: enqueue that retry
+ *   products.c      creating, editing, deactivating a product
+ *   imports.c       applying a catalogue import, all or nothing
+ *   supplies.c      recording and receiving supplies
+ *   corrections.c   correcting a product's stock by hand
+ *   refusal.c       why an operation said no
  *   stockcache.c    the products a transaction holds: locked once, written
  *                   once at COMMIT (the batching lever)
  *   stocklock.c     the Redis locks on SKUs, and going on without them
- *   events.c        the inventory stream's messages
- *   jobs.c          retrying waiting orders when stock becomes available
- *   api.c           the staff HTTP API
- *   store.c         every SQL statement
+ * pure rules over plain structs, unit-tested in tests/:
  *   reserve.c, stock.c, catalogue.c, csv.c, import.c
- *                   pure rules, unit-tested in tests/
  */
 #ifndef INVENTORY_INVENTORY_H
 #define INVENTORY_INVENTORY_H
@@ -70,15 +79,5 @@ int api_register(http_server_t *http, inventory_app_t *app);
 /* jobs.c: registers the job kinds. 0 ok, -1 OOM. (Not jobs_register: that
  * is the kit's, which this calls.) */
 int inventory_jobs_register(jobs_t *jobs, inventory_app_t *app);
-
-/* The retry job's kind. */
-#define INVENTORY_JOB_RETRY_WAITING "retry_waiting"
-
-/* jobs.c: enqueues, in the caller's transaction, a retry of the orders
- * waiting for any of skus (oldest first) because stock became available.
- * dedup_key names the cause ("supply:42") so that doing the same thing
- * twice enqueues once. */
-db_status_t inventory_retry_enqueue(db_t *db, const char *const *skus, size_t sku_count,
-                                    const char *dedup_key);
 
 #endif
