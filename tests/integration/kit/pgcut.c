@@ -17,6 +17,13 @@
  *   drop-before TEXT     the next message carrying TEXT (a statement of
  *                        the transaction) is not sent: the connection is
  *                        closed before COMMIT could be
+ *   drop-commit-answer-after TEXT
+ *                        as drop-commit-answer, for the COMMIT of the
+ *                        connection that next sends a message carrying
+ *                        TEXT (a prepared statement's name): the one
+ *                        transaction a test aims at, not whichever of a
+ *                        service's background loops commits first (the
+ *                        file is emptied when that connection is marked)
  *
  * When it has acted it empties the file, so a test waits for that. One
  * thread per connection; it never exits by itself (the test stops it).
@@ -87,6 +94,7 @@ typedef struct {
     uint8_t *pending; /* frontend bytes not yet a whole message */
     size_t pending_len, pending_cap;
     bool started; /* the startup message (no type byte) has passed */
+    bool armed;   /* drop-commit-answer-after matched here: drop the next COMMIT's answer */
 } link_t;
 
 /* Forwards the whole frontend messages in pending, acting on a cue.
@@ -112,8 +120,14 @@ static bool forward_messages(link_t *link)
                          memmem(msg + 5, total - 5, "COMMIT", 6) != NULL;
         bool drop_before = strncmp(cue, "drop-before ", 12) == 0 && link->started &&
                            memmem(msg, total, cue + 12, strlen(cue + 12)) != NULL;
-        bool drop_answer = strcmp(cue, "drop-commit-answer") == 0 && is_commit;
-        if (drop_before || drop_answer)
+        static const char after[] = "drop-commit-answer-after ";
+        if (strncmp(cue, after, sizeof after - 1) == 0 && link->started &&
+            memmem(msg, total, cue + sizeof after - 1, strlen(cue + sizeof after - 1)) != NULL) {
+            link->armed = true;
+            clear_cue();
+        }
+        bool drop_answer = is_commit && (link->armed || strcmp(cue, "drop-commit-answer") == 0);
+        if (drop_before || (drop_answer && !link->armed))
             clear_cue();
         pthread_mutex_unlock(&control_lock);
         if (drop_before)
