@@ -19,7 +19,7 @@
 
 #define CERT_FILE_MAX  (64 * 1024) /* bytes: a certificate is a few hundred */
 #define KEYS_MAX       4096
-#define PATH_MAX_BYTES 240 /* zcert_load builds "<path>_secret" in 256 bytes */
+#define PATH_MAX_BYTES 240 /* certfile_read builds "<path>_secret" in 256 bytes */
 
 struct buskeys {
     char *dir;

@@ -3,8 +3,9 @@
  * bus keys, DESIGN.md "Bus keys"), without czmq in the reader's includes.
  *
  * czmq's headers pull in <syslog.h>, whose LOG_INFO and friends collide
- * with common/log.h; this file is the one place that includes czmq, so
- * buskeys.c and curve.c stay on the kit's logging. No logging here: the
+ * with common/log.h; this file is the one place that includes czmq (to
+ * write certificates with zcert), so buskeys.c and curve.c stay on the
+ * kit's logging. No logging here: the
  * callers say what failed and why.
  */
 #ifndef CONVEYOR_CERTFILE_H
@@ -24,8 +25,10 @@ typedef struct {
     char service[CERTFILE_NAME_MAX], source[CERTFILE_NAME_MAX], operator_name[CERTFILE_NAME_MAX];
 } certfile_t;
 
-/* Reads path (czmq's zcert_load: NAME.key_secret when it exists beside
- * NAME.key, else path itself). 0 ok; -1 when it is not a certificate. */
+/* Reads path as czmq's zcert_load would (NAME.key_secret when it exists
+ * beside NAME.key, else path itself), with a strict reader of its own: at
+ * most 64 KiB, a curve section with a 40-character public key. 0 ok; -1
+ * when it is not a certificate. */
 int certfile_read(const char *path, certfile_t *out);
 
 /* A fresh key pair with metadata role = name: the public certificate to

@@ -1189,6 +1189,12 @@ static void peer_load_keys(inbox_t *inbox, peer_t *peer)
     peer->key_index = keep < count ? keep : 0;
     if (reconnect && inbox->ctx)
         peer_connect(inbox, peer);
+    /* a stream that could not catch up for want of a key asks at once */
+    stream_t *st = find_stream(inbox, peer->stream);
+    if (st && st->warned_no_peer && peer->dealer && !st->halted) {
+        st->want_catchup = true;
+        st->next_request_at = 0;
+    }
 }
 
 /* A request timed out: during a key rotation the peer may hold the other

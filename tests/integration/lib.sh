@@ -32,6 +32,13 @@ if [ ! -f "$IT_BUSD_CERT" ]; then
     mkdir -p "$BUS_KEYS_DIR"
     "$IT_BIN/conveyor" key server busd --secret-dir "$IT_KEYS/secret" >/dev/null ||
         { echo "it: could not make busd's key" >&2; exit 1; }
+    # every service's key before anything starts, so that each trusts its
+    # peers' from the first moment (a test may still issue more)
+    for _it_service in order inventory payment notification shipping kitprod kitcons kitjobs; do
+        "$IT_BIN/conveyor" key new --service "$_it_service" --dir "$BUS_KEYS_DIR" \
+            --secret-dir "$IT_KEYS/secret" >/dev/null ||
+            { echo "it: could not issue $_it_service's key" >&2; exit 1; }
+    done
 fi
 
 # it_key ROLE NAME [FILE]: prints the path of the secret certificate of a

@@ -12,6 +12,8 @@ KIT_BUS_OUT=tcp://127.0.0.1:25551
 kit_dbs() {
     KIT_PROD_ENV=$(it_service_db kitprod)
     KIT_CONS_ENV=$(it_service_db kitcons)
+    # both keys before either starts: each trusts the other's from the first moment
+    it_key service kitprod >/dev/null && it_key service kitcons >/dev/null
 }
 
 # kit_start_busd [VAR=VALUE ...]: busd (CURVE on, lib.sh's it_busd).
