@@ -24,10 +24,7 @@ static const config_spec_t inventory_specs[] = {
 int main(int argc, char **argv)
 {
     service_def_t def = {
-        .name = "inventory",
-        .schema = "inventory",
-        .http_addr = "0.0.0.0:8082",
-        .replay_addr = "tcp://0.0.0.0:5562",
+        .name = "inventory", /* schema and ports: its row in deploy/services.tsv */
         .config = inventory_specs,
         .migrations = &app_migrations,
         .db_setup = store_setup,
