@@ -180,6 +180,9 @@ $(foreach p,$(BENCH_PROGS),$(eval $(call program_rule,$(p),tests/bench,\
 # --- the operator's command-line tool: tools/*.c but the build tool ---------
 $(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildcard tools/*.c)),))
 
+# --- the fake bank (issue 11): tests/fakes/bank/, one program ---------------
+$(eval $(call program_rule,fakebank,tests/fakes/bank,$(wildcard tests/fakes/bank/*.c),))
+
 # --- fuzz targets: tests/fuzz/fuzz_<target>.c (tests/fuzz/README.md) --------
 # A target is linked with the objects it exercises (FUZZ_OBJ_<target>; the
 # kit's come from libcommon) and either with standalone.c, a main that
