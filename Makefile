@@ -184,12 +184,13 @@ $(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildc
 # --- the bank adapters (issue 11), the fake bank and their test program ----
 # services/payment/adapters/*.c is an object list: the payment service's
 # program_rule will take the same files (services/<svc>/adapters/*.c);
-# until then the fake bank's test program links them.
+# until then the fake's test program and the fuzz target link them.
 ACQUIRER_SRC := $(wildcard services/payment/adapters/*.c)
 ACQUIRER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(ACQUIRER_SRC))
 $(eval $(call program_rule,fakebank,tests/fakes/bank,$(wildcard tests/fakes/bank/*.c),))
 $(eval $(call program_rule,bankcheck,tests/integration/bank,\
   tests/integration/bank/bankcheck.c $(ACQUIRER_SRC),))
+FUZZ_OBJ_bank_notice := $(ACQUIRER_OBJ)
 
 # --- fuzz targets: tests/fuzz/fuzz_<target>.c (tests/fuzz/README.md) --------
 # A target is linked with the objects it exercises (FUZZ_OBJ_<target>; the
