@@ -187,6 +187,12 @@ $(foreach p,$(BENCH_PROGS),$(eval $(call program_rule,$(p),tests/bench,\
 # --- the operator's command-line tool: tools/*.c but the build tool ---------
 $(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildcard tools/*.c)),))
 
+# --- the notification channels' fakes (issue 12): SMTP, SMS.ru, Telegram ----
+$(eval $(call program_rule,fakesmtp,tests/fakes/smtp,$(wildcard tests/fakes/smtp/*.c),))
+$(BIN)/fakesmtp: LDLIBS += -lssl
+$(eval $(call program_rule,fakesms,tests/fakes/sms,$(wildcard tests/fakes/sms/*.c),))
+$(eval $(call program_rule,faketelegram,tests/fakes/telegram,$(wildcard tests/fakes/telegram/*.c),))
+
 # --- fuzz targets: tests/fuzz/fuzz_<target>.c (tests/fuzz/README.md) --------
 # A target is linked with the objects it exercises (FUZZ_OBJ_<target>; the
 # kit's come from libcommon) and either with standalone.c, a main that
