@@ -199,6 +199,29 @@ $(eval $(call program_rule,bankcheck,tests/integration/bank,\
   tests/integration/bank/bankcheck.c $(ACQUIRER_SRC),))
 FUZZ_OBJ_bank_notice := $(ACQUIRER_OBJ)
 
+# --- the notification channels (issue 12), their fakes and test program ----
+# services/notification/adapters/*.c is an object list: the notification
+# service's program_rule will take the same files; until then the fakes'
+# test program, the adapters' unit tests and the fuzz targets link them.
+NOTIFY_ADAPTER_SRC := $(wildcard services/notification/adapters/*.c)
+NOTIFY_ADAPTER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(NOTIFY_ADAPTER_SRC))
+$(eval $(call program_rule,fakesmtp,tests/fakes/smtp,$(wildcard tests/fakes/smtp/*.c),))
+$(BIN)/fakesmtp: LDLIBS += -lssl
+$(eval $(call program_rule,fakesms,tests/fakes/sms,$(wildcard tests/fakes/sms/*.c),))
+$(eval $(call program_rule,faketelegram,tests/fakes/telegram,$(wildcard tests/fakes/telegram/*.c),))
+$(eval $(call program_rule,notifycheck,tests/integration/notify,\
+  tests/integration/notify/notifycheck.c $(NOTIFY_ADAPTER_SRC),))
+$(BIN)/test_notification_%: $(OBJ)/services/notification/tests/test_%.o $(NOTIFY_ADAPTER_OBJ) \
+    $(OBJ)/tests/fuzz/check_rfc2047.o $(LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+SERVICE_TESTS += $(patsubst services/notification/tests/test_%.c,$(BIN)/test_notification_%,\
+  $(wildcard services/notification/tests/test_*.c))
+FUZZ_OBJ_smsru_reply    := $(NOTIFY_ADAPTER_OBJ)
+FUZZ_OBJ_telegram_reply := $(NOTIFY_ADAPTER_OBJ)
+FUZZ_OBJ_rfc2047        := $(NOTIFY_ADAPTER_OBJ) $(OBJ)/tests/fuzz/check_rfc2047.o
+
 # --- fuzz targets: tests/fuzz/fuzz_<target>.c (tests/fuzz/README.md) --------
 # A target is linked with the objects it exercises (FUZZ_OBJ_<target>; the
 # kit's come from libcommon) and either with standalone.c, a main that
