@@ -229,7 +229,9 @@ static bool do_auth(session_t *s, const char *args, char *line)
     if (!ok)
         return reply(s, 535, "5.7.8 Authentication credentials invalid") == 0;
     s->authed = true;
-    snprintf(s->auth_user, sizeof s->auth_user, "%s", user);
+    size_t user_len = strnlen(user, sizeof s->auth_user - 1); /* kept cut, for the listing */
+    memcpy(s->auth_user, user, user_len);
+    s->auth_user[user_len] = '\0';
     return reply(s, 235, "2.7.0 Authentication successful") == 0;
 }
 
