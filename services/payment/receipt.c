@@ -5,6 +5,7 @@
 #include "services/payment/receipt.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +165,95 @@ receipt_refusal_t receipt_for_advance(const char *name, int64_t amount_minor, ui
               RECEIPT_METHOD_PARTIAL_PREPAYMENT);
     receipt->total_minor = amount_minor;
     return RECEIPT_OK;
+}
+
+json_t *receipt_json(const receipt_t *receipt)
+{
+    json_t *lines = json_array();
+    for (size_t i = 0; lines && i < receipt->count; i++) {
+        const receipt_line_t *line = &receipt->lines[i];
+        json_t *item =
+            json_pack("{s:s,s:I,s:I,s:I,s:I,s:s,s:s}", "name", line->name, "quantity",
+                      (json_int_t)line->quantity, "price_minor", (json_int_t)line->price_minor,
+                      "amount_minor", (json_int_t)line->amount_minor, "vat_rate_bp",
+                      (json_int_t)line->vat_rate_bp, "subject", receipt_subject_name(line->subject),
+                      "method", receipt_method_name(line->method));
+        if (!item || json_array_append_new(lines, item) != 0) {
+            json_decref(lines);
+            return NULL;
+        }
+    }
+    return lines;
+}
+
+static int parse_subject(const char *name, receipt_subject_t *out)
+{
+    for (int s = RECEIPT_SUBJECT_COMMODITY; s <= RECEIPT_SUBJECT_PAYMENT; s++)
+        if (strcmp(name, receipt_subject_name((receipt_subject_t)s)) == 0) {
+            *out = (receipt_subject_t)s;
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_method(const char *name, receipt_method_t *out)
+{
+    for (int m = RECEIPT_METHOD_FULL_PREPAYMENT; m <= RECEIPT_METHOD_FULL_PAYMENT; m++)
+        if (strcmp(name, receipt_method_name((receipt_method_t)m)) == 0) {
+            *out = (receipt_method_t)m;
+            return 0;
+        }
+    return -1;
+}
+
+static receipt_refusal_t read_line(const json_t *item, receipt_line_t *line)
+{
+    const char *name = NULL, *subject = NULL, *method = NULL;
+    json_int_t quantity = 0, price = 0, amount = 0, vat = 0;
+    if (json_unpack((json_t *)(uintptr_t)item, "{s:s,s:I,s:I,s:I,s:I,s:s,s:s}", "name", &name,
+                    "quantity", &quantity, "price_minor", &price, "amount_minor", &amount,
+                    "vat_rate_bp", &vat, "subject", &subject, "method", &method) != 0)
+        return RECEIPT_BAD_LINE;
+    if (!name[0] || strlen(name) > RECEIPT_NAME_MAX || quantity <= 0 || quantity > UINT32_MAX ||
+        price < 0 || parse_subject(subject, &line->subject) != 0 ||
+        parse_method(method, &line->method) != 0)
+        return RECEIPT_BAD_LINE;
+    if (vat < 0 || vat > UINT32_MAX || !vat_known((uint32_t)vat))
+        return RECEIPT_BAD_VAT;
+    int64_t product;
+    if (__builtin_mul_overflow((int64_t)price, (int64_t)quantity, &product))
+        return RECEIPT_OVERFLOW;
+    if (product != amount)
+        return RECEIPT_BAD_LINE;
+    memcpy(line->name, name, strlen(name) + 1);
+    line->quantity = (uint32_t)quantity;
+    line->price_minor = price;
+    line->amount_minor = amount;
+    line->vat_rate_bp = (uint32_t)vat;
+    return RECEIPT_OK;
+}
+
+receipt_refusal_t receipt_from_json(const json_t *lines, receipt_t *receipt)
+{
+    memset(receipt, 0, sizeof *receipt);
+    if (!json_is_array(lines) || json_array_size(lines) == 0)
+        return RECEIPT_NO_LINES;
+    size_t count = json_array_size(lines);
+    if (count > 2 * RECEIPT_ORDER_LINES_MAX + 1)
+        return RECEIPT_TOO_MANY;
+    receipt->lines = calloc(count, sizeof *receipt->lines);
+    if (!receipt->lines)
+        return RECEIPT_NO_MEMORY;
+    receipt_refusal_t refusal = RECEIPT_OK;
+    for (size_t i = 0; i < count && refusal == RECEIPT_OK; i++) {
+        refusal = read_line(json_array_get(lines, i), &receipt->lines[i]);
+        receipt->count = i + 1;
+    }
+    if (refusal == RECEIPT_OK)
+        refusal = sum_lines(receipt);
+    if (refusal != RECEIPT_OK)
+        receipt_clear(receipt);
+    return refusal;
 }
 
 void receipt_clear(receipt_t *receipt)

@@ -18,6 +18,7 @@
 #ifndef PAYMENT_RECEIPT_H
 #define PAYMENT_RECEIPT_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,6 +95,16 @@ receipt_refusal_t receipt_for_order(const receipt_order_line_t *lines, size_t co
  * *receipt on RECEIPT_OK. */
 receipt_refusal_t receipt_for_advance(const char *name, int64_t amount_minor, uint32_t vat_rate_bp,
                                       receipt_t *receipt);
+
+/* The receipt as stored with an invoice or a refund: [{"name", "quantity",
+ * "price_minor", "amount_minor", "vat_rate_bp", "subject", "method"}].
+ * NULL when out of memory; caller owns the result. */
+json_t *receipt_json(const receipt_t *receipt);
+
+/* Reads back what receipt_json wrote (from the database, so checked as
+ * any outside bytes: names, counts, amounts and that price x quantity is
+ * the amount). On RECEIPT_OK the caller owns *receipt. */
+receipt_refusal_t receipt_from_json(const json_t *lines, receipt_t *receipt);
 
 /* Frees the lines and empties *receipt; accepts an empty one. */
 void receipt_clear(receipt_t *receipt);

@@ -146,6 +146,42 @@ static void test_bad_input_refused(void **state)
                      RECEIPT_TOO_MANY);
 }
 
+static void test_json_round_trip_and_tampering(void **state)
+{
+    (void)state;
+    const receipt_order_line_t lines[] = {
+        {.name = "Фен", .quantity = 3, .total_minor = 270001, .vat_rate_bp = 2000},
+    };
+    receipt_t receipt, back;
+    assert_int_equal(
+        receipt_for_order(lines, 1, 35000, 2000, RECEIPT_METHOD_FULL_PREPAYMENT, &receipt),
+        RECEIPT_OK);
+    json_t *stored = receipt_json(&receipt);
+    assert_non_null(stored);
+    assert_int_equal(receipt_from_json(stored, &back), RECEIPT_OK);
+    assert_int_equal(back.count, receipt.count);
+    assert_int_equal(back.total_minor, receipt.total_minor);
+    for (size_t i = 0; i < back.count; i++) {
+        assert_string_equal(back.lines[i].name, receipt.lines[i].name);
+        assert_int_equal(back.lines[i].subject, receipt.lines[i].subject);
+        assert_int_equal(back.lines[i].amount_minor, receipt.lines[i].amount_minor);
+    }
+    receipt_clear(&back);
+
+    /* an amount that is not price x quantity is refused */
+    json_object_set_new(json_array_get(stored, 0), "amount_minor", json_integer(1));
+    assert_int_equal(receipt_from_json(stored, &back), RECEIPT_BAD_LINE);
+    assert_null(back.lines);
+    json_object_set_new(json_array_get(stored, 0), "amount_minor", json_integer(180000));
+    json_object_set_new(json_array_get(stored, 0), "subject", json_string("bitcoin"));
+    assert_int_equal(receipt_from_json(stored, &back), RECEIPT_BAD_LINE);
+    json_t *empty = json_array();
+    assert_int_equal(receipt_from_json(empty, &back), RECEIPT_NO_LINES);
+    json_decref(empty);
+    json_decref(stored);
+    receipt_clear(&receipt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_long_name_cut_on_a_character),
         cmocka_unit_test(test_advance_is_one_payment_line),
         cmocka_unit_test(test_bad_input_refused),
+        cmocka_unit_test(test_json_round_trip_and_tampering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
