@@ -65,6 +65,8 @@ static const struct {
      "WHERE invoice_id = $1::uuid AND status = 'registering'"},
     {"pay_invoice_move", "UPDATE invoices SET status = $2, failure_code = $3, failure_reason = $4, "
                          "  updated_at = now() WHERE invoice_id = $1::uuid"},
+    {"pay_invoice_rereference", "UPDATE invoices SET our_ref = $2, updated_at = now() "
+                                "WHERE invoice_id = $1::uuid AND status = 'registering'"},
     {"pay_invoices_live", "SELECT invoice_id::text FROM invoices WHERE order_id = $1::uuid "
                           "  AND status IN ('registering', 'open') ORDER BY created_at LIMIT $2"},
     {"pay_invoices_refundable",
@@ -92,6 +94,10 @@ static const struct {
     {"pay_refund_lock",
      "SELECT " REFUND_COLUMNS " FROM refunds WHERE refund_id = $1::uuid FOR UPDATE"},
     {"pay_refund_receipt", "SELECT receipt FROM refunds WHERE refund_id = $1::uuid"},
+    {"pay_refund_find_by_bank", "SELECT refund_id::text FROM refunds WHERE bank_refund_id = $1"},
+    {"pay_refunded_before",
+     "SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE invoice_id = $1::uuid "
+     "  AND status = 'succeeded' AND refund_id <> $2::uuid"},
     {"pay_refund_move",
      "UPDATE refunds SET status = $2, bank_refund_id = coalesce($3, bank_refund_id), "
      "  failure_code = $4, failure_reason = $5, updated_at = now() "
@@ -488,6 +494,15 @@ db_status_t store_invoice_move(db_t *db, const char *invoice_id, invoice_status_
     return db_run(db, "pay_invoice_move", &params, NULL);
 }
 
+db_status_t store_invoice_rereference(db_t *db, const char *invoice_id, const char *our_ref)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, invoice_id);
+    db_param_text(&params, our_ref);
+    return db_run(db, "pay_invoice_rereference", &params, NULL);
+}
+
 db_status_t store_invoices_live(db_t *db, const char *order_id, char (*ids)[UUID_TEXT_SIZE],
                                 size_t max, size_t *count_out)
 {
@@ -621,6 +636,41 @@ db_status_t store_refund_lock(db_t *db, const char *refund_id, refund_row_t *out
 db_status_t store_refund_receipt(db_t *db, const char *refund_id, json_t **out)
 {
     return json_by_id(db, "pay_refund_receipt", refund_id, out);
+}
+
+db_status_t store_refund_find_by_bank(db_t *db, const char *bank_refund_id,
+                                      char refund_id[UUID_TEXT_SIZE], bool *found_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, bank_refund_id);
+    PGresult *res = NULL;
+    *found_out = false;
+    db_status_t status = db_run(db, "pay_refund_find_by_bank", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1) {
+        db_copy_value(res, 0, 0, refund_id, UUID_TEXT_SIZE);
+        *found_out = true;
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_refunded_before(db_t *db, const char *invoice_id, const char *refund_id,
+                                  int64_t *amount_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, invoice_id);
+    db_param_text(&params, refund_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "pay_refunded_before", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *amount_out = PQntuples(res) == 1 ? db_get_i64_or(res, 0, 0, 0) : 0;
+    PQclear(res);
+    return DB_OK;
 }
 
 db_status_t store_refund_move(db_t *db, const char *refund_id, refund_status_t to,

@@ -134,6 +134,11 @@ db_status_t store_invoice_registered(db_t *db, const char *invoice_id, const cha
 db_status_t store_invoice_move(db_t *db, const char *invoice_id, invoice_status_t status,
                                const char *failure_code, const char *failure_reason);
 
+/* A new reference for an invoice still registering (Sberbank refuses a
+ * repeated orderNumber: a registration whose answer was lost and that the
+ * bank did take is abandoned and registered again under another). */
+db_status_t store_invoice_rereference(db_t *db, const char *invoice_id, const char *our_ref);
+
 /* The ids of the order's invoices still registering or open (capacity
  * max; *count_out how many). */
 db_status_t store_invoices_live(db_t *db, const char *order_id, char (*ids)[UUID_TEXT_SIZE],
@@ -213,6 +218,12 @@ db_status_t store_refund_insert(db_t *db, const refund_row_t *refund, const json
                                 bool *created_out);
 db_status_t store_refund_lock(db_t *db, const char *refund_id, refund_row_t *out, bool *found_out);
 db_status_t store_refund_receipt(db_t *db, const char *refund_id, json_t **out);
+/* The refund the bank knows by bank_refund_id; *found false when none. */
+db_status_t store_refund_find_by_bank(db_t *db, const char *bank_refund_id,
+                                      char refund_id[UUID_TEXT_SIZE], bool *found_out);
+/* What was refunded on the invoice, succeeded, but for refund_id. */
+db_status_t store_refunded_before(db_t *db, const char *invoice_id, const char *refund_id,
+                                  int64_t *amount_out);
 /* Moves a locked refund (bank_refund_id, code and reason may be NULL). */
 db_status_t store_refund_move(db_t *db, const char *refund_id, refund_status_t status,
                               const char *bank_refund_id, const char *failure_code,
