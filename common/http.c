@@ -603,6 +603,11 @@ const char *http_req_header(const http_request_t *req, const char *name)
     return name ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
+const char *http_req_target(const http_request_t *req)
+{
+    return req->raw_target;
+}
+
 const char *http_req_body(const http_request_t *req, size_t *len_out)
 {
     if (len_out)

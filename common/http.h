@@ -81,6 +81,10 @@ const char *http_req_param(const http_request_t *req, const char *name);  /* {na
 const char *http_req_query(const http_request_t *req, const char *name);  /* ?name= */
 const char *http_req_header(const http_request_t *req, const char *name); /* any case */
 const char *http_req_body(const http_request_t *req, size_t *len_out);    /* NUL-terminated */
+/* The request target as sent, not decoded ("/cb?mdOrder=a%2Fb&status=1"):
+ * for a signature computed over every query parameter, custom ones
+ * included, as a bank's callback carries it. */
+const char *http_req_target(const http_request_t *req);
 
 /* --- who is asking: the client's address behind trusted proxies --- */
 

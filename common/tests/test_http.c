@@ -133,6 +133,13 @@ static void client_of(const http_request_t *req, http_response_t *res, void *arg
         http_res_text(res, 200, NULL, client);
 }
 
+/* Answers the request target as sent. */
+static void target_of(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)arg;
+    http_res_text(res, 200, NULL, http_req_target(req));
+}
+
 static http_proxies_t local_proxy; /* 127.0.0.1 */
 
 static void root(const http_request_t *req, http_response_t *res, void *arg)
@@ -170,6 +177,7 @@ static int group_setup(void **state)
         http_proxies_parse("127.0.0.1", &local_proxy) != 0 ||
         http_route(server, "GET", "/v1/client/behind", client_of, &local_proxy) != 0 ||
         http_route(server, "GET", "/v1/client/direct", client_of, NULL) != 0 ||
+        http_route(server, "GET", "/v1/target", target_of, NULL) != 0 ||
         http_route(server, "GET", "/", root, NULL) != 0 || http_server_start(server) != 0)
         return -1;
     port = http_server_port(server);
@@ -388,6 +396,16 @@ static void test_params_are_percent_decoded_per_segment(void **state)
     assert_int_equal(reply.status, 400);
     get("/v1/orders/%4", &reply);
     assert_int_equal(reply.status, 400);
+}
+
+static void test_target_is_kept_as_sent(void **state)
+{
+    (void)state;
+    reply_t reply;
+    /* a signature over every query parameter needs them undecoded and in order */
+    get("/v1/target?mdOrder=a%2Fb&status=1&x=%D0%B0+b", &reply);
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply.body, "/v1/target?mdOrder=a%2Fb&status=1&x=%D0%B0+b");
 }
 
 static void test_first_match_wins(void **state)
@@ -956,6 +974,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_with_params_query_and_headers),
         cmocka_unit_test(test_params_are_percent_decoded_per_segment),
+        cmocka_unit_test(test_target_is_kept_as_sent),
         cmocka_unit_test(test_first_match_wins),
         cmocka_unit_test(test_unknown_path_is_404_problem),
         cmocka_unit_test(test_pipelined_requests_are_answered_in_order),

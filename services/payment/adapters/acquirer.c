@@ -1,0 +1,114 @@
+/*
+ * acquirer.c — one face for the payment service's jobs over both bank
+ * adapters (acquirer.h): a store's configuration picks the adapter, the
+ * job calls the same functions whichever it is.
+ */
+#include "services/payment/adapters/acquirer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/payment/adapters/bankcall.h"
+#include "services/payment/adapters/sberbank.h"
+#include "services/payment/adapters/yookassa.h"
+
+struct acquirer {
+    acq_provider_t provider;
+    sberbank_t *sberbank;
+    yookassa_t *yookassa;
+};
+
+acquirer_t *acquirer_new(const acquirer_config_t *config)
+{
+    acquirer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->provider = config->provider;
+    if (config->provider == ACQ_SBERBANK)
+        self->sberbank = sberbank_new(config);
+    else if (config->provider == ACQ_YOOKASSA)
+        self->yookassa = yookassa_new(config);
+    if (!self->sberbank && !self->yookassa)
+        acquirer_destroy(&self);
+    return self;
+}
+
+void acquirer_destroy(acquirer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    acquirer_t *self = *self_p;
+    sberbank_destroy(&self->sberbank);
+    yookassa_destroy(&self->yookassa);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *acquirer_name(const acquirer_t *self)
+{
+    return self->provider == ACQ_SBERBANK ? "sberbank" : "yookassa";
+}
+
+bool acquirer_register_replays(const acquirer_t *self)
+{
+    return self->provider == ACQ_YOOKASSA;
+}
+
+acq_result_t acquirer_register(acquirer_t *self, const acq_invoice_t *invoice,
+                               acq_registration_t *out, acq_error_t *err)
+{
+    return self->sberbank ? sberbank_register(self->sberbank, invoice, out, err)
+                          : yookassa_create(self->yookassa, invoice, out, err);
+}
+
+acq_result_t acquirer_status(acquirer_t *self, const acq_ref_t *ref, acq_payment_t *out,
+                             acq_error_t *err)
+{
+    return self->sberbank ? sberbank_status(self->sberbank, ref, out, err)
+                          : yookassa_get(self->yookassa, ref, out, err);
+}
+
+acq_result_t acquirer_capture(acquirer_t *self, const acq_ref_t *ref, const char *reference,
+                              int64_t amount_minor, acq_error_t *err)
+{
+    return self->sberbank ? sberbank_deposit(self->sberbank, ref, amount_minor, err)
+                          : yookassa_capture(self->yookassa, ref, reference, amount_minor, err);
+}
+
+acq_result_t acquirer_cancel(acquirer_t *self, const acq_ref_t *ref, const char *reference,
+                             acq_error_t *err)
+{
+    return self->sberbank ? sberbank_reverse(self->sberbank, ref, err)
+                          : yookassa_cancel(self->yookassa, ref, reference, err);
+}
+
+acq_result_t acquirer_refund(acquirer_t *self, const acq_refund_t *refund, acq_refund_result_t *out,
+                             acq_error_t *err)
+{
+    return self->sberbank ? sberbank_refund(self->sberbank, refund, out, err)
+                          : yookassa_refund(self->yookassa, refund, out, err);
+}
+
+acq_result_t acquirer_notice_verify(acquirer_t *self, const acq_notice_in_t *in, acq_notice_t *out,
+                                    acq_error_t *err)
+{
+    if (self->yookassa)
+        return yookassa_webhook_verify(self->yookassa, in->body, in->body_len, out, err);
+    /* Sberbank: the query string of a GET, or the form body of a POST */
+    const char *text = in->query && in->query[0] ? in->query : in->body;
+    size_t len = in->query && in->query[0] ? strlen(in->query) : in->body_len;
+    return sberbank_callback_parse(sberbank_callback_key(self->sberbank), text, len, out, err);
+}
+
+const char *acq_result_name(acq_result_t result)
+{
+    static const char *const names[] = {"done", "rejected", "transient", "unknown"};
+    return result >= ACQ_DONE && result <= ACQ_UNKNOWN ? names[result] : "?";
+}
+
+const char *acq_state_name(acq_state_t state)
+{
+    static const char *const names[] = {"pending",  "held",   "paid",
+                                        "declined", "voided", "refunded"};
+    return state >= ACQ_STATE_PENDING && state <= ACQ_STATE_REFUNDED ? names[state] : "?";
+}
