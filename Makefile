@@ -98,8 +98,15 @@ COMMON_SRC := $(wildcard common/*.c)
 KIT_SQL    := $(sort $(wildcard common/migrations/*.sql))
 KIT_MIG_C  := $(GEN)/kit_migrations.c
 $(eval $(call embed_rule,$(KIT_MIG_C),kit_migrations,kit,$(KIT_SQL)))
+# deploy/services.tsv, the one table of services, built in: a service's
+# schema and ports by its name (common/service_table.h)
+SERVICE_TABLE_C := $(GEN)/service_table.c
+$(SERVICE_TABLE_C): deploy/services.tsv deploy/services.sh tools/embed_services.sh
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $<"
+	$(Q)sh tools/embed_services.sh $< > $@.tmp && mv $@.tmp $@
 COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRC)) \
-              $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(KIT_MIG_C))
+              $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(KIT_MIG_C) $(SERVICE_TABLE_C))
 LIBCOMMON  := $(BUILD)/libcommon.a
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/numparse.h"
+#include "common/service_table.h"
 #include "common/outbox.h"
 #include "common/replay.h"
 
@@ -67,7 +68,8 @@ static const config_spec_t kit_specs[] = {
 };
 
 struct service {
-    service_def_t def;
+    service_def_t def;                 /* schema and addresses filled (service_table.h) */
+    service_defaults_t table_defaults; /* what def's filled fields point into */
     config_t *config;
     const char *schema;
     const char *dsn;
@@ -289,6 +291,18 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         fprintf(stderr, "LOG_LEVEL is not one of debug, info, warn, error; using info\n");
     log_init(def->name, level);
     config_log(svc->config);
+    /* the schema and ports main.c does not name are its row's in
+     * deploy/services.tsv, built into the kit; the environment still
+     * overrides them below */
+    if (service_table_fill(&service_table, def->name, &svc->table_defaults, &svc->def.schema,
+                           &svc->def.http_addr, &svc->def.replay_addr) != 0) {
+        log_error("service is not in the table of services and names no schema or ports",
+                  LF_STR("service", def->name), LF_STR("table", "deploy/services.tsv"),
+                  LF_STR("hint", "add its row to deploy/services.tsv and rebuild, or set .schema, "
+                                 ".http_addr and .replay_addr in its service_def_t"),
+                  LF_ERR("unknown_service"));
+        goto fail;
+    }
     /* business days and batch dates are the store's: local time is STORE_TZ
      * (set before any thread exists; logs stay in UTC) */
     const char *store_tz = config_get(svc->config, "STORE_TZ");
@@ -304,7 +318,7 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
     }
     svc->schema = config_get(svc->config, "DB_SCHEMA");
     if (!svc->schema || !*svc->schema)
-        svc->schema = def->schema;
+        svc->schema = svc->def.schema;
     bool clock_test = false;
     if (config_get_bool(svc->config, "CLOCK_TEST", &clock_test) != 0)
         goto fail;
@@ -387,7 +401,7 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
     const char *replay_addr = config_get(svc->config, "REPLAY_ADDR");
     replay_config_t replay_config = {
         .dsn = svc->dsn,
-        .bind = replay_addr && *replay_addr ? replay_addr : def->replay_addr,
+        .bind = replay_addr && *replay_addr ? replay_addr : svc->def.replay_addr,
         .stream = def->name,
         .app_name = def->name,
         .curve = svc->curve,
@@ -427,7 +441,7 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
 
     const char *http_addr = config_get(svc->config, "HTTP_ADDR");
     http_config_t http_config = {
-        .addr = http_addr && *http_addr ? http_addr : def->http_addr,
+        .addr = http_addr && *http_addr ? http_addr : svc->def.http_addr,
         .body_limit = (size_t)body_limit,
         .threads = (unsigned)http_threads,
         .svc = def->name,

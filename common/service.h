@@ -41,10 +41,15 @@
 #include "common/tx.h"
 
 typedef struct {
-    const char *name;                  /* the service and its stream: "order" */
-    const char *schema;                /* default DB_SCHEMA: "orders" */
-    const char *http_addr;             /* default HTTP_ADDR: "0.0.0.0:8081" */
-    const char *replay_addr;           /* default REPLAY_ADDR: "tcp://0.0.0.0:5561" */
+    const char *name; /* the service and its stream: "order" */
+    /* Defaults of DB_SCHEMA, HTTP_ADDR and REPLAY_ADDR. Leave them NULL: a
+     * NULL one is taken from the row of deploy/services.tsv named `name`
+     * (built into the kit, common/service_table.h): its schema,
+     * "0.0.0.0:<http>", "tcp://0.0.0.0:<replay>". A service that leaves
+     * one NULL and has no row does not start (unknown_service). */
+    const char *schema;
+    const char *http_addr;
+    const char *replay_addr;
     const config_spec_t *config;       /* the service's own variables, or NULL */
     const migration_set_t *migrations; /* the service's own (app_migrations), or NULL */
     /* Registers the service's statements on every session the kit opens

@@ -3,10 +3,24 @@
 #
 # Starts a private PostgreSQL and Redis under .run/stack (no system service
 # touched), provisions one schema with an owner and a runtime role per
-# service, then busd, every service that is built, and the sandbox fakes,
-# each logging to .run/stack/logs/<name>.log. `up` returns once every
-# process answers /readyz; `run` stays in the foreground and stops it all
-# on Ctrl-C; `down` stops everything `up` started.
+# service, then busd and every service of the table of services
+# (deploy/services.tsv) that is built, each logging to
+# .run/stack/logs/<name>.log. `up` returns once every process answers
+# /readyz; `run` stays in the foreground, following the logs, and stops it
+# all on Ctrl-C; `down` stops everything `up` started.
+#
+# A supervisor keeps the processes running, as compose's `restart:
+# unless-stopped` does: one background process (`stack.sh supervise`, in a
+# session of its own, its pid in .run/stack/supervisor.pid) starts busd and
+# the services and restarts any that exits without being asked to, after
+# 0.5 s, doubling up to 30 s while it keeps dying, back to 0.5 s once it
+# has run 10 s. Each exit and restart is a JSON line in the process's own
+# log (so on the terminal of `make run`) and in logs/stack.log. It works
+# the same under `make up` (it outlives the command) and `make run`; `down`
+# (and Ctrl-C in `run`) stops the supervisor, which stops the services,
+# then busd, then Redis and PostgreSQL. A process that already answers its
+# port's /readyz when the supervisor starts (one a developer runs by hand,
+# under a debugger) is left alone and not supervised.
 #
 # PostgreSQL and Redis ask for passwords (scripts/pg.sh): generated on the
 # first `up`, kept in mode-600 files under .run/stack. The connection
@@ -15,61 +29,247 @@
 # can reach the same databases (`. .run/stack/env; psql "$PG_SUPER_URL"`).
 # What `up` prints carries no secret: the superuser's URL names its password
 # file, the Redis URL is shown without its password. Secrets reach the
-# services through their environment, never a command line.
+# services through their environment (from the mode-700 .run/stack/procs/,
+# where `up` writes how the supervisor starts each process), never a
+# command line.
+#
+# Environment (defaults in parentheses):
+#   STACK              the stack's directory (.run/stack)
+#   STACK_PORT_OFFSET  added to every port the stack listens on (0): busd's
+#                      5550, 5551 and 8080, each service's HTTP and replay
+#                      port, PostgreSQL's 15432 and Redis's 16379; a second
+#                      stack (the tests' own) runs beside a developer's
+#   STACK_PG_PORT, STACK_REDIS_PORT   PostgreSQL's and Redis's port alone
+#   STACK_BIN          the programs ($BUILD/bin); STACK_ENV extra VAR=value
+#                      words for every service
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 BUILD=${BUILD:-build}
-BIN="$top/$BUILD/bin"
-STACK="$top/.run/stack"
+BIN=${STACK_BIN:-$top/$BUILD/bin}
+STACK=$(mkdir -p "${STACK:-$top/.run/stack}" && cd "${STACK:-$top/.run/stack}" && pwd) || exit 1
 LOGS="$STACK/logs"
-PG_PORT=${STACK_PG_PORT:-15432}
-REDIS_PORT=${STACK_REDIS_PORT:-16379}
+PROCS="$STACK/procs"
+OFFSET=${STACK_PORT_OFFSET:-0}
+[[ $OFFSET =~ ^[0-9]{1,5}$ ]] || { echo "stack: STACK_PORT_OFFSET must be a number" >&2; exit 2; }
+BUS_IN=$((5550 + OFFSET)) BUS_OUT=$((5551 + OFFSET)) BUSD_HTTP=$((8080 + OFFSET))
+PG_PORT=${STACK_PG_PORT:-$((15432 + OFFSET))}
+REDIS_PORT=${STACK_REDIS_PORT:-$((16379 + OFFSET))}
+# every process of this stack carries it: down (and the tests) know them by it
+export CONVEYOR_STACK="$STACK"
 source scripts/pg.sh
+export SERVICES_TABLE="$top/deploy/services.tsv"
+source deploy/services.sh
 
-# name:schema:http port:replay port, in DESIGN.md's order
-SERVICES=(order:orders:8081:5561 inventory:inventory:8082:5562 payment:payment:8083:5563
-    notification:notification:8084:5564 shipping:shipping:8085:5565)
+# name:schema:http port:replay port of every service in the table of services
+# (deploy/services.tsv), running or planned: a planned one starts here once
+# its binary is built, so work in progress runs locally
+rows=$(services_rows) || { echo "stack: $SERVICES_TABLE is not a table of services" >&2; exit 1; }
+SERVICES=()
+while read -r name schema http replay _; do
+    http=$((http + OFFSET)) replay=$((replay + OFFSET))
+    [ "$http" -le 65535 ] && [ "$replay" -le 65535 ] ||
+        { echo "stack: STACK_PORT_OFFSET $OFFSET puts $name past port 65535" >&2; exit 2; }
+    SERVICES+=("$name:$schema:$http:$replay")
+done <<<"$rows"
 
-start_process() {
-    local name=$1
-    shift
-    "$@" >>"$LOGS/$name.log" 2>&1 &
-    echo $! >"$STACK/$name.pid"
+# restarts: the first after RESTART_MIN_MS, doubling up to RESTART_MAX_MS
+# while the process keeps dying; one that ran STABLE_MS starts over
+RESTART_MIN_MS=500 RESTART_MAX_MS=30000 STABLE_MS=10000
+
+# ours PID: PID is a live process of this stack (not a reused pid)
+ours() {
+    [ -n "$1" ] && [ -r "/proc/$1/environ" ] &&
+        { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "CONVEYOR_STACK=$STACK"
 }
 
-stop_process() {
-    local name=$1 pidfile="$STACK/$1.pid"
-    [ -f "$pidfile" ] || return 0
-    local pid
-    pid=$(cat "$pidfile")
-    if kill -TERM "$pid" 2>/dev/null; then
-        local i
-        for i in $(seq 1 200); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.05
+# stop_pids PID...: SIGTERM, SIGKILL after 15 s; returns once all are gone
+stop_pids() {
+    [ $# -gt 0 ] || return 0
+    kill -TERM "$@" 2>/dev/null
+    local i pid alive
+    for i in $(seq 1 300); do
+        alive=()
+        for pid in "$@"; do
+            kill -0 "$pid" 2>/dev/null && alive+=("$pid")
         done
-        kill -KILL "$pid" 2>/dev/null || true
+        [ ${#alive[@]} -eq 0 ] && return 0
+        sleep 0.05
+    done
+    echo "stack: pid ${alive[*]} ignored SIGTERM for 15 s; killing" >&2
+    kill -KILL "${alive[@]}" 2>/dev/null
+    for i in $(seq 1 100); do
+        alive=()
+        for pid in "$@"; do
+            kill -0 "$pid" 2>/dev/null && alive+=("$pid")
+        done
+        [ ${#alive[@]} -eq 0 ] && return 0
+        sleep 0.05
+    done
+}
+
+# stop_process NAME: stops the process in $STACK/NAME.pid if it is ours
+stop_process() {
+    local pidfile="$STACK/$1.pid" pid
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile")
+    if ours "$pid"; then
+        stop_pids "$pid"
     fi
     rm -f "$pidfile"
+}
+
+# supervisor_pid: prints the running supervisor's pid, or fails
+supervisor_pid() {
+    local pid
+    pid=$(cat "$STACK/supervisor.pid" 2>/dev/null) && ours "$pid" &&
+        { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q ' supervise' && echo "$pid"
 }
 
 ready() {
     curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz" 2>/dev/null
 }
 
+# slog FILE LEVEL MSG [KEY VALUE]...: one JSON line, like the services' own
+# (svc "stack"); numbers stay numbers
+slog() {
+    local file=$1 line kv
+    printf -v line '{"ts":"%s","level":"%s","svc":"stack","msg":"%s"' "$(date -u +%FT%T.%3NZ)" "$2" "$3"
+    shift 3
+    while [ $# -ge 2 ]; do
+        if [[ $2 =~ ^-?[0-9]+$ ]]; then
+            printf -v kv ',"%s":%s' "$1" "$2"
+        else
+            printf -v kv ',"%s":"%s"' "$1" "$2"
+        fi
+        line+=$kv
+        shift 2
+    done
+    echo "$line}" >>"$file"
+}
+
+# now: NOW, milliseconds since the epoch
+now() {
+    NOW=${EPOCHREALTIME//[!0-9]/}
+    NOW=$((NOW / 1000))
+}
+
+# supervise: the supervisor (started by up, in its own session). Starts
+# every process of $PROCS/list (name and HTTP port, busd first) from its
+# $PROCS/<name>.sh, restarts one that exits with backoff, and on SIGTERM
+# stops the services, then busd, and exits.
+supervise() {
+    local names=() ports=() pids=() delays=() due=() since=() restarts=()
+    local name port i n pid status ran why stopping=""
+    while read -r name port; do
+        names+=("$name")
+        ports+=("$port")
+    done <"$PROCS/list"
+    n=${#names[@]}
+    cp "$PROCS/list" "$PROCS/supervised"
+    echo "$BASHPID" >"$STACK/supervisor.pid"
+    trap 'stopping=1' TERM INT HUP
+    slog "$LOGS/stack.log" info "supervisor started" pid "$BASHPID" processes "${names[*]}"
+
+    spawn() { # index
+        local i=$1 name=${names[$1]}
+        bash "$PROCS/$name.sh" >>"$LOGS/$name.log" 2>&1 </dev/null &
+        pids[i]=$!
+        echo "$!" >"$STACK/$name.pid"
+        now
+        since[i]=$NOW
+        if [ "${restarts[i]}" -gt 0 ]; then
+            slog "$LOGS/$name.log" info "restarted" name "$name" pid "$!" restarts "${restarts[i]}"
+            slog "$LOGS/stack.log" info "restarted" name "$name" pid "$!" restarts "${restarts[i]}"
+        fi
+    }
+
+    for ((i = 0; i < n; i++)); do
+        delays[i]=0 due[i]=0 restarts[i]=0 pids[i]=""
+        : >"$PROCS/${names[i]}.restarts"
+        if ready "${ports[i]}"; then
+            # someone else's (a developer's own, under a debugger): not ours to restart
+            slog "$LOGS/stack.log" warn "already answering; not started, not supervised" \
+                name "${names[i]}" port "${ports[i]}"
+            pids[i]=-
+            continue
+        fi
+        spawn "$i"
+    done
+
+    # (stderr aside in the loop: bash would write its own "Killed" notice of a
+    # dead child, not JSON, into stack.log; the JSON lines say it all)
+    while [ -z "$stopping" ]; do
+        now
+        for ((i = 0; i < n; i++)); do
+            pid=${pids[i]} name=${names[i]}
+            [ "$pid" = - ] && continue
+            if [ -n "$pid" ]; then
+                kill -0 "$pid" 2>/dev/null && continue
+                wait "$pid"
+                status=$?
+                [ -n "$stopping" ] && break
+                ran=$((NOW - since[i]))
+                if [ "${delays[i]}" -eq 0 ] || [ "$ran" -ge "$STABLE_MS" ]; then
+                    delays[i]=$RESTART_MIN_MS
+                else
+                    delays[i]=$((delays[i] * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : delays[i] * 2))
+                fi
+                restarts[i]=$((restarts[i] + 1))
+                due[i]=$((NOW + delays[i]))
+                pids[i]=""
+                rm -f "$STACK/$name.pid"
+                echo "${restarts[i]}" >"$PROCS/$name.restarts"
+                why=status
+                [ "$status" -gt 128 ] && why="signal $(kill -l $((status - 128)) 2>/dev/null || echo $((status - 128)))"
+                slog "$LOGS/$name.log" warn "exited; restarting" name "$name" pid "$pid" status "$status" \
+                    cause "$why" ran_ms "$ran" restart_in_ms "${delays[i]}"
+                slog "$LOGS/stack.log" warn "exited; restarting" name "$name" pid "$pid" status "$status" \
+                    cause "$why" ran_ms "$ran" restart_in_ms "${delays[i]}"
+            elif [ "$NOW" -ge "${due[i]}" ]; then
+                spawn "$i"
+            fi
+        done
+        sleep 0.2
+    done 2>/dev/null
+
+    # the services first (they finish the event in hand), busd last
+    slog "$LOGS/stack.log" info "stopping"
+    local wave=() last=()
+    for ((i = 0; i < n; i++)); do
+        pid=${pids[i]}
+        [ -n "$pid" ] && [ "$pid" != - ] || continue
+        if [ "${names[i]}" = busd ]; then last+=("$pid"); else wave+=("$pid"); fi
+    done
+    stop_pids "${wave[@]}"
+    stop_pids "${last[@]}"
+    for ((i = 0; i < n; i++)); do
+        [ "${pids[i]}" = - ] || rm -f "$STACK/${names[i]}.pid"
+    done
+    slog "$LOGS/stack.log" info "supervisor stopped"
+    rm -f "$STACK/supervisor.pid"
+}
+
+# wait_ready NAME PORT: until the process answers /readyz; fails when it
+# keeps dying (3 restarts), the supervisor is gone, or after 60 s
 wait_ready() {
-    local name=$1 port=$2 i
-    for i in $(seq 1 300); do
+    local name=$1 port=$2 i restarts
+    for i in $(seq 1 600); do
         ready "$port" && return 0
-        if ! kill -0 "$(cat "$STACK/$name.pid")" 2>/dev/null; then
-            echo "stack: $name exited; last lines of $LOGS/$name.log:" >&2
+        if ! supervisor_pid >/dev/null; then
+            echo "stack: the supervisor exited; last lines of $LOGS/stack.log:" >&2
+            tail -15 "$LOGS/stack.log" >&2
+            return 1
+        fi
+        restarts=$(cat "$PROCS/$name.restarts" 2>/dev/null)
+        if [ "${restarts:-0}" -ge 3 ]; then
+            echo "stack: $name exited $restarts times while starting; last lines of $LOGS/$name.log:" >&2
             tail -15 "$LOGS/$name.log" >&2
             return 1
         fi
         sleep 0.1
     done
-    echo "stack: $name did not become ready on :$port in 30 s (see $LOGS/$name.log)" >&2
+    echo "stack: $name did not become ready on :$port in 60 s (see $LOGS/$name.log)" >&2
     return 1
 }
 
@@ -105,8 +305,31 @@ stack_keys() {
     done
 }
 
+# write_proc NAME PORT VAR=VALUE... -- COMMAND...: how the supervisor starts
+# NAME ($PROCS/NAME.sh: its environment, secrets included, then exec), and
+# NAME's line in $PROCS/list
+write_proc() {
+    local name=$1 port=$2 word
+    shift 2
+    (
+        umask 077
+        {
+            echo "# $name: written by scripts/stack.sh up; the supervisor runs it. Secrets: keep it private."
+            while [ $# -gt 0 ] && [ "$1" != -- ]; do
+                printf 'export %q\n' "$1"
+                shift
+            done
+            shift
+            printf 'exec'
+            for word in "$@"; do printf ' %q' "$word"; done
+            echo
+        } >"$PROCS/$name.sh"
+    ) || return 1
+    echo "$name $port" >>"$PROCS/list"
+}
+
 up() {
-    mkdir -p "$LOGS"
+    mkdir -p "$LOGS" "$PROCS" && chmod 700 "$PROCS" || return 1
     [ -x "$BIN/busd" ] || { echo "stack: $BIN/busd is not built (make)" >&2; return 1; }
     pg_start "$STACK" "$PG_PORT" || return 1
     redis_start "$STACK" "$REDIS_PORT" || return 1
@@ -120,6 +343,7 @@ up() {
     redis_url=$(redis_url "$STACK" "$REDIS_PORT") || return 1
     stack_keys || { echo "stack: could not make the bus keys" >&2; return 1; }
     export BUS_KEYS_DIR="$KEYS/trusted" BUS_SERVER_KEY="$KEYS/secret/busd.key"
+    local bus_in=tcp://127.0.0.1:$BUS_IN bus_out=tcp://127.0.0.1:$BUS_OUT
     local env_file="$STACK/env"
     (umask 077 && : >"$env_file")
     chmod 600 "$env_file"
@@ -128,7 +352,7 @@ up() {
         echo "export PG_SUPER_URL='$(pg_super_url "$STACK" "$PG_PORT")'"
         echo "export REDIS_URL='$redis_url'"
         echo "export REDISCLI_AUTH='$(cat "$STACK/redis/password")'  # redis-cli -p $REDIS_PORT reads it"
-        echo "export BUS_PUB_ENDPOINT='tcp://127.0.0.1:5550' BUS_SUB_ENDPOINT='tcp://127.0.0.1:5551'"
+        echo "export BUS_PUB_ENDPOINT='$bus_in' BUS_SUB_ENDPOINT='$bus_out'"
         echo "export AUTH_JWT_KEYS='$AUTH_JWT_KEYS'"
         echo "# the bus: CURVE keys; BUS_CERT is the operator's (conveyor resync); for"
         echo "# conveyor intake use a source's: BUS_CERT=$KEYS/secret/erp.key_secret"
@@ -136,13 +360,14 @@ up() {
         echo "export BUS_CERT='$KEYS/secret/ops.key_secret'"
     } >>"$env_file"
 
-    if ! ready 8080; then
-        start_process busd env BUS_XSUB_ADDR=tcp://127.0.0.1:5550 BUS_XPUB_ADDR=tcp://127.0.0.1:5551 \
-            HTTP_ADDR=127.0.0.1:8080 BUS_CERT="$KEYS/secret/busd.key_secret" "$BIN/busd"
-    fi
-    wait_ready busd 8080 || return 1
-
-    local peers entry name schema http replay started=(busd:8080)
+    # what the supervisor runs: busd, then every built service
+    rm -f "$PROCS"/*.sh "$PROCS/list"
+    write_proc busd "$BUSD_HTTP" BUS_XSUB_ADDR="$bus_in" BUS_XPUB_ADDR="$bus_out" \
+        HTTP_ADDR="127.0.0.1:$BUSD_HTTP" BUS_CERT="$KEYS/secret/busd.key_secret" \
+        BUS_KEYS_DIR="$BUS_KEYS_DIR" -- "$BIN/busd" || return 1
+    local peers entry name schema http replay started=("busd:$BUSD_HTTP") extra=()
+    # shellcheck disable=SC2206 # STACK_ENV: extra VAR=value words
+    extra=(${STACK_ENV:-})
     peers=$(replay_peers)
     for entry in "${SERVICES[@]}"; do
         IFS=: read -r name schema http replay <<<"$entry"
@@ -151,23 +376,45 @@ up() {
         db_env=$(pg_provision "$STACK" "$PG_PORT" "$name" "$schema") || return 1
         echo "# $name" >>"$env_file"
         echo "$db_env" | sed "s/export DATABASE_URL=/export ${name^^}_DATABASE_URL=/;s/ DATABASE_OWNER_URL=/ ${name^^}_DATABASE_OWNER_URL=/;s/ DB_SCHEMA=/ ${name^^}_DB_SCHEMA=/" >>"$env_file"
-        if ! ready "$http"; then
-            # the secrets (the database and Redis URLs) go through the
-            # environment: a command line is world-readable in ps
-            (
-                eval "$db_env"
-                export REDIS_URL=$redis_url HTTP_ADDR="127.0.0.1:$http" \
-                    BUS_PUB_ENDPOINT=tcp://127.0.0.1:5550 BUS_SUB_ENDPOINT=tcp://127.0.0.1:5551 \
-                    REPLAY_ADDR="tcp://127.0.0.1:$replay" REPLAY_PEERS="$peers" \
-                    BUS_CERT="$KEYS/secret/$name.key_secret"
-                # shellcheck disable=SC2086 # STACK_ENV: extra VAR=value words
-                exec env ${STACK_ENV:-} "$BIN/$name"
-            ) >>"$LOGS/$name.log" 2>&1 &
-            echo $! >"$STACK/$name.pid"
-        fi
+        # the secrets (the database and Redis URLs) go through the
+        # environment: a command line is world-readable in ps
+        local DATABASE_URL DATABASE_OWNER_URL DB_SCHEMA
+        eval "${db_env#export }" || return 1
+        write_proc "$name" "$http" DATABASE_URL="$DATABASE_URL" DATABASE_OWNER_URL="$DATABASE_OWNER_URL" \
+            DB_SCHEMA="$DB_SCHEMA" REDIS_URL="$redis_url" HTTP_ADDR="127.0.0.1:$http" \
+            BUS_PUB_ENDPOINT="$bus_in" BUS_SUB_ENDPOINT="$bus_out" REPLAY_ADDR="tcp://127.0.0.1:$replay" \
+            REPLAY_PEERS="$peers" BUS_CERT="$KEYS/secret/$name.key_secret" AUTH_JWT_KEYS="$AUTH_JWT_KEYS" \
+            BUS_KEYS_DIR="$BUS_KEYS_DIR" BUS_SERVER_KEY="$BUS_SERVER_KEY" \
+            -- env "${extra[@]}" "$BIN/$name" || return 1
         started+=("$name:$http")
     done
-    local item
+
+    local sup item
+    if sup=$(supervisor_pid); then
+        # it runs what the list said when it started: wait for those only
+        local supervised=()
+        for item in "${started[@]}"; do
+            if grep -q "^${item%%:*} " "$PROCS/supervised" 2>/dev/null; then
+                supervised+=("$item")
+            else
+                echo "stack: ${item%%:*} is built but not running: make down, then make up" >&2
+            fi
+        done
+        started=("${supervised[@]}")
+        echo "stack: already running under its supervisor (pid $sup)"
+    else
+        # a supervisor that died (killed, the machine rebooted) may have left processes
+        local pidfile
+        for pidfile in "$STACK"/*.pid; do
+            [ -f "$pidfile" ] && stop_process "$(basename "$pidfile" .pid)"
+        done
+        STACK="$STACK" setsid bash "$top/scripts/stack.sh" supervise >>"$LOGS/stack.log" 2>&1 </dev/null &
+        local i
+        for i in $(seq 1 100); do
+            supervisor_pid >/dev/null && break
+            sleep 0.05
+        done
+    fi
     for item in "${started[@]}"; do
         wait_ready "${item%%:*}" "${item##*:}" || return 1
     done
@@ -184,56 +431,77 @@ up() {
     for item in "${started[@]}"; do
         printf '  %-14s http://127.0.0.1:%s  (/healthz /readyz /metrics)\n' "${item%%:*}" "${item##*:}"
     done
-    echo "  bus            publish tcp://127.0.0.1:5550, subscribe tcp://127.0.0.1:5551 (CURVE;"
+    echo "  bus            publish $bus_in, subscribe $bus_out (CURVE;"
     echo "                 keys in $KEYS, busd's public key $BUS_SERVER_KEY)"
     echo "  postgres       $(pg_super_url "$STACK" "$PG_PORT")"
     echo "  redis          redis://:<password>@127.0.0.1:$REDIS_PORT/0  (password: $STACK/redis/password)"
     echo "  logs           $LOGS/<name>.log   connection strings: $env_file"
+    echo "  supervisor     pid $(supervisor_pid): restarts a process that dies (logs/stack.log)"
     [ -f "$STACK/demo.txt" ] && cat "$STACK/demo.txt"
     return 0
 }
 
 down() {
-    local entry name rest
-    for entry in "${SERVICES[@]}"; do
-        name=${entry%%:*}
-        stop_process "$name"
-    done
+    local sup i
+    if sup=$(supervisor_pid); then
+        # it stops the services, then busd
+        kill -TERM "$sup" 2>/dev/null
+        for i in $(seq 1 800); do
+            kill -0 "$sup" 2>/dev/null || break
+            sleep 0.05
+        done
+        if kill -0 "$sup" 2>/dev/null; then
+            echo "stack: the supervisor (pid $sup) did not stop in 40 s; killing it" >&2
+            kill -KILL "$sup" 2>/dev/null
+        fi
+    fi
+    # whatever is left (a supervisor killed with -9 leaves its processes)
+    local pidfile
     for pidfile in "$STACK"/*.pid; do
         [ -f "$pidfile" ] || continue
         stop_process "$(basename "$pidfile" .pid)"
     done
     redis_stop "$STACK"
     pg_stop "$STACK"
+    rm -rf "$PROCS"
     echo "conveyor is down"
 }
 
 case ${1:-} in
 up)
+    trap 'down >/dev/null; exit 130' INT TERM
     up || { down >/dev/null; exit 1; }
     ;;
 down)
     down
     ;;
+supervise)
+    supervise
+    ;;
 run)
-    trap 'echo; down; exit 0' INT TERM
+    tail_pid=""
+    # stop_run STATUS: the log follower, then everything
+    stop_run() {
+        [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+        echo
+        down
+        exit "$1"
+    }
+    trap 'stop_run 0' INT TERM
     up || { down >/dev/null; exit 1; }
-    echo "(Ctrl-C stops everything; following the logs)"
-    tail -n 0 -F "$LOGS"/*.log &
+    echo "(Ctrl-C stops everything; a process that dies is restarted; following the logs)"
+    logs=()
+    for log in "$LOGS"/*.log; do
+        [ "$log" = "$LOGS/stack.log" ] || logs+=("$log")
+    done
+    tail -n 0 -F "${logs[@]}" &
     tail_pid=$!
-    # stay in the foreground until Ctrl-C or until a process dies
-    while :; do
-        for pidfile in "$STACK"/*.pid; do
-            [ -f "$pidfile" ] || continue
-            if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-                echo "stack: $(basename "$pidfile" .pid) exited; stopping everything" >&2
-                kill "$tail_pid" 2>/dev/null
-                down
-                exit 1
-            fi
-        done
+    # in the foreground until Ctrl-C; the supervisor restarts what dies
+    while supervisor_pid >/dev/null; do
         sleep 1
     done
+    echo "stack: the supervisor is gone (make down elsewhere, or killed); stopping everything" >&2
+    stop_run 1
     ;;
 *)
     echo "usage: $0 up|down|run" >&2

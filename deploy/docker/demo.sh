@@ -10,10 +10,19 @@
 # like the scripts.
 #
 # Environment:
-#   DEMO_SERVICES     name=URL ... where to load ("order=http://order:8081 ...")
+#   DEMO_SERVICES     name=URL ... where to load; by default every running
+#                     service of the table of services (deploy/services.tsv,
+#                     in the image under /opt/conveyor/deploy/) on its name
+#                     and HTTP port: "order=http://order:8081 ..."
 #   DEMO_PUBLIC_URLS  name=URL ... what to print ("order=https://localhost:8081 ...")
 #   AUTH_JWT_KEYS     to mint the demo admin's token
 set -uo pipefail
+source /opt/conveyor/deploy/services.sh
+services=${DEMO_SERVICES:-}
+if [ -z "$services" ]; then
+    rows=$(services_rows running) || { echo "demo: $SERVICES_TABLE is not a table of services" >&2; exit 1; }
+    services=$(while read -r name _ http _; do printf '%s=http://%s:%s ' "$name" "$name" "$http"; done <<<"$rows")
+fi
 STACK=$(mktemp -d)
 export STACK BIN=/usr/local/bin
 export DEMO_CURL="curl -s --cacert edge.pem"
@@ -21,7 +30,7 @@ public_urls=${DEMO_PUBLIC_URLS:-}
 
 echo "the edge's certificate, for --cacert (from the host):"
 echo "  docker-compose exec -T edge cat /var/lib/conveyor-edge/tls/cert.pem > edge.pem"
-for entry in ${DEMO_SERVICES:?DEMO_SERVICES is empty: name=URL ...}; do
+for entry in ${services:?no service to load: DEMO_SERVICES is empty and the table names none}; do
     name=${entry%%=*} url=${entry#*=}
     script=/opt/conveyor/scripts/demo/$name.sh
     [ -f "$script" ] || continue

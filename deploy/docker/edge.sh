@@ -30,6 +30,9 @@
 #
 # Environment:
 #   EDGE_ROUTES      space-separated LISTEN_PORT=HOST:PORT, e.g.
+#                    "8081=order:8081"; by default every running service of
+#                    the table of services (deploy/services.tsv, in the image
+#                    under /opt/conveyor/deploy/) on its HTTP port:
 #                    "8081=order:8081 8082=inventory:8082"
 #   EDGE_TLS_DIR     cert.pem and key.pem (default /var/lib/conveyor-edge/tls, a
 #                    volume); when both are missing a self-signed pair is made
@@ -38,7 +41,7 @@
 #   EDGE_BODY_LIMIT (1m), EDGE_LOGIN_RATE (10r/m), EDGE_LOGIN_BURST (20),
 #   EDGE_CONN_PER_CLIENT (100), EDGE_RESOLVER (127.0.0.11, Docker's DNS)
 set -euo pipefail
-routes=${EDGE_ROUTES:?EDGE_ROUTES is empty: LISTEN_PORT=HOST:PORT ...}
+source /opt/conveyor/deploy/services.sh
 tls_dir=${EDGE_TLS_DIR:-/var/lib/conveyor-edge/tls}
 run_dir=${EDGE_RUN_DIR:-/run/conveyor-edge}
 cert=$tls_dir/cert.pem key=$tls_dir/key.pem
@@ -58,6 +61,15 @@ fail() {
     log error "$1"
     exit 1
 }
+
+# the routes: EDGE_ROUTES, or the table's running services
+if [ -n "${EDGE_ROUTES:-}" ]; then
+    routes=$EDGE_ROUTES
+else
+    rows=$(services_rows running) || fail "$SERVICES_TABLE is not a table of services"
+    routes=$(while read -r name _ http _; do printf '%s=%s:%s ' "$http" "$name" "$http"; done <<<"$rows")
+    [ -n "$routes" ] || fail "$SERVICES_TABLE names no running service to route to"
+fi
 
 if [ "${1:-}" = check ]; then
     # -k: the certificate may be an operator's, made for a public name, not 127.0.0.1

@@ -5,8 +5,10 @@
 #   /keys/secret/    busd's pair and each service's (mode 600, uid 10001)
 #
 #   conveyor-keys                 (the one-shot `keys` service) makes every
-#                                 key that is missing: busd's, one per
-#                                 KEYS_SERVICES entry, the operator "ops"
+#                                 key that is missing: busd's, one per running
+#                                 service of the table of services
+#                                 (deploy/services.tsv, in the image under
+#                                 /opt/conveyor/deploy/), the operator "ops"
 #   conveyor-keys source NAME     issues an outside source's key and prints its
 #                                 secret certificate (hand it to the integrator;
 #                                 it is not kept here) and how to connect:
@@ -15,6 +17,7 @@
 #
 # Keys are made at the first start, never built into the image.
 set -eu
+. /opt/conveyor/deploy/services.sh
 KEYS=${KEYS_DIR:-/keys}
 mkdir -p "$KEYS/trusted" "$KEYS/secret"
 chmod 700 "$KEYS/secret"
@@ -23,7 +26,11 @@ case ${1:-} in
 "")
     [ -f "$KEYS/secret/busd.key_secret" ] ||
         conveyor key server busd --secret-dir "$KEYS/secret" >/dev/null
-    for name in ${KEYS_SERVICES:-order inventory} ; do
+    rows=$(services_rows running) || {
+        echo "conveyor-keys: $SERVICES_TABLE is not a table of services" >&2
+        exit 1
+    }
+    for name in $(echo "$rows" | cut -d' ' -f1); do
         [ -f "$KEYS/secret/$name.key_secret" ] ||
             conveyor key new --service "$name" --dir "$KEYS/trusted" --secret-dir "$KEYS/secret" >/dev/null
     done

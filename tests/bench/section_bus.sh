@@ -13,7 +13,10 @@
 DURABLE_EVENTS=${BENCH_DURABLE_EVENTS:-100000}
 FILLER=${BENCH_FILLER:-100}
 
-# one producer -> consumer run; prints "<events/s> <avg envelope bytes>"
+# one producer -> consumer run; sets DURABLE_RATE (events/s) and
+# DURABLE_SIZE (avg envelope bytes). In the bench's own shell, never a
+# subshell: a failure fails the run, and the run's processes are stopped
+# before the next one starts.
 durable_run() {
     local n=$1 security=$2
     kit_dbs
@@ -22,15 +25,15 @@ durable_run() {
     kit_start_prod "prod$n" KITPROD_COUNT=$DURABLE_EVENTS KITPROD_BATCH=1000 KITPROD_RATE=0 \
         KITPROD_FILLER=$FILLER BUS_SECURITY="$security"
     it_wait_until 600 "all $DURABLE_EVENTS events applied" kit_applied_at_least "$DURABLE_EVENTS"
-    local rate
-    rate=$(it_psql "SELECT round($DURABLE_EVENTS / extract(epoch FROM
+    DURABLE_RATE=$(it_psql "SELECT round($DURABLE_EVENTS / extract(epoch FROM
         (SELECT max(pg_xact_commit_timestamp(xmin)) FROM kitcons.kit_applied) -
         (SELECT min(pg_xact_commit_timestamp(xmin)) FROM kitprod.outbox)))")
-    local bytes
-    bytes=$(it_psql "SELECT round(avg(length(payload)) + 90) FROM kitprod.outbox")
+    DURABLE_SIZE=$(it_psql "SELECT round(avg(length(payload)) + 90) FROM kitprod.outbox")
     it_stop "prod$n"
     it_stop "cons$n"
-    echo "$rate $bytes"
+    bench_settle "durable run $n"
+    bench_number "$DURABLE_RATE" "durable run $n ($security): events/s"
+    bench_number "$DURABLE_SIZE" "durable run $n ($security): envelope bytes"
 }
 
 echo "== bus: durable events/s, $DURABLE_EVENTS events per run, 3 runs each with and without CURVE, interleaved"
@@ -40,8 +43,8 @@ size=200
 for n in 1 2 3; do
     for security in curve off; do
         bench_busd "$security"
-        read -r rate size < <(durable_run "$n$security" "$security")
-        [ -n "$rate" ] || { echo "bench: durable run $n ($security) printed no figure" >&2; exit 1; }
+        durable_run "$n$security" "$security"
+        rate=$DURABLE_RATE size=$DURABLE_SIZE
         echo "   run $n, $security: $rate events/s"
         if [ "$security" = curve ]; then rates+=("$rate"); else plain_rates+=("$rate"); fi
     done
@@ -50,26 +53,31 @@ durable=$(printf '%s\n' "${rates[@]}" | median)
 plain=$(printf '%s\n' "${plain_rates[@]}" | median)
 figure "bus.durable.events_per_s" "$durable (CURVE on; median of ${rates[*]}; target >= 20000)"
 figure "bus.durable_plain.events_per_s" "$plain (CURVE off; median of ${plain_rates[*]})"
-figure "bus.durable.curve_cost_pct" "$(awk -v c="$durable" -v p="$plain" 'BEGIN { printf "%.1f", (p > 0) ? 100 * (p - c) / p : 0 }') (target < 10)"
+figure "bus.durable.curve_cost_pct" "$(awk -v c="$durable" -v p="$plain" 'BEGIN { if (p > 0) printf "%.1f", 100 * (p - c) / p }') (target < 10)"
 
 echo "== bus: raw ZeroMQ PUB/SUB through busd, $size-byte messages"
-raw_run() { # curve|off
+# raw_run curve|off: busd restarted in the bench's shell (so that its pid
+# is the run's), then bench_zmq through it; sets RAW_LINE, its summary line
+raw_run() {
     bench_busd "$1"
-    BUS_SECURITY=$1 BUS_CERT=$(it_key service bench) \
-        "$IT_BIN/bench_zmq" "$KIT_BUS_IN" "$KIT_BUS_OUT" 1000000 "$size"
+    RAW_LINE=$(BUS_SECURITY=$1 BUS_CERT=$(it_key service bench) \
+        "$IT_BIN/bench_zmq" "$KIT_BUS_IN" "$KIT_BUS_OUT" 1000000 "$size") ||
+        it_fail "bench_zmq ($1) failed: ${RAW_LINE:-no output}"
 }
-raw_line=$(raw_run curve) || { echo "bench: bench_zmq failed" >&2; exit 1; }
+raw_run curve
+raw_line=$RAW_LINE
 echo "   curve: $raw_line"
 raw=$(sed -n 's/.*receive_rate=\([0-9]*\).*/\1/p' <<<"$raw_line")
 loss=$(sed -n 's/.*loss_pct=\([0-9.]*\).*/\1/p' <<<"$raw_line")
-plain_line=$(raw_run off) || { echo "bench: bench_zmq failed" >&2; exit 1; }
+raw_run off
+plain_line=$RAW_LINE
 echo "   off:   $plain_line"
 raw_plain=$(sed -n 's/.*receive_rate=\([0-9]*\).*/\1/p' <<<"$plain_line")
 loss_plain=$(sed -n 's/.*loss_pct=\([0-9.]*\).*/\1/p' <<<"$plain_line")
 bench_busd curve
 figure "bus.raw.msgs_per_s" "$raw (CURVE on; loss ${loss}%, size $size B)"
 figure "bus.raw_plain.msgs_per_s" "$raw_plain (CURVE off; loss ${loss_plain}%)"
-figure "bus.durable_to_raw_ratio" "$(awk -v d="$durable" -v r="$raw" 'BEGIN { printf "%.3f", (r > 0) ? d / r : 0 }')"
+figure "bus.durable_to_raw_ratio" "$(awk -v d="$durable" -v r="$raw" 'BEGIN { if (r > 0) printf "%.3f", d / r }')"
 
 echo "== bus: delivery latency at 1,000 events/s (one event per transaction, 30 s)"
 kit_dbs

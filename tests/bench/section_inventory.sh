@@ -31,7 +31,10 @@ inv_bench_products() {
     }'
 }
 
-# inv_bench_run NAME PREFIX SKUS LINES: one run; prints "<orders/s> <inventory-only orders/s>"
+# inv_bench_run NAME PREFIX SKUS LINES: one run; sets INV_RUN_RATE and
+# INV_RUN_ALONE (orders/s, inventory-only orders/s). It runs in the bench's
+# own shell, never in a subshell: a failure then fails the run, and the run
+# is over, its processes stopped, before the next one starts.
 inv_bench_run() {
     local name=$1 prefix=$2 skus=$3 lines=$4
     inv_dbs
@@ -42,28 +45,34 @@ inv_bench_run() {
       \"random\": {\"prefix\": \"$prefix\", \"skus\": $skus, \"lines\": $lines, \"seed\": 7}}" >/dev/null
     it_wait_until 900 "inventory holds $BENCH_INV_ORDERS orders" bash -c \
         "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c \"SELECT count(*) FROM inventory.orders WHERE status = 'reserved'\") -ge $BENCH_INV_ORDERS ]"
-    it_psql "SELECT round($BENCH_INV_ORDERS / extract(epoch FROM
+    local rates
+    rates=$(it_psql "SELECT round($BENCH_INV_ORDERS / extract(epoch FROM
         (SELECT max(pg_xact_commit_timestamp(xmin)) FROM inventory.orders) -
         (SELECT min(pg_xact_commit_timestamp(xmin)) FROM orderfeed.outbox))) || ' ' ||
       round($BENCH_INV_ORDERS / extract(epoch FROM
         (SELECT max(pg_xact_commit_timestamp(xmin)) FROM inventory.orders) -
-        (SELECT min(pg_xact_commit_timestamp(xmin)) FROM inventory.orders)))"
+        (SELECT min(pg_xact_commit_timestamp(xmin)) FROM inventory.orders)))") ||
+        it_fail "inventory run $name: the rates could not be read"
+    read -r INV_RUN_RATE INV_RUN_ALONE <<<"$rates"
+    bench_number "$INV_RUN_RATE" "inventory run $name's orders/s"
+    bench_number "$INV_RUN_ALONE" "inventory run $name's inventory-alone orders/s"
     local held
     held=$(it_psql "SELECT count(*) FROM inventory.reservations WHERE state = 'held'")
     [ "$held" -eq $((BENCH_INV_ORDERS * lines)) ] ||
         echo "   (!) $held reservation lines held, expected $((BENCH_INV_ORDERS * lines))" >&2
     it_stop "inv-$name"
     it_stop "feed-$name"
+    bench_settle "inventory run $name"
 }
 
 # inv_bench NAME PREFIX SKUS LINES: BENCH_INV_RUNS runs; sets INV_BENCH_MEDIAN, INV_BENCH_LINE
 inv_bench() {
-    local name=$1 rates=() only=() n rate alone
+    local name=$1 rates=() only=() n
     for n in $(seq 1 "$BENCH_INV_RUNS"); do
-        read -r rate alone < <(inv_bench_run "$name$n" "$2" "$3" "$4")
-        echo "   run $n: $rate orders/s commit to commit ($alone orders/s inventory alone)"
-        rates+=("$rate")
-        only+=("$alone")
+        inv_bench_run "$name$n" "$2" "$3" "$4"
+        echo "   run $n: $INV_RUN_RATE orders/s commit to commit ($INV_RUN_ALONE orders/s inventory alone)"
+        rates+=("$INV_RUN_RATE")
+        only+=("$INV_RUN_ALONE")
     done
     INV_BENCH_MEDIAN=$(printf '%s\n' "${rates[@]}" | median)
     INV_BENCH_LINE="median of ${rates[*]}; inventory alone $(printf '%s\n' "${only[@]}" | median)"
@@ -77,4 +86,5 @@ uncontended=$INV_BENCH_MEDIAN
 echo "== inventory: 3-line orders on the same 3 SKUs, $BENCH_INV_ORDERS orders, $BENCH_INV_RUNS runs"
 inv_bench hot H- 3 3
 figure "inventory.reserve.contended" "$INV_BENCH_MEDIAN orders/s ($INV_BENCH_LINE)"
-figure "inventory.contended_to_uncontended" "$(awk -v c="$INV_BENCH_MEDIAN" -v u="$uncontended" 'BEGIN { printf "%.2f", (u > 0) ? c / u : 0 }')"
+# (a zero or missing rate leaves the ratio empty, which fails the run)
+figure "inventory.contended_to_uncontended" "$(awk -v c="$INV_BENCH_MEDIAN" -v u="$uncontended" 'BEGIN { if (u > 0) printf "%.2f", c / u }')"

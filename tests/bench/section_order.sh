@@ -45,12 +45,13 @@ for n in 1 2 3; do
     for security in curve off; do
         # busd and the order service as deployed, or both without CURVE
         it_stop orderB
+        bench_settle "order run $n$security"
         bench_busd "$security"
         order_start orderB 1 LOG_LEVEL=warn BUS_SECURITY="$security"
         line=$(intake_run "bench-$n$security" "$ORDER_EVENTS" 0 "$security")
         echo "   run $n, $security: $line"
         rate=$(field rate_per_s "$line")
-        [ -n "$rate" ] || { echo "bench: intake run $n ($security) printed no figure" >&2; exit 1; }
+        bench_number "$rate" "intake run $n ($security): orders/s"
         [ "$(field unanswered "$line")" = 0 ] || echo "   (some orders got no answer)"
         if [ "$security" = curve ]; then rates+=("$rate"); else plain_rates+=("$rate"); fi
     done
@@ -59,8 +60,9 @@ intake=$(printf '%s\n' "${rates[@]}" | median)
 intake_plain=$(printf '%s\n' "${plain_rates[@]}" | median)
 figure "order.intake_per_s" "$intake (CURVE on; median of ${rates[*]}; target >= 1000)"
 figure "order.intake_plain_per_s" "$intake_plain (CURVE off; median of ${plain_rates[*]})"
-figure "order.intake.curve_cost_pct" "$(awk -v c="$intake" -v p="$intake_plain" 'BEGIN { printf "%.1f", (p > 0) ? 100 * (p - c) / p : 0 }') (target < 10)"
+figure "order.intake.curve_cost_pct" "$(awk -v c="$intake" -v p="$intake_plain" 'BEGIN { if (p > 0) printf "%.1f", 100 * (p - c) / p }') (target < 10)"
 it_stop orderB
+bench_settle "order runs"
 bench_busd curve
 order_start orderB 1 LOG_LEVEL=warn
 
