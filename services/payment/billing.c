@@ -104,7 +104,16 @@ static db_status_t open_invoice(payment_app_t *app, db_t *db, const pay_order_t 
             return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for a receipt");
         receipt = advance;
     }
-    status = store_invoice_insert(db, &invoice, receipt);
+    json_t *kept = NULL;
+    if (!receipt) { /* the whole order again: the lines kept with it */
+        status = store_order_receipt(db, order->order_id, &kept);
+        receipt = kept;
+        if (status == DB_OK && !receipt)
+            status = db_fail(db, DB_STATE_BAD_DATA, "order %s has no receipt lines",
+                             order->order_id);
+    }
+    if (status == DB_OK)
+        status = store_invoice_insert(db, &invoice, receipt);
     if (status == DB_OK)
         status = schedule_job(db, JOB_INVOICE_REGISTER, invoice.invoice_id, 0, 1);
     if (status == DB_OK)
@@ -112,6 +121,7 @@ static db_status_t open_invoice(payment_app_t *app, db_t *db, const pay_order_t 
     if (status == DB_OK)
         metrics_counter_add(app->invoices_total, 1);
     json_decref(advance);
+    json_decref(kept);
     return status;
 }
 
@@ -169,6 +179,19 @@ db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
     }
     json_decref(receipt);
     return status;
+}
+
+db_status_t billing_invoice_rest(payment_app_t *app, db_t *db, const pay_order_t *order,
+                                 int64_t due_minor)
+{
+    if (order->position.terms != PAY_TERMS_PREPAY || order->position.cancelled || due_minor <= 0)
+        return DB_OK;
+    char ids[LIVE_INVOICES_MAX][UUID_TEXT_SIZE];
+    size_t live = 0;
+    db_status_t status = store_invoices_live(db, order->order_id, ids, LIVE_INVOICES_MAX, &live);
+    if (status != DB_OK || live > 0)
+        return status;
+    return open_invoice(app, db, order, due_minor, NULL);
 }
 
 db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const char *order_id,

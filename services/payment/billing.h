@@ -23,6 +23,7 @@
 #include "services/payment/ledger.h"
 #include "services/payment/payment.h"
 #include "services/payment/receipt.h"
+#include "services/payment/store.h"
 
 /* An order as order.confirmed describes it. */
 typedef struct {
@@ -41,6 +42,12 @@ typedef struct {
 
 db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
                               const confirmed_order_t *order);
+
+/* The rest of a prepaid order after a part was paid: an invoice for what
+ * is still due (an advance receipt), unless one is open already. The
+ * order is locked by the caller. */
+db_status_t billing_invoice_rest(payment_app_t *app, db_t *db, const pay_order_t *order,
+                                 int64_t due_minor);
 
 db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const char *order_id,
                               uint64_t version, int64_t number);

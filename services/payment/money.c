@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "services/payment/billing.h"
 #include "services/payment/events.h"
 #include "services/payment/ledger.h"
 #include "services/payment/refunds.h"
@@ -160,6 +161,9 @@ db_status_t money_paid(payment_app_t *app, const emitter_t *em, const paid_repor
                                           &after, report->at_ms);
     if (status == DB_OK)
         status = write_after(app, db, &order, &after);
+    /* a part paid: the rest is billed by a new link */
+    if (status == DB_OK && after.due_minor > 0)
+        status = billing_invoice_rest(app, db, &order, after.due_minor);
     if (status == DB_OK)
         metrics_counter_add(app->payments_total, 1);
     return status;
