@@ -102,6 +102,12 @@ static db_status_t apply_payment_news(notice_apply_t *op, const emitter_t *em)
 /* The refund news a notification brings. */
 static db_status_t apply_refund_news(notice_apply_t *op, const emitter_t *em)
 {
+    if (!op->notice->refund_id[0]) {
+        /* Sberbank names no refund of ours (two refunds of one amount look
+         * alike): the refund job settles it by the payment's refunded sum */
+        op->known = true;
+        return DB_OK;
+    }
     char refund_id[UUID_TEXT_SIZE];
     db_status_t status =
         store_refund_find_by_bank(emitter_db(em), op->notice->refund_id, refund_id, &op->known);
@@ -117,8 +123,12 @@ static db_status_t notice_tx(tx_t *tx, void *arg)
     bool first = false, applied = false;
     db_status_t status = store_callback_keep(tx->db, op->provider, op->notice->event_id, op->body,
                                              "accepted", NULL, &first, &applied);
-    if (status != DB_OK || applied)
-        return status; /* a delivery heard and applied before */
+    if (status != DB_OK)
+        return status;
+    if (applied) { /* a delivery heard and applied before: nothing more to do */
+        op->known = true;
+        return DB_OK;
+    }
     emitter_t em = emitter_root(tx->db, "payment");
     status = op->notice->kind == ACQ_NOTICE_REFUND ? apply_refund_news(op, &em)
                                                    : apply_payment_news(op, &em);

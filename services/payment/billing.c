@@ -109,8 +109,8 @@ static db_status_t open_invoice(payment_app_t *app, db_t *db, const pay_order_t 
         status = store_order_receipt(db, order->order_id, &kept);
         receipt = kept;
         if (status == DB_OK && !receipt)
-            status = db_fail(db, DB_STATE_BAD_DATA, "order %s has no receipt lines",
-                             order->order_id);
+            status =
+                db_fail(db, DB_STATE_BAD_DATA, "order %s has no receipt lines", order->order_id);
     }
     if (status == DB_OK)
         status = store_invoice_insert(db, &invoice, receipt);

@@ -183,7 +183,12 @@ static job_outcome_t finish(job_run_t *run, effect_fn fn, effect_t *effect, cons
         return jobs_result(run, status, "open the completion transaction");
     emitter_t em = emitter_root(db, PAYMENT_STREAM);
     status = fn(effect, &em);
-    return status == DB_OK ? JOB_DONE : jobs_result(run, status, what);
+    if (status == DB_OK)
+        return JOB_DONE;
+    job_outcome_t outcome = jobs_result(run, status, what);
+    /* the bank has acted and we cannot record it: never "failed", which
+     * reads as "nothing happened"; a person must look */
+    return outcome == JOB_FAIL ? JOB_UNKNOWN : outcome;
 }
 
 static db_status_t registered(effect_t *e, const emitter_t *em)

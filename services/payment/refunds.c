@@ -201,7 +201,9 @@ db_status_t refunds_landed(payment_app_t *app, const emitter_t *em, const char *
     if (status == DB_OK)
         status = store_ledger_append(db, &entry, &recorded);
     if (status == DB_OK)
-        status = store_refund_move(db, refund_id, REFUND_SUCCEEDED, bank_refund_id, NULL, NULL);
+        status = store_refund_move(db, refund_id, REFUND_SUCCEEDED,
+                                   bank_refund_id && bank_refund_id[0] ? bank_refund_id : NULL,
+                                   NULL, NULL);
     if (status == DB_OK && recorded)
         status = events_refund_succeeded(em, &refund, order.currency, &after, at_ms);
     return status;
