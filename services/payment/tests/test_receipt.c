@@ -75,12 +75,15 @@ static void test_discount_that_does_not_divide_splits_the_line(void **state)
 static void test_long_name_cut_on_a_character(void **state)
 {
     (void)state;
-    char name[400] = "";
-    for (int i = 0; i < 100; i++)
-        strcat(name, "Ж"); /* two bytes each: 200 bytes */
-    strcat(name, "!");     /* so that byte 128 is not where a character starts */
-    memmove(name + 1, name, strlen(name) + 1);
-    name[0] = 'A'; /* shift by one byte: the cut at 128 falls inside a letter */
+    /* "A", then 100 two-byte letters: byte 128 falls inside a letter */
+    char name[400];
+    size_t at = 0;
+    name[at++] = 'A';
+    for (int i = 0; i < 100; i++) {
+        memcpy(name + at, "Ж", 2);
+        at += 2;
+    }
+    name[at] = '\0';
     const receipt_order_line_t lines[] = {
         {.name = name, .quantity = 1, .total_minor = 100, .vat_rate_bp = 0},
     };
