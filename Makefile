@@ -205,7 +205,7 @@ FUZZ_OBJ_bank_notice := $(ACQUIRER_OBJ)
 # replays files (every build: tests/run.sh replays the corpus and the kept
 # crashes), or, under FUZZ=1, with libFuzzer (make fuzz).
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_ORDER   := $(addprefix $(OBJ)/,services/order/form.o services/order/intake.o \
+FUZZ_ORDER   := $(addprefix $(OBJ)/,services/order/form.o services/order/submission.o \
                   services/order/phone.o tests/fuzz/check_submission.o)
 FUZZ_IMPORT  := $(addprefix $(OBJ)/,services/inventory/csv.o services/inventory/import.o \
                   services/inventory/catalogue.o tests/fuzz/check_import.o)

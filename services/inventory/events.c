@@ -1,34 +1,20 @@
 /*
  * events.c — building and appending the inventory stream's messages
- * (events.h). protobuf-c messages here borrow the callers' strings; only
- * the repeated-field pointer arrays are allocated, and freed before
- * returning.
+ * (events.h), appended through the kit's emitter. protobuf-c messages
+ * here borrow the callers' strings; only the repeated-field pointer arrays
+ * are allocated, and freed before returning.
  */
 #include "services/inventory/events.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "common/outbox.h"
 #include "conveyor/inventory.pb-c.h"
 
 /* protobuf-c wants char *, never writes through it */
 static char *lend(const char *text)
 {
     return (char *)(uintptr_t)(text ? text : "");
-}
-
-static db_status_t send(const emitter_t *em, const char *type, const char *correlation_id,
-                        const ProtobufCMessage *message)
-{
-    if (em->event)
-        return inbox_emit(em->event, type, correlation_id, message);
-    outbox_meta_t meta = {
-        .stream = INVENTORY_STREAM,
-        .type = type,
-        .correlation_id = correlation_id,
-    };
-    return outbox_append_msg(em->db, &meta, message, NULL);
 }
 
 db_status_t events_stock_reserved(const emitter_t *em, const order_ref_t *order,
@@ -58,7 +44,7 @@ db_status_t events_stock_reserved(const emitter_t *em, const order_ref_t *order,
     message.n_lines = line_count;
     message.lines = pointers;
     message.currency = lend(currency);
-    status = send(em, "stock.reserved", order->order_id, &message.base);
+    status = emit(em, "stock.reserved", order->order_id, &message.base);
 done:
     free(items);
     free(pointers);
@@ -93,7 +79,7 @@ db_status_t events_stock_shortage(const emitter_t *em, const order_ref_t *order,
     message.order_version = order->version;
     message.n_lines = line_count;
     message.lines = pointers;
-    status = send(em, "stock.shortage", order->order_id, &message.base);
+    status = emit(em, "stock.shortage", order->order_id, &message.base);
 done:
     free(items);
     free(pointers);
@@ -122,7 +108,7 @@ db_status_t events_stock_closed(const emitter_t *em, const order_ref_t *order, b
         message.order_version = order->version;
         message.n_lines = line_count;
         message.lines = pointers;
-        status = send(em, "stock.committed", order->order_id, &message.base);
+        status = emit(em, "stock.committed", order->order_id, &message.base);
     } else {
         Conveyor__StockReleased message = CONVEYOR__STOCK_RELEASED__INIT;
         message.order_id = lend(order->order_id);
@@ -130,7 +116,7 @@ db_status_t events_stock_closed(const emitter_t *em, const order_ref_t *order, b
         message.n_lines = line_count;
         message.lines = pointers;
         message.reason = lend(reason);
-        status = send(em, "stock.released", order->order_id, &message.base);
+        status = emit(em, "stock.released", order->order_id, &message.base);
     }
 done:
     free(items);
@@ -151,7 +137,7 @@ db_status_t events_stock_replenished(const emitter_t *em, const char *sku, int64
     message.on_hand = on_hand;
     message.available = available;
     message.waiting_orders = waiting_orders;
-    return send(em, "stock.replenished", "", &message.base);
+    return emit(em, "stock.replenished", "", &message.base);
 }
 
 db_status_t events_stock_low(const emitter_t *em, const product_row_t *product,
@@ -166,5 +152,5 @@ db_status_t events_stock_low(const emitter_t *em, const product_row_t *product,
     message.buyer_id = lend(product->buyer_id);
     message.buyer_name = lend(product->buyer_name);
     message.buyer_email = lend(product->buyer_email);
-    return send(em, "stock.low", "", &message.base);
+    return emit(em, "stock.low", "", &message.base);
 }

@@ -3,9 +3,9 @@
  * proto/conveyor/inventory.proto), built from the service's plain structs
  * and appended to the outbox in the caller's transaction.
  *
- * An emitter says how: inside an event handler through inbox_emit (the
- * event ids derive from the cause, so a re-applied event re-emits the same
- * ids), elsewhere (HTTP, jobs) straight to the outbox as root events.
+ * The emitter is the kit's (common/emit.h): inside an event handler the
+ * event ids derive from the cause (emitter_of_event), elsewhere (HTTP,
+ * jobs) they are root events of the inventory stream (emitter_root).
  * Either way the event exists only if the transaction commits.
  *
  * Correlation: answers about an order carry the order id; stock.low and
@@ -19,15 +19,8 @@
 #include <stdint.h>
 
 #include "common/db.h"
-#include "common/inbox.h"
+#include "common/emit.h"
 #include "services/inventory/store.h"
-
-#define INVENTORY_STREAM "inventory"
-
-typedef struct {
-    inbox_event_t *event; /* set: emit as an effect of this event */
-    db_t *db;             /* otherwise: append to this session's transaction */
-} emitter_t;
 
 /* A line of stock.shortage. */
 typedef struct {

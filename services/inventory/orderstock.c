@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "services/inventory/offer.h"
 #include "services/inventory/reserve.h"
 #include "services/inventory/stockcache.h"
 
@@ -24,10 +25,13 @@ static db_status_t announce_shortage(db_t *db, const emitter_t *em, const order_
     short_line_t *shorts = calloc(line_count, sizeof *shorts);
     const char **skus = calloc(line_count, sizeof *skus);
     next_supply_t *supplies = calloc(line_count, sizeof *supplies);
-    db_status_t status = DB_ERROR;
+    db_status_t status = DB_OK;
     size_t short_count = 0, supply_count = 0;
-    if (!shorts || !skus || !supplies)
+    if (!shorts || !skus || !supplies) {
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the shortage of order %s",
+                         order->order_id);
         goto done;
+    }
     for (size_t i = 0; i < line_count; i++)
         if (plan->lines[i].verdict != RESERVE_LINE_OK)
             skus[short_count++] = lines[i].sku;
@@ -62,14 +66,16 @@ done:
 
 /* Holds the order: the products' new stock in the cache, the order's
  * rows deferred, the ledger, the answer, the low alerts. */
-static db_status_t hold(inventory_t *inv, db_t *db, stockcache_t *cache, const emitter_t *em,
+static db_status_t hold(inventory_app_t *app, db_t *db, stockcache_t *cache, const emitter_t *em,
                         const order_ref_t *order, order_line_t *lines, size_t line_count,
                         product_row_t **products, const reserve_plan_t *plan)
 {
     const char **names = calloc(line_count, sizeof *names);
-    db_status_t status = DB_ERROR;
-    if (!names)
+    db_status_t status = DB_OK;
+    if (!names) {
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to hold order %s", order->order_id);
         goto done;
+    }
     for (size_t i = 0; i < line_count; i++) {
         const product_row_t *row = products[plan->lines[i].product];
         lines[i].unit_price_minor = row->price_minor;
@@ -85,7 +91,7 @@ static db_status_t hold(inventory_t *inv, db_t *db, stockcache_t *cache, const e
         const reserve_take_t *take = &plan->takes[t];
         if (take->after.low_alert) {
             status = events_stock_low(em, products[take->product], &take->after);
-            metrics_counter_add(inv->low_alerts_total, 1);
+            metrics_counter_add(app->low_alerts_total, 1);
         }
         stockcache_set(cache, products[take->product], &take->after);
     }
@@ -104,19 +110,21 @@ static db_status_t hold(inventory_t *inv, db_t *db, stockcache_t *cache, const e
         status = store_movement_add(db, &movement);
     }
     if (status == DB_OK && stockcache_order_add(cache, order->order_id) != 0)
-        status = DB_ERROR;
+        status =
+            db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to remember order %s", order->order_id);
 done:
     free(names);
     return status;
 }
 
-db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
-                               const order_ref_t *order, order_line_t *lines, size_t line_count,
-                               bool retry, orderstock_result_t *result_out)
+db_status_t orderstock_reserve(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                               order_line_t *lines, size_t line_count, bool retry,
+                               orderstock_result_t *result_out)
 {
     *result_out = ORDERSTOCK_SHORT;
     int64_t started_us = clock_mono_us();
-    stockcache_t *cache = stockcache_of(db, inv);
+    db_t *db = emitter_db(em);
+    stockcache_t *cache = stockcache_of(db, app);
     const char **skus = calloc(line_count, sizeof *skus);
     product_row_t **held = calloc(line_count, sizeof *held);
     product_row_t **products = calloc(line_count, sizeof *products);
@@ -124,10 +132,13 @@ db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
     reserve_line_t *asked = calloc(line_count, sizeof *asked);
     reserve_line_result_t *verdicts = calloc(line_count, sizeof *verdicts);
     reserve_take_t *takes = calloc(line_count, sizeof *takes);
-    db_status_t status = DB_ERROR;
+    db_status_t status = DB_OK;
     size_t product_count = 0;
-    if (!cache || !skus || !held || !products || !levels || !asked || !verdicts || !takes)
+    if (!cache || !skus || !held || !products || !levels || !asked || !verdicts || !takes) {
+        status =
+            db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to reserve for order %s", order->order_id);
         goto done;
+    }
     for (size_t i = 0; i < line_count; i++) {
         skus[i] = lines[i].sku;
         asked[i] = (reserve_line_t){lines[i].line_no, lines[i].sku, lines[i].quantity};
@@ -154,16 +165,15 @@ db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
     }
     reserve_plan_t plan = {.lines = verdicts, .takes = takes};
     if (reserve_decide(asked, line_count, levels, product_count, &plan) != 0) {
-        log_error("order lines cannot be decided", LF_STR("order_id", order->order_id),
-                  LF_ERR("bad_order_lines"));
-        status = DB_ERROR;
+        status = db_fail(db, DB_STATE_BAD_DATA, "the lines of order %s cannot be decided",
+                         order->order_id);
         goto done;
     }
     if (plan.ok) {
-        status = hold(inv, db, cache, em, order, lines, line_count, products, &plan);
+        status = hold(app, db, cache, em, order, lines, line_count, products, &plan);
         if (status == DB_OK) {
             *result_out = ORDERSTOCK_HELD;
-            metrics_counter_add(retry ? inv->waiting_reserved_total : inv->reserved_total, 1);
+            metrics_counter_add(retry ? app->waiting_reserved_total : app->reserved_total, 1);
         }
         goto done;
     }
@@ -175,7 +185,7 @@ db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
     if (status == DB_OK)
         status = announce_shortage(db, em, order, lines, line_count, &plan);
     if (status == DB_OK)
-        metrics_counter_add(inv->shortages_total, 1);
+        metrics_counter_add(app->shortages_total, 1);
 done:
     free(skus);
     free(held);
@@ -184,23 +194,27 @@ done:
     free(asked);
     free(verdicts);
     free(takes);
-    metrics_histogram_observe_us(inv->reserve_latency, (uint64_t)(clock_mono_us() - started_us));
+    metrics_histogram_observe_us(app->reserve_latency, (uint64_t)(clock_mono_us() - started_us));
     return status;
 }
 
-db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
-                             const order_ref_t *order, bool write_off, size_t *closed_out)
+db_status_t orderstock_close(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                             bool write_off, size_t *closed_out)
 {
     *closed_out = 0;
-    stockcache_t *cache = stockcache_of(db, inv);
+    db_t *db = emitter_db(em);
+    stockcache_t *cache = stockcache_of(db, app);
     order_line_t *lines = calloc(ORDER_LINES_MAX, sizeof *lines);
     const char **skus = calloc(ORDER_LINES_MAX, sizeof *skus);
     product_row_t **held = calloc(ORDER_LINES_MAX, sizeof *held);
     stock_after_t *afters = calloc(ORDER_LINES_MAX, sizeof *afters);
     size_t line_count = 0;
-    db_status_t status = DB_ERROR;
-    if (!cache || !lines || !skus || !held || !afters)
+    db_status_t status = DB_OK;
+    if (!cache || !lines || !skus || !held || !afters) {
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to close the stock of order %s",
+                         order->order_id);
         goto done;
+    }
     status = store_held_lines(db, order->order_id, lines, ORDER_LINES_MAX, &line_count);
     if (status != DB_OK)
         goto done;
@@ -217,10 +231,10 @@ db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
             first = held[j] != held[i];
         if (!first) {
             if (!held[i]) {
-                log_error("a held reservation names a product that does not exist",
-                          LF_STR("order_id", order->order_id), LF_STR("sku", lines[i].sku),
-                          LF_ERR("reservation_without_product"));
-                status = DB_ERROR;
+                status = db_fail(db, DB_STATE_BAD_DATA,
+                                 "a reservation of order %s names product %s, which does not "
+                                 "exist",
+                                 order->order_id, lines[i].sku);
                 goto done;
             }
             continue;
@@ -232,15 +246,15 @@ db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
         stock_refusal_t refusal =
             stock_change(&held[i]->level, write_off ? -quantity : 0, -quantity, &afters[i]);
         if (refusal != STOCK_OK) {
-            log_error("held stock does not match the product's reserved stock",
-                      LF_STR("order_id", order->order_id), LF_STR("sku", held[i]->sku),
-                      LF_ERR(stock_refusal_code(refusal)));
-            status = DB_ERROR;
+            status = db_fail(db, DB_STATE_BAD_DATA,
+                             "the stock order %s holds of %s does not match the product's "
+                             "reserved stock (%s)",
+                             order->order_id, held[i]->sku, stock_refusal_code(refusal));
             goto done;
         }
         if (afters[i].low_alert) {
             status = events_stock_low(em, held[i], &afters[i]);
-            metrics_counter_add(inv->low_alerts_total, 1);
+            metrics_counter_add(app->low_alerts_total, 1);
             if (status != DB_OK)
                 goto done;
         }
@@ -268,11 +282,11 @@ db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
         char dedup[96];
         snprintf(dedup, sizeof dedup, "release:%s:%llu", order->order_id,
                  (unsigned long long)order->version);
-        status = inventory_retry_enqueue(db, skus, line_count, dedup);
+        status = offer_enqueue(db, skus, line_count, 0, dedup);
     }
     if (status == DB_OK) {
         *closed_out = (size_t)closed;
-        metrics_counter_add(write_off ? inv->committed_total : inv->released_total, 1);
+        metrics_counter_add(write_off ? app->committed_total : app->released_total, 1);
     }
 done:
     free(lines);
@@ -280,4 +294,134 @@ done:
     free(held);
     free(afters);
     return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* the order stream's facts                                             */
+
+db_status_t orderstock_placed(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                              order_line_t *lines, size_t line_count)
+{
+    db_t *db = emitter_db(em);
+    stockcache_t *cache = stockcache_of(db, app);
+    if (!cache)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the stock cache");
+    if (stockcache_order_pending(cache, order->order_id)) {
+        /* held earlier in this very batch: the producer said it twice */
+        log_debug("order.placed already applied in this batch",
+                  LF_STR("order_id", order->order_id));
+        return DB_OK;
+    }
+    orderstock_result_t outcome;
+    db_status_t status = orderstock_reserve(app, em, order, lines, line_count, false, &outcome);
+    if (status != DB_OK || outcome != ORDERSTOCK_KNOWN)
+        return status;
+    /* inventory knows the order: look at it under its row lock */
+    order_state_t state;
+    status = store_order_lock(db, order->order_id, &state);
+    if (status != DB_OK)
+        return status;
+    if ((uint64_t)state.version >= order->version) {
+        log_debug("order.placed already applied", LF_STR("order_id", order->order_id),
+                  LF_INT("version", (long long)order->version),
+                  LF_INT("applied_version", state.version));
+        return DB_OK;
+    }
+    /* a new placement of a known order: its lines change only through
+     * order.changed; remember the version */
+    log_warn("order.placed again for an order inventory knows; its lines are not re-read",
+             LF_STR("order_id", order->order_id), LF_STR("status", state.status),
+             LF_INT("version", (long long)order->version), LF_ERR("order_placed_again"));
+    return store_order_record(db, order, state.status);
+}
+
+/* The common part of cancel and delivery: lock the order, skip what was
+ * applied. *fresh_out: the fact is new; *state_out says where the order
+ * stands. */
+static db_status_t fresh_fact(inventory_app_t *app, db_t *db, const char *fact,
+                              const order_ref_t *order, order_state_t *state_out, bool *fresh_out)
+{
+    *fresh_out = false;
+    stockcache_t *cache = stockcache_of(db, app);
+    if (!cache)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the stock cache");
+    /* an order held earlier in this batch has its rows still deferred */
+    db_status_t status = DB_OK;
+    if (stockcache_order_pending(cache, order->order_id))
+        status = stockcache_flush_now(db);
+    if (status == DB_OK)
+        status = store_order_lock(db, order->order_id, state_out);
+    if (status != DB_OK)
+        return status;
+    if (state_out->found && (uint64_t)state_out->version >= order->version) {
+        log_debug("order fact already applied", LF_STR("order_id", order->order_id),
+                  LF_STR("type", fact), LF_INT("version", (long long)order->version),
+                  LF_INT("applied_version", state_out->version));
+        return DB_OK;
+    }
+    *fresh_out = true;
+    return DB_OK;
+}
+
+static bool status_is(const order_state_t *state, const char *status)
+{
+    return state->found && strcmp(state->status, status) == 0;
+}
+
+db_status_t orderstock_cancelled(inventory_app_t *app, const emitter_t *em,
+                                 const order_ref_t *order)
+{
+    db_t *db = emitter_db(em);
+    order_state_t state;
+    bool fresh = false;
+    db_status_t status = fresh_fact(app, db, "order.cancelled", order, &state, &fresh);
+    if (status != DB_OK || !fresh)
+        return status;
+    if (!state.found) {
+        log_info("order cancelled before inventory heard of it; recorded",
+                 LF_STR("order_id", order->order_id), LF_INT("version", (long long)order->version));
+        return store_order_record(db, order, "cancelled");
+    }
+    if (status_is(&state, "reserved")) {
+        size_t closed = 0;
+        return orderstock_close(app, em, order, false, &closed);
+    }
+    if (status_is(&state, "waiting")) {
+        /* it held nothing; it stops waiting, and the order service hears so */
+        status = store_order_record(db, order, "cancelled");
+        if (status == DB_OK)
+            status = events_stock_closed(em, order, false, NULL, 0, "order_cancelled");
+        return status;
+    }
+    if (status_is(&state, "committed") || status_is(&state, "delivered"))
+        log_warn("order cancelled after delivery: the stock stays written off (a return "
+                 "brings it back)",
+                 LF_STR("order_id", order->order_id), LF_ERR("cancel_after_delivery"));
+    return store_order_record(db, order, state.status);
+}
+
+db_status_t orderstock_delivered(inventory_app_t *app, const emitter_t *em,
+                                 const order_ref_t *order)
+{
+    db_t *db = emitter_db(em);
+    order_state_t state;
+    bool fresh = false;
+    db_status_t status = fresh_fact(app, db, "order.delivered", order, &state, &fresh);
+    if (status != DB_OK || !fresh)
+        return status;
+    if (status_is(&state, "reserved")) {
+        size_t closed = 0;
+        return orderstock_close(app, em, order, true, &closed);
+    }
+    if (status_is(&state, "committed") || status_is(&state, "delivered"))
+        return store_order_record(db, order, state.status);
+    /* nothing is held: record it for a person to look at */
+    log_warn("order delivered without stock held for it; nothing written off",
+             LF_STR("order_id", order->order_id),
+             LF_STR("status", state.found ? state.status : "unknown"),
+             LF_ERR("delivered_without_reservation"));
+    const char *keep = status_is(&state, "released") || status_is(&state, "cancelled")
+                           ? state.status
+                           : "delivered";
+    return store_order_record(db, order, keep);
 }

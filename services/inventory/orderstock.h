@@ -3,10 +3,10 @@
  * inside the caller's transaction: hold every line or none, make a short
  * order wait, release or write off what it holds.
  *
- * The order.placed handler and the retry job (jobs.c) both hold stock for
- * orders, and the cancel and delivery handlers both close reservations;
- * this is the one place that does it, so both paths lock, check, write the
- * ledger and answer the same way:
+ * The order.placed fact and the waiting-order retry (waiting.c) both hold
+ * stock for orders, and the cancel and delivery facts both close
+ * reservations; this is the one place that does it, so both paths lock,
+ * check, write the ledger and answer the same way:
  *
  *   1. hold the order's products in the transaction's stock cache
  *      (stockcache.h): the first use of a product in the transaction takes
@@ -26,8 +26,11 @@
  * same rows; with Redis locks expiring at once or Redis stopped the row
  * locks alone serialise writers (tests/integration/test_inventory_race.sh).
  *
- * The caller owns the order's row lock (store_order_lock or
- * store_waiting_batch) so that facts about one order never interleave.
+ * The order's row lock (store_order_lock here, store_waiting_batch in the
+ * retry) is taken before its stock, so that facts about one order never
+ * interleave. Failures of this code's own (out of memory, stock that does
+ * not add up) are recorded with db_fail, so whoever answers for them
+ * (inbox_result, jobs_result) reads the right code.
  */
 #ifndef INVENTORY_ORDERSTOCK_H
 #define INVENTORY_ORDERSTOCK_H
@@ -54,15 +57,39 @@ typedef enum {
  * is made to wait and stock.shortage is published. A waiting order retried
  * (retry true, the caller holds its row lock) that is still short stays as
  * it is, silently. */
-db_status_t orderstock_reserve(inventory_t *inv, db_t *db, const emitter_t *em,
-                               const order_ref_t *order, order_line_t *lines, size_t line_count,
-                               bool retry, orderstock_result_t *result_out);
+db_status_t orderstock_reserve(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                               order_line_t *lines, size_t line_count, bool retry,
+                               orderstock_result_t *result_out);
 
 /* Closes what the order holds: released (write_off false: cancelled; the
- * freed stock is offered to waiting orders through a retry job) or written
- * off (delivered). Publishes stock.released / stock.committed with the
- * lines closed (none when nothing was held). *closed_out: lines closed. */
-db_status_t orderstock_close(inventory_t *inv, db_t *db, const emitter_t *em,
-                             const order_ref_t *order, bool write_off, size_t *closed_out);
+ * freed stock is offered to waiting orders, offer.h) or written off
+ * (delivered). Publishes stock.released / stock.committed with the lines
+ * closed (none when nothing was held). *closed_out: lines closed. */
+db_status_t orderstock_close(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                             bool write_off, size_t *closed_out);
+
+/* The order stream's facts (handlers.c reads them off the wire), applied in
+ * the applier's transaction on emitter_db(em). Versions: inventory keeps
+ * per order the last version it applied (orders.version, read under the
+ * order's row lock); a fact with an older or equal version was already
+ * applied — the producer said it again — and is skipped. A fact about an
+ * order inventory never heard of (a cancel that overtook its placement) is
+ * recorded with its version, so the late placement, being older, is then
+ * skipped rather than holding stock for a cancelled order. Facts that make
+ * no sense for where the order stands (a delivery after a cancel) are
+ * recorded and logged for a person, never refused. */
+
+/* order.placed: hold every line, or make the order wait and say what is
+ * short (lines as orderstock_reserve). */
+db_status_t orderstock_placed(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                              order_line_t *lines, size_t line_count);
+
+/* order.cancelled: release what it holds; a waiting order stops waiting. */
+db_status_t orderstock_cancelled(inventory_app_t *app, const emitter_t *em,
+                                 const order_ref_t *order);
+
+/* order.delivered: write the held stock off. */
+db_status_t orderstock_delivered(inventory_app_t *app, const emitter_t *em,
+                                 const order_ref_t *order);
 
 #endif

@@ -25,7 +25,7 @@ typedef struct {
 
 struct stockcache {
     db_deferred_t base;
-    inventory_t *inv;
+    inventory_app_t *app;
     entry_t **entries;
     size_t count, cap;
     uint32_t *slots; /* entry index + 1; 0 is empty */
@@ -116,7 +116,7 @@ static void release_locks(stockcache_t *cache)
 {
     if (cache->lock_count == 0)
         return;
-    locker_t *locker = service_locker(cache->inv->svc);
+    locker_t *locker = service_locker(cache->app->svc);
     locker_release_all(locker, cache->locks, cache->lock_count);
     cache->lock_count = 0;
 }
@@ -194,7 +194,7 @@ static void cache_destroy(db_deferred_t *self)
     free(cache);
 }
 
-stockcache_t *stockcache_of(db_t *db, inventory_t *inv)
+stockcache_t *stockcache_of(db_t *db, inventory_app_t *app)
 {
     stockcache_t *cache = (stockcache_t *)db_deferred_find(db, &stockcache_marker);
     if (cache)
@@ -202,7 +202,7 @@ stockcache_t *stockcache_of(db_t *db, inventory_t *inv)
     cache = calloc(1, sizeof *cache);
     if (!cache)
         return NULL;
-    cache->inv = inv;
+    cache->app = app;
     cache->base.key = &stockcache_marker;
     cache->base.order = 10; /* before the held orders' rows and the ledger */
     cache->base.flush = cache_flush;
@@ -254,9 +254,9 @@ db_status_t stockcache_hold(stockcache_t *cache, db_t *db, const char *const *sk
         fresh[fresh_count++] = entry->row.sku;
     }
     if (fresh_count > 0) {
-        lock_t *lock = stocklock_take(cache->inv, fresh, fresh_count);
+        lock_t *lock = stocklock_take(cache->app, fresh, fresh_count);
         if (lock && keep_lock(cache, lock) != 0) {
-            locker_release(service_locker(cache->inv->svc), &lock);
+            locker_release(service_locker(cache->app->svc), &lock);
             goto fail;
         }
         if (order_id)

@@ -43,7 +43,7 @@
 typedef struct stockcache stockcache_t;
 
 /* The session's cache, created on first use. Borrowed; NULL on OOM. */
-stockcache_t *stockcache_of(db_t *db, inventory_t *inv);
+stockcache_t *stockcache_of(db_t *db, inventory_app_t *app);
 
 /* Points rows_out[i] at the held copy of skus[i], or NULL when the
  * catalogue has no such SKU. Products not yet held in this transaction are

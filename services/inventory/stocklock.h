@@ -30,6 +30,6 @@
  * lock to release, or NULL when going on without one (counted, logged as
  * above). Uses the calling thread's Redis connection. */
 #define STOCKLOCK_MAX 1000
-lock_t *stocklock_take(inventory_t *inv, const char *const *skus, size_t sku_count);
+lock_t *stocklock_take(inventory_app_t *app, const char *const *skus, size_t sku_count);
 
 #endif

@@ -283,8 +283,9 @@ static const bulk_spec_t reservations_spec = {
     .order = 30,
 };
 
-int store_prepare(db_t *db)
+int store_setup(db_t *db, void *arg)
 {
+    (void)arg;
     int rc = 0;
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         rc |= db_prepare(db, statements[i].name, statements[i].sql);

@@ -1,7 +1,7 @@
 /*
  * store.h — every SQL statement of the inventory service (STYLE.md).
  *
- * All statements are prepared (store_prepare registers them on each
+ * All statements are prepared (store_setup registers them on each
  * session the kit opens for the service) and take their values as
  * parameters; lists travel as binary arrays (pgarray.h) so that an order's
  * lines, or an import's thousands of rows, are one statement each.
@@ -33,8 +33,10 @@
 #include "services/inventory/catalogue.h"
 #include "services/inventory/stock.h"
 
-/* Registers every statement on db. 0 ok, -1 out of memory. */
-int store_prepare(db_t *db);
+/* Registers every statement on db (the kit's db_setup, service_def_t:
+ * every session the kit opens for the service). arg unused. 0 ok, -1 out
+ * of memory. */
+int store_setup(db_t *db, void *arg);
 
 /* SQLSTATEs of the constraint violations callers map to answers. */
 #define STORE_UNIQUE_VIOLATION "23505"

@@ -1,6 +1,7 @@
 /*
  * api.c — the order service's HTTP routes: parse, authorise, call the
- * domain (orders.c) inside one transaction, answer.
+ * domain inside one transaction (service_tx: the kit's one retry policy),
+ * answer. No SQL and no domain decision lives here.
  *
  *   POST /v1/auth/token, /v1/auth/refresh        staff tokens (F: identity)
  *   POST /v1/orders                              intake, JSON, Idempotency-Key
@@ -20,8 +21,6 @@
  * sources are administered by admins; everything else takes any staff
  * token, and the funnel's matrix decides which moves a role may make.
  */
-#include "services/order/api.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,50 +34,40 @@
 #include "common/metrics.h"
 #include "common/numparse.h"
 #include "common/page.h"
+#include "common/service.h"
 #include "common/uuid.h"
+#include "services/order/assignment.h"
 #include "services/order/calendar.h"
-#include "services/order/jobs.h"
-
-#define SESSION_WAIT_MS 3000
-#define TX_ATTEMPTS     3
+#include "services/order/form.h"
+#include "services/order/funnel.h"
+#include "services/order/identity.h"
+#include "services/order/order.h"
+#include "services/order/placing.h"
+#include "services/order/store.h"
+#include "services/order/submission.h"
 
 /* ------------------------------------------------------------------ */
 /* plumbing                                                             */
 
-static const auth_t *auth_of(const api_t *api)
+static const auth_t *auth_of(const order_app_t *app)
 {
-    return service_auth(api->app->svc);
+    return service_auth(app->svc);
 }
 
-static db_t *session(api_t *api, http_response_t *res)
+static db_t *session(order_app_t *app, http_response_t *res)
 {
-    return service_session(api->app->svc, res, SESSION_WAIT_MS);
+    return service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
 }
 
-static void release(api_t *api, db_t **db)
+static void release(order_app_t *app, db_t **db)
 {
-    service_session_release(api->app->svc, db);
+    service_session_release(app->svc, db);
 }
 
-typedef db_status_t (*tx_fn)(db_t *db, void *ctx);
-
-/* Runs fn in a transaction, again on a transient failure (a lost session,
- * a deadlock). After a commit, the events it appended leave at once. */
-static db_status_t in_tx(api_t *api, db_t *db, tx_fn fn, void *ctx)
+/* Root events of a route, in the transaction on db. */
+static emitter_t root_emitter(const order_app_t *app, db_t *db)
 {
-    db_status_t status = DB_TRANSIENT;
-    for (int attempt = 0; attempt < TX_ATTEMPTS && status == DB_TRANSIENT; attempt++) {
-        status = db_begin(db);
-        if (status == DB_OK)
-            status = fn(db, ctx);
-        if (status == DB_OK)
-            status = db_commit(db);
-        if (status != DB_OK)
-            db_rollback(db);
-    }
-    if (status == DB_OK)
-        service_committed(api->app->svc, db);
-    return status;
+    return emitter_root(db, order_stream(app));
 }
 
 /* Answers a JSON value from the store: 200, or 404 when absent. */
@@ -97,7 +86,8 @@ static void answer_json(http_response_t *res, db_t *db, db_status_t status, json
     http_res_json_take(res, 200, value);
 }
 
-/* A list page from the store's {"items": [...], "last": cursor key}. */
+/* A list page from the store's {"items": [...], "last": cursor key}: the
+ * kit's one paging answer, next_cursor null on the last page. */
 static void answer_page(http_response_t *res, db_t *db, db_status_t status, json_t *page_value,
                         const page_t *page, const char *what)
 {
@@ -105,27 +95,26 @@ static void answer_page(http_response_t *res, db_t *db, db_status_t status, json
         answer_json(res, db, status, page_value, what);
         return;
     }
-    json_t *items = json_object_get(page_value, "items");
+    json_t *items = json_incref(json_object_get(page_value, "items"));
     const char *last_key = json_string_value(json_object_get(page_value, "last"));
-    json_t *body = json_pack("{s:O}", "items", items);
-    if (body && last_key && json_array_size(items) == (size_t)page->limit) {
+    char cursor[PAGE_CURSOR_SIZE];
+    bool more = last_key && json_array_size(items) == (size_t)page->limit;
+    if (more) {
         json_t *last = json_array_get(items, json_array_size(items) - 1);
-        char cursor[PAGE_CURSOR_SIZE];
         page_cursor(last_key, json_string_value(json_object_get(last, "id")), cursor);
-        json_object_set_new(body, "next_cursor", json_string(cursor));
     }
     json_decref(page_value);
-    http_res_json_take(res, 200, body);
+    page_answer_take(res, items, more ? cursor : NULL); /* NULL items: 500 */
 }
 
 typedef db_status_t (*json_reader_fn)(db_t *db, const char *key, json_t **out);
 
 /* The shape of every read: a session, one JSON value from the store,
  * answered (wrapped as {"<wrap>": value} when wrap is given) or 404, 503. */
-static void serve_json(api_t *api, http_response_t *res, json_reader_fn read, const char *key,
+static void serve_json(order_app_t *app, http_response_t *res, json_reader_fn read, const char *key,
                        const char *wrap, const char *what)
 {
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     json_t *value = NULL;
@@ -133,13 +122,7 @@ static void serve_json(api_t *api, http_response_t *res, json_reader_fn read, co
     if (status == DB_OK && value && wrap)
         value = json_pack("{s:o}", wrap, value);
     answer_json(res, db, status, value, what);
-    release(api, &db);
-}
-
-static bool valid_uuid(const char *text)
-{
-    uint8_t bytes[16];
-    return text && uuid_parse(text, bytes) == 0;
+    release(app, &db);
 }
 
 /* Reads a time bound: "YYYY-MM-DD" (midnight in STORE_TZ) or unix ms.
@@ -174,49 +157,6 @@ static int time_param(const http_request_t *req, http_response_t *res, const cha
 /* ------------------------------------------------------------------ */
 /* identity                                                             */
 
-static json_t *token_pair(api_t *api, db_t *db, const staff_login_t *staff, db_status_t *status)
-{
-    char *access = auth_issue(auth_of(api), staff->id, staff->name, auth_role_parse(staff->role));
-    char refresh[65], refresh_hash[DIGEST_HEX_SIZE];
-    json_t *body = NULL;
-    *status = DB_ERROR;
-    if (!access || digest_random_hex(32, refresh) != 0 ||
-        digest_sha256_hex(refresh, strlen(refresh), refresh_hash) != 0)
-        goto done;
-    *status =
-        store_refresh_insert(db, refresh_hash, staff->id, clock_now_ms() + api->refresh_ttl_ms);
-    if (*status != DB_OK)
-        goto done;
-    body = json_pack("{s:s,s:s,s:I,s:s,s:{s:s,s:s,s:s}}", "access_token", access, "token_type",
-                     "Bearer", "expires_in", (json_int_t)(auth_ttl_ms(auth_of(api)) / 1000),
-                     "refresh_token", refresh, "staff", "id", staff->id, "name", staff->name,
-                     "role", staff->role);
-done:
-    free(access);
-    return body;
-}
-
-/* POST /v1/auth/token in three steps (login.h says why each limit is what
- * it is): a short transaction that admits the client under its rate limit
- * and reads the login's staff row and failure counts; Argon2id outside any
- * transaction, against the staff member's hash or, for an unknown or
- * locked login, against a dummy one (the same work: the answer and its
- * time tell nothing); a short transaction that records a failure or issues
- * the tokens. */
-typedef struct {
-    api_t *api;
-    const char *login;
-    char client[64]; /* the key the client is counted by */
-    int64_t now_ms;
-    bool limited;           /* refused by the rate limit */
-    int64_t retry_after_ms; /* ... for this long */
-    bool found;             /* the login exists */
-    staff_login_t staff;
-    bool locked;    /* for this client, or for everyone */
-    bool granted;   /* the password matched an active, unlocked login */
-    json_t *answer; /* the token pair */
-} token_ctx_t;
-
 static metrics_counter_t *login_counter(const char *outcome)
 {
     char labels[64];
@@ -225,188 +165,122 @@ static metrics_counter_t *login_counter(const char *outcome)
                            "POST /v1/auth/token attempts by outcome (rate_limited, refused, ok).");
 }
 
-static db_status_t tx_token_begin(db_t *db, void *arg)
+typedef struct {
+    order_app_t *app;
+    login_attempt_t attempt;
+} login_ctx_t;
+
+static db_status_t tx_login_admit(tx_t *tx, void *arg)
 {
-    token_ctx_t *ctx = arg;
-    const login_policy_t *policy = &ctx->api->login;
-    int64_t tat = 0, next = 0;
-    ctx->limited = false;
-    db_status_t status = store_login_throttle_take(db, ctx->client, ctx->now_ms, &tat);
-    if (status != DB_OK)
-        return status;
-    if (!login_rate_admit(tat, ctx->now_ms, policy->rate_max, policy->rate_window_ms, &next,
-                          &ctx->retry_after_ms)) {
-        ctx->limited = true; /* nothing more is read, nothing hashed */
-        return DB_OK;
-    }
-    status = store_login_throttle_set(db, ctx->client, next);
-    if (status == DB_OK)
-        status = store_login_purge(db, ctx->now_ms);
-    if (status == DB_OK)
-        status = store_staff_by_login(db, ctx->login, &ctx->found, &ctx->staff);
-    login_guard_t pair, all;
-    if (status == DB_OK)
-        status = store_login_guards(db, ctx->login, ctx->client, false, ctx->now_ms, &pair, &all);
-    if (status == DB_OK)
-        ctx->locked =
-            login_guard_locked(&pair, ctx->now_ms) || login_guard_locked(&all, ctx->now_ms);
-    return status;
+    login_ctx_t *ctx = arg;
+    return identity_login_admit(ctx->app, tx->db, &ctx->attempt);
 }
 
-/* Counts a failure under the login from this client and from all. */
-static db_status_t record_failure(db_t *db, token_ctx_t *ctx)
+static db_status_t tx_login_settle(tx_t *tx, void *arg)
 {
-    const login_policy_t *policy = &ctx->api->login;
-    login_guard_t pair, all;
-    db_status_t status =
-        store_login_guards(db, ctx->login, ctx->client, true, ctx->now_ms, &pair, &all);
-    if (status != DB_OK)
-        return status;
-    bool was_locked = login_guard_locked(&all, ctx->now_ms);
-    login_guard_fail(&pair, ctx->now_ms, policy->max_failures, policy->lock_ms);
-    login_guard_fail(&all, ctx->now_ms, policy->max_failures_all, policy->lock_ms);
-    if (!was_locked && login_guard_locked(&all, ctx->now_ms))
-        log_warn("a login is locked for every client: failed logins from many addresses",
-                 LF_STR("client", ctx->client), LF_ERR("login_locked_all"));
-    status = store_login_guard_set(db, ctx->login, ctx->client, &pair,
-                                   login_guard_expires_ms(&pair, policy->lock_ms));
-    if (status == DB_OK)
-        status = store_login_guard_set(db, ctx->login, "", &all,
-                                       login_guard_expires_ms(&all, policy->lock_ms));
-    return status;
+    login_ctx_t *ctx = arg;
+    return identity_login_settle(ctx->app, tx->db, &ctx->attempt);
 }
 
-static db_status_t tx_token_end(db_t *db, void *arg)
-{
-    token_ctx_t *ctx = arg;
-    json_decref(ctx->answer);
-    ctx->answer = NULL;
-    if (!ctx->granted) /* a refusal by a lock is counted nowhere */
-        return ctx->locked ? DB_OK : record_failure(db, ctx);
-    db_status_t status = store_login_guard_clear(db, ctx->login, ctx->client);
-    if (status == DB_OK)
-        ctx->answer = token_pair(ctx->api, db, &ctx->staff, &status);
-    return status;
-}
-
+/* POST /v1/auth/token: identity.h's three steps, one answer for every
+ * refusal but the rate limit's. */
 static void route_auth_token(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     json_t *body = http_req_json(req, res);
     if (!body)
         return;
-    token_ctx_t ctx = {.api = api,
-                       .login = json_string_value(json_object_get(body, "login")),
-                       .now_ms = clock_now_ms()};
+    login_ctx_t ctx = {.app = app,
+                       .attempt = {.login = json_string_value(json_object_get(body, "login")),
+                                   .now_ms = clock_now_ms()}};
+    login_attempt_t *attempt = &ctx.attempt;
     const char *password = json_string_value(json_object_get(body, "password"));
-    if (!ctx.login || !password || !ctx.login[0] || strlen(ctx.login) > 128) {
+    if (!attempt->login || !password || !attempt->login[0] || strlen(attempt->login) > 128) {
         http_res_problem(res, 422, "required", "login and password are required",
                          "a login is at most 128 characters");
         return;
     }
     char address[HTTP_ADDR_SIZE];
-    if (http_req_client(req, &api->proxies, address, sizeof address) != 0 ||
-        login_client_key(address, ctx.client, sizeof ctx.client) != 0) {
+    if (http_req_client(req, service_proxies(app->svc), address, sizeof address) != 0 ||
+        login_client_key(address, attempt->client, sizeof attempt->client) != 0) {
         http_res_problem(res, 500, "no_client_address", "the client's address is unknown", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
-    db_status_t status = in_tx(api, db, tx_token_begin, &ctx);
+    db_status_t status = service_tx(app->svc, db, tx_login_admit, &ctx, NULL);
     if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "login");
         goto done;
     }
-    if (ctx.limited) {
+    if (attempt->limited) {
         metrics_counter_add(login_counter("rate_limited"), 1);
         char seconds[24];
-        snprintf(seconds, sizeof seconds, "%lld", (long long)((ctx.retry_after_ms + 999) / 1000));
+        snprintf(seconds, sizeof seconds, "%lld",
+                 (long long)((attempt->retry_after_ms + 999) / 1000));
         http_res_header(res, "Retry-After", seconds);
         http_res_problem(res, 429, "login_rate_limited",
                          "too many login attempts from your address",
                          "try again after the seconds in Retry-After");
         goto done;
     }
-    bool usable = ctx.found && !ctx.locked && ctx.staff.password_hash[0];
-    /* the same Argon2id work whether the login exists, is locked or not */
-    metrics_counter_add(metrics_counter("login_password_checks_total", "",
-                                        "Argon2id verifications made by POST /v1/auth/token."),
-                        1);
-    bool match = auth_password_verify(usable ? ctx.staff.password_hash : api->dummy_hash, password);
-    ctx.granted = usable && match && ctx.staff.active;
-    status = in_tx(api, db, tx_token_end, &ctx);
+    identity_login_check(app, attempt, password);
+    status = service_tx(app->svc, db, tx_login_settle, &ctx, NULL);
     if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "login");
-    } else if (ctx.granted && ctx.answer) {
+    } else if (attempt->granted && attempt->answer) {
         metrics_counter_add(login_counter("ok"), 1);
-        http_res_json_take(res, 200, json_incref(ctx.answer));
+        http_res_json_take(res, 200, json_incref(attempt->answer));
     } else {
         /* unknown, wrong, inactive or locked: one answer for all */
         metrics_counter_add(login_counter("refused"), 1);
         http_res_problem(res, 401, "bad_credentials", "the login or the password is wrong", NULL);
     }
 done:
-    json_decref(ctx.answer);
-    release(api, &db);
+    identity_login_clear(attempt);
+    release(app, &db);
 }
 
 typedef struct {
-    api_t *api;
+    order_app_t *app;
     const char *refresh;
-    int answer_status;
     json_t *answer;
 } refresh_ctx_t;
 
-static db_status_t tx_refresh(db_t *db, void *arg)
+static db_status_t tx_refresh(tx_t *tx, void *arg)
 {
     refresh_ctx_t *ctx = arg;
-    char hash[DIGEST_HEX_SIZE], staff_id[37];
-    if (digest_sha256_hex(ctx->refresh, strlen(ctx->refresh), hash) != 0)
-        return DB_ERROR;
-    db_status_t status = store_refresh_use(db, hash, clock_now_ms(), staff_id);
-    if (status != DB_OK || !staff_id[0]) {
-        ctx->answer_status = 401;
-        return status;
-    }
-    staff_login_t staff;
-    bool found = false;
-    status = store_staff_by_id(db, staff_id, &found, &staff);
-    if (status != DB_OK || !found || !staff.active) {
-        ctx->answer_status = 401;
-        return status;
-    }
-    ctx->answer = token_pair(ctx->api, db, &staff, &status);
-    ctx->answer_status = 200;
-    return status;
+    json_decref(ctx->answer);
+    return identity_refresh(ctx->app, tx->db, ctx->refresh, &ctx->answer);
 }
 
 static void route_auth_refresh(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     json_t *body = http_req_json(req, res);
     if (!body)
         return;
-    refresh_ctx_t ctx = {.api = api,
+    refresh_ctx_t ctx = {.app = app,
                          .refresh = json_string_value(json_object_get(body, "refresh_token"))};
     if (!ctx.refresh || strlen(ctx.refresh) > 128) {
         http_res_problem(res, 422, "required", "refresh_token is required", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
-    db_status_t status = in_tx(api, db, tx_refresh, &ctx);
+    db_status_t status = service_tx(app->svc, db, tx_refresh, &ctx, NULL);
     if (status != DB_OK)
         service_answer_db_failure(res, db, status, "refresh");
-    else if (ctx.answer_status == 200 && ctx.answer)
+    else if (ctx.answer)
         http_res_json_take(res, 200, json_incref(ctx.answer));
     else
         http_res_problem(res, 401, "bad_refresh_token",
                          "the refresh token is unknown, used or expired",
                          "log in again with POST /v1/auth/token");
     json_decref(ctx.answer);
-    release(api, &db);
+    release(app, &db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -425,8 +299,8 @@ typedef struct {
  * The key is read from the X-Api-Key header only: a key in the URL ends
  * up in proxies' and servers' access logs, so one sent there is refused
  * (and should be replaced), never used. */
-static bool intake_caller(api_t *api, const http_request_t *req, http_response_t *res, db_t *db,
-                          caller_t *caller)
+static bool intake_caller(order_app_t *app, const http_request_t *req, http_response_t *res,
+                          db_t *db, caller_t *caller)
 {
     memset(caller, 0, sizeof *caller);
     if (http_req_query(req, "api_key")) {
@@ -466,7 +340,7 @@ static bool intake_caller(api_t *api, const http_request_t *req, http_response_t
         return false;
     }
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims))
         return false;
     snprintf(caller->source, sizeof caller->source, "callcenter");
     snprintf(caller->default_channel, sizeof caller->default_channel, "phone");
@@ -486,7 +360,7 @@ static bool staff_may_file(db_t *db, http_response_t *res, const caller_t *calle
     if (strcmp(source, caller->source) == 0 || (caller->roles & ROLE_ADMIN))
         return true;
     bool may = false;
-    db_status_t status = valid_uuid(caller->staff_id)
+    db_status_t status = uuid_valid(caller->staff_id)
                              ? store_staff_may_file(db, caller->staff_id, source, &may)
                              : DB_OK;
     if (status != DB_OK) {
@@ -502,7 +376,7 @@ static bool staff_may_file(db_t *db, http_response_t *res, const caller_t *calle
 }
 
 typedef struct {
-    api_t *api;
+    order_app_t *app;
     submission_t *sub;
     intake_door_t door;
     const caller_t *caller;
@@ -510,13 +384,12 @@ typedef struct {
     intake_result_t result;
 } intake_ctx_t;
 
-static db_status_t tx_intake(db_t *db, void *arg)
+static db_status_t tx_intake(tx_t *tx, void *arg)
 {
     intake_ctx_t *ctx = arg;
-    intake_result_clear(&ctx->result);
-    emitter_t root = {.cause = NULL};
-    return order_intake(ctx->api->app, db, &root, ctx->sub, ctx->door, ctx->caller->default_channel,
-                        &ctx->caller->trust, ctx->read_errors, &ctx->result);
+    emitter_t root = root_emitter(ctx->app, tx->db);
+    return placing_intake(ctx->app, &root, ctx->sub, ctx->door, ctx->caller->default_channel,
+                          &ctx->caller->trust, ctx->read_errors, &ctx->result);
 }
 
 /* Staff are trusted with money as far as the source they file under is
@@ -536,12 +409,12 @@ static bool staff_trust(db_t *db, http_response_t *res, const char *source, call
 }
 
 /* Files a submission and answers 201 / 200 (repeat) / 409 / 422. */
-static void intake_and_answer(api_t *api, http_response_t *res, db_t *db, submission_t *sub,
+static void intake_and_answer(order_app_t *app, http_response_t *res, db_t *db, submission_t *sub,
                               intake_door_t door, const caller_t *caller, const json_t *read_errors)
 {
     intake_ctx_t ctx = {
-        .api = api, .sub = sub, .door = door, .caller = caller, .read_errors = read_errors};
-    db_status_t status = in_tx(api, db, tx_intake, &ctx);
+        .app = app, .sub = sub, .door = door, .caller = caller, .read_errors = read_errors};
+    db_status_t status = service_tx(app->svc, db, tx_intake, &ctx, NULL);
     intake_result_t *result = &ctx.result;
     if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "intake");
@@ -574,7 +447,7 @@ static void intake_and_answer(api_t *api, http_response_t *res, db_t *db, submis
 
 static void route_orders_create(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     const char *key = http_req_header(req, "Idempotency-Key");
     if (!key || !key[0] || strlen(key) > 128) {
         http_res_problem(res, 400, "idempotency_key_required",
@@ -583,7 +456,7 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
                          "key returns the first answer");
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     caller_t caller;
@@ -591,7 +464,7 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
     submission_init(&sub);
     problems_t read_errors;
     /* who asks comes first: nobody's body is parsed before they are known */
-    if (problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, &caller))
+    if (problems_init(&read_errors) != 0 || !intake_caller(app, req, res, db, &caller))
         goto done;
     json_t *body = http_req_json(req, res);
     if (!body)
@@ -618,11 +491,11 @@ static void route_orders_create(const http_request_t *req, http_response_t *res,
     }
     if (caller.staff && !staff_trust(db, res, sub.source, &caller))
         goto done;
-    intake_and_answer(api, res, db, &sub, DOOR_HTTP, &caller, problems_errors(&read_errors));
+    intake_and_answer(app, res, db, &sub, DOOR_HTTP, &caller, problems_errors(&read_errors));
 done:
     problems_release(&read_errors);
     submission_free(&sub);
-    release(api, &db);
+    release(app, &db);
 }
 
 /* The site builders' webhook. The caller is known before a byte of the
@@ -631,7 +504,7 @@ done:
  * parsing holds is proportional to the body (form.h). */
 static void route_intake_form(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     form_t form = {0};
     form_order_t order;
     memset(&order, 0, sizeof order);
@@ -639,8 +512,8 @@ static void route_intake_form(const http_request_t *req, http_response_t *res, v
     submission_init(&sub);
     problems_t read_errors = {0};
     caller_t caller;
-    db_t *db = session(api, res);
-    if (!db || problems_init(&read_errors) != 0 || !intake_caller(api, req, res, db, &caller))
+    db_t *db = session(app, res);
+    if (!db || problems_init(&read_errors) != 0 || !intake_caller(app, req, res, db, &caller))
         goto done;
     size_t len = 0;
     const char *text = http_req_body(req, &len);
@@ -649,7 +522,7 @@ static void route_intake_form(const http_request_t *req, http_response_t *res, v
                          "UTF-8 text, %XX escapes, at most 8192 fields");
         goto done;
     }
-    if (form_order_read(&form, &api->form_map, &order) != 0) {
+    if (form_order_read(&form, &app->form_map, &order) != 0) {
         http_res_problem(res, 400, "bad_form", "the form's cart cannot be read",
                          "payment is neither bracketed fields nor JSON");
         goto done;
@@ -672,14 +545,14 @@ static void route_intake_form(const http_request_t *req, http_response_t *res, v
     if (!order.tranid)
         problems_add(&read_errors, "tranid", "required",
                      "the form's submission id (tranid) is required");
-    intake_and_answer(api, res, db, &sub, DOOR_FORM, &caller, problems_errors(&read_errors));
+    intake_and_answer(app, res, db, &sub, DOOR_FORM, &caller, problems_errors(&read_errors));
 done:
     problems_release(&read_errors);
     submission_free(&sub);
     form_order_free(&order);
     form_free(&form);
     if (db)
-        release(api, &db);
+        release(app, &db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -687,7 +560,7 @@ done:
 
 static void route_orders_list(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
     page_t page;
     order_filter_t filter = {
@@ -698,28 +571,28 @@ static void route_orders_list(const http_request_t *req, http_response_t *res, v
         .channel = http_req_query(req, "channel"),
         .source = http_req_query(req, "source"),
     };
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims) ||
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims) ||
         page_from_request(req, res, 50, 500, &page) != 0 ||
         time_param(req, res, "from", &filter.from_ms) != 0 ||
         time_param(req, res, "to", &filter.to_ms) != 0)
         return;
     if (filter.manager_id && strcmp(filter.manager_id, "me") == 0)
         filter.manager_id = claims.subject;
-    if (filter.manager_id && !valid_uuid(filter.manager_id)) {
+    if (filter.manager_id && !uuid_valid(filter.manager_id)) {
         http_res_problem(res, 400, "bad_manager", "manager is a staff id or \"me\"", NULL);
         return;
     }
-    if (page.has_cursor && !valid_uuid(page.after_id)) {
+    if (page.has_cursor && !uuid_valid(page.after_id)) {
         http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     json_t *value = NULL;
     db_status_t status = store_orders_json(db, &filter, &page, &value);
     answer_page(res, db, status, value, &page, "orders");
-    release(api, &db);
+    release(app, &db);
 }
 
 static void route_order_get(const http_request_t *req, http_response_t *res, void *arg)
@@ -728,7 +601,7 @@ static void route_order_get(const http_request_t *req, http_response_t *res, voi
     if (!auth_require(auth_of(arg), req, res, ROLE_ANY_STAFF, &claims))
         return;
     const char *id = http_req_param(req, "id");
-    if (!valid_uuid(id))
+    if (!uuid_valid(id))
         http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
     else
         serve_json(arg, res, store_order_json, id, NULL, "order");
@@ -738,32 +611,34 @@ static void route_order_get(const http_request_t *req, http_response_t *res, voi
 /* the funnel                                                           */
 
 typedef struct {
-    api_t *api;
+    order_app_t *app;
     const char *order_id, *to, *reason;
     uint64_t expected_version;
     actor_t actor;
     move_result_t result;
 } move_ctx_t;
 
-static db_status_t tx_move(db_t *db, void *arg)
+static db_status_t tx_move(tx_t *tx, void *arg)
 {
     move_ctx_t *ctx = arg;
-    move_result_clear(&ctx->result);
-    emitter_t root = {.cause = NULL};
-    return order_move(ctx->api->app, db, &root, ctx->order_id, ctx->to, &ctx->actor, ctx->reason,
-                      ctx->expected_version, &ctx->result);
+    emitter_t root = root_emitter(ctx->app, tx->db);
+    db_status_t status = funnel_move(ctx->app, &root, ctx->order_id, ctx->to, &ctx->actor,
+                                     ctx->reason, ctx->expected_version, &ctx->result);
+    if (status == DB_OK && ctx->result.outcome != MOVE_OK)
+        tx_abandon(tx); /* a refusal changes nothing */
+    return status;
 }
 
 static void route_order_status(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
         return;
     json_t *body = http_req_json(req, res);
     if (!body)
         return;
-    move_ctx_t ctx = {.api = api,
+    move_ctx_t ctx = {.app = app,
                       .order_id = http_req_param(req, "id"),
                       .to = json_string_value(json_object_get(body, "to")),
                       .reason = json_string_value(json_object_get(body, "reason")),
@@ -775,14 +650,14 @@ static void route_order_status(const http_request_t *req, http_response_t *res, 
         return;
     }
     ctx.expected_version = expected ? (uint64_t)json_integer_value(expected) : 0;
-    if (!valid_uuid(ctx.order_id)) {
+    if (!uuid_valid(ctx.order_id)) {
         http_res_problem(res, 404, "not_found", "no such order", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
-    db_status_t status = in_tx(api, db, tx_move, &ctx);
+    db_status_t status = service_tx(app->svc, db, tx_move, &ctx, NULL);
     move_result_t *result = &ctx.result;
     if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "status move");
@@ -811,39 +686,37 @@ static void route_order_status(const http_request_t *req, http_response_t *res, 
                                      (json_int_t)result->version));
     }
     move_result_clear(result);
-    release(api, &db);
+    release(app, &db);
 }
 
 typedef struct {
-    api_t *api;
     const char *order_id;
     actor_t actor;
     bool found;
 } take_ctx_t;
 
-static db_status_t tx_take(db_t *db, void *arg)
+static db_status_t tx_take(tx_t *tx, void *arg)
 {
     take_ctx_t *ctx = arg;
-    return order_take_up(ctx->api->app, db, ctx->order_id, &ctx->actor, &ctx->found);
+    return assignment_take_up(tx->db, ctx->order_id, &ctx->actor, &ctx->found);
 }
 
 static void route_order_take(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_MANAGER | ROLE_ADMIN, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_MANAGER | ROLE_ADMIN, &claims))
         return;
-    take_ctx_t ctx = {.api = api,
-                      .order_id = http_req_param(req, "id"),
+    take_ctx_t ctx = {.order_id = http_req_param(req, "id"),
                       .actor = {.id = claims.subject, .name = claims.name, .roles = claims.roles}};
-    if (!valid_uuid(ctx.order_id)) {
+    if (!uuid_valid(ctx.order_id)) {
         http_res_problem(res, 404, "not_found", "no such order", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
-    db_status_t status = in_tx(api, db, tx_take, &ctx);
+    db_status_t status = service_tx(app->svc, db, tx_take, &ctx, NULL);
     if (status != DB_OK)
         service_answer_db_failure(res, db, status, "take up");
     else if (!ctx.found)
@@ -851,7 +724,7 @@ static void route_order_take(const http_request_t *req, http_response_t *res, vo
     else
         http_res_json_take(res, 200,
                            json_pack("{s:s,s:b}", "order_id", ctx.order_id, "taken_up", 1));
-    release(api, &db);
+    release(app, &db);
 }
 
 static db_status_t read_statuses(db_t *db, const char *key, json_t **out)
@@ -882,23 +755,23 @@ static void route_transitions(const http_request_t *req, http_response_t *res, v
 
 static void route_rejections(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
     page_t page;
-    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
         page_from_request(req, res, 50, 500, &page) != 0)
         return;
-    if (page.has_cursor && !valid_uuid(page.after_id)) {
+    if (page.has_cursor && !uuid_valid(page.after_id)) {
         http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     json_t *value = NULL;
     db_status_t status = store_rejections_json(db, http_req_query(req, "source"), &page, &value);
     answer_page(res, db, status, value, &page, "rejections");
-    release(api, &db);
+    release(app, &db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -916,9 +789,9 @@ static bool string_array(const json_t *value)
 
 static void route_staff_create(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN, &claims))
         return;
     json_t *body = http_req_json(req, res);
     if (!body)
@@ -975,7 +848,7 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         .password_hash = password ? hash : NULL,
         .intake_sources_json = sources_text,
     };
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db) {
         free(regions_text);
         free(sources_text);
@@ -1000,7 +873,7 @@ static void route_staff_create(const http_request_t *req, http_response_t *res, 
         else
             answer_json(res, db, status, value, "staff");
     }
-    release(api, &db);
+    release(app, &db);
 }
 
 static db_status_t read_staff_list(db_t *db, const char *key, json_t **out)
@@ -1024,7 +897,7 @@ static void route_staff_get(const http_request_t *req, http_response_t *res, voi
     const char *id = http_req_param(req, "id");
     if (strcmp(id, "me") == 0)
         id = claims.subject;
-    if (!valid_uuid(id))
+    if (!uuid_valid(id))
         http_res_problem(res, 404, "not_found", "no such staff member", NULL);
     else
         serve_json(arg, res, store_staff_json, id, NULL, "staff member");
@@ -1032,9 +905,9 @@ static void route_staff_get(const http_request_t *req, http_response_t *res, voi
 
 static void route_staff_patch(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN, &claims))
         return;
     json_t *body = http_req_json(req, res);
     if (!body)
@@ -1044,7 +917,7 @@ static void route_staff_patch(const http_request_t *req, http_response_t *res, v
     json_t *capacity = json_object_get(body, "capacity");
     json_t *active = json_object_get(body, "active");
     json_t *intake_sources = json_object_get(body, "intake_sources");
-    if (!valid_uuid(id)) {
+    if (!uuid_valid(id)) {
         http_res_problem(res, 404, "not_found", "no such staff member", NULL);
         return;
     }
@@ -1056,11 +929,11 @@ static void route_staff_patch(const http_request_t *req, http_response_t *res, v
         return;
     }
     char *patch = json_dumps(body, JSON_COMPACT);
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db || !patch) {
         free(patch);
         if (db)
-            release(api, &db);
+            release(app, &db);
         return;
     }
     bool found = false;
@@ -1078,7 +951,7 @@ static void route_staff_patch(const http_request_t *req, http_response_t *res, v
         status = store_staff_json(db, id, &value);
         answer_json(res, db, status, value, "staff member");
     }
-    release(api, &db);
+    release(app, &db);
 }
 
 typedef struct {
@@ -1087,22 +960,17 @@ typedef struct {
     bool found;
 } shift_ctx_t;
 
-static db_status_t tx_shift(db_t *db, void *arg)
+static db_status_t tx_shift(tx_t *tx, void *arg)
 {
     shift_ctx_t *ctx = arg;
-    db_status_t status =
-        store_staff_set_shift(db, ctx->id, ctx->on_shift, clock_now_ms(), &ctx->found);
-    /* someone arrived: orders waiting for a manager go out, oldest first */
-    if (status == DB_OK && ctx->found && ctx->on_shift)
-        status = order_jobs_assign_waiting_soon(db);
-    return status;
+    return assignment_shift(tx->db, ctx->id, ctx->on_shift, &ctx->found);
 }
 
 static void route_staff_shift(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
         return;
     json_t *body = http_req_json(req, res);
     if (!body)
@@ -1119,15 +987,15 @@ static void route_staff_shift(const http_request_t *req, http_response_t *res, v
         http_res_problem(res, 403, "forbidden", "only an admin changes someone else's shift", NULL);
         return;
     }
-    if (!valid_uuid(ctx.id)) {
+    if (!uuid_valid(ctx.id)) {
         http_res_problem(res, 404, "not_found", "no such staff member", NULL);
         return;
     }
     ctx.on_shift = json_is_true(on);
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
-    db_status_t status = in_tx(api, db, tx_shift, &ctx);
+    db_status_t status = service_tx(app->svc, db, tx_shift, &ctx, NULL);
     if (status != DB_OK)
         service_answer_db_failure(res, db, status, "shift");
     else if (!ctx.found)
@@ -1137,14 +1005,14 @@ static void route_staff_shift(const http_request_t *req, http_response_t *res, v
         status = store_staff_json(db, ctx.id, &value);
         answer_json(res, db, status, value, "staff member");
     }
-    release(api, &db);
+    release(app, &db);
 }
 
 static void route_sources_create(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN, &claims))
         return;
     json_t *body = http_req_json(req, res);
     if (!body)
@@ -1178,7 +1046,7 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
     }
     if (digest_sha256_hex(key, strlen(key), hash) != 0)
         return;
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     db_status_t status =
@@ -1197,7 +1065,7 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
                                      "default_channel", channel ? channel : "website",
                                      "may_set_prices", trust.may_set_prices, "max_discount_bp",
                                      (json_int_t)trust.max_discount_bp));
-    release(api, &db);
+    release(app, &db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1205,17 +1073,17 @@ static void route_sources_create(const http_request_t *req, http_response_t *res
 
 static void route_tasks(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
     page_t page;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims) ||
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims) ||
         page_from_request(req, res, 50, 500, &page) != 0)
         return;
     const char *assignee = http_req_query(req, "assignee");
     if (assignee && strcmp(assignee, "me") == 0)
         assignee = claims.subject;
     const char *status_filter = http_req_query(req, "status");
-    if ((assignee && !valid_uuid(assignee)) ||
+    if ((assignee && !uuid_valid(assignee)) ||
         (status_filter && strcmp(status_filter, "open") != 0 &&
          strcmp(status_filter, "done") != 0)) {
         http_res_problem(res, 400, "bad_filter",
@@ -1223,31 +1091,31 @@ static void route_tasks(const http_request_t *req, http_response_t *res, void *a
         return;
     }
     if (page.has_cursor &&
-        (!valid_uuid(page.after_id) || numparse_i64(page.after_key, &(int64_t){0}) != 0)) {
+        (!uuid_valid(page.after_id) || numparse_i64(page.after_key, &(int64_t){0}) != 0)) {
         http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     json_t *value = NULL;
     db_status_t status = store_tasks_json(db, assignee, status_filter, &page, &value);
     answer_page(res, db, status, value, &page, "tasks");
-    release(api, &db);
+    release(app, &db);
 }
 
 static void route_task_done(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(api), req, res, ROLE_ANY_STAFF, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
         return;
     const char *id = http_req_param(req, "id");
-    if (!valid_uuid(id)) {
+    if (!uuid_valid(id)) {
         http_res_problem(res, 404, "not_found", "no such task", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     bool done = false;
@@ -1259,7 +1127,7 @@ static void route_task_done(const http_request_t *req, http_response_t *res, voi
         http_res_problem(res, 404, "not_found", "no open task of yours with this id", NULL);
     else
         http_res_json_take(res, 200, json_pack("{s:s,s:s}", "id", id, "status", "done"));
-    release(api, &db);
+    release(app, &db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1283,10 +1151,10 @@ static bool report_period(const http_request_t *req, http_response_t *res, int64
 
 static void route_report_sales(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
     int64_t from = 0, to = 0;
-    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
         !report_period(req, res, &from, &to))
         return;
     const char *by = http_req_query(req, "by");
@@ -1297,7 +1165,7 @@ static void route_report_sales(const http_request_t *req, http_response_t *res, 
         http_res_problem(res, 400, "bad_by", "by is region, manager, channel or source", NULL);
         return;
     }
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     json_t *value = NULL;
@@ -1306,18 +1174,18 @@ static void route_report_sales(const http_request_t *req, http_response_t *res, 
         value = json_pack("{s:s,s:I,s:I,s:o}", "by", by, "from_ms", (json_int_t)from, "to_ms",
                           (json_int_t)to, "rows", value);
     answer_json(res, db, status, value, "report");
-    release(api, &db);
+    release(app, &db);
 }
 
 static void route_report_people(const http_request_t *req, http_response_t *res, void *arg)
 {
-    api_t *api = arg;
+    order_app_t *app = arg;
     auth_claims_t claims;
     int64_t from = 0, to = 0;
-    if (!auth_require(auth_of(api), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
         !report_period(req, res, &from, &to))
         return;
-    db_t *db = session(api, res);
+    db_t *db = session(app, res);
     if (!db)
         return;
     json_t *value = NULL;
@@ -1326,12 +1194,12 @@ static void route_report_people(const http_request_t *req, http_response_t *res,
         value = json_pack("{s:I,s:I,s:o}", "from_ms", (json_int_t)from, "to_ms", (json_int_t)to,
                           "rows", value);
     answer_json(res, db, status, value, "report");
-    release(api, &db);
+    release(app, &db);
 }
 
 /* ------------------------------------------------------------------ */
 
-int api_register(http_server_t *http, api_t *api)
+int api_register(http_server_t *http, order_app_t *app)
 {
     static const struct {
         const char *method, *pattern;
@@ -1360,11 +1228,11 @@ int api_register(http_server_t *http, api_t *api)
         {"GET", "/v1/reports/people", route_report_people},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, api) != 0)
+        if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, app) != 0)
             return -1;
     /* a form is a few kilobytes: a megabyte of one is refused unread; a
      * login or a refresh is a few hundred bytes */
-    return http_route_body_limit(http, "POST", "/v1/intake/form", api->form_max_bytes) != 0 ||
+    return http_route_body_limit(http, "POST", "/v1/intake/form", app->form_max_bytes) != 0 ||
                    http_route_body_limit(http, "POST", "/v1/auth/token", 4096) != 0 ||
                    http_route_body_limit(http, "POST", "/v1/auth/refresh", 4096) != 0
                ? -1

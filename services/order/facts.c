@@ -1,12 +1,10 @@
 /*
- * facts.c — what the payment and shipping services report about an order,
- * and what each report does to it (EVENTS.md, the happy path).
+ * facts.c — the payment and shipping streams' facts about an order
+ * (facts.h).
  *
- * One table says it all: per topic (its message is the catalogue's), the
- * keys it leaves in the order's payment or shipment state, the system move it asks for and from
- * where, and the task it opens. The handler is the same for every topic:
- * unpack by the table's descriptor (a payload that does not is parked),
- * write the fact into the history as JSON, hand it to order_on_fact.
+ * One table says it all: per topic, the keys it leaves in the order's
+ * payment or shipment state, the system move it asks for and from where,
+ * and the task it opens.
  *
  *   invoice.created        payment link and expiry kept
  *   invoice.cancelled      the link no longer works
@@ -26,25 +24,27 @@
  *   shipment.returned      handed_to_carrier -> returned
  *
  * Money or a parcel that arrives after the order's final status is
- * recorded and given to a person (order_on_fact), never refused.
+ * recorded and given to a person, never refused.
  */
 #include "services/order/facts.h"
 
-#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/conveyor/catalogue.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/pbjson.h"
-#include "services/order/handlers.h"
+#include "services/order/funnel.h"
+#include "services/order/history.h"
+#include "services/order/rules.h"
+#include "services/order/store.h"
+#include "services/order/tasks.h"
 
 #define STATE_KEYS_MAX 8
 
 typedef struct {
     const char *stream;                     /* "payment" or "shipping" */
-    const char *type;                       /* its message is the catalogue's (common/catalogue) */
+    const char *type;                       /* its topic */
     const char *state_keys[STATE_KEYS_MAX]; /* copied from the fact into the state */
     const char *phase_key;                  /* and this key set to phase_value */
     const char *phase_value;
@@ -119,6 +119,11 @@ static const fact_rule_t *rule_for(const char *stream, const char *type)
     return NULL;
 }
 
+bool facts_known(const char *stream, const char *type)
+{
+    return rule_for(stream, type) != NULL;
+}
+
 /* The keys of the rule, taken from the fact; a new object. */
 static json_t *state_of(const fact_rule_t *rule, const json_t *fact)
 {
@@ -133,85 +138,112 @@ static json_t *state_of(const fact_rule_t *rule, const json_t *fact)
     return state;
 }
 
-static handler_result_t on_fact(inbox_event_t *event, void *arg)
+static bool status_in(const char *status, const char *const *list)
 {
-    order_app_t *app = arg;
-    const fact_rule_t *rule = rule_for(event->topic_stream, event->type);
-    if (!rule)
-        return inbox_reject(event, "unknown_topic", "no rule for %s/%s", event->topic_stream,
-                            event->type);
-    const ProtobufCMessageDescriptor *message =
-        catalogue_find(rule->stream, rule->type)->message; /* checked at registration */
-    ProtobufCMessage *msg =
-        protobuf_c_message_unpack(message, NULL, event->payload_len, event->payload);
-    if (!msg)
-        return inbox_reject(event, "bad_payload", "%s payload is not a %s", rule->type,
-                            message->short_name);
-    json_t *fact = pbjson_from_message(msg);
-    json_t *state = fact ? state_of(rule, fact) : NULL;
-    char *detail_json = fact ? json_dumps(fact, JSON_COMPACT) : NULL;
-    char *state_json = state ? json_dumps(state, JSON_COMPACT) : NULL;
+    for (size_t i = 0; list && list[i]; i++)
+        if (strcmp(status, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A task for the order's manager, one per fact and order version: a
+ * repeat of the fact adds none. */
+static db_status_t fact_task(const emitter_t *em, const order_t *order, const char *kind,
+                             const char *what, const char *topic)
+{
+    char title[400], dedup[160];
+    snprintf(title, sizeof title, "%s: %s", order->title, what);
+    snprintf(dedup, sizeof dedup, "%s:%s:%s:%llu", kind, topic, order->id,
+             (unsigned long long)order->version);
+    return tasks_open(em, kind, order, order->manager_id, title, clock_now_ms(), dedup, false);
+}
+
+/* The fact recorded on the (locked) order, its move and its task. */
+static db_status_t apply_rule(order_app_t *app, const emitter_t *em, const fact_rule_t *rule,
+                              order_t *order, const json_t *fact, const char *detail_json,
+                              const char *state_json, fact_outcome_t *outcome)
+{
+    db_t *db = emitter_db(em);
+    db_status_t status = store_order_merge_state(db, order->id, rule->stream, state_json);
+    if (status == DB_OK)
+        status = history_add(db, order->id, rule->stream, NULL, NULL, &history_system, rule->type,
+                             detail_json);
+    if (status != DB_OK)
+        return status;
+    *outcome = FACT_RECORDED;
+    const char *to = rule->to;
+    if (to && rule->paid_in_full_only && json_integer_value(json_object_get(fact, "due_minor")) > 0)
+        to = NULL;
+    bool wants_move = to && strcmp(order->status, to) != 0;
+    if (wants_move && rules_group_final(order->group)) {
+        /* money for a cancelled order, a parcel delivered after a cancel:
+         * kept, and a person sorts it out */
+        *outcome = FACT_LATE;
+        if (!rule->late_task)
+            return DB_OK;
+        log_warn("a fact arrived after the order's final status: recorded, task opened",
+                 LF_STR("order_id", order->id), LF_STR("status", order->status),
+                 LF_STR("fact", rule->type), LF_ERR("fact_after_final_status"));
+        char what[200];
+        snprintf(what, sizeof what, "%s arrived while the order is %s: sort it out", rule->type,
+                 order->status);
+        return fact_task(em, order, "late_fact", what, rule->type);
+    }
+    if (wants_move && status_in(order->status, rule->from)) {
+        status = funnel_system_move(app, em, order, to, rule->type);
+        if (status == DB_OK)
+            *outcome = FACT_APPLIED;
+    } else if (!wants_move) {
+        *outcome = FACT_APPLIED;
+    }
+    if (status == DB_OK && rule->task_kind)
+        status = fact_task(em, order, rule->task_kind, rule->task_title, rule->type);
+    return status;
+}
+
+/* invoice.expired: the order cancels itself at run_at_ms unless it is
+ * paid, moved on or invoiced again by then (funnel_expire_unpaid). */
+static db_status_t expiry_timer(db_t *db, const char *order_id, const char *invoice_id,
+                                int64_t run_at_ms)
+{
+    char key[200];
+    snprintf(key, sizeof key, "invoice_expired:%s:%s", order_id, invoice_id);
+    return tasks_timer(db, "invoice_expired", order_id, "invoice_id", invoice_id, run_at_ms, key);
+}
+
+db_status_t facts_apply(order_app_t *app, const emitter_t *em, const char *stream, const char *type,
+                        const json_t *fact, fact_outcome_t *outcome)
+{
+    db_t *db = emitter_db(em);
+    *outcome = FACT_UNKNOWN_ORDER;
+    const fact_rule_t *rule = rule_for(stream, type);
     const char *order_id = json_string_value(json_object_get(fact, "order_id"));
-    handler_result_t result = HANDLER_OK;
+    if (!rule || !order_id || !order_id[0]) {
+        *outcome = FACT_NO_ORDER;
+        return DB_OK;
+    }
+    json_t *state = state_of(rule, fact);
+    char *detail_json = json_dumps(fact, JSON_COMPACT);
+    char *state_json = state ? json_dumps(state, JSON_COMPACT) : NULL;
+    db_status_t status = DB_OK;
     if (!detail_json || !state_json) {
-        result = inbox_retry(event, "out_of_memory", "could not write %s as JSON", rule->type);
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write %s as JSON", type);
         goto done;
     }
-    if (!order_id || !order_id[0]) {
-        result = inbox_reject(event, "bad_payload", "%s names no order", rule->type);
+    order_t order;
+    bool found = false;
+    status = store_order_lock(db, order_id, &found, &order);
+    if (status != DB_OK || !found)
         goto done;
-    }
-    bool moves = rule->to != NULL;
-    if (moves && rule->paid_in_full_only)
-        moves = json_integer_value(json_object_get(fact, "due_minor")) <= 0;
-    order_fact_t request = {
-        .order_id = order_id,
-        .topic = rule->type,
-        .stream = rule->stream,
-        .detail_json = detail_json,
-        .state_json = state_json,
-        .to = moves ? rule->to : NULL,
-        .from = rule->from,
-        .task_kind = rule->task_kind,
-        .task_title = rule->task_title,
-        .late_task = rule->late_task,
-    };
-    emitter_t emitter = {.cause = event};
-    fact_outcome_t outcome = FACT_APPLIED;
-    db_status_t status = order_on_fact(app, event->db, &emitter, &request, &outcome);
-    if (status == DB_OK && outcome == FACT_UNKNOWN_ORDER) {
-        /* it answers something this service published: a fact about an
-         * order it never had is someone's bug, parked for an operator */
-        result = inbox_reject(event, "unknown_order", "%s is about order %s, which does not exist",
-                              rule->type, order_id);
-        goto done;
-    }
+    status = apply_rule(app, em, rule, &order, fact, detail_json, state_json, outcome);
     if (status == DB_OK && rule->expires) {
         const char *invoice_id = json_string_value(json_object_get(fact, "invoice_id"));
-        status = order_expiry_timer(event->db, order_id, invoice_id ? invoice_id : "",
-                                    clock_now_ms() + app->invoice_grace_ms);
+        status = expiry_timer(db, order_id, invoice_id ? invoice_id : "",
+                              clock_now_ms() + app->invoice_grace_ms);
     }
-    result = handlers_from_db(event, status, rule->type);
 done:
     free(detail_json);
     free(state_json);
     json_decref(state);
-    json_decref(fact);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    return result;
-}
-
-int facts_register(inbox_t *inbox, order_app_t *app)
-{
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-        if (!catalogue_find(rules[i].stream, rules[i].type)) {
-            log_error("a fact rule names a topic the catalogue lacks",
-                      LF_STR("stream", rules[i].stream), LF_STR("type", rules[i].type),
-                      LF_ERR("unknown_topic"));
-            return -1;
-        }
-        if (inbox_on(inbox, rules[i].stream, rules[i].type, on_fact, app) != 0)
-            return -1;
-    }
-    return 0;
+    return status;
 }

@@ -1,7 +1,7 @@
 /*
  * form.c — site-builder order forms (form.h): url-encoded bodies into
  * pairs, pairs into an order's plain fields, cart lines and analytics
- * attributes (F1, F3). What makes an order valid is intake.c's business;
+ * attributes (F1, F3). What makes an order valid is submission.c's business;
  * this file only reads, and reads defensively, because anyone on the
  * internet can post to a form webhook:
  *   - escapes are strict (%XX only, no %00, no raw NUL);

@@ -9,7 +9,7 @@
  * payment[amount], payment[discount] ... — or `payment` as one JSON string.
  * A connection check posts only test=test. This module turns such a body
  * into plain fields, through a configurable map from our field names to
- * the form's, without deciding whether the order is valid (intake.c does).
+ * the form's, without deciding whether the order is valid (submission.c does).
  */
 #ifndef ORDER_FORM_H
 #define ORDER_FORM_H

@@ -1,34 +1,33 @@
 /*
- * handlers.c — the order service's bus handlers: one function per consumed
- * topic, each unpacking its payload and handing it to orders.c inside the
- * applier's transaction.
+ * handlers.c — the one table of every topic the order service consumes
+ * (docs/adding-a-service.md): each handler reads its wire message, turns
+ * it into the plain structs the domain takes, and calls the domain inside
+ * the applier's transaction.
+ *
+ *   ext/intake.order            placing.c   an order from another system (F1)
+ *   inventory/stock.*           stock.c     held, short, released, written off
+ *   payment/..., shipping/...   facts.c     invoices, payments, parcels
  *
  * A payload that does not unpack is refused for good (parked in
- * dead_letters with the reason); a database that is away is a retry; a
- * rejected order is not a failure of the handler but an answer
- * (intake.rejected) and the event is done.
+ * dead_letters with the reason); every other failure is answered by the
+ * kit's one mapping (inbox_result): the database away or memory short is
+ * a retry, the rest is parked with its stable code. A rejected order is
+ * not a failure of the handler but an answer (intake.rejected).
  */
-#include "services/order/handlers.h"
-
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/emit.h"
 #include "common/log.h"
-#include "common/metrics.h"
+#include "common/pbjson.h"
 #include "conveyor/inventory.pb-c.h"
 #include "conveyor/order.pb-c.h"
+#include "proto/conveyor/catalogue.h"
 #include "services/order/facts.h"
-
-handler_result_t handlers_from_db(inbox_event_t *event, db_status_t status, const char *what)
-{
-    if (status == DB_OK)
-        return HANDLER_OK;
-    if (status == DB_TRANSIENT)
-        return inbox_retry(event, "pg_unavailable", "%s: %s", what, db_errmsg(event->db));
-    if (event->err_code[0])
-        return HANDLER_REJECT; /* a rule refused it and said why (orders.c) */
-    return inbox_reject(event, "pg_error", "%s: %s", what, db_errmsg(event->db));
-}
+#include "services/order/order.h"
+#include "services/order/placing.h"
+#include "services/order/stock.h"
+#include "services/order/store.h"
 
 /* Unpacks an OrderSubmitted. With more than INTAKE_ITEMS_MAX items the
  * items are left out before unpacking (protobuf-c would allocate every
@@ -82,11 +81,11 @@ static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
     bool registered = false;
     db_status_t status =
         sub.source ? store_source_by_name(event->db, sub.source, &registered, &source) : DB_OK;
-    emitter_t emitter = {.cause = event};
+    emitter_t em = emitter_of_event(event);
     if (status == DB_OK)
-        status = order_intake(app, event->db, &emitter, &sub, DOOR_BUS, "website", &source.trust,
-                              problems_errors(&read_errors), &outcome);
-    result = handlers_from_db(event, status, "intake.order");
+        status = placing_intake(app, &em, &sub, DOOR_BUS, "website", &source.trust,
+                                problems_errors(&read_errors), &outcome);
+    result = inbox_result(event, status, "intake.order");
     if (result == HANDLER_OK && outcome.outcome == INTAKE_CONFLICT)
         log_warn("an intake key was reused with another body: answered with the first order",
                  LF_STR("source", sub.source), LF_STR("external_id", sub.external_id),
@@ -99,61 +98,103 @@ done:
     return result;
 }
 
+/* inventory/stock.reserved: every line held, at the catalogue's prices. */
 static handler_result_t on_stock_reserved(inbox_event_t *event, void *arg)
 {
     Conveyor__StockReserved *msg =
         conveyor__stock_reserved__unpack(NULL, event->payload_len, event->payload);
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.reserved payload does not unpack");
-    emitter_t emitter = {.cause = event};
-    handler_result_t result = handlers_from_db(
-        event, order_on_stock_reserved(arg, event->db, &emitter, msg), "stock.reserved");
+    handler_result_t result = HANDLER_OK;
+    stock_held_line_t *lines = calloc(msg->n_lines ? msg->n_lines : 1, sizeof *lines);
+    if (!lines) {
+        result = inbox_retry(event, "out_of_memory", "could not read stock.reserved");
+        goto done;
+    }
+    for (size_t i = 0; i < msg->n_lines; i++)
+        lines[i] = (stock_held_line_t){.line_no = msg->lines[i]->line_no,
+                                       .name = msg->lines[i]->name,
+                                       .unit_price_minor = msg->lines[i]->unit_price_minor,
+                                       .vat_rate_bp = msg->lines[i]->vat_rate_bp,
+                                       .unit_weight_g = msg->lines[i]->unit_weight_g};
+    stock_reserved_t fact = {.order_id = msg->order_id, .lines = lines, .line_count = msg->n_lines};
+    emitter_t em = emitter_of_event(event);
+    stock_outcome_t outcome = STOCK_APPLIED;
+    char detail[256] = "";
+    db_status_t status = stock_on_reserved(arg, &em, &fact, &outcome, detail, sizeof detail);
+    if (status == DB_OK && outcome == STOCK_TOTALS_OVERFLOW)
+        result = inbox_reject(event, "totals_overflow", "%s", detail);
+    else
+        result = inbox_result(event, status, "stock.reserved");
+done:
+    free(lines);
     conveyor__stock_reserved__free_unpacked(msg, NULL);
     return result;
 }
 
+/* inventory/stock.shortage: some line cannot be held. */
 static handler_result_t on_stock_shortage(inbox_event_t *event, void *arg)
 {
     Conveyor__StockShortage *msg =
         conveyor__stock_shortage__unpack(NULL, event->payload_len, event->payload);
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.shortage payload does not unpack");
-    emitter_t emitter = {.cause = event};
-    handler_result_t result = handlers_from_db(
-        event, order_on_stock_shortage(arg, event->db, &emitter, msg), "stock.shortage");
+    handler_result_t result = HANDLER_OK;
+    stock_short_line_t *lines = calloc(msg->n_lines ? msg->n_lines : 1, sizeof *lines);
+    if (!lines) {
+        result = inbox_retry(event, "out_of_memory", "could not read stock.shortage");
+        goto done;
+    }
+    for (size_t i = 0; i < msg->n_lines; i++)
+        lines[i] = (stock_short_line_t){.line_no = msg->lines[i]->line_no,
+                                        .sku = msg->lines[i]->sku,
+                                        .requested = msg->lines[i]->requested,
+                                        .available = msg->lines[i]->available,
+                                        .reason = msg->lines[i]->reason,
+                                        .expected_date = msg->lines[i]->expected_date};
+    stock_shortage_t fact = {.order_id = msg->order_id,
+                             .order_version = msg->order_version,
+                             .lines = lines,
+                             .line_count = msg->n_lines};
+    emitter_t em = emitter_of_event(event);
+    result = inbox_result(event, stock_on_shortage(arg, &em, &fact), "stock.shortage");
+done:
+    free(lines);
     conveyor__stock_shortage__free_unpacked(msg, NULL);
     return result;
 }
 
+/* inventory/stock.released: the order's reservation is gone. */
 static handler_result_t on_stock_released(inbox_event_t *event, void *arg)
 {
+    (void)arg;
     Conveyor__StockReleased *msg =
         conveyor__stock_released__unpack(NULL, event->payload_len, event->payload);
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.released payload does not unpack");
-    handler_result_t result = handlers_from_db(
-        event, order_on_stock_note(arg, event->db, msg->order_id, "released", NULL),
-        "stock.released");
+    handler_result_t result = inbox_result(
+        event, stock_on_closed(event->db, msg->order_id, "released"), "stock.released");
     conveyor__stock_released__free_unpacked(msg, NULL);
     return result;
 }
 
+/* inventory/stock.committed: the order's stock written off (delivered). */
 static handler_result_t on_stock_committed(inbox_event_t *event, void *arg)
 {
+    (void)arg;
     Conveyor__StockCommitted *msg =
         conveyor__stock_committed__unpack(NULL, event->payload_len, event->payload);
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.committed payload does not unpack");
-    handler_result_t result = handlers_from_db(
-        event, order_on_stock_note(arg, event->db, msg->order_id, "committed", NULL),
-        "stock.committed");
+    handler_result_t result = inbox_result(
+        event, stock_on_closed(event->db, msg->order_id, "committed"), "stock.committed");
     conveyor__stock_committed__free_unpacked(msg, NULL);
     return result;
 }
 
-/* stock.replenished needs nothing here: inventory itself retries the
- * waiting orders and answers each with stock.reserved, which moves it out
- * of awaiting supply. The handler only checks the payload. */
+/* inventory/stock.replenished needs nothing here: inventory itself retries
+ * the waiting orders and answers each with stock.reserved, which moves it
+ * out of awaiting supply. The handler only checks the payload. */
 static handler_result_t on_stock_replenished(inbox_event_t *event, void *arg)
 {
     (void)arg;
@@ -167,13 +208,87 @@ static handler_result_t on_stock_replenished(inbox_event_t *event, void *arg)
     return HANDLER_OK;
 }
 
+/* payment/... and shipping/...: unpacked by the catalogue's message for the
+ * topic and handed to facts.c as JSON (the keys it keeps are the
+ * message's field names). */
+static handler_result_t on_fact(inbox_event_t *event, void *arg)
+{
+    const catalogue_topic_t *topic = catalogue_find(event->topic_stream, event->type);
+    if (!topic) /* registration checked every topic of the table */
+        return inbox_reject(event, "unknown_topic", "no message for %s/%s", event->topic_stream,
+                            event->type);
+    ProtobufCMessage *msg =
+        protobuf_c_message_unpack(topic->message, NULL, event->payload_len, event->payload);
+    if (!msg)
+        return inbox_reject(event, "bad_payload", "%s payload is not a %s", event->type,
+                            topic->message->short_name);
+    handler_result_t result = HANDLER_OK;
+    json_t *fact = pbjson_from_message(msg);
+    if (!fact) {
+        result = inbox_retry(event, "out_of_memory", "could not write %s as JSON", event->type);
+        goto done;
+    }
+    emitter_t em = emitter_of_event(event);
+    fact_outcome_t outcome = FACT_APPLIED;
+    db_status_t status = facts_apply(arg, &em, event->topic_stream, event->type, fact, &outcome);
+    if (status == DB_OK && outcome == FACT_NO_ORDER)
+        result = inbox_reject(event, "bad_payload", "%s names no order", event->type);
+    else if (status == DB_OK && outcome == FACT_UNKNOWN_ORDER)
+        /* it answers something this service published: a fact about an
+         * order it never had is someone's bug, parked for an operator */
+        result = inbox_reject(event, "unknown_order", "%s is about order %s, which does not exist",
+                              event->type, json_string_value(json_object_get(fact, "order_id")));
+    else
+        result = inbox_result(event, status, event->type);
+done:
+    json_decref(fact);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return result;
+}
+
+typedef struct {
+    const char *stream;
+    const char *type;
+    inbox_handler_fn handler;
+} consumed_topic_t;
+
+static const consumed_topic_t consumed[] = {
+    {"ext", "intake.order", on_intake_order},
+    {"inventory", "stock.reserved", on_stock_reserved},
+    {"inventory", "stock.shortage", on_stock_shortage},
+    {"inventory", "stock.released", on_stock_released},
+    {"inventory", "stock.committed", on_stock_committed},
+    {"inventory", "stock.replenished", on_stock_replenished},
+    {"payment", "invoice.created", on_fact},
+    {"payment", "invoice.cancelled", on_fact},
+    {"payment", "invoice.expired", on_fact},
+    {"payment", "payment.succeeded", on_fact},
+    {"payment", "payment.failed", on_fact},
+    {"payment", "payment.collected", on_fact},
+    {"shipping", "shipment.quoted", on_fact},
+    {"shipping", "shipment.created", on_fact},
+    {"shipping", "shipment.label_created", on_fact},
+    {"shipping", "shipment.handed_over", on_fact},
+    {"shipping", "shipment.status_changed", on_fact},
+    {"shipping", "shipment.delivered", on_fact},
+    {"shipping", "shipment.cancelled", on_fact},
+    {"shipping", "shipment.cancel_refused", on_fact},
+    {"shipping", "shipment.returned", on_fact},
+};
+
 int handlers_register(inbox_t *inbox, order_app_t *app)
 {
-    return inbox_on(inbox, "ext", "intake.order", on_intake_order, app) ||
-           inbox_on(inbox, "inventory", "stock.reserved", on_stock_reserved, app) ||
-           inbox_on(inbox, "inventory", "stock.shortage", on_stock_shortage, app) ||
-           inbox_on(inbox, "inventory", "stock.released", on_stock_released, app) ||
-           inbox_on(inbox, "inventory", "stock.committed", on_stock_committed, app) ||
-           inbox_on(inbox, "inventory", "stock.replenished", on_stock_replenished, app) ||
-           facts_register(inbox, app);
+    for (size_t i = 0; i < sizeof consumed / sizeof consumed[0]; i++) {
+        const consumed_topic_t *topic = &consumed[i];
+        if (topic->handler == on_fact && (!catalogue_find(topic->stream, topic->type) ||
+                                          !facts_known(topic->stream, topic->type))) {
+            log_error("a consumed fact has no message in the catalogue or no rule in facts.c",
+                      LF_STR("stream", topic->stream), LF_STR("type", topic->type),
+                      LF_ERR("unknown_topic"));
+            return -1;
+        }
+        if (inbox_on(inbox, topic->stream, topic->type, topic->handler, app) != 0)
+            return -1;
+    }
+    return 0;
 }

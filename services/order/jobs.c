@@ -17,15 +17,20 @@
  * writes its effects in the job's completion transaction, so an effect
  * happens once however often a worker dies.
  */
-#include "services/order/jobs.h"
-
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/emit.h"
 #include "common/log.h"
+#include "common/uuid.h"
+#include "services/order/assignment.h"
+#include "services/order/funnel.h"
+#include "services/order/order.h"
 #include "services/order/rules.h"
+#include "services/order/store.h"
+#include "services/order/tasks.h"
 
 /* Reads {"order_id": ..., <extra>: ...} from the job; -1 (recorded) if bad. */
 static int read_payload(job_run_t *run, char order_id[37], const char *extra, char *extra_out,
@@ -36,7 +41,7 @@ static int read_payload(job_run_t *run, char order_id[37], const char *extra, ch
     const char *id = json_string_value(json_object_get(payload, "order_id"));
     const char *value = extra ? json_string_value(json_object_get(payload, extra)) : "";
     int rc = -1;
-    if (id && strlen(id) == 36 && value) {
+    if (id && uuid_valid(id) && value) {
         snprintf(order_id, 37, "%s", id);
         if (extra_out)
             snprintf(extra_out, extra_size, "%s", value);
@@ -47,15 +52,6 @@ static int read_payload(job_run_t *run, char order_id[37], const char *extra, ch
     }
     json_decref(payload);
     return rc;
-}
-
-static job_outcome_t from_db(job_run_t *run, db_status_t status, const char *what)
-{
-    if (status == DB_OK)
-        return JOB_DONE;
-    job_run_error(run, status == DB_TRANSIENT ? "pg_unavailable" : "pg_error", "%s: %s", what,
-                  db_errmsg(job_run_db(run)));
-    return JOB_RETRY; /* a constraint or a bug: retried with backoff, dead after the last attempt */
 }
 
 /* Opens the completion transaction and locks the order. */
@@ -78,20 +74,20 @@ static job_outcome_t job_assign_timeout(job_run_t *run)
     bool found = false;
     db_status_t status = begin_with_order(run, order_id, &found, &order);
     if (status != DB_OK)
-        return from_db(run, status, "assign_timeout");
+        return jobs_result(run, status, "assign_timeout");
     bool stale = !found || strcmp(order.manager_id, manager_id) != 0 || order.taken_up ||
                  rules_group_final(order.group) ||
                  (strcmp(order.status, "new") != 0 && strcmp(order.status, "no_answer") != 0 &&
                   strcmp(order.status, "awaiting_supply") != 0);
     if (stale)
         return JOB_DONE; /* taken up, moved on or reassigned already */
-    emitter_t root = {.cause = NULL};
+    emitter_t root = emitter_root(job_run_db(run), order_stream(app));
     bool assigned = false;
-    status = order_assign(app, job_run_db(run), &root, &order, "not_taken_up", &assigned);
+    status = assignment_assign(app, &root, &order, "not_taken_up", &assigned);
     if (status == DB_OK && !assigned)
         log_info("an order nobody took up stays with its manager: nobody else can take it",
                  LF_STR("order_id", order_id), LF_STR("manager_id", manager_id));
-    return from_db(run, status, "assign_timeout");
+    return jobs_result(run, status, "assign_timeout");
 }
 
 static job_outcome_t job_assign_waiting(job_run_t *run)
@@ -99,12 +95,12 @@ static job_outcome_t job_assign_waiting(job_run_t *run)
     order_app_t *app = job_run_arg(run);
     db_status_t status = jobs_begin_finish(run);
     int assigned = 0;
-    emitter_t root = {.cause = NULL};
+    emitter_t root = emitter_root(job_run_db(run), order_stream(app));
     if (status == DB_OK)
-        status = order_assign_waiting(app, job_run_db(run), &root, 500, &assigned);
+        status = assignment_assign_waiting(app, &root, 500, &assigned);
     if (status == DB_OK && assigned > 0)
         log_info("waiting orders assigned", LF_INT("orders", assigned));
-    return from_db(run, status, "assign_waiting");
+    return jobs_result(run, status, "assign_waiting");
 }
 
 /* A reminder task if the order still is in the status the timer expects. */
@@ -118,7 +114,7 @@ static job_outcome_t reminder(job_run_t *run, const char *kind, const char *what
     bool found = false;
     db_status_t status = begin_with_order(run, order_id, &found, &order);
     if (status != DB_OK)
-        return from_db(run, status, kind);
+        return jobs_result(run, status, kind);
     bool still =
         found && (strcmp(order.status, expect) == 0 || (strcmp(kind, "not_delivered_check") == 0 &&
                                                         strcmp(order.status, "rescheduled") == 0));
@@ -127,10 +123,9 @@ static job_outcome_t reminder(job_run_t *run, const char *kind, const char *what
     char title[400], dedup[120];
     snprintf(title, sizeof title, "%s %s", order.title, what);
     snprintf(dedup, sizeof dedup, "%s:%s:%llu", kind, order.id, (unsigned long long)order.version);
-    emitter_t root = {.cause = NULL};
-    status = order_task(app, job_run_db(run), &root, kind, &order, order.manager_id, title,
-                        clock_now_ms(), dedup, false);
-    return from_db(run, status, kind);
+    emitter_t root = emitter_root(job_run_db(run), order_stream(app));
+    status = tasks_open(&root, kind, &order, order.manager_id, title, clock_now_ms(), dedup, false);
+    return jobs_result(run, status, kind);
 }
 
 static job_outcome_t job_unpaid_reminder(job_run_t *run)
@@ -151,21 +146,13 @@ static job_outcome_t job_invoice_expired(job_run_t *run)
         return JOB_FAIL;
     db_status_t status = jobs_begin_finish(run);
     bool cancelled = false;
-    emitter_t root = {.cause = NULL};
+    emitter_t root = emitter_root(job_run_db(run), order_stream(app));
     if (status == DB_OK)
-        status = order_expire_unpaid(app, job_run_db(run), &root, order_id, invoice_id, &cancelled);
+        status = funnel_expire_unpaid(app, &root, order_id, invoice_id, &cancelled);
     if (status == DB_OK && cancelled)
         log_info("an unpaid order cancelled itself: its invoice expired",
                  LF_STR("order_id", order_id), LF_STR("invoice_id", invoice_id));
-    return from_db(run, status, "invoice_expired");
-}
-
-db_status_t order_jobs_assign_waiting_soon(db_t *db)
-{
-    char dedup[64];
-    snprintf(dedup, sizeof dedup, "assign_waiting:%lld", (long long)(clock_now_ms() / 1000));
-    job_spec_t spec = {.kind = "assign_waiting", .dedup_key = dedup};
-    return jobs_enqueue(db, &spec, NULL, NULL);
+    return jobs_result(run, status, "invoice_expired");
 }
 
 int order_jobs_register(jobs_t *jobs, order_app_t *app)

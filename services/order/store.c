@@ -380,7 +380,7 @@ static const struct {
                "to_status IN ('cancelled', 'rescheduled', 'delivered') GROUP BY actor_id) p"},
 };
 
-int store_prepare(db_t *db, void *arg)
+int store_setup(db_t *db, void *arg)
 {
     (void)arg;
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)

@@ -18,11 +18,11 @@
 #include "common/db.h"
 #include "common/page.h"
 #include "services/order/assign.h"
-#include "services/order/intake.h"
+#include "services/order/submission.h"
 #include "services/order/login.h"
 
 /* Registers every statement on a session (the kit's db_setup). */
-int store_prepare(db_t *db, void *arg);
+int store_setup(db_t *db, void *arg);
 
 /* --- intake ------------------------------------------------------------ */
 

@@ -9,7 +9,7 @@
 #ifndef CONVEYOR_FUZZ_CHECK_SUBMISSION_H
 #define CONVEYOR_FUZZ_CHECK_SUBMISSION_H
 
-#include "services/order/intake.h"
+#include "services/order/submission.h"
 
 /* Validates sub as order_intake does (default_channel fills an empty
  * channel) and checks: the count returned is the problems added, each a

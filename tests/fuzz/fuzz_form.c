@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "services/order/form.h"
-#include "services/order/intake.h"
+#include "services/order/submission.h"
 #include "tests/fuzz/check_submission.h"
 #include "tests/fuzz/fuzz.h"
 

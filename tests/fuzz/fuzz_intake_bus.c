@@ -11,7 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "services/order/intake.h"
+#include "conveyor/order.pb-c.h"
+#include "services/order/submission.h"
 #include "tests/fuzz/check_submission.h"
 #include "tests/fuzz/fuzz.h"
 

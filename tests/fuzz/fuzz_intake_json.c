@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "services/order/intake.h"
+#include "services/order/submission.h"
 #include "tests/fuzz/check_submission.h"
 #include "tests/fuzz/fuzz.h"
 

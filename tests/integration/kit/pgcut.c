@@ -17,6 +17,13 @@
  *   drop-before TEXT     the next message carrying TEXT (a statement of
  *                        the transaction) is not sent: the connection is
  *                        closed before COMMIT could be
+ *   drop-commit-answer-after TEXT
+ *                        as drop-commit-answer, for the COMMIT of the
+ *                        connection that executed a statement carrying
+ *                        TEXT (a prepared statement's name, in a Bind):
+ *                        one transaction of one process among the many
+ *                        sessions a service holds (its routes, its
+ *                        applier, its job workers)
  *
  * When it has acted it empties the file, so a test waits for that. One
  * thread per connection; it never exits by itself (the test stops it).
@@ -87,6 +94,7 @@ typedef struct {
     uint8_t *pending; /* frontend bytes not yet a whole message */
     size_t pending_len, pending_cap;
     bool started; /* the startup message (no type byte) has passed */
+    bool armed;   /* drop-commit-answer-after: this connection ran TEXT */
 } link_t;
 
 /* Forwards the whole frontend messages in pending, acting on a cue.
@@ -112,7 +120,15 @@ static bool forward_messages(link_t *link)
                          memmem(msg + 5, total - 5, "COMMIT", 6) != NULL;
         bool drop_before = strncmp(cue, "drop-before ", 12) == 0 && link->started &&
                            memmem(msg, total, cue + 12, strlen(cue + 12)) != NULL;
-        bool drop_answer = strcmp(cue, "drop-commit-answer") == 0 && is_commit;
+        static const char after[] = "drop-commit-answer-after ";
+        bool after_cue = strncmp(cue, after, sizeof after - 1) == 0;
+        if (after_cue && link->started && msg[0] == 'B' &&
+            memmem(msg, total, cue + sizeof after - 1, strlen(cue + sizeof after - 1)) != NULL)
+            link->armed = true;
+        if (link->started && msg[0] == 'Q' && memmem(msg + 5, total - 5, "ROLLBACK", 8) != NULL)
+            link->armed = false; /* that transaction ended without a COMMIT */
+        bool drop_answer =
+            is_commit && (strcmp(cue, "drop-commit-answer") == 0 || (after_cue && link->armed));
         if (drop_before || drop_answer)
             clear_cue();
         pthread_mutex_unlock(&control_lock);

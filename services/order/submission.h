@@ -1,5 +1,5 @@
 /*
- * intake.h — one order submission, whichever door it came through (F1–F3).
+ * submission.h — one order submission, whichever door it came through (F1–F3).
  *
  * The bus (ext/intake.order, an OrderSubmitted), POST /v1/orders (JSON) and
  * the site builders' form webhook all become a submission_t; from there
@@ -9,8 +9,8 @@
  * phone, lower-cased email, the region key managers are matched on).
  * Nothing here touches the database.
  */
-#ifndef ORDER_INTAKE_H
-#define ORDER_INTAKE_H
+#ifndef ORDER_SUBMISSION_H
+#define ORDER_SUBMISSION_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "common/problems.h"
-#include "conveyor/order.pb-c.h"
 #include "services/order/form.h"
 #include "services/order/phone.h"
 
@@ -83,8 +82,11 @@ void submission_free(submission_t *sub);
  * NULL/0 for intake_validate to judge. 0 ok, -1 out of memory. */
 int submission_from_json(const json_t *body, submission_t *sub, problems_t *problems);
 
-/* Reads an ext/intake.order payload. 0 ok, -1 out of memory. */
-int submission_from_proto(const Conveyor__OrderSubmitted *msg, submission_t *sub);
+/* Reads an ext/intake.order payload (order.proto's OrderSubmitted: the
+ * wire type is only named here, so that what includes this header sees
+ * none). 0 ok, -1 out of memory. */
+struct Conveyor__OrderSubmitted;
+int submission_from_proto(const struct Conveyor__OrderSubmitted *msg, submission_t *sub);
 
 /* The bus door's source: the envelope's stream names the publisher (the
  * bus authenticates it), and the payload may repeat that name or leave
@@ -116,7 +118,7 @@ typedef struct {
 } intake_trust_t;
 
 /* F14: the money rules that depend on who sends. Prices are gated by
- * using them or not (orders.c); a discount above what the source may give
+ * using them or not (stock.c); a discount above what the source may give
  * is refused ("discount_bp": "not_allowed"), never cut down. trust NULL
  * trusts with nothing. Returns the number of problems added. */
 size_t intake_check_trust(const submission_t *sub, const intake_trust_t *trust,

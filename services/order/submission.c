@@ -1,9 +1,10 @@
 /*
- * intake.c — reading, validating and hashing order submissions (intake.h).
+ * submission.c — reading, validating and hashing order submissions (submission.h).
  */
-#include "services/order/intake.h"
+#include "services/order/submission.h"
 
 #include "common/digest.h"
+#include "conveyor/order.pb-c.h"
 
 #include <ctype.h>
 #include <stdio.h>

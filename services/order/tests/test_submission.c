@@ -1,5 +1,5 @@
 /*
- * test_intake.c — the rules every intake door shares (intake.h), where
+ * test_submission.c — the rules every intake door shares (submission.h), where
  * the doors differ in what they hand over: the sums of a cart that do not
  * fit int64 are refused with a reason instead of overflowing (a form's two
  * lines of 5·10^16 roubles, a JSON order of 5·10^18 kopecks twice, a
@@ -22,7 +22,8 @@
 
 #include <cmocka.h>
 
-#include "services/order/intake.h"
+#include "conveyor/order.pb-c.h"
+#include "services/order/submission.h"
 
 /* Whether problems hold an entry with this field and code. */
 static bool has_problem(const problems_t *problems, const char *field, const char *code)
