@@ -156,6 +156,7 @@ struct inbox {
     void *pull;           /* applier's */
     int stop_fd;
     atomic_bool stop;
+    atomic_bool settled; /* it has led or stood by at least once (inbox_settled) */
     pthread_t reader, applier;
     bool reader_started, applier_started;
 
@@ -1691,6 +1692,7 @@ static void set_leading(inbox_t *inbox, bool leading)
         log_info("applier standing by: another replica leads", LF_STR("schema", inbox->schema));
     }
     inbox->leading = leading;
+    atomic_store(&inbox->settled, true);
 }
 
 /* Halted streams are re-read every few seconds: a resync clears them. */
@@ -1719,6 +1721,8 @@ static void *applier_main(void *arg)
         bool leader = relay_is_leader(inbox->config.relay);
         if (leader != inbox->leading)
             set_leading(inbox, leader);
+        else if (!leader && relay_has_tried(inbox->config.relay))
+            atomic_store(&inbox->settled, true); /* standing by from the start */
 
         zmq_pollitem_t items[2 + MAX_PEERS];
         int count = 0;
@@ -1848,6 +1852,11 @@ size_t inbox_status(inbox_t *inbox, inbox_stream_status_t *out, size_t max)
         out[i] = inbox->snapshot[i];
     pthread_mutex_unlock(&inbox->status_lock);
     return count;
+}
+
+bool inbox_settled(inbox_t *inbox)
+{
+    return atomic_load(&inbox->settled);
 }
 
 bool inbox_degraded(inbox_t *inbox)

@@ -173,6 +173,12 @@ size_t inbox_status(inbox_t *inbox, inbox_stream_status_t *out, size_t max);
 /* True while any stream is halted. Thread-safe. */
 bool inbox_degraded(inbox_t *inbox);
 
+/* True once the applier has taken its place: leading (applying what it
+ * hears) or standing by for another replica. Before that a live frame is
+ * not applied, and an external one (ext/, which nothing replays) is lost
+ * until its publisher sends it again: not ready. Thread-safe. */
+bool inbox_settled(inbox_t *inbox);
+
 /* What an operator's resync does once it asked the producer for its epoch
  * and head (replay_query_head): the stream follows epoch from seq
  * after_seq + 1 and its halt is cleared; the running applier picks it up

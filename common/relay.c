@@ -52,9 +52,11 @@ struct relay {
     int wake_fd;
     atomic_bool stop;
     atomic_bool leader;
+    atomic_bool tried; /* it has asked for the lead at least once */
     _Atomic uint64_t epoch;
 
     /* owned by the thread */
+    bool heard; /* busd subscribed to the XPUB: what is sent now reaches the bus */
     db_t *db;
     void *pub;
     void *zmq_ctx;
@@ -525,6 +527,27 @@ static void relay_wait(relay_t *relay, int64_t timeout_ms)
 
 static int open_pub(relay_t *relay);
 
+/* Reads busd's (un)subscriptions off the XPUB. A PUB drops what it sends
+ * before its peer's subscription arrives (the slow joiner); for a consumer
+ * that only costs a replay, but a live listener — an outside system
+ * waiting for intake.accepted — would miss the answer. So the relay
+ * numbers and publishes only while busd is subscribed; until then the
+ * outbox waits (nothing is lost: numbering is what publishing needs). */
+static void relay_hear_bus(relay_t *relay)
+{
+    uint8_t note[BUS_TOPIC_MAX + 2];
+    for (int i = 0; i < 64; i++) {
+        int len = zmq_recv(relay->pub, note, sizeof note, ZMQ_DONTWAIT);
+        if (len < 1)
+            return;
+        bool heard = note[0] == 1;
+        if (heard != relay->heard)
+            log_info(heard ? "busd hears the relay" : "busd no longer hears the relay",
+                     LF_STR("stream", relay->stream));
+        relay->heard = heard;
+    }
+}
+
 static void *relay_main(void *arg)
 {
     relay_t *relay = arg;
@@ -544,6 +567,7 @@ static void *relay_main(void *arg)
         if (!leader && now >= next_lead_try) {
             next_lead_try = now + relay->config.leader_retry_ms;
             relay_try_lead(relay);
+            atomic_store(&relay->tried, true);
             leader = atomic_load(&relay->leader);
             if (leader) {
                 listening = db_listen(relay->db, relay->channel) == DB_OK;
@@ -558,7 +582,12 @@ static void *relay_main(void *arg)
             listening = db_listen(relay->db, relay->channel) == DB_OK;
 
         int64_t wait_ms = relay->config.poll_ms;
-        if (leader) {
+        relay_hear_bus(relay);
+        if (leader && !relay->heard) {
+            /* connecting to busd, or busd away: listen again soon */
+            if (wait_ms > 20)
+                wait_ms = 20;
+        } else if (leader) {
             int numbered = relay_number_batch(relay);
             if (numbered < 0) {
                 retry_delay = retry_delay ? retry_delay * 2 : 100;
@@ -592,13 +621,14 @@ static void *relay_main(void *arg)
     }
     /* one last batch so a clean stop leaves nothing unpublished */
     if (atomic_load(&relay->leader)) {
-        relay_number_batch(relay);
+        if (relay->heard)
+            relay_number_batch(relay);
         relay_set_leader(relay, false);
     }
     return NULL;
 }
 
-/* Makes the PUB to busd (and its watch), or makes it anew after busd
+/* Makes the XPUB to busd (and its watch), or makes it anew after busd
  * refused the old one's handshake; what was published on the old one and
  * never arrived is replayed by the consumers. */
 static int open_pub(relay_t *relay)
@@ -607,7 +637,8 @@ static int open_pub(relay_t *relay)
     relay->watch = NULL;
     if (relay->pub)
         zmq_close(relay->pub);
-    relay->pub = zmq_socket(relay->zmq_ctx, ZMQ_PUB);
+    relay->pub = zmq_socket(relay->zmq_ctx, ZMQ_XPUB);
+    relay->heard = false;
     int rc = -1;
     if (!relay->pub) {
         log_error("relay could not create its socket", LF_STR("error", zmq_strerror(errno)));
@@ -664,6 +695,11 @@ void relay_committed(relay_t *relay, db_t *db)
     db_param_text(&params, relay->channel);
     /* best effort: the leader's poll picks the rows up anyway */
     db_run_sql(db, "SELECT pg_notify($1, '')", &params, NULL);
+}
+
+bool relay_has_tried(const relay_t *relay)
+{
+    return relay && atomic_load(&relay->tried);
 }
 
 bool relay_is_leader(const relay_t *relay)

@@ -71,6 +71,10 @@ void relay_committed(relay_t *relay, db_t *db);
 /* Whether this process holds the leader lock right now. */
 bool relay_is_leader(const relay_t *relay);
 
+/* Whether it has asked for the lead at least once: until then "not the
+ * leader" means "not yet known", not "another replica leads". */
+bool relay_has_tried(const relay_t *relay);
+
 /* The stream's current epoch as last seen by this relay (0 before it led). */
 uint64_t relay_epoch(const relay_t *relay);
 

@@ -160,6 +160,11 @@ static void route_readyz(const http_request_t *req, http_response_t *res, void *
     memcpy(reason, svc->starting_reason, sizeof reason);
     long long attempts = svc->starting_attempts;
     pthread_mutex_unlock(&svc->starting_lock);
+    if (!starting && svc->inbox && !inbox_settled(svc->inbox)) {
+        starting = true;
+        snprintf(reason, sizeof reason, "%s",
+                 "the applier is taking its place (leading, or standing by for another replica)");
+    }
     if (starting) {
         http_res_json_take(res, 503,
                            json_pack("{s:s,s:s,s:s,s:I}", "status", "starting", "service",

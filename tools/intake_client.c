@@ -402,10 +402,18 @@ int intake_client_run(const intake_client_options_t *options)
             latencies[measured++] = pending[i].answer_us;
     if (latencies)
         qsort(latencies, measured, sizeof *latencies, compare_i64);
+    /* orders sent more than once, and the first of them: a lost answer at
+     * the start is a late subscription, one in the middle a loss */
+    size_t resent = 0;
+    long long first_resent = -1;
+    for (size_t i = 0; i < count; i++)
+        if (pending[i].attempts > 1 && resent++ == 0)
+            first_resent = (long long)i;
     fprintf(stderr,
-            "conveyor: published=%zu accepted=%zu rejected=%zu unanswered=%zu ms=%lld "
+            "conveyor: published=%zu accepted=%zu rejected=%zu unanswered=%zu resent=%zu "
+            "first_resent=%lld ms=%lld "
             "rate_per_s=%.0f latency_ms_p50=%.1f latency_ms_p99=%.1f latency_ms_max=%.1f\n",
-            count, accepted, rejected, count - answered, (long long)took,
+            count, accepted, rejected, count - answered, resent, first_resent, (long long)took,
             took > 0 ? (double)answered * 1000.0 / (double)took : 0.0,
             latencies ? percentile_ms(latencies, measured, 50) : 0.0,
             latencies ? percentile_ms(latencies, measured, 99) : 0.0,
