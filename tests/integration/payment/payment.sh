@@ -122,3 +122,29 @@ fake_notice_fault() {
     curl -fsS -o /dev/null --max-time 5 -X POST "$FAKE_BANK_URL/_fake/notices/faults" \
         -H 'Content-Type: application/json' -d "$1" || it_fail "arming $1"
 }
+
+fake_get() { # PATH: a GET of the fake's control API
+    curl -fsS --max-time 5 "$FAKE_BANK_URL$1" || it_fail "GET $1 at the fake"
+}
+fake_stat() { # NAME: one of /_fake/stats's counts
+    fake_get /_fake/stats | jq -r ".$1"
+}
+fake_requests() { # PROVIDER OP [KEY]: how many calls of op the fake received (with that key)
+    fake_get "/_fake/requests?provider=$1&op=$2" |
+        jq --arg key "${3:-}" '[.requests[] | select($key == "" or .idempotence_key == $key)] | length'
+}
+
+# fire_at_once COUNT OUTPUT COMMAND...: COMMAND (a curl printing its status)
+# COUNT times concurrently; the statuses, one a line, into OUTPUT
+fire_at_once() {
+    local count=$1 output=$2 i
+    shift 2
+    local pids=()
+    for i in $(seq 1 "$count"); do
+        "$@" >"$output.$i" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    cat "$output".[0-9]* >"$output"
+    rm -f "$output".[0-9]*
+}
