@@ -382,7 +382,7 @@ int fake_control_routes(http_server_t *server, fake_t *fake)
         {"GET", "/_fake/stats", on_stats},
         {"POST", "/_fake/reset", on_reset},
         {"GET", "/healthz", on_health},
-        {"GET", "/readyz", on_health}, /* scripts/stack.sh waits for every process's /readyz */
+        {"GET", "/readyz", on_health}, /* what scripts/stack.sh waits for */
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route(server, routes[i].method, routes[i].pattern, routes[i].handler, fake) != 0)

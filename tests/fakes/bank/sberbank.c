@@ -14,6 +14,10 @@
  * deposited, 3 reversed, 4 refunded in full, 6 declined or expired
  * (sessionTimeoutSecs). Amounts are kopecks. The orderBundle (the 54-FZ
  * cart) and each refund's refundItems are kept and shown under /_fake/.
+ * Unverified against the bank's documentation (none was at hand): the
+ * name refundItems for a refund's receipt lines, the exact errorMessage
+ * texts, and that a partial refund leaves orderStatus at 2 (4 only once
+ * everything is refunded).
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -15,6 +15,8 @@
  * expires at the bank); a waiting one is. Injected faults: 202 (not
  * processed yet: nothing done, retry_after), 500 (done or not, as armed;
  * a repeat with the key replays what was done), 429, a reply held back.
+ * Unverified (no source at hand): the 202 body's shape ({"type":
+ * "processing", "retry_after": ms}) and the error descriptions' words.
  */
 #include <inttypes.h>
 #include <openssl/evp.h>
