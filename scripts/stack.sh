@@ -53,6 +53,8 @@ PROCS="$STACK/procs"
 OFFSET=${STACK_PORT_OFFSET:-0}
 [[ $OFFSET =~ ^[0-9]{1,5}$ ]] || { echo "stack: STACK_PORT_OFFSET must be a number" >&2; exit 2; }
 BUS_IN=$((5550 + OFFSET)) BUS_OUT=$((5551 + OFFSET)) BUSD_HTTP=$((8080 + OFFSET))
+# the sandbox's outside systems (tests/fakes/): the fake bank
+FAKEBANK_HTTP=$((8090 + OFFSET))
 PG_PORT=${STACK_PG_PORT:-$((15432 + OFFSET))}
 REDIS_PORT=${STACK_REDIS_PORT:-$((16379 + OFFSET))}
 # every process of this stack carries it: down (and the tests) know them by it
@@ -328,6 +330,32 @@ write_proc() {
     echo "$name $port" >>"$PROCS/list"
 }
 
+# sandbox_bank (in up): when the payment service is built, the fake bank
+# (tests/fakes/bank) as the store's acquirer, Sberbank's API, with its own
+# credentials and callback key made once and kept like the database's
+# passwords; sets up's bank_env (the payment service's settings) and adds
+# it to what is started. Customers pay at the links it gives, on
+# http://127.0.0.1:$FAKEBANK_HTTP.
+sandbox_bank() {
+    [ -x "$BIN/payment" ] && [ -x "$BIN/fakebank" ] || return 0
+    local http password key
+    http=$(services_rows | awk '$1 == "payment" {print $3}')
+    http=$((http + OFFSET))
+    mkdir -p "$STACK/bank" && chmod 700 "$STACK/bank" || return 1
+    password=$(_secret_file "$STACK/bank/password") && key=$(_secret_file "$STACK/bank/callback_key") ||
+        return 1
+    write_proc fakebank "$FAKEBANK_HTTP" FAKE_BANK_ADDR="127.0.0.1:$FAKEBANK_HTTP" \
+        FAKE_BANK_PUBLIC_URL="http://127.0.0.1:$FAKEBANK_HTTP" FAKE_BANK_SBER_USER=conveyor \
+        FAKE_BANK_SBER_PASSWORD="$password" FAKE_BANK_SBER_CALLBACK_KEY="$key" \
+        FAKE_BANK_SBER_CALLBACK_URL="http://127.0.0.1:$http/v1/webhooks/sberbank" \
+        -- "$BIN/fakebank" || return 1
+    started+=("fakebank:$FAKEBANK_HTTP")
+    bank_env=(PAYMENT_PROVIDER=sberbank PAYMENT_BANK_URL="http://127.0.0.1:$FAKEBANK_HTTP"
+        PAYMENT_BANK_LOGIN=conveyor PAYMENT_BANK_PASSWORD="$password" PAYMENT_CALLBACK_KEY="$key"
+        PAYMENT_RETURN_URL="http://127.0.0.1:$FAKEBANK_HTTP/"
+        PAYMENT_CALLBACK_URL="http://127.0.0.1:$http/v1/webhooks/sberbank")
+}
+
 up() {
     mkdir -p "$LOGS" "$PROCS" && chmod 700 "$PROCS" || return 1
     [ -x "$BIN/busd" ] || { echo "stack: $BIN/busd is not built (make)" >&2; return 1; }
@@ -369,9 +397,13 @@ up() {
     # shellcheck disable=SC2206 # STACK_ENV: extra VAR=value words
     extra=(${STACK_ENV:-})
     peers=$(replay_peers)
+    local bank_env=()
+    sandbox_bank || return 1
     for entry in "${SERVICES[@]}"; do
         IFS=: read -r name schema http replay <<<"$entry"
         [ -x "$BIN/$name" ] || continue
+        local own=()
+        [ "$name" = payment ] && own=("${bank_env[@]}")
         local db_env
         db_env=$(pg_provision "$STACK" "$PG_PORT" "$name" "$schema") || return 1
         echo "# $name" >>"$env_file"
@@ -384,7 +416,7 @@ up() {
             DB_SCHEMA="$DB_SCHEMA" REDIS_URL="$redis_url" HTTP_ADDR="127.0.0.1:$http" \
             BUS_PUB_ENDPOINT="$bus_in" BUS_SUB_ENDPOINT="$bus_out" REPLAY_ADDR="tcp://127.0.0.1:$replay" \
             REPLAY_PEERS="$peers" BUS_CERT="$KEYS/secret/$name.key_secret" AUTH_JWT_KEYS="$AUTH_JWT_KEYS" \
-            BUS_KEYS_DIR="$BUS_KEYS_DIR" BUS_SERVER_KEY="$BUS_SERVER_KEY" \
+            BUS_KEYS_DIR="$BUS_KEYS_DIR" BUS_SERVER_KEY="$BUS_SERVER_KEY" "${own[@]}" \
             -- env "${extra[@]}" "$BIN/$name" || return 1
         started+=("$name:$http")
     done

@@ -266,7 +266,8 @@ db_status_t events_reserved(const emitter_t *em, const order_t *order, const ord
     return status;
 }
 
-db_status_t events_confirmed(const emitter_t *em, const order_t *order, const order_line_t *lines,
+db_status_t events_confirmed(const emitter_t *em, const order_t *order,
+                             const customer_contact_t *contact, const order_line_t *lines,
                              size_t count)
 {
     Conveyor__PricedLine **ptrs = NULL, *items = NULL;
@@ -277,6 +278,9 @@ db_status_t events_confirmed(const emitter_t *em, const order_t *order, const or
     totals_message(order, &totals);
     Conveyor__OrderCustomer who = CONVEYOR__ORDER_CUSTOMER__INIT;
     who.customer_id = pb_lend(order->customer_id);
+    who.name = pb_lend(contact->name);
+    who.phone = pb_lend(contact->phone);
+    who.email = pb_lend(contact->email);
     Conveyor__OrderConfirmed msg = CONVEYOR__ORDER_CONFIRMED__INIT;
     msg.order_id = pb_lend(order->id);
     msg.version = order->version;

@@ -66,7 +66,8 @@ db_status_t events_task_created(const emitter_t *em, const char *task_id, const 
  * order.confirmed with its payment terms (order->payment_terms). */
 db_status_t events_reserved(const emitter_t *em, const order_t *order, const order_line_t *lines,
                             size_t count);
-db_status_t events_confirmed(const emitter_t *em, const order_t *order, const order_line_t *lines,
+db_status_t events_confirmed(const emitter_t *em, const order_t *order,
+                             const customer_contact_t *contact, const order_line_t *lines,
                              size_t count);
 
 /* The fact events of arriving in a status, at the order's version. */

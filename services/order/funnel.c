@@ -118,8 +118,13 @@ static db_status_t confirm_order(order_app_t *app, const emitter_t *em, order_t 
     size_t count = 0;
     if (status == DB_OK)
         status = funnel_priced_lines(db, order, &lines, &count);
+    /* the customer's contact goes with the bill: the payment service sends
+     * the 54-FZ receipt to it, and a bank refuses a receipt without one */
+    customer_contact_t contact;
     if (status == DB_OK)
-        status = events_confirmed(em, order, lines, count);
+        status = store_customer_contact(db, order->customer_id, &contact);
+    if (status == DB_OK)
+        status = events_confirmed(em, order, &contact, lines, count);
     free(lines);
     return status;
 }

@@ -93,6 +93,8 @@ static const struct {
      "ON CONFLICT DO NOTHING RETURNING id, manager_id, category) "
      "SELECT id, coalesce(manager_id::text, ''), category FROM counted UNION ALL "
      "SELECT id, coalesce(manager_id::text, ''), category FROM created"},
+    {"customer_contact",
+     "SELECT name, coalesce(phone, ''), coalesce(email, '') FROM customers WHERE id = $1"},
     /* the sum saturates at bigint's top rather than failing the delivery */
     {"customer_spent",
      "UPDATE customers SET total_spent_minor = least(total_spent_minor::numeric + $2, "
@@ -564,6 +566,25 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
             return DB_OK;
     }
     return DB_TRANSIENT;
+}
+
+db_status_t store_customer_contact(db_t *db, const char *customer_id, customer_contact_t *out)
+{
+    memset(out, 0, sizeof *out);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, customer_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "customer_contact", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1) {
+        db_copy_value(res, 0, 0, out->name, sizeof out->name);
+        db_copy_value(res, 0, 1, out->phone, sizeof out->phone);
+        db_copy_value(res, 0, 2, out->email, sizeof out->email);
+    }
+    PQclear(res);
+    return DB_OK;
 }
 
 db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amount_minor,

@@ -80,6 +80,17 @@ db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *n
                                      const char *phone_e164, const char *email_lower,
                                      customer_t *customer_out);
 
+/* How the customer is reached, as order.confirmed carries it (the
+ * payment service's 54-FZ receipt goes to this email or phone). */
+typedef struct {
+    char name[256];
+    char phone[32];  /* E.164, "" when none */
+    char email[256]; /* lower-cased, "" when none */
+} customer_contact_t;
+
+/* The customer's name, phone and email; all "" for no such customer. */
+db_status_t store_customer_contact(db_t *db, const char *customer_id, customer_contact_t *out);
+
 /* F4: a delivered order adds to what the customer spent (the sum stops at
  * bigint's top rather than failing the delivery); at the threshold they
  * become a VIP. */

@@ -10,7 +10,9 @@
  * _CALLBACK_URL, FAKE_BANK_YOOKASSA_SHOP_ID / _SECRET / _WEBHOOK_URL,
  * FAKE_BANK_NOTIFY_RETRY (1s), FAKE_BANK_NOTIFY_ATTEMPTS (20),
  * FAKE_BANK_IDEMPOTENCE_TTL (24h), FAKE_BANK_LOSE_REPLY (3s),
- * FAKE_BANK_RECEIPT_REQUIRED (true). Runs until SIGTERM or SIGINT.
+ * FAKE_BANK_RECEIPT_REQUIRED (true), FAKE_BANK_LATENCY (0: how long every
+ * call of either bank's API takes), FAKE_BANK_THREADS (8: calls answered at
+ * once). Runs until SIGTERM or SIGINT.
  */
 #include "tests/fakes/bank/fakebank.h"
 
@@ -44,6 +46,8 @@ static const config_spec_t fake_specs[] = {
     {"FAKE_BANK_IDEMPOTENCE_TTL", "24h", false, "how long YooKassa replays an Idempotence-Key"},
     {"FAKE_BANK_LOSE_REPLY", "3s", false, "how long a lost reply is held back"},
     {"FAKE_BANK_RECEIPT_REQUIRED", "true", false, "refuse payments without a 54-FZ receipt"},
+    {"FAKE_BANK_LATENCY", "0", false, "how long every call of the banks' APIs takes (e.g. 50ms)"},
+    {"FAKE_BANK_THREADS", "8", false, "HTTP threads: calls answered at once"},
     {"LOG_LEVEL", "info", false, "debug, info, warn, error"},
     CONFIG_SPEC_END,
 };
@@ -56,6 +60,15 @@ void fake_new_id(char out[FAKE_ID_SIZE])
     if (uuid_v4(uuid) != 0) /* the kernel's random source failed: still unique enough */
         snprintf(uuid, sizeof uuid, "%016llx", (unsigned long long)clock_mono_us());
     snprintf(out, FAKE_ID_SIZE, "%s", uuid);
+}
+
+void fake_pause_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&pause, &pause) != 0) /* interrupted: the rest */
+        ;
 }
 
 void fake_time_text(int64_t unix_ms, char *out, size_t size)
@@ -263,6 +276,8 @@ static int read_config(const config_t *cfg, fake_config_t *out)
         config_get_int(cfg, "FAKE_BANK_NOTIFY_ATTEMPTS", 1, 100000, &out->notify_attempts) != 0 ||
         config_get_duration_ms(cfg, "FAKE_BANK_IDEMPOTENCE_TTL", &out->idempotence_ttl_ms) != 0 ||
         config_get_duration_ms(cfg, "FAKE_BANK_LOSE_REPLY", &out->lose_reply_ms) != 0 ||
+        config_get_duration_ms(cfg, "FAKE_BANK_LATENCY", &out->latency_ms) != 0 ||
+        config_get_int(cfg, "FAKE_BANK_THREADS", 1, 512, &out->threads) != 0 ||
         config_get_bool(cfg, "FAKE_BANK_RECEIPT_REQUIRED", &receipt) != 0)
         return -1;
     out->receipt_required = receipt;
@@ -337,7 +352,7 @@ int main(int argc, char **argv)
         goto done;
     http_config_t http = {.addr = config_get(cfg, "FAKE_BANK_ADDR"),
                           .body_limit = 256 * 1024,
-                          .threads = 8,
+                          .threads = (int)fake->config.threads,
                           .timeout_s = 30,
                           .svc = "fakebank"};
     server = http_server_new(&http);

@@ -44,6 +44,8 @@ typedef struct {
     int64_t notify_attempts; /* deliveries before giving up */
     int64_t idempotence_ttl_ms;
     int64_t lose_reply_ms; /* how long a "lost" reply is held (past the client's timeout) */
+    int64_t latency_ms;    /* how long every bank call takes (the bench's 50 ms bank) */
+    int64_t threads;       /* HTTP threads: calls answered at once, each held latency_ms */
     bool receipt_required; /* 54-FZ on: a payment without a receipt is refused */
 } fake_config_t;
 
@@ -185,6 +187,10 @@ bool fake_fault_take(fake_t *fake, const char *provider, const char *op, fake_fa
 
 /* Forgets every object, fault, request and notification (locked). */
 void fake_reset(fake_t *fake);
+
+/* Sleeps ms milliseconds (a reply held back, or the bank's latency);
+ * call it without the lock. */
+void fake_pause_ms(int64_t ms);
 
 /* A new random id (uuid text). */
 void fake_new_id(char out[FAKE_ID_SIZE]);

@@ -385,10 +385,8 @@ answer:
     record->status = status;
     pthread_mutex_unlock(&fake->lock);
     fake_form_release(&form);
-    if (hold_ms > 0) { /* the reply is "lost": held past the client's timeout */
-        struct timespec pause = {.tv_sec = hold_ms / 1000, .tv_nsec = (hold_ms % 1000) * 1000000L};
-        nanosleep(&pause, NULL);
-    }
+    /* the bank's own latency, then a "lost" reply held past the client's timeout */
+    fake_pause_ms(fake->config.latency_ms + hold_ms);
     if (status == 200 && reply)
         http_res_json_take(res, 200, reply);
     else {

@@ -560,10 +560,8 @@ static void handle(fake_t *fake, op_t op, const http_request_t *req, http_respon
 answer:
     record->status = answer.status;
     pthread_mutex_unlock(&fake->lock);
-    if (hold_ms > 0) {
-        struct timespec pause = {.tv_sec = hold_ms / 1000, .tv_nsec = (hold_ms % 1000) * 1000000L};
-        nanosleep(&pause, NULL);
-    }
+    /* the bank's own latency, then a "lost" reply held past the client's timeout */
+    fake_pause_ms(fake->config.latency_ms + hold_ms);
     if (answer.status == 429)
         http_res_header(res, "Retry-After", "1");
     if (answer.body)

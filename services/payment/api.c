@@ -1,0 +1,443 @@
+/*
+ * api.c — the payment service's HTTP routes (docs/payment-api.md): parse,
+ * authorise, call the domain in one transaction, answer.
+ *
+ *   GET|POST /v1/webhooks/sberbank   the bank's callback (no token: its checksum)
+ *   POST     /v1/webhooks/yookassa   the bank's webhook (no token: re-fetched at the bank)
+ *   GET      /v1/orders/{id}/payment the order's money: status, invoices, ledger, refunds
+ *   GET      /v1/invoices/{id}       one invoice with its receipt
+ *   POST     /v1/orders/{id}/payments  a payment recorded by hand (admin)
+ *   POST     /v1/orders/{id}/collected cash collected on delivery (courier, admin, system)
+ *   POST     /v1/orders/{id}/refunds   a refund asked by a manager (manager, admin)
+ *
+ * A notification is believed only when the adapter verifies it; it is
+ * kept by the bank's event id before we answer, in the transaction that
+ * applies it, so a second delivery finds it applied and changes nothing,
+ * and 100 concurrent deliveries serialise on its row. A refused one
+ * changes nothing, answers 400, and is counted (not stored: anyone can
+ * send them, and they must not fill the database).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/emit.h"
+#include "common/log.h"
+#include "common/tx.h"
+#include "common/uuid.h"
+#include "services/payment/bank.h"
+#include "services/payment/money.h"
+#include "services/payment/payment.h"
+#include "services/payment/refunds.h"
+#include "services/payment/store.h"
+
+#define ROLES_READ    (ROLE_ADMIN | ROLE_MANAGER)
+#define ROLES_RECORD  ROLE_ADMIN
+#define ROLES_COLLECT (ROLE_ADMIN | ROLE_COURIER | ROLE_SYSTEM)
+#define ROLES_REFUND  (ROLE_ADMIN | ROLE_MANAGER)
+#define NOTICE_MAX    65536 /* a bank's notification is a few hundred bytes */
+#define REFERENCE_MAX 200
+
+/* ------------------------------------------------------------------ */
+/* notifications from the bank                                          */
+
+typedef struct {
+    payment_app_t *app;
+    const acq_notice_t *notice;
+    const char *provider;
+    const char *body; /* kept with it */
+    bool known;       /* it named something of ours */
+} notice_apply_t;
+
+/* The payment news a notification brings. */
+static db_status_t apply_payment_news(notice_apply_t *op, const emitter_t *em)
+{
+    const acq_notice_t *n = op->notice;
+    const acq_payment_t *fetched = n->payment_fetched ? &n->payment : NULL;
+    bool is_paid = fetched ? (fetched->state == ACQ_STATE_PAID)
+                           : (n->success && strcmp(n->operation, "deposited") == 0);
+    bool is_declined =
+        fetched ? (fetched->state == ACQ_STATE_DECLINED || fetched->state == ACQ_STATE_VOIDED)
+                : (!n->success || strcmp(n->operation, "declinedByTimeout") == 0);
+    if (is_paid) {
+        char movement[ACQ_ID_SIZE + 8];
+        snprintf(movement, sizeof movement, "%s:paid", n->bank_id);
+        int64_t amount = fetched && fetched->paid_minor > 0 ? fetched->paid_minor : n->amount_minor;
+        if (amount <= 0) /* Sberbank's callback may omit it: the invoice's amount */
+            amount = -1;
+        paid_report_t report = {
+            .provider = op->provider,
+            .bank_id = n->bank_id,
+            .reference = n->reference,
+            .movement_ref = movement,
+            .amount_minor = amount,
+            .at_ms = clock_now_ms(),
+        };
+        if (amount < 0) {
+            invoice_row_t invoice;
+            bool found = false;
+            db_status_t status = store_invoice_find_by_bank(emitter_db(em), op->provider,
+                                                            n->bank_id, &invoice, &found);
+            if (status != DB_OK)
+                return status;
+            if (!found) {
+                op->known = false;
+                return DB_OK;
+            }
+            report.amount_minor = invoice.amount_minor;
+        }
+        return money_paid(op->app, em, &report, &op->known);
+    }
+    if (is_declined) {
+        const char *reason = fetched && fetched->reason[0] ? fetched->reason : n->operation;
+        return money_declined(op->app, em, op->provider, n->bank_id, n->reference, "declined",
+                              reason, &op->known);
+    }
+    op->known = true; /* news with nothing to do (held, a reversal we asked for) */
+    return DB_OK;
+}
+
+/* The refund news a notification brings. */
+static db_status_t apply_refund_news(notice_apply_t *op, const emitter_t *em)
+{
+    if (!op->notice->refund_id[0]) {
+        /* Sberbank names no refund of ours (two refunds of one amount look
+         * alike): the refund job settles it by the payment's refunded sum */
+        op->known = true;
+        return DB_OK;
+    }
+    char refund_id[UUID_TEXT_SIZE];
+    db_status_t status =
+        store_refund_find_by_bank(emitter_db(em), op->notice->refund_id, refund_id, &op->known);
+    if (status != DB_OK || !op->known)
+        return status;
+    return refunds_landed(op->app, em, refund_id, op->notice->refund_id, clock_now_ms());
+}
+
+static db_status_t notice_tx(tx_t *tx, void *arg)
+{
+    notice_apply_t *op = arg;
+    op->known = false;
+    bool first = false, applied = false;
+    db_status_t status = store_callback_keep(tx->db, op->provider, op->notice->event_id, op->body,
+                                             "accepted", NULL, &first, &applied);
+    if (status != DB_OK)
+        return status;
+    if (applied) { /* a delivery heard and applied before: nothing more to do */
+        op->known = true;
+        return DB_OK;
+    }
+    emitter_t em = emitter_root(tx->db, "payment");
+    status = op->notice->kind == ACQ_NOTICE_REFUND ? apply_refund_news(op, &em)
+                                                   : apply_payment_news(op, &em);
+    if (status == DB_OK && op->known)
+        status = store_callback_applied(tx->db, op->provider, op->notice->event_id);
+    if (status == DB_OK && !op->known)
+        tx_abandon(tx); /* nothing of ours: keep nothing, say so */
+    return status;
+}
+
+static void webhook(const http_request_t *req, http_response_t *res, payment_app_t *app,
+                    const char *provider)
+{
+    if (strcmp(provider, app->provider) != 0) {
+        http_res_problem(res, 404, "not_found", "this store does not use that bank", NULL);
+        return;
+    }
+    size_t body_len = 0;
+    const char *body = http_req_body(req, &body_len);
+    const char *target = http_req_target(req);
+    const char *query = target ? strchr(target, '?') : NULL;
+    acq_notice_in_t in = {.query = query ? query + 1 : NULL, .body = body, .body_len = body_len};
+    acquirer_t *bank = bank_client(app);
+    if (!bank) {
+        http_res_header(res, "Retry-After", "5");
+        http_res_problem(res, 503, "bank_unavailable", "the bank cannot be reached", NULL);
+        return;
+    }
+    acq_notice_t notice;
+    acq_error_t err = {0};
+    acq_result_t result = acquirer_notice_verify(bank, &in, &notice, &err);
+    if (result == ACQ_REJECTED) {
+        metrics_counter_add(app->callbacks_refused, 1);
+        log_warn("a bank notification was refused", LF_STR("provider", provider),
+                 LF_STR("reason", err.message), LF_ERR(err.code[0] ? err.code : "bad_signature"));
+        http_res_problem(res, 400, err.code[0] ? err.code : "bad_signature",
+                         "the notification is not believed", err.message);
+        return;
+    }
+    if (result != ACQ_DONE) {
+        http_res_header(res, "Retry-After", "10");
+        http_res_problem(res, 503, "bank_unavailable",
+                         "the notification cannot be checked with the bank now", err.message);
+        return;
+    }
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db)
+        return;
+    notice_apply_t op = {
+        .app = app, .notice = &notice, .provider = provider, .body = body ? body : ""};
+    tx_t tx;
+    db_status_t status = service_tx(app->svc, db, notice_tx, &op, &tx);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "apply a bank notification");
+    } else if (!op.known) {
+        /* a notification the bank signed about nothing of ours: 200, so it
+         * stops, and a line for a person */
+        log_warn("a verified bank notification names nothing of ours", LF_STR("provider", provider),
+                 LF_STR("bank_id", notice.bank_id), LF_STR("reference", notice.reference),
+                 LF_ERR("unknown_payment"));
+        http_res_json_take(res, 200, json_pack("{s:b,s:s}", "ok", 1, "applied", "unknown"));
+    } else {
+        metrics_counter_add(app->callbacks_total, 1);
+        http_res_json_take(res, 200, json_pack("{s:b}", "ok", 1));
+    }
+    service_session_release(app->svc, &db);
+}
+
+static void webhook_sberbank(const http_request_t *req, http_response_t *res, void *arg)
+{
+    webhook(req, res, arg, "sberbank");
+}
+
+static void webhook_yookassa(const http_request_t *req, http_response_t *res, void *arg)
+{
+    webhook(req, res, arg, "yookassa");
+}
+
+/* ------------------------------------------------------------------ */
+/* reading                                                              */
+
+static void answer_json(http_response_t *res, db_t *db, db_status_t status, json_t *body,
+                        const char *what)
+{
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, what);
+    else if (!body)
+        http_res_problem(res, 404, "not_found", "not found", what);
+    else
+        http_res_json_take(res, 200, body);
+}
+
+static const char *path_uuid(const http_request_t *req, http_response_t *res)
+{
+    const char *id = http_req_param(req, "id");
+    if (!uuid_valid(id)) {
+        http_res_problem(res, 400, "invalid_id", "the id in the path is not a UUID", NULL);
+        return NULL;
+    }
+    return id;
+}
+
+static void get_order_money(const http_request_t *req, http_response_t *res, void *arg)
+{
+    payment_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
+        return;
+    const char *id = path_uuid(req, res);
+    db_t *db = id ? service_session(app->svc, res, SERVICE_SESSION_WAIT_MS) : NULL;
+    if (!db)
+        return;
+    json_t *body = NULL;
+    db_status_t status = store_order_money_json(db, id, &body);
+    answer_json(res, db, status, body, "no payment record of that order");
+    service_session_release(app->svc, &db);
+}
+
+static void get_invoice(const http_request_t *req, http_response_t *res, void *arg)
+{
+    payment_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
+        return;
+    const char *id = path_uuid(req, res);
+    db_t *db = id ? service_session(app->svc, res, SERVICE_SESSION_WAIT_MS) : NULL;
+    if (!db)
+        return;
+    json_t *body = NULL;
+    db_status_t status = store_invoice_json(db, id, &body);
+    answer_json(res, db, status, body, "no such invoice");
+    service_session_release(app->svc, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* recording                                                            */
+
+/* {"amount_minor": >0, "reference": "..."}: 0, or -1 answered 400. */
+static int read_amount_and_reference(http_response_t *res, const json_t *body, int64_t *amount,
+                                     const char **reference)
+{
+    const json_t *value = json_object_get(body, "amount_minor");
+    *reference = json_string_value(json_object_get(body, "reference"));
+    if (!json_is_integer(value) || json_integer_value(value) <= 0) {
+        http_res_problem(res, 400, "invalid_amount", "amount_minor must be a positive integer",
+                         "kopecks, e.g. 150000 for 1,500.00");
+        return -1;
+    }
+    if (!*reference || !(*reference)[0] || strlen(*reference) > REFERENCE_MAX) {
+        http_res_problem(res, 400, "invalid_reference",
+                         "reference must name the payment, 1 to 200 bytes",
+                         "the receipt or slip number: the same reference twice is one payment");
+        return -1;
+    }
+    *amount = json_integer_value(value);
+    return 0;
+}
+
+typedef struct {
+    payment_app_t *app;
+    cash_report_t report;
+    bool known;
+} cash_op_t;
+
+static db_status_t cash_tx(tx_t *tx, void *arg)
+{
+    cash_op_t *op = arg;
+    emitter_t em = emitter_root(tx->db, "payment");
+    db_status_t status = money_cash(op->app, &em, &op->report, &op->known);
+    if (status == DB_OK && !op->known)
+        tx_abandon(tx);
+    return status;
+}
+
+static void record_cash(const http_request_t *req, http_response_t *res, payment_app_t *app,
+                        unsigned roles, bool collected)
+{
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, roles, &claims))
+        return;
+    const char *id = path_uuid(req, res);
+    json_t *body = id ? http_req_json(req, res) : NULL;
+    if (!body)
+        return;
+    int64_t amount = 0;
+    const char *reference = NULL;
+    if (read_amount_and_reference(res, body, &amount, &reference) != 0)
+        return;
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db)
+        return;
+    cash_op_t op = {.app = app,
+                    .report = {.order_id = id,
+                               .collected = collected,
+                               .by = claims.subject,
+                               .reference = reference,
+                               .amount_minor = amount,
+                               .at_ms = clock_now_ms()}};
+    tx_t tx;
+    db_status_t status = service_tx(app->svc, db, cash_tx, &op, &tx);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "record a payment");
+    } else if (!op.known) {
+        http_res_problem(res, 404, "not_found", "payment has no record of that order",
+                         "an order is known once it is confirmed");
+    } else {
+        json_t *money = NULL;
+        status = store_order_money_json(db, id, &money);
+        log_info(collected ? "cash collected" : "payment recorded by hand", LF_STR("order_id", id),
+                 LF_INT("amount_minor", amount), LF_STR("actor", claims.subject));
+        if (status == DB_OK && money)
+            http_res_json_take(res, 201, money);
+        else
+            answer_json(res, db, status, money, "the order's money");
+    }
+    service_session_release(app->svc, &db);
+}
+
+static void post_payment(const http_request_t *req, http_response_t *res, void *arg)
+{
+    record_cash(req, res, arg, ROLES_RECORD, false);
+}
+
+static void post_collected(const http_request_t *req, http_response_t *res, void *arg)
+{
+    record_cash(req, res, arg, ROLES_COLLECT, true);
+}
+
+typedef struct {
+    payment_app_t *app;
+    refund_request_t request;
+} refund_op_t;
+
+static db_status_t refund_tx(tx_t *tx, void *arg)
+{
+    refund_op_t *op = arg;
+    emitter_t em = emitter_root(tx->db, "payment");
+    return refunds_requested(op->app, &em, &op->request);
+}
+
+static void post_refund(const http_request_t *req, http_response_t *res, void *arg)
+{
+    payment_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_REFUND, &claims))
+        return;
+    const char *id = path_uuid(req, res);
+    json_t *body = id ? http_req_json(req, res) : NULL;
+    if (!body)
+        return;
+    const json_t *amount = json_object_get(body, "amount_minor");
+    const char *request_id = json_string_value(json_object_get(body, "request_id"));
+    if (!json_is_integer(amount) || json_integer_value(amount) <= 0) {
+        http_res_problem(res, 400, "invalid_amount", "amount_minor must be a positive integer",
+                         NULL);
+        return;
+    }
+    if (!uuid_valid(request_id)) {
+        http_res_problem(res, 400, "invalid_request_id",
+                         "request_id must be a UUID of the caller's making",
+                         "the same request_id twice is one refund");
+        return;
+    }
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db)
+        return;
+    refund_op_t op = {.app = app,
+                      .request = {.order_id = id,
+                                  .request_id = request_id,
+                                  .claim_id = "",
+                                  .amount_minor = json_integer_value(amount)}};
+    tx_t tx;
+    db_status_t status = service_tx(app->svc, db, refund_tx, &op, &tx);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "request a refund");
+    } else {
+        json_t *money = NULL;
+        status = store_order_money_json(db, id, &money);
+        log_info("refund requested", LF_STR("order_id", id),
+                 LF_INT("amount_minor", (int64_t)json_integer_value(amount)),
+                 LF_STR("actor", claims.subject));
+        if (status == DB_OK && money)
+            http_res_json_take(res, 202, money);
+        else
+            answer_json(res, db, status, money, "payment has no record of that order");
+    }
+    service_session_release(app->svc, &db);
+}
+
+int api_register(http_server_t *http, payment_app_t *app)
+{
+    static const struct {
+        const char *method, *pattern;
+        http_handler_fn handler;
+    } routes[] = {
+        {"GET", "/v1/webhooks/sberbank", webhook_sberbank},
+        {"POST", "/v1/webhooks/sberbank", webhook_sberbank},
+        {"POST", "/v1/webhooks/yookassa", webhook_yookassa},
+        {"GET", "/v1/orders/{id}/payment", get_order_money},
+        {"GET", "/v1/invoices/{id}", get_invoice},
+        {"POST", "/v1/orders/{id}/payments", post_payment},
+        {"POST", "/v1/orders/{id}/collected", post_collected},
+        {"POST", "/v1/orders/{id}/refunds", post_refund},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (http_route(http, routes[i].method, routes[i].pattern, routes[i].handler, app) != 0)
+            return -1;
+    if (http_route_body_limit(http, "POST", "/v1/webhooks/yookassa", NOTICE_MAX) != 0 ||
+        http_route_body_limit(http, "POST", "/v1/webhooks/sberbank", NOTICE_MAX) != 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * billing.h — what an order's confirmation or cancellation means for its
+ * money (F15, F16, F18), in the handler's transaction.
+ *
+ * order.confirmed (a newer version only): the order's terms, total and
+ * receipt lines are kept; with prepay terms and money still due, an
+ * invoice for what is due is opened (registered at the bank by a job;
+ * invoice.created once the bank gives the link) and set to expire. A
+ * re-confirmation (an edited order) cancels the invoices still open and
+ * bills again. On-delivery and no-payment orders get no invoice: their
+ * status says so.
+ *
+ * order.cancelled: open invoices are cancelled (invoice.cancelled, voided
+ * at the bank), and whatever was paid goes back (refunds.h).
+ */
+#ifndef PAYMENT_BILLING_H
+#define PAYMENT_BILLING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/emit.h"
+#include "services/payment/ledger.h"
+#include "services/payment/payment.h"
+#include "services/payment/receipt.h"
+#include "services/payment/store.h"
+
+/* An order as order.confirmed describes it. */
+typedef struct {
+    const char *order_id;
+    uint64_t version;
+    int64_t number;
+    pay_terms_t terms;
+    const char *currency;
+    int64_t total_minor;
+    int64_t delivery_minor;
+    const char *customer_email; /* "" when none */
+    const char *customer_phone;
+    const receipt_order_line_t *lines;
+    size_t line_count;
+} confirmed_order_t;
+
+db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
+                              const confirmed_order_t *order);
+
+/* The rest of a prepaid order after a part was paid: an invoice for what
+ * is still due (an advance receipt), unless one is open already. The
+ * order is locked by the caller. */
+db_status_t billing_invoice_rest(payment_app_t *app, db_t *db, const pay_order_t *order,
+                                 int64_t due_minor);
+
+db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const char *order_id,
+                              uint64_t version, int64_t number);
+
+#endif

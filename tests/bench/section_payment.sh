@@ -1,0 +1,136 @@
+# section_payment.sh — the payment service (sourced by tests/bench/run.sh).
+#
+#   payment.callbacks.per_s        Sberbank callbacks verified (HMAC-SHA256) and applied
+#                                  (the payment recorded, its events emitted) per second,
+#                                  BENCH_PAY_PARALLEL at once; target >= 2,000/s
+#   payment.invoices.per_s.wN      invoices registered per second against a bank that answers
+#                                  every call in BENCH_PAY_LATENCY_MS, with N job workers, and
+#                                  the ratio to the ceiling N / latency (one call per invoice)
+#   payment.rss.idle.kb            the service's resident memory, idle after start and again
+#                                  after the callbacks
+#
+# The callbacks: BENCH_PAY_CALLBACKS invoices are opened (order.confirmed
+# from factfeed, registered at the fake bank), paid on the fake's page with
+# its callbacks dropped (the fake keeps their signed URLs), then every
+# stored URL is fired at the service at once with curl --parallel; the
+# figure is callbacks over the wall-clock time of that curl, every answer
+# 200 and every payment in the ledger. The invoices: a fresh schema,
+# BENCH_PAY_INVOICES confirmed orders published at once, the fake bank
+# answering in BENCH_PAY_LATENCY_MS (FAKE_BANK_LATENCY); the figure is
+# invoices from the first one's creation to the last one's registration.
+
+source tests/integration/payment/payment.sh
+
+BENCH_PAY_CALLBACKS=${BENCH_PAY_CALLBACKS:-2000}
+BENCH_PAY_PARALLEL=${BENCH_PAY_PARALLEL:-32}
+BENCH_PAY_INVOICES=${BENCH_PAY_INVOICES:-400}
+BENCH_PAY_LATENCY_MS=${BENCH_PAY_LATENCY_MS:-50}
+BENCH_PAY_WORKERS=${BENCH_PAY_WORKERS:-2 8}
+# BENCH_PAY_ENV: more settings of the service under the callbacks (HTTP_THREADS=16 ...)
+
+# pay_bench_confirm TAG COUNT: COUNT order.confirmed (the test's lamp order)
+# published through factfeed, 250 to a call; ids made of TAG and the index
+pay_bench_confirm() {
+    local tag=$1 count=$2 from=1 to
+    while [ "$from" -le "$count" ]; do
+        to=$((from + 249 > count ? count : from + 249))
+        awk -v tag="$tag" -v from="$from" -v to="$to" 'BEGIN {
+            printf "{\"events\":["
+            for (i = from; i <= to; i++)
+                printf "%s{\"type\":\"order.confirmed\",\"payload\":{\"order_id\":\"%08x-0000-4000-8000-%012x\",\"version\":3,\"number\":%d,\"customer\":{\"name\":\"Bench Customer\",\"email\":\"bench@example.ru\"},\"lines\":[{\"line_no\":1,\"sku\":\"LAMP\",\"name\":\"Лампа настольная\",\"quantity\":2,\"unit_price_minor\":150000,\"vat_rate_bp\":2000,\"amount_minor\":300000,\"discount_minor\":0,\"total_minor\":300000}],\"totals\":{\"lines_minor\":300000,\"discount_minor\":0,\"delivery_minor\":35000,\"total_minor\":335000,\"currency\":\"RUB\"},\"payment_terms\":\"PAYMENT_TERMS_PREPAY\",\"due_minor\":335000}}",
+                    (i > from ? "," : ""), tag, i, tag * 100000 + i
+            printf "]}"
+        }' >"$IT_RUN/confirm.json"
+        curl -fsS -o /dev/null --max-time 60 -H 'Content-Type: application/json' \
+            --data-binary @"$IT_RUN/confirm.json" "http://127.0.0.1:$ORDERFEED_HTTP/v1/publish" ||
+            it_fail "publishing order.confirmed $from..$to"
+        from=$((to + 1))
+    done
+}
+
+# pay_bench_open COUNT: waits until COUNT invoices are open
+pay_bench_open() {
+    it_wait_until 900 "$1 invoices open" bash -c \
+        "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c \"SELECT count(*) FROM payment.invoices WHERE status = 'open'\") -ge $1 ]"
+}
+
+pay_rss_kb() {
+    awk '/^VmRSS:/ {print $2}' "/proc/$(it_pid "$1")/status"
+}
+
+# pay_bench_stop NAME...: stops the run's processes and waits for its ports
+pay_bench_stop() {
+    local name
+    for name in "$@"; do it_stop "$name"; done
+    bench_settle "payment run"
+}
+
+# --- callbacks verified and applied per second ------------------------------------
+pay_dbs
+pay_start_fake LOG_LEVEL=warn
+pay_start_orderfeed
+pay_start pay-cb sberbank LOG_LEVEL=warn JOB_WORKERS=8 ${BENCH_PAY_ENV:-}
+# idle: ready, its first jobs poll done; nothing has come yet
+it_wait_until 10 "the payment service idle" kit_http_ok "$PAY_HTTP" /readyz
+rss_start=$(pay_rss_kb pay-cb)
+pay_bench_confirm 1 "$BENCH_PAY_CALLBACKS"
+pay_bench_open "$BENCH_PAY_CALLBACKS"
+left=$BENCH_PAY_CALLBACKS
+while [ "$left" -gt 0 ]; do # a fault covers at most 1,000 notifications
+    n=$((left > 1000 ? 1000 : left))
+    fake_notice_fault "{\"provider\":\"sberbank\",\"kind\":\"drop\",\"count\":$n}"
+    left=$((left - n))
+done
+pay_sql "SELECT bank_id FROM payment.invoices WHERE status = 'open'" |
+    awk -v url="$FAKE_BANK_URL/_fake/pay" '{
+        if (NR > 1) print "next"
+        printf "url = \"%s\"\nrequest = \"POST\"\nheader = \"Content-Type: application/json\"\n", url
+        printf "data = \"{\\\"provider\\\":\\\"sberbank\\\",\\\"id\\\":\\\"%s\\\",\\\"action\\\":\\\"pay\\\"}\"\noutput = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\n", $1
+    }' >"$IT_RUN/pay.curl"
+# one transfer a block, "next" between them: a config's options would be
+# global otherwise, and an option after -K applies to its last block only
+curl -sS --parallel --parallel-max 16 -K "$IT_RUN/pay.curl" >"$IT_RUN/pay.codes" ||
+    it_fail "paying at the fake"
+paid=$(grep -c '^200$' "$IT_RUN/pay.codes")
+[ "$paid" -eq "$BENCH_PAY_CALLBACKS" ] || it_fail "$paid of $BENCH_PAY_CALLBACKS invoices paid at the fake"
+fake_get "/_fake/notices?provider=sberbank" |
+    jq -r '.notices[] | select(.fault == "drop") | "url = \"\(.url)\"\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\nnext"' | sed '$d' >"$IT_RUN/callbacks.curl"
+stored=$(grep -c '^url' "$IT_RUN/callbacks.curl")
+[ "$stored" -eq "$BENCH_PAY_CALLBACKS" ] || it_fail "$stored callback URLs kept by the fake, expected $BENCH_PAY_CALLBACKS"
+[ "$(pay_sql "SELECT count(*) FROM payment.ledger")" -eq 0 ] || it_fail "a callback was not dropped"
+start_ns=$(date +%s%N)
+curl -s --parallel --parallel-max "$BENCH_PAY_PARALLEL" -K "$IT_RUN/callbacks.curl" >"$IT_RUN/callbacks.codes"
+end_ns=$(date +%s%N)
+ok=$(grep -c '^200$' "$IT_RUN/callbacks.codes")
+recorded=$(pay_sql "SELECT count(*) FROM payment.ledger WHERE kind = 'payment'")
+[ "$ok" -eq "$BENCH_PAY_CALLBACKS" ] || echo "   (!) $ok of $BENCH_PAY_CALLBACKS callbacks answered 200" >&2
+[ "$recorded" -eq "$BENCH_PAY_CALLBACKS" ] || echo "   (!) $recorded of $BENCH_PAY_CALLBACKS payments recorded" >&2
+rate=$(awk -v n="$recorded" -v ns=$((end_ns - start_ns)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+verdict=$([ "$rate" -ge 2000 ] && echo "target >= 2,000/s met" || echo "TARGET >= 2,000/s MISSED")
+figure payment.callbacks.per_s "$rate callbacks/s ($recorded applied, $BENCH_PAY_PARALLEL at once; $verdict)"
+# idle again: every job of the load done
+it_wait_until 120 "the payment service's jobs done" bash -c \
+    "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c \"SELECT count(*) FROM payment.jobs WHERE state NOT IN ('done', 'dead') AND run_at <= now()\") -eq 0 ]"
+rss_after=$(pay_rss_kb pay-cb)
+figure payment.rss.idle.kb "$rss_start kB idle after start; $rss_after kB idle after $BENCH_PAY_CALLBACKS invoices and callbacks"
+pay_bench_stop pay-cb orderfeed fakebank
+
+# --- invoices registered per second, the bank answering in 50 ms --------------------
+tag=2
+for workers in $BENCH_PAY_WORKERS; do
+    pay_dbs
+    pay_start_fake LOG_LEVEL=warn FAKE_BANK_LATENCY="${BENCH_PAY_LATENCY_MS}ms" FAKE_BANK_THREADS=64
+    pay_start_orderfeed
+    pay_start pay-inv sberbank LOG_LEVEL=warn JOB_WORKERS="$workers"
+    pay_bench_confirm "$tag" "$BENCH_PAY_INVOICES"
+    pay_bench_open "$BENCH_PAY_INVOICES"
+    rate=$(pay_sql "SELECT round(count(*) / extract(epoch FROM max(pg_xact_commit_timestamp(xmin)) - min(created_at)), 1)
+        FROM payment.invoices WHERE status = 'open'")
+    ceiling=$(awk -v w="$workers" -v l="$BENCH_PAY_LATENCY_MS" 'BEGIN { printf "%.1f", w * 1000 / l }')
+    ratio=$(awk -v r="$rate" -v c="$ceiling" 'BEGIN { printf "%.2f", r / c }')
+    calls=$(fake_requests sberbank register)
+    verdict=$(awk -v r="$ratio" 'BEGIN { print (r > 1) ? "target > 1 met" : "TARGET > 1 MISSED: one blocking call per worker caps it at 1" }')
+    figure "payment.invoices.per_s.w$workers" "$rate invoices/s; ${BENCH_PAY_LATENCY_MS} ms bank, $workers job workers: ceiling $ceiling/s, ratio $ratio ($verdict; $calls register calls)"
+    pay_bench_stop pay-inv orderfeed fakebank
+    tag=$((tag + 1))
+done
