@@ -29,9 +29,20 @@ struct buskeys {
     uint64_t signature; /* of the directory's entries when last read */
     int64_t next_look_ms;
     int64_t last_look_ms;
+    struct timespec dir_mtime; /* the directory's when last read: a key added since changes it */
     uint64_t generation;
     uint64_t revocations;
 };
+
+/* The directory's modification time (a key file added, renamed in or
+ * removed changes it); zero when it cannot be read. */
+static struct timespec dir_mtime(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return (struct timespec){0, 0};
+    return st.st_mtim;
+}
 
 const char *buskey_role_name(buskey_role_t role)
 {
@@ -258,6 +269,8 @@ buskeys_t *buskeys_new(const char *dir)
     if (!keys)
         return NULL;
     keys->dir = strdup(dir);
+    if (keys->dir)
+        keys->dir_mtime = dir_mtime(keys->dir);
     if (!keys->dir || look(keys, true) != 1) {
         log_error("could not read the bus keys directory", LF_STR("dir", dir),
                   LF_ERR("bad_config"));
@@ -284,6 +297,7 @@ static int refresh_at(buskeys_t *keys, int64_t now)
 {
     keys->next_look_ms = now + 1000;
     keys->last_look_ms = now;
+    keys->dir_mtime = dir_mtime(keys->dir); /* before reading: a later change is seen next time */
     int rc = look(keys, false);
     if (rc < 0)
         log_warn("could not re-read the bus keys directory; the keys in hand stay",
@@ -300,7 +314,15 @@ int buskeys_refresh(buskeys_t *keys)
 int buskeys_refresh_now(buskeys_t *keys)
 {
     int64_t now = clock_mono_ms();
-    return now - keys->last_look_ms < 100 ? 0 : refresh_at(keys, now);
+    if (now - keys->last_look_ms >= 100)
+        return refresh_at(keys, now);
+    /* within 100 ms of the last look, only when the directory changed since:
+     * a key issued right after a look is believed at once, and an unknown
+     * key knocking again and again costs one stat() */
+    struct timespec mtime = dir_mtime(keys->dir);
+    if (mtime.tv_sec == keys->dir_mtime.tv_sec && mtime.tv_nsec == keys->dir_mtime.tv_nsec)
+        return 0;
+    return refresh_at(keys, now);
 }
 
 bool buskeys_find(const buskeys_t *keys, const char *public_z85, buskey_t *out)
