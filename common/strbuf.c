@@ -95,3 +95,12 @@ void strbuf_release(strbuf_t *buf)
     buf->len = 0;
     buf->cap = 0;
 }
+
+void str_copy_to(char *field, size_t size, const char *text)
+{
+    if (size == 0)
+        return;
+    size_t len = text ? strnlen(text, size - 1) : 0;
+    memcpy(field, text ? text : "", len);
+    field[len] = '\0';
+}

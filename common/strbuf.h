@@ -38,4 +38,9 @@ char *strbuf_take(strbuf_t *buf);
 /* Frees the memory; the buffer is left empty and reusable. */
 void strbuf_release(strbuf_t *buf);
 
+/* Copies text (NULL: "") into a fixed field of size bytes, cut to fit and
+ * always terminated: for the plain structs domain code fills from
+ * messages and rows, whose bounds were checked where they came in. */
+void str_copy_to(char *field, size_t size, const char *text);
+
 #endif

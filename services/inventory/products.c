@@ -7,29 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/strbuf.h"
 #include "services/inventory/events.h"
 #include "services/inventory/offer.h"
-
-static void copy_text(char *out, size_t size, const char *text)
-{
-    snprintf(out, size, "%s", text ? text : "");
-}
 
 void product_from_input(const product_input_t *in, product_row_t *p)
 {
     memset(p, 0, sizeof *p);
-    copy_text(p->sku, sizeof p->sku, in->sku);
-    copy_text(p->external_code, sizeof p->external_code,
-              (in->given & PRODUCT_EXTERNAL_CODE) && !(in->cleared & PRODUCT_EXTERNAL_CODE)
-                  ? in->external_code
-                  : "");
-    copy_text(p->name, sizeof p->name, in->name);
-    copy_text(p->currency, sizeof p->currency, in->currency);
-    copy_text(p->buyer_id, sizeof p->buyer_id, in->cleared & PRODUCT_BUYER_ID ? "" : in->buyer_id);
-    copy_text(p->buyer_name, sizeof p->buyer_name,
-              in->cleared & PRODUCT_BUYER_NAME ? "" : in->buyer_name);
-    copy_text(p->buyer_email, sizeof p->buyer_email,
-              in->cleared & PRODUCT_BUYER_EMAIL ? "" : in->buyer_email);
+    str_copy_to(p->sku, sizeof p->sku, in->sku);
+    str_copy_to(p->external_code, sizeof p->external_code,
+                (in->given & PRODUCT_EXTERNAL_CODE) && !(in->cleared & PRODUCT_EXTERNAL_CODE)
+                    ? in->external_code
+                    : "");
+    str_copy_to(p->name, sizeof p->name, in->name);
+    str_copy_to(p->currency, sizeof p->currency, in->currency);
+    str_copy_to(p->buyer_id, sizeof p->buyer_id,
+                in->cleared & PRODUCT_BUYER_ID ? "" : in->buyer_id);
+    str_copy_to(p->buyer_name, sizeof p->buyer_name,
+                in->cleared & PRODUCT_BUYER_NAME ? "" : in->buyer_name);
+    str_copy_to(p->buyer_email, sizeof p->buyer_email,
+                in->cleared & PRODUCT_BUYER_EMAIL ? "" : in->buyer_email);
     p->price_minor = in->price_minor;
     p->vat_rate_bp = in->vat_rate_bp;
     p->weight_g = in->weight_g;
@@ -41,27 +38,27 @@ void product_from_input(const product_input_t *in, product_row_t *p)
 void product_apply(const product_input_t *in, product_row_t *p)
 {
     if (in->given & PRODUCT_EXTERNAL_CODE)
-        copy_text(p->external_code, sizeof p->external_code,
-                  in->cleared & PRODUCT_EXTERNAL_CODE ? "" : in->external_code);
+        str_copy_to(p->external_code, sizeof p->external_code,
+                    in->cleared & PRODUCT_EXTERNAL_CODE ? "" : in->external_code);
     if (in->given & PRODUCT_NAME)
-        copy_text(p->name, sizeof p->name, in->name);
+        str_copy_to(p->name, sizeof p->name, in->name);
     if (in->given & PRODUCT_PRICE)
         p->price_minor = in->price_minor;
     if (in->given & PRODUCT_CURRENCY)
-        copy_text(p->currency, sizeof p->currency, in->currency);
+        str_copy_to(p->currency, sizeof p->currency, in->currency);
     if (in->given & PRODUCT_VAT)
         p->vat_rate_bp = in->vat_rate_bp;
     if (in->given & PRODUCT_WEIGHT)
         p->weight_g = in->weight_g;
     if (in->given & PRODUCT_BUYER_ID)
-        copy_text(p->buyer_id, sizeof p->buyer_id,
-                  in->cleared & PRODUCT_BUYER_ID ? "" : in->buyer_id);
+        str_copy_to(p->buyer_id, sizeof p->buyer_id,
+                    in->cleared & PRODUCT_BUYER_ID ? "" : in->buyer_id);
     if (in->given & PRODUCT_BUYER_NAME)
-        copy_text(p->buyer_name, sizeof p->buyer_name,
-                  in->cleared & PRODUCT_BUYER_NAME ? "" : in->buyer_name);
+        str_copy_to(p->buyer_name, sizeof p->buyer_name,
+                    in->cleared & PRODUCT_BUYER_NAME ? "" : in->buyer_name);
     if (in->given & PRODUCT_BUYER_EMAIL)
-        copy_text(p->buyer_email, sizeof p->buyer_email,
-                  in->cleared & PRODUCT_BUYER_EMAIL ? "" : in->buyer_email);
+        str_copy_to(p->buyer_email, sizeof p->buyer_email,
+                    in->cleared & PRODUCT_BUYER_EMAIL ? "" : in->buyer_email);
     if (in->given & PRODUCT_ACTIVE)
         p->active = in->active;
 }

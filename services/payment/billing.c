@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "services/payment/events.h"
 #include "services/payment/ids.h"
 #include "services/payment/refunds.h"
@@ -16,13 +17,6 @@
 #include "services/payment/store.h"
 
 #define LIVE_INVOICES_MAX 16
-
-static void put(char *field, size_t size, const char *text)
-{
-    size_t len = text ? strnlen(text, size - 1) : 0;
-    memcpy(field, text ? text : "", len);
-    field[len] = '\0';
-}
 
 /* The receipt lines of the whole order, as kept with it. */
 static db_status_t order_receipt(db_t *db, const confirmed_order_t *order, const payment_app_t *app,
@@ -77,11 +71,11 @@ static db_status_t open_invoice(payment_app_t *app, db_t *db, const pay_order_t 
     memset(&invoice, 0, sizeof invoice);
     if (ids_new(invoice.invoice_id, invoice.our_ref) != 0)
         return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no randomness for an invoice id");
-    put(invoice.order_id, sizeof invoice.order_id, order->order_id);
+    str_copy_to(invoice.order_id, sizeof invoice.order_id, order->order_id);
     invoice.order_version = order->version;
-    put(invoice.provider, sizeof invoice.provider, app->provider);
+    str_copy_to(invoice.provider, sizeof invoice.provider, app->provider);
     invoice.amount_minor = amount_minor;
-    put(invoice.currency, sizeof invoice.currency, order->currency);
+    str_copy_to(invoice.currency, sizeof invoice.currency, order->currency);
     invoice.status = INVOICE_REGISTERING;
     invoice.expires_at_ms = clock_now_ms() + app->invoice_ttl_ms;
 
@@ -143,13 +137,13 @@ db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
         return status;
     if (!found) {
         memset(&order, 0, sizeof order);
-        put(order.order_id, sizeof order.order_id, confirmed->order_id);
+        str_copy_to(order.order_id, sizeof order.order_id, confirmed->order_id);
     }
     order.version = confirmed->version;
     order.number = confirmed->number;
-    put(order.currency, sizeof order.currency, confirmed->currency);
-    put(order.customer_email, sizeof order.customer_email, confirmed->customer_email);
-    put(order.customer_phone, sizeof order.customer_phone, confirmed->customer_phone);
+    str_copy_to(order.currency, sizeof order.currency, confirmed->currency);
+    str_copy_to(order.customer_email, sizeof order.customer_email, confirmed->customer_email);
+    str_copy_to(order.customer_phone, sizeof order.customer_phone, confirmed->customer_phone);
     order.position.terms = confirmed->terms;
     order.position.total_minor = confirmed->total_minor;
     ledger_after_t now;

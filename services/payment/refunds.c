@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "services/payment/events.h"
 #include "services/payment/ids.h"
 #include "services/payment/ledger.h"
@@ -15,14 +16,6 @@
 #include "services/payment/schedule.h"
 
 #define REFUNDABLE_INVOICES_MAX 16
-
-/* Copies text into a field of size bytes, cut if it must be. */
-static void put(char *field, size_t size, const char *text)
-{
-    size_t len = text ? strnlen(text, size - 1) : 0;
-    memcpy(field, text ? text : "", len);
-    field[len] = '\0';
-}
 
 /* The receipt of a refund that names no lines: one line for the money. */
 static db_status_t refund_line(db_t *db, const pay_order_t *order, int64_t amount_minor,
@@ -49,12 +42,12 @@ static db_status_t open_one(db_t *db, const pay_order_t *order, const refundable
     memset(&refund, 0, sizeof refund);
     if (ids_new(refund.refund_id, refund.our_ref) != 0)
         return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no randomness for a refund id");
-    put(refund.order_id, sizeof refund.order_id, order->order_id);
-    put(refund.invoice_id, sizeof refund.invoice_id, invoice->invoice_id);
+    str_copy_to(refund.order_id, sizeof refund.order_id, order->order_id);
+    str_copy_to(refund.invoice_id, sizeof refund.invoice_id, invoice->invoice_id);
     refund.amount_minor = amount_minor;
-    put(refund.reason, sizeof refund.reason, ask->reason);
-    put(refund.claim_id, sizeof refund.claim_id, ask->claim_id ? ask->claim_id : "");
-    put(refund.request_ref, sizeof refund.request_ref, request_ref ? request_ref : "");
+    str_copy_to(refund.reason, sizeof refund.reason, ask->reason);
+    str_copy_to(refund.claim_id, sizeof refund.claim_id, ask->claim_id ? ask->claim_id : "");
+    str_copy_to(refund.request_ref, sizeof refund.request_ref, request_ref ? request_ref : "");
 
     json_t *made = NULL;
     const json_t *receipt = ask->receipt;
@@ -257,10 +250,10 @@ db_status_t refunds_requested(payment_app_t *app, const emitter_t *em,
     if (request->amount_minor <= 0 || request->amount_minor > refundable) {
         refund_row_t refused;
         memset(&refused, 0, sizeof refused);
-        put(refused.order_id, sizeof refused.order_id, request->order_id);
-        put(refused.reason, sizeof refused.reason, REFUND_REASON_REQUESTED);
-        put(refused.claim_id, sizeof refused.claim_id, request->claim_id);
-        put(refused.request_ref, sizeof refused.request_ref, request->request_id);
+        str_copy_to(refused.order_id, sizeof refused.order_id, request->order_id);
+        str_copy_to(refused.reason, sizeof refused.reason, REFUND_REASON_REQUESTED);
+        str_copy_to(refused.claim_id, sizeof refused.claim_id, request->claim_id);
+        str_copy_to(refused.request_ref, sizeof refused.request_ref, request->request_id);
         refused.amount_minor = request->amount_minor;
         char words[160];
         snprintf(words, sizeof words, "asked %lld back, %lld may be refunded",
