@@ -38,6 +38,7 @@ typedef struct {
     int attempts;
     int64_t next_send_ms;
     int64_t first_sent_us; /* when it was first published */
+    int64_t first_sent_ms; /* the same, wall clock (unix ms), printed for joins */
     int64_t answer_us;     /* from the first send to its answer */
     int answered;          /* 0 none, 1 accepted, 2 rejected */
 } pending_t;
@@ -235,6 +236,7 @@ static int on_answer(const zmq_msg_t *topic, const zmq_msg_t *body, const char *
         }
     }
     if (index >= 0 && line && !quiet) {
+        json_object_set_new(line, "sent_ms", json_integer(pending[index].first_sent_ms));
         char *text = json_dumps(line, JSON_COMPACT);
         if (text)
             printf("%s\n", text);
@@ -340,7 +342,7 @@ int intake_client_run(const intake_client_options_t *options)
         count++;
     }
 
-    int64_t started = clock_mono_ms(), sent = 0;
+    int64_t started = clock_mono_ms(), started_wall_ms = clock_now_ms(), sent = 0;
     size_t answered = 0, accepted = 0, rejected = 0, next = 0;
     int64_t deadline = 0;
     while (answered < count) {
@@ -351,6 +353,7 @@ int intake_client_run(const intake_client_options_t *options)
             pending[next].attempts = 1;
             pending[next].next_send_ms = now + RETRY_MS;
             pending[next].first_sent_us = clock_mono_us();
+            pending[next].first_sent_ms = clock_now_ms();
             zmq_send(pub, "ext/intake.order", 16, ZMQ_SNDMORE);
             zmq_send(pub, pending[next].envelope, pending[next].envelope_len, 0);
             next++;
@@ -411,9 +414,10 @@ int intake_client_run(const intake_client_options_t *options)
             first_resent = (long long)i;
     fprintf(stderr,
             "conveyor: published=%zu accepted=%zu rejected=%zu unanswered=%zu resent=%zu "
-            "first_resent=%lld ms=%lld "
+            "first_resent=%lld started_ms=%lld ms=%lld "
             "rate_per_s=%.0f latency_ms_p50=%.1f latency_ms_p99=%.1f latency_ms_max=%.1f\n",
-            count, accepted, rejected, count - answered, resent, first_resent, (long long)took,
+            count, accepted, rejected, count - answered, resent, first_resent,
+            (long long)started_wall_ms, (long long)took,
             took > 0 ? (double)answered * 1000.0 / (double)took : 0.0,
             latencies ? percentile_ms(latencies, measured, 50) : 0.0,
             latencies ? percentile_ms(latencies, measured, 99) : 0.0,

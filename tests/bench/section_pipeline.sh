@@ -1,0 +1,114 @@
+# section_pipeline.sh — the pipeline as a store sees it (sourced by
+# tests/bench/run.sh; issue 15, item 4).
+#
+#   pipeline.orders_per_s      orders/s from the first ext/intake.order sent
+#                              to the last order both assigned and reserved
+#                              in the order service (its row's commit, read
+#                              with track_commit_timestamp), BENCH_PIPE_ORDERS
+#                              published as fast as the client can, median of
+#                              3 runs
+#   pipeline.reserved_ms       p50/p99 from publishing an order to the
+#                              inventory's commit of its reservation
+#                              (stock.reserved commits with it), at 500/s
+#
+# busd, the order service and inventory as deployed (CURVE on, Redis locks
+# on, fsync and synchronous_commit on), fresh schemas each run, three
+# managers on shift for every region, 100 SKUs with stock for everyone, each
+# order one line. The client sends each order once unless its answer is
+# late by 5 s (then the run says so: the burst is sized to drain in time).
+
+source tests/integration/kit/inventory.sh
+source tests/integration/order/order.sh
+# inventory follows the real order stream
+INV_FEED_REPLAY=tcp://127.0.0.1:25561
+
+BENCH_PIPE_ORDERS=${BENCH_PIPE_ORDERS:-3000}
+PIPE_SKUS=$(seq -f 'PIPE%04g' 0 99 | paste -sd,)
+
+# pipe_start NAME: fresh schemas, the order service and inventory, the
+# sources, three managers, the catalogue
+pipe_start() {
+    order_dbs
+    inv_dbs
+    order_start "order-$1" 1 LOG_LEVEL=warn REPLAY_PEERS=inventory=tcp://127.0.0.1:25631
+    inv_start_ready "inv-$1" 1 LOG_LEVEL=warn
+    order_sources
+    local m id
+    for m in 1 2 3; do
+        id=$(order_staff "pipe$m" "Pipe Manager $m" manager '[]' 100000)
+        order_shift "$id" true
+    done
+    inv_api_ok POST /v1/imports "$(seq 0 99 | awk 'BEGIN { printf "{\"products\":[" }
+        { printf "%s{\"sku\":\"PIPE%04d\",\"name\":\"Товар %d\",\"price_minor\":%d,\"vat_rate_bp\":2000,\"weight_g\":500,\"on_hand\":1000000000}",
+          (NR > 1 ? "," : ""), $1, $1, 10000 + $1 }
+        END { printf "]}" }')" >/dev/null
+}
+
+pipe_stop() {
+    it_stop "order-$1"
+    it_stop "inv-$1"
+    bench_settle "pipeline $1"
+}
+
+# pipe_publish NAME COUNT RATE OUT: publishes as source NAME; the answers
+# (one JSON line per order, with its wall-clock send time) go to OUT, the
+# summary line is printed
+pipe_publish() {
+    BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_SECURITY=curve \
+        BUS_CERT=$(it_key source "$1") "$IT_BIN/conveyor" intake --source "$1" \
+        --generate "$2" --rate "$3" --skus "$PIPE_SKUS" 2>"$4.summary" >"$4"
+    tail -1 "$4.summary"
+}
+
+pipe_field() {
+    sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"
+}
+
+# pipe_done COUNT: every order assigned and reserved in the order service
+pipe_done() {
+    [ "$(it_psql "SELECT count(*) FROM orders.orders WHERE manager_id IS NOT NULL
+        AND stock_state = 'reserved'")" -ge "$1" ]
+}
+
+echo "== pipeline: ext/intake.order to assigned and reserved, $BENCH_PIPE_ORDERS orders per run, 3 runs"
+rates=()
+for n in 1 2 3; do
+    pipe_start "run$n"
+    line=$(pipe_publish "pipe-run$n" "$BENCH_PIPE_ORDERS" 0 "$IT_RUN/pipe-run$n.answers")
+    it_wait_until 300 "$BENCH_PIPE_ORDERS orders assigned and reserved" pipe_done "$BENCH_PIPE_ORDERS"
+    started=$(pipe_field started_ms "$line")
+    rate=$(it_psql "SELECT round($BENCH_PIPE_ORDERS / extract(epoch FROM
+        max(pg_xact_commit_timestamp(xmin)) - to_timestamp($started / 1000.0))) FROM orders.orders")
+    echo "   run $n: $rate orders/s (intake answers: $line)"
+    [ "$(sed -n "s/.* resent=\([0-9]*\).*/\1/p" <<<"$line")" = 0 ] || echo "   (some orders were sent again: their answers came late)"
+    bench_number "$rate" "pipeline run $n: orders/s"
+    rates+=("$rate")
+    pipe_stop "run$n"
+done
+figure "pipeline.orders_per_s" "$(printf '%s\n' "${rates[@]}" | median) (median of ${rates[*]}; target >= 3000)"
+
+echo "== pipeline: publish to stock.reserved at 500 orders/s for 20 s"
+pipe_start latency
+out="$IT_RUN/pipe-latency.answers"
+line=$(pipe_publish pipe-latency 10000 500 "$out")
+echo "   $line"
+it_wait_until 120 "10000 orders assigned and reserved" pipe_done 10000
+# the send times, joined to the reservation's commit by (source, external_id) -> order id
+jq -r '[.external_id, .sent_ms] | @csv' "$out" >"$out.csv"
+lat=$(psql -X -Atq "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 <<EOF
+CREATE TEMP TABLE sent (external_id text, sent_ms bigint);
+\copy sent FROM '$out.csv' WITH (FORMAT csv)
+SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
+       round(max(ms)::numeric, 1) || ' ' || count(*)
+FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(i.xmin)) * 1000 - s.sent_ms AS ms
+      FROM sent s JOIN orders.orders o ON o.source = 'pipe-latency' AND o.external_id = s.external_id
+      JOIN inventory.orders i ON i.order_id = o.id AND i.status = 'reserved') t;
+EOF
+) || it_fail "pipeline latency: the send times could not be joined to the reservations"
+read -r p50 p99 max joined <<<"$lat"
+it_assert_eq 10000 "$joined" "every order's reservation found for the latency"
+figure "pipeline.reserved_ms.p50" "$p50"
+figure "pipeline.reserved_ms.p99" "$p99 (target <= 50)"
+figure "pipeline.reserved_ms.max" "$max"
+pipe_stop latency
