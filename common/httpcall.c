@@ -96,8 +96,8 @@ static int imf_fixdate(const char *text, size_t len, int64_t *seconds_out)
     int64_t day, year, hour, minute, second;
     if (!day_ok || month == 0 || digits_of(text + 5, 2, &day) != 0 ||
         digits_of(text + 12, 4, &year) != 0 || digits_of(text + 17, 2, &hour) != 0 ||
-        digits_of(text + 20, 2, &minute) != 0 || digits_of(text + 23, 2, &second) != 0 ||
-        day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+        digits_of(text + 20, 2, &minute) != 0 || digits_of(text + 23, 2, &second) != 0 || day < 1 ||
+        day > 31 || hour > 23 || minute > 59 || second > 60)
         return -1;
     *seconds_out = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
     return 0;
@@ -144,8 +144,8 @@ void httpcall_header_line(httpcall_response_t *response, const char *line, size_
     size_t start = name_len, end = len;
     while (start < end && (line[start] == ' ' || line[start] == '\t'))
         start++;
-    while (end > start && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
-                           line[end - 1] == ' ' || line[end - 1] == '\t'))
+    while (end > start && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' ' ||
+                           line[end - 1] == '\t'))
         end--;
     int64_t ms = 0;
     if (httpcall_retry_after_parse(line + start, end - start, now_s, &ms) == 0)
@@ -187,8 +187,8 @@ static int call_setup(call_t *call)
     httpcall_response_t *response = call->response;
     strbuf_release(&response->body);
     memset(response, 0, sizeof *response);
-    strbuf_init(&response->body, request->max_response > 0 ? request->max_response
-                                                           : HTTPCALL_DEFAULT_RESPONSE_MAX);
+    strbuf_init(&response->body,
+                request->max_response > 0 ? request->max_response : HTTPCALL_DEFAULT_RESPONSE_MAX);
     call->curl_error[0] = '\0';
     if (!request->url) {
         fail_early(response, "no URL");
@@ -228,9 +228,9 @@ static int call_setup(call_t *call)
     curl_easy_setopt(curl, CURLOPT_URL, request->url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, request->connect_timeout_ms > 0
-                                                          ? request->connect_timeout_ms
-                                                          : HTTPCALL_DEFAULT_CONNECT_MS);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     request->connect_timeout_ms > 0 ? request->connect_timeout_ms
+                                                     : HTTPCALL_DEFAULT_CONNECT_MS);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                      request->timeout_ms > 0 ? request->timeout_ms : HTTPCALL_DEFAULT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);

@@ -34,13 +34,13 @@
 
 /* Why no whole answer came. */
 typedef enum {
-    HTTPCALL_OK = 0,       /* an HTTP answer came whole, whatever its status */
-    HTTPCALL_CONNECT,      /* no connection (refused, unresolved, TLS, or a timeout while
-                              connecting): nothing of the request left */
-    HTTPCALL_TIMEOUT,      /* the whole call's time ran out after the request left */
-    HTTPCALL_TOO_LARGE,    /* the answer was longer than max_response */
-    HTTPCALL_NO_ANSWER,    /* the connection broke after the request left */
-    HTTPCALL_BAD_REQUEST,  /* the request could not be made (a bad URL, out of memory) */
+    HTTPCALL_OK = 0,      /* an HTTP answer came whole, whatever its status */
+    HTTPCALL_CONNECT,     /* no connection (refused, unresolved, TLS, or a timeout while
+                             connecting): nothing of the request left */
+    HTTPCALL_TIMEOUT,     /* the whole call's time ran out after the request left */
+    HTTPCALL_TOO_LARGE,   /* the answer was longer than max_response */
+    HTTPCALL_NO_ANSWER,   /* the connection broke after the request left */
+    HTTPCALL_BAD_REQUEST, /* the request could not be made (a bad URL, out of memory) */
 } httpcall_failure_t;
 
 typedef struct {
@@ -50,8 +50,8 @@ typedef struct {
     const char *content_type;   /* of body; NULL: none sent */
     const char *body;           /* NULL: no body */
     size_t body_len;
-    const char *user;     /* Basic credentials when not NULL */
-    const char *password; /* with user; NULL is "" */
+    const char *user;        /* Basic credentials when not NULL */
+    const char *password;    /* with user; NULL is "" */
     long connect_timeout_ms; /* 0: HTTPCALL_DEFAULT_CONNECT_MS */
     long timeout_ms;         /* the whole call; 0: HTTPCALL_DEFAULT_TIMEOUT_MS */
     size_t max_response;     /* bytes of the answer's body read; 0: HTTPCALL_DEFAULT_RESPONSE_MAX */
