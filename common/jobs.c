@@ -896,6 +896,11 @@ static void run_handler(job_run_t *run)
     record_outcome(run, outcome);
 }
 
+bool job_run_lease_lost(const job_run_t *run)
+{
+    return run->lease_lost;
+}
+
 void jobs_complete(job_run_t *run, job_outcome_t outcome)
 {
     if (!run || run->completed)

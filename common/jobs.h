@@ -136,6 +136,10 @@ int jobs_register_batch(jobs_t *jobs, const char *kind, int max, job_batch_fn fn
  * JOB_DONE, rolled back otherwise). Once per run; later calls are ignored. */
 void jobs_complete(job_run_t *run, job_outcome_t outcome);
 
+/* Whether a statement found the run's lease gone (another worker has the
+ * job now): its outside call must not be made. */
+bool job_run_lease_lost(const job_run_t *run);
+
 /* Extends the leases of count runs (of one batch) in one statement.
  * DB_ERROR when any was lost (those are marked lost and cannot complete). */
 db_status_t jobs_keepalive_many(job_run_t *const *runs, size_t count);

@@ -78,6 +78,22 @@ int bankcall_request(const bankcall_limits_t *limits, const char *method, const 
     return httpcall_perform(&request, reply);
 }
 
+void bankcall_prepared_seal(bankcall_prepared_t *call, const bankcall_limits_t *limits,
+                            const char *method, const char *content_type, const char *user,
+                            const char *password)
+{
+    call->headers[0] = call->header[0] ? call->header : NULL;
+    call->headers[1] = NULL;
+    bankcall_request_of(limits, method, call->url, call->body ? content_type : NULL, call->body,
+                        call->headers, user, password, &call->request);
+}
+
+void bankcall_prepared_release(bankcall_prepared_t *call)
+{
+    free(call->body);
+    call->body = NULL;
+}
+
 acq_result_t bankcall_no_answer(const bankcall_reply_t *reply, bool effectful, acq_error_t *err)
 {
     const char *code = "connect";

@@ -51,6 +51,24 @@ void bankcall_request_of(const bankcall_limits_t *limits, const char *method, co
                          const char *content_type, const char *body, const char *const *headers,
                          const char *user, const char *password, httpcall_request_t *out);
 
+/* A request built and not yet made: what an adapter's *_prepare fills so
+ * that many can be made at once (httpcall_perform_many) and each answer
+ * read by its *_read. request points into the struct: do not move it. */
+typedef struct {
+    char url[1024];
+    char *body; /* owned */
+    char header[160];
+    const char *headers[2];
+    bool effectful; /* the call can have an effect at the bank */
+    httpcall_request_t request;
+} bankcall_prepared_t;
+
+/* Fills call->request from the rest (url, body, headers). */
+void bankcall_prepared_seal(bankcall_prepared_t *call, const bankcall_limits_t *limits,
+                            const char *method, const char *content_type, const char *user,
+                            const char *password);
+void bankcall_prepared_release(bankcall_prepared_t *call);
+
 /* The class of a call that got no answer: nothing sent is transient;
  * something sent is unknown when the call can have an effect (effectful)
  * and transient when it cannot (a status query). Fills err. */
