@@ -49,6 +49,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/strbuf.h"
 #include "common/uuid.h"
 
 #define JOBS_DEFAULT_WORKERS      2
@@ -120,6 +121,20 @@ static const statement_def_t worker_statements[] = {
                                                       "dedup_key, attempts, max_attempts, "
                                                       "started_at IS NOT NULL, (extract(epoch FROM "
                                                       "run_at) * 1000)::bigint"},
+    /* More queued due jobs of one kind for a batch, leased and started in
+     * one statement (queued rows were never started: not resumed). */
+    {"jobs_lease_kind",
+     "WITH picked AS (SELECT id FROM jobs WHERE kind = $4 AND state = 'queued' AND run_at "
+     "<= " TS(1) " AND attempts < max_attempts ORDER BY run_at LIMIT $5 FOR UPDATE SKIP LOCKED) "
+                 "UPDATE jobs j SET state = 'running', lease_token = $2::uuid, lease_until "
+                 "= " TS(3) ", attempts = attempts + 1, started_at = " TS(
+                     1) ", updated_at = now() FROM picked WHERE j.id = picked.id "
+                        "RETURNING j.id, j.kind, j.payload::text, j.dedup_key, j.attempts, "
+                        "j.max_attempts, false, (extract(epoch FROM j.run_at) * 1000)::bigint"},
+    {"jobs_keepalive_many",
+     "UPDATE jobs SET lease_until = " TS(3) ", updated_at = now() "
+                                            "WHERE id = ANY($1::int8[]) AND lease_token = $2::uuid "
+                                            "AND state = 'running' RETURNING id"},
     /* A job leased while stopping goes back untouched: the attempt it was
      * charged is returned too. */
     {"jobs_give_back", "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, "
@@ -178,6 +193,8 @@ static const char *const outcome_names[OUTCOME_COUNT] = {"done", "failed", "outc
 typedef struct {
     char *kind;
     job_fn fn;
+    job_batch_fn batch_fn; /* instead of fn, for a batch kind */
+    int batch_max;
     void *arg;
     metrics_counter_t *completed[OUTCOME_COUNT];
     metrics_counter_t *retried;
@@ -231,6 +248,7 @@ struct job_run {
     job_kind_t *kind;
     char lease_token[UUID_TEXT_SIZE];
     bool finish_open; /* jobs_begin_finish opened the completion transaction */
+    bool completed;   /* its outcome was recorded (jobs_complete) */
     bool lease_lost;  /* a conditional statement found the lease gone */
     bool retry_after_set;
     int64_t retry_after_ms;
@@ -792,18 +810,19 @@ static void finish_in_transaction(job_run_t *run)
 /* ------------------------------------------------------------------ */
 /* the worker                                                           */
 
-/* Copies the leased row into run->job; strings stay in res. */
-static int read_leased(const PGresult *res, job_run_t *run)
+/* Copies leased row into run->job; strings stay in res. */
+static int read_leased_row(const PGresult *res, int row, job_run_t *run)
 {
     int64_t attempt = 0, max_attempts = 0, run_at_ms = 0;
-    const char *resumed = db_value(res, 0, 6);
-    if (db_get_i64(res, 0, 0, &run->job.id) != 0 || !db_value(res, 0, 1) || !db_value(res, 0, 2) ||
-        db_get_i64(res, 0, 4, &attempt) != 0 || db_get_i64(res, 0, 5, &max_attempts) != 0 ||
-        db_get_i64(res, 0, 7, &run_at_ms) != 0 || !resumed)
+    const char *resumed = db_value(res, row, 6);
+    if (db_get_i64(res, row, 0, &run->job.id) != 0 || !db_value(res, row, 1) ||
+        !db_value(res, row, 2) || db_get_i64(res, row, 4, &attempt) != 0 ||
+        db_get_i64(res, row, 5, &max_attempts) != 0 || db_get_i64(res, row, 7, &run_at_ms) != 0 ||
+        !resumed)
         return -1;
-    run->job.kind = db_value(res, 0, 1);
-    run->job.payload = db_value(res, 0, 2);
-    run->job.dedup_key = db_value(res, 0, 3);
+    run->job.kind = db_value(res, row, 1);
+    run->job.payload = db_value(res, row, 2);
+    run->job.dedup_key = db_value(res, row, 3);
     run->job.attempt = (int)attempt;
     run->job.max_attempts = (int)max_attempts;
     run->job.resumed = resumed[0] == 't';
@@ -823,14 +842,11 @@ static void give_back(job_run_t *run)
                  LF_ERR("pg_unavailable"));
 }
 
-/* Calls the handler and records its outcome. */
-static void run_handler(job_run_t *run)
+/* Records what became of a job its handler ran. */
+static void record_outcome(job_run_t *run, job_outcome_t outcome)
 {
     db_t *db = run->worker->db;
-    int64_t started_us = clock_mono_us();
-    job_outcome_t outcome = run->kind->fn(run);
-    metrics_histogram_observe_us(run->kind->duration, (uint64_t)(clock_mono_us() - started_us));
-
+    run->completed = true;
     if (run->finish_open && db_in_tx(db) && outcome == JOB_DONE) {
         finish_in_transaction(run);
         return;
@@ -871,6 +887,153 @@ static void run_handler(job_run_t *run)
     }
 }
 
+/* Calls the handler and records its outcome. */
+static void run_handler(job_run_t *run)
+{
+    int64_t started_us = clock_mono_us();
+    job_outcome_t outcome = run->kind->fn(run);
+    metrics_histogram_observe_us(run->kind->duration, (uint64_t)(clock_mono_us() - started_us));
+    record_outcome(run, outcome);
+}
+
+bool job_run_lease_lost(const job_run_t *run)
+{
+    return run->lease_lost;
+}
+
+void jobs_complete(job_run_t *run, job_outcome_t outcome)
+{
+    if (!run || run->completed)
+        return;
+    record_outcome(run, outcome);
+}
+
+db_status_t jobs_keepalive_many(job_run_t *const *runs, size_t count)
+{
+    if (count == 0)
+        return DB_OK;
+    worker_t *worker = runs[0]->worker;
+    /* one statement for the runs sharing the first one's lease (a batch);
+     * any other alone */
+    strbuf_t ids;
+    strbuf_init(&ids, 24 * count + 2);
+    bool any_lost = false;
+    db_status_t status = DB_OK;
+    if (strbuf_append_str(&ids, "{") != 0) {
+        strbuf_release(&ids);
+        return DB_ERROR;
+    }
+    size_t together = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(runs[i]->lease_token, runs[0]->lease_token) != 0 || runs[i]->completed) {
+            if (!runs[i]->completed && jobs_keepalive(runs[i]) != DB_OK)
+                any_lost = any_lost || runs[i]->lease_lost;
+            continue;
+        }
+        if (strbuf_appendf(&ids, "%s%lld", together ? "," : "", (long long)runs[i]->job.id) != 0) {
+            strbuf_release(&ids);
+            return DB_ERROR;
+        }
+        together++;
+    }
+    if (together > 0 && strbuf_append_str(&ids, "}") == 0) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, ids.ptr);
+        db_param_text(&params, runs[0]->lease_token);
+        db_param_i64(&params, clock_now_ms() + worker->jobs->lease_ms);
+        PGresult *res = NULL;
+        status = db_run(worker->db, "jobs_keepalive_many", &params, &res);
+        if (status == DB_OK) {
+            for (size_t i = 0; i < count; i++) {
+                if (runs[i]->completed || strcmp(runs[i]->lease_token, runs[0]->lease_token) != 0)
+                    continue;
+                bool kept = false;
+                for (int row = 0; row < PQntuples(res) && !kept; row++) {
+                    int64_t id = 0;
+                    kept = db_get_i64(res, row, 0, &id) == 0 && id == runs[i]->job.id;
+                }
+                if (!kept) {
+                    runs[i]->lease_lost = true;
+                    any_lost = true;
+                }
+            }
+        }
+        PQclear(res);
+    }
+    strbuf_release(&ids);
+    if (status == DB_OK && any_lost)
+        status = DB_ERROR;
+    return status;
+}
+
+/* Leases up to kind->batch_max - 1 more due jobs of first's kind under
+ * its lease token and runs them all through the batch handler. first is
+ * leased and started already. */
+static void run_batch(job_run_t *first, const int64_t now_ms)
+{
+    worker_t *worker = first->worker;
+    jobs_t *jobs = worker->jobs;
+    job_kind_t *kind = first->kind;
+    job_run_t *runs = calloc((size_t)kind->batch_max, sizeof *runs);
+    job_run_t **list = calloc((size_t)kind->batch_max, sizeof *list);
+    PGresult *res = NULL;
+    size_t count = 1;
+    if (!runs || !list) {
+        free(runs);
+        free(list);
+        /* out of memory: the one job alone */
+        job_run_t *one = first;
+        kind->batch_fn(&one, 1, kind->arg);
+        if (!first->completed) {
+            job_run_error(first, "batch_no_outcome",
+                          "the batch handler left the job without an "
+                          "outcome");
+            record_outcome(first, JOB_RETRY);
+        }
+        return;
+    }
+    runs[0] = *first;
+    if (kind->batch_max > 1 && !atomic_load(&jobs->stopping)) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_i64(&params, now_ms);
+        db_param_text(&params, first->lease_token);
+        db_param_i64(&params, now_ms + jobs->lease_ms);
+        db_param_text(&params, kind->kind);
+        db_param_i64(&params, kind->batch_max - 1);
+        db_status_t status = db_run(worker->db, "jobs_lease_kind", &params, &res);
+        note_db_status(worker, status, "jobs_lease_kind");
+        for (int row = 0; status == DB_OK && row < PQntuples(res); row++) {
+            job_run_t *run = &runs[count];
+            run->worker = worker;
+            run->kind = kind;
+            memcpy(run->lease_token, first->lease_token, sizeof run->lease_token);
+            if (read_leased_row(res, row, run) != 0) {
+                log_error("a leased job row does not read back", LF_ERR("bug_job_row"));
+                continue; /* its lease runs out and it is taken again */
+            }
+            count++;
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        list[i] = &runs[i];
+    int64_t started_us = clock_mono_us();
+    kind->batch_fn(list, count, kind->arg);
+    metrics_histogram_observe_us(kind->duration, (uint64_t)(clock_mono_us() - started_us));
+    for (size_t i = 0; i < count; i++) {
+        if (runs[i].completed)
+            continue;
+        job_run_error(&runs[i], "batch_no_outcome",
+                      "the batch handler left the job without an outcome");
+        record_outcome(&runs[i], JOB_RETRY);
+    }
+    log_debug("job batch ran", LF_STR("kind", kind->kind), LF_INT("jobs", (long long)count));
+    PQclear(res);
+    free(list);
+    free(runs);
+}
+
 /* Leases one due job and runs it. 1: a job was taken, 0: none due,
  * -1: the database is away or refused. */
 static int lease_and_run(worker_t *worker)
@@ -902,7 +1065,7 @@ static int lease_and_run(worker_t *worker)
     if (PQntuples(res) == 0)
         goto done;
     result = 1;
-    if (read_leased(res, &run) != 0) {
+    if (read_leased_row(res, 0, &run) != 0) {
         log_error("a leased job row does not read back", LF_ERR("bug_job_row"));
         goto done;
     }
@@ -944,7 +1107,10 @@ static int lease_and_run(worker_t *worker)
         report_lease_lost(&run, "not started");
         goto done;
     }
-    run_handler(&run);
+    if (run.kind->batch_fn)
+        run_batch(&run, now_ms);
+    else
+        run_handler(&run);
 done:
     PQclear(res);
     return result;
@@ -1129,9 +1295,12 @@ jobs_t *jobs_new(const jobs_config_t *config)
     return jobs;
 }
 
-int jobs_register(jobs_t *jobs, const char *kind, job_fn fn, void *arg)
+/* Adds a kind with fn or batch_fn. */
+static int add_kind(jobs_t *jobs, const char *kind, job_fn fn, job_batch_fn batch_fn, int batch_max,
+                    void *arg)
 {
-    if (!jobs || !fn || !plain_kind(kind) || jobs->started || find_kind(jobs, kind)) {
+    if (!jobs || (!fn && !batch_fn) || !plain_kind(kind) || jobs->started ||
+        find_kind(jobs, kind)) {
         log_error("could not register a job kind: bad or duplicate name, or workers running",
                   LF_STR("kind", kind), LF_ERR("bug_job_register"));
         return -1;
@@ -1150,10 +1319,27 @@ int jobs_register(jobs_t *jobs, const char *kind, job_fn fn, void *arg)
     if (!entry->kind)
         return -1;
     entry->fn = fn;
+    entry->batch_fn = batch_fn;
+    entry->batch_max = batch_max;
     entry->arg = arg;
     kind_metrics(entry, kind);
     jobs->kind_count++;
     return 0;
+}
+
+int jobs_register(jobs_t *jobs, const char *kind, job_fn fn, void *arg)
+{
+    return add_kind(jobs, kind, fn, NULL, 0, arg);
+}
+
+int jobs_register_batch(jobs_t *jobs, const char *kind, int max, job_batch_fn fn, void *arg)
+{
+    if (max < 1 || max > JOBS_BATCH_MAX) {
+        log_error("a batch job kind needs a batch of 1 to 256", LF_STR("kind", kind),
+                  LF_INT("max", max), LF_ERR("bug_job_register"));
+        return -1;
+    }
+    return add_kind(jobs, kind, NULL, fn, max, arg);
 }
 
 /* A worker's session with the kit's and the service's statements. */

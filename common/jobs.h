@@ -111,6 +111,39 @@ db_status_t jobs_keepalive(job_run_t *run);
 
 typedef job_outcome_t (*job_fn)(job_run_t *run);
 
+/* --- batches ---
+ * A kind whose jobs are cheaper together (N calls to the same bank made
+ * concurrently instead of one after another) registers a batch handler.
+ * A worker that leases one due job of the kind claims up to max - 1 more
+ * queued due jobs of it at once (expired leases still come one at a time),
+ * each with its own row, attempt count and "resumed", started_at committed
+ * for all before the handler runs. The handler gets them all and completes
+ * each individually with jobs_complete: done (after jobs_begin_finish(run)
+ * and its effects, one completion transaction per job on the worker's one
+ * session: finish one before beginning the next), retry with backoff, or
+ * dead. A run it leaves uncompleted is retried ("batch_no_outcome"). */
+#define JOBS_BATCH_MAX 256
+
+typedef void (*job_batch_fn)(job_run_t *const *runs, size_t count, void *arg);
+
+/* Registers a batch handler for a kind before start (max 1..JOBS_BATCH_MAX;
+ * max 1 runs one job per call). 0 ok, -1 bad/duplicate. job_run_arg()
+ * gives arg too. */
+int jobs_register_batch(jobs_t *jobs, const char *kind, int max, job_batch_fn fn, void *arg);
+
+/* Records what became of one job of a batch, as a handler's return would
+ * (its completion transaction committed when open and outcome is
+ * JOB_DONE, rolled back otherwise). Once per run; later calls are ignored. */
+void jobs_complete(job_run_t *run, job_outcome_t outcome);
+
+/* Whether a statement found the run's lease gone (another worker has the
+ * job now): its outside call must not be made. */
+bool job_run_lease_lost(const job_run_t *run);
+
+/* Extends the leases of count runs (of one batch) in one statement.
+ * DB_ERROR when any was lost (those are marked lost and cannot complete). */
+db_status_t jobs_keepalive_many(job_run_t *const *runs, size_t count);
+
 typedef struct {
     const char *dsn;    /* runtime role of the schema */
     const char *schema; /* for NOTIFY channel naming */

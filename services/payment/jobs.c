@@ -308,45 +308,54 @@ static job_outcome_t settle_registration(job_run_t *run, acquirer_t *bank, invoi
     return JOB_DONE;
 }
 
-/* invoice_register: ask the bank for a payment link. */
-static job_outcome_t run_register(job_run_t *run)
-{
-    payment_app_t *app = job_run_arg(run);
+/* One invoice of a registration batch. */
+typedef struct {
     char id[UUID_TEXT_SIZE];
-    if (job_row_id(run, id) != 0)
+    effect_t effect;
+    acq_call_t *call; /* its request, prepared and waiting for its answer */
+} register_slot_t;
+
+/* Everything before the call: reads the invoice, its order and receipt,
+ * settles an earlier attempt whose answer was lost, builds the request.
+ * slot->call set: the call is to be made. Otherwise the job is over
+ * without one (refused, gone, a retry), and the outcome says how. */
+static job_outcome_t register_prepare(job_run_t *run, payment_app_t *app, acquirer_t *bank,
+                                      register_slot_t *slot)
+{
+    slot->effect = (effect_t){.app = app, .id = slot->id};
+    if (job_row_id(run, slot->id) != 0)
         return JOB_FAIL;
     invoice_row_t invoice;
     pay_order_t order;
     bool found = false, order_found = false;
-    job_outcome_t outcome = read_invoice(run, id, &invoice, &found);
+    job_outcome_t outcome = read_invoice(run, slot->id, &invoice, &found);
     if (outcome != JOB_DONE || !found || invoice.status != INVOICE_REGISTERING)
         return outcome;
     db_t *db = job_run_db(run);
     json_t *stored = NULL;
     db_status_t status = store_order_lock(db, invoice.order_id, &order, &order_found);
     if (status == DB_OK)
-        status = store_invoice_receipt(db, id, &stored);
-    if (status != DB_OK)
+        status = store_invoice_receipt(db, slot->id, &stored);
+    if (status != DB_OK) {
+        json_decref(stored);
         return jobs_result(run, status, "read the invoice's order");
-    acquirer_t *bank = bank_client(app);
-    effect_t effect = {.app = app, .id = id};
+    }
+    if (!bank) {
+        json_decref(stored);
+        job_run_error(run, "no_bank_client", "the bank's client could not be made");
+        return JOB_RETRY;
+    }
     bank_receipt_t receipt;
     const char *why = NULL;
-    bool answered = true;
-    if (!bank) {
-        outcome = JOB_RETRY;
-    } else if (!order_found || bank_receipt(stored, order.customer_email, order.customer_phone,
-                                            &receipt, &why) != 0) {
-        snprintf(effect.err.code, sizeof effect.err.code, "%s", why ? why : "no_order");
-        snprintf(effect.err.message, sizeof effect.err.message,
+    if (!order_found ||
+        bank_receipt(stored, order.customer_email, order.customer_phone, &receipt, &why) != 0) {
+        json_decref(stored);
+        snprintf(slot->effect.err.code, sizeof slot->effect.err.code, "%s", why ? why : "no_order");
+        snprintf(slot->effect.err.message, sizeof slot->effect.err.message,
                  "the invoice's receipt cannot go to the bank");
-        outcome = finish(run, register_refused, &effect, "refuse the invoice");
-    } else {
-        answered = false;
+        return finish(run, register_refused, &slot->effect, "refuse the invoice");
     }
     json_decref(stored);
-    if (answered)
-        return outcome;
 
     const job_t *job = job_run_job(run);
     if ((job->resumed || job->attempt > 1) && !acquirer_register_replays(bank))
@@ -365,16 +374,89 @@ static job_outcome_t run_register(job_run_t *run)
             .expires_in_s = ttl_s > 60 ? ttl_s : 60,
             .receipt = receipt.bank,
         };
-        acq_result_t result = acquirer_register(bank, &request, &effect.registration, &effect.err);
-        if (result == ACQ_DONE)
-            outcome = finish(run, registered, &effect, "record the registration");
-        else if (result == ACQ_REJECTED)
-            outcome = finish(run, register_refused, &effect, "record the bank's refusal");
-        else
-            outcome = bank_failed(run, result, &effect.err, "register the invoice");
+        /* the request is whole once prepared: the receipt can go */
+        acq_result_t result =
+            acquirer_register_prepare(bank, &request, &slot->call, &slot->effect.err);
+        if (result == ACQ_REJECTED)
+            outcome = finish(run, register_refused, &slot->effect, "record the bank's refusal");
+        else if (result != ACQ_DONE)
+            outcome = bank_failed(run, result, &slot->effect.err, "register the invoice");
     }
     receipt_clear(&receipt.receipt);
     return outcome;
+}
+
+/* What the bank answered a prepared registration, recorded. */
+static job_outcome_t register_read(job_run_t *run, acquirer_t *bank, register_slot_t *slot,
+                                   const httpcall_response_t *response)
+{
+    effect_t *effect = &slot->effect;
+    acq_result_t result =
+        acquirer_register_read(bank, response, &effect->registration, &effect->err);
+    if (result == ACQ_DONE)
+        return finish(run, registered, effect, "record the registration");
+    if (result == ACQ_REJECTED)
+        return finish(run, register_refused, effect, "record the bank's refusal");
+    return bank_failed(run, result, &effect->err, "register the invoice");
+}
+
+/* invoice_register, a batch (PAYMENT_REGISTER_BATCH): ask the bank for the
+ * payment links of up to that many invoices at once. Each is prepared
+ * (read, settled, its request built) one after another, the requests go
+ * to the bank together (httpcall_perform_many), and each answer is read
+ * and recorded in its own job's completion transaction. Never twice holds
+ * per job as for a single call: the request of a job whose earlier attempt
+ * may have reached the bank is made only after settle_registration. */
+static void run_register_batch(job_run_t *const *runs, size_t count, void *arg)
+{
+    payment_app_t *app = arg;
+    acquirer_t *bank = bank_client(app);
+    register_slot_t *slots = calloc(count, sizeof *slots);
+    httpcall_request_t *requests = calloc(count, sizeof *requests);
+    httpcall_response_t *responses = calloc(count, sizeof *responses);
+    size_t *which = calloc(count, sizeof *which);
+    if (!slots || !requests || !responses || !which) {
+        for (size_t i = 0; i < count; i++) {
+            job_run_error(runs[i], "out_of_memory", "a registration batch of %zu", count);
+            jobs_complete(runs[i], JOB_RETRY);
+        }
+        goto done;
+    }
+    for (size_t i = 0; i < count; i++) {
+        job_outcome_t outcome = register_prepare(runs[i], app, bank, &slots[i]);
+        if (!slots[i].call)
+            jobs_complete(runs[i], outcome);
+    }
+    /* the leases again after the reads (and any settling): a job another
+     * worker has taken meanwhile is not sent by us */
+    jobs_keepalive_many(runs, count);
+    size_t calls = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!slots[i].call)
+            continue;
+        if (job_run_lease_lost(runs[i])) {
+            acq_call_destroy(&slots[i].call);
+            jobs_complete(runs[i], JOB_RETRY);
+            continue;
+        }
+        requests[calls] = *acq_call_request(slots[i].call);
+        httpcall_response_init(&responses[calls]);
+        which[calls++] = i;
+    }
+    httpcall_perform_many(requests, responses, calls);
+    for (size_t k = 0; k < calls; k++) {
+        size_t i = which[k];
+        jobs_complete(runs[i], register_read(runs[i], bank, &slots[i], &responses[k]));
+        httpcall_response_release(&responses[k]);
+        acq_call_destroy(&slots[i].call);
+    }
+    log_debug("a registration batch went to the bank", LF_INT("jobs", (long long)count),
+              LF_INT("calls", (long long)calls));
+done:
+    free(which);
+    free(responses);
+    free(requests);
+    free(slots);
 }
 
 /* Asks the bank how the invoice's payment stands; fills effect and says
@@ -601,11 +683,14 @@ int payment_jobs_register(jobs_t *jobs, payment_app_t *app)
         const char *kind;
         job_fn fn;
     } kinds[] = {
-        {JOB_INVOICE_REGISTER, run_register}, {JOB_INVOICE_RECONCILE, run_reconcile},
-        {JOB_INVOICE_EXPIRE, run_expire},     {JOB_INVOICE_VOID, run_void},
+        {JOB_INVOICE_RECONCILE, run_reconcile},
+        {JOB_INVOICE_EXPIRE, run_expire},
+        {JOB_INVOICE_VOID, run_void},
         {JOB_REFUND_SEND, run_refund},
     };
-    if (bank_init(app) != 0)
+    if (bank_init(app) != 0 ||
+        jobs_register_batch(jobs, JOB_INVOICE_REGISTER, (int)app->register_batch,
+                            run_register_batch, app) != 0)
         return -1;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (jobs_register(jobs, kinds[i].kind, kinds[i].fn, app) != 0)

@@ -24,6 +24,8 @@ static const config_spec_t payment_specs[] = {
      "shop's setting at the bank"},
     {"PAYMENT_BANK_TIMEOUT", "15s", false, "one call to the bank, connection included"},
     {"INVOICE_TTL", "24h", false, "how long a payment link lives"},
+    {"PAYMENT_REGISTER_BATCH", "16", false,
+     "invoices a job worker registers at the bank at once (1..256), their calls made together"},
     {"PAYMENT_RECONCILE_AFTER", "15m", false,
      "ask the bank about an open invoice when its callback has not come by then (then twice as "
      "late each time, at most hourly)"},

@@ -55,6 +55,7 @@ typedef struct {
     const char *return_url;    /* PAYMENT_RETURN_URL: where the bank's page sends the customer */
     const char *callback_url;  /* PAYMENT_CALLBACK_URL: our public webhook (Sberbank) */
     int64_t bank_timeout_ms;   /* PAYMENT_BANK_TIMEOUT: one call to the bank */
+    int64_t register_batch;    /* PAYMENT_REGISTER_BATCH: registrations sent at once per worker */
 
     metrics_counter_t *invoices_total;    /* invoices opened */
     metrics_counter_t *payments_total;    /* payments recorded (bank, cash, manual) */

@@ -8,6 +8,9 @@
 # error recorded. The survivor's business clock is moved past the lease
 # (CLOCK_TEST) so the dead replica's leases run out without waiting a
 # minute.
+# IT_JOBS_BATCH=N (test_jobs_batch.sh) runs the same with the kind
+# registered as a batch kind (jobs_register_batch): the same rules hold
+# when up to N jobs are claimed and completed together.
 source "$(dirname "$0")/lib.sh"
 
 JOBS=${IT_JOBS:-10000}
@@ -22,7 +25,7 @@ kitjobs_start() {
     it_start "$name" env DATABASE_URL="$DATABASE_URL" DATABASE_OWNER_URL="$DATABASE_OWNER_URL" \
         DB_SCHEMA="$S" HTTP_ADDR=127.0.0.1:2811$n REPLAY_ADDR=tcp://127.0.0.1:2561$n \
         BUS_PUB_ENDPOINT=tcp://127.0.0.1:25650 BUS_SUB_ENDPOINT=tcp://127.0.0.1:25651 \
-        REDIS_URL="$TEST_REDIS_URL" JOB_WORKERS=4 KITJOBS_WORK_MS=1 \
+        REDIS_URL="$TEST_REDIS_URL" JOB_WORKERS=4 KITJOBS_WORK_MS=1 KITJOBS_BATCH="${IT_JOBS_BATCH:-0}" \
         BUS_CERT="$(it_key service kitjobs)" "$@" "$IT_BIN/kitjobs" serve
 }
 
@@ -123,6 +126,13 @@ it_assert_eq 0 "$(it_psql "SELECT count(*) FROM $S.jobs WHERE state = 'dead' AND
 it_assert_eq 0 "$(it_psql "SELECT count(*) FROM $S.jobs WHERE lease_until IS NOT NULL")" \
     "final jobs still holding a lease"
 
+if [ "${IT_JOBS_BATCH:-0}" -gt 1 ]; then
+    batched=$(it_psql "SELECT count(*) FROM $S.kit_job_effects WHERE batch_size > 1")
+    largest=$(it_psql "SELECT max(batch_size) FROM $S.kit_job_effects")
+    [ "$batched" -gt $((JOBS / 2)) ] || it_fail "only $batched of $done_jobs effects came from batches"
+    [ "$largest" -le "$IT_JOBS_BATCH" ] || it_fail "a batch of $largest, over $IT_JOBS_BATCH"
+    it_log "$batched effects from batches, the largest of $largest"
+fi
 resumed=$(it_psql "SELECT count(*) FROM $S.kit_job_effects WHERE resumed")
 retried=$(it_psql "SELECT coalesce(sum(attempts - 1), 0) FROM $S.jobs")
 it_log "$JOBS jobs ($flaky flaky, $dying always failing) in ${took}s; A did $by_a, B $by_b;" \

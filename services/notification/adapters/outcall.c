@@ -4,12 +4,8 @@
  */
 #include "services/notification/adapters/outcall.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-
-#include "common/numparse.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_TIMEOUT_MS         30000L
@@ -41,13 +37,12 @@ long outcall_total_ms(const notify_limits_t *limits)
 
 void outcall_reply_init(outcall_reply_t *reply)
 {
-    memset(reply, 0, sizeof *reply);
-    strbuf_init(&reply->body, OUTCALL_REPLY_MAX);
+    httpcall_response_init(reply);
 }
 
 void outcall_reply_release(outcall_reply_t *reply)
 {
-    strbuf_release(&reply->body);
+    httpcall_response_release(reply);
 }
 
 void outcall_copy(char *out, size_t size, const char *text)
@@ -115,107 +110,35 @@ bool outcall_text_ok(const char *text, size_t len)
     return true;
 }
 
-static size_t on_body(char *bytes, size_t size, size_t count, void *userdata)
-{
-    outcall_reply_t *reply = userdata;
-    size_t n = size * count;
-    if (strbuf_append(&reply->body, bytes, n) != 0)
-        return 0; /* over the cap: libcurl stops with CURLE_WRITE_ERROR */
-    return n;
-}
-
-static size_t on_header(char *line, size_t size, size_t count, void *userdata)
-{
-    outcall_reply_t *reply = userdata;
-    size_t len = size * count;
-    static const char name[] = "retry-after:";
-    if (len > sizeof name - 1 && len < 64 && strncasecmp(line, name, sizeof name - 1) == 0) {
-        char value[64];
-        size_t start = sizeof name - 1;
-        while (start < len && line[start] == ' ')
-            start++;
-        size_t end = len;
-        while (end > start &&
-               (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' '))
-            end--;
-        memcpy(value, line + start, end - start);
-        value[end - start] = '\0';
-        int64_t seconds = 0;
-        if (numparse_int_range(value, 0, 86400, &seconds) == 0)
-            reply->retry_after_ms = seconds * 1000;
-    }
-    return len;
-}
-
 int outcall_post(const notify_limits_t *limits, const char *url, const char *content_type,
                  const char *body, size_t body_len, outcall_reply_t *reply)
 {
-    int rc = -1;
-    struct curl_slist *list = NULL;
-    char line[128];
-    CURL *curl = curl_easy_init();
-    if (!curl) {
-        reply->curl_code = CURLE_OUT_OF_MEMORY;
-        outcall_copy(reply->curl_error, sizeof reply->curl_error, "out of memory");
-        return -1;
-    }
-    snprintf(line, sizeof line, "Content-Type: %s", content_type);
-    struct curl_slist *next = curl_slist_append(list, "Expect:");
-    if (next)
-        list = next;
-    next = curl_slist_append(list, "Accept: application/json");
-    if (next)
-        list = next;
-    next = curl_slist_append(list, line);
-    if (next)
-        list = next;
-    char curl_error[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, outcall_connect_ms(limits));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, outcall_total_ms(limits));
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* a send is never redirected */
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    CURLcode code = curl_easy_perform(curl);
-    long request_size = 0;
-    curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_size);
-    reply->sent = request_size > 0;
-    reply->curl_code = (int)code;
-    if (code == CURLE_OK) {
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
-        rc = 0;
-    } else {
-        reply->status = 0;
-        outcall_copy(reply->curl_error, sizeof reply->curl_error,
-                     curl_error[0] ? curl_error : curl_easy_strerror(code));
-    }
-    curl_slist_free_all(list);
-    curl_easy_cleanup(curl);
-    return rc;
+    httpcall_request_t request = {
+        .method = "POST",
+        .url = url,
+        .content_type = content_type,
+        .body = body,
+        .body_len = body_len,
+        .connect_timeout_ms = outcall_connect_ms(limits),
+        .timeout_ms = outcall_total_ms(limits),
+        .max_response = OUTCALL_REPLY_MAX,
+    };
+    return httpcall_perform(&request, reply);
 }
 
 notify_result_t outcall_no_answer(const outcall_reply_t *reply, notify_error_t *err)
 {
-    const char *code = "connect";
-    if (reply->curl_code == CURLE_OPERATION_TIMEDOUT)
+    const char *code = "connect"; /* a timeout while connecting too: nothing left */
+    if (reply->failure == HTTPCALL_TIMEOUT)
         code = "timeout";
-    else if (reply->curl_code == CURLE_WRITE_ERROR)
+    else if (reply->failure == HTTPCALL_TOO_LARGE)
         code = "bad_reply"; /* longer than OUTCALL_REPLY_MAX */
-    else if (reply->sent)
+    else if (reply->failure == HTTPCALL_NO_ANSWER)
         code = "no_answer";
-    if (reply->curl_code == CURLE_OPERATION_TIMEDOUT && !reply->sent)
-        code = "connect"; /* timed out connecting: nothing left */
+    else if (reply->failure == HTTPCALL_BAD_REQUEST)
+        code = "bad_request";
     return outcall_fail(err, reply->sent ? NOTIFY_UNKNOWN : NOTIFY_TRANSIENT, 0, code,
-                        reply->curl_error);
+                        reply->error);
 }
 
 static bool unreserved(unsigned char c)

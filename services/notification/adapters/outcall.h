@@ -2,13 +2,13 @@
  * outcall.h — one HTTP call to a notification provider, and what the
  * three adapters share (channels.h).
  *
- * smsru.c and telegram.c speak different dialects over the same libcurl:
+ * smsru.c and telegram.c speak different dialects over the kit's one HTTP
+ * client (common/httpcall.h):
  * a POST with timeouts and a capped reply (a provider that answers
  * megabytes is refused, not buffered), and the classification of a call
  * that got no answer: was any byte sent? Then its outcome is unknown,
  * since neither provider deduplicates. smtp.c shares the error helpers.
- * (services/payment/adapters/bankcall.c does the same for the banks; the
- * two can become one kit module once both are merged.)
+ * (services/payment/adapters/bankcall.c does the same for the banks.)
  */
 #ifndef CONVEYOR_NOTIFICATION_OUTCALL_H
 #define CONVEYOR_NOTIFICATION_OUTCALL_H
@@ -17,26 +17,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/httpcall.h"
 #include "common/strbuf.h"
 #include "services/notification/adapters/channels.h"
 
 #define OUTCALL_REPLY_MAX (64 * 1024) /* bytes of a provider's answer we read */
 
-typedef struct {
-    long status;            /* HTTP status; 0 when none came */
-    strbuf_t body;          /* the reply, NUL-terminated, capped at OUTCALL_REPLY_MAX */
-    int64_t retry_after_ms; /* a Retry-After header, in ms; 0 if none */
-    int curl_code;          /* CURLcode; 0 when an answer came whole */
-    bool sent;              /* whether any byte of the request left */
-    char curl_error[NOTIFY_MESSAGE_SIZE];
-} outcall_reply_t;
+/* A provider's answer (common/httpcall.h): status, body capped at
+ * OUTCALL_REPLY_MAX, Retry-After, and what became of a call that got none
+ * (failure, sent, error). */
+typedef httpcall_response_t outcall_reply_t;
 
 void outcall_reply_init(outcall_reply_t *reply);
 void outcall_reply_release(outcall_reply_t *reply);
 
 /* One POST of body (content_type) to url. Fills *reply (initialise it
  * first, release it after). 0 when an HTTP answer came (any status), -1
- * when none did (reply->curl_code, ->sent and ->curl_error say why). */
+ * when none did (reply->failure, ->sent and ->error say why). */
 int outcall_post(const notify_limits_t *limits, const char *url, const char *content_type,
                  const char *body, size_t body_len, outcall_reply_t *reply);
 

@@ -61,6 +61,48 @@ acq_result_t acquirer_register(acquirer_t *self, const acq_invoice_t *invoice,
                           : yookassa_create(self->yookassa, invoice, out, err);
 }
 
+struct acq_call {
+    bankcall_prepared_t prepared; /* its request points into it: never moved */
+};
+
+acq_result_t acquirer_register_prepare(acquirer_t *self, const acq_invoice_t *invoice,
+                                       acq_call_t **call_out, acq_error_t *err)
+{
+    *call_out = NULL;
+    acq_call_t *call = calloc(1, sizeof *call);
+    if (!call)
+        return bankcall_fail(err, ACQ_TRANSIENT, 0, "out_of_memory", "a registration's request");
+    acq_result_t result =
+        self->sberbank ? sberbank_register_prepare(self->sberbank, invoice, &call->prepared, err)
+                       : yookassa_create_prepare(self->yookassa, invoice, &call->prepared, err);
+    if (result == ACQ_DONE)
+        *call_out = call;
+    else
+        acq_call_destroy(&call);
+    return result;
+}
+
+const httpcall_request_t *acq_call_request(const acq_call_t *call)
+{
+    return &call->prepared.request;
+}
+
+acq_result_t acquirer_register_read(const acquirer_t *self, const httpcall_response_t *response,
+                                    acq_registration_t *out, acq_error_t *err)
+{
+    return self->sberbank ? sberbank_register_read(response, out, err)
+                          : yookassa_create_read(response, out, err);
+}
+
+void acq_call_destroy(acq_call_t **call_p)
+{
+    if (!call_p || !*call_p)
+        return;
+    bankcall_prepared_release(&(*call_p)->prepared);
+    free(*call_p);
+    *call_p = NULL;
+}
+
 acq_result_t acquirer_status(acquirer_t *self, const acq_ref_t *ref, acq_payment_t *out,
                              acq_error_t *err)
 {

@@ -48,6 +48,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/httpcall.h"
+
 #define ACQ_ID_SIZE      80   /* bank ids, our references, event ids */
 #define ACQ_CODE_SIZE    64   /* a bank's error code, or ours */
 #define ACQ_MESSAGE_SIZE 256  /* a bank's words, cut */
@@ -233,6 +235,21 @@ bool acquirer_register_replays(const acquirer_t *self);
  * anything is sent. */
 acq_result_t acquirer_register(acquirer_t *self, const acq_invoice_t *invoice,
                                acq_registration_t *out, acq_error_t *err);
+
+/* A registration in two halves, so that a batch of them goes to the bank
+ * at once (common/httpcall.h httpcall_perform_many) on one thread:
+ * acquirer_register_prepare checks the invoice and builds the request (a
+ * refusal here is ACQ_REJECTED, as acquirer_register's; *call_out is NULL
+ * unless ACQ_DONE), acq_call_request gives it to perform, and
+ * acquirer_register_read reads the response exactly as acquirer_register
+ * would have. The call owns everything its request points at. */
+typedef struct acq_call acq_call_t;
+acq_result_t acquirer_register_prepare(acquirer_t *self, const acq_invoice_t *invoice,
+                                       acq_call_t **call_out, acq_error_t *err);
+const httpcall_request_t *acq_call_request(const acq_call_t *call);
+acq_result_t acquirer_register_read(const acquirer_t *self, const httpcall_response_t *response,
+                                    acq_registration_t *out, acq_error_t *err);
+void acq_call_destroy(acq_call_t **call_p);
 
 /* The payment as the bank sees it now. A payment the bank does not know
  * is ACQ_REJECTED with code "not_found". */

@@ -4,14 +4,11 @@
  */
 #include "services/payment/adapters/bankcall.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/hex.h"
-#include "common/numparse.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000L
 #define DEFAULT_TIMEOUT_MS         15000L
@@ -19,13 +16,12 @@
 
 void bankcall_reply_init(bankcall_reply_t *reply)
 {
-    memset(reply, 0, sizeof *reply);
-    strbuf_init(&reply->body, BANKCALL_REPLY_MAX);
+    httpcall_response_init(reply);
 }
 
 void bankcall_reply_release(bankcall_reply_t *reply)
 {
-    strbuf_release(&reply->body);
+    httpcall_response_release(reply);
 }
 
 void bankcall_copy(char *out, size_t size, const char *text)
@@ -53,114 +49,64 @@ acq_result_t bankcall_fail(acq_error_t *err, acq_result_t result, int http_statu
     return result;
 }
 
-static size_t on_body(char *bytes, size_t size, size_t count, void *userdata)
+void bankcall_request_of(const bankcall_limits_t *limits, const char *method, const char *url,
+                         const char *content_type, const char *body, const char *const *headers,
+                         const char *user, const char *password, httpcall_request_t *out)
 {
-    bankcall_reply_t *reply = userdata;
-    size_t n = size * count;
-    if (strbuf_append(&reply->body, bytes, n) != 0)
-        return 0; /* over the cap: libcurl stops with CURLE_WRITE_ERROR */
-    return n;
-}
-
-static size_t on_header(char *line, size_t size, size_t count, void *userdata)
-{
-    bankcall_reply_t *reply = userdata;
-    size_t len = size * count;
-    static const char name[] = "retry-after:";
-    if (len > sizeof name - 1 && len < 64 && strncasecmp(line, name, sizeof name - 1) == 0) {
-        char value[64];
-        size_t start = sizeof name - 1;
-        while (start < len && line[start] == ' ')
-            start++;
-        size_t end = len;
-        while (end > start &&
-               (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' '))
-            end--;
-        memcpy(value, line + start, end - start);
-        value[end - start] = '\0';
-        int64_t seconds = 0;
-        if (numparse_int_range(value, 0, 86400, &seconds) == 0)
-            reply->retry_after_ms = seconds * 1000;
-    }
-    return len;
+    *out = (httpcall_request_t){
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .content_type = content_type,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .user = user,
+        .password = password,
+        .connect_timeout_ms = limits->connect_timeout_ms > 0 ? limits->connect_timeout_ms
+                                                             : DEFAULT_CONNECT_TIMEOUT_MS,
+        .timeout_ms = limits->timeout_ms > 0 ? limits->timeout_ms : DEFAULT_TIMEOUT_MS,
+        .max_response = BANKCALL_REPLY_MAX,
+    };
 }
 
 int bankcall_request(const bankcall_limits_t *limits, const char *method, const char *url,
                      const char *content_type, const char *body, const char *const *headers,
                      const char *user, const char *password, bankcall_reply_t *reply)
 {
-    int rc = -1;
-    struct curl_slist *list = NULL;
-    char line[256];
-    CURL *curl = curl_easy_init();
-    if (!curl) {
-        reply->curl_code = CURLE_OUT_OF_MEMORY;
-        bankcall_copy(reply->curl_error, sizeof reply->curl_error, "out of memory");
-        return -1;
-    }
-    list = curl_slist_append(list, "Expect:");
-    list = curl_slist_append(list, "Accept: application/json");
-    if (content_type) {
-        snprintf(line, sizeof line, "Content-Type: %s", content_type);
-        list = curl_slist_append(list, line);
-    }
-    for (size_t i = 0; headers && headers[i]; i++)
-        list = curl_slist_append(list, headers[i]);
-    char curl_error[CURL_ERROR_SIZE] = "";
-    long connect_ms =
-        limits->connect_timeout_ms > 0 ? limits->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-    long total_ms = limits->timeout_ms > 0 ? limits->timeout_ms : DEFAULT_TIMEOUT_MS;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, total_ms);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* a bank's API never redirects */
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
-    if (body) {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    }
-    if (user) {
-        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(curl, CURLOPT_USERNAME, user);
-        curl_easy_setopt(curl, CURLOPT_PASSWORD, password ? password : "");
-    }
-    CURLcode code = curl_easy_perform(curl);
-    long request_size = 0;
-    curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_size);
-    reply->sent = request_size > 0;
-    reply->curl_code = (int)code;
-    if (code == CURLE_OK) {
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
-        rc = 0;
-    } else {
-        reply->status = 0;
-        bankcall_copy(reply->curl_error, sizeof reply->curl_error,
-                      curl_error[0] ? curl_error : curl_easy_strerror(code));
-    }
-    curl_slist_free_all(list);
-    curl_easy_cleanup(curl);
-    return rc;
+    httpcall_request_t request;
+    bankcall_request_of(limits, method, url, content_type, body, headers, user, password, &request);
+    return httpcall_perform(&request, reply);
+}
+
+void bankcall_prepared_seal(bankcall_prepared_t *call, const bankcall_limits_t *limits,
+                            const char *method, const char *content_type, const char *user,
+                            const char *password)
+{
+    call->headers[0] = call->header[0] ? call->header : NULL;
+    call->headers[1] = NULL;
+    bankcall_request_of(limits, method, call->url, call->body ? content_type : NULL, call->body,
+                        call->headers, user, password, &call->request);
+}
+
+void bankcall_prepared_release(bankcall_prepared_t *call)
+{
+    free(call->body);
+    call->body = NULL;
 }
 
 acq_result_t bankcall_no_answer(const bankcall_reply_t *reply, bool effectful, acq_error_t *err)
 {
     const char *code = "connect";
-    if (reply->curl_code == CURLE_OPERATION_TIMEDOUT)
+    if (reply->failure == HTTPCALL_TIMEOUT)
         code = "timeout";
-    else if (reply->curl_code == CURLE_WRITE_ERROR)
+    else if (reply->failure == HTTPCALL_TOO_LARGE)
         code = "bad_reply"; /* longer than BANKCALL_REPLY_MAX */
-    else if (reply->sent)
+    else if (reply->failure == HTTPCALL_NO_ANSWER)
         code = "no_answer";
+    else if (reply->failure == HTTPCALL_BAD_REQUEST)
+        code = "bad_request";
     acq_result_t result = reply->sent && effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT;
-    return bankcall_fail(err, result, 0, code, reply->curl_error);
+    return bankcall_fail(err, result, 0, code, reply->error);
 }
 
 /* --- forms ---------------------------------------------------------------- */

@@ -1,8 +1,8 @@
 /*
  * bankcall.h — one HTTP call to a bank, and what both adapters share.
  *
- * sberbank.c and yookassa.c speak different dialects over the same
- * libcurl: a call with timeouts and a capped reply (a bank that answers
+ * sberbank.c and yookassa.c speak different dialects over the kit's one
+ * HTTP client (common/httpcall.h): a call with timeouts and a capped reply (a bank that answers
  * megabytes is refused, not buffered), the classification of a call that
  * did not get an answer (was anything sent? then its outcome is unknown),
  * url-encoded forms both ways (Sberbank's requests and callbacks), and the
@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/httpcall.h"
 #include "common/strbuf.h"
 #include "services/payment/adapters/acquirer.h"
 
@@ -27,14 +28,10 @@ typedef struct {
     long timeout_ms;
 } bankcall_limits_t;
 
-typedef struct {
-    long status;            /* HTTP status; 0 when none came */
-    strbuf_t body;          /* the reply, NUL-terminated, capped at BANKCALL_REPLY_MAX */
-    int64_t retry_after_ms; /* a Retry-After header, in ms; 0 if none */
-    int curl_code;          /* CURLcode; 0 when an answer came whole */
-    bool sent;              /* whether any byte of the request left (an effect is possible) */
-    char curl_error[ACQ_MESSAGE_SIZE];
-} bankcall_reply_t;
+/* A bank's answer (common/httpcall.h): status, body capped at
+ * BANKCALL_REPLY_MAX, Retry-After, and what became of a call that got
+ * none (failure, sent, error). */
+typedef httpcall_response_t bankcall_reply_t;
 
 void bankcall_reply_init(bankcall_reply_t *reply);
 void bankcall_reply_release(bankcall_reply_t *reply);
@@ -43,10 +40,34 @@ void bankcall_reply_release(bankcall_reply_t *reply);
  * header lines ("Idempotence-Key: ..."; NULL-terminated array, may be
  * NULL), Basic credentials when user is not NULL. Fills *reply (initialise
  * it first, release it after). 0 when an HTTP answer came (any status),
- * -1 when none did (reply->curl_code, ->sent and ->curl_error say why). */
+ * -1 when none did (reply->failure, ->sent and ->error say why). */
 int bankcall_request(const bankcall_limits_t *limits, const char *method, const char *url,
                      const char *content_type, const char *body, const char *const *headers,
                      const char *user, const char *password, bankcall_reply_t *reply);
+
+/* The same request as an httpcall request, for httpcall_perform_many
+ * (strings are borrowed: they must outlive the call). */
+void bankcall_request_of(const bankcall_limits_t *limits, const char *method, const char *url,
+                         const char *content_type, const char *body, const char *const *headers,
+                         const char *user, const char *password, httpcall_request_t *out);
+
+/* A request built and not yet made: what an adapter's *_prepare fills so
+ * that many can be made at once (httpcall_perform_many) and each answer
+ * read by its *_read. request points into the struct: do not move it. */
+typedef struct {
+    char url[1024];
+    char *body; /* owned */
+    char header[160];
+    const char *headers[2];
+    bool effectful; /* the call can have an effect at the bank */
+    httpcall_request_t request;
+} bankcall_prepared_t;
+
+/* Fills call->request from the rest (url, body, headers). */
+void bankcall_prepared_seal(bankcall_prepared_t *call, const bankcall_limits_t *limits,
+                            const char *method, const char *content_type, const char *user,
+                            const char *password);
+void bankcall_prepared_release(bankcall_prepared_t *call);
 
 /* The class of a call that got no answer: nothing sent is transient;
  * something sent is unknown when the call can have an effect (effectful)

@@ -175,6 +175,73 @@ static void error_code_of(const json_t *reply, char *out, size_t size)
         bankcall_copy(out, size, "0");
 }
 
+/* Builds the POST of form (with the credentials) to
+ * <base>/payment/rest/<call> into *call. ACQ_DONE or ACQ_REJECTED. */
+static acq_result_t call_prepare(sberbank_t *self, const char *call_name, strbuf_t *form,
+                                 bool effectful, bankcall_prepared_t *call, acq_error_t *err)
+{
+    memset(call, 0, sizeof *call);
+    if (bankcall_form_add(form, "userName", self->login) != 0 ||
+        bankcall_form_add(form, "password", self->password) != 0)
+        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the request is too large");
+    int n = snprintf(call->url, sizeof call->url, "%s/payment/rest/%s", self->base_url, call_name);
+    if (n < 0 || (size_t)n >= sizeof call->url)
+        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the bank's URL is too long");
+    call->body = strbuf_take(form);
+    if (!call->body)
+        return bankcall_fail(err, ACQ_TRANSIENT, 0, "out_of_memory", "the request");
+    call->effectful = effectful;
+    bankcall_prepared_seal(call, &self->limits, "POST", "application/x-www-form-urlencoded", NULL,
+                           NULL);
+    return ACQ_DONE;
+}
+
+/* Classifies the answer to a prepared call. ACQ_DONE leaves the parsed
+ * reply in *reply_out (caller owns it). */
+static acq_result_t call_read(const bankcall_reply_t *reply, bool effectful, json_t **reply_out,
+                              acq_error_t *err)
+{
+    *reply_out = NULL;
+    memset(err, 0, sizeof *err);
+    if (reply->failure != HTTPCALL_OK)
+        return bankcall_no_answer(reply, effectful, err);
+    char status_code[32];
+    snprintf(status_code, sizeof status_code, "http_%ld", reply->status);
+    if (reply->status == 429) {
+        acq_result_t result =
+            bankcall_fail(err, ACQ_TRANSIENT, 429, "http_429", "too many requests");
+        err->retry_after_ms = reply->retry_after_ms;
+        return result;
+    }
+    if (reply->status >= 500)
+        return bankcall_fail(err, effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT, (int)reply->status,
+                             status_code, reply->body.ptr);
+    if (reply->status != 200)
+        return bankcall_fail(err, ACQ_REJECTED, (int)reply->status, status_code, reply->body.ptr);
+    json_error_t parse_error;
+    json_t *parsed = reply->body.ptr ? json_loads(reply->body.ptr, 0, &parse_error) : NULL;
+    if (!json_is_object(parsed)) {
+        json_decref(parsed);
+        return bankcall_fail(err, effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT, 200, "bad_reply",
+                             "the bank's answer is not a JSON object");
+    }
+    char code[ACQ_CODE_SIZE];
+    error_code_of(parsed, code, sizeof code);
+    if (strcmp(code, "0") == 0) {
+        *reply_out = parsed;
+        return ACQ_DONE;
+    }
+    const char *words = json_string_value(json_object_get(parsed, "errorMessage"));
+    acq_result_t result;
+    if (strcmp(code, "7") == 0)
+        result = effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT;
+    else
+        result = ACQ_REJECTED;
+    bankcall_fail(err, result, 200, code, words ? words : "");
+    json_decref(parsed);
+    return result;
+}
+
 /* Posts form to <base>/payment/rest/<call> and classifies the answer.
  * ACQ_DONE leaves the parsed reply in *reply_out (caller owns it). */
 static acq_result_t call(sberbank_t *self, const char *call_name, strbuf_t *form, bool effectful,
@@ -182,62 +249,18 @@ static acq_result_t call(sberbank_t *self, const char *call_name, strbuf_t *form
 {
     *reply_out = NULL;
     memset(err, 0, sizeof *err);
-    if (bankcall_form_add(form, "userName", self->login) != 0 ||
-        bankcall_form_add(form, "password", self->password) != 0)
-        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the request is too large");
-    char url[1024];
-    int n = snprintf(url, sizeof url, "%s/payment/rest/%s", self->base_url, call_name);
-    if (n < 0 || (size_t)n >= sizeof url)
-        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the bank's URL is too long");
-
+    bankcall_prepared_t prepared;
+    acq_result_t result = call_prepare(self, call_name, form, effectful, &prepared, err);
+    if (result != ACQ_DONE) {
+        bankcall_prepared_release(&prepared);
+        return result;
+    }
     bankcall_reply_t reply;
     bankcall_reply_init(&reply);
-    acq_result_t result;
-    if (bankcall_request(&self->limits, "POST", url, "application/x-www-form-urlencoded",
-                         form->ptr ? form->ptr : "", NULL, NULL, NULL, &reply) != 0) {
-        result = bankcall_no_answer(&reply, effectful, err);
-        goto done;
-    }
-    char status_code[32];
-    snprintf(status_code, sizeof status_code, "http_%ld", reply.status);
-    if (reply.status == 429) {
-        result = bankcall_fail(err, ACQ_TRANSIENT, 429, "http_429", "too many requests");
-        err->retry_after_ms = reply.retry_after_ms;
-        goto done;
-    }
-    if (reply.status >= 500) {
-        result = bankcall_fail(err, effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT, (int)reply.status,
-                               status_code, reply.body.ptr);
-        goto done;
-    }
-    if (reply.status != 200) {
-        result = bankcall_fail(err, ACQ_REJECTED, (int)reply.status, status_code, reply.body.ptr);
-        goto done;
-    }
-    json_error_t parse_error;
-    json_t *parsed = reply.body.ptr ? json_loads(reply.body.ptr, 0, &parse_error) : NULL;
-    if (!json_is_object(parsed)) {
-        json_decref(parsed);
-        result = bankcall_fail(err, effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT, 200, "bad_reply",
-                               "the bank's answer is not a JSON object");
-        goto done;
-    }
-    char code[ACQ_CODE_SIZE];
-    error_code_of(parsed, code, sizeof code);
-    if (strcmp(code, "0") == 0) {
-        *reply_out = parsed;
-        result = ACQ_DONE;
-        goto done;
-    }
-    const char *words = json_string_value(json_object_get(parsed, "errorMessage"));
-    if (strcmp(code, "7") == 0)
-        result = effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT;
-    else
-        result = ACQ_REJECTED;
-    bankcall_fail(err, result, 200, code, words ? words : "");
-    json_decref(parsed);
-done:
+    httpcall_perform(&prepared.request, &reply);
+    result = call_read(&reply, effectful, reply_out, err);
     bankcall_reply_release(&reply);
+    bankcall_prepared_release(&prepared);
     return result;
 }
 
@@ -251,10 +274,10 @@ static int add_ref(strbuf_t *form, const acq_ref_t *ref)
     return -1;
 }
 
-acq_result_t sberbank_register(sberbank_t *self, const acq_invoice_t *invoice,
-                               acq_registration_t *out, acq_error_t *err)
+acq_result_t sberbank_register_prepare(sberbank_t *self, const acq_invoice_t *invoice,
+                                       bankcall_prepared_t *call, acq_error_t *err)
 {
-    memset(out, 0, sizeof *out);
+    memset(call, 0, sizeof *call);
     memset(err, 0, sizeof *err);
     if (!invoice->reference || !invoice->reference[0] || strlen(invoice->reference) > 32 ||
         !invoice->return_url)
@@ -266,7 +289,6 @@ acq_result_t sberbank_register(sberbank_t *self, const acq_invoice_t *invoice,
         return ACQ_REJECTED;
 
     acq_result_t result;
-    json_t *reply = NULL;
     char *bundle = order_bundle_text(&invoice->receipt);
     strbuf_t form;
     strbuf_init(&form, FORM_MAX);
@@ -290,25 +312,51 @@ acq_result_t sberbank_register(sberbank_t *self, const acq_invoice_t *invoice,
                                "the registration does not fit in a request");
         goto done;
     }
-    result =
-        call(self, invoice->hold ? "registerPreAuth.do" : "register.do", &form, true, &reply, err);
+    result = call_prepare(self, invoice->hold ? "registerPreAuth.do" : "register.do", &form, true,
+                          call, err);
+done:
+    strbuf_release(&form);
+    free(bundle);
+    return result;
+}
+
+acq_result_t sberbank_register_read(const bankcall_reply_t *reply, acq_registration_t *out,
+                                    acq_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *parsed = NULL;
+    acq_result_t result = call_read(reply, true, &parsed, err);
     if (result != ACQ_DONE)
-        goto done;
-    const char *order_id = json_string_value(json_object_get(reply, "orderId"));
-    const char *form_url = json_string_value(json_object_get(reply, "formUrl"));
+        return result;
+    const char *order_id = json_string_value(json_object_get(parsed, "orderId"));
+    const char *form_url = json_string_value(json_object_get(parsed, "formUrl"));
     if (!order_id || !form_url || strlen(order_id) >= sizeof out->bank_id ||
         strlen(form_url) >= sizeof out->payment_url) {
         /* registered, but we cannot tell where: settle by the status */
         result = bankcall_fail(err, ACQ_UNKNOWN, 200, "bad_reply",
                                "register.do answered without a usable orderId and formUrl");
-        goto done;
+    } else {
+        bankcall_copy(out->bank_id, sizeof out->bank_id, order_id);
+        bankcall_copy(out->payment_url, sizeof out->payment_url, form_url);
     }
-    bankcall_copy(out->bank_id, sizeof out->bank_id, order_id);
-    bankcall_copy(out->payment_url, sizeof out->payment_url, form_url);
-done:
-    json_decref(reply);
-    strbuf_release(&form);
-    free(bundle);
+    json_decref(parsed);
+    return result;
+}
+
+acq_result_t sberbank_register(sberbank_t *self, const acq_invoice_t *invoice,
+                               acq_registration_t *out, acq_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    bankcall_prepared_t prepared;
+    acq_result_t result = sberbank_register_prepare(self, invoice, &prepared, err);
+    if (result == ACQ_DONE) {
+        bankcall_reply_t reply;
+        bankcall_reply_init(&reply);
+        httpcall_perform(&prepared.request, &reply);
+        result = sberbank_register_read(&reply, out, err);
+        bankcall_reply_release(&reply);
+    }
+    bankcall_prepared_release(&prepared);
     return result;
 }
 

@@ -14,6 +14,7 @@
 #define CONVEYOR_PAYMENT_SBERBANK_H
 
 #include "services/payment/adapters/acquirer.h"
+#include "services/payment/adapters/bankcall.h"
 
 typedef struct sberbank sberbank_t;
 
@@ -24,6 +25,13 @@ void sberbank_destroy(sberbank_t **self_p);
 
 acq_result_t sberbank_register(sberbank_t *self, const acq_invoice_t *invoice,
                                acq_registration_t *out, acq_error_t *err);
+
+/* sberbank_register in two halves (acquirer_register_prepare): the
+ * checked request, and the reading of its answer. */
+acq_result_t sberbank_register_prepare(sberbank_t *self, const acq_invoice_t *invoice,
+                                       bankcall_prepared_t *call, acq_error_t *err);
+acq_result_t sberbank_register_read(const bankcall_reply_t *reply, acq_registration_t *out,
+                                    acq_error_t *err);
 acq_result_t sberbank_status(sberbank_t *self, const acq_ref_t *ref, acq_payment_t *out,
                              acq_error_t *err);
 acq_result_t sberbank_deposit(sberbank_t *self, const acq_ref_t *ref, int64_t amount_minor,

@@ -178,6 +178,75 @@ static void error_from_body(const char *body, int status, acq_result_t result, a
     json_decref(parsed);
 }
 
+/* Builds method path (under /v3) with an optional JSON body and key into
+ * *call. ACQ_DONE or ACQ_REJECTED. */
+static acq_result_t call_prepare(yookassa_t *self, const char *method, const char *path,
+                                 const char *key, const json_t *body, bool effectful,
+                                 bankcall_prepared_t *call, acq_error_t *err)
+{
+    memset(call, 0, sizeof *call);
+    int n = snprintf(call->url, sizeof call->url, "%s/v3%s", self->base_url, path);
+    if (n < 0 || (size_t)n >= sizeof call->url)
+        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the bank's URL is too long");
+    if (key) {
+        if (!key[0] || strlen(key) > KEY_MAX)
+            return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request",
+                                 "an idempotence key of 1 to 64 characters is required");
+        snprintf(call->header, sizeof call->header, "Idempotence-Key: %s", key);
+    }
+    call->body = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (body && !call->body)
+        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the request does not encode");
+    call->effectful = effectful;
+    bankcall_prepared_seal(call, &self->limits, method, "application/json", self->shop_id,
+                           self->secret_key);
+    return ACQ_DONE;
+}
+
+/* Classifies the answer to a prepared call. ACQ_DONE leaves the parsed
+ * answer in *reply_out (caller owns it). */
+static acq_result_t call_read(const bankcall_reply_t *reply, bool effectful, json_t **reply_out,
+                              acq_error_t *err)
+{
+    *reply_out = NULL;
+    memset(err, 0, sizeof *err);
+    if (reply->failure != HTTPCALL_OK)
+        return bankcall_no_answer(reply, effectful, err);
+    int status = (int)reply->status;
+    acq_result_t result;
+    if (status == 202) {
+        result = ACQ_TRANSIENT;
+        error_from_body(reply->body.ptr, status, result, err);
+        bankcall_copy(err->code, sizeof err->code, "processing");
+        return result;
+    }
+    if (status == 429) {
+        result = ACQ_TRANSIENT;
+        error_from_body(reply->body.ptr, status, result, err);
+        if (!err->retry_after_ms)
+            err->retry_after_ms = reply->retry_after_ms;
+        return result;
+    }
+    if (status >= 500) {
+        result = effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT;
+        error_from_body(reply->body.ptr, status, result, err);
+        return result;
+    }
+    if (status < 200 || status > 299) {
+        result = ACQ_REJECTED;
+        error_from_body(reply->body.ptr, status, result, err);
+        return result;
+    }
+    json_t *parsed = reply->body.ptr ? json_loads(reply->body.ptr, 0, NULL) : NULL;
+    if (!json_is_object(parsed)) {
+        json_decref(parsed);
+        return bankcall_fail(err, effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT, status, "bad_reply",
+                             "the bank's answer is not a JSON object");
+    }
+    *reply_out = parsed;
+    return ACQ_DONE;
+}
+
 /* method path (under /v3) with an optional JSON body and key. ACQ_DONE
  * leaves the parsed answer in *reply_out (caller owns it). */
 static acq_result_t call(yookassa_t *self, const char *method, const char *path, const char *key,
@@ -185,66 +254,16 @@ static acq_result_t call(yookassa_t *self, const char *method, const char *path,
 {
     *reply_out = NULL;
     memset(err, 0, sizeof *err);
-    char url[1024], key_header[128];
-    int n = snprintf(url, sizeof url, "%s/v3%s", self->base_url, path);
-    if (n < 0 || (size_t)n >= sizeof url)
-        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the bank's URL is too long");
-    const char *headers[2] = {NULL, NULL};
-    if (key) {
-        if (!key[0] || strlen(key) > KEY_MAX)
-            return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request",
-                                 "an idempotence key of 1 to 64 characters is required");
-        snprintf(key_header, sizeof key_header, "Idempotence-Key: %s", key);
-        headers[0] = key_header;
+    bankcall_prepared_t prepared;
+    acq_result_t result = call_prepare(self, method, path, key, body, effectful, &prepared, err);
+    if (result == ACQ_DONE) {
+        bankcall_reply_t reply;
+        bankcall_reply_init(&reply);
+        httpcall_perform(&prepared.request, &reply);
+        result = call_read(&reply, effectful, reply_out, err);
+        bankcall_reply_release(&reply);
     }
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (body && !text)
-        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request", "the request does not encode");
-
-    bankcall_reply_t reply;
-    bankcall_reply_init(&reply);
-    acq_result_t result;
-    if (bankcall_request(&self->limits, method, url, text ? "application/json" : NULL, text,
-                         headers, self->shop_id, self->secret_key, &reply) != 0) {
-        result = bankcall_no_answer(&reply, effectful, err);
-        goto done;
-    }
-    int status = (int)reply.status;
-    if (status == 202) {
-        result = ACQ_TRANSIENT;
-        error_from_body(reply.body.ptr, status, result, err);
-        bankcall_copy(err->code, sizeof err->code, "processing");
-        goto done;
-    }
-    if (status == 429) {
-        result = ACQ_TRANSIENT;
-        error_from_body(reply.body.ptr, status, result, err);
-        if (!err->retry_after_ms)
-            err->retry_after_ms = reply.retry_after_ms;
-        goto done;
-    }
-    if (status >= 500) {
-        result = effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT;
-        error_from_body(reply.body.ptr, status, result, err);
-        goto done;
-    }
-    if (status < 200 || status > 299) {
-        result = ACQ_REJECTED;
-        error_from_body(reply.body.ptr, status, result, err);
-        goto done;
-    }
-    json_t *parsed = reply.body.ptr ? json_loads(reply.body.ptr, 0, NULL) : NULL;
-    if (!json_is_object(parsed)) {
-        json_decref(parsed);
-        result = bankcall_fail(err, effectful ? ACQ_UNKNOWN : ACQ_TRANSIENT, status, "bad_reply",
-                               "the bank's answer is not a JSON object");
-        goto done;
-    }
-    *reply_out = parsed;
-    result = ACQ_DONE;
-done:
-    bankcall_reply_release(&reply);
-    free(text);
+    bankcall_prepared_release(&prepared);
     return result;
 }
 
@@ -295,10 +314,10 @@ static int payment_of(const json_t *object, acq_payment_t *out)
     return 0;
 }
 
-acq_result_t yookassa_create(yookassa_t *self, const acq_invoice_t *invoice,
-                             acq_registration_t *out, acq_error_t *err)
+acq_result_t yookassa_create_prepare(yookassa_t *self, const acq_invoice_t *invoice,
+                                     bankcall_prepared_t *call, acq_error_t *err)
 {
-    memset(out, 0, sizeof *out);
+    memset(call, 0, sizeof *call);
     memset(err, 0, sizeof *err);
     if (!invoice->reference || !invoice->return_url)
         return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request",
@@ -306,37 +325,59 @@ acq_result_t yookassa_create(yookassa_t *self, const acq_invoice_t *invoice,
     if (bankcall_receipt_check(&invoice->receipt, invoice->amount_minor, err) != 0)
         return ACQ_REJECTED;
     const char *currency = invoice->currency ? invoice->currency : "RUB";
-    json_t *reply = NULL;
     json_t *body = json_pack("{s:o, s:b, s:{s:s, s:s}, s:{s:s}, s:o*}", "amount",
                              amount_new(invoice->amount_minor, currency), "capture", !invoice->hold,
                              "confirmation", "type", "redirect", "return_url", invoice->return_url,
                              "metadata", "reference", invoice->reference, "receipt",
                              receipt_new(&invoice->receipt, currency));
     acq_result_t result;
-    if (!body ||
-        (invoice->description &&
-         json_object_set_new(body, "description", json_string(invoice->description)) != 0)) {
+    if (!body || (invoice->description &&
+                  json_object_set_new(body, "description", json_string(invoice->description)) != 0))
         result = bankcall_fail(err, ACQ_REJECTED, 0, "bad_request",
                                "the payment does not encode (text not UTF-8?)");
-        goto done;
-    }
-    result = call(self, "POST", "/payments", invoice->reference, body, true, &reply, err);
+    else
+        result = call_prepare(self, "POST", "/payments", invoice->reference, body, true, call, err);
+    json_decref(body);
+    return result;
+}
+
+acq_result_t yookassa_create_read(const bankcall_reply_t *reply, acq_registration_t *out,
+                                  acq_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *parsed = NULL;
+    acq_result_t result = call_read(reply, true, &parsed, err);
     if (result != ACQ_DONE)
-        goto done;
-    const char *id = json_string_value(json_object_get(reply, "id"));
+        return result;
+    const char *id = json_string_value(json_object_get(parsed, "id"));
     const char *url = json_string_value(
-        json_object_get(json_object_get(reply, "confirmation"), "confirmation_url"));
+        json_object_get(json_object_get(parsed, "confirmation"), "confirmation_url"));
     if (!id || !url || strlen(id) >= sizeof out->bank_id ||
         strlen(url) >= sizeof out->payment_url) {
         result = bankcall_fail(err, ACQ_UNKNOWN, 200, "bad_reply",
                                "the payment came back without an id and a confirmation_url");
-        goto done;
+    } else {
+        bankcall_copy(out->bank_id, sizeof out->bank_id, id);
+        bankcall_copy(out->payment_url, sizeof out->payment_url, url);
     }
-    bankcall_copy(out->bank_id, sizeof out->bank_id, id);
-    bankcall_copy(out->payment_url, sizeof out->payment_url, url);
-done:
-    json_decref(body);
-    json_decref(reply);
+    json_decref(parsed);
+    return result;
+}
+
+acq_result_t yookassa_create(yookassa_t *self, const acq_invoice_t *invoice,
+                             acq_registration_t *out, acq_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    bankcall_prepared_t prepared;
+    acq_result_t result = yookassa_create_prepare(self, invoice, &prepared, err);
+    if (result == ACQ_DONE) {
+        bankcall_reply_t reply;
+        bankcall_reply_init(&reply);
+        httpcall_perform(&prepared.request, &reply);
+        result = yookassa_create_read(&reply, out, err);
+        bankcall_reply_release(&reply);
+    }
+    bankcall_prepared_release(&prepared);
     return result;
 }
 

@@ -14,6 +14,7 @@
 #define CONVEYOR_PAYMENT_YOOKASSA_H
 
 #include "services/payment/adapters/acquirer.h"
+#include "services/payment/adapters/bankcall.h"
 
 typedef struct yookassa yookassa_t;
 
@@ -24,6 +25,13 @@ void yookassa_destroy(yookassa_t **self_p);
 
 acq_result_t yookassa_create(yookassa_t *self, const acq_invoice_t *invoice,
                              acq_registration_t *out, acq_error_t *err);
+
+/* yookassa_create in two halves (acquirer_register_prepare): the checked
+ * request with its Idempotence-Key, and the reading of its answer. */
+acq_result_t yookassa_create_prepare(yookassa_t *self, const acq_invoice_t *invoice,
+                                     bankcall_prepared_t *call, acq_error_t *err);
+acq_result_t yookassa_create_read(const bankcall_reply_t *reply, acq_registration_t *out,
+                                  acq_error_t *err);
 acq_result_t yookassa_get(yookassa_t *self, const acq_ref_t *ref, acq_payment_t *out,
                           acq_error_t *err);
 acq_result_t yookassa_capture(yookassa_t *self, const acq_ref_t *ref, const char *key,

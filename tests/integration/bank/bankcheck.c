@@ -364,6 +364,65 @@ static void status_is(acquirer_t *acq, const char *bank_id, const char *referenc
           out->bank_status);
 }
 
+/* Registrations in two halves, many at once (acquirer_register_prepare,
+ * httpcall_perform_many, acquirer_register_read): each answer read as its
+ * own, every invoice registered once under its reference, and a receipt
+ * that does not add up refused before anything is sent. */
+static void register_many(acquirer_t *acq, const char *provider)
+{
+    enum { MANY = 8 };
+    acq_call_t *calls[MANY];
+    httpcall_request_t requests[MANY];
+    httpcall_response_t responses[MANY];
+    const char *refs[MANY];
+    bool sber = strcmp(provider, "sberbank") == 0;
+    const char *stat = sber ? "sberbank_orders" : "yookassa_payments";
+    const char *op = sber ? "register" : "payments.create";
+    int64_t before = stat_of(stat);
+    for (int i = 0; i < MANY; i++) {
+        char what[16];
+        snprintf(what, sizeof what, "many%d", i);
+        refs[i] = new_reference(what);
+        acq_invoice_t invoice = invoice_of(refs[i], false);
+        acq_error_t err;
+        acq_result_t got = acquirer_register_prepare(acq, &invoice, &calls[i], &err);
+        CHECK_RESULT(got, ACQ_DONE, err);
+        requests[i] = *acq_call_request(calls[i]);
+        httpcall_response_init(&responses[i]);
+    }
+    acq_invoice_t bad = invoice_of(new_reference("manybad"), false);
+    bad.amount_minor += 1;
+    acq_call_t *none = NULL;
+    acq_error_t err;
+    acq_result_t got = acquirer_register_prepare(acq, &bad, &none, &err);
+    CHECK_RESULT(got, ACQ_REJECTED, err);
+    CHECK(!none && strcmp(err.code, "bad_request") == 0, "a bad receipt was prepared (%s)",
+          err.code);
+    CHECK(httpcall_perform_many(requests, responses, MANY) == MANY, "not every call answered");
+    for (int i = 0; i < MANY; i++) {
+        acq_registration_t reg;
+        got = acquirer_register_read(acq, &responses[i], &reg, &err);
+        CHECK_RESULT(got, ACQ_DONE, err);
+        acq_payment_t payment;
+        status_is(acq, reg.bank_id, refs[i], ACQ_STATE_PENDING, &payment);
+        CHECK(strcmp(payment.reference, refs[i]) == 0, "%s registered as %s", refs[i],
+              payment.reference);
+        httpcall_response_release(&responses[i]);
+        acq_call_destroy(&calls[i]);
+    }
+    /* each registered once, nothing more */
+    for (int i = 0; i < MANY; i++)
+        CHECK(requests_with(op, refs[i]) == 1, "%s sent %zu times", refs[i],
+              requests_with(op, refs[i]));
+    CHECK(stat_of(stat) - before == MANY, "%lld registrations at the bank for %d invoices",
+          (long long)(stat_of(stat) - before), MANY);
+    char scenario[96];
+    snprintf(scenario, sizeof scenario,
+             "%s: %d registrations at once, each read as its own; a bad receipt never sent",
+             provider, MANY);
+    ok(scenario);
+}
+
 /* --- Sberbank ------------------------------------------------------------------------ */
 
 static acquirer_t *sberbank_adapter(long timeout_ms)
@@ -1170,6 +1229,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "sberbank") == 0) {
         acquirer_t *acq = sberbank_adapter(5000);
         sber_register_pay_status(acq);
+        register_many(acq, "sberbank");
         sber_duplicate(acq);
         sber_lost_reply();
         sber_failures(acq);
@@ -1183,6 +1243,7 @@ int main(int argc, char **argv)
         json_decref(control("POST", "/_fake/yookassa/webhook", body, 200));
         acquirer_t *acq = yookassa_adapter(5000);
         yoo_register_pay_status(acq);
+        register_many(acq, "yookassa");
         yoo_idempotence(acq);
         yoo_lost_and_failures(acq);
         yoo_refunds(acq);

@@ -14,7 +14,11 @@
  *   kitjobs serve
  *       a service on common/service.h whose job workers run "kit_effect":
  *       wait KITJOBS_WORK_MS (the outside call), fail as planned, or open
- *       the completion transaction and insert the effect row in it.
+ *       the completion transaction and insert the effect row in it. With
+ *       KITJOBS_BATCH=N (> 0) the kind is a batch kind (jobs_register_batch):
+ *       a worker takes up to N jobs at once, keeps their leases alive
+ *       together, waits KITJOBS_WORK_MS once for all and completes each
+ *       (jobs_complete); the effect row says how many the batch held.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -42,11 +46,13 @@ extern const migration_set_t app_migrations;
 
 static const config_spec_t kitjobs_specs[] = {
     {"KITJOBS_WORK_MS", "0", false, "how long each job's pretend outside call takes"},
+    {"KITJOBS_BATCH", "0", false, "0: one job per call; N: up to N jobs per batch"},
     CONFIG_SPEC_END,
 };
 
 typedef struct {
     int64_t work_ms;
+    int64_t batch;
 } kitjobs_t;
 
 /* ------------------------------------------------------------------ */
@@ -57,10 +63,20 @@ static int prepare(db_t *db, void *arg)
     (void)arg;
     return db_prepare(db, "kitjobs_effect",
                       "INSERT INTO kit_job_effects (job_id, n, worker_pid, attempt, resumed, "
-                      "run_at_ms) VALUES ($1, $2, $3, $4, $5, $6)");
+                      "run_at_ms, batch_size) VALUES ($1, $2, $3, $4, $5, $6, $7)");
 }
 
-static job_outcome_t run_kit_effect(job_run_t *run)
+static void pause_ms(int64_t ms)
+{
+    if (ms > 0) {
+        struct timespec pause = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* One job: fail as planned or record its effect (batch_size: of its batch;
+ * 0 when it runs alone and waits its own work_ms). */
+static job_outcome_t kit_effect(job_run_t *run, size_t batch_size)
 {
     const kitjobs_t *kit = job_run_arg(run);
     const job_t *job = job_run_job(run);
@@ -74,11 +90,8 @@ static job_outcome_t run_kit_effect(job_run_t *run)
         outcome = JOB_FAIL;
         goto done;
     }
-    if (kit->work_ms > 0) {
-        struct timespec pause = {(time_t)(kit->work_ms / 1000),
-                                 (long)(kit->work_ms % 1000) * 1000000L};
-        nanosleep(&pause, NULL);
-    }
+    if (batch_size == 0)
+        pause_ms(kit->work_ms);
     json_int_t failures = json_integer_value(fail_times);
     if (failures < 0 || job->attempt <= failures) {
         job_run_error(run, "kit_planned_failure", "job %lld fails on purpose on attempt %d",
@@ -102,6 +115,7 @@ static job_outcome_t run_kit_effect(job_run_t *run)
     db_param_i64(&params, job->attempt);
     db_param_bool(&params, job->resumed);
     db_param_i64(&params, job->run_at_ms);
+    db_param_i64(&params, batch_size > 0 ? (int64_t)batch_size : 1);
     status = db_run(job_run_db(run), "kitjobs_effect", &params, NULL);
     if (status != DB_OK) {
         job_run_error(run, status == DB_TRANSIENT ? "pg_unavailable" : "pg_error",
@@ -112,6 +126,27 @@ static job_outcome_t run_kit_effect(job_run_t *run)
 done:
     json_decref(payload);
     return outcome;
+}
+
+static job_outcome_t run_kit_effect(job_run_t *run)
+{
+    return kit_effect(run, 0);
+}
+
+static void run_kit_batch(job_run_t *const *runs, size_t count, void *arg)
+{
+    const kitjobs_t *kit = arg;
+    pause_ms(kit->work_ms); /* the calls of the whole batch at once */
+    if (jobs_keepalive_many(runs, count) == DB_TRANSIENT) {
+        for (size_t i = 0; i < count; i++) {
+            job_run_error(runs[i], "pg_unavailable", "the batch's keepalive failed");
+            jobs_complete(runs[i], JOB_RETRY);
+        }
+        return;
+    }
+    /* a run whose lease was lost cannot complete: the kit says so */
+    for (size_t i = 0; i < count; i++)
+        jobs_complete(runs[i], kit_effect(runs[i], count));
 }
 
 static int serve(int argc, char **argv)
@@ -130,7 +165,10 @@ static int serve(int argc, char **argv)
         return 1;
     kitjobs_t kit = {0};
     if (config_get_int(service_config(svc), "KITJOBS_WORK_MS", 0, 60000, &kit.work_ms) != 0 ||
-        jobs_register(service_jobs(svc), KIND, run_kit_effect, &kit) != 0) {
+        config_get_int(service_config(svc), "KITJOBS_BATCH", 0, JOBS_BATCH_MAX, &kit.batch) != 0 ||
+        (kit.batch > 0
+             ? jobs_register_batch(service_jobs(svc), KIND, (int)kit.batch, run_kit_batch, &kit)
+             : jobs_register(service_jobs(svc), KIND, run_kit_effect, &kit)) != 0) {
         service_destroy(&svc);
         return 1;
     }
