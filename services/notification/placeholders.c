@@ -75,7 +75,7 @@ static json_t *items_of(const json_t *order, const char *currency, const char *l
             break;
         json_object_set(item, "line_no", json_object_get(line, "line_no"));
         set_text(item, "sku", text_of(line, "sku"));
-        set_text(item, "name", text_of(line, "name"));
+        set_text(item, "name", text_of(line, text_of(line, "name")[0] ? "name" : "sku"));
         json_object_set(item, "quantity", json_object_get(line, "quantity"));
         set_money(item, "price", json_object_get(line, "unit_price_minor"), currency, language);
         set_money(item, "total", json_object_get(line, "total_minor"), currency, language);

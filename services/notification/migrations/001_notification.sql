@@ -172,11 +172,11 @@ INSERT INTO triggers (trigger_id, event_type, condition, template, channel, reci
 
 INSERT INTO templates (template, channel, language, subject, body, html) VALUES
     ('status_changed', 'email', 'ru', 'Заказ №{{number}}: {{status_label}}',
-     E'Здравствуйте, {{customer_name}}!\n\nВаш заказ №{{number}} {{status_label}}.\n\n{{#items}}{{name}} × {{quantity}} — {{total}}\n{{/items}}{{#totals}}Итого: {{total}}{{/totals}}\n{{#payment_url}}Оплатить: {{payment_url}}\n{{/payment_url}}\nОтписаться от писем: {{unsubscribe_url}}\n',
-     E'<p>Здравствуйте, {{customer_name}}!</p><p>Ваш заказ №{{number}} {{status_label}}.</p><ul>{{#items}}<li>{{name}} × {{quantity}} — {{total}}</li>{{/items}}</ul>{{#totals}}<p>Итого: {{total}}</p>{{/totals}}<p><a href="{{unsubscribe_url}}">Отписаться</a></p>'),
+     E'Здравствуйте, {{customer_name}}!\n\nВаш заказ №{{number}} {{status_label}}.\n\n{{#items}}{{name}} × {{quantity}}{{#total}} — {{total}}{{/total}}\n{{/items}}{{#totals}}Итого: {{total}}{{/totals}}\n{{#payment_url}}Оплатить: {{payment_url}}\n{{/payment_url}}\nОтписаться от писем: {{unsubscribe_url}}\n',
+     E'<p>Здравствуйте, {{customer_name}}!</p><p>Ваш заказ №{{number}} {{status_label}}.</p><ul>{{#items}}<li>{{name}} × {{quantity}}{{#total}} — {{total}}{{/total}}</li>{{/items}}</ul>{{#totals}}<p>Итого: {{total}}</p>{{/totals}}<p><a href="{{unsubscribe_url}}">Отписаться</a></p>'),
     ('status_changed', 'email', 'en', 'Order No. {{number}}: {{status_label}}',
-     E'Hello {{customer_name}},\n\nyour order No. {{number}} is {{status_label}}.\n\n{{#items}}{{name}} x {{quantity}}: {{total}}\n{{/items}}{{#totals}}Total: {{total}}{{/totals}}\n{{#payment_url}}Pay: {{payment_url}}\n{{/payment_url}}\nUnsubscribe: {{unsubscribe_url}}\n',
-     E'<p>Hello {{customer_name}},</p><p>your order No. {{number}} is {{status_label}}.</p><ul>{{#items}}<li>{{name}} x {{quantity}}: {{total}}</li>{{/items}}</ul>{{#totals}}<p>Total: {{total}}</p>{{/totals}}<p><a href="{{unsubscribe_url}}">Unsubscribe</a></p>'),
+     E'Hello {{customer_name}},\n\nyour order No. {{number}} is {{status_label}}.\n\n{{#items}}{{name}} x {{quantity}}{{#total}}: {{total}}{{/total}}\n{{/items}}{{#totals}}Total: {{total}}{{/totals}}\n{{#payment_url}}Pay: {{payment_url}}\n{{/payment_url}}\nUnsubscribe: {{unsubscribe_url}}\n',
+     E'<p>Hello {{customer_name}},</p><p>your order No. {{number}} is {{status_label}}.</p><ul>{{#items}}<li>{{name}} x {{quantity}}{{#total}}: {{total}}{{/total}}</li>{{/items}}</ul>{{#totals}}<p>Total: {{total}}</p>{{/totals}}<p><a href="{{unsubscribe_url}}">Unsubscribe</a></p>'),
     ('status_changed', 'sms', 'ru', '', 'Заказ №{{number}} {{status_label}}.{{#tracking_number}} Трек: {{tracking_number}}{{/tracking_number}}', ''),
     ('status_changed', 'sms', 'en', '', 'Order No. {{number}}: {{status_label}}.{{#tracking_number}} Tracking: {{tracking_number}}{{/tracking_number}}', ''),
     ('invoice', 'email', 'ru', 'Оплата заказа №{{number}}',
