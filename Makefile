@@ -148,6 +148,23 @@ $(foreach s,$(SERVICES),$(eval $(call program_rule,$(s),services/$(s),\
   $(wildcard services/$(s)/*.c services/$(s)/adapters/*.c),\
   $(sort $(wildcard services/$(s)/migrations/*.sql)))))
 
+# C++ sources: only services/notification/render.cc, the C face of a
+# header-only Mustache library (Debian libkainjow-mustache-dev; render.h)
+CXX      ?= c++
+CXXFLAGS := -std=c++17 -Wall -Wextra -Werror $(OPT)
+$(OBJ)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@echo "  CXX     $<"
+	$(Q)$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+ifneq ($(filter notification,$(SERVICES)),)
+NOTIFY_RENDER_OBJ := $(OBJ)/services/notification/render.o
+notification_OBJ += $(NOTIFY_RENDER_OBJ)
+$(BIN)/notification: $(NOTIFY_RENDER_OBJ)
+$(BIN)/notification: LDLIBS += -lstdc++
+$(BIN)/test_notification_%: LDLIBS += -lstdc++
+$(BIN)/test_notification_mime: $(OBJ)/tests/fuzz/check_rfc2047.o
+endif
+
 # --- unit tests of common/ (cmocka) -----------------------------------------
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 COMMON_TESTS := $(patsubst common/tests/%.c,$(BIN)/%,$(wildcard common/tests/test_*.c)) \
@@ -201,8 +218,8 @@ FUZZ_OBJ_bank_notice := $(ACQUIRER_OBJ)
 
 # --- the notification channels (issue 12), their fakes and test program ----
 # services/notification/adapters/*.c is an object list: the notification
-# service's program_rule will take the same files; until then the fakes'
-# test program, the adapters' unit tests and the fuzz targets link them.
+# service's program_rule takes the same files; the fakes' test program and
+# the fuzz targets link them alone.
 NOTIFY_ADAPTER_SRC := $(wildcard services/notification/adapters/*.c)
 NOTIFY_ADAPTER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(NOTIFY_ADAPTER_SRC))
 $(eval $(call program_rule,fakesmtp,tests/fakes/smtp,$(wildcard tests/fakes/smtp/*.c),))
@@ -211,13 +228,6 @@ $(eval $(call program_rule,fakesms,tests/fakes/sms,$(wildcard tests/fakes/sms/*.
 $(eval $(call program_rule,faketelegram,tests/fakes/telegram,$(wildcard tests/fakes/telegram/*.c),))
 $(eval $(call program_rule,notifycheck,tests/integration/notify,\
   tests/integration/notify/notifycheck.c $(NOTIFY_ADAPTER_SRC),))
-$(BIN)/test_notification_%: $(OBJ)/services/notification/tests/test_%.o $(NOTIFY_ADAPTER_OBJ) \
-    $(OBJ)/tests/fuzz/check_rfc2047.o $(LIBS)
-	@mkdir -p $(dir $@)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
-SERVICE_TESTS += $(patsubst services/notification/tests/test_%.c,$(BIN)/test_notification_%,\
-  $(wildcard services/notification/tests/test_*.c))
 FUZZ_OBJ_smsru_reply    := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_telegram_reply := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_rfc2047        := $(NOTIFY_ADAPTER_OBJ) $(OBJ)/tests/fuzz/check_rfc2047.o

@@ -16,6 +16,9 @@ PACKAGES=(
     libhiredis-dev redis-server redis-tools
     libmicrohttpd-dev libjansson-dev libjwt-dev
     libcurl4-openssl-dev libssl-dev
+    # the notification service's templates: Mustache (header-only C++; Debian
+    # has no C implementation), behind services/notification/render.h
+    libkainjow-mustache-dev
     libcmocka-dev
     cppcheck clang-format
     # `docker-compose config` needs no engine: make test proves with it that

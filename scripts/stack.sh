@@ -55,6 +55,12 @@ OFFSET=${STACK_PORT_OFFSET:-0}
 BUS_IN=$((5550 + OFFSET)) BUS_OUT=$((5551 + OFFSET)) BUSD_HTTP=$((8080 + OFFSET))
 # the sandbox's outside systems (tests/fakes/): the fake bank
 FAKEBANK_HTTP=$((8090 + OFFSET))
+# and the notification channels' fakes: SMTP (its control API on 8091),
+# the SMS gateway, the Telegram Bot API
+FAKESMTP_PORT=$((2525 + OFFSET))
+FAKESMTP_HTTP=$((8091 + OFFSET))
+FAKESMS_HTTP=$((8092 + OFFSET))
+FAKETELEGRAM_HTTP=$((8093 + OFFSET))
 PG_PORT=${STACK_PG_PORT:-$((15432 + OFFSET))}
 REDIS_PORT=${STACK_REDIS_PORT:-$((16379 + OFFSET))}
 # every process of this stack carries it: down (and the tests) know them by it
@@ -356,6 +362,42 @@ sandbox_bank() {
         PAYMENT_CALLBACK_URL="http://127.0.0.1:$http/v1/webhooks/sberbank")
 }
 
+# sandbox_notify (in up): when the notification service is built, the
+# fakes of its channels (tests/fakes/smtp, sms, telegram) as the store's
+# mail server, SMS gateway and Bot API, with credentials made once; sets
+# up's notify_env. The mail lands in $STACK/mail/<id>.eml (and decoded at
+# the SMTP fake's /_fake/messages), the SMS and Telegram messages at their
+# fakes' /_fake/messages.
+sandbox_notify() {
+    [ -x "$BIN/notification" ] && [ -x "$BIN/fakesmtp" ] && [ -x "$BIN/fakesms" ] &&
+        [ -x "$BIN/faketelegram" ] || return 0
+    local http smtp_password api_id token optout_key
+    http=$(services_rows | awk '$1 == "notification" {print $3}')
+    http=$((http + OFFSET))
+    mkdir -p "$STACK/notify" "$STACK/mail" && chmod 700 "$STACK/notify" || return 1
+    smtp_password=$(_secret_file "$STACK/notify/smtp_password") &&
+        api_id=$(_secret_file "$STACK/notify/sms_api_id") &&
+        token="4242:$(_secret_file "$STACK/notify/telegram_token")" &&
+        optout_key=$(_secret_file "$STACK/notify/optout_key") || return 1
+    write_proc fakesmtp "$FAKESMTP_HTTP" FAKE_SMTP_ADDR="127.0.0.1:$FAKESMTP_PORT" \
+        FAKE_SMTP_CONTROL_ADDR="127.0.0.1:$FAKESMTP_HTTP" FAKE_SMTP_USER=conveyor \
+        FAKE_SMTP_PASSWORD="$smtp_password" FAKE_SMTP_DIR="$STACK/mail" \
+        FAKE_SMTP_CERT_OUT="$STACK/notify/smtp-ca.pem" -- "$BIN/fakesmtp" || return 1
+    write_proc fakesms "$FAKESMS_HTTP" FAKE_SMS_ADDR="127.0.0.1:$FAKESMS_HTTP" \
+        FAKE_SMS_API_ID="$api_id" -- "$BIN/fakesms" || return 1
+    write_proc faketelegram "$FAKETELEGRAM_HTTP" FAKE_TELEGRAM_ADDR="127.0.0.1:$FAKETELEGRAM_HTTP" \
+        FAKE_TELEGRAM_TOKEN="$token" -- "$BIN/faketelegram" || return 1
+    started+=("fakesmtp:$FAKESMTP_HTTP" "fakesms:$FAKESMS_HTTP" "faketelegram:$FAKETELEGRAM_HTTP")
+    notify_env=(NOTIFY_SMTP_URL="smtp://127.0.0.1:$FAKESMTP_PORT" NOTIFY_SMTP_USER=conveyor
+        NOTIFY_SMTP_PASSWORD="$smtp_password" NOTIFY_SMTP_CA="$STACK/notify/smtp-ca.pem"
+        NOTIFY_MAIL_FROM=shop@conveyor.local NOTIFY_SMS_URL="http://127.0.0.1:$FAKESMS_HTTP"
+        NOTIFY_SMS_API_ID="$api_id" NOTIFY_TELEGRAM_URL="http://127.0.0.1:$FAKETELEGRAM_HTTP"
+        NOTIFY_TELEGRAM_TOKEN="$token" NOTIFY_STAFF_CHAT=1001 NOTIFY_OPTOUT_KEY="$optout_key"
+        NOTIFY_PUBLIC_URL="http://127.0.0.1:$http")
+    notify_note="  mail           lands in $STACK/mail/<id>.eml; decoded: http://127.0.0.1:$FAKESMTP_HTTP/_fake/messages
+  sms, telegram  sent: http://127.0.0.1:$FAKESMS_HTTP/_fake/messages, http://127.0.0.1:$FAKETELEGRAM_HTTP/_fake/messages"
+}
+
 up() {
     mkdir -p "$LOGS" "$PROCS" && chmod 700 "$PROCS" || return 1
     [ -x "$BIN/busd" ] || { echo "stack: $BIN/busd is not built (make)" >&2; return 1; }
@@ -397,13 +439,15 @@ up() {
     # shellcheck disable=SC2206 # STACK_ENV: extra VAR=value words
     extra=(${STACK_ENV:-})
     peers=$(replay_peers)
-    local bank_env=()
+    local bank_env=() notify_env=() notify_note=""
     sandbox_bank || return 1
+    sandbox_notify || return 1
     for entry in "${SERVICES[@]}"; do
         IFS=: read -r name schema http replay <<<"$entry"
         [ -x "$BIN/$name" ] || continue
         local own=()
         [ "$name" = payment ] && own=("${bank_env[@]}")
+        [ "$name" = notification ] && own=("${notify_env[@]}")
         local db_env
         db_env=$(pg_provision "$STACK" "$PG_PORT" "$name" "$schema") || return 1
         echo "# $name" >>"$env_file"
@@ -469,6 +513,7 @@ up() {
     echo "  redis          redis://:<password>@127.0.0.1:$REDIS_PORT/0  (password: $STACK/redis/password)"
     echo "  logs           $LOGS/<name>.log   connection strings: $env_file"
     echo "  supervisor     pid $(supervisor_pid): restarts a process that dies (logs/stack.log)"
+    [ -n "$notify_note" ] && echo "$notify_note"
     [ -f "$STACK/demo.txt" ] && cat "$STACK/demo.txt"
     return 0
 }

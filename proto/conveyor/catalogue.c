@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conveyor/inventory.pb-c.h"
+#include "conveyor/notification.pb-c.h"
 #include "conveyor/order.pb-c.h"
 #include "conveyor/payment.pb-c.h"
 #include "conveyor/shipping.pb-c.h"
@@ -49,6 +50,9 @@ static const catalogue_topic_t topics[] = {
     {"shipping", "shipment.cancelled", &conveyor__shipment_cancelled__descriptor},
     {"shipping", "shipment.cancel_refused", &conveyor__shipment_cancelled__descriptor},
     {"shipping", "shipment.returned", &conveyor__shipment_returned__descriptor},
+    {"notification", "notification.sent", &conveyor__notification_result__descriptor},
+    {"notification", "notification.failed", &conveyor__notification_result__descriptor},
+    {"notification", "notification.outcome_unknown", &conveyor__notification_result__descriptor},
 };
 
 const catalogue_topic_t *catalogue_find(const char *stream, const char *type)

@@ -1,6 +1,6 @@
 /*
- * facts.c — the payment and shipping streams' facts about an order
- * (facts.h).
+ * facts.c — the payment, shipping and notification streams' facts about
+ * an order (facts.h).
  *
  * One table says it all: per topic, the keys it leaves in the order's
  * payment or shipment state, the system move it asks for and from where,
@@ -22,6 +22,8 @@
  *   shipment.cancelled     the label was voided
  *   shipment.cancel_refused too late to cancel: a task (it comes back)
  *   shipment.returned      handed_to_carrier -> returned
+ *   notification.sent / .failed / .outcome_unknown
+ *                          a message to the customer or staff: history only
  *
  * Money or a parcel that arrives after the order's final status is
  * recorded and given to a person, never refused.
@@ -109,6 +111,9 @@ static const fact_rule_t rules[] = {
      .task_title = "the carrier could not cancel the parcel: it will come back as a return"},
     {RULE("shipping", "shipment.returned"), .state_keys = {"shipment_id"},
      PHASE("shipment_state", "returned"), .to = "returned", .from = with_carrier},
+    {RULE("notification", "notification.sent")},
+    {RULE("notification", "notification.failed")},
+    {RULE("notification", "notification.outcome_unknown")},
 };
 
 static const fact_rule_t *rule_for(const char *stream, const char *type)
@@ -164,7 +169,9 @@ static db_status_t apply_rule(order_app_t *app, const emitter_t *em, const fact_
                               const char *state_json, fact_outcome_t *outcome)
 {
     db_t *db = emitter_db(em);
-    db_status_t status = store_order_merge_state(db, order->id, rule->stream, state_json);
+    db_status_t status = DB_OK;
+    if (rule->state_keys[0] || rule->phase_key) /* a message told: history only */
+        status = store_order_merge_state(db, order->id, rule->stream, state_json);
     if (status == DB_OK)
         status = history_add(db, order->id, rule->stream, NULL, NULL, &history_system, rule->type,
                              detail_json);

@@ -1,6 +1,6 @@
 /*
- * facts.h — what the payment and shipping services report about an
- * order, and what each report does to it (facts.c; EVENTS.md, the happy
+ * facts.h — what the payment, shipping and notification services report
+ * about an order, and what each report does to it (facts.c; EVENTS.md, the happy
  * path).
  *
  * A fact arrives as a plain JSON object (handlers.c reads the wire by the

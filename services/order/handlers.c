@@ -208,7 +208,7 @@ static handler_result_t on_stock_replenished(inbox_event_t *event, void *arg)
     return HANDLER_OK;
 }
 
-/* payment/... and shipping/...: unpacked by the catalogue's message for the
+/* payment/..., shipping/... and notification/...: unpacked by the catalogue's message for the
  * topic and handed to facts.c as JSON (the keys it keeps are the
  * message's field names). */
 static handler_result_t on_fact(inbox_event_t *event, void *arg)
@@ -231,7 +231,10 @@ static handler_result_t on_fact(inbox_event_t *event, void *arg)
     emitter_t em = emitter_of_event(event);
     fact_outcome_t outcome = FACT_APPLIED;
     db_status_t status = facts_apply(arg, &em, event->topic_stream, event->type, fact, &outcome);
-    if (status == DB_OK && outcome == FACT_NO_ORDER)
+    if (status == DB_OK && outcome == FACT_NO_ORDER &&
+        strcmp(event->topic_stream, "notification") == 0)
+        result = HANDLER_OK; /* a message about no order (stock.low): nothing to record */
+    else if (status == DB_OK && outcome == FACT_NO_ORDER)
         result = inbox_reject(event, "bad_payload", "%s names no order", event->type);
     else if (status == DB_OK && outcome == FACT_UNKNOWN_ORDER)
         /* it answers something this service published: a fact about an
@@ -274,6 +277,9 @@ static const consumed_topic_t consumed[] = {
     {"shipping", "shipment.cancelled", on_fact},
     {"shipping", "shipment.cancel_refused", on_fact},
     {"shipping", "shipment.returned", on_fact},
+    {"notification", "notification.sent", on_fact},
+    {"notification", "notification.failed", on_fact},
+    {"notification", "notification.outcome_unknown", on_fact},
 };
 
 int handlers_register(inbox_t *inbox, order_app_t *app)

@@ -1,0 +1,341 @@
+/*
+ * dispatch.c — triggers run, messages rendered, recorded and queued
+ * (dispatch.h).
+ *
+ * A recipient is resolved by its kind and the trigger's channel:
+ *   customer   the order's email, or its phone for SMS (none: no message)
+ *   manager    the task's assignee or the order's manager, as staff: email
+ *              or phone; Telegram goes to the staff chat (NOTIFY_STAFF_CHAT)
+ *   purchaser  stock.low's buyer, by email
+ *   staff      the staff chat
+ * A customer who opted out of the channel gets a `suppressed` row and no
+ * job. An SMS heard in quiet hours waits in its job until they end. A
+ * template that cannot be rendered makes a `failed` row, reported on the
+ * bus like any failure.
+ */
+#include "services/notification/dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/emit.h"
+#include "common/jobs.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "services/notification/events.h"
+#include "services/notification/optout.h"
+#include "services/notification/placeholders.h"
+#include "services/notification/render.h"
+#include "services/notification/rules.h"
+#include "services/notification/store.h"
+
+#define JOB_SEND     "notify_send"
+#define LABEL_SIZE   128
+#define ADDRESS_SIZE 256
+
+typedef struct {
+    const char *kind;
+    char address[ADDRESS_SIZE];
+    char name[ADDRESS_SIZE];
+    const char *customer_id; /* for customers: opt-out and the per-customer log */
+} recipient_t;
+
+static const char *text_of(const json_t *object, const char *key)
+{
+    const char *text = json_string_value(json_object_get(object, key));
+    return text ? text : "";
+}
+
+static db_status_t resolve(notification_app_t *app, db_t *db, const notice_t *notice,
+                           const json_t *order, const char *kind, const char *channel,
+                           recipient_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    out->customer_id = "";
+    bool email = strcmp(channel, "email") == 0, sms = strcmp(channel, "sms") == 0;
+    if (strcmp(kind, "customer") == 0) {
+        out->customer_id = text_of(order, "customer_id");
+        snprintf(out->name, sizeof out->name, "%s", text_of(order, "customer_name"));
+        if (email || sms)
+            snprintf(out->address, sizeof out->address, "%s",
+                     text_of(order, email ? "customer_email" : "customer_phone"));
+        return DB_OK;
+    }
+    if (strcmp(kind, "purchaser") == 0) {
+        if (email && notice->purchaser_email)
+            snprintf(out->address, sizeof out->address, "%s", notice->purchaser_email);
+        snprintf(out->name, sizeof out->name, "%s",
+                 notice->purchaser_name ? notice->purchaser_name : "");
+        return DB_OK;
+    }
+    if (strcmp(kind, "staff") == 0 || (strcmp(kind, "manager") == 0 && !email && !sms)) {
+        snprintf(out->address, sizeof out->address, "%s", app->staff_chat);
+        return DB_OK;
+    }
+    if (strcmp(kind, "manager") == 0) {
+        const char *staff_id = notice->assignee_id && notice->assignee_id[0]
+                                   ? notice->assignee_id
+                                   : text_of(order, "manager_id");
+        if (!staff_id[0])
+            return DB_OK;
+        json_t *staff = NULL;
+        db_status_t status = store_staff_json(db, staff_id, &staff);
+        if (status == DB_OK && staff) {
+            snprintf(out->address, sizeof out->address, "%s",
+                     text_of(staff, email ? "email" : "phone"));
+            snprintf(out->name, sizeof out->name, "%s", text_of(staff, "name"));
+        }
+        json_decref(staff);
+        return status;
+    }
+    return DB_OK;
+}
+
+/* The event's facts with the order's beneath them, for conditions. */
+static json_t *facts_with_order(const notice_t *notice, const json_t *order)
+{
+    json_t *facts = json_object();
+    if (!facts)
+        return NULL;
+    static const char *const order_keys[] = {"status",          "channel",       "region",
+                                             "delivery_method", "payment_terms", "manager_id"};
+    for (size_t i = 0; order && i < sizeof order_keys / sizeof order_keys[0]; i++)
+        json_object_set(facts, order_keys[i], json_object_get(order, order_keys[i]));
+    json_object_update(facts, (json_t *)(uintptr_t)notice->facts);
+    json_object_set_new(facts, "event_type", json_string(notice->event_type));
+    return facts;
+}
+
+static int render_one(const char *tmpl, const json_t *data, render_mode_t mode, json_t *out,
+                      const char *key, char *why, size_t why_size)
+{
+    char *text = NULL;
+    char reason[RENDER_WHY_SIZE] = "";
+    if (tmpl && tmpl[0] && render_template(tmpl, data, mode, &text, reason) != 0) {
+        snprintf(why, why_size, "%s: %s", key, reason);
+        return -1;
+    }
+    json_object_set_new(out, key, json_string(text ? text : ""));
+    free(text);
+    return 0;
+}
+
+json_t *dispatch_render(notification_app_t *app, db_t *db, const json_t *tmpl, const json_t *order,
+                        const json_t *extras, const char *language, const char *unsubscribe_url,
+                        char *why, size_t why_size, db_status_t *status_out)
+{
+    *status_out = DB_OK;
+    char label[LABEL_SIZE] = "";
+    const char *status = text_of(extras, "status");
+    if (!status[0])
+        status = text_of(order, "status");
+    if (status[0]) {
+        *status_out = store_status_label(db, status, language, label, sizeof label);
+        if (*status_out != DB_OK)
+            return NULL;
+    }
+    placeholders_in_t in = {
+        .order = order,
+        .event = extras,
+        .language = language,
+        .status_label = label,
+        .shop_name = app->shop_name,
+        .unsubscribe_url = unsubscribe_url ? unsubscribe_url : "",
+    };
+    json_t *data = placeholders_data(&in);
+    json_t *out = json_object();
+    if (!data || !out) {
+        json_decref(data);
+        json_decref(out);
+        snprintf(why, why_size, "out of memory");
+        *status_out = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a template's data");
+        return NULL;
+    }
+    int rc = render_one(text_of(tmpl, "subject"), data, RENDER_TEXT, out, "subject", why, why_size);
+    if (rc == 0)
+        rc = render_one(text_of(tmpl, "body"), data, RENDER_TEXT, out, "body", why, why_size);
+    if (rc == 0)
+        rc = render_one(text_of(tmpl, "html"), data, RENDER_HTML, out, "html", why, why_size);
+    json_decref(data);
+    if (rc != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The store's UTC offset now (the process's TZ is STORE_TZ). */
+static long store_offset_s(int64_t now_ms)
+{
+    time_t now = (time_t)(now_ms / 1000);
+    struct tm local;
+    if (!localtime_r(&now, &local))
+        return 0;
+    return local.tm_gmtoff;
+}
+
+typedef struct {
+    notification_app_t *app;
+    db_t *db;
+    const notice_t *notice;
+    const json_t *order;
+    const json_t *trigger;
+    int *recorded;
+} one_t;
+
+static db_status_t record(one_t *one, const recipient_t *to, const char *language,
+                          const json_t *rendered, const char *state, const char *error_code,
+                          const char *error_message)
+{
+    const char *channel = text_of(one->trigger, "channel");
+    char dedup[RULES_DEDUP_SIZE], id[UUID_TEXT_SIZE];
+    rules_dedup_key(one->notice->event_id, text_of(one->trigger, "trigger_id"), channel,
+                    to->address, dedup);
+    if (uuid_v4(id) != 0)
+        return db_fail(one->db, DB_STATE_OUT_OF_MEMORY, "could not make a delivery id");
+    int64_t now = clock_now_ms();
+    int64_t not_before = 0;
+    if (strcmp(channel, "sms") == 0 && strcmp(state, "pending") == 0) {
+        int64_t release = rules_quiet_release(&one->app->sms_quiet, now, store_offset_s(now));
+        not_before = release > now ? release : 0;
+    }
+    delivery_new_t row = {
+        .delivery_id = id,
+        .dedup_key = dedup,
+        .event_id = one->notice->event_id,
+        .event_type = one->notice->event_type,
+        .trigger_id = text_of(one->trigger, "trigger_id"),
+        .template_name = text_of(one->trigger, "template"),
+        .language = language,
+        .channel = channel,
+        .recipient_kind = to->kind,
+        .recipient = to->address,
+        .recipient_name = to->name,
+        .order_id = one->notice->order_id,
+        .customer_id = to->customer_id,
+        .subject = text_of(rendered, "subject"),
+        .body = text_of(rendered, "body"),
+        .html = text_of(rendered, "html"),
+        .status = state,
+        .error_code = error_code,
+        .error_message = error_message,
+        .not_before_ms = not_before,
+        .event_at_ms = one->notice->occurred_at_ms > 0 ? one->notice->occurred_at_ms : now,
+    };
+    bool created = false;
+    db_status_t status = store_delivery_insert(one->db, &row, &created);
+    if (status != DB_OK || !created)
+        return status;
+    if (one->recorded)
+        (*one->recorded)++;
+    metrics_counter_add(one->app->recorded_total, 1);
+    if (strcmp(state, "pending") == 0) {
+        char payload[UUID_TEXT_SIZE + 16];
+        snprintf(payload, sizeof payload, "{\"id\":\"%s\"}", id);
+        job_spec_t job = {
+            .kind = JOB_SEND,
+            .payload = payload,
+            .run_at_ms = not_before,
+            .max_attempts = one->app->max_attempts,
+            .dedup_key = dedup,
+        };
+        return jobs_enqueue_deferred(one->db, &job);
+    }
+    if (strcmp(state, "suppressed") == 0) {
+        metrics_counter_add(one->app->suppressed_total, 1);
+        return DB_OK;
+    }
+    /* failed before sending (the template): said like any failure */
+    metrics_counter_add(one->app->failed_total, 1);
+    json_t *delivery = NULL;
+    status = store_delivery_json(one->db, id, &delivery);
+    if (status == DB_OK && delivery) {
+        emitter_t em = emitter_root(one->db, "notification");
+        status = events_result(&em, "notification.failed", delivery);
+    }
+    json_decref(delivery);
+    return status;
+}
+
+static db_status_t run_trigger(one_t *one)
+{
+    notification_app_t *app = one->app;
+    const json_t *trigger = one->trigger;
+    const char *channel = text_of(trigger, "channel");
+    recipient_t to;
+    db_status_t status =
+        resolve(app, one->db, one->notice, one->order, text_of(trigger, "recipient"), channel, &to);
+    if (status != DB_OK || !to.address[0])
+        return status; /* nobody to tell by that channel */
+    bool opted_out = false;
+    if (to.customer_id[0]) {
+        status = store_optout_has(one->db, to.customer_id, channel, &opted_out);
+        if (status != DB_OK)
+            return status;
+    }
+    json_t *tmpl = NULL;
+    status = store_template_pick(one->db, text_of(trigger, "template"), channel, app->language,
+                                 "ru", &tmpl);
+    if (status != DB_OK)
+        return status;
+    const char *language = tmpl ? text_of(tmpl, "language") : app->language;
+    char unsubscribe[OPTOUT_URL_SIZE] = "";
+    if (strcmp(channel, "email") == 0)
+        optout_url(app->public_url, app->optout_key, to.customer_id, channel, unsubscribe);
+    char why[RENDER_WHY_SIZE + 16] = "";
+    json_t *rendered = NULL;
+    if (!tmpl)
+        snprintf(why, sizeof why, "no template %s for %s", text_of(trigger, "template"), channel);
+    else
+        rendered = dispatch_render(app, one->db, tmpl, one->order, one->notice->extras, language,
+                                   unsubscribe, why, sizeof why, &status);
+    if (status == DB_OK) {
+        if (!rendered)
+            status = record(one, &to, language, NULL, "failed", "template", why);
+        else
+            status = record(one, &to, language, rendered, opted_out ? "suppressed" : "pending",
+                            opted_out ? "opted_out" : "", "");
+    }
+    json_decref(rendered);
+    json_decref(tmpl);
+    return status;
+}
+
+db_status_t dispatch_event(notification_app_t *app, db_t *db, const notice_t *notice,
+                           int *recorded_out)
+{
+    if (recorded_out)
+        *recorded_out = 0;
+    json_t *triggers = NULL;
+    db_status_t status = store_triggers_for(db, notice->event_type, &triggers);
+    if (status != DB_OK || json_array_size(triggers) == 0) {
+        json_decref(triggers);
+        return status;
+    }
+    json_t *order = NULL;
+    if (notice->order_id && notice->order_id[0])
+        status = store_order_json(db, notice->order_id, &order);
+    json_t *facts = status == DB_OK ? facts_with_order(notice, order) : NULL;
+    if (status == DB_OK && !facts)
+        status =
+            db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not gather %s's facts", notice->event_type);
+    size_t i;
+    json_t *trigger;
+    json_array_foreach(triggers, i, trigger)
+    {
+        if (status != DB_OK)
+            break;
+        if (!rules_condition_holds(json_object_get(trigger, "condition"), facts))
+            continue;
+        one_t one = {app, db, notice, order, trigger, recorded_out};
+        status = run_trigger(&one);
+    }
+    json_decref(facts);
+    json_decref(order);
+    json_decref(triggers);
+    return status;
+}

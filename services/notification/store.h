@@ -1,0 +1,134 @@
+/*
+ * store.h — every SQL statement of the notification service (store.c),
+ * over the tables of migrations/001_notification.sql. Reads that an API
+ * or the domain passes on come back as JSON built by the query.
+ */
+#ifndef NOTIFICATION_STORE_H
+#define NOTIFICATION_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/db.h"
+
+/* Registers the statements on a session (service_def_t.db_setup). */
+int store_setup(db_t *db, void *arg);
+
+/* --- what the service knows of an order ---------------------------------- */
+
+/* order.placed: who, how delivered, the lines as asked. fields is an
+ * object of the orders columns (customer_*, title, number, channel,
+ * region, delivery_method, pickup_address, lines); kept unless a newer
+ * version was heard. */
+db_status_t store_order_placed(db_t *db, const char *order_id, uint64_t version,
+                               const json_t *fields);
+
+/* Priced lines and totals (order.reserved, order.confirmed), with the
+ * payment terms when known (""). */
+db_status_t store_order_priced(db_t *db, const char *order_id, uint64_t version,
+                               const json_t *lines, const json_t *totals,
+                               const char *payment_terms);
+
+/* order.status_changed: the status, and the number, channel and delivery
+ * method it restates. */
+db_status_t store_order_status(db_t *db, const char *order_id, uint64_t version, uint64_t number,
+                               const char *status, const char *channel,
+                               const char *delivery_method);
+
+/* order.assigned: the manager (and the staff row of them). */
+db_status_t store_order_manager(db_t *db, const char *order_id, const char *manager_id,
+                                const char *name, const char *email, const char *phone);
+
+/* Keys merged into the order's extra (payment_url, tracking_number ...). */
+db_status_t store_order_extra(db_t *db, const char *order_id, const json_t *extra);
+
+/* The orders row as a JSON object into *out (NULL when unknown). */
+db_status_t store_order_json(db_t *db, const char *order_id, json_t **out);
+
+/* The staff row as JSON (NULL when unknown). */
+db_status_t store_staff_json(db_t *db, const char *staff_id, json_t **out);
+
+/* --- triggers and templates ------------------------------------------------ */
+
+/* Enabled triggers of event_type, as a JSON array (oldest first). */
+db_status_t store_triggers_for(db_t *db, const char *event_type, json_t **out);
+
+/* The template for (name, channel), in language, else in fallback, else
+ * any: a JSON object {template, channel, language, subject, body, html}
+ * or NULL. */
+db_status_t store_template_pick(db_t *db, const char *name, const char *channel,
+                                const char *language, const char *fallback, json_t **out);
+
+/* The status's label in language (else English, else the code). */
+db_status_t store_status_label(db_t *db, const char *status, const char *language, char *out,
+                               size_t out_size);
+
+db_status_t store_triggers_json(db_t *db, json_t **out);
+db_status_t store_trigger_json(db_t *db, const char *trigger_id, json_t **out);
+/* Inserts or replaces a trigger (an object with every column). */
+db_status_t store_trigger_put(db_t *db, const char *trigger_id, const json_t *trigger);
+db_status_t store_trigger_delete(db_t *db, const char *trigger_id, bool *found_out);
+
+db_status_t store_templates_json(db_t *db, json_t **out);
+db_status_t store_template_json(db_t *db, const char *name, const char *channel,
+                                const char *language, json_t **out);
+db_status_t store_template_put(db_t *db, const char *name, const char *channel,
+                               const char *language, const char *subject, const char *body,
+                               const char *html);
+db_status_t store_template_delete(db_t *db, const char *name, const char *channel,
+                                  const char *language, bool *found_out);
+
+/* --- opt-out ------------------------------------------------------------------- */
+
+db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out);
+db_status_t store_optout_add(db_t *db, const char *customer_id, const char *channel);
+
+/* --- the delivery log ------------------------------------------------------------ */
+
+typedef struct {
+    const char *delivery_id; /* a new UUID */
+    const char *dedup_key;
+    const char *event_id;
+    const char *event_type;
+    const char *trigger_id;
+    const char *template_name;
+    const char *language;
+    const char *channel;
+    const char *recipient_kind;
+    const char *recipient;
+    const char *recipient_name;
+    const char *order_id; /* NULL: none */
+    const char *customer_id;
+    const char *subject;
+    const char *body;
+    const char *html;
+    const char *status; /* pending, suppressed, failed */
+    const char *error_code;
+    const char *error_message;
+    int64_t not_before_ms; /* 0: none */
+    int64_t event_at_ms;
+} delivery_new_t;
+
+/* Inserts it unless its dedup key is known; *created_out says which. */
+db_status_t store_delivery_insert(db_t *db, const delivery_new_t *delivery, bool *created_out);
+
+/* The row as JSON (NULL when unknown). */
+db_status_t store_delivery_json(db_t *db, const char *delivery_id, json_t **out);
+
+/* Ends a pending delivery: status, the provider's id or the error. false
+ * in *moved_out when it was not pending. */
+db_status_t store_delivery_finish(db_t *db, const char *delivery_id, const char *status,
+                                  const char *provider_id, const char *error_code,
+                                  const char *error_message, int attempts, bool *moved_out);
+
+/* Notes a failed attempt that will be tried again. */
+db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,
+                                   const char *error_message, int attempts);
+
+/* The log of an order, or of a customer, newest first (at most limit). */
+db_status_t store_deliveries_of_order(db_t *db, const char *order_id, int limit, json_t **out);
+db_status_t store_deliveries_of_customer(db_t *db, const char *customer_id, int limit,
+                                         json_t **out);
+
+#endif

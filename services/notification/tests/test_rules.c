@@ -1,0 +1,203 @@
+/*
+ * test_rules.c — the notification service's pure rules (rules.h), the
+ * template data (placeholders.h) and Mustache rendering with the check of
+ * unknown placeholders (render.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "services/notification/placeholders.h"
+#include "services/notification/render.h"
+#include "services/notification/rules.h"
+
+static json_t *parse(const char *text)
+{
+    json_t *value = json_loads(text, JSON_DECODE_ANY, NULL);
+    assert_non_null(value);
+    return value;
+}
+
+static bool holds(const char *condition, const char *facts)
+{
+    json_t *c = parse(condition), *f = parse(facts);
+    bool result = rules_condition_holds(c, f);
+    json_decref(c);
+    json_decref(f);
+    return result;
+}
+
+static void test_condition(void **state)
+{
+    (void)state;
+    const char *facts = "{\"to_status\": \"delivered\", \"group\": \"complete\", "
+                        "\"delivery_method\": \"courier\", \"reassigned\": false}";
+    assert_true(holds("{}", facts));
+    assert_true(holds("{\"to_status\": \"delivered\"}", facts));
+    assert_true(holds("{\"to_status\": [\"new\", \"delivered\"]}", facts));
+    assert_false(holds("{\"to_status\": [\"new\", \"confirmed\"]}", facts));
+    assert_true(holds("{\"to_status\": \"delivered\", \"delivery_method\": \"courier\"}", facts));
+    assert_false(holds("{\"to_status\": \"delivered\", \"delivery_method\": \"post\"}", facts));
+    assert_false(holds("{\"region\": \"Moscow\"}", facts)); /* a fact the event lacks */
+    assert_true(holds("{\"reassigned\": false}", facts));
+    assert_false(holds("{\"reassigned\": true}", facts));
+}
+
+static void test_condition_valid(void **state)
+{
+    (void)state;
+    char why[RULES_WHY_SIZE];
+    json_t *ok = parse("{\"to_status\": [\"new\"], \"channel\": \"website\", \"n\": 1}");
+    json_t *nested = parse("{\"to_status\": {\"in\": [\"new\"]}}");
+    json_t *empty = parse("{\"to_status\": []}");
+    json_t *array = parse("[1]");
+    assert_int_equal(0, rules_condition_valid(ok, why));
+    assert_int_equal(-1, rules_condition_valid(nested, why));
+    assert_non_null(strstr(why, "to_status"));
+    assert_int_equal(-1, rules_condition_valid(empty, why));
+    assert_int_equal(-1, rules_condition_valid(array, why));
+    json_decref(ok);
+    json_decref(nested);
+    json_decref(empty);
+    json_decref(array);
+}
+
+static void test_dedup_key(void **state)
+{
+    (void)state;
+    char a[RULES_DEDUP_SIZE], b[RULES_DEDUP_SIZE], c[RULES_DEDUP_SIZE], d[RULES_DEDUP_SIZE];
+    rules_dedup_key("e1", "status.email", "email", "a@x.ru", a);
+    rules_dedup_key("e1", "status.email", "email", "a@x.ru", b);
+    rules_dedup_key("e1", "status.sms", "sms", "+7999", c);
+    rules_dedup_key("e2", "status.email", "email", "a@x.ru", d);
+    assert_string_equal(a, b); /* the same event heard twice: one message */
+    assert_string_not_equal(a, c);
+    assert_string_not_equal(a, d);
+    assert_string_equal("e1/status.email/email:a@x.ru", a);
+}
+
+#define HOUR_MS (3600LL * 1000)
+#define MSK     (3 * 3600) /* Europe/Moscow, UTC+3 */
+
+static void test_quiet_hours(void **state)
+{
+    (void)state;
+    quiet_hours_t quiet;
+    assert_int_equal(0, rules_quiet_parse("22:00-09:00", &quiet));
+    assert_int_equal(22 * 60, quiet.start_min);
+    assert_int_equal(9 * 60, quiet.end_min);
+    assert_int_equal(-1, rules_quiet_parse("25:00-09:00", &quiet));
+    assert_int_equal(-1, rules_quiet_parse("22-9", &quiet));
+    assert_int_equal(-1, rules_quiet_parse("22:00-09:60", &quiet));
+    assert_int_equal(0, rules_quiet_parse("22:00-09:00", &quiet));
+    int64_t day = 20000LL * 24 * HOUR_MS; /* a UTC midnight */
+    /* 12:00 in Moscow (09:00 UTC): not quiet */
+    assert_true(rules_quiet_release(&quiet, day + 9 * HOUR_MS, MSK) == day + 9 * HOUR_MS);
+    /* 23:30 in Moscow (20:30 UTC): held until 09:00 Moscow next day (06:00 UTC) */
+    assert_true(rules_quiet_release(&quiet, day + 20 * HOUR_MS + HOUR_MS / 2, MSK) ==
+                day + 24 * HOUR_MS + 6 * HOUR_MS);
+    /* 02:00 in Moscow (23:00 UTC the day before): held until 09:00 Moscow (06:00 UTC) */
+    assert_true(rules_quiet_release(&quiet, day - HOUR_MS, MSK) == day + 6 * HOUR_MS);
+    /* exactly 09:00 Moscow: free; exactly 22:00: quiet */
+    assert_true(rules_quiet_release(&quiet, day + 6 * HOUR_MS, MSK) == day + 6 * HOUR_MS);
+    assert_true(rules_quiet_release(&quiet, day + 19 * HOUR_MS, MSK) == day + 30 * HOUR_MS);
+    /* a window within one day */
+    assert_int_equal(0, rules_quiet_parse("13:00-14:00", &quiet));
+    assert_true(rules_quiet_release(&quiet, day + 13 * HOUR_MS + 60000, 0) == day + 14 * HOUR_MS);
+    /* none */
+    assert_int_equal(0, rules_quiet_parse("off", &quiet));
+    assert_true(rules_quiet_release(&quiet, day + 23 * HOUR_MS, MSK) == day + 23 * HOUR_MS);
+}
+
+static void test_verdict(void **state)
+{
+    (void)state;
+    assert_int_equal(SEND_SENT, rules_send_verdict(NOTIFY_SENT, false, 1, 8));
+    assert_int_equal(SEND_FAILED, rules_send_verdict(NOTIFY_REJECTED, false, 1, 8));
+    assert_int_equal(SEND_RETRY, rules_send_verdict(NOTIFY_TRANSIENT, false, 1, 8));
+    assert_int_equal(SEND_FAILED, rules_send_verdict(NOTIFY_TRANSIENT, false, 8, 8));
+    assert_int_equal(SEND_OUTCOME_UNKNOWN, rules_send_verdict(NOTIFY_UNKNOWN, false, 1, 8));
+    /* claimed before and never finished: never sent again */
+    assert_int_equal(SEND_OUTCOME_UNKNOWN, rules_send_verdict(NOTIFY_SENT, true, 2, 8));
+    assert_int_equal(SEND_OUTCOME_UNKNOWN, rules_send_verdict(NOTIFY_TRANSIENT, true, 2, 8));
+}
+
+static void test_money(void **state)
+{
+    (void)state;
+    char out[MONEY_TEXT_SIZE];
+    placeholders_money(250000, "RUB", "ru", out);
+    assert_string_equal("2\u202f500,00 ₽", out);
+    placeholders_money(123456789, "RUB", "en", out);
+    assert_string_equal("1,234,567.89 RUB", out);
+    placeholders_money(-5, "", "en", out);
+    assert_string_equal("-0.05 RUB", out);
+    placeholders_money(99900, "EUR", "ru", out);
+    assert_string_equal("999,00 EUR", out);
+}
+
+static void test_render(void **state)
+{
+    (void)state;
+    json_t *order =
+        parse("{\"number\": 10234, \"customer_name\": \"Иван Петров\", "
+              "\"lines\": [{\"line_no\": 1, \"name\": \"Лампа <LED>\", \"quantity\": 2, "
+              "\"total_minor\": 500000}], "
+              "\"totals\": {\"total_minor\": 530000, \"currency\": \"RUB\"}, "
+              "\"extra\": {\"tracking_number\": \"RA123\"}}");
+    json_t *event = parse("{\"status\": \"delivered\"}");
+    placeholders_in_t in = {order, event, "ru", "доставлен", "Магазин", "http://x/optout"};
+    json_t *data = placeholders_data(&in);
+    assert_non_null(data);
+    char *out = NULL, why[RENDER_WHY_SIZE];
+    assert_int_equal(0, render_template("Заказ №{{number}} {{status_label}}: "
+                                        "{{#items}}{{name}} × {{quantity}}{{/items}}"
+                                        "{{#tracking_number}}, трек {{tracking_number}}"
+                                        "{{/tracking_number}}{{^payment_url}}.{{/payment_url}}",
+                                        data, RENDER_TEXT, &out, why));
+    assert_string_equal("Заказ №10234 доставлен: Лампа <LED> × 2, трек RA123.", out);
+    free(out);
+    assert_int_equal(
+        0, render_template("<b>{{#items}}{{name}}{{/items}}</b>", data, RENDER_HTML, &out, why));
+    assert_string_equal("<b>Лампа &lt;LED&gt;</b>", out);
+    free(out);
+    assert_int_equal(-1, render_template("{{#items}}unclosed", data, RENDER_TEXT, &out, why));
+    assert_null(out);
+    json_decref(data);
+    json_decref(order);
+    json_decref(event);
+}
+
+static void test_check(void **state)
+{
+    (void)state;
+    char why[RENDER_WHY_SIZE];
+    assert_int_equal(0, render_check("Заказ №{{number}}: {{#items}}{{name}} {{total}}{{/items}}"
+                                     "{{#totals}}{{total}}{{/totals}}{{! a comment }}",
+                                     why));
+    assert_int_equal(-1, render_check("Hello {{customer_nmae}}", why));
+    assert_non_null(strstr(why, "unknown placeholder: customer_nmae"));
+    /* inside a section, and inside an inverted one */
+    assert_int_equal(-1, render_check("{{#items}}{{colour}}{{/items}}", why));
+    assert_non_null(strstr(why, "colour"));
+    assert_int_equal(-1, render_check("{{^payment_url}}{{bank_name}}{{/payment_url}}", why));
+    assert_non_null(strstr(why, "bank_name"));
+    assert_int_equal(-1, render_check("{{> partial}}", why));
+    assert_int_equal(-1, render_check("{{#items}}", why)); /* does not parse */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_condition), cmocka_unit_test(test_condition_valid),
+        cmocka_unit_test(test_dedup_key), cmocka_unit_test(test_quiet_hours),
+        cmocka_unit_test(test_verdict),   cmocka_unit_test(test_money),
+        cmocka_unit_test(test_render),    cmocka_unit_test(test_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
