@@ -74,8 +74,8 @@ typedef enum {
 
 typedef struct {
     carrier_verdict_t verdict;
-    carrier_address_t matched;        /* CORRECTED: the carrier's suggestion */
-    char message[CARRIER_TEXT_SIZE];  /* the first message, if any */
+    carrier_address_t matched;       /* CORRECTED: the carrier's suggestion */
+    char message[CARRIER_TEXT_SIZE]; /* the first message, if any */
     char detail_code[48];
 } carrier_address_check_t;
 

@@ -105,9 +105,9 @@ static int call(const carrier_config_t *config, const char *method, const char *
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, config->connect_timeout_ms > 0
-                                                          ? config->connect_timeout_ms
-                                                          : DEFAULT_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     config->connect_timeout_ms > 0 ? config->connect_timeout_ms
+                                                    : DEFAULT_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                      config->timeout_ms > 0 ? config->timeout_ms : DEFAULT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -154,8 +154,8 @@ static carrier_result_t fail(carrier_error_t *err, carrier_result_t result, int 
  * CARRIER_OK. effectful: a call that can have done something (a
  * purchase): a lost answer is unknown, not transient. */
 static carrier_result_t perform(const carrier_config_t *config, const char *method,
-                                const char *path, json_t *request, bool effectful,
-                                json_t **parsed, carrier_error_t *err)
+                                const char *path, json_t *request, bool effectful, json_t **parsed,
+                                carrier_error_t *err)
 {
     memset(err, 0, sizeof *err);
     *parsed = NULL;
@@ -170,15 +170,15 @@ static carrier_result_t perform(const carrier_config_t *config, const char *meth
                            : reply.curl_code == CURLE_WRITE_ERROR      ? "bad_reply"
                            : reply.sent                                ? "no_answer"
                                                                        : "connect";
-        result = fail(err, reply.sent && effectful ? CARRIER_UNKNOWN : CARRIER_TRANSIENT, 0,
-                      code, reply.curl_error);
+        result = fail(err, reply.sent && effectful ? CARRIER_UNKNOWN : CARRIER_TRANSIENT, 0, code,
+                      reply.curl_error);
         goto done;
     }
     json_t *answer = reply.body.len ? json_loadb(reply.body.ptr, reply.body.len, 0, NULL) : NULL;
     if (reply.status >= 200 && reply.status < 300) {
         if (reply.body.len && !answer) {
-            result = fail(err, effectful ? CARRIER_UNKNOWN : CARRIER_TRANSIENT,
-                          (int)reply.status, "bad_reply", "the carrier's answer is not JSON");
+            result = fail(err, effectful ? CARRIER_UNKNOWN : CARRIER_TRANSIENT, (int)reply.status,
+                          "bad_reply", "the carrier's answer is not JSON");
             goto done;
         }
         *parsed = answer;
@@ -258,8 +258,7 @@ static json_t *address_json(const carrier_address_t *address)
 {
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", address->name, "address_line1",
                             address->line1, "city_locality", address->city, "country_code",
-                            address->country[0] ? address->country : "RU", "phone",
-                            address->phone);
+                            address->country[0] ? address->country : "RU", "phone", address->phone);
     if (address->line2[0])
         json_object_set_new(out, "address_line2", json_string(address->line2));
     if (address->region[0])
@@ -320,7 +319,7 @@ carrier_result_t carrier_address_validate(const carrier_config_t *config,
         address_of(matched, &out->matched);
         bool changed = !same_address(&out->matched, address);
         out->verdict = changed || strcmp(status, "warning") == 0 ? CARRIER_ADDRESS_CORRECTED
-                                                                  : CARRIER_ADDRESS_VERIFIED;
+                                                                 : CARRIER_ADDRESS_VERIFIED;
         if (!changed && out->verdict == CARRIER_ADDRESS_CORRECTED)
             out->verdict = CARRIER_ADDRESS_VERIFIED; /* a warning without a change */
     }
@@ -330,17 +329,16 @@ carrier_result_t carrier_address_validate(const carrier_config_t *config,
 
 carrier_result_t carrier_rates(const carrier_config_t *config, const char *const *carrier_ids,
                                size_t carrier_count, const carrier_address_t *to, int64_t weight_g,
-                               carrier_rate_t *out, size_t max, size_t *count,
-                               carrier_error_t *err)
+                               carrier_rate_t *out, size_t max, size_t *count, carrier_error_t *err)
 {
     *count = 0;
     json_t *ids = json_array();
     for (size_t i = 0; i < carrier_count; i++)
         json_array_append_new(ids, json_string(carrier_ids[i]));
-    json_t *request = json_pack("{s:{s:o, s:[{s:{s:I, s:s}}]}, s:{s:o}}", "shipment", "ship_to",
-                                address_json(to), "packages", "weight", "value",
-                                (json_int_t)weight_g, "unit", "gram", "rate_options",
-                                "carrier_ids", ids);
+    json_t *request =
+        json_pack("{s:{s:o, s:[{s:{s:I, s:s}}]}, s:{s:o}}", "shipment", "ship_to", address_json(to),
+                  "packages", "weight", "value", (json_int_t)weight_g, "unit", "gram",
+                  "rate_options", "carrier_ids", ids);
     json_t *answer = NULL;
     carrier_result_t result = perform(config, "POST", "/v1/rates", request, false, &answer, err);
     if (result != CARRIER_OK)
@@ -385,23 +383,22 @@ carrier_result_t carrier_shipment_create(const carrier_config_t *config, const c
                                          int64_t weight_g, carrier_shipment_t *out,
                                          carrier_error_t *err)
 {
-    json_t *request = json_pack(
-        "{s:[{s:s, s:s, s:s, s:s, s:o, s:[{s:s, s:{s:I, s:s}}]}]}", "shipments",
-        "external_shipment_id", external_id, "carrier_id", carrier_id, "service_code",
-        service_code, "validate_address", "no_validation", "ship_to", address_json(to),
-        "packages", "package_code", package_code ? package_code : "", "weight", "value",
-        (json_int_t)weight_g, "unit", "gram");
+    json_t *request =
+        json_pack("{s:[{s:s, s:s, s:s, s:s, s:o, s:[{s:s, s:{s:I, s:s}}]}]}", "shipments",
+                  "external_shipment_id", external_id, "carrier_id", carrier_id, "service_code",
+                  service_code, "validate_address", "no_validation", "ship_to", address_json(to),
+                  "packages", "package_code", package_code ? package_code : "", "weight", "value",
+                  (json_int_t)weight_g, "unit", "gram");
     json_t *answer = NULL;
-    carrier_result_t result =
-        perform(config, "POST", "/v1/shipments", request, true, &answer, err);
+    carrier_result_t result = perform(config, "POST", "/v1/shipments", request, true, &answer, err);
     if (result != CARRIER_OK)
         return result;
     const json_t *first = json_array_get(json_object_get(answer, "shipments"), 0);
     const json_t *error = json_array_get(json_object_get(first, "errors"), 0);
     if (error) {
-        result = fail(err, CARRIER_REFUSED, 200,
-                      json_string_value(json_object_get(error, "error_code")),
-                      json_string_value(json_object_get(error, "message")));
+        result =
+            fail(err, CARRIER_REFUSED, 200, json_string_value(json_object_get(error, "error_code")),
+                 json_string_value(json_object_get(error, "message")));
     } else {
         shipment_of(first, out);
         if (!out->shipment_id[0])
@@ -416,8 +413,8 @@ carrier_result_t carrier_shipment_find(const carrier_config_t *config, const cha
 {
     char path[256];
     char *escaped = curl_easy_escape(NULL, external_id, 0);
-    if (!escaped || snprintf(path, sizeof path, "/v1/shipments/external_shipment_id/%s",
-                             escaped) >= (int)sizeof path) {
+    if (!escaped || snprintf(path, sizeof path, "/v1/shipments/external_shipment_id/%s", escaped) >=
+                        (int)sizeof path) {
         curl_free(escaped);
         return fail(err, CARRIER_REFUSED, 0, "bad_request", "the reference is too long");
     }
@@ -463,10 +460,10 @@ carrier_result_t carrier_label_buy(const carrier_config_t *config, const char *s
     char path[256];
     snprintf(path, sizeof path, "/v1/labels/shipment/%s", shipment_id);
     json_t *answer = NULL;
-    carrier_result_t result = perform(
-        config, "POST", path,
-        json_pack("{s:s, s:s}", "label_format", "pdf", "label_download_type", "url"), true,
-        &answer, err);
+    carrier_result_t result =
+        perform(config, "POST", path,
+                json_pack("{s:s, s:s}", "label_format", "pdf", "label_download_type", "url"), true,
+                &answer, err);
     if (result == CARRIER_OK) {
         label_of(answer, out);
         if (!out->label_id[0] || !out->tracking_number[0])
@@ -546,10 +543,10 @@ carrier_result_t carrier_tracking_get(const carrier_config_t *config, const char
     char *carrier = curl_easy_escape(NULL, carrier_code, 0);
     char *number = curl_easy_escape(NULL, tracking_number, 0);
     char path[512];
-    int n = carrier && number ? snprintf(path, sizeof path,
-                                         "/v1/tracking?carrier_code=%s&tracking_number=%s",
-                                         carrier, number)
-                              : -1;
+    int n = carrier && number
+                ? snprintf(path, sizeof path, "/v1/tracking?carrier_code=%s&tracking_number=%s",
+                           carrier, number)
+                : -1;
     curl_free(carrier);
     curl_free(number);
     if (n < 0 || n >= (int)sizeof path)
@@ -580,11 +577,11 @@ carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const
                                            carrier_error_t *err)
 {
     json_t *answer = NULL;
-    carrier_result_t result = perform(
-        config, "POST", "/v1/environment/webhooks",
-        json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "event", "track", "url", url, "headers", "key",
-                  header_name, "value", secret),
-        false, &answer, err);
+    carrier_result_t result =
+        perform(config, "POST", "/v1/environment/webhooks",
+                json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "event", "track", "url", url, "headers",
+                          "key", header_name, "value", secret),
+                false, &answer, err);
     json_decref(answer);
     if (result != CARRIER_REFUSED || err->http_status != 409)
         return result;
@@ -629,8 +626,7 @@ bool carrier_webhook_verify(const char *secret, const char *header_value)
 }
 
 /* Copies a string member into out; -1 when absent (required) or too long. */
-static int take_field(char *out, size_t size, const json_t *object, const char *name,
-                      bool required)
+static int take_field(char *out, size_t size, const json_t *object, const char *name, bool required)
 {
     const char *value = json_string_value(json_object_get(object, name));
     if (!value)
@@ -719,10 +715,9 @@ carrier_result_t carrier_batch_change(const carrier_config_t *config, const char
     char path[256];
     snprintf(path, sizeof path, "/v1/batches/%s/%s", batch_id, add ? "add" : "remove");
     json_t *answer = NULL;
-    carrier_result_t result =
-        perform(config, "POST", path,
-                json_pack("{s:o}", "shipment_ids", ids_json(shipment_ids, count)), false,
-                &answer, err);
+    carrier_result_t result = perform(
+        config, "POST", path, json_pack("{s:o}", "shipment_ids", ids_json(shipment_ids, count)),
+        false, &answer, err);
     json_decref(answer);
     return result;
 }
@@ -733,9 +728,8 @@ carrier_result_t carrier_batch_process(const carrier_config_t *config, const cha
     char path[256];
     snprintf(path, sizeof path, "/v1/batches/%s/process/labels", batch_id);
     json_t *answer = NULL;
-    carrier_result_t result = perform(config, "POST", path,
-                                      json_pack("{s:s}", "label_format", "pdf"), true, &answer,
-                                      err);
+    carrier_result_t result = perform(
+        config, "POST", path, json_pack("{s:s}", "label_format", "pdf"), true, &answer, err);
     json_decref(answer);
     return result;
 }

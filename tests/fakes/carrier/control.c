@@ -113,8 +113,7 @@ static void on_webhook_faults(const http_request_t *req, http_response_t *res, v
     if ((strcmp(kind, "duplicate") != 0 && strcmp(kind, "reorder") != 0 &&
          strcmp(kind, "drop") != 0) ||
         count < 1 || count > 1000) {
-        http_res_problem(res, 422, "bad_fault", "kind duplicate|reorder|drop, count 1..1000",
-                         NULL);
+        http_res_problem(res, 422, "bad_fault", "kind duplicate|reorder|drop, count 1..1000", NULL);
         return;
     }
     pthread_mutex_lock(&fake->lock);
@@ -186,11 +185,11 @@ static void on_requests(const http_request_t *req, http_response_t *res, void *a
         const fc_request_t *request = &fake->requests[(seq - 1) % FC_REQUESTS_MAX];
         if (op && strcmp(op, request->op) != 0)
             continue;
-        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s}", "seq",
-                                              (json_int_t)request->seq, "op", request->op,
-                                              "method", request->method, "path",
-                                              request->path ? request->path : "", "body",
-                                              request->body ? request->body : ""));
+        json_array_append_new(list,
+                              json_pack("{s:I, s:s, s:s, s:s, s:s}", "seq",
+                                        (json_int_t)request->seq, "op", request->op, "method",
+                                        request->method, "path", request->path ? request->path : "",
+                                        "body", request->body ? request->body : ""));
     }
     pthread_mutex_unlock(&fake->lock);
     http_res_json_take(res, 200, json_pack("{s:o}", "requests", list));
@@ -205,10 +204,9 @@ static void on_webhooks(const http_request_t *req, http_response_t *res, void *a
     for (size_t i = 0; i < fake->webhook_count; i++) {
         const fc_webhook_t *hook = &fake->webhooks[i];
         json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:i, s:i, s:b}", "seq",
-                                              (json_int_t)hook->seq, "url", hook->url,
-                                              "body", hook->body, "attempts", hook->attempts,
-                                              "last_status", hook->last_status, "done",
-                                              hook->done));
+                                              (json_int_t)hook->seq, "url", hook->url, "body",
+                                              hook->body, "attempts", hook->attempts, "last_status",
+                                              hook->last_status, "done", hook->done));
     }
     pthread_mutex_unlock(&fake->lock);
     http_res_json_take(res, 200, json_pack("{s:o}", "webhooks", list));
@@ -239,12 +237,11 @@ static void on_stats(const http_request_t *req, http_response_t *res, void *arg)
         with_labels += fake->shipments[i]->labels_bought > 0;
         twice += fake->shipments[i]->labels_bought > 1;
     }
-    json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "shipments",
-                            (json_int_t)fake->shipment_count, "labels",
-                            (json_int_t)fake->label_count, "labels_voided", (json_int_t)voided,
-                            "shipments_with_labels", (json_int_t)with_labels,
-                            "shipments_sold_twice", (json_int_t)twice, "batches",
-                            (json_int_t)fake->batch_count);
+    json_t *out =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "shipments", (json_int_t)fake->shipment_count,
+                  "labels", (json_int_t)fake->label_count, "labels_voided", (json_int_t)voided,
+                  "shipments_with_labels", (json_int_t)with_labels, "shipments_sold_twice",
+                  (json_int_t)twice, "batches", (json_int_t)fake->batch_count);
     pthread_mutex_unlock(&fake->lock);
     http_res_json_take(res, 200, out);
 }

@@ -226,8 +226,9 @@ fc_label_t *fc_label_buy(fc_t *fake, fc_shipment_t *shipment)
 static const char *status_words(const char *code)
 {
     static const char *const table[][2] = {
-        {"UN", "Unknown"},   {"AC", "Accepted"},         {"IT", "In Transit"},
-        {"DE", "Delivered"}, {"EX", "Exception"},        {"AT", "Delivery Attempt"},
+        {"UN", "Unknown"},           {"AC", "Accepted"},
+        {"IT", "In Transit"},        {"DE", "Delivered"},
+        {"EX", "Exception"},         {"AT", "Delivery Attempt"},
         {"NY", "Not Yet In System"}, {"SP", "Delivered To Collection Location"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -248,19 +249,18 @@ json_t *fc_tracking_json(const fc_label_t *label)
     for (size_t i = label->event_count; i-- > 0;) { /* newest first, as ShipEngine lists */
         const fc_event_t *event = &label->events[i];
         fc_time_text(event->at_ms, when, sizeof when);
-        json_array_append_new(events, json_pack("{s:s, s:s, s:s, s:s}", "event_id",
-                                                event->event_id, "occurred_at", when, "status_code",
-                                                event->status_code, "description",
-                                                event->description));
+        json_array_append_new(events,
+                              json_pack("{s:s, s:s, s:s, s:s}", "event_id", event->event_id,
+                                        "occurred_at", when, "status_code", event->status_code,
+                                        "description", event->description));
     }
     const char *code = label_status_code(label);
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "tracking_number", label->tracking_number,
-                     "carrier_code", label->carrier_id, "status_code", code,
-                     "status_description", status_words(code), "events", events);
+                     "carrier_code", label->carrier_id, "status_code", code, "status_description",
+                     status_words(code), "events", events);
 }
 
-void fc_track_event(fc_t *fake, fc_label_t *label, const char *status_code,
-                    const char *description)
+void fc_track_event(fc_t *fake, fc_label_t *label, const char *status_code, const char *description)
 {
     if (label->event_count == FC_EVENTS_MAX) { /* keep the newest */
         memmove(label->events, label->events + 1, (FC_EVENTS_MAX - 1) * sizeof label->events[0]);
@@ -285,10 +285,10 @@ void fc_track_event(fc_t *fake, fc_label_t *label, const char *status_code,
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s}]}}", "resource_url",
         resource, "resource_type", "API_TRACK", "event_id", event->event_id, "data",
-        "tracking_number", label->tracking_number, "carrier_code", label->carrier_id,
-        "status_code", event->status_code, "status_description", status_words(event->status_code),
-        "occurred_at", when, "events", "event_id", event->event_id, "occurred_at", when,
-        "status_code", event->status_code, "description", event->description);
+        "tracking_number", label->tracking_number, "carrier_code", label->carrier_id, "status_code",
+        event->status_code, "status_description", status_words(event->status_code), "occurred_at",
+        when, "events", "event_id", event->event_id, "occurred_at", when, "status_code",
+        event->status_code, "description", event->description);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text)
@@ -319,12 +319,11 @@ json_t *fc_label_json(const fc_t *fake, const fc_label_t *label)
     json_object_set_new(cost, "amount", json_real((double)label->cost_minor / 100.0));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:{s:s, s:s}, s:b}",
                      "label_id", label->id, "status", label->status, "shipment_id",
-                     label->shipment_id, "external_shipment_id", label->external_id,
-                     "carrier_id", label->carrier_id, "service_code", label->service_code,
-                     "tracking_number", label->tracking_number, "created_at", when,
-                     "shipment_cost", cost, "tracking_status", label_status_code(label),
-                     "label_download", "href", href, "pdf", href, "voided",
-                     strcmp(label->status, "voided") == 0);
+                     label->shipment_id, "external_shipment_id", label->external_id, "carrier_id",
+                     label->carrier_id, "service_code", label->service_code, "tracking_number",
+                     label->tracking_number, "created_at", when, "shipment_cost", cost,
+                     "tracking_status", label_status_code(label), "label_download", "href", href,
+                     "pdf", href, "voided", strcmp(label->status, "voided") == 0);
 }
 
 json_t *fc_batch_json(const fc_batch_t *batch)
@@ -333,10 +332,9 @@ json_t *fc_batch_json(const fc_batch_t *batch)
     for (size_t i = 0; i < batch->count; i++)
         json_array_append_new(ids, json_string(batch->shipment_ids[i]));
     size_t errors = batch->errors ? json_array_size(batch->errors) : 0;
-    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "batch_id", batch->id,
-                     "external_batch_id", batch->external_id, "status", batch->status,
-                     "shipment_ids", ids, "count", (json_int_t)batch->count, "errors",
-                     (json_int_t)errors);
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "batch_id", batch->id, "external_batch_id",
+                     batch->external_id, "status", batch->status, "shipment_ids", ids, "count",
+                     (json_int_t)batch->count, "errors", (json_int_t)errors);
 }
 
 /* --- webhooks and batches: the worker ----------------------------------------- */
@@ -474,8 +472,8 @@ static void batches_finish(fc_t *fake, int64_t now)
             char resource[512];
             snprintf(resource, sizeof resource, "%s/v1/batches/%s", fake->config.public_url,
                      batch->id);
-            json_t *body = json_pack("{s:s, s:s}", "resource_url", resource, "resource_type",
-                                     "BATCH");
+            json_t *body =
+                json_pack("{s:s, s:s}", "resource_url", resource, "resource_type", "BATCH");
             char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
             json_decref(body);
             if (text)

@@ -32,11 +32,11 @@
 #define FC_TEXT_SIZE    256
 
 typedef struct {
-    char *api_key;         /* the API-Key header every call must carry */
-    char *public_url;      /* where label and manifest downloads point */
-    int64_t latency_ms;    /* how long every API call takes (the bench's 200 ms) */
-    int64_t threads;       /* calls answered at once */
-    int64_t batch_ms;      /* how long a batch takes to process */
+    char *api_key;      /* the API-Key header every call must carry */
+    char *public_url;   /* where label and manifest downloads point */
+    int64_t latency_ms; /* how long every API call takes (the bench's 200 ms) */
+    int64_t threads;    /* calls answered at once */
+    int64_t batch_ms;   /* how long a batch takes to process */
     int64_t webhook_retry_ms;
     int64_t webhook_attempts;
 } fc_config_t;
@@ -68,7 +68,7 @@ typedef struct {
     char package_code[32];
     json_t *ship_to;
     int64_t weight_g;
-    char status[24]; /* pending, label_purchased, cancelled */
+    char status[24];   /* pending, label_purchased, cancelled */
     int labels_bought; /* every purchase, voided ones included */
     int64_t created_ms;
 } fc_shipment_t;

@@ -165,16 +165,16 @@ static json_t *validate_one(const json_t *address)
     if (!line1[0] || !city[0] || strcasestr(line1, "nowhere")) {
         return json_pack("{s:s, s:O, s:n, s:[{s:s, s:s, s:s, s:s}]}", "status", "error",
                          "original_address", address, "matched_address", "messages", "code",
-                         "a1004", "message", "Address not found", "type", "error",
-                         "detail_code", "address_not_found");
+                         "a1004", "message", "Address not found", "type", "error", "detail_code",
+                         "address_not_found");
     }
     if (!postal[0]) {
         json_t *matched = json_deep_copy(address);
         json_object_set_new(matched, "postal_code", json_string("101000"));
         return json_pack("{s:s, s:O, s:o, s:[{s:s, s:s, s:s, s:s}]}", "status", "warning",
                          "original_address", address, "matched_address", matched, "messages",
-                         "code", "a1002", "message", "The postal code was added", "type",
-                         "warning", "detail_code", "invalid_postal_code");
+                         "code", "a1002", "message", "The postal code was added", "type", "warning",
+                         "detail_code", "invalid_postal_code");
     }
     return json_pack("{s:s, s:O, s:O, s:[]}", "status", "verified", "original_address", address,
                      "matched_address", address, "messages");
@@ -197,9 +197,8 @@ static void on_validate(const http_request_t *req, http_response_t *res, void *a
     json_t *address;
     json_array_foreach(body, i, address)
     {
-        json_array_append_new(out, json_is_object(address)
-                                       ? validate_one(address)
-                                       : json_pack("{s:s}", "status", "error"));
+        json_array_append_new(out, json_is_object(address) ? validate_one(address)
+                                                           : json_pack("{s:s}", "status", "error"));
     }
     json_decref(body);
     finish(res, &armed, 200, out);
@@ -282,14 +281,14 @@ static void on_rates(const http_request_t *req, http_response_t *res, void *arg)
     }
     json_decref(body);
     bool none = json_array_size(rates) == 0;
-    json_t *errors = none ? json_pack("[{s:s, s:s}]", "error_code", "no_rates_returned",
-                                      "message", "no rates were returned for the shipment")
+    json_t *errors = none ? json_pack("[{s:s, s:s}]", "error_code", "no_rates_returned", "message",
+                                      "no rates were returned for the shipment")
                           : json_array();
     fc_new_id("se-rate-request", rate_id);
     finish(res, &armed, 200,
-           json_pack("{s:{s:s, s:s, s:o, s:o, s:[]}}", "rate_response", "rate_request_id",
-                     rate_id, "status", none ? "error" : "completed", "rates", rates, "errors",
-                     errors, "invalid_rates"));
+           json_pack("{s:{s:s, s:s, s:o, s:o, s:[]}}", "rate_response", "rate_request_id", rate_id,
+                     "status", none ? "error" : "completed", "rates", rates, "errors", errors,
+                     "invalid_rates"));
 }
 
 /* --- shipments ---------------------------------------------------------------- */
@@ -366,10 +365,10 @@ static void on_shipments_create(const http_request_t *req, http_response_t *res,
     {
         json_t *error = NULL;
         fc_shipment_t *shipment = shipment_add(fake, spec, &error);
-        json_t *item = shipment ? fc_shipment_json(shipment)
-                                : json_pack("{s:s, s:s}", "external_shipment_id",
-                                            str_of(spec, "external_shipment_id"), "status",
-                                            "error");
+        json_t *item = shipment
+                           ? fc_shipment_json(shipment)
+                           : json_pack("{s:s, s:s}", "external_shipment_id",
+                                       str_of(spec, "external_shipment_id"), "status", "error");
         json_object_set_new(item, "errors", error ? json_pack("[o]", error) : json_array());
         errors = errors || !shipment;
         json_array_append_new(out, item);
@@ -426,7 +425,8 @@ static void on_shipment_cancel(const http_request_t *req, http_response_t *res, 
     if (!known)
         answer_error(res, 404, "not_found", "no such shipment");
     else if (!ok)
-        answer_error(res, 400, "invalid_status", "a shipment with a label is voided, not cancelled");
+        answer_error(res, 400, "invalid_status",
+                     "a shipment with a label is voided, not cancelled");
     else
         finish(res, &armed, 204, NULL);
 }
@@ -456,8 +456,7 @@ static void on_label_buy(const http_request_t *req, http_response_t *res, void *
     json_t *body = label ? fc_label_json(fake, label) : NULL;
     pthread_mutex_unlock(&fake->lock);
     if (refusal)
-        answer_error(res, shipment ? 400 : 404, shipment ? "invalid_status" : "not_found",
-                     refusal);
+        answer_error(res, shipment ? 400 : 404, shipment ? "invalid_status" : "not_found", refusal);
     else
         finish(res, &armed, 200, body);
 }
@@ -519,8 +518,8 @@ static void on_label_void(const http_request_t *req, http_response_t *res, void 
         approved = true;
         message = "the label was voided already";
     } else if (label) {
-        const char *code = label->event_count ? label->events[label->event_count - 1].status_code
-                                              : "NY";
+        const char *code =
+            label->event_count ? label->events[label->event_count - 1].status_code : "NY";
         if (label->manifested || (strcmp(code, "NY") != 0 && strcmp(code, "UN") != 0)) {
             message = "the parcel is with the carrier; it cannot be voided";
         } else {
@@ -536,8 +535,7 @@ static void on_label_void(const http_request_t *req, http_response_t *res, void 
     if (!known)
         answer_error(res, 404, "not_found", "no such label");
     else
-        finish(res, &armed, 200,
-               json_pack("{s:b, s:s}", "approved", approved, "message", message));
+        finish(res, &armed, 200, json_pack("{s:b, s:s}", "approved", approved, "message", message));
 }
 
 static void on_download(const http_request_t *req, http_response_t *res, void *arg)
@@ -672,9 +670,8 @@ static void on_batch_errors(const http_request_t *req, http_response_t *res, voi
         return;
     pthread_mutex_lock(&fake->lock);
     fc_batch_t *batch = fc_batch_find(fake, http_req_param(req, "id"));
-    json_t *out = batch ? json_pack("{s:O}", "errors",
-                                    batch->errors ? batch->errors : json_array())
-                        : NULL;
+    json_t *out =
+        batch ? json_pack("{s:O}", "errors", batch->errors ? batch->errors : json_array()) : NULL;
     pthread_mutex_unlock(&fake->lock);
     if (!out)
         answer_error(res, 404, "not_found", "no such batch");
@@ -682,8 +679,7 @@ static void on_batch_errors(const http_request_t *req, http_response_t *res, voi
         finish(res, &armed, 200, out);
 }
 
-static void batch_change(const http_request_t *req, http_response_t *res, fc_t *fake,
-                         bool adding)
+static void batch_change(const http_request_t *req, http_response_t *res, fc_t *fake, bool adding)
 {
     armed_t armed;
     if (!prologue(fake, req, res, adding ? "batches.add" : "batches.remove", &armed))
@@ -821,10 +817,10 @@ static void on_tracking(const http_request_t *req, http_response_t *res, void *a
     }
     pthread_mutex_lock(&fake->lock);
     fc_label_t *label = fc_label_by_tracking(fake, number);
-    json_t *out = label ? fc_tracking_json(label)
-                        : json_pack("{s:s, s:s, s:s, s:[]}", "tracking_number", number,
-                                    "status_code", "NY", "status_description",
-                                    "Not Yet In System", "events");
+    json_t *out = label
+                      ? fc_tracking_json(label)
+                      : json_pack("{s:s, s:s, s:s, s:[]}", "tracking_number", number, "status_code",
+                                  "NY", "status_description", "Not Yet In System", "events");
     pthread_mutex_unlock(&fake->lock);
     finish(res, &armed, 200, out);
 }
@@ -847,11 +843,11 @@ static void on_webhooks_list(const http_request_t *req, http_response_t *res, vo
     json_t *list = json_array();
     pthread_mutex_lock(&fake->lock);
     if (fake->track_url[0])
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "webhook_id", "wh-track",
-                                              "event", "track", "url", fake->track_url));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "webhook_id", "wh-track", "event",
+                                              "track", "url", fake->track_url));
     if (fake->batch_url[0])
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "webhook_id", "wh-batch",
-                                              "event", "batch", "url", fake->batch_url));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "webhook_id", "wh-batch", "event",
+                                              "batch", "url", fake->batch_url));
     pthread_mutex_unlock(&fake->lock);
     finish(res, &armed, 200, list);
 }

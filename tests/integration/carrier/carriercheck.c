@@ -29,10 +29,10 @@
 #include "common/strbuf.h"
 #include "services/shipping/adapters/carrier.h"
 
-#define SECRET      "carriercheck-webhook-secret"
-#define HEADER      "X-Conveyor-Secret"
-#define EVENTS_MAX  256
-#define WAIT_MS     10000
+#define SECRET     "carriercheck-webhook-secret"
+#define HEADER     "X-Conveyor-Secret"
+#define EVENTS_MAX 256
+#define WAIT_MS    10000
 
 static const char *fake_url;
 static char run_tag[32];
@@ -57,7 +57,7 @@ static void fail(int line, const char *fmt, ...)
     } while (0)
 
 #define CHECK_RESULT(got, want, err)                                                               \
-    CHECK((got) == (want), "expected %s, got %s (code %s: %s)", carrier_result_name(want),        \
+    CHECK((got) == (want), "expected %s, got %s (code %s: %s)", carrier_result_name(want),         \
           carrier_result_name(got), (err).code, (err).message)
 
 static void ok(const char *scenario)
@@ -217,28 +217,28 @@ static void check_rates(void)
     carrier_rate_t rates[CARRIER_RATES_MAX];
     size_t count = 0;
     carrier_error_t err;
-    CHECK_RESULT(carrier_rates(&config, carriers, 2, &to, 400, rates, CARRIER_RATES_MAX, &count,
-                               &err),
-                 CARRIER_OK, err);
+    CHECK_RESULT(
+        carrier_rates(&config, carriers, 2, &to, 400, rates, CARRIER_RATES_MAX, &count, &err),
+        CARRIER_OK, err);
     CHECK(count == 4, "a 400 g parcel has 4 rates, not %zu", count);
     CHECK(strcmp(rates[0].service_code, "letter_first") == 0 && rates[0].amount_minor == 12000,
           "the letter costs 120.00 (got %s %lld)", rates[0].service_code,
           (long long)rates[0].amount_minor);
-    CHECK_RESULT(carrier_rates(&config, carriers, 2, &to, 2500, rates, CARRIER_RATES_MAX, &count,
-                               &err),
-                 CARRIER_OK, err);
+    CHECK_RESULT(
+        carrier_rates(&config, carriers, 2, &to, 2500, rates, CARRIER_RATES_MAX, &count, &err),
+        CARRIER_OK, err);
     CHECK(count == 3 && rates[0].amount_minor == 25000 + 3 * 3000,
           "a 2.5 kg parcel: no letter, the parcel 340.00 (got %zu, %lld)", count,
           (long long)rates[0].amount_minor);
     arm("{\"op\":\"rates\",\"kind\":\"no_rates\"}");
-    CHECK_RESULT(carrier_rates(&config, carriers, 2, &to, 400, rates, CARRIER_RATES_MAX, &count,
-                               &err),
-                 CARRIER_REFUSED, err);
+    CHECK_RESULT(
+        carrier_rates(&config, carriers, 2, &to, 400, rates, CARRIER_RATES_MAX, &count, &err),
+        CARRIER_REFUSED, err);
     CHECK(strcmp(err.code, "no_rates_returned") == 0, "no rates is no_rates_returned");
     arm("{\"op\":\"rates\",\"kind\":\"http\",\"http_status\":429,\"retry_after_s\":2}");
-    CHECK_RESULT(carrier_rates(&config, carriers, 2, &to, 400, rates, CARRIER_RATES_MAX, &count,
-                               &err),
-                 CARRIER_TRANSIENT, err);
+    CHECK_RESULT(
+        carrier_rates(&config, carriers, 2, &to, 400, rates, CARRIER_RATES_MAX, &count, &err),
+        CARRIER_TRANSIENT, err);
     CHECK(err.http_status == 429 && err.retry_after_ms == 2000,
           "429 carries its Retry-After (got %d, %lld ms)", err.http_status,
           (long long)err.retry_after_ms);
@@ -293,8 +293,8 @@ static void check_labels(void)
     new_shipment("plain", &shipment, ref, sizeof ref);
     carrier_label_t label, found;
     carrier_error_t err;
-    CHECK_RESULT(carrier_label_find(&config, shipment.shipment_id, &found, &err),
-                 CARRIER_NOT_FOUND, err);
+    CHECK_RESULT(carrier_label_find(&config, shipment.shipment_id, &found, &err), CARRIER_NOT_FOUND,
+                 err);
     CHECK_RESULT(carrier_label_buy(&config, shipment.shipment_id, &label, &err), CARRIER_OK, err);
     CHECK(strncmp(label.tracking_number, "CD", 2) == 0 && label.cost_minor == 43000,
           "a CDEK label with its tracking number and cost");
@@ -313,11 +313,11 @@ static void check_labels(void)
                  err);
     CHECK(strcmp(err.code, "insufficient_funds") == 0, "insufficient funds is a refusal");
     arm("{\"op\":\"labels.create\",\"kind\":\"http\",\"http_status\":429,\"retry_after_s\":1}");
-    CHECK_RESULT(carrier_label_buy(&config, shipment.shipment_id, &label, &err),
-                 CARRIER_TRANSIENT, err);
+    CHECK_RESULT(carrier_label_buy(&config, shipment.shipment_id, &label, &err), CARRIER_TRANSIENT,
+                 err);
     CHECK(err.retry_after_ms == 1000, "429 on a purchase: nothing bought, retry after 1 s");
-    CHECK_RESULT(carrier_label_find(&config, shipment.shipment_id, &found, &err),
-                 CARRIER_NOT_FOUND, err);
+    CHECK_RESULT(carrier_label_find(&config, shipment.shipment_id, &found, &err), CARRIER_NOT_FOUND,
+                 err);
     ok("labels: bought, found by shipment; lost answers and 500 settled by lookup; 429, "
        "insufficient funds");
 }
@@ -376,10 +376,10 @@ static void track(const char *number, const char *code)
 static void check_webhooks(const char *receiver_url)
 {
     carrier_error_t err;
-    CHECK_RESULT(carrier_webhook_subscribe(&config, receiver_url, HEADER, SECRET, &err),
-                 CARRIER_OK, err);
-    CHECK_RESULT(carrier_webhook_subscribe(&config, receiver_url, HEADER, SECRET, &err),
-                 CARRIER_OK, err); /* again: updated, not refused */
+    CHECK_RESULT(carrier_webhook_subscribe(&config, receiver_url, HEADER, SECRET, &err), CARRIER_OK,
+                 err);
+    CHECK_RESULT(carrier_webhook_subscribe(&config, receiver_url, HEADER, SECRET, &err), CARRIER_OK,
+                 err); /* again: updated, not refused */
     carrier_shipment_t shipment;
     char ref[64], codes[256];
     carrier_label_t label;
@@ -395,8 +395,7 @@ static void check_webhooks(const char *receiver_url)
     track(label.tracking_number, "AT");
     track(label.tracking_number, "DE");
     wait_for(label.tracking_number, 5, codes, sizeof codes);
-    CHECK(strcmp(codes, "AC,IT,IT,DE,AT") == 0, "a held webhook comes after the next: %s",
-          codes);
+    CHECK(strcmp(codes, "AC,IT,IT,DE,AT") == 0, "a held webhook comes after the next: %s", codes);
     pthread_mutex_lock(&events_lock);
     const carrier_track_t *dup1 = NULL, *dup2 = NULL;
     for (size_t i = 0; i < event_count; i++)
@@ -463,8 +462,8 @@ int main(void)
 {
     fake_url = getenv("FAKE_CARRIER_URL") ? getenv("FAKE_CARRIER_URL") : "http://127.0.0.1:18095";
     const char *key = getenv("FAKE_CARRIER_API_KEY");
-    const char *addr = getenv("CARRIERCHECK_ADDR") ? getenv("CARRIERCHECK_ADDR")
-                                                   : "127.0.0.1:18096";
+    const char *addr =
+        getenv("CARRIERCHECK_ADDR") ? getenv("CARRIERCHECK_ADDR") : "127.0.0.1:18096";
     log_init("carriercheck", LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     snprintf(run_tag, sizeof run_tag, "cc%lld", (long long)clock_now_ms());
