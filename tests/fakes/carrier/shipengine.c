@@ -630,7 +630,11 @@ static void on_batch_create(const http_request_t *req, http_response_t *res, voi
         snprintf(batch->status, sizeof batch->status, "open");
         size_t i;
         json_t *id;
-        json_array_foreach(ids, i, id) ids_add(batch, json_string_value(id));
+        json_array_foreach(ids, i, id)
+        {
+            if (ids_add(batch, json_string_value(id)) != 0)
+                break;
+        }
         fake->batches[fake->batch_count++] = batch;
         out = fc_batch_json(batch);
     }
