@@ -216,6 +216,16 @@ $(eval $(call program_rule,bankcheck,tests/integration/bank,\
   tests/integration/bank/bankcheck.c $(ACQUIRER_SRC),))
 FUZZ_OBJ_bank_notice := $(ACQUIRER_OBJ)
 
+# --- the fake carrier (issue 13): a ShipEngine-style API over loopback ------
+# services/shipping/adapters/*.c is an object list until the service's
+# program_rule takes the same files; the check program and fuzz target link them.
+CARRIER_ADAPTER_SRC := $(wildcard services/shipping/adapters/*.c)
+CARRIER_ADAPTER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(CARRIER_ADAPTER_SRC))
+$(eval $(call program_rule,fakecarrier,tests/fakes/carrier,$(wildcard tests/fakes/carrier/*.c),))
+$(eval $(call program_rule,carriercheck,tests/integration/carrier,\
+  tests/integration/carrier/carriercheck.c $(CARRIER_ADAPTER_SRC),))
+FUZZ_OBJ_carrier_webhook := $(CARRIER_ADAPTER_OBJ)
+
 # --- the notification channels (issue 12), their fakes and test program ----
 # services/notification/adapters/*.c is an object list: the notification
 # service's program_rule takes the same files; the fakes' test program and

@@ -7,6 +7,7 @@
  */
 #include "services/order/events.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,14 +246,51 @@ static int priced_messages(const order_line_t *rows, size_t count, Conveyor__Pri
     return 0;
 }
 
+static const char *json_text(const json_t *object, const char *name)
+{
+    const char *text = json_string_value(json_object_get(object, name));
+    return text ? text : "";
+}
+
+/* Fills a Delivery message from the stored delivery object (strings lent
+ * from it). */
+static void delivery_of_json(const json_t *stored, Conveyor__Delivery *delivery,
+                             Conveyor__Address *address)
+{
+    conveyor__delivery__init(delivery);
+    conveyor__address__init(address);
+    delivery_method_t method = intake_method_parse(json_text(stored, "method"));
+    delivery->method = (Conveyor__DeliveryMethod)method;
+    delivery->pickup_point_id = pb_lend(json_text(stored, "pickup_point_id"));
+    delivery->comment = pb_lend(json_text(stored, "comment"));
+    const json_t *where = json_object_get(stored, "address");
+    address->text = pb_lend(json_text(where, "text"));
+    address->country_code = pb_lend(json_text(where, "country_code"));
+    address->region = pb_lend(json_text(where, "region"));
+    address->city = pb_lend(json_text(where, "city"));
+    address->postal_code = pb_lend(json_text(where, "postal_code"));
+    address->line1 = pb_lend(json_text(where, "line1"));
+    address->line2 = pb_lend(json_text(where, "line2"));
+    delivery->address = address;
+}
+
 db_status_t events_reserved(const emitter_t *em, const order_t *order, const order_line_t *lines,
-                            size_t count)
+                            size_t count, const char *delivery_json,
+                            const customer_contact_t *contact)
 {
     Conveyor__PricedLine **ptrs = NULL, *items = NULL;
     if (priced_messages(lines, count, &ptrs, &items) != 0)
         return no_memory(em, "order.reserved", order->id);
+    json_t *stored = delivery_json ? json_loads(delivery_json, 0, NULL) : NULL;
+    Conveyor__Delivery delivery;
+    Conveyor__Address address;
     Conveyor__OrderTotals totals;
     totals_message(order, &totals);
+    Conveyor__OrderCustomer who = CONVEYOR__ORDER_CUSTOMER__INIT;
+    who.customer_id = pb_lend(order->customer_id);
+    who.name = pb_lend(contact ? contact->name : "");
+    who.phone = pb_lend(contact ? contact->phone : "");
+    who.email = pb_lend(contact ? contact->email : "");
     Conveyor__OrderReserved msg = CONVEYOR__ORDER_RESERVED__INIT;
     msg.order_id = pb_lend(order->id);
     msg.version = order->version;
@@ -260,7 +298,13 @@ db_status_t events_reserved(const emitter_t *em, const order_t *order, const ord
     msg.n_lines = count;
     msg.lines = ptrs;
     msg.totals = &totals;
+    msg.customer = &who;
+    if (json_is_object(stored)) {
+        delivery_of_json(stored, &delivery, &address);
+        msg.delivery = &delivery;
+    }
     db_status_t status = emit(em, "order.reserved", order->id, &msg.base);
+    json_decref(stored);
     free(ptrs);
     free(items);
     return status;

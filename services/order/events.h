@@ -63,9 +63,13 @@ db_status_t events_task_created(const emitter_t *em, const char *task_id, const 
 
 /* order.reserved and order.confirmed at the order's version, with its
  * priced lines (their amounts computed: funnel_priced_lines) and totals;
- * order.confirmed with its payment terms (order->payment_terms). */
+ * order.reserved with the delivery as stored (delivery_json:
+ * store_order_delivery; NULL: none) and the recipient (contact), which
+ * the shipping service quotes; order.confirmed with its payment terms
+ * (order->payment_terms). */
 db_status_t events_reserved(const emitter_t *em, const order_t *order, const order_line_t *lines,
-                            size_t count);
+                            size_t count, const char *delivery_json,
+                            const customer_contact_t *contact);
 db_status_t events_confirmed(const emitter_t *em, const order_t *order,
                              const customer_contact_t *contact, const order_line_t *lines,
                              size_t count);

@@ -147,8 +147,15 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
     rows = NULL;
     if (status == DB_OK)
         status = funnel_priced_lines(db, &order, &rows, &count);
+    char *delivery_json = NULL;
+    customer_contact_t contact;
     if (status == DB_OK)
-        status = events_reserved(em, &order, rows, count);
+        status = store_order_delivery(db, order.id, &delivery_json);
+    if (status == DB_OK)
+        status = store_customer_contact(db, order.customer_id, &contact);
+    if (status == DB_OK)
+        status = events_reserved(em, &order, rows, count, delivery_json, &contact);
+    free(delivery_json);
     if (status == DB_OK && strcmp(order.status, "awaiting_supply") == 0)
         status = supply_arrived(app, em, &order, version);
 done:

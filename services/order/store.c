@@ -93,6 +93,7 @@ static const struct {
      "ON CONFLICT DO NOTHING RETURNING id, manager_id, category) "
      "SELECT id, coalesce(manager_id::text, ''), category FROM counted UNION ALL "
      "SELECT id, coalesce(manager_id::text, ''), category FROM created"},
+    {"order_delivery", "SELECT delivery::text FROM orders WHERE id = $1"},
     {"customer_contact",
      "SELECT name, coalesce(phone, ''), coalesce(email, '') FROM customers WHERE id = $1"},
     /* the sum saturates at bigint's top rather than failing the delivery */
@@ -585,6 +586,26 @@ db_status_t store_customer_contact(db_t *db, const char *customer_id, customer_c
     }
     PQclear(res);
     return DB_OK;
+}
+
+db_status_t store_order_delivery(db_t *db, const char *order_id, char **json_out)
+{
+    *json_out = NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_delivery", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        *json_out = strdup(PQgetvalue(res, 0, 0));
+        if (!*json_out)
+            status =
+                db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not copy order %s's delivery", order_id);
+    }
+    PQclear(res);
+    return status;
 }
 
 db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amount_minor,

@@ -91,6 +91,11 @@ typedef struct {
 /* The customer's name, phone and email; all "" for no such customer. */
 db_status_t store_customer_contact(db_t *db, const char *customer_id, customer_contact_t *out);
 
+/* The order's delivery as stored (the submission's canonical "delivery"
+ * object: method, pickup_point_id, comment, address{...}); *json_out NULL
+ * for no such order, else the caller frees it. */
+db_status_t store_order_delivery(db_t *db, const char *order_id, char **json_out);
+
 /* F4: a delivered order adds to what the customer spent (the sum stops at
  * bigint's top rather than failing the delivery); at the threshold they
  * become a VIP. */

@@ -65,6 +65,11 @@ it_assert_eq "1:349000:36645:52059 2:147000:15435:21928 3:198000:20790:16110" \
 it_assert_eq "3 2" "$(order_sql "SELECT sum(quantity) FILTER (WHERE sku = 'MUG') || ' ' || sum(quantity) FILTER (WHERE sku = 'BOOK') FROM orders.order_lines WHERE order_id = '$local_order'")" \
     "quantities kept"
 grep -q "order.reserved" <<<"$(order_events "$local_order")" || it_fail "no order.reserved for the held order"
+# order.reserved carries the delivery (the shipping service quotes it) and the recipient
+reserved_payload=$(order_sql "SELECT encode(payload, 'escape') FROM orders.outbox WHERE correlation_id = '$local_order' AND type = 'order.reserved'")
+for part in "Tverskaya 1" Moscow "+79123456789"; do
+    [[ $reserved_payload == *"$part"* ]] || it_fail "order.reserved lacks '$part' (delivery address and recipient)"
+done
 
 # --- the happy path of a local courier order ---------------------------------------
 it_assert_eq "$anna" "$(order_sql "SELECT manager_id FROM orders.orders WHERE id = '$local_order'")" \
