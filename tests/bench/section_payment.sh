@@ -4,8 +4,10 @@
 #                                  (the payment recorded, its events emitted) per second,
 #                                  BENCH_PAY_PARALLEL at once; target >= 2,000/s
 #   payment.invoices.per_s.wN      invoices registered per second against a bank that answers
-#                                  every call in BENCH_PAY_LATENCY_MS, with N job workers, and
-#                                  the ratio to the ceiling N / latency (one call per invoice)
+#                                  every call in BENCH_PAY_LATENCY_MS, with N job workers (the
+#                                  median of BENCH_PAY_ROUNDS rounds), the ceiling N / latency
+#                                  of one blocking call per worker, and the ratio to it; target
+#                                  ratio > 1 (each worker sends PAYMENT_REGISTER_BATCH at once)
 #   payment.rss.idle.kb            the service's resident memory, idle after start and again
 #                                  after the callbacks
 #
@@ -15,9 +17,15 @@
 # stored URL is fired at the service at once with curl --parallel; the
 # figure is callbacks over the wall-clock time of that curl, every answer
 # 200 and every payment in the ledger. The invoices: a fresh schema,
-# BENCH_PAY_INVOICES confirmed orders published at once, the fake bank
-# answering in BENCH_PAY_LATENCY_MS (FAKE_BANK_LATENCY); the figure is
-# invoices from the first one's creation to the last one's registration.
+# BENCH_PAY_INVOICES confirmed orders published at once and their invoices
+# made while the bank is away (each registration fails to connect, nothing
+# sent, and waits its backoff); the service stopped, every registration
+# made due again as never tried, the fake bank started answering in
+# BENCH_PAY_LATENCY_MS (FAKE_BANK_LATENCY) and the service started again.
+# A round's rate is the invoices over the time from the first
+# registration's start to the last one's commit — the registrations alone,
+# not how fast order.confirmed becomes an invoice — and the figure the
+# median of the rounds' (each on a fresh schema).
 
 source tests/integration/payment/payment.sh
 
@@ -26,6 +34,8 @@ BENCH_PAY_PARALLEL=${BENCH_PAY_PARALLEL:-32}
 BENCH_PAY_INVOICES=${BENCH_PAY_INVOICES:-400}
 BENCH_PAY_LATENCY_MS=${BENCH_PAY_LATENCY_MS:-50}
 BENCH_PAY_WORKERS=${BENCH_PAY_WORKERS:-2 8}
+BENCH_PAY_ROUNDS=${BENCH_PAY_ROUNDS:-3}
+# BENCH_PAY_INV_ENV: more settings of the service under the invoices (PAYMENT_REGISTER_BATCH=1 ...)
 # BENCH_PAY_ENV: more settings of the service under the callbacks (HTTP_THREADS=16 ...)
 
 # pay_bench_confirm TAG COUNT: COUNT order.confirmed (the test's lamp order)
@@ -118,19 +128,37 @@ pay_bench_stop pay-cb orderfeed fakebank
 # --- invoices registered per second, the bank answering in 50 ms --------------------
 tag=2
 for workers in $BENCH_PAY_WORKERS; do
-    pay_dbs
-    pay_start_fake LOG_LEVEL=warn FAKE_BANK_LATENCY="${BENCH_PAY_LATENCY_MS}ms" FAKE_BANK_THREADS=64
-    pay_start_orderfeed
-    pay_start pay-inv sberbank LOG_LEVEL=warn JOB_WORKERS="$workers"
-    pay_bench_confirm "$tag" "$BENCH_PAY_INVOICES"
-    pay_bench_open "$BENCH_PAY_INVOICES"
-    rate=$(pay_sql "SELECT round(count(*) / extract(epoch FROM max(pg_xact_commit_timestamp(xmin)) - min(created_at)), 1)
-        FROM payment.invoices WHERE status = 'open'")
+    : >"$IT_RUN/inv.rates"
+    calls=0
+    for round in $(seq 1 "$BENCH_PAY_ROUNDS"); do
+        pay_dbs
+        pay_start_orderfeed
+        # the invoices first, the bank away
+        pay_start pay-inv sberbank LOG_LEVEL=error JOB_WORKERS="$workers" ${BENCH_PAY_INV_ENV:-}
+        pay_bench_confirm "$tag" "$BENCH_PAY_INVOICES"
+        it_wait_until 300 "$BENCH_PAY_INVOICES invoices made" bash -c \
+            "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c \"SELECT count(*) FROM payment.invoices WHERE status = 'registering'\") -ge $BENCH_PAY_INVOICES ]"
+        it_stop pay-inv
+        waiting=$(pay_sql "WITH due AS (UPDATE payment.jobs SET run_at = now(), attempts = 0,
+            last_error = NULL, last_error_detail = NULL
+            WHERE kind = 'invoice_register' AND state = 'queued' RETURNING 1) SELECT count(*) FROM due")
+        [ "$waiting" -eq "$BENCH_PAY_INVOICES" ] || it_fail "$waiting registrations waiting, not $BENCH_PAY_INVOICES"
+        # then the bank, and the service again: the registrations alone
+        pay_start_fake LOG_LEVEL=warn FAKE_BANK_LATENCY="${BENCH_PAY_LATENCY_MS}ms" FAKE_BANK_THREADS=64
+        pay_start pay-inv sberbank LOG_LEVEL=warn JOB_WORKERS="$workers" ${BENCH_PAY_INV_ENV:-}
+        pay_bench_open "$BENCH_PAY_INVOICES"
+        round_rate=$(pay_sql "SELECT round(count(*) / extract(epoch FROM max(pg_xact_commit_timestamp(i.xmin)) -
+                (SELECT min(started_at) FROM payment.jobs WHERE kind = 'invoice_register')), 1)
+            FROM payment.invoices i WHERE status = 'open'")
+        echo "$round_rate" >>"$IT_RUN/inv.rates"
+        calls=$((calls + $(fake_requests sberbank register)))
+        bench_log "invoices, $workers workers, round $round: $round_rate/s"
+        pay_bench_stop pay-inv orderfeed fakebank
+        tag=$((tag + 1))
+    done
+    rate=$(median <"$IT_RUN/inv.rates")
     ceiling=$(awk -v w="$workers" -v l="$BENCH_PAY_LATENCY_MS" 'BEGIN { printf "%.1f", w * 1000 / l }')
     ratio=$(awk -v r="$rate" -v c="$ceiling" 'BEGIN { printf "%.2f", r / c }')
-    calls=$(fake_requests sberbank register)
-    verdict=$(awk -v r="$ratio" 'BEGIN { print (r > 1) ? "target > 1 met" : "TARGET > 1 MISSED: one blocking call per worker caps it at 1" }')
-    figure "payment.invoices.per_s.w$workers" "$rate invoices/s; ${BENCH_PAY_LATENCY_MS} ms bank, $workers job workers: ceiling $ceiling/s, ratio $ratio ($verdict; $calls register calls)"
-    pay_bench_stop pay-inv orderfeed fakebank
-    tag=$((tag + 1))
+    verdict=$(awk -v r="$ratio" 'BEGIN { print (r > 1) ? "target > 1 met" : "TARGET > 1 MISSED" }')
+    figure "payment.invoices.per_s.w$workers" "$rate invoices/s (median of $BENCH_PAY_ROUNDS); ${BENCH_PAY_LATENCY_MS} ms bank, $workers job workers: ceiling $ceiling/s, ratio $ratio ($verdict; $calls register calls for $((BENCH_PAY_INVOICES * BENCH_PAY_ROUNDS)) invoices)"
 done
