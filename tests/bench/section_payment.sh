@@ -114,7 +114,7 @@ curl -s --parallel --parallel-max "$BENCH_PAY_PARALLEL" -K "$IT_RUN/callbacks.cu
 end_ns=$(date +%s%N)
 ok=$(grep -c '^200$' "$IT_RUN/callbacks.codes")
 batches=$(pay_metric groupcommit_batches_total)
-per_batch=$(awk -v items="$(pay_metric groupcommit_items_total)" -v b="${batches:-0}" 'BEGIN { printf "%.1f", b > 0 ? items / b : 0 }')
+per_batch=$(awk -v items="$(pay_metric groupcommit_items_total)" -v b="${batches:-0}" 'BEGIN { printf "%.1f", (b > 0 ? items / b : 0) }')
 recorded=$(pay_sql "SELECT count(*) FROM payment.ledger WHERE kind = 'payment'")
 [ "$ok" -eq "$BENCH_PAY_CALLBACKS" ] || echo "   (!) $ok of $BENCH_PAY_CALLBACKS callbacks answered 200" >&2
 [ "$recorded" -eq "$BENCH_PAY_CALLBACKS" ] || echo "   (!) $recorded of $BENCH_PAY_CALLBACKS payments recorded" >&2
