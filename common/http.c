@@ -17,6 +17,16 @@
  *     which is also where the per-request state is allocated; MHD's notify
  *     callback frees it, whatever happened to the connection.
  *
+ * A handler may answer later, from another thread (http_defer): the
+ * connection is suspended (MHD_suspend_connection) when the handler
+ * returns without its answer, and resumed when the answer is finished;
+ * MHD then calls the access handler once more, which sends it. The
+ * deferred answer is shared by two sides — the one that finishes it and
+ * the connection that sends it — and freed by whichever lets go last
+ * (refs, under deferred_lock). A server being destroyed waits for the
+ * answers it was promised (MHD must never be stopped with a connection
+ * suspended), then answers what is still missing 503.
+ *
  * Every answer goes through respond(), which also counts it
  * (http_requests_total, http_request_duration_seconds) and writes the debug
  * access log line. Route labels are bounded (pattern or "unmatched", a
@@ -28,6 +38,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,6 +48,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -84,6 +96,9 @@ struct http_server {
     metrics_histogram_t *unmatched_duration;
     struct MHD_Daemon *daemon;
     atomic_bool held; /* http_server_hold: only probes are served */
+    /* under deferred_lock: */
+    http_deferred_t *waiting; /* deferred answers its connections wait for */
+    bool stopping;            /* destroy began: nothing more is deferred */
 };
 
 struct http_request {
@@ -95,7 +110,8 @@ struct http_request {
     char *segment_text; /* the raw path cut at '/', each piece decoded */
     const char *segments[HTTP_MAX_SEGMENTS];
     size_t n_segments;
-    const route_t *route; /* NULL until matched */
+    const route_t *route;      /* NULL until matched */
+    http_deferred_t *deferred; /* the answer the suspended connection waits for */
     strbuf_t body;
     int64_t start_us;
     bool started;
@@ -118,8 +134,24 @@ struct http_response {
     bool failed; /* could not be built: answered 500 */
     header_t *headers;
     size_t n_headers;
-    json_t *request_json; /* http_req_json's parse, freed with the response */
+    json_t *request_json;      /* http_req_json's parse, freed with the response */
+    http_deferred_t *deferred; /* http_defer: the answer comes later */
 };
+
+struct http_deferred {
+    http_response_t res;          /* the answer; written by its owner until finished */
+    http_request_t *req;          /* the waiting connection's request, once it waits */
+    http_deferred_t *prev, *next; /* the server's waiting list */
+    int refs;                     /* 2: the side that finishes it, the connection that sends it */
+    bool ready;                   /* finished: res holds the answer */
+    bool suspended;               /* the connection was suspended for it */
+    bool abandoned;               /* the connection no longer waits for it (stopping, closed) */
+};
+
+/* Guards every deferred answer's flags and refs and the servers' waiting
+ * lists; one for the process: held only for a few assignments. */
+static pthread_mutex_t deferred_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t deferred_gone = PTHREAD_COND_INITIALIZER; /* a waiting list shrank */
 
 static char empty_body[1];
 
@@ -267,13 +299,44 @@ static void route_release(route_t *route)
     free(route->labels);
 }
 
+/* Before the daemon stops: nothing more is deferred, the answers promised
+ * are waited for up to the idle timeout, and the connections of those
+ * still missing are resumed to be answered 503 (a suspended connection
+ * must not outlive the daemon). */
+static void deferred_stop(http_server_t *server)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)server->timeout_s;
+    pthread_mutex_lock(&deferred_lock);
+    server->stopping = true;
+    while (server->waiting &&
+           pthread_cond_timedwait(&deferred_gone, &deferred_lock, &deadline) == 0)
+        ;
+    size_t abandoned = 0;
+    for (http_deferred_t *deferred = server->waiting; deferred; deferred = deferred->next) {
+        if (deferred->abandoned || deferred->ready)
+            continue; /* resumed already: answered, or closed by the stop */
+        deferred->abandoned = true;
+        MHD_resume_connection(deferred->req->conn);
+        abandoned++;
+    }
+    pthread_mutex_unlock(&deferred_lock);
+    if (abandoned)
+        log_warn("http server stopped before answers it was promised were given",
+                 LF_STR("addr", server->addr), LF_INT("abandoned", (int64_t)abandoned),
+                 LF_ERR("answer_abandoned"));
+}
+
 void http_server_destroy(http_server_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     http_server_t *server = *self_p;
-    if (server->daemon)
+    if (server->daemon) {
+        deferred_stop(server);
         MHD_stop_daemon(server->daemon); /* joins the workers: no handler runs after */
+    }
     for (size_t i = 0; i < server->n_routes; i++)
         route_release(&server->routes[i]);
     free(server->routes);
@@ -560,6 +623,50 @@ void http_res_header(http_response_t *res, const char *name, const char *value)
         return;
     }
     res->n_headers++;
+}
+
+http_deferred_t *http_defer(http_response_t *res)
+{
+    http_deferred_t *deferred = calloc(1, sizeof *deferred);
+    if (!deferred) {
+        log_error("could not defer an http answer", LF_ERR("out_of_memory"));
+        http_res_problem(res, 500, "out_of_memory", "out of memory", NULL);
+        return NULL;
+    }
+    deferred->refs = 2;
+    res->deferred = deferred;
+    return deferred;
+}
+
+http_response_t *http_deferred_response(http_deferred_t *deferred)
+{
+    return &deferred->res;
+}
+
+/* One side lets go; the last frees it. */
+static void deferred_drop(http_deferred_t *deferred)
+{
+    pthread_mutex_lock(&deferred_lock);
+    bool last = --deferred->refs == 0;
+    pthread_mutex_unlock(&deferred_lock);
+    if (last) {
+        response_release(&deferred->res);
+        free(deferred);
+    }
+}
+
+void http_deferred_finish(http_deferred_t **deferred_p)
+{
+    if (!deferred_p || !*deferred_p)
+        return;
+    http_deferred_t *deferred = *deferred_p;
+    *deferred_p = NULL;
+    pthread_mutex_lock(&deferred_lock);
+    deferred->ready = true;
+    if (deferred->suspended && !deferred->abandoned)
+        MHD_resume_connection(deferred->req->conn); /* MHD calls on_request again */
+    pthread_mutex_unlock(&deferred_lock);
+    deferred_drop(deferred);
 }
 
 int http_res_status(const http_response_t *res)
@@ -1122,6 +1229,92 @@ static void request_read_body(http_request_t *req, const char *data, size_t len)
     }
 }
 
+/* Sends what a handler set; a handler that set nothing (or whose answer
+ * could not be built) is answered 500. */
+static enum MHD_Result respond_checked(http_request_t *req, const http_response_t *res)
+{
+    if (res->status < 100 || res->status > 599 || res->failed) {
+        log_error("handler produced no response", LF_STR("route", req->route->pattern),
+                  LF_STR("method", req->method), LF_INT("status", res->status),
+                  LF_ERR(res->failed ? "response_failed" : "no_response"));
+        return answer_problem(req, 500, "internal", "internal error",
+                              "the handler produced no response", NULL);
+    }
+    return respond(req, res);
+}
+
+static enum MHD_Result answer_stopping(http_request_t *req)
+{
+    http_response_t res = {0};
+    http_res_header(&res, "Retry-After", "5");
+    http_res_problem(&res, 503, "stopping", "the service is stopping",
+                     "the request may or may not have been carried out: try again");
+    enum MHD_Result queued = res.failed ? MHD_NO : respond(req, &res);
+    response_release(&res);
+    return queued;
+}
+
+static void waiting_unlink(http_server_t *server, http_deferred_t *deferred)
+{
+    if (deferred->prev)
+        deferred->prev->next = deferred->next;
+    else if (server->waiting == deferred)
+        server->waiting = deferred->next;
+    if (deferred->next)
+        deferred->next->prev = deferred->prev;
+    deferred->prev = deferred->next = NULL;
+    pthread_cond_broadcast(&deferred_gone);
+}
+
+/* The handler returned having deferred its answer: send it if it is
+ * already finished, else suspend the connection until it is. */
+static enum MHD_Result deferred_begin(http_request_t *req, http_deferred_t *deferred)
+{
+    http_server_t *server = req->server;
+    bool ready, stopping;
+    pthread_mutex_lock(&deferred_lock);
+    ready = deferred->ready;
+    stopping = !ready && server->stopping;
+    if (stopping) {
+        deferred->abandoned = true;
+    } else if (!ready) {
+        deferred->req = req;
+        deferred->next = server->waiting;
+        if (server->waiting)
+            server->waiting->prev = deferred;
+        server->waiting = deferred;
+        req->deferred = deferred;
+        deferred->suspended = true;
+        MHD_suspend_connection(req->conn);
+    }
+    pthread_mutex_unlock(&deferred_lock);
+    if (!ready && !stopping)
+        return MHD_YES;
+    enum MHD_Result queued = ready ? respond_checked(req, &deferred->res) : answer_stopping(req);
+    deferred_drop(deferred);
+    return queued;
+}
+
+/* MHD calls again once a suspended connection is resumed: its answer is
+ * finished (or the server is stopping: 503). */
+static enum MHD_Result deferred_resumed(http_request_t *req)
+{
+    http_deferred_t *deferred = req->deferred;
+    pthread_mutex_lock(&deferred_lock);
+    bool ready = deferred->ready && !deferred->abandoned;
+    bool over = deferred->ready || deferred->abandoned;
+    if (over) {
+        waiting_unlink(req->server, deferred);
+        req->deferred = NULL;
+    }
+    pthread_mutex_unlock(&deferred_lock);
+    if (!over)
+        return MHD_YES;
+    enum MHD_Result queued = ready ? respond_checked(req, &deferred->res) : answer_stopping(req);
+    deferred_drop(deferred);
+    return queued;
+}
+
 static enum MHD_Result request_dispatch(http_request_t *req)
 {
     if (req->too_large)
@@ -1143,16 +1336,8 @@ static enum MHD_Result request_dispatch(http_request_t *req)
     }
     http_response_t res = {0};
     req->route->handler(req, &res, req->route->arg);
-    enum MHD_Result queued;
-    if (res.status < 100 || res.status > 599 || res.failed) {
-        log_error("handler produced no response", LF_STR("route", req->route->pattern),
-                  LF_STR("method", req->method), LF_INT("status", res.status),
-                  LF_ERR(res.failed ? "response_failed" : "no_response"));
-        queued = answer_problem(req, 500, "internal", "internal error",
-                                "the handler produced no response", NULL);
-    } else {
-        queued = respond(req, &res);
-    }
+    http_deferred_t *deferred = res.deferred;
+    enum MHD_Result queued = deferred ? deferred_begin(req, deferred) : respond_checked(req, &res);
     response_release(&res);
     return queued;
 }
@@ -1188,6 +1373,15 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **con_c
     http_request_t *req = *con_cls;
     if (!req)
         return;
+    if (req->deferred) { /* closed while waiting (the daemon stopping) */
+        http_deferred_t *deferred = req->deferred;
+        pthread_mutex_lock(&deferred_lock);
+        deferred->abandoned = true;
+        waiting_unlink(req->server, deferred);
+        req->deferred = NULL;
+        pthread_mutex_unlock(&deferred_lock);
+        deferred_drop(deferred);
+    }
     strbuf_release(&req->body);
     free(req->segment_text);
     free(req->raw_target);
@@ -1211,6 +1405,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (req->deferred)
+        return deferred_resumed(req);
     return req->answered ? MHD_YES : request_dispatch(req);
 }
 
@@ -1235,7 +1431,7 @@ int http_server_start(http_server_t *server)
         log_error("http server already started or missing", LF_ERR("bad_state"));
         return -1;
     }
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (server->sockaddr.any.sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* the logger first, or MHD prints what it logs before it to stderr */

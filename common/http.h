@@ -16,6 +16,12 @@
  * Allow header, a body over the limit 413, a handler that set nothing 500.
  * Handlers run on the daemon's worker threads (a fixed pool), may block on
  * the database, and must be thread-safe.
+ *
+ * A handler that waits for something slow elsewhere (a batch committed by
+ * another thread) need not hold its worker while it waits: http_defer
+ * hands the answer to whoever will give it, and the connection is
+ * suspended meanwhile, so a pool of four threads can keep hundreds of
+ * requests waiting at once (http_defer below).
  */
 #ifndef CONVEYOR_HTTP_H
 #define CONVEYOR_HTTP_H
@@ -155,5 +161,32 @@ void http_res_problem_extra_take(http_response_t *res, int status, const char *c
 /* Adds a header; name and value are copied. */
 void http_res_header(http_response_t *res, const char *name, const char *value);
 int http_res_status(const http_response_t *res);
+
+/* --- answering later, from another thread --- */
+
+/* A request whose answer is given after its handler returned. */
+typedef struct http_deferred http_deferred_t;
+
+/* Turns this request's answer into one given later: the handler sets
+ * nothing on res, hands the result to whoever will answer (a committer
+ * thread, say) and returns. Its connection is suspended until
+ * http_deferred_finish — the worker thread serves other connections
+ * meanwhile, and the client waits (no idle timeout runs). The answer may
+ * also come before the handler returns (from the handler itself: a
+ * refusal after all). NULL on out of memory (res answered 500). Caller
+ * owns the result until it gives it to http_deferred_finish, which it
+ * must, exactly once, on every path. */
+http_deferred_t *http_defer(http_response_t *res);
+
+/* The response to fill (with http_res_*), borrowed until finish. Only the
+ * owner of the deferred writes it. */
+http_response_t *http_deferred_response(http_deferred_t *deferred);
+
+/* Sends what the response holds (nothing set: 500) and gives the deferred
+ * up; *deferred_p becomes NULL; NULL-safe. Any thread. A server being
+ * destroyed waits up to its idle timeout (timeout_s) for the answers it
+ * was promised; one that comes later is dropped (the client was answered
+ * 503 "stopping"). */
+void http_deferred_finish(http_deferred_t **deferred_p);
 
 #endif

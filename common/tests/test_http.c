@@ -9,7 +9,11 @@
  * proxies (X-Forwarded-For read from its end, never a client's own
  * entries), a silent handler answered 500, metrics
  * and the access log per request, concurrent clients, and garbage on the
- * socket that must not bring the server down.
+ * socket that must not bring the server down. Answers deferred to another
+ * thread (http_defer): many more waiting at once than the server has
+ * threads, one finished before its handler returned, and a server
+ * destroyed while an answer is still missing (503, and the late answer
+ * dropped safely).
  *
  * One server serves the whole group (started in the group setup); the log
  * goes to a temporary file at debug level so the access log can be read.
@@ -27,6 +31,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -142,6 +147,47 @@ static void target_of(const http_request_t *req, http_response_t *res, void *arg
 
 static http_proxies_t local_proxy; /* 127.0.0.1 */
 
+/* --- deferred answers: handlers hand their answers to an answerer thread --- */
+
+#define LATER_MAX 64
+static pthread_mutex_t later_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t later_more = PTHREAD_COND_INITIALIZER;
+static http_deferred_t *later[LATER_MAX];
+static char later_ids[LATER_MAX][32];
+static size_t later_count;
+
+/* Defers its answer: the test's answerer thread gives it. */
+static void answer_later(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)arg;
+    http_deferred_t *deferred = http_defer(res);
+    if (!deferred)
+        return;
+    pthread_mutex_lock(&later_lock);
+    if (later_count == LATER_MAX) {
+        pthread_mutex_unlock(&later_lock);
+        http_res_text(http_deferred_response(deferred), 507, NULL, "full");
+        http_deferred_finish(&deferred);
+        return;
+    }
+    snprintf(later_ids[later_count], sizeof later_ids[0], "%s", http_req_param(req, "id"));
+    later[later_count++] = deferred;
+    pthread_cond_broadcast(&later_more);
+    pthread_mutex_unlock(&later_lock);
+}
+
+/* Defers, then answers at once, before returning. */
+static void answer_now(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    http_deferred_t *deferred = http_defer(res);
+    if (!deferred)
+        return;
+    http_res_text(http_deferred_response(deferred), 201, NULL, "at once");
+    http_deferred_finish(&deferred);
+}
+
 static void root(const http_request_t *req, http_response_t *res, void *arg)
 {
     (void)req;
@@ -178,6 +224,8 @@ static int group_setup(void **state)
         http_route(server, "GET", "/v1/client/behind", client_of, &local_proxy) != 0 ||
         http_route(server, "GET", "/v1/client/direct", client_of, NULL) != 0 ||
         http_route(server, "GET", "/v1/target", target_of, NULL) != 0 ||
+        http_route(server, "GET", "/v1/later/{id}", answer_later, NULL) != 0 ||
+        http_route(server, "GET", "/v1/now", answer_now, NULL) != 0 ||
         http_route(server, "GET", "/", root, NULL) != 0 || http_server_start(server) != 0)
         return -1;
     port = http_server_port(server);
@@ -247,16 +295,18 @@ static size_t on_header(char *line, size_t size, size_t count, void *userdata)
     return len;
 }
 
-/* One request on a fresh handle; 0 ok (any status), -1 transport error. */
-static int request(const char *method, const char *path, const char *content_type, const char *body,
-                   size_t body_len, const char *extra_header, reply_t *reply)
+/* One request on a fresh handle to the server at port_to; 0 ok (any
+ * status), -1 transport error. */
+static int request_at(unsigned port_to, const char *method, const char *path,
+                      const char *content_type, const char *body, size_t body_len,
+                      const char *extra_header, reply_t *reply)
 {
     memset(reply, 0, sizeof *reply);
     CURL *curl = curl_easy_init();
     if (!curl)
         return -1;
     char url[2048];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port_to, path);
     struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
     char line[256];
     if (content_type) {
@@ -287,6 +337,13 @@ static int request(const char *method, const char *path, const char *content_typ
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
     return rc == CURLE_OK ? 0 : -1;
+}
+
+/* The same to the group's server. */
+static int request(const char *method, const char *path, const char *content_type, const char *body,
+                   size_t body_len, const char *extra_header, reply_t *reply)
+{
+    return request_at(port, method, path, content_type, body, body_len, extra_header, reply);
 }
 
 static void get(const char *path, reply_t *reply)
@@ -865,6 +922,118 @@ static void test_concurrent_clients(void **state)
     }
 }
 
+#define LATER_CLIENTS 40 /* ten times the server's threads */
+
+typedef struct {
+    unsigned port;
+    int index;
+    reply_t reply;
+    int rc;
+} later_client_t;
+
+static void *later_client(void *arg)
+{
+    later_client_t *client = arg;
+    char path[64];
+    snprintf(path, sizeof path, "/v1/later/c%d", client->index);
+    client->rc = request_at(client->port, "GET", path, NULL, NULL, 0, NULL, &client->reply);
+    return NULL;
+}
+
+/* Waits up to timeout_ms until count answers are deferred; the count. */
+static size_t later_wait(size_t count, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&later_lock);
+    while (later_count < count && pthread_cond_timedwait(&later_more, &later_lock, &deadline) == 0)
+        ;
+    size_t got = later_count;
+    pthread_mutex_unlock(&later_lock);
+    return got;
+}
+
+/* Every answer waits until all of them are deferred: with four threads,
+ * forty requests can only all be waiting if none holds its thread. */
+static void test_deferred_answers_wait_without_threads(void **state)
+{
+    (void)state;
+    later_count = 0;
+    later_client_t clients[LATER_CLIENTS];
+    pthread_t threads[LATER_CLIENTS];
+    for (int i = 0; i < LATER_CLIENTS; i++) {
+        clients[i] = (later_client_t){.port = port, .index = i};
+        assert_int_equal(pthread_create(&threads[i], NULL, later_client, &clients[i]), 0);
+    }
+    assert_int_equal(later_wait(LATER_CLIENTS, 8000), LATER_CLIENTS);
+    /* a request that defers and answers at once, while forty wait */
+    reply_t now;
+    get("/v1/now", &now);
+    assert_int_equal(now.status, 201);
+    assert_string_equal(now.body, "at once");
+    pthread_mutex_lock(&later_lock);
+    for (size_t i = 0; i < later_count; i++) {
+        json_t *body = json_pack("{s:s}", "id", later_ids[i]);
+        http_res_json_take(http_deferred_response(later[i]), 200, body);
+        http_deferred_finish(&later[i]);
+        assert_null(later[i]);
+    }
+    later_count = 0;
+    pthread_mutex_unlock(&later_lock);
+    for (int i = 0; i < LATER_CLIENTS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(clients[i].rc, 0);
+        assert_int_equal(clients[i].reply.status, 200);
+        char expected[64];
+        snprintf(expected, sizeof expected, "{\"id\":\"c%d\"}", i);
+        assert_string_equal(clients[i].reply.body, expected);
+    }
+    /* an answer finished with nothing set is a 500, not a hang */
+    later_client_t silent = {.port = port, .index = 99};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, later_client, &silent), 0);
+    assert_int_equal(later_wait(1, 5000), 1);
+    pthread_mutex_lock(&later_lock);
+    http_deferred_finish(&later[0]);
+    later_count = 0;
+    pthread_mutex_unlock(&later_lock);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(silent.reply.status, 500);
+    http_deferred_finish(NULL);
+}
+
+/* Destroyed while an answer is missing: the server waits its idle timeout,
+ * answers 503, and the answer that comes after is dropped safely. */
+static void test_destroy_with_an_answer_missing(void **state)
+{
+    (void)state;
+    later_count = 0;
+    http_config_t config = {.addr = "127.0.0.1:0", .threads = 2, .timeout_s = 1, .svc = "t2"};
+    http_server_t *other = http_server_new(&config);
+    assert_non_null(other);
+    assert_int_equal(http_route(other, "GET", "/v1/later/{id}", answer_later, NULL), 0);
+    assert_int_equal(http_server_start(other), 0);
+    later_client_t client = {.port = http_server_port(other), .index = 7};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, later_client, &client), 0);
+    assert_int_equal(later_wait(1, 5000), 1);
+    http_server_destroy(&other);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    /* answered 503 when the server got to it, else the connection closed */
+    assert_true(client.rc != 0 || client.reply.status == 503);
+    pthread_mutex_lock(&later_lock);
+    http_res_text(http_deferred_response(later[0]), 200, NULL, "too late");
+    http_deferred_finish(&later[0]);
+    later_count = 0;
+    pthread_mutex_unlock(&later_lock);
+}
+
 static void test_garbage_does_not_crash(void **state)
 {
     (void)state;
@@ -992,6 +1161,8 @@ int main(void)
         cmocka_unit_test(test_handler_that_sets_nothing_is_500),
         cmocka_unit_test(test_requests_are_counted_and_logged),
         cmocka_unit_test(test_concurrent_clients),
+        cmocka_unit_test(test_deferred_answers_wait_without_threads),
+        cmocka_unit_test(test_destroy_with_an_answer_missing),
         cmocka_unit_test(test_garbage_does_not_crash),
         cmocka_unit_test(test_config_and_route_validation),
     };

@@ -12,10 +12,10 @@
  *
  * A notification is believed only when the adapter verifies it; it is
  * kept by the bank's event id before we answer, in the transaction that
- * applies it, so a second delivery finds it applied and changes nothing,
- * and 100 concurrent deliveries serialise on its row. A refused one
- * changes nothing, answers 400, and is counted (not stored: anyone can
- * send them, and they must not fill the database).
+ * applies it (a batch of them: notices.c), so a second delivery finds it
+ * applied and changes nothing, and 100 concurrent deliveries are applied
+ * once. A refused one changes nothing, answers 400, and is counted (not
+ * stored: anyone can send them, and they must not fill the database).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,7 @@
 #include "common/uuid.h"
 #include "services/payment/bank.h"
 #include "services/payment/money.h"
+#include "services/payment/notices.h"
 #include "services/payment/payment.h"
 #include "services/payment/refunds.h"
 #include "services/payment/store.h"
@@ -41,170 +42,18 @@
 #define REFERENCE_MAX 200
 
 /* ------------------------------------------------------------------ */
-/* notifications from the bank                                          */
-
-typedef struct {
-    payment_app_t *app;
-    const acq_notice_t *notice;
-    const char *provider;
-    const char *body; /* kept with it */
-    bool known;       /* it named something of ours */
-} notice_apply_t;
-
-/* The payment news a notification brings. */
-static db_status_t apply_payment_news(notice_apply_t *op, const emitter_t *em)
-{
-    const acq_notice_t *n = op->notice;
-    const acq_payment_t *fetched = n->payment_fetched ? &n->payment : NULL;
-    bool is_paid = fetched ? (fetched->state == ACQ_STATE_PAID)
-                           : (n->success && strcmp(n->operation, "deposited") == 0);
-    bool is_declined =
-        fetched ? (fetched->state == ACQ_STATE_DECLINED || fetched->state == ACQ_STATE_VOIDED)
-                : (!n->success || strcmp(n->operation, "declinedByTimeout") == 0);
-    if (is_paid) {
-        char movement[ACQ_ID_SIZE + 8];
-        snprintf(movement, sizeof movement, "%s:paid", n->bank_id);
-        int64_t amount = fetched && fetched->paid_minor > 0 ? fetched->paid_minor : n->amount_minor;
-        if (amount <= 0) /* Sberbank's callback may omit it: the invoice's amount */
-            amount = -1;
-        paid_report_t report = {
-            .provider = op->provider,
-            .bank_id = n->bank_id,
-            .reference = n->reference,
-            .movement_ref = movement,
-            .amount_minor = amount,
-            .at_ms = clock_now_ms(),
-        };
-        if (amount < 0) {
-            invoice_row_t invoice;
-            bool found = false;
-            db_status_t status = store_invoice_find_by_bank(emitter_db(em), op->provider,
-                                                            n->bank_id, &invoice, &found);
-            if (status != DB_OK)
-                return status;
-            if (!found) {
-                op->known = false;
-                return DB_OK;
-            }
-            report.amount_minor = invoice.amount_minor;
-        }
-        return money_paid(op->app, em, &report, &op->known);
-    }
-    if (is_declined) {
-        const char *reason = fetched && fetched->reason[0] ? fetched->reason : n->operation;
-        return money_declined(op->app, em, op->provider, n->bank_id, n->reference, "declined",
-                              reason, &op->known);
-    }
-    op->known = true; /* news with nothing to do (held, a reversal we asked for) */
-    return DB_OK;
-}
-
-/* The refund news a notification brings. */
-static db_status_t apply_refund_news(notice_apply_t *op, const emitter_t *em)
-{
-    if (!op->notice->refund_id[0]) {
-        /* Sberbank names no refund of ours (two refunds of one amount look
-         * alike): the refund job settles it by the payment's refunded sum */
-        op->known = true;
-        return DB_OK;
-    }
-    char refund_id[UUID_TEXT_SIZE];
-    db_status_t status =
-        store_refund_find_by_bank(emitter_db(em), op->notice->refund_id, refund_id, &op->known);
-    if (status != DB_OK || !op->known)
-        return status;
-    return refunds_landed(op->app, em, refund_id, op->notice->refund_id, clock_now_ms());
-}
-
-static db_status_t notice_tx(tx_t *tx, void *arg)
-{
-    notice_apply_t *op = arg;
-    op->known = false;
-    bool first = false, applied = false;
-    db_status_t status = store_callback_keep(tx->db, op->provider, op->notice->event_id, op->body,
-                                             "accepted", NULL, &first, &applied);
-    if (status != DB_OK)
-        return status;
-    if (applied) { /* a delivery heard and applied before: nothing more to do */
-        op->known = true;
-        return DB_OK;
-    }
-    emitter_t em = emitter_root(tx->db, "payment");
-    status = op->notice->kind == ACQ_NOTICE_REFUND ? apply_refund_news(op, &em)
-                                                   : apply_payment_news(op, &em);
-    if (status == DB_OK && op->known)
-        status = store_callback_applied(tx->db, op->provider, op->notice->event_id);
-    if (status == DB_OK && !op->known)
-        tx_abandon(tx); /* nothing of ours: keep nothing, say so */
-    return status;
-}
-
-static void webhook(const http_request_t *req, http_response_t *res, payment_app_t *app,
-                    const char *provider)
-{
-    if (strcmp(provider, app->provider) != 0) {
-        http_res_problem(res, 404, "not_found", "this store does not use that bank", NULL);
-        return;
-    }
-    size_t body_len = 0;
-    const char *body = http_req_body(req, &body_len);
-    const char *target = http_req_target(req);
-    const char *query = target ? strchr(target, '?') : NULL;
-    acq_notice_in_t in = {.query = query ? query + 1 : NULL, .body = body, .body_len = body_len};
-    acquirer_t *bank = bank_client(app);
-    if (!bank) {
-        http_res_header(res, "Retry-After", "5");
-        http_res_problem(res, 503, "bank_unavailable", "the bank cannot be reached", NULL);
-        return;
-    }
-    acq_notice_t notice;
-    acq_error_t err = {0};
-    acq_result_t result = acquirer_notice_verify(bank, &in, &notice, &err);
-    if (result == ACQ_REJECTED) {
-        metrics_counter_add(app->callbacks_refused, 1);
-        log_warn("a bank notification was refused", LF_STR("provider", provider),
-                 LF_STR("reason", err.message), LF_ERR(err.code[0] ? err.code : "bad_signature"));
-        http_res_problem(res, 400, err.code[0] ? err.code : "bad_signature",
-                         "the notification is not believed", err.message);
-        return;
-    }
-    if (result != ACQ_DONE) {
-        http_res_header(res, "Retry-After", "10");
-        http_res_problem(res, 503, "bank_unavailable",
-                         "the notification cannot be checked with the bank now", err.message);
-        return;
-    }
-    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
-    if (!db)
-        return;
-    notice_apply_t op = {
-        .app = app, .notice = &notice, .provider = provider, .body = body ? body : ""};
-    tx_t tx;
-    db_status_t status = service_tx(app->svc, db, notice_tx, &op, &tx);
-    if (status != DB_OK) {
-        service_answer_db_failure(res, db, status, "apply a bank notification");
-    } else if (!op.known) {
-        /* a notification the bank signed about nothing of ours: 200, so it
-         * stops, and a line for a person */
-        log_warn("a verified bank notification names nothing of ours", LF_STR("provider", provider),
-                 LF_STR("bank_id", notice.bank_id), LF_STR("reference", notice.reference),
-                 LF_ERR("unknown_payment"));
-        http_res_json_take(res, 200, json_pack("{s:b,s:s}", "ok", 1, "applied", "unknown"));
-    } else {
-        metrics_counter_add(app->callbacks_total, 1);
-        http_res_json_take(res, 200, json_pack("{s:b}", "ok", 1));
-    }
-    service_session_release(app->svc, &db);
-}
+/* notifications from the bank (notices.c)                              */
 
 static void webhook_sberbank(const http_request_t *req, http_response_t *res, void *arg)
 {
-    webhook(req, res, arg, "sberbank");
+    payment_app_t *app = arg;
+    notices_webhook(app->notices, req, res, "sberbank");
 }
 
 static void webhook_yookassa(const http_request_t *req, http_response_t *res, void *arg)
 {
-    webhook(req, res, arg, "yookassa");
+    payment_app_t *app = arg;
+    notices_webhook(app->notices, req, res, "yookassa");
 }
 
 /* ------------------------------------------------------------------ */
@@ -420,6 +269,9 @@ static void post_refund(const http_request_t *req, http_response_t *res, void *a
 
 int api_register(http_server_t *http, payment_app_t *app)
 {
+    app->notices = notices_new(app);
+    if (!app->notices)
+        return -1;
     static const struct {
         const char *method, *pattern;
         http_handler_fn handler;

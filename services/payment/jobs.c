@@ -18,6 +18,12 @@
  *     so the payment's refunded sum at the bank is compared with what we
  *     had refunded before this one: already there means it landed;
  *   - a payment is never made by us: reconciliation only asks.
+ *
+ * A refund the bank answered "pending" (YooKassa) is asked about by its
+ * id (refund_poll: GET /v3/refunds/{id}) until it succeeded or was
+ * canceled, PAYMENT_RECONCILE_AFTER after the answer, then twice as late
+ * each time, at most hourly; its webhook, when it comes first, lands it
+ * and the next question finds nothing left to do.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -236,14 +242,20 @@ static db_status_t refund_failed(effect_t *e, const emitter_t *em)
 }
 
 /* A refund the bank took but has not finished (YooKassa "pending"): its
- * id is kept, and its webhook lands it; the job asks again meanwhile. */
+ * id is kept, and its webhook lands it; refund_poll asks meanwhile. */
 static db_status_t refund_pending(effect_t *e, const emitter_t *em)
 {
     db_status_t status =
         store_refund_move(emitter_db(em), e->id, REFUND_PENDING, e->refund.refund_id, NULL, NULL);
     if (status == DB_OK)
-        status = schedule_job(emitter_db(em), JOB_REFUND_SEND, e->id, e->next_at_ms, e->next_round);
+        status = schedule_job(emitter_db(em), JOB_REFUND_POLL, e->id, e->next_at_ms, e->next_round);
     return status;
+}
+
+/* Still pending at the bank: ask again later. */
+static db_status_t refund_ask_again(effect_t *e, const emitter_t *em)
+{
+    return schedule_job(emitter_db(em), JOB_REFUND_POLL, e->id, e->next_at_ms, e->next_round);
 }
 
 static db_status_t refund_unknown(effect_t *e, const emitter_t *em)
@@ -664,7 +676,7 @@ static job_outcome_t run_refund(job_run_t *run)
             outcome = finish(run, refund_landed, &effect, "record the refund");
         else if (result == ACQ_DONE) {
             effect.next_at_ms = clock_now_ms() + app->reconcile_after_ms;
-            effect.next_round = job_round(run) + 1;
+            effect.next_round = 1;
             outcome = finish(run, refund_pending, &effect, "keep the bank's refund id");
         } else if (result == ACQ_REJECTED)
             outcome = finish(run, refund_failed, &effect, "record the bank's refusal");
@@ -677,6 +689,61 @@ static job_outcome_t run_refund(job_run_t *run)
     return outcome;
 }
 
+/* The wait before question `round` about something pending at the bank:
+ * base, then twice as long each time, at most RECONCILE_MAX_MS. */
+static int64_t ask_again_after_ms(int64_t base_ms, int round)
+{
+    int64_t wait_ms = base_ms;
+    for (int i = 1; i < round && wait_ms < RECONCILE_MAX_MS; i++)
+        wait_ms *= 2;
+    return wait_ms < RECONCILE_MAX_MS ? wait_ms : RECONCILE_MAX_MS;
+}
+
+/* refund_poll: a refund the bank answered "pending" — succeeded, canceled,
+ * or still pending (asked again later). */
+static job_outcome_t run_refund_poll(job_run_t *run)
+{
+    payment_app_t *app = job_run_arg(run);
+    char id[UUID_TEXT_SIZE];
+    if (job_row_id(run, id) != 0)
+        return JOB_FAIL;
+    refund_row_t refund;
+    bool found = false;
+    db_status_t status = store_refund_lock(job_run_db(run), id, &refund, &found);
+    if (status != DB_OK)
+        return jobs_result(run, status, "read the refund");
+    if (!found || refund.status != REFUND_PENDING || !refund.bank_refund_id[0])
+        return JOB_DONE; /* landed by its webhook, failed, or never reached the bank */
+    acquirer_t *bank = bank_client(app);
+    if (!bank)
+        return JOB_RETRY;
+    effect_t effect = {.app = app, .id = id};
+    acq_refund_status_t state;
+    acq_result_t result = acquirer_refund_status(bank, refund.bank_refund_id, &state, &effect.err);
+    if (result != ACQ_DONE)
+        return bank_failed(run, result, &effect.err, "ask the bank about a pending refund");
+    /* the bank's id came from an acq_refund_result_t: it fits */
+    snprintf(effect.refund.refund_id, sizeof effect.refund.refund_id, "%.*s",
+             (int)sizeof effect.refund.refund_id - 1, refund.bank_refund_id);
+    if (state.state == ACQ_REFUND_SUCCEEDED) {
+        log_info("a pending refund succeeded at the bank", LF_STR("refund_id", id),
+                 LF_STR("bank_refund_id", refund.bank_refund_id));
+        return finish(run, refund_landed, &effect, "record the refund");
+    }
+    if (state.state == ACQ_REFUND_CANCELED) {
+        snprintf(effect.err.code, sizeof effect.err.code, "canceled");
+        snprintf(effect.err.message, sizeof effect.err.message, "%s", state.reason);
+        log_warn("the bank canceled a pending refund", LF_STR("refund_id", id),
+                 LF_STR("bank_refund_id", refund.bank_refund_id), LF_STR("reason", state.reason),
+                 LF_ERR("refund_canceled"));
+        return finish(run, refund_failed, &effect, "record the bank's cancellation");
+    }
+    int round = job_round(run);
+    effect.next_at_ms = clock_now_ms() + ask_again_after_ms(app->reconcile_after_ms, round + 1);
+    effect.next_round = round + 1;
+    return finish(run, refund_ask_again, &effect, "schedule the next question");
+}
+
 int payment_jobs_register(jobs_t *jobs, payment_app_t *app)
 {
     static const struct {
@@ -687,6 +754,7 @@ int payment_jobs_register(jobs_t *jobs, payment_app_t *app)
         {JOB_INVOICE_EXPIRE, run_expire},
         {JOB_INVOICE_VOID, run_void},
         {JOB_REFUND_SEND, run_refund},
+        {JOB_REFUND_POLL, run_refund_poll},
     };
     if (bank_init(app) != 0 ||
         jobs_register_batch(jobs, JOB_INVOICE_REGISTER, (int)app->register_batch,

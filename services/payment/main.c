@@ -31,6 +31,12 @@ static const config_spec_t payment_specs[] = {
      "late each time, at most hourly)"},
     {"PAYMENT_DELIVERY_VAT_BP", "2000", false,
      "VAT of the receipt's delivery line: 0, 1000 or 2000"},
+    {"PAYMENT_NOTICE_COMMITTERS", "2", false,
+     "threads applying the bank's callbacks in batches, one transaction a batch (1..32)"},
+    {"PAYMENT_NOTICE_BATCH_MAX", "128", false,
+     "most callbacks applied in one transaction (1..1000)"},
+    {"PAYMENT_NOTICES_WAITING_MAX", "2048", false,
+     "callbacks waiting for a batch beyond which one is answered 429 with Retry-After"},
     CONFIG_SPEC_END,
 };
 

@@ -129,12 +129,13 @@ db_status_t money_paid(payment_app_t *app, const emitter_t *em, const paid_repor
                                       &invoice, &order, known_out);
     if (status != DB_OK || !*known_out)
         return status;
+    /* a callback that does not say how much: the invoice's amount */
+    int64_t amount = report->amount_minor > 0 ? report->amount_minor : invoice.amount_minor;
     ledger_after_t after;
-    ledger_refusal_t refusal = ledger_receive(&order.position, report->amount_minor, &after);
+    ledger_refusal_t refusal = ledger_receive(&order.position, amount, &after);
     if (refusal != LEDGER_OK)
         return db_fail(db, DB_STATE_BAD_DATA, "payment of %lld for invoice %s: %s",
-                       (long long)report->amount_minor, invoice.invoice_id,
-                       ledger_refusal_code(refusal));
+                       (long long)amount, invoice.invoice_id, ledger_refusal_code(refusal));
     const char *bank_payment_id =
         report->bank_id && report->bank_id[0] ? report->bank_id : invoice.bank_id;
     ledger_entry_t entry = {
@@ -143,7 +144,7 @@ db_status_t money_paid(payment_app_t *app, const emitter_t *em, const paid_repor
         .kind = LEDGER_KIND_PAYMENT,
         .provider = report->provider,
         .movement_ref = report->movement_ref,
-        .amount_minor = report->amount_minor,
+        .amount_minor = amount,
         .currency = invoice.currency,
         .paid_minor = after.paid_minor,
         .due_minor = after.due_minor,
@@ -153,12 +154,12 @@ db_status_t money_paid(payment_app_t *app, const emitter_t *em, const paid_repor
     status = store_ledger_append(db, &entry, &recorded);
     if (status != DB_OK || !recorded)
         return status; /* a report heard before: applied once */
-    order.position.received_minor += report->amount_minor;
+    order.position.received_minor += amount;
     if (invoice_may_move(invoice.status, INVOICE_PAID))
         status = store_invoice_move(db, invoice.invoice_id, INVOICE_PAID, NULL, NULL);
     if (status == DB_OK)
-        status = events_payment_succeeded(em, &invoice, bank_payment_id, report->amount_minor,
-                                          &after, report->at_ms);
+        status =
+            events_payment_succeeded(em, &invoice, bank_payment_id, amount, &after, report->at_ms);
     if (status == DB_OK)
         status = write_after(app, db, &order, &after);
     /* a part paid: the rest is billed by a new link */

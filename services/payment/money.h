@@ -34,7 +34,7 @@ typedef struct {
     const char *bank_id;      /* the bank's id of the invoice's payment; may be "" */
     const char *reference;    /* ours (the invoice's our_ref); may be "" */
     const char *movement_ref; /* the bank's id of this movement (once in the ledger) */
-    int64_t amount_minor;     /* what was taken */
+    int64_t amount_minor;     /* what was taken; -1: the invoice's amount (unsaid) */
     int64_t at_ms;
 } paid_report_t;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "services/payment/notices.h"
 
 static int read_settings(payment_app_t *app)
 {
@@ -20,7 +21,14 @@ static int read_settings(payment_app_t *app)
         return -1;
     }
     snprintf(app->provider, sizeof app->provider, "%s", provider);
-    int64_t vat = 0;
+    int64_t vat = 0, committers = 0, batch_max = 0, waiting_max = 0;
+    if (config_get_int(config, "PAYMENT_NOTICE_COMMITTERS", 1, 32, &committers) != 0 ||
+        config_get_int(config, "PAYMENT_NOTICE_BATCH_MAX", 1, 1000, &batch_max) != 0 ||
+        config_get_int(config, "PAYMENT_NOTICES_WAITING_MAX", 1, 100000, &waiting_max) != 0)
+        return -1;
+    app->notice_committers = (unsigned)committers;
+    app->notice_batch_max = (size_t)batch_max;
+    app->notices_waiting_max = (size_t)waiting_max;
     if (config_get_duration_ms(config, "INVOICE_TTL", &app->invoice_ttl_ms) != 0 ||
         config_get_duration_ms(config, "PAYMENT_RECONCILE_AFTER", &app->reconcile_after_ms) != 0 ||
         config_get_duration_ms(config, "PAYMENT_BANK_TIMEOUT", &app->bank_timeout_ms) != 0 ||
@@ -92,6 +100,7 @@ void payment_app_destroy(payment_app_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    notices_destroy(&(*self_p)->notices);
     free(*self_p);
     *self_p = NULL;
 }

@@ -14,7 +14,8 @@
  *   main.c        wiring only
  *   payment.c     the application: settings and counters
  *   handlers.c    the one table of consumed topics: wire messages -> plain structs
- *   api.c         webhooks, the order's money, manual records, refund requests
+ *   api.c         the routes: the order's money, manual records, refund requests
+ *   notices.c     the bank's callbacks: verified, then applied in batches
  *   jobs.c        the bank calls: register, reconcile, expire, void, refund
  *   events.c      plain structs -> the payment stream's messages
  *   store.c       every SQL statement
@@ -56,6 +57,11 @@ typedef struct {
     const char *callback_url;  /* PAYMENT_CALLBACK_URL: our public webhook (Sberbank) */
     int64_t bank_timeout_ms;   /* PAYMENT_BANK_TIMEOUT: one call to the bank */
     int64_t register_batch;    /* PAYMENT_REGISTER_BATCH: registrations sent at once per worker */
+    /* the callbacks' group commit (notices.h) */
+    unsigned notice_committers; /* PAYMENT_NOTICE_COMMITTERS: threads applying batches */
+    size_t notice_batch_max;    /* PAYMENT_NOTICE_BATCH_MAX: callbacks in one transaction */
+    size_t notices_waiting_max; /* PAYMENT_NOTICES_WAITING_MAX: beyond, 429 */
+    struct notices *notices;    /* made by api_register, owned by the app */
 
     metrics_counter_t *invoices_total;    /* invoices opened */
     metrics_counter_t *payments_total;    /* payments recorded (bank, cash, manual) */

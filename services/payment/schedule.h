@@ -17,6 +17,7 @@
 #define JOB_INVOICE_EXPIRE    "invoice_expire"    /* an unpaid invoice's link ran out */
 #define JOB_INVOICE_VOID      "invoice_void"      /* cancel the invoice at the bank */
 #define JOB_REFUND_SEND       "refund_send"       /* give money back through the bank */
+#define JOB_REFUND_POLL       "refund_poll"       /* ask how a pending refund stands */
 
 /* Enqueues kind for the row id at run_at_ms (0: now); attempt makes a
  * repeated job (a reconciliation asked again later) a new one. */

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/dbjson.h"
+#include "common/pgarray.h"
 
 #define ORDER_COLUMNS                                                                              \
     "order_id::text, version, number, currency, coalesce(customer_email, ''), "                    \
@@ -103,13 +104,17 @@ static const struct {
      "  failure_code = $4, failure_reason = $5, updated_at = now() "
      "WHERE refund_id = $1::uuid"},
 
-    {"pay_callback_keep",
-     "INSERT INTO callbacks AS c (provider, event_id, body, verdict, refusal) "
-     "VALUES ($1, $2, $3, $4, $5) "
-     "ON CONFLICT (provider, event_id) DO UPDATE SET times_received = c.times_received + 1 "
-     "RETURNING (xmax = 0), applied_at IS NOT NULL"},
-    {"pay_callback_applied",
-     "UPDATE callbacks SET applied_at = now() WHERE provider = $1 AND event_id = $2"},
+    {"pay_callbacks_keep",
+     "INSERT INTO callbacks AS c (provider, event_id, body, verdict, times_received) "
+     "SELECT $1, e, b, 'accepted', n FROM unnest($2::text[], $3::text[], $4::int4[]) AS t(e, b, n) "
+     "ON CONFLICT (provider, event_id) DO UPDATE "
+     "  SET times_received = c.times_received + EXCLUDED.times_received "
+     "RETURNING event_id, applied_at IS NOT NULL"},
+    {"pay_callbacks_applied",
+     "UPDATE callbacks SET applied_at = now() WHERE provider = $1 AND event_id = ANY($2::text[])"},
+    {"pay_callbacks_forget",
+     "DELETE FROM callbacks WHERE provider = $1 AND event_id = ANY($2::text[]) "
+     "  AND applied_at IS NULL"},
 
     {"pay_order_money_json",
      "SELECT json_build_object("
@@ -690,34 +695,91 @@ db_status_t store_refund_move(db_t *db, const char *refund_id, refund_status_t t
 /* ------------------------------------------------------------------ */
 /* callbacks                                                            */
 
-db_status_t store_callback_keep(db_t *db, const char *provider, const char *event_id,
-                                const char *body, const char *verdict, const char *refusal,
-                                bool *first_out, bool *applied_out)
+db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t *callbacks,
+                                 size_t count)
 {
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, provider);
-    db_param_text(&params, event_id);
-    db_param_text(&params, body);
-    db_param_text(&params, verdict);
-    db_param_text(&params, refusal);
+    pg_array_t ids, bodies, times;
+    pg_array_init(&ids, PG_OID_TEXT);
+    pg_array_init(&bodies, PG_OID_TEXT);
+    pg_array_init(&times, PG_OID_INT4);
     PGresult *res = NULL;
-    db_status_t status = db_run(db, "pay_callback_keep", &params, &res);
-    if (status != DB_OK)
-        return status;
-    *first_out = PQntuples(res) == 1 && db_get_bool(res, 0, 0);
-    *applied_out = PQntuples(res) == 1 && db_get_bool(res, 0, 1);
+    db_status_t status = DB_OK;
+    for (size_t i = 0; i < count && status == DB_OK; i++) {
+        callbacks[i].applied = false;
+        if (pg_array_add_text(&ids, callbacks[i].event_id) != 0 ||
+            pg_array_add_text(&bodies, callbacks[i].body) != 0 ||
+            pg_array_add_i32(&times, callbacks[i].times > 0 ? callbacks[i].times : 1) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to keep %zu callbacks", count);
+    }
+    const uint8_t *wire[3];
+    size_t len[3];
+    if (status == DB_OK && (pg_array_wire(&ids, &wire[0], &len[0]) != 0 ||
+                            pg_array_wire(&bodies, &wire[1], &len[1]) != 0 ||
+                            pg_array_wire(&times, &wire[2], &len[2]) != 0))
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to keep %zu callbacks", count);
+    if (status == DB_OK) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, provider);
+        for (int i = 0; i < 3; i++)
+            db_param_bytes(&params, wire[i], len[i]);
+        status = db_run(db, "pay_callbacks_keep", &params, &res);
+    }
+    /* the rows come back in no promised order: matched by event id,
+     * expected in the order sent */
+    size_t next = 0;
+    for (int row = 0; status == DB_OK && row < PQntuples(res); row++) {
+        const char *event_id = PQgetvalue(res, row, 0);
+        for (size_t tried = 0; tried < count; tried++, next = (next + 1) % count) {
+            if (strcmp(callbacks[next].event_id, event_id) == 0) {
+                callbacks[next].applied = db_get_bool(res, row, 1);
+                next = (next + 1) % count;
+                break;
+            }
+        }
+    }
     PQclear(res);
-    return DB_OK;
+    pg_array_release(&times);
+    pg_array_release(&bodies);
+    pg_array_release(&ids);
+    return status;
 }
 
-db_status_t store_callback_applied(db_t *db, const char *provider, const char *event_id)
+/* Runs an "... provider = $1 AND event_id = ANY($2)" statement. */
+static db_status_t callbacks_by_ids(db_t *db, const char *stmt, const char *provider,
+                                    const char *const *event_ids, size_t count)
 {
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, provider);
-    db_param_text(&params, event_id);
-    return db_run(db, "pay_callback_applied", &params, NULL);
+    pg_array_t ids;
+    pg_array_init(&ids, PG_OID_TEXT);
+    db_status_t status = DB_OK;
+    for (size_t i = 0; i < count && status == DB_OK; i++)
+        if (pg_array_add_text(&ids, event_ids[i]) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for %zu callback ids", count);
+    const uint8_t *wire = NULL;
+    size_t len = 0;
+    if (status == DB_OK && pg_array_wire(&ids, &wire, &len) != 0)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for %zu callback ids", count);
+    if (status == DB_OK) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, provider);
+        db_param_bytes(&params, wire, len);
+        status = db_run(db, stmt, &params, NULL);
+    }
+    pg_array_release(&ids);
+    return status;
+}
+
+db_status_t store_callbacks_applied(db_t *db, const char *provider, const char *const *event_ids,
+                                    size_t count)
+{
+    return callbacks_by_ids(db, "pay_callbacks_applied", provider, event_ids, count);
+}
+
+db_status_t store_callbacks_forget(db_t *db, const char *provider, const char *const *event_ids,
+                                   size_t count)
+{
+    return callbacks_by_ids(db, "pay_callbacks_forget", provider, event_ids, count);
 }
 
 /* ------------------------------------------------------------------ */

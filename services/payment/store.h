@@ -232,14 +232,28 @@ db_status_t store_refund_move(db_t *db, const char *refund_id, refund_status_t s
 /* ------------------------------------------------------------------ */
 /* callbacks                                                            */
 
-/* Keeps a bank's callback by its event id before it is answered. First
- * time: stored with the verdict ("accepted" or "refused" and why);
- * again: its count goes up. *first says which; *applied whether an
- * earlier delivery was already applied. */
-db_status_t store_callback_keep(db_t *db, const char *provider, const char *event_id,
-                                const char *body, const char *verdict, const char *refusal,
-                                bool *first_out, bool *applied_out);
-db_status_t store_callback_applied(db_t *db, const char *provider, const char *event_id);
+/* One accepted callback of a batch, kept by its event id before it is
+ * answered. */
+typedef struct {
+    const char *event_id; /* distinct within a batch */
+    const char *body;
+    int times;    /* deliveries of it in the batch (times_received grows by it) */
+    bool applied; /* out: an earlier delivery was applied already */
+} callback_keep_t;
+
+/* Keeps a batch of believed callbacks in one statement: stored the first
+ * time, counted again after; each one's applied says whether an earlier
+ * delivery was applied (a concurrent transaction keeping the same event
+ * is waited for). */
+db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t *callbacks,
+                                 size_t count);
+/* Marks kept callbacks applied. */
+db_status_t store_callbacks_applied(db_t *db, const char *provider, const char *const *event_ids,
+                                    size_t count);
+/* Forgets kept callbacks never applied: verified, but about nothing of
+ * ours (anyone's signed news must not fill the table). */
+db_status_t store_callbacks_forget(db_t *db, const char *provider, const char *const *event_ids,
+                                   size_t count);
 
 /* ------------------------------------------------------------------ */
 /* what the API shows                                                   */

@@ -131,6 +131,16 @@ acq_result_t acquirer_refund(acquirer_t *self, const acq_refund_t *refund, acq_r
                           : yookassa_refund(self->yookassa, refund, out, err);
 }
 
+acq_result_t acquirer_refund_status(acquirer_t *self, const char *refund_id,
+                                    acq_refund_status_t *out, acq_error_t *err)
+{
+    if (self->yookassa)
+        return yookassa_refund_get(self->yookassa, refund_id, out, err);
+    memset(out, 0, sizeof *out);
+    return bankcall_fail(err, ACQ_REJECTED, 0, "unsupported",
+                         "Sberbank's refunds are never pending: there is nothing to ask");
+}
+
 acq_result_t acquirer_notice_verify(acquirer_t *self, const acq_notice_in_t *in, acq_notice_t *out,
                                     acq_error_t *err)
 {

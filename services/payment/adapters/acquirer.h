@@ -178,6 +178,20 @@ typedef struct {
     bool succeeded;              /* false: pending at the bank (YooKassa), a webhook follows */
 } acq_refund_result_t;
 
+/* A refund the bank answered "pending", as it stands now. */
+typedef enum {
+    ACQ_REFUND_PENDING = 0, /* still being done: ask again later */
+    ACQ_REFUND_SUCCEEDED,   /* the money went back */
+    ACQ_REFUND_CANCELED,    /* the bank gave up on it: nothing went back */
+} acq_refund_state_t;
+
+typedef struct {
+    acq_refund_state_t state;
+    char payment_id[ACQ_ID_SIZE];  /* the payment it gives back from */
+    int64_t amount_minor;          /* as the bank has it */
+    char reason[ACQ_MESSAGE_SIZE]; /* canceled: cancellation_details.reason */
+} acq_refund_status_t;
+
 /* A notification as the HTTP route received it. */
 typedef struct {
     const char *query; /* the raw query string after '?' (Sberbank's GET), or NULL */
@@ -270,6 +284,13 @@ acq_result_t acquirer_cancel(acquirer_t *self, const acq_ref_t *ref, const char 
 /* Gives amount_minor of a paid payment back, with the refund's receipt. */
 acq_result_t acquirer_refund(acquirer_t *self, const acq_refund_t *refund, acq_refund_result_t *out,
                              acq_error_t *err);
+
+/* How a refund stands at the bank, by the bank's refund id (YooKassa's
+ * GET /v3/refunds/{id}), for a refund it answered "pending". Sberbank's
+ * refund.do is never pending: ACQ_REJECTED "unsupported". A refund the
+ * bank does not know is ACQ_REJECTED "not_found". */
+acq_result_t acquirer_refund_status(acquirer_t *self, const char *refund_id,
+                                    acq_refund_status_t *out, acq_error_t *err);
 
 /* Verifies a notification and says what it means. ACQ_DONE: believe it
  * (*out filled). ACQ_REJECTED: refuse it (answer 4xx and change nothing):

@@ -487,6 +487,44 @@ done:
     return result;
 }
 
+acq_result_t yookassa_refund_get(yookassa_t *self, const char *refund_id, acq_refund_status_t *out,
+                                 acq_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    memset(err, 0, sizeof *err);
+    char path[256];
+    if (payment_path("refunds", refund_id, "", path, sizeof path) != 0)
+        return bankcall_fail(err, ACQ_REJECTED, 0, "bad_request",
+                             "YooKassa is asked by the refund's id, which is missing or bad");
+    json_t *reply = NULL;
+    acq_result_t result = call(self, "GET", path, NULL, NULL, false, &reply, err);
+    if (result != ACQ_DONE)
+        goto done;
+    const char *id = json_string_value(json_object_get(reply, "id"));
+    const char *status = json_string_value(json_object_get(reply, "status"));
+    const char *payment_id = json_string_value(json_object_get(reply, "payment_id"));
+    if (!id || strcmp(id, refund_id) != 0 || !status ||
+        (strcmp(status, "pending") != 0 && strcmp(status, "succeeded") != 0 &&
+         strcmp(status, "canceled") != 0)) {
+        result = bankcall_fail(err, ACQ_TRANSIENT, 200, "bad_reply",
+                               "the refund came back without its id or a known status");
+        goto done;
+    }
+    out->state = strcmp(status, "succeeded") == 0  ? ACQ_REFUND_SUCCEEDED
+                 : strcmp(status, "canceled") == 0 ? ACQ_REFUND_CANCELED
+                                                   : ACQ_REFUND_PENDING;
+    bankcall_copy(out->payment_id, sizeof out->payment_id, payment_id ? payment_id : "");
+    out->amount_minor = amount_member(reply, "amount");
+    const char *reason = json_string_value(
+        json_object_get(json_object_get(reply, "cancellation_details"), "reason"));
+    if (out->state == ACQ_REFUND_CANCELED)
+        bankcall_copy(out->reason, sizeof out->reason,
+                      reason ? reason : "the bank canceled the refund");
+done:
+    json_decref(reply);
+    return result;
+}
+
 /* --- webhooks ---------------------------------------------------------------- */
 
 acq_result_t yookassa_webhook_parse(const char *body, size_t len, acq_notice_t *out,

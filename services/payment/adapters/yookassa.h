@@ -40,6 +40,9 @@ acq_result_t yookassa_cancel(yookassa_t *self, const acq_ref_t *ref, const char 
                              acq_error_t *err);
 acq_result_t yookassa_refund(yookassa_t *self, const acq_refund_t *refund, acq_refund_result_t *out,
                              acq_error_t *err);
+/* GET /v3/refunds/{id}: pending, succeeded or canceled (with the reason). */
+acq_result_t yookassa_refund_get(yookassa_t *self, const char *refund_id, acq_refund_status_t *out,
+                                 acq_error_t *err);
 
 /* What a webhook claims, before anyone believes it. */
 typedef struct {

@@ -11,7 +11,8 @@
  *                                lose_reply (done, the answer held delay_ms, past the
  *                                client's timeout), http (status http_status; apply: done
  *                                first), error_code (Sberbank: that errorCode, nothing done),
- *                                processing (YooKassa 202, nothing done)
+ *                                processing (YooKassa 202, nothing done), pending
+ *                                (refunds.create: the refund stays pending, no webhook)
  *   POST /_fake/notices/faults  {provider, kind, delay_ms, count}: the next count
  *                                notifications are sent twice (duplicate), late (delay: a
  *                                later one overtakes it), with a wrong checksum
@@ -26,6 +27,8 @@
  *                                             orderBundle and refunds' refundItems
  *   GET  /_fake/yookassa/payments/{id}        a payment, with the request it came in
  *   GET  /_fake/yookassa/refunds/{id}         a refund, with its request (receipt)
+ *   POST /_fake/yookassa/refunds/{id}/settle  {status: succeeded|canceled, reason}: a pending
+ *                                             refund settled (succeeded: its webhook is sent)
  *   GET  /_fake/stats                         how many orders, payments, refunds it holds
  *   POST /_fake/reset                         forget everything
  */
@@ -81,7 +84,8 @@ static void on_faults(const http_request_t *req, http_response_t *res, void *arg
     fault.count = (int)int_member(body, "count", 1);
     json_decref(body);
     bool known = strcmp(fault.kind, "lose_reply") == 0 || strcmp(fault.kind, "http") == 0 ||
-                 strcmp(fault.kind, "error_code") == 0 || strcmp(fault.kind, "processing") == 0;
+                 strcmp(fault.kind, "error_code") == 0 || strcmp(fault.kind, "processing") == 0 ||
+                 strcmp(fault.kind, "pending") == 0;
     if (!known ||
         (strcmp(fault.provider, "sberbank") != 0 && strcmp(fault.provider, "yookassa") != 0) ||
         fault.count < 1 || fault.count > 1000 || fault.http_status < 100 ||
@@ -332,6 +336,29 @@ static void on_yoo_refund(const http_request_t *req, http_response_t *res, void 
         http_res_problem(res, 404, "not_found", "no such refund", NULL);
 }
 
+static void on_yoo_refund_settle(const http_request_t *req, http_response_t *res, void *arg)
+{
+    fake_t *fake = arg;
+    json_t *body = body_of(req, res);
+    if (!body)
+        return;
+    const char *status = json_string_value(json_object_get(body, "status"));
+    const char *reason = json_string_value(json_object_get(body, "reason"));
+    pthread_mutex_lock(&fake->lock);
+    fake_yoo_refund_t *refund = fake_yoo_refund_find(fake, http_req_param(req, "id"));
+    int rc = refund ? fake_yoo_refund_settle(fake, refund, status, reason) : -1;
+    json_t *settled = rc == 0 ? fake_yoo_refund_json(refund) : NULL;
+    pthread_mutex_unlock(&fake->lock);
+    json_decref(body);
+    if (!refund)
+        http_res_problem(res, 404, "not_found", "no such refund", NULL);
+    else if (rc != 0)
+        http_res_problem(res, 409, "not_pending",
+                         "only a pending refund is settled, as succeeded or canceled", NULL);
+    else
+        http_res_json_take(res, 200, settled);
+}
+
 static void on_reset(const http_request_t *req, http_response_t *res, void *arg)
 {
     (void)req;
@@ -379,6 +406,7 @@ int fake_control_routes(http_server_t *server, fake_t *fake)
         {"GET", "/_fake/sberbank/orders/{id}", on_sber_order},
         {"GET", "/_fake/yookassa/payments/{id}", on_yoo_payment},
         {"GET", "/_fake/yookassa/refunds/{id}", on_yoo_refund},
+        {"POST", "/_fake/yookassa/refunds/{id}/settle", on_yoo_refund_settle},
         {"GET", "/_fake/stats", on_stats},
         {"POST", "/_fake/reset", on_reset},
         {"GET", "/healthz", on_health},

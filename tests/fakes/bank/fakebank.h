@@ -53,7 +53,7 @@ typedef struct {
 typedef struct {
     char provider[16]; /* "sberbank", "yookassa" */
     char op[32];       /* "register", "status", "payments.create", ... or "*" */
-    char kind[24];     /* "lose_reply", "http", "error_code", "processing" */
+    char kind[24];     /* "lose_reply", "http", "error_code", "processing", "pending" */
     int http_status;   /* kind http */
     bool apply;        /* lose_reply, http: do the operation before failing */
     char error_code[8];
@@ -127,6 +127,7 @@ typedef struct {
     int64_t amount;
     json_t *request; /* with its receipt */
     int64_t created_ms;
+    char cancel_reason[48]; /* canceled: cancellation_details.reason */
 } fake_yoo_refund_t;
 
 typedef struct {
@@ -239,6 +240,12 @@ void fake_sber_touch(fake_t *fake, fake_sber_order_t *order);
 json_t *fake_sber_order_json(const fake_sber_order_t *order);
 json_t *fake_yoo_payment_json(const fake_t *fake, const fake_yoo_payment_t *payment);
 json_t *fake_yoo_refund_json(const fake_yoo_refund_t *refund);
+/* Settles a pending refund (under the lock): "succeeded" (the webhook is
+ * sent) or "canceled" with reason (the money stays with the customer's
+ * payment: what it reserved is released). 0, or -1 when it is not pending
+ * or status is neither. */
+int fake_yoo_refund_settle(fake_t *fake, fake_yoo_refund_t *refund, const char *status,
+                           const char *reason);
 
 /* --- url-encoded forms (fakebank.c): the fake reads them its own way, not
  * with the adapters' code, so that a bug there cannot hide in both ------- */

@@ -14,7 +14,9 @@
  * succeeded | canceled. A pending payment is not cancelled by the shop (it
  * expires at the bank); a waiting one is. Injected faults: 202 (not
  * processed yet: nothing done, retry_after), 500 (done or not, as armed;
- * a repeat with the key replays what was done), 429, a reply held back.
+ * a repeat with the key replays what was done), 429, a reply held back,
+ * a refund left "pending" (no webhook, what it gives back reserved) until
+ * /_fake/yookassa/refunds/{id}/settle makes it succeeded or canceled.
  * Unverified (no source at hand): the 202 body's shape ({"type":
  * "processing", "retry_after": ms}) and the error descriptions' words.
  */
@@ -227,9 +229,14 @@ json_t *fake_yoo_refund_json(const fake_yoo_refund_t *refund)
 {
     char created[40];
     fake_time_text(refund->created_ms, created, sizeof created);
-    return json_pack("{s:s, s:s, s:s, s:o, s:s}", "id", refund->id, "payment_id",
-                     refund->payment_id, "status", refund->status, "amount",
-                     amount_json(refund->amount), "created_at", created);
+    json_t *object = json_pack("{s:s, s:s, s:s, s:o, s:s}", "id", refund->id, "payment_id",
+                               refund->payment_id, "status", refund->status, "amount",
+                               amount_json(refund->amount), "created_at", created);
+    if (object && strcmp(refund->status, "canceled") == 0)
+        json_object_set_new(
+            object, "cancellation_details",
+            json_pack("{s:s, s:s}", "party", "yoo_money", "reason", refund->cancel_reason));
+    return object;
 }
 
 int fake_yoo_pay(fake_t *fake, fake_yoo_payment_t *payment, bool pay, int64_t amount)
@@ -352,7 +359,26 @@ static answer_t cancel_payment(fake_t *fake, const char *id)
     return (answer_t){200, fake_yoo_payment_json(fake, payment)};
 }
 
-static answer_t create_refund(fake_t *fake, json_t *request)
+int fake_yoo_refund_settle(fake_t *fake, fake_yoo_refund_t *refund, const char *status,
+                           const char *reason)
+{
+    if (strcmp(refund->status, "pending") != 0 || !status ||
+        (strcmp(status, "succeeded") != 0 && strcmp(status, "canceled") != 0))
+        return -1;
+    snprintf(refund->status, sizeof refund->status, "%s", status);
+    if (strcmp(status, "canceled") == 0) {
+        snprintf(refund->cancel_reason, sizeof refund->cancel_reason, "%s",
+                 reason && reason[0] ? reason : "rejected_by_payee");
+        fake_yoo_payment_t *payment = fake_yoo_find(fake, refund->payment_id);
+        if (payment)
+            payment->refunded -= refund->amount;
+        return 0;
+    }
+    fake_notify_yoo_take(fake, "refund.succeeded", fake_yoo_refund_json(refund));
+    return 0;
+}
+
+static answer_t create_refund(fake_t *fake, json_t *request, bool pending)
 {
     const char *payment_id = json_string_value(json_object_get(request, "payment_id"));
     fake_yoo_payment_t *payment = fake_yoo_find(fake, payment_id);
@@ -382,13 +408,14 @@ static answer_t create_refund(fake_t *fake, json_t *request)
     }
     fake_new_id(refund->id);
     snprintf(refund->payment_id, sizeof refund->payment_id, "%s", payment->id);
-    snprintf(refund->status, sizeof refund->status, "succeeded");
+    snprintf(refund->status, sizeof refund->status, "%s", pending ? "pending" : "succeeded");
     refund->amount = amount;
     refund->request = json_incref(request);
     refund->created_ms = clock_now_ms();
     fake->refunds[fake->refund_count++] = refund;
-    payment->refunded += amount;
-    fake_notify_yoo_take(fake, "refund.succeeded", fake_yoo_refund_json(refund));
+    payment->refunded += amount; /* pending: reserved until it is settled */
+    if (!pending)
+        fake_notify_yoo_take(fake, "refund.succeeded", fake_yoo_refund_json(refund));
     return (answer_t){200, fake_yoo_refund_json(refund)};
 }
 
@@ -531,7 +558,7 @@ static void handle(fake_t *fake, op_t op, const http_request_t *req, http_respon
         answer = cancel_payment(fake, id);
         break;
     case OP_REFUND:
-        answer = create_refund(fake, request);
+        answer = create_refund(fake, request, faulty && strcmp(fault.kind, "pending") == 0);
         break;
     case OP_GET: {
         fake_yoo_payment_t *payment = fake_yoo_find(fake, id);
