@@ -40,8 +40,9 @@ BENCH_SECTION=setup
 # the ports the sections' processes listen on (tests/integration/kit/kit.sh:
 # kitprod, kitcons 2 and 3; kit/inventory.sh: orderfeed, inventory 1 and 2;
 # order/order.sh: order 1; payment/payment.sh: payment, the fake bank,
-# factfeed as the order stream), and busd's, which lives across sections
-BENCH_PORTS="28091 25591 28092 25592 28093 25593 28121 25621 28130 25630 28131 25631 28132 25632 28181 25561"
+# factfeed as the order stream; notify/notify.sh: notification, the fake SMTP
+# server), and busd's, which lives across sections
+BENCH_PORTS="28091 25591 28092 25592 28093 25593 28121 25621 28130 25630 28131 25631 28132 25632 28181 25561 28140 25640 28141 28142"
 BUSD_PORTS="25550 25551 28080"
 
 bench_log() {

@@ -33,6 +33,9 @@ struct smtp_client {
     char *ca_file;
     char *helo_domain;
     notify_limits_t limits;
+    /* kept between sends (curl_easy_reset keeps its connection cache): the
+     * next message goes over the same session, STARTTLS and AUTH done once */
+    CURL *curl;
 };
 
 /* One transfer's state, for libcurl's callbacks. */
@@ -99,6 +102,7 @@ void smtp_client_destroy(smtp_client_t **self_p)
     }
     free(self->ca_file);
     free(self->helo_domain);
+    curl_easy_cleanup(self->curl);
     free(self);
     *self_p = NULL;
 }
@@ -222,7 +226,11 @@ notify_result_t smtp_send(smtp_client_t *self, const notify_email_t *email, char
     }
     outcall_copy(message_id_out, NOTIFY_ID_SIZE, message_id);
     rcpts = envelope(email);
-    curl = curl_easy_init();
+    if (self->curl)
+        curl_easy_reset(self->curl);
+    else
+        self->curl = curl_easy_init();
+    curl = self->curl;
     if (!rcpts || !curl) {
         result = outcall_fail(err, NOTIFY_TRANSIENT, 0, "out_of_memory", "out of memory");
         goto done;
@@ -266,7 +274,11 @@ notify_result_t smtp_send(smtp_client_t *self, const notify_email_t *email, char
         outcall_copy(curl_error, sizeof curl_error, curl_easy_strerror(code));
     result = classify(code, reply, &t, curl_error, err);
 done:
-    curl_easy_cleanup(curl);
+    if (curl && result != NOTIFY_SENT) {
+        /* after a failure the session's state is not known: start afresh */
+        curl_easy_cleanup(self->curl);
+        self->curl = NULL;
+    }
     curl_slist_free_all(rcpts);
     strbuf_release(&message);
     return result;

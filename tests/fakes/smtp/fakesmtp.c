@@ -58,6 +58,8 @@ static const config_spec_t specs[] = {
     {"FAKE_SMTP_DIR", NULL, false, "a directory to write each kept message to as <id>.eml"},
     {"FAKE_SMTP_MAX_SIZE", "26214400", false, "the largest message taken, in bytes (SIZE)"},
     {"FAKE_SMTP_IDLE", "60s", false, "how long a silent session is kept"},
+    {"FAKE_SMTP_LATENCY", "0ms", false,
+     "how long the reply to a message's final dot waits (the bench: a server taking its time)"},
     {"LOG_LEVEL", "info", false, "debug, info, warn, error"},
     CONFIG_SPEC_END,
 };
@@ -467,7 +469,8 @@ int main(int argc, char **argv)
     bool require_tls = true;
     if (config_get_int(cfg, "FAKE_SMTP_MAX_SIZE", 1024, 1024L * 1024 * 1024, &max_size) != 0 ||
         config_get_bool(cfg, "FAKE_SMTP_REQUIRE_TLS", &require_tls) != 0 ||
-        config_get_duration_ms(cfg, "FAKE_SMTP_IDLE", &fake->idle_ms) != 0)
+        config_get_duration_ms(cfg, "FAKE_SMTP_IDLE", &fake->idle_ms) != 0 ||
+        config_get_duration_ms(cfg, "FAKE_SMTP_LATENCY", &fake->latency_ms) != 0)
         goto done;
     fake->max_size = (size_t)max_size;
     fake->require_tls = require_tls;

@@ -52,6 +52,7 @@ typedef struct {
     size_t max_size;
     bool require_tls;
     int64_t idle_ms;
+    int64_t latency_ms; /* how long the final reply of a message waits (a real server's work) */
     SSL_CTX *tls;
     int listen_fd;
     /* state */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -338,6 +339,11 @@ static bool do_data(session_t *s, char *line)
                f.code != 421;
     }
     uint64_t id = fake_keep_take(fake, &message);
+    if (fake->latency_ms > 0) {
+        struct timespec wait = {.tv_sec = (time_t)(fake->latency_ms / 1000),
+                                .tv_nsec = (long)(fake->latency_ms % 1000) * 1000000L};
+        nanosleep(&wait, NULL);
+    }
     char text[96];
     snprintf(text, sizeof text, "2.0.0 Ok: queued as %llu", (unsigned long long)id);
     return reply(s, 250, text) == 0;
