@@ -35,12 +35,12 @@
 #include "services/shipping/shipping.h"
 #include "services/shipping/store.h"
 
-#define SHIPPING_STREAM  "shipping"
-#define ROLES_READ       (ROLE_ADMIN | ROLE_MANAGER | ROLE_WAREHOUSE)
-#define ROLES_OVERRIDE   (ROLE_ADMIN | ROLE_MANAGER)
-#define ROLES_COURIER    (ROLE_ADMIN | ROLE_COURIER)
-#define ROLES_WAREHOUSE  (ROLE_ADMIN | ROLE_WAREHOUSE)
-#define NAME_MAX_BYTES   48
+#define SHIPPING_STREAM "shipping"
+#define ROLES_READ      (ROLE_ADMIN | ROLE_MANAGER | ROLE_WAREHOUSE)
+#define ROLES_OVERRIDE  (ROLE_ADMIN | ROLE_MANAGER)
+#define ROLES_COURIER   (ROLE_ADMIN | ROLE_COURIER)
+#define ROLES_WAREHOUSE (ROLE_ADMIN | ROLE_WAREHOUSE)
+#define NAME_MAX_BYTES  48
 
 /* --- helpers ---------------------------------------------------------------------- */
 
@@ -137,8 +137,8 @@ static void apply_news(shipping_app_t *app, http_response_t *res, const track_ne
     else if (op.outcome == TRACK_UNKNOWN && not_found_status != 200)
         http_res_problem(res, not_found_status, "not_found", "no such parcel out", NULL);
     else
-        http_res_json_take(res, 200, json_pack("{s:b, s:s}", "ok", 1, "applied",
-                                               outcome_name(op.outcome)));
+        http_res_json_take(res, 200,
+                           json_pack("{s:b, s:s}", "ok", 1, "applied", outcome_name(op.outcome)));
     service_session_release(app->svc, &db);
 }
 
@@ -199,8 +199,7 @@ static void get_warehouse(const http_request_t *req, http_response_t *res, void 
     for (size_t i = 0; method && i < sizeof methods / sizeof methods[0]; i++)
         known = known || strcmp(method, methods[i]) == 0;
     if (!known) {
-        http_res_problem(res, 400, "invalid_method", "method: courier, post or pickup_point",
-                         NULL);
+        http_res_problem(res, 400, "invalid_method", "method: courier, post or pickup_point", NULL);
         return;
     }
     db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
@@ -242,15 +241,14 @@ static void post_quote(const http_request_t *req, http_response_t *res, void *ar
         return;
     const json_t *cost = json_object_get(body, "carrier_cost_minor");
     const char *carrier_id = json_string_value(json_object_get(body, "carrier_id"));
-    override_op_t op = {.order_id = id,
-                        .choice = {.carrier = name_of(body, "carrier"),
-                                   .carrier_id = carrier_id ? carrier_id : "",
-                                   .service = name_of(body, "service"),
-                                   .package = name_of(body, "package"),
-                                   .cost_minor = json_is_integer(cost)
-                                                     ? (int64_t)json_integer_value(cost)
-                                                     : -1,
-                                   .actor = claims.subject}};
+    override_op_t op = {
+        .order_id = id,
+        .choice = {.carrier = name_of(body, "carrier"),
+                   .carrier_id = carrier_id ? carrier_id : "",
+                   .service = name_of(body, "service"),
+                   .package = name_of(body, "package"),
+                   .cost_minor = json_is_integer(cost) ? (int64_t)json_integer_value(cost) : -1,
+                   .actor = claims.subject}};
     if (!op.choice.carrier || !op.choice.service || !op.choice.package ||
         op.choice.cost_minor < 0 || op.choice.cost_minor > 100000000 ||
         strlen(op.choice.carrier_id) > 32) {
@@ -266,8 +264,8 @@ static void post_quote(const http_request_t *req, http_response_t *res, void *ar
     if (status != DB_OK)
         service_answer_db_failure(res, db, status, "override a quote");
     else if (!op.found)
-        http_res_problem(res, 409, "not_quotable",
-                         "no shipment, or its label is under way already", NULL);
+        http_res_problem(res, 409, "not_quotable", "no shipment, or its label is under way already",
+                         NULL);
     else
         http_res_json_take(res, 200, json_pack("{s:b}", "ok", 1));
     service_session_release(app->svc, &db);
@@ -314,9 +312,8 @@ static void post_courier(const http_request_t *req, http_response_t *res, void *
     if (event && strcmp(event, "cash_collected") == 0) {
         const json_t *amount = json_object_get(body, "amount_minor");
         cash_op_t op = {.order_id = id,
-                        .amount_minor = json_is_integer(amount)
-                                            ? (int64_t)json_integer_value(amount)
-                                            : -1};
+                        .amount_minor =
+                            json_is_integer(amount) ? (int64_t)json_integer_value(amount) : -1};
         if (op.amount_minor <= 0) {
             http_res_problem(res, 422, "invalid_amount", "amount_minor > 0", NULL);
             return;
@@ -348,8 +345,7 @@ static void post_courier(const http_request_t *req, http_response_t *res, void *
     char event_id[128], description[600];
     snprintf(event_id, sizeof event_id, "courier:%s:%s:%lld", id, event,
              (long long)(json_integer_value(json_object_get(body, "attempt"))));
-    snprintf(description, sizeof description, "%s%s%s", words, note ? ": " : "",
-             note ? note : "");
+    snprintf(description, sizeof description, "%s%s%s", words, note ? ": " : "", note ? note : "");
     track_news_t news = {.order_id = id,
                          .event_id = event_id,
                          .code = code,
@@ -435,8 +431,8 @@ static void post_batch(const http_request_t *req, http_response_t *res, void *ar
     if (status != DB_OK)
         service_answer_db_failure(res, db, status, "create a batch");
     else
-        http_res_json_take(res, 201, json_pack("{s:s, s:s}", "number", op.created, "status",
-                                               "open"));
+        http_res_json_take(res, 201,
+                           json_pack("{s:s, s:s}", "number", op.created, "status", "open"));
     service_session_release(app->svc, &db);
 }
 
@@ -562,8 +558,8 @@ static db_status_t batch_process_tx(tx_t *tx, void *arg)
             break;
         const char *state = json_string_value(json_object_get(member, "state"));
         if (state && strcmp(state, "new") == 0)
-            status = shipments_assembled(
-                &em, json_string_value(json_object_get(member, "order_id")), 0);
+            status =
+                shipments_assembled(&em, json_string_value(json_object_get(member, "order_id")), 0);
     }
     json_decref(members);
     if (status == DB_OK)
@@ -572,10 +568,8 @@ static db_status_t batch_process_tx(tx_t *tx, void *arg)
         char payload[64], dedup[64];
         snprintf(payload, sizeof payload, "{\"number\":\"%s\"}", op->number);
         snprintf(dedup, sizeof dedup, "%s:%s", JOB_BATCH, op->number);
-        job_spec_t spec = {.kind = JOB_BATCH,
-                           .payload = payload,
-                           .dedup_key = dedup,
-                           .max_attempts = 200};
+        job_spec_t spec = {
+            .kind = JOB_BATCH, .payload = payload, .dedup_key = dedup, .max_attempts = 200};
         status = jobs_enqueue(tx->db, &spec, NULL, NULL);
     }
     op->outcome = 0;
@@ -601,8 +595,8 @@ static void post_batch_process(const http_request_t *req, http_response_t *res, 
     else if (op.outcome == 3)
         http_res_problem(res, 409, "batch_closed", "the batch was processed already", NULL);
     else
-        http_res_json_take(res, 202, json_pack("{s:s, s:s}", "number", number, "status",
-                                               "processing"));
+        http_res_json_take(res, 202,
+                           json_pack("{s:s, s:s}", "number", number, "status", "processing"));
     service_session_release(app->svc, &db);
 }
 

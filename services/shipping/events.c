@@ -73,8 +73,8 @@ db_status_t events_handed_over(const emitter_t *em, const shipment_row_t *row, i
     return emit(em, "shipment.handed_over", row->order_id, &msg.base);
 }
 
-db_status_t events_status_changed(const emitter_t *em, const shipment_row_t *row,
-                                  const char *code, const char *description, int64_t at_ms)
+db_status_t events_status_changed(const emitter_t *em, const shipment_row_t *row, const char *code,
+                                  const char *description, int64_t at_ms)
 {
     Conveyor__ShipmentStatusChanged msg = CONVEYOR__SHIPMENT_STATUS_CHANGED__INIT;
     msg.order_id = lend(row->order_id);

@@ -106,8 +106,8 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
     }
     int64_t weight = rules_weight(weights, quantities, wire->n_lines);
     if (weight < 0) {
-        result = inbox_reject(event, "bad_payload", "order %s: the weight overflows",
-                              wire->order_id);
+        result =
+            inbox_reject(event, "bad_payload", "order %s: the weight overflows", wire->order_id);
         goto done;
     }
     reserved_order_t order = {.order_id = wire->order_id,
@@ -159,8 +159,8 @@ static handler_result_t on_assembled(inbox_event_t *event, void *arg)
         result = inbox_reject(event, "bad_payload", "order.assembled names no order");
     } else {
         emitter_t em = emitter_of_event(event);
-        result = answer(event, shipments_assembled(&em, wire->order_id, wire->weight_g),
-                        wire->order_id);
+        result =
+            answer(event, shipments_assembled(&em, wire->order_id, wire->weight_g), wire->order_id);
     }
     conveyor__order_assembled__free_unpacked(wire, NULL);
     return result;

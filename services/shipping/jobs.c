@@ -270,11 +270,10 @@ static job_outcome_t ensure_shipment(job_run_t *run, shipping_app_t *app, shipme
     if (result == CARRIER_NOT_FOUND) {
         carrier_address_t to;
         address_of(row, &to);
-        result = carrier_shipment_create(&app->carrier, row->external_ref, row->carrier_id,
-                                         row->service, row->package, &to, row->weight_g,
-                                         &shipment, &err);
-        if (result == CARRIER_REFUSED &&
-            strcmp(err.code, "duplicate_external_shipment_id") == 0) {
+        result =
+            carrier_shipment_create(&app->carrier, row->external_ref, row->carrier_id, row->service,
+                                    row->package, &to, row->weight_g, &shipment, &err);
+        if (result == CARRIER_REFUSED && strcmp(err.code, "duplicate_external_shipment_id") == 0) {
             result = carrier_shipment_find(&app->carrier, row->external_ref, &shipment, &err);
             *looked_up = result == CARRIER_OK;
         }
@@ -341,8 +340,8 @@ static job_outcome_t run_label(job_run_t *run)
         result = carrier_label_find(&app->carrier, row.carrier_shipment_id, &effect.label, &err);
         if (result == CARRIER_OK) {
             effect.found_not_bought = true;
-            log_info("a label bought before was found, not bought again",
-                     LF_STR("order_id", id), LF_STR("label_id", effect.label.label_id));
+            log_info("a label bought before was found, not bought again", LF_STR("order_id", id),
+                     LF_STR("label_id", effect.label.label_id));
             outcome = finish(run, labelled, &effect, "record the label found");
             goto done;
         }
@@ -350,6 +349,13 @@ static job_outcome_t run_label(job_run_t *run)
             outcome = carrier_failed(run, result, &err, "look the label up");
             goto done;
         }
+    }
+    /* the lease must outlast the purchase: another worker taking the job
+     * meanwhile would find no label yet and buy one too */
+    db_status_t kept = jobs_keepalive(run);
+    if (kept != DB_OK) {
+        outcome = jobs_result(run, kept, "keep the label job's lease");
+        goto done;
     }
     result = carrier_label_buy(&app->carrier, row.carrier_shipment_id, &effect.label, &err);
     if (result == CARRIER_OK) {
@@ -392,8 +398,8 @@ static job_outcome_t run_void(job_run_t *run)
         snprintf(effect.message, sizeof effect.message, "no label to void");
         outcome = finish(run, voided, &effect, "record a cancel");
     } else {
-        carrier_result_t result = carrier_label_void(&app->carrier, row.label_id,
-                                                     &effect.approved, effect.message, &err);
+        carrier_result_t result =
+            carrier_label_void(&app->carrier, row.label_id, &effect.approved, effect.message, &err);
         if (result == CARRIER_OK)
             outcome = finish(run, voided, &effect, "record the void");
         else
@@ -532,9 +538,8 @@ static job_outcome_t run_batch(job_run_t *run)
     effect_t effect = {.app = app, .batch_number = number};
     if (count > 0) {
         carrier_error_t err;
-        carrier_result_t result = carrier_manifest_create(&app->carrier, ids, count,
-                                                          effect.manifest_id, effect.manifest_url,
-                                                          &err);
+        carrier_result_t result = carrier_manifest_create(
+            &app->carrier, ids, count, effect.manifest_id, effect.manifest_url, &err);
         if (result != CARRIER_OK) {
             outcome = carrier_failed(run, result, &err, "create the batch's manifest");
             goto done;
@@ -555,9 +560,8 @@ static job_outcome_t run_subscribe(job_run_t *run)
     if (!app->webhook_url[0])
         return JOB_DONE;
     carrier_error_t err;
-    carrier_result_t result = carrier_webhook_subscribe(&app->carrier, app->webhook_url,
-                                                        app->webhook_header, app->webhook_secret,
-                                                        &err);
+    carrier_result_t result = carrier_webhook_subscribe(
+        &app->carrier, app->webhook_url, app->webhook_header, app->webhook_secret, &err);
     if (result == CARRIER_OK) {
         log_info("tracking webhooks subscribed", LF_STR("url", app->webhook_url));
         return JOB_DONE;

@@ -97,8 +97,7 @@ db_status_t shipments_reserved(shipping_app_t *app, const emitter_t *em,
         return status;
     status = log_line(db, &row, "reserved",
                       json_pack("{s:I, s:s, s:I}", "order_version", (json_int_t)order->version,
-                                "method", order->method, "weight_g",
-                                (json_int_t)order->weight_g));
+                                "method", order->method, "weight_g", (json_int_t)order->weight_g));
     if (status == DB_OK && self) {
         shipment_quote_t quote = {.quote_state = "not_needed",
                                   .verdict = "valid",
@@ -243,9 +242,9 @@ db_status_t shipments_quote_done(shipping_app_t *app, const emitter_t *em, const
                               .error = result->error};
     status = store_shipment_quote(db, order_id, &quote);
     free(matched_text);
-    json_t *detail = json_pack("{s:s, s:s, s:I}", "state", quote.quote_state, "address_verdict",
-                               result->verdict, "carrier_cost_minor",
-                               (json_int_t)result->cost_minor);
+    json_t *detail =
+        json_pack("{s:s, s:s, s:I}", "state", quote.quote_state, "address_verdict", result->verdict,
+                  "carrier_cost_minor", (json_int_t)result->cost_minor);
     if (rule)
         json_object_set_new(detail, "carrier", json_string(rule->carrier));
     if (result->error)
@@ -297,8 +296,8 @@ db_status_t shipments_override(const emitter_t *em, const char *order_id,
         shipment_row_release(&row);
         return DB_OK;
     }
-    const char *verdict = strcmp(row.address_verdict, "wrong") == 0 ? "unknown"
-                                                                     : row.address_verdict;
+    const char *verdict =
+        strcmp(row.address_verdict, "wrong") == 0 ? "unknown" : row.address_verdict;
     shipment_quote_t quote = {.quote_state = "overridden",
                               .verdict = verdict,
                               .carrier = choice->carrier,
@@ -364,8 +363,8 @@ db_status_t shipments_labelled(shipping_app_t *app, const emitter_t *em, const c
         status = log_line(db, &row, found_not_bought ? "label_found" : "label_bought",
                           json_pack("{s:s, s:s, s:s, s:I}", "label_id", label->label_id,
                                     "tracking_number", label->tracking_number,
-                                    "carrier_shipment_id", row.carrier_shipment_id,
-                                    "cost_minor", (json_int_t)label->cost_minor));
+                                    "carrier_shipment_id", row.carrier_shipment_id, "cost_minor",
+                                    (json_int_t)label->cost_minor));
     char link[700];
     tracking_link(app, label->tracking_number, link, sizeof link);
     if (status == DB_OK)
@@ -460,16 +459,16 @@ db_status_t shipments_track(shipping_app_t *app, const emitter_t *em, const trac
     shipment_row_t row;
     bool found = false;
     *outcome = TRACK_UNKNOWN;
-    db_status_t status =
-        news->tracking_number ? store_shipment_by_tracking(db, news->tracking_number, &found, &row)
-                              : lock(db, news->order_id, &found, &row);
+    db_status_t status = news->tracking_number
+                             ? store_shipment_by_tracking(db, news->tracking_number, &found, &row)
+                             : lock(db, news->order_id, &found, &row);
     if (status != DB_OK)
         return status;
     const char *number = news->tracking_number ? news->tracking_number : news->order_id;
-    bool live = found && (strcmp(row.state, "labelled") == 0 ||
-                          strcmp(row.state, "handed_over") == 0);
-    bool applies = live && rules_tracking_applies(row.tracking_rank, row.tracking_status,
-                                                  news->code);
+    bool live =
+        found && (strcmp(row.state, "labelled") == 0 || strcmp(row.state, "handed_over") == 0);
+    bool applies =
+        live && rules_tracking_applies(row.tracking_rank, row.tracking_status, news->code);
     bool fresh = false;
     status = store_tracking_event(db, news->event_id, number, news->code, news->description,
                                   news->at_ms, news->source, applies, &fresh);
@@ -519,8 +518,8 @@ db_status_t shipments_returned(const emitter_t *em, const char *order_id, const 
         shipment_row_release(&row);
         return DB_OK;
     }
-    status = store_shipment_tracking(db, order_id, row.tracking_status, row.tracking_rank,
-                                     "returned");
+    status =
+        store_shipment_tracking(db, order_id, row.tracking_status, row.tracking_rank, "returned");
     if (status == DB_OK)
         status = log_line(db, &row, "returned", json_pack("{s:s}", "reason", reason));
     if (status == DB_OK)
@@ -537,9 +536,9 @@ db_status_t shipments_cash_collected(const emitter_t *em, const char *order_id,
     db_status_t status = lock(db, order_id, found, &row);
     if (status != DB_OK || !*found)
         return status;
-    bool out = !has_api(&row) && (strcmp(row.state, "handed_over") == 0 ||
-                                  strcmp(row.state, "delivered") == 0 ||
-                                  strcmp(row.state, "labelled") == 0);
+    bool out = !has_api(&row) &&
+               (strcmp(row.state, "handed_over") == 0 || strcmp(row.state, "delivered") == 0 ||
+                strcmp(row.state, "labelled") == 0);
     if (!out) {
         *found = false;
         shipment_row_release(&row);

@@ -52,7 +52,7 @@ db_status_t shipments_cancelled(const emitter_t *em, const char *order_id, const
 /* The quote job's result: the address's verdict (and the carrier's
  * correction), the rule's choice and the carrier's cost. */
 typedef struct {
-    const char *verdict; /* valid, corrected, wrong, unknown */
+    const char *verdict;              /* valid, corrected, wrong, unknown */
     const carrier_address_t *matched; /* corrected: the suggestion */
     const weight_rule_t *rule;        /* NULL: no rule for the parcel */
     int64_t cost_minor;               /* -1: no rate */
@@ -95,9 +95,9 @@ typedef struct {
 } track_news_t;
 typedef enum {
     TRACK_APPLIED,
-    TRACK_REPEATED,  /* the event id was seen before */
-    TRACK_STALE,     /* out of order or no news: kept, not applied */
-    TRACK_UNKNOWN,   /* no parcel with that tracking number */
+    TRACK_REPEATED, /* the event id was seen before */
+    TRACK_STALE,    /* out of order or no news: kept, not applied */
+    TRACK_UNKNOWN,  /* no parcel with that tracking number */
 } track_outcome_t;
 db_status_t shipments_track(shipping_app_t *app, const emitter_t *em, const track_news_t *news,
                             track_outcome_t *outcome);

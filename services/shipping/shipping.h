@@ -40,20 +40,20 @@
 
 typedef struct {
     service_t *svc;
-    carrier_config_t carrier;    /* SHIPPING_CARRIER_URL, _API_KEY, _TIMEOUT */
-    const char *webhook_url;     /* SHIPPING_WEBHOOK_URL: our public webhook; "" none */
-    const char *webhook_header;  /* SHIPPING_WEBHOOK_HEADER */
-    const char *webhook_secret;  /* SHIPPING_WEBHOOK_SECRET */
-    const char *tracking_url;    /* SHIPPING_TRACKING_URL: "{number}" replaced */
-    const char *timezone;        /* SHIPPING_STORE_TIMEZONE: the date of a batch number */
-    int64_t track_poll_ms;       /* SHIPPING_TRACK_POLL */
-    int64_t track_give_up_ms;    /* SHIPPING_TRACK_GIVE_UP: stop polling a parcel after */
+    carrier_config_t carrier;   /* SHIPPING_CARRIER_URL, _API_KEY, _TIMEOUT */
+    const char *webhook_url;    /* SHIPPING_WEBHOOK_URL: our public webhook; "" none */
+    const char *webhook_header; /* SHIPPING_WEBHOOK_HEADER */
+    const char *webhook_secret; /* SHIPPING_WEBHOOK_SECRET */
+    const char *tracking_url;   /* SHIPPING_TRACKING_URL: "{number}" replaced */
+    const char *timezone;       /* SHIPPING_STORE_TIMEZONE: the date of a batch number */
+    int64_t track_poll_ms;      /* SHIPPING_TRACK_POLL */
+    int64_t track_give_up_ms;   /* SHIPPING_TRACK_GIVE_UP: stop polling a parcel after */
 
     metrics_counter_t *quotes_total;
-    metrics_counter_t *labels_total;      /* labels bought (found after a lost answer included) */
-    metrics_counter_t *labels_found;      /* labels found at the carrier instead of bought */
-    metrics_counter_t *webhooks_total;    /* webhooks believed */
-    metrics_counter_t *webhooks_refused;  /* webhooks refused (secret, body) */
+    metrics_counter_t *labels_total;     /* labels bought (found after a lost answer included) */
+    metrics_counter_t *labels_found;     /* labels found at the carrier instead of bought */
+    metrics_counter_t *webhooks_total;   /* webhooks believed */
+    metrics_counter_t *webhooks_refused; /* webhooks refused (secret, body) */
 } shipping_app_t;
 
 shipping_app_t *shipping_app_new(service_t *svc);

@@ -44,16 +44,14 @@ static const struct {
      "UPDATE shipments SET state = 'to_label', weight_g = CASE WHEN $2 > 0 THEN $2 ELSE "
      "weight_g END, external_ref = order_id::text || ':' || round, label_error = NULL, "
      "warehouse_status = 'assembled', updated_at = now() WHERE order_id = $1::uuid"},
-    {"ship_carrier_id",
-     "UPDATE shipments SET carrier_shipment_id = $2, updated_at = now() "
-     "WHERE order_id = $1::uuid"},
+    {"ship_carrier_id", "UPDATE shipments SET carrier_shipment_id = $2, updated_at = now() "
+                        "WHERE order_id = $1::uuid"},
     {"ship_label",
      "UPDATE shipments SET state = 'labelled', label_id = $2, tracking_number = $3, "
      "  label_url = $4, label_cost_minor = $5, label_error = NULL, updated_at = now() "
      "WHERE order_id = $1::uuid"},
-    {"ship_cancel_requested",
-     "UPDATE shipments SET cancel_requested = true, updated_at = now() "
-     "WHERE order_id = $1::uuid"},
+    {"ship_cancel_requested", "UPDATE shipments SET cancel_requested = true, updated_at = now() "
+                              "WHERE order_id = $1::uuid"},
     {"ship_tracking",
      "UPDATE shipments SET tracking_status = $2, tracking_rank = $3, state = $4, "
      "  handed_over_at = CASE WHEN $4 = 'handed_over' THEN coalesce(handed_over_at, now()) "
@@ -70,9 +68,8 @@ static const struct {
      "  tracking_status = 'NY', tracking_rank = 0, handed_over_at = NULL, delivered_at = NULL, "
      "  batch_number = NULL, warehouse_status = 'prepare_for_delivery', updated_at = now() "
      "WHERE order_id = $1::uuid"},
-    {"ship_log",
-     "INSERT INTO shipment_log (order_id, round, kind, detail) "
-     "VALUES ($1::uuid, $2, $3, coalesce($4::jsonb, '{}'))"},
+    {"ship_log", "INSERT INTO shipment_log (order_id, round, kind, detail) "
+                 "VALUES ($1::uuid, $2, $3, coalesce($4::jsonb, '{}'))"},
     {"ship_event",
      "INSERT INTO tracking_events (event_id, tracking_number, status_code, description, "
      "  occurred_at, source, applied) VALUES ($1, $2, $3, $4, "
@@ -119,20 +116,18 @@ static const struct {
      "  (SELECT count(*) FROM batch_shipments bs JOIN batches b ON b.number = bs.batch_number "
      "   JOIN shipments s ON s.order_id = bs.order_id AND s.round = bs.round "
      "   WHERE bs.order_id = $2::uuid AND b.number <> $1 AND b.status <> 'closed')"},
-    {"batch_add",
-     "WITH added AS (INSERT INTO batch_shipments (batch_number, order_id, round) "
-     "  SELECT $1, order_id, round FROM shipments WHERE order_id = $2::uuid "
-     "  ON CONFLICT (batch_number, order_id) DO NOTHING RETURNING order_id) "
-     "UPDATE shipments SET batch_number = $1, updated_at = now() "
-     "WHERE order_id = $2::uuid"},
+    {"batch_add", "WITH added AS (INSERT INTO batch_shipments (batch_number, order_id, round) "
+                  "  SELECT $1, order_id, round FROM shipments WHERE order_id = $2::uuid "
+                  "  ON CONFLICT (batch_number, order_id) DO NOTHING RETURNING order_id) "
+                  "UPDATE shipments SET batch_number = $1, updated_at = now() "
+                  "WHERE order_id = $2::uuid"},
     {"batch_remove",
      "WITH gone AS (DELETE FROM batch_shipments WHERE batch_number = $1 AND order_id = $2::uuid "
      "  RETURNING order_id) "
      "UPDATE shipments SET batch_number = NULL, updated_at = now() "
      "WHERE order_id IN (SELECT order_id FROM gone) AND batch_number = $1"},
-    {"batch_status",
-     "UPDATE batches SET status = $2, manifest_id = coalesce($3, manifest_id), "
-     "  manifest_url = coalesce($4, manifest_url) WHERE number = $1"},
+    {"batch_status", "UPDATE batches SET status = $2, manifest_id = coalesce($3, manifest_id), "
+                     "  manifest_url = coalesce($4, manifest_url) WHERE number = $1"},
     {"batch_members",
      "SELECT coalesce(json_agg(json_build_object('order_id', s.order_id, 'state', s.state, "
      "  'label_id', s.label_id, 'round', bs.round) ORDER BY bs.added_at), '[]'::json) "
@@ -208,8 +203,7 @@ static void row_of(const json_t *row, shipment_row_t *out)
     text_of(out->state, sizeof out->state, row, "state");
     out->cancel_requested = json_is_true(json_object_get(row, "cancel_requested"));
     text_of(out->external_ref, sizeof out->external_ref, row, "external_ref");
-    text_of(out->carrier_shipment_id, sizeof out->carrier_shipment_id, row,
-            "carrier_shipment_id");
+    text_of(out->carrier_shipment_id, sizeof out->carrier_shipment_id, row, "carrier_shipment_id");
     text_of(out->label_id, sizeof out->label_id, row, "label_id");
     text_of(out->tracking_number, sizeof out->tracking_number, row, "tracking_number");
     text_of(out->label_url, sizeof out->label_url, row, "label_url");
@@ -514,8 +508,7 @@ db_status_t store_batch_add(db_t *db, const char *number, const char *order_id, 
     return status;
 }
 
-db_status_t store_batch_remove(db_t *db, const char *number, const char *order_id,
-                               bool *removed)
+db_status_t store_batch_remove(db_t *db, const char *number, const char *order_id, bool *removed)
 {
     db_params_t params;
     db_params_init(&params);

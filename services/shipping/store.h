@@ -71,8 +71,8 @@ typedef struct {
 db_status_t store_shipment_reserved(db_t *db, const shipment_reserved_t *in, bool *applied);
 
 typedef struct {
-    const char *quote_state; /* quoted, failed, overridden */
-    const char *verdict;     /* valid, corrected, wrong, unknown */
+    const char *quote_state;  /* quoted, failed, overridden */
+    const char *verdict;      /* valid, corrected, wrong, unknown */
     const char *matched_json; /* NULL: keep */
     const char *carrier, *carrier_id, *service, *package;
     int64_t cost_minor; /* -1: NULL */
@@ -122,8 +122,7 @@ db_status_t store_batch_create(db_t *db, const char *timezone, const char *creat
 db_status_t store_batch_lock(db_t *db, const char *number, char status[16]);
 /* Adds: *outcome 0 added, 1 already in another open batch, 2 no such shipment. */
 db_status_t store_batch_add(db_t *db, const char *number, const char *order_id, int *outcome);
-db_status_t store_batch_remove(db_t *db, const char *number, const char *order_id,
-                               bool *removed);
+db_status_t store_batch_remove(db_t *db, const char *number, const char *order_id, bool *removed);
 db_status_t store_batch_status(db_t *db, const char *number, const char *status,
                                const char *manifest_id, const char *manifest_url);
 /* The order ids of a batch's shipments, as a new JSON array of

@@ -17,8 +17,8 @@
 #include "services/shipping/rules.h"
 
 static const weight_rule_t RULES[] = {
-    {10, "post", "*", 0, 454, "russian_post", "se-russian-post", "letter_first", "envelope", -1,
-     5, 9},
+    {10, "post", "*", 0, 454, "russian_post", "se-russian-post", "letter_first", "envelope", -1, 5,
+     9},
     {20, "post", "*", 0, -1, "russian_post", "se-russian-post", "parcel_online", "box", -1, 4, 8},
     {10, "courier", "moscow", 0, 20000, "city_courier", "", "same_day", "bag", 30000, 0, 1},
     {20, "courier", "*", 0, -1, "cdek", "se-cdek", "cdek_courier", "box", -1, 2, 4},
@@ -98,10 +98,8 @@ static void test_batch_number(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_post_by_weight),
-        cmocka_unit_test(test_courier_local_then_any),
-        cmocka_unit_test(test_weight),
-        cmocka_unit_test(test_tracking_moves_forward_only),
+        cmocka_unit_test(test_post_by_weight), cmocka_unit_test(test_courier_local_then_any),
+        cmocka_unit_test(test_weight),         cmocka_unit_test(test_tracking_moves_forward_only),
         cmocka_unit_test(test_batch_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
