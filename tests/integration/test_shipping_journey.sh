@@ -9,7 +9,10 @@
 # (the carrier bought it) and is found, not bought again; the order is
 # cancelled and its label voided. A wrong address is quoted "wrong"; a
 # quote is overridden by a manager; a webhook without the secret is
-# refused; the warehouse list shows only warehouse statuses.
+# refused; the warehouse list shows only warehouse statuses; a returned
+# parcel ships again in a new batch (numbered by the store's date and a
+# sequence, added, removed, processed: labels, then the manifest) with the
+# history of both rounds kept.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -142,6 +145,32 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SHIP_URL/v1/webhooks/car
     -H 'Content-Type: application/json' -H 'X-Conveyor-Secret: guess' \
     --data '{"resource_type":"API_TRACK","event_id":"x","data":{"tracking_number":"CD1","status_code":"DE"}}')
 it_assert_eq 401 "$code" "a webhook with a wrong secret"
+
+# --- a return ships again in a new batch, its history kept -----------------------------------
+out=$(ship_call POST "/v1/shipments/$o1/returned" "$as_sklad" '{"reason":"refused at the door"}')
+it_assert_eq 200 "$(tail -1 <<<"$out")" "the warehouse records the return: $out"
+it_assert_eq returned "$(ship_field "$o1" state)" "the parcel is back"
+grep -q "shipment.returned" <<<"$(ship_events "$o1")" || it_fail "no shipment.returned"
+out=$(ship_call POST /v1/batches "$as_sklad")
+batch=$(head -n -1 <<<"$out" | jq -r .number)
+[[ $batch =~ ^[0-9]{8}[0-9]{3}$ ]] || it_fail "a batch number is the date and a sequence: $out"
+it_assert_eq "$(TZ=Europe/Moscow date +%Y%m%d)" "${batch:0:8}" "numbered by the store's date"
+out=$(ship_call POST /v1/batches "$as_sklad")
+it_assert_eq $((10#${batch:8} + 1)) "$((10#$(head -n -1 <<<"$out" | jq -r .number | cut -c9-)))" "the next batch takes the next sequence"
+it_assert_eq 200 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$batch/shipments" "$as_sklad" "{\"order_id\":\"$o1\"}")")" "the return added"
+it_assert_eq 200 "$(tail -1 <<<"$(ship_call DELETE "/v1/batches/$batch/shipments/$o1" "$as_sklad")")" "removed"
+it_assert_eq 200 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$batch/shipments" "$as_sklad" "{\"order_id\":\"$o1\"}")")" "added again"
+it_assert_eq 2 "$(ship_field "$o1" round)" "shipped again: round 2"
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$batch/process" "$as_sklad")")" "the batch processed"
+batch_closed() { [ "$(ship_sql "SELECT status FROM batches WHERE number = '$batch'")" = closed ]; }
+it_wait_until 30 "the batch closed with its manifest" batch_closed
+[ -n "$(ship_sql "SELECT manifest_url FROM batches WHERE number = '$batch'")" ] || it_fail "no manifest for the batch"
+it_wait_until 20 "round 2 handed over by the manifest" ship_state_is "$o1" handed_over
+it_assert_eq 2 "$(fake_carrier GET /_fake/labels | jq --arg o "$o1" '[.labels[] | select(.external_shipment_id | startswith($o))] | length')" \
+    "two labels for o1: one per round"
+it_assert_eq "1 2" "$(ship_sql "SELECT min(round) || ' ' || max(round) FROM shipment_log WHERE order_id = '$o1'")" \
+    "the history of both rounds kept"
+it_assert_eq 409 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$batch/process" "$as_sklad")")" "a batch is processed once"
 
 it_assert_eq 0 "$(fake_carrier GET /_fake/stats | jq .shipments_sold_twice)" "no shipment sold two labels"
 it_log "shipping journey: quoted, labelled once, handed over, delivered, voided, overridden"
