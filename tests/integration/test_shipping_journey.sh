@@ -133,6 +133,8 @@ o3=$(submit S-3 "Nowhere lane 13" 125009)
 it_wait_until 20 "o3's quote failed" ship_quote_is "$o3" failed
 it_assert_eq wrong "$(ship_field "$o3" address_verdict)" "the carrier cannot find the address"
 it_wait_until 20 "the order heard the wrong address" order_heard "$o3" shipment.quoted
+it_assert_eq 1 "$(order_sql "SELECT count(*) FROM orders.tasks WHERE order_id = '$o3' AND kind = 'wrong_address'")" \
+    "a task for the manager to fix the address"
 out=$(ship_call POST "/v1/shipments/$o3/quote" "$as_sklad" '{"carrier":"cdek","carrier_id":"se-cdek","service":"cdek_pickup","package":"box","carrier_cost_minor":31500}')
 it_assert_eq 403 "$(tail -1 <<<"$out")" "the warehouse does not override a quote"
 out=$(ship_call POST "/v1/shipments/$o3/quote" "$as_anna" '{"carrier":"cdek","carrier_id":"se-cdek","service":"cdek_pickup","package":"box","carrier_cost_minor":31500}')
