@@ -53,7 +53,7 @@ PROCS="$STACK/procs"
 OFFSET=${STACK_PORT_OFFSET:-0}
 [[ $OFFSET =~ ^[0-9]{1,5}$ ]] || { echo "stack: STACK_PORT_OFFSET must be a number" >&2; exit 2; }
 BUS_IN=$((5550 + OFFSET)) BUS_OUT=$((5551 + OFFSET)) BUSD_HTTP=$((8080 + OFFSET))
-# the sandbox's outside systems (tests/fakes/): the fake bank
+# the sandbox's outside systems (tests/fakes/): the fake bank, the fake carrier
 FAKEBANK_HTTP=$((8090 + OFFSET))
 # and the notification channels' fakes: SMTP (its control API on 8091),
 # the SMS gateway, the Telegram Bot API
@@ -61,6 +61,7 @@ FAKESMTP_PORT=$((2525 + OFFSET))
 FAKESMTP_HTTP=$((8091 + OFFSET))
 FAKESMS_HTTP=$((8092 + OFFSET))
 FAKETELEGRAM_HTTP=$((8093 + OFFSET))
+FAKECARRIER_HTTP=$((8095 + OFFSET))
 PG_PORT=${STACK_PG_PORT:-$((15432 + OFFSET))}
 REDIS_PORT=${STACK_REDIS_PORT:-$((16379 + OFFSET))}
 # every process of this stack carries it: down (and the tests) know them by it
@@ -398,6 +399,27 @@ sandbox_notify() {
   sms, telegram  sent: http://127.0.0.1:$FAKESMS_HTTP/_fake/messages, http://127.0.0.1:$FAKETELEGRAM_HTTP/_fake/messages"
 }
 
+# sandbox_carrier (in up): when the shipping service is built, the fake
+# carrier (tests/fakes/carrier) as the store's ShipEngine-style carrier,
+# with its API key and the webhooks' secret made once and kept; sets up's
+# carrier_env (the shipping service's settings) and adds it to what is
+# started. Parcels move on http://127.0.0.1:$FAKECARRIER_HTTP/_fake/track.
+sandbox_carrier() {
+    [ -x "$BIN/shipping" ] && [ -x "$BIN/fakecarrier" ] || return 0
+    local http key secret
+    http=$(services_rows | awk '$1 == "shipping" {print $3}')
+    http=$((http + OFFSET))
+    mkdir -p "$STACK/carrier" && chmod 700 "$STACK/carrier" || return 1
+    key=$(_secret_file "$STACK/carrier/api_key") && secret=$(_secret_file "$STACK/carrier/webhook_secret") ||
+        return 1
+    write_proc fakecarrier "$FAKECARRIER_HTTP" FAKE_CARRIER_ADDR="127.0.0.1:$FAKECARRIER_HTTP" \
+        FAKE_CARRIER_API_KEY="$key" -- "$BIN/fakecarrier" || return 1
+    started+=("fakecarrier:$FAKECARRIER_HTTP")
+    carrier_env=(SHIPPING_CARRIER_URL="http://127.0.0.1:$FAKECARRIER_HTTP" SHIPPING_CARRIER_API_KEY="$key"
+        SHIPPING_WEBHOOK_URL="http://127.0.0.1:$http/v1/webhooks/carrier"
+        SHIPPING_WEBHOOK_SECRET="$secret")
+}
+
 up() {
     mkdir -p "$LOGS" "$PROCS" && chmod 700 "$PROCS" || return 1
     [ -x "$BIN/busd" ] || { echo "stack: $BIN/busd is not built (make)" >&2; return 1; }
@@ -439,15 +461,17 @@ up() {
     # shellcheck disable=SC2206 # STACK_ENV: extra VAR=value words
     extra=(${STACK_ENV:-})
     peers=$(replay_peers)
-    local bank_env=() notify_env=() notify_note=""
+    local bank_env=() notify_env=() notify_note="" carrier_env=()
     sandbox_bank || return 1
     sandbox_notify || return 1
+    sandbox_carrier || return 1
     for entry in "${SERVICES[@]}"; do
         IFS=: read -r name schema http replay <<<"$entry"
         [ -x "$BIN/$name" ] || continue
         local own=()
         [ "$name" = payment ] && own=("${bank_env[@]}")
         [ "$name" = notification ] && own=("${notify_env[@]}")
+        [ "$name" = shipping ] && own=("${carrier_env[@]}")
         local db_env
         db_env=$(pg_provision "$STACK" "$PG_PORT" "$name" "$schema") || return 1
         echo "# $name" >>"$env_file"

@@ -54,6 +54,8 @@ typedef struct {
     const char *const *from;
     const char *task_kind;
     const char *task_title;
+    const char *task_if_key; /* the task only when the fact's key has this value */
+    const char *task_if_value;
     bool paid_in_full_only; /* the move only when due_minor <= 0 */
     bool late_task;         /* after the final status, a person must hear of it */
     bool expires;           /* invoice.expired: the grace timer */
@@ -90,7 +92,10 @@ static const fact_rule_t rules[] = {
     {RULE("shipping", "shipment.quoted"),
      .state_keys = {"carrier", "service", "carrier_cost_minor", "address_verdict", "suggestions",
                     "days_min", "days_max"},
-     PHASE("shipment_state", "quoted")},
+     PHASE("shipment_state", "quoted"), .task_kind = "wrong_address",
+     .task_title = "the carrier cannot find the delivery address: call the customer, fix it or "
+                   "override the shipping quote",
+     .task_if_key = "address_verdict", .task_if_value = "wrong"},
     {RULE("shipping", "shipment.created"), .state_keys = {"shipment_id", "carrier"},
      PHASE("shipment_state", "created")},
     {RULE("shipping", "shipment.label_created"),
@@ -203,7 +208,11 @@ static db_status_t apply_rule(order_app_t *app, const emitter_t *em, const fact_
     } else if (!wants_move) {
         *outcome = FACT_APPLIED;
     }
-    if (status == DB_OK && rule->task_kind)
+    const char *condition =
+        rule->task_if_key ? json_string_value(json_object_get(fact, rule->task_if_key)) : NULL;
+    bool task = rule->task_kind &&
+                (!rule->task_if_key || (condition && strcmp(condition, rule->task_if_value) == 0));
+    if (status == DB_OK && task)
         status = fact_task(em, order, rule->task_kind, rule->task_title, rule->type);
     return status;
 }

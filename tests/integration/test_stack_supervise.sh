@@ -35,7 +35,8 @@ trap cleanup EXIT
 export SERVICES_TABLE="$IT_TOP/deploy/services.tsv"
 source "$IT_TOP/deploy/services.sh"
 procs=("busd:$((8080 + OFFSET))")
-ports=($((5550 + OFFSET)) $((5551 + OFFSET)) $((8080 + OFFSET)) $((15432 + OFFSET)) $((16379 + OFFSET)))
+ports=($((5550 + OFFSET)) $((5551 + OFFSET)) $((8080 + OFFSET)) $((15432 + OFFSET)) $((16379 + OFFSET))
+    $((8090 + OFFSET)) $((8095 + OFFSET))) # and the sandbox's fake bank and carrier
 while read -r name _ http replay _; do
     [ -x "$IT_BIN/$name" ] || continue
     procs+=("$name:$((http + OFFSET))")

@@ -1,0 +1,585 @@
+/*
+ * jobs.c — the shipping service's calls to the carrier (shipments.h names
+ * the kinds). Each job reads its row, calls the carrier outside any
+ * transaction, and writes what the carrier said through the domain
+ * (shipments.h) in the job's completion transaction (jobs_begin_finish),
+ * so the effect and "done" commit together. Every replica's workers take
+ * these jobs (FOR UPDATE SKIP LOCKED: one worker a job).
+ *
+ * A label is bought at most once per shipment (F26, F35):
+ *   - the carrier's shipment is made under our own reference (order id and
+ *     round), unique at the carrier, and its id is committed before any
+ *     label is bought;
+ *   - a label is bought only after the address, weight and cost were
+ *     verified by the quote;
+ *   - before any purchase that is not the job's very first try (a retry,
+ *     or a job resumed after its worker died mid-call), the carrier is
+ *     asked for the shipment's label by our reference; one found is
+ *     recorded, never bought again.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/emit.h"
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "services/shipping/rules.h"
+#include "services/shipping/shipments.h"
+#include "services/shipping/shipping.h"
+#include "services/shipping/store.h"
+
+#define SHIPPING_STREAM "shipping"
+#define POLL_ROUNDS_MAX 10000
+
+/* The order id (and the poll round) a job works on. */
+static int job_order(job_run_t *run, char id[UUID_TEXT_SIZE])
+{
+    json_t *payload = json_loads(job_run_job(run)->payload, 0, NULL);
+    const char *text = payload ? json_string_value(json_object_get(payload, "id")) : NULL;
+    int rc = text && uuid_valid(text) ? 0 : -1;
+    if (rc == 0)
+        memcpy(id, text, UUID_TEXT_SIZE);
+    json_decref(payload);
+    if (rc != 0)
+        job_run_error(run, "bad_payload", "the job names no order");
+    return rc;
+}
+
+static job_outcome_t carrier_failed(job_run_t *run, carrier_result_t result,
+                                    const carrier_error_t *err, const char *what)
+{
+    job_run_error(run, err->code[0] ? err->code : carrier_result_name(result), "%s: %s (%s)", what,
+                  err->message, carrier_result_name(result));
+    if (err->retry_after_ms > 0)
+        job_run_retry_after(run, err->retry_after_ms);
+    return JOB_RETRY; /* transient, or unknown: the next attempt looks it up first */
+}
+
+/* Reads the order's shipment; JOB_DONE with *found. */
+static job_outcome_t read_row(job_run_t *run, const char *id, shipment_row_t *row, bool *found)
+{
+    db_status_t status = store_shipment_lock(job_run_db(run), id, found, row);
+    return status == DB_OK ? JOB_DONE : jobs_result(run, status, "read the shipment");
+}
+
+/* --- the completion transaction ------------------------------------------------------ */
+
+typedef struct {
+    shipping_app_t *app;
+    const char *order_id;
+    quote_result_t quote;
+    carrier_label_t label;
+    bool found_not_bought;
+    const char *code;
+    char message[CARRIER_TEXT_SIZE];
+    bool approved;
+    track_news_t news;
+    const char *batch_number;
+    char manifest_id[CARRIER_ID_SIZE];
+    char manifest_url[CARRIER_URL_SIZE];
+} effect_t;
+
+typedef db_status_t (*effect_fn)(effect_t *effect, const emitter_t *em);
+
+static job_outcome_t finish(job_run_t *run, effect_fn fn, effect_t *effect, const char *what)
+{
+    db_t *db = job_run_db(run);
+    db_status_t status = jobs_begin_finish(run);
+    if (status != DB_OK)
+        return jobs_result(run, status, "open the completion transaction");
+    emitter_t em = emitter_root(db, SHIPPING_STREAM);
+    status = fn(effect, &em);
+    if (status == DB_OK)
+        return JOB_DONE;
+    job_outcome_t outcome = jobs_result(run, status, what);
+    /* the carrier has acted and we cannot record it: a person must look */
+    return outcome == JOB_FAIL ? JOB_UNKNOWN : outcome;
+}
+
+static db_status_t quote_done(effect_t *e, const emitter_t *em)
+{
+    return shipments_quote_done(e->app, em, e->order_id, &e->quote);
+}
+
+static db_status_t labelled(effect_t *e, const emitter_t *em)
+{
+    return shipments_labelled(e->app, em, e->order_id, &e->label, e->found_not_bought);
+}
+
+static db_status_t label_failed(effect_t *e, const emitter_t *em)
+{
+    return shipments_label_failed(em, e->order_id, e->code, e->message);
+}
+
+static db_status_t cancel_unlabelled(effect_t *e, const emitter_t *em)
+{
+    return shipments_cancel_unlabelled(em, e->order_id);
+}
+
+static db_status_t voided(effect_t *e, const emitter_t *em)
+{
+    return shipments_voided(em, e->order_id, e->approved, e->message);
+}
+
+/* --- addresses ------------------------------------------------------------------------- */
+
+static void field(char *out, size_t size, const json_t *object, const char *name)
+{
+    str_copy_to(out, size, json_string_value(json_object_get(object, name)));
+}
+
+/* The address to ship to: the carrier's correction when there is one. */
+static void address_of(const shipment_row_t *row, carrier_address_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const json_t *where = row->matched ? row->matched : row->address;
+    field(out->line1, sizeof out->line1, where, "line1");
+    field(out->line2, sizeof out->line2, where, "line2");
+    field(out->city, sizeof out->city, where, "city");
+    field(out->region, sizeof out->region, where, "region");
+    field(out->postal_code, sizeof out->postal_code, where, "postal_code");
+    field(out->country, sizeof out->country, where, "country_code");
+    if (!out->country[0])
+        str_copy_to(out->country, sizeof out->country, "RU");
+    if (!out->line1[0])
+        field(out->line1, sizeof out->line1, where, "text");
+    field(out->name, sizeof out->name, row->recipient, "name");
+    field(out->phone, sizeof out->phone, row->recipient, "phone");
+}
+
+/* --- quote ------------------------------------------------------------------------------ */
+
+static job_outcome_t run_quote(job_run_t *run)
+{
+    shipping_app_t *app = job_run_arg(run);
+    char id[UUID_TEXT_SIZE];
+    if (job_order(run, id) != 0)
+        return JOB_FAIL;
+    shipment_row_t row;
+    bool found = false;
+    job_outcome_t outcome = read_row(run, id, &row, &found);
+    if (outcome != JOB_DONE || !found)
+        return outcome;
+    effect_t effect = {.app = app, .order_id = id};
+    effect.quote = (quote_result_t){.verdict = "unknown", .cost_minor = -1};
+    weight_rule_t rules[RULES_MAX];
+    size_t count = 0;
+    carrier_address_t to, matched;
+    carrier_address_check_t check;
+    carrier_error_t err;
+    if (strcmp(row.quote_state, "quoting") != 0)
+        goto done; /* overridden or quoted already */
+    db_status_t status = store_rules_load(job_run_db(run), rules, RULES_MAX, &count);
+    if (status != DB_OK) {
+        outcome = jobs_result(run, status, "read the weight rules");
+        goto done;
+    }
+    const weight_rule_t *rule = rules_pick(rules, count, row.method, row.region, row.weight_g);
+    effect.quote.rule = rule;
+    if (row.weight_g <= 0) {
+        effect.quote.rule = NULL;
+        effect.quote.error = "the parcel weighs nothing: the items' weights are missing";
+        outcome = finish(run, quote_done, &effect, "record a failed quote");
+        goto done;
+    }
+    if (!rule) {
+        effect.quote.error = "no weight rule for the parcel's method, region and weight";
+        outcome = finish(run, quote_done, &effect, "record a failed quote");
+        goto done;
+    }
+    effect.quote.days_min = rule->days_min;
+    effect.quote.days_max = rule->days_max;
+    if (!rule->carrier_id[0]) { /* a courier without an API: its fixed price, no check */
+        effect.quote.cost_minor = rule->fixed_cost_minor;
+        outcome = finish(run, quote_done, &effect, "record the quote");
+        goto done;
+    }
+    address_of(&row, &to);
+    if (strcmp(row.method, "pickup_point") != 0) {
+        carrier_result_t result = carrier_address_validate(&app->carrier, &to, &check, &err);
+        if (result != CARRIER_OK) {
+            outcome = carrier_failed(run, result, &err, "validate the address");
+            goto done;
+        }
+        if (check.verdict == CARRIER_ADDRESS_WRONG) {
+            effect.quote.verdict = "wrong";
+            effect.quote.rule = NULL;
+            effect.quote.error = check.message[0] ? check.message : "the carrier cannot find it";
+            outcome = finish(run, quote_done, &effect, "record a wrong address");
+            goto done;
+        }
+        if (check.verdict == CARRIER_ADDRESS_CORRECTED) {
+            matched = check.matched;
+            effect.quote.matched = &matched;
+            effect.quote.verdict = "corrected";
+            to = matched;
+        } else {
+            effect.quote.verdict = "valid";
+        }
+    }
+    const char *carriers[] = {rule->carrier_id};
+    carrier_rate_t rates[CARRIER_RATES_MAX];
+    size_t rate_count = 0;
+    carrier_result_t result = carrier_rates(&app->carrier, carriers, 1, &to, row.weight_g, rates,
+                                            CARRIER_RATES_MAX, &rate_count, &err);
+    if (result == CARRIER_REFUSED) {
+        effect.quote.error = "the carrier returned no rates for the parcel";
+        outcome = finish(run, quote_done, &effect, "record a failed quote");
+        goto done;
+    }
+    if (result != CARRIER_OK) {
+        outcome = carrier_failed(run, result, &err, "ask the carrier's rates");
+        goto done;
+    }
+    for (size_t i = 0; i < rate_count; i++)
+        if (strcmp(rates[i].service_code, rule->service) == 0) {
+            effect.quote.cost_minor = rates[i].amount_minor;
+            if (rates[i].days > 0)
+                effect.quote.days_min = effect.quote.days_max = rates[i].days;
+        }
+    if (effect.quote.cost_minor < 0)
+        effect.quote.error = "the carrier has no rate for the rule's service";
+    outcome = finish(run, quote_done, &effect, "record the quote");
+done:
+    shipment_row_release(&row);
+    return outcome;
+}
+
+/* --- label ------------------------------------------------------------------------------ */
+
+/* The carrier's shipment for row, made or found by our reference;
+ * JOB_DONE with row->carrier_shipment_id set (committed), *looked_up when
+ * it existed before this call. */
+static job_outcome_t ensure_shipment(job_run_t *run, shipping_app_t *app, shipment_row_t *row,
+                                     bool *looked_up, effect_t *effect)
+{
+    const job_t *job = job_run_job(run);
+    carrier_shipment_t shipment;
+    carrier_error_t err;
+    carrier_result_t result = CARRIER_NOT_FOUND;
+    *looked_up = false;
+    if (job->resumed || job->attempt > 1) {
+        result = carrier_shipment_find(&app->carrier, row->external_ref, &shipment, &err);
+        if (result != CARRIER_OK && result != CARRIER_NOT_FOUND)
+            return carrier_failed(run, result, &err, "look the shipment up by our reference");
+        *looked_up = result == CARRIER_OK;
+    }
+    if (result == CARRIER_NOT_FOUND) {
+        carrier_address_t to;
+        address_of(row, &to);
+        result =
+            carrier_shipment_create(&app->carrier, row->external_ref, row->carrier_id, row->service,
+                                    row->package, &to, row->weight_g, &shipment, &err);
+        if (result == CARRIER_REFUSED && strcmp(err.code, "duplicate_external_shipment_id") == 0) {
+            result = carrier_shipment_find(&app->carrier, row->external_ref, &shipment, &err);
+            *looked_up = result == CARRIER_OK;
+        }
+        if (result == CARRIER_REFUSED) {
+            effect->code = err.code[0] ? err.code : "refused";
+            str_copy_to(effect->message, sizeof effect->message, err.message);
+            return finish(run, label_failed, effect, "record a refused shipment");
+        }
+        if (result != CARRIER_OK)
+            return carrier_failed(run, result, &err, "create the carrier's shipment");
+    }
+    db_status_t status =
+        store_shipment_carrier_id(job_run_db(run), row->order_id, shipment.shipment_id);
+    if (status != DB_OK)
+        return jobs_result(run, status, "keep the carrier's shipment id");
+    str_copy_to(row->carrier_shipment_id, sizeof row->carrier_shipment_id, shipment.shipment_id);
+    return JOB_DONE;
+}
+
+static job_outcome_t run_label(job_run_t *run)
+{
+    shipping_app_t *app = job_run_arg(run);
+    char id[UUID_TEXT_SIZE];
+    if (job_order(run, id) != 0)
+        return JOB_FAIL;
+    shipment_row_t row;
+    bool found = false;
+    job_outcome_t outcome = read_row(run, id, &row, &found);
+    if (outcome != JOB_DONE || !found)
+        return outcome;
+    effect_t effect = {.app = app, .order_id = id};
+    const job_t *job = job_run_job(run);
+    carrier_error_t err;
+    if (strcmp(row.state, "to_label") != 0)
+        goto done;
+    if (row.cancel_requested) {
+        if (row.carrier_shipment_id[0]) /* best effort: a shipment without a label costs nothing */
+            carrier_shipment_cancel(&app->carrier, row.carrier_shipment_id, &err);
+        outcome = finish(run, cancel_unlabelled, &effect, "record a cancel before the label");
+        goto done;
+    }
+    bool verified = (strcmp(row.address_verdict, "valid") == 0 ||
+                     strcmp(row.address_verdict, "corrected") == 0 ||
+                     strcmp(row.quote_state, "overridden") == 0) &&
+                    row.weight_g > 0 && row.carrier_cost_minor >= 0 && row.carrier_id[0];
+    if (!verified) {
+        effect.code = "not_verified";
+        snprintf(effect.message, sizeof effect.message,
+                 "address %s, weight %lld g, cost %lld: a label needs all three verified",
+                 row.address_verdict, (long long)row.weight_g, (long long)row.carrier_cost_minor);
+        outcome = finish(run, label_failed, &effect, "record an unverified parcel");
+        goto done;
+    }
+    bool looked_up = false;
+    if (!row.carrier_shipment_id[0]) {
+        outcome = ensure_shipment(run, app, &row, &looked_up, &effect);
+        if (outcome != JOB_DONE || !row.carrier_shipment_id[0])
+            goto done;
+    } else {
+        looked_up = true; /* made by an earlier attempt */
+    }
+    carrier_result_t result = CARRIER_NOT_FOUND;
+    if (looked_up || job->resumed || job->attempt > 1) {
+        result = carrier_label_find(&app->carrier, row.carrier_shipment_id, &effect.label, &err);
+        if (result == CARRIER_OK) {
+            effect.found_not_bought = true;
+            log_info("a label bought before was found, not bought again", LF_STR("order_id", id),
+                     LF_STR("label_id", effect.label.label_id));
+            outcome = finish(run, labelled, &effect, "record the label found");
+            goto done;
+        }
+        if (result != CARRIER_NOT_FOUND) {
+            outcome = carrier_failed(run, result, &err, "look the label up");
+            goto done;
+        }
+    }
+    /* the lease must outlast the purchase: another worker taking the job
+     * meanwhile would find no label yet and buy one too */
+    db_status_t kept = jobs_keepalive(run);
+    if (kept != DB_OK) {
+        outcome = jobs_result(run, kept, "keep the label job's lease");
+        goto done;
+    }
+    result = carrier_label_buy(&app->carrier, row.carrier_shipment_id, &effect.label, &err);
+    if (result == CARRIER_OK) {
+        outcome = finish(run, labelled, &effect, "record the label");
+    } else if (result == CARRIER_REFUSED) {
+        effect.code = err.code[0] ? err.code : "refused";
+        str_copy_to(effect.message, sizeof effect.message, err.message);
+        outcome = finish(run, label_failed, &effect, "record a refused label");
+    } else {
+        outcome = carrier_failed(run, result, &err, "buy the label");
+    }
+done:
+    shipment_row_release(&row);
+    return outcome;
+}
+
+/* --- void --------------------------------------------------------------------------------- */
+
+static job_outcome_t run_void(job_run_t *run)
+{
+    shipping_app_t *app = job_run_arg(run);
+    char id[UUID_TEXT_SIZE];
+    if (job_order(run, id) != 0)
+        return JOB_FAIL;
+    shipment_row_t row;
+    bool found = false;
+    job_outcome_t outcome = read_row(run, id, &row, &found);
+    if (outcome != JOB_DONE || !found)
+        return outcome;
+    effect_t effect = {.app = app, .order_id = id};
+    carrier_error_t err;
+    if (strcmp(row.state, "cancelled") == 0) {
+        /* done */
+    } else if (strcmp(row.state, "labelled") != 0) {
+        effect.approved = false;
+        snprintf(effect.message, sizeof effect.message, "the parcel is %s", row.state);
+        outcome = finish(run, voided, &effect, "record a refused cancel");
+    } else if (!row.label_id[0]) {
+        effect.approved = true;
+        snprintf(effect.message, sizeof effect.message, "no label to void");
+        outcome = finish(run, voided, &effect, "record a cancel");
+    } else {
+        carrier_result_t result =
+            carrier_label_void(&app->carrier, row.label_id, &effect.approved, effect.message, &err);
+        if (result == CARRIER_OK)
+            outcome = finish(run, voided, &effect, "record the void");
+        else
+            outcome = carrier_failed(run, result, &err, "void the label");
+    }
+    shipment_row_release(&row);
+    return outcome;
+}
+
+/* --- tracking --------------------------------------------------------------------------- */
+
+/* The poll round of a track job (its dedup key's last part). */
+static int poll_round(job_run_t *run)
+{
+    const char *key = job_run_job(run)->dedup_key;
+    const char *colon = key ? strrchr(key, ':') : NULL;
+    char *end = NULL;
+    long round = colon ? strtol(colon + 1, &end, 10) : 1;
+    return colon && end && !*end && round > 0 && round < POLL_ROUNDS_MAX ? (int)round : 1;
+}
+
+typedef struct {
+    effect_t effect;
+    int shipment_round;
+    int next_poll;
+    int64_t next_at_ms;
+    char event_id[128];
+    carrier_track_t track;
+} poll_t;
+
+static db_status_t polled(effect_t *e, const emitter_t *em)
+{
+    poll_t *poll = (poll_t *)e; /* effect is the first member */
+    track_outcome_t outcome;
+    db_status_t status = shipments_track(e->app, em, &e->news, &outcome);
+    if (status == DB_OK && poll->next_poll > 0) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "%d", poll->next_poll);
+        status = shipments_schedule(emitter_db(em), JOB_TRACK, e->order_id, poll->shipment_round,
+                                    tag, poll->next_at_ms);
+    }
+    return status;
+}
+
+static job_outcome_t run_track(job_run_t *run)
+{
+    shipping_app_t *app = job_run_arg(run);
+    char id[UUID_TEXT_SIZE];
+    if (job_order(run, id) != 0)
+        return JOB_FAIL;
+    shipment_row_t row;
+    bool found = false;
+    job_outcome_t outcome = read_row(run, id, &row, &found);
+    if (outcome != JOB_DONE || !found)
+        return outcome;
+    bool live = strcmp(row.state, "labelled") == 0 || strcmp(row.state, "handed_over") == 0;
+    if (!live || !row.tracking_number[0]) {
+        shipment_row_release(&row);
+        return JOB_DONE; /* delivered, returned, cancelled: nothing more to follow */
+    }
+    poll_t poll;
+    memset(&poll, 0, sizeof poll);
+    poll.effect.app = app;
+    poll.effect.order_id = id;
+    poll.shipment_round = row.round;
+    carrier_error_t err;
+    carrier_result_t result =
+        carrier_tracking_get(&app->carrier, row.carrier_id, row.tracking_number, &poll.track, &err);
+    if (result != CARRIER_OK) {
+        shipment_row_release(&row);
+        return carrier_failed(run, result, &err, "poll the parcel's tracking");
+    }
+    int round = poll_round(run);
+    bool give_up = (int64_t)round * app->track_poll_ms > app->track_give_up_ms;
+    poll.next_poll = give_up || strcmp(poll.track.status_code, "DE") == 0 ? 0 : round + 1;
+    poll.next_at_ms = clock_now_ms() + app->track_poll_ms;
+    snprintf(poll.event_id, sizeof poll.event_id, "poll:%.39s:%.3s:%.63s", row.tracking_number,
+             poll.track.status_code, poll.track.event_id);
+    poll.effect.news = (track_news_t){.tracking_number = row.tracking_number,
+                                      .event_id = poll.event_id,
+                                      .code = poll.track.status_code,
+                                      .description = poll.track.description,
+                                      .at_ms = poll.track.at_ms,
+                                      .source = "poll"};
+    outcome = finish(run, polled, &poll.effect, "record the tracking");
+    shipment_row_release(&row);
+    return outcome;
+}
+
+/* --- batches ------------------------------------------------------------------------------ */
+
+static db_status_t batch_closed(effect_t *e, const emitter_t *em)
+{
+    return store_batch_status(emitter_db(em), e->batch_number, "closed",
+                              e->manifest_id[0] ? e->manifest_id : NULL,
+                              e->manifest_url[0] ? e->manifest_url : NULL);
+}
+
+/* shipping_batch: once every parcel of the batch has its label (or
+ * failed), the carrier's manifest for the labels: the carrier takes them. */
+static job_outcome_t run_batch(job_run_t *run)
+{
+    shipping_app_t *app = job_run_arg(run);
+    json_t *payload = json_loads(job_run_job(run)->payload, 0, NULL);
+    const char *number = json_string_value(json_object_get(payload, "number"));
+    char status_text[16] = "";
+    json_t *members = NULL;
+    job_outcome_t outcome = JOB_DONE;
+    db_t *db = job_run_db(run);
+    db_status_t status = number ? store_batch_lock(db, number, status_text) : DB_OK;
+    if (status == DB_OK && number && strcmp(status_text, "processing") == 0)
+        status = store_batch_members(db, number, &members);
+    if (status != DB_OK) {
+        outcome = jobs_result(run, status, "read the batch");
+        goto done;
+    }
+    if (!members)
+        goto done; /* no such batch, or closed already */
+    const char *ids[512];
+    size_t count = 0;
+    size_t i;
+    json_t *member;
+    json_array_foreach(members, i, member)
+    {
+        const char *state = json_string_value(json_object_get(member, "state"));
+        const char *label = json_string_value(json_object_get(member, "label_id"));
+        if (state && strcmp(state, "to_label") == 0) {
+            job_run_error(run, "labels_pending", "batch %s: labels still being bought", number);
+            job_run_retry_after(run, 500);
+            outcome = JOB_RETRY;
+            goto done;
+        }
+        if (state && strcmp(state, "labelled") == 0 && label && label[0] && count < 512)
+            ids[count++] = label;
+    }
+    effect_t effect = {.app = app, .batch_number = number};
+    if (count > 0) {
+        carrier_error_t err;
+        carrier_result_t result = carrier_manifest_create(
+            &app->carrier, ids, count, effect.manifest_id, effect.manifest_url, &err);
+        if (result != CARRIER_OK) {
+            outcome = carrier_failed(run, result, &err, "create the batch's manifest");
+            goto done;
+        }
+    }
+    outcome = finish(run, batch_closed, &effect, "close the batch");
+done:
+    json_decref(members);
+    json_decref(payload);
+    return outcome;
+}
+
+/* --- the webhook subscription -------------------------------------------------------------- */
+
+static job_outcome_t run_subscribe(job_run_t *run)
+{
+    shipping_app_t *app = job_run_arg(run);
+    if (!app->webhook_url[0])
+        return JOB_DONE;
+    carrier_error_t err;
+    carrier_result_t result = carrier_webhook_subscribe(
+        &app->carrier, app->webhook_url, app->webhook_header, app->webhook_secret, &err);
+    if (result == CARRIER_OK) {
+        log_info("tracking webhooks subscribed", LF_STR("url", app->webhook_url));
+        return JOB_DONE;
+    }
+    return carrier_failed(run, result, &err, "subscribe to tracking webhooks");
+}
+
+int shipping_jobs_register(jobs_t *jobs, shipping_app_t *app)
+{
+    static const struct {
+        const char *kind;
+        job_fn fn;
+    } kinds[] = {
+        {JOB_QUOTE, run_quote}, {JOB_LABEL, run_label},         {JOB_VOID, run_void},
+        {JOB_TRACK, run_track}, {JOB_SUBSCRIBE, run_subscribe}, {JOB_BATCH, run_batch},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (jobs_register(jobs, kinds[i].kind, kinds[i].fn, app) != 0)
+            return -1;
+    return 0;
+}
