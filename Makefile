@@ -13,6 +13,7 @@
 #   make up / down  the local stack in the background / stop it
 #   make run        the local stack in the foreground; Ctrl-C stops it all
 #   make bench      the figures (benchmarks print, never assert)
+#   make bench-peers  the bus beside RabbitMQ and NATS JetStream, same workload (installs them)
 #   make fmt        clang-format every C file;  make fmt-check  the CI check
 #   make lint       cppcheck + the banned-call grep
 #   make programs   the services and the CLI only, no tests (what the image builds)
@@ -202,6 +203,19 @@ BENCH_PROGS := $(basename $(notdir $(wildcard tests/bench/*.c)))
 $(foreach p,$(BENCH_PROGS),$(eval $(call program_rule,$(p),tests/bench,\
   tests/bench/$(p).c,$(KITTEST_SQL))))
 
+# --- make bench-peers: the peers' C clients (tests/bench/peers/), built only
+# by that target: librabbitmq and libnats are its packages (scripts/deps.sh --peers)
+PEER_OBJ := $(OBJ)/tests/bench/peers/peer.o
+$(BIN)/peer_amqp: $(OBJ)/tests/bench/peers/peer_amqp.o $(PEER_OBJ) $(LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs librabbitmq 2>/dev/null)
+$(BIN)/peer_nats: $(OBJ)/tests/bench/peers/peer_nats.o $(PEER_OBJ) $(LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libnats 2>/dev/null)
+PEER_PROGRAMS := $(BIN)/peer_amqp $(BIN)/peer_nats
+
 # --- the operator's command-line tool: tools/*.c but the build tool ---------
 $(eval $(call program_rule,conveyor,tools,$(filter-out tools/embed_sql.c,$(wildcard tools/*.c)),))
 
@@ -280,7 +294,7 @@ $(BIN)/fuzz-seeds: $(OBJ)/tests/fuzz/make_seeds.o $(LIBS)
 
 # --- targets ----------------------------------------------------------------
 .DEFAULT_GOAL := all
-.PHONY: all programs deps test check asan up down run bench fmt fmt-check lint clean \
+.PHONY: all programs deps test check asan up down run bench bench-peers fmt fmt-check lint clean \
         docker docker-smoke fuzz fuzz-programs fuzz-seeds
 
 all: $(LIBS) $(PROGRAMS) $(COMMON_TESTS) $(SERVICE_TESTS) $(FUZZ_PROGRAMS)
@@ -320,6 +334,12 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/bench/run.sh
+
+bench-peers: deps
+	@scripts/deps.sh --peers
+	@$(MAKE) --no-print-directory all $(PEER_PROGRAMS)
+	@BUILD=$(BUILD) BENCH_SECTIONS=tests/bench/peers/section_peers.sh \
+	    BENCH_RESULTS=.run/bench/peers.txt tests/bench/run.sh
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

@@ -6,6 +6,11 @@
 # When everything is present it prints nothing and changes nothing. As root
 # it runs apt-get itself; otherwise it uses sudo when available, or says
 # exactly what to install.
+#
+#   scripts/deps.sh           what build, test and bench need
+#   scripts/deps.sh --peers   also what `make bench-peers` needs: RabbitMQ
+#                             and NATS (the servers and their C clients) and
+#                             e2fsprogs (the synced JetStream store's ext4)
 set -euo pipefail
 
 PACKAGES=(
@@ -27,6 +32,18 @@ PACKAGES=(
     clang libclang-rt-14-dev  # make fuzz: libFuzzer and the sanitizers
 )
 
+case "${1:-}" in
+--peers)
+    PACKAGES=(rabbitmq-server nats-server librabbitmq-dev libnats-dev e2fsprogs util-linux)
+    ;;
+'')
+    ;;
+*)
+    echo "deps: unknown option '$1' (only --peers)" >&2
+    exit 2
+    ;;
+esac
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -47,8 +64,8 @@ export DEBIAN_FRONTEND=noninteractive
 # A fresh machine has no package lists; an old list may name versions the
 # mirror no longer has. Update once, then install.
 "${SUDO[@]}" apt-get update -qq
-# The postgresql package would start a system cluster; conveyor runs its own
-# under .run/ and never touches the system service.
+# The postgresql and rabbitmq-server packages would start a system service;
+# conveyor runs its own under .run/ and never touches the system's.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
     "${SUDO[@]}" chmod +x /usr/sbin/policy-rc.d

@@ -8,6 +8,8 @@
 #
 # Each tests/bench/section_<name>.sh measures one thing and prints its
 # figures with `figure NAME VALUE`; BENCH_ONLY=<name> runs one section.
+# BENCH_SECTIONS (files) and BENCH_RESULTS (the figures' file) run other
+# sections the same way: `make bench-peers` runs tests/bench/peers/.
 # The sections share busd (kit ports) and the cluster; each provisions its
 # own schemas.
 #
@@ -34,7 +36,8 @@ BUILD=${BUILD:-build}
 export IT_BIN="$top/$BUILD/bin"
 export TEST_ROOT="$top/.run/bench" TEST_PG_PORT=${BENCH_PG_PORT:-24432} TEST_REDIS_PORT=${BENCH_REDIS_PORT:-24379}
 export IT_RUN="$TEST_ROOT/run"
-RESULTS="$TEST_ROOT/results.txt"
+RESULTS=${BENCH_RESULTS:-$TEST_ROOT/results.txt}
+[[ $RESULTS == /* ]] || RESULTS="$top/$RESULTS"
 BENCH_SECTION=setup
 
 # the ports the sections' processes listen on (tests/integration/kit/kit.sh:
@@ -117,9 +120,11 @@ bench_ports_free() {
 # it: a section or a run that leaves a process behind is a bug to fix), then
 # waits until the sections' ports are free. After every section, and by a
 # section after each of its runs, so that the next run binds its ports.
+# A section's servers that live across its runs are named in BENCH_KEEP.
 bench_settle() {
     local left
-    left=$(bench_leftovers busd)
+    # shellcheck disable=SC2086 # one name a word
+    left=$(bench_leftovers busd ${BENCH_KEEP:-})
     if [ -n "$left" ]; then
         bench_log "$1 left running: $(cut -d' ' -f1 <<<"$left" | tr '\n' ' ')- stopping them"
         # shellcheck disable=SC2046 # one pid a word
@@ -175,6 +180,8 @@ stop_all() {
     local status=$? left held errors
     trap - EXIT
     _it_cleanup
+    # what a section set up beyond processes (a mount), once they are stopped
+    declare -F bench_section_cleanup >/dev/null && bench_section_cleanup
     left=$(bench_leftovers)
     if [ -n "$left" ]; then
         [ "$status" -eq 0 ] && bench_log "left running at the end: $(tr '\n' ' ' <<<"$left")"
@@ -185,7 +192,7 @@ stop_all() {
     redis_stop "$TEST_ROOT"
     pg_stop "$TEST_ROOT"
     # shellcheck disable=SC2086 # one port a word
-    held=$(bench_held $BENCH_PORTS $BUSD_PORTS)
+    held=$(bench_held $BENCH_PORTS $BUSD_PORTS ${BENCH_EXTRA_PORTS:-})
     if [ -n "$held" ]; then
         bench_log "ports still held after the run: $(tr '\n' ' ' <<<"$held")"
         [ "$status" -eq 0 ] && status=1
@@ -241,7 +248,8 @@ bench_busd() {
 # shellcheck disable=SC2086 # one port a word
 bench_ports_free "before the bench" $BENCH_PORTS $BUSD_PORTS
 kit_start_busd
-for section in tests/bench/section_*.sh; do
+# shellcheck disable=SC2086 # one file a word, globs expanded
+for section in ${BENCH_SECTIONS:-tests/bench/section_*.sh}; do
     name=$(basename "$section" .sh)
     name=${name#section_}
     [ -n "${BENCH_ONLY:-}" ] && [ "$BENCH_ONLY" != "$name" ] && continue

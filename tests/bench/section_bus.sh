@@ -7,34 +7,11 @@
 #                 the runs interleaved, and what CURVE costs
 #   bus.raw       raw ZeroMQ PUB/SUB through the same busd, same size, with
 #                 and without CURVE
-#   bus.latency   p50/p99 commit-to-commit delivery at 1,000 events/s
+#   bus.latency   p50/p99/max commit-to-commit delivery at 30,000, 10,000
+#                 and 1,000 events/s, paced (target p99 <= 5 ms at 10,000/s)
 #   kit.rss       resident memory of idle kit services
 
-DURABLE_EVENTS=${BENCH_DURABLE_EVENTS:-100000}
-FILLER=${BENCH_FILLER:-100}
-
-# one producer -> consumer run; sets DURABLE_RATE (events/s) and
-# DURABLE_SIZE (avg envelope bytes). In the bench's own shell, never a
-# subshell: a failure fails the run, and the run's processes are stopped
-# before the next one starts.
-durable_run() {
-    local n=$1 security=$2
-    kit_dbs
-    kit_start_cons "cons$n" 2 APPLY_BATCH_MAX=1000 BUS_SECURITY="$security"
-    it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
-    kit_start_prod "prod$n" KITPROD_COUNT=$DURABLE_EVENTS KITPROD_BATCH=1000 KITPROD_RATE=0 \
-        KITPROD_FILLER=$FILLER BUS_SECURITY="$security"
-    it_wait_until 600 "all $DURABLE_EVENTS events applied" kit_applied_at_least "$DURABLE_EVENTS"
-    DURABLE_RATE=$(it_psql "SELECT round($DURABLE_EVENTS / extract(epoch FROM
-        (SELECT max(pg_xact_commit_timestamp(xmin)) FROM kitcons.kit_applied) -
-        (SELECT min(pg_xact_commit_timestamp(xmin)) FROM kitprod.outbox)))")
-    DURABLE_SIZE=$(it_psql "SELECT round(avg(length(payload)) + 90) FROM kitprod.outbox")
-    it_stop "prod$n"
-    it_stop "cons$n"
-    bench_settle "durable run $n"
-    bench_number "$DURABLE_RATE" "durable run $n ($security): events/s"
-    bench_number "$DURABLE_SIZE" "durable run $n ($security): envelope bytes"
-}
+source tests/bench/durable.sh
 
 echo "== bus: durable events/s, $DURABLE_EVENTS events per run, 3 runs each with and without CURVE, interleaved"
 rates=()
@@ -79,20 +56,40 @@ figure "bus.raw.msgs_per_s" "$raw (CURVE on; loss ${loss}%, size $size B)"
 figure "bus.raw_plain.msgs_per_s" "$raw_plain (CURVE off; loss ${loss_plain}%)"
 figure "bus.durable_to_raw_ratio" "$(awk -v d="$durable" -v r="$raw" 'BEGIN { if (r > 0) printf "%.3f", d / r }')"
 
-echo "== bus: delivery latency at 1,000 events/s (one event per transaction, 30 s)"
-kit_dbs
-kit_start_cons consL 2
-it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
-kit_start_prod prodL KITPROD_COUNT=30000 KITPROD_BATCH=1 KITPROD_RATE=1000 KITPROD_FILLER=$FILLER
-it_wait_until 120 "30000 applied" kit_applied_at_least 30000
-lat=$(it_psql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
-        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' || round(max(ms)::numeric, 2)
-    FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(a.xmin) - pg_xact_commit_timestamp(o.xmin)) * 1000 AS ms
-          FROM kitcons.kit_applied a JOIN kitprod.outbox o ON o.seq = a.seq AND o.stream = 'kitprod') l")
-read -r p50 p99 pmax <<<"$lat"
-figure "bus.latency_ms.p50" "$p50"
-figure "bus.latency_ms.p99" "$p99 (target < 50)"
-figure "bus.latency_ms.max" "$pmax"
+# latency under load: a paced producer (a transaction every 5 ms, rate/200
+# events each) for LATENCY_SECONDS at each rate, the consumer as deployed;
+# each event's delay from its outbox commit to its inbox commit. Highest
+# rate first: the last run (1,000/s) stays up for the idle memory below.
+LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-20}
+echo "== bus: delivery latency under load, commit to commit, ${LATENCY_SECONDS} s at each rate"
+for lat_rate in 30000 10000 1000; do
+    lat_count=$((lat_rate * LATENCY_SECONDS))
+    lat_batch=$((lat_rate / 200))
+    kit_dbs
+    kit_start_cons "consL$lat_rate" 2
+    it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
+    kit_start_prod "prodL$lat_rate" KITPROD_COUNT=$lat_count KITPROD_BATCH=$lat_batch \
+        KITPROD_RATE=$lat_rate KITPROD_FILLER=$FILLER
+    it_wait_until $((LATENCY_SECONDS * 10 + 60)) "$lat_count applied" kit_applied_at_least "$lat_count"
+    lat=$(it_psql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
+            round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
+            round(max(ms)::numeric, 2) || ' ' || round(count(*) / extract(epoch FROM max(p) - min(p)))
+        FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(a.xmin) - pg_xact_commit_timestamp(o.xmin)) * 1000 AS ms,
+                     pg_xact_commit_timestamp(o.xmin) AS p
+              FROM kitcons.kit_applied a JOIN kitprod.outbox o ON o.seq = a.seq AND o.stream = 'kitprod') l")
+    read -r p50 p99 pmax achieved <<<"$lat"
+    target=""
+    [ "$lat_rate" = 10000 ] && target=" (target <= 5)"
+    [ "$lat_rate" = 1000 ] && target=" (target < 50)"
+    figure "bus.latency_ms.at_$lat_rate.p50" "$p50 (produced at $achieved events/s, $lat_batch a transaction)"
+    figure "bus.latency_ms.at_$lat_rate.p99" "$p99$target"
+    figure "bus.latency_ms.at_$lat_rate.max" "$pmax"
+    if [ "$lat_rate" != 1000 ]; then
+        it_stop "prodL$lat_rate"
+        it_stop "consL$lat_rate"
+        bench_settle "latency run at $lat_rate/s"
+    fi
+done
 
 echo "== idle resident memory"
 rss_mb() {
@@ -100,9 +97,9 @@ rss_mb() {
 }
 it_wait_until 30 "producer idle" bash -c "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c 'SELECT count(*) FROM kitprod.outbox WHERE seq IS NULL') = 0 ]"
 sleep 5 # the services settle after the run: this is the idle state being measured, not a wait for a condition
-figure "kit.rss_mb.kitcons_idle" "$(rss_mb consL) (target < 20)"
-figure "kit.rss_mb.kitprod_idle" "$(rss_mb prodL)"
+figure "kit.rss_mb.kitcons_idle" "$(rss_mb consL1000) (target < 20)"
+figure "kit.rss_mb.kitprod_idle" "$(rss_mb prodL1000)"
 figure "kit.rss_mb.busd_idle" "$(rss_mb busd)"
 
-it_stop prodL
-it_stop consL
+it_stop prodL1000
+it_stop consL1000

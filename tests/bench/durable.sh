@@ -1,0 +1,30 @@
+# durable.sh — one run of the durable bus, kitprod's outbox to kitcons'
+# committed inbox through busd, commit to commit (sourced by
+# tests/bench/section_bus.sh and tests/bench/peers/section_peers.sh, which
+# measure the same run).
+
+DURABLE_EVENTS=${BENCH_DURABLE_EVENTS:-100000}
+FILLER=${BENCH_FILLER:-100}
+
+# one producer -> consumer run; sets DURABLE_RATE (events/s) and
+# DURABLE_SIZE (avg envelope bytes). In the bench's own shell, never a
+# subshell: a failure fails the run, and the run's processes are stopped
+# before the next one starts.
+durable_run() {
+    local n=$1 security=$2
+    kit_dbs
+    kit_start_cons "cons$n" 2 APPLY_BATCH_MAX=1000 BUS_SECURITY="$security"
+    it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
+    kit_start_prod "prod$n" KITPROD_COUNT=$DURABLE_EVENTS KITPROD_BATCH=1000 KITPROD_RATE=0 \
+        KITPROD_FILLER=$FILLER BUS_SECURITY="$security"
+    it_wait_until 600 "all $DURABLE_EVENTS events applied" kit_applied_at_least "$DURABLE_EVENTS"
+    DURABLE_RATE=$(it_psql "SELECT round($DURABLE_EVENTS / extract(epoch FROM
+        (SELECT max(pg_xact_commit_timestamp(xmin)) FROM kitcons.kit_applied) -
+        (SELECT min(pg_xact_commit_timestamp(xmin)) FROM kitprod.outbox)))")
+    DURABLE_SIZE=$(it_psql "SELECT round(avg(length(payload)) + 90) FROM kitprod.outbox")
+    it_stop "prod$n"
+    it_stop "cons$n"
+    bench_settle "durable run $n"
+    bench_number "$DURABLE_RATE" "durable run $n ($security): events/s"
+    bench_number "$DURABLE_SIZE" "durable run $n ($security): envelope bytes"
+}
