@@ -420,7 +420,7 @@ static void check_batches(void)
     char ref[64];
     const char *ids[3];
     for (int i = 0; i < 3; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "batch%d", i);
         new_shipment(name, &shipments[i], ref, sizeof ref);
         ids[i] = shipments[i].shipment_id;
