@@ -750,10 +750,8 @@ int payment_jobs_register(jobs_t *jobs, payment_app_t *app)
         const char *kind;
         job_fn fn;
     } kinds[] = {
-        {JOB_INVOICE_RECONCILE, run_reconcile},
-        {JOB_INVOICE_EXPIRE, run_expire},
-        {JOB_INVOICE_VOID, run_void},
-        {JOB_REFUND_SEND, run_refund},
+        {JOB_INVOICE_RECONCILE, run_reconcile}, {JOB_INVOICE_EXPIRE, run_expire},
+        {JOB_INVOICE_VOID, run_void},           {JOB_REFUND_SEND, run_refund},
         {JOB_REFUND_POLL, run_refund_poll},
     };
     if (bank_init(app) != 0 ||
