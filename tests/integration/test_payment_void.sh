@@ -10,8 +10,12 @@
 #     registers nothing more;
 #   - an invoice registered and shown, then the order cancelled: declined
 #     at the bank the same way;
-#   - an order cancelled before its invoice ever reached the bank: the
-#     lookup finds nothing, nothing is registered afterwards.
+#   - an order cancelled before the bank took its registration (429s): the
+#     lookup finds nothing, nothing is registered afterwards;
+#   - with YooKassa, a lost registration then a cancel: the registration
+#     is replayed under its Idempotence-Key (the lookup by our key; no
+#     second payment), the bank's id kept and the payment voided where
+#     YooKassa allows it (a pending payment expires there by itself).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/payment/payment.sh"
@@ -86,6 +90,34 @@ it_wait_until 30 "the third registration's retry over" register_jobs_done "$o3"
 sleep 1
 it_assert_eq "$orders_before" "$(fake_stat sberbank_orders)" "nothing registered for an order cancelled first"
 it_assert_eq "" "$(invoice_field "$o3" bank_id)" "no bank id"
+
+# --- YooKassa: the registration's answer lost, then the order cancelled -------------
+# the store moves to YooKassa (every Sberbank job above is over); the
+# lookup by our key is the registration replayed under its Idempotence-Key
+it_stop pay1
+pay_start pay2 yookassa PAYMENT_RECONCILE_AFTER=1h
+payments_before=$(fake_stat yookassa_payments)
+fake_fault '{"provider":"yookassa","op":"payments.create","kind":"lose_reply","delay_ms":6000}'
+o4=$(new_id)
+confirm "$o4" 40004
+yoo_called() { [ "$(fake_requests yookassa payments.create "$1")" -ge "$2" ]; }
+it_wait_until 20 "the registration sent" yoo_called "" 1
+key=$(invoice_field "$o4" our_ref)
+it_assert_eq registering "$(invoice_field "$o4" status)" "the invoice while the bank's answer is held"
+it_assert_eq "$((payments_before + 1))" "$(fake_stat yookassa_payments)" "the bank made the payment"
+cancel "$o4" 40004
+it_wait_until 20 "the YooKassa invoice cancelled" invoice_is "$o4" cancelled
+found_under_key() { [ -n "$(invoice_field "$o4" bank_id)" ]; }
+it_wait_until 30 "the payment found by replaying its key" found_under_key
+it_assert_eq 2 "$(fake_requests yookassa payments.create "$key")" "asked twice under the one key: the first call and its replay"
+pid=$(invoice_field "$o4" bank_id)
+it_assert_eq "$pid" "$(fake_get "/_fake/yookassa/payments/$pid" | jq -r .id)" "the invoice keeps the payment the bank made"
+it_wait_until 30 "the registration's retry over" register_jobs_done "$o4"
+sleep 1 # the void its answer asked for has run by now
+it_assert_eq "$((payments_before + 1))" "$(fake_stat yookassa_payments)" "one payment at the bank: the replay made none"
+it_assert_eq "1 0" "$(events_of "$o4" invoice.cancelled) $(events_of "$o4" invoice.created)" "invoice.cancelled once; no link shown"
+it_assert_eq 1 "$(pay_sql "SELECT count(*) FROM payment.jobs WHERE kind = 'invoice_void' AND state = 'done' AND payload->>'id' = '$(invoice_field "$o4" invoice_id)' AND dedup_key LIKE '%:2'")" \
+    "the replay's answer led to a void of its own"
 
 it_assert_eq 0 "$(pay_sql "SELECT count(*) FROM payment.dead_letters")" "dead letters"
 it_assert_eq 0 "$(pay_sql "SELECT count(*) FROM payment.jobs WHERE state = 'dead'")" "dead jobs"
