@@ -158,7 +158,7 @@ if [ "${SMOKE_BUILD:-1}" != 0 ]; then
     build_log=$work/build.log
     dc --profile demo build >"$build_log" 2>&1 || { tail -30 "$build_log" >&2; fail "$COMPOSE build"; }
     ok "images: $(docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
-        grep -E '^conveyor(-edge|-demo|-provision)?:dev ' | tr '\n' ' ')"
+        grep -E '^conveyor(-edge|-demo|-provision|-sandbox)?:dev ' | tr '\n' ' ')"
 fi
 step "up -d (--profile sandbox)"
 up_start=$SECONDS
