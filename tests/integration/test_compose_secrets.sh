@@ -19,6 +19,7 @@
 # A .env beside the compose file is ignored (--env-file), so a developer's own
 # secrets cannot make it pass. Skipped, saying so, when neither docker-compose
 # nor `docker compose` is installed (scripts/deps.sh installs docker-compose).
+# sanitizers: nothing to check
 source "$(dirname "$0")/lib.sh"
 
 compose_file="$IT_TOP/docker-compose.yml"

@@ -30,6 +30,7 @@
 # copies of the configuration broken one way each (a wrong REPLAY_ADDR, a
 # block gone, a service the table does not know, a peer, a password, an
 # edge port dropped ...) and must name each break.
+# sanitizers: nothing to check
 source "$(dirname "$0")/lib.sh"
 
 compose_file="$IT_TOP/docker-compose.yml"
