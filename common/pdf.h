@@ -19,8 +19,9 @@
  * libharu reports errors through a handler; this one records the first
  * error and every later call on the document returns -1 and does
  * nothing, so a failure is a return code, never an abort: the caller
- * answers 500 with pdf_doc_error(). Text from outside is made well-formed
- * UTF-8 and its control characters spaces before it is drawn.
+ * answers 500 with pdf_doc_error(). A layout may therefore make its
+ * calls one after another and look only at pdf_doc_save's answer. Text from outside is made
+ * well-formed UTF-8 and its control characters spaces before it is drawn.
  *
  * A document belongs to one thread at a time; documents do not share
  * state, so HTTP worker threads render side by side.

@@ -26,7 +26,8 @@
 #include "services/shipping/shipping.h"
 
 #define ORDER_STREAM "order"
-#define TEXT_MAX     512 /* bytes of one address part we keep */
+#define TEXT_MAX     512 /* bytes of one address part or line name we keep */
+#define LINES_MAX    500 /* lines of one order kept for its packing slip */
 
 static handler_result_t answer(inbox_event_t *event, db_status_t status, const char *order_id)
 {
@@ -69,14 +70,14 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
     if (!wire)
         return inbox_reject(event, "bad_payload", "order.reserved payload does not unpack");
     handler_result_t result = HANDLER_OK;
-    json_t *address = json_object(), *recipient = json_object();
+    json_t *address = json_object(), *recipient = json_object(), *lines = json_array();
     uint32_t *weights = calloc(wire->n_lines ? wire->n_lines : 1, sizeof *weights);
     uint32_t *quantities = calloc(wire->n_lines ? wire->n_lines : 1, sizeof *quantities);
     const Conveyor__Delivery *delivery = wire->delivery;
     const char *method = delivery ? method_name(delivery->method) : NULL;
     const Conveyor__Address *where = delivery ? delivery->address : NULL;
     const Conveyor__OrderCustomer *who = wire->customer;
-    if (!address || !recipient || !weights || !quantities) {
+    if (!address || !recipient || !lines || !weights || !quantities) {
         result = inbox_retry(event, "out_of_memory", "no room for order.reserved");
         goto done;
     }
@@ -100,9 +101,27 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
                               wire->order_id);
         goto done;
     }
+    if (wire->n_lines > LINES_MAX) {
+        result = inbox_reject(event, "bad_payload", "order %s: more than %d lines", wire->order_id,
+                              LINES_MAX);
+        goto done;
+    }
     for (size_t i = 0; i < wire->n_lines; i++) {
-        weights[i] = wire->lines[i]->unit_weight_g;
-        quantities[i] = wire->lines[i]->quantity;
+        const Conveyor__PricedLine *line = wire->lines[i];
+        weights[i] = line->unit_weight_g;
+        quantities[i] = line->quantity;
+        json_t *kept =
+            json_pack("{s:I, s:I, s:I}", "line_no", (json_int_t)line->line_no, "quantity",
+                      (json_int_t)line->quantity, "unit_weight_g", (json_int_t)line->unit_weight_g);
+        if (!kept || json_array_append_new(lines, kept) != 0) {
+            result = inbox_retry(event, "out_of_memory", "no room for order.reserved");
+            goto done;
+        }
+        if (put(kept, "sku", line->sku) || put(kept, "name", line->name)) {
+            result = inbox_reject(event, "bad_payload", "order %s: a line's name is too long",
+                                  wire->order_id);
+            goto done;
+        }
     }
     int64_t weight = rules_weight(weights, quantities, wire->n_lines);
     if (weight < 0) {
@@ -117,12 +136,14 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
                               .region = where && where->region ? where->region : "",
                               .address = address,
                               .recipient = recipient,
+                              .lines = lines,
                               .weight_g = weight};
     emitter_t em = emitter_of_event(event);
     result = answer(event, shipments_reserved(app, &em, &order), wire->order_id);
 done:
     json_decref(address);
     json_decref(recipient);
+    json_decref(lines);
     free(weights);
     free(quantities);
     conveyor__order_reserved__free_unpacked(wire, NULL);
