@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/docfmt.h"
+
 #define ADDRESS_MAX 1200
 #define FIELD_PT    10.0
 #define LABEL_MM    38.0
@@ -29,41 +31,18 @@ static long long int_of(const json_t *object, const char *member)
     return (long long)json_integer_value(json_object_get(object, member));
 }
 
-void documents_kg(long long weight_g, char *out, size_t size)
-{
-    if (weight_g < 0)
-        weight_g = 0;
-    snprintf(out, size, "%lld.%03lld", weight_g / 1000, weight_g % 1000);
-}
-
-/* "125009, Moscow, Tverskaya 7, apt 12" from an address object (the
- * carrier's correction first); its free text when it has no parts. */
+/* The parcel's address on one line: the carrier's correction when it made
+ * one, the order's otherwise, and its pickup point. */
 static void address_line(const json_t *parcel, char *out, size_t size)
 {
     const json_t *address = json_object_get(parcel, "matched_address");
     if (!json_is_object(address) || !text_of(address, "line1"))
         address = json_object_get(parcel, "address");
-    out[0] = '\0';
-    size_t used = 0;
-    static const char *const parts[] = {"postal_code", "region", "city", "line1", "line2"};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        const char *part = text_of(address, parts[i]);
-        if (!part ||
-            (i == 1 && text_of(address, "city") && strcmp(part, text_of(address, "city")) == 0))
-            continue; /* "Moscow, Moscow" once */
-        int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "", part);
-        if (n < 0 || (size_t)n >= size - used)
-            break;
-        used += (size_t)n;
-    }
+    docfmt_address(address, out, size);
     const char *point = text_of(json_object_get(parcel, "address"), "pickup_point_id");
-    if (point) {
-        int n = snprintf(out + used, size - used, "%spickup point %s", used ? "; " : "", point);
-        if (n > 0 && (size_t)n < size - used)
-            used += (size_t)n;
-    }
-    if (!used)
-        snprintf(out, size, "%s", or_dash(text_of(json_object_get(parcel, "address"), "text")));
+    size_t used = strlen(out);
+    if (point && used + 16 < size)
+        snprintf(out + used, size - used, "; pickup point %s", point);
 }
 
 static void carrier_line(const json_t *parcel, char *out, size_t size)
@@ -104,7 +83,7 @@ static void parcel_fields(pdf_doc_t *doc, const json_t *parcel, double size_pt, 
     char address[ADDRESS_MAX], carrier[200], weight[32], kg[40];
     address_line(parcel, address, sizeof address);
     carrier_line(parcel, carrier, sizeof carrier);
-    documents_kg(int_of(parcel, "weight_g"), weight, sizeof weight);
+    docfmt_kg(int_of(parcel, "weight_g"), weight, sizeof weight);
     snprintf(kg, sizeof kg, "%s kg", weight);
     pdf_field(doc, size_pt, label_mm, "Customer", or_dash(text_of(recipient, "name")));
     pdf_field(doc, size_pt, label_mm, "Phone", or_dash(text_of(recipient, "phone")));
@@ -150,8 +129,8 @@ int documents_packing_slip(const pdf_fonts_t *fonts, const json_t *parcel, unsig
         char no[24], quantity[24], unit_kg[32], line_kg[32];
         snprintf(no, sizeof no, "%lld", int_of(line, "line_no"));
         snprintf(quantity, sizeof quantity, "%lld", qty);
-        documents_kg(unit, unit_kg, sizeof unit_kg);
-        documents_kg(unit * qty, line_kg, sizeof line_kg);
+        docfmt_kg(unit, unit_kg, sizeof unit_kg);
+        docfmt_kg(unit * qty, line_kg, sizeof line_kg);
         const char *cells[] = {no,
                                or_dash(text_of(line, "sku")),
                                or_dash(text_of(line, "name")),
@@ -170,7 +149,7 @@ int documents_packing_slip(const pdf_fonts_t *fonts, const json_t *parcel, unsig
     }
     char total_items[24], total_kg[32];
     snprintf(total_items, sizeof total_items, "%lld", items);
-    documents_kg(grams, total_kg, sizeof total_kg);
+    docfmt_kg(grams, total_kg, sizeof total_kg);
     const char *totals[] = {"", "", "Total", total_items, "", total_kg, ""};
     pdf_table_row(doc, totals, true);
     pdf_table_end(doc);
@@ -199,7 +178,7 @@ int documents_sticker(const pdf_fonts_t *fonts, const json_t *parcel, unsigned c
     char address[ADDRESS_MAX], carrier[200], weight[32], kg[48];
     address_line(parcel, address, sizeof address);
     carrier_line(parcel, carrier, sizeof carrier);
-    documents_kg(int_of(parcel, "weight_g"), weight, sizeof weight);
+    docfmt_kg(int_of(parcel, "weight_g"), weight, sizeof weight);
     snprintf(kg, sizeof kg, "%s kg", weight);
     pdf_text(doc, &(pdf_style_t){PDF_REGULAR, 8, PDF_LEFT}, "To:");
     pdf_text(doc, &(pdf_style_t){PDF_BOLD, 14, PDF_LEFT}, or_dash(text_of(recipient, "name")));
@@ -267,7 +246,7 @@ int documents_manifest(const pdf_fonts_t *fonts, const json_t *batch, unsigned c
         snprintf(carrier, sizeof carrier, "%s / %s", or_dash(text_of(parcel, "carrier")),
                  or_dash(text_of(parcel, "service")));
         long long weight = int_of(parcel, "weight_g");
-        documents_kg(weight, kg, sizeof kg);
+        docfmt_kg(weight, kg, sizeof kg);
         const char *cells[] = {no,
                                order,
                                or_dash(text_of(parcel, "tracking_number")),
@@ -294,7 +273,7 @@ int documents_manifest(const pdf_fonts_t *fonts, const json_t *batch, unsigned c
     char count[24], kg[32];
     snprintf(count, sizeof count, "%zu parcel%s", json_array_size(parcels),
              json_array_size(parcels) == 1 ? "" : "s");
-    documents_kg(grams, kg, sizeof kg);
+    docfmt_kg(grams, kg, sizeof kg);
     const char *total_row[] = {"", "Total", count, "", "", "", kg};
     pdf_table_row(doc, total_row, true);
     pdf_table_end(doc);
@@ -302,7 +281,7 @@ int documents_manifest(const pdf_fonts_t *fonts, const json_t *batch, unsigned c
     pdf_text(doc, &(pdf_style_t){PDF_BOLD, 10, PDF_LEFT}, "By carrier");
     for (size_t t = 0; t < n_totals; t++) {
         char line[120], carrier_kg[32];
-        documents_kg(totals[t].grams, carrier_kg, sizeof carrier_kg);
+        docfmt_kg(totals[t].grams, carrier_kg, sizeof carrier_kg);
         snprintf(line, sizeof line, "%lld parcel%s, %s kg", totals[t].parcels,
                  totals[t].parcels == 1 ? "" : "s", carrier_kg);
         pdf_field(doc, 9, 40, totals[t].carrier, line);

@@ -34,7 +34,4 @@ int documents_sticker(const pdf_fonts_t *fonts, const json_t *parcel, unsigned c
 int documents_manifest(const pdf_fonts_t *fonts, const json_t *batch, unsigned char **pdf,
                        size_t *len, char why[DOCUMENT_WHY_SIZE]);
 
-/* Writes weight_g as kilograms ("2.900"); for the documents and tests. */
-void documents_kg(long long weight_g, char *out, size_t size);
-
 #endif
