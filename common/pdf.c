@@ -328,7 +328,7 @@ static size_t fit_bytes(pdf_doc_t *doc, HPDF_Font font, double size, const char 
     if (doc->failed)
         return 0;
     while (n < len && n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
-        n--; /* never inside a character */
+        n--;                 /* a count inside a character: back to its start */
     if (n == 0 && len > 0) { /* not even one character fits: draw one anyway */
         n = 1;
         while (n < len && ((unsigned char)text[n] & 0xC0) == 0x80)
