@@ -8,7 +8,8 @@
 # as a barcode that scans back) and its batch's manifest are PDFs that
 # pdftotext reads: the order number, the customer's name in Cyrillic, the
 # tracking number, the batch number, the totals. A courier gets 403, an
-# unknown order or batch 404 problem+json, a malformed id 400.
+# unknown order or batch 404 problem+json, a malformed id 400. Without its
+# font (PDF_FONT) the service refuses to start and names the file.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -138,4 +139,16 @@ it_assert_eq "404 application/problem+json" "$(fetch /v1/batches/20000101999/man
     "an unknown batch: 404 problem+json"
 it_assert_eq 400 "$(fetch /v1/shipments/not-a-uuid/packing-slip.pdf "$as_sklad" bad.json | cut -d' ' -f1)" \
     "a malformed id: 400"
+
+# --- without its font the service does not start, and says why -------------------------------
+rc=0
+timeout 20 bash -c "$SHIP_ENV
+    exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
+    HTTP_ADDR=127.0.0.1:28143 REPLAY_ADDR=tcp://127.0.0.1:25643 REDIS_URL=$TEST_REDIS_URL \
+    BUS_CERT=$(it_key service shipping) SHIPPING_CARRIER_API_KEY=k \
+    PDF_FONT=/nonexistent/NoSuchFont.ttf \"$IT_BIN/shipping\"" >"$WORK/nofont.log" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || it_fail "shipping started without its font (exit $rc)"
+grep -q '"err":"config_invalid".*/nonexistent/NoSuchFont.ttf' "$WORK/nofont.log" ||
+    it_fail "the refusal does not name the missing font: $(tail -3 "$WORK/nofont.log")"
+grep -q "fonts-dejavu-core" "$WORK/nofont.log" || it_fail "the refusal does not say what to install"
 it_log "shipping documents: packing slip, sticker and manifest as PDF with Cyrillic, barcode and totals"
