@@ -390,9 +390,12 @@ static void wrap(pdf_doc_t *doc, HPDF_Font font, double size, const char *text, 
             size_t have = strlen(last->text);
             if (*q && have + 2 < sizeof last->text) { /* the next word shows the cut */
                 size_t rest = strlen(q), room = sizeof last->text - have - 2;
+                size_t take = rest < room ? rest : room;
+                while (take > 0 && take < rest && ((unsigned char)q[take] & 0xC0) == 0x80)
+                    take--; /* whole characters only */
                 last->text[have] = ' ';
-                memcpy(last->text + have + 1, q, rest < room ? rest : room);
-                last->text[have + 1 + (rest < room ? rest : room)] = '\0';
+                memcpy(last->text + have + 1, q, take);
+                last->text[have + 1 + take] = '\0';
             }
             line_ellipsis(doc, font, size, last, width);
             return;
