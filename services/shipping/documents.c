@@ -222,8 +222,10 @@ int documents_manifest(const pdf_fonts_t *fonts, const json_t *batch, unsigned c
     char heading[64];
     snprintf(heading, sizeof heading, "Manifest: batch %s", number);
     pdf_text(doc, &(pdf_style_t){PDF_BOLD, 18, PDF_LEFT}, heading);
-    pdf_field(doc, FIELD_PT, 30, "Created", or_dash(text_of(batch, "created_at")));
-    pdf_field(doc, FIELD_PT, 30, "Status", or_dash(text_of(batch, "status")));
+    pdf_field(doc, FIELD_PT, LABEL_MM, "Created", or_dash(text_of(batch, "created_at")));
+    pdf_field(doc, FIELD_PT, LABEL_MM, "Status", or_dash(text_of(batch, "status")));
+    if (text_of(batch, "manifest_id")) /* processed: the carrier's own manifest */
+        pdf_field(doc, FIELD_PT, LABEL_MM, "Carrier manifest", text_of(batch, "manifest_id"));
     pdf_rule(doc);
     static const pdf_column_t columns[] = {
         {"#", 0.6, PDF_RIGHT},        {"Order", 1.3, PDF_LEFT},   {"Tracking", 2.6, PDF_LEFT},

@@ -155,7 +155,8 @@ static const struct {
                         "WHERE s.order_id = $1::uuid"},
     {"batch_document",
      "SELECT json_build_object('number', b.number, 'status', b.status, 'created_at', "
-     "  to_char(b.created_at AT TIME ZONE $2, 'DD.MM.YYYY HH24:MI'), "
+     "  to_char(b.created_at AT TIME ZONE $2, 'DD.MM.YYYY HH24:MI'), 'manifest_id', "
+     "  b.manifest_id, "
      "  'parcels', coalesce((SELECT json_agg(" PARCEL_DOCUMENT ") ORDER BY bs.added_at) "
      "    FROM batch_shipments bs JOIN shipments s ON s.order_id = bs.order_id "
      "    WHERE bs.batch_number = b.number), '[]'::json)) "

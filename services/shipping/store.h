@@ -117,7 +117,7 @@ db_status_t store_batch_json(db_t *db, const char *number, json_t **out);
 /* What the documents print (documents.h), NULL *out when there is none:
  * a parcel {order_id, order_number, round, method, address,
  * matched_address, recipient, lines, weight_g, carrier, service, package,
- * tracking_number, batch_number}; a batch {number, status, created_at,
+ * tracking_number, batch_number}; a batch {number, status, created_at, manifest_id,
  * parcels: [the same without lines, by the order they were added]}; its
  * created_at as the store (timezone) reads it. */
 db_status_t store_parcel_document_json(db_t *db, const char *order_id, json_t **out);

@@ -5,7 +5,8 @@
 # inventory, quoted and labelled against the fake carrier; its packing
 # slip (A4, every line with its quantity and weight, totalled, over two
 # pages for a long order), its sticker (100x150 mm, the tracking number
-# as a barcode that scans back) and its batch's manifest are PDFs that
+# as a barcode that scans back) and its batch's manifest (the carrier's
+# manifest named once the batch is processed) are PDFs that
 # pdftotext reads: the order number, the customer's name in Cyrillic, the
 # tracking number, the batch number, the totals. A courier gets 403, an
 # unknown order or batch 404 problem+json, a malformed id 400. Without its
@@ -121,6 +122,14 @@ grep -q "Иван Петров" <<<"$manifest" || it_fail "the manifest lacks th
 grep -q "$number" <<<"$manifest" || it_fail "the manifest lacks the order number"
 grep -qE "Total +1 parcel +21\.190" <<<"$manifest" || it_fail "the manifest's totals are wrong: $manifest"
 grep -qE "cdek +1 parcel, 21\.190 kg" <<<"$manifest" || it_fail "the manifest's carrier totals are wrong"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $as_sklad" "$SHIP_URL/v1/batches/$batch/process")
+it_assert_eq 202 "$code" "the batch processed"
+batch_closed() { [ "$(ship_sql "SELECT status FROM batches WHERE number = '$batch'")" = closed ]; }
+it_wait_until 30 "the batch closed with the carrier's manifest" batch_closed
+manifest_id=$(ship_sql "SELECT manifest_id FROM batches WHERE number = '$batch'")
+fetch "/v1/batches/$batch/manifest.pdf" "$as_sklad" closed.pdf >/dev/null
+grep -qE "Carrier manifest +$manifest_id" <<<"$(text_of closed.pdf)" ||
+    it_fail "the processed batch's manifest lacks the carrier's manifest $manifest_id"
 
 # --- who may, and what is not there ------------------------------------------------------------
 it_assert_eq 403 "$(fetch "/v1/shipments/$o1/packing-slip.pdf" "$as_courier" x | cut -d' ' -f1)" \
