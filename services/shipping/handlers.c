@@ -19,6 +19,7 @@
 
 #include "common/emit.h"
 #include "common/strbuf.h"
+#include "common/utf8.h"
 #include "common/uuid.h"
 #include "conveyor/order.pb-c.h"
 #include "services/shipping/rules.h"
@@ -27,7 +28,7 @@
 
 #define ORDER_STREAM "order"
 #define TEXT_MAX     512 /* bytes of one address part or line name we keep */
-#define LINES_MAX    500 /* lines of one order kept for its packing slip */
+#define LINES_MAX    500 /* lines of one order kept for its packing slip (all are weighed) */
 
 static handler_result_t answer(inbox_event_t *event, db_status_t status, const char *order_id)
 {
@@ -60,6 +61,25 @@ static int put(json_t *object, const char *name, const char *text)
     if (strlen(text) > TEXT_MAX)
         return -1;
     return json_object_set_new(object, name, json_string(text)) == 0 ? 0 : -1;
+}
+
+/* Sets name to text for printing only (a line's SKU or name on the slip):
+ * cut to TEXT_MAX bytes on a character, made well-formed UTF-8, never a
+ * reason to refuse the parcel. -1 only when out of memory. */
+static int put_printed(json_t *object, const char *name, const char *text)
+{
+    char kept[TEXT_MAX + 1];
+    size_t len = text ? strnlen(text, TEXT_MAX + 1) : 0;
+    if (len > TEXT_MAX) {
+        len = TEXT_MAX;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+            len--;
+    }
+    if (len)
+        memcpy(kept, text, len);
+    kept[len] = '\0';
+    utf8_repair(kept);
+    return json_object_set_new(object, name, json_string(kept)) == 0 ? 0 : -1;
 }
 
 static handler_result_t on_reserved(inbox_event_t *event, void *arg)
@@ -101,25 +121,18 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
                               wire->order_id);
         goto done;
     }
-    if (wire->n_lines > LINES_MAX) {
-        result = inbox_reject(event, "bad_payload", "order %s: more than %d lines", wire->order_id,
-                              LINES_MAX);
-        goto done;
-    }
     for (size_t i = 0; i < wire->n_lines; i++) {
         const Conveyor__PricedLine *line = wire->lines[i];
         weights[i] = line->unit_weight_g;
         quantities[i] = line->quantity;
+        if (i >= LINES_MAX)
+            continue; /* weighed, not printed */
         json_t *kept =
             json_pack("{s:I, s:I, s:I}", "line_no", (json_int_t)line->line_no, "quantity",
                       (json_int_t)line->quantity, "unit_weight_g", (json_int_t)line->unit_weight_g);
-        if (!kept || json_array_append_new(lines, kept) != 0) {
+        if (!kept || json_array_append_new(lines, kept) != 0 ||
+            put_printed(kept, "sku", line->sku) || put_printed(kept, "name", line->name)) {
             result = inbox_retry(event, "out_of_memory", "no room for order.reserved");
-            goto done;
-        }
-        if (put(kept, "sku", line->sku) || put(kept, "name", line->name)) {
-            result = inbox_reject(event, "bad_payload", "order %s: a line's name is too long",
-                                  wire->order_id);
             goto done;
         }
     }
