@@ -147,42 +147,26 @@ static char *clean_copy(const char *text)
     return copy;
 }
 
-/* A new document with its fonts loaded, or NULL with why. */
-static pdf_doc_t *doc_start(const pdf_fonts_t *fonts, const char *title, const char *footer,
-                            char *why, size_t why_size)
+pdf_doc_t *pdf_doc_new(const pdf_fonts_t *fonts, const char *title, const char *footer)
 {
     pdf_doc_t *doc = calloc(1, sizeof *doc);
-    if (!doc) {
-        snprintf(why, why_size, "no memory for a document");
+    if (!doc)
         return NULL;
-    }
     doc->pdf = HPDF_New(on_hpdf_error, doc);
     if (!doc->pdf || (footer && !(doc->footer = clean_copy(footer)))) {
-        snprintf(why, why_size, "no memory for a document");
         pdf_doc_destroy(&doc);
         return NULL;
     }
+    /* a font that does not load leaves the document failed, saying which */
     if (check(doc, HPDF_SetCompressionMode(doc->pdf, HPDF_COMP_ALL)) != 0 ||
-        fonts_load(doc, fonts) != 0) {
-        snprintf(why, why_size, "%s", doc->error);
-        pdf_doc_destroy(&doc);
-        return NULL;
-    }
+        fonts_load(doc, fonts) != 0)
+        return doc;
     char *clean = clean_copy(title);
     if (clean) {
         (void)check(doc, HPDF_SetInfoAttr(doc->pdf, HPDF_INFO_TITLE, clean));
         (void)check(doc, HPDF_SetInfoAttr(doc->pdf, HPDF_INFO_CREATOR, "conveyor"));
     }
     free(clean);
-    return doc;
-}
-
-pdf_doc_t *pdf_doc_new(const pdf_fonts_t *fonts, const char *title, const char *footer)
-{
-    char why[PDF_FONT_PATH_MAX + 128];
-    pdf_doc_t *doc = doc_start(fonts, title, footer, why, sizeof why);
-    if (!doc)
-        log_error("a document could not be started", LF_ERR("pdf_failed"), LF_STR("why", why));
     return doc;
 }
 
@@ -200,11 +184,12 @@ void pdf_doc_destroy(pdf_doc_t **self_p)
 
 int pdf_fonts_check(const pdf_fonts_t *fonts, char *why, size_t why_size)
 {
-    pdf_doc_t *doc = doc_start(fonts, "check", NULL, why, why_size);
-    if (!doc)
-        return -1;
+    pdf_doc_t *doc = pdf_doc_new(fonts, "check", NULL);
+    int rc = doc && !doc->failed ? 0 : -1;
+    if (why_size)
+        snprintf(why, why_size, "%s", !doc ? "no memory for a document" : doc->error);
     pdf_doc_destroy(&doc);
-    return 0;
+    return rc;
 }
 
 int pdf_fonts_from_config(const config_t *cfg, pdf_fonts_t *out)

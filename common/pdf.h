@@ -75,9 +75,11 @@ int pdf_fonts_from_config(const config_t *cfg, pdf_fonts_t *out);
 typedef struct pdf_doc pdf_doc_t;
 
 /* A new empty document in fonts, titled title (its properties); when
- * footer is not NULL every page ends with "footer · page n of N". NULL on
- * out of memory or when a font does not load (logged). Caller owns the
- * result (pdf_doc_destroy). */
+ * footer is not NULL every page ends with "footer · page n of N". NULL
+ * only on out of memory; a document whose fonts do not load comes back
+ * failed (pdf_doc_error names the file; every call on it returns -1).
+ * Nothing is logged: the caller says what failed where it handles it.
+ * Caller owns the result (pdf_doc_destroy). */
 pdf_doc_t *pdf_doc_new(const pdf_fonts_t *fonts, const char *title, const char *footer);
 void pdf_doc_destroy(pdf_doc_t **self_p);
 

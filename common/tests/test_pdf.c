@@ -276,7 +276,11 @@ static void test_failures_are_return_codes(void **state)
     char why[600];
     assert_int_equal(pdf_fonts_check(&missing, why, sizeof why), -1);
     assert_non_null(strstr(why, "/nonexistent/NoSuchFont.ttf"));
-    assert_null(pdf_doc_new(&missing, "x", NULL));
+    pdf_doc_t *doc = pdf_doc_new(&missing, "x", NULL); /* failed, not NULL: it says why */
+    assert_non_null(doc);
+    assert_non_null(strstr(pdf_doc_error(doc), "/nonexistent/NoSuchFont.ttf"));
+    assert_int_equal(pdf_page_add(doc, PDF_A4_WIDTH_MM, PDF_A4_HEIGHT_MM, 10), -1);
+    pdf_doc_destroy(&doc);
     /* a file that is not a font */
     pdf_fonts_t not_font = {PDF_FONT_DEFAULT, "/etc/hostname"};
     assert_int_equal(pdf_fonts_check(&not_font, why, sizeof why), -1);
@@ -284,7 +288,7 @@ static void test_failures_are_return_codes(void **state)
     assert_int_equal(pdf_fonts_check(&fonts, why, sizeof why), 0);
 
     /* drawing before a page: -1 and a reason; the document stays failed */
-    pdf_doc_t *doc = pdf_doc_new(&fonts, "x", NULL);
+    doc = pdf_doc_new(&fonts, "x", NULL);
     assert_non_null(doc);
     assert_int_equal(pdf_text(doc, &(pdf_style_t){PDF_REGULAR, 10, PDF_LEFT}, "x"), -1);
     assert_non_null(strstr(pdf_doc_error(doc), "no page"));

@@ -111,7 +111,7 @@ int order_document(const pdf_fonts_t *fonts, const json_t *order, unsigned char 
     snprintf(heading, sizeof heading, "Order No. %lld", number);
     pdf_doc_t *doc = pdf_doc_new(fonts, title, footer);
     if (!doc) {
-        snprintf(why, ORDER_DOCUMENT_WHY_SIZE, "the document could not be started (fonts, memory)");
+        snprintf(why, ORDER_DOCUMENT_WHY_SIZE, "no memory for a document");
         return -1;
     }
     const json_t *customer = json_object_get(order, "customer");

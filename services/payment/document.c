@@ -70,8 +70,7 @@ int invoice_document(const pdf_fonts_t *fonts, const json_t *invoice, unsigned c
     docfmt_day(text_of(invoice, "expires_at"), expires, sizeof expires);
     pdf_doc_t *doc = pdf_doc_new(fonts, title, footer);
     if (!doc) {
-        snprintf(why, INVOICE_DOCUMENT_WHY_SIZE,
-                 "the document could not be started (fonts, memory)");
+        snprintf(why, INVOICE_DOCUMENT_WHY_SIZE, "no memory for a document");
         return -1;
     }
     char of_day[64];

@@ -66,7 +66,7 @@ static pdf_doc_t *start(const pdf_fonts_t *fonts, const char *title, const char 
 {
     pdf_doc_t *doc = pdf_doc_new(fonts, title, footer);
     if (!doc) {
-        snprintf(why, DOCUMENT_WHY_SIZE, "the document could not be started (fonts, memory)");
+        snprintf(why, DOCUMENT_WHY_SIZE, "no memory for a document");
         return NULL;
     }
     if (pdf_page_add(doc, width_mm, height_mm, margin_mm) != 0) {
