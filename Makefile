@@ -55,7 +55,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS  := -D_GNU_SOURCE -I. -isystem $(GEN)
 CFLAGS    := -std=c11 $(WARN) $(OPT)
 LDFLAGS   := $(if $(SANITIZE)$(FUZZ),-fsanitize=address$(comma)undefined)
-LDLIBS     = $(PKG_LIBS) -lpthread -lm
+# libharu (common/pdf.c) ships no pkg-config file in Debian: linked by name
+LDLIBS     = $(PKG_LIBS) -lhpdf -lpthread -lm
 
 # --- generated protobuf-c code -------------------------------------------
 PROTOS    := $(wildcard proto/conveyor/*.proto)

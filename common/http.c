@@ -527,6 +527,13 @@ void http_res_text(http_response_t *res, int status, const char *content_type, c
                            copy_text(body), strlen(body), false);
 }
 
+void http_res_bytes_take(http_response_t *res, int status, const char *content_type,
+                         unsigned char *body_take, size_t len)
+{
+    response_set_body_take(res, status, content_type ? content_type : "application/octet-stream",
+                           (char *)body_take, body_take ? len : 0, true);
+}
+
 /* Sets key to text as a JSON string; bytes that are not valid UTF-8 (a
  * detail quoting client input, say) become '?' rather than losing the
  * whole problem. */

@@ -146,6 +146,12 @@ json_t *http_req_json(const http_request_t *req, http_response_t *res);
 void http_res_json_take(http_response_t *res, int status, json_t *body);
 /* Any body; the text is copied. */
 void http_res_text(http_response_t *res, int status, const char *content_type, const char *text);
+/* A binary body (a PDF, say): takes ownership of body_take (malloc'd, len
+ * bytes; freed after sending, or at once when the response cannot be
+ * built). Not cached (Cache-Control: no-store): documents carry people's
+ * names and addresses. */
+void http_res_bytes_take(http_response_t *res, int status, const char *content_type,
+                         unsigned char *body_take, size_t len);
 /* problem+json with code (stable, grep-able), title and an optional detail. */
 void http_res_problem(http_response_t *res, int status, const char *code, const char *title,
                       const char *detail);

@@ -24,6 +24,10 @@ PACKAGES=(
     # the notification service's templates: Mustache (header-only C++; Debian
     # has no C implementation), behind services/notification/render.h
     libkainjow-mustache-dev
+    # documents as PDF (common/pdf.c): libharu, the DejaVu fonts it embeds
+    # (Cyrillic), and poppler's pdftotext and zbar's zbarimg that the tests
+    # read the documents and their barcodes back with
+    libhpdf-dev fonts-dejavu-core poppler-utils zbar-tools
     libcmocka-dev
     cppcheck clang-format
     # `docker-compose config` needs no engine: make test proves with it that

@@ -5,7 +5,8 @@
  * Allow, 413 by Content-Length and by chunked body (a route's own lower
  * limit too), 415, 400 with jansson's
  * position, the exact problem+json shape, query and header access, JSON
- * responses with Cache-Control, the client's address behind trusted
+ * responses with Cache-Control, binary bodies sent whole (a NUL inside)
+ * and not cached, the client's address behind trusted
  * proxies (X-Forwarded-For read from its end, never a client's own
  * entries), a silent handler answered 500, metrics
  * and the access log per request, concurrent clients, and garbage on the
@@ -188,6 +189,18 @@ static void answer_now(const http_request_t *req, http_response_t *res, void *ar
     http_deferred_finish(&deferred);
 }
 
+/* Binary bytes, a NUL among them: the whole body is sent, not up to the NUL. */
+static void bytes_of(const http_request_t *req, http_response_t *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    static const unsigned char pdf[] = {'%', 'P', 'D', 'F', '-', 0, 0xff, 0x01, '\n'};
+    unsigned char *body = malloc(sizeof pdf);
+    if (body)
+        memcpy(body, pdf, sizeof pdf);
+    http_res_bytes_take(res, 200, "application/pdf", body, sizeof pdf);
+}
+
 static void root(const http_request_t *req, http_response_t *res, void *arg)
 {
     (void)req;
@@ -226,6 +239,7 @@ static int group_setup(void **state)
         http_route(server, "GET", "/v1/target", target_of, NULL) != 0 ||
         http_route(server, "GET", "/v1/later/{id}", answer_later, NULL) != 0 ||
         http_route(server, "GET", "/v1/now", answer_now, NULL) != 0 ||
+        http_route(server, "GET", "/v1/bytes", bytes_of, NULL) != 0 ||
         http_route(server, "GET", "/", root, NULL) != 0 || http_server_start(server) != 0)
         return -1;
     port = http_server_port(server);
@@ -463,6 +477,19 @@ static void test_target_is_kept_as_sent(void **state)
     get("/v1/target?mdOrder=a%2Fb&status=1&x=%D0%B0+b", &reply);
     assert_int_equal(reply.status, 200);
     assert_string_equal(reply.body, "/v1/target?mdOrder=a%2Fb&status=1&x=%D0%B0+b");
+}
+
+static void test_binary_body_is_sent_whole_and_not_cached(void **state)
+{
+    (void)state;
+    reply_t reply;
+    get("/v1/bytes", &reply);
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply.content_type, "application/pdf");
+    assert_string_equal(reply.cache_control, "no-store");
+    assert_int_equal(reply.body_len, 9);
+    static const unsigned char expected[] = {'%', 'P', 'D', 'F', '-', 0, 0xff, 0x01, '\n'};
+    assert_memory_equal(reply.body, expected, sizeof expected);
 }
 
 static void test_first_match_wins(void **state)
@@ -1144,6 +1171,7 @@ int main(void)
         cmocka_unit_test(test_route_with_params_query_and_headers),
         cmocka_unit_test(test_params_are_percent_decoded_per_segment),
         cmocka_unit_test(test_target_is_kept_as_sent),
+        cmocka_unit_test(test_binary_body_is_sent_whole_and_not_cached),
         cmocka_unit_test(test_first_match_wins),
         cmocka_unit_test(test_unknown_path_is_404_problem),
         cmocka_unit_test(test_pipelined_requests_are_answered_in_order),

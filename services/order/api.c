@@ -7,6 +7,7 @@
  *   POST /v1/orders                              intake, JSON, Idempotency-Key
  *   POST /v1/intake/form                         intake, site builders' form webhook
  *   GET  /v1/orders, /v1/orders/{id}             reading (F31)
+ *   GET  /v1/orders/{id}/document.pdf            the order as a PDF (F32)
  *   POST /v1/orders/{id}/status, /take           the funnel (F6)
  *   GET  /v1/statuses, /v1/transitions           the funnel as data
  *   GET  /v1/rejections                          rejected submissions (F2)
@@ -38,6 +39,7 @@
 #include "common/uuid.h"
 #include "services/order/assignment.h"
 #include "services/order/calendar.h"
+#include "services/order/document.h"
 #include "services/order/form.h"
 #include "services/order/funnel.h"
 #include "services/order/identity.h"
@@ -605,6 +607,47 @@ static void route_order_get(const http_request_t *req, http_response_t *res, voi
         http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
     else
         serve_json(arg, res, store_order_json, id, NULL, "order");
+}
+
+/* The order as a PDF (F32): read, the session given back, then drawn. */
+static void route_order_document(const http_request_t *req, http_response_t *res, void *arg)
+{
+    order_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *id = http_req_param(req, "id");
+    if (!uuid_valid(id)) {
+        http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
+        return;
+    }
+    db_t *db = session(app, res);
+    if (!db)
+        return;
+    json_t *order = NULL;
+    db_status_t status = store_order_json(db, id, &order);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "order");
+    release(app, &db);
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    char why[ORDER_DOCUMENT_WHY_SIZE] = "";
+    if (status != DB_OK) {
+        /* answered */
+    } else if (!order) {
+        http_res_problem(res, 404, "not_found", "no such order", NULL);
+    } else if (order_document(&app->fonts, order, &pdf, &len, why) != 0) {
+        log_error("an order's document could not be rendered", LF_ERR("pdf_failed"),
+                  LF_STR("order_id", id), LF_STR("why", why));
+        http_res_problem(res, 500, "pdf_failed", "the document could not be rendered", why);
+    } else {
+        char disposition[96];
+        snprintf(disposition, sizeof disposition, "inline; filename=\"order-%lld.pdf\"",
+                 (long long)json_integer_value(json_object_get(order, "number")));
+        http_res_bytes_take(res, 200, "application/pdf", pdf, len);
+        http_res_header(res, "Content-Disposition", disposition);
+    }
+    json_decref(order);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1210,6 +1253,7 @@ int api_register(http_server_t *http, order_app_t *app)
         {"POST", "/v1/orders", route_orders_create},
         {"GET", "/v1/orders", route_orders_list},
         {"GET", "/v1/orders/{id}", route_order_get},
+        {"GET", "/v1/orders/{id}/document.pdf", route_order_document},
         {"POST", "/v1/orders/{id}/status", route_order_status},
         {"POST", "/v1/orders/{id}/take", route_order_take},
         {"POST", "/v1/intake/form", route_intake_form},

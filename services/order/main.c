@@ -42,6 +42,7 @@ static const config_spec_t order_specs[] = {
     {"REFRESH_TOKEN_TTL", "30d", false, "lifetime of refresh tokens"},
     {"VIP_THRESHOLD_MINOR", "5000000", false,
      "a customer whose delivered orders reach this (kopecks) becomes a VIP"},
+    PDF_CONFIG_SPECS,
     CONFIG_SPEC_END,
 };
 

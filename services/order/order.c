@@ -61,6 +61,8 @@ static int read_settings(const config_t *config, order_app_t *app)
                                   .lock_ms = lock};
     app->refresh_ttl_ms = refresh;
     app->form_max_bytes = (size_t)form_bytes;
+    if (pdf_fonts_from_config(config, &app->fonts) != 0)
+        return -1;
     if (auth_password_hash("no such login", app->dummy_hash) != 0) {
         log_error("could not make the dummy password hash", LF_ERR("out_of_memory"));
         return -1;

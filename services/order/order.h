@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/pdf.h"
 #include "common/service.h"
 #include "services/order/form.h"
 #include "services/order/login.h"
@@ -64,6 +65,7 @@ typedef struct {
     login_policy_t login;        /* LOGIN_*: the rate limit and the lockout */
     int64_t refresh_ttl_ms;      /* REFRESH_TOKEN_TTL */
     char dummy_hash[160];        /* an unknown or locked login is checked against this: same cost */
+    pdf_fonts_t fonts;           /* PDF_FONT, PDF_FONT_BOLD: the order's PDF (checked at start) */
 } order_app_t;
 
 /* order.c: reads the service's settings (main.c's specs) from svc's

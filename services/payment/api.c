@@ -6,6 +6,7 @@
  *   POST     /v1/webhooks/yookassa   the bank's webhook (no token: re-fetched at the bank)
  *   GET      /v1/orders/{id}/payment the order's money: status, invoices, ledger, refunds
  *   GET      /v1/invoices/{id}       one invoice with its receipt
+ *   GET      /v1/invoices/{id}/document.pdf  the invoice as a PDF (F32)
  *   POST     /v1/orders/{id}/payments  a payment recorded by hand (admin)
  *   POST     /v1/orders/{id}/collected cash collected on delivery (courier, admin, system)
  *   POST     /v1/orders/{id}/refunds   a refund asked by a manager (manager, admin)
@@ -28,6 +29,7 @@
 #include "common/tx.h"
 #include "common/uuid.h"
 #include "services/payment/bank.h"
+#include "services/payment/document.h"
 #include "services/payment/money.h"
 #include "services/payment/notices.h"
 #include "services/payment/payment.h"
@@ -110,6 +112,43 @@ static void get_invoice(const http_request_t *req, http_response_t *res, void *a
     db_status_t status = store_invoice_json(db, id, &body);
     answer_json(res, db, status, body, "no such invoice");
     service_session_release(app->svc, &db);
+}
+
+/* The invoice as a PDF (F32): read, the session given back, then drawn. */
+static void get_invoice_document(const http_request_t *req, http_response_t *res, void *arg)
+{
+    payment_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
+        return;
+    const char *id = path_uuid(req, res);
+    db_t *db = id ? service_session(app->svc, res, SERVICE_SESSION_WAIT_MS) : NULL;
+    if (!db)
+        return;
+    json_t *invoice = NULL;
+    db_status_t status = store_invoice_document_json(db, id, &invoice);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "read an invoice for its document");
+    service_session_release(app->svc, &db);
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    char why[INVOICE_DOCUMENT_WHY_SIZE] = "";
+    if (status != DB_OK) {
+        /* answered */
+    } else if (!invoice) {
+        http_res_problem(res, 404, "not_found", "no such invoice", NULL);
+    } else if (invoice_document(&app->fonts, invoice, &pdf, &len, why) != 0) {
+        log_error("an invoice's document could not be rendered", LF_ERR("pdf_failed"),
+                  LF_STR("invoice_id", id), LF_STR("why", why));
+        http_res_problem(res, 500, "pdf_failed", "the document could not be rendered", why);
+    } else {
+        char disposition[96];
+        snprintf(disposition, sizeof disposition, "inline; filename=\"invoice-%lld.pdf\"",
+                 (long long)json_integer_value(json_object_get(invoice, "order_number")));
+        http_res_bytes_take(res, 200, "application/pdf", pdf, len);
+        http_res_header(res, "Content-Disposition", disposition);
+    }
+    json_decref(invoice);
 }
 
 /* ------------------------------------------------------------------ */
@@ -281,6 +320,7 @@ int api_register(http_server_t *http, payment_app_t *app)
         {"POST", "/v1/webhooks/yookassa", webhook_yookassa},
         {"GET", "/v1/orders/{id}/payment", get_order_money},
         {"GET", "/v1/invoices/{id}", get_invoice},
+        {"GET", "/v1/invoices/{id}/document.pdf", get_invoice_document},
         {"POST", "/v1/orders/{id}/payments", post_payment},
         {"POST", "/v1/orders/{id}/collected", post_collected},
         {"POST", "/v1/orders/{id}/refunds", post_refund},

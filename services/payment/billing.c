@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/strbuf.h"
+#include "common/utf8.h"
 #include "services/payment/events.h"
 #include "services/payment/ids.h"
 #include "services/payment/refunds.h"
@@ -144,6 +145,9 @@ db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
     str_copy_to(order.currency, sizeof order.currency, confirmed->currency);
     str_copy_to(order.customer_email, sizeof order.customer_email, confirmed->customer_email);
     str_copy_to(order.customer_phone, sizeof order.customer_phone, confirmed->customer_phone);
+    str_copy_to(order.customer_name, sizeof order.customer_name,
+                confirmed->customer_name ? confirmed->customer_name : "");
+    utf8_repair(order.customer_name); /* a name cut to fit ends well-formed */
     order.position.terms = confirmed->terms;
     order.position.total_minor = confirmed->total_minor;
     ledger_after_t now;

@@ -35,6 +35,7 @@ typedef struct {
     int64_t total_minor;
     int64_t delivery_minor;
     const char *customer_email; /* "" when none */
+    const char *customer_name;  /* "" when none: printed on the invoice */
     const char *customer_phone;
     const receipt_order_line_t *lines;
     size_t line_count;

@@ -117,6 +117,7 @@ static handler_result_t on_order_confirmed(inbox_event_t *event, void *arg)
             .delivery_minor = totals->delivery_minor,
             .customer_email = customer ? text_or_empty(customer->email) : "",
             .customer_phone = customer ? text_or_empty(customer->phone) : "",
+            .customer_name = customer ? text_or_empty(customer->name) : "",
             .lines = lines,
             .line_count = wire->n_lines,
         };

@@ -37,6 +37,7 @@ static const config_spec_t payment_specs[] = {
      "most callbacks applied in one transaction (1..1000)"},
     {"PAYMENT_NOTICES_WAITING_MAX", "2048", false,
      "callbacks waiting for a batch beyond which one is answered 429 with Retry-After"},
+    PDF_CONFIG_SPECS,
     CONFIG_SPEC_END,
 };
 

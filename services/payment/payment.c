@@ -58,6 +58,8 @@ static int read_settings(payment_app_t *app)
                   LF_ERR("bad_config"));
         return -1;
     }
+    if (pdf_fonts_from_config(config, &app->fonts) != 0)
+        return -1;
     if (strcmp(app->provider, "sberbank") == 0 && (!app->callback_key || !app->callback_key[0])) {
         log_error("Sberbank's callbacks cannot be verified without PAYMENT_CALLBACK_KEY",
                   LF_ERR("bad_config"));

@@ -38,6 +38,7 @@
 #include "common/inbox.h"
 #include "common/jobs.h"
 #include "common/metrics.h"
+#include "common/pdf.h"
 #include "common/service.h"
 
 #define PAYMENT_PROVIDER_SIZE 16
@@ -62,6 +63,7 @@ typedef struct {
     size_t notice_batch_max;    /* PAYMENT_NOTICE_BATCH_MAX: callbacks in one transaction */
     size_t notices_waiting_max; /* PAYMENT_NOTICES_WAITING_MAX: beyond, 429 */
     struct notices *notices;    /* made by api_register, owned by the app */
+    pdf_fonts_t fonts;          /* PDF_FONT, PDF_FONT_BOLD: the invoice's PDF (checked at start) */
 
     metrics_counter_t *invoices_total;    /* invoices opened */
     metrics_counter_t *payments_total;    /* payments recorded (bank, cash, manual) */

@@ -31,13 +31,14 @@ static const struct {
 } statements[] = {
     {"pay_order_confirmed",
      "INSERT INTO orders (order_id, version, number, terms, currency, total_minor, status, "
-     "                    customer_email, customer_phone, receipt) "
-     "VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10::jsonb) "
+     "                    customer_email, customer_phone, receipt, customer_name) "
+     "VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10::jsonb, "
+     "        nullif($11, '')) "
      "ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version, "
      "  number = EXCLUDED.number, terms = EXCLUDED.terms, currency = EXCLUDED.currency, "
      "  total_minor = EXCLUDED.total_minor, customer_email = EXCLUDED.customer_email, "
      "  customer_phone = EXCLUDED.customer_phone, receipt = EXCLUDED.receipt, "
-     "  updated_at = now() "
+     "  customer_name = EXCLUDED.customer_name, updated_at = now() "
      "WHERE orders.version < EXCLUDED.version AND NOT orders.cancelled"},
     {"pay_order_lock", "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = $1::uuid FOR UPDATE"},
     {"pay_order_cancelled_unknown",
@@ -154,6 +155,15 @@ static const struct {
      "  'expires_at', expires_at, 'failure_code', failure_code, "
      "  'failure_reason', failure_reason, 'receipt', receipt, 'created_at', created_at) "
      "FROM invoices WHERE invoice_id = $1::uuid"},
+    {"pay_invoice_document",
+     "SELECT json_build_object('invoice_id', i.invoice_id, 'order_id', i.order_id, "
+     "  'order_number', o.number, 'customer_name', o.customer_name, "
+     "  'customer_email', o.customer_email, 'customer_phone', "
+     "  o.customer_phone, 'status', i.status, 'provider', i.provider, 'reference', i.our_ref, "
+     "  'amount_minor', i.amount_minor, 'currency', i.currency, 'payment_url', i.payment_url, "
+     "  'expires_at', i.expires_at, 'receipt', i.receipt, 'created_at', i.created_at) "
+     "FROM invoices i JOIN orders o ON o.order_id = i.order_id "
+     "WHERE i.invoice_id = $1::uuid"},
 };
 
 int store_setup(db_t *db, void *arg)
@@ -284,6 +294,7 @@ db_status_t store_order_confirmed(db_t *db, const pay_order_t *order, const json
     db_param_text(&params, order->customer_email);
     db_param_text(&params, order->customer_phone);
     db_param_text(&params, receipt_text);
+    db_param_text(&params, order->customer_name);
     int64_t rows = 0;
     status = db_run_count(db, "pay_order_confirmed", &params, &rows);
     free(receipt_text);
@@ -804,4 +815,9 @@ db_status_t store_order_money_json(db_t *db, const char *order_id, json_t **out)
 db_status_t store_invoice_json(db_t *db, const char *invoice_id, json_t **out)
 {
     return json_by_id(db, "pay_invoice_json", invoice_id, out);
+}
+
+db_status_t store_invoice_document_json(db_t *db, const char *invoice_id, json_t **out)
+{
+    return json_by_id(db, "pay_invoice_document", invoice_id, out);
 }

@@ -48,6 +48,7 @@ typedef struct {
     int64_t number;
     char currency[4];
     char customer_email[201];
+    char customer_name[401]; /* for the invoice's PDF; "" when none */
     char customer_phone[33];
     ledger_position_t position; /* terms, total, received, refunded, refunding, cancelled */
     pay_status_t status;
@@ -272,5 +273,8 @@ db_status_t store_order_money_json(db_t *db, const char *order_id, json_t **out)
 
 /* One invoice as the API shows it (receipt included); NULL when none. */
 db_status_t store_invoice_json(db_t *db, const char *invoice_id, json_t **out);
+/* What the invoice's PDF prints (document.h): the invoice with its order's
+ * number and the customer's contacts; NULL *out when there is none. */
+db_status_t store_invoice_document_json(db_t *db, const char *invoice_id, json_t **out);
 
 #endif

@@ -14,6 +14,9 @@
  *   POST   /v1/batches/{number}/shipments        {order_id}: add (a returned parcel ships again)
  *   DELETE /v1/batches/{number}/shipments/{id}   remove
  *   POST   /v1/batches/{number}/process          labels for every parcel, then the manifest
+ *   GET    /v1/shipments/{id}/packing-slip.pdf   the warehouse's paper (PDF, warehouse):
+ *   GET    /v1/shipments/{id}/sticker.pdf        a parcel's slip and sticker,
+ *   GET    /v1/batches/{number}/manifest.pdf     a batch's manifest
  *
  * A webhook is kept by its event id in the transaction that applies it:
  * a repeat finds it and changes nothing; a late one (IT after DE) is kept
@@ -31,6 +34,7 @@
 #include "common/log.h"
 #include "common/tx.h"
 #include "common/uuid.h"
+#include "services/shipping/documents.h"
 #include "services/shipping/shipments.h"
 #include "services/shipping/shipping.h"
 #include "services/shipping/store.h"
@@ -212,6 +216,86 @@ static void get_warehouse(const http_request_t *req, http_response_t *res, void 
     else
         http_res_json_take(res, 200, json_pack("{s:o}", "items", items));
     service_session_release(app->svc, &db);
+}
+
+/* --- the warehouse's paper -------------------------------------------------------------- */
+
+typedef int (*document_fn)(const pdf_fonts_t *fonts, const json_t *source, unsigned char **pdf,
+                           size_t *len, char why[DOCUMENT_WHY_SIZE]);
+
+/* Renders source (read already; the session given back) and answers
+ * application/pdf, or 500 pdf_failed saying why. */
+static void answer_document(shipping_app_t *app, http_response_t *res, document_fn render,
+                            const json_t *source, const char *name, const char *key)
+{
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    char why[DOCUMENT_WHY_SIZE] = "";
+    if (render(&app->fonts, source, &pdf, &len, why) != 0) {
+        log_error("a document could not be rendered", LF_ERR("pdf_failed"),
+                  LF_STR("document", name), LF_STR("key", key), LF_STR("why", why));
+        http_res_problem(res, 500, "pdf_failed", "the document could not be rendered", why);
+        return;
+    }
+    metrics_counter_add(app->documents_total, 1);
+    char disposition[96];
+    snprintf(disposition, sizeof disposition, "inline; filename=\"%s-%s.pdf\"", name, key);
+    http_res_bytes_take(res, 200, "application/pdf", pdf, len);
+    http_res_header(res, "Content-Disposition", disposition);
+}
+
+static void parcel_document(const http_request_t *req, http_response_t *res, shipping_app_t *app,
+                            document_fn render, const char *name)
+{
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_WAREHOUSE, &claims))
+        return;
+    const char *id = path_uuid(req, res, "id");
+    db_t *db = id ? service_session(app->svc, res, SERVICE_SESSION_WAIT_MS) : NULL;
+    if (!db)
+        return;
+    json_t *parcel = NULL;
+    db_status_t status = store_parcel_document_json(db, id, &parcel);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "read a parcel for its document");
+    service_session_release(app->svc, &db);
+    if (status == DB_OK && !parcel)
+        http_res_problem(res, 404, "not_found", "no shipment for that order", NULL);
+    else if (status == DB_OK)
+        answer_document(app, res, render, parcel, name, id);
+    json_decref(parcel);
+}
+
+static void get_packing_slip(const http_request_t *req, http_response_t *res, void *arg)
+{
+    parcel_document(req, res, arg, documents_packing_slip, "packing-slip");
+}
+
+static void get_sticker(const http_request_t *req, http_response_t *res, void *arg)
+{
+    parcel_document(req, res, arg, documents_sticker, "sticker");
+}
+
+static void get_manifest(const http_request_t *req, http_response_t *res, void *arg)
+{
+    shipping_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_WAREHOUSE, &claims))
+        return;
+    const char *number = path_batch(req, res);
+    db_t *db = number ? service_session(app->svc, res, SERVICE_SESSION_WAIT_MS) : NULL;
+    if (!db)
+        return;
+    json_t *batch = NULL;
+    db_status_t status = store_batch_document_json(db, number, app->timezone, &batch);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "read a batch for its manifest");
+    service_session_release(app->svc, &db);
+    if (status == DB_OK && !batch)
+        http_res_problem(res, 404, "not_found", "no such batch", NULL);
+    else if (status == DB_OK)
+        answer_document(app, res, documents_manifest, batch, "manifest", number);
+    json_decref(batch);
 }
 
 /* --- a person's quote ------------------------------------------------------------------- */
@@ -617,6 +701,9 @@ int api_register(http_server_t *http, shipping_app_t *app)
         {"POST", "/v1/batches/{number}/shipments", post_batch_add},
         {"DELETE", "/v1/batches/{number}/shipments/{id}", delete_batch_member},
         {"POST", "/v1/batches/{number}/process", post_batch_process},
+        {"GET", "/v1/shipments/{id}/packing-slip.pdf", get_packing_slip},
+        {"GET", "/v1/shipments/{id}/sticker.pdf", get_sticker},
+        {"GET", "/v1/batches/{number}/manifest.pdf", get_manifest},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, app) != 0)

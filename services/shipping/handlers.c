@@ -19,6 +19,7 @@
 
 #include "common/emit.h"
 #include "common/strbuf.h"
+#include "common/utf8.h"
 #include "common/uuid.h"
 #include "conveyor/order.pb-c.h"
 #include "services/shipping/rules.h"
@@ -26,7 +27,8 @@
 #include "services/shipping/shipping.h"
 
 #define ORDER_STREAM "order"
-#define TEXT_MAX     512 /* bytes of one address part we keep */
+#define TEXT_MAX     512 /* bytes of one address part or line name we keep */
+#define LINES_MAX    500 /* lines of one order kept for its packing slip (all are weighed) */
 
 static handler_result_t answer(inbox_event_t *event, db_status_t status, const char *order_id)
 {
@@ -61,6 +63,25 @@ static int put(json_t *object, const char *name, const char *text)
     return json_object_set_new(object, name, json_string(text)) == 0 ? 0 : -1;
 }
 
+/* Sets name to text for printing only (a line's SKU or name on the slip):
+ * cut to TEXT_MAX bytes on a character, made well-formed UTF-8, never a
+ * reason to refuse the parcel. -1 only when out of memory. */
+static int put_printed(json_t *object, const char *name, const char *text)
+{
+    char kept[TEXT_MAX + 1];
+    size_t len = text ? strnlen(text, TEXT_MAX + 1) : 0;
+    if (len > TEXT_MAX) {
+        len = TEXT_MAX;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+            len--;
+    }
+    if (len)
+        memcpy(kept, text, len);
+    kept[len] = '\0';
+    utf8_repair(kept);
+    return json_object_set_new(object, name, json_string(kept)) == 0 ? 0 : -1;
+}
+
 static handler_result_t on_reserved(inbox_event_t *event, void *arg)
 {
     shipping_app_t *app = arg;
@@ -69,14 +90,14 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
     if (!wire)
         return inbox_reject(event, "bad_payload", "order.reserved payload does not unpack");
     handler_result_t result = HANDLER_OK;
-    json_t *address = json_object(), *recipient = json_object();
+    json_t *address = json_object(), *recipient = json_object(), *lines = json_array();
     uint32_t *weights = calloc(wire->n_lines ? wire->n_lines : 1, sizeof *weights);
     uint32_t *quantities = calloc(wire->n_lines ? wire->n_lines : 1, sizeof *quantities);
     const Conveyor__Delivery *delivery = wire->delivery;
     const char *method = delivery ? method_name(delivery->method) : NULL;
     const Conveyor__Address *where = delivery ? delivery->address : NULL;
     const Conveyor__OrderCustomer *who = wire->customer;
-    if (!address || !recipient || !weights || !quantities) {
+    if (!address || !recipient || !lines || !weights || !quantities) {
         result = inbox_retry(event, "out_of_memory", "no room for order.reserved");
         goto done;
     }
@@ -101,8 +122,19 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
         goto done;
     }
     for (size_t i = 0; i < wire->n_lines; i++) {
-        weights[i] = wire->lines[i]->unit_weight_g;
-        quantities[i] = wire->lines[i]->quantity;
+        const Conveyor__PricedLine *line = wire->lines[i];
+        weights[i] = line->unit_weight_g;
+        quantities[i] = line->quantity;
+        if (i >= LINES_MAX)
+            continue; /* weighed, not printed */
+        json_t *kept =
+            json_pack("{s:I, s:I, s:I}", "line_no", (json_int_t)line->line_no, "quantity",
+                      (json_int_t)line->quantity, "unit_weight_g", (json_int_t)line->unit_weight_g);
+        if (!kept || json_array_append_new(lines, kept) != 0 ||
+            put_printed(kept, "sku", line->sku) || put_printed(kept, "name", line->name)) {
+            result = inbox_retry(event, "out_of_memory", "no room for order.reserved");
+            goto done;
+        }
     }
     int64_t weight = rules_weight(weights, quantities, wire->n_lines);
     if (weight < 0) {
@@ -117,12 +149,14 @@ static handler_result_t on_reserved(inbox_event_t *event, void *arg)
                               .region = where && where->region ? where->region : "",
                               .address = address,
                               .recipient = recipient,
+                              .lines = lines,
                               .weight_g = weight};
     emitter_t em = emitter_of_event(event);
     result = answer(event, shipments_reserved(app, &em, &order), wire->order_id);
 done:
     json_decref(address);
     json_decref(recipient);
+    json_decref(lines);
     free(weights);
     free(quantities);
     conveyor__order_reserved__free_unpacked(wire, NULL);

@@ -27,6 +27,7 @@ static const config_spec_t shipping_specs[] = {
     {"SHIPPING_STORE_TIMEZONE", "Europe/Moscow", false, "the store's date in batch numbers"},
     {"SHIPPING_TRACK_POLL", "30m", false, "how often a parcel's tracking is polled"},
     {"SHIPPING_TRACK_GIVE_UP", "60d", false, "stop polling a parcel after this long"},
+    PDF_CONFIG_SPECS,
     CONFIG_SPEC_END,
 };
 

@@ -69,9 +69,11 @@ db_status_t shipments_reserved(shipping_app_t *app, const emitter_t *em,
     }
     char *address = json_dumps(order->address, JSON_COMPACT);
     char *recipient = json_dumps(order->recipient, JSON_COMPACT);
-    if (!address || !recipient) {
+    char *lines = order->lines ? json_dumps(order->lines, JSON_COMPACT) : NULL;
+    if (!address || !recipient || (order->lines && !lines)) {
         free(address);
         free(recipient);
+        free(lines);
         return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write order %s's address",
                        order->order_id);
     }
@@ -82,12 +84,14 @@ db_status_t shipments_reserved(shipping_app_t *app, const emitter_t *em,
                               .region = order->region,
                               .address_json = address,
                               .recipient_json = recipient,
+                              .lines_json = lines,
                               .weight_g = order->weight_g,
                               .quote_state = self ? "not_needed" : "quoting"};
     bool applied = false;
     db_status_t status = store_shipment_reserved(db, &in, &applied);
     free(address);
     free(recipient);
+    free(lines);
     if (status != DB_OK || !applied)
         return status;
     shipment_row_t row;

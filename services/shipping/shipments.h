@@ -35,6 +35,7 @@ typedef struct {
     const char *region;
     const json_t *address;   /* {text, country_code, region, city, postal_code, line1, line2} */
     const json_t *recipient; /* {name, phone, email} */
+    const json_t *lines;     /* [{line_no, sku, name, quantity, unit_weight_g}]: the slip's */
     int64_t weight_g;
 } reserved_order_t;
 

@@ -39,6 +39,8 @@ static int read_settings(shipping_app_t *app)
                   LF_STR("need", "SHIPPING_CARRIER_URL, a poll of 1s or more, a timeout"));
         return -1;
     }
+    if (pdf_fonts_from_config(cfg, &app->fonts) != 0)
+        return -1;
     if (app->webhook_url[0] && strlen(app->webhook_secret) < 16) {
         log_error("a webhook needs a secret of 16 characters or more", LF_ERR("config_invalid"),
                   LF_STR("setting", "SHIPPING_WEBHOOK_SECRET"));
@@ -67,6 +69,8 @@ shipping_app_t *shipping_app_new(service_t *svc)
     app->webhooks_total = metrics_counter("shipping_webhooks_total", NULL, "webhooks believed");
     app->webhooks_refused =
         metrics_counter("shipping_webhooks_refused_total", NULL, "webhooks refused");
+    app->documents_total = metrics_counter("shipping_documents_total", NULL,
+                                           "packing slips, stickers and manifests rendered");
     return app;
 }
 

@@ -24,6 +24,7 @@
  *   store.c       every SQL statement
  *   shipments.c   the domain, in the caller's transaction
  *   rules.c       pure rules: weight rules, tracking ranks, batch numbers
+ *   documents.c   the packing slip, the sticker and the manifest as PDF
  *   adapters/     the carrier's API (carrier.h) and its fake in tests/fakes/carrier
  */
 #ifndef SHIPPING_SHIPPING_H
@@ -35,6 +36,7 @@
 #include "common/inbox.h"
 #include "common/jobs.h"
 #include "common/metrics.h"
+#include "common/pdf.h"
 #include "common/service.h"
 #include "services/shipping/adapters/carrier.h"
 
@@ -48,12 +50,14 @@ typedef struct {
     const char *timezone;       /* SHIPPING_STORE_TIMEZONE: the date of a batch number */
     int64_t track_poll_ms;      /* SHIPPING_TRACK_POLL */
     int64_t track_give_up_ms;   /* SHIPPING_TRACK_GIVE_UP: stop polling a parcel after */
+    pdf_fonts_t fonts;          /* PDF_FONT, PDF_FONT_BOLD: the documents' (checked at start) */
 
     metrics_counter_t *quotes_total;
     metrics_counter_t *labels_total;     /* labels bought (found after a lost answer included) */
     metrics_counter_t *labels_found;     /* labels found at the carrier instead of bought */
     metrics_counter_t *webhooks_total;   /* webhooks believed */
     metrics_counter_t *webhooks_refused; /* webhooks refused (secret, body) */
+    metrics_counter_t *documents_total;  /* PDFs rendered (slips, stickers, manifests) */
 } shipping_app_t;
 
 shipping_app_t *shipping_app_new(service_t *svc);

@@ -11,6 +11,13 @@
 #include "common/strbuf.h"
 
 #define SHIPMENT_JSON "SELECT row_to_json(s) FROM shipments s "
+/* A parcel as the documents print it (an open json_build_object). */
+#define PARCEL_DOCUMENT                                                                            \
+    "json_build_object('order_id', s.order_id, 'order_number', s.order_number, 'round', "          \
+    "  s.round, 'method', s.method, 'address', s.address, 'matched_address', "                     \
+    "  s.matched_address, 'recipient', s.recipient, 'weight_g', s.weight_g, 'carrier', "           \
+    "  s.carrier, 'service', s.service, 'package', s.package, 'tracking_number', "                 \
+    "  s.tracking_number, 'batch_number', s.batch_number, 'state', s.state"
 
 static const struct {
     const char *name, *sql;
@@ -19,11 +26,13 @@ static const struct {
     {"ship_by_tracking", SHIPMENT_JSON "WHERE tracking_number = $1 FOR UPDATE"},
     {"ship_reserved",
      "INSERT INTO shipments (order_id, order_version, order_number, method, region, address, "
-     "                       recipient, weight_g, quote_state) "
-     "VALUES ($1::uuid, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9) "
+     "                       recipient, weight_g, quote_state, lines) "
+     "VALUES ($1::uuid, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, "
+     "        coalesce($10::jsonb, '[]')) "
      "ON CONFLICT (order_id) DO UPDATE SET order_version = EXCLUDED.order_version, "
      "  order_number = EXCLUDED.order_number, method = EXCLUDED.method, "
      "  region = EXCLUDED.region, address = EXCLUDED.address, recipient = EXCLUDED.recipient, "
+     "  lines = EXCLUDED.lines, "
      "  weight_g = EXCLUDED.weight_g, quote_state = EXCLUDED.quote_state, "
      "  address_verdict = 'unknown', matched_address = NULL, updated_at = now() "
      "WHERE shipments.order_version < EXCLUDED.order_version AND shipments.state = 'new'"},
@@ -142,6 +151,16 @@ static const struct {
      "    FROM batch_shipments bs JOIN shipments s ON s.order_id = bs.order_id "
      "    WHERE bs.batch_number = b.number), '[]'::json)) "
      "FROM batches b WHERE b.number = $1"},
+    {"parcel_document", "SELECT " PARCEL_DOCUMENT ", 'lines', s.lines) FROM shipments s "
+                        "WHERE s.order_id = $1::uuid"},
+    {"batch_document",
+     "SELECT json_build_object('number', b.number, 'status', b.status, 'created_at', "
+     "  to_char(b.created_at AT TIME ZONE $2, 'DD.MM.YYYY HH24:MI'), 'manifest_id', "
+     "  b.manifest_id, "
+     "  'parcels', coalesce((SELECT json_agg(" PARCEL_DOCUMENT ") ORDER BY bs.added_at) "
+     "    FROM batch_shipments bs JOIN shipments s ON s.order_id = bs.order_id "
+     "    WHERE bs.batch_number = b.number), '[]'::json)) "
+     "FROM batches b WHERE b.number = $1"},
 };
 
 int store_setup(db_t *db, void *arg)
@@ -255,6 +274,7 @@ db_status_t store_shipment_reserved(db_t *db, const shipment_reserved_t *in, boo
     db_param_text(&params, in->recipient_json);
     db_param_i64(&params, in->weight_g);
     db_param_text(&params, in->quote_state);
+    db_param_text(&params, in->lines_json);
     int64_t rows = 0;
     db_status_t status = db_run_count(db, "ship_reserved", &params, &rows);
     *applied = status == DB_OK && rows == 1;
@@ -447,6 +467,21 @@ db_status_t store_warehouse_json(db_t *db, const char *method, json_t **out)
 db_status_t store_batch_json(db_t *db, const char *number, json_t **out)
 {
     return json_by(db, "batch_json", number, out);
+}
+
+db_status_t store_parcel_document_json(db_t *db, const char *order_id, json_t **out)
+{
+    return json_by(db, "parcel_document", order_id, out);
+}
+
+db_status_t store_batch_document_json(db_t *db, const char *number, const char *timezone,
+                                      json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, number);
+    db_param_text(&params, timezone);
+    return db_run_json(db, "batch_document", &params, out);
 }
 
 db_status_t store_batch_create(db_t *db, const char *timezone, const char *created_by,

@@ -62,6 +62,7 @@ typedef struct {
     uint64_t version, number;
     const char *method, *region;
     const char *address_json, *recipient_json;
+    const char *lines_json; /* NULL: none ('[]') */
     int64_t weight_g;
     const char *quote_state; /* quoting, not_needed */
 } shipment_reserved_t;
@@ -113,6 +114,15 @@ db_status_t store_rules_load(db_t *db, weight_rule_t *out, size_t max, size_t *c
 db_status_t store_shipment_json(db_t *db, const char *order_id, json_t **out);
 db_status_t store_warehouse_json(db_t *db, const char *method, json_t **out);
 db_status_t store_batch_json(db_t *db, const char *number, json_t **out);
+/* What the documents print (documents.h), NULL *out when there is none:
+ * a parcel {order_id, order_number, round, method, address,
+ * matched_address, recipient, lines, weight_g, carrier, service, package,
+ * tracking_number, batch_number}; a batch {number, status, created_at, manifest_id,
+ * parcels: [the same without lines, by the order they were added]}; its
+ * created_at as the store (timezone) reads it. */
+db_status_t store_parcel_document_json(db_t *db, const char *order_id, json_t **out);
+db_status_t store_batch_document_json(db_t *db, const char *number, const char *timezone,
+                                      json_t **out);
 
 /* Batches: a new one numbered by the store's date (timezone) and the
  * next sequence of that date. */

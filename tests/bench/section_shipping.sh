@@ -7,6 +7,8 @@
 #                                  BENCH_SHIP_LATENCY_MS (the shipment made, then the label)
 #   shipping.labels.scaling        the ratio of N replicas' rate to N x one replica's, for each
 #                                  N, measured in this one run; target >= 0.9
+#   shipping.documents.per_s       packing slips (A4 PDF, DejaVu embedded) served per second
+#                                  by one replica to BENCH_SHIP_DOC_CLIENTS clients at once
 #
 # order.reserved and order.assembled come from factfeed standing in for the
 # order stream, BENCH_SHIP_ORDERS at once each time; the fake carrier
@@ -19,6 +21,8 @@ BENCH_SHIP_ORDERS=${BENCH_SHIP_ORDERS:-160}
 BENCH_SHIP_LATENCY_MS=${BENCH_SHIP_LATENCY_MS:-200}
 BENCH_SHIP_WORKERS=${BENCH_SHIP_WORKERS:-4}
 BENCH_SHIP_REPLICAS=${BENCH_SHIP_REPLICAS:-1 2 4}
+BENCH_SHIP_DOCS=${BENCH_SHIP_DOCS:-200}
+BENCH_SHIP_DOC_CLIENTS=${BENCH_SHIP_DOC_CLIENTS:-4}
 SHIP_FEED_HTTP=28148
 SHIP_FEED_REPLAY=25648
 
@@ -102,6 +106,25 @@ for replicas in $BENCH_SHIP_REPLICAS; do
     verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.9) ? "target >= 0.9 met" : "TARGET >= 0.9 MISSED" }')
     figure "shipping.labels.scaling.r$replicas" "$ratio of $replicas x one replica's rate ($verdict)"
 done
+
+# packing slips: the labelled parcels' PDFs, fetched over and over by a few clients
+ship_start ship-doc 1 LOG_LEVEL=warn REPLAY_PEERS="order=tcp://127.0.0.1:$SHIP_FEED_REPLAY" \
+    SHIPPING_WEBHOOK_URL= SHIPPING_TRACK_POLL=1h
+doc_token=$(it_token warehouse bench-warehouse)
+mapfile -t doc_ids < <(ship_sql "SELECT order_id FROM shipments WHERE state = 'labelled' ORDER BY order_id LIMIT 50")
+[ "${#doc_ids[@]}" -gt 0 ] || it_fail "no labelled parcel to print"
+for i in $(seq 1 "$BENCH_SHIP_DOCS"); do # "-o /dev/null URL": one output per URL
+    echo "-o /dev/null http://127.0.0.1:28141/v1/shipments/${doc_ids[$((i % ${#doc_ids[@]}))]}/packing-slip.pdf"
+done >"$IT_RUN/doc-urls.txt"
+doc_start=$(date +%s.%N)
+served=$(xargs -P "$BENCH_SHIP_DOC_CLIENTS" -n 60 curl -sS --max-time 60 -w '%{http_code}\n' \
+    -H "Authorization: Bearer $doc_token" <"$IT_RUN/doc-urls.txt" | grep -c '^200$')
+doc_end=$(date +%s.%N)
+[ "$served" = "$BENCH_SHIP_DOCS" ] || it_fail "$served of $BENCH_SHIP_DOCS packing slips served"
+doc_bytes=$(curl -fsS --max-time 60 -H "Authorization: Bearer $doc_token" \
+    "http://127.0.0.1:28141/v1/shipments/${doc_ids[0]}/packing-slip.pdf" | wc -c)
+figure shipping.documents.per_s "$(awk -v n="$BENCH_SHIP_DOCS" -v a="$doc_start" -v b="$doc_end" 'BEGIN { printf "%.1f", n / (b - a) }') packing slips/s; one replica, $BENCH_SHIP_DOC_CLIENTS clients, $doc_bytes bytes each"
+it_stop ship-doc
 it_stop orderfeed
 it_stop fakecarrier
 bench_settle "shipping run"
