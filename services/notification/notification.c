@@ -34,8 +34,9 @@ static int read_settings(notification_app_t *app)
                   LF_STR("value", quiet));
         return -1;
     }
-    int64_t attempts = 0;
+    int64_t attempts = 0, batch = 0;
     if (config_get_int(config, "NOTIFY_MAX_ATTEMPTS", 1, 100, &attempts) != 0 ||
+        config_get_int(config, "NOTIFY_SEND_BATCH", 1, JOBS_BATCH_MAX, &batch) != 0 ||
         config_get_duration_ms(config, "NOTIFY_SEND_TIMEOUT", &app->send_timeout_ms) != 0)
         return -1;
     if (app->send_timeout_ms < 100 || app->send_timeout_ms > 120000) {
@@ -43,6 +44,7 @@ static int read_settings(notification_app_t *app)
         return -1;
     }
     app->max_attempts = (int)attempts;
+    app->send_batch = (int)batch;
     app->shop_name = setting(config, "NOTIFY_SHOP_NAME");
     app->public_url = setting(config, "NOTIFY_PUBLIC_URL");
     app->optout_key = setting(config, "NOTIFY_OPTOUT_KEY");

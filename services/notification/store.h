@@ -116,11 +116,25 @@ db_status_t store_delivery_insert(db_t *db, const delivery_new_t *delivery, bool
 /* The row as JSON (NULL when unknown). */
 db_status_t store_delivery_json(db_t *db, const char *delivery_id, json_t **out);
 
-/* Ends a pending delivery: status, the provider's id or the error. false
- * in *moved_out when it was not pending. */
-db_status_t store_delivery_finish(db_t *db, const char *delivery_id, const char *status,
-                                  const char *provider_id, const char *error_code,
-                                  const char *error_message, int attempts, bool *moved_out);
+/* The rows of count ids as a JSON array (unknown ids left out, in no
+ * particular order) into *out. */
+db_status_t store_deliveries_json(db_t *db, const char *const *ids, size_t count, json_t **out);
+
+/* How a pending delivery ended. */
+typedef struct {
+    const char *delivery_id;
+    const char *status; /* sent, failed, outcome_unknown */
+    const char *provider_id;
+    const char *error_code;
+    const char *error_message;
+    int attempts;
+} delivery_end_t;
+
+/* Ends count pending deliveries in one statement: status, the provider's
+ * id or the error. *out: the rows that moved, as a JSON array of their
+ * new state (a row that was no longer pending is not there). */
+db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t count,
+                                    json_t **out);
 
 /* Notes a failed attempt that will be tried again. */
 db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,

@@ -32,29 +32,12 @@ nt_bench_publish() {
         --data-binary @"$1" "http://127.0.0.1:$ORDERFEED_HTTP/v1/publish" || it_fail "publishing $1"
 }
 
-# nt_bench_events TYPE TAG FROM TO FILE: order.placed or order.status_changed
-# for orders FROM..TO of TAG, as one publish body
-nt_bench_events() {
-    awk -v type="$1" -v tag="$2" -v from="$3" -v to="$4" 'BEGIN {
-        printf "{\"events\":["
-        for (i = from; i <= to; i++) {
-            id = sprintf("%08x-0000-4000-8000-%012x", tag, i)
-            if (type == "order.placed")
-                p = sprintf("{\"order_id\":\"%s\",\"version\":1,\"number\":%d,\"title\":\"No. %d\",\"customer\":{\"customer_id\":\"%08x-1111-4000-8000-%012x\",\"name\":\"Иван Петров\",\"email\":\"bench%d@example.ru\"},\"delivery\":{\"method\":\"DELIVERY_METHOD_COURIER\"},\"lines\":[{\"line_no\":1,\"sku\":\"LAMP\",\"name\":\"Лампа настольная\",\"quantity\":2}],\"currency\":\"RUB\"}", id, tag * 100000 + i, tag * 100000 + i, tag, i, i)
-            else
-                p = sprintf("{\"order_id\":\"%s\",\"version\":2,\"number\":%d,\"from_status\":\"\",\"to_status\":\"new\",\"group\":\"new\"}", id, tag * 100000 + i)
-            printf "%s{\"type\":\"%s\",\"payload\":%s}", (i > from ? "," : ""), type, p
-        }
-        printf "]}"
-    }' >"$5"
-}
-
 # nt_bench_placed TAG COUNT: COUNT orders placed, 250 a publish, waited for
 nt_bench_placed() {
     local from=1 to
     while [ "$from" -le "$2" ]; do
         to=$(($from + 249 > $2 ? $2 : $from + 249))
-        nt_bench_events order.placed "$1" "$from" "$to" "$IT_RUN/placed.json"
+        nt_feed_events order.placed "$1" "$from" "$to" "$IT_RUN/placed.json"
         nt_bench_publish "$IT_RUN/placed.json"
         from=$((to + 1))
     done
@@ -94,7 +77,7 @@ for workers in $BENCH_NT_WORKERS; do
     from=1
     while [ "$from" -le "$BENCH_NT_EMAILS" ]; do
         to=$((from + 499 > BENCH_NT_EMAILS ? BENCH_NT_EMAILS : from + 499))
-        nt_bench_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/status-$from.json"
+        nt_feed_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/status-$from.json"
         from=$((to + 1))
     done
     for body in "$IT_RUN"/status-*.json; do nt_bench_publish "$body"; done
@@ -123,7 +106,7 @@ from=1
 step=0
 while [ "$from" -le "$total" ]; do
     to=$((from + batch - 1 > total ? total : from + batch - 1))
-    nt_bench_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/paced.json"
+    nt_feed_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/paced.json"
     nt_bench_publish "$IT_RUN/paced.json"
     from=$((to + 1))
     step=$((step + 1))
