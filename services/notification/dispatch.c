@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/clock.h"
 #include "common/emit.h"
@@ -168,16 +167,6 @@ json_t *dispatch_render(notification_app_t *app, db_t *db, const json_t *tmpl, c
     return out;
 }
 
-/* The store's UTC offset now (the process's TZ is STORE_TZ). */
-static long store_offset_s(int64_t now_ms)
-{
-    time_t now = (time_t)(now_ms / 1000);
-    struct tm local;
-    if (!localtime_r(&now, &local))
-        return 0;
-    return local.tm_gmtoff;
-}
-
 typedef struct {
     notification_app_t *app;
     db_t *db;
@@ -200,7 +189,7 @@ static db_status_t record(one_t *one, const recipient_t *to, const char *languag
     int64_t now = clock_now_ms();
     int64_t not_before = 0;
     if (strcmp(channel, "sms") == 0 && strcmp(state, "pending") == 0) {
-        int64_t release = rules_quiet_release(&one->app->sms_quiet, now, store_offset_s(now));
+        int64_t release = rules_quiet_release(&one->app->sms_quiet, now);
         not_before = release > now ? release : 0;
     }
     delivery_new_t row = {

@@ -8,6 +8,9 @@
 #   - the service killed -9 in the middle of a batch: every message of it
 #     ends sent (at the server once) or outcome_unknown "interrupted" (at the
 #     server at most once), none pending, none sent twice after the restart.
+# And STORE_TZ, whose wall clock the SMS quiet hours are read on, must name a
+# zone of tzdata: Asia/Yekaterinburg runs, a misspelt Europe/Moskow (which
+# the C library would take for UTC without a word) is refused at start.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/payment/payment.sh"
@@ -24,9 +27,13 @@ it_start fakesmtp env FAKE_SMTP_ADDR="127.0.0.1:$NT_SMTP_PORT" \
     FAKE_SMTP_USER="$NT_SMTP_USER" FAKE_SMTP_PASSWORD="$NT_SMTP_PASSWORD" \
     FAKE_SMTP_DIR="$NT_MAIL_DIR" FAKE_SMTP_LATENCY=200ms "$IT_BIN/fakesmtp"
 it_wait_until 20 "the fake SMTP server up" curl -fsS -o /dev/null --max-time 2 "$NT_SMTP_CONTROL/healthz"
+out=$(timeout 30 bash -c "$(nt_command STORE_TZ=Europe/Moskow)" 2>&1) &&
+    it_fail "the service started with STORE_TZ=Europe/Moskow"
+grep -q "STORE_TZ must name a time zone of tzdata" <<<"$out" ||
+    it_fail "a misspelt STORE_TZ refused without saying why: $(tail -3 <<<"$out")"
 notify_start() {
     nt_start notify1 REPLAY_PEERS=order=tcp://127.0.0.1:$ORDERFEED_REPLAY JOB_WORKERS=1 \
-        NOTIFY_SEND_BATCH=$BATCH NOTIFY_SEND_TIMEOUT=5s JOB_LEASE=20s
+        NOTIFY_SEND_BATCH=$BATCH NOTIFY_SEND_TIMEOUT=5s JOB_LEASE=20s STORE_TZ=Asia/Yekaterinburg
 }
 notify_start
 

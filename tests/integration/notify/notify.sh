@@ -43,11 +43,10 @@ nt_start_fakes() {
     done
 }
 
-# nt_start NAME [VAR=VALUE ...]: the notification service, told of the fakes
-nt_start() {
-    local name=$1
-    shift
-    it_start "$name" bash -c "$NT_ENV
+# nt_command [VAR=VALUE ...]: the command line (for bash -c) of the
+# notification service, told of the fakes
+nt_command() {
+    echo "$NT_ENV
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:$NT_HTTP REPLAY_ADDR=tcp://127.0.0.1:$NT_REPLAY \
         REDIS_URL=$TEST_REDIS_URL BUS_CERT=$(it_key service notification) \
@@ -60,6 +59,13 @@ nt_start() {
         NOTIFY_STAFF_CHAT=$NT_STAFF_CHAT NOTIFY_OPTOUT_KEY=$NT_OPTOUT_KEY \
         NOTIFY_PUBLIC_URL=$NT_URL NOTIFY_SMS_QUIET_HOURS=off NOTIFY_SEND_TIMEOUT=1s \
         NOTIFY_MAX_ATTEMPTS=4 $* \"$IT_BIN/notification\""
+}
+
+# nt_start NAME [VAR=VALUE ...]: the notification service, told of the fakes
+nt_start() {
+    local name=$1
+    shift
+    it_start "$name" bash -c "$(nt_command "$@")"
     it_wait_until 30 "$name ready" kit_http_ok $NT_HTTP /readyz
 }
 
