@@ -255,6 +255,7 @@ $(eval $(call program_rule,notifycheck,tests/integration/notify,\
 FUZZ_OBJ_smsru_reply    := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_telegram_reply := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_rfc2047        := $(NOTIFY_ADAPTER_OBJ) $(OBJ)/tests/fuzz/check_rfc2047.o
+FUZZ_OBJ_optout_link    := $(OBJ)/services/notification/optout.o
 
 # --- fuzz targets: tests/fuzz/fuzz_<target>.c (tests/fuzz/README.md) --------
 # A target is linked with the objects it exercises (FUZZ_OBJ_<target>; the

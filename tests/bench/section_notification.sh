@@ -4,7 +4,12 @@
 #                                 transaction), recorded and handed to the fake SMTP server
 #                                 per second, the server answering each message's final dot
 #                                 in BENCH_NT_LATENCY_MS, with N job workers (N sends in
-#                                 flight, one SMTP connection each); target >= 500/s
+#                                 flight, one SMTP connection each: the ceiling is
+#                                 N x 1000 / BENCH_NT_LATENCY_MS), each taking up to the
+#                                 service's NOTIFY_SEND_BATCH (16) at once; target >= 500/s
+#   notification.email.per_s.wN.b1  the same, one message per job (NOTIFY_SEND_BATCH=1: a
+#                                 claim, a start and a completion transaction each, as
+#                                 before batches), in the same run: the ratio is the lever's
 #   notification.delay.p50_ms     from an order.status_changed's commit (its occurred_at)
 #   notification.delay.p99_ms     to its email kept by the fake SMTP server, at
 #                                 BENCH_NT_RATE orders/s for BENCH_NT_SECONDS
@@ -23,6 +28,7 @@ source tests/integration/notify/notify.sh
 BENCH_NT_EMAILS=${BENCH_NT_EMAILS:-1500}
 BENCH_NT_LATENCY_MS=${BENCH_NT_LATENCY_MS:-20}
 BENCH_NT_WORKERS=${BENCH_NT_WORKERS:-8 32}
+BENCH_NT_BATCHES=${BENCH_NT_BATCHES:-1 16} # 16: the service's default, named without .bN
 BENCH_NT_RATE=${BENCH_NT_RATE:-50}
 BENCH_NT_SECONDS=${BENCH_NT_SECONDS:-20}
 
@@ -56,7 +62,7 @@ nt_bench_stop() {
     bench_settle "notification run"
 }
 
-nt_bench_start() { # NAME WORKERS
+nt_bench_start() { # NAME WORKERS [VAR=VALUE ...]
     nt_dbs
     pay_dbs
     pay_start_orderfeed
@@ -66,33 +72,40 @@ nt_bench_start() { # NAME WORKERS
         FAKE_SMTP_LATENCY="${BENCH_NT_LATENCY_MS}ms" LOG_LEVEL=warn "$IT_BIN/fakesmtp"
     it_wait_until 20 "the fake SMTP server up" curl -fsS -o /dev/null --max-time 2 "$NT_SMTP_CONTROL/healthz"
     nt_start "$1" REPLAY_PEERS=order=tcp://127.0.0.1:$ORDERFEED_REPLAY LOG_LEVEL=warn \
-        JOB_WORKERS="$2" JOB_POLL=500ms JOB_LEASE=60s NOTIFY_SEND_TIMEOUT=10s DB_POOL_SIZE=4
+        JOB_WORKERS="$2" JOB_POLL=500ms JOB_LEASE=60s NOTIFY_SEND_TIMEOUT=10s DB_POOL_SIZE=4 \
+        "${@:3}"
 }
 
 # --- emails rendered and handed to the SMTP server per second ------------------------
 tag=1
 for workers in $BENCH_NT_WORKERS; do
-    nt_bench_start nt-rate "$workers"
-    nt_bench_placed "$tag" "$BENCH_NT_EMAILS"
-    from=1
-    while [ "$from" -le "$BENCH_NT_EMAILS" ]; do
-        to=$((from + 499 > BENCH_NT_EMAILS ? BENCH_NT_EMAILS : from + 499))
-        nt_feed_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/status-$from.json"
-        from=$((to + 1))
+    for batch in $BENCH_NT_BATCHES; do
+        nt_bench_start nt-rate "$workers" NOTIFY_SEND_BATCH="$batch"
+        nt_bench_placed "$tag" "$BENCH_NT_EMAILS"
+        from=1
+        while [ "$from" -le "$BENCH_NT_EMAILS" ]; do
+            to=$((from + 499 > BENCH_NT_EMAILS ? BENCH_NT_EMAILS : from + 499))
+            nt_feed_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/status-$from.json"
+            from=$((to + 1))
+        done
+        for body in "$IT_RUN"/status-*.json; do nt_bench_publish "$body"; done
+        nt_bench_sent "$BENCH_NT_EMAILS"
+        read -r sent seconds finishes <<<"$(nt_sql "SELECT count(*) FILTER (WHERE status = 'sent'),
+            extract(epoch from max(finished_at) - min(created_at)), count(DISTINCT finished_at)
+            FROM notification.deliveries" | tr '|' ' ')"
+        [ "$sent" -eq "$BENCH_NT_EMAILS" ] || echo "   (!) $sent of $BENCH_NT_EMAILS emails sent" >&2
+        at_fake=$(curl -fsS "$NT_SMTP_CONTROL/_fake/stats" | jq -r '.messages // empty')
+        rate=$(awk -v n="$sent" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
+        ceiling=$((workers * 1000 / BENCH_NT_LATENCY_MS))
+        verdict=$([ "$rate" -ge 500 ] && echo "target >= 500/s met" || echo "TARGET >= 500/s MISSED")
+        name="notification.email.per_s.w$workers"
+        [ "$batch" = 16 ] || name="$name.b$batch"
+        figure "$name" \
+            "$rate emails/s ($sent in ${seconds}s, ${at_fake:-?} at the fake, ends recorded in $finishes transactions; $workers workers taking up to $batch each, the server answering in ${BENCH_NT_LATENCY_MS} ms: ceiling $ceiling/s; $verdict)"
+        rm -f "$IT_RUN"/status-*.json
+        nt_bench_stop nt-rate orderfeed fakesmtp
+        tag=$((tag + 1))
     done
-    for body in "$IT_RUN"/status-*.json; do nt_bench_publish "$body"; done
-    nt_bench_sent "$BENCH_NT_EMAILS"
-    read -r sent seconds <<<"$(nt_sql "SELECT count(*) FILTER (WHERE status = 'sent'),
-        extract(epoch from max(finished_at) - min(created_at)) FROM notification.deliveries" | tr '|' ' ')"
-    [ "$sent" -eq "$BENCH_NT_EMAILS" ] || echo "   (!) $sent of $BENCH_NT_EMAILS emails sent" >&2
-    at_fake=$(curl -fsS "$NT_SMTP_CONTROL/_fake/stats" | jq -r '.messages // empty')
-    rate=$(awk -v n="$sent" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
-    verdict=$([ "$rate" -ge 500 ] && echo "target >= 500/s met" || echo "TARGET >= 500/s MISSED")
-    figure "notification.email.per_s.w$workers" \
-        "$rate emails/s ($sent in ${seconds}s, ${at_fake:-?} at the fake; $workers workers, the server answering in ${BENCH_NT_LATENCY_MS} ms; $verdict)"
-    rm -f "$IT_RUN"/status-*.json
-    nt_bench_stop nt-rate orderfeed fakesmtp
-    tag=$((tag + 1))
 done
 
 # --- the delay from order.status_changed to the email at the server, at 50 orders/s ---
