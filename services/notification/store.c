@@ -116,6 +116,15 @@ static const struct {
     {"nt_template_delete",
      "DELETE FROM templates WHERE template = $1 AND channel = $2 AND language = $3"},
 
+    {"nt_waiting_add",
+     "INSERT INTO waiting (event_id, trigger_id, event_type, order_id, facts, occurred_at_ms) "
+     "VALUES ($1, $2, $3, $4::uuid, $5::jsonb, $6) ON CONFLICT DO NOTHING"},
+    {"nt_waiting_take",
+     "WITH gone AS (DELETE FROM waiting WHERE order_id = $1::uuid RETURNING *) "
+     "SELECT json_build_object('event_id', event_id, 'trigger_id', trigger_id, 'event_type', "
+     "  event_type, 'facts', facts, 'occurred_at_ms', occurred_at_ms) "
+     "FROM gone ORDER BY created_at, occurred_at_ms, event_id, trigger_id"},
+
     {"nt_optout_has", "SELECT 1 FROM optouts WHERE customer_id = $1 AND channel = $2"},
     {"nt_optout_add",
      "INSERT INTO optouts (customer_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
@@ -386,6 +395,34 @@ db_status_t store_template_delete(db_t *db, const char *name, const char *channe
     db_param_text(&params, channel);
     db_param_text(&params, language);
     return delete_count(db, "nt_template_delete", &params, found_out);
+}
+
+db_status_t store_waiting_add(db_t *db, const char *event_id, const char *trigger_id,
+                              const char *event_type, const char *order_id, const json_t *facts,
+                              int64_t occurred_at_ms)
+{
+    char *text = json_text(facts);
+    if (!text)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write %s's facts as JSON", event_id);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    db_param_text(&params, trigger_id);
+    db_param_text(&params, event_type);
+    db_param_text(&params, order_id);
+    db_param_text(&params, text);
+    db_param_i64(&params, occurred_at_ms);
+    db_status_t status = db_run(db, "nt_waiting_add", &params, NULL);
+    free(text);
+    return status;
+}
+
+db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run_json_rows(db, "nt_waiting_take", &params, out);
 }
 
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out)

@@ -79,6 +79,18 @@ db_status_t store_template_put(db_t *db, const char *name, const char *channel,
 db_status_t store_template_delete(db_t *db, const char *name, const char *channel,
                                   const char *language, bool *found_out);
 
+/* --- messages waiting for their order (migrations/002_waiting.sql) ------------ */
+
+/* Keeps (event, trigger) with the event's facts until order_id is placed;
+ * a second time is a no-op. */
+db_status_t store_waiting_add(db_t *db, const char *event_id, const char *trigger_id,
+                              const char *event_type, const char *order_id, const json_t *facts,
+                              int64_t occurred_at_ms);
+
+/* Takes (deletes) what waits for order_id, oldest first, as a JSON array of
+ * {event_id, trigger_id, event_type, facts, occurred_at_ms}. */
+db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out);
+
 /* --- opt-out ------------------------------------------------------------------- */
 
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out);
