@@ -13,6 +13,7 @@
 #   notification.delay.p50_ms     from an order.status_changed's commit (its occurred_at)
 #   notification.delay.p99_ms     to its email kept by the fake SMTP server, at
 #                                 BENCH_NT_RATE orders/s for BENCH_NT_SECONDS
+#                                 (.b1: NOTIFY_SEND_BATCH=1, in the same run)
 #
 # factfeed stands in for the order stream: BENCH_NT_EMAILS order.placed
 # (a customer with an email, no phone: one message per status) are applied
@@ -109,36 +110,43 @@ for workers in $BENCH_NT_WORKERS; do
 done
 
 # --- the delay from order.status_changed to the email at the server, at 50 orders/s ---
+# once per NOTIFY_SEND_BATCH of BENCH_NT_BATCHES: a worker sends the due messages
+# it took one after another, so batches trade some delay for throughput
 total=$((BENCH_NT_RATE * BENCH_NT_SECONDS))
-nt_bench_start nt-delay "${BENCH_NT_DELAY_WORKERS:-16}"
-nt_bench_placed "$tag" "$total"
-batch=$((BENCH_NT_RATE / 10))
-[ "$batch" -ge 1 ] || batch=1
-start_ns=$(date +%s%N)
-from=1
-step=0
-while [ "$from" -le "$total" ]; do
-    to=$((from + batch - 1 > total ? total : from + batch - 1))
-    nt_feed_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/paced.json"
-    nt_bench_publish "$IT_RUN/paced.json"
-    from=$((to + 1))
-    step=$((step + 1))
-    # the next batch at start + step x 100 ms
-    wait_ns=$((start_ns + step * 100000000 - $(date +%s%N)))
-    [ "$wait_ns" -gt 0 ] && sleep "$(awk -v ns="$wait_ns" 'BEGIN { printf "%.3f", ns / 1e9 }')"
+for send_batch in $BENCH_NT_BATCHES; do
+    suffix=""
+    [ "$send_batch" = 16 ] || suffix=".b$send_batch"
+    nt_bench_start nt-delay "${BENCH_NT_DELAY_WORKERS:-16}" NOTIFY_SEND_BATCH="$send_batch"
+    nt_bench_placed "$tag" "$total"
+    batch=$((BENCH_NT_RATE / 10))
+    [ "$batch" -ge 1 ] || batch=1
+    start_ns=$(date +%s%N)
+    from=1
+    step=0
+    while [ "$from" -le "$total" ]; do
+        to=$((from + batch - 1 > total ? total : from + batch - 1))
+        nt_feed_events order.status_changed "$tag" "$from" "$to" "$IT_RUN/paced.json"
+        nt_bench_publish "$IT_RUN/paced.json"
+        from=$((to + 1))
+        step=$((step + 1))
+        # the next batch at start + step x 100 ms
+        wait_ns=$((start_ns + step * 100000000 - $(date +%s%N)))
+        [ "$wait_ns" -gt 0 ] && sleep "$(awk -v ns="$wait_ns" 'BEGIN { printf "%.3f", ns / 1e9 }')"
+    done
+    published_s=$(awk -v ns=$(($(date +%s%N) - start_ns)) 'BEGIN { printf "%.1f", ns / 1e9 }')
+    nt_bench_sent "$total"
+    curl -fsS "$NT_SMTP_CONTROL/_fake/messages" |
+        jq -r '.messages[] | "\(.headers["Message-ID"] | ltrimstr("<") | split("@")[0]) \(.at_ms)"' >"$IT_RUN/arrived.txt"
+    nt_sql "SELECT delivery_id, (extract(epoch from event_at) * 1000)::bigint FROM notification.deliveries" |
+        tr '|' ' ' >"$IT_RUN/events.txt"
+    read -r n p50 p99 <<<"$(awk 'NR == FNR { at[$1] = $2; next } ($1 in at) { print at[$1] - $2 }' \
+        "$IT_RUN/arrived.txt" "$IT_RUN/events.txt" | sort -n |
+        awk '{ d[NR] = $1 } END { if (NR == 0) { print 0, 0, 0; exit }
+            i50 = int(NR * 0.50 + 0.5); i99 = int(NR * 0.99 + 0.5); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
+            print NR, d[i50], d[i99] }')"
+    [ "$n" -ge "$((total * 9 / 10))" ] || it_fail "only $n of $total emails matched at the fake"
+    figure "notification.delay.p50_ms$suffix" "$p50 ms from order.status_changed to the email at the server ($n emails, $total orders published in ${published_s}s)"
+    figure "notification.delay.p99_ms$suffix" "$p99 ms (the same run)"
+    nt_bench_stop nt-delay orderfeed fakesmtp
+    tag=$((tag + 1))
 done
-published_s=$(awk -v ns=$(($(date +%s%N) - start_ns)) 'BEGIN { printf "%.1f", ns / 1e9 }')
-nt_bench_sent "$total"
-curl -fsS "$NT_SMTP_CONTROL/_fake/messages" |
-    jq -r '.messages[] | "\(.headers["Message-ID"] | ltrimstr("<") | split("@")[0]) \(.at_ms)"' >"$IT_RUN/arrived.txt"
-nt_sql "SELECT delivery_id, (extract(epoch from event_at) * 1000)::bigint FROM notification.deliveries" |
-    tr '|' ' ' >"$IT_RUN/events.txt"
-read -r n p50 p99 <<<"$(awk 'NR == FNR { at[$1] = $2; next } ($1 in at) { print at[$1] - $2 }' \
-    "$IT_RUN/arrived.txt" "$IT_RUN/events.txt" | sort -n |
-    awk '{ d[NR] = $1 } END { if (NR == 0) { print 0, 0, 0; exit }
-        i50 = int(NR * 0.50 + 0.5); i99 = int(NR * 0.99 + 0.5); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
-        print NR, d[i50], d[i99] }')"
-[ "$n" -ge "$((total * 9 / 10))" ] || it_fail "only $n of $total emails matched at the fake"
-figure notification.delay.p50_ms "$p50 ms from order.status_changed to the email at the server ($n emails, $total orders published in ${published_s}s)"
-figure notification.delay.p99_ms "$p99 ms (the same run)"
-nt_bench_stop nt-delay orderfeed fakesmtp
