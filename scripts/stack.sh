@@ -42,6 +42,15 @@
 #   STACK_PG_PORT, STACK_REDIS_PORT   PostgreSQL's and Redis's port alone
 #   STACK_BIN          the programs ($BUILD/bin); STACK_ENV extra VAR=value
 #                      words for every service
+#   SHIPPING_REPLICAS  how many shipping processes (1; 1 to 8), as compose's
+#                      `--scale shipping=N`: one database and bus key, one
+#                      applies the bus, every one's job workers take label and
+#                      tracking jobs. The first is "shipping" on the table's
+#                      ports (8085, replay 5565); replica K (2..8) is
+#                      "shipping-K" on HTTP 8100+K and replay 5600+K
+#                      (8102-8108, 5602-5608), each plus STACK_PORT_OFFSET.
+#                      Each is supervised on its own (logs/shipping-K.log);
+#                      REPLAY_PEERS and the carrier's webhooks name the first.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -62,6 +71,12 @@ FAKESMTP_HTTP=$((8091 + OFFSET))
 FAKESMS_HTTP=$((8092 + OFFSET))
 FAKETELEGRAM_HTTP=$((8093 + OFFSET))
 FAKECARRIER_HTTP=$((8095 + OFFSET))
+SHIPPING_REPLICAS=${SHIPPING_REPLICAS:-1}
+[[ $SHIPPING_REPLICAS =~ ^[1-8]$ ]] || { echo "stack: SHIPPING_REPLICAS must be a number from 1 to 8" >&2; exit 2; }
+# shipping replica K >= 2: HTTP 8100+K, replay 5600+K (plus the offset)
+SHIPPING_REPLICA_HTTP=$((8100 + OFFSET)) SHIPPING_REPLICA_REPLAY=$((5600 + OFFSET))
+[ $((SHIPPING_REPLICA_HTTP + 8)) -le 65535 ] ||
+    { echo "stack: STACK_PORT_OFFSET $OFFSET puts the shipping replicas past port 65535" >&2; exit 2; }
 PG_PORT=${STACK_PG_PORT:-$((15432 + OFFSET))}
 REDIS_PORT=${STACK_REDIS_PORT:-$((16379 + OFFSET))}
 # every process of this stack carries it: down (and the tests) know them by it
@@ -480,13 +495,24 @@ up() {
         # environment: a command line is world-readable in ps
         local DATABASE_URL DATABASE_OWNER_URL DB_SCHEMA
         eval "${db_env#export }" || return 1
-        write_proc "$name" "$http" DATABASE_URL="$DATABASE_URL" DATABASE_OWNER_URL="$DATABASE_OWNER_URL" \
-            DB_SCHEMA="$DB_SCHEMA" REDIS_URL="$redis_url" HTTP_ADDR="127.0.0.1:$http" \
-            BUS_PUB_ENDPOINT="$bus_in" BUS_SUB_ENDPOINT="$bus_out" REPLAY_ADDR="tcp://127.0.0.1:$replay" \
-            REPLAY_PEERS="$peers" BUS_CERT="$KEYS/secret/$name.key_secret" AUTH_JWT_KEYS="$AUTH_JWT_KEYS" \
-            BUS_KEYS_DIR="$BUS_KEYS_DIR" BUS_SERVER_KEY="$BUS_SERVER_KEY" "${own[@]}" \
-            -- env "${extra[@]}" "$BIN/$name" || return 1
-        started+=("$name:$http")
+        # shipping runs SHIPPING_REPLICAS processes: the first on the
+        # table's ports, replica K on HTTP 8100+K and replay 5600+K
+        local replicas=1 k proc proc_http proc_replay
+        [ "$name" = shipping ] && replicas=$SHIPPING_REPLICAS
+        for ((k = 1; k <= replicas; k++)); do
+            proc=$name proc_http=$http proc_replay=$replay
+            if [ "$k" -gt 1 ]; then
+                proc=$name-$k proc_http=$((SHIPPING_REPLICA_HTTP + k)) proc_replay=$((SHIPPING_REPLICA_REPLAY + k))
+            fi
+            write_proc "$proc" "$proc_http" DATABASE_URL="$DATABASE_URL" \
+                DATABASE_OWNER_URL="$DATABASE_OWNER_URL" DB_SCHEMA="$DB_SCHEMA" REDIS_URL="$redis_url" \
+                HTTP_ADDR="127.0.0.1:$proc_http" BUS_PUB_ENDPOINT="$bus_in" BUS_SUB_ENDPOINT="$bus_out" \
+                REPLAY_ADDR="tcp://127.0.0.1:$proc_replay" REPLAY_PEERS="$peers" \
+                BUS_CERT="$KEYS/secret/$name.key_secret" AUTH_JWT_KEYS="$AUTH_JWT_KEYS" \
+                BUS_KEYS_DIR="$BUS_KEYS_DIR" BUS_SERVER_KEY="$BUS_SERVER_KEY" "${own[@]}" \
+                -- env "${extra[@]}" "$BIN/$name" || return 1
+            started+=("$proc:$proc_http")
+        done
     done
 
     local sup item
@@ -531,6 +557,8 @@ up() {
     for item in "${started[@]}"; do
         printf '  %-14s http://127.0.0.1:%s  (/healthz /readyz /metrics)\n' "${item%%:*}" "${item##*:}"
     done
+    [ "$SHIPPING_REPLICAS" -gt 1 ] && [ -x "$BIN/shipping" ] &&
+        echo "  shipping       $SHIPPING_REPLICAS replicas (SHIPPING_REPLICAS): one applies the bus, all take label and tracking jobs"
     echo "  bus            publish $bus_in, subscribe $bus_out (CURVE;"
     echo "                 keys in $KEYS, busd's public key $BUS_SERVER_KEY)"
     echo "  postgres       $(pg_super_url "$STACK" "$PG_PORT")"

@@ -207,36 +207,55 @@ static int setup(void **state)
         else if (strcmp(o->keyword, "user") == 0)
             user = o->val;
     }
-    int listen_port = 20000 + (int)(getpid() % 20000);
     snprintf(control, sizeof control, "/tmp/test_tx_%d.cue", (int)getpid());
-    snprintf(proxy_dsn, sizeof proxy_dsn,
-             "host=127.0.0.1 port=%d dbname=%s user=%s passfile=%s sslmode=disable "
-             "connect_timeout=5",
-             listen_port, dbname, user, passfile);
-    char pgcut[512], listen_text[16];
+    char pgcut[512], port_copy[16];
     snprintf(pgcut, sizeof pgcut, "%s/pgcut", bin);
-    snprintf(listen_text, sizeof listen_text, "%d", listen_port);
-    char port_copy[16];
     snprintf(port_copy, sizeof port_copy, "%s", port);
+    char dbname_copy[128], user_copy[128], passfile_copy[512];
+    snprintf(dbname_copy, sizeof dbname_copy, "%s", dbname);
+    snprintf(user_copy, sizeof user_copy, "%s", user);
+    snprintf(passfile_copy, sizeof passfile_copy, "%s", passfile);
     PQconninfoFree(options);
-    proxy_pid = fork();
-    if (proxy_pid == 0) {
-        execl(pgcut, pgcut, listen_text, port_copy, control, (char *)NULL);
-        _exit(127);
-    }
-    /* ready when a session gets through it */
-    int64_t deadline = clock_mono_ms() + 5000;
-    for (;;) {
-        db_t *probe = db_new(proxy_dsn, "test_tx");
-        bool up = db_run_sql(probe, "SELECT 1", NULL, NULL) == DB_OK;
-        db_destroy(&probe);
-        if (up)
-            break;
-        if (clock_mono_ms() > deadline)
+    /* a port picked from the pid can be taken (by the harness's own
+     * servers, or another test): pgcut then exits at once, and the next
+     * port is tried */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int listen_port = 40000 + (int)((getpid() + attempt * 2311) % 20000);
+        snprintf(proxy_dsn, sizeof proxy_dsn,
+                 "host=127.0.0.1 port=%d dbname=%s user=%s passfile=%s sslmode=disable "
+                 "connect_timeout=5",
+                 listen_port, dbname_copy, user_copy, passfile_copy);
+        char listen_text[16];
+        snprintf(listen_text, sizeof listen_text, "%d", listen_port);
+        proxy_pid = fork();
+        if (proxy_pid == 0) {
+            execl(pgcut, pgcut, listen_text, port_copy, control, (char *)NULL);
+            _exit(127);
+        }
+        if (proxy_pid < 0)
             return -1;
-        usleep(50 * 1000);
+        /* ready when a session gets through it */
+        int64_t deadline = clock_mono_ms() + 5000;
+        bool exited = false;
+        for (;;) {
+            int status;
+            if (waitpid(proxy_pid, &status, WNOHANG) == proxy_pid) {
+                exited = true;
+                break;
+            }
+            db_t *probe = db_new(proxy_dsn, "test_tx");
+            bool up = db_run_sql(probe, "SELECT 1", NULL, NULL) == DB_OK;
+            db_destroy(&probe);
+            if (up)
+                return 0;
+            if (clock_mono_ms() > deadline)
+                return -1;
+            usleep(50 * 1000);
+        }
+        if (!exited)
+            return -1;
     }
-    return 0;
+    return -1;
 }
 
 static int teardown(void **state)

@@ -13,6 +13,10 @@
  *                          -> payment_received -> prepare_for_delivery
  *   payment.failed         awaiting_payment -> payment_error, a task
  *   payment.collected      cash on delivery: paid and due kept
+ *   refund.succeeded       money went back: paid (net), due and the F15
+ *                          payment status kept, the refund recorded once
+ *   refund.failed          the bank refused: the refund recorded once and
+ *                          a refund_failed task for the manager, with why
  *   shipment.quoted        carrier, tariff, cost and address verdict kept
  *   shipment.created       the carrier's shipment id kept
  *   shipment.label_created tracking number, tracking and label URLs kept
@@ -26,7 +30,11 @@
  *                          a message to the customer or staff: history only
  *
  * Money or a parcel that arrives after the order's final status is
- * recorded and given to a person, never refused.
+ * recorded and given to a person, never refused. A refund is news about
+ * money only (it asks no move): whatever the order's status, it is
+ * recorded once per refund (order_refunds), so the same refund told
+ * twice changes nothing, and a failure heard after that refund's success
+ * is stale and ignored.
  */
 #include "services/order/facts.h"
 
@@ -36,6 +44,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "services/order/funnel.h"
 #include "services/order/history.h"
 #include "services/order/rules.h"
@@ -59,6 +68,7 @@ typedef struct {
     bool paid_in_full_only; /* the move only when due_minor <= 0 */
     bool late_task;         /* after the final status, a person must hear of it */
     bool expires;           /* invoice.expired: the grace timer */
+    bool refund;            /* refund.*: once per refund (order_refunds) */
 } fact_rule_t;
 
 static const char *const unpaid[] = {"awaiting_payment", "payment_error", NULL};
@@ -79,7 +89,7 @@ static const fact_rule_t rules[] = {
     {RULE("payment", "invoice.expired"), .state_keys = {"invoice_id"},
      PHASE("invoice_state", "expired"), .expires = true},
     {RULE("payment", "payment.succeeded"),
-     .state_keys = {"payment_id", "paid_minor", "due_minor", "paid_at_ms"},
+     .state_keys = {"payment_id", "paid_minor", "due_minor", "paid_at_ms", "payment_status"},
      PHASE("payment_state", "succeeded"), .to = "payment_received", .from = unpaid,
      .paid_in_full_only = true, .late_task = true},
     {RULE("payment", "payment.failed"), .state_keys = {"payment_id", "reason_code", "reason"},
@@ -87,8 +97,13 @@ static const fact_rule_t rules[] = {
      .task_kind = "payment_error",
      .task_title = "the payment failed: call the customer and send a new link"},
     {RULE("payment", "payment.collected"),
-     .state_keys = {"paid_minor", "due_minor", "collected_by", "collected_at_ms"},
+     .state_keys = {"paid_minor", "due_minor", "collected_by", "collected_at_ms", "payment_status"},
      PHASE("payment_state", "collected")},
+    {RULE("payment", "refund.succeeded"),
+     .state_keys = {"refund_id", "paid_minor", "due_minor", "payment_status"},
+     PHASE("refund_state", "succeeded"), .refund = true},
+    {RULE("payment", "refund.failed"), .state_keys = {"refund_id"}, PHASE("refund_state", "failed"),
+     .refund = true},
     {RULE("shipping", "shipment.quoted"),
      .state_keys = {"carrier", "service", "carrier_cost_minor", "address_verdict", "suggestions",
                     "days_min", "days_max"},
@@ -217,6 +232,58 @@ static db_status_t apply_rule(order_app_t *app, const emitter_t *em, const fact_
     return status;
 }
 
+/* The refund a refund.* fact tells of, its key in order_refunds. */
+static void refund_of(const json_t *fact, bool succeeded, char *key, size_t key_size,
+                      order_refund_t *refund)
+{
+    const char *refund_id = json_string_value(json_object_get(fact, "refund_id"));
+    const char *request_id = json_string_value(json_object_get(fact, "request_id"));
+    if (refund_id && refund_id[0])
+        snprintf(key, key_size, "%s", refund_id);
+    else if (request_id && request_id[0]) /* refused before a refund was opened */
+        snprintf(key, key_size, "request:%s", request_id);
+    else
+        snprintf(key, key_size, "unnamed:%lld:%lld",
+                 (long long)json_integer_value(json_object_get(fact, "failed_at_ms")),
+                 (long long)json_integer_value(json_object_get(fact, "amount_minor")));
+    *refund = (order_refund_t){
+        .order_id = json_string_value(json_object_get(fact, "order_id")),
+        .refund_key = key,
+        .succeeded = succeeded,
+        .amount_minor = json_integer_value(json_object_get(fact, "amount_minor")),
+        .reason = json_string_value(json_object_get(fact, "reason")),
+        .reason_code = json_string_value(json_object_get(fact, "reason_code")),
+        .reason_text = json_string_value(json_object_get(fact, "reason_text")),
+        .at_ms = json_integer_value(
+            json_object_get(fact, succeeded ? "succeeded_at_ms" : "failed_at_ms")),
+    };
+    if (refund->at_ms <= 0)
+        refund->at_ms = clock_now_ms();
+}
+
+/* refund.failed: the manager returns the money another way; one task per
+ * refund, saying how much and what the bank said. */
+static db_status_t refund_failed_task(const emitter_t *em, const order_t *order,
+                                      const order_refund_t *refund)
+{
+    long long amount = (long long)refund->amount_minor;
+    const char *sign = amount < 0 ? "-" : "";
+    if (amount < 0)
+        amount = -amount;
+    char title[400], dedup[320];
+    snprintf(title, sizeof title,
+             "%s: the refund of %s%lld.%02lld (%s) failed: %s%s%s: return the money another way",
+             order->title, sign, amount / 100, amount % 100,
+             refund->reason && refund->reason[0] ? refund->reason : "refund",
+             refund->reason_code && refund->reason_code[0] ? refund->reason_code : "refused",
+             refund->reason_text && refund->reason_text[0] ? ", " : "",
+             refund->reason_text ? refund->reason_text : "");
+    utf8_repair(title); /* the bank's words may have been cut inside a character */
+    snprintf(dedup, sizeof dedup, "refund_failed:%s:%s", order->id, refund->refund_key);
+    return tasks_open(em, "refund_failed", order, order->manager_id, title, clock_now_ms(), dedup,
+                      false);
+}
+
 /* invoice.expired: the order cancels itself at run_at_ms unless it is
  * paid, moved on or invoiced again by then (funnel_expire_unpaid). */
 static db_status_t expiry_timer(db_t *db, const char *order_id, const char *invoice_id,
@@ -251,7 +318,26 @@ db_status_t facts_apply(order_app_t *app, const emitter_t *em, const char *strea
     status = store_order_lock(db, order_id, &found, &order);
     if (status != DB_OK || !found)
         goto done;
+    char refund_key[300];
+    order_refund_t refund = {0};
+    if (rule->refund) {
+        bool applied = false;
+        refund_of(fact, strcmp(type, "refund.succeeded") == 0, refund_key, sizeof refund_key,
+                  &refund);
+        status = store_order_refund_claim(db, &refund, &applied);
+        if (status != DB_OK)
+            goto done;
+        if (!applied) { /* heard before, or a failure after the success: nothing changes */
+            log_info("a refund already recorded was reported again: nothing changes",
+                     LF_STR("order_id", order_id), LF_STR("refund", refund_key),
+                     LF_STR("fact", type));
+            *outcome = FACT_APPLIED;
+            goto done;
+        }
+    }
     status = apply_rule(app, em, rule, &order, fact, detail_json, state_json, outcome);
+    if (status == DB_OK && rule->refund && !refund.succeeded)
+        status = refund_failed_task(em, &order, &refund);
     if (status == DB_OK && rule->expires) {
         const char *invoice_id = json_string_value(json_object_get(fact, "invoice_id"));
         status = expiry_timer(db, order_id, invoice_id ? invoice_id : "",

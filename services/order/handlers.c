@@ -6,7 +6,7 @@
  *
  *   ext/intake.order            placing.c   an order from another system (F1)
  *   inventory/stock.*           stock.c     held, short, released, written off
- *   payment/..., shipping/...   facts.c     invoices, payments, parcels
+ *   payment/..., shipping/...   facts.c     invoices, payments, refunds, parcels
  *
  * A payload that does not unpack is refused for good (parked in
  * dead_letters with the reason); every other failure is answered by the
@@ -268,6 +268,8 @@ static const consumed_topic_t consumed[] = {
     {"payment", "payment.succeeded", on_fact},
     {"payment", "payment.failed", on_fact},
     {"payment", "payment.collected", on_fact},
+    {"payment", "refund.succeeded", on_fact},
+    {"payment", "refund.failed", on_fact},
     {"shipping", "shipment.quoted", on_fact},
     {"shipping", "shipment.created", on_fact},
     {"shipping", "shipment.label_created", on_fact},

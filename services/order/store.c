@@ -167,6 +167,13 @@ static const struct {
     {"order_merge_payment", "UPDATE orders SET payment = payment || $2::jsonb WHERE id = $1"},
     {"order_merge_shipment", "UPDATE orders SET shipment = shipment || $2::jsonb WHERE id = $1"},
     {"order_invoice", "SELECT coalesce(payment->>'invoice_id', '') FROM orders WHERE id = $1"},
+    {"order_refund_claim",
+     "INSERT INTO order_refunds (order_id, refund_key, status, amount_minor, reason, reason_code, "
+     "reason_text, at) VALUES ($1, $2, $3, $4, $5, $6, $7, " TS(
+         "$8") ") "
+               "ON CONFLICT (order_id, refund_key) DO UPDATE SET status = EXCLUDED.status, "
+               "amount_minor = EXCLUDED.amount_minor, at = EXCLUDED.at "
+               "WHERE order_refunds.status = 'failed' AND EXCLUDED.status = 'succeeded'"},
 
     /* staff and assignment */
     {"candidates", "SELECT id, open_orders, capacity, coalesce(" MS_OF(
@@ -336,7 +343,11 @@ static const struct {
      "'history', (SELECT coalesce(json_agg(json_build_object('at', h.at, 'kind', h.kind, "
      "'from', h.from_status, 'to', h.to_status, 'actor_id', h.actor_id, 'actor_role', "
      "h.actor_role, 'reason', h.reason, 'detail', h.detail) ORDER BY h.id), '[]') FROM "
-     "order_history h WHERE h.order_id = o.id)) FROM orders o JOIN statuses s ON s.code = "
+     "order_history h WHERE h.order_id = o.id), 'refunds', (SELECT coalesce(json_agg("
+     "json_build_object('refund_id', r.refund_key, 'status', r.status, 'amount_minor', "
+     "r.amount_minor, 'reason', r.reason, 'reason_code', r.reason_code, 'reason_text', "
+     "r.reason_text, 'at', r.at) ORDER BY r.at, r.refund_key), '[]') FROM order_refunds r "
+     "WHERE r.order_id = o.id)) FROM orders o JOIN statuses s ON s.code = "
      "o.status WHERE o.id = $1"},
     {"rejections_json",
      "SELECT json_build_object('items', coalesce(json_agg(r.row ORDER BY r.created_at DESC, "
@@ -986,6 +997,25 @@ db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_
         db_copy_value(res, 0, 0, out, out_size);
     PQclear(res);
     return DB_OK;
+}
+
+db_status_t store_order_refund_claim(db_t *db, const order_refund_t *refund, bool *applied)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, refund->order_id);
+    db_param_text(&params, refund->refund_key);
+    db_param_text(&params, refund->succeeded ? "succeeded" : "failed");
+    db_param_i64(&params, refund->amount_minor);
+    db_param_text(&params, refund->reason ? refund->reason : "");
+    db_param_text(&params, refund->reason_code ? refund->reason_code : "");
+    db_param_text(&params, refund->reason_text ? refund->reason_text : "");
+    db_param_i64(&params, refund->at_ms);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "order_refund_claim", &params, &rows);
+    if (status == DB_OK)
+        *applied = rows == 1;
+    return status;
 }
 
 /* ------------------------------------------------------------------ */

@@ -221,6 +221,25 @@ db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *
 /* The invoice the order's payment state names ("" when none). */
 db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_t out_size);
 
+/* A refund of the order as the payment service reported it (issue 11
+ * item 4). refund_key: its refund id, or "request:<id>" for a request
+ * refused before any refund was opened. Strings may be NULL (""). */
+typedef struct {
+    const char *order_id;
+    const char *refund_key;
+    bool succeeded; /* refund.succeeded; false: refund.failed */
+    int64_t amount_minor;
+    const char *reason; /* why it was asked: cancelled, excess, requested */
+    const char *reason_code;
+    const char *reason_text;
+    int64_t at_ms;
+} order_refund_t;
+
+/* Records the refund once: *applied false when it is news already heard
+ * (the same refund reported again, or a failure of a refund that
+ * succeeded); a failure followed by its success is applied. */
+db_status_t store_order_refund_claim(db_t *db, const order_refund_t *refund, bool *applied);
+
 /* --- staff and assignment ----------------------------------------------- */
 
 /* Managers who could take an order in region_key now; caller frees. */

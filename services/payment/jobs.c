@@ -12,8 +12,12 @@
  *   - a registration: YooKassa replays the same Idempotence-Key, so it is
  *     simply asked again; Sberbank is asked for the orderNumber — unknown:
  *     register again under it; known: that registration's link was lost,
- *     so the invoice is registered again under a new reference (the old
- *     order at the bank is never shown to anyone and lapses there);
+ *     so that order is declined at the bank (decline.do: never payable)
+ *     and the invoice registered again under a new reference;
+ *   - a registration whose answer was lost, for an invoice cancelled or
+ *     expired meanwhile: the void looks it up by the orderNumber and
+ *     declines what the bank has (Sberbank); the register job replays it
+ *     under its key and the answer leads to the void (YooKassa);
  *   - a refund: YooKassa replays the key; Sberbank's refund.do has no key,
  *     so the payment's refunded sum at the bank is compared with what we
  *     had refunded before this one: already there means it landed;
@@ -231,6 +235,13 @@ static db_status_t ask_again_later(effect_t *e, const emitter_t *em)
     return schedule_job(emitter_db(em), JOB_INVOICE_RECONCILE, e->id, e->next_at_ms, e->next_round);
 }
 
+/* A registration whose answer may have been lost, for an invoice no longer
+ * registering: a void of its own (round 2) looks it up at the bank. */
+static db_status_t void_again(effect_t *e, const emitter_t *em)
+{
+    return schedule_job(emitter_db(em), JOB_INVOICE_VOID, e->id, 0, 2);
+}
+
 static db_status_t refund_landed(effect_t *e, const emitter_t *em)
 {
     return refunds_landed(e->app, em, e->id, e->refund.refund_id, clock_now_ms());
@@ -304,7 +315,16 @@ static job_outcome_t settle_registration(job_run_t *run, acquirer_t *bank, invoi
         return JOB_DONE; /* never registered: register under the same reference */
     if (result != ACQ_DONE)
         return bank_failed(run, result, &err, "ask the bank about a registration");
-    /* registered, and its link lost with the answer: a new reference */
+    /* registered, and its link lost with the answer: that order is declined
+     * at the bank (nobody has its link, and it must never be payable) and
+     * the invoice is registered again under a new reference */
+    if (payment.state == ACQ_STATE_PENDING) {
+        acq_ref_t lost = {.reference = invoice->our_ref,
+                          .bank_id = payment.bank_id[0] ? payment.bank_id : NULL};
+        result = acquirer_decline(bank, &lost, &err);
+        if (result != ACQ_DONE && result != ACQ_REJECTED)
+            return bank_failed(run, result, &err, "decline a registration whose answer was lost");
+    }
     char reference[STORE_REF_MAX + 1];
     int n = snprintf(reference, sizeof reference, "%.29s-%d", invoice->our_ref,
                      job_run_job(run)->attempt);
@@ -341,8 +361,23 @@ static job_outcome_t register_prepare(job_run_t *run, payment_app_t *app, acquir
     pay_order_t order;
     bool found = false, order_found = false;
     job_outcome_t outcome = read_invoice(run, slot->id, &invoice, &found);
-    if (outcome != JOB_DONE || !found || invoice.status != INVOICE_REGISTERING)
+    if (outcome != JOB_DONE || !found)
         return outcome;
+    const job_t *job = job_run_job(run);
+    if (invoice.status != INVOICE_REGISTERING) {
+        /* cancelled or expired while an earlier attempt's answer was lost:
+         * what that attempt registered must not stay payable. Sberbank: a
+         * void looks it up by the orderNumber. YooKassa: the same request
+         * under the same key replays it (the lookup by our key), and its
+         * answer leads to the void (money_registered). */
+        bool maybe_sent =
+            (invoice.status == INVOICE_CANCELLED || invoice.status == INVOICE_EXPIRED) &&
+            (job->resumed || job->attempt > 1);
+        if (!maybe_sent)
+            return JOB_DONE;
+        if (!bank || !acquirer_register_replays(bank))
+            return finish(run, void_again, &slot->effect, "ask for a void of a lost registration");
+    }
     db_t *db = job_run_db(run);
     json_t *stored = NULL;
     db_status_t status = store_order_lock(db, invoice.order_id, &order, &order_found);
@@ -369,7 +404,6 @@ static job_outcome_t register_prepare(job_run_t *run, payment_app_t *app, acquir
     }
     json_decref(stored);
 
-    const job_t *job = job_run_job(run);
     if ((job->resumed || job->attempt > 1) && !acquirer_register_replays(bank))
         outcome = settle_registration(run, bank, &invoice);
     if (outcome == JOB_DONE) {
@@ -557,8 +591,47 @@ static job_outcome_t run_expire(job_run_t *run)
     return finish(run, expired, &effect, "expire the invoice");
 }
 
-/* invoice_void: the link must not be payable any more. Money that came
- * anyway is recorded (and, the invoice being dead, refunded by itself). */
+/* An invoice cancelled or expired before the bank's answer to its
+ * registration came (lost, or late): does the bank hold it? Sberbank is
+ * asked by our reference (the orderNumber); what it has is kept on the
+ * invoice (invoice->bank_id set). YooKassa cannot be asked by our key
+ * without registering again: the register job replays it (jobs.c top) and
+ * its answer brings the bank's id here. */
+static job_outcome_t find_at_bank(job_run_t *run, acquirer_t *bank, invoice_row_t *invoice)
+{
+    if (acquirer_register_replays(bank))
+        return JOB_DONE;
+    acq_ref_t ref = {.reference = invoice->our_ref};
+    acq_payment_t payment;
+    acq_error_t err = {0};
+    acq_result_t result = acquirer_status(bank, &ref, &payment, &err);
+    if (result == ACQ_REJECTED && strcmp(err.code, "not_found") == 0)
+        return JOB_DONE; /* never registered: nothing at the bank */
+    if (result != ACQ_DONE)
+        return bank_failed(run, result, &err, "look a registration up by our reference");
+    if (!payment.bank_id[0]) {
+        job_run_error(run, "bad_reply", "the bank holds %s but did not say its id",
+                      invoice->our_ref);
+        return JOB_RETRY;
+    }
+    db_status_t status =
+        store_invoice_found_at_bank(job_run_db(run), invoice->invoice_id, payment.bank_id);
+    if (status != DB_OK)
+        return jobs_result(run, status, "keep the bank's id of a lost registration");
+    log_info("a registration whose answer never came was found at the bank",
+             LF_STR("invoice_id", invoice->invoice_id), LF_STR("reference", invoice->our_ref),
+             LF_STR("bank_id", payment.bank_id));
+    snprintf(invoice->bank_id, sizeof invoice->bank_id, "%s", payment.bank_id);
+    return JOB_DONE;
+}
+
+/* invoice_void: the link must not be payable any more. An invoice whose
+ * registration's answer never came is first looked up at the bank by our
+ * reference (find_at_bank). Money that came anyway is recorded (and, the
+ * invoice being dead, refunded by itself); an unpaid payment is declined
+ * (Sberbank's decline.do: its page pays no more), a held one cancelled
+ * (reverse.do / YooKassa's cancel). YooKassa lets no shop cancel a pending
+ * payment: it expires there by itself. */
 static job_outcome_t run_void(job_run_t *run)
 {
     payment_app_t *app = job_run_arg(run);
@@ -568,11 +641,16 @@ static job_outcome_t run_void(job_run_t *run)
     invoice_row_t invoice;
     bool found = false;
     job_outcome_t outcome = read_invoice(run, id, &invoice, &found);
-    if (outcome != JOB_DONE || !found || !invoice.bank_id[0])
-        return outcome; /* never registered: nothing at the bank */
+    if (outcome != JOB_DONE || !found)
+        return outcome;
     acquirer_t *bank = bank_client(app);
     if (!bank)
         return JOB_RETRY;
+    if (!invoice.bank_id[0]) {
+        outcome = find_at_bank(run, bank, &invoice);
+        if (outcome != JOB_DONE || !invoice.bank_id[0])
+            return outcome;
+    }
     effect_t effect = {.app = app, .id = id};
     effect_fn fn = NULL;
     outcome = ask_bank(run, bank, &invoice, &effect, &fn);
@@ -580,17 +658,26 @@ static job_outcome_t run_void(job_run_t *run)
         return outcome;
     if (fn == paid)
         return finish(run, paid, &effect, "record a payment on a voided invoice");
-    if (effect.payment.state != ACQ_STATE_PENDING && effect.payment.state != ACQ_STATE_HELD)
-        return JOB_DONE;
     acq_ref_t ref = {.reference = invoice.our_ref, .bank_id = invoice.bank_id};
     char key[STORE_REF_MAX + 8];
     snprintf(key, sizeof key, "%s-void", invoice.our_ref);
-    acq_result_t result = acquirer_cancel(bank, &ref, key, &effect.err);
-    if (result == ACQ_DONE || result == ACQ_REJECTED) {
-        /* a refusal: the bank cannot cancel an unpaid order this way; the
-         * link lapses with its session at the bank */
+    acq_result_t result;
+    if (effect.payment.state == ACQ_STATE_PENDING)
+        result = acquirer_decline(bank, &ref, &effect.err);
+    else if (effect.payment.state == ACQ_STATE_HELD)
+        result = acquirer_cancel(bank, &ref, key, &effect.err);
+    else
+        return JOB_DONE; /* declined, voided or refunded already */
+    if (result == ACQ_DONE) {
         log_info("invoice voided at the bank", LF_STR("invoice_id", id),
-                 LF_STR("result", acq_result_name(result)), LF_STR("code", effect.err.code));
+                 LF_STR("bank_id", invoice.bank_id), LF_STR("state", effect.payment.bank_status));
+        return JOB_DONE;
+    }
+    if (result == ACQ_REJECTED) {
+        log_warn("the bank would not void the invoice: its link lapses there",
+                 LF_STR("invoice_id", id), LF_STR("bank_id", invoice.bank_id),
+                 LF_STR("code", effect.err.code), LF_STR("reason", effect.err.message),
+                 LF_ERR("void_refused"));
         return JOB_DONE;
     }
     return bank_failed(run, result, &effect.err, "void the invoice");
@@ -750,10 +837,8 @@ int payment_jobs_register(jobs_t *jobs, payment_app_t *app)
         const char *kind;
         job_fn fn;
     } kinds[] = {
-        {JOB_INVOICE_RECONCILE, run_reconcile},
-        {JOB_INVOICE_EXPIRE, run_expire},
-        {JOB_INVOICE_VOID, run_void},
-        {JOB_REFUND_SEND, run_refund},
+        {JOB_INVOICE_RECONCILE, run_reconcile}, {JOB_INVOICE_EXPIRE, run_expire},
+        {JOB_INVOICE_VOID, run_void},           {JOB_REFUND_SEND, run_refund},
         {JOB_REFUND_POLL, run_refund_poll},
     };
     if (bank_init(app) != 0 ||

@@ -56,12 +56,15 @@ int main(int argc, char **argv)
         payment_jobs_register(service_jobs(svc), app) != 0) {
         if (svc)
             log_error("payment could not be wired", LF_ERR("start_failed"));
-        service_destroy(&svc);
         payment_app_destroy(&app);
+        service_destroy(&svc);
         return 1;
     }
     int status = service_run(svc);
-    service_destroy(&svc);
+    /* service_run has stopped the HTTP server, the inbox and the jobs; the
+     * callbacks' committers stop next, while the database pool and the
+     * metrics they use still exist (service_destroy frees both) */
     payment_app_destroy(&app);
+    service_destroy(&svc);
     return status;
 }

@@ -26,10 +26,15 @@ db_status_t money_registered(payment_app_t *app, const emitter_t *em, const char
         return status;
     if (invoice.status != INVOICE_REGISTERING) {
         /* cancelled or expired while the bank was asked: the link must
-         * not stay payable at the bank */
-        if (invoice.status == INVOICE_CANCELLED || invoice.status == INVOICE_EXPIRED)
-            return schedule_job(db, JOB_INVOICE_VOID, invoice_id, 0, 1);
-        return DB_OK;
+         * not stay payable at the bank. The void the cancel asked for may
+         * have run already and found nothing: the bank's id is kept and a
+         * void of its own (round 2) kills this link. */
+        if (invoice.status != INVOICE_CANCELLED && invoice.status != INVOICE_EXPIRED)
+            return DB_OK;
+        status = store_invoice_found_at_bank(db, invoice_id, bank_id);
+        if (status == DB_OK)
+            status = schedule_job(db, JOB_INVOICE_VOID, invoice_id, 0, 2);
+        return status;
     }
     status = store_invoice_registered(db, invoice_id, bank_id, payment_url, &moved);
     if (status != DB_OK || !moved)

@@ -66,6 +66,8 @@ static const struct {
      "WHERE invoice_id = $1::uuid AND status = 'registering'"},
     {"pay_invoice_move", "UPDATE invoices SET status = $2, failure_code = $3, failure_reason = $4, "
                          "  updated_at = now() WHERE invoice_id = $1::uuid"},
+    {"pay_invoice_found_at_bank", "UPDATE invoices SET bank_id = $2, updated_at = now() "
+                                  "WHERE invoice_id = $1::uuid AND bank_id IS NULL"},
     {"pay_invoice_rereference", "UPDATE invoices SET our_ref = $2, updated_at = now() "
                                 "WHERE invoice_id = $1::uuid AND status = 'registering'"},
     {"pay_invoices_live", "SELECT invoice_id::text FROM invoices WHERE order_id = $1::uuid "
@@ -497,6 +499,15 @@ db_status_t store_invoice_move(db_t *db, const char *invoice_id, invoice_status_
     db_param_text(&params, failure_code);
     db_param_text(&params, failure_reason);
     return db_run(db, "pay_invoice_move", &params, NULL);
+}
+
+db_status_t store_invoice_found_at_bank(db_t *db, const char *invoice_id, const char *bank_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, invoice_id);
+    db_param_text(&params, bank_id);
+    return db_run(db, "pay_invoice_found_at_bank", &params, NULL);
 }
 
 db_status_t store_invoice_rereference(db_t *db, const char *invoice_id, const char *our_ref)

@@ -134,6 +134,12 @@ db_status_t store_invoice_registered(db_t *db, const char *invoice_id, const cha
 db_status_t store_invoice_move(db_t *db, const char *invoice_id, invoice_status_t status,
                                const char *failure_code, const char *failure_reason);
 
+/* The bank's id of an invoice that was not registering any more when the
+ * bank was found to hold it (cancelled or expired while its registration's
+ * answer was lost or late): kept so that its void names it. A no-op when
+ * the invoice has one. */
+db_status_t store_invoice_found_at_bank(db_t *db, const char *invoice_id, const char *bank_id);
+
 /* A new reference for an invoice still registering (Sberbank refuses a
  * repeated orderNumber: a registration whose answer was lost and that the
  * bank did take is abandoned and registered again under another). */

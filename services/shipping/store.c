@@ -74,7 +74,7 @@ static const struct {
      "INSERT INTO tracking_events (event_id, tracking_number, status_code, description, "
      "  occurred_at, source, applied) VALUES ($1, $2, $3, $4, "
      "  CASE WHEN $5::bigint > 0 THEN to_timestamp($5::bigint / 1000.0) END, $6, $7) "
-     "ON CONFLICT (event_id) DO NOTHING"},
+     "ON CONFLICT DO NOTHING"}, /* the event id, or the scan (parcel, status, moment) */
     {"ship_rules",
      "SELECT priority, method, region, min_weight_g, coalesce(max_weight_g, -1), carrier, "
      "  coalesce(carrier_id, ''), service, package, coalesce(fixed_cost_minor, -1), days_min, "

@@ -12,14 +12,17 @@
 #
 # Run it where the engine's published ports are reachable (the host's
 # network namespace). What it proves, in its own compose project
-# (conveyor-smoke) on its own host ports (18081-18082 for the edge,
-# 15550-15551 for the bus), so a running stack is not disturbed, with fresh
-# secrets from deploy/docker/gen-env.sh:
+# (conveyor-smoke) with the `sandbox` profile (the fakes of the outside
+# systems) on its own host ports (18081-18085 for the edge, 15550-15551 for
+# the bus, 18090-18095 for the fakes), so a running stack is not disturbed,
+# with fresh secrets from deploy/docker/gen-env.sh:
 #   1. compose refuses to start without its secrets, naming the missing one,
 #      and creates nothing;
-#   2. the images build and every container becomes healthy; the demo data is
-#      not loaded without its profile;
-#   3. only the edge (HTTPS) and the bus are published; PostgreSQL and Redis
+#   2. the images build and every container becomes healthy: the five
+#      services, busd, PostgreSQL, Redis, edge and the five fakes; the demo
+#      data is not loaded without its profile;
+#   3. only the edge (HTTPS), the bus and the sandbox's fakes are published
+#      (no service's own port); PostgreSQL and Redis
 #      sit on an internal network that edge and busd cannot reach, and both
 #      refuse a client without the password;
 #   4. the edge: HTTPS verified against its generated certificate, TLS 1.2 and
@@ -30,16 +33,26 @@
 #      stock is reserved by the inventory container (the bus carries the facts);
 #      an outside source issued a bus key (conveyor-keys source) files an order
 #      on the bus with it, a client without a key is not let in;
+#   5c. one order through its whole life over HTTPS: intake, assigned,
+#      reserved, confirmed, invoiced, paid on the fake bank's page,
+#      prepare_for_delivery, quoted by shipping, assembled, its label bought
+#      once at the fake carrier, handed over and delivered by the carrier's
+#      tracking webhooks, the stock written off; the customer's messages
+#      (awaiting payment, the payment link, tracking) at the fake SMTP server;
 #   6. the edge's per-client rate limit on POST /v1/auth/token;
 #   7. `--scale inventory=2`: both replicas healthy, exactly one leading, and
-#      the edge reaches both;
+#      the edge reaches both; `--scale shipping=3`: three healthy replicas,
+#      exactly one leading (applying the bus), the edge reaches every one, and
+#      six labels bought while the carrier is slow are taken by the job
+#      workers of more than one replica, each label bought once;
 #   8. `--profile demo`: the demo staff and API keys appear only then;
 #   9. `down -v` leaves nothing behind (KEEP=1 leaves the stack running).
 #
 # Environment: COMPOSE (the command; found when unset), SMOKE_PROJECT,
 # SMOKE_BUILD=0 (use the images as built), KEEP=1, and the compose file's
-# port variables (ORDER_HTTP_PORT, INVENTORY_HTTP_PORT, BUS_PUB_PORT, BUS_SUB_PORT)
-# and OWN_EDGE_PORT (18091, the second edge with an operator's certificate).
+# port variables (ORDER_HTTP_PORT ... SHIPPING_HTTP_PORT, BUS_PUB_PORT,
+# BUS_SUB_PORT, FAKEBANK_PORT ... FAKECARRIER_PORT) and OWN_EDGE_PORT (18191,
+# the second edge with an operator's certificate).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -65,12 +78,20 @@ done
 
 export COMPOSE_PROJECT_NAME=${SMOKE_PROJECT:-conveyor-smoke}
 export ORDER_HTTP_PORT=${ORDER_HTTP_PORT:-18081} INVENTORY_HTTP_PORT=${INVENTORY_HTTP_PORT:-18082}
+export PAYMENT_HTTP_PORT=${PAYMENT_HTTP_PORT:-18083} NOTIFICATION_HTTP_PORT=${NOTIFICATION_HTTP_PORT:-18084}
+export SHIPPING_HTTP_PORT=${SHIPPING_HTTP_PORT:-18085}
 export BUS_PUB_PORT=${BUS_PUB_PORT:-15550} BUS_SUB_PORT=${BUS_SUB_PORT:-15551}
+export FAKEBANK_PORT=${FAKEBANK_PORT:-18090} FAKESMTP_PORT=${FAKESMTP_PORT:-18091}
+export FAKESMS_PORT=${FAKESMS_PORT:-18092} FAKETELEGRAM_PORT=${FAKETELEGRAM_PORT:-18093}
+export FAKECARRIER_PORT=${FAKECARRIER_PORT:-18095}
 work=$(mktemp -d)
 # the secrets: fresh ones, in a file of this run's own (never a .env beside the compose file)
 (umask 077 && deploy/docker/gen-env.sh >"$work/secrets.env") || { echo "smoke: gen-env.sh failed" >&2; exit 1; }
 : >"$work/empty.env"
-dc() { $COMPOSE --env-file "$work/secrets.env" -f "$top/docker-compose.yml" "$@"; }
+# every call with the sandbox profile: the fakes are part of this stack
+dc() { $COMPOSE --env-file "$work/secrets.env" -f "$top/docker-compose.yml" --profile sandbox "$@"; }
+SERVICES="order inventory payment notification shipping"
+FAKES="fakebank fakesmtp fakesms faketelegram fakecarrier"
 label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -137,14 +158,20 @@ if [ "${SMOKE_BUILD:-1}" != 0 ]; then
     build_log=$work/build.log
     dc --profile demo build >"$build_log" 2>&1 || { tail -30 "$build_log" >&2; fail "$COMPOSE build"; }
     ok "images: $(docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
-        grep -E '^conveyor(-edge|-demo|-provision)?:dev ' | tr '\n' ' ')"
+        grep -E '^conveyor(-edge|-demo|-provision|-sandbox)?:dev ' | tr '\n' ' ')"
 fi
-step "up -d"
+step "up -d (--profile sandbox)"
+up_start=$SECONDS
 dc up -d || fail "$COMPOSE up -d"
-for service in postgres redis busd order inventory edge; do
+for service in postgres redis busd $SERVICES edge $FAKES; do
     wait_healthy "$service" 1
 done
-ok "postgres, redis, busd, order, inventory and edge are healthy"
+ok "healthy in $((SECONDS - up_start)) s: postgres, redis, busd, $SERVICES, edge, $FAKES"
+for service in busd $SERVICES edge $FAKES; do
+    policy=$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$(dc ps -q "$service" | head -1)")
+    [ "$policy" = unless-stopped ] || fail "$service restarts '$policy', not unless-stopped"
+done
+ok "every long-running container restarts unless-stopped"
 [ "$(docker inspect -f '{{.State.ExitCode}}' "$(dc ps -q provision)")" = 0 ] ||
     fail "provision did not exit 0"
 ok "provision exited 0"
@@ -152,28 +179,29 @@ ok "provision exited 0"
 ok "no demo container without the profile"
 
 # --- 3. what is published, what is reachable -------------------------------------------
-step "only the edge and the bus are published; the data network is internal"
+step "only the edge, the bus and the sandbox's fakes are published; the data network is internal"
 published=$(docker ps --filter "$label" --format '{{.Label "com.docker.compose.service"}} {{.Ports}}' |
     grep -- '->' | sed -E 's/ .*//' | sort -u | tr '\n' ' ')
-[ "$published" = "busd edge " ] || fail "published ports belong to: $published"
+[ "$published" = "busd edge fakebank fakecarrier fakesms fakesmtp faketelegram " ] ||
+    fail "published ports belong to: $published"
 busd_ports=$(docker ps --filter "$label" --filter "label=com.docker.compose.service=busd" --format '{{.Ports}}')
 grep -q -- '->8080' <<<"$busd_ports" && fail "busd's HTTP (8080) is published: $busd_ports"
 mapped() { # SERVICE: its published ports only
     docker ps --filter "$label" --filter "label=com.docker.compose.service=$1" --format '{{.Ports}}' |
         tr ',' '\n' | grep -- '->' | tr -d ' ' | tr '\n' ' '
 }
-ok "published: edge $(mapped edge)and busd $(mapped busd)(nothing else)"
+ok "published: edge $(mapped edge)and busd $(mapped busd)and the sandbox's fakes (no service's own port)"
 data_net="${COMPOSE_PROJECT_NAME}_data"
 [ "$(docker network inspect -f '{{.Internal}}' "$data_net")" = true ] || fail "$data_net is not internal"
 on_data=$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' "$data_net" |
     tr ' ' '\n' | sed -E "s/^${COMPOSE_PROJECT_NAME}_//; s/_[0-9]+$//" | grep -v '^$' | sort | tr '\n' ' ')
-[ "$on_data" = "inventory order postgres redis " ] || fail "on $data_net: $on_data"
+[ "$on_data" = "inventory notification order payment postgres redis shipping " ] || fail "on $data_net: $on_data"
 ok "$data_net: internal, holding $on_data"
-for from in edge busd; do
+for from in edge busd fakebank; do
     dc exec -T "$from" getent hosts postgres >/dev/null 2>&1 && fail "$from resolves postgres"
     dc exec -T "$from" getent hosts redis >/dev/null 2>&1 && fail "$from resolves redis"
 done
-ok "edge and busd cannot even resolve postgres or redis"
+ok "edge, busd and the fakes cannot even resolve postgres or redis"
 noauth=$(dc exec -T redis redis-cli ping 2>&1 | tr -d '\r')
 grep -q NOAUTH <<<"$noauth" || fail "redis answered a client without the password: $noauth"
 ok "redis without the password: $noauth"
@@ -236,7 +264,7 @@ ok "a 2 MiB body: 413 body_too_large at the edge"
 step "an operator's own certificate"
 # an RSA pair for another name, mounted read-only where the volume would be:
 # used as it is (nothing generated), and RSA suites negotiated
-own_port=${OWN_EDGE_PORT:-18091}
+own_port=${OWN_EDGE_PORT:-18191}
 mkdir -p "$work/own-tls"
 openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 30 -subj /CN=shop.example \
     -addext subjectAltName=DNS:shop.example -keyout "$work/own-tls/key.pem" \
@@ -344,6 +372,129 @@ if bus_intake BUS_SECURITY=off BUS_CERT= >/dev/null 2>&1; then
 fi
 ok "without a key: busd lets nobody in (no answer)"
 
+# --- 5c. one order through its whole life ---------------------------------------------
+step "one order through its life: intake -> paid at the bank -> labelled -> delivered, mail sent"
+payment_url_base="https://127.0.0.1:$PAYMENT_HTTP_PORT"
+shipping_url="https://127.0.0.1:$SHIPPING_HTTP_PORT"
+notification_url="https://127.0.0.1:$NOTIFICATION_HTTP_PORT"
+for url in "$payment_url_base" "$shipping_url" "$notification_url"; do
+    code=$(tls -o /dev/null -w '%{http_code}' "$url/healthz") || fail "HTTPS to $url"
+    [ "$code" = 200 ] || fail "$url/healthz through the edge: HTTP $code"
+done
+ok "payment, notification and shipping answer through the edge (:$PAYMENT_HTTP_PORT :$NOTIFICATION_HTTP_PORT :$SHIPPING_HTTP_PORT)"
+# as_token ROLE SUB: a staff token minted in the order container
+as_token() {
+    local t
+    t=$(dc exec -T order conveyor token --sub "$2" --name "Smoke $1" --roles "$1" --ttl-seconds 900) ||
+        fail "minting a $1 token"
+    echo "${t//$'\r'/}"
+}
+# api_as TOKEN METHOD URL [BODY]: api with another staff member's token
+api_as() {
+    local saved=$token rc
+    token=$1
+    shift
+    api "$@"
+    rc=$?
+    token=$saved
+    return $rc
+}
+# until SECONDS WHAT COMMAND...: polls COMMAND once a second
+until_ok() {
+    local secs=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < secs; i++)); do
+        "$@" && return 0
+        sleep 1
+    done
+    fail "$what: not within $secs s"
+}
+as_manager=$(as_token manager "$manager_id")
+api POST "$order_url/v1/staff" '{"login": "smoke-sklad", "name": "Склад Смоук",
+  "role": "warehouse", "regions": [], "capacity": 0, "password": "smoke-sklad-pw"}' >/dev/null ||
+    fail "creating a warehouse keeper"
+sklad_id=$(api GET "$order_url/v1/staff" | jq -r '.items[] | select(.login == "smoke-sklad") | .id')
+as_sklad=$(as_token warehouse "$sklad_id")
+mail_before=$(curl -fsS --max-time 5 "http://127.0.0.1:$FAKESMTP_PORT/_fake/messages" | jq '.messages | length') ||
+    fail "the fake SMTP server's /_fake/messages"
+
+journey_body='{"customer": {"name": "Мария Иванова", "email": "maria@example.ru", "phone": "+7 999 123-45-67"},
+  "delivery": {"method": "post", "address": {"region": "Kamchatka", "city": "Петропавловск-Камчатский",
+  "line1": "Ленина 1", "postal_code": "683000"}}, "items": [{"sku": "SMOKE-KETTLE", "quantity": 1}]}'
+answer=$(tls -w '\n%{http_code}' -H "X-Api-Key: smoke-site-key-0123456789abcdefgh" \
+    -H "Idempotency-Key: smoke-$COMPOSE_PROJECT_NAME-journey" -H 'Content-Type: application/json' \
+    --data-binary "$journey_body" "$order_url/v1/orders")
+[ "$(tail -1 <<<"$answer")" = 201 ] || fail "POST /v1/orders (journey): $answer"
+jid=$(head -1 <<<"$answer" | jq -r .order_id)
+journey_start=$SECONDS
+order_of() { api GET "$order_url/v1/orders/$jid"; }
+order_is() { # jq condition on the order
+    local o
+    o=$(order_of 2>/dev/null) && jq -e "$1" <<<"$o" >/dev/null
+}
+until_ok 30 "the journey order assigned and reserved" order_is '.stock_state == "reserved" and (.manager.id // "") != ""'
+ok "intake: $(order_of | jq -c '{number, status, stock_state, manager: .manager.name}')"
+shipment_of() { api GET "$shipping_url/v1/shipments/$jid"; }
+shipment_is() {
+    local sh
+    sh=$(shipment_of 2>/dev/null) && jq -e "$1" <<<"$sh" >/dev/null
+}
+until_ok 30 "the shipping service quoting the order" shipment_is '.quote.state == "quoted"'
+ok "shipping quoted: $(shipment_of | jq -c '{method, weight_g, quote: (.quote | {address_verdict, carrier, service, carrier_cost_minor})}')"
+
+out=$(api_as "$as_manager" POST "$order_url/v1/orders/$jid/status" '{"to": "confirmed"}') ||
+    fail "the manager confirming the order: $out"
+until_ok 30 "the order waiting for the money with the bank's link" \
+    order_is '.status == "awaiting_payment" and (.payment.payment_url // "") != ""'
+pay_link=$(order_of | jq -r .payment.payment_url)
+ok "confirmed: awaiting_payment, invoice at the fake bank: $pay_link"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X POST "$pay_link" -d action=pay) ||
+    fail "paying on the fake bank's page"
+[ "${code:0:1}" = 2 ] || [ "${code:0:1}" = 3 ] || fail "the fake bank's page answered $code to Pay"
+until_ok 30 "paid: the order prepared for delivery" order_is '.status == "prepare_for_delivery"'
+ok "paid at the bank: $(order_of | jq -c '{status, payment: (.payment | {invoice_state, paid_minor, due_minor})}')"
+
+out=$(api_as "$as_sklad" POST "$order_url/v1/orders/$jid/status" '{"to": "assembled"}') ||
+    fail "the warehouse assembling the order: $out"
+until_ok 40 "the label bought" shipment_is '.state == "labelled" and (.tracking_number // "") != ""'
+tracking=$(shipment_of | jq -r .tracking_number)
+labels=$(curl -fsS --max-time 5 "http://127.0.0.1:$FAKECARRIER_PORT/_fake/labels?external_shipment_id=$jid:1" |
+    jq '.labels | length') || fail "the fake carrier's labels"
+[ "$labels" = 1 ] || fail "$labels labels at the carrier for the order"
+ok "assembled: label bought once at the fake carrier, tracking $tracking"
+
+track() { # STATUS_CODE: the parcel moves at the carrier, its webhook follows
+    curl -fsS -o /dev/null --max-time 5 -X POST "http://127.0.0.1:$FAKECARRIER_PORT/_fake/track" \
+        -H 'Content-Type: application/json' \
+        --data-binary "{\"tracking_number\":\"$tracking\",\"status_code\":\"$1\"}" || fail "tracking $1 at the carrier"
+}
+track AC
+until_ok 30 "handed over to the carrier" order_is '.status == "handed_to_carrier"'
+ok "handed over (AC webhook): order handed_to_carrier"
+track DE
+until_ok 30 "delivered" order_is '.status == "delivered" and .stock_state == "committed"'
+shipment_is '.state == "delivered"' || fail "the shipment is $(shipment_of | jq -r .state), not delivered"
+ok "delivered (DE webhook), $((SECONDS - journey_start)) s after intake: $(order_of | jq -c '{status, stock_state}'), shipment delivered"
+
+mail_for_order() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$FAKESMTP_PORT/_fake/messages" |
+        jq --arg to maria@example.ru '[.messages[] | select([.. | strings] | any(contains($to)))]'
+}
+mail_has() { # SUBJECT_FRAGMENT...: each appears in a subject to the customer
+    local mail s
+    mail=$(mail_for_order) || return 1
+    for s in "$@"; do
+        jq -e --arg s "$s" 'map(tostring) | any(contains($s))' <<<"$mail" >/dev/null || return 1
+    done
+}
+until_ok 30 "the customer's mail at the fake SMTP server" mail_has "$tracking" "$(order_of | jq -r .number)"
+mail=$(mail_for_order)
+ok "fake SMTP: $(jq length <<<"$mail") messages to maria@example.ru (of $(( $(curl -fsS "http://127.0.0.1:$FAKESMTP_PORT/_fake/messages" | jq '.messages | length') - mail_before )) new), the tracking number and the order number among them"
+deliveries=$(api GET "$notification_url/v1/orders/$jid/deliveries") || fail "the order's delivery log"
+sent=$(jq -r '[.[] | select(.status == "sent") | "\(.template)/\(.channel)"] | sort | join(" ")' <<<"$deliveries")
+[ -n "$sent" ] || fail "the notification service sent nothing for the order: $deliveries"
+ok "notification's log for the order, sent: $sent"
+
 # --- 6. the login rate limit ------------------------------------------------------------
 step "POST /v1/auth/token, limited per client at the edge"
 codes=""
@@ -392,6 +543,95 @@ for i in $(seq 1 30); do
 done
 [ "$seen" = "$replica_ips" ] || fail "the edge reached $seen; the replicas are $replica_ips"
 ok "the edge reaches both replicas ($seen) within $i s"
+
+step "up -d --scale shipping=3"
+dc up -d --scale shipping=3 || fail "scaling shipping to 3"
+wait_healthy shipping 3
+leaders=0
+for index in 1 2 3; do
+    ready=$(dc exec -T --index="$index" shipping curl -fsS --max-time 3 localhost:8085/readyz) ||
+        fail "shipping #$index /readyz"
+    [ "$(jq -r .status <<<"$ready")" = ready ] || fail "shipping #$index: $ready"
+    [ "$(jq -r .leader <<<"$ready")" = true ] && leaders=$((leaders + 1))
+    ok "shipping #$index: $(jq -c '{status, leader, epoch}' <<<"$ready")"
+done
+[ "$leaders" = 1 ] || fail "$leaders shipping replicas lead (apply the bus); exactly one must"
+ok "three shipping replicas healthy, exactly one applies the bus"
+ship_ips=$(for id in $(dc ps -q shipping); do
+    docker inspect -f "{{(index .NetworkSettings.Networks \"${COMPOSE_PROJECT_NAME}_default\").IPAddress}}" "$id"
+done | sort | tr '\n' ' ')
+seen=""
+for i in $(seq 1 30); do
+    for _ in 1 2 3 4 5 6 7 8 9; do
+        tls -o /dev/null "$shipping_url/healthz" || fail "GET /healthz through the edge (shipping)"
+    done
+    seen=$(dc logs --no-color edge 2>/dev/null | sed -n 's/^[^{]*\({.*"msg":"request".*}\)[[:space:]]*$/\1/p' |
+        jq -r 'select(.port == 8085 and .path == "/healthz") | .upstream' 2>/dev/null |
+        tr ', ' '\n\n' | sed -E 's/:8085$//' | grep -v '^$' | sort -u | tr '\n' ' ')
+    [ "$seen" = "$ship_ips" ] && break
+    sleep 1
+done
+[ "$seen" = "$ship_ips" ] || fail "the edge reached $seen; the shipping replicas are $ship_ips"
+ok "the edge reaches all three shipping replicas ($seen) within $i s"
+
+# every replica's job workers take label jobs: six heavy courier orders (over
+# the city courier's 20 kg, so CDEK labels them) assembled at once while the
+# carrier answers in 1.5 s, so that no one replica's two workers can take them all
+api PATCH "$order_url/v1/staff/$manager_id" '{"capacity": 50}' >/dev/null || fail "raising the manager's capacity"
+api POST "$inventory_url/v1/imports" '{"products": [{"sku": "SMOKE-SAFE", "name": "Сейф для проверки",
+  "price_minor": 1500000, "vat_rate_bp": 2000, "weight_g": 25000, "on_hand": 50}]}' >/dev/null ||
+    fail "importing a heavy product"
+label_jobs() { # the shipping_label jobs each replica's workers completed, as "n n n"
+    local index
+    for index in 1 2 3; do
+        dc exec -T --index="$index" shipping curl -fsS --max-time 3 localhost:8085/metrics |
+            awk '/^jobs_completed_total\{/ && /kind="shipping_label"/ && /outcome="done"/ {n += $NF} END {printf "%d ", n}'
+    done
+}
+before=($(label_jobs))
+heavy=()
+for i in 1 2 3 4 5 6; do
+    answer=$(tls -w '\n%{http_code}' -H "X-Api-Key: smoke-site-key-0123456789abcdefgh" \
+        -H "Idempotency-Key: smoke-$COMPOSE_PROJECT_NAME-heavy-$i" -H 'Content-Type: application/json' \
+        --data-binary "{\"customer\": {\"name\": \"Пётр Сидоров\", \"phone\": \"+7 912 000-00-0$i\"},
+          \"delivery\": {\"method\": \"courier\", \"address\": {\"region\": \"Moscow\", \"city\": \"Москва\",
+          \"line1\": \"Тверская $i\", \"postal_code\": \"125009\"}}, \"items\": [{\"sku\": \"SMOKE-SAFE\", \"quantity\": 1}]}" \
+        "$order_url/v1/orders")
+    [ "$(tail -1 <<<"$answer")" = 201 ] || fail "POST /v1/orders (heavy $i): $answer"
+    heavy+=("$(head -1 <<<"$answer" | jq -r .order_id)")
+done
+for id in "${heavy[@]}"; do
+    jid=$id
+    until_ok 30 "heavy order $id reserved and assigned" order_is '.stock_state == "reserved" and (.manager.id // "") != ""'
+    until_ok 30 "heavy order $id quoted" shipment_is '.quote.state == "quoted"'
+    out=$(api_as "$as_manager" POST "$order_url/v1/orders/$id/status" '{"to": "confirmed"}') ||
+        fail "confirming heavy order $id: $out"
+    until_ok 30 "heavy order $id ready to pack" order_is '.status == "prepare_for_delivery"'
+done
+ok "six heavy courier orders quoted ($(shipment_of | jq -r '.quote | "\(.carrier) \(.service)"')) and ready to pack"
+curl -fsS -o /dev/null --max-time 5 -X POST "http://127.0.0.1:$FAKECARRIER_PORT/_fake/latency" \
+    -H 'Content-Type: application/json' --data-binary '{"latency_ms": 1500}' || fail "slowing the fake carrier"
+for id in "${heavy[@]}"; do
+    out=$(api_as "$as_sklad" POST "$order_url/v1/orders/$id/status" '{"to": "assembled"}') ||
+        fail "assembling heavy order $id: $out"
+done
+for id in "${heavy[@]}"; do
+    jid=$id
+    until_ok 90 "heavy order $id labelled" shipment_is '.state == "labelled"'
+done
+curl -fsS -o /dev/null --max-time 5 -X POST "http://127.0.0.1:$FAKECARRIER_PORT/_fake/latency" \
+    -H 'Content-Type: application/json' --data-binary '{"latency_ms": 0}' || fail "the fake carrier's latency back"
+after=($(label_jobs))
+took=0 per=""
+for index in 0 1 2; do
+    n=$((after[index] - before[index]))
+    per+="#$((index + 1)):$n "
+    [ "$n" -gt 0 ] && took=$((took + 1))
+done
+stats=$(curl -fsS --max-time 5 "http://127.0.0.1:$FAKECARRIER_PORT/_fake/stats") || fail "the fake carrier's stats"
+[ "$(jq .shipments_sold_twice <<<"$stats")" = 0 ] || fail "a shipment was sold two labels: $stats"
+[ "$took" -ge 2 ] || fail "label jobs done per replica: $per(only one replica's workers took them)"
+ok "six labels, each bought once ($(jq -c '{labels, shipments_sold_twice}' <<<"$stats")); label jobs done per replica: $per"
 
 # --- 8. the demo data, only when asked ----------------------------------------------
 step "the demo profile"

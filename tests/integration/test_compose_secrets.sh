@@ -14,7 +14,8 @@
 #   4. with all of them set (deploy/docker/gen-env.sh's output), it succeeds
 #      and the values reach the containers' environment: the Redis password in
 #      every REDIS_URL;
-#   5. the demo data is an opt-in profile.
+#   5. the demo data is an opt-in profile, and so are the fakes of the
+#      outside systems (sandbox), which take the services' own secrets.
 # A .env beside the compose file is ignored (--env-file), so a developer's own
 # secrets cannot make it pass. Skipped, saying so, when neither docker-compose
 # nor `docker compose` is installed (scripts/deps.sh installs docker-compose).
@@ -54,7 +55,10 @@ it_log "no secret has a default ($(wc -w <<<"$defaults") settings do: $(tr '\n' 
 required=$(grep -v '^[[:space:]]*#' "$compose_file" |
     grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*:\?' | sed -E 's/^\$\{//; s/:\?$//' | sort -u)
 for var in POSTGRES_PASSWORD REDIS_PASSWORD AUTH_JWT_KEYS ORDER_DB_OWNER_PASSWORD ORDER_DB_PASSWORD \
-    INVENTORY_DB_OWNER_PASSWORD INVENTORY_DB_PASSWORD; do
+    INVENTORY_DB_OWNER_PASSWORD INVENTORY_DB_PASSWORD PAYMENT_DB_OWNER_PASSWORD PAYMENT_DB_PASSWORD \
+    NOTIFICATION_DB_OWNER_PASSWORD NOTIFICATION_DB_PASSWORD SHIPPING_DB_OWNER_PASSWORD SHIPPING_DB_PASSWORD \
+    PAYMENT_BANK_PASSWORD PAYMENT_CALLBACK_KEY NOTIFY_SMTP_PASSWORD NOTIFY_SMS_API_ID NOTIFY_TELEGRAM_TOKEN \
+    NOTIFY_OPTOUT_KEY SHIPPING_CARRIER_API_KEY SHIPPING_WEBHOOK_SECRET; do
     grep -qx "$var" <<<"$required" || it_fail "docker-compose.yml does not require $var (\${$var:?...})"
 done
 in_example=$(sed -nE 's/^([A-Z_][A-Z0-9_]*)=$/\1/p' "$example" | sort -u)
@@ -92,16 +96,31 @@ done
 config=$(dc "${pairs[@]}" 2>&1) || it_fail "config failed with every secret set: $config"
 redis_password=$(sed -n 's/^REDIS_PASSWORD=//p' <<<"$generated")
 jwt=$(sed -n 's/^AUTH_JWT_KEYS=//p' <<<"$generated")
-it_assert_eq 2 "$(grep -cF "REDIS_URL: redis://:$redis_password@redis:6379/0" <<<"$config")" \
-    "REDIS_URLs carrying the password (order, inventory)"
-[ "$(grep -cF "AUTH_JWT_KEYS: $jwt" <<<"$config")" -ge 3 ] ||
-    it_fail "AUTH_JWT_KEYS did not reach order, inventory and demo"
+it_assert_eq 5 "$(grep -cF "REDIS_URL: redis://:$redis_password@redis:6379/0" <<<"$config")" \
+    "REDIS_URLs carrying the password (order, inventory, payment, notification, shipping)"
+[ "$(grep -cF "AUTH_JWT_KEYS: $jwt" <<<"$config")" -ge 6 ] ||
+    it_fail "AUTH_JWT_KEYS did not reach the five services and demo"
+# the sandbox's fakes take the services' own secrets: the same value on both sides
+for pair in PAYMENT_BANK_PASSWORD:FAKE_BANK_SBER_PASSWORD PAYMENT_CALLBACK_KEY:FAKE_BANK_SBER_CALLBACK_KEY \
+    NOTIFY_SMTP_PASSWORD:FAKE_SMTP_PASSWORD NOTIFY_SMS_API_ID:FAKE_SMS_API_ID \
+    NOTIFY_TELEGRAM_TOKEN:FAKE_TELEGRAM_TOKEN SHIPPING_CARRIER_API_KEY:FAKE_CARRIER_API_KEY; do
+    value=$(sed -n "s/^${pair%%:*}=//p" <<<"$generated")
+    grep -qF "${pair%%:*}: $value" <<<"$config" || it_fail "${pair%%:*} did not reach its service"
+    grep -qF "${pair#*:}: $value" <<<"$config" || it_fail "${pair%%:*} did not reach the fake's ${pair#*:}"
+done
 grep -qiE 'conveyor-development-only|-dev$|change-me' <<<"$config" &&
     it_fail "a development default is still in the configuration"
-it_log "every secret set (gen-env.sh): accepted; the Redis password is in both REDIS_URLs"
+it_log "every secret set (gen-env.sh): accepted; the Redis password is in every REDIS_URL, the outside systems' secrets reach both the service and its fake"
 
 # 5. demo only with its profile
 grep -A3 '^  demo:' <<<"$config" >/dev/null || it_fail "no demo service in the configuration"
 profiles=$(awk '/^  demo:/ {d = 1; next} /^  [a-z]/ {d = 0} d && /profiles:/ {p = 1; next} d && p && /^ *- / {print $2; p = 0}' <<<"$config")
 it_assert_eq demo "$profiles" "the demo service's profiles"
 it_log "demo runs only with --profile demo"
+
+# 6. the fakes only with the sandbox profile
+for fake in fakebank fakesmtp fakesms faketelegram fakecarrier; do
+    profiles=$(awk -v s="  $fake:" '$0 == s {d = 1; next} /^  [a-z]/ {d = 0} d && /profiles:/ {p = 1; next} d && p && /^ *- / {print $2; p = 0}' <<<"$config")
+    it_assert_eq sandbox "$profiles" "$fake's profiles"
+done
+it_log "the fakes run only with --profile sandbox"

@@ -15,6 +15,9 @@
 #   - both its passwords in provision's environment;
 #   - the edge publishing <http> and waiting for it; the demo naming and
 #     waiting for it;
+# every long-running container (all but the one-shots) with a health check
+# and `restart: unless-stopped`; no service of the table publishing a port of
+# its own (edge is the way in), so `--scale NAME=N` works for each;
 # and the other way round: nothing in compose that the table does not run
 # (a service block, a REPLAY_PEERS entry, a password, an edge port, a demo
 # URL; a planned service has no block), and no list the images now take from
@@ -32,8 +35,11 @@ source "$(dirname "$0")/lib.sh"
 compose_file="$IT_TOP/docker-compose.yml"
 export SERVICES_TABLE="$IT_TOP/deploy/services.tsv"
 source "$IT_TOP/deploy/services.sh"
-# what compose runs besides the services of the table
-INFRA="postgres redis provision keys busd edge demo"
+# what compose runs besides the services of the table: the infrastructure,
+# the one-shots, and the sandbox profile's fakes of the outside systems
+ONESHOTS="provision keys demo"
+FAKES="fakebank fakesmtp fakesms faketelegram fakecarrier"
+INFRA="postgres redis busd edge $ONESHOTS $FAKES"
 
 if command -v docker-compose >/dev/null 2>&1; then
     compose=(docker-compose)
@@ -80,7 +86,8 @@ has_services "$IT_RUN/config.json" || it_fail "docker-compose config printed no 
 # --- the checks ----------------------------------------------------------------
 # facts CONFIG_JSON: the configuration flattened to tab-separated lines, one
 # jq run: "svc S", "env S VAR VALUE", "cmd S COMMAND", "health S TEST",
-# "port S TARGET" (what S publishes, short or long syntax), "dep S OTHER"
+# "port S TARGET" (what S publishes, short or long syntax), "dep S OTHER",
+# "restart S POLICY", "name S CONTAINER_NAME"
 facts() {
     jq -r '.services | to_entries[] | .key as $s | .value as $v |
         (["svc", $s],
@@ -89,6 +96,8 @@ facts() {
              .[] | ["env", $s, .key, (.value | tostring)]),
          ["cmd", $s, ($v.command // "" | if type == "array" then join(" ") else tostring end)],
          ["health", $s, ($v.healthcheck.test // "" | if type == "array" then join(" ") else tostring end)],
+         ["restart", $s, ($v.restart // "" | tostring)],
+         ["name", $s, ($v.container_name // "" | tostring)],
          (($v.ports // [])[] | ["port", $s, (if type == "object" then .target
              else (tostring | sub("/.*$"; "") | split(":") | last) end | tostring)]),
          (($v.depends_on // {}) | if type == "array" then .[] else keys[] end | ["dep", $s, .]))
@@ -98,7 +107,7 @@ facts() {
 # check CONFIG_JSON ROWS: prints one line per disagreement, nothing when they agree
 check() {
     local config=$1 rows=$2
-    local -A env=() cmd=() health=() ports=() deps=()
+    local -A env=() cmd=() health=() ports=() deps=() restart=() cname=()
     local services="" kind s k v
     while IFS=$'\t' read -r kind s k v; do
         case $kind in
@@ -106,6 +115,8 @@ check() {
         env) env["$s/$k"]=$v ;;
         cmd) cmd[$s]=$k ;;
         health) health[$s]=$k ;;
+        restart) restart[$s]=$k ;;
+        name) cname[$s]=$k ;;
         port) ports[$s]+="$k " ;;
         dep) deps[$s]+="$k " ;;
         esac
@@ -152,8 +163,21 @@ check() {
             echo "demo: DEMO_PUBLIC_URLS does not name $name"
     done <<<"$rows"
 
-    # nothing the table does not run
+    # every long-running container: a health check, restarted unless stopped
     local service status
+    for service in $services; do
+        has "$ONESHOTS" "$service" && continue
+        [ -n "${health[$service]:-}" ] || echo "$service: no health check"
+        [ "${restart[$service]:-}" = unless-stopped ] ||
+            echo "$service: restart is '${restart[$service]:-}', not unless-stopped"
+    done
+    # the table's services scale: no port of their own, no fixed container name
+    while read -r name _; do
+        [ -z "${ports[$name]:-}" ] || echo "$name: publishes ${ports[$name]}(a fixed host port: --scale $name=N would collide)"
+        [ -z "${cname[$name]:-}" ] || echo "$name: container_name '${cname[$name]}' (--scale $name=N needs none)"
+    done <<<"$rows"
+
+    # nothing the table does not run
     for service in $services; do
         has "$INFRA $names" "$service" && continue
         status=$(services_rows | awk -v s="$service" '$1 == s { print "status " $5; f = 1 } END { if (!f) print "not listed" }')
@@ -241,6 +265,10 @@ broken '.services.edge.ports |= map(select(tostring | test(":" + $port + "(/|$|\
     "edge: does not publish $last's port $last_http"
 broken '.services.edge.ports += ["127.0.0.1:8089:8089/tcp"]' "edge: publishes 8089"
 broken '.services.edge.environment.EDGE_ROUTES = "8081=order:8081"' "edge: EDGE_ROUTES"
+broken '.services[$last].ports = ["127.0.0.1:8085:8085/tcp"]' "$last: publishes 8085"
+broken '.services[$last].container_name = "one"' "$last: container_name 'one'"
+broken 'del(.services[$first].healthcheck)' "$first: no health check"
+broken '.services.fakecarrier.restart = "no"' "fakecarrier: restart is 'no', not unless-stopped"
 if [ "$(jq '.services.demo // {} | length' "$IT_RUN/config.json")" != 0 ]; then
     broken '.services.demo.depends_on |= del(.[$last])' "demo: does not wait for $last"
 fi

@@ -33,8 +33,11 @@ kitjobs_start() {
         BUS_CERT="$(it_key service kitjobs)" "$@" "$IT_BIN/kitjobs" serve
 }
 
+# ready PORT: /readyz says 200 once the replica has its schema (migrations
+# applied); /healthz answers from the first instant, before the jobs table
+# exists
 ready() {
-    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"
 }
 
 count() {

@@ -7,7 +7,8 @@
 # with order.ready_to_ship), the carrier's label, hand-over, tracking and
 # delivery move it to delivered and the stock is written off; a parcel that
 # comes back is returned; money for a cancelled order is recorded and given
-# to the manager, never refused; an expired invoice cancels the order after
+# to the manager, never refused; refunds are recorded once each, take the
+# paid amount down, and a failed one opens a task; an expired invoice cancels the order after
 # the grace period (unless a new invoice went out) and releases its stock;
 # an unreadable payload and a fact about an unknown order are parked with
 # their reasons while the stream goes on.
@@ -149,6 +150,39 @@ it_wait_until 20 "the late payment recorded" history_has "$o3" payment.succeeded
 it_assert_eq "cancelled 5000 1" \
     "$(order_sql "SELECT o.status || ' ' || (o.payment->>'paid_minor') || ' ' || (SELECT count(*) FROM orders.tasks t WHERE t.order_id = o.id AND t.kind = 'late_fact' AND t.assignee_id = '$boris') FROM orders.orders o WHERE o.id = '$o3'")" \
     "a cancelled order stays cancelled, the money is kept on it and its manager gets a task"
+
+# --- refunds: recorded once each, the money follows, a failure is a task ----------------
+refund_fact() { # TYPE REFUND_ID AMOUNT EXTRA_JSON_FIELDS: a refund fact about P-3
+    pay "$1" "{\"order_id\":\"$o3\",\"refund_id\":\"$2\",\"invoice_id\":\"inv-3\",\"amount_minor\":$3,$4}"
+}
+refund_fact refund.succeeded r-31 5000 '"paid_minor":0,"due_minor":0,"currency":"RUB","reason":"cancelled","succeeded_at_ms":1800000000000,"payment_status":"unpaid"'
+refund_fact refund.succeeded r-31 5000 '"paid_minor":4242,"due_minor":0,"currency":"RUB","reason":"cancelled","succeeded_at_ms":1800000000000,"payment_status":"paid"'
+refund_fact refund.failed r-32 700 '"reason":"excess","reason_code":"7","reason_text":"Заказ в неверном состоянии","failed_at_ms":1800000001000'
+refund_fact refund.failed r-32 700 '"reason":"excess","reason_code":"7","reason_text":"again","failed_at_ms":1800000002000'
+refund_fact refund.failed r-31 5000 '"reason":"cancelled","reason_code":"5","reason_text":"stale","failed_at_ms":1800000003000'
+refund_fact refund.failed "" 90000 '"reason":"requested","request_id":"req-9","reason_code":"refund_exceeds_paid","reason_text":"asked 90000 back, 0 may be refunded","failed_at_ms":1800000004000'
+it_wait_until 20 "the refused request recorded" history_has "$o3" refund.failed 2
+it_assert_eq "1 2" "$(history_count "$o3" refund.succeeded) $(history_count "$o3" refund.failed)" \
+    "each refund once in the history: a repeat and a failure after the success change nothing"
+it_assert_eq "cancelled 0 unpaid failed" \
+    "$(order_sql "SELECT concat_ws(' ', status, payment->>'paid_minor', payment->>'payment_status', payment->>'refund_state') FROM orders.orders WHERE id = '$o3'")" \
+    "the refund took the paid amount down; the order stays cancelled"
+it_assert_eq "r-31 5000 cancelled" \
+    "$(order_sql "SELECT concat_ws(' ', detail->>'refund_id', detail->>'amount_minor', detail->>'reason') FROM orders.order_history WHERE order_id = '$o3' AND reason = 'refund.succeeded'")" \
+    "the history tells the refund's amount, id and reason"
+it_assert_eq "2 2" \
+    "$(order_sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE assignee_id = '$boris') FROM orders.tasks WHERE order_id = '$o3' AND kind = 'refund_failed'")" \
+    "a task for the manager per failed refund, not per report"
+title=$(order_sql "SELECT title FROM orders.tasks WHERE order_id = '$o3' AND kind = 'refund_failed' AND dedup_key LIKE '%:r-32'")
+grep -q "7.00 (excess) failed: 7, Заказ в неверном состоянии" <<<"$title" || it_fail "the task does not say what failed and why: $title"
+refund_fact refund.succeeded r-32 700 '"paid_minor":0,"due_minor":0,"currency":"RUB","reason":"excess","succeeded_at_ms":1800000005000,"payment_status":"unpaid"'
+it_wait_until 20 "a failed refund that went through after all" history_has "$o3" refund.succeeded 2
+card=$(order_admin GET "/v1/orders/$o3")
+it_assert_eq "r-31=succeeded r-32=succeeded request:req-9=failed" \
+    "$(http_body "$card" | jq -r '[.refunds[] | "\(.refund_id)=\(.status)"] | sort | join(" ")')" \
+    "the order card lists its refunds"
+it_assert_eq "0 unpaid succeeded" "$(http_body "$card" | jq -r '"\(.payment.paid_minor) \(.payment.payment_status) \(.payment.refund_state)"')" \
+    "the order card's money after the refunds"
 
 # --- what cannot be applied is parked, the stream goes on -------------------------------
 out=$(it_http POST http://127.0.0.1:28125/v1/publish '{"events":[{"type":"payment.succeeded","payload":{"order_id":"x","paid_minor":"lots"}}]}')

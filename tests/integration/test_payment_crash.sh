@@ -3,8 +3,8 @@
 # -9 while a call to the bank is in flight — the bank has acted, its reply
 # is held (the fake's lose_reply) and never reaches a living process —
 # then started again. The resumed job settles by asking the bank before it
-# does anything: a registration the bank made is found by our orderNumber
-# and replaced (one link shown, one payment taken); a refund the bank made
+# does anything: a registration the bank made is found by our orderNumber,
+# declined there and replaced (one link shown, one payment taken); a refund the bank made
 # is found in the payment's refunded sum and recorded, not sent again. At
 # the bank: one payment, one refund, the right sums; here: the right
 # statuses, one ledger row each, one event each.
@@ -41,7 +41,7 @@ ref2=$(invoice_field "$o1" our_ref)
 bank_id=$(invoice_field "$o1" bank_id)
 [ "$ref2" != "$ref" ] || it_fail "the registration whose link was lost kept its reference $ref"
 it_assert_eq 1 "$(fake_requests sberbank getOrderStatusExtended)" "the bank asked once by our orderNumber first"
-it_assert_eq 0 "$(bank_order "$ref" | jq -r .orderStatus)" "the abandoned registration, never shown to anyone, is unpaid"
+it_assert_eq 6 "$(bank_order "$ref" | jq -r .orderStatus)" "the abandoned registration, never shown to anyone, is declined at the bank: it can never be paid"
 it_assert_eq "$bank_id" "$(bank_order "$ref2" | jq -r .mdOrder)" "the invoice holds the new registration"
 case "$(invoice_field "$o1" payment_url)" in *"$bank_id"*) ;; *) it_fail "the link is not the new registration's" ;; esac
 pay_at_bank "$o1"

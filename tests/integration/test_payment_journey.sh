@@ -9,7 +9,9 @@
 # makes payment.succeeded and the order moves by itself to
 # payment_received and prepare_for_delivery (order.ready_to_ship). A
 # second order cancelled after payment is refunded once, at the bank and
-# in the ledger.
+# in the ledger, and the order hears it (refund.succeeded: its history, its
+# refunds, its paid amount and payment status); a third whose refund the
+# bank refuses ends with refund.failed heard and a task for its manager.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -105,7 +107,45 @@ it_assert_eq 1 "$(pay_sql "SELECT count(*) FROM payment.refunds WHERE order_id =
 it_assert_eq "$total2 1" "$(fake_get "/_fake/sberbank/orders/$ref2" | jq -r '"\(.refundedAmount) \(.refunds | length)"')" \
     "still one refund at the bank"
 it_assert_eq 0 "$(pay_sql "SELECT count(*) FROM payment.refunds WHERE order_id = '$o1'")" "the first order is not refunded"
+# the order hears it: the refund in its history and its refunds, the money down
+it_wait_until 20 "the order heard refund.succeeded" history_has "$o2" refund.succeeded
+refund2=$(pay_sql "SELECT refund_id FROM payment.refunds WHERE order_id = '$o2'")
+it_assert_eq "$refund2 $total2 cancelled" \
+    "$(order_sql "SELECT concat_ws(' ', detail->>'refund_id', detail->>'amount_minor', detail->>'reason') FROM orders.order_history WHERE order_id = '$o2' AND reason = 'refund.succeeded'")" \
+    "the order's history tells the refund: its id, amount and reason"
+it_assert_eq "cancelled 0 unpaid succeeded" \
+    "$(order_sql "SELECT concat_ws(' ', status, payment->>'paid_minor', payment->>'payment_status', payment->>'refund_state') FROM orders.orders WHERE id = '$o2'")" \
+    "the order's paid amount went down by the refund, its payment status follows"
+card=$(order_admin GET "/v1/orders/$o2")
+it_assert_eq "$refund2 succeeded $total2" "$(http_body "$card" | jq -r '.refunds[] | "\(.refund_id) \(.status) \(.amount_minor)"')" \
+    "the order card's refunds"
+it_assert_eq 1 "$(order_sql "SELECT count(*) FROM orders.order_history WHERE order_id = '$o2' AND reason = 'refund.succeeded'")" \
+    "the refund told once in the order's history"
+
+# --- a third order, paid, cancelled, the bank refuses the refund: a task -----------
+o3=$(submit_far J-3)
+it_wait_until 30 "the third invoice" invoice_is "$o3" open
+pay_at_bank "$o3"
+it_wait_until 20 "the third order ready to ship" order_has_status "$o3" prepare_for_delivery
+total3=$(order_sql "SELECT total_minor FROM orders.orders WHERE id = '$o3'")
+fake_fault '{"provider":"sberbank","op":"refund","kind":"error_code","error_code":"5","error_message":"Refunds are switched off for this shop"}'
+out=$(order_move "$o3" cancelled "$as_boris" "out of stock after all")
+it_assert_eq 200 "$(http_code "$out")" "cancelling the third paid order: $out"
+it_wait_until 30 "the refund failed" refund_is "$o3" failed
+it_wait_until 20 "the order heard refund.failed" history_has "$o3" refund.failed
+has_refund_task() { # ORDER: its manager has one refund_failed task
+    [ "$(order_sql "SELECT count(*) FROM orders.tasks WHERE order_id = '$1' AND kind = 'refund_failed' AND assignee_id = '$boris'")" = 1 ]
+}
+it_wait_until 20 "a task for the manager" has_refund_task "$o3"
+title=$(order_sql "SELECT title FROM orders.tasks WHERE order_id = '$o3' AND kind = 'refund_failed'")
+grep -q "$((total3 / 100)).$(printf '%02d' $((total3 % 100))) (cancelled) failed: 5, Refunds are switched off for this shop" <<<"$title" ||
+    it_fail "the task does not say what failed and why: $title"
+it_assert_eq "0 $total3 failed" \
+    "$(fake_get "/_fake/sberbank/orders/$(invoice_field "$o3" our_ref)" | jq -r '"\(.refundedAmount) \(.depositedAmount)"') $(order_sql "SELECT payment->>'refund_state' FROM orders.orders WHERE id = '$o3'")" \
+    "nothing went back at the bank; the order says the refund failed"
+it_assert_eq "$total3" "$(order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o3'")" \
+    "a failed refund leaves the paid amount"
 
 it_assert_eq 0 "$(pay_sql "SELECT count(*) FROM payment.dead_letters")" "the payment service's dead letters"
 it_assert_eq "" "$(order_sql "SELECT string_agg(stream || ':' || err, ' ') FROM orders.dead_letters")" "the order service's dead letters"
-it_log "the prepaid journey: confirmed, invoiced with its receipt, paid at the bank, ready to ship; a cancellation refunded once"
+it_log "the prepaid journey: confirmed, invoiced with its receipt, paid at the bank, ready to ship; a cancellation refunded once and heard by the order; a refused refund given to the manager"

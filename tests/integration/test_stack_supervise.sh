@@ -14,6 +14,10 @@
 #      at once, it comes back after a doubled delay (backoff); busd too;
 #   3. `down` stops everything: no process carrying the stack's mark
 #      (CONVEYOR_STACK) is left, no port of the stack is listened on;
+#   2b. SHIPPING_REPLICAS=2 (issue 13, item 7): two shipping processes on
+#      their own ports (8085 and 8102, plus the offset), both ready on the
+#      same database, exactly one leading, both in up's summary; the second
+#      killed with -9 comes back by itself, the first untouched;
 #   4. `run` in the foreground no longer stops the stack when a service dies:
 #      the service comes back and its restart shows on run's terminal; a
 #      Ctrl-C (SIGINT to run's process group) stops everything, exit 0.
@@ -23,7 +27,7 @@ STACK_DIR="$IT_RUN/stack"
 OFFSET=11000
 # stack ARGS...: scripts/stack.sh on this test's directory and ports, with the programs under test
 stack() {
-    STACK="$STACK_DIR" STACK_PORT_OFFSET=$OFFSET STACK_BIN="$IT_BIN" \
+    STACK="$STACK_DIR" STACK_PORT_OFFSET=$OFFSET STACK_BIN="$IT_BIN" SHIPPING_REPLICAS=2 \
         bash "$IT_TOP/scripts/stack.sh" "$@"
 }
 cleanup() {
@@ -42,6 +46,12 @@ while read -r name _ http replay _; do
     procs+=("$name:$((http + OFFSET))")
     ports+=($((http + OFFSET)) $((replay + OFFSET)))
 done < <(services_rows)
+# the second shipping replica: HTTP 8100+2, replay 5600+2 (scripts/stack.sh)
+SHIP2_PORT=$((8102 + OFFSET))
+if [ -x "$IT_BIN/shipping" ]; then
+    procs+=("shipping-2:$SHIP2_PORT")
+    ports+=("$SHIP2_PORT" $((5602 + OFFSET)))
+fi
 [ ${#procs[@]} -ge 2 ] || it_fail "no service of deploy/services.tsv is built in $IT_BIN"
 
 http_ready() {
@@ -128,6 +138,31 @@ kill_and_wait "$service" "$service_port"
 grep -qF "\"msg\":\"restarted\",\"name\":\"$service\"" "$STACK_DIR/logs/$service.log" ||
     it_fail "$service.log does not log the restart"
 kill_and_wait busd $((8080 + OFFSET))
+
+# --- 2b. two shipping replicas ---------------------------------------------------
+if [ -x "$IT_BIN/shipping" ]; then
+    ship1_port=$((8085 + OFFSET))
+    grep -qE "^  shipping-2 +http://127.0.0.1:$SHIP2_PORT " "$IT_RUN/up.out" ||
+        it_fail "up's summary does not show shipping-2 on :$SHIP2_PORT: $(cat "$IT_RUN/up.out")"
+    ship_env() { tr '\0' '\n' <"/proc/$(pid_of "$1")/environ" | grep -E "^($2)="; }
+    it_assert_eq "$(ship_env shipping DATABASE_URL)" "$(ship_env shipping-2 DATABASE_URL)" \
+        "both replicas on the same database"
+    it_assert_eq "HTTP_ADDR=127.0.0.1:$SHIP2_PORT" "$(ship_env shipping-2 HTTP_ADDR)" "replica 2's HTTP port"
+    leaders() {
+        local port n=0
+        for port in "$ship1_port" "$SHIP2_PORT"; do
+            [ "$(curl -fsS --max-time 2 "http://127.0.0.1:$port/readyz" | jq -r .leader)" = true ] && n=$((n + 1))
+        done
+        echo "$n"
+    }
+    one_leader() { [ "$(leaders)" = 1 ]; }
+    it_wait_until 20 "exactly one shipping replica leading" one_leader
+    ship1_pid=$(pid_of shipping)
+    kill_and_wait shipping-2 "$SHIP2_PORT"
+    it_assert_eq "$ship1_pid" "$(pid_of shipping)" "replica 1 untouched by replica 2's death"
+    it_wait_until 20 "exactly one shipping replica leading after the restart" one_leader
+    it_log "shipping: 2 replicas (:$ship1_port, :$SHIP2_PORT), one leading; replica 2 killed -9 and back"
+fi
 [ "$(cat "$STACK_DIR/supervisor.pid")" = "$supervisor" ] || it_fail "the supervisor changed"
 
 # --- 3. down -----------------------------------------------------------------

@@ -124,6 +124,15 @@ acq_result_t acquirer_cancel(acquirer_t *self, const acq_ref_t *ref, const char 
                           : yookassa_cancel(self->yookassa, ref, reference, err);
 }
 
+acq_result_t acquirer_decline(acquirer_t *self, const acq_ref_t *ref, acq_error_t *err)
+{
+    if (self->sberbank)
+        return sberbank_decline(self->sberbank, ref, err);
+    memset(err, 0, sizeof *err);
+    return bankcall_fail(err, ACQ_REJECTED, 0, "unsupported",
+                         "YooKassa lets no shop cancel a pending payment: it expires at the bank");
+}
+
 acq_result_t acquirer_refund(acquirer_t *self, const acq_refund_t *refund, acq_refund_result_t *out,
                              acq_error_t *err)
 {

@@ -28,7 +28,12 @@
  *   - a refund: Sberbank's refund.do has no id of ours; acquirer_status
  *     says how much is refunded so far. YooKassa's refund is repeated with
  *     the same reference (its idempotence key) and replays.
- *   - a capture or a cancel: acquirer_status.
+ *   - a capture, a cancel or a decline: acquirer_status.
+ *
+ * A cancelled order's invoice leaves no payable link: an unpaid payment is
+ * declined (acquirer_decline: Sberbank's decline.do), a held one cancelled
+ * (acquirer_cancel); a registration whose answer was lost is first found
+ * by our reference (acquirer_status, Sberbank's orderNumber).
  *
  * Notifications (callbacks, webhooks) are verified here too:
  * acquirer_notice_verify says whether to believe one and what it means,
@@ -280,6 +285,12 @@ acq_result_t acquirer_capture(acquirer_t *self, const acq_ref_t *ref, const char
  * refunded instead). reference is YooKassa's key. */
 acq_result_t acquirer_cancel(acquirer_t *self, const acq_ref_t *ref, const char *reference,
                              acq_error_t *err);
+
+/* Makes a registered, unpaid payment unpayable: its link dead (Sberbank's
+ * decline.do, by the bank's id or else our reference). YooKassa has no
+ * such call (a pending payment expires there by itself): ACQ_REJECTED
+ * "unsupported". */
+acq_result_t acquirer_decline(acquirer_t *self, const acq_ref_t *ref, acq_error_t *err);
 
 /* Gives amount_minor of a paid payment back, with the refund's receipt. */
 acq_result_t acquirer_refund(acquirer_t *self, const acq_refund_t *refund, acq_refund_result_t *out,

@@ -37,6 +37,7 @@ acq_result_t sberbank_status(sberbank_t *self, const acq_ref_t *ref, acq_payment
 acq_result_t sberbank_deposit(sberbank_t *self, const acq_ref_t *ref, int64_t amount_minor,
                               acq_error_t *err);
 acq_result_t sberbank_reverse(sberbank_t *self, const acq_ref_t *ref, acq_error_t *err);
+acq_result_t sberbank_decline(sberbank_t *self, const acq_ref_t *ref, acq_error_t *err);
 acq_result_t sberbank_refund(sberbank_t *self, const acq_refund_t *refund, acq_refund_result_t *out,
                              acq_error_t *err);
 

@@ -5,7 +5,8 @@
  *
  *   POST /_fake/faults          {provider, op, kind, http_status, apply, error_code,
  *                                error_message, delay_ms, count}: the next count calls of op
- *                                (register, getOrderStatusExtended, refund, reverse, deposit;
+ *                                (register, getOrderStatusExtended, refund, reverse, deposit,
+ *                                decline;
  *                                payments.create, payments.get, payments.capture,
  *                                payments.cancel, refunds.create, refunds.get; "*": any) fail:
  *                                lose_reply (done, the answer held delay_ms, past the

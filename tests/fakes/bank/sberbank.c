@@ -3,21 +3,22 @@
  *
  * POST /payment/rest/<call>.do, url-encoded, with userName and password:
  * register.do, registerPreAuth.do, getOrderStatusExtended.do, deposit.do,
- * reverse.do and refund.do. Like the bank, it answers every refusal with
- * HTTP 200 and a string errorCode with errorMessage:
+ * reverse.do, refund.do and decline.do (an unpaid order made unpayable).
+ * Like the bank, it answers every refusal with HTTP 200 and a string
+ * errorCode with errorMessage:
  *   "1" a repeated orderNumber (never a replay), "3" a currency other than
  *   643, "4" a parameter missing, "5" access denied or a wrong value
  *   (a cart whose positions do not sum to the amount), "6" no such order,
  *   "7" the order is not in a state for this, or the refund is larger than
  *   what is left (the bank's "system error" code covers both).
  * orderStatus: 0 registered, 1 held (registerPreAuth.do, paid), 2
- * deposited, 3 reversed, 4 refunded in full, 6 declined or expired
- * (sessionTimeoutSecs). Amounts are kopecks. The orderBundle (the 54-FZ
- * cart) and each refund's refundItems are kept and shown under /_fake/.
- * Unverified against the bank's documentation (none was at hand): the
- * name refundItems for a refund's receipt lines, the exact errorMessage
- * texts, and that a partial refund leaves orderStatus at 2 (4 only once
- * everything is refunded).
+ * deposited, 3 reversed, 4 refunded in full, 6 declined (decline.do) or
+ * expired (sessionTimeoutSecs). Amounts are kopecks. The orderBundle (the
+ * 54-FZ cart) and each refund's refundItems are kept and shown under
+ * /_fake/. Unverified against the bank's documentation (none was at
+ * hand): the name refundItems for a refund's receipt lines, the exact
+ * errorMessage texts, and that a partial refund leaves orderStatus at 2
+ * (4 only once everything is refunded).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -282,6 +283,27 @@ static json_t *do_reverse(fake_t *fake, const fake_form_t *form)
     return ok_reply();
 }
 
+/* decline.do: an unpaid order (0, or 5 mid 3-D Secure) is declined, its
+ * page no longer pays; by orderId or orderNumber, with merchantLogin.
+ * Unverified: whether the bank sends a callback for it (none is sent). */
+static json_t *do_decline(fake_t *fake, const fake_form_t *form)
+{
+    const char *md_order = fake_form_get(form, "orderId");
+    const char *number = fake_form_get(form, "orderNumber");
+    const char *merchant = fake_form_get(form, "merchantLogin");
+    if (!merchant || !merchant[0] || (!md_order && !number))
+        return error_reply("4", "Не указан обязательный параметр");
+    fake_sber_order_t *order = fake_sber_find(fake, md_order, number);
+    if (!order)
+        return error_reply("6", "Неверный номер заказа");
+    fake_sber_touch(fake, order);
+    if (order->status != 0 && order->status != 5)
+        return error_reply("7", "Заказ должен быть в статусе неоплаченного");
+    order->status = 6;
+    order->action_code = -2006;
+    return ok_reply();
+}
+
 static json_t *do_refund(fake_t *fake, const fake_form_t *form)
 {
     json_t *error = NULL;
@@ -373,6 +395,8 @@ static void on_rest(const http_request_t *req, http_response_t *res, void *arg)
         reply = do_deposit(fake, &form);
     else if (strcmp(op, "reverse") == 0)
         reply = do_reverse(fake, &form);
+    else if (strcmp(op, "decline") == 0)
+        reply = do_decline(fake, &form);
     else if (strcmp(op, "refund") == 0)
         reply = do_refund(fake, &form);
     else

@@ -1,9 +1,10 @@
 /*
  * fakesmtp.c — a fake SMTP server over loopback for the notification
  * service's smtp.c (tests/integration/test_notify_channels.sh) and the
- * `make run` sandbox, where it is where the mail goes: a real server
- * (session.c) that speaks STARTTLS with a self-signed certificate made at
- * start (written to FAKE_SMTP_CERT_OUT for the client to trust), AUTH
+ * sandboxes of `make run` and compose (profile `sandbox`), where it is
+ * where the mail goes: a real server (session.c) that speaks STARTTLS with
+ * a self-signed certificate made at start for FAKE_SMTP_TLS_NAMES (written
+ * to FAKE_SMTP_CERT_OUT for the client to trust), AUTH
  * PLAIN/LOGIN, MAIL/RCPT/DATA, and keeps each message it queues: in
  * memory for the control API and, with FAKE_SMTP_DIR, as <id>.eml.
  *
@@ -55,6 +56,8 @@ static const config_spec_t specs[] = {
     {"FAKE_SMTP_PASSWORD", "conveyor-smtp-password", true, "AUTH password"},
     {"FAKE_SMTP_REQUIRE_TLS", "true", false, "refuse MAIL and AUTH before STARTTLS"},
     {"FAKE_SMTP_CERT_OUT", NULL, false, "where to write the generated certificate (PEM)"},
+    {"FAKE_SMTP_TLS_NAMES", "DNS:localhost,IP:127.0.0.1,IP:::1", false,
+     "the certificate's subjectAltName, e.g. DNS:fakesmtp,DNS:localhost (compose's sandbox)"},
     {"FAKE_SMTP_DIR", NULL, false, "a directory to write each kept message to as <id>.eml"},
     {"FAKE_SMTP_MAX_SIZE", "26214400", false, "the largest message taken, in bytes (SIZE)"},
     {"FAKE_SMTP_IDLE", "60s", false, "how long a silent session is kept"},
@@ -118,9 +121,9 @@ uint64_t fake_keep_take(fake_t *fake, fake_message_t **message_p)
     return id;
 }
 
-/* --- TLS: a certificate for localhost and 127.0.0.1, made now --------------- */
+/* --- TLS: a certificate for FAKE_SMTP_TLS_NAMES (localhost and 127.0.0.1), made now */
 
-static SSL_CTX *tls_context(const char *cert_out)
+static SSL_CTX *tls_context(const char *cert_out, const char *names)
 {
     SSL_CTX *ctx = NULL;
     X509_EXTENSION *ext = NULL;
@@ -140,11 +143,10 @@ static SSL_CTX *tls_context(const char *cert_out)
     X509V3_CTX v3;
     X509V3_set_ctx_nodb(&v3);
     X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
-    static const struct {
+    const struct {
         int nid;
         const char *value;
-    } exts[] = {{NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"},
-                {NID_basic_constraints, "critical,CA:TRUE"}};
+    } exts[] = {{NID_subject_alt_name, names}, {NID_basic_constraints, "critical,CA:TRUE"}};
     for (size_t i = 0; i < 2; i++) {
         ext = X509V3_EXT_conf_nid(NULL, &v3, exts[i].nid, exts[i].value);
         if (!ext || X509_add_ext(cert, ext, -1) != 1)
@@ -479,7 +481,8 @@ int main(int argc, char **argv)
     fake->eml_dir = setting(cfg, "FAKE_SMTP_DIR");
     if (fake->user && !fake->password)
         fake->password = strdup("");
-    fake->tls = tls_context(config_get(cfg, "FAKE_SMTP_CERT_OUT"));
+    fake->tls =
+        tls_context(config_get(cfg, "FAKE_SMTP_CERT_OUT"), config_get(cfg, "FAKE_SMTP_TLS_NAMES"));
     if (!fake->tls) {
         log_error("could not make the TLS certificate", LF_ERR("tls_setup"));
         goto done;
