@@ -121,7 +121,11 @@ typedef job_outcome_t (*job_fn)(job_run_t *run);
  * each individually with jobs_complete: done (after jobs_begin_finish(run)
  * and its effects, one completion transaction per job on the worker's one
  * session: finish one before beginning the next), retry with backoff, or
- * dead. A run it leaves uncompleted is retried ("batch_no_outcome"). */
+ * dead; or the done ones all in one completion transaction
+ * (jobs_begin_finish_many, jobs_finish_many); or a run whose work it never
+ * began back to the queue as it was (jobs_release). A run it leaves
+ * uncompleted is retried ("batch_no_outcome"). A worker that dies mid-batch
+ * leaves every run it had not completed started: each comes back resumed. */
 #define JOBS_BATCH_MAX 256
 
 typedef void (*job_batch_fn)(job_run_t *const *runs, size_t count, void *arg);
