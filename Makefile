@@ -256,6 +256,11 @@ $(eval $(call program_rule,notifycheck,tests/integration/notify,\
 FUZZ_OBJ_smsru_reply    := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_telegram_reply := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_rfc2047        := $(NOTIFY_ADAPTER_OBJ) $(OBJ)/tests/fuzz/check_rfc2047.o
+FUZZ_OBJ_optout_link    := $(OBJ)/services/notification/optout.o
+FUZZ_OBJ_template       := $(OBJ)/services/notification/render.o \
+                           $(OBJ)/services/notification/placeholders.o
+$(BIN)/fuzz_template: LDLIBS += -lstdc++
+$(BIN)/fuzz_template: LDFLAGS += $(if $(FUZZ),-fsanitize-link-c++-runtime)
 
 # --- fuzz targets: tests/fuzz/fuzz_<target>.c (tests/fuzz/README.md) --------
 # A target is linked with the objects it exercises (FUZZ_OBJ_<target>; the
@@ -276,6 +281,7 @@ FUZZ_DRIVER  := $(if $(FUZZ),,$(OBJ)/tests/fuzz/standalone.o)
 FUZZ_LDFLAGS := $(if $(FUZZ),-fsanitize=fuzzer)
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
+FUZZ_CXX     ?= clang++
 
 define fuzz_rule
 $(BIN)/fuzz_$(1): $(OBJ)/tests/fuzz/fuzz_$(1).o $(FUZZ_OBJ_$(1)) $(FUZZ_DRIVER) $(LIBS)
@@ -365,7 +371,7 @@ docker-smoke: $(BIN)/conveyor
 # each target for FUZZ_SECONDS over a working copy of its corpus (.run/fuzz/);
 # a crash fails the run and names the input (tests/fuzz/run.sh)
 fuzz: deps
-	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=$(FUZZ_CC) fuzz-programs
+	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) fuzz-programs
 	@FUZZ_BIN=build/fuzz/bin FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(T)
 
 fuzz-seeds: $(BIN)/fuzz-seeds

@@ -135,6 +135,20 @@ static const statement_def_t worker_statements[] = {
      "UPDATE jobs SET lease_until = " TS(3) ", updated_at = now() "
                                             "WHERE id = ANY($1::int8[]) AND lease_token = $2::uuid "
                                             "AND state = 'running' RETURNING id"},
+    /* A batch's one completion transaction (jobs_begin_finish_many). */
+    {"jobs_lock_own_many", "SELECT id FROM jobs WHERE id = ANY($1::int8[]) AND lease_token = "
+                           "$2::uuid AND state = 'running' ORDER BY id FOR UPDATE"},
+    {"jobs_done_many", "UPDATE jobs SET state = 'done', outcome = 'done', finished_at = " TS(
+                           3) ", "
+                              "lease_until = NULL, updated_at = now() "
+                              "WHERE id = ANY($1::int8[]) AND lease_token = $2::uuid "
+                              "AND state = 'running'"},
+    /* A batch's run whose work never began, back as it was (jobs_release). */
+    {"jobs_release", "UPDATE jobs SET state = 'queued', run_at = " TS(
+                         3) ", lease_token = NULL, "
+                            "lease_until = NULL, started_at = NULL, "
+                            "attempts = greatest(attempts - 1, 0), updated_at = now() "
+                            "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running'"},
     /* A job leased while stopping goes back untouched: the attempt it was
      * charged is returned too. */
     {"jobs_give_back", "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, "
@@ -250,6 +264,7 @@ struct job_run {
     bool finish_open; /* jobs_begin_finish opened the completion transaction */
     bool completed;   /* its outcome was recorded (jobs_complete) */
     bool lease_lost;  /* a conditional statement found the lease gone */
+    bool held_many;   /* locked in jobs_begin_finish_many's open transaction */
     bool retry_after_set;
     int64_t retry_after_ms;
     bool error_set;
@@ -965,6 +980,163 @@ db_status_t jobs_keepalive_many(job_run_t *const *runs, size_t count)
     if (status == DB_OK && any_lost)
         status = DB_ERROR;
     return status;
+}
+
+/* "{id,id,...}" of the runs of one batch (sharing runs[0]'s lease) that
+ * pick says; *taken_out: how many. -1 out of memory. */
+static int batch_ids(strbuf_t *ids, job_run_t *const *runs, size_t count, bool held_only,
+                     size_t *taken_out)
+{
+    *taken_out = 0;
+    if (strbuf_append_str(ids, "{") != 0)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        const job_run_t *run = runs[i];
+        if (run->completed || strcmp(run->lease_token, runs[0]->lease_token) != 0 ||
+            (held_only && !run->held_many))
+            continue;
+        if (strbuf_appendf(ids, "%s%lld", *taken_out ? "," : "", (long long)run->job.id) != 0)
+            return -1;
+        (*taken_out)++;
+    }
+    return strbuf_append_str(ids, "}");
+}
+
+db_status_t jobs_begin_finish_many(job_run_t *const *runs, size_t count)
+{
+    if (count == 0)
+        return DB_ERROR;
+    db_t *db = runs[0]->worker->db;
+    strbuf_t ids;
+    strbuf_init(&ids, 24 * count + 2);
+    size_t asked = 0;
+    if (batch_ids(&ids, runs, count, false, &asked) != 0) {
+        strbuf_release(&ids);
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for a batch's %zu job ids", count);
+    }
+    for (size_t i = 0; i < count; i++)
+        runs[i]->held_many = false;
+    db_status_t status = db_begin(db);
+    PGresult *res = NULL;
+    if (status == DB_OK) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, ids.ptr);
+        db_param_text(&params, runs[0]->lease_token);
+        status = db_run(db, "jobs_lock_own_many", &params, &res);
+    }
+    strbuf_release(&ids);
+    note_db_status(runs[0]->worker, status, "jobs_lock_own_many");
+    size_t held = 0;
+    for (size_t i = 0; status == DB_OK && i < count; i++) {
+        job_run_t *run = runs[i];
+        if (run->completed)
+            continue;
+        for (int row = 0; row < PQntuples(res) && !run->held_many; row++) {
+            int64_t id = 0;
+            run->held_many = strcmp(run->lease_token, runs[0]->lease_token) == 0 &&
+                             db_get_i64(res, row, 0, &id) == 0 && id == run->job.id;
+        }
+        if (run->held_many)
+            held++;
+        else
+            run->lease_lost = true; /* reported when it is completed */
+    }
+    PQclear(res);
+    if (status == DB_OK && held > 0)
+        return DB_OK;
+    if (db_in_tx(db))
+        db_rollback(db);
+    for (size_t i = 0; i < count; i++)
+        runs[i]->held_many = false;
+    return status == DB_OK ? DB_ERROR : status;
+}
+
+db_status_t jobs_finish_many(job_run_t *const *runs, size_t count)
+{
+    if (count == 0)
+        return DB_ERROR;
+    worker_t *worker = runs[0]->worker;
+    db_t *db = worker->db;
+    strbuf_t ids;
+    strbuf_init(&ids, 24 * count + 2);
+    size_t held = 0;
+    db_status_t status = DB_OK;
+    if (!db_in_tx(db))
+        status = db_fail(db, DB_STATE_BAD_DATA,
+                         "jobs_finish_many without jobs_begin_finish_many's transaction");
+    else if (batch_ids(&ids, runs, count, true, &held) != 0)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for a batch's %zu job ids", count);
+    int64_t rows = 0;
+    if (status == DB_OK && held > 0) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, ids.ptr);
+        db_param_text(&params, runs[0]->lease_token);
+        db_param_i64(&params, clock_now_ms());
+        status = db_run_count(db, "jobs_done_many", &params, &rows);
+        /* cannot fall short while we hold the rows' locks */
+        if (status == DB_OK && rows != (int64_t)held)
+            status = db_fail(db, DB_STATE_BAD_DATA, "a batch marked %lld of its %zu held jobs done",
+                             (long long)rows, held);
+    }
+    strbuf_release(&ids);
+    if (status == DB_OK)
+        status = db_commit(db);
+    note_db_status(worker, status, "jobs_done_many");
+    if (status != DB_OK) {
+        if (db_in_tx(db))
+            db_rollback(db);
+        for (size_t i = 0; i < count; i++)
+            runs[i]->held_many = false;
+        return status;
+    }
+    for (size_t i = 0; i < count; i++) {
+        job_run_t *run = runs[i];
+        if (run->completed)
+            continue;
+        if (!run->held_many) {
+            run->completed = true;
+            report_lease_lost(run, "done");
+            continue;
+        }
+        run->held_many = false;
+        run->completed = true;
+        count_completed(run, OUTCOME_DONE);
+        log_debug("job done", LF_INT("job_id", run->job.id), LF_STR("kind", run->job.kind),
+                  LF_INT("attempt", run->job.attempt));
+    }
+    if (held > 0 && worker->jobs->on_commit)
+        worker->jobs->on_commit(db, worker->jobs->on_commit_arg);
+    return DB_OK;
+}
+
+void jobs_release(job_run_t *run)
+{
+    if (!run || run->completed)
+        return;
+    if (run->job.resumed || run->lease_lost) {
+        job_run_error(run, "batch_released", "the batch gave the job back unstarted");
+        record_outcome(run, JOB_RETRY);
+        return;
+    }
+    run->completed = true;
+    if (db_in_tx(run->worker->db))
+        db_rollback(run->worker->db);
+    db_params_t params;
+    params_lease(&params, run);
+    db_param_i64(&params, clock_now_ms());
+    int64_t rows = 0;
+    db_status_t status = run_conditional(run, "jobs_release", &params, &rows);
+    if (status != DB_OK) {
+        log_error("could not give a batch's unstarted job back; it is taken again when its "
+                  "lease ends",
+                  LF_INT("job_id", run->job.id), LF_STR("kind", run->job.kind),
+                  LF_STR("pg", db_errmsg(run->worker->db)), LF_ERR("job_record_failed"));
+        return;
+    }
+    if (rows != 1)
+        report_lease_lost(run, "released");
 }
 
 /* Leases up to kind->batch_max - 1 more due jobs of first's kind under

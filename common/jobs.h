@@ -121,7 +121,11 @@ typedef job_outcome_t (*job_fn)(job_run_t *run);
  * each individually with jobs_complete: done (after jobs_begin_finish(run)
  * and its effects, one completion transaction per job on the worker's one
  * session: finish one before beginning the next), retry with backoff, or
- * dead. A run it leaves uncompleted is retried ("batch_no_outcome"). */
+ * dead; or the done ones all in one completion transaction
+ * (jobs_begin_finish_many, jobs_finish_many); or a run whose work it never
+ * began back to the queue as it was (jobs_release). A run it leaves
+ * uncompleted is retried ("batch_no_outcome"). A worker that dies mid-batch
+ * leaves every run it had not completed started: each comes back resumed. */
 #define JOBS_BATCH_MAX 256
 
 typedef void (*job_batch_fn)(job_run_t *const *runs, size_t count, void *arg);
@@ -143,6 +147,32 @@ bool job_run_lease_lost(const job_run_t *run);
 /* Extends the leases of count runs (of one batch) in one statement.
  * DB_ERROR when any was lost (those are marked lost and cannot complete). */
 db_status_t jobs_keepalive_many(job_run_t *const *runs, size_t count);
+
+/* One completion transaction for several runs of one batch, instead of one
+ * each (a batch whose ends are cheaper recorded together: N rows updated by
+ * one statement, one COMMIT). jobs_begin_finish_many opens it: BEGIN and
+ * lock, in one statement, the rows of the runs not yet completed whose
+ * lease is still ours; a run whose lease is lost is marked so
+ * (job_run_lease_lost: write nothing for it). DB_OK: write the effects of
+ * the runs held on job_run_db(), complete no run of the list on its own
+ * meanwhile, then call jobs_finish_many. DB_ERROR when none is held (all
+ * lost), or the failure; nothing is open then. */
+db_status_t jobs_begin_finish_many(job_run_t *const *runs, size_t count);
+
+/* Marks every run held by jobs_begin_finish_many done in one statement and
+ * commits: their effects and "done" are one fact. Then each of them is
+ * completed, and each run of the list found lost is completed as lost.
+ * On a failure everything is rolled back, no run is completed, and the
+ * status is returned: complete each run on its own then (its own
+ * jobs_begin_finish, or an outcome). */
+db_status_t jobs_finish_many(job_run_t *const *runs, size_t count);
+
+/* Puts a run of a batch whose work the handler did not begin (no outside
+ * call was made for it: it ran out of time, or the batch stopped) back in
+ * the queue as it was before it was leased: queued, due now, its attempt
+ * returned, not started. Completes the run. A resumed run cannot go back
+ * (an earlier attempt may have called out): it is retried instead. */
+void jobs_release(job_run_t *run);
 
 typedef struct {
     const char *dsn;    /* runtime role of the schema */

@@ -402,8 +402,7 @@ static void optout(const http_request_t *req, http_response_t *res, void *arg)
     const char *customer = http_req_query(req, "customer");
     const char *channel = http_req_query(req, "channel");
     const char *token = http_req_query(req, "token");
-    if (!uuid_valid(customer) || !one_of(channel, CHANNELS) ||
-        !optout_token_ok(app->optout_key, customer, channel, token)) {
+    if (!optout_link_valid(app->optout_key, customer, channel, token)) {
         http_res_problem(res, 403, "bad_link", "this opt-out link is not valid", NULL);
         return;
     }

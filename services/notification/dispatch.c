@@ -8,6 +8,10 @@
  *              or phone; Telegram goes to the staff chat (NOTIFY_STAFF_CHAT)
  *   purchaser  stock.low's buyer, by email
  *   staff      the staff chat
+ * A message to the customer of an order the service has not heard placed
+ * yet (stock.shortage, invoice.created or a shipment heard first, from
+ * another stream: no email or phone known) waits (store_waiting_add) and
+ * runs when order.placed is kept (dispatch_waiting), instead of being lost.
  * A customer who opted out of the channel gets a `suppressed` row and no
  * job. An SMS heard in quiet hours waits in its job until they end. A
  * template that cannot be rendered makes a `failed` row, reported on the
@@ -18,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/clock.h"
 #include "common/emit.h"
@@ -168,16 +171,6 @@ json_t *dispatch_render(notification_app_t *app, db_t *db, const json_t *tmpl, c
     return out;
 }
 
-/* The store's UTC offset now (the process's TZ is STORE_TZ). */
-static long store_offset_s(int64_t now_ms)
-{
-    time_t now = (time_t)(now_ms / 1000);
-    struct tm local;
-    if (!localtime_r(&now, &local))
-        return 0;
-    return local.tm_gmtoff;
-}
-
 typedef struct {
     notification_app_t *app;
     db_t *db;
@@ -200,7 +193,7 @@ static db_status_t record(one_t *one, const recipient_t *to, const char *languag
     int64_t now = clock_now_ms();
     int64_t not_before = 0;
     if (strcmp(channel, "sms") == 0 && strcmp(state, "pending") == 0) {
-        int64_t release = rules_quiet_release(&one->app->sms_quiet, now, store_offset_s(now));
+        int64_t release = rules_quiet_release(&one->app->sms_quiet, now);
         not_before = release > now ? release : 0;
     }
     delivery_new_t row = {
@@ -261,6 +254,16 @@ static db_status_t record(one_t *one, const recipient_t *to, const char *languag
     return status;
 }
 
+/* Whether the trigger is for the customer of an order not heard placed
+ * yet: the order stream, which says who the customer is, comes later. */
+static bool waits_for_order(const one_t *one)
+{
+    return one->notice->order_id && one->notice->order_id[0] &&
+           strcmp(one->notice->event_type, "order.placed") != 0 &&
+           strcmp(text_of(one->trigger, "recipient"), "customer") == 0 &&
+           json_integer_value(json_object_get(one->order, "version")) <= 0;
+}
+
 static db_status_t run_trigger(one_t *one)
 {
     notification_app_t *app = one->app;
@@ -269,6 +272,10 @@ static db_status_t run_trigger(one_t *one)
     recipient_t to;
     db_status_t status =
         resolve(app, one->db, one->notice, one->order, text_of(trigger, "recipient"), channel, &to);
+    if (status == DB_OK && !to.address[0] && waits_for_order(one))
+        return store_waiting_add(one->db, one->notice->event_id, text_of(trigger, "trigger_id"),
+                                 one->notice->event_type, one->notice->order_id, one->notice->facts,
+                                 one->notice->occurred_at_ms);
     if (status != DB_OK || !to.address[0])
         return status; /* nobody to tell by that channel */
     bool opted_out = false;
@@ -337,5 +344,47 @@ db_status_t dispatch_event(notification_app_t *app, db_t *db, const notice_t *no
     json_decref(facts);
     json_decref(order);
     json_decref(triggers);
+    return status;
+}
+
+db_status_t dispatch_waiting(notification_app_t *app, db_t *db, const char *order_id,
+                             int *recorded_out)
+{
+    if (recorded_out)
+        *recorded_out = 0;
+    json_t *waiting = NULL, *order = NULL;
+    db_status_t status = store_waiting_take(db, order_id, &waiting);
+    if (status == DB_OK && json_array_size(waiting) > 0)
+        status = store_order_json(db, order_id, &order);
+    size_t i;
+    const json_t *row;
+    json_array_foreach(waiting, i, row)
+    {
+        if (status != DB_OK)
+            break;
+        json_t *trigger = NULL;
+        status = store_trigger_json(db, text_of(row, "trigger_id"), &trigger);
+        const json_t *facts = json_object_get(row, "facts");
+        notice_t notice = {
+            .event_id = text_of(row, "event_id"),
+            .event_type = text_of(row, "event_type"),
+            .order_id = order_id,
+            .facts = facts,
+            .extras = facts,
+            .occurred_at_ms = json_integer_value(json_object_get(row, "occurred_at_ms")),
+        };
+        json_t *all = status == DB_OK && trigger ? facts_with_order(&notice, order) : NULL;
+        /* a trigger switched off or changed since: as if heard now */
+        if (all && json_is_true(json_object_get(trigger, "enabled")) &&
+            strcmp(text_of(trigger, "event_type"), notice.event_type) == 0 &&
+            rules_condition_holds(json_object_get(trigger, "condition"), all)) {
+            one_t one = {app, db, &notice, order, trigger, recorded_out};
+            status = run_trigger(&one);
+        }
+        json_decref(all);
+        json_decref(trigger);
+    }
+    json_decref(order);
+    json_decref(waiting);
     return status;
 }

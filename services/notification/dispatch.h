@@ -30,6 +30,11 @@ typedef struct {
 db_status_t dispatch_event(notification_app_t *app, db_t *db, const notice_t *notice,
                            int *recorded_out);
 
+/* order.placed kept: the messages to its customer that were heard before
+ * it (no email or phone known then) and waited, each run now. */
+db_status_t dispatch_waiting(notification_app_t *app, db_t *db, const char *order_id,
+                             int *recorded_out);
+
 /* Renders a template object ({subject, body, html}) for the order (NULL:
  * none) into a new object {subject, body, html}; NULL with why on a
  * template that does not render. For preview and dispatch alike. */

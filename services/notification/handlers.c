@@ -187,6 +187,8 @@ static handler_result_t on_event(inbox_event_t *event, void *arg)
     db_status_t status = keep(event->db, event->type, order_id, msg, &notice);
     if (status == DB_OK)
         status = dispatch_event(app, event->db, &notice, NULL);
+    if (status == DB_OK && order_id[0] && strcmp(event->type, "order.placed") == 0)
+        status = dispatch_waiting(app, event->db, order_id, NULL);
     char what[160];
     snprintf(what, sizeof what, "could not notify of %s (order %s)", event->type,
              order_id[0] ? order_id : "none");

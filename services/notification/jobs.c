@@ -1,8 +1,18 @@
 /*
- * jobs.c — the send job (notify_send): one delivery log row through its
+ * jobs.c — the send job (notify_send): a delivery log row through its
  * channel, and its end recorded and said on the bus in the job's
- * completion transaction (jobs_begin_finish), so "sent" and "done" commit
- * together.
+ * completion transaction, so "sent" and "done" commit together.
+ *
+ * A batch kind (common/jobs.h): a worker takes up to NOTIFY_SEND_BATCH due
+ * sends at once, reads their rows in one statement, sends them one after
+ * another over its clients' open connections, and records all their ends
+ * in one completion transaction (jobs_begin_finish_many: one UPDATE of the
+ * rows, their events, one COMMIT) instead of a claim, a start and a commit
+ * per message: the database's work per message is what limited the rate.
+ * A batch starts no call after NOTIFY_SEND_TIMEOUT has gone by: what is
+ * left goes back to the queue unstarted (jobs_release) for other workers,
+ * so a provider that hangs holds up one message, not a batch. The leases
+ * are kept alive between calls.
  *
  * Each message once (issue 12 item 4):
  *   - the row and the job share the dedup key (event, trigger, recipient):
@@ -24,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/emit.h"
 #include "common/log.h"
 #include "common/uuid.h"
@@ -206,92 +217,276 @@ static const char *status_of(send_verdict_t verdict)
     return verdict == SEND_SENT ? "sent" : verdict == SEND_FAILED ? "failed" : "outcome_unknown";
 }
 
-/* The row's end and its message, in the completion transaction. */
-static job_outcome_t finish(job_run_t *run, notification_app_t *app, const char *id,
-                            send_verdict_t verdict, const char *provider_id,
-                            const notify_error_t *err)
+/* One message of a batch. */
+typedef struct {
+    job_run_t *run;
+    char id[UUID_TEXT_SIZE];
+    const json_t *delivery; /* borrowed from the batch's rows; NULL: gone */
+    bool completed;         /* its run's outcome is recorded */
+    send_verdict_t verdict;
+    char provider_id[NOTIFY_ID_SIZE];
+    notify_error_t err;
+} send_t;
+
+static delivery_end_t end_of(const send_t *send)
 {
-    db_t *db = job_run_db(run);
-    db_status_t status = jobs_begin_finish(run);
-    if (status != DB_OK)
-        return jobs_result(run, status, "open the completion transaction");
-    bool moved = false;
-    const char *state = status_of(verdict);
-    status = store_delivery_finish(db, id, state, provider_id, err->code, err->message,
-                                   job_run_job(run)->attempt, &moved);
-    json_t *delivery = NULL;
-    if (status == DB_OK && moved)
-        status = store_delivery_json(db, id, &delivery);
-    if (status == DB_OK && delivery) {
+    return (delivery_end_t){
+        .delivery_id = send->id,
+        .status = status_of(send->verdict),
+        .provider_id = send->provider_id,
+        .error_code = send->err.code,
+        .error_message = send->err.message,
+        .attempts = job_run_job(send->run)->attempt,
+    };
+}
+
+/* The moved rows' messages on the bus, in the open transaction. */
+static db_status_t say_ends(db_t *db, const json_t *moved)
+{
+    db_status_t status = DB_OK;
+    size_t i;
+    const json_t *delivery;
+    json_array_foreach(moved, i, delivery)
+    {
+        if (status != DB_OK)
+            break;
         char type[64];
-        snprintf(type, sizeof type, "notification.%s", state);
+        snprintf(type, sizeof type, "notification.%s", text_of(delivery, "status"));
         emitter_t em = emitter_root(db, "notification");
         status = events_result(&em, type, delivery);
     }
-    json_decref(delivery);
-    if (status == DB_OK) {
-        metrics_counter_add(verdict == SEND_SENT     ? app->sent_total
-                            : verdict == SEND_FAILED ? app->failed_total
-                                                     : app->unknown_total,
+    return status;
+}
+
+static void count_ends(notification_app_t *app, const json_t *moved)
+{
+    size_t i;
+    const json_t *delivery;
+    json_array_foreach(moved, i, delivery)
+    {
+        const char *state = text_of(delivery, "status");
+        metrics_counter_add(strcmp(state, "sent") == 0     ? app->sent_total
+                            : strcmp(state, "failed") == 0 ? app->failed_total
+                                                           : app->unknown_total,
                             1);
-        return JOB_DONE;
     }
+}
+
+/* A failure to record an end: a message the provider may have must never
+ * be sent again, so it is left to an operator (the job outcome_unknown)
+ * rather than retried. */
+static job_outcome_t unrecorded(job_run_t *run, send_verdict_t verdict, db_status_t status)
+{
     job_outcome_t outcome = jobs_result(run, status, "record a message's end");
-    /* the provider may have it and we cannot record it: never "failed" */
+    if (verdict != SEND_FAILED && outcome != JOB_DONE)
+        return JOB_UNKNOWN;
     return outcome == JOB_FAIL ? JOB_UNKNOWN : outcome;
 }
 
-static job_outcome_t run_send(job_run_t *run)
+/* One message's end in its own completion transaction (when the batch's
+ * could not be had). */
+static job_outcome_t finish_one(notification_app_t *app, send_t *send)
 {
-    notification_app_t *app = job_run_arg(run);
-    const job_t *job = job_run_job(run);
-    json_t *payload = json_loads(job->payload, 0, NULL);
-    char id[UUID_TEXT_SIZE];
-    const char *text = json_string_value(json_object_get(payload, "id"));
-    bool ok = text && uuid_valid(text);
-    if (ok)
-        memcpy(id, text, UUID_TEXT_SIZE);
-    json_decref(payload);
-    if (!ok) {
-        job_run_error(run, "bad_payload", "the send job names no delivery");
-        return JOB_FAIL;
-    }
-    json_t *delivery = NULL;
-    db_status_t status = store_delivery_json(job_run_db(run), id, &delivery);
+    job_run_t *run = send->run;
+    db_t *db = job_run_db(run);
+    db_status_t status = jobs_begin_finish(run);
     if (status != DB_OK)
-        return jobs_result(run, status, "read the delivery");
-    if (!delivery || strcmp(text_of(delivery, "status"), "pending") != 0) {
-        json_decref(delivery);
-        return JOB_DONE; /* gone, or already ended */
+        return unrecorded(run, send->verdict, status);
+    delivery_end_t end = end_of(send);
+    json_t *moved = NULL;
+    status = store_deliveries_finish(db, &end, 1, &moved);
+    if (status == DB_OK)
+        status = say_ends(db, moved);
+    if (status == DB_OK)
+        count_ends(app, moved);
+    json_decref(moved);
+    return status == DB_OK ? JOB_DONE : unrecorded(run, send->verdict, status);
+}
+
+/* The ends of count sends in one completion transaction; each alone when
+ * that fails. Every run is completed. */
+static void finish_all(notification_app_t *app, send_t **sends, size_t count)
+{
+    if (count == 0)
+        return;
+    job_run_t *runs[JOBS_BATCH_MAX];
+    delivery_end_t ends[JOBS_BATCH_MAX];
+    for (size_t i = 0; i < count; i++)
+        runs[i] = sends[i]->run;
+    db_t *db = job_run_db(runs[0]);
+    db_status_t status = jobs_begin_finish_many(runs, count);
+    json_t *moved = NULL;
+    if (status == DB_OK) {
+        size_t held = 0;
+        for (size_t i = 0; i < count; i++)
+            if (!job_run_lease_lost(runs[i]))
+                ends[held++] = end_of(sends[i]);
+        status = store_deliveries_finish(db, ends, held, &moved);
+        if (status == DB_OK)
+            status = say_ends(db, moved);
+        if (status == DB_OK)
+            status = jobs_finish_many(runs, count);
+        if (status == DB_OK)
+            count_ends(app, moved);
     }
-    char provider_id[NOTIFY_ID_SIZE] = "";
-    notify_error_t err;
-    memset(&err, 0, sizeof err);
-    send_verdict_t verdict;
+    json_decref(moved);
+    if (status == DB_OK)
+        return;
+    if (db_in_tx(db))
+        db_rollback(db);
+    log_warn("a batch's ends could not be recorded together; recording each alone",
+             LF_INT("messages", (long long)count), LF_STR("pg", db_errmsg(db)),
+             LF_ERR("batch_finish_failed"));
+    for (size_t i = 0; i < count; i++) {
+        if (job_run_lease_lost(runs[i]))
+            jobs_complete(runs[i], JOB_RETRY); /* another worker has it: the kit says so */
+        else
+            jobs_complete(runs[i], finish_one(app, sends[i]));
+    }
+}
+
+/* Reads the batch's job payloads and rows; a run that cannot be read is
+ * completed here. *rows_out holds the rows the sends borrow. */
+static void read_batch(job_run_t *const *runs, size_t count, send_t *sends, json_t **rows_out)
+{
+    const char *ids[JOBS_BATCH_MAX];
+    size_t wanted = 0;
+    for (size_t i = 0; i < count; i++) {
+        send_t *send = &sends[i];
+        send->run = runs[i];
+        json_t *payload = json_loads(job_run_job(runs[i])->payload, 0, NULL);
+        const char *text = json_string_value(json_object_get(payload, "id"));
+        bool ok = text && uuid_valid(text);
+        if (ok)
+            memcpy(send->id, text, UUID_TEXT_SIZE);
+        json_decref(payload);
+        if (!ok) {
+            job_run_error(runs[i], "bad_payload", "the send job names no delivery");
+            jobs_complete(runs[i], JOB_FAIL);
+            send->completed = true;
+            continue;
+        }
+        ids[wanted++] = send->id;
+    }
+    *rows_out = NULL;
+    if (wanted == 0)
+        return;
+    db_status_t status = store_deliveries_json(job_run_db(runs[0]), ids, wanted, rows_out);
+    for (size_t i = 0; status != DB_OK && i < count; i++) {
+        if (!sends[i].completed)
+            jobs_complete(runs[i], jobs_result(runs[i], status, "read the deliveries"));
+        sends[i].completed = true;
+    }
+    if (status != DB_OK)
+        return;
+    size_t r;
+    const json_t *row;
+    json_array_foreach(*rows_out, r, row)
+    {
+        const char *id = text_of(row, "delivery_id");
+        for (size_t i = 0; i < count; i++)
+            if (!sends[i].delivery && strcmp(sends[i].id, id) == 0)
+                sends[i].delivery = row;
+    }
+}
+
+/* Sends one message (or finds it interrupted): its verdict. A transient
+ * failure is completed here, retried with backoff. false when the run is
+ * completed. */
+static bool send_one(notification_app_t *app, send_t *send)
+{
+    job_run_t *run = send->run;
+    const job_t *job = job_run_job(run);
     if (job->resumed) {
-        verdict = SEND_OUTCOME_UNKNOWN;
-        snprintf(err.code, sizeof err.code, "interrupted");
-        snprintf(err.message, sizeof err.message,
+        send->verdict = SEND_OUTCOME_UNKNOWN;
+        snprintf(send->err.code, sizeof send->err.code, "interrupted");
+        snprintf(send->err.message, sizeof send->err.message,
                  "the sender stopped during the call: the provider may have the message");
     } else {
-        notify_result_t result = send_by_channel(app, delivery, provider_id, &err);
-        verdict = rules_send_verdict(result, false, job->attempt, job->max_attempts);
+        notify_result_t result =
+            send_by_channel(app, send->delivery, send->provider_id, &send->err);
+        send->verdict = rules_send_verdict(result, false, job->attempt, job->max_attempts);
     }
-    if (verdict != SEND_SENT)
-        log_warn("a message was not sent", LF_STR("delivery_id", id),
-                 LF_STR("channel", text_of(delivery, "channel")),
-                 LF_STR("verdict", rules_verdict_name(verdict)), LF_STR("code", err.code),
-                 LF_STR("message", err.message), LF_INT("attempt", job->attempt));
-    json_decref(delivery);
-    if (verdict == SEND_RETRY) {
-        status = store_delivery_attempt(job_run_db(run), id, err.code, err.message, job->attempt);
-        if (err.retry_after_ms > 0)
-            job_run_retry_after(run, err.retry_after_ms);
-        job_run_error(run, err.code[0] ? err.code : "transient", "%s", err.message);
-        (void)status; /* the note is a courtesy; the retry is the kit's */
-        return JOB_RETRY;
+    if (send->verdict != SEND_SENT)
+        log_warn("a message was not sent", LF_STR("delivery_id", send->id),
+                 LF_STR("channel", text_of(send->delivery, "channel")),
+                 LF_STR("verdict", rules_verdict_name(send->verdict)),
+                 LF_STR("code", send->err.code), LF_STR("message", send->err.message),
+                 LF_INT("attempt", job->attempt));
+    if (send->verdict != SEND_RETRY)
+        return true;
+    db_status_t status = store_delivery_attempt(job_run_db(run), send->id, send->err.code,
+                                                send->err.message, job->attempt);
+    (void)status; /* the note is a courtesy; the retry is the kit's */
+    if (send->err.retry_after_ms > 0)
+        job_run_retry_after(run, send->err.retry_after_ms);
+    job_run_error(run, send->err.code[0] ? send->err.code : "transient", "%s", send->err.message);
+    jobs_complete(run, JOB_RETRY);
+    return false;
+}
+
+/* Extends the leases of the batch's runs not yet completed. */
+static void keep_leases(send_t *sends, size_t count)
+{
+    job_run_t *runs[JOBS_BATCH_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!sends[i].completed)
+            runs[n++] = sends[i].run;
+    if (n > 0)
+        (void)jobs_keepalive_many(runs, n); /* a run found lost is marked so */
+}
+
+static void run_send_batch(job_run_t *const *runs, size_t count, void *arg)
+{
+    notification_app_t *app = arg;
+    send_t *sends = calloc(count, sizeof *sends);
+    if (!sends || count > JOBS_BATCH_MAX) {
+        free(sends);
+        for (size_t i = 0; i < count; i++) {
+            job_run_error(runs[i], "out_of_memory", "no room for a batch of %zu sends", count);
+            jobs_complete(runs[i], JOB_RETRY);
+        }
+        return;
     }
-    return finish(run, app, id, verdict, provider_id, &err);
+    json_t *rows = NULL;
+    read_batch(runs, count, sends, &rows);
+    send_t *ending[JOBS_BATCH_MAX];
+    size_t ends = 0;
+    int64_t started_ms = clock_mono_ms(), kept_ms = started_ms;
+    for (size_t i = 0; i < count; i++) {
+        send_t *send = &sends[i];
+        job_run_t *run = send->run;
+        if (send->completed)
+            continue;
+        send->completed = true; /* unless it ends with the batch, below */
+        if (!send->delivery || strcmp(text_of(send->delivery, "status"), "pending") != 0) {
+            jobs_complete(run, JOB_DONE); /* gone, or already ended */
+            continue;
+        }
+        int64_t now_ms = clock_mono_ms();
+        if (!job_run_job(run)->resumed && now_ms - started_ms >= app->send_timeout_ms) {
+            jobs_release(run); /* the batch is slow: the rest to other workers, unstarted */
+            continue;
+        }
+        send->completed = false;
+        if (now_ms - kept_ms >= app->send_timeout_ms / 2) {
+            keep_leases(sends, count);
+            kept_ms = now_ms;
+        }
+        if (job_run_lease_lost(run)) {
+            jobs_complete(run, JOB_RETRY); /* another worker has it: the kit says so */
+            send->completed = true;
+            continue;
+        }
+        if (send_one(app, send))
+            ending[ends++] = send;
+        else
+            send->completed = true; /* retried */
+    }
+    finish_all(app, ending, ends);
+    json_decref(rows);
+    free(sends);
 }
 
 int notification_jobs_register(jobs_t *jobs, notification_app_t *app)
@@ -299,5 +494,5 @@ int notification_jobs_register(jobs_t *jobs, notification_app_t *app)
     pthread_once(&clients_once, make_key);
     if (clients_key_failed)
         return -1;
-    return jobs_register(jobs, JOB_SEND, run_send, app);
+    return jobs_register_batch(jobs, JOB_SEND, app->send_batch, run_send_batch, app);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 
@@ -15,6 +16,35 @@ static const char *setting(const config_t *config, const char *name)
 {
     const char *value = config_get(config, name);
     return value ? value : "";
+}
+
+/* STORE_TZ (the process's TZ, set by service.c) must name a zone of
+ * tzdata: the quiet hours of SMS are read on its wall clock, summer time
+ * included. A name the C library does not find means UTC without a word,
+ * and a fixed offset ("UTC+3") knows no summer time: both are refused. */
+static int check_store_zone(const config_t *config)
+{
+    const char *zone = config_get(config, "STORE_TZ");
+    if (!zone || !zone[0] || strcmp(zone, "UTC") == 0)
+        return 0;
+    if (zone[0] == ':')
+        zone++;
+    bool ok = zone[0] && zone[0] != '/' && strlen(zone) < 128 && !strstr(zone, "..");
+    for (const char *p = zone; ok && *p; p++)
+        ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+             *p == '/' || *p == '_' || *p == '-' || *p == '+';
+    const char *dir = getenv("TZDIR");
+    if (!dir || !dir[0])
+        dir = "/usr/share/zoneinfo";
+    char path[512];
+    int n = ok ? snprintf(path, sizeof path, "%s/%s", dir, zone) : -1;
+    struct stat st;
+    if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return 0;
+    log_error("STORE_TZ must name a time zone of tzdata (Europe/Moscow, Asia/Yekaterinburg): "
+              "the quiet hours of SMS are the store's wall clock, summer time included",
+              LF_ERR("bad_config"), LF_STR("value", zone), LF_STR("zoneinfo", dir));
+    return -1;
 }
 
 static int read_settings(notification_app_t *app)
@@ -28,14 +58,17 @@ static int read_settings(notification_app_t *app)
         return -1;
     }
     snprintf(app->language, sizeof app->language, "%s", language);
+    if (check_store_zone(config) != 0)
+        return -1;
     const char *quiet = setting(config, "NOTIFY_SMS_QUIET_HOURS");
     if (rules_quiet_parse(quiet, &app->sms_quiet) != 0) {
         log_error("NOTIFY_SMS_QUIET_HOURS must be HH:MM-HH:MM or off", LF_ERR("bad_config"),
                   LF_STR("value", quiet));
         return -1;
     }
-    int64_t attempts = 0;
+    int64_t attempts = 0, batch = 0;
     if (config_get_int(config, "NOTIFY_MAX_ATTEMPTS", 1, 100, &attempts) != 0 ||
+        config_get_int(config, "NOTIFY_SEND_BATCH", 1, JOBS_BATCH_MAX, &batch) != 0 ||
         config_get_duration_ms(config, "NOTIFY_SEND_TIMEOUT", &app->send_timeout_ms) != 0)
         return -1;
     if (app->send_timeout_ms < 100 || app->send_timeout_ms > 120000) {
@@ -43,6 +76,7 @@ static int read_settings(notification_app_t *app)
         return -1;
     }
     app->max_attempts = (int)attempts;
+    app->send_batch = (int)batch;
     app->shop_name = setting(config, "NOTIFY_SHOP_NAME");
     app->public_url = setting(config, "NOTIFY_PUBLIC_URL");
     app->optout_key = setting(config, "NOTIFY_OPTOUT_KEY");

@@ -16,7 +16,7 @@
  *   notification.c  the application: settings and counters
  *   handlers.c      the one table of consumed topics: wire messages -> notices
  *   api.c           triggers, templates, the delivery log, opt-out (docs/notification-api.md)
- *   jobs.c          the send job: one message through its channel
+ *   jobs.c          the send jobs: messages through their channels, a batch at a time
  *   events.c        plain structs -> the notification stream's messages
  *   store.c         every SQL statement
  * the domain, in the caller's transaction:
@@ -48,6 +48,7 @@ typedef struct {
     quiet_hours_t sms_quiet;             /* NOTIFY_SMS_QUIET_HOURS, in STORE_TZ */
     int max_attempts;                    /* NOTIFY_MAX_ATTEMPTS: a send's tries */
     int64_t send_timeout_ms;             /* NOTIFY_SEND_TIMEOUT: one call to a provider */
+    int send_batch;                      /* NOTIFY_SEND_BATCH: messages a worker takes at once */
     /* borrowed from the service's configuration */
     const char *shop_name;      /* NOTIFY_SHOP_NAME */
     const char *public_url;     /* NOTIFY_PUBLIC_URL: where the opt-out link points */
@@ -82,7 +83,7 @@ int handlers_register(inbox_t *inbox, notification_app_t *app);
 /* api.c: the HTTP routes. 0 ok, -1 OOM. */
 int api_register(http_server_t *http, notification_app_t *app);
 
-/* jobs.c: the send job. 0 ok, -1 OOM. */
+/* jobs.c: the send job (a batch kind). 0 ok, -1 OOM. */
 int notification_jobs_register(jobs_t *jobs, notification_app_t *app);
 
 #endif

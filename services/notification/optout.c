@@ -1,5 +1,6 @@
 /*
- * optout.c — signed opt-out links (optout.h), HMAC-SHA256 from OpenSSL.
+ * optout.c — signed opt-out links (optout.h), HMAC-SHA256 from OpenSSL,
+ * and the check of a link's parameters (tests/fuzz/fuzz_optout_link.c).
  */
 #include "services/notification/optout.h"
 
@@ -8,6 +9,8 @@
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "common/uuid.h"
 
 void optout_token(const char *key, const char *customer_id, const char *channel,
                   char out[OPTOUT_TOKEN_SIZE])
@@ -32,6 +35,17 @@ bool optout_token_ok(const char *key, const char *customer_id, const char *chann
     optout_token(key, customer_id, channel, expected);
     return expected[0] && token && strlen(token) == strlen(expected) &&
            CRYPTO_memcmp(expected, token, strlen(expected)) == 0;
+}
+
+bool optout_link_valid(const char *key, const char *customer_id, const char *channel,
+                       const char *token)
+{
+    static const char *const channels[] = {"email", "sms", "telegram"};
+    bool known = false;
+    for (size_t i = 0; channel && i < sizeof channels / sizeof channels[0]; i++)
+        known = known || strcmp(channel, channels[i]) == 0;
+    return known && customer_id && uuid_valid(customer_id) && token &&
+           optout_token_ok(key, customer_id, channel, token);
 }
 
 void optout_url(const char *public_url, const char *key, const char *customer_id,

@@ -20,6 +20,13 @@ void optout_token(const char *key, const char *customer_id, const char *channel,
 bool optout_token_ok(const char *key, const char *customer_id, const char *channel,
                      const char *token);
 
+/* The opt-out link's parameters as a stranger sent them (NULL: missing):
+ * whether they name a customer (a UUID) and a channel (email, sms,
+ * telegram) and carry the token of that pair under key. What GET and POST
+ * /v1/optout check before anything is written. */
+bool optout_link_valid(const char *key, const char *customer_id, const char *channel,
+                       const char *token);
+
 /* "<public_url>/v1/optout?customer=<id>&channel=<ch>&token=<t>"; "" when
  * there is no customer id or it does not fit. */
 void optout_url(const char *public_url, const char *key, const char *customer_id,

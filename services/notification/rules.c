@@ -6,9 +6,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define CONDITION_KEYS_MAX 32
-#define MINUTES_PER_DAY    (24 * 60)
 
 static bool scalar(const json_t *value)
 {
@@ -105,26 +105,34 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-int64_t rules_quiet_release(const quiet_hours_t *quiet, int64_t now_ms, long utc_offset_s)
+int64_t rules_quiet_release(const quiet_hours_t *quiet, int64_t now_ms)
 {
     if (quiet->start_min == quiet->end_min)
         return now_ms;
-    int64_t local_ms = now_ms + (int64_t)utc_offset_s * 1000;
-    int64_t day_ms = (int64_t)MINUTES_PER_DAY * 60000;
-    int64_t midnight = floor_div(local_ms, day_ms) * day_ms;
-    int64_t into_ms = local_ms - midnight;
-    int minute = (int)(into_ms / 60000);
-    int64_t end_ms = (int64_t)quiet->end_min * 60000;
+    time_t now = (time_t)floor_div(now_ms, 1000);
+    struct tm local;
+    if (!localtime_r(&now, &local))
+        return now_ms;
+    int minute = local.tm_hour * 60 + local.tm_min;
     bool wraps = quiet->start_min > quiet->end_min;
     bool quiet_now = wraps ? (minute >= quiet->start_min || minute < quiet->end_min)
                            : (minute >= quiet->start_min && minute < quiet->end_min);
     if (!quiet_now)
         return now_ms;
-    /* the window ends today, or tomorrow when it started before midnight */
-    int64_t release_local = midnight + end_ms;
-    if (wraps && minute >= quiet->start_min)
-        release_local += day_ms;
-    return release_local - (int64_t)utc_offset_s * 1000;
+    /* the window ends today, or tomorrow when it started before midnight:
+     * that wall-clock time on that day, in the offset the zone has then */
+    struct tm end = {
+        .tm_year = local.tm_year,
+        .tm_mon = local.tm_mon,
+        .tm_mday = local.tm_mday + (wraps && minute >= quiet->start_min ? 1 : 0),
+        .tm_hour = quiet->end_min / 60,
+        .tm_min = quiet->end_min % 60,
+        .tm_isdst = -1, /* mktime finds whether summer time holds then */
+    };
+    time_t release = mktime(&end);
+    if (release == (time_t)-1 || (int64_t)release * 1000 <= now_ms)
+        return now_ms; /* no such time: never hold a message for ever */
+    return (int64_t)release * 1000;
 }
 
 send_verdict_t rules_send_verdict(notify_result_t result, bool resumed, int attempt,

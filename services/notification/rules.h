@@ -46,10 +46,12 @@ typedef struct {
 /* Parses "HH:MM-HH:MM" or "" / "off" (none). 0 ok, -1 malformed. */
 int rules_quiet_parse(const char *text, quiet_hours_t *out);
 
-/* The earliest instant at or after now_ms outside the quiet window, for a
- * zone that is utc_offset_s ahead of UTC at now (the store's, from
- * localtime_r). now_ms itself when it is not quiet. */
-int64_t rules_quiet_release(const quiet_hours_t *quiet, int64_t now_ms, long utc_offset_s);
+/* The earliest instant at or after now_ms outside the quiet window, the
+ * window read on the wall clock of the process's time zone: STORE_TZ, an
+ * IANA zone from tzdata (service.c sets TZ), so a window that ends on the
+ * far side of a change of offset (DST) ends at its wall-clock time, in the
+ * offset of that moment. now_ms itself when it is not quiet. */
+int64_t rules_quiet_release(const quiet_hours_t *quiet, int64_t now_ms);
 
 /* What a channel's answer does: the delivery's status and whether to try
  * again. */

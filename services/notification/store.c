@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/dbjson.h"
+#include "common/pgarray.h"
 
 #define DELIVERY_JSON                                                                              \
     "json_build_object('delivery_id', d.delivery_id, 'event_id', d.event_id, 'event_type', "       \
@@ -115,6 +116,15 @@ static const struct {
     {"nt_template_delete",
      "DELETE FROM templates WHERE template = $1 AND channel = $2 AND language = $3"},
 
+    {"nt_waiting_add",
+     "INSERT INTO waiting (event_id, trigger_id, event_type, order_id, facts, occurred_at_ms) "
+     "VALUES ($1, $2, $3, $4::uuid, $5::jsonb, $6) ON CONFLICT DO NOTHING"},
+    {"nt_waiting_take",
+     "WITH gone AS (DELETE FROM waiting WHERE order_id = $1::uuid RETURNING *) "
+     "SELECT json_build_object('event_id', event_id, 'trigger_id', trigger_id, 'event_type', "
+     "  event_type, 'facts', facts, 'occurred_at_ms', occurred_at_ms) "
+     "FROM gone ORDER BY created_at, occurred_at_ms, event_id, trigger_id"},
+
     {"nt_optout_has", "SELECT 1 FROM optouts WHERE customer_id = $1 AND channel = $2"},
     {"nt_optout_add",
      "INSERT INTO optouts (customer_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
@@ -130,10 +140,15 @@ static const struct {
      "ON CONFLICT (dedup_key) DO NOTHING RETURNING 1"},
     {"nt_delivery_json",
      "SELECT " DELIVERY_JSON " FROM deliveries d WHERE d.delivery_id = $1::uuid"},
-    {"nt_delivery_finish",
-     "UPDATE deliveries SET status = $2, provider_id = $3, error_code = $4, error_message = $5, "
-     "  attempts = $6, finished_at = now() WHERE delivery_id = $1::uuid AND status = 'pending' "
-     "RETURNING 1"},
+    {"nt_deliveries_json",
+     "SELECT " DELIVERY_JSON " FROM deliveries d WHERE d.delivery_id = ANY($1::uuid[])"},
+    {"nt_deliveries_finish",
+     "UPDATE deliveries d SET status = u.status, provider_id = u.provider_id, "
+     "  error_code = u.code, error_message = u.message, attempts = u.attempts, "
+     "  finished_at = now() "
+     "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[]) "
+     "  AS u(id, status, provider_id, code, message, attempts) "
+     "WHERE d.delivery_id = u.id AND d.status = 'pending' RETURNING " DELIVERY_JSON},
     {"nt_delivery_attempt",
      "UPDATE deliveries SET error_code = $2, error_message = $3, attempts = $4 "
      "WHERE delivery_id = $1::uuid AND status = 'pending'"},
@@ -382,6 +397,34 @@ db_status_t store_template_delete(db_t *db, const char *name, const char *channe
     return delete_count(db, "nt_template_delete", &params, found_out);
 }
 
+db_status_t store_waiting_add(db_t *db, const char *event_id, const char *trigger_id,
+                              const char *event_type, const char *order_id, const json_t *facts,
+                              int64_t occurred_at_ms)
+{
+    char *text = json_text(facts);
+    if (!text)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write %s's facts as JSON", event_id);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    db_param_text(&params, trigger_id);
+    db_param_text(&params, event_type);
+    db_param_text(&params, order_id);
+    db_param_text(&params, text);
+    db_param_i64(&params, occurred_at_ms);
+    db_status_t status = db_run(db, "nt_waiting_add", &params, NULL);
+    free(text);
+    return status;
+}
+
+db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run_json_rows(db, "nt_waiting_take", &params, out);
+}
+
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out)
 {
     db_params_t params;
@@ -440,22 +483,72 @@ db_status_t store_delivery_json(db_t *db, const char *delivery_id, json_t **out)
     return json_by_text(db, "nt_delivery_json", delivery_id, out);
 }
 
-db_status_t store_delivery_finish(db_t *db, const char *delivery_id, const char *status,
-                                  const char *provider_id, const char *error_code,
-                                  const char *error_message, int attempts, bool *moved_out)
+/* The wire form of each array of arrays into params; -1 out of memory. */
+static int array_params(pg_array_t *arrays, size_t count, db_params_t *params)
 {
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *wire = NULL;
+        size_t len = 0;
+        if (pg_array_wire(&arrays[i], &wire, &len) != 0)
+            return -1;
+        db_param_bytes(params, wire, len);
+    }
+    return 0;
+}
+
+db_status_t store_deliveries_json(db_t *db, const char *const *ids, size_t count, json_t **out)
+{
+    *out = NULL;
+    pg_array_t id_array;
+    pg_array_init(&id_array, PG_OID_UUID);
+    int failed = 0;
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = pg_array_add_uuid(&id_array, ids[i]);
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, delivery_id);
-    db_param_text(&params, status);
-    db_param_text(&params, provider_id ? provider_id : "");
-    db_param_text(&params, error_code ? error_code : "");
-    db_param_text(&params, error_message ? error_message : "");
-    db_param_i64(&params, attempts);
-    int64_t count = 0;
-    db_status_t rc = db_run_count(db, "nt_delivery_finish", &params, &count);
-    *moved_out = rc == DB_OK && count > 0;
-    return rc;
+    db_status_t status;
+    if (failed || array_params(&id_array, 1, &params) != 0)
+        status = db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
+    else
+        status = db_run_json_rows(db, "nt_deliveries_json", &params, out);
+    pg_array_release(&id_array);
+    return status;
+}
+
+enum { END_ID, END_STATUS, END_PROVIDER, END_CODE, END_MESSAGE, END_ATTEMPTS, END_COLUMNS };
+
+db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t count,
+                                    json_t **out)
+{
+    *out = NULL;
+    static const uint32_t oids[END_COLUMNS] = {PG_OID_UUID, PG_OID_TEXT, PG_OID_TEXT,
+                                               PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4};
+    pg_array_t arrays[END_COLUMNS];
+    for (int i = 0; i < END_COLUMNS; i++)
+        pg_array_init(&arrays[i], oids[i]);
+    int failed = 0;
+    for (size_t i = 0; i < count && !failed; i++) {
+        const delivery_end_t *e = &ends[i];
+        failed =
+            pg_array_add_uuid(&arrays[END_ID], e->delivery_id) != 0 ||
+            pg_array_add_text(&arrays[END_STATUS], e->status) != 0 ||
+            pg_array_add_text(&arrays[END_PROVIDER], e->provider_id ? e->provider_id : "") != 0 ||
+            pg_array_add_text(&arrays[END_CODE], e->error_code ? e->error_code : "") != 0 ||
+            pg_array_add_text(&arrays[END_MESSAGE], e->error_message ? e->error_message : "") !=
+                0 ||
+            pg_array_add_i32(&arrays[END_ATTEMPTS], e->attempts) != 0;
+    }
+    db_params_t params;
+    db_params_init(&params);
+    db_status_t status;
+    if (failed || array_params(arrays, END_COLUMNS, &params) != 0)
+        status =
+            db_fail(db, DB_STATE_BAD_DATA, "the ends of %zu deliveries do not make arrays", count);
+    else
+        status = db_run_json_rows(db, "nt_deliveries_finish", &params, out);
+    for (int i = 0; i < END_COLUMNS; i++)
+        pg_array_release(&arrays[i]);
+    return status;
 }
 
 db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,

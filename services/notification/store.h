@@ -79,6 +79,18 @@ db_status_t store_template_put(db_t *db, const char *name, const char *channel,
 db_status_t store_template_delete(db_t *db, const char *name, const char *channel,
                                   const char *language, bool *found_out);
 
+/* --- messages waiting for their order (migrations/002_waiting.sql) ------------ */
+
+/* Keeps (event, trigger) with the event's facts until order_id is placed;
+ * a second time is a no-op. */
+db_status_t store_waiting_add(db_t *db, const char *event_id, const char *trigger_id,
+                              const char *event_type, const char *order_id, const json_t *facts,
+                              int64_t occurred_at_ms);
+
+/* Takes (deletes) what waits for order_id, oldest first, as a JSON array of
+ * {event_id, trigger_id, event_type, facts, occurred_at_ms}. */
+db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out);
+
 /* --- opt-out ------------------------------------------------------------------- */
 
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out);
@@ -116,11 +128,25 @@ db_status_t store_delivery_insert(db_t *db, const delivery_new_t *delivery, bool
 /* The row as JSON (NULL when unknown). */
 db_status_t store_delivery_json(db_t *db, const char *delivery_id, json_t **out);
 
-/* Ends a pending delivery: status, the provider's id or the error. false
- * in *moved_out when it was not pending. */
-db_status_t store_delivery_finish(db_t *db, const char *delivery_id, const char *status,
-                                  const char *provider_id, const char *error_code,
-                                  const char *error_message, int attempts, bool *moved_out);
+/* The rows of count ids as a JSON array (unknown ids left out, in no
+ * particular order) into *out. */
+db_status_t store_deliveries_json(db_t *db, const char *const *ids, size_t count, json_t **out);
+
+/* How a pending delivery ended. */
+typedef struct {
+    const char *delivery_id;
+    const char *status; /* sent, failed, outcome_unknown */
+    const char *provider_id;
+    const char *error_code;
+    const char *error_message;
+    int attempts;
+} delivery_end_t;
+
+/* Ends count pending deliveries in one statement: status, the provider's
+ * id or the error. *out: the rows that moved, as a JSON array of their
+ * new state (a row that was no longer pending is not there). */
+db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t count,
+                                    json_t **out);
 
 /* Notes a failed attempt that will be tried again. */
 db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,

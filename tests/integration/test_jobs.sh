@@ -10,7 +10,10 @@
 # minute.
 # IT_JOBS_BATCH=N (test_jobs_batch.sh) runs the same with the kind
 # registered as a batch kind (jobs_register_batch): the same rules hold
-# when up to N jobs are claimed and completed together.
+# when up to N jobs are claimed and completed together. IT_JOBS_TOGETHER=true
+# (test_jobs_together.sh) also records a batch's effects in one transaction
+# and gives one job of a batch back unstarted now and then (jobs_release):
+# it comes back as if never leased, and runs once.
 source "$(dirname "$0")/lib.sh"
 
 JOBS=${IT_JOBS:-10000}
@@ -26,6 +29,7 @@ kitjobs_start() {
         DB_SCHEMA="$S" HTTP_ADDR=127.0.0.1:2811$n REPLAY_ADDR=tcp://127.0.0.1:2561$n \
         BUS_PUB_ENDPOINT=tcp://127.0.0.1:25650 BUS_SUB_ENDPOINT=tcp://127.0.0.1:25651 \
         REDIS_URL="$TEST_REDIS_URL" JOB_WORKERS=4 KITJOBS_WORK_MS=1 KITJOBS_BATCH="${IT_JOBS_BATCH:-0}" \
+        KITJOBS_TOGETHER="${IT_JOBS_TOGETHER:-false}" \
         BUS_CERT="$(it_key service kitjobs)" "$@" "$IT_BIN/kitjobs" serve
 }
 
@@ -135,6 +139,20 @@ if [ "${IT_JOBS_BATCH:-0}" -gt 1 ]; then
     [ "$batched" -gt $((JOBS / 2)) ] || it_fail "only $batched of $done_jobs effects came from batches"
     [ "$largest" -le "$IT_JOBS_BATCH" ] || it_fail "a batch of $largest, over $IT_JOBS_BATCH"
     it_log "$batched effects from batches, the largest of $largest"
+fi
+if [ "${IT_JOBS_TOGETHER:-false}" = true ]; then
+    released=$(count kit_job_released)
+    [ "$released" -gt 0 ] || it_fail "no job was given back unstarted"
+    # given back at attempt k, it is not charged for it: a job that never fails
+    # and was not caught by the kill or the clock jump ran once, at attempt k
+    it_assert_eq 0 "$(it_psql "SELECT count(*) FROM $S.kit_job_released r
+        JOIN $S.jobs j ON j.id = r.job_id JOIN $S.kit_job_effects e ON e.job_id = j.id
+        WHERE (j.payload->>'fail_times')::int = 0 AND NOT e.resumed AND j.attempts = e.attempt
+        AND e.attempt <> r.attempt")" "jobs charged an attempt for being given back"
+    it_assert_eq 0 "$(it_psql "SELECT count(*) FROM $S.kit_job_released r JOIN $S.jobs j
+        ON j.id = r.job_id WHERE j.state <> 'done' AND (j.payload->>'fail_times')::int >= 0")" \
+        "jobs given back that did not end done"
+    it_log "$released jobs given back unstarted, each run once afterwards"
 fi
 resumed=$(it_psql "SELECT count(*) FROM $S.kit_job_effects WHERE resumed")
 retried=$(it_psql "SELECT coalesce(sum(attempts - 1), 0) FROM $S.jobs")

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -82,7 +83,24 @@ static void test_dedup_key(void **state)
 }
 
 #define HOUR_MS (3600LL * 1000)
-#define MSK     (3 * 3600) /* Europe/Moscow, UTC+3 */
+
+/* The process's zone, as service.c sets STORE_TZ. */
+static void use_zone(const char *zone)
+{
+    setenv("TZ", zone, 1);
+    tzset();
+}
+
+/* Unix ms of a UTC date and time. */
+static int64_t utc_ms(int year, int month, int day, int hour, int minute)
+{
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = month - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = minute};
+    return (int64_t)timegm(&tm) * 1000;
+}
 
 static void test_quiet_hours(void **state)
 {
@@ -95,23 +113,62 @@ static void test_quiet_hours(void **state)
     assert_int_equal(-1, rules_quiet_parse("22-9", &quiet));
     assert_int_equal(-1, rules_quiet_parse("22:00-09:60", &quiet));
     assert_int_equal(0, rules_quiet_parse("22:00-09:00", &quiet));
+    use_zone("Europe/Moscow");            /* UTC+3 all year */
     int64_t day = 20000LL * 24 * HOUR_MS; /* a UTC midnight */
     /* 12:00 in Moscow (09:00 UTC): not quiet */
-    assert_true(rules_quiet_release(&quiet, day + 9 * HOUR_MS, MSK) == day + 9 * HOUR_MS);
+    assert_true(rules_quiet_release(&quiet, day + 9 * HOUR_MS) == day + 9 * HOUR_MS);
     /* 23:30 in Moscow (20:30 UTC): held until 09:00 Moscow next day (06:00 UTC) */
-    assert_true(rules_quiet_release(&quiet, day + 20 * HOUR_MS + HOUR_MS / 2, MSK) ==
+    assert_true(rules_quiet_release(&quiet, day + 20 * HOUR_MS + HOUR_MS / 2) ==
                 day + 24 * HOUR_MS + 6 * HOUR_MS);
     /* 02:00 in Moscow (23:00 UTC the day before): held until 09:00 Moscow (06:00 UTC) */
-    assert_true(rules_quiet_release(&quiet, day - HOUR_MS, MSK) == day + 6 * HOUR_MS);
+    assert_true(rules_quiet_release(&quiet, day - HOUR_MS) == day + 6 * HOUR_MS);
     /* exactly 09:00 Moscow: free; exactly 22:00: quiet */
-    assert_true(rules_quiet_release(&quiet, day + 6 * HOUR_MS, MSK) == day + 6 * HOUR_MS);
-    assert_true(rules_quiet_release(&quiet, day + 19 * HOUR_MS, MSK) == day + 30 * HOUR_MS);
+    assert_true(rules_quiet_release(&quiet, day + 6 * HOUR_MS) == day + 6 * HOUR_MS);
+    assert_true(rules_quiet_release(&quiet, day + 19 * HOUR_MS) == day + 30 * HOUR_MS);
+    /* Yekaterinburg, UTC+5: 23:30 there is 18:30 UTC, held until 09:00 there (04:00 UTC) */
+    use_zone("Asia/Yekaterinburg");
+    assert_true(rules_quiet_release(&quiet, day + 18 * HOUR_MS + HOUR_MS / 2) ==
+                day + 24 * HOUR_MS + 4 * HOUR_MS);
     /* a window within one day */
+    use_zone("UTC");
     assert_int_equal(0, rules_quiet_parse("13:00-14:00", &quiet));
-    assert_true(rules_quiet_release(&quiet, day + 13 * HOUR_MS + 60000, 0) == day + 14 * HOUR_MS);
+    assert_true(rules_quiet_release(&quiet, day + 13 * HOUR_MS + 60000) == day + 14 * HOUR_MS);
     /* none */
     assert_int_equal(0, rules_quiet_parse("off", &quiet));
-    assert_true(rules_quiet_release(&quiet, day + 23 * HOUR_MS, MSK) == day + 23 * HOUR_MS);
+    assert_true(rules_quiet_release(&quiet, day + 23 * HOUR_MS) == day + 23 * HOUR_MS);
+    use_zone("UTC");
+}
+
+/* A window that ends on the far side of a change of offset ends at its
+ * wall-clock time in the new offset: Berlin moves from CET (+1) to CEST
+ * (+2) at 02:00 on 29 March 2026 and back at 03:00 on 25 October 2026. */
+static void test_quiet_hours_dst(void **state)
+{
+    (void)state;
+    quiet_hours_t quiet;
+    assert_int_equal(0, rules_quiet_parse("21:00-09:00", &quiet));
+    use_zone("Europe/Berlin");
+    /* 22:00 CET on 28 March (21:00 UTC): held until 09:00 CEST on 29 March, 07:00 UTC, not
+     * 08:00 UTC (10:00 CEST) as the evening's offset would say */
+    assert_true(rules_quiet_release(&quiet, utc_ms(2026, 3, 28, 21, 0)) ==
+                utc_ms(2026, 3, 29, 7, 0));
+    /* 22:00 CEST on 24 October (20:00 UTC): held until 09:00 CET on 25 October, 08:00 UTC,
+     * not 07:00 UTC (08:00 CET, still quiet) */
+    assert_true(rules_quiet_release(&quiet, utc_ms(2026, 10, 24, 20, 0)) ==
+                utc_ms(2026, 10, 25, 8, 0));
+    /* 02:30 CEST on 25 October, the hour lived twice (00:30 UTC): 09:00 CET, 08:00 UTC */
+    assert_true(rules_quiet_release(&quiet, utc_ms(2026, 10, 25, 0, 30)) ==
+                utc_ms(2026, 10, 25, 8, 0));
+    /* 09:30 CEST on 29 March (07:30 UTC): free */
+    assert_true(rules_quiet_release(&quiet, utc_ms(2026, 3, 29, 7, 30)) ==
+                utc_ms(2026, 3, 29, 7, 30));
+    /* a window ending inside the hour that does not exist (02:00-03:00 on 29 March):
+     * released at the first wall-clock time after the jump, never held for a day */
+    assert_int_equal(0, rules_quiet_parse("23:00-02:30", &quiet));
+    int64_t release = rules_quiet_release(&quiet, utc_ms(2026, 3, 28, 23, 0));
+    assert_true(release > utc_ms(2026, 3, 28, 23, 0));
+    assert_true(release <= utc_ms(2026, 3, 29, 1, 30));
+    use_zone("UTC");
 }
 
 static void test_verdict(void **state)
@@ -194,10 +251,11 @@ static void test_check(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_condition), cmocka_unit_test(test_condition_valid),
-        cmocka_unit_test(test_dedup_key), cmocka_unit_test(test_quiet_hours),
-        cmocka_unit_test(test_verdict),   cmocka_unit_test(test_money),
-        cmocka_unit_test(test_render),    cmocka_unit_test(test_check),
+        cmocka_unit_test(test_condition),       cmocka_unit_test(test_condition_valid),
+        cmocka_unit_test(test_dedup_key),       cmocka_unit_test(test_quiet_hours),
+        cmocka_unit_test(test_quiet_hours_dst), cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_money),           cmocka_unit_test(test_render),
+        cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,10 @@
  *       a worker takes up to N jobs at once, keeps their leases alive
  *       together, waits KITJOBS_WORK_MS once for all and completes each
  *       (jobs_complete); the effect row says how many the batch held.
+ *       With KITJOBS_TOGETHER=true as well, the batch records the effects of
+ *       all its jobs in one completion transaction (jobs_begin_finish_many,
+ *       jobs_finish_many), and gives the last job of a batch of several
+ *       back unstarted once (jobs_release, noted in kit_job_released).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -47,12 +51,15 @@ extern const migration_set_t app_migrations;
 static const config_spec_t kitjobs_specs[] = {
     {"KITJOBS_WORK_MS", "0", false, "how long each job's pretend outside call takes"},
     {"KITJOBS_BATCH", "0", false, "0: one job per call; N: up to N jobs per batch"},
+    {"KITJOBS_TOGETHER", "false", false,
+     "a batch's effects in one transaction, and a job given back unstarted now and then"},
     CONFIG_SPEC_END,
 };
 
 typedef struct {
     int64_t work_ms;
     int64_t batch;
+    bool together;
 } kitjobs_t;
 
 /* ------------------------------------------------------------------ */
@@ -61,6 +68,10 @@ typedef struct {
 static int prepare(db_t *db, void *arg)
 {
     (void)arg;
+    if (db_prepare(db, "kitjobs_released",
+                   "INSERT INTO kit_job_released (job_id, attempt) VALUES ($1, $2) "
+                   "ON CONFLICT DO NOTHING RETURNING 1") != 0)
+        return -1;
     return db_prepare(db, "kitjobs_effect",
                       "INSERT INTO kit_job_effects (job_id, n, worker_pid, attempt, resumed, "
                       "run_at_ms, batch_size) VALUES ($1, $2, $3, $4, $5, $6, $7)");
@@ -74,15 +85,19 @@ static void pause_ms(int64_t ms)
     }
 }
 
+static job_outcome_t record_effect(job_run_t *run, json_int_t n, size_t batch_size);
+
 /* One job: fail as planned or record its effect (batch_size: of its batch;
- * 0 when it runs alone and waits its own work_ms). */
-static job_outcome_t kit_effect(job_run_t *run, size_t batch_size)
+ * 0 when it runs alone and waits its own work_ms). together: only decide,
+ * JOB_DONE meaning "record its effect" (*n_out) in the batch's transaction. */
+static job_outcome_t kit_effect(job_run_t *run, size_t batch_size, bool together, json_int_t *n_out)
 {
     const kitjobs_t *kit = job_run_arg(run);
     const job_t *job = job_run_job(run);
     json_error_t error;
     json_t *payload = json_loads(job->payload, 0, &error);
     json_int_t n = json_integer_value(json_object_get(payload, "n"));
+    *n_out = n;
     json_t *fail_times = json_object_get(payload, "fail_times");
     job_outcome_t outcome = JOB_DONE;
     if (!payload || n < 1 || !json_is_integer(fail_times)) {
@@ -99,6 +114,10 @@ static job_outcome_t kit_effect(job_run_t *run, size_t batch_size)
         outcome = JOB_RETRY;
         goto done;
     }
+    if (together) {
+        outcome = JOB_DONE; /* the caller opened the transaction; the effect next */
+        goto done;
+    }
     db_status_t status = jobs_begin_finish(run);
     if (status != DB_OK) {
         /* DB_ERROR: the lease is lost and the kit says so; transient: later */
@@ -107,6 +126,16 @@ static job_outcome_t kit_effect(job_run_t *run, size_t batch_size)
         outcome = JOB_RETRY;
         goto done;
     }
+    outcome = record_effect(run, n, batch_size);
+done:
+    json_decref(payload);
+    return outcome;
+}
+
+/* The effect row of job n, in the open completion transaction. */
+static job_outcome_t record_effect(job_run_t *run, json_int_t n, size_t batch_size)
+{
+    const job_t *job = job_run_job(run);
     db_params_t params;
     db_params_init(&params);
     db_param_i64(&params, job->id);
@@ -116,21 +145,76 @@ static job_outcome_t kit_effect(job_run_t *run, size_t batch_size)
     db_param_bool(&params, job->resumed);
     db_param_i64(&params, job->run_at_ms);
     db_param_i64(&params, batch_size > 0 ? (int64_t)batch_size : 1);
-    status = db_run(job_run_db(run), "kitjobs_effect", &params, NULL);
+    db_status_t status = db_run(job_run_db(run), "kitjobs_effect", &params, NULL);
     if (status != DB_OK) {
         job_run_error(run, status == DB_TRANSIENT ? "pg_unavailable" : "pg_error",
                       "could not record the effect of job %lld: %s", (long long)n,
                       db_errmsg(job_run_db(run)));
-        outcome = JOB_RETRY;
+        return JOB_RETRY;
     }
-done:
-    json_decref(payload);
-    return outcome;
+    return JOB_DONE;
 }
 
 static job_outcome_t run_kit_effect(job_run_t *run)
 {
-    return kit_effect(run, 0);
+    json_int_t n = 0;
+    return kit_effect(run, 0, false, &n);
+}
+
+/* Gives run back unstarted unless it was once already: true if it went. */
+static bool release_once(job_run_t *run)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, job_run_job(run)->id);
+    db_param_i64(&params, job_run_job(run)->attempt);
+    int64_t rows = 0;
+    if (db_run_count(job_run_db(run), "kitjobs_released", &params, &rows) != DB_OK || rows != 1)
+        return false;
+    jobs_release(run);
+    return true;
+}
+
+/* The effects of a batch in one completion transaction. */
+static void run_together(job_run_t *const *runs, size_t count)
+{
+    job_run_t *ending[JOBS_BATCH_MAX];
+    json_int_t numbers[JOBS_BATCH_MAX];
+    size_t ends = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (count > 1 && i == count - 1 && !job_run_job(runs[i])->resumed && release_once(runs[i]))
+            continue;
+        json_int_t n = 0;
+        job_outcome_t outcome = kit_effect(runs[i], count, true, &n);
+        if (outcome != JOB_DONE) {
+            jobs_complete(runs[i], outcome);
+            continue;
+        }
+        numbers[ends] = n;
+        ending[ends++] = runs[i];
+    }
+    if (ends == 0)
+        return;
+    db_status_t status = jobs_begin_finish_many(ending, ends);
+    for (size_t i = 0; status == DB_OK && i < ends; i++)
+        if (!job_run_lease_lost(ending[i]) &&
+            record_effect(ending[i], numbers[i], count) != JOB_DONE)
+            status = DB_ERROR;
+    if (status == DB_OK)
+        status = jobs_finish_many(ending, ends);
+    if (status == DB_OK)
+        return;
+    if (db_in_tx(job_run_db(ending[0])))
+        db_rollback(job_run_db(ending[0]));
+    /* each on its own then (a lost lease: the kit says so) */
+    for (size_t i = 0; i < ends; i++) {
+        if (job_run_lease_lost(ending[i])) {
+            jobs_complete(ending[i], JOB_RETRY);
+            continue;
+        }
+        json_int_t n = 0;
+        jobs_complete(ending[i], kit_effect(ending[i], count, false, &n));
+    }
 }
 
 static void run_kit_batch(job_run_t *const *runs, size_t count, void *arg)
@@ -144,9 +228,15 @@ static void run_kit_batch(job_run_t *const *runs, size_t count, void *arg)
         }
         return;
     }
+    if (kit->together) {
+        run_together(runs, count);
+        return;
+    }
     /* a run whose lease was lost cannot complete: the kit says so */
-    for (size_t i = 0; i < count; i++)
-        jobs_complete(runs[i], kit_effect(runs[i], count));
+    for (size_t i = 0; i < count; i++) {
+        json_int_t n = 0;
+        jobs_complete(runs[i], kit_effect(runs[i], count, false, &n));
+    }
 }
 
 static int serve(int argc, char **argv)
@@ -166,6 +256,7 @@ static int serve(int argc, char **argv)
     kitjobs_t kit = {0};
     if (config_get_int(service_config(svc), "KITJOBS_WORK_MS", 0, 60000, &kit.work_ms) != 0 ||
         config_get_int(service_config(svc), "KITJOBS_BATCH", 0, JOBS_BATCH_MAX, &kit.batch) != 0 ||
+        config_get_bool(service_config(svc), "KITJOBS_TOGETHER", &kit.together) != 0 ||
         (kit.batch > 0
              ? jobs_register_batch(service_jobs(svc), KIND, (int)kit.batch, run_kit_batch, &kit)
              : jobs_register(service_jobs(svc), KIND, run_kit_effect, &kit)) != 0) {

@@ -46,11 +46,10 @@ nt_start_fakes() {
     done
 }
 
-# nt_start NAME [VAR=VALUE ...]: the notification service, told of the fakes
-nt_start() {
-    local name=$1
-    shift
-    it_start "$name" bash -c "$NT_ENV
+# nt_command [VAR=VALUE ...]: the command line (for bash -c) of the
+# notification service, told of the fakes
+nt_command() {
+    echo "$NT_ENV
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
         HTTP_ADDR=127.0.0.1:$NT_HTTP REPLAY_ADDR=tcp://127.0.0.1:$NT_REPLAY \
         REDIS_URL=$TEST_REDIS_URL BUS_CERT=$(it_key service notification) \
@@ -63,6 +62,13 @@ nt_start() {
         NOTIFY_STAFF_CHAT=$NT_STAFF_CHAT NOTIFY_OPTOUT_KEY=$NT_OPTOUT_KEY \
         NOTIFY_PUBLIC_URL=$NT_URL NOTIFY_SMS_QUIET_HOURS=off NOTIFY_SEND_TIMEOUT=4s \
         NOTIFY_MAX_ATTEMPTS=4 $* \"$IT_BIN/notification\""
+}
+
+# nt_start NAME [VAR=VALUE ...]: the notification service, told of the fakes
+nt_start() {
+    local name=$1
+    shift
+    it_start "$name" bash -c "$(nt_command "$@")"
     it_wait_until 30 "$name ready" kit_http_ok $NT_HTTP /readyz
 }
 
@@ -93,3 +99,21 @@ nt_mail_json() { curl -fsS --max-time 5 "$NT_SMTP_CONTROL/_fake/messages"; }
 nt_sms_json() { curl -fsS --max-time 5 "$NT_SMS_URL/_fake/messages"; }
 nt_tg_json() { curl -fsS --max-time 5 "$NT_TG_URL/_fake/messages"; }
 nt_eml_count() { find "$NT_MAIL_DIR" -name '*.eml' | wc -l; }
+
+# nt_feed_events TYPE TAG FROM TO FILE: order.placed or order.status_changed
+# for orders FROM..TO of TAG, as one factfeed publish body (a customer with an
+# email, no phone: one email per status)
+nt_feed_events() {
+    awk -v type="$1" -v tag="$2" -v from="$3" -v to="$4" 'BEGIN {
+        printf "{\"events\":["
+        for (i = from; i <= to; i++) {
+            id = sprintf("%08x-0000-4000-8000-%012x", tag, i)
+            if (type == "order.placed")
+                p = sprintf("{\"order_id\":\"%s\",\"version\":1,\"number\":%d,\"title\":\"No. %d\",\"customer\":{\"customer_id\":\"%08x-1111-4000-8000-%012x\",\"name\":\"Иван Петров\",\"email\":\"bench%d@example.ru\"},\"delivery\":{\"method\":\"DELIVERY_METHOD_COURIER\"},\"lines\":[{\"line_no\":1,\"sku\":\"LAMP\",\"name\":\"Лампа настольная\",\"quantity\":2}],\"currency\":\"RUB\"}", id, tag * 100000 + i, tag * 100000 + i, tag, i, i)
+            else
+                p = sprintf("{\"order_id\":\"%s\",\"version\":2,\"number\":%d,\"from_status\":\"\",\"to_status\":\"new\",\"group\":\"new\"}", id, tag * 100000 + i)
+            printf "%s{\"type\":\"%s\",\"payload\":%s}", (i > from ? "," : ""), type, p
+        }
+        printf "]}"
+    }' >"$5"
+}
