@@ -138,17 +138,17 @@ fail:
     return NULL;
 }
 
-void groupcommit_destroy(groupcommit_t **self_p)
+void groupcommit_stop(groupcommit_t *gc)
 {
-    if (!self_p || !*self_p)
+    if (!gc)
         return;
-    groupcommit_t *gc = *self_p;
     pthread_mutex_lock(&gc->lock);
     gc->stopping = true;
     pthread_cond_broadcast(&gc->more);
     pthread_mutex_unlock(&gc->lock);
     for (unsigned i = 0; i < gc->n_threads; i++)
         pthread_join(gc->threads[i], NULL);
+    gc->n_threads = 0;
     /* no committer ran (none started): what waits is committed here */
     void *item;
     while (gc->count > 0 && gc->ring) {
@@ -157,6 +157,14 @@ void groupcommit_destroy(groupcommit_t **self_p)
         gc->count--;
         gc->commit(&item, 1, gc->arg);
     }
+}
+
+void groupcommit_destroy(groupcommit_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    groupcommit_t *gc = *self_p;
+    groupcommit_stop(gc);
     pthread_cond_destroy(&gc->more);
     pthread_mutex_destroy(&gc->lock);
     free(gc->threads);
@@ -168,7 +176,8 @@ void groupcommit_destroy(groupcommit_t **self_p)
 int groupcommit_submit_take(groupcommit_t *gc, void *item)
 {
     pthread_mutex_lock(&gc->lock);
-    bool taken = !gc->stopping && gc->count < gc->waiting_max;
+    bool stopping = gc->stopping;
+    bool taken = !stopping && gc->count < gc->waiting_max;
     if (taken) {
         gc->ring[(gc->head + gc->count) % gc->waiting_max] = item;
         gc->count++;
@@ -178,7 +187,7 @@ int groupcommit_submit_take(groupcommit_t *gc, void *item)
     pthread_mutex_unlock(&gc->lock);
     if (!taken)
         metrics_counter_add(gc->refused_total, 1);
-    return taken ? 0 : -1;
+    return taken ? 0 : stopping ? -2 : -1;
 }
 
 size_t groupcommit_waiting(groupcommit_t *gc)

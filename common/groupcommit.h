@@ -57,13 +57,20 @@ typedef struct groupcommit groupcommit_t;
  * out of memory. Caller owns the result. */
 groupcommit_t *groupcommit_new(const groupcommit_config_t *config);
 
-/* Stops taking items, commits every item still waiting, joins the
- * committers and frees; NULL-safe. */
+/* Stops taking items, commits every item still waiting and joins the
+ * committers; the queue stays allocated (submits are refused, -2) until
+ * groupcommit_destroy. For a service's stop, while what the commit
+ * function uses still exists. NULL-safe; idempotent; not concurrent with
+ * itself or with destroy. */
+void groupcommit_stop(groupcommit_t *gc);
+
+/* groupcommit_stop, then frees; NULL-safe. */
 void groupcommit_destroy(groupcommit_t **self_p);
 
 /* Queues item for the next batch. 0: taken — the commit function will get
- * it exactly once; -1: refused (waiting_max items already wait, or the
- * queue is stopping) — the caller still owns item and answers for it.
+ * it exactly once; refused: -1 when waiting_max items already wait, -2
+ * when the queue is stopping — the caller still owns item and answers
+ * for it.
  * Never blocks on a commit. Thread-safe. */
 int groupcommit_submit_take(groupcommit_t *gc, void *item);
 

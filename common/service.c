@@ -80,6 +80,8 @@ struct service {
     jobs_t *jobs;
     http_server_t *http;
     db_pool_t *pool;
+    void (*on_stopping)(void *arg); /* service_on_stopping */
+    void *on_stopping_arg;
     auth_t *auth;
     pthread_key_t locker_key; /* this thread's Redis connection */
     bool locker_key_made;
@@ -645,6 +647,12 @@ static int wait_and_migrate(service_t *svc, const sigset_t *stop_signals, int *s
     return rc;
 }
 
+void service_on_stopping(service_t *svc, void (*fn)(void *arg), void *arg)
+{
+    svc->on_stopping = fn;
+    svc->on_stopping_arg = arg;
+}
+
 int service_run(service_t *svc)
 {
     sigset_t stop_signals;
@@ -681,6 +689,8 @@ int service_run(service_t *svc)
     }
     log_info("stopping", LF_STR("service", svc->def.name),
              LF_STR("signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
+    if (svc->on_stopping)
+        svc->on_stopping(svc->on_stopping_arg);
     /* the order matters: stop taking work, finish what is in hand, publish */
     http_server_destroy(&svc->http);
     inbox_destroy(&svc->inbox);

@@ -126,4 +126,11 @@ void service_answer_db_failure(http_response_t *res, const db_t *db, db_status_t
  * exit status. */
 int service_run(service_t *svc);
 
+/* fn(arg) is called once when service_run hears its stop signal, before
+ * the kit takes its parts down: a program's own threads that call into
+ * the service (service_tx, service_committed: a group commit's committers,
+ * a producer) end there, while the relay, the pool and the HTTP server
+ * they use still exist. One per service; set it before service_run. */
+void service_on_stopping(service_t *svc, void (*fn)(void *arg), void *arg);
+
 #endif

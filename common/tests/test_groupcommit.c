@@ -230,6 +230,28 @@ static void test_destroy_commits_what_waits(void **state)
     assert_null(groupcommit_new(&(groupcommit_config_t){.name = "t_none"}));
 }
 
+/* a service's stop: what waits is committed before stop returns, and
+ * what comes after is refused as "stopping" (-2), not as "full" */
+static void test_stop_commits_then_refuses(void **state)
+{
+    (void)state;
+    ledger_reset(1000, false);
+    groupcommit_t *gc = groupcommit_new(&(groupcommit_config_t){
+        .name = "t_stop", .committers = 2, .batch_max = 3, .commit = commit_batch});
+    assert_non_null(gc);
+    for (intptr_t i = 1; i <= 50; i++)
+        assert_int_equal(groupcommit_submit_take(gc, (void *)i), 0);
+    groupcommit_stop(gc);
+    assert_int_equal(ledger.committed, 50);
+    assert_int_equal(groupcommit_submit_take(gc, (void *)(intptr_t)51), -2);
+    groupcommit_stop(gc); /* idempotent */
+    groupcommit_destroy(&gc);
+    assert_int_equal(ledger.committed, 50);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(ledger.seen[i], 1);
+    groupcommit_stop(NULL);
+}
+
 int main(void)
 {
     log_init("test", LOG_ERROR);
@@ -240,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_full_queue_refuses_then_takes),
         cmocka_unit_test(test_committers_run_together),
         cmocka_unit_test(test_destroy_commits_what_waits),
+        cmocka_unit_test(test_stop_commits_then_refuses),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     metrics_shutdown();

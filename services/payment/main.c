@@ -61,10 +61,11 @@ int main(int argc, char **argv)
         service_destroy(&svc);
         return 1;
     }
+    /* the callbacks' committers stop first, while the relay they wake and
+     * the pool they use exist; service_run then stops the HTTP server, the
+     * inbox and the jobs */
+    service_on_stopping(svc, payment_app_stopping, app);
     int status = service_run(svc);
-    /* service_run has stopped the HTTP server, the inbox and the jobs; the
-     * callbacks' committers stop next, while the database pool and the
-     * metrics they use still exist (service_destroy frees both) */
     payment_app_destroy(&app);
     service_destroy(&svc);
     return status;

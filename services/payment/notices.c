@@ -338,13 +338,21 @@ void notices_webhook(notices_t *notices, const http_request_t *req, http_respons
         return;
     }
     http_deferred_t *answer_p = p->answer;
-    if (groupcommit_submit_take(notices->queue, p) != 0) {
-        /* too many wait already: the bank delivers again later */
+    int taken = groupcommit_submit_take(notices->queue, p);
+    if (taken != 0) {
+        /* too many wait already, or the service is stopping: the bank
+         * delivers again later */
         http_response_t *late = http_deferred_response(answer_p);
-        http_res_header(late, "Retry-After", "1");
-        http_res_problem(late, 429, "too_many_notifications",
-                         "too many notifications are waiting to be stored",
-                         "nothing is acknowledged: deliver it again in a moment");
+        if (taken == -2) {
+            http_res_header(late, "Retry-After", "5");
+            http_res_problem(late, 503, "stopping", "the service is stopping",
+                             "nothing is acknowledged: deliver it again later");
+        } else {
+            http_res_header(late, "Retry-After", "1");
+            http_res_problem(late, 429, "too_many_notifications",
+                             "too many notifications are waiting to be stored",
+                             "nothing is acknowledged: deliver it again in a moment");
+        }
         http_deferred_finish(&answer_p);
         pending_destroy(&p);
     }
@@ -371,6 +379,12 @@ notices_t *notices_new(payment_app_t *app)
         return NULL;
     }
     return notices;
+}
+
+void notices_stop(notices_t *notices)
+{
+    if (notices)
+        groupcommit_stop(notices->queue);
 }
 
 void notices_destroy(notices_t **self_p)

@@ -31,7 +31,12 @@ typedef struct notices notices_t;
  * on out of memory. Caller owns the result. */
 notices_t *notices_new(payment_app_t *app);
 
-/* Commits what waits, stops the committers, frees; NULL-safe. */
+/* Commits what waits and stops the committers while the service's relay
+ * and pool still exist (service_on_stopping); a notification heard after
+ * is answered 503 with Retry-After, nothing stored. NULL-safe. */
+void notices_stop(notices_t *notices);
+
+/* notices_stop, then frees; NULL-safe. */
 void notices_destroy(notices_t **self_p);
 
 /* The webhook route of provider ("sberbank", "yookassa"). */

@@ -98,6 +98,11 @@ payment_app_t *payment_app_new(service_t *svc)
     return app;
 }
 
+void payment_app_stopping(void *app)
+{
+    notices_stop(((payment_app_t *)app)->notices);
+}
+
 void payment_app_destroy(payment_app_t **self_p)
 {
     if (!self_p || !*self_p)

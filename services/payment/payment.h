@@ -77,6 +77,10 @@ typedef struct {
 payment_app_t *payment_app_new(service_t *svc);
 void payment_app_destroy(payment_app_t **self_p);
 
+/* service_on_stopping: the callbacks' committers commit what waits and
+ * stop while the relay and the pool they use exist (arg: the app). */
+void payment_app_stopping(void *app);
+
 /* handlers.c: a handler for every consumed topic. 0 ok, -1 OOM. */
 int handlers_register(inbox_t *inbox, payment_app_t *app);
 

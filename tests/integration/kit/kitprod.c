@@ -55,8 +55,20 @@ typedef struct {
     service_t *svc;
     int64_t count, batch, rate, filler;
     pthread_t thread;
+    bool threaded; /* the thread runs: joined by producer_stop */
     atomic_bool stop;
 } producer_t;
+
+/* service_on_stopping: the producer thread ends while the relay it wakes
+ * still exists */
+static void producer_stop(void *arg)
+{
+    producer_t *producer = arg;
+    atomic_store(&producer->stop, true);
+    if (producer->threaded)
+        pthread_join(producer->thread, NULL);
+    producer->threaded = false;
+}
 
 static int prepare(db_t *db, void *arg)
 {
@@ -317,12 +329,11 @@ int main(int argc, char **argv)
         service_destroy(&svc);
         return 1;
     }
-    bool threaded =
+    producer.threaded =
         producer.count > 0 && pthread_create(&producer.thread, NULL, producer_main, &producer) == 0;
+    service_on_stopping(svc, producer_stop, &producer);
     int status = service_run(svc);
-    atomic_store(&producer.stop, true);
-    if (threaded)
-        pthread_join(producer.thread, NULL);
+    producer_stop(&producer); /* service_run may end without a signal */
     service_destroy(&svc);
     return status;
 }
