@@ -4,9 +4,11 @@
  * DESIGN.md "Producing": a service never publishes directly. It appends
  * the event to its outbox table in the same transaction as the state
  * change, as the last statement before COMMIT, after the rows it changed
- * are locked; the relay (relay.h) numbers and publishes it once the
- * transaction has committed. If the transaction rolls back, the event
- * never existed.
+ * are locked. It is numbered as it is inserted — the stream's next seq,
+ * from the counter row, whose lock the transaction then holds until it
+ * ends, so events commit in seq order — and the relay (relay.h) publishes
+ * it once the transaction has committed. If the transaction rolls back,
+ * the event never existed and its seq is given to the next one.
  *
  * Event ids: a root event gets a random UUID; an event emitted because of
  * another gets UUIDv5(causation_id, emit_index), so re-emitting after a

@@ -7,8 +7,9 @@
  * Proves: a root event gets a random v4 id and its row carries every field
  * given (defaults filled in: schema version 1, occurred_at now on the
  * business clock, "" for no correlation or cause) and the payload byte for
- * byte; a caused event's id is UUIDv5(cause, index), so appending it again
- * leaves one row as first written; a bad causation id is refused; an event
+ * byte, numbered as inserted (the stream's next seq, in its epoch); a
+ * caused event's id is UUIDv5(cause, index), so appending it again leaves
+ * one row as first written and takes no seq; a bad causation id is refused; an event
  * of a rolled-back transaction never existed; a protobuf payload is packed;
  * outbox_row_envelope turns a numbered row into a packed Envelope whose
  * every field unpacks to what was stored, and refuses rows that are not
@@ -167,8 +168,15 @@ static void test_root_event_row_holds_what_was_given(void **state)
     assert_int_equal(len, sizeof payload_bytes);
     assert_memory_equal(payload, payload_bytes, len);
     free(payload);
-    assert_null(db_value(res, 0, 7)); /* not numbered yet */
-    assert_null(db_value(res, 0, 8));
+    PQclear(res);
+    /* numbered as it was inserted: the stream's next seq, in its epoch */
+    assert_int_equal(db_run_sql(db,
+                                "SELECT o.seq = s.last_seq AND o.epoch = s.epoch AND o.seq > 0"
+                                " FROM outbox o JOIN outbox_streams s ON s.stream = o.stream"
+                                " WHERE o.event_id = $1::uuid",
+                                &params, &res),
+                     DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "t");
     PQclear(res);
 
     /* another root event gets another id; no correlation is "" */
@@ -206,17 +214,43 @@ static void test_caused_event_id_is_stable(void **state)
     assert_int_equal(uuid_v5_index(cause, 2, expected), 0);
     append_committed(&meta, "first", 5, first);
     assert_string_equal(first, expected);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT last_seq FROM outbox_streams WHERE stream = 'inventory'",
+                                NULL, &res),
+                     DB_OK);
+    int64_t head = 0;
+    assert_int_equal(db_get_i64(res, 0, 0, &head), 0);
+    PQclear(res);
 
-    /* the handler runs again after a crash: same id, no second row, and
-     * the row stays as first written */
-    append_committed(&meta, "second", 6, again);
+    /* the handler runs again after a crash: same id, no second row, the
+     * row stays as first written, and it takes no seq (a hole would stop
+     * every consumer) — also with another event after it in the batch */
+    outbox_meta_t after = meta;
+    after.emit_index = 7;
+    char seventh[UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    assert_int_equal(outbox_append(db, &meta, "second", 6, again), DB_OK);
+    assert_int_equal(outbox_append(db, &after, "seventh", 7, seventh), DB_OK);
+    assert_int_equal(db_commit(db), DB_OK);
     assert_string_equal(again, first);
     assert_int_equal(count_where_event(first), 1);
-    assert_int_equal(outbox_rows(), 1);
+    assert_int_equal(outbox_rows(), 2);
+    db_params_t dense;
+    db_params_init(&dense);
+    db_param_text(&dense, seventh);
+    db_param_i64(&dense, head + 1);
+    assert_int_equal(db_run_sql(db,
+                                "SELECT (SELECT seq FROM outbox WHERE event_id = $1::uuid) = $2"
+                                " AND (SELECT last_seq FROM outbox_streams"
+                                " WHERE stream = 'inventory') = $2",
+                                &dense, &res),
+                     DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "t");
+    PQclear(res);
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, first);
-    PGresult *res = NULL;
     assert_int_equal(db_run_sql(db,
                                 "SELECT convert_from(payload, 'UTF8'), causation_id"
                                 " FROM outbox WHERE event_id = $1::uuid",
@@ -231,13 +265,13 @@ static void test_caused_event_id_is_stable(void **state)
     char next[UUID_TEXT_SIZE];
     append_committed(&meta, "next", 4, next);
     assert_string_not_equal(next, first);
-    assert_int_equal(outbox_rows(), 2);
+    assert_int_equal(outbox_rows(), 3);
     /* an empty causation id is a root event */
     meta.causation_id = "";
     char root[UUID_TEXT_SIZE];
     append_committed(&meta, "root", 4, root);
     assert_int_equal(root[14], '4');
-    assert_int_equal(outbox_rows(), 3);
+    assert_int_equal(outbox_rows(), 4);
 }
 
 static void test_bad_causation_id_is_refused(void **state)
@@ -391,7 +425,12 @@ static void test_row_envelope_refuses_damaged_rows(void **state)
     db_params_init(&params);
     db_param_text(&params, event_id);
     PGresult *res = NULL;
-    /* not numbered: seq is NULL */
+    /* not numbered (as rows written before numbering at insert): seq is NULL */
+    assert_int_equal(db_run_sql(db,
+                                "UPDATE outbox SET seq = NULL, epoch = NULL"
+                                " WHERE event_id = $1::uuid",
+                                &params, NULL),
+                     DB_OK);
     assert_int_equal(
         db_run_sql(db, "SELECT " OUTBOX_ENVELOPE_COLUMNS " FROM outbox WHERE event_id = $1::uuid",
                    &params, &res),

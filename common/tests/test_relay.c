@@ -9,20 +9,22 @@
  * under the database's system identifier and timeline, seq 0) and at once
  * publishes a heartbeat; committed outbox rows leave as [topic][Envelope]
  * frames that pass the consumers' checks, with every field of the row and
- * a dense seq 1..n in commit order, also when two sessions inserted rows
- * in one order and committed them in the other; a rolled-back row is never
- * published and leaves no gap; heartbeats ($hb, payload Heartbeat with the
- * last seq) arrive about every heartbeat_ms; relay_committed wakes a
- * leader at once, directly or through NOTIFY from a replica that does not
- * lead, also when the NOTIFY reaches the leader while one of its own
- * statements runs (libpq then holds it, not the socket); a second relay on
- * the same schema does not lead while the first holds the lock and takes
- * over, in the same epoch and from the next seq, after the first is
- * destroyed; a relay that finds the counter row under another identity
- * starts a new, greater epoch at seq 1; purging removes published rows
- * older than the retention (and only those) and records purged_through,
- * which heartbeats then carry; numbering goes on from the head after
- * everything was purged.
+ * a dense seq 1..n in commit order; rows are numbered as inserted and the
+ * transaction that numbered first commits first (another session's
+ * commit waits for it); six producers committing at once, a quarter of
+ * their transactions rolled back (half of those after their rows were
+ * numbered), never show a snapshot with a hole in the seqs, and the relay
+ * publishes every committed event exactly once, seq 1..n in order, and
+ * nothing else; a rolled-back row is never published and leaves no gap,
+ * also when it was numbered and another transaction waited behind it; heartbeats ($hb, payload
+ * Heartbeat with the last seq) arrive about every heartbeat_ms; relay_committed wakes a leader at
+ * once, directly or through NOTIFY from a replica that does not lead, also when the NOTIFY reaches
+ * the leader while one of its own statements runs (libpq then holds it, not the socket); a second
+ * relay on the same schema does not lead while the first holds the lock and takes over, in the same
+ * epoch and from the next seq, after the first is destroyed; a relay that finds the counter row
+ * under another identity starts a new, greater epoch at seq 1; purging removes published rows older
+ * than the retention (and only those) and records purged_through, which heartbeats then carry;
+ * numbering goes on from the head after everything was purged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +37,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -61,6 +65,7 @@ static char schema[64];
 static char dsn[1024];
 static db_t *db;  /* a producer's session */
 static db_t *db2; /* another producer's session, to interleave transactions */
+static db_t *db3; /* looks on while both are inside transactions */
 static void *zctx;
 static void *sub;     /* plays busd's XSUB: every relay connects here */
 static void *monitor; /* the SUB's handshakes */
@@ -230,6 +235,31 @@ static void append_committed(db_t *session, const char *payload, char event_id[U
     assert_int_equal(db_commit(session), DB_OK);
 }
 
+/* One transaction of one event on another thread (no cmocka there: the
+ * test thread checks status once it has joined). */
+typedef struct {
+    db_t *session;
+    const char *payload;
+    char event_id[UUID_TEXT_SIZE];
+    db_status_t status;
+    atomic_bool done;
+} committer_t;
+
+static void *commit_one(void *arg)
+{
+    committer_t *c = arg;
+    outbox_meta_t meta = {.stream = STREAM, .type = "thing.happened", .correlation_id = "c-1"};
+    c->status = db_begin(c->session);
+    if (c->status == DB_OK)
+        c->status = outbox_append(c->session, &meta, c->payload, strlen(c->payload), c->event_id);
+    if (c->status == DB_OK)
+        c->status = db_commit(c->session);
+    else
+        db_rollback(c->session);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
 /* --- relays ----------------------------------------------------------------------- */
 
 static relay_config_t quick_config(void)
@@ -358,16 +388,31 @@ static relay_t *start_leader(const relay_config_t *config, uint64_t *epoch_out)
 }
 
 /* Waits until the query's single number is want; false after 3 s. */
-static bool wait_scalar(const char *query, int64_t want)
+static bool wait_scalar_on(db_t *session, const char *query, int64_t want)
 {
     int64_t deadline = clock_mono_ms() + 3000;
-    while (scalar(query) != want) {
+    while (scalar_on(session, query) != want) {
         if (clock_mono_ms() > deadline)
             return false;
         struct timespec pause = {0, 20 * 1000000L};
         nanosleep(&pause, NULL);
     }
     return true;
+}
+
+static bool wait_scalar(const char *query, int64_t want)
+{
+    return wait_scalar_on(db, query, want);
+}
+
+/* Waits until db2 waits for a lock (seen from db3: a session inside a
+ * transaction sees pg_stat_activity as it was when the transaction began). */
+static bool wait_db2_blocked(void)
+{
+    return wait_scalar_on(db3,
+                          "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                          " 'test_relay_producer2' AND wait_event_type = 'Lock'",
+                          1);
 }
 
 /* --- tests ------------------------------------------------------------------------ */
@@ -425,7 +470,7 @@ static void test_committed_rows_are_published_in_commit_order(void **state)
     relay_t *relay = start_leader(&config, &epoch);
 
     /* three rows of one transaction: seq in append order */
-    char ids[5][UUID_TEXT_SIZE];
+    char ids[4][UUID_TEXT_SIZE];
     assert_int_equal(db_begin(db), DB_OK);
     append(db, "one", ids[0]);
     append(db, "two", ids[1]);
@@ -436,37 +481,174 @@ static void test_committed_rows_are_published_in_commit_order(void **state)
     expect_event(epoch, 2, ids[1], "two");
     expect_event(epoch, 3, ids[2], "three");
 
-    /* "late" is inserted first (a savepoint flushes the buffered row, so its
-     * id is the lower one) but commits after "early" */
+    /* "first" is inserted and numbered (a savepoint flushes the buffered
+     * row) and holds the stream's counter row until its transaction ends:
+     * "second", committed meanwhile by another session, waits for it, is
+     * numbered after it and commits after it */
     assert_int_equal(db_begin(db), DB_OK);
-    append(db, "late", ids[3]);
+    append(db, "first", ids[3]);
     assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
     /* to everyone else the row does not exist yet */
     assert_int_equal(scalar_on(db2, "SELECT count(*) FROM outbox"), 3);
-    append_committed(db2, "early", ids[4]);
+    committer_t second = {.session = db2, .payload = "second"};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, commit_one, &second), 0);
+    assert_true(wait_db2_blocked());
     relay_wake(relay);
-    expect_event(epoch, 4, ids[4], "early");
+    expect_no_event(200);
+    assert_false(atomic_load(&second.done));
     assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(second.status, DB_OK);
     relay_wake(relay);
-    expect_event(epoch, 5, ids[3], "late");
+    expect_event(epoch, 4, ids[3], "first");
+    expect_event(epoch, 5, second.event_id, "second");
 
     /* the rows say the same, and the counter row moved with them */
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, ids[3]);
-    db_param_text(&params, ids[4]);
-    PGresult *res = NULL;
-    assert_int_equal(db_run_sql(db,
-                                "SELECT (SELECT id FROM outbox WHERE event_id = $1::uuid) <"
-                                " (SELECT id FROM outbox WHERE event_id = $2::uuid)",
-                                &params, &res),
-                     DB_OK);
-    assert_string_equal(db_value(res, 0, 0), "t"); /* inserted in the other order */
-    PQclear(res);
     assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
     assert_int_equal(scalar("SELECT count(DISTINCT seq) FROM outbox WHERE seq BETWEEN 1 AND 5"), 5);
     assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), 5);
     assert_int_equal(expect_heartbeat(epoch, NULL), 5);
+    stop_relay(&relay);
+}
+
+/* --- many producers at once ----------------------------------------------------- */
+
+#define PRODUCERS       6
+#define TX_PER_PRODUCER 30
+#define EVENTS_MAX      4 /* per transaction */
+
+typedef struct {
+    db_t *session;
+    unsigned seed;
+    char ids[TX_PER_PRODUCER * EVENTS_MAX][UUID_TEXT_SIZE]; /* the committed events */
+    int committed;
+    int failures;
+} producer_t;
+
+/* Transactions of 1..EVENTS_MAX events; one in four rolls back, half of
+ * those after a savepoint has inserted (and numbered) its events. */
+static void *produce_many(void *arg)
+{
+    producer_t *p = arg;
+    outbox_meta_t meta = {.stream = STREAM, .type = "thing.happened", .correlation_id = "c-1"};
+    for (int tx = 0; tx < TX_PER_PRODUCER; tx++) {
+        int events = 1 + (int)(rand_r(&p->seed) % EVENTS_MAX);
+        int fate = (int)(rand_r(&p->seed) % 8); /* 0: roll back, 1: flush then roll back */
+        char ids[EVENTS_MAX][UUID_TEXT_SIZE];
+        bool ok = db_begin(p->session) == DB_OK;
+        for (int i = 0; ok && i < events; i++)
+            ok = outbox_append(p->session, &meta, "x", 1, ids[i]) == DB_OK;
+        if (ok && fate == 1)
+            ok = db_savepoint(p->session, "numbered") == DB_OK;
+        if (ok && fate <= 1) {
+            db_rollback(p->session);
+            continue;
+        }
+        if (ok && db_commit(p->session) == DB_OK) {
+            for (int i = 0; i < events; i++)
+                memcpy(p->ids[p->committed++], ids[i], UUID_TEXT_SIZE);
+        } else {
+            db_rollback(p->session);
+            p->failures++;
+        }
+    }
+    return NULL;
+}
+
+typedef struct {
+    db_t *session;
+    atomic_bool stop;
+    int checks;
+    int holes; /* snapshots that saw a seq without every lower one */
+} watcher_t;
+
+/* Reads the stream over and over: in every snapshot the visible seqs must
+ * be 1..n, nothing missing below the highest (commits in seq order). */
+static void *watch_prefix(void *arg)
+{
+    watcher_t *w = arg;
+    while (!atomic_load(&w->stop)) {
+        PGresult *res = NULL;
+        if (db_run_sql(w->session,
+                       "SELECT count(*), coalesce(max(seq), 0) FROM outbox WHERE stream = '" STREAM
+                       "'",
+                       NULL, &res) == DB_OK) {
+            int64_t count = -1, max = -2;
+            db_get_i64(res, 0, 0, &count);
+            db_get_i64(res, 0, 1, &max);
+            w->checks++;
+            if (count != max)
+                w->holes++;
+        }
+        PQclear(res);
+    }
+    return NULL;
+}
+
+static void test_concurrent_producers_are_published_once_in_seq_order(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+
+    static producer_t producers[PRODUCERS];
+    pthread_t threads[PRODUCERS], watcher_thread;
+    watcher_t watcher = {.session = db_new(dsn, "test_relay_watcher")};
+    assert_non_null(watcher.session);
+    for (int i = 0; i < PRODUCERS; i++) {
+        memset(&producers[i], 0, sizeof producers[i]);
+        producers[i].seed = (unsigned)(getpid() * 31 + i);
+        producers[i].session = db_new(dsn, "test_relay_concurrent");
+        assert_non_null(producers[i].session);
+        assert_int_equal(outbox_prepare(producers[i].session), 0);
+    }
+    assert_int_equal(pthread_create(&watcher_thread, NULL, watch_prefix, &watcher), 0);
+    for (int i = 0; i < PRODUCERS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, produce_many, &producers[i]), 0);
+    int total = 0, failures = 0;
+    for (int i = 0; i < PRODUCERS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        total += producers[i].committed;
+        failures += producers[i].failures;
+    }
+    atomic_store(&watcher.stop, true);
+    assert_int_equal(pthread_join(watcher_thread, NULL), 0);
+    db_destroy(&watcher.session);
+    assert_int_equal(failures, 0);
+    assert_true(watcher.checks > 0);
+    assert_int_equal(watcher.holes, 0);
+    assert_true(total > 0);
+
+    /* every committed event once, seq 1..total in order, nothing else */
+    relay_wake(relay);
+    static bool seen[PRODUCERS][TX_PER_PRODUCER * EVENTS_MAX];
+    memset(seen, 0, sizeof seen);
+    for (int seq = 1; seq <= total; seq++) {
+        bus_msg_t msg;
+        if (!next_of(false, epoch, 3000, &msg))
+            fail_msg("no event seq %d of %d within 3 s", seq, total);
+        if (msg.env->seq != (uint64_t)seq)
+            fail_msg("expected seq %d, got %llu", seq, (unsigned long long)msg.env->seq);
+        bool found = false;
+        for (int p = 0; p < PRODUCERS && !found; p++)
+            for (int i = 0; i < producers[p].committed && !found; i++)
+                if (strcmp(producers[p].ids[i], msg.env->event_id) == 0) {
+                    if (seen[p][i])
+                        fail_msg("event %s published twice", msg.env->event_id);
+                    seen[p][i] = found = true;
+                }
+        if (!found)
+            fail_msg("seq %d is event %s, which no producer committed", seq, msg.env->event_id);
+        bus_msg_clear(&msg);
+    }
+    expect_no_event(300);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), total);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox"), total);
+    assert_int_equal(expect_heartbeat(epoch, NULL), total);
+    for (int i = 0; i < PRODUCERS; i++)
+        db_destroy(&producers[i].session);
     stop_relay(&relay);
 }
 
@@ -477,14 +659,21 @@ static void test_rolled_back_row_is_never_published(void **state)
     uint64_t epoch = 0;
     relay_t *relay = start_leader(&config, &epoch);
 
-    char doomed[UUID_TEXT_SIZE], first[UUID_TEXT_SIZE], second[UUID_TEXT_SIZE];
+    char doomed[UUID_TEXT_SIZE], second[UUID_TEXT_SIZE];
     assert_int_equal(db_begin(db), DB_OK);
     append(db, "doomed", doomed);
-    assert_int_equal(db_savepoint(db, "flushed"), DB_OK); /* the row exists, uncommitted */
-    append_committed(db2, "first", first);
+    /* the row exists, uncommitted, numbered 1; "first" waits for it */
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(scalar_on(db, "SELECT seq FROM outbox"), 1);
+    committer_t first = {.session = db2, .payload = "first"};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, commit_one, &first), 0);
+    assert_true(wait_db2_blocked());
+    db_rollback(db); /* gives number 1 back */
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(first.status, DB_OK);
     relay_wake(relay);
-    expect_event(epoch, 1, first, "first");
-    db_rollback(db);
+    expect_event(epoch, 1, first.event_id, "first");
     append_committed(db2, "second", second);
     relay_wake(relay);
     expect_event(epoch, 2, second, "second"); /* no gap where "doomed" was */
@@ -728,7 +917,8 @@ static int group_setup(void **state)
         return -1;
     db = db_new(dsn, "test_relay_producer");
     db2 = db_new(dsn, "test_relay_producer2");
-    if (!db || !db2)
+    db3 = db_new(dsn, "test_relay_observer");
+    if (!db || !db2 || !db3)
         return -1;
     char ddl[128];
     snprintf(ddl, sizeof ddl, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
@@ -776,6 +966,7 @@ static int group_teardown(void **state)
         fprintf(stderr, "test_relay: cannot drop %s: %s\n", schema, db_errmsg(db));
     db_destroy(&db);
     db_destroy(&db2);
+    db_destroy(&db3);
     return status == DB_OK ? 0 : -1;
 }
 
@@ -812,6 +1003,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         RELAY_TEST(test_leader_starts_an_epoch),
         RELAY_TEST(test_committed_rows_are_published_in_commit_order),
+        RELAY_TEST(test_concurrent_producers_are_published_once_in_seq_order),
         RELAY_TEST(test_rolled_back_row_is_never_published),
         RELAY_TEST(test_heartbeats_every_interval),
         RELAY_TEST(test_committed_wakes_the_leader),
