@@ -8,8 +8,9 @@
  * batch of hundreds, pays for one statement instead of hundreds (the
  * producer side of the durable throughput target), and the rows are still
  * the last statement before COMMIT, in append order, as DESIGN.md asks.
- * outbox_insert numbers them under the stream's counter row lock, held to
- * COMMIT: that is why they must come last.
+ * outbox_insert (kit migrations 002-004) numbers a big transaction's
+ * events under the stream's counter row lock, held to COMMIT: one more
+ * reason for them to come last.
  */
 #include "common/outbox.h"
 
@@ -36,7 +37,7 @@ enum {
 
 static const bulk_spec_t outbox_spec = {
     .stmt = "outbox_insert",
-    /* numbered as they are inserted (common/migrations/002_*.sql) */
+    /* numbered as they are inserted when there are many (common/migrations/004) */
     .sql = "SELECT outbox_insert($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
            "$6::int4[], $7::int8[], $8::bytea[])",
     .column_oids = {PG_OID_UUID, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4,

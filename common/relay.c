@@ -311,11 +311,12 @@ static void relay_adopt_epoch(relay_t *relay, int64_t epoch, int64_t published)
     metrics_gauge_set(relay->head_seq, published);
 }
 
-/* Numbers rows inserted unnumbered (before common/migrations/002, or by an
- * older binary), a batch at a time, the way the relay always did: from the
- * counter row, under its lock. Returns the rows numbered, -1 on a database
- * failure. The rows are then published like any other. */
-static int relay_number_legacy(relay_t *relay)
+/* Numbers committed rows inserted unnumbered (a transaction of few events,
+ * kit migration 004; before migration 002, or by an older binary), a batch
+ * at a time: from the counter row, under its lock, in insert order.
+ * Returns the rows numbered, -1 on a database failure. The rows are then
+ * published like any other. */
+static int relay_number_committed(relay_t *relay)
 {
     PGresult *pending = NULL, *counter = NULL;
     int result = -1;
@@ -359,8 +360,6 @@ static int relay_number_legacy(relay_t *relay)
         goto done;
     if ((uint64_t)epoch != atomic_load(&relay->epoch))
         relay_adopt_epoch(relay, epoch, published);
-    log_info("relay numbered rows inserted unnumbered", LF_STR("stream", relay->stream),
-             LF_INT("rows", rows), LF_INT("last_seq", last_seq + rows));
     result = (int)rows;
 done:
     if (result < 0) {
@@ -638,7 +637,7 @@ static void *relay_main(void *arg)
     relay_t *relay = arg;
     int64_t next_lead_try = 0, next_heartbeat = 0, next_maintenance = 0;
     int64_t retry_delay = 0;
-    bool listening = false;
+    bool listening = false, full_batch = false;
 
     while (!atomic_load(&relay->stop)) {
         int64_t now = clock_mono_ms();
@@ -673,18 +672,22 @@ static void *relay_main(void *arg)
             if (wait_ms > 20)
                 wait_ms = 20;
         } else if (leader) {
-            int published = relay_publish_batch(relay), legacy = 0;
-            now = clock_mono_ms();
-            if (published >= 0 && now >= next_heartbeat)
-                legacy = relay_number_legacy(relay);
-            if (published < 0 || legacy < 0) {
+            /* in a streak of full batches (big transactions, numbered as
+             * inserted) the look for unnumbered rows waits for the beat;
+             * a big transaction numbers those it can see anyway */
+            int numbered = 0;
+            if (!full_batch || now >= next_heartbeat)
+                numbered = relay_number_committed(relay);
+            int published = numbered < 0 ? -1 : relay_publish_batch(relay);
+            full_batch = published >= relay->config.batch_max;
+            if (published < 0) {
                 retry_delay = retry_delay ? retry_delay * 2 : 100;
                 if (retry_delay > 2000)
                     retry_delay = 2000;
                 wait_ms = retry_delay;
             } else {
                 retry_delay = 0;
-                if (published >= relay->config.batch_max || legacy > 0)
+                if (published >= relay->config.batch_max || numbered >= relay->config.batch_max)
                     wait_ms = 0; /* more is waiting */
             }
             now = clock_mono_ms();
@@ -709,7 +712,7 @@ static void *relay_main(void *arg)
     }
     /* one last batch so a clean stop leaves nothing unpublished */
     if (atomic_load(&relay->leader)) {
-        if (relay->heard && relay_publish_batch(relay) >= 0)
+        if (relay->heard && relay_number_committed(relay) >= 0 && relay_publish_batch(relay) >= 0)
             relay_persist_published(relay);
         relay_set_leader(relay, false);
     }

@@ -1,22 +1,24 @@
 /*
- * relay.h — publishes committed outbox rows in seq order; leads.
+ * relay.h — numbers committed outbox rows that wait for it, publishes them
+ * in seq order; leads.
  *
  * DESIGN.md "Producing", steps 2–4. One relay per service runs in the
  * replica holding the service's leader advisory lock (DB_LOCK_LEADER, on
- * the relay's own session). Rows are numbered as they are inserted
- * (outbox.h: from the counter row in outbox_streams, under its lock, held
- * until the producing transaction ends), so transactions commit in seq
- * order and what the relay can see of its stream is always a prefix of
- * its seqs. Woken in-process after a local commit (relay_wake), by NOTIFY
- * from other replicas, or by a short poll, it reads the rows after the
- * last seq it published, in batches, and publishes [topic][envelope] to
- * busd. How far it got is written to the counter row about once a second
+ * the relay's own session). Every seq is given from the counter row in
+ * outbox_streams, under its lock, held until the numbering transaction
+ * ends, so transactions commit in seq order and what the relay can see of
+ * its stream is always a prefix of its seqs. A transaction of many events
+ * is numbered as it is inserted (outbox.h); one of few is inserted
+ * unnumbered, and the relay numbers such rows once committed, in insert
+ * order (as every row was before kit migration 002). Woken in-process
+ * after a local commit (relay_wake), by NOTIFY from other replicas, or by
+ * a short poll, it numbers what is waiting, reads the rows after the last
+ * seq it published, in batches, and publishes [topic][envelope] to busd.
+ * How far it got is written to the counter row about once a second
  * (published_seq): a new leader starts there, at worst publishing some
  * events again, which consumers ignore. A crash before publishing loses
  * nothing: the heartbeat it publishes every second carries the last seq
- * published, consumers see they are behind and replay. Rows inserted
- * unnumbered (before kit migration 002) are numbered here as they always
- * were, from the counter row under its lock.
+ * published, consumers see they are behind and replay.
  *
  * Epochs: on taking the lock the relay compares the database's system
  * identifier and timeline with those stored beside the epoch; after a

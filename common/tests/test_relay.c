@@ -9,22 +9,28 @@
  * under the database's system identifier and timeline, seq 0) and at once
  * publishes a heartbeat; committed outbox rows leave as [topic][Envelope]
  * frames that pass the consumers' checks, with every field of the row and
- * a dense seq 1..n in commit order; rows are numbered as inserted and the
- * transaction that numbered first commits first (another session's
- * commit waits for it); six producers committing at once, a quarter of
- * their transactions rolled back (half of those after their rows were
- * numbered), never show a snapshot with a hole in the seqs, and the relay
+ * a dense seq 1..n in commit order, also when two sessions inserted small
+ * transactions' rows in one order and committed them in the other; a big
+ * transaction's rows (BIG events or more) are numbered as inserted and the
+ * transaction that numbered first commits first (another session's commit
+ * waits for it); a big transaction numbers the small ones committed before
+ * it first; six producers committing small and big transactions at once,
+ * a quarter of them rolled back (half of those after their rows were
+ * inserted), never show a snapshot with a hole in the seqs, and the relay
  * publishes every committed event exactly once, seq 1..n in order, and
  * nothing else; a rolled-back row is never published and leaves no gap,
- * also when it was numbered and another transaction waited behind it; heartbeats ($hb, payload
- * Heartbeat with the last seq) arrive about every heartbeat_ms; relay_committed wakes a leader at
- * once, directly or through NOTIFY from a replica that does not lead, also when the NOTIFY reaches
- * the leader while one of its own statements runs (libpq then holds it, not the socket); a second
- * relay on the same schema does not lead while the first holds the lock and takes over, in the same
- * epoch and from the next seq, after the first is destroyed; a relay that finds the counter row
- * under another identity starts a new, greater epoch at seq 1; purging removes published rows older
- * than the retention (and only those) and records purged_through, which heartbeats then carry;
- * numbering goes on from the head after everything was purged.
+ * also when it was numbered and another transaction waited behind it;
+ * heartbeats ($hb, payload Heartbeat with the last seq published) arrive
+ * about every heartbeat_ms; relay_committed wakes a leader at once,
+ * directly or through NOTIFY from a replica that does not lead, also when
+ * the NOTIFY reaches the leader while one of its own statements runs
+ * (libpq then holds it, not the socket); a second relay on the same schema
+ * does not lead while the first holds the lock and takes over, in the same
+ * epoch and from the next seq, after the first is destroyed; a relay that
+ * finds the counter row under another identity starts a new, greater
+ * epoch at seq 1; purging removes published rows older than the retention
+ * (and only those) and records purged_through, which heartbeats then
+ * carry; numbering goes on from the head after everything was purged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,23 +241,27 @@ static void append_committed(db_t *session, const char *payload, char event_id[U
     assert_int_equal(db_commit(session), DB_OK);
 }
 
-/* One transaction of one event on another thread (no cmocka there: the
- * test thread checks status once it has joined). */
+/* One transaction of count events on another thread (no cmocka there:
+ * the test thread checks status once it has joined). */
 typedef struct {
     db_t *session;
-    const char *payload;
-    char event_id[UUID_TEXT_SIZE];
+    const char *label;
+    int count;
+    char (*ids)[UUID_TEXT_SIZE];
     db_status_t status;
     atomic_bool done;
 } committer_t;
 
-static void *commit_one(void *arg)
+static void *commit_many(void *arg)
 {
     committer_t *c = arg;
     outbox_meta_t meta = {.stream = STREAM, .type = "thing.happened", .correlation_id = "c-1"};
     c->status = db_begin(c->session);
-    if (c->status == DB_OK)
-        c->status = outbox_append(c->session, &meta, c->payload, strlen(c->payload), c->event_id);
+    for (int i = 0; c->status == DB_OK && i < c->count; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "%s-%d", c->label, i);
+        c->status = outbox_append(c->session, &meta, payload, strlen(payload), c->ids[i]);
+    }
     if (c->status == DB_OK)
         c->status = db_commit(c->session);
     else
@@ -470,7 +480,7 @@ static void test_committed_rows_are_published_in_commit_order(void **state)
     relay_t *relay = start_leader(&config, &epoch);
 
     /* three rows of one transaction: seq in append order */
-    char ids[4][UUID_TEXT_SIZE];
+    char ids[5][UUID_TEXT_SIZE];
     assert_int_equal(db_begin(db), DB_OK);
     append(db, "one", ids[0]);
     append(db, "two", ids[1]);
@@ -481,30 +491,33 @@ static void test_committed_rows_are_published_in_commit_order(void **state)
     expect_event(epoch, 2, ids[1], "two");
     expect_event(epoch, 3, ids[2], "three");
 
-    /* "first" is inserted and numbered (a savepoint flushes the buffered
-     * row) and holds the stream's counter row until its transaction ends:
-     * "second", committed meanwhile by another session, waits for it, is
-     * numbered after it and commits after it */
+    /* "late" is inserted first (a savepoint flushes the buffered row, so its
+     * id is the lower one) but commits after "early" */
     assert_int_equal(db_begin(db), DB_OK);
-    append(db, "first", ids[3]);
+    append(db, "late", ids[3]);
     assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
     /* to everyone else the row does not exist yet */
     assert_int_equal(scalar_on(db2, "SELECT count(*) FROM outbox"), 3);
-    committer_t second = {.session = db2, .payload = "second"};
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, commit_one, &second), 0);
-    assert_true(wait_db2_blocked());
+    append_committed(db2, "early", ids[4]);
     relay_wake(relay);
-    expect_no_event(200);
-    assert_false(atomic_load(&second.done));
+    expect_event(epoch, 4, ids[4], "early");
     assert_int_equal(db_commit(db), DB_OK);
-    assert_int_equal(pthread_join(thread, NULL), 0);
-    assert_int_equal(second.status, DB_OK);
     relay_wake(relay);
-    expect_event(epoch, 4, ids[3], "first");
-    expect_event(epoch, 5, second.event_id, "second");
+    expect_event(epoch, 5, ids[3], "late");
 
     /* the rows say the same, and the counter row moved with them */
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, ids[3]);
+    db_param_text(&params, ids[4]);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT (SELECT id FROM outbox WHERE event_id = $1::uuid) <"
+                                " (SELECT id FROM outbox WHERE event_id = $2::uuid)",
+                                &params, &res),
+                     DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "t"); /* inserted in the other order */
+    PQclear(res);
     assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
     assert_int_equal(scalar("SELECT count(DISTINCT seq) FROM outbox WHERE seq BETWEEN 1 AND 5"), 5);
     assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), 5);
@@ -512,11 +525,108 @@ static void test_committed_rows_are_published_in_commit_order(void **state)
     stop_relay(&relay);
 }
 
+/* BIG events in one transaction: numbered as they are inserted. */
+#define BIG 64
+
+/* Appends n events labelled label-0.. (ids into ids[0..n)), in the
+ * session's open transaction. */
+static void append_many(db_t *session, const char *label, int n, char (*ids)[UUID_TEXT_SIZE])
+{
+    for (int i = 0; i < n; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "%s-%d", label, i);
+        append(session, payload, ids[i]);
+    }
+}
+
+static void expect_many(uint64_t epoch, uint64_t first_seq, const char *label, int n,
+                        char (*ids)[UUID_TEXT_SIZE])
+{
+    for (int i = 0; i < n; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "%s-%d", label, i);
+        expect_event(epoch, first_seq + (uint64_t)i, ids[i], payload);
+    }
+}
+
+static void test_big_transaction_is_numbered_at_insert_and_commits_first(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+
+    /* "first" is inserted and numbered (a savepoint flushes the buffered
+     * rows) and holds the stream's counter row until its transaction ends:
+     * "second", committed meanwhile by another session, waits for it, is
+     * numbered after it and commits after it */
+    static char first[BIG][UUID_TEXT_SIZE], second[BIG][UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    append_many(db, "first", BIG, first);
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq BETWEEN 1 AND 64"), BIG);
+    /* to everyone else the rows do not exist yet */
+    assert_int_equal(scalar_on(db2, "SELECT count(*) FROM outbox"), 0);
+    committer_t other = {.session = db2, .label = "second", .count = BIG, .ids = second};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, commit_many, &other), 0);
+    assert_true(wait_db2_blocked());
+    relay_wake(relay);
+    expect_no_event(200);
+    assert_false(atomic_load(&other.done));
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(other.status, DB_OK);
+    relay_wake(relay);
+    expect_many(epoch, 1, "first", BIG, first);
+    expect_many(epoch, 1 + BIG, "second", BIG, second);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), 2 * BIG);
+    assert_int_equal(expect_heartbeat(epoch, NULL), 2 * BIG);
+    stop_relay(&relay);
+}
+
+/* A big transaction first numbers the events committed unnumbered that it
+ * can see: it may have read what they did, so they come before its own. */
+static void test_big_transaction_numbers_earlier_small_ones_first(void **state)
+{
+    (void)state;
+    char small[2][UUID_TEXT_SIZE];
+    static char big[BIG][UUID_TEXT_SIZE];
+    /* no relay: nobody numbers but the producers */
+    append_committed(db, "small-0", small[0]);
+    append_committed(db2, "small-1", small[1]);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 2);
+    assert_int_equal(db_begin(db), DB_OK);
+    append_many(db, "big", BIG, big);
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, small[0]);
+    db_param_text(&params, small[1]);
+    db_param_text(&params, big[0]);
+    db_param_text(&params, big[BIG - 1]);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT string_agg(seq::text, ' ' ORDER BY k) FROM outbox"
+                                " JOIN (VALUES ($1::uuid, 1), ($2::uuid, 2), ($3::uuid, 3),"
+                                " ($4::uuid, 4)) AS w (e, k) ON w.e = outbox.event_id",
+                                &params, &res),
+                     DB_OK);
+    char want[32];
+    snprintf(want, sizeof want, "1 2 3 %d", BIG + 2);
+    assert_string_equal(db_value(res, 0, 0), want);
+    PQclear(res);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), BIG + 2);
+    assert_int_equal(scalar("SELECT count(DISTINCT seq) FROM outbox"), BIG + 2);
+}
+
 /* --- many producers at once ----------------------------------------------------- */
 
 #define PRODUCERS       6
-#define TX_PER_PRODUCER 30
-#define EVENTS_MAX      4 /* per transaction */
+#define TX_PER_PRODUCER 20
+#define EVENTS_MAX      (BIG + 6) /* per transaction */
 
 typedef struct {
     db_t *session;
@@ -526,14 +636,17 @@ typedef struct {
     int failures;
 } producer_t;
 
-/* Transactions of 1..EVENTS_MAX events; one in four rolls back, half of
- * those after a savepoint has inserted (and numbered) its events. */
+/* Transactions of 1..4 events (inserted unnumbered, numbered by the relay)
+ * or BIG..EVENTS_MAX (numbered as inserted), half each; one in four rolls
+ * back, half of those after a savepoint has inserted (and numbered) its
+ * events. */
 static void *produce_many(void *arg)
 {
     producer_t *p = arg;
     outbox_meta_t meta = {.stream = STREAM, .type = "thing.happened", .correlation_id = "c-1"};
     for (int tx = 0; tx < TX_PER_PRODUCER; tx++) {
-        int events = 1 + (int)(rand_r(&p->seed) % EVENTS_MAX);
+        int events = rand_r(&p->seed) % 2 ? 1 + (int)(rand_r(&p->seed) % 4)
+                                          : BIG + (int)(rand_r(&p->seed) % (EVENTS_MAX - BIG + 1));
         int fate = (int)(rand_r(&p->seed) % 8); /* 0: roll back, 1: flush then roll back */
         char ids[EVENTS_MAX][UUID_TEXT_SIZE];
         bool ok = db_begin(p->session) == DB_OK;
@@ -570,10 +683,10 @@ static void *watch_prefix(void *arg)
     watcher_t *w = arg;
     while (!atomic_load(&w->stop)) {
         PGresult *res = NULL;
-        if (db_run_sql(w->session,
-                       "SELECT count(*), coalesce(max(seq), 0) FROM outbox WHERE stream = '" STREAM
-                       "'",
-                       NULL, &res) == DB_OK) {
+        if (db_run_sql(
+                w->session,
+                "SELECT count(seq), coalesce(max(seq), 0) FROM outbox WHERE stream = '" STREAM "'",
+                NULL, &res) == DB_OK) {
             int64_t count = -1, max = -2;
             db_get_i64(res, 0, 0, &count);
             db_get_i64(res, 0, 1, &max);
@@ -659,21 +772,14 @@ static void test_rolled_back_row_is_never_published(void **state)
     uint64_t epoch = 0;
     relay_t *relay = start_leader(&config, &epoch);
 
-    char doomed[UUID_TEXT_SIZE], second[UUID_TEXT_SIZE];
+    char doomed[UUID_TEXT_SIZE], first[UUID_TEXT_SIZE], second[UUID_TEXT_SIZE];
     assert_int_equal(db_begin(db), DB_OK);
     append(db, "doomed", doomed);
-    /* the row exists, uncommitted, numbered 1; "first" waits for it */
-    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
-    assert_int_equal(scalar_on(db, "SELECT seq FROM outbox"), 1);
-    committer_t first = {.session = db2, .payload = "first"};
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, commit_one, &first), 0);
-    assert_true(wait_db2_blocked());
-    db_rollback(db); /* gives number 1 back */
-    assert_int_equal(pthread_join(thread, NULL), 0);
-    assert_int_equal(first.status, DB_OK);
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK); /* the row exists, uncommitted */
+    append_committed(db2, "first", first);
     relay_wake(relay);
-    expect_event(epoch, 1, first.event_id, "first");
+    expect_event(epoch, 1, first, "first");
+    db_rollback(db);
     append_committed(db2, "second", second);
     relay_wake(relay);
     expect_event(epoch, 2, second, "second"); /* no gap where "doomed" was */
@@ -688,6 +794,34 @@ static void test_rolled_back_row_is_never_published(void **state)
     assert_string_equal(db_value(res, 0, 0), "0");
     PQclear(res);
     assert_int_equal(expect_heartbeat(epoch, NULL), 2);
+    stop_relay(&relay);
+}
+
+static void test_numbered_then_rolled_back_leaves_no_gap(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+
+    static char doomed[BIG][UUID_TEXT_SIZE], kept[BIG][UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    append_many(db, "doomed", BIG, doomed);
+    /* the rows exist, uncommitted, numbered 1..BIG; "kept" waits for them */
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(scalar("SELECT max(seq) FROM outbox"), BIG);
+    committer_t other = {.session = db2, .label = "kept", .count = BIG, .ids = kept};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, commit_many, &other), 0);
+    assert_true(wait_db2_blocked());
+    db_rollback(db); /* gives numbers 1..BIG back */
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(other.status, DB_OK);
+    relay_wake(relay);
+    expect_many(epoch, 1, "kept", BIG, kept);
+    expect_no_event(300);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox"), BIG);
+    assert_int_equal(expect_heartbeat(epoch, NULL), BIG);
     stop_relay(&relay);
 }
 
@@ -1003,8 +1137,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         RELAY_TEST(test_leader_starts_an_epoch),
         RELAY_TEST(test_committed_rows_are_published_in_commit_order),
+        RELAY_TEST(test_big_transaction_is_numbered_at_insert_and_commits_first),
+        RELAY_TEST(test_big_transaction_numbers_earlier_small_ones_first),
         RELAY_TEST(test_concurrent_producers_are_published_once_in_seq_order),
         RELAY_TEST(test_rolled_back_row_is_never_published),
+        RELAY_TEST(test_numbered_then_rolled_back_leaves_no_gap),
         RELAY_TEST(test_heartbeats_every_interval),
         RELAY_TEST(test_committed_wakes_the_leader),
         RELAY_TEST(test_second_relay_takes_over),
