@@ -3,10 +3,13 @@
  *
  * Each session holds one collector per spec, registered as a db deferral
  * keyed by the spec's address; its flush packs the column arrays and runs
- * the spec's statement once.
+ * the spec's statement once, or turns them into COPY's binary rows: an
+ * array's elements and a COPY row's fields have the same form (an int32
+ * length, -1 for NULL, then the type's binary value).
  */
 #include "common/bulk.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +38,76 @@ static void bulk_destroy(db_deferred_t *self)
     free(bulk);
 }
 
+/* The rows as COPY's binary input: the signature, flags and header
+ * extension, then per row the field count and each column's next element,
+ * then -1. Caller frees *data_out. -1 on out of memory or damaged arrays. */
+static int copy_data(const bulk_t *bulk, uint8_t **data_out, size_t *len_out)
+{
+    static const uint8_t header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+    int columns = bulk->spec->column_count;
+    size_t len = sizeof header + 2 + (size_t)bulk->rows * 2;
+    size_t at[BULK_COLUMNS_MAX] = {0};
+    for (int i = 0; i < columns; i++)
+        len += bulk->columns[i].body_len;
+    uint8_t *data = malloc(len);
+    if (!data)
+        return -1;
+    memcpy(data, header, sizeof header);
+    size_t out = sizeof header;
+    uint16_t field_count = htons((uint16_t)columns);
+    for (int32_t row = 0; row < bulk->rows; row++) {
+        memcpy(data + out, &field_count, 2);
+        out += 2;
+        for (int i = 0; i < columns; i++) {
+            const pg_array_t *column = &bulk->columns[i];
+            uint32_t be_len;
+            if (at[i] + 4 > column->body_len)
+                goto damaged;
+            memcpy(&be_len, column->body + at[i], 4);
+            int32_t value_len = (int32_t)ntohl(be_len);
+            size_t field = 4 + (value_len > 0 ? (size_t)value_len : 0);
+            if (value_len < -1 || at[i] + field > column->body_len)
+                goto damaged;
+            memcpy(data + out, column->body + at[i], field);
+            out += field;
+            at[i] += field;
+        }
+    }
+    static const uint8_t trailer[2] = {0xff, 0xff};
+    memcpy(data + out, trailer, 2);
+    out += 2;
+    *data_out = data;
+    *len_out = out;
+    return 0;
+damaged:
+    free(data);
+    return -1;
+}
+
+static db_status_t bulk_copy(db_t *db, bulk_t *bulk)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (copy_data(bulk, &data, &len) != 0) {
+        log_error("could not build a bulk COPY", LF_STR("statement", bulk->spec->stmt),
+                  LF_ERR("out_of_memory"));
+        return DB_ERROR;
+    }
+    db_status_t status = db_copy_in(db, bulk->spec->copy, data, len);
+    free(data);
+    return status;
+}
+
 static db_status_t bulk_flush(db_t *db, db_deferred_t *self)
 {
     bulk_t *bulk = (bulk_t *)self;
     if (bulk->rows == 0)
         return DB_OK;
+    if (bulk->spec->copy) {
+        db_status_t copied = bulk_copy(db, bulk);
+        bulk_discard(self);
+        return copied;
+    }
     db_params_t params;
     db_params_init(&params);
     db_status_t status = DB_OK;
@@ -64,7 +132,7 @@ bulk_t *bulk_of(db_t *db, const bulk_spec_t *spec)
     if (found)
         return (bulk_t *)found;
     if (spec->column_count < 1 || spec->column_count > BULK_COLUMNS_MAX ||
-        db_prepare(db, spec->stmt, spec->sql) != 0)
+        (!spec->copy && db_prepare(db, spec->stmt, spec->sql) != 0))
         return NULL;
     bulk_t *bulk = calloc(1, sizeof *bulk);
     if (!bulk)

@@ -22,6 +22,11 @@
  *
  * Write the SQL so that rows keep their order where it matters: `SELECT ...
  * FROM unnest(...) WITH ORDINALITY AS r(..., n) ORDER BY n`.
+ *
+ * A plain insert into one table can instead name `.copy = "COPY kit_applied
+ * (seq, n) FROM STDIN (FORMAT binary)"` (and no .sql): the same rows go in
+ * by COPY, in the order they were added, without unnest's executor work
+ * per row (issue 15). The columns arrays are then the COPY's columns.
  */
 #ifndef CONVEYOR_BULK_H
 #define CONVEYOR_BULK_H
@@ -34,6 +39,7 @@
 typedef struct {
     const char *stmt; /* prepared statement name */
     const char *sql;  /* takes one array parameter per column, in order */
+    const char *copy; /* or: COPY ... FROM STDIN (FORMAT binary), one column each */
     uint32_t column_oids[BULK_COLUMNS_MAX];
     int column_count;
     int order; /* flush order among a session's bulks (the outbox: last) */

@@ -485,6 +485,46 @@ db_status_t db_run_count(db_t *db, const char *stmt_name, const db_params_t *par
     return DB_OK;
 }
 
+db_status_t db_copy_in(db_t *db, const char *sql, const void *data, size_t len)
+{
+    db_status_t status = ensure_session(db);
+    if (status != DB_OK)
+        return status;
+    PGresult *res = PQexec(db->conn, sql);
+    ExecStatusType started = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (started != PGRES_COPY_IN) {
+        if (started == PGRES_COMMAND_OK || started == PGRES_TUPLES_OK) {
+            PQclear(res);
+            set_error(db, "42601", "not a COPY ... FROM STDIN");
+            return DB_ERROR;
+        }
+        return check_result(db, res, NULL);
+    }
+    PQclear(res);
+    /* PQputCopyData takes an int: send big inputs in pieces */
+    const char *bytes = data;
+    bool sent = true;
+    for (size_t off = 0; sent && off < len;) {
+        size_t piece = len - off < (1u << 30) ? len - off : (1u << 30);
+        sent = PQputCopyData(db->conn, bytes + off, (int)piece) == 1;
+        off += piece;
+    }
+    if (PQputCopyEnd(db->conn, sent ? NULL : "the rows could not be sent") != 1)
+        sent = false;
+    /* the COPY's own result, then NULL */
+    PGresult *last = NULL, *next;
+    while ((next = PQgetResult(db->conn)) != NULL) {
+        PQclear(last);
+        last = next;
+    }
+    if (!last && !sent) {
+        set_error(db, "08006", PQerrorMessage(db->conn));
+        drop_connection(db);
+        return DB_TRANSIENT;
+    }
+    return check_result(db, last, NULL);
+}
+
 db_status_t db_run_sql(db_t *db, const char *sql, const db_params_t *params, PGresult **res_out)
 {
     if (res_out)

@@ -84,6 +84,11 @@ db_status_t db_run_count(db_t *db, const char *stmt_name, const db_params_t *par
  * ownership of *res_out as db_run. Never build sql from outside data. */
 db_status_t db_run_sql(db_t *db, const char *sql, const db_params_t *params, PGresult **res_out);
 
+/* Runs `COPY ... FROM STDIN` (sql, fixed text) and sends data as its whole
+ * input (bulk.h builds it in the binary format). Same statuses as db_run;
+ * DB_ERROR if sql is not a COPY FROM STDIN. */
+db_status_t db_copy_in(db_t *db, const char *sql, const void *data, size_t len);
+
 /* Transactions. db_begin fails with DB_ERROR if one is already open.
  * db_rollback is safe to call in any state (no-op outside a transaction,
  * and it never fails: a lost session has rolled back anyway). */

@@ -3,11 +3,14 @@
  * rows back into envelopes for the relay and the replay server (outbox.h).
  *
  * Appends inside a transaction are buffered per session and inserted by
- * one INSERT ... SELECT FROM unnest(...) just before COMMIT (bulk.h): a handler
- * that emits one event per applied event, in a batch of hundreds, pays for
- * one statement instead of hundreds (the producer side of the durable
- * throughput target), and the rows are still the last statement before
- * COMMIT, in append order, as DESIGN.md asks.
+ * one call of outbox_insert(...) with a column array each just before
+ * COMMIT (bulk.h): a handler that emits one event per applied event, in a
+ * batch of hundreds, pays for one statement instead of hundreds (the
+ * producer side of the durable throughput target), and the rows are still
+ * the last statement before COMMIT, in append order, as DESIGN.md asks.
+ * outbox_insert (kit migrations 002-004) numbers a big transaction's
+ * events under the stream's counter row lock, held to COMMIT: one more
+ * reason for them to come last.
  */
 #include "common/outbox.h"
 
@@ -34,12 +37,9 @@ enum {
 
 static const bulk_spec_t outbox_spec = {
     .stmt = "outbox_insert",
-    .sql = "INSERT INTO outbox (event_id, stream, type, correlation_id, causation_id, "
-           "schema_version, occurred_at_ms, payload) "
-           "SELECT e, s, t, c, k, v, a, p FROM unnest($1::uuid[], $2::text[], $3::text[], "
-           "$4::text[], $5::text[], $6::int4[], $7::int8[], $8::bytea[]) "
-           "WITH ORDINALITY AS r (e, s, t, c, k, v, a, p, n) ORDER BY n "
-           "ON CONFLICT (event_id) DO NOTHING",
+    /* numbered as they are inserted when there are many (common/migrations/004) */
+    .sql = "SELECT outbox_insert($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
+           "$6::int4[], $7::int8[], $8::bytea[])",
     .column_oids = {PG_OID_UUID, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4,
                     PG_OID_INT8, PG_OID_BYTEA},
     .column_count = COL_COUNT,

@@ -4,9 +4,13 @@
  * DESIGN.md "Producing": a service never publishes directly. It appends
  * the event to its outbox table in the same transaction as the state
  * change, as the last statement before COMMIT, after the rows it changed
- * are locked; the relay (relay.h) numbers and publishes it once the
- * transaction has committed. If the transaction rolls back, the event
- * never existed.
+ * are locked. The relay (relay.h) publishes it once the transaction has
+ * committed, numbered from the stream's counter row: in a transaction of
+ * many events (64 or more) as it is inserted, the transaction then holding
+ * the counter row's lock until it ends, so that the events' second row
+ * version is saved; in one of few, by the relay after the commit, so that
+ * many small transactions at once are not serialized. If the transaction
+ * rolls back, the event never existed and leaves no gap.
  *
  * Event ids: a root event gets a random UUID; an event emitted because of
  * another gets UUIDv5(causation_id, emit_index), so re-emitting after a

@@ -33,8 +33,11 @@
 #define STMT_STREAM_LOCK   "relay_stream_lock"
 #define STMT_STREAM_INSERT "relay_stream_insert"
 #define STMT_NEW_EPOCH     "relay_new_epoch"
+#define STMT_UNNUMBERED    "relay_unnumbered"
 #define STMT_NUMBER        "relay_number"
 #define STMT_ADVANCE       "relay_advance"
+#define STMT_READ          "relay_read"
+#define STMT_PUBLISHED     "relay_published"
 #define STMT_HEAD          "relay_head"
 #define STMT_PURGE_BATCH   "relay_purge_batch"
 #define STMT_PURGE_OLD     "relay_purge_old_epochs"
@@ -63,6 +66,8 @@ struct relay {
     curve_watch_t *watch; /* reconnects the PUB busd refused */
     uint64_t lock_generation;
     int commits;
+    uint64_t published_seq; /* the last seq of the epoch published (or found published) */
+    uint64_t persisted_seq; /* the last published seq written to outbox_streams */
 
     metrics_counter_t *published;
     metrics_counter_t *batches;
@@ -122,7 +127,7 @@ relay_t *relay_new(const relay_config_t *config)
     relay->is_leader = metrics_gauge("relay_leader", labels,
                                      "1 while this replica holds the service's leader lock.");
     relay->head_seq =
-        metrics_gauge("relay_head_seq", labels, "The last seq numbered in the current epoch.");
+        metrics_gauge("relay_head_seq", labels, "The last seq published in the current epoch.");
     relay->batch_latency = metrics_histogram("relay_batch_duration_seconds", labels,
                                              "Numbering commit plus publishing of one batch.");
     return relay;
@@ -136,25 +141,39 @@ static int prepare_statements(db_t *db)
                      "(SELECT timeline_id FROM pg_control_checkpoint())::bigint "
                      "FROM pg_control_system()");
     rc |= db_prepare(db, STMT_STREAM_LOCK,
-                     "SELECT epoch, last_seq, system_identifier, timeline, purged_through "
-                     "FROM outbox_streams WHERE stream = $1 FOR UPDATE");
+                     "SELECT epoch, last_seq, system_identifier, timeline, purged_through, "
+                     "published_seq FROM outbox_streams WHERE stream = $1 FOR UPDATE");
     rc |= db_prepare(db, STMT_STREAM_INSERT,
                      "INSERT INTO outbox_streams (stream, epoch, system_identifier, timeline) "
                      "VALUES ($1, $2, $3, $4)");
     rc |= db_prepare(db, STMT_NEW_EPOCH,
                      "UPDATE outbox_streams SET epoch = greatest($2::bigint, epoch + 1), "
-                     "last_seq = 0, purged_through = 0, system_identifier = $3, timeline = $4, "
+                     "last_seq = 0, published_seq = 0, purged_through = 0, system_identifier = $3, "
+                     "timeline = $4, "
                      "started_at = now() WHERE stream = $1 RETURNING epoch");
+    /* rows inserted unnumbered: before common/migrations/002 (or by an
+     * older binary of the service), numbered here the way they always were */
+    rc |= db_prepare(db, STMT_UNNUMBERED,
+                     "SELECT EXISTS (SELECT 1 FROM outbox WHERE seq IS NULL AND stream = $1)");
     rc |= db_prepare(db, STMT_NUMBER,
                      "WITH picked AS (SELECT id FROM outbox WHERE seq IS NULL AND stream = $1 "
                      "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED), "
                      "numbered AS (SELECT id, $3::bigint + row_number() OVER (ORDER BY id) AS "
                      "new_seq FROM picked) "
                      "UPDATE outbox o SET seq = n.new_seq, epoch = $4 FROM numbered n "
-                     "WHERE o.id = n.id RETURNING " OUTBOX_ENVELOPE_COLUMNS);
+                     "WHERE o.id = n.id");
     rc |= db_prepare(db, STMT_ADVANCE, "UPDATE outbox_streams SET last_seq = $2 WHERE stream = $1");
+    /* what is visible of a stream is a prefix of its seqs (numbered under
+     * the counter row lock, held to commit): the rows after the last one
+     * published are the next to publish, in order */
+    rc |= db_prepare(db, STMT_READ,
+                     "SELECT " OUTBOX_ENVELOPE_COLUMNS " FROM outbox WHERE stream = $1 "
+                     "AND epoch = $2 AND seq > $3 ORDER BY seq LIMIT $4");
+    rc |= db_prepare(db, STMT_PUBLISHED,
+                     "UPDATE outbox_streams SET published_seq = $3 WHERE stream = $1 "
+                     "AND epoch = $2 AND published_seq < $3 AND last_seq >= $3");
     rc |= db_prepare(db, STMT_HEAD,
-                     "SELECT epoch, last_seq, purged_through FROM outbox_streams "
+                     "SELECT epoch, last_seq, purged_through, published_seq FROM outbox_streams "
                      "WHERE stream = $1");
     /* only a prefix of the history goes: the oldest rows by seq, up to the
      * first one still inside the retention (created_at is a transaction's
@@ -196,7 +215,7 @@ static db_status_t relay_open_epoch(relay_t *relay)
     if (status != DB_OK)
         goto done;
     const char *sysid = db_value(identity, 0, 0);
-    int64_t timeline = 0, epoch = 0, last_seq = 0;
+    int64_t timeline = 0, epoch = 0, last_seq = 0, published = 0;
     db_get_i64(identity, 0, 1, &timeline);
     if (PQntuples(row) == 0) {
         epoch = clock_now_ms();
@@ -216,6 +235,7 @@ static db_status_t relay_open_epoch(relay_t *relay)
         db_get_i64(row, 0, 0, &epoch);
         db_get_i64(row, 0, 1, &last_seq);
         db_get_i64(row, 0, 3, &stored_timeline);
+        db_get_i64(row, 0, 5, &published);
         const char *stored_sysid = db_value(row, 0, 2);
         if (strcmp(stored_sysid, sysid) != 0 || stored_timeline != timeline) {
             int64_t old_epoch = epoch;
@@ -234,12 +254,14 @@ static db_status_t relay_open_epoch(relay_t *relay)
                      LF_INT("epoch", epoch), LF_INT("old_last_seq", last_seq),
                      LF_STR("system_identifier", sysid), LF_INT("timeline", timeline));
             last_seq = 0;
+            published = 0;
         }
     }
     status = db_commit(relay->db);
     if (status == DB_OK) {
         atomic_store(&relay->epoch, (uint64_t)epoch);
-        metrics_gauge_set(relay->head_seq, last_seq);
+        relay->published_seq = relay->persisted_seq = (uint64_t)published;
+        metrics_gauge_set(relay->head_seq, published);
     }
 done:
     if (status != DB_OK)
@@ -275,55 +297,38 @@ static void relay_try_lead(relay_t *relay)
              LF_INT("epoch", (long long)atomic_load(&relay->epoch)));
 }
 
-static int compare_seq(const void *a, const void *b)
+/* The stream moved to another epoch under the relay: a producer found the
+ * database's identity changed (outbox_insert) and started it. The new
+ * epoch is published from its published_seq (0: all of it). */
+static void relay_adopt_epoch(relay_t *relay, int64_t epoch, int64_t published)
 {
-    const uint64_t *x = a, *y = b;
-    return (x[0] > y[0]) - (x[0] < y[0]);
+    log_warn("epoch changed under the relay: publishing the new one",
+             LF_STR("stream", relay->stream),
+             LF_INT("old_epoch", (long long)atomic_load(&relay->epoch)), LF_INT("epoch", epoch),
+             LF_INT("published_seq", published), LF_ERR("epoch_changed"));
+    atomic_store(&relay->epoch, (uint64_t)epoch);
+    relay->published_seq = relay->persisted_seq = (uint64_t)published;
+    metrics_gauge_set(relay->head_seq, published);
 }
 
-/* Publishes rows of a numbering result in seq order. */
-static void relay_publish_rows(relay_t *relay, const PGresult *res, uint64_t epoch)
+/* Numbers committed rows inserted unnumbered (a transaction of few events,
+ * kit migration 004; before migration 002, or by an older binary), a batch
+ * at a time: from the counter row, under its lock, in insert order.
+ * Returns the rows numbered, -1 on a database failure. The rows are then
+ * published like any other. */
+static int relay_number_committed(relay_t *relay)
 {
-    int rows = PQntuples(res);
-    /* pairs of (seq, row index), sorted by seq: RETURNING has no order */
-    uint64_t *order = malloc(sizeof(uint64_t) * 2 * (size_t)rows);
-    if (!order)
-        return; /* the heartbeat makes consumers replay what we could not send */
-    for (int i = 0; i < rows; i++) {
-        int64_t seq = 0;
-        db_get_i64(res, i, 0, &seq);
-        order[2 * i] = (uint64_t)seq;
-        order[2 * i + 1] = (uint64_t)i;
-    }
-    qsort(order, (size_t)rows, 2 * sizeof(uint64_t), compare_seq);
-    int sent = 0;
-    for (int i = 0; i < rows; i++) {
-        char topic[BUS_TOPIC_MAX + 1];
-        uint8_t *envelope = NULL;
-        size_t envelope_len = 0;
-        uint64_t seq = 0;
-        if (outbox_row_envelope(res, (int)order[2 * i + 1], relay->stream, epoch, &seq, topic,
-                                sizeof topic, &envelope, &envelope_len) != 0)
-            continue;
-        if (zmq_send(relay->pub, topic, strlen(topic), ZMQ_SNDMORE) >= 0 &&
-            zmq_send(relay->pub, envelope, envelope_len, 0) >= 0)
-            sent++;
-        free(envelope);
-    }
-    free(order);
-    metrics_counter_add(relay->published, (uint64_t)sent);
-}
-
-/* Numbers and publishes one batch. Returns the number of rows numbered,
- * or -1 on a database failure (leadership may be gone). */
-static int relay_number_batch(relay_t *relay)
-{
-    int64_t started_us = clock_mono_us();
-    PGresult *counter = NULL, *numbered = NULL;
+    PGresult *pending = NULL, *counter = NULL;
     int result = -1;
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, relay->stream);
+    if (db_run(relay->db, STMT_UNNUMBERED, &params, &pending) != DB_OK)
+        goto done;
+    if (strcmp(db_value(pending, 0, 0), "t") != 0) {
+        result = 0;
+        goto done;
+    }
     if (db_begin(relay->db) != DB_OK ||
         db_run(relay->db, STMT_STREAM_LOCK, &params, &counter) != DB_OK)
         goto done;
@@ -332,57 +337,130 @@ static int relay_number_batch(relay_t *relay)
                   LF_ERR("outbox_damaged"));
         goto done;
     }
-    int64_t epoch = 0, last_seq = 0;
+    int64_t epoch = 0, last_seq = 0, published = 0;
     db_get_i64(counter, 0, 0, &epoch);
     db_get_i64(counter, 0, 1, &last_seq);
-    if ((uint64_t)epoch != atomic_load(&relay->epoch)) {
-        log_error("epoch changed under the relay", LF_STR("stream", relay->stream),
-                  LF_INT("epoch", epoch), LF_ERR("epoch_changed"));
-        atomic_store(&relay->epoch, (uint64_t)epoch);
-    }
+    db_get_i64(counter, 0, 5, &published);
     db_params_t number;
     db_params_init(&number);
     db_param_text(&number, relay->stream);
     db_param_i64(&number, relay->config.batch_max);
     db_param_i64(&number, last_seq);
     db_param_i64(&number, epoch);
-    if (db_run(relay->db, STMT_NUMBER, &number, &numbered) != DB_OK)
+    int64_t rows = 0;
+    if (db_run_count(relay->db, STMT_NUMBER, &number, &rows) != DB_OK)
         goto done;
-    int rows = PQntuples(numbered);
-    if (rows == 0) {
-        db_rollback(relay->db);
-        result = 0;
-        goto done;
-    }
     db_params_t advance;
     db_params_init(&advance);
     db_param_text(&advance, relay->stream);
     db_param_i64(&advance, last_seq + rows);
-    if (db_run(relay->db, STMT_ADVANCE, &advance, NULL) != DB_OK || db_commit(relay->db) != DB_OK)
+    if (rows > 0 && db_run(relay->db, STMT_ADVANCE, &advance, NULL) != DB_OK)
         goto done;
-    metrics_counter_add(relay->batches, 1);
-    metrics_gauge_set(relay->head_seq, last_seq + rows);
-
-    if (relay->config.fault_kill_after_commits > 0 &&
-        ++relay->commits >= relay->config.fault_kill_after_commits) {
-        log_warn("fault injection: killing the process between commit and publish",
-                 LF_STR("stream", relay->stream), LF_INT("last_seq", last_seq + rows));
-        raise(SIGKILL);
-    }
-    relay_publish_rows(relay, numbered, (uint64_t)epoch);
-    metrics_histogram_observe_us(relay->batch_latency, (uint64_t)(clock_mono_us() - started_us));
-    result = rows;
+    if (db_commit(relay->db) != DB_OK)
+        goto done;
+    if ((uint64_t)epoch != atomic_load(&relay->epoch))
+        relay_adopt_epoch(relay, epoch, published);
+    result = (int)rows;
 done:
     if (result < 0) {
         db_rollback(relay->db);
         log_warn("relay could not number events", LF_STR("stream", relay->stream),
                  LF_STR("pg", db_errmsg(relay->db)), LF_ERR("pg_unavailable"));
     }
+    PQclear(pending);
     PQclear(counter);
-    PQclear(numbered);
     return result;
 }
 
+/* Publishes rows of a read result, in seq order, from published + 1 on;
+ * stops at a hole (there is none unless the outbox was written past
+ * outbox_insert: logged). Returns how many were taken as published. */
+static int relay_publish_rows(relay_t *relay, const PGresult *res, uint64_t epoch)
+{
+    int rows = PQntuples(res), taken = 0, sent = 0;
+    for (int i = 0; i < rows; i++) {
+        char topic[BUS_TOPIC_MAX + 1];
+        uint8_t *envelope = NULL;
+        size_t envelope_len = 0;
+        uint64_t seq = 0;
+        int64_t row_seq = 0;
+        if (db_get_i64(res, i, 0, &row_seq) != 0 || (uint64_t)row_seq != relay->published_seq + 1) {
+            log_error("hole in the outbox: publishing waits", LF_STR("stream", relay->stream),
+                      LF_INT("expected_seq", (long long)(relay->published_seq + 1)),
+                      LF_INT("found_seq", row_seq), LF_ERR("outbox_damaged"));
+            break;
+        }
+        relay->published_seq++;
+        taken++;
+        /* a damaged row (logged) is not sent: consumers ask for it again
+         * and park what they get */
+        if (outbox_row_envelope(res, i, relay->stream, epoch, &seq, topic, sizeof topic, &envelope,
+                                &envelope_len) != 0)
+            continue;
+        if (zmq_send(relay->pub, topic, strlen(topic), ZMQ_SNDMORE) >= 0 &&
+            zmq_send(relay->pub, envelope, envelope_len, 0) >= 0)
+            sent++;
+        free(envelope);
+    }
+    metrics_counter_add(relay->published, (uint64_t)sent);
+    return taken;
+}
+
+/* Publishes the next batch of committed rows. Returns the number of rows
+ * published, or -1 on a database failure (leadership may be gone). */
+static int relay_publish_batch(relay_t *relay)
+{
+    int64_t started_us = clock_mono_us();
+    PGresult *rows = NULL;
+    uint64_t epoch = atomic_load(&relay->epoch);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->stream);
+    db_param_u64(&params, epoch);
+    db_param_u64(&params, relay->published_seq);
+    db_param_i64(&params, relay->config.batch_max);
+    if (db_run(relay->db, STMT_READ, &params, &rows) != DB_OK) {
+        log_warn("relay could not read the outbox", LF_STR("stream", relay->stream),
+                 LF_STR("pg", db_errmsg(relay->db)), LF_ERR("pg_unavailable"));
+        return -1;
+    }
+    if (PQntuples(rows) == 0) {
+        PQclear(rows);
+        return 0;
+    }
+    metrics_counter_add(relay->batches, 1);
+    if (relay->config.fault_kill_after_commits > 0 &&
+        ++relay->commits >= relay->config.fault_kill_after_commits) {
+        log_warn("fault injection: killing the process between commit and publish",
+                 LF_STR("stream", relay->stream),
+                 LF_INT("published_seq", (long long)relay->published_seq));
+        raise(SIGKILL);
+    }
+    int published = relay_publish_rows(relay, rows, epoch);
+    PQclear(rows);
+    metrics_gauge_set(relay->head_seq, (int64_t)relay->published_seq);
+    metrics_histogram_observe_us(relay->batch_latency, (uint64_t)(clock_mono_us() - started_us));
+    return published;
+}
+
+/* Writes how far the epoch is published, so that a new leader starts
+ * there (best effort: one that starts earlier publishes some twice, which
+ * consumers ignore). */
+static void relay_persist_published(relay_t *relay)
+{
+    if (relay->published_seq <= relay->persisted_seq)
+        return;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->stream);
+    db_param_u64(&params, atomic_load(&relay->epoch));
+    db_param_u64(&params, relay->published_seq);
+    if (db_run(relay->db, STMT_PUBLISHED, &params, NULL) == DB_OK)
+        relay->persisted_seq = relay->published_seq;
+}
+
+/* Publishes the heartbeat: the epoch and the last seq published. It also
+ * notices an epoch a producer started, and writes how far the relay got. */
 static void relay_heartbeat(relay_t *relay)
 {
     PGresult *head = NULL;
@@ -393,11 +471,17 @@ static void relay_heartbeat(relay_t *relay)
         PQclear(head);
         return;
     }
-    int64_t epoch = 0, last_seq = 0, purged_through = 0;
+    int64_t epoch = 0, purged_through = 0, published = 0;
     db_get_i64(head, 0, 0, &epoch);
-    db_get_i64(head, 0, 1, &last_seq);
     db_get_i64(head, 0, 2, &purged_through);
+    db_get_i64(head, 0, 3, &published);
     PQclear(head);
+    if ((uint64_t)epoch != atomic_load(&relay->epoch)) {
+        relay_adopt_epoch(relay, epoch, published);
+        return; /* the next round publishes the new epoch, then beats */
+    }
+    relay_persist_published(relay);
+    int64_t last_seq = (int64_t)relay->published_seq;
 
     Conveyor__Heartbeat beat = CONVEYOR__HEARTBEAT__INIT;
     beat.last_seq = (uint64_t)last_seq;
@@ -553,7 +637,7 @@ static void *relay_main(void *arg)
     relay_t *relay = arg;
     int64_t next_lead_try = 0, next_heartbeat = 0, next_maintenance = 0;
     int64_t retry_delay = 0;
-    bool listening = false;
+    bool listening = false, full_batch = false;
 
     while (!atomic_load(&relay->stop)) {
         int64_t now = clock_mono_ms();
@@ -588,15 +672,22 @@ static void *relay_main(void *arg)
             if (wait_ms > 20)
                 wait_ms = 20;
         } else if (leader) {
-            int numbered = relay_number_batch(relay);
-            if (numbered < 0) {
+            /* in a streak of full batches (big transactions, numbered as
+             * inserted) the look for unnumbered rows waits for the beat;
+             * a big transaction numbers those it can see anyway */
+            int numbered = 0;
+            if (!full_batch || now >= next_heartbeat)
+                numbered = relay_number_committed(relay);
+            int published = numbered < 0 ? -1 : relay_publish_batch(relay);
+            full_batch = published >= relay->config.batch_max;
+            if (published < 0) {
                 retry_delay = retry_delay ? retry_delay * 2 : 100;
                 if (retry_delay > 2000)
                     retry_delay = 2000;
                 wait_ms = retry_delay;
             } else {
                 retry_delay = 0;
-                if (numbered >= relay->config.batch_max)
+                if (published >= relay->config.batch_max || numbered >= relay->config.batch_max)
                     wait_ms = 0; /* more is waiting */
             }
             now = clock_mono_ms();
@@ -621,8 +712,8 @@ static void *relay_main(void *arg)
     }
     /* one last batch so a clean stop leaves nothing unpublished */
     if (atomic_load(&relay->leader)) {
-        if (relay->heard)
-            relay_number_batch(relay);
+        if (relay->heard && relay_number_committed(relay) >= 0 && relay_publish_batch(relay) >= 0)
+            relay_persist_published(relay);
         relay_set_leader(relay, false);
     }
     return NULL;

@@ -1,16 +1,24 @@
 /*
- * relay.h — numbers committed outbox rows and publishes them; leads.
+ * relay.h — numbers committed outbox rows that wait for it, publishes them
+ * in seq order; leads.
  *
  * DESIGN.md "Producing", steps 2–4. One relay per service runs in the
  * replica holding the service's leader advisory lock (DB_LOCK_LEADER, on
- * the relay's own session). Woken in-process after a local commit
- * (relay_wake), by NOTIFY from other replicas, or by a short poll, it
- * claims unnumbered rows in batches, numbers them from the counter row in
- * outbox_streams (never from the serial id: ids commit out of order),
- * commits with synchronous_commit on, and only then publishes
- * [topic][envelope] to busd. A crash between commit and publish loses
- * nothing: the heartbeat it publishes every second carries the counter's
- * last seq, consumers see they are behind and replay.
+ * the relay's own session). Every seq is given from the counter row in
+ * outbox_streams, under its lock, held until the numbering transaction
+ * ends, so transactions commit in seq order and what the relay can see of
+ * its stream is always a prefix of its seqs. A transaction of many events
+ * is numbered as it is inserted (outbox.h); one of few is inserted
+ * unnumbered, and the relay numbers such rows once committed, in insert
+ * order (as every row was before kit migration 002). Woken in-process
+ * after a local commit (relay_wake), by NOTIFY from other replicas, or by
+ * a short poll, it numbers what is waiting, reads the rows after the last
+ * seq it published, in batches, and publishes [topic][envelope] to busd.
+ * How far it got is written to the counter row about once a second
+ * (published_seq): a new leader starts there, at worst publishing some
+ * events again, which consumers ignore. A crash before publishing loses
+ * nothing: the heartbeat it publishes every second carries the last seq
+ * published, consumers see they are behind and replay.
  *
  * Epochs: on taking the lock the relay compares the database's system
  * identifier and timeline with those stored beside the epoch; after a
@@ -37,13 +45,13 @@ typedef struct {
     const char *pub_endpoint; /* busd's XSUB, "tcp://127.0.0.1:5550" */
     const curve_t *curve;     /* the service's bus keys (borrowed; NULL or off: plain) */
     const char *app_name;
-    int batch_max;           /* rows per numbering transaction; 0 means 1000 */
+    int batch_max;           /* rows per publishing batch; 0 means 1000 */
     int64_t poll_ms;         /* 0 means 200 */
     int64_t heartbeat_ms;    /* 0 means 1000 */
     int64_t leader_retry_ms; /* how often a follower tries the lock; 0 means 1000 */
     int64_t retention_ms;    /* published rows older than this are purged; 0 means 7 days */
     int64_t maintenance_ms;  /* purge interval; 0 means 60000 */
-    /* Fault injection for tests: after this many numbering commits, the
+    /* Fault injection for tests: after this many batches read, the
      * process kills itself (SIGKILL) before publishing the batch. 0: off. */
     int fault_kill_after_commits;
 } relay_config_t;

@@ -10,7 +10,9 @@
  * only the rows added after it; outside a transaction a row goes in at
  * once; a row that breaks a constraint fails the COMMIT and nothing of the
  * transaction stays; bulks flush in their order; a half-added row is
- * refused and forgotten.
+ * refused and forgotten; the same rows by COPY (.copy) go in the same:
+ * in order, NULLs and zero bytes included, at COMMIT or at once outside a
+ * transaction, and a bad one fails the COMMIT.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +37,14 @@ static const bulk_spec_t items_spec = {
     .sql = "INSERT INTO items (k, n, note, raw, flag) SELECT k, n, note, raw, flag FROM "
            "unnest($1::text[], $2::int8[], $3::text[], $4::bytea[], $5::bool[]) WITH ORDINALITY "
            "AS r (k, n, note, raw, flag, o) ORDER BY o",
+    .column_oids = {PG_OID_TEXT, PG_OID_INT8, PG_OID_TEXT, PG_OID_BYTEA, PG_OID_BOOL},
+    .column_count = 5,
+};
+
+/* the same rows by COPY (bulk.h's .copy) */
+static const bulk_spec_t items_copy_spec = {
+    .stmt = "t_items_copy",
+    .copy = "COPY items (k, n, note, raw, flag) FROM STDIN (FORMAT binary)",
     .column_oids = {PG_OID_TEXT, PG_OID_INT8, PG_OID_TEXT, PG_OID_BYTEA, PG_OID_BOOL},
     .column_count = 5,
 };
@@ -72,9 +82,9 @@ static int64_t scalar(const char *text)
     return value;
 }
 
-static void add_item(const char *k, int64_t n, db_status_t expect)
+static void add_item_by(const bulk_spec_t *spec, const char *k, int64_t n, db_status_t expect)
 {
-    bulk_t *rows = bulk_of(db, &items_spec);
+    bulk_t *rows = bulk_of(db, spec);
     assert_non_null(rows);
     assert_int_equal(pg_array_add_text(bulk_column(rows, 0), k), 0);
     assert_int_equal(pg_array_add_i64(bulk_column(rows, 1), n), 0);
@@ -82,6 +92,11 @@ static void add_item(const char *k, int64_t n, db_status_t expect)
     assert_int_equal(pg_array_add(bulk_column(rows, 3), "a\0b", 3), 0);
     assert_int_equal(pg_array_add_bool(bulk_column(rows, 4), n % 2 == 0), 0);
     assert_int_equal(bulk_row_done(db, rows), expect);
+}
+
+static void add_item(const char *k, int64_t n, db_status_t expect)
+{
+    add_item_by(&items_spec, k, n, expect);
 }
 
 static int group_setup(void **state)
@@ -200,6 +215,37 @@ static void test_rows_appear_at_commit_in_order(void **state)
                      300);
 }
 
+static void test_copy_inserts_the_same_rows(void **state)
+{
+    (void)state;
+    assert_int_equal(db_begin(db), DB_OK);
+    for (int i = 0; i < 300; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "c%03d", i);
+        add_item_by(&items_copy_spec, key, i, DB_OK);
+    }
+    assert_int_equal(scalar("SELECT count(*) FROM items"), 0);
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM items"), 300);
+    assert_int_equal(scalar("SELECT count(*) FROM (SELECT n - lag(n) OVER (ORDER BY id) AS step "
+                            "FROM items) s WHERE step <> 1"),
+                     0);
+    assert_int_equal(scalar("SELECT count(*) FROM items WHERE note IS NULL AND "
+                            "raw = '\\x610062'::bytea AND flag = (n % 2 = 0) AND k = 'c' || "
+                            "lpad(n::text, 3, '0')"),
+                     300);
+    /* outside a transaction at once; a row that breaks a constraint fails
+     * the COMMIT, and nothing of its transaction stays */
+    add_item_by(&items_copy_spec, "alone", 1000, DB_OK);
+    assert_int_equal(scalar("SELECT n FROM items WHERE k = 'alone'"), 1000);
+    assert_int_equal(db_begin(db), DB_OK);
+    add_item_by(&items_copy_spec, "good", 1, DB_OK);
+    add_item_by(&items_copy_spec, "bad", -1, DB_OK);
+    assert_int_equal(db_commit(db), DB_ERROR);
+    assert_int_equal(scalar("SELECT count(*) FROM items WHERE k IN ('good', 'bad')"), 0);
+    assert_int_equal(scalar("SELECT count(*) FROM items"), 301);
+}
+
 static void test_rollback_forgets_rows(void **state)
 {
     (void)state;
@@ -300,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BULK_TEST(test_array_elements_round_trip),
         BULK_TEST(test_rows_appear_at_commit_in_order),
+        BULK_TEST(test_copy_inserts_the_same_rows),
         BULK_TEST(test_rollback_forgets_rows),
         BULK_TEST(test_savepoint_rollback_forgets_only_later_rows),
         BULK_TEST(test_outside_a_transaction_inserts_at_once),

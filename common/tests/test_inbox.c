@@ -214,8 +214,9 @@ static void assert_text(const char *query, const char *want)
 
 /* --- helpers: the producer ------------------------------------------------------------ */
 
-/* Appends an event to the producer's outbox and numbers it as its relay
- * would; returns the seq. Nothing is published. */
+/* Appends an event to the producer's outbox (a small transaction: left
+ * unnumbered) and numbers it as its relay would; returns the seq. Nothing
+ * is published. */
 static uint64_t produce(const char *correlation_id, const char *payload)
 {
     outbox_meta_t meta = {
@@ -814,7 +815,8 @@ static int setup(void **state)
         db_run_sql(pdb,
                    "DELETE FROM outbox; DELETE FROM outbox_streams;"
                    " INSERT INTO outbox_streams (stream, epoch, system_identifier, timeline)"
-                   " VALUES ('" PRODUCER "', 1790000000000, 'test', 1)",
+                   " SELECT '" PRODUCER "', 1790000000000, system_identifier::text,"
+                   " (SELECT timeline_id FROM pg_control_checkpoint()) FROM pg_control_system()",
                    NULL, NULL) != DB_OK)
         return -1;
     atomic_store(&retry_left, 0);

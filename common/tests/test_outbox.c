@@ -7,8 +7,11 @@
  * Proves: a root event gets a random v4 id and its row carries every field
  * given (defaults filled in: schema version 1, occurred_at now on the
  * business clock, "" for no correlation or cause) and the payload byte for
- * byte; a caused event's id is UUIDv5(cause, index), so appending it again
- * leaves one row as first written; a bad causation id is refused; an event
+ * byte, left unnumbered in a small transaction (the relay numbers it); a
+ * caused event's id is UUIDv5(cause, index), so appending it again leaves
+ * one row as first written, also in a transaction big enough to be
+ * numbered as inserted, where it takes no seq and the seqs stay dense,
+ * the event committed unnumbered before numbered first; a bad causation id is refused; an event
  * of a rolled-back transaction never existed; a protobuf payload is packed;
  * outbox_row_envelope turns a numbered row into a packed Envelope whose
  * every field unpacks to what was stored, and refuses rows that are not
@@ -123,7 +126,9 @@ static int group_teardown(void **state)
 static int empty_outbox(void **state)
 {
     (void)state;
-    return db_run_sql(db, "DELETE FROM outbox", NULL, NULL) == DB_OK ? 0 : -1;
+    return db_run_sql(db, "DELETE FROM outbox; DELETE FROM outbox_streams", NULL, NULL) == DB_OK
+               ? 0
+               : -1;
 }
 
 /* --- tests -------------------------------------------------------------------- */
@@ -167,8 +172,13 @@ static void test_root_event_row_holds_what_was_given(void **state)
     assert_int_equal(len, sizeof payload_bytes);
     assert_memory_equal(payload, payload_bytes, len);
     free(payload);
-    assert_null(db_value(res, 0, 7)); /* not numbered yet */
-    assert_null(db_value(res, 0, 8));
+    PQclear(res);
+    /* a transaction of few events: not numbered yet (the relay does) */
+    assert_int_equal(
+        db_run_sql(db, "SELECT seq, epoch FROM outbox WHERE event_id = $1::uuid", &params, &res),
+        DB_OK);
+    assert_null(db_value(res, 0, 0));
+    assert_null(db_value(res, 0, 1));
     PQclear(res);
 
     /* another root event gets another id; no correlation is "" */
@@ -207,16 +217,43 @@ static void test_caused_event_id_is_stable(void **state)
     append_committed(&meta, "first", 5, first);
     assert_string_equal(first, expected);
 
-    /* the handler runs again after a crash: same id, no second row, and
-     * the row stays as first written */
-    append_committed(&meta, "second", 6, again);
+    /* the handler runs again after a crash: same id, no second row, the
+     * row stays as first written, and it takes no seq — also in a
+     * transaction big enough to be numbered as inserted (64 events), where
+     * a skipped event must not leave a hole: the earlier event, committed
+     * unnumbered, is numbered first, then the 63 new ones */
+    assert_int_equal(db_begin(db), DB_OK);
+    assert_int_equal(outbox_append(db, &meta, "second", 6, again), DB_OK);
+    outbox_meta_t more = meta;
+    for (uint32_t i = 0; i < 63; i++) {
+        more.emit_index = 100 + i;
+        assert_int_equal(outbox_append(db, &more, "more", 4, NULL), DB_OK);
+    }
+    assert_int_equal(db_commit(db), DB_OK);
     assert_string_equal(again, first);
     assert_int_equal(count_where_event(first), 1);
-    assert_int_equal(outbox_rows(), 1);
+    assert_int_equal(outbox_rows(), 64);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT count(DISTINCT o.seq) = 64 AND min(o.seq) = 1"
+                                " AND max(o.seq) = max(s.last_seq) AND count(o.seq) = 64"
+                                " FROM outbox o JOIN outbox_streams s ON s.stream = o.stream"
+                                " WHERE o.stream = 'inventory'",
+                                NULL, &res),
+                     DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "t");
+    PQclear(res);
+    db_params_t first_seq;
+    db_params_init(&first_seq);
+    db_param_text(&first_seq, first);
+    assert_int_equal(
+        db_run_sql(db, "SELECT seq FROM outbox WHERE event_id = $1::uuid", &first_seq, &res),
+        DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "1");
+    PQclear(res);
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, first);
-    PGresult *res = NULL;
     assert_int_equal(db_run_sql(db,
                                 "SELECT convert_from(payload, 'UTF8'), causation_id"
                                 " FROM outbox WHERE event_id = $1::uuid",
@@ -231,13 +268,13 @@ static void test_caused_event_id_is_stable(void **state)
     char next[UUID_TEXT_SIZE];
     append_committed(&meta, "next", 4, next);
     assert_string_not_equal(next, first);
-    assert_int_equal(outbox_rows(), 2);
+    assert_int_equal(outbox_rows(), 65);
     /* an empty causation id is a root event */
     meta.causation_id = "";
     char root[UUID_TEXT_SIZE];
     append_committed(&meta, "root", 4, root);
     assert_int_equal(root[14], '4');
-    assert_int_equal(outbox_rows(), 3);
+    assert_int_equal(outbox_rows(), 66);
 }
 
 static void test_bad_causation_id_is_refused(void **state)
@@ -391,7 +428,12 @@ static void test_row_envelope_refuses_damaged_rows(void **state)
     db_params_init(&params);
     db_param_text(&params, event_id);
     PGresult *res = NULL;
-    /* not numbered: seq is NULL */
+    /* not numbered (as rows written before numbering at insert): seq is NULL */
+    assert_int_equal(db_run_sql(db,
+                                "UPDATE outbox SET seq = NULL, epoch = NULL"
+                                " WHERE event_id = $1::uuid",
+                                &params, NULL),
+                     DB_OK);
     assert_int_equal(
         db_run_sql(db, "SELECT " OUTBOX_ENVELOPE_COLUMNS " FROM outbox WHERE event_id = $1::uuid",
                    &params, &res),

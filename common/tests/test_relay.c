@@ -9,20 +9,28 @@
  * under the database's system identifier and timeline, seq 0) and at once
  * publishes a heartbeat; committed outbox rows leave as [topic][Envelope]
  * frames that pass the consumers' checks, with every field of the row and
- * a dense seq 1..n in commit order, also when two sessions inserted rows
- * in one order and committed them in the other; a rolled-back row is never
- * published and leaves no gap; heartbeats ($hb, payload Heartbeat with the
- * last seq) arrive about every heartbeat_ms; relay_committed wakes a
- * leader at once, directly or through NOTIFY from a replica that does not
- * lead, also when the NOTIFY reaches the leader while one of its own
- * statements runs (libpq then holds it, not the socket); a second relay on
- * the same schema does not lead while the first holds the lock and takes
- * over, in the same epoch and from the next seq, after the first is
- * destroyed; a relay that finds the counter row under another identity
- * starts a new, greater epoch at seq 1; purging removes published rows
- * older than the retention (and only those) and records purged_through,
- * which heartbeats then carry; numbering goes on from the head after
- * everything was purged.
+ * a dense seq 1..n in commit order, also when two sessions inserted small
+ * transactions' rows in one order and committed them in the other; a big
+ * transaction's rows (BIG events or more) are numbered as inserted and the
+ * transaction that numbered first commits first (another session's commit
+ * waits for it); a big transaction numbers the small ones committed before
+ * it first; six producers committing small and big transactions at once,
+ * a quarter of them rolled back (half of those after their rows were
+ * inserted), never show a snapshot with a hole in the seqs, and the relay
+ * publishes every committed event exactly once, seq 1..n in order, and
+ * nothing else; a rolled-back row is never published and leaves no gap,
+ * also when it was numbered and another transaction waited behind it;
+ * heartbeats ($hb, payload Heartbeat with the last seq published) arrive
+ * about every heartbeat_ms; relay_committed wakes a leader at once,
+ * directly or through NOTIFY from a replica that does not lead, also when
+ * the NOTIFY reaches the leader while one of its own statements runs
+ * (libpq then holds it, not the socket); a second relay on the same schema
+ * does not lead while the first holds the lock and takes over, in the same
+ * epoch and from the next seq, after the first is destroyed; a relay that
+ * finds the counter row under another identity starts a new, greater
+ * epoch at seq 1; purging removes published rows older than the retention
+ * (and only those) and records purged_through, which heartbeats then
+ * carry; numbering goes on from the head after everything was purged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +43,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -61,6 +71,7 @@ static char schema[64];
 static char dsn[1024];
 static db_t *db;  /* a producer's session */
 static db_t *db2; /* another producer's session, to interleave transactions */
+static db_t *db3; /* looks on while both are inside transactions */
 static void *zctx;
 static void *sub;     /* plays busd's XSUB: every relay connects here */
 static void *monitor; /* the SUB's handshakes */
@@ -230,6 +241,35 @@ static void append_committed(db_t *session, const char *payload, char event_id[U
     assert_int_equal(db_commit(session), DB_OK);
 }
 
+/* One transaction of count events on another thread (no cmocka there:
+ * the test thread checks status once it has joined). */
+typedef struct {
+    db_t *session;
+    const char *label;
+    int count;
+    char (*ids)[UUID_TEXT_SIZE];
+    db_status_t status;
+    atomic_bool done;
+} committer_t;
+
+static void *commit_many(void *arg)
+{
+    committer_t *c = arg;
+    outbox_meta_t meta = {.stream = STREAM, .type = "thing.happened", .correlation_id = "c-1"};
+    c->status = db_begin(c->session);
+    for (int i = 0; c->status == DB_OK && i < c->count; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "%s-%d", c->label, i);
+        c->status = outbox_append(c->session, &meta, payload, strlen(payload), c->ids[i]);
+    }
+    if (c->status == DB_OK)
+        c->status = db_commit(c->session);
+    else
+        db_rollback(c->session);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
 /* --- relays ----------------------------------------------------------------------- */
 
 static relay_config_t quick_config(void)
@@ -358,16 +398,31 @@ static relay_t *start_leader(const relay_config_t *config, uint64_t *epoch_out)
 }
 
 /* Waits until the query's single number is want; false after 3 s. */
-static bool wait_scalar(const char *query, int64_t want)
+static bool wait_scalar_on(db_t *session, const char *query, int64_t want)
 {
     int64_t deadline = clock_mono_ms() + 3000;
-    while (scalar(query) != want) {
+    while (scalar_on(session, query) != want) {
         if (clock_mono_ms() > deadline)
             return false;
         struct timespec pause = {0, 20 * 1000000L};
         nanosleep(&pause, NULL);
     }
     return true;
+}
+
+static bool wait_scalar(const char *query, int64_t want)
+{
+    return wait_scalar_on(db, query, want);
+}
+
+/* Waits until db2 waits for a lock (seen from db3: a session inside a
+ * transaction sees pg_stat_activity as it was when the transaction began). */
+static bool wait_db2_blocked(void)
+{
+    return wait_scalar_on(db3,
+                          "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                          " 'test_relay_producer2' AND wait_event_type = 'Lock'",
+                          1);
 }
 
 /* --- tests ------------------------------------------------------------------------ */
@@ -470,6 +525,246 @@ static void test_committed_rows_are_published_in_commit_order(void **state)
     stop_relay(&relay);
 }
 
+/* BIG events in one transaction: numbered as they are inserted. */
+#define BIG 64
+
+/* Appends n events labelled label-0.. (ids into ids[0..n)), in the
+ * session's open transaction. */
+static void append_many(db_t *session, const char *label, int n, char (*ids)[UUID_TEXT_SIZE])
+{
+    for (int i = 0; i < n; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "%s-%d", label, i);
+        append(session, payload, ids[i]);
+    }
+}
+
+static void expect_many(uint64_t epoch, uint64_t first_seq, const char *label, int n,
+                        char (*ids)[UUID_TEXT_SIZE])
+{
+    for (int i = 0; i < n; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "%s-%d", label, i);
+        expect_event(epoch, first_seq + (uint64_t)i, ids[i], payload);
+    }
+}
+
+static void test_big_transaction_is_numbered_at_insert_and_commits_first(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+
+    /* "first" is inserted and numbered (a savepoint flushes the buffered
+     * rows) and holds the stream's counter row until its transaction ends:
+     * "second", committed meanwhile by another session, waits for it, is
+     * numbered after it and commits after it */
+    static char first[BIG][UUID_TEXT_SIZE], second[BIG][UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    append_many(db, "first", BIG, first);
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq BETWEEN 1 AND 64"), BIG);
+    /* to everyone else the rows do not exist yet */
+    assert_int_equal(scalar_on(db2, "SELECT count(*) FROM outbox"), 0);
+    committer_t other = {.session = db2, .label = "second", .count = BIG, .ids = second};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, commit_many, &other), 0);
+    assert_true(wait_db2_blocked());
+    relay_wake(relay);
+    expect_no_event(200);
+    assert_false(atomic_load(&other.done));
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(other.status, DB_OK);
+    relay_wake(relay);
+    expect_many(epoch, 1, "first", BIG, first);
+    expect_many(epoch, 1 + BIG, "second", BIG, second);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), 2 * BIG);
+    assert_int_equal(expect_heartbeat(epoch, NULL), 2 * BIG);
+    stop_relay(&relay);
+}
+
+/* A big transaction first numbers the events committed unnumbered that it
+ * can see: it may have read what they did, so they come before its own. */
+static void test_big_transaction_numbers_earlier_small_ones_first(void **state)
+{
+    (void)state;
+    char small[2][UUID_TEXT_SIZE];
+    static char big[BIG][UUID_TEXT_SIZE];
+    /* no relay: nobody numbers but the producers */
+    append_committed(db, "small-0", small[0]);
+    append_committed(db2, "small-1", small[1]);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 2);
+    assert_int_equal(db_begin(db), DB_OK);
+    append_many(db, "big", BIG, big);
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, small[0]);
+    db_param_text(&params, small[1]);
+    db_param_text(&params, big[0]);
+    db_param_text(&params, big[BIG - 1]);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT string_agg(seq::text, ' ' ORDER BY k) FROM outbox"
+                                " JOIN (VALUES ($1::uuid, 1), ($2::uuid, 2), ($3::uuid, 3),"
+                                " ($4::uuid, 4)) AS w (e, k) ON w.e = outbox.event_id",
+                                &params, &res),
+                     DB_OK);
+    char want[32];
+    snprintf(want, sizeof want, "1 2 3 %d", BIG + 2);
+    assert_string_equal(db_value(res, 0, 0), want);
+    PQclear(res);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), BIG + 2);
+    assert_int_equal(scalar("SELECT count(DISTINCT seq) FROM outbox"), BIG + 2);
+}
+
+/* --- many producers at once ----------------------------------------------------- */
+
+#define PRODUCERS       6
+#define TX_PER_PRODUCER 20
+#define EVENTS_MAX      (BIG + 6) /* per transaction */
+
+typedef struct {
+    db_t *session;
+    unsigned seed;
+    char ids[TX_PER_PRODUCER * EVENTS_MAX][UUID_TEXT_SIZE]; /* the committed events */
+    int committed;
+    int failures;
+} producer_t;
+
+/* Transactions of 1..4 events (inserted unnumbered, numbered by the relay)
+ * or BIG..EVENTS_MAX (numbered as inserted), half each; one in four rolls
+ * back, half of those after a savepoint has inserted (and numbered) its
+ * events. */
+static void *produce_many(void *arg)
+{
+    producer_t *p = arg;
+    outbox_meta_t meta = {.stream = STREAM, .type = "thing.happened", .correlation_id = "c-1"};
+    for (int tx = 0; tx < TX_PER_PRODUCER; tx++) {
+        int events = rand_r(&p->seed) % 2 ? 1 + (int)(rand_r(&p->seed) % 4)
+                                          : BIG + (int)(rand_r(&p->seed) % (EVENTS_MAX - BIG + 1));
+        int fate = (int)(rand_r(&p->seed) % 8); /* 0: roll back, 1: flush then roll back */
+        char ids[EVENTS_MAX][UUID_TEXT_SIZE];
+        bool ok = db_begin(p->session) == DB_OK;
+        for (int i = 0; ok && i < events; i++)
+            ok = outbox_append(p->session, &meta, "x", 1, ids[i]) == DB_OK;
+        if (ok && fate == 1)
+            ok = db_savepoint(p->session, "numbered") == DB_OK;
+        if (ok && fate <= 1) {
+            db_rollback(p->session);
+            continue;
+        }
+        if (ok && db_commit(p->session) == DB_OK) {
+            for (int i = 0; i < events; i++)
+                memcpy(p->ids[p->committed++], ids[i], UUID_TEXT_SIZE);
+        } else {
+            db_rollback(p->session);
+            p->failures++;
+        }
+    }
+    return NULL;
+}
+
+typedef struct {
+    db_t *session;
+    atomic_bool stop;
+    int checks;
+    int holes; /* snapshots that saw a seq without every lower one */
+} watcher_t;
+
+/* Reads the stream over and over: in every snapshot the visible seqs must
+ * be 1..n, nothing missing below the highest (commits in seq order). */
+static void *watch_prefix(void *arg)
+{
+    watcher_t *w = arg;
+    while (!atomic_load(&w->stop)) {
+        PGresult *res = NULL;
+        if (db_run_sql(
+                w->session,
+                "SELECT count(seq), coalesce(max(seq), 0) FROM outbox WHERE stream = '" STREAM "'",
+                NULL, &res) == DB_OK) {
+            int64_t count = -1, max = -2;
+            db_get_i64(res, 0, 0, &count);
+            db_get_i64(res, 0, 1, &max);
+            w->checks++;
+            if (count != max)
+                w->holes++;
+        }
+        PQclear(res);
+    }
+    return NULL;
+}
+
+static void test_concurrent_producers_are_published_once_in_seq_order(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+
+    static producer_t producers[PRODUCERS];
+    pthread_t threads[PRODUCERS], watcher_thread;
+    watcher_t watcher = {.session = db_new(dsn, "test_relay_watcher")};
+    assert_non_null(watcher.session);
+    for (int i = 0; i < PRODUCERS; i++) {
+        memset(&producers[i], 0, sizeof producers[i]);
+        producers[i].seed = (unsigned)(getpid() * 31 + i);
+        producers[i].session = db_new(dsn, "test_relay_concurrent");
+        assert_non_null(producers[i].session);
+        assert_int_equal(outbox_prepare(producers[i].session), 0);
+    }
+    assert_int_equal(pthread_create(&watcher_thread, NULL, watch_prefix, &watcher), 0);
+    for (int i = 0; i < PRODUCERS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, produce_many, &producers[i]), 0);
+    int total = 0, failures = 0;
+    for (int i = 0; i < PRODUCERS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        total += producers[i].committed;
+        failures += producers[i].failures;
+    }
+    atomic_store(&watcher.stop, true);
+    assert_int_equal(pthread_join(watcher_thread, NULL), 0);
+    db_destroy(&watcher.session);
+    assert_int_equal(failures, 0);
+    assert_true(watcher.checks > 0);
+    assert_int_equal(watcher.holes, 0);
+    assert_true(total > 0);
+
+    /* every committed event once, seq 1..total in order, nothing else */
+    relay_wake(relay);
+    static bool seen[PRODUCERS][TX_PER_PRODUCER * EVENTS_MAX];
+    memset(seen, 0, sizeof seen);
+    for (int seq = 1; seq <= total; seq++) {
+        bus_msg_t msg;
+        if (!next_of(false, epoch, 3000, &msg))
+            fail_msg("no event seq %d of %d within 3 s", seq, total);
+        if (msg.env->seq != (uint64_t)seq)
+            fail_msg("expected seq %d, got %llu", seq, (unsigned long long)msg.env->seq);
+        bool found = false;
+        for (int p = 0; p < PRODUCERS && !found; p++)
+            for (int i = 0; i < producers[p].committed && !found; i++)
+                if (strcmp(producers[p].ids[i], msg.env->event_id) == 0) {
+                    if (seen[p][i])
+                        fail_msg("event %s published twice", msg.env->event_id);
+                    seen[p][i] = found = true;
+                }
+        if (!found)
+            fail_msg("seq %d is event %s, which no producer committed", seq, msg.env->event_id);
+        bus_msg_clear(&msg);
+    }
+    expect_no_event(300);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), total);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox"), total);
+    assert_int_equal(expect_heartbeat(epoch, NULL), total);
+    for (int i = 0; i < PRODUCERS; i++)
+        db_destroy(&producers[i].session);
+    stop_relay(&relay);
+}
+
 static void test_rolled_back_row_is_never_published(void **state)
 {
     (void)state;
@@ -499,6 +794,34 @@ static void test_rolled_back_row_is_never_published(void **state)
     assert_string_equal(db_value(res, 0, 0), "0");
     PQclear(res);
     assert_int_equal(expect_heartbeat(epoch, NULL), 2);
+    stop_relay(&relay);
+}
+
+static void test_numbered_then_rolled_back_leaves_no_gap(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+
+    static char doomed[BIG][UUID_TEXT_SIZE], kept[BIG][UUID_TEXT_SIZE];
+    assert_int_equal(db_begin(db), DB_OK);
+    append_many(db, "doomed", BIG, doomed);
+    /* the rows exist, uncommitted, numbered 1..BIG; "kept" waits for them */
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(scalar("SELECT max(seq) FROM outbox"), BIG);
+    committer_t other = {.session = db2, .label = "kept", .count = BIG, .ids = kept};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, commit_many, &other), 0);
+    assert_true(wait_db2_blocked());
+    db_rollback(db); /* gives numbers 1..BIG back */
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(other.status, DB_OK);
+    relay_wake(relay);
+    expect_many(epoch, 1, "kept", BIG, kept);
+    expect_no_event(300);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox"), BIG);
+    assert_int_equal(expect_heartbeat(epoch, NULL), BIG);
     stop_relay(&relay);
 }
 
@@ -728,7 +1051,8 @@ static int group_setup(void **state)
         return -1;
     db = db_new(dsn, "test_relay_producer");
     db2 = db_new(dsn, "test_relay_producer2");
-    if (!db || !db2)
+    db3 = db_new(dsn, "test_relay_observer");
+    if (!db || !db2 || !db3)
         return -1;
     char ddl[128];
     snprintf(ddl, sizeof ddl, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
@@ -776,6 +1100,7 @@ static int group_teardown(void **state)
         fprintf(stderr, "test_relay: cannot drop %s: %s\n", schema, db_errmsg(db));
     db_destroy(&db);
     db_destroy(&db2);
+    db_destroy(&db3);
     return status == DB_OK ? 0 : -1;
 }
 
@@ -812,7 +1137,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         RELAY_TEST(test_leader_starts_an_epoch),
         RELAY_TEST(test_committed_rows_are_published_in_commit_order),
+        RELAY_TEST(test_big_transaction_is_numbered_at_insert_and_commits_first),
+        RELAY_TEST(test_big_transaction_numbers_earlier_small_ones_first),
+        RELAY_TEST(test_concurrent_producers_are_published_once_in_seq_order),
         RELAY_TEST(test_rolled_back_row_is_never_published),
+        RELAY_TEST(test_numbered_then_rolled_back_leaves_no_gap),
         RELAY_TEST(test_heartbeats_every_interval),
         RELAY_TEST(test_committed_wakes_the_leader),
         RELAY_TEST(test_second_relay_takes_over),

@@ -104,8 +104,8 @@ static int fill_outbox(void)
     snprintf(numbering, sizeof numbering,
              "UPDATE outbox o SET epoch = %llu, seq = r.n FROM (SELECT id, row_number()"
              " OVER (ORDER BY id) AS n FROM outbox) r WHERE o.id = r.id;"
-             " INSERT INTO outbox_streams (stream, epoch, last_seq, system_identifier, timeline)"
-             " VALUES ('" STREAM "', %llu, %d, 'test', 1)",
+             " UPDATE outbox_streams SET epoch = %llu, last_seq = %d,"
+             " system_identifier = 'test', timeline = 1 WHERE stream = '" STREAM "'",
              EPOCH, EPOCH, ROWS);
     return db_run_sql(db, numbering, NULL, NULL) == DB_OK ? 0 : -1;
 }

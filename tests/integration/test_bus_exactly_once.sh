@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # 100,000 events from kitprod to kitcons through busd while everything that
-# can fail does: the producer is killed between its relay's commit and its
-# publish, the consumer is killed -9 and restarted twice, busd is
+# can fail does: the producer is killed between its events' commit and its
+# relay's publish, the consumer is killed -9 and restarted twice, busd is
 # restarted once. Every event must be applied exactly once, in order.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
@@ -12,8 +12,8 @@ kit_start_busd
 kit_start_cons cons 2
 it_wait_until 20 "kitcons ready" kit_http_ok 28092 /readyz
 
-# the producer kills itself after its relay's 20th numbering commit,
-# before publishing that batch
+# the producer kills itself when its relay has read its 20th batch of
+# committed events, before publishing it
 kit_start_prod prod KITPROD_COUNT=$TOTAL KITPROD_BATCH=200 KITPROD_RATE=8000 \
     FAULT_RELAY_KILL_AFTER_COMMITS=20
 it_wait_until 60 "producer killed by the fault between commit and publish" kit_exited prod
@@ -41,6 +41,7 @@ kit_start_cons cons3 2
 it_wait_until 240 "every event applied" kit_applied_at_least "$TOTAL"
 kit_assert_exactly_once_in_order "$TOTAL"
 it_assert_eq 0 "$(it_psql "SELECT count(*) FROM kitcons.dead_letters")" "dead letters"
-# The batch the dying producer numbered was never published live; being
-# applied at all, it came back through heartbeat-triggered replay.
+# The batch the dying producer read was never published by it; being
+# applied at all, it came back through the restarted relay, which starts
+# from the last published seq it wrote down, or through replay.
 it_log "all $TOTAL applied exactly once, in order"

@@ -31,14 +31,12 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The applied ticks go to kit_applied in one statement per apply
- * transaction (bulk.h), the way a busy service records per-event history. */
+/* The applied ticks go to kit_applied in one COPY per apply transaction
+ * (bulk.h), the way a busy service records per-event history. */
 static const bulk_spec_t applied_spec = {
     .stmt = "kitcons_applied",
-    .sql = "INSERT INTO kit_applied (stream, seq, n, correlation_id, applied_by, produced_at_us, "
-           "latency_us) SELECT s, q, n, c, b, p, l FROM unnest($1::text[], $2::int8[], $3::int8[], "
-           "$4::text[], $5::int4[], $6::int8[], $7::int8[]) WITH ORDINALITY AS r (s, q, n, c, b, "
-           "p, l, o) ORDER BY o",
+    .copy = "COPY kit_applied (stream, seq, n, correlation_id, applied_by, produced_at_us, "
+            "latency_us) FROM STDIN (FORMAT binary)",
     .column_oids = {PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT, PG_OID_INT4, PG_OID_INT8,
                     PG_OID_INT8},
     .column_count = 7,
