@@ -298,6 +298,49 @@ db_status_t store_import_record(db_t *db, bool csv, int rows, int created, int u
                                 int stock_changed, const char *actor, int64_t *id_out);
 
 /* ------------------------------------------------------------------ */
+/* returns                                                              */
+
+/* The order a return id was recorded for, if any. */
+db_status_t store_return_order(db_t *db, const char *return_id, char *order_id_out, size_t cap,
+                               bool *found_out);
+
+/* A written-off (delivered) order line: how many shipped, how many of them
+ * earlier returns brought back. */
+typedef struct {
+    uint32_t line_no;
+    char sku[STORE_ORDER_SKU_MAX + 1];
+    int64_t shipped;
+    int64_t returned;
+} returnable_line_t;
+
+/* The order's committed lines by line number (capacity cap). */
+db_status_t store_returnable_lines(db_t *db, const char *order_id, returnable_line_t *lines,
+                                   size_t cap, size_t *count_out);
+
+/* A line of a return as received. */
+typedef struct {
+    uint32_t line_no;
+    char sku[STORE_ORDER_SKU_MAX + 1]; /* filled from the order line */
+    int64_t quantity;
+    bool damaged;
+    const char *reason; /* damaged: why; "" otherwise */
+} return_line_t;
+
+typedef struct {
+    const char *return_id;
+    const char *order_id;
+    const char *kind; /* refused, returned, brought_back */
+    const char *actor;
+    const char *comment;
+    const return_line_t *lines;
+    size_t line_count;
+} return_record_t;
+
+/* Records the return and its lines (the primary key refuses a second
+ * record of the same return id). */
+db_status_t store_return_record(db_t *db, const return_record_t *record);
+
+/* ------------------------------------------------------------------ */
 /* the ledger and reconciliation                                        */
 
 typedef struct {
