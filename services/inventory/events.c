@@ -184,6 +184,7 @@ db_status_t events_return_received(const emitter_t *em, const return_record_t *r
     message.lines = pointers;
     message.actor = lend(record->actor);
     message.comment = lend(record->comment);
+    message.whole = record->whole;
     status = emit(em, "return.received", record->order_id, &message.base);
 done:
     free(items);

@@ -31,8 +31,8 @@ static bool within_shipped(tx_t *tx, return_receipt_t *ctx, const returnable_lin
         const returnable_line_t *sent = find_line(shipped, shipped_count, line->line_no);
         if (!sent) {
             refuse(tx, &ctx->refusal, REFUSED_INVALID, "unknown_line",
-                   "the return names a line the order did not ship",
-                   "order %s shipped no line %u", ctx->order_id, line->line_no);
+                   "the return names a line the order did not ship", "order %s shipped no line %u",
+                   ctx->order_id, line->line_no);
             return false;
         }
         int64_t asked = 0;
@@ -77,12 +77,14 @@ static db_status_t restock(tx_t *tx, return_receipt_t *ctx, const char *ref)
             continue;
         product_row_t *product = rows[k++];
         if (!product)
-            return db_fail(db, DB_STATE_BAD_DATA, "return %s: product %s of order %s line %u is gone",
-                           ctx->return_id, line->sku, ctx->order_id, line->line_no);
+            return db_fail(db, DB_STATE_BAD_DATA,
+                           "return %s: product %s of order %s line %u is gone", ctx->return_id,
+                           line->sku, ctx->order_id, line->line_no);
         stock_after_t after;
         if (stock_change(&product->level, line->quantity, 0, &after) != STOCK_OK)
-            return db_fail(db, DB_STATE_OVERFLOW, "return %s: %lld more of %s does not fit the stock",
-                           ctx->return_id, (long long)line->quantity, line->sku);
+            return db_fail(db, DB_STATE_OVERFLOW,
+                           "return %s: %lld more of %s does not fit the stock", ctx->return_id,
+                           (long long)line->quantity, line->sku);
         stockcache_set(cache, product, &after);
         movement_t movement = {.sku = line->sku,
                                .on_hand_delta = line->quantity,
@@ -146,6 +148,11 @@ db_status_t returns_receive_tx(tx_t *tx, void *arg)
     size_t shipped_count = 0;
     status = store_returnable_lines(db, ctx->order_id, shipped, ORDER_LINES_MAX, &shipped_count);
     bool fits = status == DB_OK && within_shipped(tx, ctx, shipped, shipped_count);
+    int64_t left = 0; /* units shipped that no return brought back, this one included */
+    for (size_t i = 0; fits && i < shipped_count; i++)
+        left += shipped[i].shipped - shipped[i].returned;
+    for (size_t i = 0; fits && i < ctx->line_count; i++)
+        left -= ctx->lines[i].quantity;
     free(shipped);
     if (!fits)
         return status;
@@ -161,7 +168,8 @@ db_status_t returns_receive_tx(tx_t *tx, void *arg)
                               .actor = ctx->actor,
                               .comment = ctx->comment,
                               .lines = ctx->lines,
-                              .line_count = ctx->line_count};
+                              .line_count = ctx->line_count,
+                              .whole = left == 0};
     if (status == DB_OK)
         status = store_return_record(db, &record);
     if (status == DB_OK) {

@@ -39,10 +39,10 @@ typedef struct {
     const char *comment;
     return_line_t lines[RETURN_LINES_MAX];
     size_t line_count;
-    bool already;         /* out: this return id was received before; nothing done */
-    int64_t restocked;    /* out: units back on hand */
-    int64_t written_off;  /* out: units written off as damaged */
-    refusal_t refusal;    /* out; the caller clears it */
+    bool already;        /* out: this return id was received before; nothing done */
+    int64_t restocked;   /* out: units back on hand */
+    int64_t written_off; /* out: units written off as damaged */
+    refusal_t refusal;   /* out; the caller clears it */
 } return_receipt_t;
 
 /* POST /v1/returns: a transaction body for service_tx. */

@@ -334,6 +334,7 @@ typedef struct {
     const char *comment;
     const return_line_t *lines;
     size_t line_count;
+    bool whole; /* with it every unit shipped has come back */
 } return_record_t;
 
 /* Records the return and its lines (the primary key refuses a second
