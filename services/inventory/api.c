@@ -25,7 +25,8 @@
  *   POST  /v1/stock/{sku}/corrections {delta | on_hand, reason}
  *   POST  /v1/returns  {return_id, order_id, kind, comment,
  *                       lines:[{line_no, quantity, condition, reason}]}
- *                      201 received; 200 the same return id again (nothing done)
+ *                      201 received; 200 the same return id again (nothing done);
+ *                      409 exceeds_shipped, partial_parcel, not_shipped
  *   GET   /v1/reservations?order_id=
  *   GET   /v1/waiting?limit=
  *   GET   /v1/reconciliation?products=all

@@ -53,9 +53,21 @@ static bool within_shipped(tx_t *tx, return_receipt_t *ctx, const returnable_lin
     return true;
 }
 
-/* Puts the sellable lines back on hand, through the ledger, and offers
- * them to the orders that wait. */
-static db_status_t restock(tx_t *tx, return_receipt_t *ctx, const char *ref)
+/* The stock change of one returned line. Delivered (its stock written
+ * off): a sellable line comes back on hand, a damaged one changes nothing.
+ * Held (a parcel not delivered): a sellable line's reservation is released,
+ * a damaged one is written off. *kind_out: the ledger's kind. */
+static void line_change(const return_line_t *line, bool held, int64_t *on_hand_delta,
+                        int64_t *reserved_delta, const char **kind_out)
+{
+    *on_hand_delta = held ? (line->damaged ? -line->quantity : 0) : line->quantity;
+    *reserved_delta = held ? -line->quantity : 0;
+    *kind_out = !held ? "return" : line->damaged ? "write_off" : "release";
+}
+
+/* Puts the lines back where they belong, through the ledger, and offers
+ * what became available to the orders that wait. */
+static db_status_t restock(tx_t *tx, return_receipt_t *ctx, bool held, const char *ref)
 {
     db_t *db = tx->db;
     stockcache_t *cache = stockcache_of(db, ctx->app);
@@ -66,36 +78,46 @@ static db_status_t restock(tx_t *tx, return_receipt_t *ctx, const char *ref)
     product_row_t *rows[RETURN_LINES_MAX];
     size_t count = 0;
     for (size_t i = 0; i < ctx->line_count; i++)
-        if (!ctx->lines[i].damaged)
+        if (held || !ctx->lines[i].damaged)
             skus[count++] = ctx->lines[i].sku;
     if (count == 0)
         return DB_OK;
     db_status_t status = stockcache_hold(cache, db, skus, count, NULL, rows, NULL);
     for (size_t i = 0, k = 0; status == DB_OK && i < ctx->line_count; i++) {
         const return_line_t *line = &ctx->lines[i];
-        if (line->damaged)
+        if (!held && line->damaged)
             continue;
         product_row_t *product = rows[k++];
         if (!product)
             return db_fail(db, DB_STATE_BAD_DATA,
                            "return %s: product %s of order %s line %u is gone", ctx->return_id,
                            line->sku, ctx->order_id, line->line_no);
+        int64_t on_hand_delta, reserved_delta;
+        const char *kind;
+        line_change(line, held, &on_hand_delta, &reserved_delta, &kind);
         stock_after_t after;
-        if (stock_change(&product->level, line->quantity, 0, &after) != STOCK_OK)
-            return db_fail(db, DB_STATE_OVERFLOW,
-                           "return %s: %lld more of %s does not fit the stock", ctx->return_id,
-                           (long long)line->quantity, line->sku);
+        if (stock_change(&product->level, on_hand_delta, reserved_delta, &after) != STOCK_OK)
+            return db_fail(db, DB_STATE_BAD_DATA,
+                           "return %s: %+lld on hand, %+lld reserved of %s does not fit the stock",
+                           ctx->return_id, (long long)on_hand_delta, (long long)reserved_delta,
+                           line->sku);
+        if (after.low_alert) {
+            emitter_t em = emitter_root(db, service_name(ctx->app->svc));
+            status = events_stock_low(&em, product, &after);
+            metrics_counter_add(ctx->app->low_alerts_total, 1);
+        }
         stockcache_set(cache, product, &after);
         movement_t movement = {.sku = line->sku,
-                               .on_hand_delta = line->quantity,
+                               .on_hand_delta = on_hand_delta,
+                               .reserved_delta = reserved_delta,
                                .cause = "return",
-                               .kind = "return",
+                               .kind = kind,
                                .ref = ref,
                                .line_no = line->line_no,
                                .actor = ctx->actor,
                                .note = ctx->kind};
-        status = store_movement_add(db, &movement);
-        ctx->restocked += line->quantity;
+        if (status == DB_OK)
+            status = store_movement_add(db, &movement);
     }
     if (status == DB_OK)
         status = offer_enqueue(db, skus, count, 0, ref);
@@ -134,10 +156,11 @@ db_status_t returns_receive_tx(tx_t *tx, void *arg)
         ctx->already = true;
         return DB_OK;
     }
-    if (strcmp(state.status, "committed") != 0) {
-        refuse(tx, &ctx->refusal, REFUSED_CONFLICT, "not_delivered",
-               "only a delivered order's goods can be returned",
-               "order %s is %s in inventory: its stock was not written off at delivery",
+    bool held = strcmp(state.status, "reserved") == 0;
+    if (!held && strcmp(state.status, "committed") != 0) {
+        refuse(tx, &ctx->refusal, REFUSED_CONFLICT, "not_shipped",
+               "only goods an order shipped can be returned",
+               "order %s is %s in inventory: it holds no stock and none was written off",
                ctx->order_id, state.status);
         return DB_OK;
     }
@@ -146,7 +169,8 @@ db_status_t returns_receive_tx(tx_t *tx, void *arg)
         return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the lines of order %s",
                        ctx->order_id);
     size_t shipped_count = 0;
-    status = store_returnable_lines(db, ctx->order_id, shipped, ORDER_LINES_MAX, &shipped_count);
+    status =
+        store_returnable_lines(db, ctx->order_id, held, shipped, ORDER_LINES_MAX, &shipped_count);
     bool fits = status == DB_OK && within_shipped(tx, ctx, shipped, shipped_count);
     int64_t left = 0; /* units shipped that no return brought back, this one included */
     for (size_t i = 0; fits && i < shipped_count; i++)
@@ -156,12 +180,27 @@ db_status_t returns_receive_tx(tx_t *tx, void *arg)
     free(shipped);
     if (!fits)
         return status;
+    if (held && left != 0) {
+        refuse(tx, &ctx->refusal, REFUSED_CONFLICT, "partial_parcel",
+               "a parcel that was not delivered comes back whole",
+               "order %s was not delivered: its parcel holds %lld more units than the return names",
+               ctx->order_id, (long long)left);
+        return DB_OK;
+    }
     char ref[64];
     snprintf(ref, sizeof ref, "return:%s", ctx->return_id);
-    status = restock(tx, ctx, ref);
-    for (size_t i = 0; i < ctx->line_count; i++)
+    status = restock(tx, ctx, held, ref);
+    for (size_t i = 0; i < ctx->line_count; i++) {
         if (ctx->lines[i].damaged)
             ctx->written_off += ctx->lines[i].quantity;
+        else
+            ctx->restocked += ctx->lines[i].quantity;
+    }
+    if (status == DB_OK && held) { /* the parcel is back whole: the order holds nothing */
+        order_ref_t order = {.order_id = ctx->order_id, .version = (uint64_t)state.version};
+        int64_t closed = 0;
+        status = store_reservations_close(db, &order, false, "returned", &closed);
+    }
     return_record_t record = {.return_id = ctx->return_id,
                               .order_id = ctx->order_id,
                               .kind = ctx->kind,

@@ -1,5 +1,5 @@
 /*
- * returns.h — goods of a delivered order received back at the warehouse
+ * returns.h — goods of a shipped order received back at the warehouse
  * (F12): a parcel refused or returned by the carrier, or goods the
  * customer brought back.
  *
@@ -9,11 +9,15 @@
  * by the order service). Damaged lines stay written off — their stock left
  * at delivery — and are recorded with their reason as the write-off.
  *
- * Rules: only an order inventory wrote off at delivery (status committed)
- * takes returns; per order line, all its returns together never exceed
- * what was shipped (refused whole, naming the line); a return id is
- * applied once — the same id again for the same order answers what was
- * done, changing nothing; for another order it is refused. The order's row
+ * Rules: a delivered order (status committed: its stock written off)
+ * takes returns, in parts; per order line, all its returns together never
+ * exceed what was shipped (refused whole, naming the line). A parcel not
+ * delivered (refused, or sent back by the carrier: status reserved, its
+ * stock still held) comes back whole, in one return: sellable units are
+ * released, damaged ones written off, and the order holds nothing after
+ * (status returned). Either way a return id is applied once — the same
+ * id again for the same order answers what was done, changing nothing; for
+ * another order it is refused. The order's row
  * lock is taken first, so two receipts of one order never interleave.
  */
 #ifndef INVENTORY_RETURNS_H

@@ -220,7 +220,8 @@ static const statement_t statements[] = {
      "SELECT r.line_no, r.sku, r.quantity, COALESCE((SELECT sum(l.quantity) FROM return_lines l "
      "JOIN returns t ON t.return_id = l.return_id WHERE t.order_id = r.order_id "
      "AND l.line_no = r.line_no), 0) FROM reservations r "
-     "WHERE r.order_id = $1 AND r.state = 'committed' ORDER BY r.line_no"},
+     "WHERE r.order_id = $1 AND r.state = CASE WHEN $2 THEN 'held' ELSE 'committed' END "
+     "ORDER BY r.line_no"},
     {"inv_return_insert", "INSERT INTO returns (return_id, order_id, kind, actor, comment) "
                           "VALUES ($1, $2, $3, $4, $5)"},
     {"inv_return_line_insert",
@@ -1182,13 +1183,14 @@ db_status_t store_return_order(db_t *db, const char *return_id, char *order_id_o
     return DB_OK;
 }
 
-db_status_t store_returnable_lines(db_t *db, const char *order_id, returnable_line_t *lines,
-                                   size_t cap, size_t *count_out)
+db_status_t store_returnable_lines(db_t *db, const char *order_id, bool held,
+                                   returnable_line_t *lines, size_t cap, size_t *count_out)
 {
     *count_out = 0;
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, order_id);
+    db_param_bool(&params, held);
     PGresult *res = NULL;
     db_status_t status = db_run(db, "inv_returnable_lines", &params, &res);
     if (status != DB_OK)

@@ -304,8 +304,9 @@ db_status_t store_import_record(db_t *db, bool csv, int rows, int created, int u
 db_status_t store_return_order(db_t *db, const char *return_id, char *order_id_out, size_t cap,
                                bool *found_out);
 
-/* A written-off (delivered) order line: how many shipped, how many of them
- * earlier returns brought back. */
+/* A shipped order line — written off at delivery, or still held for a
+ * parcel not delivered: how many shipped, how many of them earlier returns
+ * brought back. */
 typedef struct {
     uint32_t line_no;
     char sku[STORE_ORDER_SKU_MAX + 1];
@@ -313,9 +314,10 @@ typedef struct {
     int64_t returned;
 } returnable_line_t;
 
-/* The order's committed lines by line number (capacity cap). */
-db_status_t store_returnable_lines(db_t *db, const char *order_id, returnable_line_t *lines,
-                                   size_t cap, size_t *count_out);
+/* The order's committed lines (held: its held lines, a parcel that was
+ * not delivered) by line number (capacity cap). */
+db_status_t store_returnable_lines(db_t *db, const char *order_id, bool held,
+                                   returnable_line_t *lines, size_t cap, size_t *count_out);
 
 /* A line of a return as received. */
 typedef struct {

@@ -42,8 +42,8 @@ order_a=$(inv_feed /v1/place '{"orders": [{"lines": [{"sku": "RT-KETTLE", "quant
   {"sku": "RT-MUG", "quantity": 3}]}]}' | jq -r '.order_ids[0]')
 order_b=$(inv_feed /v1/place '{"orders": [{"lines": [{"sku": "RT-KETTLE", "quantity": 1},
   {"sku": "RT-MUG", "quantity": 4}]}]}' | jq -r '.order_ids[0]')
-order_held=$(inv_feed /v1/place '{"orders": [{"lines": [{"sku": "RT-MUG", "quantity": 1}]}]}' |
-    jq -r '.order_ids[0]')
+order_held=$(inv_feed /v1/place '{"orders": [{"lines": [{"sku": "RT-KETTLE", "quantity": 1},
+  {"sku": "RT-MUG", "quantity": 2}]}]}' | jq -r '.order_ids[0]')
 inv_wait_settled "orders placed"
 inv_feed /v1/deliver "{\"order_ids\": [\"$order_a\", \"$order_b\"]}" >/dev/null
 inv_wait_settled "orders delivered"
@@ -94,10 +94,10 @@ it_assert_eq 409 "${answer%% *}" "5 of B's 4 mugs (sellable and damaged together
 answer=$(receive "{\"return_id\": \"$(new_id)\", \"order_id\": \"$order_b\", \"kind\": \"returned\",
   \"lines\": [{\"line_no\": 7, \"quantity\": 1, \"condition\": \"sellable\"}]}")
 it_assert_eq 422 "${answer%% *}" "a line B never had: ${answer:0:300}"
-answer=$(receive "{\"return_id\": \"$(new_id)\", \"order_id\": \"$order_held\", \"kind\": \"returned\",
+answer=$(receive "{\"return_id\": \"$(new_id)\", \"order_id\": \"$order_held\", \"kind\": \"refused\",
   \"lines\": [{\"line_no\": 1, \"quantity\": 1, \"condition\": \"sellable\"}]}")
-it_assert_eq 409 "${answer%% *}" "a return of an order not delivered: ${answer:0:300}"
-it_assert_eq not_delivered "$(jq -r .code <<<"${answer#* }")" "the refusal's code"
+it_assert_eq 409 "${answer%% *}" "part of a parcel not delivered: ${answer:0:300}"
+it_assert_eq partial_parcel "$(jq -r .code <<<"${answer#* }")" "the refusal's code"
 answer=$(receive "{\"return_id\": \"$(new_id)\", \"order_id\": \"$order_b\", \"kind\": \"returned\",
   \"lines\": [{\"line_no\": 1, \"quantity\": 1, \"condition\": \"damaged\"}]}")
 it_assert_eq 422 "${answer%% *}" "a damaged line without a reason: ${answer:0:300}"
@@ -135,4 +135,28 @@ it_assert_eq 201 "${answer%% *}" "B's last mug"
 it_assert_eq 9 "$(on_hand RT-MUG)" "mugs after B's last"
 inv_assert_clean "B's last mug"
 
-it_log "returns: whole, partial with a damaged line, once, bounded by what shipped"
+# --- a parcel refused before delivery: its reservation closes as it comes back ------------
+it_assert_eq "1 2" "$(inv_sql "SELECT string_agg(reserved::text, ' ' ORDER BY sku) FROM products")" \
+    "kettles and mugs held for the parcel"
+ret_c=$(new_id)
+answer=$(receive "{\"return_id\": \"$ret_c\", \"order_id\": \"$order_held\", \"kind\": \"refused\",
+  \"lines\": [{\"line_no\": 1, \"quantity\": 1, \"condition\": \"sellable\"},
+              {\"line_no\": 2, \"quantity\": 1, \"condition\": \"sellable\"},
+              {\"line_no\": 2, \"quantity\": 1, \"condition\": \"damaged\", \"reason\": \"wet box\"}]}")
+it_assert_eq 201 "${answer%% *}" "the refused parcel received: ${answer:0:300}"
+it_assert_eq "9 8" "$(on_hand RT-KETTLE) $(on_hand RT-MUG)" "the damaged mug of the parcel written off"
+it_assert_eq "0 0" "$(inv_sql "SELECT string_agg(reserved::text, ' ' ORDER BY sku) FROM products")" \
+    "nothing held for the refused parcel"
+it_assert_eq returned "$(inv_sql "SELECT status FROM orders WHERE order_id = '$order_held'")" "the parcel's order"
+it_assert_eq "release 2 write_off 1" "$(inv_sql "SELECT string_agg(kind || ' ' || abs_q, ' ' ORDER BY kind)
+  FROM (SELECT kind, sum(-reserved_delta)::text AS abs_q FROM stock_movements
+        WHERE ref = 'return:$ret_c' GROUP BY kind) k")" "the parcel's ledger rows: released, written off"
+grep -q 'whole: true' <<<"$(inv_event ReturnReceived return.received "$order_held")" ||
+    it_fail "a refused parcel is a whole return"
+inv_assert_clean "refused parcel"
+answer=$(receive "{\"return_id\": \"$(new_id)\", \"order_id\": \"$order_held\", \"kind\": \"refused\",
+  \"lines\": [{\"line_no\": 1, \"quantity\": 1, \"condition\": \"sellable\"}]}")
+it_assert_eq "409 not_shipped" "${answer%% *} $(jq -r .code <<<"${answer#* }")" \
+    "a second return of the refused parcel: ${answer:0:300}"
+
+it_log "returns: whole, partial with a damaged line, once, bounded by what shipped, refused parcel"

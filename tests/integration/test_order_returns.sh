@@ -7,7 +7,9 @@
 # other damaged (written off with its reason; every unit is back, so the
 # order moves to returned); the same return sent again changes nothing
 # anywhere (one return.received, one history entry); a return of more than
-# shipped is refused. The stock reconciliation is clean after each step.
+# shipped is refused. A parcel the customer refused (returned by the
+# carrier's shipment.returned) holds its stock until the warehouse receives
+# it, which frees it. The stock reconciliation is clean after each step.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -124,4 +126,31 @@ it_assert_eq "1 return.received" "$(order_sql "SELECT count(*) || ' ' || min(rea
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "nothing parked in the order service"
 inv_assert_clean "every lamp back"
 
-it_log "returns end to end: partial, repeated, too many, damaged, whole -> returned"
+# --- a parcel refused: the order is returned by the carrier's word, the stock by the warehouse's ---
+out=$(order_submit R-2 '{"customer":{"name":"Far Customer","email":"far@example.ru"},"delivery":{"method":"post",
+  "address":{"region":"Kamchatka","city":"Petropavlovsk","line1":"Lenina 1","postal_code":"683000"}},
+  "items":[{"sku":"LAMP","quantity":3}]}')
+[ "$(http_code "$out")" = 201 ] || it_fail "submitting R-2: $out"
+o2=$(http_body "$out" | jq -r .order_id)
+it_wait_until 20 "stock reserved for R-2" order_has_stock "$o2" reserved
+order_move "$o2" confirmed "$as_boris" >/dev/null
+pay payment.succeeded "{\"order_id\":\"$o2\",\"payment_id\":\"p-2\",\"amount_minor\":1,\"paid_minor\":999999,\"due_minor\":0}"
+it_wait_until 20 "R-2 paid" order_has_status "$o2" prepare_for_delivery
+order_move "$o2" assembled "$as_sklad" >/dev/null
+ship shipment.handed_over "{\"order_id\":\"$o2\",\"shipment_id\":\"cdek-2\"}"
+it_wait_until 20 "R-2 handed over" order_has_status "$o2" handed_to_carrier
+ship shipment.returned "{\"order_id\":\"$o2\",\"shipment_id\":\"cdek-2\",\"reason\":\"refused\"}"
+it_wait_until 20 "R-2 returned by the carrier" order_has_status "$o2" returned
+it_assert_eq "19 3" "$(inv_sql "SELECT on_hand || ' ' || reserved FROM products WHERE sku = 'LAMP'")" \
+    "the refused parcel's lamps are still held until the warehouse has them"
+answer=$(receive "{\"return_id\":\"$(new_id)\",\"order_id\":\"$o2\",\"kind\":\"refused\",
+  \"lines\":[{\"line_no\":1,\"quantity\":3,\"condition\":\"sellable\"}]}")
+it_assert_eq 201 "${answer%% *}" "the refused parcel received: ${answer:0:300}"
+it_assert_eq "19 0" "$(inv_sql "SELECT on_hand || ' ' || reserved FROM products WHERE sku = 'LAMP'")" \
+    "the refused parcel's lamps are free again"
+it_wait_until 20 "the refused parcel in the order's history" history_has "$o2" return.received
+it_assert_eq returned "$(order_sql "SELECT status FROM orders.orders WHERE id = '$o2'")" "R-2 stays returned"
+it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "nothing parked in the order service"
+inv_assert_clean "refused parcel"
+
+it_log "returns end to end: partial, repeated, too many, damaged, whole -> returned; a refused parcel"
