@@ -80,6 +80,11 @@ it_assert_eq 2 "$(inv_sql "SELECT count(*) FROM stock_movements WHERE ref = 'ret
     "ledger rows of A's return"
 inv_assert_clean "A's return repeated"
 
+answer=$(receive "{\"return_id\": \"$ret_a\", \"order_id\": \"$order_b\", \"kind\": \"returned\",
+  \"lines\": [{\"line_no\": 1, \"quantity\": 1, \"condition\": \"sellable\"}]}")
+it_assert_eq "409 return_id_taken" "${answer%% *} $(jq -r .code <<<"${answer#* }")" \
+    "A's return id for order B: ${answer:0:300}"
+
 # --- more than shipped: refused, nothing changed ---------------------------------------
 answer=$(receive "{\"return_id\": \"$(new_id)\", \"order_id\": \"$order_a\", \"kind\": \"brought_back\",
   \"lines\": [{\"line_no\": 2, \"quantity\": 1, \"condition\": \"sellable\"}]}")
