@@ -4,7 +4,7 @@
  * Every route checks the caller's staff token first (auth.h). Who may do
  * what:
  *
- *   reads (products, supplies, reservations, waiting, reconciliation)
+ *   reads (products, supplies, reservations, returns, waiting, reconciliation)
  *                                    any staff: admin, manager, warehouse, courier
  *   catalogue: create, edit, deactivate, import
  *                                    admin (prices and VAT are the store's policy)
@@ -27,6 +27,7 @@
  *                       lines:[{line_no, quantity, condition, reason}]}
  *                      201 received; 200 the same return id again (nothing done);
  *                      409 exceeds_shipped, partial_parcel, not_shipped
+ *   GET   /v1/returns?order_id=                         its returns, the write-offs with reasons
  *   GET   /v1/reservations?order_id=
  *   GET   /v1/waiting?limit=
  *   GET   /v1/reconciliation?products=all
@@ -756,6 +757,31 @@ static void get_reservations(const http_request_t *req, http_response_t *res, vo
     end_route(app, &db);
 }
 
+static void get_returns(const http_request_t *req, http_response_t *res, void *arg)
+{
+    inventory_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
+        return;
+    const char *order_id = http_req_query(req, "order_id");
+    if (!uuid_valid(order_id)) {
+        http_res_problem(res, 400, "invalid", "order_id must be an order's UUID", NULL);
+        return;
+    }
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db)
+        return;
+    json_t *returns = NULL;
+    db_status_t status = store_returns_json(db, order_id, &returns);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "read returns");
+    else if (!returns)
+        http_res_problem(res, 404, "not_found", "inventory has not heard of this order", NULL);
+    else
+        http_res_json_take(res, 200, returns);
+    end_route(app, &db);
+}
+
 static void get_waiting(const http_request_t *req, http_response_t *res, void *arg)
 {
     inventory_app_t *app = arg;
@@ -977,6 +1003,7 @@ int api_register(http_server_t *http, inventory_app_t *app)
         {"POST", "/v1/supplies/{id}/receive", receive_supply},
         {"POST", "/v1/stock/{sku}/corrections", post_correction},
         {"POST", "/v1/returns", post_return},
+        {"GET", "/v1/returns", get_returns},
         {"GET", "/v1/reservations", get_reservations},
         {"GET", "/v1/waiting", get_waiting},
         {"GET", "/v1/reconciliation", get_reconciliation},

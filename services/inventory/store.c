@@ -222,6 +222,15 @@ static const statement_t statements[] = {
      "AND l.line_no = r.line_no), 0) FROM reservations r "
      "WHERE r.order_id = $1 AND r.state = CASE WHEN $2 THEN 'held' ELSE 'committed' END "
      "ORDER BY r.line_no"},
+    {"inv_returns_json",
+     "SELECT json_build_object('order_id', $1::uuid, 'returns', COALESCE((SELECT json_agg("
+     "json_build_object('return_id', t.return_id, 'kind', t.kind, 'actor', t.actor, 'comment', "
+     "t.comment, 'created_at_ms', (extract(epoch FROM t.created_at) * 1000)::bigint, 'lines', "
+     "(SELECT json_agg(json_build_object('line_no', l.line_no, 'sku', l.sku, 'quantity', "
+     "l.quantity, 'condition', l.condition, 'reason', l.reason, 'restocked', l.restocked) "
+     "ORDER BY l.line_no, l.condition DESC) FROM return_lines l WHERE l.return_id = t.return_id)) "
+     "ORDER BY t.created_at, t.return_id) FROM returns t WHERE t.order_id = $1), '[]'))::text "
+     "WHERE EXISTS (SELECT 1 FROM orders WHERE order_id = $1)"},
     {"inv_return_insert", "INSERT INTO returns (return_id, order_id, kind, actor, comment) "
                           "VALUES ($1, $2, $3, $4, $5)"},
     {"inv_return_line_insert",
@@ -1206,6 +1215,14 @@ db_status_t store_returnable_lines(db_t *db, const char *order_id, bool held,
     }
     PQclear(res);
     return DB_OK;
+}
+
+db_status_t store_returns_json(db_t *db, const char *order_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run_json(db, "inv_returns_json", &params, out);
 }
 
 db_status_t store_return_record(db_t *db, const return_record_t *record)

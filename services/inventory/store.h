@@ -339,6 +339,11 @@ typedef struct {
     bool whole; /* with it every unit shipped has come back */
 } return_record_t;
 
+/* The order's returns, oldest first, with their lines (sellable before
+ * damaged), as the API shows them; *out NULL when inventory has not heard
+ * of the order. Caller owns *out. */
+db_status_t store_returns_json(db_t *db, const char *order_id, json_t **out);
+
 /* Records the return and its lines (the primary key refuses a second
  * record of the same return id). */
 db_status_t store_return_record(db_t *db, const return_record_t *record);

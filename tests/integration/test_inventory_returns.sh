@@ -122,6 +122,10 @@ it_assert_eq "9 8" "$(on_hand RT-KETTLE) $(on_hand RT-MUG)" "only the sellable m
 it_assert_eq "damaged|1|разбита ручка|written off" "$(inv_sql "SELECT condition || '|' || quantity || '|' || reason
   || '|' || CASE WHEN restocked THEN 'restocked' ELSE 'written off' END FROM return_lines WHERE return_id = '$ret_b' AND condition = 'damaged'")" \
     "the damaged mug written off with its reason"
+it_assert_eq "sellable 2 true  damaged 1 false разбита ручка" \
+    "$(INV_TOKEN=$manager inv_api_ok GET "/v1/returns?order_id=$order_b" | jq -r \
+        '.returns[0].lines | map("\(.condition) \(.quantity) \(.restocked) \(.reason)") | join(" ")')" \
+    "staff read B's return: the write-off with its reason"
 event=$(inv_event ReturnReceived return.received "$order_b")
 # proto3's text form leaves restocked: false out (one line restocked, one
 # not) and escapes UTF-8 as octal (the reason starts \3..)
