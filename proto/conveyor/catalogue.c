@@ -33,6 +33,7 @@ static const catalogue_topic_t topics[] = {
     {"inventory", "stock.committed", &conveyor__stock_committed__descriptor},
     {"inventory", "stock.replenished", &conveyor__stock_replenished__descriptor},
     {"inventory", "stock.low", &conveyor__stock_low__descriptor},
+    {"inventory", "return.received", &conveyor__return_received__descriptor},
     {"payment", "invoice.created", &conveyor__invoice_created__descriptor},
     {"payment", "invoice.cancelled", &conveyor__invoice_cancelled__descriptor},
     {"payment", "invoice.expired", &conveyor__invoice_expired__descriptor},

@@ -4,11 +4,11 @@
  * Every route checks the caller's staff token first (auth.h). Who may do
  * what:
  *
- *   reads (products, supplies, reservations, waiting, reconciliation)
+ *   reads (products, supplies, reservations, returns, waiting, reconciliation)
  *                                    any staff: admin, manager, warehouse, courier
  *   catalogue: create, edit, deactivate, import
  *                                    admin (prices and VAT are the store's policy)
- *   stock: record and receive supplies, post corrections
+ *   stock: record and receive supplies, post corrections, receive returns
  *                                    admin, warehouse (the people at the shelves)
  *
  * Routes:
@@ -23,6 +23,11 @@
  *   GET   /v1/supplies/{id}
  *   POST  /v1/supplies/{id}/receive   [{lines:[{sku, quantity}]} when it differs]
  *   POST  /v1/stock/{sku}/corrections {delta | on_hand, reason}
+ *   POST  /v1/returns  {return_id, order_id, kind, comment,
+ *                       lines:[{line_no, quantity, condition, reason}]}
+ *                      201 received; 200 the same return id again (nothing done);
+ *                      409 exceeds_shipped, partial_parcel, not_shipped
+ *   GET   /v1/returns?order_id=                         its returns, the write-offs with reasons
  *   GET   /v1/reservations?order_id=
  *   GET   /v1/waiting?limit=
  *   GET   /v1/reconciliation?products=all
@@ -52,7 +57,9 @@
 #include "services/inventory/import.h"
 #include "services/inventory/imports.h"
 #include "services/inventory/inventory.h"
+#include "services/inventory/orderstock.h"
 #include "services/inventory/products.h"
+#include "services/inventory/returns.h"
 #include "services/inventory/supplies.h"
 #include "services/inventory/store.h"
 
@@ -750,6 +757,31 @@ static void get_reservations(const http_request_t *req, http_response_t *res, vo
     end_route(app, &db);
 }
 
+static void get_returns(const http_request_t *req, http_response_t *res, void *arg)
+{
+    inventory_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
+        return;
+    const char *order_id = http_req_query(req, "order_id");
+    if (!uuid_valid(order_id)) {
+        http_res_problem(res, 400, "invalid", "order_id must be an order's UUID", NULL);
+        return;
+    }
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db)
+        return;
+    json_t *returns = NULL;
+    db_status_t status = store_returns_json(db, order_id, &returns);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "read returns");
+    else if (!returns)
+        http_res_problem(res, 404, "not_found", "inventory has not heard of this order", NULL);
+    else
+        http_res_json_take(res, 200, returns);
+    end_route(app, &db);
+}
+
 static void get_waiting(const http_request_t *req, http_response_t *res, void *arg)
 {
     inventory_app_t *app = arg;
@@ -803,6 +835,156 @@ static void get_reconciliation(const http_request_t *req, http_response_t *res, 
     end_route(app, &db);
 }
 
+/* ------------------------------------------------------------------ */
+/* returns                                                              */
+
+static bool known_field(const char *key, const char *const *fields)
+{
+    for (size_t i = 0; fields[i]; i++)
+        if (strcmp(key, fields[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The lines of a return: each names an order line, a quantity, a
+ * condition and (damaged) a reason; a line and condition at most once. */
+static void parse_return_lines(json_t *lines, return_receipt_t *ctx, problems_t *problems)
+{
+    static const char *const fields[] = {"line_no", "quantity", "condition", "reason", NULL};
+    if (!json_is_array(lines) || json_array_size(lines) == 0 ||
+        json_array_size(lines) > RETURN_LINES_MAX) {
+        problems_add(problems, "lines", "invalid", "lines must be a list of 1 to %d lines",
+                     RETURN_LINES_MAX);
+        return;
+    }
+    size_t index;
+    json_t *item;
+    json_array_foreach(lines, index, item)
+    {
+        char field[48];
+        snprintf(field, sizeof field, "lines[%zu]", index);
+        if (!json_is_object(item)) {
+            problems_add(problems, field, "invalid", "a line is an object");
+            continue;
+        }
+        const char *key;
+        json_t *value;
+        json_object_foreach(item, key, value)
+        {
+            if (!known_field(key, fields))
+                problems_add(problems, field, "unknown", "a return line has no field %.60s", key);
+        }
+        return_line_t *line = &ctx->lines[ctx->line_count];
+        memset(line, 0, sizeof *line);
+        const json_t *line_no = json_object_get(item, "line_no");
+        const json_t *quantity = json_object_get(item, "quantity");
+        const char *condition = json_string_value(json_object_get(item, "condition"));
+        const char *reason = json_string_value(json_object_get(item, "reason"));
+        if (!json_is_integer(line_no) || json_integer_value(line_no) < 1 ||
+            json_integer_value(line_no) > ORDER_LINES_MAX)
+            problems_add(problems, field, "invalid", "line_no must be an order line (1-%d)",
+                         ORDER_LINES_MAX);
+        if (!json_is_integer(quantity) || json_integer_value(quantity) < 1 ||
+            json_integer_value(quantity) > CATALOGUE_QUANTITY_MAX)
+            problems_add(problems, field, "invalid", "quantity must be a whole number >= 1");
+        bool damaged = condition && strcmp(condition, "damaged") == 0;
+        if (!condition || (!damaged && strcmp(condition, "sellable") != 0))
+            problems_add(problems, field, "invalid", "condition must be sellable or damaged");
+        if (json_object_get(item, "reason") && !reason)
+            problems_add(problems, field, "invalid", "reason must be text");
+        else if (damaged && (!reason || !reason[0] || strlen(reason) > NOTE_MAX ||
+                             catalogue_utf8_length(reason) < 0))
+            problems_add(problems, field, "required",
+                         "say why the goods are damaged (UTF-8, at most %d bytes)", NOTE_MAX);
+        else if (!damaged && reason && reason[0])
+            problems_add(problems, field, "invalid", "a sellable line has no reason");
+        line->line_no = (uint32_t)json_integer_value(line_no);
+        line->quantity = json_integer_value(quantity);
+        line->damaged = damaged;
+        line->reason = damaged ? reason : "";
+        for (size_t j = 0; j < ctx->line_count; j++)
+            if (ctx->lines[j].line_no == line->line_no && ctx->lines[j].damaged == damaged)
+                problems_add(problems, field, "duplicate",
+                             "line %u is already returned as %s in this return", line->line_no,
+                             damaged ? "damaged" : "sellable");
+        ctx->line_count++;
+    }
+}
+
+static void post_return(const http_request_t *req, http_response_t *res, void *arg)
+{
+    static const char *const fields[] = {"return_id", "order_id", "kind", "comment", "lines", NULL};
+    inventory_app_t *app = arg;
+    auth_claims_t claims;
+    json_t *body = NULL;
+    problems_t problems;
+    if (!json_route_begin(app, req, res, ROLES_STOCK, &claims, &body, &problems))
+        return;
+    return_receipt_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        problems_release(&problems);
+        http_res_problem(res, 500, "out_of_memory", "out of memory", NULL);
+        return;
+    }
+    ctx->app = app;
+    ctx->actor = claims.subject;
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value)
+    {
+        if (!known_field(key, fields))
+            problems_add(&problems, key, "unknown", "a return has no field %.60s", key);
+    }
+    ctx->return_id = json_string_value(json_object_get(body, "return_id"));
+    ctx->order_id = json_string_value(json_object_get(body, "order_id"));
+    ctx->kind = json_string_value(json_object_get(body, "kind"));
+    ctx->comment = json_string_value(json_object_get(body, "comment"));
+    if (!ctx->return_id || !uuid_valid(ctx->return_id))
+        problems_add(&problems, "return_id", "invalid",
+                     "return_id must be a UUID chosen by the sender (a retry sends the same)");
+    if (!ctx->order_id || !uuid_valid(ctx->order_id))
+        problems_add(&problems, "order_id", "invalid", "order_id must be a UUID");
+    if (!ctx->kind || (strcmp(ctx->kind, "refused") != 0 && strcmp(ctx->kind, "returned") != 0 &&
+                       strcmp(ctx->kind, "brought_back") != 0))
+        problems_add(&problems, "kind", "invalid",
+                     "kind must be refused, returned or brought_back");
+    if (json_object_get(body, "comment") && (!ctx->comment || strlen(ctx->comment) > NOTE_MAX ||
+                                             catalogue_utf8_length(ctx->comment) < 0))
+        problems_add(&problems, "comment", "invalid",
+                     "comment must be UTF-8 text of at most %d bytes", NOTE_MAX);
+    parse_return_lines(json_object_get(body, "lines"), ctx, &problems);
+    if (problems_count(&problems) > 0) {
+        answer_problems(res, "the return is not valid", &problems);
+        problems_release(&problems);
+        free(ctx);
+        return;
+    }
+    problems_release(&problems);
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db) {
+        free(ctx);
+        return;
+    }
+    tx_t tx;
+    db_status_t status = service_tx(app->svc, db, returns_receive_tx, ctx, &tx);
+    if (status != DB_OK)
+        service_answer_db_failure(res, db, status, "receive return");
+    else if (tx.abandoned)
+        answer_refusal(res, &ctx->refusal);
+    else {
+        if (!ctx->already)
+            log_info("return received", LF_STR("return_id", ctx->return_id),
+                     LF_STR("order_id", ctx->order_id), LF_STR("actor", claims.subject));
+        http_res_json_take(res, ctx->already ? 200 : 201,
+                           json_pack("{s:s,s:s,s:b,s:I,s:I}", "return_id", ctx->return_id,
+                                     "order_id", ctx->order_id, "already_received", ctx->already,
+                                     "restocked", (json_int_t)ctx->restocked, "written_off",
+                                     (json_int_t)ctx->written_off));
+    }
+    end_route(app, &db);
+    free(ctx);
+}
+
 int api_register(http_server_t *http, inventory_app_t *app)
 {
     static const struct {
@@ -820,6 +1002,8 @@ int api_register(http_server_t *http, inventory_app_t *app)
         {"GET", "/v1/supplies/{id}", get_supply},
         {"POST", "/v1/supplies/{id}/receive", receive_supply},
         {"POST", "/v1/stock/{sku}/corrections", post_correction},
+        {"POST", "/v1/returns", post_return},
+        {"GET", "/v1/returns", get_returns},
         {"GET", "/v1/reservations", get_reservations},
         {"GET", "/v1/waiting", get_waiting},
         {"GET", "/v1/reconciliation", get_reconciliation},

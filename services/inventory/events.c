@@ -154,3 +154,40 @@ db_status_t events_stock_low(const emitter_t *em, const product_row_t *product,
     message.buyer_email = lend(product->buyer_email);
     return emit(em, "stock.low", "", &message.base);
 }
+
+db_status_t events_return_received(const emitter_t *em, const return_record_t *record,
+                                   uint64_t order_version)
+{
+    size_t count = record->line_count;
+    Conveyor__ReturnLine *items = calloc(count ? count : 1, sizeof *items);
+    Conveyor__ReturnLine **pointers = calloc(count ? count : 1, sizeof *pointers);
+    db_status_t status = DB_ERROR;
+    if (!items || !pointers)
+        goto done;
+    for (size_t i = 0; i < count; i++) {
+        const return_line_t *line = &record->lines[i];
+        conveyor__return_line__init(&items[i]);
+        items[i].line_no = line->line_no;
+        items[i].sku = lend(line->sku);
+        items[i].quantity = (uint32_t)line->quantity;
+        items[i].condition = lend(line->damaged ? "damaged" : "sellable");
+        items[i].reason = lend(line->reason);
+        items[i].restocked = !line->damaged;
+        pointers[i] = &items[i];
+    }
+    Conveyor__ReturnReceived message = CONVEYOR__RETURN_RECEIVED__INIT;
+    message.return_id = lend(record->return_id);
+    message.order_id = lend(record->order_id);
+    message.order_version = order_version;
+    message.kind = lend(record->kind);
+    message.n_lines = count;
+    message.lines = pointers;
+    message.actor = lend(record->actor);
+    message.comment = lend(record->comment);
+    message.whole = record->whole;
+    status = emit(em, "return.received", record->order_id, &message.base);
+done:
+    free(items);
+    free(pointers);
+    return status;
+}

@@ -54,4 +54,9 @@ db_status_t events_stock_replenished(const emitter_t *em, const char *sku, int64
 db_status_t events_stock_low(const emitter_t *em, const product_row_t *product,
                              const stock_after_t *after);
 
+/* return.received: the return as recorded, about the order at the
+ * version inventory last applied. */
+db_status_t events_return_received(const emitter_t *em, const return_record_t *record,
+                                   uint64_t order_version);
+
 #endif

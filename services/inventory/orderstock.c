@@ -420,7 +420,8 @@ db_status_t orderstock_delivered(inventory_app_t *app, const emitter_t *em,
              LF_STR("order_id", order->order_id),
              LF_STR("status", state.found ? state.status : "unknown"),
              LF_ERR("delivered_without_reservation"));
-    const char *keep = status_is(&state, "released") || status_is(&state, "cancelled")
+    const char *keep = status_is(&state, "released") || status_is(&state, "cancelled") ||
+                               status_is(&state, "returned")
                            ? state.status
                            : "delivered";
     return store_order_record(db, order, keep);

@@ -214,6 +214,29 @@ static const statement_t statements[] = {
      "INSERT INTO imports (format, rows, created, updated, stock_changed, actor) "
      "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"},
 
+    /* returns */
+    {"inv_return_order", "SELECT order_id::text FROM returns WHERE return_id = $1"},
+    {"inv_returnable_lines",
+     "SELECT r.line_no, r.sku, r.quantity, COALESCE((SELECT sum(l.quantity) FROM return_lines l "
+     "JOIN returns t ON t.return_id = l.return_id WHERE t.order_id = r.order_id "
+     "AND l.line_no = r.line_no), 0) FROM reservations r "
+     "WHERE r.order_id = $1 AND r.state = CASE WHEN $2 THEN 'held' ELSE 'committed' END "
+     "ORDER BY r.line_no"},
+    {"inv_returns_json",
+     "SELECT json_build_object('order_id', $1::uuid, 'returns', COALESCE((SELECT json_agg("
+     "json_build_object('return_id', t.return_id, 'kind', t.kind, 'actor', t.actor, 'comment', "
+     "t.comment, 'created_at_ms', (extract(epoch FROM t.created_at) * 1000)::bigint, 'lines', "
+     "(SELECT json_agg(json_build_object('line_no', l.line_no, 'sku', l.sku, 'quantity', "
+     "l.quantity, 'condition', l.condition, 'reason', l.reason, 'restocked', l.restocked) "
+     "ORDER BY l.line_no, l.condition DESC) FROM return_lines l WHERE l.return_id = t.return_id)) "
+     "ORDER BY t.created_at, t.return_id) FROM returns t WHERE t.order_id = $1), '[]'))::text "
+     "WHERE EXISTS (SELECT 1 FROM orders WHERE order_id = $1)"},
+    {"inv_return_insert", "INSERT INTO returns (return_id, order_id, kind, actor, comment) "
+                          "VALUES ($1, $2, $3, $4, $5)"},
+    {"inv_return_line_insert",
+     "INSERT INTO return_lines (return_id, line_no, condition, sku, quantity, reason, restocked) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $3 = 'sellable')"},
+
     /* reconciliation: the products, the ledger and the reservations agree */
     {"inv_reconciliation",
      "WITH l AS (SELECT sku, sum(on_hand_delta) AS oh, sum(reserved_delta) AS rv "
@@ -1145,4 +1168,83 @@ db_status_t store_reconciliation(db_t *db, bool all_products, json_t **report_ou
     db_params_init(&params);
     db_param_bool(&params, all_products);
     return db_run_json(db, "inv_reconciliation", &params, report_out);
+}
+
+/* ------------------------------------------------------------------ */
+/* returns                                                              */
+
+db_status_t store_return_order(db_t *db, const char *return_id, char *order_id_out, size_t cap,
+                               bool *found_out)
+{
+    *found_out = false;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, return_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "inv_return_order", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1) {
+        *found_out = true;
+        db_copy_value(res, 0, 0, order_id_out, cap);
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_returnable_lines(db_t *db, const char *order_id, bool held,
+                                   returnable_line_t *lines, size_t cap, size_t *count_out)
+{
+    *count_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_bool(&params, held);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "inv_returnable_lines", &params, &res);
+    if (status != DB_OK)
+        return status;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && (size_t)i < cap; i++) {
+        returnable_line_t *line = &lines[i];
+        line->line_no = (uint32_t)db_get_i64_or(res, i, 0, 0);
+        db_copy_value(res, i, 1, line->sku, sizeof line->sku);
+        line->shipped = db_get_i64_or(res, i, 2, 0);
+        line->returned = db_get_i64_or(res, i, 3, 0);
+        (*count_out)++;
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_returns_json(db_t *db, const char *order_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run_json(db, "inv_returns_json", &params, out);
+}
+
+db_status_t store_return_record(db_t *db, const return_record_t *record)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, record->return_id);
+    db_param_text(&params, record->order_id);
+    db_param_text(&params, record->kind);
+    db_param_text(&params, record->actor);
+    db_param_text(&params, record->comment ? record->comment : "");
+    db_status_t status = db_run(db, "inv_return_insert", &params, NULL);
+    for (size_t i = 0; status == DB_OK && i < record->line_count; i++) {
+        const return_line_t *line = &record->lines[i];
+        db_params_init(&params);
+        db_param_text(&params, record->return_id);
+        db_param_i64(&params, line->line_no);
+        db_param_text(&params, line->damaged ? "damaged" : "sellable");
+        db_param_text(&params, line->sku);
+        db_param_i64(&params, line->quantity);
+        db_param_text(&params, line->reason ? line->reason : "");
+        status = db_run(db, "inv_return_line_insert", &params, NULL);
+    }
+    return status;
 }

@@ -298,6 +298,57 @@ db_status_t store_import_record(db_t *db, bool csv, int rows, int created, int u
                                 int stock_changed, const char *actor, int64_t *id_out);
 
 /* ------------------------------------------------------------------ */
+/* returns                                                              */
+
+/* The order a return id was recorded for, if any. */
+db_status_t store_return_order(db_t *db, const char *return_id, char *order_id_out, size_t cap,
+                               bool *found_out);
+
+/* A shipped order line — written off at delivery, or still held for a
+ * parcel not delivered: how many shipped, how many of them earlier returns
+ * brought back. */
+typedef struct {
+    uint32_t line_no;
+    char sku[STORE_ORDER_SKU_MAX + 1];
+    int64_t shipped;
+    int64_t returned;
+} returnable_line_t;
+
+/* The order's committed lines (held: its held lines, a parcel that was
+ * not delivered) by line number (capacity cap). */
+db_status_t store_returnable_lines(db_t *db, const char *order_id, bool held,
+                                   returnable_line_t *lines, size_t cap, size_t *count_out);
+
+/* A line of a return as received. */
+typedef struct {
+    uint32_t line_no;
+    char sku[STORE_ORDER_SKU_MAX + 1]; /* filled from the order line */
+    int64_t quantity;
+    bool damaged;
+    const char *reason; /* damaged: why; "" otherwise */
+} return_line_t;
+
+typedef struct {
+    const char *return_id;
+    const char *order_id;
+    const char *kind; /* refused, returned, brought_back */
+    const char *actor;
+    const char *comment;
+    const return_line_t *lines;
+    size_t line_count;
+    bool whole; /* with it every unit shipped has come back */
+} return_record_t;
+
+/* The order's returns, oldest first, with their lines (sellable before
+ * damaged), as the API shows them; *out NULL when inventory has not heard
+ * of the order. Caller owns *out. */
+db_status_t store_returns_json(db_t *db, const char *order_id, json_t **out);
+
+/* Records the return and its lines (the primary key refuses a second
+ * record of the same return id). */
+db_status_t store_return_record(db_t *db, const return_record_t *record);
+
+/* ------------------------------------------------------------------ */
 /* the ledger and reconciliation                                        */
 
 typedef struct {

@@ -26,6 +26,12 @@
  *   shipment.cancelled     the label was voided
  *   shipment.cancel_refused too late to cancel: a task (it comes back)
  *   shipment.returned      handed_to_carrier -> returned
+ *   return.received        the warehouse took goods back (inventory put the
+ *                          sellable ones on hand): history, the return kept
+ *                          with the shipment state (return_id, return_state);
+ *                          once every unit shipped came back, delivered /
+ *                          completed -> returned (a move out of a final
+ *                          status this rule alone may make)
  *   notification.sent / .failed / .outcome_unknown
  *                          a message to the customer or staff: history only
  *
@@ -69,6 +75,8 @@ typedef struct {
     bool late_task;         /* after the final status, a person must hear of it */
     bool expires;           /* invoice.expired: the grace timer */
     bool refund;            /* refund.*: once per refund (order_refunds) */
+    bool whole_only;        /* the move only when the fact's "whole" is true */
+    bool from_final;        /* the move may leave the final statuses in from */
 } fact_rule_t;
 
 static const char *const unpaid[] = {"awaiting_payment", "payment_error", NULL};
@@ -76,6 +84,7 @@ static const char *const waiting_money[] = {"awaiting_payment", NULL};
 static const char *const packed[] = {"assembled", NULL};
 static const char *const on_the_road[] = {"handed_to_carrier", "rescheduled", NULL};
 static const char *const with_carrier[] = {"handed_to_carrier", NULL};
+static const char *const received[] = {"delivered", "completed", NULL};
 
 #define RULE(stream_, type_) .stream = stream_, .type = type_
 #define PHASE(key_, value_)  .phase_key = key_, .phase_value = value_
@@ -131,6 +140,9 @@ static const fact_rule_t rules[] = {
      .task_title = "the carrier could not cancel the parcel: it will come back as a return"},
     {RULE("shipping", "shipment.returned"), .state_keys = {"shipment_id"},
      PHASE("shipment_state", "returned"), .to = "returned", .from = with_carrier},
+    {RULE("inventory", "return.received"), .state_keys = {"return_id", "whole"},
+     PHASE("return_state", "received"), .to = "returned", .from = received, .whole_only = true,
+     .from_final = true},
     {RULE("notification", "notification.sent")},
     {RULE("notification", "notification.failed")},
     {RULE("notification", "notification.outcome_unknown")},
@@ -201,8 +213,11 @@ static db_status_t apply_rule(order_app_t *app, const emitter_t *em, const fact_
     const char *to = rule->to;
     if (to && rule->paid_in_full_only && json_integer_value(json_object_get(fact, "due_minor")) > 0)
         to = NULL;
+    if (to && rule->whole_only && !json_is_true(json_object_get(fact, "whole")))
+        to = NULL;
     bool wants_move = to && strcmp(order->status, to) != 0;
-    if (wants_move && rules_group_final(order->group)) {
+    bool may_leave_final = rule->from_final && status_in(order->status, rule->from);
+    if (wants_move && rules_group_final(order->group) && !may_leave_final) {
         /* money for a cancelled order, a parcel delivered after a cancel:
          * kept, and a person sorts it out */
         *outcome = FACT_LATE;

@@ -7,6 +7,7 @@
  *   ext/intake.order            placing.c   an order from another system (F1)
  *   inventory/stock.*           stock.c     held, short, released, written off
  *   payment/..., shipping/...   facts.c     invoices, payments, refunds, parcels
+ *   inventory/return.received   facts.c     goods taken back by the warehouse
  *
  * A payload that does not unpack is refused for good (parked in
  * dead_letters with the reason); every other failure is answered by the
@@ -279,6 +280,7 @@ static const consumed_topic_t consumed[] = {
     {"shipping", "shipment.cancelled", on_fact},
     {"shipping", "shipment.cancel_refused", on_fact},
     {"shipping", "shipment.returned", on_fact},
+    {"inventory", "return.received", on_fact},
     {"notification", "notification.sent", on_fact},
     {"notification", "notification.failed", on_fact},
     {"notification", "notification.outcome_unknown", on_fact},

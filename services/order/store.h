@@ -214,7 +214,8 @@ db_status_t store_order_set_terms(db_t *db, const char *order_id, const char *pa
                                   const order_totals_row_t *totals);
 
 /* Merges a JSON object into the order's payment or shipment state
- * (stream "payment" or "shipping"): latest fact wins per key. */
+ * (stream "payment"; "shipping", or "inventory" for a return, the parcel's
+ * way back): latest fact wins per key. */
 db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *stream,
                                     const char *state_json);
 
