@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A prepaid order's whole life with the real order, inventory, payment and
+# notification services on one busd, the fake bank and the three fakes
+# (issue 12, "Tests"): submitted from outside the store's region, confirmed
+# by its manager (awaiting payment), invoiced at the bank; the customer's
+# email carries the bank's payment link (read back from the fake SMTP), the
+# customer pays through that very link, and the order moves on by itself.
+# The customer gets exactly the expected messages, in order, each once,
+# with the right text.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/kit/kit.sh"
+source "$(dirname "$0")/kit/inventory.sh"
+source "$(dirname "$0")/order/order.sh"
+FAKE_PORT=28133 # inventory replica 1 has payment.sh's usual port
+source "$(dirname "$0")/payment/payment.sh"
+source "$(dirname "$0")/notify/notify.sh"
+
+kit_dbs
+order_dbs
+inv_dbs
+pay_dbs
+nt_dbs
+it_key service notification >/dev/null
+kit_start_busd
+nt_start_fakes
+pay_start_fake
+INV_FEED_REPLAY=tcp://127.0.0.1:25561 # inventory follows the real order stream
+order_start order1 1 \
+    REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,payment=tcp://127.0.0.1:$PAY_REPLAY,notification=tcp://127.0.0.1:$NT_REPLAY \
+    JOB_POLL=100ms
+inv_start_ready inv 1
+pay_start pay1 sberbank REPLAY_PEERS=order=tcp://127.0.0.1:25561
+nt_start notify1 \
+    REPLAY_PEERS=order=tcp://127.0.0.1:25561,inventory=tcp://127.0.0.1:25631,payment=tcp://127.0.0.1:$PAY_REPLAY
+order_sources
+boris=$(order_staff boris "Борис Петров" manager '[]' 100)
+order_shift "$boris" true
+as_boris=$(it_token manager "$boris")
+inv_api_ok POST /v1/imports '{"products": [
+  {"sku": "LAMP", "name": "Настольная лампа", "price_minor": 250000, "vat_rate_bp": 2000, "weight_g": 900, "on_hand": 20}]}' >/dev/null
+
+mail_to() { # ADDRESS: the kept mail to it, oldest first, as a JSON array
+    nt_mail_json | jq -c --arg a "$1" '[.messages[] | select(.rcpts | index($a))]'
+}
+subjects_to() { mail_to "$1" | jq -r '[.[].headers.Subject] | join("|")'; }
+sms_to() { nt_sms_json | jq -r --arg n "${1#+}" '[.messages[] | select(.number == $n) | .text] | join("|")'; }
+delivery_count() { nt_count "order_id = '$1' AND trigger_id = '$2' AND status = 'sent'"; }
+history_has() { # ORDER REASON [COUNT]
+    [ "$(order_sql "SELECT count(*) FROM orders.order_history WHERE order_id = '$1' AND reason = '$2'")" -ge "${3:-1}" ]
+}
+
+# --- submitted, reserved, confirmed: awaiting payment -----------------------------
+out=$(order_submit J-1 '{"customer":{"name":"Фёдор Достоевский","email":"fedor@example.ru","phone":"+79990001111"},
+  "delivery":{"method":"post","address":{"region":"Kamchatka","city":"Петропавловск","line1":"Ленина 1","postal_code":"683000"}},
+  "items":[{"sku":"LAMP","quantity":2}]}')
+[ "$(http_code "$out")" = 201 ] || it_fail "submitting: $out"
+o1=$(http_body "$out" | jq -r .order_id)
+number=$(order_sql "SELECT number FROM orders.orders WHERE id = '$o1'")
+it_wait_until 20 "stock reserved" order_has_stock "$o1" reserved
+it_wait_until 20 "the customer told the order is new" test "$(delivery_count "$o1" status.email)" -ge 1
+out=$(order_move "$o1" confirmed "$as_boris")
+[ "$(http_body "$out" | jq -r .status)" = awaiting_payment ] || it_fail "confirming: $out"
+
+# --- invoice.created: the payment link by email -----------------------------------
+it_wait_until 30 "the invoice registered at the bank" invoice_is "$o1" open
+url=$(invoice_field "$o1" payment_url)
+[[ "$url" == "$FAKE_BANK_URL"* ]] || it_fail "the invoice's link is not the bank's: $url"
+it_wait_until 30 "the invoice emailed" test "$(delivery_count "$o1" invoice.email)" = 1
+it_wait_until 20 "the order heard invoice.created" history_has "$o1" invoice.created
+invoice_mail=$(mail_to fedor@example.ru | jq -c --arg s "Оплата заказа №$number" '[.[] | select(.headers.Subject == $s)]')
+it_assert_eq 1 "$(jq length <<<"$invoice_mail")" "one invoice email at the fake SMTP"
+total=$(order_sql "SELECT total_minor FROM orders.orders WHERE id = '$o1'")
+nnbsp=$'\u202f' # money for people: thousands apart by a narrow no-break space
+amount="$(sed ":a;s/\B[0-9]\{3\}\>/$nnbsp&/;ta" <<<$((total / 100))),$(printf %02d $((total % 100))) ₽"
+text=$(jq -r '.[0].text' <<<"$invoice_mail" | tr -d '\r')
+grep -qF "Здравствуйте, Фёдор Достоевский!" <<<"$text" || it_fail "the invoice email's greeting: $text"
+grep -qF "Счёт на $amount по заказу №$number: $url" <<<"$text" ||
+    it_fail "the invoice email has not the amount $amount and the bank's link $url: $text"
+# the .eml on disk carries the same message
+grep -l "$(jq -r '.[0].headers["Message-ID"]' <<<"$invoice_mail")" "$NT_MAIL_DIR"/*.eml >/dev/null ||
+    it_fail "the invoice email is in no .eml file"
+
+# --- the customer pays through the link in the email ------------------------------
+link=$(grep -o "$FAKE_BANK_URL[^ ]*" <<<"$text" | head -1)
+curl -fsS -o /dev/null --max-time 5 -X POST "$link" -d action=pay || it_fail "paying at $link"
+it_wait_until 20 "the payment recorded" payment_status_is "$o1" paid
+it_wait_until 20 "paid in full: prepare for delivery" order_has_status "$o1" prepare_for_delivery
+paid_told() { [ "$(delivery_count "$o1" status.email)" -ge "$1" ]; }
+statuses=$(order_sql "SELECT string_agg(to_status, ' ' ORDER BY id) FROM orders.order_history WHERE order_id = '$o1' AND kind = 'status'")
+want=() sms_want=()
+for s in $statuses; do
+    case $s in
+    new) label="принят" ;; confirmed) label="подтверждён" ;; awaiting_payment) label="ждёт оплаты" ;;
+    payment_received) label="оплачен" ;; *) continue ;;
+    esac
+    want+=("Заказ №$number: $label")
+    case $s in new | confirmed) sms_want+=("Заказ №$number $label.") ;; esac
+    [ "$s" = awaiting_payment ] && want+=("Оплата заказа №$number")
+done
+it_wait_until 30 "every status email sent" paid_told $((${#want[@]} - 1))
+it_wait_until 20 "every message of the order settled" nt_settled "$o1"
+sleep 1 # anything more the payment could have caused has happened by now
+it_log "statuses: $statuses; the log: $(nt_deliveries "$o1")"
+it_assert_eq "$(IFS='|'; echo "${want[*]}")" "$(subjects_to fedor@example.ru)" \
+    "the customer's mail: each message once, in order"
+it_assert_eq "$(IFS='|'; echo "${sms_want[*]}")" "$(sms_to +79990001111)" "the customer's SMS, in order"
+paid_mail=$(mail_to fedor@example.ru | jq -c --arg s "Заказ №$number: оплачен" '[.[] | select(.headers.Subject == $s)][0]')
+jq -e '.text | test("Ваш заказ №[0-9]+ оплачен")' <<<"$paid_mail" >/dev/null ||
+    it_fail "the paid email's text: $(jq .text <<<"$paid_mail")"
+jq -e --arg t "Итого: $amount" '.text | contains($t)' <<<"$paid_mail" >/dev/null ||
+    it_fail "the paid email's total ($amount): $(jq .text <<<"$paid_mail")"
+it_wait_until 20 "the order's history shows every message" history_has "$o1" notification.sent \
+    "$(nt_count "order_id = '$o1' AND status = 'sent'")"
+it_assert_eq 0 "$(nt_count "order_id = '$o1' AND status <> 'sent'")" "nothing failed, suppressed or unknown"
+it_assert_eq 0 "$(nt_sql "SELECT count(*) FROM (SELECT event_id, trigger_id, recipient FROM notification.deliveries GROUP BY 1, 2, 3 HAVING count(*) > 1) x")" \
+    "no (event, trigger, recipient) twice"
+it_assert_eq "$(nt_mail_json | jq '.messages | length')" "$(nt_eml_count)" "every message kept as .eml"
+it_log "the prepaid journey told: $(subjects_to fedor@example.ru)"
