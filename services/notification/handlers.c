@@ -136,8 +136,8 @@ static db_status_t keep(db_t *db, const char *type, const char *order_id, json_t
         return DB_OK;
     }
     if (strcmp(type, "invoice.created") == 0) {
-        static const char *const keys[] = {"payment_url", "amount_minor", NULL};
-        static const char *const as[] = {"payment_url", "invoice_amount_minor", NULL};
+        static const char *const keys[] = {"payment_url", "amount_minor", "invoice_id", NULL};
+        static const char *const as[] = {"payment_url", "invoice_amount_minor", "invoice_id", NULL};
         json_object_set(msg, "invoice_amount_minor", json_object_get(msg, "amount_minor"));
         return keep_extra(db, order_id, msg, keys, as);
     }
