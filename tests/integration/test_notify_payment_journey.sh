@@ -163,3 +163,34 @@ it_assert_eq 0 "$(nt_sql "SELECT count(*) FROM (SELECT event_id, trigger_id, rec
     "no (event, trigger, recipient) twice"
 it_assert_eq "$(nt_mail_json | jq '.messages | length')" "$(nt_eml_count)" "every message kept as .eml"
 it_log "the prepaid journey told: $(subjects_to fedor@example.ru)"
+
+# --- the order's PDF not to be had: the confirmation waits, never sent without it ---
+nt_peers=REPLAY_PEERS=order=tcp://127.0.0.1:25561,inventory=tcp://127.0.0.1:25631,payment=tcp://127.0.0.1:$PAY_REPLAY
+it_stop notify1
+nt_start notify1 "$nt_peers" NOTIFY_ORDER_URL=http://127.0.0.1:9 NOTIFY_MAX_ATTEMPTS=100
+out=$(order_submit J-2 '{"customer":{"name":"Анна Ахматова","email":"anna@example.ru","phone":"+79990002222"},
+  "delivery":{"method":"post","address":{"region":"Kamchatka","city":"Петропавловск","line1":"Ленина 2","postal_code":"683000"}},
+  "items":[{"sku":"LAMP","quantity":1}]}')
+[ "$(http_code "$out")" = 201 ] || it_fail "submitting the second order: $out"
+o2=$(http_body "$out" | jq -r .order_id)
+number2=$(order_sql "SELECT number FROM orders.orders WHERE id = '$o2'")
+it_wait_until 20 "the second order's stock reserved" order_has_stock "$o2" reserved
+out=$(order_move "$o2" confirmed "$as_boris")
+[ "$(http_body "$out" | jq -r .status)" = awaiting_payment ] || it_fail "confirming the second order: $out"
+waiting_for_pdf() {
+    [ "$(nt_count "order_id = '$o2' AND trigger_id = 'confirmed.email' AND status = 'pending'
+        AND error_code = 'attachment_unavailable' AND attempts >= 2")" = 1 ]
+}
+it_wait_until 30 "the confirmation retried while its PDF cannot be had" waiting_for_pdf
+it_wait_until 20 "the order's other emails sent" test "$(emails_sent "$o2")" -ge 2
+confirmations() { mail_to anna@example.ru | jq --arg s "Заказ №$number2: подтверждён" '[.[] | select(.headers.Subject == $s)] | length'; }
+it_assert_eq 0 "$(confirmations)" "no confirmation sent without the order's PDF"
+it_stop notify1
+nt_start notify1 "$nt_peers"
+it_wait_until 30 "the confirmation sent once its PDF is had" test "$(delivery_count "$o2" confirmed.email)" = 1
+it_assert_eq 1 "$(confirmations)" "the confirmation sent once"
+confirmation=$(mail_to anna@example.ru | jq -c --arg s "Заказ №$number2: подтверждён" '[.[] | select(.headers.Subject == $s)][0]')
+pdf=$(nt_pdf_text "$confirmation" 0)
+grep -qF "Order No. $number2" <<<"$pdf" && grep -qF "Анна Ахматова" <<<"$pdf" ||
+    it_fail "the late confirmation's PDF: $pdf"
+it_log "a confirmation whose PDF could not be had waited, and went once with it"
