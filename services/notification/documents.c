@@ -60,8 +60,8 @@ static notify_result_t fetch_one(const notification_app_t *app, const char *kind
                       "the message names no such document");
     char url[512], auth_header[2048];
     snprintf(url, sizeof url, "%s/v1/%s/%s/document.pdf", base, order ? "orders" : "invoices", id);
-    char *token = auth_issue(service_auth(app->svc), "notification", "the notification service",
-                             ROLE_SYSTEM);
+    char *token =
+        auth_issue(service_auth(app->svc), "notification", "the notification service", ROLE_SYSTEM);
     if (!token)
         return failed(err, NOTIFY_TRANSIENT, "attachment_unavailable", kind,
                       "no service token could be made");
@@ -82,7 +82,7 @@ static notify_result_t fetch_one(const notification_app_t *app, const char *kind
     char what[NOTIFY_MESSAGE_SIZE];
     if (httpcall_perform(&request, &response) != 0) {
         say(what, sizeof what, "%s from %s: %s", httpcall_failure_name(response.failure), url,
-                 response.error);
+            response.error);
         result = failed(err, NOTIFY_TRANSIENT, "attachment_unavailable", kind, what);
     } else if (response.status == 404) {
         say(what, sizeof what, "%s answered 404", url);
@@ -90,7 +90,7 @@ static notify_result_t fetch_one(const notification_app_t *app, const char *kind
     } else if (response.status != 200 || response.body.len < 5 ||
                memcmp(response.body.ptr, "%PDF-", 5) != 0) {
         say(what, sizeof what, "%s answered %ld%s", url, response.status,
-                 response.status == 200 ? " with no PDF" : "");
+            response.status == 200 ? " with no PDF" : "");
         result = failed(err, NOTIFY_TRANSIENT, "attachment_unavailable", kind, what);
     } else {
         size_t i = docs->count;
@@ -100,7 +100,8 @@ static notify_result_t fetch_one(const notification_app_t *app, const char *kind
             result = failed(err, NOTIFY_TRANSIENT, "attachment_unavailable", kind, "out of memory");
         } else {
             snprintf(docs->filenames[i], sizeof docs->filenames[i], "%s.pdf", kind);
-            docs->items[i] = (notify_attachment_t){docs->filenames[i], "application/pdf", bytes, len};
+            docs->items[i] =
+                (notify_attachment_t){docs->filenames[i], "application/pdf", bytes, len};
             docs->count++;
         }
     }
