@@ -409,7 +409,9 @@ sandbox_notify() {
         NOTIFY_MAIL_FROM=shop@conveyor.local NOTIFY_SMS_URL="http://127.0.0.1:$FAKESMS_HTTP"
         NOTIFY_SMS_API_ID="$api_id" NOTIFY_TELEGRAM_URL="http://127.0.0.1:$FAKETELEGRAM_HTTP"
         NOTIFY_TELEGRAM_TOKEN="$token" NOTIFY_STAFF_CHAT=1001 NOTIFY_OPTOUT_KEY="$optout_key"
-        NOTIFY_PUBLIC_URL="http://127.0.0.1:$http")
+        NOTIFY_PUBLIC_URL="http://127.0.0.1:$http"
+        NOTIFY_ORDER_URL="http://127.0.0.1:$((8081 + OFFSET))"
+        NOTIFY_PAYMENT_URL="http://127.0.0.1:$((8083 + OFFSET))")
     notify_note="  mail           lands in $STACK/mail/<id>.eml; decoded: http://127.0.0.1:$FAKESMTP_HTTP/_fake/messages
   sms, telegram  sent: http://127.0.0.1:$FAKESMS_HTTP/_fake/messages, http://127.0.0.1:$FAKETELEGRAM_HTTP/_fake/messages"
 }

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "services/notification/dispatch.h"
+#include "services/notification/documents.h"
 #include "services/notification/notification.h"
 #include "services/notification/optout.h"
 #include "services/notification/render.h"
@@ -98,7 +99,9 @@ static void list_triggers(notification_app_t *app, const http_request_t *req, ht
     (void)app;
     (void)req;
     json_t *body = NULL;
-    answer_json(res, db, store_triggers_json(db, &body), body, "the triggers");
+    /* called before body is read: C leaves the order of arguments open */
+    db_status_t status = store_triggers_json(db, &body);
+    answer_json(res, db, status, body, "the triggers");
 }
 
 static void get_trigger_db(notification_app_t *app, const http_request_t *req, http_response_t *res,
@@ -106,8 +109,41 @@ static void get_trigger_db(notification_app_t *app, const http_request_t *req, h
 {
     (void)app;
     json_t *body = NULL;
-    answer_json(res, db, store_trigger_json(db, http_req_param(req, "id"), &body), body,
-                "no such trigger");
+    db_status_t status = store_trigger_json(db, http_req_param(req, "id"), &body);
+    answer_json(res, db, status, body, "no such trigger");
+}
+
+/* A trigger's attachments: absent, or an array of distinct documents
+ * (documents.h: "order", "invoice"), for email only. 0 ok, -1 with why. */
+static int attachments_valid(const json_t *attachments, const char *channel, char *why)
+{
+    if (!attachments || (json_is_array(attachments) && json_array_size(attachments) == 0))
+        return 0;
+    if (!json_is_array(attachments) || json_array_size(attachments) > DOCUMENTS_MAX) {
+        snprintf(why, RULES_WHY_SIZE,
+                 "attachments is an array of at most %d of \"order\", "
+                 "\"invoice\"",
+                 DOCUMENTS_MAX);
+        return -1;
+    }
+    if (strcmp(channel, "email") != 0) {
+        snprintf(why, RULES_WHY_SIZE, "only an email carries attachments, not %s", channel);
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(attachments); i++) {
+        const char *kind = json_string_value(json_array_get(attachments, i));
+        if (!documents_kind_ok(kind)) {
+            snprintf(why, RULES_WHY_SIZE, "unknown attachment: %s (order or invoice)",
+                     kind ? kind : "not a string");
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(kind, json_string_value(json_array_get(attachments, j))) == 0) {
+                snprintf(why, RULES_WHY_SIZE, "attachment %s named twice", kind);
+                return -1;
+            }
+    }
+    return 0;
 }
 
 static void put_trigger_db(notification_app_t *app, const http_request_t *req, http_response_t *res,
@@ -134,6 +170,11 @@ static void put_trigger_db(notification_app_t *app, const http_request_t *req, h
     }
     if (condition && rules_condition_valid(condition, why) != 0) {
         http_res_problem(res, 400, "invalid_condition", why, NULL);
+        return;
+    }
+    if (attachments_valid(json_object_get(body, "attachments"), text_of(body, "channel"), why) !=
+        0) {
+        http_res_problem(res, 400, "invalid_attachments", why, NULL);
         return;
     }
     db_status_t status = store_trigger_put(db, id, body);
@@ -214,7 +255,9 @@ static void list_templates(notification_app_t *app, const http_request_t *req, h
     (void)app;
     (void)req;
     json_t *body = NULL;
-    answer_json(res, db, store_templates_json(db, &body), body, "the templates");
+    /* called before body is read: C leaves the order of arguments open */
+    db_status_t status = store_templates_json(db, &body);
+    answer_json(res, db, status, body, "the templates");
 }
 
 static void get_template_db(notification_app_t *app, const http_request_t *req,

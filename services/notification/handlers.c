@@ -136,10 +136,21 @@ static db_status_t keep(db_t *db, const char *type, const char *order_id, json_t
         return DB_OK;
     }
     if (strcmp(type, "invoice.created") == 0) {
-        static const char *const keys[] = {"payment_url", "amount_minor", NULL};
-        static const char *const as[] = {"payment_url", "invoice_amount_minor", NULL};
+        static const char *const keys[] = {"payment_url", "amount_minor", "invoice_id", NULL};
+        static const char *const as[] = {"payment_url", "invoice_amount_minor", "invoice_id", NULL};
         json_object_set(msg, "invoice_amount_minor", json_object_get(msg, "amount_minor"));
         return keep_extra(db, order_id, msg, keys, as);
+    }
+    if (strcmp(type, "payment.succeeded") == 0 &&
+        json_integer_value(json_object_get(msg, "due_minor")) <= 0) {
+        /* paid in full: the link is spent; later messages offer no payment */
+        static const char *const keys[] = {"payment_url", NULL};
+        json_t *spent = json_pack("{s:s}", "payment_url", "");
+        if (!spent)
+            return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not keep order %s's facts", order_id);
+        db_status_t status = keep_extra(db, order_id, spent, keys, keys);
+        json_decref(spent);
+        return status;
     }
     if (strcmp(type, "shipment.label_created") == 0 || strcmp(type, "shipment.created") == 0 ||
         strcmp(type, "shipment.handed_over") == 0) {

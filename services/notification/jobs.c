@@ -39,6 +39,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "services/notification/adapters/channels.h"
+#include "services/notification/documents.h"
 #include "services/notification/events.h"
 #include "services/notification/notification.h"
 #include "services/notification/optout.h"
@@ -129,6 +130,10 @@ static notify_result_t send_email(notification_app_t *app, clients_t *clients,
              at ? at + 1 : "localhost");
     optout_url(app->public_url, app->optout_key, text_of(delivery, "customer_id"), "email",
                unsubscribe);
+    documents_t docs;
+    notify_result_t fetched = documents_fetch(app, delivery, &docs, err);
+    if (fetched != NOTIFY_SENT)
+        return fetched; /* never without the documents its trigger asks for */
     notify_mailbox_t to = {or_null(text_of(delivery, "recipient_name")),
                            text_of(delivery, "recipient")};
     notify_email_t email = {
@@ -140,8 +145,12 @@ static notify_result_t send_email(notification_app_t *app, clients_t *clients,
         .html = or_null(text_of(delivery, "html")),
         .message_id = message_id,
         .unsubscribe_url = or_null(unsubscribe),
+        .attachments = docs.items,
+        .attachment_count = docs.count,
     };
-    return smtp_send(clients->smtp, &email, provider_id, err);
+    notify_result_t result = smtp_send(clients->smtp, &email, provider_id, err);
+    documents_release(&docs);
+    return result;
 }
 
 static notify_result_t send_sms(notification_app_t *app, clients_t *clients, const json_t *delivery,

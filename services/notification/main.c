@@ -35,6 +35,10 @@ static const config_spec_t notification_specs[] = {
     {"NOTIFY_SMS_FROM", "", false, "an approved sender name; empty: the account's"},
     {"NOTIFY_TELEGRAM_URL", "https://api.telegram.org", false, "the Bot API"},
     {"NOTIFY_TELEGRAM_TOKEN", "", true, "the bot's token"},
+    {"NOTIFY_ORDER_URL", "", false,
+     "the order service (http://host:8081): the order's PDF an email attaches"},
+    {"NOTIFY_PAYMENT_URL", "", false,
+     "the payment service (http://host:8083): the invoice's PDF an email attaches"},
     CONFIG_SPEC_END,
 };
 

@@ -91,6 +91,8 @@ static int read_settings(notification_app_t *app)
     app->sms_from = setting(config, "NOTIFY_SMS_FROM");
     app->telegram_url = setting(config, "NOTIFY_TELEGRAM_URL");
     app->telegram_token = setting(config, "NOTIFY_TELEGRAM_TOKEN");
+    app->order_url = setting(config, "NOTIFY_ORDER_URL");
+    app->payment_url = setting(config, "NOTIFY_PAYMENT_URL");
     if (strlen(app->optout_key) < 32) {
         log_error("NOTIFY_OPTOUT_KEY must be at least 32 bytes: it signs the opt-out links",
                   LF_ERR("bad_config"));

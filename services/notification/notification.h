@@ -64,6 +64,8 @@ typedef struct {
     const char *sms_from;       /* NOTIFY_SMS_FROM */
     const char *telegram_url;   /* NOTIFY_TELEGRAM_URL */
     const char *telegram_token; /* NOTIFY_TELEGRAM_TOKEN */
+    const char *order_url;      /* NOTIFY_ORDER_URL: the order service (the order's PDF) */
+    const char *payment_url;    /* NOTIFY_PAYMENT_URL: the payment service (the invoice's PDF) */
 
     metrics_counter_t *recorded_total;   /* messages recorded in the delivery log */
     metrics_counter_t *sent_total;       /* sent */

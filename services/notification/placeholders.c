@@ -105,6 +105,23 @@ static const char *fact(const placeholders_in_t *in, const char *key)
     return text_of(json_object_get(in->order, "extra"), key);
 }
 
+/* The payment link: the event's own (invoice.created), else the kept one
+ * only while the order waits for the money — a message about an order
+ * paid, shipped or cancelled offers no payment, whichever stream was
+ * heard first. */
+static const char *payment_url_of(const placeholders_in_t *in)
+{
+    const char *own = json_string_value(json_object_get(in->event, "payment_url"));
+    if (own && own[0])
+        return own;
+    const char *status = json_string_value(json_object_get(in->event, "to_status"));
+    if (!status || !status[0])
+        status = text_of(in->order, "status");
+    if (strcmp(status, "awaiting_payment") != 0 && strcmp(status, "payment_error") != 0)
+        return "";
+    return fact(in, "payment_url");
+}
+
 static const json_t *fact_value(const placeholders_in_t *in, const char *key)
 {
     const json_t *value = json_object_get(in->event, key);
@@ -136,7 +153,7 @@ json_t *placeholders_data(const placeholders_in_t *in)
     set_text(data, "pickup_address", text_of(order, "pickup_address"));
     json_object_set_new(data, "items", items_of(order, currency, language));
     json_object_set_new(data, "totals", totals_of(totals, currency, language));
-    set_text(data, "payment_url", fact(in, "payment_url"));
+    set_text(data, "payment_url", payment_url_of(in));
     set_money(data, "invoice_amount", fact_value(in, "invoice_amount_minor"), currency, language);
     set_text(data, "tracking_number", fact(in, "tracking_number"));
     set_text(data, "tracking_url", fact(in, "tracking_url"));

@@ -19,12 +19,13 @@
     "d.provider_id, 'error_code', d.error_code, 'error_message', d.error_message, 'attempts', "    \
     "d.attempts, 'not_before', d.not_before, 'event_at_ms', "                                      \
     "(extract(epoch from d.event_at) * 1000)::bigint, 'created_at', d.created_at, "                \
-    "'finished_at', d.finished_at)"
+    "'finished_at', d.finished_at, 'attachments', d.attachments, 'invoice_id', d.invoice_id)"
 
 #define TRIGGER_JSON                                                                               \
     "json_build_object('trigger_id', t.trigger_id, 'event_type', t.event_type, 'condition', "      \
     "t.condition, 'template', t.template, 'channel', t.channel, 'recipient', t.recipient, "        \
-    "'enabled', t.enabled, 'description', t.description, 'updated_at', t.updated_at)"
+    "'enabled', t.enabled, 'description', t.description, 'attachments', t.attachments, "           \
+    "'updated_at', t.updated_at)"
 
 #define TEMPLATE_JSON                                                                              \
     "json_build_object('template', m.template, 'channel', m.channel, 'language', m.language, "     \
@@ -95,14 +96,17 @@ static const struct {
     {"nt_trigger_json", "SELECT " TRIGGER_JSON " FROM triggers t WHERE t.trigger_id = $1"},
     {"nt_trigger_put",
      "INSERT INTO triggers AS t (trigger_id, event_type, condition, template, channel, recipient, "
-     "  enabled, description) "
+     "  enabled, description, attachments) "
      "SELECT $1, f->>'event_type', coalesce(f->'condition', '{}'), f->>'template', "
      "  f->>'channel', f->>'recipient', coalesce((f->>'enabled')::boolean, true), "
-     "  coalesce(f->>'description', '') FROM (SELECT $2::jsonb AS f) x "
+     "  coalesce(f->>'description', ''), "
+     "  ARRAY(SELECT jsonb_array_elements_text(coalesce(f->'attachments', '[]'))) "
+     "FROM (SELECT $2::jsonb AS f) x "
      "ON CONFLICT (trigger_id) DO UPDATE SET event_type = EXCLUDED.event_type, "
      "  condition = EXCLUDED.condition, template = EXCLUDED.template, "
      "  channel = EXCLUDED.channel, recipient = EXCLUDED.recipient, "
-     "  enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()"},
+     "  enabled = EXCLUDED.enabled, description = EXCLUDED.description, "
+     "  attachments = EXCLUDED.attachments, updated_at = now()"},
     {"nt_trigger_delete", "DELETE FROM triggers WHERE trigger_id = $1"},
     {"nt_templates_json", "SELECT coalesce(json_agg(" TEMPLATE_JSON
                           " ORDER BY m.template, m.channel, m.language), '[]') FROM templates m"},
@@ -133,10 +137,13 @@ static const struct {
      "INSERT INTO deliveries (delivery_id, dedup_key, event_id, event_type, trigger_id, template, "
      "  language, channel, recipient_kind, recipient, recipient_name, order_id, customer_id, "
      "  subject, body, html, status, error_code, error_message, not_before, event_at, "
-     "  finished_at) "
+     "  finished_at, attachments, invoice_id) "
      "VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::uuid, $13, $14, $15, $16, "
      "  $17, $18, $19, CASE WHEN $20::bigint > 0 THEN to_timestamp($20 / 1000.0) END, "
-     "  to_timestamp($21 / 1000.0), CASE WHEN $17 <> 'pending' THEN now() END) "
+     "  to_timestamp($21 / 1000.0), CASE WHEN $17 <> 'pending' THEN now() END, "
+     "  coalesce((SELECT t.attachments FROM triggers t WHERE t.trigger_id = $5), '{}'), "
+     "  coalesce((SELECT o.extra->>'invoice_id' FROM orders o WHERE o.order_id = $12::uuid), "
+     "    '')) "
      "ON CONFLICT (dedup_key) DO NOTHING RETURNING 1"},
     {"nt_delivery_json",
      "SELECT " DELIVERY_JSON " FROM deliveries d WHERE d.delivery_id = $1::uuid"},

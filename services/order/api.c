@@ -609,12 +609,14 @@ static void route_order_get(const http_request_t *req, http_response_t *res, voi
         serve_json(arg, res, store_order_json, id, NULL, "order");
 }
 
-/* The order as a PDF (F32): read, the session given back, then drawn. */
+/* The order as a PDF (F32): read, the session given back, then drawn.
+ * Staff download it; the notification service (role system) attaches it
+ * to the customer's confirmation email. */
 static void route_order_document(const http_request_t *req, http_response_t *res, void *arg)
 {
     order_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF | ROLE_SYSTEM, &claims))
         return;
     const char *id = http_req_param(req, "id");
     if (!uuid_valid(id)) {

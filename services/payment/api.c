@@ -115,11 +115,13 @@ static void get_invoice(const http_request_t *req, http_response_t *res, void *a
 }
 
 /* The invoice as a PDF (F32): read, the session given back, then drawn. */
+/* The invoice as a PDF (F32), for staff and for the notification service
+ * (role system), which attaches it where a trigger asks for it. */
 static void get_invoice_document(const http_request_t *req, http_response_t *res, void *arg)
 {
     payment_app_t *app = arg;
     auth_claims_t claims;
-    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_READ | ROLE_SYSTEM, &claims))
         return;
     const char *id = path_uuid(req, res);
     db_t *db = id ? service_session(app->svc, res, SERVICE_SESSION_WAIT_MS) : NULL;

@@ -64,7 +64,7 @@ it_wait_until 20 "the customer told the order is new" delivery_is "$o1" status.e
 it_wait_until 20 "and by SMS" delivery_is "$o1" status.sms sent
 out=$(order_move "$o1" confirmed "$as_boris")
 [ "$(http_code "$out")" = 200 ] || it_fail "confirming: $out"
-confirmed_told() { [ "$(nt_count "order_id = '$o1' AND trigger_id = 'status.email' AND status = 'sent'")" -ge 2 ]; }
+confirmed_told() { [ "$(nt_count "order_id = '$o1' AND trigger_id IN ('status.email', 'confirmed.email') AND status = 'sent'")" -ge 2 ]; }
 for _ in $(seq 1 100); do confirmed_told && break; sleep 0.2; done
 confirmed_told || it_fail "not told it is confirmed: $(order_status "$o1"), $(order_events "$o1"); log: $(nt_deliveries "$o1"); $(nt_sql "SELECT string_agg(stream || ':' || applied_seq, ' ') FROM notification.inbox_offsets")"
 out=$(order_move "$o1" cancelled "$as_boris" "customer changed their mind")

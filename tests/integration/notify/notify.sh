@@ -61,7 +61,8 @@ nt_command() {
         NOTIFY_TELEGRAM_URL=$NT_TG_URL NOTIFY_TELEGRAM_TOKEN=$NT_TG_TOKEN \
         NOTIFY_STAFF_CHAT=$NT_STAFF_CHAT NOTIFY_OPTOUT_KEY=$NT_OPTOUT_KEY \
         NOTIFY_PUBLIC_URL=$NT_URL NOTIFY_SMS_QUIET_HOURS=off NOTIFY_SEND_TIMEOUT=4s \
-        NOTIFY_MAX_ATTEMPTS=4 $* \"$IT_BIN/notification\""
+        NOTIFY_MAX_ATTEMPTS=4 NOTIFY_ORDER_URL=http://127.0.0.1:${ORDER_HTTP_BASE:-2818}1 \
+        NOTIFY_PAYMENT_URL=http://127.0.0.1:${PAY_HTTP:-28130} $* \"$IT_BIN/notification\""
 }
 
 # nt_start NAME [VAR=VALUE ...]: the notification service, told of the fakes
@@ -99,6 +100,12 @@ nt_mail_json() { curl -fsS --max-time 5 "$NT_SMTP_CONTROL/_fake/messages"; }
 nt_sms_json() { curl -fsS --max-time 5 "$NT_SMS_URL/_fake/messages"; }
 nt_tg_json() { curl -fsS --max-time 5 "$NT_TG_URL/_fake/messages"; }
 nt_eml_count() { find "$NT_MAIL_DIR" -name '*.eml' | wc -l; }
+# nt_pdf_text MAIL_JSON N: the text (pdftotext) of the email's Nth attachment
+nt_pdf_text() {
+    jq -r ".attachments[$2].base64" <<<"$1" | base64 -d >"$IT_RUN/attachment.pdf" ||
+        it_fail "attachment $2 is not base64"
+    pdftotext -q "$IT_RUN/attachment.pdf" - || it_fail "attachment $2 is not a PDF pdftotext reads"
+}
 
 # nt_feed_events TYPE TAG FROM TO FILE: order.placed or order.status_changed
 # for orders FROM..TO of TAG, as one factfeed publish body (a customer with an
