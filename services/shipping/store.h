@@ -139,4 +139,15 @@ db_status_t store_batch_status(db_t *db, const char *number, const char *status,
  * {order_id, state, label_id}. */
 db_status_t store_batch_members(db_t *db, const char *number, json_t **out);
 
+/* Takes the buying of the parcel's label for buyer ("job", "batch:<number>")
+ * when nobody has it, or buyer has it already: *claimed. The label job
+ * never takes a parcel that is in a batch. */
+db_status_t store_label_claim(db_t *db, const char *order_id, const char *buyer, bool *claimed);
+/* The round of a parcel that waits for a label nobody buys (in no open or
+ * processing batch, nobody took it); -1 when it does not. */
+db_status_t store_label_unclaimed(db_t *db, const char *order_id, int *round);
+/* The carrier's id of the batch ("" none yet), and setting it. */
+db_status_t store_batch_carrier(db_t *db, const char *number, char out[64]);
+db_status_t store_batch_set_carrier(db_t *db, const char *number, const char *carrier_batch_id);
+
 #endif
