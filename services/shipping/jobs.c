@@ -519,8 +519,12 @@ static job_outcome_t run_track(job_run_t *run)
     poll.effect.order_id = id;
     poll.shipment_round = row.round;
     carrier_error_t err;
+    /* russian_post parcels through the post's own tracking when it is set */
+    bool post = strcmp(row.carrier, "russian_post") == 0 && app->russianpost.url[0];
     carrier_result_t result =
-        carrier_tracking_get(&app->carrier, row.carrier_id, row.tracking_number, &poll.track, &err);
+        post ? russianpost_track(&app->russianpost, row.tracking_number, &poll.track, &err)
+             : carrier_tracking_get(&app->carrier, row.carrier_id, row.tracking_number, &poll.track,
+                                    &err);
     if (result != CARRIER_OK) {
         shipment_row_release(&row);
         return carrier_failed(run, result, &err, "poll the parcel's tracking");
