@@ -112,8 +112,8 @@ static void text_of(span_t s, char *out, size_t size)
             static const struct {
                 const char *entity;
                 char c;
-            } entities[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'},
-                            {"&apos;", '\''}};
+            } entities[] = {
+                {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
             for (size_t i = 0; i < sizeof entities / sizeof entities[0]; i++) {
                 size_t len = strlen(entities[i].entity);
                 if ((size_t)(s.end - p) >= len && memcmp(p, entities[i].entity, len) == 0) {
@@ -321,11 +321,12 @@ carrier_result_t russianpost_track(const russianpost_config_t *config, const cha
     str_copy_to(out->tracking_number, sizeof out->tracking_number, barcode);
     strbuf_t request;
     strbuf_init(&request, 8192);
-    strbuf_append_str(&request, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-                                "<soap:Envelope xmlns:soap=\"" RP_NS_SOAP "\" xmlns:oper=\"" RP_NS_OPER
-                                "\" xmlns:data=\"" RP_NS_DATA "\"><soap:Header/><soap:Body>"
-                                "<oper:getOperationHistory><data:OperationHistoryRequest>"
-                                "<data:Barcode>");
+    strbuf_append_str(&request,
+                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+                      "<soap:Envelope xmlns:soap=\"" RP_NS_SOAP "\" xmlns:oper=\"" RP_NS_OPER
+                      "\" xmlns:data=\"" RP_NS_DATA "\"><soap:Header/><soap:Body>"
+                      "<oper:getOperationHistory><data:OperationHistoryRequest>"
+                      "<data:Barcode>");
     strbuf_append_str(&request, barcode);
     strbuf_append_str(&request, "</data:Barcode><data:MessageType>0</data:MessageType>"
                                 "<data:Language>RUS</data:Language>"
@@ -361,9 +362,9 @@ carrier_result_t russianpost_track(const russianpost_config_t *config, const cha
         } else if (parsed != 0 || reply.status != 200) {
             char code[32];
             snprintf(code, sizeof code, "http_%ld", reply.status);
-            result = failed(err, CARRIER_TRANSIENT, (int)reply.status,
-                            parsed != 0 ? "bad_reply" : code,
-                            "Russian Post's answer is not an operation history");
+            result =
+                failed(err, CARRIER_TRANSIENT, (int)reply.status, parsed != 0 ? "bad_reply" : code,
+                       "Russian Post's answer is not an operation history");
         }
         if (reply.retry_after_ms > 0)
             err->retry_after_ms = reply.retry_after_ms;

@@ -17,12 +17,12 @@
 #include "services/shipping/adapters/russianpost.h"
 
 #define HEAD                                                                                       \
-    "<?xml version=\"1.0\"?><S:Envelope xmlns:S=\"http://www.w3.org/2003/05/soap-envelope\">"     \
+    "<?xml version=\"1.0\"?><S:Envelope xmlns:S=\"http://www.w3.org/2003/05/soap-envelope\">"      \
     "<S:Body><ns7:getOperationHistoryResponse><ns3:OperationHistoryData>"
 #define TAIL "</ns3:OperationHistoryData></ns7:getOperationHistoryResponse></S:Body></S:Envelope>"
 #define RECORD(id, name, date)                                                                     \
-    "<ns3:historyRecord><ns3:OperationParameters><ns3:OperType><ns3:Id>" id "</ns3:Id><ns3:Name>" \
-    name "</ns3:Name></ns3:OperType><ns3:OperDate>" date "</ns3:OperDate>"                       \
+    "<ns3:historyRecord><ns3:OperationParameters><ns3:OperType><ns3:Id>" id                        \
+    "</ns3:Id><ns3:Name>" name "</ns3:Name></ns3:OperType><ns3:OperDate>" date "</ns3:OperDate>"   \
     "</ns3:OperationParameters></ns3:historyRecord>"
 
 static int parse(const char *body, carrier_track_t *track, carrier_error_t *err)
@@ -80,8 +80,8 @@ static void test_empty_and_unknown(void **state)
     carrier_error_t err;
     assert_int_equal(0, parse(HEAD TAIL, &track, &err));
     assert_string_equal("NY", track.status_code);
-    assert_int_equal(0, parse(HEAD RECORD("6", "Хранение", "2015-01-09T10:00:00Z") TAIL, &track,
-                              &err));
+    assert_int_equal(
+        0, parse(HEAD RECORD("6", "Хранение", "2015-01-09T10:00:00Z") TAIL, &track, &err));
     assert_string_equal("UN", track.status_code);
 }
 
@@ -97,8 +97,8 @@ static void test_faults(void **state)
                  &track, &err));
     assert_string_equal("authorization_fault", err.code);
     assert_string_equal("Authorization & failed", err.message);
-    assert_int_equal(1, parse("<S:Fault><S:Detail><OperationHistoryFault/></S:Detail></S:Fault>",
-                              &track, &err));
+    assert_int_equal(
+        1, parse("<S:Fault><S:Detail><OperationHistoryFault/></S:Detail></S:Fault>", &track, &err));
     assert_string_equal("operation_history_fault", err.code);
 }
 
@@ -118,9 +118,12 @@ static void test_not_a_reply(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_latest_operation), cmocka_unit_test(test_out_of_order_records),
-        cmocka_unit_test(test_codes),            cmocka_unit_test(test_empty_and_unknown),
-        cmocka_unit_test(test_faults),           cmocka_unit_test(test_not_a_reply),
+        cmocka_unit_test(test_latest_operation),
+        cmocka_unit_test(test_out_of_order_records),
+        cmocka_unit_test(test_codes),
+        cmocka_unit_test(test_empty_and_unknown),
+        cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_not_a_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

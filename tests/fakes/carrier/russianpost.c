@@ -99,11 +99,10 @@ static void on_history(const http_request_t *req, http_response_t *res, void *ar
     strbuf_t out;
     strbuf_init(&out, 256 * 1024);
     strbuf_append_str(&out, envelope_head);
-    strbuf_append_str(&out,
-                      "<ns7:getOperationHistoryResponse "
-                      "xmlns:ns3=\"http://russianpost.org/operationhistory/data\" "
-                      "xmlns:ns7=\"http://russianpost.org/operationhistory\">"
-                      "<ns3:OperationHistoryData>");
+    strbuf_append_str(&out, "<ns7:getOperationHistoryResponse "
+                            "xmlns:ns3=\"http://russianpost.org/operationhistory/data\" "
+                            "xmlns:ns7=\"http://russianpost.org/operationhistory\">"
+                            "<ns3:OperationHistoryData>");
     pthread_mutex_lock(&fake->lock);
     const fc_label_t *label = fc_label_by_tracking(fake, barcode);
     for (size_t i = 0; label && i < label->event_count; i++) {
