@@ -364,7 +364,7 @@ static job_outcome_t run_label(job_run_t *run)
     /* the parcel's batch buys the label when the parcel went into one
      * before this job took it (run_batch) */
     bool claimed = false;
-    db_status_t taken = store_label_claim(job_run_db(run), id, "job", &claimed);
+    db_status_t taken = store_label_claim(job_run_db(run), id, "job", true, &claimed);
     if (taken != DB_OK) {
         outcome = jobs_result(run, taken, "take the label's purchase");
         goto done;
@@ -686,12 +686,13 @@ static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *
 }
 
 /* Collects the batch's parcels whose label it buys: a parcel waiting for a
- * label that its own job left to the batch is taken by the batch, its
- * carrier shipment made by our reference. *pending when a parcel is still
- * with its label job. */
+ * label that its own job left to the batch is taken by the batch (only
+ * until the carrier's batch is made: one that came later goes back to its
+ * own job when the batch closes), its carrier shipment made by our
+ * reference. *pending when a parcel is still with its label job. */
 static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const char *number,
-                                   const json_t *members, batch_parcel_t *parcels, size_t *count,
-                                   bool *pending)
+                                   bool carrier_made, const json_t *members,
+                                   batch_parcel_t *parcels, size_t *count, bool *pending)
 {
     char buyer[48];
     snprintf(buyer, sizeof buyer, "batch:%s", number);
@@ -719,11 +720,14 @@ static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const ch
             /* settled meanwhile */
         } else if (!label_ready(&row)) {
             *pending = true; /* its label job records it unverified */
-        } else if ((status = store_label_claim(job_run_db(run), order_id, buyer, &claimed)) !=
-                   DB_OK) {
+        } else if ((status = store_label_claim(job_run_db(run), order_id, buyer, !carrier_made,
+                                               &claimed)) != DB_OK) {
             outcome = jobs_result(run, status, "take a batch parcel's label");
         } else if (!claimed) {
-            *pending = true; /* its own label job buys it */
+            /* its own label job buys it (waited for), or it came after the
+             * carrier's batch was made (its job again once this closes) */
+            const char *taken = json_string_value(json_object_get(member, "label_buyer"));
+            *pending = *pending || !carrier_made || (taken && strcmp(taken, "job") == 0);
         } else if (row.cancel_requested) {
             status = apply_now(run, cancel_unlabelled, &effect);
             if (status != DB_OK)
@@ -785,7 +789,14 @@ static job_outcome_t run_batch(job_run_t *run)
     }
     size_t count = 0;
     bool pending = false;
-    outcome = batch_collect(run, app, number, members, parcels, &count, &pending);
+    char carrier_batch[64];
+    status = store_batch_carrier(db, number, carrier_batch);
+    if (status != DB_OK) {
+        outcome = jobs_result(run, status, "read the carrier's batch id");
+        goto done;
+    }
+    outcome = batch_collect(run, app, number, carrier_batch[0] != '\0', members, parcels, &count,
+                            &pending);
     if (outcome != JOB_DONE)
         goto done;
     if (pending) {

@@ -56,6 +56,7 @@ static const struct {
     {"ship_to_label",
      "UPDATE shipments SET state = 'to_label', weight_g = CASE WHEN $2 > 0 THEN $2 ELSE "
      "weight_g END, external_ref = order_id::text || ':' || round, label_error = NULL, "
+     "label_buyer = NULL, "
      "warehouse_status = 'assembled', updated_at = now() WHERE order_id = $1::uuid"},
     {"ship_carrier_id", "UPDATE shipments SET carrier_shipment_id = $2, updated_at = now() "
                         "WHERE order_id = $1::uuid"},
@@ -84,7 +85,7 @@ static const struct {
     {"ship_label_claim",
      "UPDATE shipments s SET label_buyer = $2, updated_at = now() "
      "WHERE order_id = $1::uuid AND state = 'to_label' AND (label_buyer = $2 OR "
-     "  (label_buyer IS NULL AND ($2 <> 'job' OR " BATCH_IDLE ")))"},
+     "  ($3 AND label_buyer IS NULL AND ($2 <> 'job' OR " BATCH_IDLE ")))"},
     {"ship_label_unclaimed",
      "SELECT round FROM shipments s WHERE order_id = $1::uuid AND state = 'to_label' "
      "  AND label_buyer IS NULL AND " BATCH_IDLE},
@@ -152,7 +153,8 @@ static const struct {
                      "  manifest_url = coalesce($4, manifest_url) WHERE number = $1"},
     {"batch_members",
      "SELECT coalesce(json_agg(json_build_object('order_id', s.order_id, 'state', s.state, "
-     "  'label_id', s.label_id, 'round', bs.round) ORDER BY bs.added_at), '[]'::json) "
+     "  'label_id', s.label_id, 'round', bs.round, 'label_buyer', s.label_buyer) "
+     "  ORDER BY bs.added_at), '[]'::json) "
      "FROM batch_shipments bs JOIN shipments s ON s.order_id = bs.order_id "
      "WHERE bs.batch_number = $1"},
     {"batch_json",
@@ -585,12 +587,14 @@ db_status_t store_batch_members(db_t *db, const char *number, json_t **out)
     return json_by(db, "batch_members", number, out);
 }
 
-db_status_t store_label_claim(db_t *db, const char *order_id, const char *buyer, bool *claimed)
+db_status_t store_label_claim(db_t *db, const char *order_id, const char *buyer, bool take_new,
+                              bool *claimed)
 {
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, order_id);
     db_param_text(&params, buyer);
+    db_param_bool(&params, take_new);
     int64_t rows = 0;
     db_status_t status = db_run_count(db, "ship_label_claim", &params, &rows);
     *claimed = status == DB_OK && rows == 1;
