@@ -550,6 +550,18 @@ static job_outcome_t run_track(job_run_t *run)
 
 #define BATCH_PARCELS_MAX 512
 #define BATCH_POLL_MS     500
+#define BATCH_POLL_MAX_MS 30000
+
+/* How long the batch job waits before looking again: 0.5 s more every
+ * attempt up to 30 s, so that a carrier taking many minutes over a large
+ * batch is followed within the job's attempts (api.c: 200). */
+static int64_t batch_poll_ms(job_run_t *run)
+{
+    int64_t wait = (int64_t)job_run_job(run)->attempt * BATCH_POLL_MS;
+    return wait < BATCH_POLL_MS       ? BATCH_POLL_MS
+           : wait > BATCH_POLL_MAX_MS ? BATCH_POLL_MAX_MS
+                                      : wait;
+}
 
 /* A parcel whose label the batch buys at the carrier. */
 typedef struct {
@@ -661,7 +673,7 @@ static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *
         if (strcmp(batch.status, working[i]) == 0) {
             job_run_error(run, "batch_processing", "batch %s: the carrier's batch %s is %s", number,
                           batch.batch_id, batch.status);
-            job_run_retry_after(run, BATCH_POLL_MS);
+            job_run_retry_after(run, batch_poll_ms(run));
             return JOB_RETRY;
         }
     /* completed, completed_with_errors, or anything else: what each
@@ -801,7 +813,7 @@ static job_outcome_t run_batch(job_run_t *run)
         goto done;
     if (pending) {
         job_run_error(run, "labels_pending", "batch %s: labels still being bought", number);
-        job_run_retry_after(run, BATCH_POLL_MS);
+        job_run_retry_after(run, batch_poll_ms(run));
         outcome = JOB_RETRY;
         goto done;
     }
