@@ -240,6 +240,7 @@ $(eval $(call program_rule,fakecarrier,tests/fakes/carrier,$(wildcard tests/fake
 $(eval $(call program_rule,carriercheck,tests/integration/carrier,\
   tests/integration/carrier/carriercheck.c $(CARRIER_ADAPTER_SRC),))
 FUZZ_OBJ_carrier_webhook := $(CARRIER_ADAPTER_OBJ)
+FUZZ_OBJ_russianpost_reply := $(CARRIER_ADAPTER_OBJ)
 
 # --- the notification channels (issue 12), their fakes and test program ----
 # services/notification/adapters/*.c is an object list: the notification

@@ -560,6 +560,8 @@ static db_status_t batch_change_tx(tx_t *tx, void *arg)
     bool removed = false;
     status = store_batch_remove(tx->db, op->number, op->order_id, &removed);
     op->outcome = removed ? 0 : 2;
+    if (status == DB_OK && removed) /* its label was left to the batch */
+        status = shipments_unbatched(tx->db, op->order_id);
     return status;
 }
 

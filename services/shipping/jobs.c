@@ -15,7 +15,12 @@
  *   - before any purchase that is not the job's very first try (a retry,
  *     or a job resumed after its worker died mid-call), the carrier is
  *     asked for the shipment's label by our reference; one found is
- *     recorded, never bought again.
+ *     recorded, never bought again;
+ *   - a parcel's label is bought by its own label job or by the carrier's
+ *     batch of the batch it is in, whichever takes the row first
+ *     (shipments.label_buyer, compare-and-set before any paid call); the
+ *     batch job settles its parcels one transaction each, after looking
+ *     every label up at the carrier.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -97,6 +102,26 @@ static job_outcome_t finish(job_run_t *run, effect_fn fn, effect_t *effect, cons
     job_outcome_t outcome = jobs_result(run, status, what);
     /* the carrier has acted and we cannot record it: a person must look */
     return outcome == JOB_FAIL ? JOB_UNKNOWN : outcome;
+}
+
+/* The effect in a transaction of its own (a batch settles its parcels one
+ * by one before its job completes; each is idempotent on the row's state). */
+typedef struct {
+    effect_fn fn;
+    effect_t *effect;
+} effect_tx_t;
+
+static db_status_t effect_tx_body(tx_t *tx, void *arg)
+{
+    effect_tx_t *e = arg;
+    emitter_t em = emitter_root(tx->db, SHIPPING_STREAM);
+    return e->fn(e->effect, &em);
+}
+
+static db_status_t apply_now(job_run_t *run, effect_fn fn, effect_t *effect)
+{
+    effect_tx_t e = {.fn = fn, .effect = effect};
+    return service_tx(effect->app->svc, job_run_db(run), effect_tx_body, &e, NULL);
 }
 
 static db_status_t quote_done(effect_t *e, const emitter_t *em)
@@ -252,15 +277,17 @@ done:
 
 /* The carrier's shipment for row, made or found by our reference;
  * JOB_DONE with row->carrier_shipment_id set (committed), *looked_up when
- * it existed before this call. */
+ * it existed before this call; JOB_DONE with no id and refused->code set
+ * when the carrier refused to make it. */
 static job_outcome_t ensure_shipment(job_run_t *run, shipping_app_t *app, shipment_row_t *row,
-                                     bool *looked_up, effect_t *effect)
+                                     bool *looked_up, carrier_error_t *refused)
 {
     const job_t *job = job_run_job(run);
     carrier_shipment_t shipment;
     carrier_error_t err;
     carrier_result_t result = CARRIER_NOT_FOUND;
     *looked_up = false;
+    memset(refused, 0, sizeof *refused);
     if (job->resumed || job->attempt > 1) {
         result = carrier_shipment_find(&app->carrier, row->external_ref, &shipment, &err);
         if (result != CARRIER_OK && result != CARRIER_NOT_FOUND)
@@ -278,9 +305,10 @@ static job_outcome_t ensure_shipment(job_run_t *run, shipping_app_t *app, shipme
             *looked_up = result == CARRIER_OK;
         }
         if (result == CARRIER_REFUSED) {
-            effect->code = err.code[0] ? err.code : "refused";
-            str_copy_to(effect->message, sizeof effect->message, err.message);
-            return finish(run, label_failed, effect, "record a refused shipment");
+            *refused = err;
+            if (!refused->code[0])
+                str_copy_to(refused->code, sizeof refused->code, "refused");
+            return JOB_DONE;
         }
         if (result != CARRIER_OK)
             return carrier_failed(run, result, &err, "create the carrier's shipment");
@@ -291,6 +319,16 @@ static job_outcome_t ensure_shipment(job_run_t *run, shipping_app_t *app, shipme
         return jobs_result(run, status, "keep the carrier's shipment id");
     str_copy_to(row->carrier_shipment_id, sizeof row->carrier_shipment_id, shipment.shipment_id);
     return JOB_DONE;
+}
+
+/* Whether the quote verified what a label needs: the address, the weight
+ * and the cost. */
+static bool label_ready(const shipment_row_t *row)
+{
+    return (strcmp(row->address_verdict, "valid") == 0 ||
+            strcmp(row->address_verdict, "corrected") == 0 ||
+            strcmp(row->quote_state, "overridden") == 0) &&
+           row->weight_g > 0 && row->carrier_cost_minor >= 0 && row->carrier_id[0];
 }
 
 static job_outcome_t run_label(job_run_t *run)
@@ -315,11 +353,7 @@ static job_outcome_t run_label(job_run_t *run)
         outcome = finish(run, cancel_unlabelled, &effect, "record a cancel before the label");
         goto done;
     }
-    bool verified = (strcmp(row.address_verdict, "valid") == 0 ||
-                     strcmp(row.address_verdict, "corrected") == 0 ||
-                     strcmp(row.quote_state, "overridden") == 0) &&
-                    row.weight_g > 0 && row.carrier_cost_minor >= 0 && row.carrier_id[0];
-    if (!verified) {
+    if (!label_ready(&row)) {
         effect.code = "not_verified";
         snprintf(effect.message, sizeof effect.message,
                  "address %s, weight %lld g, cost %lld: a label needs all three verified",
@@ -327,9 +361,28 @@ static job_outcome_t run_label(job_run_t *run)
         outcome = finish(run, label_failed, &effect, "record an unverified parcel");
         goto done;
     }
+    /* the parcel's batch buys the label when the parcel went into one
+     * before this job took it (run_batch) */
+    bool claimed = false;
+    db_status_t taken = store_label_claim(job_run_db(run), id, "job", true, &claimed);
+    if (taken != DB_OK) {
+        outcome = jobs_result(run, taken, "take the label's purchase");
+        goto done;
+    }
+    if (!claimed) {
+        log_info("the parcel's batch buys its label", LF_STR("order_id", id),
+                 LF_STR("batch", row.batch_number));
+        goto done;
+    }
     bool looked_up = false;
     if (!row.carrier_shipment_id[0]) {
-        outcome = ensure_shipment(run, app, &row, &looked_up, &effect);
+        carrier_error_t refused;
+        outcome = ensure_shipment(run, app, &row, &looked_up, &refused);
+        if (outcome == JOB_DONE && refused.code[0]) {
+            effect.code = refused.code;
+            str_copy_to(effect.message, sizeof effect.message, refused.message);
+            outcome = finish(run, label_failed, &effect, "record a refused shipment");
+        }
         if (outcome != JOB_DONE || !row.carrier_shipment_id[0])
             goto done;
     } else {
@@ -466,8 +519,12 @@ static job_outcome_t run_track(job_run_t *run)
     poll.effect.order_id = id;
     poll.shipment_round = row.round;
     carrier_error_t err;
+    /* russian_post parcels through the post's own tracking when it is set */
+    bool post = strcmp(row.carrier, "russian_post") == 0 && app->russianpost.url[0];
     carrier_result_t result =
-        carrier_tracking_get(&app->carrier, row.carrier_id, row.tracking_number, &poll.track, &err);
+        post ? russianpost_track(&app->russianpost, row.tracking_number, &poll.track, &err)
+             : carrier_tracking_get(&app->carrier, row.carrier_id, row.tracking_number, &poll.track,
+                                    &err);
     if (result != CARRIER_OK) {
         shipment_row_release(&row);
         return carrier_failed(run, result, &err, "poll the parcel's tracking");
@@ -491,15 +548,233 @@ static job_outcome_t run_track(job_run_t *run)
 
 /* --- batches ------------------------------------------------------------------------------ */
 
-static db_status_t batch_closed(effect_t *e, const emitter_t *em)
+#define BATCH_PARCELS_MAX 512
+#define BATCH_POLL_MS     500
+#define BATCH_POLL_MAX_MS 30000
+
+/* How long the batch job waits before looking again: 0.5 s more every
+ * attempt up to 30 s, so that a carrier taking many minutes over a large
+ * batch is followed within the job's attempts (api.c: 200). */
+static int64_t batch_poll_ms(job_run_t *run)
 {
-    return store_batch_status(emitter_db(em), e->batch_number, "closed",
-                              e->manifest_id[0] ? e->manifest_id : NULL,
-                              e->manifest_url[0] ? e->manifest_url : NULL);
+    int64_t wait = (int64_t)job_run_job(run)->attempt * BATCH_POLL_MS;
+    return wait < BATCH_POLL_MS       ? BATCH_POLL_MS
+           : wait > BATCH_POLL_MAX_MS ? BATCH_POLL_MAX_MS
+                                      : wait;
 }
 
-/* shipping_batch: once every parcel of the batch has its label (or
- * failed), the carrier's manifest for the labels: the carrier takes them. */
+/* A parcel whose label the batch buys at the carrier. */
+typedef struct {
+    char order_id[UUID_TEXT_SIZE];
+    char shipment_id[CARRIER_ID_SIZE];
+} batch_parcel_t;
+
+static db_status_t batch_closed(effect_t *e, const emitter_t *em)
+{
+    db_t *db = emitter_db(em);
+    db_status_t status =
+        store_batch_status(db, e->batch_number, "closed", e->manifest_id[0] ? e->manifest_id : NULL,
+                           e->manifest_url[0] ? e->manifest_url : NULL);
+    /* a parcel assembled while the batch was processing was left to it */
+    json_t *members = NULL;
+    if (status == DB_OK)
+        status = store_batch_members(db, e->batch_number, &members);
+    size_t i;
+    json_t *member;
+    json_array_foreach(members, i, member)
+    {
+        const char *order_id = json_string_value(json_object_get(member, "order_id"));
+        if (status == DB_OK && order_id)
+            status = shipments_unbatched(db, order_id);
+    }
+    json_decref(members);
+    return status;
+}
+
+/* One parcel of a processed carrier batch settled by what the carrier
+ * has: its label found (recorded), or none (label_failed with the batch's
+ * error for it). Its own transaction. */
+static job_outcome_t batch_settle(job_run_t *run, shipping_app_t *app, const batch_parcel_t *parcel,
+                                  const carrier_batch_error_t *errors, size_t error_count,
+                                  const char *carrier_status)
+{
+    effect_t effect = {.app = app, .order_id = parcel->order_id};
+    carrier_error_t err;
+    carrier_result_t result =
+        carrier_label_find(&app->carrier, parcel->shipment_id, &effect.label, &err);
+    if (result != CARRIER_OK && result != CARRIER_NOT_FOUND)
+        return carrier_failed(run, result, &err, "look a batch parcel's label up");
+    db_status_t status;
+    if (result == CARRIER_OK) {
+        status = apply_now(run, labelled, &effect);
+    } else {
+        effect.code = "batch_no_label";
+        snprintf(effect.message, sizeof effect.message,
+                 "the carrier's batch ended %s without a label for shipment %s", carrier_status,
+                 parcel->shipment_id);
+        for (size_t i = 0; i < error_count; i++)
+            if (strcmp(errors[i].shipment_id, parcel->shipment_id) == 0) {
+                effect.code = errors[i].code[0] ? errors[i].code : "batch_error";
+                str_copy_to(effect.message, sizeof effect.message, errors[i].message);
+                break;
+            }
+        log_warn("the carrier's batch bought no label for a parcel",
+                 LF_STR("order_id", parcel->order_id), LF_ERR(effect.code),
+                 LF_STR("message", effect.message));
+        status = apply_now(run, label_failed, &effect);
+    }
+    return status == DB_OK ? JOB_DONE : jobs_result(run, status, "record a batch parcel's label");
+}
+
+/* The carrier's batch for our number (made, or found by our number when a
+ * create's answer was lost), processed, and once the carrier finished it
+ * every parcel settled. JOB_DONE once all are settled; JOB_RETRY while the
+ * carrier works (polled: GET /v1/batches/{id}). */
+static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *number,
+                               const batch_parcel_t *parcels, size_t count)
+{
+    db_t *db = job_run_db(run);
+    char batch_id[64];
+    db_status_t status = store_batch_carrier(db, number, batch_id);
+    if (status != DB_OK)
+        return jobs_result(run, status, "read the carrier's batch id");
+    carrier_batch_t batch;
+    carrier_error_t err;
+    carrier_result_t result;
+    if (!batch_id[0]) {
+        result = carrier_batch_find(&app->carrier, number, &batch, &err);
+        if (result == CARRIER_NOT_FOUND) {
+            const char *ids[BATCH_PARCELS_MAX];
+            for (size_t i = 0; i < count; i++)
+                ids[i] = parcels[i].shipment_id;
+            result = carrier_batch_create(&app->carrier, number, ids, count, &batch, &err);
+        }
+        if (result != CARRIER_OK)
+            return carrier_failed(run, result, &err, "make the carrier's batch");
+        status = store_batch_set_carrier(db, number, batch.batch_id);
+        if (status != DB_OK)
+            return jobs_result(run, status, "keep the carrier's batch id");
+        log_info("the carrier's batch made", LF_STR("batch", number),
+                 LF_STR("carrier_batch_id", batch.batch_id), LF_INT("parcels", (int64_t)count));
+    } else {
+        result = carrier_batch_get(&app->carrier, batch_id, &batch, &err);
+        if (result != CARRIER_OK)
+            return carrier_failed(run, result, &err, "read the carrier's batch");
+    }
+    if (strcmp(batch.status, "open") == 0) {
+        result = carrier_batch_process(&app->carrier, batch.batch_id, &err);
+        if (result != CARRIER_OK &&
+            !(result == CARRIER_REFUSED && strcmp(err.code, "batch_cannot_be_modified") == 0))
+            return carrier_failed(run, result, &err, "process the carrier's batch");
+        str_copy_to(batch.status, sizeof batch.status, "processing");
+    }
+    static const char *const working[] = {"queued", "processing", "notifying"};
+    for (size_t i = 0; i < sizeof working / sizeof working[0]; i++)
+        if (strcmp(batch.status, working[i]) == 0) {
+            job_run_error(run, "batch_processing", "batch %s: the carrier's batch %s is %s", number,
+                          batch.batch_id, batch.status);
+            job_run_retry_after(run, batch_poll_ms(run));
+            return JOB_RETRY;
+        }
+    /* completed, completed_with_errors, or anything else: what each
+     * parcel got is looked up at the carrier, never bought again */
+    carrier_batch_error_t *errors = calloc(BATCH_PARCELS_MAX, sizeof *errors);
+    size_t error_count = 0;
+    if (!errors)
+        return JOB_RETRY;
+    if (strcmp(batch.status, "completed") != 0) {
+        result = carrier_batch_errors(&app->carrier, batch.batch_id, errors, BATCH_PARCELS_MAX,
+                                      &error_count, &err);
+        if (result != CARRIER_OK) {
+            free(errors);
+            return carrier_failed(run, result, &err, "read the carrier's batch errors");
+        }
+    }
+    job_outcome_t outcome = JOB_DONE;
+    for (size_t i = 0; i < count && outcome == JOB_DONE; i++)
+        outcome = batch_settle(run, app, &parcels[i], errors, error_count, batch.status);
+    free(errors);
+    return outcome;
+}
+
+/* Collects the batch's parcels whose label it buys: a parcel waiting for a
+ * label that its own job left to the batch is taken by the batch (only
+ * until the carrier's batch is made: one that came later goes back to its
+ * own job when the batch closes), its carrier shipment made by our
+ * reference. *pending when a parcel is still with its label job. */
+static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const char *number,
+                                   bool carrier_made, const json_t *members,
+                                   batch_parcel_t *parcels, size_t *count, bool *pending)
+{
+    char buyer[48];
+    snprintf(buyer, sizeof buyer, "batch:%s", number);
+    *count = 0;
+    *pending = false;
+    size_t i;
+    const json_t *member;
+    json_array_foreach(members, i, member)
+    {
+        const char *state = json_string_value(json_object_get(member, "state"));
+        const char *order_id = json_string_value(json_object_get(member, "order_id"));
+        if (!state || strcmp(state, "to_label") != 0 || !order_id || !uuid_valid(order_id))
+            continue;
+        shipment_row_t row;
+        bool found = false;
+        job_outcome_t outcome = read_row(run, order_id, &row, &found);
+        if (outcome != JOB_DONE)
+            return outcome;
+        if (!found)
+            continue;
+        effect_t effect = {.app = app, .order_id = order_id};
+        bool claimed = false;
+        db_status_t status = DB_OK;
+        if (strcmp(row.state, "to_label") != 0) {
+            /* settled meanwhile */
+        } else if (!label_ready(&row)) {
+            *pending = true; /* its label job records it unverified */
+        } else if ((status = store_label_claim(job_run_db(run), order_id, buyer, !carrier_made,
+                                               &claimed)) != DB_OK) {
+            outcome = jobs_result(run, status, "take a batch parcel's label");
+        } else if (!claimed) {
+            /* its own label job buys it (waited for), or it came after the
+             * carrier's batch was made (its job again once this closes) */
+            const char *taken = json_string_value(json_object_get(member, "label_buyer"));
+            *pending = *pending || !carrier_made || (taken && strcmp(taken, "job") == 0);
+        } else if (row.cancel_requested) {
+            status = apply_now(run, cancel_unlabelled, &effect);
+            if (status != DB_OK)
+                outcome = jobs_result(run, status, "record a cancel before the label");
+        } else if (*count < BATCH_PARCELS_MAX) {
+            bool looked_up = false;
+            carrier_error_t refused = {.code = ""};
+            if (!row.carrier_shipment_id[0])
+                outcome = ensure_shipment(run, app, &row, &looked_up, &refused);
+            if (outcome == JOB_DONE && !row.carrier_shipment_id[0]) {
+                effect.code = refused.code;
+                str_copy_to(effect.message, sizeof effect.message, refused.message);
+                status = apply_now(run, label_failed, &effect);
+                if (status != DB_OK)
+                    outcome = jobs_result(run, status, "record a refused shipment");
+            } else if (outcome == JOB_DONE) {
+                str_copy_to(parcels[*count].order_id, UUID_TEXT_SIZE, order_id);
+                str_copy_to(parcels[*count].shipment_id, CARRIER_ID_SIZE, row.carrier_shipment_id);
+                (*count)++;
+            }
+        }
+        shipment_row_release(&row);
+        if (outcome != JOB_DONE)
+            return outcome;
+    }
+    return JOB_DONE;
+}
+
+/* shipping_batch (F25–F27): the parcels of the batch still without a
+ * label get theirs through the carrier's batch (made under our number,
+ * processed asynchronously, polled until it ends; a parcel it bought none
+ * for is label_failed with the carrier's error, a person's to look at);
+ * then the carrier's manifest for the labels closes the batch and the
+ * carrier takes the parcels. A parcel whose own label job took it first is
+ * waited for, never bought by both. */
 static job_outcome_t run_batch(job_run_t *run)
 {
     shipping_app_t *app = job_run_arg(run);
@@ -507,6 +782,7 @@ static job_outcome_t run_batch(job_run_t *run)
     const char *number = json_string_value(json_object_get(payload, "number"));
     char status_text[16] = "";
     json_t *members = NULL;
+    batch_parcel_t *parcels = NULL;
     job_outcome_t outcome = JOB_DONE;
     db_t *db = job_run_db(run);
     db_status_t status = number ? store_batch_lock(db, number, status_text) : DB_OK;
@@ -518,28 +794,58 @@ static job_outcome_t run_batch(job_run_t *run)
     }
     if (!members)
         goto done; /* no such batch, or closed already */
-    const char *ids[512];
+    parcels = calloc(BATCH_PARCELS_MAX, sizeof *parcels);
+    if (!parcels) {
+        outcome = JOB_RETRY;
+        goto done;
+    }
     size_t count = 0;
+    bool pending = false;
+    char carrier_batch[64];
+    status = store_batch_carrier(db, number, carrier_batch);
+    if (status != DB_OK) {
+        outcome = jobs_result(run, status, "read the carrier's batch id");
+        goto done;
+    }
+    outcome = batch_collect(run, app, number, carrier_batch[0] != '\0', members, parcels, &count,
+                            &pending);
+    if (outcome != JOB_DONE)
+        goto done;
+    if (pending) {
+        job_run_error(run, "labels_pending", "batch %s: labels still being bought", number);
+        job_run_retry_after(run, batch_poll_ms(run));
+        outcome = JOB_RETRY;
+        goto done;
+    }
+    if (count > 0) {
+        outcome = batch_buy(run, app, number, parcels, count);
+        if (outcome != JOB_DONE)
+            goto done;
+        json_decref(members); /* the labels just recorded */
+        members = NULL;
+        status = store_batch_members(db, number, &members);
+        if (status != DB_OK) {
+            outcome = jobs_result(run, status, "read the batch again");
+            goto done;
+        }
+    }
+    const char *ids[BATCH_PARCELS_MAX];
+    size_t labels = 0;
     size_t i;
     json_t *member;
     json_array_foreach(members, i, member)
     {
         const char *state = json_string_value(json_object_get(member, "state"));
         const char *label = json_string_value(json_object_get(member, "label_id"));
-        if (state && strcmp(state, "to_label") == 0) {
-            job_run_error(run, "labels_pending", "batch %s: labels still being bought", number);
-            job_run_retry_after(run, 500);
-            outcome = JOB_RETRY;
-            goto done;
-        }
-        if (state && strcmp(state, "labelled") == 0 && label && label[0] && count < 512)
-            ids[count++] = label;
+        if (state && strcmp(state, "labelled") == 0 && label && label[0] &&
+            labels < BATCH_PARCELS_MAX)
+            ids[labels++] = label;
     }
     effect_t effect = {.app = app, .batch_number = number};
-    if (count > 0) {
+    if (labels > 0) {
         carrier_error_t err;
         carrier_result_t result = carrier_manifest_create(
-            &app->carrier, ids, count, effect.manifest_id, effect.manifest_url, &err);
+            &app->carrier, ids, labels, effect.manifest_id, effect.manifest_url, &err);
         if (result != CARRIER_OK) {
             outcome = carrier_failed(run, result, &err, "create the batch's manifest");
             goto done;
@@ -547,6 +853,7 @@ static job_outcome_t run_batch(job_run_t *run)
     }
     outcome = finish(run, batch_closed, &effect, "close the batch");
 done:
+    free(parcels);
     json_decref(members);
     json_decref(payload);
     return outcome;

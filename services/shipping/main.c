@@ -24,6 +24,11 @@ static const config_spec_t shipping_specs[] = {
     {"SHIPPING_WEBHOOK_SECRET", NULL, true, "the webhooks' shared secret (16 characters or more)"},
     {"SHIPPING_TRACKING_URL", "https://www.pochta.ru/tracking#{number}", false,
      "the customer's tracking link; {number} is the tracking number"},
+    {"SHIPPING_RUSSIAN_POST_URL", NULL, false,
+     "Russian Post's tracking (SOAP getOperationHistory), e.g. "
+     "https://tracking.russianpost.ru/rtm34; empty: russian_post parcels tracked by the carrier"},
+    {"SHIPPING_RUSSIAN_POST_LOGIN", NULL, false, "the login of Russian Post's tracking"},
+    {"SHIPPING_RUSSIAN_POST_PASSWORD", NULL, true, "the password of Russian Post's tracking"},
     {"SHIPPING_STORE_TIMEZONE", "Europe/Moscow", false, "the store's date in batch numbers"},
     {"SHIPPING_TRACK_POLL", "30m", false, "how often a parcel's tracking is polled"},
     {"SHIPPING_TRACK_GIVE_UP", "60d", false, "stop polling a parcel after this long"},

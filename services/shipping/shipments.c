@@ -577,3 +577,14 @@ db_status_t shipments_reship(const emitter_t *em, const char *order_id)
     shipment_row_release(&row);
     return status;
 }
+
+db_status_t shipments_unbatched(db_t *db, const char *order_id)
+{
+    int round = -1;
+    db_status_t status = store_label_unclaimed(db, order_id, &round);
+    if (status != DB_OK || round < 0)
+        return status;
+    char tag[40];
+    snprintf(tag, sizeof tag, "unbatched-%lld", (long long)clock_now_ms());
+    return shipments_schedule(db, JOB_LABEL, order_id, round, tag, 0);
+}

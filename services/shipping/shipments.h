@@ -117,4 +117,8 @@ db_status_t shipments_cash_collected(const emitter_t *em, const char *order_id,
 /* A returned parcel added to a batch ships again: a new round. */
 db_status_t shipments_reship(const emitter_t *em, const char *order_id);
 
+/* The parcel left its batch (removed, or the batch closed without it)
+ * waiting for a label nobody buys: its own label job again. */
+db_status_t shipments_unbatched(db_t *db, const char *order_id);
+
 #endif

@@ -29,6 +29,13 @@ static int read_settings(shipping_app_t *app)
         .connect_timeout_ms = 3000,
         .timeout_ms = (long)timeout_ms,
     };
+    app->russianpost = (russianpost_config_t){
+        .url = setting(cfg, "SHIPPING_RUSSIAN_POST_URL"),
+        .login = setting(cfg, "SHIPPING_RUSSIAN_POST_LOGIN"),
+        .password = setting(cfg, "SHIPPING_RUSSIAN_POST_PASSWORD"),
+        .connect_timeout_ms = 3000,
+        .timeout_ms = (long)timeout_ms,
+    };
     app->webhook_url = setting(cfg, "SHIPPING_WEBHOOK_URL");
     app->webhook_header = setting(cfg, "SHIPPING_WEBHOOK_HEADER");
     app->webhook_secret = setting(cfg, "SHIPPING_WEBHOOK_SECRET");

@@ -39,18 +39,20 @@
 #include "common/pdf.h"
 #include "common/service.h"
 #include "services/shipping/adapters/carrier.h"
+#include "services/shipping/adapters/russianpost.h"
 
 typedef struct {
     service_t *svc;
-    carrier_config_t carrier;   /* SHIPPING_CARRIER_URL, _API_KEY, _TIMEOUT */
-    const char *webhook_url;    /* SHIPPING_WEBHOOK_URL: our public webhook; "" none */
-    const char *webhook_header; /* SHIPPING_WEBHOOK_HEADER */
-    const char *webhook_secret; /* SHIPPING_WEBHOOK_SECRET */
-    const char *tracking_url;   /* SHIPPING_TRACKING_URL: "{number}" replaced */
-    const char *timezone;       /* SHIPPING_STORE_TIMEZONE: the date of a batch number */
-    int64_t track_poll_ms;      /* SHIPPING_TRACK_POLL */
-    int64_t track_give_up_ms;   /* SHIPPING_TRACK_GIVE_UP: stop polling a parcel after */
-    pdf_fonts_t fonts;          /* PDF_FONT, PDF_FONT_BOLD: the documents' (checked at start) */
+    carrier_config_t carrier;         /* SHIPPING_CARRIER_URL, _API_KEY, _TIMEOUT */
+    russianpost_config_t russianpost; /* SHIPPING_RUSSIAN_POST_URL ("" unused), _LOGIN, _PASSWORD */
+    const char *webhook_url;          /* SHIPPING_WEBHOOK_URL: our public webhook; "" none */
+    const char *webhook_header;       /* SHIPPING_WEBHOOK_HEADER */
+    const char *webhook_secret;       /* SHIPPING_WEBHOOK_SECRET */
+    const char *tracking_url;         /* SHIPPING_TRACKING_URL: "{number}" replaced */
+    const char *timezone;             /* SHIPPING_STORE_TIMEZONE: the date of a batch number */
+    int64_t track_poll_ms;            /* SHIPPING_TRACK_POLL */
+    int64_t track_give_up_ms;         /* SHIPPING_TRACK_GIVE_UP: stop polling a parcel after */
+    pdf_fonts_t fonts; /* PDF_FONT, PDF_FONT_BOLD: the documents' (checked at start) */
 
     metrics_counter_t *quotes_total;
     metrics_counter_t *labels_total;     /* labels bought (found after a lost answer included) */

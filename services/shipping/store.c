@@ -10,6 +10,10 @@
 #include "common/dbjson.h"
 #include "common/strbuf.h"
 
+/* The shipment s is in no batch that will buy its label (open or processing). */
+#define BATCH_IDLE                                                                                 \
+    "(s.batch_number IS NULL OR NOT EXISTS (SELECT 1 FROM batches b "                              \
+    "  WHERE b.number = s.batch_number AND b.status IN ('open', 'processing')))"
 #define SHIPMENT_JSON "SELECT row_to_json(s) FROM shipments s "
 /* A parcel as the documents print it (an open json_build_object). */
 #define PARCEL_DOCUMENT                                                                            \
@@ -52,6 +56,7 @@ static const struct {
     {"ship_to_label",
      "UPDATE shipments SET state = 'to_label', weight_g = CASE WHEN $2 > 0 THEN $2 ELSE "
      "weight_g END, external_ref = order_id::text || ':' || round, label_error = NULL, "
+     "label_buyer = NULL, "
      "warehouse_status = 'assembled', updated_at = now() WHERE order_id = $1::uuid"},
     {"ship_carrier_id", "UPDATE shipments SET carrier_shipment_id = $2, updated_at = now() "
                         "WHERE order_id = $1::uuid"},
@@ -75,8 +80,15 @@ static const struct {
      "  external_ref = NULL, carrier_shipment_id = NULL, label_id = NULL, "
      "  tracking_number = NULL, label_url = NULL, label_cost_minor = NULL, label_error = NULL, "
      "  tracking_status = 'NY', tracking_rank = 0, handed_over_at = NULL, delivered_at = NULL, "
-     "  batch_number = NULL, warehouse_status = 'prepare_for_delivery', updated_at = now() "
-     "WHERE order_id = $1::uuid"},
+     "  batch_number = NULL, label_buyer = NULL, warehouse_status = 'prepare_for_delivery', "
+     "  updated_at = now() WHERE order_id = $1::uuid"},
+    {"ship_label_claim",
+     "UPDATE shipments s SET label_buyer = $2, updated_at = now() "
+     "WHERE order_id = $1::uuid AND state = 'to_label' AND (label_buyer = $2 OR "
+     "  ($3 AND label_buyer IS NULL AND ($2 <> 'job' OR " BATCH_IDLE ")))"},
+    {"ship_label_unclaimed",
+     "SELECT round FROM shipments s WHERE order_id = $1::uuid AND state = 'to_label' "
+     "  AND label_buyer IS NULL AND " BATCH_IDLE},
     {"ship_log", "INSERT INTO shipment_log (order_id, round, kind, detail) "
                  "VALUES ($1::uuid, $2, $3, coalesce($4::jsonb, '{}'))"},
     {"ship_event",
@@ -135,11 +147,14 @@ static const struct {
      "  RETURNING order_id) "
      "UPDATE shipments SET batch_number = NULL, updated_at = now() "
      "WHERE order_id IN (SELECT order_id FROM gone) AND batch_number = $1"},
+    {"batch_carrier_get", "SELECT coalesce(carrier_batch_id, '') FROM batches WHERE number = $1"},
+    {"batch_carrier_set", "UPDATE batches SET carrier_batch_id = $2 WHERE number = $1"},
     {"batch_status", "UPDATE batches SET status = $2, manifest_id = coalesce($3, manifest_id), "
                      "  manifest_url = coalesce($4, manifest_url) WHERE number = $1"},
     {"batch_members",
      "SELECT coalesce(json_agg(json_build_object('order_id', s.order_id, 'state', s.state, "
-     "  'label_id', s.label_id, 'round', bs.round) ORDER BY bs.added_at), '[]'::json) "
+     "  'label_id', s.label_id, 'round', bs.round, 'label_buyer', s.label_buyer) "
+     "  ORDER BY bs.added_at), '[]'::json) "
      "FROM batch_shipments bs JOIN shipments s ON s.order_id = bs.order_id "
      "WHERE bs.batch_number = $1"},
     {"batch_json",
@@ -570,4 +585,51 @@ db_status_t store_batch_status(db_t *db, const char *number, const char *status,
 db_status_t store_batch_members(db_t *db, const char *number, json_t **out)
 {
     return json_by(db, "batch_members", number, out);
+}
+
+db_status_t store_label_claim(db_t *db, const char *order_id, const char *buyer, bool take_new,
+                              bool *claimed)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, buyer);
+    db_param_bool(&params, take_new);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "ship_label_claim", &params, &rows);
+    *claimed = status == DB_OK && rows == 1;
+    return status;
+}
+
+db_status_t store_label_unclaimed(db_t *db, const char *order_id, int *round)
+{
+    *round = -1;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "ship_label_unclaimed", &params, &res);
+    if (status == DB_OK && PQntuples(res) == 1)
+        *round = (int)db_get_i64_or(res, 0, 0, -1);
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_batch_carrier(db_t *db, const char *number, char out[64])
+{
+    out[0] = '\0';
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, number);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "batch_carrier_get", &params, &res);
+    if (status == DB_OK && PQntuples(res) == 1)
+        db_copy_value(res, 0, 0, out, 64);
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_batch_set_carrier(db_t *db, const char *number, const char *carrier_batch_id)
+{
+    return run_two(db, "batch_carrier_set", number, carrier_batch_id);
 }

@@ -136,7 +136,19 @@ db_status_t store_batch_remove(db_t *db, const char *number, const char *order_i
 db_status_t store_batch_status(db_t *db, const char *number, const char *status,
                                const char *manifest_id, const char *manifest_url);
 /* The order ids of a batch's shipments, as a new JSON array of
- * {order_id, state, label_id}. */
+ * {order_id, state, label_id, round, label_buyer}. */
 db_status_t store_batch_members(db_t *db, const char *number, json_t **out);
+
+/* Takes the buying of the parcel's label for buyer ("job", "batch:<number>")
+ * when nobody has it (take_new) or buyer has it already: *claimed. The
+ * label job never takes a parcel that is in an open or processing batch. */
+db_status_t store_label_claim(db_t *db, const char *order_id, const char *buyer, bool take_new,
+                              bool *claimed);
+/* The round of a parcel that waits for a label nobody buys (in no open or
+ * processing batch, nobody took it); -1 when it does not. */
+db_status_t store_label_unclaimed(db_t *db, const char *order_id, int *round);
+/* The carrier's id of the batch ("" none yet), and setting it. */
+db_status_t store_batch_carrier(db_t *db, const char *number, char out[64]);
+db_status_t store_batch_set_carrier(db_t *db, const char *number, const char *carrier_batch_id);
 
 #endif

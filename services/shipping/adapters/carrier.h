@@ -193,6 +193,24 @@ carrier_result_t carrier_batch_process(const carrier_config_t *config, const cha
 carrier_result_t carrier_batch_get(const carrier_config_t *config, const char *batch_id,
                                    carrier_batch_t *out, carrier_error_t *err);
 
+/* The batch made under our number (external_id), or CARRIER_NOT_FOUND:
+ * how a create whose answer was lost is settled. */
+carrier_result_t carrier_batch_find(const carrier_config_t *config, const char *external_id,
+                                    carrier_batch_t *out, carrier_error_t *err);
+
+/* One shipment a processed batch bought no label for. */
+typedef struct {
+    char shipment_id[CARRIER_ID_SIZE];
+    char code[48];
+    char message[CARRIER_TEXT_SIZE];
+} carrier_batch_error_t;
+
+/* A processed batch's errors (GET /{id}/errors): at most max kept, *count
+ * how many. */
+carrier_result_t carrier_batch_errors(const carrier_config_t *config, const char *batch_id,
+                                      carrier_batch_error_t *out, size_t max, size_t *count,
+                                      carrier_error_t *err);
+
 /* A manifest for labels: the carrier takes the parcels. */
 carrier_result_t carrier_manifest_create(const carrier_config_t *config,
                                          const char *const *label_ids, size_t count,

@@ -747,6 +747,50 @@ carrier_result_t carrier_batch_get(const carrier_config_t *config, const char *b
     return result;
 }
 
+carrier_result_t carrier_batch_find(const carrier_config_t *config, const char *external_id,
+                                    carrier_batch_t *out, carrier_error_t *err)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/batches/external_batch_id/%s", external_id);
+    json_t *answer = NULL;
+    carrier_result_t result = perform(config, "GET", path, NULL, false, &answer, err);
+    if (result == CARRIER_OK) {
+        batch_of(answer, out);
+        if (!out->batch_id[0])
+            result = fail(err, CARRIER_TRANSIENT, 200, "bad_reply", "no batch_id in the answer");
+    }
+    json_decref(answer);
+    return result;
+}
+
+carrier_result_t carrier_batch_errors(const carrier_config_t *config, const char *batch_id,
+                                      carrier_batch_error_t *out, size_t max, size_t *count,
+                                      carrier_error_t *err)
+{
+    *count = 0;
+    char path[256];
+    snprintf(path, sizeof path, "/v1/batches/%s/errors", batch_id);
+    json_t *answer = NULL;
+    carrier_result_t result = perform(config, "GET", path, NULL, false, &answer, err);
+    const json_t *errors = result == CARRIER_OK ? json_object_get(answer, "errors") : NULL;
+    if (result == CARRIER_OK && !json_is_array(errors))
+        result = fail(err, CARRIER_TRANSIENT, 200, "bad_reply", "no errors array in the answer");
+    size_t i;
+    const json_t *item;
+    json_array_foreach(errors, i, item)
+    {
+        if (*count == max || !json_is_object(item))
+            break;
+        carrier_batch_error_t *e = &out[(*count)++];
+        memset(e, 0, sizeof *e);
+        copy_str(e->shipment_id, sizeof e->shipment_id, item, "shipment_id");
+        copy_str(e->code, sizeof e->code, item, "error_code");
+        copy_str(e->message, sizeof e->message, item, "message");
+    }
+    json_decref(answer);
+    return result;
+}
+
 carrier_result_t carrier_manifest_create(const carrier_config_t *config,
                                          const char *const *label_ids, size_t count,
                                          char manifest_id[CARRIER_ID_SIZE],

@@ -75,8 +75,9 @@ static void on_faults(const http_request_t *req, http_response_t *res, void *arg
     fault.delay_ms = int_member(body, "delay_ms", 3000);
     fault.count = (int)int_member(body, "count", 1);
     json_decref(body);
-    static const char *const kinds[] = {"http", "lose_reply", "no_rates", "insufficient_funds",
-                                        "completed_with_errors"};
+    static const char *const kinds[] = {
+        "http",       "lose_reply",   "no_rates", "insufficient_funds", "completed_with_errors",
+        "auth_fault", "history_fault"};
     bool known = false;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         known = known || strcmp(fault.kind, kinds[i]) == 0;

@@ -619,7 +619,8 @@ int main(int argc, char **argv)
                           .svc = "fakecarrier"};
     server = http_server_new(&http);
     if (!server || fc_api_routes(server, fake) != 0 || fc_control_routes(server, fake) != 0 ||
-        fc_worker_start(fake) != 0 || http_server_start(server) != 0)
+        fc_russianpost_routes(server, fake) != 0 || fc_worker_start(fake) != 0 ||
+        http_server_start(server) != 0)
         goto done;
     log_info("fake carrier listening", LF_STR("addr", http.addr),
              LF_STR("public_url", fake->config.public_url));

@@ -189,6 +189,8 @@ json_t *fc_tracking_json(const fc_label_t *label);
 /* --- the API, the control, the worker --------------------------------------- */
 int fc_api_routes(http_server_t *server, fc_t *fake);
 int fc_control_routes(http_server_t *server, fc_t *fake);
+/* POST /rtm34: Russian Post's tracking (russianpost.c). */
+int fc_russianpost_routes(http_server_t *server, fc_t *fake);
 int fc_worker_start(fc_t *fake);
 void fc_worker_stop(fc_t *fake);
 

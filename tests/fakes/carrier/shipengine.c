@@ -18,6 +18,7 @@
  *   PUT  /v1/labels/{id}/void          {approved, message}: refused once the parcel
  *                                       is with the carrier (manifested or tracked past AC)
  *   POST /v1/batches {external_batch_id, shipment_ids}; GET /v1/batches/{id};
+ *        GET /v1/batches/external_batch_id/{ext};
  *        /{id}/add, /{id}/remove {shipment_ids} (open batches only); /{id}/process/labels
  *        (204, done in the background, FAKE_CARRIER_BATCH_TIME); GET /{id}/errors
  *   POST /v1/manifests {label_ids}     the carrier takes the parcels: an AC event each
@@ -666,6 +667,27 @@ static void on_batch_get(const http_request_t *req, http_response_t *res, void *
         finish(res, &armed, 200, out);
 }
 
+/* GET /v1/batches/external_batch_id/{ext}: the batch made under our number
+ * (a caller whose create answer was lost finds it so). */
+static void on_batch_by_external(const http_request_t *req, http_response_t *res, void *arg)
+{
+    fc_t *fake = arg;
+    armed_t armed;
+    if (!prologue(fake, req, res, "batches.get", &armed))
+        return;
+    const char *external = http_req_param(req, "ext");
+    pthread_mutex_lock(&fake->lock);
+    json_t *out = NULL;
+    for (size_t i = 0; external && !out && i < fake->batch_count; i++)
+        if (strcmp(fake->batches[i]->external_id, external) == 0)
+            out = fc_batch_json(fake->batches[i]);
+    pthread_mutex_unlock(&fake->lock);
+    if (!out)
+        answer_error(res, 404, "not_found", "no batch with this external_batch_id");
+    else
+        finish(res, &armed, 200, out);
+}
+
 static void on_batch_errors(const http_request_t *req, http_response_t *res, void *arg)
 {
     fc_t *fake = arg;
@@ -947,6 +969,7 @@ int fc_api_routes(http_server_t *server, fc_t *fake)
         {"GET", "/v1/downloads/labels/{file}", on_download},
         {"GET", "/v1/downloads/manifests/{file}", on_download},
         {"POST", "/v1/batches", on_batch_create},
+        {"GET", "/v1/batches/external_batch_id/{ext}", on_batch_by_external},
         {"GET", "/v1/batches/{id}", on_batch_get},
         {"GET", "/v1/batches/{id}/errors", on_batch_errors},
         {"POST", "/v1/batches/{id}/add", on_batch_add},

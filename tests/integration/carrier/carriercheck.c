@@ -452,10 +452,32 @@ static void check_batches(void)
           (long long)batch.errors);
     int labelled = 0;
     carrier_label_t label;
-    for (int i = 0; i < 3; i++)
-        labelled += carrier_label_find(&config, ids[i], &label, &err) == CARRIER_OK;
+    const char *unlabelled = "";
+    for (int i = 0; i < 3; i++) {
+        bool found = carrier_label_find(&config, ids[i], &label, &err) == CARRIER_OK;
+        labelled += found;
+        if (!found)
+            unlabelled = ids[i];
+    }
     CHECK(labelled == 2, "two of three shipments got labels, not %d", labelled);
-    ok("batches: create, add, remove, process; completed_with_errors");
+    carrier_batch_error_t errors[4];
+    size_t error_count = 0;
+    CHECK_RESULT(carrier_batch_errors(&config, batch.batch_id, errors, 4, &error_count, &err),
+                 CARRIER_OK, err);
+    CHECK(error_count == 1 && strcmp(errors[0].shipment_id, unlabelled) == 0 &&
+              strcmp(errors[0].code, "invalid_address") == 0 && errors[0].message[0],
+          "the batch's one error names the shipment without a label (%zu errors)", error_count);
+    carrier_batch_t again;
+    CHECK_RESULT(carrier_batch_find(&config, number, &again, &err), CARRIER_OK, err);
+    CHECK(strcmp(again.batch_id, batch.batch_id) == 0, "the batch found by our number");
+    CHECK_RESULT(carrier_batch_create(&config, number, ids, 1, &again, &err), CARRIER_REFUSED, err);
+    CHECK(strcmp(err.code, "duplicate_external_batch_id") == 0,
+          "a second batch under our number refused (%s)", err.code);
+    char unknown[80];
+    snprintf(unknown, sizeof unknown, "%s-29991231999", run_tag);
+    CHECK_RESULT(carrier_batch_find(&config, unknown, &again, &err), CARRIER_NOT_FOUND, err);
+    ok("batches: create, add, remove, process; completed_with_errors, its errors; found by our "
+       "number, never made twice");
 }
 
 int main(void)
