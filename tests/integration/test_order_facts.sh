@@ -91,11 +91,14 @@ it_wait_until 20 "a failed payment moves the order to payment_error" order_has_s
 it_assert_eq "$boris" \
     "$(order_sql "SELECT assignee_id FROM orders.tasks WHERE order_id = '$o1' AND kind = 'payment_error'")" \
     "the payment-error task is the order's manager's"
-pay payment.succeeded "{\"order_id\":\"$o1\",\"payment_id\":\"p-2\",\"invoice_id\":\"inv-1\",\"amount_minor\":100000,\"paid_minor\":100000,\"due_minor\":$((total - 100000))}"
+pay payment.succeeded "{\"order_id\":\"$o1\",\"payment_id\":\"p-2\",\"invoice_id\":\"inv-1\",\"amount_minor\":100000,\"paid_minor\":100000,\"due_minor\":$((total - 100000)),\"payment_status\":\"partially_paid\"}"
 it_wait_until 20 "the partial payment recorded" history_has "$o1" payment.succeeded
 it_assert_eq "payment_error 100000" \
     "$(order_sql "SELECT status || ' ' || (payment->>'paid_minor') FROM orders.orders WHERE id = '$o1'")" \
     "part of the money: still waiting, paid amount kept"
+it_assert_eq "$boris" \
+    "$(order_sql "SELECT assignee_id FROM orders.tasks WHERE order_id = '$o1' AND kind = 'partial_payment'")" \
+    "a partial payment opens a task for the order's manager"
 pay payment.succeeded "{\"order_id\":\"$o1\",\"payment_id\":\"p-3\",\"invoice_id\":\"inv-1\",\"amount_minor\":$((total - 100000)),\"paid_minor\":$total,\"due_minor\":0}"
 it_wait_until 20 "paid in full: prepare for delivery" order_has_status "$o1" prepare_for_delivery
 it_assert_eq "payment_error payment_received prepare_for_delivery" \
