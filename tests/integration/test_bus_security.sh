@@ -170,7 +170,7 @@ it_log "a rejected external event with a chosen correlation holds no order behin
 probe prod garbage "$KIT_BUS_IN" kitprod/kit.tick 300 102400 >/dev/null
 # rejected outside events: 150
 probe source publish "$KIT_BUS_IN" ext/kit.external kitsource 0 0 150 reject-bulk >/dev/null
-it_wait_until 30 "parking refused beyond the budget" \
+it_wait_until 90 "parking refused beyond the budget" \
     metric_at_least 28092 inbox_park_refused_total 200
 produce_more 10
 kit_assert_exactly_once_in_order "$TOTAL"
