@@ -193,6 +193,37 @@ typedef struct {
  * already recorded (a repeated report: nothing written). */
 db_status_t store_ledger_append(db_t *db, const ledger_entry_t *entry, bool *recorded_out);
 
+/* A batch of payments in two statements instead of several each (the
+ * callbacks' group commit, money_paid_many): */
+
+/* An invoice and its order, both locked. */
+typedef struct {
+    invoice_row_t invoice;
+    pay_order_t order;
+} paid_locked_t;
+
+/* Locks the invoices of provider named by bank_ids (count of them; a name
+ * may repeat) with their orders, the orders in the order of their ids and
+ * each before its invoice; out (capacity count) gets those found, in that
+ * order, *count_out how many. */
+db_status_t store_paid_lock_many(db_t *db, const char *provider, const char *const *bank_ids,
+                                 size_t count, paid_locked_t *out, size_t *count_out);
+
+/* A payment of a batch: its ledger row (kind payment) and, if that row is
+ * new, what follows from it. */
+typedef struct {
+    ledger_entry_t entry;
+    bool invoice_paid;      /* move the (locked) invoice to paid */
+    int64_t received_minor; /* the (locked) order's received sum after it */
+    pay_status_t status;    /* and its status */
+} paid_record_t;
+
+/* Appends every record's ledger row; for each one new (recorded_out[i]),
+ * moves its invoice to paid if asked and writes its order's received sum
+ * and status. Each record must be of another order. One statement. */
+db_status_t store_paid_record_many(db_t *db, const paid_record_t *records, size_t count,
+                                   bool *recorded_out);
+
 /* ------------------------------------------------------------------ */
 /* refunds                                                              */
 
