@@ -13,7 +13,9 @@
  * Applying costs statements, and statements are most of a callback's CPU
  * (the service's and PostgreSQL's): the batch's payments go first, all
  * together (money_paid_many: a few statements for the batch, where each
- * alone takes several), then whatever they left, one by one.
+ * alone takes several), then whatever they left, one by one. A new event
+ * is kept already marked applied, in the same transaction that applies
+ * it or forgets it.
  */
 #include "services/payment/notices.h"
 
@@ -187,15 +189,17 @@ static db_status_t batch_tx(tx_t *tx, void *arg)
             continue;
         }
         if (p->done) { /* applied by batch_payments */
-            batch->applied_ids[applied++] = p->notice.event_id;
+            if (!batch->keeps[i].fresh)
+                batch->applied_ids[applied++] = p->notice.event_id;
             continue;
         }
         status = p->notice.kind == ACQ_NOTICE_REFUND
                      ? apply_refund_news(batch->app, &em, p, &p->known)
                      : apply_payment_news(batch->app, &em, p, &p->known);
-        if (status == DB_OK && p->known)
-            batch->applied_ids[applied++] = p->notice.event_id;
-        else if (status == DB_OK)
+        if (status == DB_OK && p->known) {
+            if (!batch->keeps[i].fresh) /* (a fresh one was kept marked) */
+                batch->applied_ids[applied++] = p->notice.event_id;
+        } else if (status == DB_OK)
             batch->forget_ids[forgotten++] = p->notice.event_id; /* nothing of ours: keep nothing */
     }
     if (status == DB_OK && applied)

@@ -141,17 +141,20 @@ static const struct {
      "  failure_code = $4, failure_reason = $5, updated_at = now() "
      "WHERE refund_id = $1::uuid"},
 
+    /* a new row is kept applied: the batch applies it or forgets it in
+     * this transaction (store.h); an old row's applied_at is left as it
+     * was, and its times_received tells it from a new one */
     {"pay_callbacks_keep",
-     "INSERT INTO callbacks AS c (provider, event_id, body, verdict, times_received) "
-     "SELECT $1, e, b, 'accepted', n FROM unnest($2::text[], $3::text[], $4::int4[]) AS t(e, b, n) "
+     "INSERT INTO callbacks AS c (provider, event_id, body, verdict, times_received, applied_at) "
+     "SELECT $1, e, b, 'accepted', n, now() "
+     "FROM unnest($2::text[], $3::text[], $4::int4[]) AS t(e, b, n) "
      "ON CONFLICT (provider, event_id) DO UPDATE "
      "  SET times_received = c.times_received + EXCLUDED.times_received "
-     "RETURNING event_id, applied_at IS NOT NULL"},
+     "RETURNING event_id, applied_at IS NOT NULL, times_received"},
     {"pay_callbacks_applied",
      "UPDATE callbacks SET applied_at = now() WHERE provider = $1 AND event_id = ANY($2::text[])"},
     {"pay_callbacks_forget",
-     "DELETE FROM callbacks WHERE provider = $1 AND event_id = ANY($2::text[]) "
-     "  AND applied_at IS NULL"},
+     "DELETE FROM callbacks WHERE provider = $1 AND event_id = ANY($2::text[])"},
 
     {"pay_order_money_json",
      "SELECT json_build_object("
@@ -855,10 +858,12 @@ db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t
     PGresult *res = NULL;
     db_status_t status = DB_OK;
     for (size_t i = 0; i < count && status == DB_OK; i++) {
-        callbacks[i].applied = false;
+        callbacks[i].applied = callbacks[i].fresh = false;
+        if (callbacks[i].times < 1)
+            callbacks[i].times = 1;
         if (pg_array_add_text(&ids, callbacks[i].event_id) != 0 ||
             pg_array_add_text(&bodies, callbacks[i].body) != 0 ||
-            pg_array_add_i32(&times, callbacks[i].times > 0 ? callbacks[i].times : 1) != 0)
+            pg_array_add_i32(&times, callbacks[i].times) != 0)
             status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to keep %zu callbacks", count);
     }
     const uint8_t *wire[3];
@@ -882,7 +887,11 @@ db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t
         const char *event_id = PQgetvalue(res, row, 0);
         for (size_t tried = 0; tried < count; tried++, next = (next + 1) % count) {
             if (strcmp(callbacks[next].event_id, event_id) == 0) {
-                callbacks[next].applied = db_get_bool(res, row, 1);
+                /* received only now: as many times as this batch has it */
+                int64_t received = 0;
+                callbacks[next].fresh =
+                    db_get_i64(res, row, 2, &received) == 0 && received <= callbacks[next].times;
+                callbacks[next].applied = !callbacks[next].fresh && db_get_bool(res, row, 1);
                 next = (next + 1) % count;
                 break;
             }

@@ -277,19 +277,24 @@ typedef struct {
     const char *body;
     int times;    /* deliveries of it in the batch (times_received grows by it) */
     bool applied; /* out: an earlier delivery was applied already */
+    bool fresh;   /* out: stored now for the first time, marked applied */
 } callback_keep_t;
 
 /* Keeps a batch of believed callbacks in one statement: stored the first
  * time, counted again after; each one's applied says whether an earlier
  * delivery was applied (a concurrent transaction keeping the same event
- * is waited for). */
+ * is waited for). A fresh one is stored marked applied, which saves a
+ * statement: the caller applies it or forgets it in the same transaction
+ * (a stored row was always applied, or it was forgotten); one stored
+ * before and never applied (none is) is marked by store_callbacks_applied
+ * once applied. */
 db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t *callbacks,
                                  size_t count);
 /* Marks kept callbacks applied. */
 db_status_t store_callbacks_applied(db_t *db, const char *provider, const char *const *event_ids,
                                     size_t count);
-/* Forgets kept callbacks never applied: verified, but about nothing of
- * ours (anyone's signed news must not fill the table). */
+/* Forgets kept callbacks not applied before: verified, but about nothing
+ * of ours (anyone's signed news must not fill the table). */
 db_status_t store_callbacks_forget(db_t *db, const char *provider, const char *const *event_ids,
                                    size_t count);
 
