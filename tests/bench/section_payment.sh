@@ -143,7 +143,8 @@ if [ -n "${BENCH_PAY_PERF:-}" ]; then
         2>"$IT_RUN/perf.log" &
     perf_pid=$!
     # with pg_stat_statements loaded (shared_preload_libraries), FILE.sql
-    # gets the statements run meanwhile
+    # gets the statements run meanwhile (their planning too with
+    # pg_stat_statements.track_planning on)
     pay_sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
         >/dev/null 2>&1 || true
     sleep 1
@@ -155,8 +156,9 @@ end_ns=$(date +%s%N)
 read -r svc_ticks1 pg_ticks1 < <(pay_cpu_ticks pay-cb | paste -sd ' ')
 if [ -n "${BENCH_PAY_PERF:-}" ]; then
     kill -INT "$perf_pid" && wait "$perf_pid"
-    pay_sql "SELECT calls, rows, round(total_exec_time::numeric, 1) AS ms, left(regexp_replace(query, '\s+', ' ', 'g'), 150)
-             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40" >"$BENCH_PAY_PERF.sql" 2>&1 || true
+    pay_sql "SELECT calls, plans, rows, round(total_exec_time::numeric, 1) AS exec_ms,
+                    round(total_plan_time::numeric, 1) AS plan_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 150)
+             FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40" >"$BENCH_PAY_PERF.sql" 2>&1 || true
 fi
 ok=$(grep -c '^200$' "$IT_RUN/callbacks.codes")
 batches=$(pay_metric groupcommit_batches_total)
