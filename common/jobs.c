@@ -405,6 +405,8 @@ static void kind_metrics(job_kind_t *kind, const char *label_kind)
 typedef struct {
     db_deferred_t base;
     bool pending;
+    bool sent;      /* the NOTIFY went in this transaction */
+    bool committed; /* the last transaction enqueued and committed (jobs_enqueued_take) */
 } notify_once_t;
 
 static const int notify_marker = 0;
@@ -415,7 +417,24 @@ static db_status_t notify_flush(db_t *db, db_deferred_t *self)
     if (!once->pending)
         return DB_OK;
     once->pending = false;
+    once->sent = true;
     return db_run(db, "jobs_notify", NULL, NULL);
+}
+
+static void notify_after_end(db_deferred_t *self, bool committed)
+{
+    notify_once_t *once = (notify_once_t *)self;
+    once->committed = committed && once->sent;
+    once->sent = false;
+}
+
+bool jobs_enqueued_take(db_t *db)
+{
+    notify_once_t *once = db ? (notify_once_t *)db_deferred_find(db, &notify_marker) : NULL;
+    bool committed = once && once->committed;
+    if (once)
+        once->committed = false;
+    return committed;
 }
 
 static void notify_discard(db_deferred_t *self)
@@ -441,6 +460,7 @@ static db_status_t notify_at_commit(db_t *db)
         once->base.order = 900; /* before the outbox (1000): any order works */
         once->base.flush = notify_flush;
         once->base.discard = notify_discard;
+        once->base.after_end = notify_after_end;
         once->base.destroy = notify_destroy;
         if (db_deferred_add_take(db, &once->base) != 0)
             return DB_ERROR;

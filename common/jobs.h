@@ -58,6 +58,10 @@ db_status_t jobs_enqueue_deferred(db_t *db, const job_spec_t *spec);
 typedef struct jobs jobs_t;
 void jobs_wake(jobs_t *jobs);
 
+/* Whether the last transaction on db that ended committed jobs it enqueued
+ * (so local workers are worth waking); clears it. */
+bool jobs_enqueued_take(db_t *db);
+
 /* --- running --- */
 typedef struct {
     int64_t id;

@@ -583,7 +583,11 @@ void service_answer_db_failure(http_response_t *res, const db_t *db, db_status_t
 void service_committed(service_t *svc, db_t *db)
 {
     relay_committed(svc->relay, db);
-    jobs_wake(svc->jobs);
+    /* every worker woken after every commit would each ask the database
+     * for nothing: only when the transaction enqueued (NOTIFY wakes them
+     * too, a round trip later) */
+    if (jobs_enqueued_take(db))
+        jobs_wake(svc->jobs);
 }
 
 db_status_t service_tx(service_t *svc, db_t *db, tx_body_fn body, void *arg, tx_t *tx_out)

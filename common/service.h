@@ -95,7 +95,8 @@ locker_t *service_locker(service_t *svc);
 const char *service_schema(const service_t *svc);
 
 /* After a transaction that appended outbox rows committed on db (an HTTP
- * handler's, say): publish now, and wake the job workers. */
+ * handler's, say): publish now, and wake the job workers if it enqueued
+ * jobs. */
 void service_committed(service_t *svc, db_t *db);
 
 /* Runs body in a transaction on db by the one retry policy (tx.h), then

@@ -4,6 +4,7 @@
 #include "services/payment/money.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -172,6 +173,141 @@ db_status_t money_paid(payment_app_t *app, const emitter_t *em, const paid_repor
         status = billing_invoice_rest(app, db, &order, after.due_minor);
     if (status == DB_OK)
         metrics_counter_add(app->payments_total, 1);
+    return status;
+}
+
+/* A payment of a batch taken by money_paid_many: its report, the rows it
+ * found, and what follows. */
+typedef struct {
+    size_t report;         /* its index in the batch */
+    paid_locked_t *locked; /* its invoice and order */
+    int64_t amount_minor;
+    ledger_after_t after;
+} paid_plan_t;
+
+/* The locked rows of bank_id, or NULL. */
+static paid_locked_t *locked_of(paid_locked_t *locked, size_t count, const char *bank_id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(locked[i].invoice.bank_id, bank_id) == 0)
+            return &locked[i];
+    return NULL;
+}
+
+/* Whether a plan of the batch already moves the order's money. */
+static bool order_planned(const paid_plan_t *plans, size_t count, const char *order_id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(plans[i].locked->order.order_id, order_id) == 0)
+            return true;
+    return false;
+}
+
+/* Decides which reports the batch takes: found by the bank's id, the only
+ * one of its order, and money that leaves nothing to refund (an excess
+ * goes through money_paid: its refund is opened before the order's sums
+ * are written). Fills plans and records; *count_out how many. */
+static void plan_batch(const paid_report_t *reports, size_t count, paid_locked_t *locked,
+                       size_t n_locked, paid_plan_t *plans, paid_record_t *records,
+                       size_t *count_out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        const paid_report_t *report = &reports[i];
+        paid_locked_t *rows = report->bank_id && report->bank_id[0] &&
+                                      strcmp(report->provider, reports[0].provider) == 0
+                                  ? locked_of(locked, n_locked, report->bank_id)
+                                  : NULL;
+        if (!rows || order_planned(plans, n, rows->order.order_id))
+            continue;
+        paid_plan_t *plan = &plans[n];
+        plan->report = i;
+        plan->locked = rows;
+        plan->amount_minor =
+            report->amount_minor > 0 ? report->amount_minor : rows->invoice.amount_minor;
+        if (ledger_receive(&rows->order.position, plan->amount_minor, &plan->after) != LEDGER_OK ||
+            plan->after.excess_minor > 0)
+            continue; /* money_paid says why, or refunds the excess */
+        records[n] = (paid_record_t){
+            .entry =
+                {
+                    .order_id = rows->invoice.order_id,
+                    .invoice_id = rows->invoice.invoice_id,
+                    .kind = LEDGER_KIND_PAYMENT,
+                    .provider = report->provider,
+                    .movement_ref = report->movement_ref,
+                    .amount_minor = plan->amount_minor,
+                    .currency = rows->invoice.currency,
+                    .paid_minor = plan->after.paid_minor,
+                    .due_minor = plan->after.due_minor,
+                    .at_ms = report->at_ms,
+                },
+            .invoice_paid = invoice_may_move(rows->invoice.status, INVOICE_PAID),
+            .received_minor = rows->order.position.received_minor + plan->amount_minor,
+            .status = plan->after.status,
+        };
+        n++;
+    }
+    *count_out = n;
+}
+
+db_status_t money_paid_many(payment_app_t *app, const emitter_t *em, const paid_report_t *reports,
+                            size_t count, bool *taken_out, bool *known_out)
+{
+    db_t *db = emitter_db(em);
+    for (size_t i = 0; i < count; i++)
+        taken_out[i] = known_out[i] = false;
+    if (count == 0)
+        return DB_OK;
+    const char **bank_ids = malloc(sizeof *bank_ids * count);
+    paid_locked_t *locked = malloc(sizeof *locked * count);
+    paid_plan_t *plans = malloc(sizeof *plans * count);
+    paid_record_t *records = malloc(sizeof *records * count);
+    bool *recorded = malloc(sizeof *recorded * count);
+    db_status_t status = DB_OK;
+    if (!bank_ids || !locked || !plans || !records || !recorded) {
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for %zu payments", count);
+        goto done;
+    }
+    size_t n_ids = 0, n_locked = 0, n_plans = 0;
+    for (size_t i = 0; i < count; i++)
+        if (reports[i].bank_id && reports[i].bank_id[0] &&
+            strcmp(reports[i].provider, reports[0].provider) == 0)
+            bank_ids[n_ids++] = reports[i].bank_id;
+    if (n_ids == 0)
+        goto done;
+    status = store_paid_lock_many(db, reports[0].provider, bank_ids, n_ids, locked, &n_locked);
+    if (status != DB_OK)
+        goto done;
+    plan_batch(reports, count, locked, n_locked, plans, records, &n_plans);
+    if (n_plans == 0)
+        goto done;
+    status = store_paid_record_many(db, records, n_plans, recorded);
+    /* then, report by report, what money_paid does after its writes */
+    for (size_t k = 0; k < n_plans && status == DB_OK; k++) {
+        const paid_plan_t *plan = &plans[k];
+        const paid_report_t *report = &reports[plan->report];
+        taken_out[plan->report] = known_out[plan->report] = true;
+        if (!recorded[k])
+            continue; /* a report heard before: applied once */
+        pay_order_t *order = &plan->locked->order;
+        order->position.received_minor += plan->amount_minor;
+        order->status = plan->after.status;
+        status = events_payment_succeeded(
+            em, &plan->locked->invoice,
+            report->bank_id && report->bank_id[0] ? report->bank_id : plan->locked->invoice.bank_id,
+            plan->amount_minor, &plan->after, report->at_ms);
+        if (status == DB_OK && plan->after.due_minor > 0)
+            status = billing_invoice_rest(app, db, order, plan->after.due_minor);
+        if (status == DB_OK)
+            metrics_counter_add(app->payments_total, 1);
+    }
+done:
+    free(recorded);
+    free(records);
+    free(plans);
+    free(locked);
+    free(bank_ids);
     return status;
 }
 

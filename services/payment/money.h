@@ -43,6 +43,15 @@ typedef struct {
 db_status_t money_paid(payment_app_t *app, const emitter_t *em, const paid_report_t *report,
                        bool *known_out);
 
+/* Records many reported payments (a batch of callbacks) in two statements
+ * where money_paid takes several each: those found by the bank's id, one
+ * to an order, that leave no excess to refund. taken_out[i]: report i was
+ * applied here (known_out[i] then true); the others are the caller's to
+ * give to money_paid, one by one, after this. reports[0]'s provider is
+ * the batch's; count at least 0. */
+db_status_t money_paid_many(payment_app_t *app, const emitter_t *em, const paid_report_t *reports,
+                            size_t count, bool *taken_out, bool *known_out);
+
 /* The customer's payment failed (declined, timed out): the invoice fails
  * unless it was paid meanwhile; payment.failed. *known as for money_paid. */
 db_status_t money_declined(payment_app_t *app, const emitter_t *em, const char *provider,

@@ -11,15 +11,21 @@
 #include "common/dbjson.h"
 #include "common/pgarray.h"
 
-#define ORDER_COLUMNS                                                                              \
-    "order_id::text, version, number, currency, coalesce(customer_email, ''), "                    \
-    "coalesce(customer_phone, ''), terms, total_minor, received_minor, refunded_minor, "           \
-    "refunding_minor, cancelled, status"
+/* The columns read_order and read_invoice read, of the table named t ("o."
+ * in a join, "" alone). */
+#define ORDER_COLUMNS_OF(t)                                                                        \
+    t "order_id::text, " t "version, " t "number, " t "currency, "                                 \
+      "coalesce(" t "customer_email, ''), coalesce(" t "customer_phone, ''), " t "terms, " t       \
+      "total_minor, " t "received_minor, " t "refunded_minor, " t "refunding_minor, " t            \
+      "cancelled, " t "status"
+#define ORDER_COLUMNS ORDER_COLUMNS_OF("")
 
-#define INVOICE_COLUMNS                                                                            \
-    "invoice_id::text, order_id::text, order_version, provider, our_ref, "                         \
-    "coalesce(bank_id, ''), amount_minor, currency, coalesce(payment_url, ''), status, "           \
-    "(extract(epoch from expires_at) * 1000)::bigint"
+#define INVOICE_COLUMNS_OF(t)                                                                      \
+    t "invoice_id::text, " t "order_id::text, " t "order_version, " t "provider, " t "our_ref, "   \
+      "coalesce(" t "bank_id, ''), " t "amount_minor, " t "currency, "                             \
+      "coalesce(" t "payment_url, ''), " t "status, "                                              \
+      "(extract(epoch from " t "expires_at) * 1000)::bigint"
+#define INVOICE_COLUMNS INVOICE_COLUMNS_OF("")
 
 #define REFUND_COLUMNS                                                                             \
     "refund_id::text, order_id::text, invoice_id::text, our_ref, "                                 \
@@ -83,6 +89,34 @@ static const struct {
      "FROM invoices i WHERE i.order_id = $1::uuid AND i.bank_id IS NOT NULL "
      "ORDER BY i.created_at LIMIT $2"},
 
+    /* a batch's invoices by the bank's ids, each with its order, locked
+     * in the order of the orders' ids (every batch the same: no deadlock
+     * between them), the order's row before its invoice's (store.h) */
+    {"pay_paid_lock_many", "SELECT " INVOICE_COLUMNS_OF("i.") ", " ORDER_COLUMNS_OF(
+                               "o.") " "
+                                     "FROM invoices i JOIN orders o ON o.order_id = i.order_id "
+                                     "WHERE i.provider = $1 AND i.bank_id = ANY($2::text[]) "
+                                     "ORDER BY o.order_id, i.invoice_id FOR UPDATE OF o, i"},
+    /* a batch's payments, each of another order: its ledger row once, and
+     * only if it was new its invoice paid and its order's sums written */
+    {"pay_paid_record_many",
+     "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], "
+     "    $5::int8[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::bool[], $11::int8[], "
+     "    $12::text[]) AS w(order_id, invoice_id, provider, movement_ref, amount_minor, "
+     "    currency, paid_minor, due_minor, at_ms, invoice_paid, received_minor, status)), "
+     "entry AS (INSERT INTO ledger (order_id, invoice_id, kind, provider, movement_ref, "
+     "    amount_minor, currency, paid_minor, due_minor, at) "
+     "  SELECT order_id, invoice_id, 'payment', provider, movement_ref, amount_minor, currency, "
+     "    paid_minor, due_minor, to_timestamp(at_ms / 1000.0) FROM w "
+     "  ON CONFLICT ON CONSTRAINT ledger_movement_once DO NOTHING RETURNING order_id), "
+     "paid AS (UPDATE invoices i SET status = 'paid', failure_code = NULL, "
+     "    failure_reason = NULL, updated_at = now() FROM w "
+     "  WHERE i.invoice_id = w.invoice_id AND w.invoice_paid "
+     "    AND w.order_id IN (SELECT order_id FROM entry)), "
+     "sums AS (UPDATE orders o SET received_minor = w.received_minor, status = w.status, "
+     "    updated_at = now() FROM w "
+     "  WHERE o.order_id = w.order_id AND w.order_id IN (SELECT order_id FROM entry)) "
+     "SELECT order_id::text FROM entry"},
     {"pay_ledger_append",
      "INSERT INTO ledger (order_id, invoice_id, kind, provider, movement_ref, amount_minor, "
      "                    currency, paid_minor, due_minor, actor, at) "
@@ -107,17 +141,20 @@ static const struct {
      "  failure_code = $4, failure_reason = $5, updated_at = now() "
      "WHERE refund_id = $1::uuid"},
 
+    /* a new row is kept applied: the batch applies it or forgets it in
+     * this transaction (store.h); an old row's applied_at is left as it
+     * was, and its times_received tells it from a new one */
     {"pay_callbacks_keep",
-     "INSERT INTO callbacks AS c (provider, event_id, body, verdict, times_received) "
-     "SELECT $1, e, b, 'accepted', n FROM unnest($2::text[], $3::text[], $4::int4[]) AS t(e, b, n) "
+     "INSERT INTO callbacks AS c (provider, event_id, body, verdict, times_received, applied_at) "
+     "SELECT $1, e, b, 'accepted', n, now() "
+     "FROM unnest($2::text[], $3::text[], $4::int4[]) AS t(e, b, n) "
      "ON CONFLICT (provider, event_id) DO UPDATE "
      "  SET times_received = c.times_received + EXCLUDED.times_received "
-     "RETURNING event_id, applied_at IS NOT NULL"},
+     "RETURNING event_id, applied_at IS NOT NULL, times_received"},
     {"pay_callbacks_applied",
      "UPDATE callbacks SET applied_at = now() WHERE provider = $1 AND event_id = ANY($2::text[])"},
     {"pay_callbacks_forget",
-     "DELETE FROM callbacks WHERE provider = $1 AND event_id = ANY($2::text[]) "
-     "  AND applied_at IS NULL"},
+     "DELETE FROM callbacks WHERE provider = $1 AND event_id = ANY($2::text[])"},
 
     {"pay_order_money_json",
      "SELECT json_build_object("
@@ -302,26 +339,27 @@ db_status_t store_order_confirmed(db_t *db, const pay_order_t *order, const json
     return status;
 }
 
-static int read_order(const PGresult *res, pay_order_t *order)
+/* Reads ORDER_COLUMNS from row r, from column c on. */
+static int read_order(const PGresult *res, int r, int c, pay_order_t *order)
 {
     memset(order, 0, sizeof *order);
     int64_t version = 0;
-    db_copy_value(res, 0, 0, order->order_id, sizeof order->order_id);
-    if (db_get_i64(res, 0, 1, &version) != 0 || version < 0 ||
-        db_get_i64(res, 0, 2, &order->number) != 0)
+    db_copy_value(res, r, c, order->order_id, sizeof order->order_id);
+    if (db_get_i64(res, r, c + 1, &version) != 0 || version < 0 ||
+        db_get_i64(res, r, c + 2, &order->number) != 0)
         return -1;
     order->version = (uint64_t)version;
-    db_copy_value(res, 0, 3, order->currency, sizeof order->currency);
-    db_copy_value(res, 0, 4, order->customer_email, sizeof order->customer_email);
-    db_copy_value(res, 0, 5, order->customer_phone, sizeof order->customer_phone);
+    db_copy_value(res, r, c + 3, order->currency, sizeof order->currency);
+    db_copy_value(res, r, c + 4, order->customer_email, sizeof order->customer_email);
+    db_copy_value(res, r, c + 5, order->customer_phone, sizeof order->customer_phone);
     ledger_position_t *p = &order->position;
-    if (pay_terms_parse(db_value(res, 0, 6), &p->terms) != 0 ||
-        db_get_i64(res, 0, 7, &p->total_minor) != 0 ||
-        db_get_i64(res, 0, 8, &p->received_minor) != 0 ||
-        db_get_i64(res, 0, 9, &p->refunded_minor) != 0 ||
-        db_get_i64(res, 0, 10, &p->refunding_minor) != 0)
+    if (pay_terms_parse(db_value(res, r, c + 6), &p->terms) != 0 ||
+        db_get_i64(res, r, c + 7, &p->total_minor) != 0 ||
+        db_get_i64(res, r, c + 8, &p->received_minor) != 0 ||
+        db_get_i64(res, r, c + 9, &p->refunded_minor) != 0 ||
+        db_get_i64(res, r, c + 10, &p->refunding_minor) != 0)
         return -1;
-    p->cancelled = db_get_bool(res, 0, 11);
+    p->cancelled = db_get_bool(res, r, c + 11);
     ledger_after_t now;
     if (ledger_state(p, &now) != LEDGER_OK)
         return -1;
@@ -341,7 +379,7 @@ db_status_t store_order_lock(db_t *db, const char *order_id, pay_order_t *order_
     if (status != DB_OK)
         return status;
     if (PQntuples(res) == 1) {
-        if (read_order(res, order_out) != 0)
+        if (read_order(res, 0, 0, order_out) != 0)
             status = bad_row(db, "order", order_id);
         else
             *found_out = true;
@@ -413,27 +451,29 @@ db_status_t store_invoice_insert(db_t *db, const invoice_row_t *invoice, const j
     return status;
 }
 
-static int read_invoice(const PGresult *res, invoice_row_t *invoice)
+/* Reads INVOICE_COLUMNS from row r, from column 0 on. */
+static int read_invoice(const PGresult *res, int r, invoice_row_t *invoice)
 {
     memset(invoice, 0, sizeof *invoice);
     int64_t version = 0;
-    db_copy_value(res, 0, 0, invoice->invoice_id, sizeof invoice->invoice_id);
-    db_copy_value(res, 0, 1, invoice->order_id, sizeof invoice->order_id);
-    if (db_get_i64(res, 0, 2, &version) != 0 || version < 0)
+    db_copy_value(res, r, 0, invoice->invoice_id, sizeof invoice->invoice_id);
+    db_copy_value(res, r, 1, invoice->order_id, sizeof invoice->order_id);
+    if (db_get_i64(res, r, 2, &version) != 0 || version < 0)
         return -1;
     invoice->order_version = (uint64_t)version;
-    db_copy_value(res, 0, 3, invoice->provider, sizeof invoice->provider);
-    db_copy_value(res, 0, 4, invoice->our_ref, sizeof invoice->our_ref);
-    db_copy_value(res, 0, 5, invoice->bank_id, sizeof invoice->bank_id);
-    if (db_get_i64(res, 0, 6, &invoice->amount_minor) != 0)
+    db_copy_value(res, r, 3, invoice->provider, sizeof invoice->provider);
+    db_copy_value(res, r, 4, invoice->our_ref, sizeof invoice->our_ref);
+    db_copy_value(res, r, 5, invoice->bank_id, sizeof invoice->bank_id);
+    if (db_get_i64(res, r, 6, &invoice->amount_minor) != 0)
         return -1;
-    db_copy_value(res, 0, 7, invoice->currency, sizeof invoice->currency);
-    db_copy_value(res, 0, 8, invoice->payment_url, sizeof invoice->payment_url);
-    if (invoice_status_parse(db_value(res, 0, 9), &invoice->status) != 0 ||
-        db_get_i64(res, 0, 10, &invoice->expires_at_ms) != 0)
+    db_copy_value(res, r, 7, invoice->currency, sizeof invoice->currency);
+    db_copy_value(res, r, 8, invoice->payment_url, sizeof invoice->payment_url);
+    if (invoice_status_parse(db_value(res, r, 9), &invoice->status) != 0 ||
+        db_get_i64(res, r, 10, &invoice->expires_at_ms) != 0)
         return -1;
     return 0;
 }
+#define INVOICE_COLUMNS_N 11
 
 static db_status_t read_invoice_row(db_t *db, const char *stmt, db_params_t *params,
                                     const char *key, invoice_row_t *out, bool *found_out)
@@ -444,7 +484,7 @@ static db_status_t read_invoice_row(db_t *db, const char *stmt, db_params_t *par
     if (status != DB_OK)
         return status;
     if (PQntuples(res) == 1) {
-        if (read_invoice(res, out) != 0)
+        if (read_invoice(res, 0, out) != 0)
             status = bad_row(db, "invoice", key);
         else
             *found_out = true;
@@ -602,6 +642,97 @@ db_status_t store_ledger_append(db_t *db, const ledger_entry_t *entry, bool *rec
     return status;
 }
 
+db_status_t store_paid_lock_many(db_t *db, const char *provider, const char *const *bank_ids,
+                                 size_t count, paid_locked_t *out, size_t *count_out)
+{
+    *count_out = 0;
+    pg_array_t ids;
+    pg_array_init(&ids, PG_OID_TEXT);
+    db_status_t status = DB_OK;
+    for (size_t i = 0; i < count && status == DB_OK; i++)
+        if (pg_array_add_text(&ids, bank_ids[i]) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for %zu bank ids", count);
+    const uint8_t *wire = NULL;
+    size_t len = 0;
+    if (status == DB_OK && pg_array_wire(&ids, &wire, &len) != 0)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for %zu bank ids", count);
+    PGresult *res = NULL;
+    if (status == DB_OK) {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, provider);
+        db_param_bytes(&params, wire, len);
+        status = db_run(db, "pay_paid_lock_many", &params, &res);
+    }
+    int rows = status == DB_OK ? PQntuples(res) : 0;
+    for (int r = 0; r < rows && status == DB_OK; r++) {
+        if ((size_t)r >= count) /* the bank's ids are unique per provider */
+            status = bad_row(db, "invoice", "locked for a batch");
+        else if (read_invoice(res, r, &out[r].invoice) != 0)
+            status = bad_row(db, "invoice", db_value(res, r, 0));
+        else if (read_order(res, r, INVOICE_COLUMNS_N, &out[r].order) != 0)
+            status = bad_row(db, "order", db_value(res, r, 1));
+        else
+            *count_out = (size_t)r + 1;
+    }
+    PQclear(res);
+    pg_array_release(&ids);
+    return status;
+}
+
+db_status_t store_paid_record_many(db_t *db, const paid_record_t *records, size_t count,
+                                   bool *recorded_out)
+{
+    enum { N_COLS = 12 };
+    static const uint32_t oids[N_COLS] = {
+        PG_OID_UUID, PG_OID_UUID, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_TEXT,
+        PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_BOOL, PG_OID_INT8, PG_OID_TEXT,
+    };
+    pg_array_t cols[N_COLS];
+    for (int c = 0; c < N_COLS; c++)
+        pg_array_init(&cols[c], oids[c]);
+    db_status_t status = DB_OK;
+    for (size_t i = 0; i < count && status == DB_OK; i++) {
+        const ledger_entry_t *e = &records[i].entry;
+        recorded_out[i] = false;
+        if (pg_array_add_uuid(&cols[0], e->order_id) != 0 ||
+            pg_array_add_uuid(&cols[1], e->invoice_id) != 0 ||
+            pg_array_add_text(&cols[2], e->provider) != 0 ||
+            pg_array_add_text(&cols[3], e->movement_ref) != 0 ||
+            pg_array_add_i64(&cols[4], e->amount_minor) != 0 ||
+            pg_array_add_text(&cols[5], e->currency) != 0 ||
+            pg_array_add_i64(&cols[6], e->paid_minor) != 0 ||
+            pg_array_add_i64(&cols[7], e->due_minor) != 0 ||
+            pg_array_add_i64(&cols[8], e->at_ms) != 0 ||
+            pg_array_add_bool(&cols[9], records[i].invoice_paid) != 0 ||
+            pg_array_add_i64(&cols[10], records[i].received_minor) != 0 ||
+            pg_array_add_text(&cols[11], pay_status_name(records[i].status)) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for %zu payments", count);
+    }
+    db_params_t params;
+    db_params_init(&params);
+    for (int c = 0; c < N_COLS && status == DB_OK; c++) {
+        const uint8_t *wire = NULL;
+        size_t len = 0;
+        if (pg_array_wire(&cols[c], &wire, &len) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for %zu payments", count);
+        else
+            db_param_bytes(&params, wire, len);
+    }
+    PGresult *res = NULL;
+    if (status == DB_OK)
+        status = db_run(db, "pay_paid_record_many", &params, &res);
+    /* each order once in the batch: its id names its record */
+    for (int r = 0; status == DB_OK && r < PQntuples(res); r++)
+        for (size_t i = 0; i < count; i++)
+            if (strcmp(records[i].entry.order_id, PQgetvalue(res, r, 0)) == 0)
+                recorded_out[i] = true;
+    PQclear(res);
+    for (int c = 0; c < N_COLS; c++)
+        pg_array_release(&cols[c]);
+    return status;
+}
+
 /* ------------------------------------------------------------------ */
 /* refunds                                                              */
 
@@ -727,10 +858,12 @@ db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t
     PGresult *res = NULL;
     db_status_t status = DB_OK;
     for (size_t i = 0; i < count && status == DB_OK; i++) {
-        callbacks[i].applied = false;
+        callbacks[i].applied = callbacks[i].fresh = false;
+        if (callbacks[i].times < 1)
+            callbacks[i].times = 1;
         if (pg_array_add_text(&ids, callbacks[i].event_id) != 0 ||
             pg_array_add_text(&bodies, callbacks[i].body) != 0 ||
-            pg_array_add_i32(&times, callbacks[i].times > 0 ? callbacks[i].times : 1) != 0)
+            pg_array_add_i32(&times, callbacks[i].times) != 0)
             status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to keep %zu callbacks", count);
     }
     const uint8_t *wire[3];
@@ -754,7 +887,11 @@ db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t
         const char *event_id = PQgetvalue(res, row, 0);
         for (size_t tried = 0; tried < count; tried++, next = (next + 1) % count) {
             if (strcmp(callbacks[next].event_id, event_id) == 0) {
-                callbacks[next].applied = db_get_bool(res, row, 1);
+                /* received only now: as many times as this batch has it */
+                int64_t received = 0;
+                callbacks[next].fresh =
+                    db_get_i64(res, row, 2, &received) == 0 && received <= callbacks[next].times;
+                callbacks[next].applied = !callbacks[next].fresh && db_get_bool(res, row, 1);
                 next = (next + 1) % count;
                 break;
             }

@@ -193,6 +193,37 @@ typedef struct {
  * already recorded (a repeated report: nothing written). */
 db_status_t store_ledger_append(db_t *db, const ledger_entry_t *entry, bool *recorded_out);
 
+/* A batch of payments in two statements instead of several each (the
+ * callbacks' group commit, money_paid_many): */
+
+/* An invoice and its order, both locked. */
+typedef struct {
+    invoice_row_t invoice;
+    pay_order_t order;
+} paid_locked_t;
+
+/* Locks the invoices of provider named by bank_ids (count of them; a name
+ * may repeat) with their orders, the orders in the order of their ids and
+ * each before its invoice; out (capacity count) gets those found, in that
+ * order, *count_out how many. */
+db_status_t store_paid_lock_many(db_t *db, const char *provider, const char *const *bank_ids,
+                                 size_t count, paid_locked_t *out, size_t *count_out);
+
+/* A payment of a batch: its ledger row (kind payment) and, if that row is
+ * new, what follows from it. */
+typedef struct {
+    ledger_entry_t entry;
+    bool invoice_paid;      /* move the (locked) invoice to paid */
+    int64_t received_minor; /* the (locked) order's received sum after it */
+    pay_status_t status;    /* and its status */
+} paid_record_t;
+
+/* Appends every record's ledger row; for each one new (recorded_out[i]),
+ * moves its invoice to paid if asked and writes its order's received sum
+ * and status. Each record must be of another order. One statement. */
+db_status_t store_paid_record_many(db_t *db, const paid_record_t *records, size_t count,
+                                   bool *recorded_out);
+
 /* ------------------------------------------------------------------ */
 /* refunds                                                              */
 
@@ -246,19 +277,24 @@ typedef struct {
     const char *body;
     int times;    /* deliveries of it in the batch (times_received grows by it) */
     bool applied; /* out: an earlier delivery was applied already */
+    bool fresh;   /* out: stored now for the first time, marked applied */
 } callback_keep_t;
 
 /* Keeps a batch of believed callbacks in one statement: stored the first
  * time, counted again after; each one's applied says whether an earlier
  * delivery was applied (a concurrent transaction keeping the same event
- * is waited for). */
+ * is waited for). A fresh one is stored marked applied, which saves a
+ * statement: the caller applies it or forgets it in the same transaction
+ * (a stored row was always applied, or it was forgotten); one stored
+ * before and never applied (none is) is marked by store_callbacks_applied
+ * once applied. */
 db_status_t store_callbacks_keep(db_t *db, const char *provider, callback_keep_t *callbacks,
                                  size_t count);
 /* Marks kept callbacks applied. */
 db_status_t store_callbacks_applied(db_t *db, const char *provider, const char *const *event_ids,
                                     size_t count);
-/* Forgets kept callbacks never applied: verified, but about nothing of
- * ours (anyone's signed news must not fill the table). */
+/* Forgets kept callbacks not applied before: verified, but about nothing
+ * of ours (anyone's signed news must not fill the table). */
 db_status_t store_callbacks_forget(db_t *db, const char *provider, const char *const *event_ids,
                                    size_t count);
 

@@ -4,6 +4,10 @@
 #                                  (the payment recorded, its events emitted) per second,
 #                                  BENCH_PAY_PARALLEL at once; target >= 2,000/s; with the
 #                                  group commit's batches (how many, how big on average)
+#   payment.callbacks.cpu_us       the CPU those callbacks cost, per callback: the service's
+#                                  and PostgreSQL's (its postmaster and every child), which a
+#                                  busy machine stretches less than the rate; BENCH_PAY_PERF=FILE
+#                                  records their profile meanwhile (perf record -g)
 #   payment.invoices.per_s.wN      invoices registered per second against a bank that answers
 #                                  every call in BENCH_PAY_LATENCY_MS, with N job workers (the
 #                                  median of BENCH_PAY_ROUNDS rounds), the ceiling N / latency
@@ -75,6 +79,18 @@ pay_metric() {
         awk -v name="$1" 'index($0, name "{queue=\"payment_notices\"}") == 1 {print $2}'
 }
 
+# pay_cpu_ticks NAME: clock ticks of CPU (user + system) the process NAME
+# used so far, then those of the bench's PostgreSQL (the postmaster and its
+# children alive now: the service's sessions live through the run)
+pay_cpu_ticks() {
+    local pg pids
+    pg=$(head -1 "$TEST_ROOT/pg/data/postmaster.pid" 2>/dev/null)
+    pids="$pg $(pgrep -P "$pg" 2>/dev/null | tr '\n' ' ')"
+    awk '{ print $14 + $15 }' "/proc/$(it_pid "$1")/stat"
+    for pid in $pids; do cat "/proc/$pid/stat" 2>/dev/null; done |
+        awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+
 pay_rss_kb() {
     awk '/^VmRSS:/ {print $2}' "/proc/$(it_pid "$1")/status"
 }
@@ -119,9 +135,31 @@ fake_get "/_fake/notices?provider=sberbank" |
 stored=$(grep -c '^url' "$IT_RUN/callbacks.curl")
 [ "$stored" -eq "$BENCH_PAY_CALLBACKS" ] || it_fail "$stored callback URLs kept by the fake, expected $BENCH_PAY_CALLBACKS"
 [ "$(pay_sql "SELECT count(*) FROM payment.ledger")" -eq 0 ] || it_fail "a callback was not dropped"
+# BENCH_PAY_PERF=FILE: the CPU profile (perf record -g) of the service and
+# PostgreSQL (its processes alive now) under the callbacks
+if [ -n "${BENCH_PAY_PERF:-}" ]; then
+    pg=$(head -1 "$TEST_ROOT/pg/data/postmaster.pid")
+    perf record -g -o "$BENCH_PAY_PERF" -p "$(echo "$(it_pid pay-cb)" "$pg" $(pgrep -P "$pg") | tr ' ' ,)" \
+        2>"$IT_RUN/perf.log" &
+    perf_pid=$!
+    # with pg_stat_statements loaded (shared_preload_libraries), FILE.sql
+    # gets the statements run meanwhile (their planning too with
+    # pg_stat_statements.track_planning on)
+    pay_sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
+        >/dev/null 2>&1 || true
+    sleep 1
+fi
+read -r svc_ticks0 pg_ticks0 < <(pay_cpu_ticks pay-cb | paste -sd ' ')
 start_ns=$(date +%s%N)
 curl -s --parallel --parallel-max "$BENCH_PAY_PARALLEL" -K "$IT_RUN/callbacks.curl" >"$IT_RUN/callbacks.codes"
 end_ns=$(date +%s%N)
+read -r svc_ticks1 pg_ticks1 < <(pay_cpu_ticks pay-cb | paste -sd ' ')
+if [ -n "${BENCH_PAY_PERF:-}" ]; then
+    kill -INT "$perf_pid" && wait "$perf_pid"
+    pay_sql "SELECT calls, plans, rows, round(total_exec_time::numeric, 1) AS exec_ms,
+                    round(total_plan_time::numeric, 1) AS plan_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 150)
+             FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40" >"$BENCH_PAY_PERF.sql" 2>&1 || true
+fi
 ok=$(grep -c '^200$' "$IT_RUN/callbacks.codes")
 batches=$(pay_metric groupcommit_batches_total)
 per_batch=$(awk -v items="$(pay_metric groupcommit_items_total)" -v b="${batches:-0}" 'BEGIN { printf "%.1f", (b > 0 ? items / b : 0) }')
@@ -131,6 +169,9 @@ recorded=$(pay_sql "SELECT count(*) FROM payment.ledger WHERE kind = 'payment'")
 rate=$(awk -v n="$recorded" -v ns=$((end_ns - start_ns)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
 verdict=$([ "$rate" -ge 2000 ] && echo "target >= 2,000/s met" || echo "TARGET >= 2,000/s MISSED")
 figure payment.callbacks.per_s "$rate callbacks/s ($recorded applied, $BENCH_PAY_PARALLEL at once, ${batches:-?} batches of $per_batch on average; $verdict)"
+# the CPU a callback costs, which a busy machine slows but does not change
+cpu_us() { awk -v t="$1" -v n="$recorded" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }'; }
+figure payment.callbacks.cpu_us "$(cpu_us $((svc_ticks1 - svc_ticks0 + pg_ticks1 - pg_ticks0))) us of CPU per callback: the service $(cpu_us $((svc_ticks1 - svc_ticks0))) us, PostgreSQL $(cpu_us $((pg_ticks1 - pg_ticks0))) us (the client's not counted)"
 # idle again: every job of the load done
 it_wait_until 120 "the payment service's jobs done" bash -c \
     "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c \"SELECT count(*) FROM payment.jobs WHERE state NOT IN ('done', 'dead') AND run_at <= now()\") -eq 0 ]"
