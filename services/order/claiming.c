@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "services/order/events.h"
+#include "services/order/placing.h"
 #include "services/order/store.h"
 
 void claiming_result_clear(claiming_result_t *result)
@@ -157,11 +158,92 @@ static const char *text_of(const json_t *object, const char *name)
     return text ? text : "";
 }
 
+static char *dup_or_null(const char *text)
+{
+    return text && text[0] ? strdup(text) : NULL;
+}
+
+/* An approved exchange's replacement: the same customer, delivery and
+ * items at no charge, filed through the ordinary intake (source "claims",
+ * external id the claim's id: at most one per claim) and then freed of a
+ * delivery price. */
+static db_status_t file_replacement(order_app_t *app, const emitter_t *em, const json_t *claim,
+                                    char order_id_out[37], claiming_result_t *result)
+{
+    db_t *db = emitter_db(em);
+    customer_contact_t contact;
+    char *delivery_text = NULL;
+    db_status_t status = store_customer_contact(db, text_of(claim, "customer_id"), &contact);
+    if (status == DB_OK)
+        status = store_order_delivery(db, text_of(claim, "order_id"), &delivery_text);
+    if (status != DB_OK)
+        return status;
+    json_t *delivery = delivery_text ? json_loads(delivery_text, 0, NULL) : NULL;
+    free(delivery_text);
+    const json_t *where = json_object_get(delivery, "address");
+    const json_t *lines = json_object_get(claim, "lines");
+    submission_t sub;
+    submission_init(&sub);
+    sub.source = strdup("claims");
+    sub.external_id = strdup(text_of(claim, "id"));
+    sub.channel = strdup(text_of(claim, "channel"));
+    sub.customer_name = strdup(contact.name);
+    sub.phone = dup_or_null(contact.phone);
+    sub.email = dup_or_null(contact.email);
+    sub.method = intake_method_parse(text_of(delivery, "method"));
+    sub.method_text = dup_or_null(text_of(delivery, "method"));
+    sub.pickup_point_id = dup_or_null(text_of(delivery, "pickup_point_id"));
+    sub.delivery_comment = dup_or_null(text_of(delivery, "comment"));
+    sub.address_text = dup_or_null(text_of(where, "text"));
+    sub.country_code = dup_or_null(text_of(where, "country_code"));
+    sub.region = dup_or_null(text_of(where, "region"));
+    sub.city = dup_or_null(text_of(where, "city"));
+    sub.postal_code = dup_or_null(text_of(where, "postal_code"));
+    sub.line1 = dup_or_null(text_of(where, "line1"));
+    sub.line2 = dup_or_null(text_of(where, "line2"));
+    char comment[160];
+    snprintf(comment, sizeof comment, "%s for order No. %lld", text_of(claim, "name"),
+             (long long)json_integer_value(json_object_get(claim, "order_number")));
+    sub.comment = strdup(comment);
+    sub.attributes = json_pack("{s:s}", "claim_id", text_of(claim, "id"));
+    sub.item_count = json_array_size(lines);
+    sub.items = calloc(sub.item_count ? sub.item_count : 1, sizeof *sub.items);
+    bool oom = !sub.source || !sub.external_id || !sub.channel || !sub.customer_name ||
+               !sub.comment || !sub.attributes || !sub.items;
+    for (size_t i = 0; !oom && i < sub.item_count; i++) {
+        const json_t *line = json_array_get(lines, i);
+        sub.items[i].sku = strdup(text_of(line, "sku"));
+        sub.items[i].name = strdup(text_of(line, "name"));
+        sub.items[i].quantity = json_integer_value(json_object_get(line, "quantity"));
+        sub.items[i].has_price = true;
+        sub.items[i].price_minor = 0;
+        oom = !sub.items[i].sku || !sub.items[i].name;
+    }
+    json_decref(delivery);
+    if (oom) {
+        submission_free(&sub);
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for a replacement order");
+    }
+    intake_trust_t trust = {.may_set_prices = true, .max_discount_bp = 0};
+    intake_result_t placed = {0};
+    status =
+        placing_intake(app, em, &sub, DOOR_HTTP, text_of(claim, "channel"), &trust, NULL, &placed);
+    if (status == DB_OK && placed.outcome == INTAKE_REJECTED) {
+        result->outcome = CLAIMING_REPLACEMENT_REFUSED;
+        result->problems = json_incref(placed.reasons);
+    } else if (status == DB_OK) {
+        snprintf(order_id_out, 37, "%s", placed.order_id);
+        status = store_order_free_delivery(db, placed.order_id);
+    }
+    intake_result_clear(&placed);
+    submission_free(&sub);
+    return status;
+}
+
 db_status_t claiming_move(order_app_t *app, const emitter_t *em, const char *claim_id,
                           const char *to, const char *comment, const actor_t *actor,
                           claiming_result_t *result)
 {
-    (void)app;
     reset(result);
     db_t *db = emitter_db(em);
     json_t *claim = NULL;
@@ -192,7 +274,17 @@ db_status_t claiming_move(order_app_t *app, const emitter_t *em, const char *cla
     }
     int64_t now = clock_now_ms();
     bool decision = claims_is_decision(to);
-    const char *replacement = "", *request_id = "";
+    bool approved = strcmp(to, "approved") == 0;
+    char replacement[37] = "", request_id[UUID_TEXT_SIZE] = "";
+    if (approved && strcmp(type, "exchange") == 0 && !text_of(claim, "replacement_order_id")[0])
+        status = file_replacement(app, em, claim, replacement, result);
+    if (status == DB_OK && result->outcome == CLAIMING_REPLACEMENT_REFUSED) {
+        json_decref(claim);
+        return DB_OK;
+    }
+    if (status == DB_OK && approved && strcmp(type, "refund") == 0 &&
+        !text_of(claim, "refund_request_id")[0] && uuid_v4(request_id) != 0)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no id for a refund request");
     claim_move_row_t row = {.claim_id = claim_id,
                             .status = to,
                             .decision = decision ? to : NULL,
@@ -209,6 +301,8 @@ db_status_t claiming_move(order_app_t *app, const emitter_t *em, const char *cla
         status = db_fail(db, "XX000", "claim %s vanished", claim_id);
     if (status == DB_OK)
         status = record(db, after, result->from, to, actor, comment, now);
+    if (status == DB_OK && request_id[0])
+        status = events_refund_requested(em, after, request_id, actor->id);
     const char *topic = decision                       ? "claim.decided"
                         : strcmp(to, "completed") == 0 ? "claim.completed"
                                                        : NULL;

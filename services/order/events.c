@@ -484,3 +484,24 @@ db_status_t events_claim_changed(const emitter_t *em, const char *type,
     claim_lines_clear(&lines);
     return status;
 }
+
+db_status_t events_refund_requested(const emitter_t *em, const json_t *claim,
+                                    const char *request_id, const char *actor_id)
+{
+    const char *order_id = json_text(claim, "order_id");
+    claim_lines_t lines;
+    if (claim_lines_of(claim, &lines) != 0)
+        return no_memory(em, "refund.requested", order_id);
+    Conveyor__RefundRequested msg = CONVEYOR__REFUND_REQUESTED__INIT;
+    msg.order_id = pb_lend(order_id);
+    msg.request_id = pb_lend(request_id);
+    msg.claim_id = pb_lend(json_text(claim, "id"));
+    msg.n_lines = lines.count;
+    msg.lines = lines.priced_ptrs;
+    msg.amount_minor = json_integer_value(json_object_get(claim, "amount_minor"));
+    msg.reason = pb_lend(json_text(claim, "name"));
+    msg.actor_id = pb_lend(or_empty(actor_id));
+    db_status_t status = emit(em, "refund.requested", order_id, &msg.base);
+    claim_lines_clear(&lines);
+    return status;
+}

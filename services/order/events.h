@@ -95,4 +95,9 @@ typedef struct {
 db_status_t events_claim_changed(const emitter_t *em, const char *type,
                                  const claim_change_t *change);
 
+/* refund.requested for an approved refund claim: request_id, the claim's
+ * lines as the receipt's refund lines and its amount. */
+db_status_t events_refund_requested(const emitter_t *em, const json_t *claim,
+                                    const char *request_id, const char *actor_id);
+
 #endif

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Claims (F30, issue 14 item 3) on the real order and inventory services,
 # factfeed standing in for payment and shipping: an order of two lamps and
-# two shades is paid, shipped and delivered. A claim for an undelivered
-# order is refused (409); bad lines, type, reason and base64 are refused with
+# two shades are paid, shipped and delivered. A claim for an undelivered order
+# is refused (409); bad lines, type, reason and base64 are refused with
 # every reason (422); attachments past their bounds are refused (413, each
 # and together). A refund claim for one lamp is created under_review and
 # named "Refund DD.MM.YYYY" in the store's zone, its attachment downloads
 # byte for byte; a warehouse keeper may not decide (403); a manager asks
-# for clarification, then approves, and the claim is completed;
-# claim.created, claim.decided (twice) and claim.completed are on the
-# bus, every move in the claim's and the order's history. An exchange is
-# named for its type. A repair goes approved -> in_repair -> completed and
-# cannot skip in_repair. A rejected claim is final and frees its units.
-# Lists (paged), filters and the report count them.
+# for clarification, then approves: refund.requested goes out once, in
+# the decision's transaction, with the claim id and the lamp's price; the
+# claim is completed; claim.created, claim.decided (twice) and
+# claim.completed are on the bus. An exchange of a shade files a free
+# replacement order that is reserved and, once confirmed, goes to
+# prepare_for_delivery with no payment (order.ready_to_ship). A repair goes
+# approved -> in_repair -> completed and cannot skip in_repair. A rejected
+# claim frees its units. Lists, history and the report count them.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -152,10 +154,15 @@ out=$(as "$as_boris" POST "/v1/claims/$c1/complete" '{}')
 it_assert_eq "409 move_not_allowed" "$(http_code "$out") $(code_of "$out")" "completing before a decision: ${out:0:300}"
 out=$(as "$as_boris" POST "/v1/claims/$c1/decision" '{"decision":"needs_clarification","comment":"which lamp?"}')
 it_assert_eq "200 needs_clarification" "$(http_code "$out") $(http_body "$out" | jq -r .status)" "clarification: ${out:0:300}"
+it_assert_eq 0 "$(outbox_count refund.requested "$o1")" "no refund before approval"
 out=$(as "$as_boris" POST "/v1/claims/$c1/decision" '{"decision":"approved","comment":"refund it"}')
 it_assert_eq "200 approved" "$(http_code "$out") $(http_body "$out" | jq -r .status)" "approval: ${out:0:300}"
+req=$(http_body "$out" | jq -r .refund_request_id)
+[ "${#req}" = 36 ] || it_fail "the approved refund has no request id: $out"
+it_assert_eq 1 "$(outbox_count refund.requested "$o1")" "one refund.requested with the approval"
 out=$(as "$as_boris" POST "/v1/claims/$c1/decision" '{"decision":"approved"}')
 it_assert_eq "409 move_not_allowed" "$(http_code "$out") $(code_of "$out")" "approved twice: ${out:0:300}"
+it_assert_eq 1 "$(outbox_count refund.requested "$o1")" "still one refund.requested"
 out=$(as "$as_boris" POST "/v1/claims/$c1/complete" '{"comment":"money back"}')
 it_assert_eq "200 completed" "$(http_code "$out") $(http_body "$out" | jq -r .status)" "completion: ${out:0:300}"
 it_assert_eq "under_review needs_clarification approved completed" \
@@ -165,13 +172,25 @@ it_assert_eq "1 2 1" "$(outbox_count claim.created "$o1") $(outbox_count claim.d
 it_assert_eq 4 "$(order_sql "SELECT count(*) FROM orders.order_history WHERE order_id = '$o1' AND kind = 'claim'")" \
     "the claim's moves in the order's history"
 
-# --- an exchange ---------------------------------
+# --- an exchange: a free replacement order through the ordinary funnel ---------------------------------
 out=$(as "$as_boris" POST "/v1/orders/$o1/claims" '{"type":"exchange","reason":"wrong_item","lines":[{"line_no":2,"quantity":1}]}')
 it_assert_eq 201 "$(http_code "$out")" "the exchange claim: ${out:0:300}"
 c2=$(http_body "$out" | jq -r .id)
 it_assert_eq "Exchange $today" "$(http_body "$out" | jq -r .name)" "the exchange's name"
 out=$(as "$as_boris" POST "/v1/claims/$c2/decision" '{"decision":"approved"}')
 it_assert_eq 200 "$(http_code "$out")" "the exchange approved: ${out:0:300}"
+o2=$(http_body "$out" | jq -r .replacement_order_id)
+[ "${#o2}" = 36 ] || it_fail "no replacement order: $out"
+it_assert_eq "claims SHADE 1 $c2" \
+    "$(order_sql "SELECT o.source || ' ' || l.sku || ' ' || l.quantity || ' ' || o.external_id FROM orders.orders o JOIN orders.order_lines l ON l.order_id = o.id WHERE o.id = '$o2'")" \
+    "the replacement holds the shade, filed for the claim"
+it_wait_until 20 "stock reserved for the replacement" order_has_stock "$o2" reserved
+out=$(order_move "$o2" confirmed "$as_boris")
+it_assert_eq "prepare_for_delivery" "$(http_body "$out" | jq -r .status)" "the free replacement needs no payment: ${out:0:300}"
+it_assert_eq "none 0" "$(order_sql "SELECT payment_terms || ' ' || total_minor FROM orders.orders WHERE id = '$o2'")" \
+    "no charge, delivery included"
+it_assert_eq 1 "$(outbox_count order.ready_to_ship "$o2")" "the replacement goes to shipping"
+it_assert_eq 0 "$(outbox_count refund.requested "$o2")" "an exchange refunds nothing"
 
 # --- a repair: approved -> in_repair -> completed -------------------------------------------------------
 out=$(as "$as_boris" POST "/v1/orders/$o1/claims" '{"type":"repair","reason":"defect","lines":[{"line_no":1,"quantity":1}]}')
