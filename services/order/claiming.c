@@ -322,3 +322,24 @@ db_status_t claiming_move(order_app_t *app, const emitter_t *em, const char *cla
     json_decref(claim);
     return status;
 }
+
+db_status_t claiming_refunded(order_app_t *app, const emitter_t *em, const char *claim_id)
+{
+    if (!claim_id || !uuid_valid(claim_id))
+        return DB_OK;
+    json_t *claim = NULL;
+    db_status_t status = store_claim_lock_json(emitter_db(em), claim_id, &claim);
+    bool due = status == DB_OK && claim && strcmp(text_of(claim, "type"), "refund") == 0 &&
+               strcmp(text_of(claim, "status"), "approved") == 0;
+    json_decref(claim);
+    if (!due)
+        return status;
+    claiming_result_t result = {0};
+    status =
+        claiming_move(app, em, claim_id, "completed", "refund.succeeded", &history_system, &result);
+    if (status == DB_OK && result.outcome != CLAIMING_OK)
+        log_warn("a refunded claim could not be completed", LF_STR("claim_id", claim_id),
+                 LF_STR("from", result.from), LF_ERR("claim_not_completed"));
+    claiming_result_clear(&result);
+    return status;
+}

@@ -62,4 +62,9 @@ db_status_t claiming_move(order_app_t *app, const emitter_t *em, const char *cla
                           const char *to, const char *comment, const actor_t *actor,
                           claiming_result_t *result);
 
+/* refund.succeeded named this claim (NULL or "": none): an approved
+ * refund claim is completed by conveyor (claim.completed); any other
+ * claim, or one already completed, is left as it is. */
+db_status_t claiming_refunded(order_app_t *app, const emitter_t *em, const char *claim_id);
+
 #endif

@@ -66,7 +66,8 @@ bool claims_is_decision(const char *to)
 claim_move_t claims_move_check(const char *type, const char *from, const char *to, unsigned roles)
 {
     const unsigned deciders = ROLE_MANAGER | ROLE_ADMIN;
-    const unsigned finishers = ROLE_MANAGER | ROLE_ADMIN | ROLE_WAREHOUSE;
+    /* conveyor completes a refund claim when the bank gave the money back */
+    const unsigned finishers = ROLE_MANAGER | ROLE_ADMIN | ROLE_WAREHOUSE | ROLE_SYSTEM;
     const unsigned staff = ROLE_ANY_STAFF;
     if (!type || !from || !to || !claims_type_valid(type))
         return CLAIM_MOVE_NOT_ALLOWED;

@@ -45,7 +45,8 @@ typedef enum {
  * (manager, admin); needs_clarification -> under_review (any staff) or a
  * decision at once (manager, admin); approved -> in_repair (a repair; any
  * staff) or -> completed (an exchange or a refund; manager, admin,
- * warehouse); in_repair -> completed (manager, admin, warehouse).
+ * warehouse, system: conveyor on refund.succeeded); in_repair ->
+ * completed (manager, admin, warehouse, system).
  * rejected and completed are final. roles: role_t bits. */
 claim_move_t claims_move_check(const char *type, const char *from, const char *to, unsigned roles);
 /* approved, rejected, needs_clarification */

@@ -6,7 +6,8 @@
 # manager, sends refund.requested in the decision's transaction; the
 # payment service refunds exactly that lamp's share once — at the bank,
 # in its ledger, under the claim's id — and the order hears
-# refund.succeeded (its refunds, its paid amount) with nothing parked.
+# refund.succeeded (its refunds, its paid amount) with nothing parked, and
+# completes the claim by itself (claim.completed, once).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -89,10 +90,17 @@ it_assert_eq "$((total - lamp))" "$(order_sql "SELECT payment->>'paid_minor' FRO
 it_assert_eq "0 0" "$(order_sql "SELECT count(*) FROM orders.dead_letters") $(pay_sql "SELECT count(*) FROM payment.dead_letters")" \
     "nothing parked"
 
-# --- the claim completed: still one refund -----------------------------------------------
+# --- the money is back: conveyor completes the claim, once ----------------------------------
+claim_status() { order_sql "SELECT status FROM orders.claims WHERE id = '$claim'"; }
+claim_is() { [ "$(claim_status)" = "$1" ]; }
+it_wait_until 20 "the refunded claim completed" claim_is completed
+it_assert_eq "completed system refund.succeeded" \
+    "$(order_sql "SELECT to_status || ' ' || actor_role || ' ' || comment FROM orders.claim_history WHERE claim_id = '$claim' ORDER BY id DESC LIMIT 1")" \
+    "completed by conveyor on the bank's word"
+it_assert_eq 1 "$(order_sql "SELECT count(*) FROM orders.outbox WHERE type = 'claim.completed' AND correlation_id = '$o1'")" \
+    "one claim.completed"
 out=$(as "$as_boris" POST "/v1/claims/$claim/complete" '{"comment":"money back"}')
-it_assert_eq "200 completed" "$(http_code "$out") $(http_body "$out" | jq -r .status)" "completed: ${out:0:300}"
-sleep 1
+it_assert_eq 409 "$(http_code "$out")" "completed already: ${out:0:300}"
 it_assert_eq 1 "$(pay_sql "SELECT count(*) FROM payment.refunds WHERE order_id = '$o1'")" "refunded once"
 
 it_log "an approved refund claim went back through the bank, once, for the claimed lamp"

@@ -79,6 +79,11 @@ static void test_machine(void **state)
                      CLAIM_MOVE_NOT_ALLOWED);
     assert_int_equal(claims_move_check("swap", "under_review", "approved", admin),
                      CLAIM_MOVE_NOT_ALLOWED);
+    /* conveyor completes what the bank finished, and decides nothing */
+    assert_int_equal(claims_move_check("refund", "approved", "completed", ROLE_SYSTEM),
+                     CLAIM_MOVE_OK);
+    assert_int_equal(claims_move_check("refund", "under_review", "approved", ROLE_SYSTEM),
+                     CLAIM_MOVE_FORBIDDEN);
     assert_true(claims_is_decision("needs_clarification"));
     assert_false(claims_is_decision("completed"));
 }
