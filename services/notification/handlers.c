@@ -152,6 +152,15 @@ static db_status_t keep(db_t *db, const char *type, const char *order_id, json_t
         json_decref(spent);
         return status;
     }
+    if (strncmp(type, "claim.", 6) == 0) {
+        /* a claim (F30): its own words beside the order's, never kept */
+        json_object_set(msg, "claim_name", json_object_get(msg, "name"));
+        json_object_set(msg, "claim_type", json_object_get(msg, "type"));
+        json_object_set(msg, "claim_comment", json_object_get(msg, "comment"));
+        json_object_set(msg, "claim_amount_minor", json_object_get(msg, "amount_minor"));
+        json_object_del(msg, "status"); /* the claim's, not the order's */
+        return DB_OK;
+    }
     if (strcmp(type, "shipment.label_created") == 0 || strcmp(type, "shipment.created") == 0 ||
         strcmp(type, "shipment.handed_over") == 0) {
         static const char *const keys[] = {"tracking_number", "tracking_url", "carrier", NULL};
@@ -219,6 +228,8 @@ static const struct {
     {"order", "order.cancelled"},
     {"order", "order.delivered"},
     {"order", "task.created"},
+    {"order", "claim.decided"},
+    {"order", "claim.completed"},
     {"inventory", "stock.shortage"},
     {"inventory", "stock.low"},
     {"payment", "invoice.created"},

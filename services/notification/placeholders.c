@@ -174,6 +174,11 @@ json_t *placeholders_data(const placeholders_in_t *in)
     json_object_set_new(data, "on_hand", on_hand ? json_incref(on_hand) : json_string(""));
     json_object_set_new(data, "threshold", threshold ? json_incref(threshold) : json_string(""));
     set_text(data, "buyer_name", fact(in, "buyer_name"));
+    set_text(data, "claim_name", fact(in, "claim_name"));
+    set_text(data, "claim_type", fact(in, "claim_type"));
+    set_text(data, "claim_comment", fact(in, "claim_comment"));
+    set_money(data, "claim_amount", json_object_get(in->event, "claim_amount_minor"), currency,
+              language);
     set_text(data, "shop_name", in->shop_name);
     set_text(data, "unsubscribe_url", in->unsubscribe_url);
     return data;
@@ -200,6 +205,12 @@ json_t *render_sample(bool truthy)
         truthy && short_line ? json_pack("[O]", short_line) : json_array(), "expected_date", t,
         "task_title", t, "task_kind", t, "sku", t, "product_name", t, "on_hand", t, "threshold", t,
         "buyer_name", t, "shop_name", t, "unsubscribe_url", t);
+    if (sample) {
+        json_object_set_new(sample, "claim_name", json_string(t));
+        json_object_set_new(sample, "claim_type", json_string(t));
+        json_object_set_new(sample, "claim_comment", json_string(t));
+        json_object_set_new(sample, "claim_amount", json_string(t));
+    }
     json_decref(line);
     json_decref(short_line);
     return sample;

@@ -12,6 +12,7 @@
  *   short_items[] {sku requested available expected_date} expected_date
  *   task_title task_kind sku product_name on_hand threshold buyer_name
  *   shop_name unsubscribe_url
+ *   claim_name claim_type claim_comment claim_amount (claim.* events)
  *
  * Money is written for people in the template's language: "2 500,00 ₽"
  * (ru), "2,500.00 RUB" (en).

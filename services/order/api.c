@@ -15,6 +15,7 @@
  *   POST /v1/sources                             intake sources and their API keys
  *   GET  /v1/tasks, POST /v1/tasks/{id}/done     tasks (F8)
  *   GET  /v1/reports/sales, /v1/reports/people   analytics (F31)
+ *   /v1/orders/{id}/claims, /v1/claims ...        claims (F30), GET /v1/reports/claims
  *
  * Who may call what: intake takes a source's API key (the X-Api-Key
  * header, never the URL) or a manager's/admin's token (a call centre
@@ -39,6 +40,7 @@
 #include "common/uuid.h"
 #include "services/order/assignment.h"
 #include "services/order/calendar.h"
+#include "services/order/claiming.h"
 #include "services/order/document.h"
 #include "services/order/form.h"
 #include "services/order/funnel.h"
@@ -1243,6 +1245,354 @@ static void route_report_people(const http_request_t *req, http_response_t *res,
 }
 
 /* ------------------------------------------------------------------ */
+/* claims (F30; claiming.h)                                             */
+
+/* Attachments: count, each decoded, all together decoded; the route's
+ * body is refused unread past what base64 of the total can take. */
+static const claims_limits_t claim_limits = {
+    .max_count = 5, .max_bytes = 256 * 1024, .max_total = 640 * 1024};
+#define CLAIM_BODY_LIMIT (640 * 1024 / 3 * 4 + 64 * 1024)
+
+static actor_t actor_of(const auth_claims_t *claims)
+{
+    return (actor_t){.id = claims->subject, .name = claims->name, .roles = claims->roles};
+}
+
+typedef struct {
+    order_app_t *app;
+    claim_request_t request;
+    const char *claim_id, *to, *comment;
+    actor_t actor;
+    claiming_result_t result;
+} claim_ctx_t;
+
+static db_status_t tx_claim_create(tx_t *tx, void *arg)
+{
+    claim_ctx_t *ctx = arg;
+    emitter_t root = root_emitter(ctx->app, tx->db);
+    db_status_t status = claiming_create(ctx->app, &root, &ctx->request, &ctx->actor, &ctx->result);
+    if (status == DB_OK && ctx->result.outcome != CLAIMING_OK)
+        tx_abandon(tx);
+    return status;
+}
+
+static db_status_t tx_claim_move(tx_t *tx, void *arg)
+{
+    claim_ctx_t *ctx = arg;
+    emitter_t root = root_emitter(ctx->app, tx->db);
+    db_status_t status = claiming_move(ctx->app, &root, ctx->claim_id, ctx->to, ctx->comment,
+                                       &ctx->actor, &ctx->result);
+    if (status == DB_OK && ctx->result.outcome != CLAIMING_OK)
+        tx_abandon(tx);
+    return status;
+}
+
+/* The answer of a claim route that ran its transaction; 201 or 200 with
+ * the claim as it is now. */
+static void answer_claim(order_app_t *app, http_response_t *res, db_t *db, db_status_t status,
+                         claim_ctx_t *ctx, int ok_status)
+{
+    claiming_result_t *result = &ctx->result;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "claim");
+        return;
+    }
+    char detail[160];
+    switch (result->outcome) {
+    case CLAIMING_NOT_FOUND:
+        http_res_problem(res, 404, "not_found", ctx->claim_id ? "no such claim" : "no such order",
+                         NULL);
+        return;
+    case CLAIMING_NOT_DELIVERED:
+        http_res_problem(res, 409, "not_delivered", "the order was never delivered",
+                         "a claim is filed for a delivered, completed or returned order");
+        return;
+    case CLAIMING_INVALID:
+        http_res_problem_errors_take(res, 422, "invalid", "the claim is not valid",
+                                     json_incref(result->problems));
+        return;
+    case CLAIMING_NOT_ALLOWED:
+        snprintf(detail, sizeof detail, "a claim cannot move from %s to %s", result->from, ctx->to);
+        http_res_problem(res, 409, "move_not_allowed", "this move is not allowed", detail);
+        return;
+    case CLAIMING_FORBIDDEN:
+        snprintf(detail, sizeof detail, "your role may not move a claim from %s to %s",
+                 result->from, ctx->to);
+        http_res_problem(res, 403, "role_not_allowed", "your role may not make this move", detail);
+        return;
+    case CLAIMING_REPLACEMENT_REFUSED:
+        http_res_problem_errors_take(res, 409, "replacement_refused",
+                                     "the exchange's replacement order was refused",
+                                     json_incref(result->problems));
+        return;
+    case CLAIMING_OK:
+        break;
+    }
+    (void)app;
+    json_t *value = NULL;
+    status = store_claim_json(db, result->claim_id, &value);
+    if (status == DB_OK && value) {
+        http_res_json_take(res, ok_status, value);
+        return;
+    }
+    answer_json(res, db, status, value, "claim");
+}
+
+static void route_claim_create(const http_request_t *req, http_response_t *res, void *arg)
+{
+    order_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *order_id = http_req_param(req, "id");
+    if (!uuid_valid(order_id)) {
+        http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
+        return;
+    }
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    problems_t problems;
+    if (problems_init(&problems) != 0) {
+        http_res_problem(res, 503, "out_of_memory", "no room for the request", NULL);
+        return;
+    }
+    claim_attachment_t *files = NULL;
+    size_t file_count = 0;
+    char why[160];
+    claims_attach_t read =
+        claims_read_attachments(json_object_get(body, "attachments"), &claim_limits, &files,
+                                &file_count, &problems, why, sizeof why);
+    const json_t *comment = json_object_get(body, "comment");
+    if (comment && !json_is_string(comment) && !json_is_null(comment))
+        problems_add(&problems, "comment", "invalid", "the customer's words, as text");
+    if (read == CLAIMS_ATTACH_TOO_LARGE) {
+        http_res_problem(res, 413, "attachment_too_large", "an attachment is too large", why);
+    } else if (read == CLAIMS_ATTACH_TOTAL_TOO_LARGE) {
+        http_res_problem(res, 413, "attachments_too_large", "the attachments are too large", why);
+    } else if (read == CLAIMS_ATTACH_NO_MEMORY) {
+        http_res_problem(res, 503, "out_of_memory", "no room for the attachments", NULL);
+    } else if (problems_count(&problems) > 0) {
+        http_res_problem_errors_take(res, 422, "invalid", "the claim is not valid",
+                                     problems_take(&problems));
+    } else {
+        claim_ctx_t ctx = {.app = app,
+                           .request = {.order_id = order_id,
+                                       .type = json_string_value(json_object_get(body, "type")),
+                                       .reason = json_string_value(json_object_get(body, "reason")),
+                                       .comment = json_string_value(comment),
+                                       .lines = json_object_get(body, "lines"),
+                                       .attachments = files,
+                                       .attachment_count = file_count},
+                           .actor = actor_of(&claims)};
+        db_t *db = session(app, res);
+        if (db) {
+            db_status_t status = service_tx(app->svc, db, tx_claim_create, &ctx, NULL);
+            answer_claim(app, res, db, status, &ctx, 201);
+            release(app, &db);
+        }
+        claiming_result_clear(&ctx.result);
+    }
+    claims_attachments_free(&files, file_count);
+    problems_release(&problems);
+}
+
+/* POST /v1/claims/{id}/decision, /status, /complete: one move each. */
+static void claim_move_route(const http_request_t *req, http_response_t *res, order_app_t *app,
+                             const char *to_field, const char *fixed_to)
+{
+    auth_claims_t claims;
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *claim_id = http_req_param(req, "id");
+    if (!uuid_valid(claim_id)) {
+        http_res_problem(res, 404, "not_found", "no such claim", "a claim id is a UUID");
+        return;
+    }
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    claim_ctx_t ctx = {.app = app,
+                       .claim_id = claim_id,
+                       .to =
+                           fixed_to ? fixed_to : json_string_value(json_object_get(body, to_field)),
+                       .comment = json_string_value(json_object_get(body, "comment")),
+                       .actor = actor_of(&claims)};
+    if (!ctx.to || !claims_status_valid(ctx.to) ||
+        (strcmp(to_field, "decision") == 0 && !claims_is_decision(ctx.to))) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "%s is %s", to_field,
+                 strcmp(to_field, "decision") == 0
+                     ? "approved, rejected or needs_clarification"
+                     : "a claim status (in_repair, under_review, completed ...)");
+        http_res_problem(res, 422, "invalid", "the move is not valid", detail);
+        return;
+    }
+    db_t *db = session(app, res);
+    if (!db)
+        return;
+    db_status_t status = service_tx(app->svc, db, tx_claim_move, &ctx, NULL);
+    answer_claim(app, res, db, status, &ctx, 200);
+    claiming_result_clear(&ctx.result);
+    release(app, &db);
+}
+
+static void route_claim_decision(const http_request_t *req, http_response_t *res, void *arg)
+{
+    claim_move_route(req, res, arg, "decision", NULL);
+}
+
+static void route_claim_status(const http_request_t *req, http_response_t *res, void *arg)
+{
+    claim_move_route(req, res, arg, "to", NULL);
+}
+
+static void route_claim_complete(const http_request_t *req, http_response_t *res, void *arg)
+{
+    claim_move_route(req, res, arg, "to", "completed");
+}
+
+static void claims_list(const http_request_t *req, http_response_t *res, order_app_t *app,
+                        const char *order_id)
+{
+    auth_claims_t claims;
+    page_t page;
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims) ||
+        page_from_request(req, res, 50, 500, &page) != 0)
+        return;
+    claim_filter_t filter = {.order_id = order_id,
+                             .status = http_req_query(req, "status"),
+                             .type = http_req_query(req, "type")};
+    if ((filter.status && !claims_status_valid(filter.status)) ||
+        (filter.type && !claims_type_valid(filter.type))) {
+        http_res_problem(res, 400, "bad_filter",
+                         "status is a claim status; type exchange, "
+                         "refund or repair",
+                         NULL);
+        return;
+    }
+    if (page.has_cursor &&
+        (!uuid_valid(page.after_id) || numparse_i64(page.after_key, &(int64_t){0}) != 0)) {
+        http_res_problem(res, 400, "bad_cursor", "the cursor is not one this API gave out", NULL);
+        return;
+    }
+    db_t *db = session(app, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_claims_json(db, &filter, &page, &value);
+    answer_page(res, db, status, value, &page, "claims");
+    release(app, &db);
+}
+
+static void route_order_claims(const http_request_t *req, http_response_t *res, void *arg)
+{
+    const char *order_id = http_req_param(req, "id");
+    if (!uuid_valid(order_id)) {
+        http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
+        return;
+    }
+    claims_list(req, res, arg, order_id);
+}
+
+static void route_claims(const http_request_t *req, http_response_t *res, void *arg)
+{
+    claims_list(req, res, arg, NULL);
+}
+
+static void route_claim_get(const http_request_t *req, http_response_t *res, void *arg)
+{
+    auth_claims_t claims;
+    if (!auth_require(auth_of(arg), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *id = http_req_param(req, "id");
+    if (!uuid_valid(id))
+        http_res_problem(res, 404, "not_found", "no such claim", "a claim id is a UUID");
+    else
+        serve_json(arg, res, store_claim_json, id, NULL, "claim");
+}
+
+static void route_claim_attachment(const http_request_t *req, http_response_t *res, void *arg)
+{
+    order_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *claim_id = http_req_param(req, "id");
+    const char *attachment_id = http_req_param(req, "attachment_id");
+    if (!uuid_valid(claim_id) || !uuid_valid(attachment_id)) {
+        http_res_problem(res, 404, "not_found", "no such attachment", NULL);
+        return;
+    }
+    db_t *db = session(app, res);
+    if (!db)
+        return;
+    bool found = false;
+    char filename[CLAIMS_FILENAME_MAX + 1], type[CLAIMS_CONTENT_TYPE_MAX + 1];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    db_status_t status = store_claim_attachment(db, claim_id, attachment_id, &found, filename,
+                                                sizeof filename, type, sizeof type, &data, &len);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "attachment");
+    } else if (!found) {
+        http_res_problem(res, 404, "not_found", "no such attachment", NULL);
+    } else {
+        char disposition[CLAIMS_FILENAME_MAX + 40];
+        snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", filename);
+        http_res_bytes_take(res, 200, type, data, len);
+        data = NULL;
+        http_res_header(res, "Content-Disposition", disposition);
+        http_res_header(res, "X-Content-Type-Options", "nosniff");
+    }
+    free(data);
+    release(app, &db);
+}
+
+static void route_report_claims(const http_request_t *req, http_response_t *res, void *arg)
+{
+    order_app_t *app = arg;
+    auth_claims_t claims;
+    int64_t from = 0, to = 0;
+    if (!auth_require(auth_of(app), req, res, ROLE_ADMIN | ROLE_MANAGER, &claims) ||
+        !report_period(req, res, &from, &to))
+        return;
+    db_t *db = session(app, res);
+    if (!db)
+        return;
+    json_t *value = NULL;
+    db_status_t status = store_report_claims_json(db, from, to, &value);
+    if (status == DB_OK && value) {
+        json_object_set_new(value, "from_ms", json_integer(from));
+        json_object_set_new(value, "to_ms", json_integer(to));
+    }
+    answer_json(res, db, status, value, "report");
+    release(app, &db);
+}
+
+static int claim_routes_register(http_server_t *http, order_app_t *app)
+{
+    static const struct {
+        const char *method, *pattern;
+        http_handler_fn fn;
+    } routes[] = {
+        {"POST", "/v1/orders/{id}/claims", route_claim_create},
+        {"GET", "/v1/orders/{id}/claims", route_order_claims},
+        {"GET", "/v1/claims", route_claims},
+        {"GET", "/v1/claims/{id}", route_claim_get},
+        {"GET", "/v1/claims/{id}/attachments/{attachment_id}", route_claim_attachment},
+        {"POST", "/v1/claims/{id}/decision", route_claim_decision},
+        {"POST", "/v1/claims/{id}/status", route_claim_status},
+        {"POST", "/v1/claims/{id}/complete", route_claim_complete},
+        {"GET", "/v1/reports/claims", route_report_claims},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, app) != 0)
+            return -1;
+    return http_route_body_limit(http, "POST", "/v1/orders/{id}/claims", CLAIM_BODY_LIMIT);
+}
+
+/* ------------------------------------------------------------------ */
 
 int api_register(http_server_t *http, order_app_t *app)
 {
@@ -1276,6 +1626,8 @@ int api_register(http_server_t *http, order_app_t *app)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, app) != 0)
             return -1;
+    if (claim_routes_register(http, app) != 0)
+        return -1;
     /* a form is a few kilobytes: a megabyte of one is refused unread; a
      * login or a refresh is a few hundred bytes */
     return http_route_body_limit(http, "POST", "/v1/intake/form", app->form_max_bytes) != 0 ||

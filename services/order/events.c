@@ -388,3 +388,120 @@ db_status_t events_cancelled(const emitter_t *em, const order_t *order, const ch
     msg.from_status = pb_lend(from);
     return emit(em, "order.cancelled", order->id, &msg.base);
 }
+
+/* The claim's lines (claims.c's shape) as ClaimLine and PricedLine
+ * messages; strings lent from the JSON. -1 on out of memory. */
+typedef struct {
+    size_t count;
+    Conveyor__ClaimLine *claim_items;
+    Conveyor__ClaimLine **claim_ptrs;
+    Conveyor__PricedLine *priced_items;
+    Conveyor__PricedLine **priced_ptrs;
+} claim_lines_t;
+
+static void claim_lines_clear(claim_lines_t *lines)
+{
+    free(lines->claim_items);
+    free(lines->claim_ptrs);
+    free(lines->priced_items);
+    free(lines->priced_ptrs);
+}
+
+static int claim_lines_of(const json_t *claim, claim_lines_t *out)
+{
+    const json_t *rows = json_object_get(claim, "lines");
+    size_t count = json_array_size(rows);
+    size_t room = count ? count : 1;
+    *out = (claim_lines_t){
+        .count = count,
+        .claim_items = calloc(room, sizeof *out->claim_items),
+        .claim_ptrs = calloc(room, sizeof *out->claim_ptrs),
+        .priced_items = calloc(room, sizeof *out->priced_items),
+        .priced_ptrs = calloc(room, sizeof *out->priced_ptrs),
+    };
+    if (!out->claim_items || !out->claim_ptrs || !out->priced_items || !out->priced_ptrs) {
+        claim_lines_clear(out);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const json_t *row = json_array_get(rows, i);
+        uint32_t line_no = (uint32_t)json_integer_value(json_object_get(row, "line_no"));
+        uint32_t quantity = (uint32_t)json_integer_value(json_object_get(row, "quantity"));
+        int64_t total = json_integer_value(json_object_get(row, "total_minor"));
+        uint32_t vat = (uint32_t)json_integer_value(json_object_get(row, "vat_rate_bp"));
+        Conveyor__ClaimLine *line = &out->claim_items[i];
+        conveyor__claim_line__init(line);
+        line->line_no = line_no;
+        line->sku = pb_lend(json_text(row, "sku"));
+        line->name = pb_lend(json_text(row, "name"));
+        line->quantity = quantity;
+        line->total_minor = total;
+        line->vat_rate_bp = vat;
+        out->claim_ptrs[i] = line;
+        Conveyor__PricedLine *priced = &out->priced_items[i];
+        conveyor__priced_line__init(priced);
+        priced->line_no = line_no;
+        priced->sku = line->sku;
+        priced->name = line->name;
+        priced->quantity = quantity;
+        priced->unit_price_minor = quantity ? total / quantity : 0;
+        priced->vat_rate_bp = vat;
+        priced->amount_minor = total;
+        priced->total_minor = total;
+        out->priced_ptrs[i] = priced;
+    }
+    return 0;
+}
+
+db_status_t events_claim_changed(const emitter_t *em, const char *type,
+                                 const claim_change_t *change)
+{
+    const json_t *claim = change->claim;
+    const char *order_id = json_text(claim, "order_id");
+    claim_lines_t lines;
+    if (claim_lines_of(claim, &lines) != 0)
+        return no_memory(em, type, order_id);
+    Conveyor__ClaimChanged msg = CONVEYOR__CLAIM_CHANGED__INIT;
+    msg.claim_id = pb_lend(json_text(claim, "id"));
+    msg.order_id = pb_lend(order_id);
+    msg.order_number = (uint64_t)json_integer_value(json_object_get(claim, "order_number"));
+    msg.name = pb_lend(json_text(claim, "name"));
+    msg.type = pb_lend(json_text(claim, "type"));
+    msg.reason = pb_lend(json_text(claim, "reason"));
+    msg.n_lines = lines.count;
+    msg.lines = lines.claim_ptrs;
+    msg.amount_minor = json_integer_value(json_object_get(claim, "amount_minor"));
+    msg.status = pb_lend(json_text(claim, "status"));
+    msg.decision = pb_lend(json_text(claim, "decision"));
+    msg.comment = pb_lend(or_empty(change->comment));
+    msg.actor_id = pb_lend(or_empty(change->actor_id));
+    msg.actor_role = pb_lend(or_empty(change->actor_role));
+    msg.at_ms = change->at_ms;
+    msg.customer_id = pb_lend(json_text(claim, "customer_id"));
+    msg.replacement_order_id = pb_lend(json_text(claim, "replacement_order_id"));
+    msg.refund_request_id = pb_lend(json_text(claim, "refund_request_id"));
+    db_status_t status = emit(em, type, order_id, &msg.base);
+    claim_lines_clear(&lines);
+    return status;
+}
+
+db_status_t events_refund_requested(const emitter_t *em, const json_t *claim,
+                                    const char *request_id, const char *actor_id)
+{
+    const char *order_id = json_text(claim, "order_id");
+    claim_lines_t lines;
+    if (claim_lines_of(claim, &lines) != 0)
+        return no_memory(em, "refund.requested", order_id);
+    Conveyor__RefundRequested msg = CONVEYOR__REFUND_REQUESTED__INIT;
+    msg.order_id = pb_lend(order_id);
+    msg.request_id = pb_lend(request_id);
+    msg.claim_id = pb_lend(json_text(claim, "id"));
+    msg.n_lines = lines.count;
+    msg.lines = lines.priced_ptrs;
+    msg.amount_minor = json_integer_value(json_object_get(claim, "amount_minor"));
+    msg.reason = pb_lend(json_text(claim, "name"));
+    msg.actor_id = pb_lend(or_empty(actor_id));
+    db_status_t status = emit(em, "refund.requested", order_id, &msg.base);
+    claim_lines_clear(&lines);
+    return status;
+}

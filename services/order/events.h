@@ -81,4 +81,23 @@ db_status_t events_delivered(const emitter_t *em, const order_t *order);
 db_status_t events_cancelled(const emitter_t *em, const order_t *order, const char *reason,
                              const char *actor_id, const char *from);
 
+/* claim.created, claim.decided, claim.completed (type): the claim as
+ * store_claim_lock_json reads it (after the move: its status, decision,
+ * replacement_order_id, refund_request_id), with the moment's comment
+ * and who made it. */
+typedef struct {
+    const json_t *claim;
+    const char *comment;
+    const char *actor_id;
+    const char *actor_role;
+    int64_t at_ms;
+} claim_change_t;
+db_status_t events_claim_changed(const emitter_t *em, const char *type,
+                                 const claim_change_t *change);
+
+/* refund.requested for an approved refund claim: request_id, the claim's
+ * lines as the receipt's refund lines and its amount. */
+db_status_t events_refund_requested(const emitter_t *em, const json_t *claim,
+                                    const char *request_id, const char *actor_id);
+
 #endif

@@ -17,6 +17,8 @@
  *                          payment status kept, the refund recorded once
  *   refund.failed          the bank refused: the refund recorded once and
  *                          a refund_failed task for the manager, with why
+ *                          (refund.succeeded naming an approved refund
+ *                          claim completes it: claiming.h)
  *   shipment.quoted        carrier, tariff, cost and address verdict kept
  *   shipment.created       the carrier's shipment id kept
  *   shipment.label_created tracking number, tracking and label URLs kept
@@ -51,6 +53,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/utf8.h"
+#include "services/order/claiming.h"
 #include "services/order/funnel.h"
 #include "services/order/history.h"
 #include "services/order/rules.h"
@@ -355,6 +358,8 @@ db_status_t facts_apply(order_app_t *app, const emitter_t *em, const char *strea
     status = apply_rule(app, em, rule, &order, fact, detail_json, state_json, outcome);
     if (status == DB_OK && rule->refund && !refund.succeeded)
         status = refund_failed_task(em, &order, &refund);
+    if (status == DB_OK && rule->refund && refund.succeeded)
+        status = claiming_refunded(app, em, json_string_value(json_object_get(fact, "claim_id")));
     if (status == DB_OK && rule->expires) {
         const char *invoice_id = json_string_value(json_object_get(fact, "invoice_id"));
         status = expiry_timer(db, order_id, invoice_id ? invoice_id : "",

@@ -22,6 +22,11 @@ static const char *role_of(const actor_t *actor)
     return "system";
 }
 
+const char *history_role_name(const actor_t *actor)
+{
+    return role_of(actor);
+}
+
 db_status_t history_add(db_t *db, const char *order_id, const char *kind, const char *from,
                         const char *to, const actor_t *actor, const char *reason,
                         const char *detail_json)

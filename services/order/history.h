@@ -23,6 +23,9 @@ typedef struct {
 /* Conveyor itself, reacting to facts and timers (ROLE_SYSTEM). */
 extern const actor_t history_system;
 
+/* The role a history row names for the actor ("system" for NULL). */
+const char *history_role_name(const actor_t *actor);
+
 /* Appends a history row in the caller's transaction (written with its
  * deferred rows: visible after commit). The actor's first role of admin,
  * manager, warehouse, courier, system names it; a NULL actor is conveyor.

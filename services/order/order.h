@@ -19,13 +19,15 @@
  *   facts.c         the payment and shipping streams' facts
  *   tasks.c         tasks for people and the timers that open them
  *   history.c       the order's history: who did what, and the actors
+ *   claiming.c      claims (F30): filing, decisions, completion, the
+ *                   effects of approval (claims.c: their pure rules)
  *   identity.c      staff sign-in: rate limit, lockouts, refresh tokens
  *   api.c           HTTP routes
  *   jobs.c          the timers' job kinds
  *   store.c         every SQL statement
  *   submission.c, form.c, phone.c
  *                   reading a submission from each door (outside bytes)
- *   assign.c, rules.c, totals.c, calendar.c, login.c
+ *   assign.c, rules.c, totals.c, calendar.c, login.c, claims.c
  *                   pure rules, unit-tested in tests/
  *
  * No include circles: main.c includes order.h and store.h; api.c,

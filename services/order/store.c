@@ -394,12 +394,16 @@ static const struct {
                "to_status IN ('cancelled', 'rescheduled', 'delivered') GROUP BY actor_id) p"},
 };
 
+static int claims_setup(db_t *db);
+
 int store_setup(db_t *db, void *arg)
 {
     (void)arg;
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         if (db_prepare(db, statements[i].name, statements[i].sql) != 0)
             return -1;
+    if (claims_setup(db) != 0)
+        return -1;
     return bulk_of(db, &history_spec) && bulk_of(db, &lines_spec) && bulk_of(db, &tasks_spec) ? 0
                                                                                               : -1;
 }
@@ -1497,4 +1501,266 @@ db_status_t store_report_people_json(db_t *db, int64_t from_ms, int64_t to_ms, j
     db_param_i64(&params, from_ms);
     db_param_i64(&params, to_ms);
     return db_run_json(db, "report_people_json", &params, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* claims (F30)                                                         */
+
+/* The claims' statements, registered beside the others (store_setup). */
+static const struct {
+    const char *name, *sql;
+} claim_statements[] = {
+    {"claim_order_json",
+     "SELECT json_build_object('id', o.id, 'number', o.number, 'status', o.status, "
+     "'customer_id', o.customer_id, 'channel', o.channel, 'lines', (SELECT "
+     "coalesce(json_agg(json_build_object('line_no', l.line_no, 'sku', l.sku, 'name', l.name, "
+     "'quantity', l.quantity, 'total_minor', coalesce(l.total_minor, 0), 'vat_rate_bp', "
+     "coalesce(l.vat_rate_bp, 0)) ORDER BY l.line_no), '[]') FROM order_lines l WHERE "
+     "l.order_id = o.id), 'claimed', (SELECT coalesce(json_object_agg(x.line_no, x.n), '{}') "
+     "FROM (SELECT e->>'line_no' AS line_no, sum((e->>'quantity')::bigint) AS n FROM claims c, "
+     "jsonb_array_elements(c.lines) e WHERE c.order_id = o.id AND c.status <> 'rejected' "
+     "GROUP BY 1) x)) FROM orders o WHERE o.id = $1 FOR UPDATE OF o"},
+    {"claim_insert",
+     "INSERT INTO claims (id, order_id, name, type, reason, comment, status, lines, "
+     "amount_minor, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'under_review', "
+     "$7::jsonb, $8, $9, " TS("$10") ")"},
+    {"claim_attachment_add",
+     "INSERT INTO claim_attachments (id, claim_id, filename, content_type, size_bytes, data, "
+     "created_at) VALUES ($1, $2, $3, $4, $5, $6, " TS("$7") ")"},
+    {"claim_history_add",
+     "INSERT INTO claim_history (claim_id, at, from_status, to_status, actor_id, actor_role, "
+     "comment) VALUES ($1, " TS("$2") ", $3, $4, $5, $6, coalesce($7, ''))"},
+    {"claim_lock_json",
+     "SELECT json_build_object('id', c.id, 'order_id', c.order_id, 'order_number', o.number, "
+     "'customer_id', o.customer_id, 'channel', o.channel, 'name', c.name, 'type', c.type, "
+     "'reason', c.reason, 'comment', c.comment, 'status', c.status, 'lines', c.lines, "
+     "'amount_minor', c.amount_minor, 'decision', c.decision, 'replacement_order_id', "
+     "c.replacement_order_id, 'refund_request_id', c.refund_request_id) FROM claims c JOIN "
+     "orders o ON o.id = c.order_id WHERE c.id = $1 FOR UPDATE OF c"},
+    {"claim_move",
+     "UPDATE claims SET status = $2, decision = coalesce($3, decision), decision_comment = "
+     "CASE WHEN $3::text IS NULL THEN decision_comment ELSE coalesce($4, '') END, decided_at = "
+     "CASE WHEN $3 IN ('approved', 'rejected') THEN " TS(
+         "$7") " ELSE decided_at END, "
+               "completed_at = CASE WHEN $2 = 'completed' THEN " TS(
+                   "$7") " ELSE completed_at END, "
+                         "replacement_order_id = coalesce($5::uuid, replacement_order_id), "
+                         "refund_request_id = coalesce($6::uuid, refund_request_id) WHERE id = $1"},
+    {"claim_json",
+     "SELECT json_build_object('id', c.id, 'order_id', c.order_id, 'order_number', o.number, "
+     "'name', c.name, 'type', c.type, 'reason', c.reason, 'comment', c.comment, 'status', "
+     "c.status, 'lines', c.lines, 'amount_minor', c.amount_minor, 'decision', c.decision, "
+     "'decision_comment', c.decision_comment, 'replacement_order_id', c.replacement_order_id, "
+     "'refund_request_id', c.refund_request_id, 'created_by', c.created_by, 'created_at', "
+     "c.created_at, 'decided_at', c.decided_at, 'completed_at', c.completed_at, 'attachments', "
+     "(SELECT coalesce(json_agg(json_build_object('id', a.id, 'filename', a.filename, "
+     "'content_type', a.content_type, 'size_bytes', a.size_bytes) ORDER BY a.created_at, "
+     "a.id), '[]') FROM claim_attachments a WHERE a.claim_id = c.id), 'history', (SELECT "
+     "coalesce(json_agg(json_build_object('at', h.at, 'from', h.from_status, 'to', "
+     "h.to_status, 'actor_id', h.actor_id, 'actor_role', h.actor_role, 'comment', h.comment) "
+     "ORDER BY h.id), '[]') FROM claim_history h WHERE h.claim_id = c.id)) FROM claims c JOIN "
+     "orders o ON o.id = c.order_id WHERE c.id = $1"},
+    {"claims_json",
+     "SELECT json_build_object('items', coalesce(json_agg(r.row ORDER BY r.created_at DESC, "
+     "r.id DESC), '[]'), 'last', (array_agg(r.cursor ORDER BY r.created_at, r.id))[1]) FROM ("
+     "SELECT c.created_at, c.id, " MS_OF(
+         "c.created_at") "::text AS cursor, json_build_object('id', c.id, 'order_id', "
+                         "c.order_id, 'order_number', o.number, 'name', c.name, 'type', c.type, "
+                         "'reason', c.reason, 'status', c.status, 'amount_minor', "
+                         "c.amount_minor, 'created_at', c.created_at, 'decided_at', "
+                         "c.decided_at, 'completed_at', c.completed_at) AS row FROM claims c "
+                         "JOIN orders o ON o.id = c.order_id WHERE ($1::uuid IS NULL OR "
+                         "c.order_id = $1) AND ($2::text IS NULL OR c.status = $2) AND "
+                         "($3::text IS NULL OR c.type = $3) AND ($4::bigint IS NULL OR "
+                         "(c.created_at, c.id) < (" TS("$4") ", $5::uuid)) ORDER BY "
+                                                             "c.created_at DESC, c.id DESC "
+                                                             "LIMIT $6) r"},
+    {"claim_attachment",
+     "SELECT filename, content_type, data FROM claim_attachments WHERE id = $1 AND "
+     "claim_id = $2"},
+    {"report_claims_json",
+     "WITH c AS (SELECT * FROM claims WHERE created_at >= " TS("$1") " AND created_at < " TS(
+         "$2") "), "
+               "d AS (SELECT extract(epoch FROM decided_at - "
+               "created_at) / 3600 AS h FROM c WHERE decided_at "
+               "IS NOT NULL), "
+               "f AS (SELECT extract(epoch FROM completed_at - "
+               "created_at) / 3600 AS h FROM c WHERE "
+               "completed_at IS NOT NULL) "
+               "SELECT json_build_object('claims', (SELECT "
+               "count(*) FROM c), 'by_type', (SELECT "
+               "coalesce(json_object_agg(type, n), '{}') FROM "
+               "(SELECT type, count(*) AS n FROM c GROUP BY 1) "
+               "t), 'by_reason', (SELECT "
+               "coalesce(json_object_agg(reason, n), '{}') FROM "
+               "(SELECT reason, count(*) AS n FROM c GROUP BY 1) "
+               "t), 'by_status', (SELECT "
+               "coalesce(json_object_agg(status, n), '{}') FROM "
+               "(SELECT status, count(*) AS n FROM c GROUP BY 1) "
+               "t), 'to_decision', (SELECT json_build_object("
+               "'count', count(*), 'median_hours', "
+               "round((percentile_cont(0.5) WITHIN GROUP (ORDER "
+               "BY h))::numeric, 2), 'mean_hours', "
+               "round(avg(h)::numeric, 2)) FROM d), "
+               "'to_completion', (SELECT json_build_object("
+               "'count', count(*), 'median_hours', "
+               "round((percentile_cont(0.5) WITHIN GROUP (ORDER "
+               "BY h))::numeric, 2), 'mean_hours', "
+               "round(avg(h)::numeric, 2)) FROM f))"},
+    {"order_free_delivery", "UPDATE orders SET delivery_price_override_minor = 0 WHERE id = $1"},
+};
+
+static int claims_setup(db_t *db)
+{
+    for (size_t i = 0; i < sizeof claim_statements / sizeof claim_statements[0]; i++)
+        if (db_prepare(db, claim_statements[i].name, claim_statements[i].sql) != 0)
+            return -1;
+    return 0;
+}
+
+db_status_t store_claim_order_json(db_t *db, const char *order_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run_json(db, "claim_order_json", &params, out);
+}
+
+db_status_t store_claim_insert(db_t *db, const claim_row_t *row)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, row->id);
+    db_param_text(&params, row->order_id);
+    db_param_text(&params, row->name);
+    db_param_text(&params, row->type);
+    db_param_text(&params, row->reason);
+    db_param_text(&params, row->comment ? row->comment : "");
+    db_param_text(&params, row->lines_json);
+    db_param_i64(&params, row->amount_minor);
+    db_param_text(&params, row->created_by);
+    db_param_i64(&params, row->at_ms);
+    return db_run_count(db, "claim_insert", &params, NULL);
+}
+
+db_status_t store_claim_attachment_add(db_t *db, const char *id, const char *claim_id,
+                                       const char *filename, const char *content_type,
+                                       const unsigned char *data, size_t len, int64_t at_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, id);
+    db_param_text(&params, claim_id);
+    db_param_text(&params, filename);
+    db_param_text(&params, content_type);
+    db_param_i64(&params, (int64_t)len);
+    db_param_bytes(&params, data, len);
+    db_param_i64(&params, at_ms);
+    return db_run_count(db, "claim_attachment_add", &params, NULL);
+}
+
+db_status_t store_claim_history_add(db_t *db, const char *claim_id, int64_t at_ms, const char *from,
+                                    const char *to, const char *actor_id, const char *actor_role,
+                                    const char *comment)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, claim_id);
+    db_param_i64(&params, at_ms);
+    db_param_text(&params, from);
+    db_param_text(&params, to);
+    db_param_text(&params, actor_id);
+    db_param_text(&params, actor_role);
+    db_param_text(&params, comment);
+    return db_run_count(db, "claim_history_add", &params, NULL);
+}
+
+db_status_t store_claim_lock_json(db_t *db, const char *claim_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, claim_id);
+    return db_run_json(db, "claim_lock_json", &params, out);
+}
+
+db_status_t store_claim_move(db_t *db, const claim_move_row_t *row)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, row->claim_id);
+    db_param_text(&params, row->status);
+    db_param_text(&params, row->decision);
+    db_param_text(&params, row->comment);
+    db_param_text(&params, row->replacement_order_id);
+    db_param_text(&params, row->refund_request_id);
+    db_param_i64(&params, row->at_ms);
+    return db_run_count(db, "claim_move", &params, NULL);
+}
+
+db_status_t store_claim_json(db_t *db, const char *claim_id, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, claim_id);
+    return db_run_json(db, "claim_json", &params, out);
+}
+
+db_status_t store_claims_json(db_t *db, const claim_filter_t *filter, const page_t *page,
+                              json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    param_text_or_null(&params, filter->order_id);
+    param_text_or_null(&params, filter->status);
+    param_text_or_null(&params, filter->type);
+    param_text_or_null(&params, page->has_cursor ? page->after_key : NULL);
+    param_text_or_null(&params, page->has_cursor ? page->after_id : NULL);
+    db_param_i64(&params, page->limit);
+    return db_run_json(db, "claims_json", &params, out);
+}
+
+db_status_t store_claim_attachment(db_t *db, const char *claim_id, const char *attachment_id,
+                                   bool *found, char *filename, size_t filename_size,
+                                   char *content_type, size_t content_type_size,
+                                   unsigned char **data_out, size_t *len_out)
+{
+    *found = false;
+    *data_out = NULL;
+    *len_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, attachment_id);
+    db_param_text(&params, claim_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "claim_attachment", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1) {
+        db_copy_value(res, 0, 0, filename, filename_size);
+        db_copy_value(res, 0, 1, content_type, content_type_size);
+        if (db_get_bytes(res, 0, 2, data_out, len_out) != 0)
+            status =
+                db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not read attachment %s", attachment_id);
+        else
+            *found = true;
+    }
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_report_claims_json(db_t *db, int64_t from_ms, int64_t to_ms, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, from_ms);
+    db_param_i64(&params, to_ms);
+    return db_run_json(db, "report_claims_json", &params, out);
+}
+
+db_status_t store_order_free_delivery(db_t *db, const char *order_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run_count(db, "order_free_delivery", &params, NULL);
 }

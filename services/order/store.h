@@ -378,4 +378,69 @@ db_status_t store_report_sales_json(db_t *db, const char *by, int64_t from_ms, i
                                     json_t **out);
 db_status_t store_report_people_json(db_t *db, int64_t from_ms, int64_t to_ms, json_t **out);
 
+/* --- claims (F30; claims.h, claiming.c) --------------------------------- */
+
+/* The order a claim is filed for, locked: {id, number, status,
+ * customer_id, channel, lines: [{line_no, sku, name, quantity,
+ * total_minor, vat_rate_bp}], claimed: {"<line_no>": units named by its
+ * claims that were not rejected}}; *out NULL for no such order. */
+db_status_t store_claim_order_json(db_t *db, const char *order_id, json_t **out);
+
+typedef struct {
+    const char *id, *order_id, *name, *type, *reason, *comment;
+    const char *lines_json;
+    int64_t amount_minor;
+    const char *created_by;
+    int64_t at_ms;
+} claim_row_t;
+
+db_status_t store_claim_insert(db_t *db, const claim_row_t *row);
+db_status_t store_claim_attachment_add(db_t *db, const char *id, const char *claim_id,
+                                       const char *filename, const char *content_type,
+                                       const unsigned char *data, size_t len, int64_t at_ms);
+db_status_t store_claim_history_add(db_t *db, const char *claim_id, int64_t at_ms, const char *from,
+                                    const char *to, const char *actor_id, const char *actor_role,
+                                    const char *comment);
+
+/* The claim, locked, as the events carry it: {id, order_id, order_number,
+ * customer_id, channel, name, type, reason, comment, status, lines,
+ * amount_minor, decision, replacement_order_id, refund_request_id};
+ * *out NULL for no such claim. */
+db_status_t store_claim_lock_json(db_t *db, const char *claim_id, json_t **out);
+
+/* A move of the claim to status at at_ms. decision (NULL: none) and its
+ * comment are kept; approved and rejected stamp decided_at, completed
+ * completed_at; replacement_order_id and refund_request_id (NULL: kept)
+ * are set. */
+typedef struct {
+    const char *claim_id, *status, *decision, *comment;
+    const char *replacement_order_id, *refund_request_id;
+    int64_t at_ms;
+} claim_move_row_t;
+db_status_t store_claim_move(db_t *db, const claim_move_row_t *row);
+
+/* The claim for the API: everything, its attachments' names and sizes and
+ * its history; NULL when none. */
+db_status_t store_claim_json(db_t *db, const char *claim_id, json_t **out);
+
+typedef struct {
+    const char *order_id, *status, *type; /* NULL: any */
+} claim_filter_t;
+/* A page of claims, newest first: {items, last}. */
+db_status_t store_claims_json(db_t *db, const claim_filter_t *filter, const page_t *page,
+                              json_t **out);
+
+/* One attachment's bytes; *found false when the claim has no such one. */
+db_status_t store_claim_attachment(db_t *db, const char *claim_id, const char *attachment_id,
+                                   bool *found, char *filename, size_t filename_size,
+                                   char *content_type, size_t content_type_size,
+                                   unsigned char **data_out, size_t *len_out);
+
+/* F30's report over claims created in [from, to): counts by type, reason
+ * and status; median and mean hours to the decision and to completion. */
+db_status_t store_report_claims_json(db_t *db, int64_t from_ms, int64_t to_ms, json_t **out);
+
+/* An exchange's replacement order is free: no delivery price either. */
+db_status_t store_order_free_delivery(db_t *db, const char *order_id);
+
 #endif

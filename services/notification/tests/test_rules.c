@@ -230,6 +230,30 @@ static void test_render(void **state)
     json_decref(event);
 }
 
+/* A claim's own placeholders come from its event, the money in the
+ * order's currency and the template's language. */
+static void test_claim_placeholders(void **state)
+{
+    (void)state;
+    json_t *order = parse("{\"number\": 77, \"totals\": {\"total_minor\": 1, \"currency\": "
+                          "\"RUB\"}}");
+    json_t *event = parse("{\"claim_name\": \"Refund 05.12.2026\", \"claim_comment\": "
+                          "\"ok\", \"claim_amount_minor\": 250000}");
+    placeholders_in_t in = {order, event, "en", "", "Shop", ""};
+    json_t *data = placeholders_data(&in);
+    assert_non_null(data);
+    char *out = NULL, why[RENDER_WHY_SIZE];
+    assert_int_equal(0, render_template("{{claim_name}} of No. {{number}}: {{claim_amount}} "
+                                        "({{claim_comment}}){{^claim_type}}.{{/claim_type}}",
+                                        data, RENDER_TEXT, &out, why));
+    assert_string_equal("Refund 05.12.2026 of No. 77: 2,500.00 RUB (ok).", out);
+    free(out);
+    assert_int_equal(0, render_check("{{claim_name}} {{claim_amount}} {{claim_comment}}", why));
+    json_decref(data);
+    json_decref(order);
+    json_decref(event);
+}
+
 static void test_check(void **state)
 {
     (void)state;
@@ -251,10 +275,15 @@ static void test_check(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_condition),       cmocka_unit_test(test_condition_valid),
-        cmocka_unit_test(test_dedup_key),       cmocka_unit_test(test_quiet_hours),
-        cmocka_unit_test(test_quiet_hours_dst), cmocka_unit_test(test_verdict),
-        cmocka_unit_test(test_money),           cmocka_unit_test(test_render),
+        cmocka_unit_test(test_condition),
+        cmocka_unit_test(test_condition_valid),
+        cmocka_unit_test(test_dedup_key),
+        cmocka_unit_test(test_quiet_hours),
+        cmocka_unit_test(test_quiet_hours_dst),
+        cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_money),
+        cmocka_unit_test(test_render),
+        cmocka_unit_test(test_claim_placeholders),
         cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
