@@ -144,6 +144,7 @@ typedef struct {
     char payment_terms[16];          /* "" until confirmed */
     int64_t placed_at_ms;
     bool sender_prices;
+    uint64_t lines_version; /* the version whose lines inventory answers (editing.c) */
 } order_t;
 
 /* Reads and locks the order (FOR UPDATE); *found false when unknown. */
@@ -205,6 +206,28 @@ typedef struct {
 
 db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *stock_state,
                                   const order_totals_row_t *totals, uint64_t *version_out);
+
+/* --- editing (editing.c) ---------------------------------------------- */
+
+/* Replaces every line of the order with lines (line_no, sku, name,
+ * quantity, sender price, and the price, VAT, weight and amounts when
+ * unit_price_minor >= 0; NULL otherwise, until inventory prices them). */
+db_status_t store_lines_replace(db_t *db, const char *order_id, const order_line_t *lines,
+                                size_t count);
+
+typedef struct {
+    const char *delivery_json; /* NULL: unchanged */
+    const char *method;        /* with delivery_json */
+    const char *region;        /* with delivery_json */
+    uint32_t discount_bp;
+    const char *stock_state;
+    const order_totals_row_t *totals;
+    bool lines_changed; /* lines_version becomes the new version */
+} order_edit_row_t;
+
+/* Writes an edit onto the order; *version_out the new version. */
+db_status_t store_order_edit(db_t *db, const char *order_id, const order_edit_row_t *edit,
+                             uint64_t *version_out);
 
 /* The delivery price for method x region x lines total (delivery_prices). */
 db_status_t store_delivery_price(db_t *db, const char *method, const char *region,
