@@ -143,13 +143,13 @@ static char *edit_detail(const edit_result_t *result, const order_t *before,
         json_array_append_new(after_lines,
                               json_pack("{s:i,s:s,s:I}", "line_no", (int)lines[i].line_no, "sku",
                                         lines[i].sku, "quantity", (json_int_t)lines[i].quantity));
-    json_t *detail = json_pack(
-        "{s:o*,s:I,s:I,s:{s:i,s:I},s:{s:o*,s:i,s:I,s:o*}}", "changed", changed, "from_version",
-        (json_int_t)before->version, "version", (json_int_t)result->version, "before",
-        "discount_bp", (int)before->discount_bp, "total_minor", (json_int_t)before->total_minor,
-        "after", "lines", after_lines, "discount_bp", (int)discount_bp, "total_minor",
-        (json_int_t)result->total_minor, "delivery",
-        delivery_json ? json_loads(delivery_json, 0, NULL) : NULL);
+    json_t *detail =
+        json_pack("{s:o*,s:I,s:I,s:{s:i,s:I},s:{s:o*,s:i,s:I,s:o*}}", "changed", changed,
+                  "from_version", (json_int_t)before->version, "version",
+                  (json_int_t)result->version, "before", "discount_bp", (int)before->discount_bp,
+                  "total_minor", (json_int_t)before->total_minor, "after", "lines", after_lines,
+                  "discount_bp", (int)discount_bp, "total_minor", (json_int_t)result->total_minor,
+                  "delivery", delivery_json ? json_loads(delivery_json, 0, NULL) : NULL);
     char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     json_decref(detail);
     return text;
@@ -161,8 +161,8 @@ static const char *actor_role(const actor_t *actor)
 }
 
 db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *order_id,
-                          const order_edit_t *edit, const actor_t *actor,
-                          uint64_t expected_version, edit_result_t *result)
+                          const order_edit_t *edit, const actor_t *actor, uint64_t expected_version,
+                          edit_result_t *result)
 {
     (void)app;
     db_t *db = emitter_db(em);
@@ -206,8 +206,8 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
         const char *repeated = NULL;
         int rc = new_lines(old, old_count, edit->contents, &rows, &lines_changed, &repeated);
         if (rc == -2) {
-            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the lines of order %s",
-                             order.id);
+            status =
+                db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the lines of order %s", order.id);
             goto done;
         }
         if (rc == -1) {
@@ -227,9 +227,9 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
     const char *method = order.method, *region = order.region;
     if (edit->has_delivery) {
         json_t *canonical = submission_to_json(edit->contents);
-        new_delivery =
-            canonical ? json_dumps(json_object_get(canonical, "delivery"), JSON_COMPACT | JSON_SORT_KEYS)
-                      : NULL;
+        new_delivery = canonical ? json_dumps(json_object_get(canonical, "delivery"),
+                                              JSON_COMPACT | JSON_SORT_KEYS)
+                                 : NULL;
         json_decref(canonical);
         if (!new_delivery) {
             status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the delivery of order %s",

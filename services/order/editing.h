@@ -23,7 +23,7 @@
 
 typedef enum {
     EDIT_OK = 0,
-    EDIT_UNCHANGED,    /* everything given is as the order has it: nothing written */
+    EDIT_UNCHANGED, /* everything given is as the order has it: nothing written */
     EDIT_NOT_FOUND,
     EDIT_STALE,        /* the order is at another version than the one given */
     EDIT_NOT_EDITABLE, /* assembled or further, or closed: detail says why */
@@ -58,7 +58,7 @@ typedef struct {
  * result with DB_OK and nothing written (the caller abandons the
  * transaction). Safe to run again from the start (result is reset). */
 db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *order_id,
-                          const order_edit_t *edit, const actor_t *actor,
-                          uint64_t expected_version, edit_result_t *result);
+                          const order_edit_t *edit, const actor_t *actor, uint64_t expected_version,
+                          edit_result_t *result);
 
 #endif

@@ -96,6 +96,7 @@ v2=$(http_body "$out" | jq -r .version)
 [ "$v2" -gt "$v" ] || it_fail "the version did not move on: $v -> $v2"
 
 # --- lines: a kept SKU keeps its number, a new one takes the next -------------------
+it_stop inv # so that the order is seen before inventory answers
 out=$(edit "$order" "$as_anna" '{"lines":[{"sku":"MUG","quantity":2},{"sku":"BOOK","quantity":1}],
   "delivery":{"method":"courier","address":{"region":"Moscow","city":"Moscow","line1":"Arbat 5"}}}' "$v2")
 it_assert_eq "200 lines,delivery pending" \
@@ -121,6 +122,8 @@ it_assert_eq "2 $anna loyal customer" \
 out=$(order_move "$order" confirmed "$as_anna")
 it_assert_eq "409 not_ready" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
     "an order whose new lines are not yet held cannot be confirmed"
+inv_start_ready inv 1
+it_wait_until 20 "the new lines held" order_has_stock "$order" reserved
 
 # --- once assembled, an edit is refused with the reason --------------------------
 packed=$(submit E-2 "$body")
