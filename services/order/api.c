@@ -914,6 +914,9 @@ static void route_order_edit(const http_request_t *req, http_response_t *res, vo
         http_res_problem_extra_take(res, 409, "not_editable", "the order can no longer be changed",
                                     result->detail,
                                     json_pack("{s:s}", "order_status", result->status));
+    } else if (result->outcome == EDIT_TERMS_CHANGE) {
+        http_res_problem(res, 409, "terms_would_change", "the change would change how it is paid",
+                         result->detail);
     } else if (result->outcome == EDIT_INVALID) {
         http_res_problem(res, 422, "invalid", "the edit is not valid", result->detail);
     } else {

@@ -18,6 +18,7 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "services/order/events.h"
+#include "services/order/funnel.h"
 #include "services/order/rules.h"
 #include "services/order/store.h"
 #include "services/order/totals.h"
@@ -274,6 +275,20 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
                  (long long)INT64_MAX);
         goto done;
     }
+    if (funnel_was_confirmed(&order)) {
+        /* new lines are unpriced yet: the terms' "nothing to pay" is not
+         * decided by them */
+        int64_t judged = lines_changed && totals.total_minor <= 0 ? 1 : totals.total_minor;
+        const char *terms = rules_payment_terms(method, region, app->local_region, judged);
+        if (strcmp(terms, order.payment_terms) != 0) {
+            result->outcome = EDIT_TERMS_CHANGE;
+            snprintf(result->detail, sizeof result->detail,
+                     "the order is confirmed to be paid %s; with this change it would be %s: "
+                     "cancel it and file it again",
+                     order.payment_terms, terms);
+            goto done;
+        }
+    }
     /* changed lines are held again by inventory; until it answers for this
      * version the order cannot be confirmed */
     const char *stock_state = lines_changed ? "pending" : order.stock_state;
@@ -307,8 +322,10 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
         goto done;
     order.version = version;
     order.discount_bp = discount_bp;
-    snprintf(order.method, sizeof order.method, "%s", method);
-    snprintf(order.region, sizeof order.region, "%s", region);
+    if (delivery_changed) { /* method and region point into the edit then, not the order */
+        snprintf(order.method, sizeof order.method, "%s", method);
+        snprintf(order.region, sizeof order.region, "%s", region);
+    }
     snprintf(order.stock_state, sizeof order.stock_state, "%s", stock_state);
     order.lines_minor = totals.lines_minor;
     order.discount_minor = totals.discount_minor;
@@ -327,6 +344,12 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
                              .reason = edit->reason,
                              .at_ms = clock_now_ms()};
     status = events_changed(em, &change);
+    /* a confirmed order whose lines stay is billed again now; new lines
+     * once inventory priced them (stock.c) */
+    if (status == DB_OK && !lines_changed && funnel_was_confirmed(&order))
+        status = funnel_reconfirm(app, em, &order);
+    if (status == DB_OK)
+        result->total_minor = order.total_minor;
 done:
     free(detail);
     free(new_delivery);

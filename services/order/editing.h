@@ -8,6 +8,12 @@
  * recomputed by the totals rule, a history row, and order.changed at the
  * new version. Changed lines make the stock pending until inventory answers
  * for that version (stock.c ignores answers about older lines).
+ *
+ * An order already confirmed is confirmed again (funnel_reconfirm): at
+ * once when its lines stay, after inventory priced the new lines
+ * otherwise; the payment service bills the new total. An edit that would
+ * change how a confirmed order is paid (on delivery / prepaid: a delivery
+ * to another method or region) is refused: cancel and file it again.
  */
 #ifndef ORDER_EDITING_H
 #define ORDER_EDITING_H
@@ -28,6 +34,7 @@ typedef enum {
     EDIT_STALE,        /* the order is at another version than the one given */
     EDIT_NOT_EDITABLE, /* assembled or further, or closed: detail says why */
     EDIT_INVALID,      /* the lines repeat a SKU: detail says which */
+    EDIT_TERMS_CHANGE, /* a confirmed order would be paid another way: detail says how */
 } edit_outcome_t;
 
 /* What the manager asked for, read and validated by intake's rules

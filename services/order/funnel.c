@@ -129,6 +129,23 @@ static db_status_t confirm_order(order_app_t *app, const emitter_t *em, order_t 
     return status;
 }
 
+bool funnel_was_confirmed(const order_t *order)
+{
+    static const char *const statuses[] = {"confirmed", "awaiting_payment", "payment_error",
+                                           "payment_received", "prepare_for_delivery"};
+    if (!order->payment_terms[0])
+        return false;
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strcmp(order->status, statuses[i]) == 0)
+            return true;
+    return false;
+}
+
+db_status_t funnel_reconfirm(order_app_t *app, const emitter_t *em, order_t *order)
+{
+    return confirm_order(app, em, order);
+}
+
 static db_status_t apply_status(order_app_t *app, const emitter_t *em, order_t *order,
                                 const char *to, const actor_t *actor, const char *reason,
                                 int depth);

@@ -172,6 +172,9 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
     free(delivery_json);
     if (status == DB_OK && strcmp(order.status, "awaiting_supply") == 0)
         status = supply_arrived(app, em, &order, version);
+    /* an edit of a confirmed order: billed again once its new lines are priced */
+    if (status == DB_OK && order.lines_version > 1 && funnel_was_confirmed(&order))
+        status = funnel_reconfirm(app, em, &order);
 done:
     if (overflowing) {
         /* catalogue prices past any real shop: refused for good, for a
