@@ -6,7 +6,9 @@
  * from the prices the order already has (a kept line keeps its reserved
  * price; a new line has none until inventory prices it with stock.reserved
  * of the new version, which stock.c turns into order.reserved with the
- * final totals).
+ * final totals). A new delivery for the same lines is announced with
+ * order.reserved at once, so that the shipping service quotes it again
+ * (it re-quotes a newer order.reserved until the shipment is created).
  */
 #include "services/order/editing.h"
 
@@ -154,6 +156,23 @@ static char *edit_detail(const edit_result_t *result, const order_t *before,
     char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     json_decref(detail);
     return text;
+}
+
+/* order.reserved at the edit's version: the held lines priced, the new
+ * delivery, the recipient. */
+static db_status_t requote(const emitter_t *em, const order_t *order, const char *delivery_json)
+{
+    db_t *db = emitter_db(em);
+    order_line_t *lines = NULL;
+    size_t count = 0;
+    customer_contact_t contact;
+    db_status_t status = funnel_priced_lines(db, order, &lines, &count);
+    if (status == DB_OK)
+        status = store_customer_contact(db, order->customer_id, &contact);
+    if (status == DB_OK)
+        status = events_reserved(em, order, lines, count, delivery_json, &contact);
+    free(lines);
+    return status;
 }
 
 static const char *actor_role(const actor_t *actor)
@@ -326,7 +345,8 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
         snprintf(order.method, sizeof order.method, "%s", method);
         snprintf(order.region, sizeof order.region, "%s", region);
     }
-    snprintf(order.stock_state, sizeof order.stock_state, "%s", stock_state);
+    if (lines_changed) /* stock_state is the order's own otherwise */
+        snprintf(order.stock_state, sizeof order.stock_state, "%s", stock_state);
     order.lines_minor = totals.lines_minor;
     order.discount_minor = totals.discount_minor;
     order.delivery_minor = totals.delivery_minor;
@@ -344,6 +364,11 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
                              .reason = edit->reason,
                              .at_ms = clock_now_ms()};
     status = events_changed(em, &change);
+    /* a new delivery for the same held lines: order.reserved again, so that
+     * shipping quotes the new address (new lines get it from stock.c) */
+    if (status == DB_OK && delivery_changed && !lines_changed &&
+        strcmp(order.stock_state, "reserved") == 0)
+        status = requote(em, &order, delivery_now);
     /* a confirmed order whose lines stay is billed again now; new lines
      * once inventory priced them (stock.c) */
     if (status == DB_OK && !lines_changed && funnel_was_confirmed(&order))
