@@ -184,6 +184,8 @@ static const struct {
     {"order_merge_payment", "UPDATE orders SET payment = payment || $2::jsonb WHERE id = $1"},
     {"order_merge_shipment", "UPDATE orders SET shipment = shipment || $2::jsonb WHERE id = $1"},
     {"order_invoice", "SELECT coalesce(payment->>'invoice_id', '') FROM orders WHERE id = $1"},
+    {"order_paid", "SELECT coalesce(CASE WHEN jsonb_typeof(payment->'paid_minor') = 'number' THEN "
+                   "(payment->>'paid_minor')::numeric END, 0)::bigint FROM orders WHERE id = $1"},
     {"order_refund_claim",
      "INSERT INTO order_refunds (order_id, refund_key, status, amount_minor, reason, reason_code, "
      "reason_text, at) VALUES ($1, $2, $3, $4, $5, $6, $7, " TS(
@@ -1064,6 +1066,22 @@ db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *
     return db_run(db,
                   strcmp(stream, "payment") == 0 ? "order_merge_payment" : "order_merge_shipment",
                   &params, NULL);
+}
+
+db_status_t store_order_paid(db_t *db, const char *order_id, int64_t *paid_out)
+{
+    *paid_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_paid", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1)
+        *paid_out = db_get_i64_or(res, 0, 0, 0);
+    PQclear(res);
+    return DB_OK;
 }
 
 db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_t out_size)

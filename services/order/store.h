@@ -245,6 +245,10 @@ db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *
 /* The invoice the order's payment state names ("" when none). */
 db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_t out_size);
 
+/* What the payment service last said was paid for the order (net of
+ * refunds); 0 when it said nothing. */
+db_status_t store_order_paid(db_t *db, const char *order_id, int64_t *paid_out);
+
 /* A refund of the order as the payment service reported it (issue 11
  * item 4). refund_key: its refund id, or "request:<id>" for a request
  * refused before any refund was opened. Strings may be NULL (""). */

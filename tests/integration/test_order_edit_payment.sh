@@ -5,7 +5,8 @@
 # lines stay, once inventory priced them otherwise); the payment service
 # treats the newer order.confirmed as a re-invoice — the open invoice
 # cancelled as superseded, a new one for the new amount due — and, once
-# paid, an edit that lowers the total refunds the difference. An edit that
+# paid, an edit that raises the total invoices the rest and tells the
+# manager to hold the parcel, and one that lowers it refunds the difference. An edit that
 # would change how a confirmed order is paid is refused with the reason.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
@@ -88,10 +89,17 @@ it_assert_eq 710000 "$(order_sql "SELECT total_minor FROM orders.orders WHERE id
 # --- paid, then one lamp less: the difference goes back --------------------------
 pay_at_bank "$order"
 it_wait_until 20 "paid in full: prepare for delivery" order_has_status "$order" prepare_for_delivery
+# four lamps after three were paid: 1000000 - 10 % + 35000 = 935000, 225000 more
+v=$(edit "$order" '{"lines":[{"sku":"LAMP","quantity":4}]}')
+it_wait_until 20 "the new lines held" order_has_stock "$order" reserved
+it_wait_until 30 "an invoice for the rest" open_invoice_is "$order" 225000
+it_assert_eq 1 "$(order_sql "SELECT count(*) FROM orders.tasks WHERE order_id = '$order' AND kind = 'partial_payment' AND title LIKE '%changed after it was paid: 2250.00 more is due%'")" \
+    "the manager is told to hold the parcel until the rest is paid"
 v=$(edit "$order" '{"lines":[{"sku":"LAMP","quantity":2}]}')
 it_wait_until 20 "the new lines held" order_has_stock "$order" reserved
 it_wait_until 30 "the payment service heard the lowered total" billed_total_is "$order" 485000
 it_wait_until 30 "the overpaid difference refunded" refund_is "$order" succeeded
+it_assert_eq cancelled "$(invoice_field "$order" status)" "the invoice for the rest cancelled: nothing more is due"
 it_assert_eq 225000 "$(pay_sql "SELECT sum(amount_minor) FROM payment.refunds WHERE order_id = '$order'")" \
     "710000 paid, 485000 due now: 225000 back"
 it_assert_eq prepare_for_delivery "$(order_status "$order")" "the paid order stays ready for delivery"
