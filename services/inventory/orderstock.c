@@ -430,11 +430,9 @@ db_status_t orderstock_delivered(inventory_app_t *app, const emitter_t *em,
 /* The stock an edit gives back before its new lines are decided: every
  * product the old reservation holds, in the transaction's cache, and the
  * ledger's release rows. */
-static db_status_t give_back(inventory_app_t *app, db_t *db, stockcache_t *cache,
-                             const order_ref_t *order, const order_line_t *old, size_t old_count,
-                             product_row_t **old_rows)
+static db_status_t give_back(db_t *db, stockcache_t *cache, const order_ref_t *order,
+                             const order_line_t *old, size_t old_count, product_row_t **old_rows)
 {
-    (void)app;
     db_status_t status = DB_OK;
     for (size_t i = 0; i < old_count && status == DB_OK; i++) {
         bool first = old_rows[i] != NULL;
@@ -554,7 +552,7 @@ db_status_t orderstock_changed(inventory_app_t *app, const emitter_t *em, const 
         goto done;
     }
     if (plan.ok) {
-        status = give_back(app, db, cache, order, old, old_count, rows + line_count);
+        status = give_back(db, cache, order, old, old_count, rows + line_count);
         if (status == DB_OK)
             status = hold(app, db, cache, em, order, lines, line_count, products, &plan);
         if (status == DB_OK)

@@ -13,6 +13,7 @@
 #include "services/order/editing.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,60 @@
 #include "services/order/rules.h"
 #include "services/order/store.h"
 #include "services/order/totals.h"
+
+int editing_read(const json_t *body, submission_t *sub, order_edit_t *edit, json_t **errors_out)
+{
+    *errors_out = NULL;
+    const json_t *lines = json_object_get(body, "lines");
+    const json_t *delivery = json_object_get(body, "delivery");
+    const json_t *discount = json_object_get(body, "discount_bp");
+    const json_t *reason = json_object_get(body, "reason");
+    edit->has_lines = lines && !json_is_null(lines);
+    edit->has_delivery = delivery && !json_is_null(delivery);
+    edit->has_discount = discount && !json_is_null(discount);
+    edit->contents = sub;
+    edit->reason = json_string_value(reason);
+    problems_t found;
+    json_t *shaped = json_object();
+    if (!shaped || problems_init(&found) != 0) {
+        json_decref(shaped);
+        return -1;
+    }
+    if (reason && !json_is_null(reason) && (!edit->reason || strlen(edit->reason) > 1000))
+        problems_add(&found, "reason", "invalid", "reason is a text of at most 1000 bytes");
+    if (!edit->has_lines && !edit->has_delivery && !edit->has_discount)
+        problems_add(&found, "lines", "required",
+                     "give at least one of lines, delivery or discount_bp");
+    if (edit->has_lines)
+        json_object_set(shaped, "items", (json_t *)(uintptr_t)lines);
+    if (edit->has_delivery)
+        json_object_set(shaped, "delivery", (json_t *)(uintptr_t)delivery);
+    if (edit->has_discount)
+        json_object_set(shaped, "discount_bp", (json_t *)(uintptr_t)discount);
+    int rc = submission_from_json(shaped, sub, &found);
+    json_decref(shaped);
+    if (rc == 0)
+        intake_validate_contents(sub, edit->has_lines, edit->has_delivery, &found);
+    json_t *errors = problems_take(&found);
+    problems_release(&found);
+    if (rc != 0 || !errors) {
+        json_decref(errors);
+        return -1;
+    }
+    size_t i;
+    json_t *error;
+    json_array_foreach(errors, i, error)
+    {
+        const char *field = json_string_value(json_object_get(error, "field"));
+        if (!field || strncmp(field, "items", 5) != 0)
+            continue;
+        char renamed[160];
+        snprintf(renamed, sizeof renamed, "lines%s", field + 5);
+        json_object_set_new(error, "field", json_string(renamed));
+    }
+    *errors_out = errors;
+    return 0;
+}
 
 static const order_line_t *line_of_sku(const order_line_t *rows, size_t count, const char *sku)
 {

@@ -18,6 +18,7 @@
 #ifndef ORDER_EDITING_H
 #define ORDER_EDITING_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,13 @@ typedef struct {
     bool has_lines, has_delivery, has_discount;
     const char *reason; /* may be NULL */
 } order_edit_t;
+
+/* Reads an edit's JSON body ({lines?, delivery?, discount_bp?, reason?})
+ * by intake's rules (intake_validate_contents) into sub and *edit (which
+ * borrows sub and body): lines are read as the submission's items, their
+ * problems named lines[...]. 0 with every problem in *errors_out (an
+ * array the caller owns, empty when none); -1 on out of memory. */
+int editing_read(const json_t *body, submission_t *sub, order_edit_t *edit, json_t **errors_out);
 
 #define EDIT_CHANGES_MAX 3
 
