@@ -25,6 +25,7 @@ static const catalogue_topic_t topics[] = {
     {"order", "order.assembled", &conveyor__order_assembled__descriptor},
     {"order", "order.cancelled", &conveyor__order_cancelled__descriptor},
     {"order", "order.delivered", &conveyor__order_delivered__descriptor},
+    {"order", "order.changed", &conveyor__order_changed__descriptor},
     {"order", "task.created", &conveyor__task_created__descriptor},
     {"order", "refund.requested", &conveyor__refund_requested__descriptor},
     {"order", "claim.created", &conveyor__claim_changed__descriptor},

@@ -52,7 +52,8 @@ done:
 }
 
 db_status_t events_stock_shortage(const emitter_t *em, const order_ref_t *order,
-                                  const short_line_t *lines, size_t line_count)
+                                  const short_line_t *lines, size_t line_count,
+                                  uint64_t kept_version)
 {
     Conveyor__StockShortage message = CONVEYOR__STOCK_SHORTAGE__INIT;
     Conveyor__ShortLine *items = calloc(line_count ? line_count : 1, sizeof *items);
@@ -79,6 +80,7 @@ db_status_t events_stock_shortage(const emitter_t *em, const order_ref_t *order,
     message.order_version = order->version;
     message.n_lines = line_count;
     message.lines = pointers;
+    message.kept_version = kept_version;
     status = emit(em, "stock.shortage", order->order_id, &message.base);
 done:
     free(items);

@@ -39,8 +39,12 @@ db_status_t events_stock_reserved(const emitter_t *em, const order_ref_t *order,
                                   const order_line_t *lines, const char *const *names,
                                   size_t line_count, const char *currency);
 
+/* stock.shortage: the short lines; kept_version, for an edit of an order
+ * that holds stock, the earlier version whose reservation is kept (0:
+ * nothing held, the order waits). */
 db_status_t events_stock_shortage(const emitter_t *em, const order_ref_t *order,
-                                  const short_line_t *lines, size_t line_count);
+                                  const short_line_t *lines, size_t line_count,
+                                  uint64_t kept_version);
 
 /* stock.released (write_off false, with reason) or stock.committed. */
 db_status_t events_stock_closed(const emitter_t *em, const order_ref_t *order, bool write_off,

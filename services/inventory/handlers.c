@@ -26,20 +26,19 @@
 
 /* Checks and copies the lines of an order.placed; a reason into why when
  * they are malformed. */
-static int read_lines(const Conveyor__OrderPlaced *placed, order_line_t *lines, char *why,
-                      size_t why_size)
+static int read_lines(size_t n_lines, Conveyor__OrderLine *const *wire_lines, order_line_t *lines,
+                      char *why, size_t why_size)
 {
-    if (placed->n_lines == 0) {
+    if (n_lines == 0) {
         snprintf(why, why_size, "the order has no lines");
         return -1;
     }
-    if (placed->n_lines > ORDER_LINES_MAX) {
-        snprintf(why, why_size, "the order has %zu lines, more than %d", placed->n_lines,
-                 ORDER_LINES_MAX);
+    if (n_lines > ORDER_LINES_MAX) {
+        snprintf(why, why_size, "the order has %zu lines, more than %d", n_lines, ORDER_LINES_MAX);
         return -1;
     }
-    for (size_t i = 0; i < placed->n_lines; i++) {
-        const Conveyor__OrderLine *line = placed->lines[i];
+    for (size_t i = 0; i < n_lines; i++) {
+        const Conveyor__OrderLine *line = wire_lines[i];
         const char *sku = line->sku ? line->sku : "";
         size_t sku_len = strlen(sku);
         if (line->line_no == 0 || line->quantity == 0 || sku_len == 0 ||
@@ -90,7 +89,7 @@ static handler_result_t on_order_placed(inbox_event_t *event, void *arg)
                               placed->order_id ? placed->order_id : "");
         goto done;
     }
-    if (read_lines(placed, lines, why, sizeof why) != 0) {
+    if (read_lines(placed->n_lines, placed->lines, lines, why, sizeof why) != 0) {
         result = inbox_reject(event, "bad_payload", "order %s: %s", placed->order_id, why);
         goto done;
     }
@@ -101,6 +100,46 @@ static handler_result_t on_order_placed(inbox_event_t *event, void *arg)
 done:
     free(lines);
     conveyor__order_placed__free_unpacked(placed, NULL);
+    return result;
+}
+
+/* order.changed: hold the order's new lines instead, all or nothing. */
+static handler_result_t on_order_changed(inbox_event_t *event, void *arg)
+{
+    inventory_app_t *app = arg;
+    Conveyor__OrderChanged *changed =
+        conveyor__order_changed__unpack(NULL, event->payload_len, event->payload);
+    if (!changed)
+        return inbox_reject(event, "bad_payload", "order.changed payload does not unpack");
+    handler_result_t result = HANDLER_OK;
+    size_t room =
+        changed->n_lines > 0 && changed->n_lines <= ORDER_LINES_MAX ? changed->n_lines : 1;
+    order_line_t *lines = calloc(room, sizeof *lines);
+    char why[200];
+    if (!lines) {
+        result = inbox_retry(event, "out_of_memory", "no room for the order's lines");
+        goto done;
+    }
+    if (!uuid_valid(changed->order_id)) {
+        result = inbox_reject(event, "bad_payload", "order.changed names no order (order_id %.40s)",
+                              changed->order_id ? changed->order_id : "");
+        goto done;
+    }
+    if (read_lines(changed->n_lines, changed->lines, lines, why, sizeof why) != 0) {
+        result = inbox_reject(event, "bad_payload", "order %s: %s", changed->order_id, why);
+        goto done;
+    }
+    bool lines_changed = false;
+    for (size_t i = 0; i < changed->n_changed; i++)
+        lines_changed = lines_changed || strcmp(changed->changed[i], "lines") == 0;
+    order_ref_t order = {changed->order_id, changed->version, changed->number, changed->currency};
+    emitter_t em = emitter_of_event(event);
+    result =
+        answer(event, orderstock_changed(app, &em, &order, lines, changed->n_lines, lines_changed),
+               changed->order_id);
+done:
+    free(lines);
+    conveyor__order_changed__free_unpacked(changed, NULL);
     return result;
 }
 
@@ -151,6 +190,7 @@ int handlers_register(inbox_t *inbox, inventory_app_t *app)
         inbox_handler_fn handler;
     } topics[] = {
         {ORDER_STREAM, "order.placed", on_order_placed},
+        {ORDER_STREAM, "order.changed", on_order_changed},
         {ORDER_STREAM, "order.cancelled", on_order_cancelled},
         {ORDER_STREAM, "order.delivered", on_order_delivered},
     };

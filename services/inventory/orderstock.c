@@ -20,7 +20,7 @@
  * next expected supply of its SKU when one is recorded. */
 static db_status_t announce_shortage(db_t *db, const emitter_t *em, const order_ref_t *order,
                                      const order_line_t *lines, size_t line_count,
-                                     const reserve_plan_t *plan)
+                                     const reserve_plan_t *plan, uint64_t kept_version)
 {
     short_line_t *shorts = calloc(line_count, sizeof *shorts);
     const char **skus = calloc(line_count, sizeof *skus);
@@ -56,7 +56,7 @@ static db_status_t announce_shortage(db_t *db, const emitter_t *em, const order_
                 line->supply_id = supplies[s].supply_id;
             }
     }
-    status = events_stock_shortage(em, order, shorts, short_count);
+    status = events_stock_shortage(em, order, shorts, short_count, kept_version);
 done:
     free(shorts);
     free(skus);
@@ -183,7 +183,7 @@ db_status_t orderstock_reserve(inventory_app_t *app, const emitter_t *em, const 
     }
     status = store_wait(db, order, lines, line_count);
     if (status == DB_OK)
-        status = announce_shortage(db, em, order, lines, line_count, &plan);
+        status = announce_shortage(db, em, order, lines, line_count, &plan, 0);
     if (status == DB_OK)
         metrics_counter_add(app->shortages_total, 1);
 done:
@@ -425,4 +425,162 @@ db_status_t orderstock_delivered(inventory_app_t *app, const emitter_t *em,
                            ? state.status
                            : "delivered";
     return store_order_record(db, order, keep);
+}
+
+/* The stock an edit gives back before its new lines are decided: every
+ * product the old reservation holds, in the transaction's cache, and the
+ * ledger's release rows. */
+static db_status_t give_back(db_t *db, stockcache_t *cache, const order_ref_t *order,
+                             const order_line_t *old, size_t old_count, product_row_t **old_rows)
+{
+    db_status_t status = DB_OK;
+    for (size_t i = 0; i < old_count && status == DB_OK; i++) {
+        bool first = old_rows[i] != NULL;
+        for (size_t j = 0; j < i && first; j++)
+            first = old_rows[j] != old_rows[i];
+        if (!old_rows[i])
+            return db_fail(db, DB_STATE_BAD_DATA,
+                           "a reservation of order %s names product %s, which does not exist",
+                           order->order_id, old[i].sku);
+        if (!first)
+            continue;
+        int64_t quantity = 0;
+        for (size_t j = i; j < old_count; j++)
+            if (old_rows[j] == old_rows[i])
+                quantity += old[j].quantity;
+        stock_after_t after;
+        stock_refusal_t refusal = stock_change(&old_rows[i]->level, 0, -quantity, &after);
+        if (refusal != STOCK_OK)
+            return db_fail(db, DB_STATE_BAD_DATA,
+                           "the stock order %s holds of %s does not match the product's "
+                           "reserved stock (%s)",
+                           order->order_id, old_rows[i]->sku, stock_refusal_code(refusal));
+        stockcache_set(cache, old_rows[i], &after);
+    }
+    if (status == DB_OK)
+        status = store_reservations_drop(db, order->order_id);
+    for (size_t i = 0; i < old_count && status == DB_OK; i++) {
+        movement_t movement = {
+            .sku = old[i].sku,
+            .reserved_delta = -old[i].quantity,
+            .cause = "order",
+            .kind = "release",
+            .ref = order->order_id,
+            .line_no = old[i].line_no,
+            .actor = ACTOR_SYSTEM,
+        };
+        status = store_movement_add(db, &movement);
+    }
+    return status;
+}
+
+db_status_t orderstock_changed(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                               order_line_t *lines, size_t line_count, bool lines_changed)
+{
+    db_t *db = emitter_db(em);
+    order_state_t state;
+    bool fresh = false;
+    db_status_t status = fresh_fact(app, db, "order.changed", order, &state, &fresh);
+    if (status != DB_OK || !fresh)
+        return status;
+    if (!lines_changed && state.found)
+        return store_order_record(db, order, state.status);
+    if (!state.found) {
+        /* the edit overtook the placement: its lines are the order's now */
+        log_info("order.changed for an order inventory never heard of; held as placed",
+                 LF_STR("order_id", order->order_id), LF_INT("version", (long long)order->version));
+        orderstock_result_t outcome;
+        return orderstock_reserve(app, em, order, lines, line_count, false, &outcome);
+    }
+    bool reserved = status_is(&state, "reserved"), waiting = status_is(&state, "waiting");
+    if (!reserved && !waiting) {
+        log_warn("order.changed for an order that neither holds nor waits; nothing held",
+                 LF_STR("order_id", order->order_id), LF_STR("status", state.status),
+                 LF_INT("version", (long long)order->version), LF_ERR("change_after_close"));
+        return store_order_record(db, order, state.status);
+    }
+    stockcache_t *cache = stockcache_of(db, app);
+    order_line_t *old = calloc(ORDER_LINES_MAX, sizeof *old);
+    const char **skus = calloc(ORDER_LINES_MAX + line_count, sizeof *skus);
+    product_row_t **rows = calloc(ORDER_LINES_MAX + line_count, sizeof *rows);
+    product_row_t **products = calloc(line_count, sizeof *products);
+    reserve_product_t *levels = calloc(line_count, sizeof *levels);
+    reserve_line_t *asked = calloc(line_count, sizeof *asked);
+    reserve_line_result_t *verdicts = calloc(line_count, sizeof *verdicts);
+    reserve_take_t *takes = calloc(line_count, sizeof *takes);
+    size_t old_count = 0, product_count = 0;
+    uint64_t kept_version = 0;
+    if (!cache || !old || !skus || !rows || !products || !levels || !asked || !verdicts || !takes) {
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room to change the stock of order %s",
+                         order->order_id);
+        goto done;
+    }
+    if (reserved)
+        status = store_held_lines(db, order->order_id, old, ORDER_LINES_MAX, &old_count);
+    if (status == DB_OK && reserved)
+        status = store_held_version(db, order->order_id, &kept_version);
+    if (status != DB_OK)
+        goto done;
+    /* the new lines first, then the old: rows[0 .. line_count) are the new */
+    for (size_t i = 0; i < line_count; i++) {
+        skus[i] = lines[i].sku;
+        asked[i] = (reserve_line_t){lines[i].line_no, lines[i].sku, lines[i].quantity};
+    }
+    for (size_t i = 0; i < old_count; i++)
+        skus[line_count + i] = old[i].sku;
+    status = stockcache_hold(cache, db, skus, line_count + old_count, NULL, rows, NULL);
+    if (status != DB_OK)
+        goto done;
+    for (size_t i = 0; i < line_count; i++) {
+        bool seen = rows[i] == NULL;
+        for (size_t p = 0; p < product_count && !seen; p++)
+            seen = products[p] == rows[i];
+        if (seen)
+            continue;
+        products[product_count] = rows[i];
+        levels[product_count] = (reserve_product_t){rows[i]->sku, rows[i]->active, rows[i]->level};
+        /* what the order holds of it counts as available to it */
+        for (size_t j = 0; j < old_count; j++)
+            if (rows[line_count + j] == rows[i])
+                levels[product_count].level.reserved -= old[j].quantity;
+        product_count++;
+    }
+    reserve_plan_t plan = {.lines = verdicts, .takes = takes};
+    if (reserve_decide(asked, line_count, levels, product_count, &plan) != 0) {
+        status = db_fail(db, DB_STATE_BAD_DATA, "the new lines of order %s cannot be decided",
+                         order->order_id);
+        goto done;
+    }
+    if (plan.ok) {
+        status = give_back(db, cache, order, old, old_count, rows + line_count);
+        if (status == DB_OK)
+            status = hold(app, db, cache, em, order, lines, line_count, products, &plan);
+        if (status == DB_OK)
+            metrics_counter_add(app->reserved_total, 1);
+        goto done;
+    }
+    if (reserved) {
+        /* all or nothing: the old reservation stays, the order does not wait */
+        status = announce_shortage(db, em, order, lines, line_count, &plan, kept_version);
+        if (status == DB_OK)
+            status = store_order_record(db, order, "reserved");
+    } else {
+        status = store_waiting_lines_drop(db, order->order_id);
+        if (status == DB_OK)
+            status = store_wait(db, order, lines, line_count);
+        if (status == DB_OK)
+            status = announce_shortage(db, em, order, lines, line_count, &plan, 0);
+    }
+    if (status == DB_OK)
+        metrics_counter_add(app->shortages_total, 1);
+done:
+    free(old);
+    free(skus);
+    free(rows);
+    free(products);
+    free(levels);
+    free(asked);
+    free(verdicts);
+    free(takes);
+    return status;
 }

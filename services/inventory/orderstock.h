@@ -84,6 +84,23 @@ db_status_t orderstock_close(inventory_app_t *app, const emitter_t *em, const or
 db_status_t orderstock_placed(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
                               order_line_t *lines, size_t line_count);
 
+/* order.changed: the order's new lines (lines as orderstock_reserve),
+ * all or nothing. An order that holds stock has its new lines decided
+ * against the stock with what it holds given back: every line can be
+ * held -> its old reservation rows are released and the new ones held in
+ * this transaction, stock.reserved for the new version; one cannot ->
+ * nothing changes in stock, stock.shortage names the short lines with
+ * kept_version (the old reservation is kept; the order does not wait).
+ * A waiting order takes the new lines into its place in the queue and is
+ * tried at once (stock.reserved, or stock.shortage and it waits on). An
+ * order inventory never heard of is held as a placement would be; one
+ * that no longer holds or waits (released, committed, cancelled) is
+ * recorded at the version and logged. An edit that left the lines as
+ * they were (lines_changed false: its delivery or discount) is only
+ * recorded at its version: stock has nothing to answer. */
+db_status_t orderstock_changed(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
+                               order_line_t *lines, size_t line_count, bool lines_changed);
+
 /* order.cancelled: release what it holds; a waiting order stops waiting. */
 db_status_t orderstock_cancelled(inventory_app_t *app, const emitter_t *em,
                                  const order_ref_t *order);

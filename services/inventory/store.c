@@ -102,6 +102,11 @@ static const statement_t statements[] = {
      "version = EXCLUDED.version, status = EXCLUDED.status, "
      "number = COALESCE(orders.number, EXCLUDED.number), updated_at = now() RETURNING 1) "
      "DELETE FROM waiting_lines WHERE order_id = $1 AND $4 <> 'waiting'"},
+    {"inv_reservations_drop", "DELETE FROM reservations WHERE order_id = $1 AND state = 'held'"},
+    {"inv_waiting_lines_drop", "DELETE FROM waiting_lines WHERE order_id = $1"},
+    {"inv_held_version",
+     "SELECT coalesce(max(order_version), 0) FROM reservations WHERE order_id = $1 AND "
+     "state = 'held'"},
     {"inv_held_lines",
      "SELECT line_no, sku, quantity, unit_price_minor, vat_rate_bp, weight_g FROM reservations "
      "WHERE order_id = $1 AND state = 'held' ORDER BY line_no"},
@@ -747,6 +752,39 @@ static db_status_t order_lines(db_t *db, const char *stmt, const char *order_id,
     if (status != DB_OK)
         return status;
     read_lines(res, lines, cap, count_out);
+    PQclear(res);
+    return DB_OK;
+}
+
+static db_status_t run_on_order(db_t *db, const char *stmt, const char *order_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run(db, stmt, &params, NULL);
+}
+
+db_status_t store_reservations_drop(db_t *db, const char *order_id)
+{
+    return run_on_order(db, "inv_reservations_drop", order_id);
+}
+
+db_status_t store_waiting_lines_drop(db_t *db, const char *order_id)
+{
+    return run_on_order(db, "inv_waiting_lines_drop", order_id);
+}
+
+db_status_t store_held_version(db_t *db, const char *order_id, uint64_t *version_out)
+{
+    *version_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "inv_held_version", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *version_out = (uint64_t)db_get_i64_or(res, 0, 0, 0);
     PQclear(res);
     return DB_OK;
 }

@@ -165,6 +165,16 @@ db_status_t store_wait(db_t *db, const order_ref_t *order, const order_line_t *l
  * waiting lines. */
 db_status_t store_order_record(db_t *db, const order_ref_t *order, const char *status);
 
+/* An edit (order.changed) replaces what the order holds or waits with:
+ * its held reservation rows go (the ledger keeps their release), or its
+ * waiting lines go (the order keeps its place). */
+db_status_t store_reservations_drop(db_t *db, const char *order_id);
+db_status_t store_waiting_lines_drop(db_t *db, const char *order_id);
+
+/* The order version its held reservation was made for; 0 when it holds
+ * nothing. */
+db_status_t store_held_version(db_t *db, const char *order_id, uint64_t *version_out);
+
 /* The order's held reservation lines, by line number (capacity cap). */
 db_status_t store_held_lines(db_t *db, const char *order_id, order_line_t *lines, size_t cap,
                              size_t *count_out);

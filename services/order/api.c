@@ -9,6 +9,7 @@
  *   GET  /v1/orders, /v1/orders/{id}             reading (F31)
  *   GET  /v1/orders/{id}/document.pdf            the order as a PDF (F32)
  *   POST /v1/orders/{id}/status, /take           the funnel (F6)
+ *   POST /v1/orders/{id}/edit                    a manager's edit (editing.h)
  *   GET  /v1/statuses, /v1/transitions           the funnel as data
  *   GET  /v1/rejections                          rejected submissions (F2)
  *   /v1/staff ...                                managers and shifts (F5)
@@ -23,6 +24,7 @@
  * sources are administered by admins; everything else takes any staff
  * token, and the funnel's matrix decides which moves a role may make.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@
 #include "services/order/calendar.h"
 #include "services/order/claiming.h"
 #include "services/order/document.h"
+#include "services/order/editing.h"
 #include "services/order/form.h"
 #include "services/order/funnel.h"
 #include "services/order/identity.h"
@@ -734,6 +737,155 @@ static void route_order_status(const http_request_t *req, http_response_t *res, 
     }
     move_result_clear(result);
     release(app, &db);
+}
+
+/* ------------------------------------------------------------------ */
+/* editing (editing.h)                                                  */
+
+typedef struct {
+    order_app_t *app;
+    const char *order_id;
+    const order_edit_t *edit;
+    uint64_t expected_version;
+    actor_t actor;
+    edit_result_t result;
+} edit_ctx_t;
+
+static db_status_t tx_edit(tx_t *tx, void *arg)
+{
+    edit_ctx_t *ctx = arg;
+    emitter_t root = root_emitter(ctx->app, tx->db);
+    db_status_t status = editing_apply(ctx->app, &root, ctx->order_id, ctx->edit, &ctx->actor,
+                                       ctx->expected_version, &ctx->result);
+    if (status == DB_OK && ctx->result.outcome != EDIT_OK)
+        tx_abandon(tx); /* a refusal or no change writes nothing */
+    return status;
+}
+
+/* The version the caller saw: If-Match ("7", W/"7" or 7) or the body's
+ * expected_version. false (answered) when neither is usable. */
+static bool edit_version(const http_request_t *req, http_response_t *res, const json_t *body,
+                         uint64_t *version_out)
+{
+    const char *header = http_req_header(req, "If-Match");
+    const json_t *given = json_object_get(body, "expected_version");
+    if (header) {
+        char digits[32];
+        const char *text = strncmp(header, "W/", 2) == 0 ? header + 2 : header;
+        size_t len = strlen(text);
+        if (len >= 2 && text[0] == '"' && text[len - 1] == '"') {
+            text++;
+            len -= 2;
+        }
+        if (len == 0 || len >= sizeof digits) {
+            http_res_problem(res, 400, "bad_if_match", "If-Match is not an order version",
+                             "If-Match carries the order's version, e.g. \"7\"");
+            return false;
+        }
+        memcpy(digits, text, len);
+        digits[len] = '\0';
+        if (numparse_u64(digits, version_out) != 0 || *version_out == 0) {
+            http_res_problem(res, 400, "bad_if_match", "If-Match is not an order version",
+                             "If-Match carries the order's version, e.g. \"7\"");
+            return false;
+        }
+        return true;
+    }
+    if (given) {
+        if (!json_is_integer(given) || json_integer_value(given) <= 0) {
+            http_res_problem(res, 422, "invalid", "expected_version is the order's version",
+                             "a positive integer");
+            return false;
+        }
+        *version_out = (uint64_t)json_integer_value(given);
+        return true;
+    }
+    http_res_problem(res, 428, "version_required", "name the version you edit",
+                     "send If-Match with the order's version (GET /v1/orders/{id} shows it)");
+    return false;
+}
+
+static void route_order_edit(const http_request_t *req, http_response_t *res, void *arg)
+{
+    order_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(app), req, res, ROLE_MANAGER | ROLE_ADMIN, &claims))
+        return;
+    const char *order_id = http_req_param(req, "id");
+    if (!uuid_valid(order_id)) {
+        http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
+        return;
+    }
+    json_t *body = http_req_json(req, res);
+    if (!body)
+        return;
+    submission_t sub;
+    submission_init(&sub);
+    order_edit_t edit = {0};
+    uint64_t expected = 0;
+    db_t *db = NULL;
+    json_t *errors = NULL;
+    if (!edit_version(req, res, body, &expected))
+        goto done;
+    if (editing_read(body, &sub, &edit, &errors) != 0) {
+        http_res_problem(res, 500, "out_of_memory", "could not read the edit", NULL);
+        goto done;
+    }
+    if (json_array_size(errors) > 0) {
+        http_res_problem_errors_take(res, 422, "invalid", "the edit is not valid", errors);
+        errors = NULL;
+        goto done;
+    }
+    db = session(app, res);
+    if (!db)
+        goto done;
+    edit_ctx_t ctx = {.app = app,
+                      .order_id = order_id,
+                      .edit = &edit,
+                      .expected_version = expected,
+                      .actor = {.id = claims.subject, .name = claims.name, .roles = claims.roles}};
+    db_status_t status = service_tx(app->svc, db, tx_edit, &ctx, NULL);
+    const edit_result_t *result = &ctx.result;
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "order edit");
+    } else if (result->outcome == EDIT_NOT_FOUND) {
+        http_res_problem(res, 404, "not_found", "no such order", NULL);
+    } else if (result->outcome == EDIT_STALE) {
+        http_res_problem_extra_take(res, 409, "version_conflict", "the order changed meanwhile",
+                                    result->detail,
+                                    json_pack("{s:I}", "version", (json_int_t)result->version));
+    } else if (result->outcome == EDIT_NOT_EDITABLE) {
+        http_res_problem_extra_take(res, 409, "not_editable", "the order can no longer be changed",
+                                    result->detail,
+                                    json_pack("{s:s}", "order_status", result->status));
+    } else if (result->outcome == EDIT_TERMS_CHANGE) {
+        http_res_problem(res, 409, "terms_would_change", "the change would change how it is paid",
+                         result->detail);
+    } else if (result->outcome == EDIT_INVALID) {
+        http_res_problem(res, 422, "invalid", "the edit is not valid", result->detail);
+    } else {
+        json_t *changed = json_array();
+        for (size_t i = 0; changed && i < result->changed_count; i++)
+            json_array_append_new(changed, json_string(result->changed[i]));
+        http_res_json_take(res, 200,
+                           json_pack("{s:s,s:I,s:s,s:s,s:o*,s:{s:I,s:I,s:I,s:I,s:I}}", "order_id",
+                                     order_id, "version", (json_int_t)result->version, "status",
+                                     result->status, "stock_state", result->stock_state, "changed",
+                                     changed, "totals", "lines_minor",
+                                     (json_int_t)result->lines_minor, "discount_minor",
+                                     (json_int_t)result->discount_minor, "delivery_minor",
+                                     (json_int_t)result->delivery_minor, "vat_minor",
+                                     (json_int_t)result->vat_minor, "total_minor",
+                                     (json_int_t)result->total_minor));
+        char etag[32];
+        snprintf(etag, sizeof etag, "\"%llu\"", (unsigned long long)result->version);
+        http_res_header(res, "ETag", etag);
+    }
+done:
+    if (db)
+        release(app, &db);
+    json_decref(errors);
+    submission_free(&sub);
 }
 
 typedef struct {
@@ -1608,6 +1760,7 @@ int api_register(http_server_t *http, order_app_t *app)
         {"GET", "/v1/orders/{id}/document.pdf", route_order_document},
         {"POST", "/v1/orders/{id}/status", route_order_status},
         {"POST", "/v1/orders/{id}/take", route_order_take},
+        {"POST", "/v1/orders/{id}/edit", route_order_edit},
         {"POST", "/v1/intake/form", route_intake_form},
         {"GET", "/v1/statuses", route_statuses},
         {"GET", "/v1/transitions", route_transitions},
@@ -1632,7 +1785,8 @@ int api_register(http_server_t *http, order_app_t *app)
      * login or a refresh is a few hundred bytes */
     return http_route_body_limit(http, "POST", "/v1/intake/form", app->form_max_bytes) != 0 ||
                    http_route_body_limit(http, "POST", "/v1/auth/token", 4096) != 0 ||
-                   http_route_body_limit(http, "POST", "/v1/auth/refresh", 4096) != 0
+                   http_route_body_limit(http, "POST", "/v1/auth/refresh", 4096) != 0 ||
+                   http_route_body_limit(http, "POST", "/v1/orders/{id}/edit", 256 * 1024) != 0
                ? -1
                : 0;
 }

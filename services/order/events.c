@@ -8,6 +8,7 @@
 #include "services/order/events.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -503,5 +504,67 @@ db_status_t events_refund_requested(const emitter_t *em, const json_t *claim,
     msg.actor_id = pb_lend(or_empty(actor_id));
     db_status_t status = emit(em, "refund.requested", order_id, &msg.base);
     claim_lines_clear(&lines);
+    return status;
+}
+
+db_status_t events_changed(const emitter_t *em, const order_change_t *change)
+{
+    const order_t *order = change->order;
+    size_t count = change->line_count;
+    Conveyor__OrderLine *lines = calloc(count ? count : 1, sizeof *lines);
+    Conveyor__OrderLine **line_ptrs = calloc(count ? count : 1, sizeof *line_ptrs);
+    Conveyor__Money *prices = calloc(count ? count : 1, sizeof *prices);
+    json_t *stored = change->delivery_json ? json_loads(change->delivery_json, 0, NULL) : NULL;
+    db_status_t status = DB_OK;
+    if (!lines || !line_ptrs || !prices) {
+        status = no_memory(em, "order.changed", order->id);
+        goto done;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const order_line_t *row = &change->lines[i];
+        conveyor__order_line__init(&lines[i]);
+        lines[i].line_no = row->line_no;
+        lines[i].sku = pb_lend(row->sku);
+        lines[i].name = pb_lend(row->name);
+        lines[i].quantity = (uint32_t)row->quantity;
+        if (row->sender_price_minor >= 0) {
+            conveyor__money__init(&prices[i]);
+            prices[i].amount_minor = row->sender_price_minor;
+            prices[i].currency = pb_lend(order->currency);
+            lines[i].sender_price = &prices[i];
+        }
+        line_ptrs[i] = &lines[i];
+    }
+    Conveyor__Delivery delivery;
+    Conveyor__Address address;
+    Conveyor__OrderTotals totals;
+    totals_message(order, &totals);
+    Conveyor__OrderChanged msg = CONVEYOR__ORDER_CHANGED__INIT;
+    msg.order_id = pb_lend(order->id);
+    msg.version = order->version;
+    msg.number = order->number;
+    msg.n_lines = count;
+    msg.lines = line_ptrs;
+    if (json_is_object(stored)) {
+        delivery_of_json(stored, &delivery, &address);
+        msg.delivery = &delivery;
+    }
+    msg.discount_bp = order->discount_bp;
+    msg.totals = &totals;
+    msg.actor_id = pb_lend(change->actor_id);
+    msg.actor_role = pb_lend(change->actor_role);
+    msg.n_changed = change->changed_count;
+    msg.changed = (char **)(uintptr_t)change->changed;
+    msg.reason = pb_lend(or_empty(change->reason));
+    msg.status = pb_lend(order->status);
+    msg.region = pb_lend(order->region);
+    msg.currency = pb_lend(order->currency);
+    msg.changed_at_ms = change->at_ms;
+    status = emit(em, "order.changed", order->id, &msg.base);
+done:
+    json_decref(stored);
+    free(lines);
+    free(line_ptrs);
+    free(prices);
     return status;
 }

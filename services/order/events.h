@@ -74,6 +74,27 @@ db_status_t events_confirmed(const emitter_t *em, const order_t *order,
                              const customer_contact_t *contact, const order_line_t *lines,
                              size_t count);
 
+/* order.changed (editing.c): the whole order after an edit, at its new
+ * version — its lines (line_no, sku, name, quantity, the sender's price
+ * when there is one), the delivery as stored (delivery_json), discount,
+ * totals, region and status from order; who edited it (actor_id and
+ * actor_role), what changed (changed: "lines", "delivery", "discount"),
+ * why, when. */
+typedef struct {
+    const order_t *order;
+    const order_line_t *lines;
+    size_t line_count;
+    const char *delivery_json;
+    const char *actor_id;
+    const char *actor_role;
+    const char *const *changed;
+    size_t changed_count;
+    const char *reason;
+    int64_t at_ms;
+} order_change_t;
+
+db_status_t events_changed(const emitter_t *em, const order_change_t *change);
+
 /* The fact events of arriving in a status, at the order's version. */
 db_status_t events_ready_to_ship(const emitter_t *em, const order_t *order);
 db_status_t events_assembled(const emitter_t *em, const order_t *order);

@@ -129,6 +129,43 @@ static db_status_t confirm_order(order_app_t *app, const emitter_t *em, order_t 
     return status;
 }
 
+bool funnel_was_confirmed(const order_t *order)
+{
+    static const char *const statuses[] = {"confirmed", "awaiting_payment", "payment_error",
+                                           "payment_received", "prepare_for_delivery"};
+    if (!order->payment_terms[0])
+        return false;
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strcmp(order->status, statuses[i]) == 0)
+            return true;
+    return false;
+}
+
+db_status_t funnel_reconfirm(order_app_t *app, const emitter_t *em, order_t *order)
+{
+    db_status_t status = confirm_order(app, em, order);
+    bool paid = strcmp(order->status, "payment_received") == 0 ||
+                strcmp(order->status, "prepare_for_delivery") == 0;
+    if (status != DB_OK || !paid || strcmp(order->payment_terms, "prepay") != 0)
+        return status;
+    /* paid for what it was: the payment service bills the rest, and the
+     * manager holds the parcel until it is paid */
+    int64_t paid_minor = 0;
+    status = store_order_paid(emitter_db(em), order->id, &paid_minor);
+    if (status != DB_OK || order->total_minor <= paid_minor || !order->manager_id[0])
+        return status;
+    char title[480], dedup[100];
+    snprintf(title, sizeof title,
+             "%s was changed after it was paid: %lld.%02lld more is due (a new invoice is sent); "
+             "hold the parcel until it is paid",
+             order->title, (long long)((order->total_minor - paid_minor) / 100),
+             (long long)((order->total_minor - paid_minor) % 100));
+    snprintf(dedup, sizeof dedup, "edit_due:%s:%llu", order->id,
+             (unsigned long long)order->version);
+    return tasks_open(em, "partial_payment", order, order->manager_id, title, clock_now_ms(), dedup,
+                      false);
+}
+
 static db_status_t apply_status(order_app_t *app, const emitter_t *em, order_t *order,
                                 const char *to, const actor_t *actor, const char *reason,
                                 int depth);

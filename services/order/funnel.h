@@ -58,6 +58,20 @@ db_status_t funnel_system_move(order_app_t *app, const emitter_t *em, order_t *o
 db_status_t funnel_expire_unpaid(order_app_t *app, const emitter_t *em, const char *order_id,
                                  const char *invoice_id, bool *cancelled);
 
+/* Issue 14: an order that was confirmed and is not yet assembled (its
+ * terms decided, its status confirmed, awaiting or past payment, or
+ * prepared for delivery): an edit of it is confirmed again. */
+bool funnel_was_confirmed(const order_t *order);
+
+/* Confirms the edited (locked) order again at its version: delivery price,
+ * total and terms recomputed and stored, order.confirmed with the priced
+ * lines, so that the payment service bills the new total (a newer
+ * order.confirmed supersedes the open invoice; money paid past the new
+ * total is refunded). The status does not move: an order already paid
+ * whose total rose gets a partial_payment task for its manager (hold the
+ * parcel until the rest is paid). */
+db_status_t funnel_reconfirm(order_app_t *app, const emitter_t *em, order_t *order);
+
 /* The order's lines in line order with their amounts computed by the
  * totals rule (totals.h) from their stored prices. Caller frees
  * *lines_out. An overflow is DB_ERROR (db_fail: overflow). */

@@ -118,7 +118,10 @@ static handler_result_t on_stock_reserved(inbox_event_t *event, void *arg)
                                        .unit_price_minor = msg->lines[i]->unit_price_minor,
                                        .vat_rate_bp = msg->lines[i]->vat_rate_bp,
                                        .unit_weight_g = msg->lines[i]->unit_weight_g};
-    stock_reserved_t fact = {.order_id = msg->order_id, .lines = lines, .line_count = msg->n_lines};
+    stock_reserved_t fact = {.order_id = msg->order_id,
+                             .order_version = msg->order_version,
+                             .lines = lines,
+                             .line_count = msg->n_lines};
     emitter_t em = emitter_of_event(event);
     stock_outcome_t outcome = STOCK_APPLIED;
     char detail[256] = "";
@@ -155,6 +158,7 @@ static handler_result_t on_stock_shortage(inbox_event_t *event, void *arg)
                                         .expected_date = msg->lines[i]->expected_date};
     stock_shortage_t fact = {.order_id = msg->order_id,
                              .order_version = msg->order_version,
+                             .kept_version = msg->kept_version,
                              .lines = lines,
                              .line_count = msg->n_lines};
     emitter_t em = emitter_of_event(event);

@@ -34,3 +34,22 @@ bool rules_needs_reason(const char *to)
     return strcmp(to, "cancelled") == 0 || strcmp(to, "rescheduled") == 0 ||
            strcmp(to, "returned") == 0;
 }
+
+const char *rules_edit_refusal(const char *status)
+{
+    static const struct {
+        const char *status, *why;
+    } closed[] = {
+        {"assembled", "the order is assembled: it is packed and can no longer be changed"},
+        {"handed_to_carrier", "the order is handed to the carrier: it can no longer be changed"},
+        {"rescheduled", "the order is with the carrier (rescheduled): it can no longer be changed"},
+        {"delivered", "the order is delivered: a change is a claim now"},
+        {"completed", "the order is completed: a change is a claim now"},
+        {"cancelled", "the order is cancelled"},
+        {"returned", "the order came back: it is closed"},
+    };
+    for (size_t i = 0; i < sizeof closed / sizeof closed[0]; i++)
+        if (strcmp(status, closed[i].status) == 0)
+            return closed[i].why;
+    return NULL;
+}

@@ -24,4 +24,9 @@ bool rules_group_final(const char *group);
 /* Whether moving to `to` needs a reason (cancelled, rescheduled, returned). */
 bool rules_needs_reason(const char *to);
 
+/* Issue 14: why an order in this status can no longer be edited (lines,
+ * delivery, discount), for people; NULL when it can: not yet assembled
+ * and not closed. */
+const char *rules_edit_refusal(const char *status);
+
 #endif

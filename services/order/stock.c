@@ -81,6 +81,18 @@ static db_status_t supply_arrived(order_app_t *app, const emitter_t *em, order_t
     return status;
 }
 
+/* An answer about lines an edit has replaced: noted, nothing else. */
+static db_status_t stale_answer(db_t *db, const order_t *order, const char *what,
+                                uint64_t answered_version)
+{
+    char detail[160];
+    snprintf(detail, sizeof detail, "{\"answered_version\":%llu,\"lines_version\":%llu}",
+             (unsigned long long)answered_version, (unsigned long long)order->lines_version);
+    char reason[64];
+    snprintf(reason, sizeof reason, "%s for lines since edited", what);
+    return history_add(db, order->id, "stock", NULL, NULL, &history_system, reason, detail);
+}
+
 db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock_reserved_t *fact,
                               stock_outcome_t *outcome, char *detail, size_t detail_size)
 {
@@ -96,6 +108,8 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
         return history_add(db, order.id, "stock", NULL, NULL, &history_system,
                            "reserved after the order was closed", NULL);
     }
+    if (fact->order_version < order.lines_version)
+        return stale_answer(db, &order, "reserved", fact->order_version);
     order_line_t *rows = NULL;
     size_t count = 0;
     status = store_lines_get(db, order.id, &rows, &count);
@@ -158,6 +172,9 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
     free(delivery_json);
     if (status == DB_OK && strcmp(order.status, "awaiting_supply") == 0)
         status = supply_arrived(app, em, &order, version);
+    /* an edit of a confirmed order: billed again once its new lines are priced */
+    if (status == DB_OK && order.lines_version > 1 && funnel_was_confirmed(&order))
+        status = funnel_reconfirm(app, em, &order);
 done:
     if (overflowing) {
         /* catalogue prices past any real shop: refused for good, for a
@@ -178,6 +195,8 @@ db_status_t stock_on_shortage(order_app_t *app, const emitter_t *em, const stock
     db_status_t status = store_order_lock(db, fact->order_id, &found, &order);
     if (status != DB_OK || !found)
         return status;
+    if (fact->order_version < order.lines_version)
+        return stale_answer(db, &order, "shortage", fact->order_version);
     json_t *lines = json_array();
     for (size_t i = 0; lines && i < fact->line_count; i++) {
         const stock_short_line_t *line = &fact->lines[i];
@@ -201,12 +220,19 @@ db_status_t stock_on_shortage(order_app_t *app, const emitter_t *em, const stock
     if (status != DB_OK || final)
         return status;
     order.version = version;
-    if (strcmp(order.status, "new") == 0 || strcmp(order.status, "no_answer") == 0)
+    bool edit_kept = fact->kept_version > 0; /* an edit not held: it does not wait */
+    if (!edit_kept && (strcmp(order.status, "new") == 0 || strcmp(order.status, "no_answer") == 0))
         status = funnel_system_move(app, em, &order, "awaiting_supply", "stock shortage");
     if (status == DB_OK && order.manager_id[0]) {
-        char title[360], dedup[100];
-        snprintf(title, sizeof title, "Stock is short for %s: tell the customer when it is due",
-                 order.title);
+        char title[420], dedup[100];
+        if (edit_kept)
+            snprintf(title, sizeof title,
+                     "The change of %s cannot be held (%zu line(s) short): change it again or "
+                     "cancel",
+                     order.title, fact->line_count);
+        else
+            snprintf(title, sizeof title, "Stock is short for %s: tell the customer when it is due",
+                     order.title);
         snprintf(dedup, sizeof dedup, "stock_shortage:%s:%llu", order.id,
                  (unsigned long long)fact->order_version);
         status = tasks_open(em, "stock_shortage", &order, order.manager_id, title, clock_now_ms(),

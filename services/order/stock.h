@@ -27,6 +27,7 @@ typedef struct {
 
 typedef struct {
     const char *order_id;
+    uint64_t order_version; /* the order version whose lines are held */
     const stock_held_line_t *lines;
     size_t line_count;
 } stock_reserved_t;
@@ -44,6 +45,7 @@ typedef struct {
 typedef struct {
     const char *order_id;
     uint64_t order_version;
+    uint64_t kept_version; /* an edit not held: the reservation of this version is kept */
     const stock_short_line_t *lines;
     size_t line_count;
 } stock_shortage_t;
@@ -53,6 +55,10 @@ typedef enum {
     STOCK_TOTALS_OVERFLOW /* the order's sums do not fit int64: refused, nothing written */
 } stock_outcome_t;
 
+/* Both answers are about the lines of order_version: one about lines an
+ * edit has since replaced (order_version below the order's lines_version,
+ * editing.h) is recorded in the history and changes nothing. */
+
 /* stock.reserved: prices the lines (the sender's where its source may set
  * them), computes the totals, announces order.reserved and brings an
  * order waiting for supply back to new. An order whose sums would not fit
@@ -61,7 +67,10 @@ typedef enum {
 db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock_reserved_t *fact,
                               stock_outcome_t *outcome, char *detail, size_t detail_size);
 
-/* stock.shortage: the order waits for supply, its manager gets a task. */
+/* stock.shortage: the order waits for supply, its manager gets a task.
+ * An edit that could not be held (kept_version set: inventory kept the
+ * earlier reservation, the order does not wait) marks the stock short
+ * without moving the order: its manager's task names the short lines. */
 db_status_t stock_on_shortage(order_app_t *app, const emitter_t *em, const stock_shortage_t *fact);
 
 /* stock.released ("released") and stock.committed ("committed"): the

@@ -117,7 +117,7 @@ static const struct {
      "coalesce(o.delivery_minor, 0), coalesce(o.vat_minor, 0), coalesce(o.total_minor, 0), "
      "coalesce(o.weight_g, 0), coalesce(o.delivery_price_override_minor, -1), "
      "coalesce(o.payment_terms, ''), " MS_OF(
-         "o.placed_at") ", o.sender_prices FROM orders o "
+         "o.placed_at") ", o.sender_prices, o.lines_version FROM orders o "
                         "JOIN statuses s ON s.code = o.status WHERE o.id = $1 FOR UPDATE OF o"},
     {"status_group", "SELECT group_code FROM statuses WHERE code = $1"},
     {"transition_allowed",
@@ -157,6 +157,23 @@ static const struct {
      "delivery_minor), vat_minor = coalesce($6, vat_minor), total_minor = coalesce($7, "
      "total_minor), weight_g = coalesce($8, weight_g), version = version + 1 WHERE id = $1 "
      "RETURNING version"},
+    /* editing */
+    {"lines_delete", "DELETE FROM order_lines WHERE order_id = $1"},
+    {"lines_insert",
+     "INSERT INTO order_lines (order_id, line_no, sku, name, quantity, sender_price_minor, "
+     "unit_price_minor, vat_rate_bp, unit_weight_g, amount_minor, discount_minor, total_minor, "
+     "vat_minor) SELECT $1, v.line_no, v.sku, v.name, v.q, nullif(v.sp, -1), nullif(v.p, -1), "
+     "CASE WHEN v.p >= 0 THEN v.r END, CASE WHEN v.p >= 0 THEN v.w END, CASE WHEN v.p >= 0 "
+     "THEN v.a END, CASE WHEN v.p >= 0 THEN v.d END, CASE WHEN v.p >= 0 THEN v.t END, CASE "
+     "WHEN v.p >= 0 THEN v.v END FROM unnest($2::int4[], $3::text[], $4::text[], $5::int4[], "
+     "$6::int8[], $7::int8[], $8::int4[], $9::int4[], $10::int8[], $11::int8[], $12::int8[], "
+     "$13::int8[]) AS v (line_no, sku, name, q, sp, p, r, w, a, d, t, v)"},
+    {"order_edit",
+     "UPDATE orders SET delivery = coalesce($2::jsonb, delivery), delivery_method = "
+     "coalesce($3, delivery_method), region = coalesce($4, region), discount_bp = $5, "
+     "stock_state = $6, lines_minor = $7, discount_minor = $8, delivery_minor = $9, vat_minor = "
+     "$10, total_minor = $11, weight_g = $12, lines_version = CASE WHEN $13 THEN version + 1 "
+     "ELSE lines_version END, version = version + 1 WHERE id = $1 RETURNING version"},
     {"delivery_price",
      "SELECT price_minor FROM delivery_prices WHERE method = $1 AND region IN ($2, '*') AND "
      "min_total_minor <= $3 ORDER BY (region = $2) DESC, min_total_minor DESC LIMIT 1"},
@@ -167,6 +184,8 @@ static const struct {
     {"order_merge_payment", "UPDATE orders SET payment = payment || $2::jsonb WHERE id = $1"},
     {"order_merge_shipment", "UPDATE orders SET shipment = shipment || $2::jsonb WHERE id = $1"},
     {"order_invoice", "SELECT coalesce(payment->>'invoice_id', '') FROM orders WHERE id = $1"},
+    {"order_paid", "SELECT coalesce(CASE WHEN jsonb_typeof(payment->'paid_minor') = 'number' THEN "
+                   "(payment->>'paid_minor')::numeric END, 0)::bigint FROM orders WHERE id = $1"},
     {"order_refund_claim",
      "INSERT INTO order_refunds (order_id, refund_key, status, amount_minor, reason, reason_code, "
      "reason_text, at) VALUES ($1, $2, $3, $4, $5, $6, $7, " TS(
@@ -720,6 +739,7 @@ db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_
         db_copy_value(res, 0, 24, order->payment_terms, sizeof order->payment_terms);
         order->placed_at_ms = db_get_i64_or(res, 0, 25, 0);
         order->sender_prices = db_get_bool(res, 0, 26);
+        order->lines_version = (uint64_t)db_get_i64_or(res, 0, 27, 1);
     }
     PQclear(res);
     return DB_OK;
@@ -945,6 +965,71 @@ db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *st
     return run_returning_version(db, "order_set_stock", &params, version_out);
 }
 
+db_status_t store_lines_replace(db_t *db, const char *order_id, const order_line_t *lines,
+                                size_t count)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_status_t status = db_run(db, "lines_delete", &params, NULL);
+    if (status != DB_OK || count == 0)
+        return status;
+    enum { COLUMNS = 12 };
+    pg_array_t columns[COLUMNS];
+    const uint32_t oids[COLUMNS] = {PG_OID_INT4, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4,
+                                    PG_OID_INT8, PG_OID_INT8, PG_OID_INT4, PG_OID_INT4,
+                                    PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8};
+    for (int c = 0; c < COLUMNS; c++)
+        pg_array_init(&columns[c], oids[c]);
+    status = DB_ERROR;
+    for (size_t i = 0; i < count; i++) {
+        const order_line_t *line = &lines[i];
+        if (pg_array_add_i32(&columns[0], (int32_t)line->line_no) != 0 ||
+            pg_array_add_text(&columns[1], line->sku) != 0 ||
+            pg_array_add_text(&columns[2], line->name) != 0 ||
+            pg_array_add_i32(&columns[3], (int32_t)line->quantity) != 0 ||
+            pg_array_add_i64(&columns[4], line->sender_price_minor) != 0 ||
+            pg_array_add_i64(&columns[5], line->unit_price_minor) != 0 ||
+            pg_array_add_i32(&columns[6], (int32_t)line->vat_rate_bp) != 0 ||
+            pg_array_add_i32(&columns[7], (int32_t)line->unit_weight_g) != 0 ||
+            pg_array_add_i64(&columns[8], line->amount_minor) != 0 ||
+            pg_array_add_i64(&columns[9], line->discount_minor) != 0 ||
+            pg_array_add_i64(&columns[10], line->total_minor) != 0 ||
+            pg_array_add_i64(&columns[11], line->vat_minor) != 0)
+            goto done;
+    }
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    for (int c = 0; c < COLUMNS; c++) {
+        const uint8_t *wire = NULL;
+        size_t len = 0;
+        if (pg_array_wire(&columns[c], &wire, &len) != 0)
+            goto done;
+        db_param_bytes(&params, wire, len);
+    }
+    status = db_run(db, "lines_insert", &params, NULL);
+done:
+    for (int c = 0; c < COLUMNS; c++)
+        pg_array_release(&columns[c]);
+    return status;
+}
+
+db_status_t store_order_edit(db_t *db, const char *order_id, const order_edit_row_t *edit,
+                             uint64_t *version_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, edit->delivery_json);
+    db_param_text(&params, edit->delivery_json ? edit->method : NULL);
+    db_param_text(&params, edit->delivery_json ? edit->region : NULL);
+    db_param_i64(&params, edit->discount_bp);
+    db_param_text(&params, edit->stock_state);
+    param_totals(&params, edit->totals);
+    db_param_bool(&params, edit->lines_changed);
+    return run_returning_version(db, "order_edit", &params, version_out);
+}
+
 db_status_t store_delivery_price(db_t *db, const char *method, const char *region,
                                  int64_t total_minor, int64_t *price_out)
 {
@@ -985,6 +1070,22 @@ db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *
     return db_run(db,
                   strcmp(stream, "payment") == 0 ? "order_merge_payment" : "order_merge_shipment",
                   &params, NULL);
+}
+
+db_status_t store_order_paid(db_t *db, const char *order_id, int64_t *paid_out)
+{
+    *paid_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_paid", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1)
+        *paid_out = db_get_i64_or(res, 0, 0, 0);
+    PQclear(res);
+    return DB_OK;
 }
 
 db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_t out_size)

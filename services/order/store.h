@@ -144,6 +144,7 @@ typedef struct {
     char payment_terms[16];          /* "" until confirmed */
     int64_t placed_at_ms;
     bool sender_prices;
+    uint64_t lines_version; /* the version whose lines inventory answers (editing.c) */
 } order_t;
 
 /* Reads and locks the order (FOR UPDATE); *found false when unknown. */
@@ -206,6 +207,28 @@ typedef struct {
 db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *stock_state,
                                   const order_totals_row_t *totals, uint64_t *version_out);
 
+/* --- editing (editing.c) ---------------------------------------------- */
+
+/* Replaces every line of the order with lines (line_no, sku, name,
+ * quantity, sender price, and the price, VAT, weight and amounts when
+ * unit_price_minor >= 0; NULL otherwise, until inventory prices them). */
+db_status_t store_lines_replace(db_t *db, const char *order_id, const order_line_t *lines,
+                                size_t count);
+
+typedef struct {
+    const char *delivery_json; /* NULL: unchanged */
+    const char *method;        /* with delivery_json */
+    const char *region;        /* with delivery_json */
+    uint32_t discount_bp;
+    const char *stock_state;
+    const order_totals_row_t *totals;
+    bool lines_changed; /* lines_version becomes the new version */
+} order_edit_row_t;
+
+/* Writes an edit onto the order; *version_out the new version. */
+db_status_t store_order_edit(db_t *db, const char *order_id, const order_edit_row_t *edit,
+                             uint64_t *version_out);
+
 /* The delivery price for method x region x lines total (delivery_prices). */
 db_status_t store_delivery_price(db_t *db, const char *method, const char *region,
                                  int64_t total_minor, int64_t *price_out);
@@ -221,6 +244,10 @@ db_status_t store_order_merge_state(db_t *db, const char *order_id, const char *
 
 /* The invoice the order's payment state names ("" when none). */
 db_status_t store_order_invoice(db_t *db, const char *order_id, char *out, size_t out_size);
+
+/* What the payment service last said was paid for the order (net of
+ * refunds); 0 when it said nothing. */
+db_status_t store_order_paid(db_t *db, const char *order_id, int64_t *paid_out);
 
 /* A refund of the order as the payment service reported it (issue 11
  * item 4). refund_key: its refund id, or "request:<id>" for a request

@@ -723,6 +723,40 @@ size_t intake_validate(submission_t *sub, const char *default_channel, problems_
     return problems_count(problems) - before;
 }
 
+size_t intake_validate_contents(submission_t *sub, bool check_items, bool check_delivery,
+                                problems_t *problems)
+{
+    size_t before = problems_count(problems);
+    if (check_delivery) {
+        validate_delivery(sub, problems);
+        const struct {
+            const char *field, *text;
+        } texts[] = {
+            {"delivery.address.text", sub->address_text},
+            {"delivery.address.region", sub->region},
+            {"delivery.address.city", sub->city},
+            {"delivery.address.postal_code", sub->postal_code},
+            {"delivery.address.line1", sub->line1},
+            {"delivery.address.line2", sub->line2},
+            {"delivery.pickup_point_id", sub->pickup_point_id},
+            {"delivery.comment", sub->delivery_comment},
+        };
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+            check_utf8(problems, texts[i].field, texts[i].text);
+        free(sub->region_key);
+        const char *region = sub->region ? sub->region : sub->city ? sub->city : "";
+        sub->region_key = lower_copy(region);
+    }
+    if (check_items) {
+        validate_items(sub, problems);
+        validate_sums(sub, problems);
+    }
+    if (sub->discount_bp < 0 || sub->discount_bp > 10000)
+        problems_add(problems, "discount_bp", "out_of_range",
+                     "discount_bp is 0 to 10000 (hundredths of a percent)");
+    return problems_count(problems) - before;
+}
+
 size_t intake_check_trust(const submission_t *sub, const intake_trust_t *trust,
                           problems_t *problems)
 {

@@ -131,6 +131,14 @@ size_t intake_check_trust(const submission_t *sub, const intake_trust_t *trust,
  * the number of problems added. */
 size_t intake_validate(submission_t *sub, const char *default_channel, problems_t *problems);
 
+/* An order's edit (editing.c) read with submission_from_json: checks only
+ * what an edit may carry, by the intake's rules — the items when
+ * check_items, the delivery when check_delivery (its region normalised
+ * into region_key), the discount range, and the texts' UTF-8. Returns the
+ * number of problems added. */
+size_t intake_validate_contents(submission_t *sub, bool check_items, bool check_delivery,
+                                problems_t *problems);
+
 /* The submission as canonical JSON (sorted keys, the normalised phone and
  * email) — what rejections keep and what the body hash is taken over.
  * Caller owns the result. */

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -43,11 +44,27 @@ static void test_after_confirmed_and_groups(void **state)
     assert_false(rules_needs_reason("confirmed"));
 }
 
+static void test_edit_refusal(void **state)
+{
+    (void)state;
+    const char *editable[] = {
+        "new",           "no_answer",        "awaiting_supply",     "confirmed", "awaiting_payment",
+        "payment_error", "payment_received", "prepare_for_delivery"};
+    for (size_t i = 0; i < sizeof editable / sizeof editable[0]; i++)
+        assert_null(rules_edit_refusal(editable[i]));
+    const char *closed[] = {"assembled", "handed_to_carrier", "rescheduled", "delivered",
+                            "completed", "cancelled",         "returned"};
+    for (size_t i = 0; i < sizeof closed / sizeof closed[0]; i++)
+        assert_non_null(rules_edit_refusal(closed[i]));
+    assert_non_null(strstr(rules_edit_refusal("assembled"), "assembled"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_payment_terms),
         cmocka_unit_test(test_after_confirmed_and_groups),
+        cmocka_unit_test(test_edit_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
