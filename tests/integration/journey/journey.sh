@@ -15,7 +15,9 @@
 # customer (email, phone) and its own SKU, so every check reads only what
 # is its own.
 JOURNEY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$JOURNEY_DIR/../lib.sh"
+# the bench (tests/bench/section_journey.sh) has lib.sh already: sourced
+# again it would forget the processes it started
+declare -F it_start >/dev/null || source "$JOURNEY_DIR/../lib.sh"
 source "$JOURNEY_DIR/../kit/kit.sh"
 source "$JOURNEY_DIR/../kit/inventory.sh"
 source "$JOURNEY_DIR/../order/order.sh"
@@ -34,7 +36,9 @@ J_SHIP_URL=http://127.0.0.1:${SHIP_HTTP_BASE}1
 
 # journey_start [SHIPPING_REPLICAS [VAR=VALUE ...]]: every service and fake,
 # the intake source, the staff and their tokens (J_AS_MANAGER, J_AS_WAREHOUSE,
-# J_AS_COURIER, J_AS_ADMIN); VAR=VALUE go to the shipping replicas.
+# J_AS_COURIER, J_AS_ADMIN); VAR=VALUE go to the shipping replicas, and
+# J_SERVICE_ENV (VAR=VALUE words) to every service. busd is started unless
+# JOURNEY_BUSD=shared (the bench's, already running).
 journey_start() {
     local replicas=${1:-1} n
     shift 2>/dev/null || true
@@ -43,19 +47,24 @@ journey_start() {
     pay_dbs
     nt_dbs
     ship_dbs
-    kit_start_busd
+    [ "${JOURNEY_BUSD:-}" = shared ] || kit_start_busd
     INV_FEED_REPLAY=$J_ORDER_REPLAY # inventory follows the real order stream
     nt_start_fakes
     pay_start_fake
     ship_start_fake
-    order_start order1 1 JOB_POLL=100ms \
+    # shellcheck disable=SC2086 # one VAR=VALUE a word
+    order_start order1 1 JOB_POLL=100ms ${J_SERVICE_ENV:-} \
         REPLAY_PEERS=inventory=$J_INV_REPLAY,payment=$J_PAY_REPLAY,notification=$J_NT_REPLAY,shipping=$J_SHIP_REPLAY
-    inv_start_ready inv 1
-    pay_start pay1 sberbank REPLAY_PEERS=order=$J_ORDER_REPLAY
+    # shellcheck disable=SC2086
+    inv_start_ready inv 1 ${J_SERVICE_ENV:-}
+    # shellcheck disable=SC2086
+    pay_start pay1 sberbank REPLAY_PEERS=order=$J_ORDER_REPLAY ${J_SERVICE_ENV:-}
     for n in $(seq 1 "$replicas"); do
-        ship_start "ship$n" "$n" "$@"
+        # shellcheck disable=SC2086
+        ship_start "ship$n" "$n" ${J_SERVICE_ENV:-} "$@"
     done
-    nt_start notify1 \
+    # shellcheck disable=SC2086
+    nt_start notify1 ${J_SERVICE_ENV:-} \
         REPLAY_PEERS=order=$J_ORDER_REPLAY,inventory=$J_INV_REPLAY,payment=$J_PAY_REPLAY,shipping=$J_SHIP_REPLAY
     order_sources
     local manager warehouse courier admin
