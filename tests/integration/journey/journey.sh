@@ -130,8 +130,10 @@ j_customer() {
     echo "{\"name\":\"Покупатель $1\",\"email\":\"j-$1@example.ru\",\"phone\":\"+7999$digits\"}"
 }
 
-# j_submit TAG METHOD SKU QTY: the site sends an order; J_ORDER, J_EMAIL, J_PHONE
-# set (courier: Moscow, the store's city; post and pickup point: Kamchatka)
+# j_submit TAG METHOD SKU QTY: the site sends an order over HTTP, or with
+# J_VIA=bus the store's ERP publishes it on the bus (ext/intake.order, as
+# source "erp"); J_ORDER, J_NUMBER, J_EMAIL, J_PHONE set (courier: Moscow,
+# the store's city; post and pickup point: Kamchatka)
 j_submit() {
     local tag=$1 method=$2 sku=$3 qty=$4 delivery out customer
     case $method in
@@ -143,11 +145,20 @@ j_submit() {
     customer=$(j_customer "$tag")
     J_EMAIL="j-$tag@example.ru"
     J_PHONE=$(jq -r .phone <<<"$customer")
-    out=$(order_submit "J-$tag" "{\"customer\":$customer,\"delivery\":$delivery,\"items\":[{\"sku\":\"$sku\",\"quantity\":$qty}]}")
-    [ "$(http_code "$out")" = 201 ] || it_fail "submitting $tag: $out"
-    J_ORDER=$(http_body "$out" | jq -r .order_id)
-    J_NUMBER=$(http_body "$out" | jq -r .number)
-    it_log "$tag: order $J_NUMBER ($J_ORDER), $method"
+    if [ "${J_VIA:-http}" = bus ]; then
+        out=$(echo "{\"external_id\":\"J-$tag\",\"customer\":$customer,\"delivery\":$delivery,\"items\":[{\"sku\":\"$sku\",\"quantity\":$qty}]}" |
+            BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source erp) \
+                "$IT_BIN/conveyor" intake --source erp) || it_fail "no answer on the bus for $tag: $out"
+        [ "$(jq -r .status <<<"$out")" = accepted ] || it_fail "the bus intake of $tag: $out"
+        J_ORDER=$(jq -r .order_id <<<"$out")
+        J_NUMBER=$(order_sql "SELECT number FROM orders.orders WHERE id = '$J_ORDER'")
+    else
+        out=$(order_submit "J-$tag" "{\"customer\":$customer,\"delivery\":$delivery,\"items\":[{\"sku\":\"$sku\",\"quantity\":$qty}]}")
+        [ "$(http_code "$out")" = 201 ] || it_fail "submitting $tag: $out"
+        J_ORDER=$(http_body "$out" | jq -r .order_id)
+        J_NUMBER=$(http_body "$out" | jq -r .number)
+    fi
+    it_log "$tag: order $J_NUMBER ($J_ORDER), $method, by ${J_VIA:-http}"
 }
 
 # j_move ORDER TO TOKEN [REASON]: a person moves the order, or the test fails

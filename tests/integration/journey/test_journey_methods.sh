@@ -4,7 +4,8 @@
 # paid in cash on delivery (the city courier reports by hand and collects
 # the money), a prepaid post parcel (paid on the bank's page, its label
 # bought at the carrier, tracked to the door by the carrier's webhooks), a
-# prepaid pickup-point parcel, and a self-pickup paid at the counter. The
+# prepaid pickup-point parcel, and a self-pickup paid at the counter (sent
+# on the bus by the store's ERP, ext/intake.order; the others over HTTP). The
 # four run side by side; each ends with the ledger check: its stock
 # written off and nothing held, the money in the payment ledger as the
 # order says, one label per parcel sent by a carrier, each message once.
@@ -102,7 +103,7 @@ pickup_point() {
 }
 
 self_pickup() {
-    j_submit m-self self_pickup JM-SELF 1
+    J_VIA=bus j_submit m-self self_pickup JM-SELF 1
     local o=$J_ORDER n=$J_NUMBER total
     j_confirm "$o"
     it_wait_until 30 "paid at the counter: straight to the warehouse" order_has_status "$o" prepare_for_delivery
