@@ -70,7 +70,7 @@ short_then_supplied() {
     # the shortage told with its email; "new" told again once the stock came
     journey_check_messages "$o" \
         "$(j_subjects "$n" принят "не всё есть на складе" принят подтверждён собран "передан в доставку" доставлен)|Заказ №$n в пути" \
-        "Заказ №$n принят.|Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n доставлен.|Заказ №$n в пути, трек $(ship_field "$o" tracking_number)"
+        "Заказ №$n принят.|Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n доставлен.|Заказ №$n в пути"
     it_log "short of stock, supplied, delivered for cash"
 }
 
