@@ -9,7 +9,7 @@
 source "$(dirname "$0")/journey.sh"
 
 journey_start 1
-journey_products JS-DECLINE:10 JS-SHORT:1 JS-RETURN:10
+journey_products JS-DECLINE:10 JS-SHORT:1 JS-RETURN:10 JS-RELINK:10
 
 declined_then_paid() {
     j_submit s-decline post JS-DECLINE 1
@@ -40,6 +40,30 @@ declined_then_paid() {
         "$(j_subjects "$n" принят подтверждён "ждёт оплаты" "ждёт оплаты" оплачен собран "передан в доставку" доставлен)|Оплата заказа №$n|Заказ №$n в пути" \
         "Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n доставлен. Трек: $track|Заказ №$n в пути, трек $track"
     it_log "declined at the bank, paid by transfer: delivered"
+}
+
+# Known broken, so out of the suite unless JOURNEY_KNOWN_BUGS=1: after a
+# card declined on the bank's page nothing bills the order again. The
+# payment service marks the invoice failed and tells payment.failed; the
+# order goes to payment_error and its manager gets a task; the manager's
+# move back to awaiting_payment (the matrix allows it) is heard by no one
+# who could make a new link (payment consumes order.confirmed,
+# order.cancelled and refund.requested only), and the declined link pays no
+# more. The customer cannot pay by card at all; only a payment recorded by
+# hand (declined_then_paid) moves the order on.
+declined_then_paid_by_link() {
+    j_submit s-relink post JS-RELINK 1
+    local o=$J_ORDER
+    j_confirm "$o"
+    j_pay "$o" decline
+    it_wait_until 30 "the payment error" order_has_status "$o" payment_error
+    j_move "$o" awaiting_payment "$J_AS_MANAGER"
+    it_wait_until 30 "a new link for the customer" invoice_is "$o" open
+    j_pay "$o"
+    it_wait_until 30 "paid by card after all" payment_status_is "$o" paid
+    it_wait_until 30 "ready to ship" order_has_status "$o" prepare_for_delivery
+    journey_check_money "$o" "$(j_total "$o")"
+    it_log "declined at the bank, paid through a new link"
 }
 
 short_then_supplied() {
@@ -101,5 +125,7 @@ returned() {
     it_log "delivered, returned whole, back in stock"
 }
 
-journey_run decline declined_then_paid short short_then_supplied return returned
+journeys=(decline declined_then_paid short short_then_supplied return returned)
+[ -z "${JOURNEY_KNOWN_BUGS:-}" ] || journeys+=(relink declined_then_paid_by_link)
+journey_run "${journeys[@]}"
 it_log "a declined card, a shortage and a return, each ending right"
