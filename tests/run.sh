@@ -10,7 +10,8 @@
 #
 #   tests/run.sh [--unit-only | --integration-only] [--only NAME] [--keep]
 #
-# NAME matches test_NAME (a unit binary or an integration script); `fuzz`
+# NAME matches test_NAME (a unit binary or an integration script, in
+# tests/integration or its journey suite, tests/integration/journey); `fuzz`
 # replays the fuzz corpus and kept crashes alone. Under
 # SANITIZE=1 the logs of every process are scanned for sanitizer reports.
 set -uo pipefail
@@ -194,7 +195,7 @@ if [ "$mode" != integration ]; then
     run_fuzz_replay
 fi
 if [ "$mode" != unit ]; then
-    for script in tests/integration/test_*.sh; do
+    for script in tests/integration/test_*.sh tests/integration/journey/test_*.sh; do
         run_integration "$script"
     done
 fi

@@ -143,7 +143,8 @@ done:
     return result;
 }
 
-/* order.cancelled: release what it holds. */
+/* order.cancelled: release what it holds (a parcel with the carrier: held
+ * until it is received back). */
 static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
 {
     inventory_app_t *app = arg;
@@ -157,7 +158,8 @@ static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
     } else {
         order_ref_t order = {cancelled->order_id, cancelled->version, cancelled->number, ""};
         emitter_t em = emitter_of_event(event);
-        result = answer(event, orderstock_cancelled(app, &em, &order), cancelled->order_id);
+        result = answer(event, orderstock_cancelled(app, &em, &order, cancelled->from_status),
+                        cancelled->order_id);
     }
     conveyor__order_cancelled__free_unpacked(cancelled, NULL);
     return result;

@@ -368,8 +368,15 @@ static bool status_is(const order_state_t *state, const char *status)
     return state->found && strcmp(state->status, status) == 0;
 }
 
+/* Whether an order in this status has its parcel with the carrier. */
+static bool parcel_out(const char *from_status)
+{
+    return from_status && (strcmp(from_status, "handed_to_carrier") == 0 ||
+                           strcmp(from_status, "rescheduled") == 0);
+}
+
 db_status_t orderstock_cancelled(inventory_app_t *app, const emitter_t *em,
-                                 const order_ref_t *order)
+                                 const order_ref_t *order, const char *from_status)
 {
     db_t *db = emitter_db(em);
     order_state_t state;
@@ -381,6 +388,12 @@ db_status_t orderstock_cancelled(inventory_app_t *app, const emitter_t *em,
         log_info("order cancelled before inventory heard of it; recorded",
                  LF_STR("order_id", order->order_id), LF_INT("version", (long long)order->version));
         return store_order_record(db, order, "cancelled");
+    }
+    if (status_is(&state, "reserved") && parcel_out(from_status)) {
+        log_info("order cancelled while its parcel is with the carrier: its stock stays held "
+                 "until the parcel is received back",
+                 LF_STR("order_id", order->order_id), LF_STR("from_status", from_status));
+        return store_order_record(db, order, "reserved");
     }
     if (status_is(&state, "reserved")) {
         size_t closed = 0;

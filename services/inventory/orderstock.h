@@ -101,9 +101,13 @@ db_status_t orderstock_placed(inventory_app_t *app, const emitter_t *em, const o
 db_status_t orderstock_changed(inventory_app_t *app, const emitter_t *em, const order_ref_t *order,
                                order_line_t *lines, size_t line_count, bool lines_changed);
 
-/* order.cancelled: release what it holds; a waiting order stops waiting. */
+/* order.cancelled: release what it holds; a waiting order stops waiting.
+ * An order cancelled from a status where its parcel is with the carrier
+ * (from_status handed_to_carrier or rescheduled) keeps its reservation: the
+ * goods are not on the shelf; the warehouse's receipt of the parcel
+ * (returns.h) closes it, the sellable released and the damaged written off. */
 db_status_t orderstock_cancelled(inventory_app_t *app, const emitter_t *em,
-                                 const order_ref_t *order);
+                                 const order_ref_t *order, const char *from_status);
 
 /* order.delivered: write the held stock off. */
 db_status_t orderstock_delivered(inventory_app_t *app, const emitter_t *em,

@@ -322,11 +322,13 @@ static job_outcome_t ensure_shipment(job_run_t *run, shipping_app_t *app, shipme
 }
 
 /* Whether the quote verified what a label needs: the address, the weight
- * and the cost. */
+ * and the cost. A pickup point is the carrier's own address: the quote
+ * checks none (its verdict stays unknown) and the label needs none. */
 static bool label_ready(const shipment_row_t *row)
 {
     return (strcmp(row->address_verdict, "valid") == 0 ||
             strcmp(row->address_verdict, "corrected") == 0 ||
+            strcmp(row->method, "pickup_point") == 0 ||
             strcmp(row->quote_state, "overridden") == 0) &&
            row->weight_g > 0 && row->carrier_cost_minor >= 0 && row->carrier_id[0];
 }

@@ -2,13 +2,15 @@
 # fake carrier and shipping replicas on fixed loopback ports, with helpers
 # to read what they did.
 #
-# Ports: shipping replica N http 2814N, replay 2564N; the fake carrier 28149.
+# Ports: shipping replica N http 2814N (SHIP_HTTP_BASE, 2814, moves them:
+# the notification fakes hold 2814x), replay 2564N; the fake carrier 28149.
 
 SHIP_CARRIER_PORT=28149
 SHIP_CARRIER_URL="http://127.0.0.1:$SHIP_CARRIER_PORT"
 SHIP_API_KEY="it-$RANDOM-carrier-key"
 SHIP_SECRET="it-$RANDOM-webhook-secret-0123456789"
 SHIP_PEERS="shipping=tcp://127.0.0.1:25641"
+SHIP_HTTP_BASE=${SHIP_HTTP_BASE:-2814}
 
 ship_dbs() {
     SHIP_ENV=$(it_service_db shipping)
@@ -28,14 +30,14 @@ ship_start() {
     shift 2
     it_start "$name" bash -c "$SHIP_ENV
         exec env BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT \
-        HTTP_ADDR=127.0.0.1:2814$n REPLAY_ADDR=tcp://127.0.0.1:2564$n \
+        HTTP_ADDR=127.0.0.1:$SHIP_HTTP_BASE$n REPLAY_ADDR=tcp://127.0.0.1:2564$n \
         REPLAY_PEERS=order=tcp://127.0.0.1:25561 REDIS_URL=$TEST_REDIS_URL \
         BUS_CERT=$(it_key service shipping) JOB_POLL=100ms JOB_BACKOFF_BASE=200ms \
         JOB_BACKOFF_MAX=2s SHIPPING_CARRIER_URL=$SHIP_CARRIER_URL \
         SHIPPING_CARRIER_API_KEY='$SHIP_API_KEY' SHIPPING_CARRIER_TIMEOUT=1s \
-        SHIPPING_WEBHOOK_URL=http://127.0.0.1:2814$n/v1/webhooks/carrier \
+        SHIPPING_WEBHOOK_URL=http://127.0.0.1:$SHIP_HTTP_BASE$n/v1/webhooks/carrier \
         SHIPPING_WEBHOOK_SECRET='$SHIP_SECRET' SHIPPING_TRACK_POLL=1s $* \"$IT_BIN/shipping\""
-    it_wait_until 30 "shipping replica $n ready" kit_http_ok "2814$n" /readyz
+    it_wait_until 30 "shipping replica $n ready" kit_http_ok "$SHIP_HTTP_BASE$n" /readyz
 }
 
 ship_sql() {

@@ -1,0 +1,320 @@
+# journey.sh — sourced by the journey suite (tests/integration/journey/,
+# issue 14 item 6): the whole stack once per script — busd, order,
+# inventory, payment, notification and shipping, with the fake bank,
+# carrier, SMTP, SMS and Telegram — and a store's means of driving an order
+# through it (the intake API, the staff API with tokens, the bank's page,
+# the carrier's tracking, the courier's route), and the ledger check every
+# journey ends with (journey_check_*).
+#
+# Built on the services' own helpers (kit.sh, inventory.sh, order.sh,
+# payment.sh, shipping.sh, notify.sh); the ports are theirs, but for the
+# fake bank (28133: inventory replica 1 has 28131) and the shipping
+# replicas (2815N: the notification fakes hold 2814x).
+#
+# Journeys run side by side in one stack (journey_run): each has its own
+# customer (email, phone) and its own SKU, so every check reads only what
+# is its own.
+JOURNEY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# the bench (tests/bench/section_journey.sh) has lib.sh already: sourced
+# again it would forget the processes it started
+declare -F it_start >/dev/null || source "$JOURNEY_DIR/../lib.sh"
+source "$JOURNEY_DIR/../kit/kit.sh"
+source "$JOURNEY_DIR/../kit/inventory.sh"
+source "$JOURNEY_DIR/../order/order.sh"
+FAKE_PORT=28133
+source "$JOURNEY_DIR/../payment/payment.sh"
+source "$JOURNEY_DIR/../notify/notify.sh"
+SHIP_HTTP_BASE=2815
+source "$JOURNEY_DIR/../shipping/shipping.sh"
+
+J_ORDER_REPLAY=tcp://127.0.0.1:25561
+J_INV_REPLAY=tcp://127.0.0.1:25631
+J_PAY_REPLAY=tcp://127.0.0.1:$PAY_REPLAY
+J_NT_REPLAY=tcp://127.0.0.1:$NT_REPLAY
+J_SHIP_REPLAY=tcp://127.0.0.1:25641
+J_SHIP_URL=http://127.0.0.1:${SHIP_HTTP_BASE}1
+
+# journey_start [SHIPPING_REPLICAS [VAR=VALUE ...]]: every service and fake,
+# the intake source, the staff and their tokens (J_AS_MANAGER, J_AS_WAREHOUSE,
+# J_AS_COURIER, J_AS_ADMIN); VAR=VALUE go to the shipping replicas, and
+# J_SERVICE_ENV (VAR=VALUE words) to every service. busd is started unless
+# JOURNEY_BUSD=shared (the bench's, already running).
+journey_start() {
+    local replicas=${1:-1} n
+    shift 2>/dev/null || true
+    order_dbs
+    inv_dbs
+    pay_dbs
+    nt_dbs
+    ship_dbs
+    [ "${JOURNEY_BUSD:-}" = shared ] || kit_start_busd
+    INV_FEED_REPLAY=$J_ORDER_REPLAY # inventory follows the real order stream
+    nt_start_fakes
+    pay_start_fake
+    ship_start_fake
+    # shellcheck disable=SC2086 # one VAR=VALUE a word
+    order_start order1 1 JOB_POLL=100ms ${J_SERVICE_ENV:-} \
+        REPLAY_PEERS=inventory=$J_INV_REPLAY,payment=$J_PAY_REPLAY,notification=$J_NT_REPLAY,shipping=$J_SHIP_REPLAY
+    # shellcheck disable=SC2086
+    inv_start_ready inv 1 ${J_SERVICE_ENV:-}
+    # shellcheck disable=SC2086
+    pay_start pay1 sberbank REPLAY_PEERS=order=$J_ORDER_REPLAY ${J_SERVICE_ENV:-}
+    for n in $(seq 1 "$replicas"); do
+        # shellcheck disable=SC2086
+        ship_start "ship$n" "$n" ${J_SERVICE_ENV:-} "$@"
+    done
+    # shellcheck disable=SC2086
+    nt_start notify1 ${J_SERVICE_ENV:-} \
+        REPLAY_PEERS=order=$J_ORDER_REPLAY,inventory=$J_INV_REPLAY,payment=$J_PAY_REPLAY,shipping=$J_SHIP_REPLAY
+    order_sources
+    local manager warehouse courier admin
+    manager=$(order_staff boris "Борис Петров" manager '[]' 1000)
+    order_shift "$manager" true
+    warehouse=$(order_staff sklad "Склад" warehouse '[]' 0)
+    courier=$(order_staff kurier "Курьер Иван" courier '[]' 0)
+    admin=$(order_staff root "Администратор" admin '[]' 0)
+    J_MANAGER=$manager
+    J_AS_MANAGER=$(it_token manager "$manager")
+    J_AS_WAREHOUSE=$(it_token warehouse "$warehouse")
+    J_AS_COURIER=$(it_token courier "$courier")
+    J_AS_ADMIN=$(it_token admin "$admin")
+}
+
+# journey_products SKU:ON_HAND ...: one product per journey, 1,000.00 each,
+# 500 g (a CDEK parcel, a Russian Post parcel, a courier's bag)
+journey_products() {
+    local body='{"products": [' sep="" p
+    for p in "$@"; do
+        body+="$sep{\"sku\":\"${p%%:*}\",\"name\":\"Товар ${p%%:*}\",\"price_minor\":100000,\"vat_rate_bp\":2000,\"weight_g\":500,\"on_hand\":${p#*:}}"
+        sep=,
+    done
+    inv_api_ok POST /v1/imports "$body]}" >/dev/null
+}
+
+# journey_run NAME FUNCTION...: the journeys side by side, each in its own
+# subshell (its output in $IT_RUN/journey-NAME.out); fails naming every
+# journey that failed, with its output's end
+journey_run() {
+    local pids=() names=() name rc=0 i
+    while [ $# -gt 1 ]; do
+        name=$1
+        (
+            trap - EXIT
+            "$2"
+        ) >"$IT_RUN/journey-$name.out" 2>&1 &
+        pids+=($!)
+        names+=("$name")
+        shift 2
+    done
+    local failed=()
+    for i in "${!pids[@]}"; do
+        if wait "${pids[$i]}"; then
+            it_log "journey ${names[$i]}: $(grep '^it: ' "$IT_RUN/journey-${names[$i]}.out" | tail -1 | cut -c5-)"
+        else
+            failed+=("${names[$i]}")
+            echo "--- journey ${names[$i]} failed; its output:"
+            tail -30 "$IT_RUN/journey-${names[$i]}.out"
+            rc=1
+        fi
+    done
+    [ "$rc" -eq 0 ] || it_fail "journeys failed: ${failed[*]}"
+}
+
+# --- driving an order as a store would ---------------------------------------------------
+
+# j_customer TAG: the journey's own customer as JSON: email j-TAG@example.ru,
+# a phone made from the tag
+j_customer() {
+    local digits
+    digits=$(printf '%07d' "$(cksum <<<"$1" | cut -d' ' -f1 | cut -c1-7)")
+    echo "{\"name\":\"Покупатель $1\",\"email\":\"j-$1@example.ru\",\"phone\":\"+7999$digits\"}"
+}
+
+# j_submit TAG METHOD SKU QTY: the site sends an order over HTTP, or with
+# J_VIA=bus the store's ERP publishes it on the bus (ext/intake.order, as
+# source "erp"); J_ORDER, J_NUMBER, J_EMAIL, J_PHONE set (courier: Moscow,
+# the store's city; post and pickup point: Kamchatka)
+j_submit() {
+    local tag=$1 method=$2 sku=$3 qty=$4 delivery out customer
+    case $method in
+    courier) delivery='{"method":"courier","address":{"region":"Moscow","city":"Москва","line1":"Тверская 1","postal_code":"125009"}}' ;;
+    post) delivery='{"method":"post","address":{"region":"Kamchatka","city":"Петропавловск","line1":"Ленина 1","postal_code":"683000"}}' ;;
+    pickup_point) delivery='{"method":"pickup_point","pickup_point_id":"PVZ-PKC-7","address":{"region":"Kamchatka","city":"Петропавловск"}}' ;;
+    self_pickup) delivery='{"method":"self_pickup"}' ;;
+    esac
+    customer=$(j_customer "$tag")
+    J_EMAIL="j-$tag@example.ru"
+    J_PHONE=$(jq -r .phone <<<"$customer")
+    if [ "${J_VIA:-http}" = bus ]; then
+        out=$(echo "{\"external_id\":\"J-$tag\",\"customer\":$customer,\"delivery\":$delivery,\"items\":[{\"sku\":\"$sku\",\"quantity\":$qty}]}" |
+            BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source erp) \
+                "$IT_BIN/conveyor" intake --source erp) || it_fail "no answer on the bus for $tag: $out"
+        [ "$(jq -r .status <<<"$out")" = accepted ] || it_fail "the bus intake of $tag: $out"
+        J_ORDER=$(jq -r .order_id <<<"$out")
+        J_NUMBER=$(order_sql "SELECT number FROM orders.orders WHERE id = '$J_ORDER'")
+    else
+        out=$(order_submit "J-$tag" "{\"customer\":$customer,\"delivery\":$delivery,\"items\":[{\"sku\":\"$sku\",\"quantity\":$qty}]}")
+        [ "$(http_code "$out")" = 201 ] || it_fail "submitting $tag: $out"
+        J_ORDER=$(http_body "$out" | jq -r .order_id)
+        J_NUMBER=$(http_body "$out" | jq -r .number)
+    fi
+    it_log "$tag: order $J_NUMBER ($J_ORDER), $method, by ${J_VIA:-http}"
+}
+
+# j_move ORDER TO TOKEN [REASON]: a person moves the order, or the test fails
+j_move() {
+    local out
+    out=$(order_move "$@")
+    [ "$(http_code "$out")" = 200 ] || it_fail "moving $1 to $2: $out"
+}
+
+# j_confirm ORDER: its stock held, the manager confirms
+j_confirm() {
+    it_wait_until 30 "stock reserved for $1" order_has_stock "$1" reserved
+    j_move "$1" confirmed "$J_AS_MANAGER"
+}
+
+# j_pay ORDER [ACTION]: the customer on the bank's page of the open invoice
+j_pay() {
+    it_wait_until 30 "an open invoice for $1" invoice_is "$1" open
+    pay_at_bank "$1" "${2:-pay}"
+}
+
+# j_assemble ORDER: ready to ship, the warehouse packs it
+j_assemble() {
+    it_wait_until 30 "$1 ready to ship" order_has_status "$1" prepare_for_delivery
+    j_move "$1" assembled "$J_AS_WAREHOUSE"
+}
+
+# j_track ORDER CODE: the parcel moves at the fake carrier (its webhook follows)
+j_track() {
+    it_wait_until 30 "$1 labelled" j_ship_state_in "$1" labelled handed_over
+    ship_track "$1" "$2"
+}
+
+j_ship_state_in() { # ORDER STATE...
+    local state s
+    state=$(ship_field "$1" state)
+    shift
+    for s in "$@"; do [ "$state" = "$s" ] && return 0; done
+    return 1
+}
+
+# j_courier ORDER EVENT [AMOUNT]: the city courier's report (F29)
+j_courier() {
+    local body="{\"event\":\"$2\"${3:+,\"amount_minor\":$3}}" out
+    out=$(curl -s --max-time 10 -X POST "$J_SHIP_URL/v1/shipments/$1/courier" -w '\n%{http_code}' \
+        -H "Authorization: Bearer $J_AS_COURIER" -H 'Content-Type: application/json' --data-binary "$body")
+    [ "$(tail -1 <<<"$out")" = 200 ] || it_fail "the courier's $2 for $1: $out"
+}
+
+# j_collected ORDER AMOUNT REF: cash on delivery recorded at the payment service
+j_collected() {
+    local out
+    out=$(it_http POST "$PAY_URL/v1/orders/$1/collected" "{\"amount_minor\":$2,\"reference\":\"$3\"}" \
+        "Authorization: Bearer $J_AS_COURIER")
+    [ "$(http_code "$out")" = 201 ] || it_fail "cash collected for $1: $out"
+}
+
+j_total() { order_sql "SELECT total_minor FROM orders.orders WHERE id = '$1'"; }
+
+# j_history ORDER: the order's statuses, in order
+j_history() {
+    order_sql "SELECT string_agg(to_status, ' ' ORDER BY id) FROM orders.order_history
+               WHERE order_id = '$1' AND kind = 'status'"
+}
+
+# --- the ledger check every journey ends with ------------------------------------------
+
+# journey_check_stock SKU ON_HAND RESERVED WRITTEN_OFF: the product's stock,
+# what the movement ledger says was written off, and the reconciliation
+journey_check_stock() {
+    local sku=$1 report
+    it_assert_eq "$2 $3 $4" "$(inv_sql "SELECT p.on_hand || ' ' || p.reserved || ' ' ||
+        coalesce((SELECT -sum(on_hand_delta) FROM stock_movements m WHERE m.sku = p.sku
+                  AND kind = 'write_off'), 0) FROM products p WHERE sku = '$sku'")" \
+        "$sku: on hand, reserved, written off"
+    it_assert_eq "$2 $3" "$(inv_sql "SELECT coalesce(sum(on_hand_delta), 0) || ' ' ||
+        coalesce(sum(reserved_delta), 0) FROM stock_movements WHERE sku = '$sku'")" \
+        "$sku: the movement ledger sums to the stock"
+    report=$(inv_api_ok GET /v1/reconciliation)
+    jq -e '.clean == true' >/dev/null <<<"$report" || it_fail "$sku: reconciliation: ${report:0:800}"
+}
+
+# journey_check_money ORDER PAID: the payment ledger's payments and cash less
+# its refunds are PAID, and so say the payment service and the order
+journey_check_money() {
+    local order=$1 paid=$2
+    it_assert_eq "$paid" "$(pay_sql "SELECT coalesce(sum(CASE WHEN kind = 'refund' THEN -amount_minor
+        ELSE amount_minor END), 0) FROM payment.ledger WHERE order_id = '$order'")" \
+        "$order: paid less refunded in the payment ledger"
+    it_assert_eq "$paid" "$(pay_sql "SELECT coalesce((SELECT received_minor - refunded_minor
+        FROM payment.orders WHERE order_id = '$order'), 0)")" "$order: the payment service's paid"
+    it_assert_eq 0 "$(pay_sql "SELECT coalesce((SELECT refunding_minor FROM payment.orders
+        WHERE order_id = '$order'), 0)")" "$order: no refund left in flight"
+    it_assert_eq "$paid" "$(order_sql "SELECT coalesce(payment->>'paid_minor', '0') FROM orders.orders
+        WHERE id = '$order'")" "$order: the order's paid"
+}
+
+# journey_check_labels ORDER LABELS [VOIDED]: the labels the fake carrier
+# sold for the order (every round), and how many of them are voided
+journey_check_labels() {
+    local labels
+    labels=$(fake_carrier GET /_fake/labels) || it_fail "the fake carrier's labels"
+    it_assert_eq "$2 ${3:-0}" "$(jq -r --arg o "$1" '[.labels[] | select(.external_shipment_id | startswith($o))]
+        | "\(length) \([.[] | select(.status == "voided")] | length)"' <<<"$labels")" \
+        "$1: labels sold, voided"
+    it_assert_eq 0 "$(fake_carrier GET /_fake/stats | jq .shipments_sold_twice)" "no shipment sold twice"
+}
+
+# journey_check_messages ORDER EMAILS SMS: every message to the order's
+# customer settled and sent once: EMAILS are the subjects expected
+# (|-separated, any order), SMS the texts; each is at the fake SMTP (and in
+# a .eml) or the fake SMS gateway exactly once, nothing more
+journey_check_messages() {
+    local order=$1 emails=$2 sms=$3 email phone
+    email=$(order_sql "SELECT c.email FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id WHERE o.id = '$order'")
+    phone=$(order_sql "SELECT c.phone FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id WHERE o.id = '$order'")
+    local want_mail want_sms
+    want_mail=$(tr '|' '\n' <<<"$emails" | sed '/^$/d' | wc -l)
+    want_sms=$(tr '|' '\n' <<<"$sms" | sed '/^$/d' | wc -l)
+    j_told() {
+        [ "$(nt_count "order_id = '$order' AND recipient_kind = 'customer' AND channel = 'email' AND status <> 'pending'")" -ge "$want_mail" ] &&
+            [ "$(nt_count "order_id = '$order' AND recipient_kind = 'customer' AND channel = 'sms' AND status <> 'pending'")" -ge "$want_sms" ] &&
+            nt_settled "$order"
+    }
+    it_wait_until 60 "$order: every message settled ($(nt_deliveries "$order"))" j_told
+    sleep 1 # anything more the journey's last fact could cause has happened by now
+    it_wait_until 30 "$order: every message settled" nt_settled "$order"
+    it_assert_eq 0 "$(nt_count "order_id = '$order' AND status <> 'sent'")" \
+        "$order: nothing failed, suppressed or unknown ($(nt_deliveries "$order"))"
+    it_assert_eq 0 "$(nt_sql "SELECT count(*) FROM (SELECT 1 FROM notification.deliveries WHERE order_id = '$order'
+        GROUP BY event_id, trigger_id, recipient HAVING count(*) > 1) x")" "$order: no (event, trigger, recipient) twice"
+    local got_mail got_sms logged_mail logged_sms
+    got_mail=$(nt_mail_json | jq -r --arg a "$email" '[.messages[] | select(.rcpts | index($a)) | .headers.Subject] | sort | join("|")')
+    logged_mail=$(nt_sql "SELECT coalesce(string_agg(subject, '|' ORDER BY subject COLLATE \"C\"), '') FROM notification.deliveries
+        WHERE order_id = '$order' AND channel = 'email' AND recipient = '$email'")
+    it_assert_eq "$(tr '|' '\n' <<<"$emails" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" \
+        "$(tr '|' '\n' <<<"$got_mail" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" "$order: the customer's email at the fake SMTP"
+    it_assert_eq "$(tr '|' '\n' <<<"$got_mail" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" \
+        "$(tr '|' '\n' <<<"$logged_mail" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" "$order: the delivery log's email"
+    local id
+    for id in $(nt_mail_json | jq -r --arg a "$email" '.messages[] | select(.rcpts | index($a)) | .headers["Message-ID"]'); do
+        it_assert_eq 1 "$(grep -lF -- "$id" "$NT_MAIL_DIR"/*.eml | wc -l)" "$order: the email $id in one .eml"
+    done
+    got_sms=$(nt_sms_json | jq -r --arg n "${phone#+}" '[.messages[] | select(.number == $n) | .text] | sort | join("|")')
+    logged_sms=$(nt_sql "SELECT coalesce(string_agg(body, '|' ORDER BY body COLLATE \"C\"), '') FROM notification.deliveries
+        WHERE order_id = '$order' AND channel = 'sms'")
+    it_assert_eq "$(tr '|' '\n' <<<"$sms" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" \
+        "$(tr '|' '\n' <<<"$got_sms" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" "$order: the customer's SMS at the fake gateway"
+    it_assert_eq "$(tr '|' '\n' <<<"$got_sms" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" \
+        "$(tr '|' '\n' <<<"$logged_sms" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" "$order: the delivery log's SMS"
+}
+
+# j_subjects NUMBER LABEL...: the status emails' subjects ("Заказ №N: label")
+j_subjects() {
+    local number=$1 out="" l
+    shift
+    for l in "$@"; do out+="${out:+|}Заказ №$number: $l"; done
+    echo "$out"
+}
