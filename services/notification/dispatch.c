@@ -12,8 +12,13 @@
  * yet (stock.shortage, invoice.created or a shipment heard first, from
  * another stream: no email or phone known) waits (store_waiting_add) and
  * runs when order.placed is kept (dispatch_waiting), instead of being lost.
- * A customer who opted out of the channel gets a `suppressed` row and no
- * job. An SMS heard in quiet hours waits in its job until they end. A
+ * An order's messages to one recipient by one channel go out in the order
+ * they were recorded (the order of their events): a message recorded while
+ * an earlier one of the order is pending (its PDF not to be had yet, its
+ * provider retried) gets no send job; the earlier one's end queues it
+ * (jobs.c), under the order's lock on both sides so neither misses the
+ * other. A customer who opted out of the channel gets a `suppressed` row
+ * and no job. An SMS heard in quiet hours waits in its job until they end. A
  * template that cannot be rendered makes a `failed` row, reported on the
  * bus like any failure.
  */
@@ -171,6 +176,21 @@ json_t *dispatch_render(notification_app_t *app, db_t *db, const json_t *tmpl, c
     return out;
 }
 
+db_status_t dispatch_send_enqueue(notification_app_t *app, db_t *db, const char *delivery_id,
+                                  const char *dedup_key, int64_t not_before_ms)
+{
+    char payload[UUID_TEXT_SIZE + 16];
+    snprintf(payload, sizeof payload, "{\"id\":\"%s\"}", delivery_id);
+    job_spec_t job = {
+        .kind = JOB_SEND,
+        .payload = payload,
+        .run_at_ms = not_before_ms,
+        .max_attempts = app->max_attempts,
+        .dedup_key = dedup_key,
+    };
+    return jobs_enqueue_deferred(db, &job);
+}
+
 typedef struct {
     notification_app_t *app;
     db_t *db;
@@ -219,25 +239,26 @@ static db_status_t record(one_t *one, const recipient_t *to, const char *languag
         .not_before_ms = not_before,
         .event_at_ms = one->notice->occurred_at_ms > 0 ? one->notice->occurred_at_ms : now,
     };
+    /* an earlier message of the order to them by the channel still pending:
+     * this one gets its job when that one ends (jobs.c), not before */
+    bool pending = strcmp(state, "pending") == 0, behind = false;
+    db_status_t status = DB_OK;
+    if (pending && row.order_id && row.order_id[0]) {
+        status = store_order_lock(one->db, row.order_id);
+        if (status == DB_OK)
+            status = store_delivery_ahead(one->db, row.order_id, channel, to->address, &behind);
+        if (status != DB_OK)
+            return status;
+    }
     bool created = false;
-    db_status_t status = store_delivery_insert(one->db, &row, &created);
+    status = store_delivery_insert(one->db, &row, &created);
     if (status != DB_OK || !created)
         return status;
     if (one->recorded)
         (*one->recorded)++;
     metrics_counter_add(one->app->recorded_total, 1);
-    if (strcmp(state, "pending") == 0) {
-        char payload[UUID_TEXT_SIZE + 16];
-        snprintf(payload, sizeof payload, "{\"id\":\"%s\"}", id);
-        job_spec_t job = {
-            .kind = JOB_SEND,
-            .payload = payload,
-            .run_at_ms = not_before,
-            .max_attempts = one->app->max_attempts,
-            .dedup_key = dedup,
-        };
-        return jobs_enqueue_deferred(one->db, &job);
-    }
+    if (pending)
+        return behind ? DB_OK : dispatch_send_enqueue(one->app, one->db, id, dedup, not_before);
     if (strcmp(state, "suppressed") == 0) {
         metrics_counter_add(one->app->suppressed_total, 1);
         return DB_OK;

@@ -25,6 +25,10 @@
  *     worker died mid-call: job->resumed), end `outcome_unknown`: reported,
  *     never sent again by us.
  *
+ * An order's messages in order (dispatch.c): a message's end queues the
+ * next pending message of its order to the same recipient by the same
+ * channel, in the completion transaction, under the order's lock.
+ *
  * Clients are one per worker thread (channels.h: a client is used by one
  * thread at a time); more workers (JOB_WORKERS) send more at once.
  */
@@ -39,6 +43,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "services/notification/adapters/channels.h"
+#include "services/notification/dispatch.h"
 #include "services/notification/documents.h"
 #include "services/notification/events.h"
 #include "services/notification/notification.h"
@@ -267,6 +272,35 @@ static db_status_t say_ends(db_t *db, const json_t *moved)
     return status;
 }
 
+/* The moved rows' successors queued (dispatch.c: an order's later message
+ * to the same recipient by the same channel waits for the earlier to
+ * end), in the open transaction. */
+static db_status_t queue_next(notification_app_t *app, db_t *db, const json_t *moved)
+{
+    const char *ids[JOBS_BATCH_MAX];
+    size_t count = 0, i;
+    const json_t *delivery;
+    json_array_foreach(moved, i, delivery)
+    {
+        if (count < JOBS_BATCH_MAX && json_string_value(json_object_get(delivery, "order_id")))
+            ids[count++] = text_of(delivery, "delivery_id");
+    }
+    if (count == 0)
+        return DB_OK;
+    json_t *next = NULL;
+    db_status_t status = store_deliveries_next(db, ids, count, &next);
+    json_array_foreach(next, i, delivery)
+    {
+        if (status != DB_OK)
+            break;
+        status = dispatch_send_enqueue(
+            app, db, text_of(delivery, "delivery_id"), text_of(delivery, "dedup_key"),
+            (int64_t)json_integer_value(json_object_get(delivery, "not_before_ms")));
+    }
+    json_decref(next);
+    return status;
+}
+
 static void count_ends(notification_app_t *app, const json_t *moved)
 {
     size_t i;
@@ -307,6 +341,8 @@ static job_outcome_t finish_one(notification_app_t *app, send_t *send)
     if (status == DB_OK)
         status = say_ends(db, moved);
     if (status == DB_OK)
+        status = queue_next(app, db, moved);
+    if (status == DB_OK)
         count_ends(app, moved);
     json_decref(moved);
     return status == DB_OK ? JOB_DONE : unrecorded(run, send->verdict, status);
@@ -333,6 +369,8 @@ static void finish_all(notification_app_t *app, send_t **sends, size_t count)
         status = store_deliveries_finish(db, ends, held, &moved);
         if (status == DB_OK)
             status = say_ends(db, moved);
+        if (status == DB_OK)
+            status = queue_next(app, db, moved);
         if (status == DB_OK)
             status = jobs_finish_many(runs, count);
         if (status == DB_OK)

@@ -145,6 +145,23 @@ static const struct {
      "  coalesce((SELECT o.extra->>'invoice_id' FROM orders o WHERE o.order_id = $12::uuid), "
      "    '')) "
      "ON CONFLICT (dedup_key) DO NOTHING RETURNING 1"},
+    {"nt_order_lock",
+     "SELECT pg_advisory_xact_lock(hashtextextended('notification.order:' || $1, 0))"},
+    {"nt_orders_lock",
+     "SELECT count(pg_advisory_xact_lock(hashtextextended('notification.order:' || o, 0))) "
+     "FROM (SELECT DISTINCT d.order_id::text AS o FROM deliveries d "
+     "  WHERE d.delivery_id = ANY($1::uuid[]) AND d.order_id IS NOT NULL ORDER BY 1) x"},
+    {"nt_delivery_ahead",
+     "SELECT 1 FROM deliveries WHERE order_id = $1::uuid AND channel = $2 AND recipient = $3 "
+     "  AND status = 'pending' LIMIT 1"},
+    {"nt_deliveries_next",
+     "SELECT json_build_object('delivery_id', n.delivery_id, 'dedup_key', n.dedup_key, "
+     "  'not_before_ms', coalesce((extract(epoch from n.not_before) * 1000)::bigint, 0)) "
+     "FROM (SELECT DISTINCT d.order_id, d.channel, d.recipient FROM deliveries d "
+     "  WHERE d.delivery_id = ANY($1::uuid[]) AND d.order_id IS NOT NULL) k "
+     "CROSS JOIN LATERAL (SELECT p.delivery_id, p.dedup_key, p.not_before FROM deliveries p "
+     "  WHERE p.order_id = k.order_id AND p.channel = k.channel AND p.recipient = k.recipient "
+     "    AND p.status = 'pending' ORDER BY p.seq LIMIT 1) n"},
     {"nt_delivery_json",
      "SELECT " DELIVERY_JSON " FROM deliveries d WHERE d.delivery_id = $1::uuid"},
     {"nt_deliveries_json",
@@ -485,6 +502,29 @@ db_status_t store_delivery_insert(db_t *db, const delivery_new_t *d, bool *creat
     return status;
 }
 
+db_status_t store_order_lock(db_t *db, const char *order_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run(db, "nt_order_lock", &params, NULL);
+}
+
+db_status_t store_delivery_ahead(db_t *db, const char *order_id, const char *channel,
+                                 const char *recipient, bool *out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, channel);
+    db_param_text(&params, recipient);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "nt_delivery_ahead", &params, &res);
+    *out = status == DB_OK && PQntuples(res) > 0;
+    PQclear(res);
+    return status;
+}
+
 db_status_t store_delivery_json(db_t *db, const char *delivery_id, json_t **out)
 {
     return json_by_text(db, "nt_delivery_json", delivery_id, out);
@@ -555,6 +595,27 @@ db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t
         status = db_run_json_rows(db, "nt_deliveries_finish", &params, out);
     for (int i = 0; i < END_COLUMNS; i++)
         pg_array_release(&arrays[i]);
+    return status;
+}
+
+db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count, json_t **out)
+{
+    *out = NULL;
+    pg_array_t id_array;
+    pg_array_init(&id_array, PG_OID_UUID);
+    int failed = 0;
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = pg_array_add_uuid(&id_array, ids[i]);
+    db_params_t params;
+    db_params_init(&params);
+    db_status_t status;
+    if (failed || array_params(&id_array, 1, &params) != 0)
+        status = db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
+    else
+        status = db_run(db, "nt_orders_lock", &params, NULL);
+    if (status == DB_OK)
+        status = db_run_json_rows(db, "nt_deliveries_next", &params, out);
+    pg_array_release(&id_array);
     return status;
 }
 

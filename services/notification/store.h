@@ -125,6 +125,16 @@ typedef struct {
 /* Inserts it unless its dedup key is known; *created_out says which. */
 db_status_t store_delivery_insert(db_t *db, const delivery_new_t *delivery, bool *created_out);
 
+/* Holds order_id's lock until the transaction ends: the messages of an
+ * order are recorded, and the next one queued when one ends, one
+ * transaction at a time (dispatch.c, jobs.c), so none is left with no job. */
+db_status_t store_order_lock(db_t *db, const char *order_id);
+
+/* *out: a message of the order to recipient by channel is pending (the next
+ * one must wait for it to end). Under store_order_lock. */
+db_status_t store_delivery_ahead(db_t *db, const char *order_id, const char *channel,
+                                 const char *recipient, bool *out);
+
 /* The row as JSON (NULL when unknown). */
 db_status_t store_delivery_json(db_t *db, const char *delivery_id, json_t **out);
 
@@ -147,6 +157,12 @@ typedef struct {
  * new state (a row that was no longer pending is not there). */
 db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t count,
                                     json_t **out);
+
+/* The messages next in line once the count messages of ids ended: for each
+ * order, channel and recipient among them, the oldest still pending, as a
+ * JSON array of {delivery_id, dedup_key, not_before_ms}; the orders' locks
+ * are taken first (store_order_lock). */
+db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count, json_t **out);
 
 /* Notes a failed attempt that will be tried again. */
 db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,
