@@ -21,9 +21,15 @@
  *     row at once; a transient failure backs off (the kit's jobs, Telegram's
  *     retry_after honoured) until NOTIFY_MAX_ATTEMPTS, then fails it;
  *   - a call that may have reached the provider (channels.h's
- *     NOTIFY_UNKNOWN), and a job found claimed but never finished (its
- *     worker died mid-call: job->resumed), end `outcome_unknown`: reported,
- *     never sent again by us.
+ *     NOTIFY_UNKNOWN) ends `outcome_unknown`: reported, never sent again
+ *     by us. So does a job found claimed but never finished (its worker
+ *     died: job->resumed) whose message was marked handed: the mark is
+ *     committed just before the call can hand the message over (an email's
+ *     last bytes and final dot, an SMS's or a Telegram request) and
+ *     cleared when an attempt fails for a retry. A resumed job whose
+ *     message was never marked (its batch died before reaching it, or in
+ *     its SMTP session before the message was whole) certainly was not
+ *     sent: it is sent now.
  *
  * An order's messages in order (dispatch.c): a message's end queues the
  * next pending message of its order to the same recipient by the same
@@ -104,6 +110,32 @@ static const char *or_null(const char *text)
     return text && text[0] ? text : NULL;
 }
 
+/* What a send records as it goes: the message may be at the provider
+ * (store_delivery_handed), before the call can hand it over. */
+typedef struct {
+    db_t *db;
+    const char *delivery_id;
+} handing_t;
+
+static int on_handing(void *arg)
+{
+    handing_t *handing = arg;
+    db_status_t status = store_delivery_handed(handing->db, handing->delivery_id);
+    if (status != DB_OK)
+        log_warn("could not record that a message is being handed over; not sending it",
+                 LF_STR("delivery_id", handing->delivery_id), LF_STR("pg", db_errmsg(handing->db)),
+                 LF_ERR("handing_unrecorded"));
+    return status == DB_OK ? 0 : -1;
+}
+
+static notify_result_t not_handed(notify_error_t *err)
+{
+    snprintf(err->code, sizeof err->code, "handing_unrecorded");
+    snprintf(err->message, sizeof err->message,
+             "the send was not begun: its handing over could not be recorded");
+    return NOTIFY_TRANSIENT;
+}
+
 static notify_result_t unconfigured(notify_error_t *err, const char *channel)
 {
     snprintf(err->code, sizeof err->code, "unconfigured");
@@ -111,7 +143,7 @@ static notify_result_t unconfigured(notify_error_t *err, const char *channel)
     return NOTIFY_TRANSIENT;
 }
 
-static notify_result_t send_email(notification_app_t *app, clients_t *clients,
+static notify_result_t send_email(notification_app_t *app, clients_t *clients, handing_t *handing,
                                   const json_t *delivery, char *provider_id, notify_error_t *err)
 {
     notify_limits_t limits = {CONNECT_TIMEOUT, (long)app->send_timeout_ms};
@@ -152,14 +184,16 @@ static notify_result_t send_email(notification_app_t *app, clients_t *clients,
         .unsubscribe_url = or_null(unsubscribe),
         .attachments = docs.items,
         .attachment_count = docs.count,
+        .on_handing = on_handing,
+        .handing_arg = handing,
     };
     notify_result_t result = smtp_send(clients->smtp, &email, provider_id, err);
     documents_release(&docs);
     return result;
 }
 
-static notify_result_t send_sms(notification_app_t *app, clients_t *clients, const json_t *delivery,
-                                char *provider_id, notify_error_t *err)
+static notify_result_t send_sms(notification_app_t *app, clients_t *clients, handing_t *handing,
+                                const json_t *delivery, char *provider_id, notify_error_t *err)
 {
     if (!clients->sms && app->sms_url[0]) {
         smsru_config_t config = {
@@ -176,6 +210,8 @@ static notify_result_t send_sms(notification_app_t *app, clients_t *clients, con
     smsru_message_t message = {.numbers = &number, .count = 1, .text = text_of(delivery, "body")};
     smsru_number_result_t per_number[1];
     memset(per_number, 0, sizeof per_number);
+    if (on_handing(handing) != 0)
+        return not_handed(err);
     notify_result_t result = smsru_send(clients->sms, &message, per_number, err);
     if (result != NOTIFY_SENT)
         return result;
@@ -189,7 +225,8 @@ static notify_result_t send_sms(notification_app_t *app, clients_t *clients, con
 }
 
 static notify_result_t send_telegram(notification_app_t *app, clients_t *clients,
-                                     const json_t *delivery, char *provider_id, notify_error_t *err)
+                                     handing_t *handing, const json_t *delivery, char *provider_id,
+                                     notify_error_t *err)
 {
     if (!clients->telegram && app->telegram_url[0] && app->telegram_token[0]) {
         telegram_config_t config = {
@@ -206,11 +243,14 @@ static notify_result_t send_telegram(notification_app_t *app, clients_t *clients
         .text = text_of(delivery, "body"),
         .parse_mode = TELEGRAM_PLAIN,
     };
+    if (on_handing(handing) != 0)
+        return not_handed(err);
     return telegram_send(clients->telegram, &message, provider_id, err);
 }
 
-static notify_result_t send_by_channel(notification_app_t *app, const json_t *delivery,
-                                       char *provider_id, notify_error_t *err)
+static notify_result_t send_by_channel(notification_app_t *app, handing_t *handing,
+                                       const json_t *delivery, char *provider_id,
+                                       notify_error_t *err)
 {
     clients_t *clients = clients_of_thread();
     if (!clients) {
@@ -220,10 +260,10 @@ static notify_result_t send_by_channel(notification_app_t *app, const json_t *de
     }
     const char *channel = text_of(delivery, "channel");
     if (strcmp(channel, "email") == 0)
-        return send_email(app, clients, delivery, provider_id, err);
+        return send_email(app, clients, handing, delivery, provider_id, err);
     if (strcmp(channel, "sms") == 0)
-        return send_sms(app, clients, delivery, provider_id, err);
-    return send_telegram(app, clients, delivery, provider_id, err);
+        return send_sms(app, clients, handing, delivery, provider_id, err);
+    return send_telegram(app, clients, handing, delivery, provider_id, err);
 }
 
 static const char *status_of(send_verdict_t verdict)
@@ -444,14 +484,18 @@ static bool send_one(notification_app_t *app, send_t *send)
 {
     job_run_t *run = send->run;
     const job_t *job = job_run_job(run);
-    if (job->resumed) {
+    if (job->resumed && json_is_true(json_object_get(send->delivery, "handed"))) {
         send->verdict = SEND_OUTCOME_UNKNOWN;
         snprintf(send->err.code, sizeof send->err.code, "interrupted");
         snprintf(send->err.message, sizeof send->err.message,
                  "the sender stopped during the call: the provider may have the message");
     } else {
+        if (job->resumed)
+            log_info("an interrupted send had not handed its message over: sending it",
+                     LF_STR("delivery_id", send->id), LF_INT("attempt", job->attempt));
+        handing_t handing = {job_run_db(run), send->id};
         notify_result_t result =
-            send_by_channel(app, send->delivery, send->provider_id, &send->err);
+            send_by_channel(app, &handing, send->delivery, send->provider_id, &send->err);
         send->verdict = rules_send_verdict(result, false, job->attempt, job->max_attempts);
     }
     if (send->verdict != SEND_SENT)

@@ -19,7 +19,8 @@
     "d.provider_id, 'error_code', d.error_code, 'error_message', d.error_message, 'attempts', "    \
     "d.attempts, 'not_before', d.not_before, 'event_at_ms', "                                      \
     "(extract(epoch from d.event_at) * 1000)::bigint, 'created_at', d.created_at, "                \
-    "'finished_at', d.finished_at, 'attachments', d.attachments, 'invoice_id', d.invoice_id)"
+    "'finished_at', d.finished_at, 'attachments', d.attachments, 'invoice_id', d.invoice_id, "     \
+    "'handed', d.handed)"
 
 #define TRIGGER_JSON                                                                               \
     "json_build_object('trigger_id', t.trigger_id, 'event_type', t.event_type, 'condition', "      \
@@ -174,8 +175,10 @@ static const struct {
      "  AS u(id, status, provider_id, code, message, attempts) "
      "WHERE d.delivery_id = u.id AND d.status = 'pending' RETURNING " DELIVERY_JSON},
     {"nt_delivery_attempt",
-     "UPDATE deliveries SET error_code = $2, error_message = $3, attempts = $4 "
+     "UPDATE deliveries SET error_code = $2, error_message = $3, attempts = $4, handed = false "
      "WHERE delivery_id = $1::uuid AND status = 'pending'"},
+    {"nt_delivery_handed",
+     "UPDATE deliveries SET handed = true WHERE delivery_id = $1::uuid AND status = 'pending'"},
     {"nt_deliveries_of_order",
      "SELECT coalesce(json_agg(x.j ORDER BY x.created_at DESC, x.id DESC), '[]') FROM ("
      "  SELECT " DELIVERY_JSON " AS j, d.created_at, d.delivery_id AS id FROM deliveries d "
@@ -629,6 +632,14 @@ db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char
     db_param_text(&params, error_message ? error_message : "");
     db_param_i64(&params, attempts);
     return db_run(db, "nt_delivery_attempt", &params, NULL);
+}
+
+db_status_t store_delivery_handed(db_t *db, const char *delivery_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, delivery_id);
+    return db_run(db, "nt_delivery_handed", &params, NULL);
 }
 
 db_status_t store_deliveries_of_order(db_t *db, const char *order_id, int limit, json_t **out)

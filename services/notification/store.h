@@ -164,7 +164,12 @@ db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t
  * are taken first (store_order_lock). */
 db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count, json_t **out);
 
-/* Notes a failed attempt that will be tried again. */
+/* Notes that the message may be at its provider from now on (before the
+ * call can hand it over; committed at once, outside any transaction). */
+db_status_t store_delivery_handed(db_t *db, const char *delivery_id);
+
+/* Notes a failed attempt that will be tried again (the message is not at
+ * the provider: handed cleared). */
 db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,
                                    const char *error_message, int attempts);
 
