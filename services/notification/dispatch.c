@@ -11,7 +11,9 @@
  * A message to the customer of an order the service has not heard placed
  * yet (stock.shortage, invoice.created or a shipment heard first, from
  * another stream: no email or phone known) waits (store_waiting_add) and
- * runs when order.placed is kept (dispatch_waiting), instead of being lost.
+ * runs when order.placed is kept (dispatch_waiting), instead of being lost;
+ * a job ends the wait after NOTIFY_WAITING_KEEP (jobs.c: sent if the order
+ * is known by then, else dropped and its row purged).
  * An order's messages to one recipient by one channel go out in the order
  * they were recorded (the order of their events): a message recorded while
  * an earlier one of the order is pending (its PDF not to be had yet, its
@@ -285,6 +287,32 @@ static bool waits_for_order(const one_t *one)
            json_integer_value(json_object_get(one->order, "version")) <= 0;
 }
 
+/* The end of a wait (jobs.c, JOB_WAITING_END), NOTIFY_WAITING_KEEP from
+ * now: the message goes if its order has been heard by then (one that
+ * slipped past order.placed), else it is dropped, so no row waits for ever
+ * for an order this service will never hear (one placed before it was
+ * deployed). */
+static db_status_t waiting_end_enqueue(one_t *one, const char *trigger_id)
+{
+    json_t *payload = json_pack("{s:s, s:s, s:s}", "event_id", one->notice->event_id, "trigger_id",
+                                trigger_id, "order_id", one->notice->order_id);
+    char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    char dedup[RULES_DEDUP_SIZE + 16];
+    snprintf(dedup, sizeof dedup, "waiting:%s:%s", one->notice->event_id, trigger_id);
+    job_spec_t job = {
+        .kind = JOB_WAITING_END,
+        .payload = text,
+        .run_at_ms = clock_now_ms() + one->app->waiting_keep_ms,
+        .dedup_key = dedup,
+    };
+    db_status_t status =
+        text ? jobs_enqueue_deferred(one->db, &job)
+             : db_fail(one->db, DB_STATE_OUT_OF_MEMORY, "could not write a wait's end job");
+    free(text);
+    return status;
+}
+
 static db_status_t run_trigger(one_t *one)
 {
     notification_app_t *app = one->app;
@@ -293,10 +321,12 @@ static db_status_t run_trigger(one_t *one)
     recipient_t to;
     db_status_t status =
         resolve(app, one->db, one->notice, one->order, text_of(trigger, "recipient"), channel, &to);
-    if (status == DB_OK && !to.address[0] && waits_for_order(one))
-        return store_waiting_add(one->db, one->notice->event_id, text_of(trigger, "trigger_id"),
-                                 one->notice->event_type, one->notice->order_id, one->notice->facts,
-                                 one->notice->occurred_at_ms);
+    if (status == DB_OK && !to.address[0] && waits_for_order(one)) {
+        status = store_waiting_add(one->db, one->notice->event_id, text_of(trigger, "trigger_id"),
+                                   one->notice->event_type, one->notice->order_id,
+                                   one->notice->facts, one->notice->occurred_at_ms);
+        return status == DB_OK ? waiting_end_enqueue(one, text_of(trigger, "trigger_id")) : status;
+    }
     if (status != DB_OK || !to.address[0])
         return status; /* nobody to tell by that channel */
     bool opted_out = false;
@@ -374,7 +404,9 @@ db_status_t dispatch_waiting(notification_app_t *app, db_t *db, const char *orde
     if (recorded_out)
         *recorded_out = 0;
     json_t *waiting = NULL, *order = NULL;
-    db_status_t status = store_waiting_take(db, order_id, &waiting);
+    db_status_t status = store_order_lock(db, order_id); /* against a wait's end (jobs.c) */
+    if (status == DB_OK)
+        status = store_waiting_take(db, order_id, &waiting);
     if (status == DB_OK && json_array_size(waiting) > 0)
         status = store_order_json(db, order_id, &order);
     size_t i;

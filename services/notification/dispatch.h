@@ -35,6 +35,9 @@ db_status_t dispatch_event(notification_app_t *app, db_t *db, const notice_t *no
 db_status_t dispatch_waiting(notification_app_t *app, db_t *db, const char *order_id,
                              int *recorded_out);
 
+/* The job that ends a message's wait for its order (jobs.c). */
+#define JOB_WAITING_END "notify_waiting_end"
+
 /* Queues the send job of a pending delivery (in db's open transaction;
  * the job's dedup key is the delivery's, so a second call adds nothing). */
 db_status_t dispatch_send_enqueue(notification_app_t *app, db_t *db, const char *delivery_id,

@@ -580,10 +580,58 @@ static void run_send_batch(job_run_t *const *runs, size_t count, void *arg)
     free(sends);
 }
 
+/* A message's wait for its order ends (dispatch.c): under the order's lock,
+ * sent if the order is known by now (dispatch_waiting takes every message
+ * waiting for it), else dropped, logged and counted. Nothing left waiting:
+ * it went with order.placed. */
+static job_outcome_t run_waiting_end(job_run_t *run)
+{
+    notification_app_t *app = job_run_arg(run);
+    json_t *payload = json_loads(job_run_job(run)->payload, 0, NULL);
+    const char *event_id = json_string_value(json_object_get(payload, "event_id"));
+    const char *trigger_id = json_string_value(json_object_get(payload, "trigger_id"));
+    const char *order_id = json_string_value(json_object_get(payload, "order_id"));
+    if (!event_id || !trigger_id || !order_id || !uuid_valid(order_id)) {
+        json_decref(payload);
+        job_run_error(run, "bad_payload", "the job names no waiting message");
+        return JOB_FAIL;
+    }
+    db_t *db = job_run_db(run);
+    db_status_t status = jobs_begin_finish(run);
+    if (status != DB_OK) {
+        json_decref(payload);
+        /* DB_ERROR: the lease is lost; whoever holds it now runs it */
+        return status == DB_ERROR ? JOB_RETRY : jobs_result(run, status, "begin a wait's end");
+    }
+    bool known = false, found = false;
+    int recorded = 0;
+    status = store_order_lock(db, order_id);
+    if (status == DB_OK)
+        status = store_order_known(db, order_id, &known);
+    if (status == DB_OK && known)
+        status = dispatch_waiting(app, db, order_id, &recorded);
+    else if (status == DB_OK)
+        status = store_waiting_drop(db, event_id, trigger_id, &found);
+    if (status == DB_OK && known && recorded > 0)
+        log_warn("messages that waited for their order went at the end of the wait",
+                 LF_STR("order_id", order_id), LF_INT("messages", recorded),
+                 LF_ERR("waiting_late"));
+    if (status == DB_OK && found) {
+        log_warn("a message waited NOTIFY_WAITING_KEEP for its order, never heard placed: dropped",
+                 LF_STR("order_id", order_id), LF_STR("event_id", event_id),
+                 LF_STR("trigger_id", trigger_id), LF_ERR("waiting_dropped"));
+        metrics_counter_add(app->dropped_total, 1);
+    }
+    json_decref(payload);
+    return status == DB_OK ? JOB_DONE : jobs_result(run, status, "end a message's wait");
+}
+
 int notification_jobs_register(jobs_t *jobs, notification_app_t *app)
 {
     pthread_once(&clients_once, make_key);
     if (clients_key_failed)
+        return -1;
+    if (jobs_register(jobs, JOB_WAITING_END, run_waiting_end, app) != 0)
         return -1;
     return jobs_register_batch(jobs, JOB_SEND, app->send_batch, run_send_batch, app);
 }

@@ -130,6 +130,10 @@ static const struct {
      "  event_type, 'facts', facts, 'occurred_at_ms', occurred_at_ms) "
      "FROM gone ORDER BY created_at, occurred_at_ms, event_id, trigger_id"},
 
+    {"nt_waiting_drop",
+     "DELETE FROM waiting WHERE event_id = $1 AND trigger_id = $2 RETURNING event_type"},
+    {"nt_order_known", "SELECT 1 FROM orders WHERE order_id = $1::uuid AND version > 0"},
+
     {"nt_optout_has", "SELECT 1 FROM optouts WHERE customer_id = $1 AND channel = $2"},
     {"nt_optout_add",
      "INSERT INTO optouts (customer_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
@@ -450,6 +454,32 @@ db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out)
     db_params_init(&params);
     db_param_text(&params, order_id);
     return db_run_json_rows(db, "nt_waiting_take", &params, out);
+}
+
+db_status_t store_waiting_drop(db_t *db, const char *event_id, const char *trigger_id,
+                               bool *found_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    db_param_text(&params, trigger_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "nt_waiting_drop", &params, &res);
+    *found_out = status == DB_OK && PQntuples(res) > 0;
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_order_known(db_t *db, const char *order_id, bool *out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "nt_order_known", &params, &res);
+    *out = status == DB_OK && PQntuples(res) > 0;
+    PQclear(res);
+    return status;
 }
 
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out)

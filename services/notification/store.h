@@ -91,6 +91,13 @@ db_status_t store_waiting_add(db_t *db, const char *event_id, const char *trigge
  * {event_id, trigger_id, event_type, facts, occurred_at_ms}. */
 db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out);
 
+/* Deletes one waiting message; *found_out says whether it was there. */
+db_status_t store_waiting_drop(db_t *db, const char *event_id, const char *trigger_id,
+                               bool *found_out);
+
+/* *out: order.placed of order_id was heard (the order's version > 0). */
+db_status_t store_order_known(db_t *db, const char *order_id, bool *out);
+
 /* --- opt-out ------------------------------------------------------------------- */
 
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out);
