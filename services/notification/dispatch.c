@@ -11,9 +11,16 @@
  * A message to the customer of an order the service has not heard placed
  * yet (stock.shortage, invoice.created or a shipment heard first, from
  * another stream: no email or phone known) waits (store_waiting_add) and
- * runs when order.placed is kept (dispatch_waiting), instead of being lost.
- * A customer who opted out of the channel gets a `suppressed` row and no
- * job. An SMS heard in quiet hours waits in its job until they end. A
+ * runs when order.placed is kept (dispatch_waiting), instead of being lost;
+ * a job ends the wait after NOTIFY_WAITING_KEEP (jobs.c: sent if the order
+ * is known by then, else dropped and its row purged).
+ * An order's messages to one recipient by one channel go out in the order
+ * they were recorded (the order of their events): a message recorded while
+ * an earlier one of the order is pending (its PDF not to be had yet, its
+ * provider retried) gets no send job; the earlier one's end queues it
+ * (jobs.c), under the order's lock on both sides so neither misses the
+ * other. A customer who opted out of the channel gets a `suppressed` row
+ * and no job. An SMS heard in quiet hours waits in its job until they end. A
  * template that cannot be rendered makes a `failed` row, reported on the
  * bus like any failure.
  */
@@ -171,6 +178,21 @@ json_t *dispatch_render(notification_app_t *app, db_t *db, const json_t *tmpl, c
     return out;
 }
 
+db_status_t dispatch_send_enqueue(notification_app_t *app, db_t *db, const char *delivery_id,
+                                  const char *dedup_key, int64_t not_before_ms)
+{
+    char payload[UUID_TEXT_SIZE + 16];
+    snprintf(payload, sizeof payload, "{\"id\":\"%s\"}", delivery_id);
+    job_spec_t job = {
+        .kind = JOB_SEND,
+        .payload = payload,
+        .run_at_ms = not_before_ms,
+        .max_attempts = app->max_attempts,
+        .dedup_key = dedup_key,
+    };
+    return jobs_enqueue_deferred(db, &job);
+}
+
 typedef struct {
     notification_app_t *app;
     db_t *db;
@@ -219,25 +241,26 @@ static db_status_t record(one_t *one, const recipient_t *to, const char *languag
         .not_before_ms = not_before,
         .event_at_ms = one->notice->occurred_at_ms > 0 ? one->notice->occurred_at_ms : now,
     };
+    /* an earlier message of the order to them by the channel still pending:
+     * this one gets its job when that one ends (jobs.c), not before */
+    bool pending = strcmp(state, "pending") == 0, behind = false;
+    db_status_t status = DB_OK;
+    if (pending && row.order_id && row.order_id[0]) {
+        status = store_order_lock(one->db, row.order_id);
+        if (status == DB_OK)
+            status = store_delivery_ahead(one->db, row.order_id, channel, to->address, &behind);
+        if (status != DB_OK)
+            return status;
+    }
     bool created = false;
-    db_status_t status = store_delivery_insert(one->db, &row, &created);
+    status = store_delivery_insert(one->db, &row, &created);
     if (status != DB_OK || !created)
         return status;
     if (one->recorded)
         (*one->recorded)++;
     metrics_counter_add(one->app->recorded_total, 1);
-    if (strcmp(state, "pending") == 0) {
-        char payload[UUID_TEXT_SIZE + 16];
-        snprintf(payload, sizeof payload, "{\"id\":\"%s\"}", id);
-        job_spec_t job = {
-            .kind = JOB_SEND,
-            .payload = payload,
-            .run_at_ms = not_before,
-            .max_attempts = one->app->max_attempts,
-            .dedup_key = dedup,
-        };
-        return jobs_enqueue_deferred(one->db, &job);
-    }
+    if (pending)
+        return behind ? DB_OK : dispatch_send_enqueue(one->app, one->db, id, dedup, not_before);
     if (strcmp(state, "suppressed") == 0) {
         metrics_counter_add(one->app->suppressed_total, 1);
         return DB_OK;
@@ -264,6 +287,32 @@ static bool waits_for_order(const one_t *one)
            json_integer_value(json_object_get(one->order, "version")) <= 0;
 }
 
+/* The end of a wait (jobs.c, JOB_WAITING_END), NOTIFY_WAITING_KEEP from
+ * now: the message goes if its order has been heard by then (one that
+ * slipped past order.placed), else it is dropped, so no row waits for ever
+ * for an order this service will never hear (one placed before it was
+ * deployed). */
+static db_status_t waiting_end_enqueue(one_t *one, const char *trigger_id)
+{
+    json_t *payload = json_pack("{s:s, s:s, s:s}", "event_id", one->notice->event_id, "trigger_id",
+                                trigger_id, "order_id", one->notice->order_id);
+    char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    char dedup[RULES_DEDUP_SIZE + 16];
+    snprintf(dedup, sizeof dedup, "waiting:%s:%s", one->notice->event_id, trigger_id);
+    job_spec_t job = {
+        .kind = JOB_WAITING_END,
+        .payload = text,
+        .run_at_ms = clock_now_ms() + one->app->waiting_keep_ms,
+        .dedup_key = dedup,
+    };
+    db_status_t status =
+        text ? jobs_enqueue_deferred(one->db, &job)
+             : db_fail(one->db, DB_STATE_OUT_OF_MEMORY, "could not write a wait's end job");
+    free(text);
+    return status;
+}
+
 static db_status_t run_trigger(one_t *one)
 {
     notification_app_t *app = one->app;
@@ -272,10 +321,12 @@ static db_status_t run_trigger(one_t *one)
     recipient_t to;
     db_status_t status =
         resolve(app, one->db, one->notice, one->order, text_of(trigger, "recipient"), channel, &to);
-    if (status == DB_OK && !to.address[0] && waits_for_order(one))
-        return store_waiting_add(one->db, one->notice->event_id, text_of(trigger, "trigger_id"),
-                                 one->notice->event_type, one->notice->order_id, one->notice->facts,
-                                 one->notice->occurred_at_ms);
+    if (status == DB_OK && !to.address[0] && waits_for_order(one)) {
+        status = store_waiting_add(one->db, one->notice->event_id, text_of(trigger, "trigger_id"),
+                                   one->notice->event_type, one->notice->order_id,
+                                   one->notice->facts, one->notice->occurred_at_ms);
+        return status == DB_OK ? waiting_end_enqueue(one, text_of(trigger, "trigger_id")) : status;
+    }
     if (status != DB_OK || !to.address[0])
         return status; /* nobody to tell by that channel */
     bool opted_out = false;
@@ -353,7 +404,9 @@ db_status_t dispatch_waiting(notification_app_t *app, db_t *db, const char *orde
     if (recorded_out)
         *recorded_out = 0;
     json_t *waiting = NULL, *order = NULL;
-    db_status_t status = store_waiting_take(db, order_id, &waiting);
+    db_status_t status = store_order_lock(db, order_id); /* against a wait's end (jobs.c) */
+    if (status == DB_OK)
+        status = store_waiting_take(db, order_id, &waiting);
     if (status == DB_OK && json_array_size(waiting) > 0)
         status = store_order_json(db, order_id, &order);
     size_t i;

@@ -35,6 +35,14 @@ db_status_t dispatch_event(notification_app_t *app, db_t *db, const notice_t *no
 db_status_t dispatch_waiting(notification_app_t *app, db_t *db, const char *order_id,
                              int *recorded_out);
 
+/* The job that ends a message's wait for its order (jobs.c). */
+#define JOB_WAITING_END "notify_waiting_end"
+
+/* Queues the send job of a pending delivery (in db's open transaction;
+ * the job's dedup key is the delivery's, so a second call adds nothing). */
+db_status_t dispatch_send_enqueue(notification_app_t *app, db_t *db, const char *delivery_id,
+                                  const char *dedup_key, int64_t not_before_ms);
+
 /* Renders a template object ({subject, body, html}) for the order (NULL:
  * none) into a new object {subject, body, html}; NULL with why on a
  * template that does not render. For preview and dispatch alike. */

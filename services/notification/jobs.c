@@ -21,9 +21,19 @@
  *     row at once; a transient failure backs off (the kit's jobs, Telegram's
  *     retry_after honoured) until NOTIFY_MAX_ATTEMPTS, then fails it;
  *   - a call that may have reached the provider (channels.h's
- *     NOTIFY_UNKNOWN), and a job found claimed but never finished (its
- *     worker died mid-call: job->resumed), end `outcome_unknown`: reported,
- *     never sent again by us.
+ *     NOTIFY_UNKNOWN) ends `outcome_unknown`: reported, never sent again
+ *     by us. So does a job found claimed but never finished (its worker
+ *     died: job->resumed) whose message was marked handed: the mark is
+ *     committed just before the call can hand the message over (an email's
+ *     last bytes and final dot, an SMS's or a Telegram request) and
+ *     cleared when an attempt fails for a retry. A resumed job whose
+ *     message was never marked (its batch died before reaching it, or in
+ *     its SMTP session before the message was whole) certainly was not
+ *     sent: it is sent now.
+ *
+ * An order's messages in order (dispatch.c): a message's end queues the
+ * next pending message of its order to the same recipient by the same
+ * channel, in the completion transaction, under the order's lock.
  *
  * Clients are one per worker thread (channels.h: a client is used by one
  * thread at a time); more workers (JOB_WORKERS) send more at once.
@@ -39,6 +49,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "services/notification/adapters/channels.h"
+#include "services/notification/dispatch.h"
 #include "services/notification/documents.h"
 #include "services/notification/events.h"
 #include "services/notification/notification.h"
@@ -99,6 +110,32 @@ static const char *or_null(const char *text)
     return text && text[0] ? text : NULL;
 }
 
+/* What a send records as it goes: the message may be at the provider
+ * (store_delivery_handed), before the call can hand it over. */
+typedef struct {
+    db_t *db;
+    const char *delivery_id;
+} handing_t;
+
+static int on_handing(void *arg)
+{
+    handing_t *handing = arg;
+    db_status_t status = store_delivery_handed(handing->db, handing->delivery_id);
+    if (status != DB_OK)
+        log_warn("could not record that a message is being handed over; not sending it",
+                 LF_STR("delivery_id", handing->delivery_id), LF_STR("pg", db_errmsg(handing->db)),
+                 LF_ERR("handing_unrecorded"));
+    return status == DB_OK ? 0 : -1;
+}
+
+static notify_result_t not_handed(notify_error_t *err)
+{
+    snprintf(err->code, sizeof err->code, "handing_unrecorded");
+    snprintf(err->message, sizeof err->message,
+             "the send was not begun: its handing over could not be recorded");
+    return NOTIFY_TRANSIENT;
+}
+
 static notify_result_t unconfigured(notify_error_t *err, const char *channel)
 {
     snprintf(err->code, sizeof err->code, "unconfigured");
@@ -106,7 +143,7 @@ static notify_result_t unconfigured(notify_error_t *err, const char *channel)
     return NOTIFY_TRANSIENT;
 }
 
-static notify_result_t send_email(notification_app_t *app, clients_t *clients,
+static notify_result_t send_email(notification_app_t *app, clients_t *clients, handing_t *handing,
                                   const json_t *delivery, char *provider_id, notify_error_t *err)
 {
     notify_limits_t limits = {CONNECT_TIMEOUT, (long)app->send_timeout_ms};
@@ -147,14 +184,16 @@ static notify_result_t send_email(notification_app_t *app, clients_t *clients,
         .unsubscribe_url = or_null(unsubscribe),
         .attachments = docs.items,
         .attachment_count = docs.count,
+        .on_handing = on_handing,
+        .handing_arg = handing,
     };
     notify_result_t result = smtp_send(clients->smtp, &email, provider_id, err);
     documents_release(&docs);
     return result;
 }
 
-static notify_result_t send_sms(notification_app_t *app, clients_t *clients, const json_t *delivery,
-                                char *provider_id, notify_error_t *err)
+static notify_result_t send_sms(notification_app_t *app, clients_t *clients, handing_t *handing,
+                                const json_t *delivery, char *provider_id, notify_error_t *err)
 {
     if (!clients->sms && app->sms_url[0]) {
         smsru_config_t config = {
@@ -171,6 +210,8 @@ static notify_result_t send_sms(notification_app_t *app, clients_t *clients, con
     smsru_message_t message = {.numbers = &number, .count = 1, .text = text_of(delivery, "body")};
     smsru_number_result_t per_number[1];
     memset(per_number, 0, sizeof per_number);
+    if (on_handing(handing) != 0)
+        return not_handed(err);
     notify_result_t result = smsru_send(clients->sms, &message, per_number, err);
     if (result != NOTIFY_SENT)
         return result;
@@ -184,7 +225,8 @@ static notify_result_t send_sms(notification_app_t *app, clients_t *clients, con
 }
 
 static notify_result_t send_telegram(notification_app_t *app, clients_t *clients,
-                                     const json_t *delivery, char *provider_id, notify_error_t *err)
+                                     handing_t *handing, const json_t *delivery, char *provider_id,
+                                     notify_error_t *err)
 {
     if (!clients->telegram && app->telegram_url[0] && app->telegram_token[0]) {
         telegram_config_t config = {
@@ -201,11 +243,14 @@ static notify_result_t send_telegram(notification_app_t *app, clients_t *clients
         .text = text_of(delivery, "body"),
         .parse_mode = TELEGRAM_PLAIN,
     };
+    if (on_handing(handing) != 0)
+        return not_handed(err);
     return telegram_send(clients->telegram, &message, provider_id, err);
 }
 
-static notify_result_t send_by_channel(notification_app_t *app, const json_t *delivery,
-                                       char *provider_id, notify_error_t *err)
+static notify_result_t send_by_channel(notification_app_t *app, handing_t *handing,
+                                       const json_t *delivery, char *provider_id,
+                                       notify_error_t *err)
 {
     clients_t *clients = clients_of_thread();
     if (!clients) {
@@ -215,10 +260,10 @@ static notify_result_t send_by_channel(notification_app_t *app, const json_t *de
     }
     const char *channel = text_of(delivery, "channel");
     if (strcmp(channel, "email") == 0)
-        return send_email(app, clients, delivery, provider_id, err);
+        return send_email(app, clients, handing, delivery, provider_id, err);
     if (strcmp(channel, "sms") == 0)
-        return send_sms(app, clients, delivery, provider_id, err);
-    return send_telegram(app, clients, delivery, provider_id, err);
+        return send_sms(app, clients, handing, delivery, provider_id, err);
+    return send_telegram(app, clients, handing, delivery, provider_id, err);
 }
 
 static const char *status_of(send_verdict_t verdict)
@@ -267,6 +312,35 @@ static db_status_t say_ends(db_t *db, const json_t *moved)
     return status;
 }
 
+/* The moved rows' successors queued (dispatch.c: an order's later message
+ * to the same recipient by the same channel waits for the earlier to
+ * end), in the open transaction. */
+static db_status_t queue_next(notification_app_t *app, db_t *db, const json_t *moved)
+{
+    const char *ids[JOBS_BATCH_MAX];
+    size_t count = 0, i;
+    const json_t *delivery;
+    json_array_foreach(moved, i, delivery)
+    {
+        if (count < JOBS_BATCH_MAX && json_string_value(json_object_get(delivery, "order_id")))
+            ids[count++] = text_of(delivery, "delivery_id");
+    }
+    if (count == 0)
+        return DB_OK;
+    json_t *next = NULL;
+    db_status_t status = store_deliveries_next(db, ids, count, &next);
+    json_array_foreach(next, i, delivery)
+    {
+        if (status != DB_OK)
+            break;
+        status = dispatch_send_enqueue(
+            app, db, text_of(delivery, "delivery_id"), text_of(delivery, "dedup_key"),
+            (int64_t)json_integer_value(json_object_get(delivery, "not_before_ms")));
+    }
+    json_decref(next);
+    return status;
+}
+
 static void count_ends(notification_app_t *app, const json_t *moved)
 {
     size_t i;
@@ -307,6 +381,8 @@ static job_outcome_t finish_one(notification_app_t *app, send_t *send)
     if (status == DB_OK)
         status = say_ends(db, moved);
     if (status == DB_OK)
+        status = queue_next(app, db, moved);
+    if (status == DB_OK)
         count_ends(app, moved);
     json_decref(moved);
     return status == DB_OK ? JOB_DONE : unrecorded(run, send->verdict, status);
@@ -333,6 +409,8 @@ static void finish_all(notification_app_t *app, send_t **sends, size_t count)
         status = store_deliveries_finish(db, ends, held, &moved);
         if (status == DB_OK)
             status = say_ends(db, moved);
+        if (status == DB_OK)
+            status = queue_next(app, db, moved);
         if (status == DB_OK)
             status = jobs_finish_many(runs, count);
         if (status == DB_OK)
@@ -406,14 +484,18 @@ static bool send_one(notification_app_t *app, send_t *send)
 {
     job_run_t *run = send->run;
     const job_t *job = job_run_job(run);
-    if (job->resumed) {
+    if (job->resumed && json_is_true(json_object_get(send->delivery, "handed"))) {
         send->verdict = SEND_OUTCOME_UNKNOWN;
         snprintf(send->err.code, sizeof send->err.code, "interrupted");
         snprintf(send->err.message, sizeof send->err.message,
                  "the sender stopped during the call: the provider may have the message");
     } else {
+        if (job->resumed)
+            log_info("an interrupted send had not handed its message over: sending it",
+                     LF_STR("delivery_id", send->id), LF_INT("attempt", job->attempt));
+        handing_t handing = {job_run_db(run), send->id};
         notify_result_t result =
-            send_by_channel(app, send->delivery, send->provider_id, &send->err);
+            send_by_channel(app, &handing, send->delivery, send->provider_id, &send->err);
         send->verdict = rules_send_verdict(result, false, job->attempt, job->max_attempts);
     }
     if (send->verdict != SEND_SENT)
@@ -498,10 +580,58 @@ static void run_send_batch(job_run_t *const *runs, size_t count, void *arg)
     free(sends);
 }
 
+/* A message's wait for its order ends (dispatch.c): under the order's lock,
+ * sent if the order is known by now (dispatch_waiting takes every message
+ * waiting for it), else dropped, logged and counted. Nothing left waiting:
+ * it went with order.placed. */
+static job_outcome_t run_waiting_end(job_run_t *run)
+{
+    notification_app_t *app = job_run_arg(run);
+    json_t *payload = json_loads(job_run_job(run)->payload, 0, NULL);
+    const char *event_id = json_string_value(json_object_get(payload, "event_id"));
+    const char *trigger_id = json_string_value(json_object_get(payload, "trigger_id"));
+    const char *order_id = json_string_value(json_object_get(payload, "order_id"));
+    if (!event_id || !trigger_id || !order_id || !uuid_valid(order_id)) {
+        json_decref(payload);
+        job_run_error(run, "bad_payload", "the job names no waiting message");
+        return JOB_FAIL;
+    }
+    db_t *db = job_run_db(run);
+    db_status_t status = jobs_begin_finish(run);
+    if (status != DB_OK) {
+        json_decref(payload);
+        /* DB_ERROR: the lease is lost; whoever holds it now runs it */
+        return status == DB_ERROR ? JOB_RETRY : jobs_result(run, status, "begin a wait's end");
+    }
+    bool known = false, found = false;
+    int recorded = 0;
+    status = store_order_lock(db, order_id);
+    if (status == DB_OK)
+        status = store_order_known(db, order_id, &known);
+    if (status == DB_OK && known)
+        status = dispatch_waiting(app, db, order_id, &recorded);
+    else if (status == DB_OK)
+        status = store_waiting_drop(db, event_id, trigger_id, &found);
+    if (status == DB_OK && known && recorded > 0)
+        log_warn("messages that waited for their order went at the end of the wait",
+                 LF_STR("order_id", order_id), LF_INT("messages", recorded),
+                 LF_ERR("waiting_late"));
+    if (status == DB_OK && found) {
+        log_warn("a message waited NOTIFY_WAITING_KEEP for its order, never heard placed: dropped",
+                 LF_STR("order_id", order_id), LF_STR("event_id", event_id),
+                 LF_STR("trigger_id", trigger_id), LF_ERR("waiting_dropped"));
+        metrics_counter_add(app->dropped_total, 1);
+    }
+    json_decref(payload);
+    return status == DB_OK ? JOB_DONE : jobs_result(run, status, "end a message's wait");
+}
+
 int notification_jobs_register(jobs_t *jobs, notification_app_t *app)
 {
     pthread_once(&clients_once, make_key);
     if (clients_key_failed)
+        return -1;
+    if (jobs_register(jobs, JOB_WAITING_END, run_waiting_end, app) != 0)
         return -1;
     return jobs_register_batch(jobs, JOB_SEND, app->send_batch, run_send_batch, app);
 }

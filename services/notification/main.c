@@ -22,6 +22,9 @@ static const config_spec_t notification_specs[] = {
      "no SMS between these times in STORE_TZ (HH:MM-HH:MM, or off): they wait until the end"},
     {"NOTIFY_MAX_ATTEMPTS", "8", false, "tries of a send that fails for a while (backoff between)"},
     {"NOTIFY_SEND_TIMEOUT", "30s", false, "one call to a provider"},
+    {"NOTIFY_WAITING_KEEP", "24h", false,
+     "how long a message heard before its order (no address yet) waits for order.placed; "
+     "then it is dropped, logged and counted"},
     {"NOTIFY_SEND_BATCH", "16", false,
      "most messages one job worker takes at once and sends one after another (1..256)"},
     {"NOTIFY_STAFF_CHAT", "", false, "the staff's Telegram chat (managers' and tasks' messages)"},

@@ -69,8 +69,13 @@ static int read_settings(notification_app_t *app)
     int64_t attempts = 0, batch = 0;
     if (config_get_int(config, "NOTIFY_MAX_ATTEMPTS", 1, 100, &attempts) != 0 ||
         config_get_int(config, "NOTIFY_SEND_BATCH", 1, JOBS_BATCH_MAX, &batch) != 0 ||
-        config_get_duration_ms(config, "NOTIFY_SEND_TIMEOUT", &app->send_timeout_ms) != 0)
+        config_get_duration_ms(config, "NOTIFY_SEND_TIMEOUT", &app->send_timeout_ms) != 0 ||
+        config_get_duration_ms(config, "NOTIFY_WAITING_KEEP", &app->waiting_keep_ms) != 0)
         return -1;
+    if (app->waiting_keep_ms < 1000) {
+        log_error("NOTIFY_WAITING_KEEP must be at least 1s", LF_ERR("bad_config"));
+        return -1;
+    }
     if (app->send_timeout_ms < 100 || app->send_timeout_ms > 120000) {
         log_error("NOTIFY_SEND_TIMEOUT must be 100ms..2m", LF_ERR("bad_config"));
         return -1;
@@ -116,6 +121,9 @@ static void make_metrics(notification_app_t *app)
                                          "Messages whose outcome is unknown (reported).");
     app->suppressed_total = metrics_counter("notification_suppressed_total", NULL,
                                             "Messages not sent: the customer opted out.");
+    app->dropped_total = metrics_counter(
+        "notification_waiting_dropped_total", NULL,
+        "Messages heard before their order that waited NOTIFY_WAITING_KEEP in vain: dropped.");
 }
 
 notification_app_t *notification_app_new(service_t *svc)

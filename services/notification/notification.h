@@ -49,6 +49,7 @@ typedef struct {
     int max_attempts;                    /* NOTIFY_MAX_ATTEMPTS: a send's tries */
     int64_t send_timeout_ms;             /* NOTIFY_SEND_TIMEOUT: one call to a provider */
     int send_batch;                      /* NOTIFY_SEND_BATCH: messages a worker takes at once */
+    int64_t waiting_keep_ms; /* NOTIFY_WAITING_KEEP: how long a message waits for its order */
     /* borrowed from the service's configuration */
     const char *shop_name;      /* NOTIFY_SHOP_NAME */
     const char *public_url;     /* NOTIFY_PUBLIC_URL: where the opt-out link points */
@@ -72,6 +73,7 @@ typedef struct {
     metrics_counter_t *failed_total;     /* failed for good */
     metrics_counter_t *unknown_total;    /* outcome unknown */
     metrics_counter_t *suppressed_total; /* opted out */
+    metrics_counter_t *dropped_total;    /* waited NOTIFY_WAITING_KEEP for an order never heard */
 } notification_app_t;
 
 /* notification.c: reads the service's settings and makes its counters.

@@ -19,7 +19,8 @@
     "d.provider_id, 'error_code', d.error_code, 'error_message', d.error_message, 'attempts', "    \
     "d.attempts, 'not_before', d.not_before, 'event_at_ms', "                                      \
     "(extract(epoch from d.event_at) * 1000)::bigint, 'created_at', d.created_at, "                \
-    "'finished_at', d.finished_at, 'attachments', d.attachments, 'invoice_id', d.invoice_id)"
+    "'finished_at', d.finished_at, 'attachments', d.attachments, 'invoice_id', d.invoice_id, "     \
+    "'handed', d.handed)"
 
 #define TRIGGER_JSON                                                                               \
     "json_build_object('trigger_id', t.trigger_id, 'event_type', t.event_type, 'condition', "      \
@@ -129,6 +130,10 @@ static const struct {
      "  event_type, 'facts', facts, 'occurred_at_ms', occurred_at_ms) "
      "FROM gone ORDER BY created_at, occurred_at_ms, event_id, trigger_id"},
 
+    {"nt_waiting_drop",
+     "DELETE FROM waiting WHERE event_id = $1 AND trigger_id = $2 RETURNING event_type"},
+    {"nt_order_known", "SELECT 1 FROM orders WHERE order_id = $1::uuid AND version > 0"},
+
     {"nt_optout_has", "SELECT 1 FROM optouts WHERE customer_id = $1 AND channel = $2"},
     {"nt_optout_add",
      "INSERT INTO optouts (customer_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
@@ -145,6 +150,23 @@ static const struct {
      "  coalesce((SELECT o.extra->>'invoice_id' FROM orders o WHERE o.order_id = $12::uuid), "
      "    '')) "
      "ON CONFLICT (dedup_key) DO NOTHING RETURNING 1"},
+    {"nt_order_lock",
+     "SELECT pg_advisory_xact_lock(hashtextextended('notification.order:' || $1, 0))"},
+    {"nt_orders_lock",
+     "SELECT count(pg_advisory_xact_lock(hashtextextended('notification.order:' || o, 0))) "
+     "FROM (SELECT DISTINCT d.order_id::text AS o FROM deliveries d "
+     "  WHERE d.delivery_id = ANY($1::uuid[]) AND d.order_id IS NOT NULL ORDER BY 1) x"},
+    {"nt_delivery_ahead",
+     "SELECT 1 FROM deliveries WHERE order_id = $1::uuid AND channel = $2 AND recipient = $3 "
+     "  AND status = 'pending' LIMIT 1"},
+    {"nt_deliveries_next",
+     "SELECT json_build_object('delivery_id', n.delivery_id, 'dedup_key', n.dedup_key, "
+     "  'not_before_ms', coalesce((extract(epoch from n.not_before) * 1000)::bigint, 0)) "
+     "FROM (SELECT DISTINCT d.order_id, d.channel, d.recipient FROM deliveries d "
+     "  WHERE d.delivery_id = ANY($1::uuid[]) AND d.order_id IS NOT NULL) k "
+     "CROSS JOIN LATERAL (SELECT p.delivery_id, p.dedup_key, p.not_before FROM deliveries p "
+     "  WHERE p.order_id = k.order_id AND p.channel = k.channel AND p.recipient = k.recipient "
+     "    AND p.status = 'pending' ORDER BY p.seq LIMIT 1) n"},
     {"nt_delivery_json",
      "SELECT " DELIVERY_JSON " FROM deliveries d WHERE d.delivery_id = $1::uuid"},
     {"nt_deliveries_json",
@@ -157,8 +179,10 @@ static const struct {
      "  AS u(id, status, provider_id, code, message, attempts) "
      "WHERE d.delivery_id = u.id AND d.status = 'pending' RETURNING " DELIVERY_JSON},
     {"nt_delivery_attempt",
-     "UPDATE deliveries SET error_code = $2, error_message = $3, attempts = $4 "
+     "UPDATE deliveries SET error_code = $2, error_message = $3, attempts = $4, handed = false "
      "WHERE delivery_id = $1::uuid AND status = 'pending'"},
+    {"nt_delivery_handed",
+     "UPDATE deliveries SET handed = true WHERE delivery_id = $1::uuid AND status = 'pending'"},
     {"nt_deliveries_of_order",
      "SELECT coalesce(json_agg(x.j ORDER BY x.created_at DESC, x.id DESC), '[]') FROM ("
      "  SELECT " DELIVERY_JSON " AS j, d.created_at, d.delivery_id AS id FROM deliveries d "
@@ -432,6 +456,32 @@ db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out)
     return db_run_json_rows(db, "nt_waiting_take", &params, out);
 }
 
+db_status_t store_waiting_drop(db_t *db, const char *event_id, const char *trigger_id,
+                               bool *found_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    db_param_text(&params, trigger_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "nt_waiting_drop", &params, &res);
+    *found_out = status == DB_OK && PQntuples(res) > 0;
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_order_known(db_t *db, const char *order_id, bool *out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "nt_order_known", &params, &res);
+    *out = status == DB_OK && PQntuples(res) > 0;
+    PQclear(res);
+    return status;
+}
+
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out)
 {
     db_params_t params;
@@ -482,6 +532,29 @@ db_status_t store_delivery_insert(db_t *db, const delivery_new_t *d, bool *creat
     int64_t count = 0;
     db_status_t status = db_run_count(db, "nt_delivery_insert", &params, &count);
     *created_out = status == DB_OK && count > 0;
+    return status;
+}
+
+db_status_t store_order_lock(db_t *db, const char *order_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    return db_run(db, "nt_order_lock", &params, NULL);
+}
+
+db_status_t store_delivery_ahead(db_t *db, const char *order_id, const char *channel,
+                                 const char *recipient, bool *out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, channel);
+    db_param_text(&params, recipient);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "nt_delivery_ahead", &params, &res);
+    *out = status == DB_OK && PQntuples(res) > 0;
+    PQclear(res);
     return status;
 }
 
@@ -558,6 +631,27 @@ db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t
     return status;
 }
 
+db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count, json_t **out)
+{
+    *out = NULL;
+    pg_array_t id_array;
+    pg_array_init(&id_array, PG_OID_UUID);
+    int failed = 0;
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = pg_array_add_uuid(&id_array, ids[i]);
+    db_params_t params;
+    db_params_init(&params);
+    db_status_t status;
+    if (failed || array_params(&id_array, 1, &params) != 0)
+        status = db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
+    else
+        status = db_run(db, "nt_orders_lock", &params, NULL);
+    if (status == DB_OK)
+        status = db_run_json_rows(db, "nt_deliveries_next", &params, out);
+    pg_array_release(&id_array);
+    return status;
+}
+
 db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,
                                    const char *error_message, int attempts)
 {
@@ -568,6 +662,14 @@ db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char
     db_param_text(&params, error_message ? error_message : "");
     db_param_i64(&params, attempts);
     return db_run(db, "nt_delivery_attempt", &params, NULL);
+}
+
+db_status_t store_delivery_handed(db_t *db, const char *delivery_id)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, delivery_id);
+    return db_run(db, "nt_delivery_handed", &params, NULL);
 }
 
 db_status_t store_deliveries_of_order(db_t *db, const char *order_id, int limit, json_t **out)

@@ -91,6 +91,13 @@ db_status_t store_waiting_add(db_t *db, const char *event_id, const char *trigge
  * {event_id, trigger_id, event_type, facts, occurred_at_ms}. */
 db_status_t store_waiting_take(db_t *db, const char *order_id, json_t **out);
 
+/* Deletes one waiting message; *found_out says whether it was there. */
+db_status_t store_waiting_drop(db_t *db, const char *event_id, const char *trigger_id,
+                               bool *found_out);
+
+/* *out: order.placed of order_id was heard (the order's version > 0). */
+db_status_t store_order_known(db_t *db, const char *order_id, bool *out);
+
 /* --- opt-out ------------------------------------------------------------------- */
 
 db_status_t store_optout_has(db_t *db, const char *customer_id, const char *channel, bool *out);
@@ -125,6 +132,16 @@ typedef struct {
 /* Inserts it unless its dedup key is known; *created_out says which. */
 db_status_t store_delivery_insert(db_t *db, const delivery_new_t *delivery, bool *created_out);
 
+/* Holds order_id's lock until the transaction ends: the messages of an
+ * order are recorded, and the next one queued when one ends, one
+ * transaction at a time (dispatch.c, jobs.c), so none is left with no job. */
+db_status_t store_order_lock(db_t *db, const char *order_id);
+
+/* *out: a message of the order to recipient by channel is pending (the next
+ * one must wait for it to end). Under store_order_lock. */
+db_status_t store_delivery_ahead(db_t *db, const char *order_id, const char *channel,
+                                 const char *recipient, bool *out);
+
 /* The row as JSON (NULL when unknown). */
 db_status_t store_delivery_json(db_t *db, const char *delivery_id, json_t **out);
 
@@ -148,7 +165,18 @@ typedef struct {
 db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t count,
                                     json_t **out);
 
-/* Notes a failed attempt that will be tried again. */
+/* The messages next in line once the count messages of ids ended: for each
+ * order, channel and recipient among them, the oldest still pending, as a
+ * JSON array of {delivery_id, dedup_key, not_before_ms}; the orders' locks
+ * are taken first (store_order_lock). */
+db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count, json_t **out);
+
+/* Notes that the message may be at its provider from now on (before the
+ * call can hand it over; committed at once, outside any transaction). */
+db_status_t store_delivery_handed(db_t *db, const char *delivery_id);
+
+/* Notes a failed attempt that will be tried again (the message is not at
+ * the provider: handed cleared). */
 db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char *error_code,
                                    const char *error_message, int attempts);
 

@@ -5,8 +5,11 @@
 # knows no email yet. The message waits instead of being lost, and goes out
 # once order.placed is heard: the late-item email reaches the customer,
 # once, with the short line and its expected date; a shortage of an order
-# heard placed first goes at once, as before. factfeed stands in for both
-# streams.
+# heard placed first goes at once, as before. No row waits for ever
+# (NOTIFY_WAITING_KEEP, 6 s here): a message for an order never heard
+# placed is dropped at the end of its wait (logged, counted, its row
+# purged); one whose order is known by then goes, once. factfeed stands in
+# for both streams.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/payment/payment.sh"
@@ -25,7 +28,8 @@ it_start invfeed bash -c "$INVFEED_ENV
     REDIS_URL=$TEST_REDIS_URL BUS_CERT=$(it_key service inventory) \"$IT_BIN/factfeed\""
 it_wait_until 30 "the inventory stream's stand-in ready" kit_http_ok $INVFEED_HTTP /readyz
 nt_start_fakes
-nt_start notify1 REPLAY_PEERS=order=tcp://127.0.0.1:$ORDERFEED_REPLAY,inventory=tcp://127.0.0.1:$INVFEED_REPLAY
+nt_start notify1 REPLAY_PEERS=order=tcp://127.0.0.1:$ORDERFEED_REPLAY,inventory=tcp://127.0.0.1:$INVFEED_REPLAY \
+    NOTIFY_WAITING_KEEP=6s
 
 publish() { # PORT TYPE PAYLOAD
     local out
@@ -73,3 +77,33 @@ shortage "$o2"
 it_wait_until 20 "the late-item email of a known order" sent "$o2"
 waiting "$o2" 0 || it_fail "the shortage of a known order waited"
 it_log "a shortage heard before its order waited and went once; one heard after went at once"
+
+# --- a wait ends: nothing waits for ever ---------------------------------------------
+# an order never heard placed (one placed before the service was deployed): at the end
+# of NOTIFY_WAITING_KEEP its message is dropped, logged and counted, its row purged
+o3=00000000-0000-4000-8000-0000000000a3
+shortage "$o3"
+it_wait_until 20 "the shortage of an order never placed waiting" waiting "$o3" 1
+it_wait_until 30 "its row purged at the end of NOTIFY_WAITING_KEEP (6 s)" waiting "$o3" 0
+it_assert_eq 0 "$(nt_count "order_id = '$o3'")" "messages recorded for an order never heard placed"
+grep -q '"err":"waiting_dropped"' "$IT_RUN/notify1.log" || it_fail "the dropped message was not logged"
+dropped=$(curl -fsS --max-time 5 "$NT_URL/metrics" | awk '$1 == "notification_waiting_dropped_total" { print $2 }')
+it_assert_eq 1 "$dropped" "notification_waiting_dropped_total"
+# an order known by the end of the wait though its order.placed found nothing waiting
+# (the two crossed): the message goes then, once
+o4=00000000-0000-4000-8000-0000000000a4
+shortage "$o4"
+it_wait_until 20 "the shortage of order 5004 waiting" waiting "$o4" 1
+nt_sql "INSERT INTO notification.orders (order_id, version, number, customer_id, customer_name, customer_email)
+        VALUES ('$o4', 1, 5004, 'c-5004', 'Пётр Орлов', 'petr@example.ru')
+        ON CONFLICT (order_id) DO UPDATE SET version = 1, number = 5004, customer_name = 'Пётр Орлов',
+          customer_email = 'petr@example.ru'" >/dev/null
+it_wait_until 30 "the message sent at the end of its wait" sent "$o4"
+waiting "$o4" 0 || it_fail "the row of a message that went still waits"
+# the messages that went with order.placed: their rows gone, nothing more at their wait's end
+it_assert_eq 0 "$(nt_sql "SELECT count(*) FROM notification.waiting")" "rows left waiting"
+it_assert_eq 1 "$(nt_mail_json | jq --arg a olga@example.ru '[.messages[] | select(.rcpts | index($a))] | length')" \
+    "emails to the first customer after the end of the wait"
+it_assert_eq 1 "$(nt_mail_json | jq --arg a petr@example.ru '[.messages[] | select(.rcpts | index($a))] | length')" \
+    "emails to the customer whose order.placed and message crossed"
+it_log "a message for an order never placed dropped after NOTIFY_WAITING_KEEP; one whose order came late went once"

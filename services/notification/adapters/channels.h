@@ -100,6 +100,13 @@ typedef struct {
     const char *unsubscribe_url; /* List-Unsubscribe (opt-out, issue 12 item 5), or NULL */
     const notify_attachment_t *attachments;
     size_t attachment_count;
+    /* Called once, when the message is about to leave whole (its last bytes
+     * and the final dot): until then the server cannot have it, from then on
+     * it may. The caller records that (a send found interrupted later is
+     * outcome_unknown only past this point). Non-zero: the send stops there,
+     * nothing handed over (NOTIFY_TRANSIENT, "handing_unrecorded"). NULL: none. */
+    int (*on_handing)(void *arg);
+    void *handing_arg;
 } notify_email_t;
 
 typedef struct {

@@ -43,8 +43,12 @@ typedef struct {
     const char *message;
     size_t len;
     size_t offset;
-    bool body_done;                       /* the read callback said EOF: the final dot follows */
-    bool reply_after;                     /* a server reply came after that */
+    bool body_done;               /* the read callback said EOF: the final dot follows */
+    int (*on_handing)(void *arg); /* the email's: before the body's end leaves */
+    void *handing_arg;
+    bool handed;         /* on_handing was called (and agreed) */
+    bool handing_failed; /* on_handing refused: the transfer was stopped before the end */
+    bool reply_after;    /* a server reply came after that */
     char last_reply[NOTIFY_MESSAGE_SIZE]; /* the last 4xx or 5xx line: QUIT's 221 follows it */
 } transfer_t;
 
@@ -113,6 +117,14 @@ static size_t on_read(char *buffer, size_t size, size_t count, void *userdata)
     size_t room = size * count;
     size_t left = t->len - t->offset;
     size_t n = left < room ? left : room;
+    if (n == left && !t->handed) {
+        /* the body's end (and the final dot after it) is about to leave */
+        if (t->on_handing && t->on_handing(t->handing_arg) != 0) {
+            t->handing_failed = true;
+            return CURL_READFUNC_ABORT;
+        }
+        t->handed = true;
+    }
     memcpy(buffer, t->message + t->offset, n);
     t->offset += n;
     if (n == 0)
@@ -129,7 +141,7 @@ static int on_debug(CURL *curl, curl_infotype type, char *bytes, size_t size, vo
         return 0;
     while (size > 0 && (bytes[size - 1] == '\n' || bytes[size - 1] == '\r'))
         size--;
-    if (t->body_done)
+    if (t->body_done || t->handed)
         t->reply_after = true;
     if (bytes[0] != '4' && bytes[0] != '5')
         return 0;
@@ -184,12 +196,16 @@ static notify_result_t classify(CURLcode code, long reply, const transfer_t *t,
     char reply_code[16];
     snprintf(reply_code, sizeof reply_code, "%ld", reply);
     snprintf(words, sizeof words, "%s", t->last_reply[0] ? t->last_reply : curl_error);
+    if (t->handing_failed)
+        return outcall_fail(err, NOTIFY_TRANSIENT, 0, "handing_unrecorded",
+                            "the send stopped before the message's end: its handing over "
+                            "could not be recorded");
     if (code == CURLE_USE_SSL_FAILED)
         return outcall_fail(err, NOTIFY_TRANSIENT, (int)reply, "tls_unavailable", curl_error);
     if (code == CURLE_SSL_CONNECT_ERROR || code == CURLE_PEER_FAILED_VERIFICATION ||
         code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM)
         return outcall_fail(err, NOTIFY_TRANSIENT, 0, "tls_failed", curl_error);
-    if (t->body_done && !t->reply_after)
+    if ((t->body_done || t->handed) && !t->reply_after)
         return outcall_fail(err, NOTIFY_UNKNOWN, 0,
                             code == CURLE_OPERATION_TIMEDOUT ? "timeout" : "dropped_after_data",
                             curl_error);
@@ -235,7 +251,10 @@ notify_result_t smtp_send(smtp_client_t *self, const notify_email_t *email, char
         result = outcall_fail(err, NOTIFY_TRANSIENT, 0, "out_of_memory", "out of memory");
         goto done;
     }
-    transfer_t t = {.message = message.ptr, .len = message.len};
+    transfer_t t = {.message = message.ptr,
+                    .len = message.len,
+                    .on_handing = email->on_handing,
+                    .handing_arg = email->handing_arg};
     char from[300], curl_error[CURL_ERROR_SIZE] = "";
     snprintf(from, sizeof from, "<%s>", email->from.addr);
     curl_easy_setopt(curl, CURLOPT_URL, self->url);

@@ -22,6 +22,9 @@
  *          end       after the final dot: reply code (451, 554) and keep nothing, or
  *                    action "drop": close without a reply, having kept the message
  *                    (keep: true) or not — the duplicate risk
+ *        or, at any stage but end, action "hold" with hold_ms (default 30000): answer
+ *        nothing for that long, then go on as if no fault were armed (a client
+ *        stopped there, before its message was whole, has certainly sent nothing)
  *   GET  /_fake/messages[?since=ID]  kept messages, envelope and decoded MIME (mimeread.c)
  *   GET  /_fake/messages/{id}        one;  GET /_fake/messages/{id}/raw  its RFC 5322 text
  *   GET  /_fake/stats                connections, TLS sessions, MAIL commands seen in clear ...
@@ -362,15 +365,22 @@ static void on_faults(const http_request_t *req, http_response_t *res, void *arg
     if (json_is_integer(v = json_object_get(in, "count")))
         f.count = (int)json_integer_value(v);
     f.keep = json_is_true(json_object_get(in, "keep"));
+    f.hold_ms = 30000;
+    if (json_is_integer(v = json_object_get(in, "hold_ms")))
+        f.hold_ms = json_integer_value(v) >= 0 && json_integer_value(v) <= 600000
+                        ? (int)json_integer_value(v)
+                        : -1;
     json_decref(in);
     static const char *const stages[] = {"connect", "ehlo", "starttls", "auth",
                                          "mail",    "rcpt", "data",     "end"};
     bool stage_ok = false;
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
         stage_ok = stage_ok || strcmp(f.stage, stages[i]) == 0;
-    bool action_ok = (strcmp(f.action, "reply") == 0 && f.code >= 400 && f.code <= 599) ||
-                     (strcmp(f.action, "drop") == 0 && strcmp(f.stage, "end") == 0) ||
-                     (strcmp(f.action, "hide") == 0 && strcmp(f.stage, "ehlo") == 0);
+    bool action_ok =
+        (strcmp(f.action, "reply") == 0 && f.code >= 400 && f.code <= 599) ||
+        (strcmp(f.action, "drop") == 0 && strcmp(f.stage, "end") == 0) ||
+        (strcmp(f.action, "hide") == 0 && strcmp(f.stage, "ehlo") == 0) ||
+        (strcmp(f.action, "hold") == 0 && strcmp(f.stage, "end") != 0 && f.hold_ms >= 0);
     if (!stage_ok || !action_ok || f.count < 1 || f.count > 1000 || strpbrk(f.text, "\r\n")) {
         http_res_problem(res, 422, "bad_fault", "unknown stage or action, or a bad code", NULL);
         return;
@@ -395,14 +405,15 @@ static void on_stats(const http_request_t *req, http_response_t *res, void *arg)
     fake_t *fake = arg;
     pthread_mutex_lock(&fake->lock);
     json_t *out = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
         (json_int_t)fake->stats.connections, "tls_sessions", (json_int_t)fake->stats.tls_sessions,
         "auth_ok", (json_int_t)fake->stats.auth_ok, "auth_failed",
         (json_int_t)fake->stats.auth_failed, "mail_in_clear", (json_int_t)fake->stats.mail_in_clear,
         "auth_in_clear", (json_int_t)fake->stats.auth_in_clear, "messages",
         (json_int_t)fake->stats.messages, "kept", (json_int_t)fake->kept_count, "not_kept",
         (json_int_t)fake->stats.not_kept, "dropped_after_data",
-        (json_int_t)fake->stats.dropped_after_data, "refused", (json_int_t)fake->stats.refused);
+        (json_int_t)fake->stats.dropped_after_data, "refused", (json_int_t)fake->stats.refused,
+        "held", (json_int_t)fake->stats.held);
     pthread_mutex_unlock(&fake->lock);
     http_res_json_take(res, 200, out);
 }

@@ -22,8 +22,10 @@
 /* A failure the next session(s) meet at one stage (fakesmtp.c's header). */
 typedef struct {
     char stage[16];  /* connect ehlo starttls auth mail rcpt data end */
-    char action[16]; /* reply (code, text), drop (end: close without a reply), hide (starttls) */
+    char action[16]; /* reply (code, text), drop (end: close without a reply), hide (starttls),
+                        hold (any stage but end: answer nothing for hold_ms, then go on) */
     int code;
+    int hold_ms;
     char text[128];
     char match[128]; /* rcpt: only this address */
     bool keep;       /* end + drop: keep the message before dropping */
@@ -63,7 +65,7 @@ typedef struct {
     unsigned active;
     struct {
         uint64_t connections, tls_sessions, auth_ok, auth_failed, mail_in_clear, auth_in_clear;
-        uint64_t messages, not_kept, dropped_after_data, refused;
+        uint64_t messages, not_kept, dropped_after_data, refused, held;
     } stats;
 } fake_t;
 

@@ -117,11 +117,21 @@ static bool fault_at(session_t *s, const char *stage, const char *address, bool 
     fake_fault_t f;
     pthread_mutex_lock(&s->fake->lock);
     bool met = fake_fault_take(s->fake, stage, address, &f);
-    if (met)
+    bool hold = met && strcmp(f.action, "hold") == 0;
+    if (hold)
+        s->fake->stats.held++;
+    else if (met)
         s->fake->stats.refused++;
     pthread_mutex_unlock(&s->fake->lock);
     if (!met)
         return false;
+    if (hold) {
+        struct timespec wait = {.tv_sec = f.hold_ms / 1000,
+                                .tv_nsec = (f.hold_ms % 1000) * 1000000L};
+        while (nanosleep(&wait, &wait) != 0 && errno == EINTR)
+            ;
+        return false; /* the stage goes on as if nothing were armed */
+    }
     if (strcmp(f.action, "hide") == 0) {
         s->hide_starttls = true;
         return false; /* EHLO goes on, without STARTTLS */
