@@ -138,6 +138,23 @@ it_wait_until() {
     done
 }
 
+# it_wait_value SECONDS WHAT OP EXPECTED CMD [ARGS...]: runs CMD every 0.1 s
+# until `test "$(CMD ARGS)" OP EXPECTED` holds. Unlike
+# `it_wait_until ... test "$(cmd)" = x`, whose $(cmd) the shell expands once
+# before the wait begins, CMD is run afresh each time.
+it_wait_value() {
+    local seconds=$1 what=$2 op=$3 expected=$4 got
+    shift 4
+    local deadline=$((SECONDS + seconds))
+    while :; do
+        got=$("$@" 2>/dev/null)
+        test "$got" "$op" "$expected" 2>/dev/null && return 0
+        [ "$SECONDS" -lt "$deadline" ] ||
+            it_fail "timed out after ${seconds}s waiting for: $what (last '$got', wanted $op $expected)"
+        sleep 0.1
+    done
+}
+
 it_psql() {
     psql -X -Atq -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" -c "$1"
 }

@@ -69,8 +69,7 @@ for _ in $(seq 1 100); do confirmed_told && break; sleep 0.2; done
 confirmed_told || it_fail "not told it is confirmed: $(order_status "$o1"), $(order_events "$o1"); log: $(nt_deliveries "$o1"); $(nt_sql "SELECT string_agg(stream || ':' || applied_seq, ' ') FROM notification.inbox_offsets")"
 out=$(order_move "$o1" cancelled "$as_boris" "customer changed their mind")
 [ "$(http_code "$out")" = 200 ] || it_fail "cancelling: $out"
-it_wait_until 20 "told it is cancelled" \
-    test "$(nt_count "order_id = '$o1' AND trigger_id = 'status.sms' AND status = 'sent'")" -ge 3
+it_wait_value 20 "told it is cancelled" -ge 3 nt_count "order_id = '$o1' AND trigger_id = 'status.sms' AND status = 'sent'"
 it_wait_until 20 "every message of the order settled" nt_settled "$o1"
 it_log "the log: $(nt_deliveries "$o1")"
 

@@ -78,7 +78,7 @@ out=$(order_submit J-1 '{"customer":{"name":"Фёдор Достоевский",
 o1=$(http_body "$out" | jq -r .order_id)
 number=$(order_sql "SELECT number FROM orders.orders WHERE id = '$o1'")
 it_wait_until 20 "stock reserved" order_has_stock "$o1" reserved
-it_wait_until 20 "the customer told the order is new" test "$(delivery_count "$o1" status.email)" -ge 1
+it_wait_value 20 "the customer told the order is new" -ge 1 delivery_count "$o1" status.email
 out=$(order_move "$o1" confirmed "$as_boris")
 [ "$(http_body "$out" | jq -r .status)" = awaiting_payment ] || it_fail "confirming: $out"
 
@@ -100,7 +100,7 @@ grep -qF "Фёдор Достоевский" <<<"$pdf" || it_fail "the Cyrillic 
 it_wait_until 30 "the invoice registered at the bank" invoice_is "$o1" open
 url=$(invoice_field "$o1" payment_url)
 [[ "$url" == "$FAKE_BANK_URL"* ]] || it_fail "the invoice's link is not the bank's: $url"
-it_wait_until 30 "the invoice emailed" test "$(delivery_count "$o1" invoice.email)" = 1
+it_wait_value 30 "the invoice emailed" = 1 delivery_count "$o1" invoice.email
 it_wait_until 20 "the order heard invoice.created" history_has "$o1" invoice.created
 invoice_mail=$(mail_to fedor@example.ru | jq -c --arg s "Оплата заказа №$number" '[.[] | select(.headers.Subject == $s)]')
 it_assert_eq 1 "$(jq length <<<"$invoice_mail")" "one invoice email at the fake SMTP"
@@ -195,7 +195,7 @@ it_assert_eq "Заказ №$number2: принят" "$(subjects_to anna@example.
 confirmations() { mail_to anna@example.ru | jq --arg s "Заказ №$number2: подтверждён" '[.[] | select(.headers.Subject == $s)] | length'; }
 it_stop notify1
 nt_start notify1 "$nt_peers"
-it_wait_until 30 "the confirmation sent once its PDF is had" test "$(delivery_count "$o2" confirmed.email)" = 1
+it_wait_value 30 "the confirmation sent once its PDF is had" = 1 delivery_count "$o2" confirmed.email
 it_wait_until 30 "the emails held behind it sent" nt_settled "$o2"
 it_assert_eq 1 "$(confirmations)" "the confirmation sent once"
 recorded=$(nt_sql "SELECT string_agg(subject, '|' ORDER BY seq) FROM notification.deliveries

@@ -64,8 +64,7 @@ it_wait_until 20 "cleared for dispatch" order_has_status "$o1" prepare_for_deliv
 move "$o1" assembled "$as_sklad"
 move "$o1" handed_to_carrier "$as_sklad"
 move "$o1" delivered "$as_kurier"
-it_wait_until 20 "the customer told of the delivery" \
-    test "$(nt_count "order_id = '$o1' AND trigger_id = 'status.email' AND status = 'sent'")" -ge 4
+it_wait_value 20 "the customer told of the delivery" -ge 4 nt_count "order_id = '$o1' AND trigger_id = 'status.email' AND status = 'sent'"
 
 # --- clarification and a rejection tell nobody ----------------------------------------------------
 out=$(as "$as_boris" POST "/v1/orders/$o1/claims" '{"type":"refund","reason":"changed_mind","lines":[{"line_no":1,"quantity":1}]}')

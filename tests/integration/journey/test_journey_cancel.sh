@@ -10,6 +10,9 @@
 # one label per parcel (voided when cancelled in time), each message once.
 source "$(dirname "$0")/journey.sh"
 
+# bank_order_status REF: the fake Sberbank's orderStatus of our order REF
+bank_order_status() { fake_get "/_fake/sberbank/orders/$1" | jq -r .orderStatus; }
+
 journey_start 1
 journey_products JC-UNPAID:10 JC-PAID:10 JC-LABEL:10 JC-OUT:10
 # the store's matrix (data) lets an admin cancel a packed or shipped order
@@ -25,7 +28,7 @@ j_cancel() {
 # j_refunded ORDER: refunded once, in full, and the order heard it
 j_refunded() {
     it_wait_until 30 "$1 refunded" refund_is "$1" succeeded
-    it_wait_until 30 "the order heard the refund" test "$(order_sql "SELECT payment->>'refund_state' FROM orders.orders WHERE id = '$1'")" = succeeded
+    it_wait_value 30 "the order heard the refund" = succeeded order_sql "SELECT payment->>'refund_state' FROM orders.orders WHERE id = '$1'"
     local ref
     ref=$(invoice_field "$1" our_ref paid)
     it_assert_eq "$(j_total "$1") 1" "$(fake_get "/_fake/sberbank/orders/$ref" | jq -r '"\(.refundedAmount) \(.refunds | length)"')" \
@@ -41,7 +44,7 @@ before_payment() {
     j_cancel "$o" "$J_AS_MANAGER"
     it_wait_until 30 "the invoice cancelled" invoice_is "$o" cancelled
     it_wait_until 30 "the stock released" order_has_stock "$o" released
-    it_wait_until 30 "the link declined at the bank" test "$(fake_get "/_fake/sberbank/orders/$ref" | jq -r .orderStatus)" = 6
+    it_wait_value 30 "the link declined at the bank" = 6 bank_order_status "$ref"
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$(invoice_field "$o" payment_url)" -d action=pay)
     [ "$code" != 200 ] || it_fail "the cancelled order's link still takes money"
     it_assert_eq cancelled "$(ship_field "$o" state)" "no parcel for a cancelled order"
@@ -109,8 +112,8 @@ after_handover() {
     j_track "$o" AC
     it_wait_until 30 "handed to the carrier" order_has_status "$o" handed_to_carrier
     j_cancel "$o" "$J_AS_ADMIN"
-    it_wait_until 30 "the carrier cannot take it back" test "$(ship_sql "SELECT count(*) FROM outbox WHERE correlation_id = '$o' AND type = 'shipment.cancel_refused'")" = 1
-    it_wait_until 30 "a task for the manager" test "$(order_sql "SELECT count(*) FROM orders.tasks WHERE order_id = '$o' AND kind = 'late_fact'")" -ge 1
+    it_wait_value 30 "the carrier cannot take it back" = 1 ship_sql "SELECT count(*) FROM outbox WHERE correlation_id = '$o' AND type = 'shipment.cancel_refused'"
+    it_wait_value 30 "a task for the manager" -ge 1 order_sql "SELECT count(*) FROM orders.tasks WHERE order_id = '$o' AND kind = 'late_fact'"
     j_refunded "$o"
     it_wait_until 30 "inventory heard the cancellation" j_inventory_heard "$o" order.cancelled
     it_assert_eq "10 1" "$(inv_sql "SELECT on_hand || ' ' || reserved FROM products WHERE sku = 'JC-OUT'")" \

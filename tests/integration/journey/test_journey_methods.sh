@@ -33,7 +33,7 @@ courier_cod() {
     j_courier "$o" delivered
     it_wait_until 30 "delivered" order_has_status "$o" delivered
     it_wait_until 30 "the stock written off" order_has_stock "$o" committed
-    it_wait_until 30 "the cash on the order" test "$(order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'")" = "$total"
+    it_wait_value 30 "the cash on the order" = "$total" order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'"
     journey_check_stock JM-COURIER 8 0 2
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 0
@@ -114,7 +114,7 @@ self_pickup() {
     j_collected "$o" "$total" "counter-$n"
     j_move "$o" delivered "$J_AS_ADMIN"
     it_wait_until 30 "the stock written off" order_has_stock "$o" committed
-    it_wait_until 30 "the money on the order" test "$(order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'")" = "$total"
+    it_wait_value 30 "the money on the order" = "$total" order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'"
     journey_check_stock JM-SELF 9 0 1
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 0

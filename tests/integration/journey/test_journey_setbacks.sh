@@ -17,8 +17,8 @@ declined_then_paid() {
     j_confirm "$o"
     j_pay "$o" decline
     it_wait_until 30 "the payment error" order_has_status "$o" payment_error
-    it_wait_until 30 "a task for the manager" test "$(order_sql "SELECT count(*) FROM orders.tasks
-        WHERE order_id = '$o' AND kind = 'payment_error' AND assignee_id = '$J_MANAGER'")" = 1
+    it_wait_value 30 "a task for the manager" = 1 order_sql "SELECT count(*) FROM orders.tasks
+        WHERE order_id = '$o' AND kind = 'payment_error' AND assignee_id = '$J_MANAGER'"
     it_assert_eq failed "$(invoice_field "$o" status)" "the declined invoice"
     # the manager calls the customer, who pays by bank transfer
     j_move "$o" awaiting_payment "$J_AS_MANAGER"
@@ -85,7 +85,7 @@ short_then_supplied() {
     j_courier "$o" delivered
     it_wait_until 30 "delivered" order_has_status "$o" delivered
     it_wait_until 30 "the stock written off" order_has_stock "$o" committed
-    it_wait_until 30 "the cash on the order" test "$(order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'")" = "$total"
+    it_wait_value 30 "the cash on the order" = "$total" order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'"
     journey_check_stock JS-SHORT 3 0 3
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 0
