@@ -217,6 +217,8 @@ j_collected() {
 }
 
 j_total() { order_sql "SELECT total_minor FROM orders.orders WHERE id = '$1'"; }
+# j_paid_is ORDER AMOUNT: the order shows that much paid (asked at each try)
+j_paid_is() { [ "$(order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$1'")" = "$2" ]; }
 
 # j_history ORDER: the order's statuses, in order
 j_history() {
