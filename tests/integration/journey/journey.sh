@@ -58,7 +58,7 @@ journey_start() {
     # shellcheck disable=SC2086
     inv_start_ready inv 1 ${J_SERVICE_ENV:-}
     # shellcheck disable=SC2086
-    pay_start pay1 sberbank REPLAY_PEERS=order=$J_ORDER_REPLAY ${J_SERVICE_ENV:-}
+    pay_start pay1 sberbank REPLAY_PEERS=order=$J_ORDER_REPLAY,shipping=$J_SHIP_REPLAY ${J_SERVICE_ENV:-}
     for n in $(seq 1 "$replicas"); do
         # shellcheck disable=SC2086
         ship_start "ship$n" "$n" ${J_SERVICE_ENV:-} "$@"
