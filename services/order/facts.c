@@ -6,7 +6,8 @@
  * payment or shipment state, the system move it asks for and from where,
  * and the task it opens.
  *
- *   invoice.created        payment link and expiry kept
+ *   invoice.created        payment link and expiry kept; a new link after a
+ *                          declined card: payment_error -> awaiting_payment
  *   invoice.cancelled      the link no longer works
  *   invoice.expired        the order cancels itself after INVOICE_GRACE
  *   payment.succeeded      paid in full: awaiting_payment / payment_error
@@ -84,6 +85,7 @@ typedef struct {
 
 static const char *const unpaid[] = {"awaiting_payment", "payment_error", NULL};
 static const char *const waiting_money[] = {"awaiting_payment", NULL};
+static const char *const payment_failed[] = {"payment_error", NULL};
 static const char *const packed[] = {"assembled", NULL};
 static const char *const on_the_road[] = {"handed_to_carrier", "rescheduled", NULL};
 static const char *const with_carrier[] = {"handed_to_carrier", NULL};
@@ -95,7 +97,7 @@ static const char *const received[] = {"delivered", "completed", NULL};
 static const fact_rule_t rules[] = {
     {RULE("payment", "invoice.created"),
      .state_keys = {"invoice_id", "payment_url", "expires_at_ms", "bank"},
-     PHASE("invoice_state", "open")},
+     PHASE("invoice_state", "open"), .to = "awaiting_payment", .from = payment_failed},
     {RULE("payment", "invoice.cancelled"), .state_keys = {"invoice_id"},
      PHASE("invoice_state", "cancelled")},
     {RULE("payment", "invoice.expired"), .state_keys = {"invoice_id"},

@@ -10,6 +10,7 @@
  *   POST     /v1/orders/{id}/payments  a payment recorded by hand (admin)
  *   POST     /v1/orders/{id}/collected cash collected on delivery (courier, admin, system)
  *   POST     /v1/orders/{id}/refunds   a refund asked by a manager (manager, admin)
+ *   POST     /v1/orders/{id}/invoices  a new payment link for what is due (manager, admin)
  *
  * A notification is believed only when the adapter verifies it; it is
  * kept by the bank's event id before we answer, in the transaction that
@@ -29,6 +30,7 @@
 #include "common/tx.h"
 #include "common/uuid.h"
 #include "services/payment/bank.h"
+#include "services/payment/billing.h"
 #include "services/payment/document.h"
 #include "services/payment/money.h"
 #include "services/payment/notices.h"
@@ -40,6 +42,7 @@
 #define ROLES_RECORD  ROLE_ADMIN
 #define ROLES_COLLECT (ROLE_ADMIN | ROLE_COURIER | ROLE_SYSTEM)
 #define ROLES_REFUND  (ROLE_ADMIN | ROLE_MANAGER)
+#define ROLES_BILL    (ROLE_ADMIN | ROLE_MANAGER)
 #define NOTICE_MAX    65536 /* a bank's notification is a few hundred bytes */
 #define REFERENCE_MAX 200
 
@@ -308,6 +311,76 @@ static void post_refund(const http_request_t *req, http_response_t *res, void *a
     service_session_release(app->svc, &db);
 }
 
+typedef struct {
+    payment_app_t *app;
+    const char *order_id;
+    billing_request_outcome_t outcome;
+} bill_op_t;
+
+static db_status_t bill_tx(tx_t *tx, void *arg)
+{
+    bill_op_t *op = arg;
+    emitter_t em = emitter_root(tx->db, "payment");
+    db_status_t status = billing_requested(op->app, &em, op->order_id, &op->outcome);
+    if (status == DB_OK && op->outcome != BILLING_REQUEST_OPENED)
+        tx_abandon(tx);
+    return status;
+}
+
+/* A new link for what is due now: after the bank declined the card more
+ * often than PAYMENT_DECLINE_REBILLS, or whenever the customer lost the
+ * one they had and nothing is open. Its body, if any, is ignored. */
+static void post_invoice(const http_request_t *req, http_response_t *res, void *arg)
+{
+    payment_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_BILL, &claims))
+        return;
+    const char *id = path_uuid(req, res);
+    db_t *db = id ? service_session(app->svc, res, SERVICE_SESSION_WAIT_MS) : NULL;
+    if (!db)
+        return;
+    bill_op_t op = {.app = app, .order_id = id};
+    tx_t tx;
+    db_status_t status = service_tx(app->svc, db, bill_tx, &op, &tx);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "open an invoice");
+    } else {
+        switch (op.outcome) {
+        case BILLING_REQUEST_UNKNOWN_ORDER:
+            http_res_problem(res, 404, "not_found", "payment has no record of that order",
+                             "an order is known once it is confirmed");
+            break;
+        case BILLING_REQUEST_CANCELLED:
+            http_res_problem(res, 409, "order_cancelled", "the order is cancelled", NULL);
+            break;
+        case BILLING_REQUEST_NOT_PREPAID:
+            http_res_problem(res, 409, "not_prepaid", "the order is not paid in advance",
+                             "cash on delivery is recorded at /v1/orders/{id}/collected");
+            break;
+        case BILLING_REQUEST_NOTHING_DUE:
+            http_res_problem(res, 409, "nothing_due", "nothing is due on the order", NULL);
+            break;
+        case BILLING_REQUEST_LIVE:
+            http_res_problem(res, 409, "invoice_open", "a payment link is open already",
+                             "its link is in GET /v1/orders/{id}/payment");
+            break;
+        case BILLING_REQUEST_OPENED: {
+            json_t *money = NULL;
+            status = store_order_money_json(db, id, &money);
+            log_info("a new payment link asked for", LF_STR("order_id", id),
+                     LF_STR("actor", claims.subject));
+            if (status == DB_OK && money)
+                http_res_json_take(res, 202, money);
+            else
+                answer_json(res, db, status, money, "the order's money");
+            break;
+        }
+        }
+    }
+    service_session_release(app->svc, &db);
+}
+
 int api_register(http_server_t *http, payment_app_t *app)
 {
     app->notices = notices_new(app);
@@ -326,6 +399,7 @@ int api_register(http_server_t *http, payment_app_t *app)
         {"POST", "/v1/orders/{id}/payments", post_payment},
         {"POST", "/v1/orders/{id}/collected", post_collected},
         {"POST", "/v1/orders/{id}/refunds", post_refund},
+        {"POST", "/v1/orders/{id}/invoices", post_invoice},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route(http, routes[i].method, routes[i].pattern, routes[i].handler, app) != 0)

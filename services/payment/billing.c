@@ -192,6 +192,79 @@ db_status_t billing_invoice_rest(payment_app_t *app, db_t *db, const pay_order_t
     return open_invoice(app, db, order, due_minor, NULL);
 }
 
+db_status_t billing_void_live(const emitter_t *em, const char *order_id, const char *reason)
+{
+    return cancel_live(em, order_id, reason);
+}
+
+db_status_t billing_after_decline(payment_app_t *app, db_t *db, const pay_order_t *order,
+                                  bool *rebilled_out)
+{
+    *rebilled_out = false;
+    ledger_after_t now;
+    if (order->position.terms != PAY_TERMS_PREPAY || order->position.cancelled ||
+        ledger_state(&order->position, &now) != LEDGER_OK || now.due_minor <= 0)
+        return DB_OK;
+    int64_t failed = 0;
+    db_status_t status = store_invoices_failed_count(db, order->order_id, &failed);
+    if (status != DB_OK)
+        return status;
+    if (failed > app->decline_rebills) {
+        log_info("declined too often: no new link until the manager asks for one",
+                 LF_STR("order_id", order->order_id), LF_INT("failed_invoices", failed),
+                 LF_INT("rebills_max", app->decline_rebills));
+        return DB_OK;
+    }
+    char ids[LIVE_INVOICES_MAX][UUID_TEXT_SIZE];
+    size_t live = 0;
+    status = store_invoices_live(db, order->order_id, ids, LIVE_INVOICES_MAX, &live);
+    if (status != DB_OK || live > 0)
+        return status;
+    status = open_invoice(app, db, order, now.due_minor, NULL);
+    *rebilled_out = status == DB_OK;
+    return status;
+}
+
+db_status_t billing_requested(payment_app_t *app, const emitter_t *em, const char *order_id,
+                              billing_request_outcome_t *outcome_out)
+{
+    db_t *db = emitter_db(em);
+    pay_order_t order;
+    bool found = false;
+    *outcome_out = BILLING_REQUEST_UNKNOWN_ORDER;
+    db_status_t status = store_order_lock(db, order_id, &order, &found);
+    if (status != DB_OK || !found)
+        return status;
+    ledger_after_t now;
+    if (ledger_state(&order.position, &now) != LEDGER_OK)
+        return db_fail(db, DB_STATE_BAD_DATA, "order %s: its sums are inconsistent", order_id);
+    if (order.position.cancelled) {
+        *outcome_out = BILLING_REQUEST_CANCELLED;
+        return DB_OK;
+    }
+    if (order.position.terms != PAY_TERMS_PREPAY) {
+        *outcome_out = BILLING_REQUEST_NOT_PREPAID;
+        return DB_OK;
+    }
+    if (now.due_minor <= 0) {
+        *outcome_out = BILLING_REQUEST_NOTHING_DUE;
+        return DB_OK;
+    }
+    char ids[LIVE_INVOICES_MAX][UUID_TEXT_SIZE];
+    size_t live = 0;
+    status = store_invoices_live(db, order_id, ids, LIVE_INVOICES_MAX, &live);
+    if (status != DB_OK)
+        return status;
+    if (live > 0) {
+        *outcome_out = BILLING_REQUEST_LIVE;
+        return DB_OK;
+    }
+    status = open_invoice(app, db, &order, now.due_minor, NULL);
+    if (status == DB_OK)
+        *outcome_out = BILLING_REQUEST_OPENED;
+    return status;
+}
+
 db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const char *order_id,
                               uint64_t version, int64_t number)
 {

@@ -50,6 +50,34 @@ db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
 db_status_t billing_invoice_rest(payment_app_t *app, db_t *db, const pay_order_t *order,
                                  int64_t due_minor);
 
+/* Voids the order's invoices still registering or open (invoice.cancelled
+ * with reason, voided at the bank): money came another way. */
+db_status_t billing_void_live(const emitter_t *em, const char *order_id, const char *reason);
+
+/* After the bank declined one of the order's invoices (a declined orderId
+ * pays no more): a prepaid order still owing money and not cancelled is
+ * billed anew for what is due (a new reference at the bank, invoice.created
+ * with the new link), unless none is live already or more than
+ * PAYMENT_DECLINE_REBILLS of its invoices failed: then it waits for its
+ * manager (billing_requested). *rebilled_out whether a link was opened.
+ * The order is locked by the caller. */
+db_status_t billing_after_decline(payment_app_t *app, db_t *db, const pay_order_t *order,
+                                  bool *rebilled_out);
+
+/* A person asks for a new payment link (POST /v1/orders/{id}/invoices):
+ * what is due now, billed, when nothing is live. */
+typedef enum {
+    BILLING_REQUEST_OPENED = 0,    /* an invoice opened (invoice.created follows) */
+    BILLING_REQUEST_UNKNOWN_ORDER, /* payment has no record of the order */
+    BILLING_REQUEST_CANCELLED,     /* the order is cancelled */
+    BILLING_REQUEST_NOT_PREPAID,   /* paid on delivery, or nothing to pay */
+    BILLING_REQUEST_NOTHING_DUE,   /* paid already */
+    BILLING_REQUEST_LIVE,          /* a link is registering or open: that one is to be paid */
+} billing_request_outcome_t;
+
+db_status_t billing_requested(payment_app_t *app, const emitter_t *em, const char *order_id,
+                              billing_request_outcome_t *outcome_out);
+
 db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const char *order_id,
                               uint64_t version, int64_t number);
 

@@ -16,12 +16,16 @@
 #include "common/emit.h"
 #include "common/uuid.h"
 #include "conveyor/order.pb-c.h"
+#include "conveyor/shipping.pb-c.h"
 #include "services/payment/billing.h"
+#include "services/payment/money.h"
 #include "services/payment/payment.h"
 #include "services/payment/receipt.h"
 #include "services/payment/refunds.h"
 
-#define ORDER_STREAM "order"
+#define ORDER_STREAM    "order"
+#define SHIPPING_STREAM "shipping"
+#define CASH_REF_MAX    200 /* the ledger's reference, as for POST /v1/orders/{id}/collected */
 
 static handler_result_t answer(inbox_event_t *event, db_status_t status, const char *order_id)
 {
@@ -215,6 +219,52 @@ done:
     return result;
 }
 
+/* shipment.status_changed: only "cash_collected" (a courier without an
+ * API took the cash at the door) moves money: recorded once per the
+ * fact's reference, payment.collected. Every other tracking status is
+ * none of payment's business. */
+static handler_result_t on_shipment_status(inbox_event_t *event, void *arg)
+{
+    payment_app_t *app = arg;
+    Conveyor__ShipmentStatusChanged *wire =
+        conveyor__shipment_status_changed__unpack(NULL, event->payload_len, event->payload);
+    if (!wire)
+        return inbox_reject(event, "bad_payload",
+                            "shipment.status_changed payload does not unpack");
+    handler_result_t result = HANDLER_OK;
+    const char *reference = text_or_empty(wire->reference);
+    if (!wire->tracking_status || strcmp(wire->tracking_status, "cash_collected") != 0) {
+        result = HANDLER_OK;
+    } else if (!uuid_valid(wire->order_id)) {
+        result = inbox_reject(event, "bad_payload", "cash_collected names no order");
+    } else if (wire->amount_minor <= 0 || !reference[0] || strlen(reference) > CASH_REF_MAX) {
+        result = inbox_reject(event, "bad_payload",
+                              "order %s: cash_collected without an amount or a reference (1 to "
+                              "%d bytes)",
+                              wire->order_id, CASH_REF_MAX);
+    } else {
+        cash_report_t report = {
+            .order_id = wire->order_id,
+            .collected = true,
+            .by = "courier",
+            .reference = reference,
+            .amount_minor = wire->amount_minor,
+            .at_ms = wire->at_ms > 0 ? wire->at_ms : event->occurred_at_ms,
+        };
+        emitter_t em = emitter_of_event(event);
+        bool known = false;
+        db_status_t status = money_cash(app, &em, &report, &known);
+        if (status == DB_OK && !known)
+            result = inbox_reject(event, "unknown_order",
+                                  "cash collected for order %s, which payment never heard of",
+                                  wire->order_id);
+        else
+            result = answer(event, status, wire->order_id);
+    }
+    conveyor__shipment_status_changed__free_unpacked(wire, NULL);
+    return result;
+}
+
 int handlers_register(inbox_t *inbox, payment_app_t *app)
 {
     static const struct {
@@ -224,6 +274,7 @@ int handlers_register(inbox_t *inbox, payment_app_t *app)
         {ORDER_STREAM, "order.confirmed", on_order_confirmed},
         {ORDER_STREAM, "order.cancelled", on_order_cancelled},
         {ORDER_STREAM, "refund.requested", on_refund_requested},
+        {SHIPPING_STREAM, "shipment.status_changed", on_shipment_status},
     };
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
         if (inbox_on(inbox, topics[i].stream, topics[i].type, topics[i].handler, app) != 0)

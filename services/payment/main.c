@@ -26,6 +26,9 @@ static const config_spec_t payment_specs[] = {
     {"INVOICE_TTL", "24h", false, "how long a payment link lives"},
     {"PAYMENT_REGISTER_BATCH", "16", false,
      "invoices a job worker registers at the bank at once (1..256), their calls made together"},
+    {"PAYMENT_DECLINE_REBILLS", "3", false,
+     "new payment links opened by themselves for an order whose card the bank declined (0..20); "
+     "past them its manager asks for one (POST /v1/orders/{id}/invoices)"},
     {"PAYMENT_RECONCILE_AFTER", "15m", false,
      "ask the bank about an open invoice when its callback has not come by then (then twice as "
      "late each time, at most hourly)"},

@@ -168,6 +168,10 @@ db_status_t money_paid(payment_app_t *app, const emitter_t *em, const paid_repor
             events_payment_succeeded(em, &invoice, bank_payment_id, amount, &after, report->at_ms);
     if (status == DB_OK)
         status = write_after(app, db, &order, &after);
+    /* money on a link given up on (declined, expired, cancelled) that pays
+     * the order: the link opened since must not take it again */
+    if (status == DB_OK && invoice.status != INVOICE_OPEN && after.due_minor <= 0)
+        status = billing_void_live(em, invoice.order_id, "paid");
     /* a part paid: the rest is billed by a new link */
     if (status == DB_OK && after.due_minor > 0)
         status = billing_invoice_rest(app, db, &order, after.due_minor);
@@ -220,6 +224,9 @@ static void plan_batch(const paid_report_t *reports, size_t count, paid_locked_t
                                   : NULL;
         if (!rows || order_planned(plans, n, rows->order.order_id))
             continue;
+        if (rows->invoice.status == INVOICE_FAILED || rows->invoice.status == INVOICE_EXPIRED ||
+            rows->invoice.status == INVOICE_CANCELLED)
+            continue; /* money_paid: a link opened since may have to be voided */
         paid_plan_t *plan = &plans[n];
         plan->report = i;
         plan->locked = rows;
@@ -315,7 +322,6 @@ db_status_t money_declined(payment_app_t *app, const emitter_t *em, const char *
                            const char *bank_id, const char *reference, const char *code,
                            const char *reason, bool *known_out)
 {
-    (void)app;
     db_t *db = emitter_db(em);
     invoice_row_t invoice;
     pay_order_t order;
@@ -327,6 +333,14 @@ db_status_t money_declined(payment_app_t *app, const emitter_t *em, const char *
     if (status == DB_OK)
         status = events_payment_failed(em, invoice.order_id, invoice.bank_id, invoice.invoice_id,
                                        code, reason, clock_now_ms());
+    /* the declined link pays no more: a new one, within the bound */
+    bool rebilled = false;
+    if (status == DB_OK)
+        status = billing_after_decline(app, db, &order, &rebilled);
+    if (status == DB_OK && rebilled)
+        log_info("declined at the bank: a new link for what is due",
+                 LF_STR("order_id", invoice.order_id),
+                 LF_STR("declined_invoice_id", invoice.invoice_id));
     return status;
 }
 
@@ -397,6 +411,9 @@ db_status_t money_cash(payment_app_t *app, const emitter_t *em, const cash_repor
     }
     if (status == DB_OK)
         status = write_after(app, db, &order, &after);
+    /* paid in full another way: the links still open must not take it again */
+    if (status == DB_OK && after.due_minor <= 0)
+        status = billing_void_live(em, report->order_id, "paid");
     if (status == DB_OK)
         metrics_counter_add(app->payments_total, 1);
     return status;

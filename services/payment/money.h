@@ -53,7 +53,9 @@ db_status_t money_paid_many(payment_app_t *app, const emitter_t *em, const paid_
                             size_t count, bool *taken_out, bool *known_out);
 
 /* The customer's payment failed (declined, timed out): the invoice fails
- * unless it was paid meanwhile; payment.failed. *known as for money_paid. */
+ * unless it was paid meanwhile; payment.failed; and a prepaid order still
+ * owing is billed anew (billing_after_decline: a new link, at most
+ * PAYMENT_DECLINE_REBILLS times). *known as for money_paid. */
 db_status_t money_declined(payment_app_t *app, const emitter_t *em, const char *provider,
                            const char *bank_id, const char *reference, const char *code,
                            const char *reason, bool *known_out);

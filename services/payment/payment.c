@@ -34,7 +34,8 @@ static int read_settings(payment_app_t *app)
         config_get_duration_ms(config, "PAYMENT_BANK_TIMEOUT", &app->bank_timeout_ms) != 0 ||
         config_get_int(config, "PAYMENT_DELIVERY_VAT_BP", 0, 2000, &vat) != 0 ||
         config_get_int(config, "PAYMENT_REGISTER_BATCH", 1, JOBS_BATCH_MAX, &app->register_batch) !=
-            0)
+            0 ||
+        config_get_int(config, "PAYMENT_DECLINE_REBILLS", 0, 20, &app->decline_rebills) != 0)
         return -1;
     if (app->invoice_ttl_ms < 60000 || app->invoice_ttl_ms > 30LL * 24 * 3600 * 1000 ||
         app->reconcile_after_ms < 1000 || app->bank_timeout_ms < 100 ||

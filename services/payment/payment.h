@@ -58,6 +58,7 @@ typedef struct {
     const char *callback_url;  /* PAYMENT_CALLBACK_URL: our public webhook (Sberbank) */
     int64_t bank_timeout_ms;   /* PAYMENT_BANK_TIMEOUT: one call to the bank */
     int64_t register_batch;    /* PAYMENT_REGISTER_BATCH: registrations sent at once per worker */
+    int64_t decline_rebills;   /* PAYMENT_DECLINE_REBILLS: new links after declines, per order */
     /* the callbacks' group commit (notices.h) */
     unsigned notice_committers; /* PAYMENT_NOTICE_COMMITTERS: threads applying batches */
     size_t notice_batch_max;    /* PAYMENT_NOTICE_BATCH_MAX: callbacks in one transaction */

@@ -79,6 +79,8 @@ static const struct {
                                 "WHERE invoice_id = $1::uuid AND status = 'registering'"},
     {"pay_invoices_live", "SELECT invoice_id::text FROM invoices WHERE order_id = $1::uuid "
                           "  AND status IN ('registering', 'open') ORDER BY created_at LIMIT $2"},
+    {"pay_invoices_failed",
+     "SELECT count(*) FROM invoices WHERE order_id = $1::uuid AND status = 'failed'"},
     {"pay_invoices_refundable",
      "SELECT i.invoice_id::text, i.provider, i.bank_id, "
      "  coalesce((SELECT sum(l.amount_minor) FROM ledger l WHERE l.invoice_id = i.invoice_id "
@@ -584,6 +586,22 @@ db_status_t store_invoices_live(db_t *db, const char *order_id, char (*ids)[UUID
         return status;
     for (int i = 0; i < PQntuples(res) && (size_t)i < max; i++)
         db_copy_value(res, i, 0, ids[(*count_out)++], UUID_TEXT_SIZE);
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_invoices_failed_count(db_t *db, const char *order_id, int64_t *count_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    *count_out = 0;
+    db_status_t status = db_run(db, "pay_invoices_failed", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1)
+        *count_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return DB_OK;
 }

@@ -146,6 +146,10 @@ db_status_t store_invoice_found_at_bank(db_t *db, const char *invoice_id, const 
  * bank did take is abandoned and registered again under another). */
 db_status_t store_invoice_rereference(db_t *db, const char *invoice_id, const char *our_ref);
 
+/* How many of the order's invoices failed (declined at the bank, or
+ * refused at registration): the bound on new links after a decline. */
+db_status_t store_invoices_failed_count(db_t *db, const char *order_id, int64_t *count_out);
+
 /* The ids of the order's invoices still registering or open (capacity
  * max; *count_out how many). */
 db_status_t store_invoices_live(db_t *db, const char *order_id, char (*ids)[UUID_TEXT_SIZE],

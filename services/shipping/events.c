@@ -5,6 +5,7 @@
 #include "services/shipping/events.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "conveyor/shipping.pb-c.h"
 
@@ -82,6 +83,22 @@ db_status_t events_status_changed(const emitter_t *em, const shipment_row_t *row
     msg.tracking_status = lend(code);
     msg.description = lend(description);
     msg.at_ms = at_ms;
+    return emit(em, "shipment.status_changed", row->order_id, &msg.base);
+}
+
+db_status_t events_cash_collected(const emitter_t *em, const shipment_row_t *row,
+                                  int64_t amount_minor, const char *description, int64_t at_ms)
+{
+    char reference[200];
+    snprintf(reference, sizeof reference, "cash_collected:%s", shipment_id_of(row));
+    Conveyor__ShipmentStatusChanged msg = CONVEYOR__SHIPMENT_STATUS_CHANGED__INIT;
+    msg.order_id = lend(row->order_id);
+    msg.shipment_id = lend(shipment_id_of(row));
+    msg.tracking_status = lend("cash_collected");
+    msg.description = lend(description);
+    msg.at_ms = at_ms;
+    msg.amount_minor = amount_minor;
+    msg.reference = reference;
     return emit(em, "shipment.status_changed", row->order_id, &msg.base);
 }
 

@@ -22,6 +22,11 @@ db_status_t events_label_created(const emitter_t *em, const shipment_row_t *row,
 db_status_t events_handed_over(const emitter_t *em, const shipment_row_t *row, int64_t at_ms);
 db_status_t events_status_changed(const emitter_t *em, const shipment_row_t *row, const char *code,
                                   const char *description, int64_t at_ms);
+/* shipment.status_changed "cash_collected": the courier's cash, with its
+ * amount and a reference of the shipment's own, once per shipment, for
+ * the payment service's ledger. */
+db_status_t events_cash_collected(const emitter_t *em, const shipment_row_t *row,
+                                  int64_t amount_minor, const char *description, int64_t at_ms);
 db_status_t events_delivered(const emitter_t *em, const shipment_row_t *row, int64_t at_ms);
 /* shipment.cancelled (the label voided, or none was bought) or
  * shipment.cancel_refused (refused: too late). */

@@ -554,7 +554,7 @@ db_status_t shipments_cash_collected(const emitter_t *em, const char *order_id,
     status = log_line(db, &row, "cash_collected",
                       json_pack("{s:I}", "amount_minor", (json_int_t)amount_minor));
     if (status == DB_OK)
-        status = events_status_changed(em, &row, "cash_collected", words, clock_now_ms());
+        status = events_cash_collected(em, &row, amount_minor, words, clock_now_ms());
     shipment_row_release(&row);
     return status;
 }

@@ -106,6 +106,20 @@ it_assert_eq "payment_error payment_received prepare_for_delivery" \
     "conveyor's own moves on the money"
 grep -q "order.ready_to_ship" <<<"$(order_events "$o1")" || it_fail "no order.ready_to_ship after the payment"
 
+# --- a card declined, then the payment service's new link: waiting again ----------
+o6=$(submit_far P-RELINK)
+pay invoice.created "{\"order_id\":\"$o6\",\"invoice_id\":\"inv-r1\",\"amount_minor\":1000,\"payment_url\":\"https://pay.example/inv-r1\",\"expires_at_ms\":1900000000000,\"bank\":\"sberbank\"}"
+pay payment.failed "{\"order_id\":\"$o6\",\"payment_id\":\"p-r1\",\"invoice_id\":\"inv-r1\",\"reason_code\":\"declined\",\"reason\":\"Declined\"}"
+it_wait_until 20 "the declined card: payment_error" order_has_status "$o6" payment_error
+pay invoice.created "{\"order_id\":\"$o6\",\"invoice_id\":\"inv-r2\",\"amount_minor\":1000,\"payment_url\":\"https://pay.example/inv-r2\",\"expires_at_ms\":1900000000000,\"bank\":\"sberbank\"}"
+it_wait_until 20 "the new link: awaiting payment again" order_has_status "$o6" awaiting_payment
+it_assert_eq "https://pay.example/inv-r2 open" \
+    "$(order_sql "SELECT (payment->>'payment_url') || ' ' || (payment->>'invoice_state') FROM orders.orders WHERE id = '$o6'")" \
+    "the new link on the order"
+it_assert_eq "payment_error awaiting_payment" \
+    "$(order_sql "SELECT string_agg(to_status, ' ' ORDER BY id) FROM orders.order_history WHERE order_id = '$o6' AND kind = 'status' AND actor_id = 'system' AND reason IN ('payment.failed', 'invoice.created')")" \
+    "conveyor's own moves on the decline and the new link"
+
 # --- the parcel: quote, label, hand-over, tracking, delivery -------------------------
 it_assert_eq 200 "$(http_code "$(order_move "$o1" assembled "$as_sklad")")" "the warehouse packs it"
 ship shipment.quoted "{\"order_id\":\"$o1\",\"carrier\":\"cdek\",\"service\":\"136\",\"weight_g\":900,\"carrier_cost_minor\":42000,\"address_verdict\":\"valid\"}"
@@ -223,4 +237,5 @@ expiry_timers_done() {
 }
 it_wait_until 20 "both expiry timers ran" expiry_timers_done
 it_assert_eq awaiting_payment "$(order_status "$o4")" "an order invoiced again after the expiry keeps waiting"
+
 it_log "payment and shipping facts drove the funnel; late and bad facts recorded or parked"

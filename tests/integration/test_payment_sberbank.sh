@@ -7,7 +7,8 @@
 # when the bank sends it twice or a hundred times at once; a callback with
 # a bad checksum changes nothing and the reconciliation finds the payment
 # anyway; a part paid leaves it partially paid and bills the rest; a
-# declined payment fails the invoice (payment.failed); a cancelled paid
+# declined payment fails the invoice (payment.failed) and bills the rest
+# anew; a cancelled paid
 # order is refunded once (refund.succeeded, the ledger, the fake's refund
 # with the same lines); an on-delivery order gets no invoice and cash
 # collected closes it; money recorded beyond the total goes back by itself.
@@ -96,10 +97,15 @@ it_wait_until 20 "a part recorded" payment_status_is "$o3" partially_paid
 it_assert_eq 205001 "$(order_money "$o3" "total_minor - received_minor")" "what is still due"
 it_wait_until 20 "the rest invoiced" invoice_is "$o3" open
 it_assert_eq 205001 "$(invoice_field "$o3" amount_minor open)" "the second invoice is for the rest"
+rest=$(invoice_field "$o3" invoice_id open)
 pay_at_bank "$o3" decline
-it_wait_until 20 "the declined invoice failed" invoice_is "$o3" failed
+rest_failed() { [ "$(pay_sql "SELECT status FROM payment.invoices WHERE invoice_id = '$rest'")" = failed ]; }
+it_wait_until 20 "the declined invoice failed" rest_failed
 it_wait_until 10 "payment.failed" has_event "$o3" payment.failed
 it_assert_eq partially_paid "$(order_money "$o3" status)" "a declined rest leaves the part paid"
+# a declined orderId pays no more: the rest is billed anew (test_payment_decline)
+it_wait_until 20 "the rest billed anew" invoice_is "$o3" open
+it_assert_eq 205001 "$(invoice_field "$o3" amount_minor open)" "the new link is for the rest"
 
 # --- cancelled after payment: refunded once, with the invoice's lines ----------
 order_event order.cancelled "{\"order_id\":\"$o1\",\"version\":4,\"number\":10001,\"reason\":\"customer\"}"

@@ -58,7 +58,7 @@ journey_start() {
     # shellcheck disable=SC2086
     inv_start_ready inv 1 ${J_SERVICE_ENV:-}
     # shellcheck disable=SC2086
-    pay_start pay1 sberbank REPLAY_PEERS=order=$J_ORDER_REPLAY ${J_SERVICE_ENV:-}
+    pay_start pay1 sberbank REPLAY_PEERS=order=$J_ORDER_REPLAY,shipping=$J_SHIP_REPLAY ${J_SERVICE_ENV:-}
     for n in $(seq 1 "$replicas"); do
         # shellcheck disable=SC2086
         ship_start "ship$n" "$n" ${J_SERVICE_ENV:-} "$@"
@@ -217,6 +217,8 @@ j_collected() {
 }
 
 j_total() { order_sql "SELECT total_minor FROM orders.orders WHERE id = '$1'"; }
+# j_paid_is ORDER AMOUNT: the order shows that much paid (asked at each try)
+j_paid_is() { [ "$(order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$1'")" = "$2" ]; }
 
 # j_history ORDER: the order's statuses, in order
 j_history() {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every delivery method from intake to delivered, on the whole stack
 # (issue 14 item 6, the journey suite): a courier order in the store's city
-# paid in cash on delivery (the city courier reports by hand and collects
-# the money), a prepaid post parcel (paid on the bank's page, its label
+# paid in cash on delivery (the city courier reports by hand at shipping,
+# and the cash they report there reaches the payment ledger by itself), a prepaid post parcel (paid on the bank's page, its label
 # bought at the carrier, tracked to the door by the carrier's webhooks), a
 # prepaid pickup-point parcel, and a self-pickup paid at the counter (sent
 # on the bus by the store's ERP, ext/intake.order; the others over HTTP). The
@@ -28,12 +28,18 @@ courier_cod() {
     j_courier "$o" picked_up
     it_wait_until 30 "handed to the courier" order_has_status "$o" handed_to_carrier
     total=$(j_total "$o")
+    # the courier's one report at shipping closes the money (payment hears
+    # shipment.status_changed cash_collected); told twice, counted once
     j_courier "$o" cash_collected "$total"
-    j_collected "$o" "$total" "cash-$n"
+    j_courier "$o" cash_collected "$total"
+    it_wait_until 30 "the cash in the ledger" payment_status_is "$o" paid
+    it_wait_until 30 "payment.collected" has_event "$o" payment.collected
+    it_assert_eq "1 $total" "$(pay_sql "SELECT count(*) || ' ' || sum(amount_minor) FROM payment.ledger
+        WHERE order_id = '$o' AND kind = 'collected'")" "the courier's cash recorded once"
     j_courier "$o" delivered
     it_wait_until 30 "delivered" order_has_status "$o" delivered
     it_wait_until 30 "the stock written off" order_has_stock "$o" committed
-    it_wait_value 30 "the cash on the order" = "$total" order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'"
+    it_wait_until 30 "the cash on the order" j_paid_is "$o" "$total"
     journey_check_stock JM-COURIER 8 0 2
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 0
@@ -114,7 +120,7 @@ self_pickup() {
     j_collected "$o" "$total" "counter-$n"
     j_move "$o" delivered "$J_AS_ADMIN"
     it_wait_until 30 "the stock written off" order_has_stock "$o" committed
-    it_wait_value 30 "the money on the order" = "$total" order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o'"
+    it_wait_until 30 "the money on the order" j_paid_is "$o" "$total"
     journey_check_stock JM-SELF 9 0 1
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 0
