@@ -120,7 +120,10 @@ static db_status_t bulk_flush(db_t *db, db_deferred_t *self)
         }
         db_param_bytes(&params, wire, len);
     }
-    status = db_run(db, bulk->spec->stmt, &params, NULL);
+    const char *stmt = bulk->spec->stmt;
+    if (bulk->spec->stmt_at_commit && db_committing(db))
+        stmt = bulk->spec->stmt_at_commit;
+    status = db_run(db, stmt, &params, NULL);
 done:
     bulk_discard(self);
     return status;
@@ -132,7 +135,9 @@ bulk_t *bulk_of(db_t *db, const bulk_spec_t *spec)
     if (found)
         return (bulk_t *)found;
     if (spec->column_count < 1 || spec->column_count > BULK_COLUMNS_MAX ||
-        (!spec->copy && db_prepare(db, spec->stmt, spec->sql) != 0))
+        (!spec->copy && db_prepare(db, spec->stmt, spec->sql) != 0) ||
+        (!spec->copy && spec->stmt_at_commit &&
+         db_prepare(db, spec->stmt_at_commit, spec->sql_at_commit) != 0))
         return NULL;
     bulk_t *bulk = calloc(1, sizeof *bulk);
     if (!bulk)

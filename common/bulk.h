@@ -43,6 +43,10 @@ typedef struct {
     uint32_t column_oids[BULK_COLUMNS_MAX];
     int column_count;
     int order; /* flush order among a session's bulks (the outbox: last) */
+    /* optional, with .sql: a statement run instead when db_commit flushes
+     * (the rows are then the last work before COMMIT), same parameters */
+    const char *stmt_at_commit;
+    const char *sql_at_commit;
 } bulk_spec_t;
 
 typedef struct bulk bulk_t;

@@ -45,6 +45,7 @@ struct db {
     size_t channel_count;
     db_deferred_t *deferred[DB_DEFERRED_MAX]; /* owned, in flush order */
     size_t deferred_count;
+    bool committing; /* db_commit is flushing the deferrals */
     char sqlstate[6];
     char errmsg[512];
 };
@@ -548,6 +549,11 @@ db_status_t db_run_sql(db_t *db, const char *sql, const db_params_t *params, PGr
 /* ------------------------------------------------------------------ */
 /* transactions                                                         */
 
+bool db_committing(const db_t *db)
+{
+    return db->committing;
+}
+
 static db_status_t flush_deferred(db_t *db)
 {
     for (size_t i = 0; i < db->deferred_count; i++) {
@@ -661,7 +667,9 @@ db_status_t db_commit(db_t *db)
         set_error(db, "08006", "the session was lost inside the transaction");
         return DB_TRANSIENT;
     }
+    db->committing = true;
     db_status_t result = flush_deferred(db);
+    db->committing = false;
     if (result != DB_OK) {
         db_rollback(db);
         return result;

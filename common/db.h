@@ -139,6 +139,10 @@ struct db_deferred {
 /* The session's deferral with this key, or NULL; borrowed. */
 db_deferred_t *db_deferred_find(const db_t *db, const void *key);
 
+/* True while db_commit flushes the deferrals: what a flush runs now is the
+ * transaction's last work before COMMIT (a savepoint's flush is not). */
+bool db_committing(const db_t *db);
+
 /* Adds a deferral; the session owns it (destroyed in db_destroy, or at
  * once when the session already has DB_DEFERRED_MAX: then -1). */
 int db_deferred_add_take(db_t *db, db_deferred_t *deferred);

@@ -8,9 +8,10 @@
  * batch of hundreds, pays for one statement instead of hundreds (the
  * producer side of the durable throughput target), and the rows are still
  * the last statement before COMMIT, in append order, as DESIGN.md asks.
- * outbox_insert (kit migrations 002-004) numbers a big transaction's
- * events under the stream's counter row lock, held to COMMIT: one more
- * reason for them to come last.
+ * outbox_insert (kit migrations 002-004, 006) numbers a big transaction's
+ * events under the stream's counter row lock, held to COMMIT, and a small
+ * one's when db_commit flushes them and the lock is free: one more reason
+ * for them to come last.
  */
 #include "common/outbox.h"
 
@@ -44,6 +45,11 @@ static const bulk_spec_t outbox_spec = {
                     PG_OID_INT8, PG_OID_BYTEA},
     .column_count = COL_COUNT,
     .order = 1000, /* after every other bulk: the outbox is the last statement */
+    /* flushed by db_commit: a small transaction's events are numbered as
+     * inserted too when the stream's counter row is free (migration 006) */
+    .stmt_at_commit = "outbox_insert_at_commit",
+    .sql_at_commit = "SELECT outbox_insert($1::uuid[], $2::text[], $3::text[], $4::text[], "
+                     "$5::text[], $6::int4[], $7::int8[], $8::bytea[], true)",
 };
 
 int outbox_prepare(db_t *db)

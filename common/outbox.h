@@ -8,9 +8,12 @@
  * committed, numbered from the stream's counter row: in a transaction of
  * many events (64 or more) as it is inserted, the transaction then holding
  * the counter row's lock until it ends, so that the events' second row
- * version is saved; in one of few, by the relay after the commit, so that
- * many small transactions at once are not serialized. If the transaction
- * rolls back, the event never existed and leaves no gap.
+ * version is saved; in one of few, as inserted too when db_commit flushes
+ * them and no other transaction holds the counter row (so that they need
+ * not wait for a second commit, the relay's: migration 006), else by the
+ * relay after the commit, so that many small transactions at once are not
+ * serialized. If the transaction rolls back, the event never existed and
+ * leaves no gap.
  *
  * Event ids: a root event gets a random UUID; an event emitted because of
  * another gets UUIDv5(causation_id, emit_index), so re-emitting after a

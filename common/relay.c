@@ -33,9 +33,7 @@
 #define STMT_STREAM_LOCK   "relay_stream_lock"
 #define STMT_STREAM_INSERT "relay_stream_insert"
 #define STMT_NEW_EPOCH     "relay_new_epoch"
-#define STMT_UNNUMBERED    "relay_unnumbered"
 #define STMT_NUMBER        "relay_number"
-#define STMT_ADVANCE       "relay_advance"
 #define STMT_READ          "relay_read"
 #define STMT_PUBLISHED     "relay_published"
 #define STMT_HEAD          "relay_head"
@@ -151,18 +149,10 @@ static int prepare_statements(db_t *db)
                      "last_seq = 0, published_seq = 0, purged_through = 0, system_identifier = $3, "
                      "timeline = $4, "
                      "started_at = now() WHERE stream = $1 RETURNING epoch");
-    /* rows inserted unnumbered: before common/migrations/002 (or by an
-     * older binary of the service), numbered here the way they always were */
-    rc |= db_prepare(db, STMT_UNNUMBERED,
-                     "SELECT EXISTS (SELECT 1 FROM outbox WHERE seq IS NULL AND stream = $1)");
-    rc |= db_prepare(db, STMT_NUMBER,
-                     "WITH picked AS (SELECT id FROM outbox WHERE seq IS NULL AND stream = $1 "
-                     "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED), "
-                     "numbered AS (SELECT id, $3::bigint + row_number() OVER (ORDER BY id) AS "
-                     "new_seq FROM picked) "
-                     "UPDATE outbox o SET seq = n.new_seq, epoch = $4 FROM numbered n "
-                     "WHERE o.id = n.id");
-    rc |= db_prepare(db, STMT_ADVANCE, "UPDATE outbox_streams SET last_seq = $2 WHERE stream = $1");
+    /* rows inserted unnumbered (few a transaction, common/migrations/004;
+     * before 002, or by an older binary): numbered and committed in one
+     * call (005) */
+    rc |= db_prepare(db, STMT_NUMBER, "SELECT * FROM outbox_number_committed($1, $2)");
     /* what is visible of a stream is a prefix of its seqs (numbered under
      * the counter row lock, held to commit): the rows after the last one
      * published are the next to publish, in order */
@@ -313,62 +303,37 @@ static void relay_adopt_epoch(relay_t *relay, int64_t epoch, int64_t published)
 
 /* Numbers committed rows inserted unnumbered (a transaction of few events,
  * kit migration 004; before migration 002, or by an older binary), a batch
- * at a time: from the counter row, under its lock, in insert order.
+ * at a time: from the counter row, under its lock, in insert order, in
+ * one call that commits (kit migration 005: one round trip, not six).
  * Returns the rows numbered, -1 on a database failure. The rows are then
  * published like any other. */
 static int relay_number_committed(relay_t *relay)
 {
-    PGresult *pending = NULL, *counter = NULL;
+    PGresult *numbered = NULL;
     int result = -1;
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, relay->stream);
-    if (db_run(relay->db, STMT_UNNUMBERED, &params, &pending) != DB_OK)
+    db_param_i64(&params, relay->config.batch_max);
+    if (db_run(relay->db, STMT_NUMBER, &params, &numbered) != DB_OK || PQntuples(numbered) != 1)
         goto done;
-    if (strcmp(db_value(pending, 0, 0), "t") != 0) {
-        result = 0;
-        goto done;
-    }
-    if (db_begin(relay->db) != DB_OK ||
-        db_run(relay->db, STMT_STREAM_LOCK, &params, &counter) != DB_OK)
-        goto done;
-    if (PQntuples(counter) != 1) {
+    int64_t epoch = 0, published = 0, rows = 0;
+    db_get_i64(numbered, 0, 2, &rows);
+    if (rows < 0) {
         log_error("outbox counter row is missing", LF_STR("stream", relay->stream),
                   LF_ERR("outbox_damaged"));
         goto done;
     }
-    int64_t epoch = 0, last_seq = 0, published = 0;
-    db_get_i64(counter, 0, 0, &epoch);
-    db_get_i64(counter, 0, 1, &last_seq);
-    db_get_i64(counter, 0, 5, &published);
-    db_params_t number;
-    db_params_init(&number);
-    db_param_text(&number, relay->stream);
-    db_param_i64(&number, relay->config.batch_max);
-    db_param_i64(&number, last_seq);
-    db_param_i64(&number, epoch);
-    int64_t rows = 0;
-    if (db_run_count(relay->db, STMT_NUMBER, &number, &rows) != DB_OK)
-        goto done;
-    db_params_t advance;
-    db_params_init(&advance);
-    db_param_text(&advance, relay->stream);
-    db_param_i64(&advance, last_seq + rows);
-    if (rows > 0 && db_run(relay->db, STMT_ADVANCE, &advance, NULL) != DB_OK)
-        goto done;
-    if (db_commit(relay->db) != DB_OK)
-        goto done;
-    if ((uint64_t)epoch != atomic_load(&relay->epoch))
+    if (rows > 0 && db_get_i64(numbered, 0, 0, &epoch) == 0 &&
+        db_get_i64(numbered, 0, 1, &published) == 0 &&
+        (uint64_t)epoch != atomic_load(&relay->epoch))
         relay_adopt_epoch(relay, epoch, published);
     result = (int)rows;
 done:
-    if (result < 0) {
-        db_rollback(relay->db);
+    if (result < 0)
         log_warn("relay could not number events", LF_STR("stream", relay->stream),
                  LF_STR("pg", db_errmsg(relay->db)), LF_ERR("pg_unavailable"));
-    }
-    PQclear(pending);
-    PQclear(counter);
+    PQclear(numbered);
     return result;
 }
 

@@ -593,9 +593,10 @@ static void test_big_transaction_numbers_earlier_small_ones_first(void **state)
     (void)state;
     char small[2][UUID_TEXT_SIZE];
     static char big[BIG][UUID_TEXT_SIZE];
-    /* no relay: nobody numbers but the producers */
-    append_committed(db, "small-0", small[0]);
-    append_committed(db2, "small-1", small[1]);
+    /* no relay: nobody numbers but the producers; outside a transaction
+     * (not flushed by db_commit) a small insert is left unnumbered */
+    append(db, "small-0", small[0]);
+    append(db2, "small-1", small[1]);
     assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 2);
     assert_int_equal(db_begin(db), DB_OK);
     append_many(db, "big", BIG, big);
@@ -622,6 +623,42 @@ static void test_big_transaction_numbers_earlier_small_ones_first(void **state)
     assert_int_equal(scalar("SELECT count(DISTINCT seq) FROM outbox"), BIG + 2);
 }
 
+/* A small transaction alone at its commit is numbered as inserted, the
+ * events it could have read first; while another transaction holds the
+ * stream's counter row, it neither waits for it nor takes a seq: the
+ * relay numbers it once the holder has ended, after the holder's events. */
+static void test_small_transaction_numbered_when_the_counter_is_free(void **state)
+{
+    (void)state;
+    char early[UUID_TEXT_SIZE], alone[UUID_TEXT_SIZE], beside[UUID_TEXT_SIZE];
+    static char big[BIG][UUID_TEXT_SIZE];
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+    append(db, "early", early); /* outside a transaction: unnumbered */
+    append_committed(db, "alone", alone);
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), 2);
+
+    /* a big transaction flushed by a savepoint holds the counter row */
+    assert_int_equal(db_begin(db), DB_OK);
+    append_many(db, "big", BIG, big);
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    int64_t started = clock_mono_ms();
+    append_committed(db2, "beside", beside);
+    assert_true(clock_mono_ms() - started < 2000); /* it did not wait */
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 1);
+    assert_int_equal(db_commit(db), DB_OK);
+    relay_wake(relay);
+    expect_event(epoch, 1, early, "early");
+    expect_event(epoch, 2, alone, "alone");
+    expect_many(epoch, 3, "big", BIG, big);
+    expect_event(epoch, BIG + 3, beside, "beside");
+    assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
+    assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), BIG + 3);
+    stop_relay(&relay);
+}
+
 /* --- many producers at once ----------------------------------------------------- */
 
 #define PRODUCERS       6
@@ -636,7 +673,8 @@ typedef struct {
     int failures;
 } producer_t;
 
-/* Transactions of 1..4 events (inserted unnumbered, numbered by the relay)
+/* Transactions of 1..4 events (numbered as inserted when the counter row
+ * is free, else inserted unnumbered and numbered by the relay)
  * or BIG..EVENTS_MAX (numbered as inserted), half each; one in four rolls
  * back, half of those after a savepoint has inserted (and numbered) its
  * events. */
@@ -1139,6 +1177,7 @@ int main(void)
         RELAY_TEST(test_committed_rows_are_published_in_commit_order),
         RELAY_TEST(test_big_transaction_is_numbered_at_insert_and_commits_first),
         RELAY_TEST(test_big_transaction_numbers_earlier_small_ones_first),
+        RELAY_TEST(test_small_transaction_numbered_when_the_counter_is_free),
         RELAY_TEST(test_concurrent_producers_are_published_once_in_seq_order),
         RELAY_TEST(test_rolled_back_row_is_never_published),
         RELAY_TEST(test_numbered_then_rolled_back_leaves_no_gap),

@@ -10,13 +10,20 @@
 #   bus.latency   p50/p99/max commit-to-commit delivery at 30,000, 10,000
 #                 and 1,000 events/s, paced (target p99 <= 5 ms at 10,000/s)
 #   kit.rss       resident memory of idle kit services
+#
+# BENCH_BUS_PARTS (default "durable raw latency") runs some of the parts
+# alone, e.g. BENCH_ONLY=bus BENCH_BUS_PARTS=latency make bench; the idle
+# memory is measured after the latency part. BENCH_LATENCY_RATES (default
+# "30000 10000 1000") and BENCH_LATENCY_SECONDS (20) shape that part.
 
 source tests/bench/durable.sh
+BUS_PARTS=" ${BENCH_BUS_PARTS:-durable raw latency} "
 
+size=200
+if [[ $BUS_PARTS == *" durable "* ]]; then
 echo "== bus: durable events/s, $DURABLE_EVENTS events per run, 3 runs each with and without CURVE, interleaved"
 rates=()
 plain_rates=()
-size=200
 for n in 1 2 3; do
     for security in curve off; do
         bench_busd "$security"
@@ -31,7 +38,9 @@ plain=$(printf '%s\n' "${plain_rates[@]}" | median)
 figure "bus.durable.events_per_s" "$durable (CURVE on; median of ${rates[*]}; target >= 20000)"
 figure "bus.durable_plain.events_per_s" "$plain (CURVE off; median of ${plain_rates[*]})"
 figure "bus.durable.curve_cost_pct" "$(awk -v c="$durable" -v p="$plain" 'BEGIN { if (p > 0) printf "%.1f", 100 * (p - c) / p }') (target < 10)"
+fi
 
+if [[ $BUS_PARTS == *" raw "* ]]; then
 echo "== bus: raw ZeroMQ PUB/SUB through busd, $size-byte messages"
 # raw_run curve|off: busd restarted in the bench's shell (so that its pid
 # is the run's), then bench_zmq through it; sets RAW_LINE, its summary line
@@ -54,15 +63,24 @@ loss_plain=$(sed -n 's/.*loss_pct=\([0-9.]*\).*/\1/p' <<<"$plain_line")
 bench_busd curve
 figure "bus.raw.msgs_per_s" "$raw (CURVE on; loss ${loss}%, size $size B)"
 figure "bus.raw_plain.msgs_per_s" "$raw_plain (CURVE off; loss ${loss_plain}%)"
-figure "bus.durable_to_raw_ratio" "$(awk -v d="$durable" -v r="$raw" 'BEGIN { if (r > 0) printf "%.3f", d / r }')"
+[[ $BUS_PARTS == *" durable "* ]] &&
+    figure "bus.durable_to_raw_ratio" "$(awk -v d="$durable" -v r="$raw" 'BEGIN { if (r > 0) printf "%.3f", d / r }')"
+fi
 
 # latency under load: a paced producer (a transaction every 5 ms, rate/200
 # events each) for LATENCY_SECONDS at each rate, the consumer as deployed;
-# each event's delay from its outbox commit to its inbox commit. Highest
-# rate first: the last run (1,000/s) stays up for the idle memory below.
+# each event's delay from its producer's commit (kitprod_commits, written
+# by the paced producer in each transaction: a small transaction's outbox
+# rows are numbered by the relay afterwards, so their xmin is the relay's)
+# to its inbox commit, and the part of it before the relay's numbering
+# commit (0 where the producer numbered them itself). The last rate's run
+# stays up for the idle memory below.
+if [[ $BUS_PARTS == *" latency "* ]]; then
 LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-20}
+LATENCY_RATES=${BENCH_LATENCY_RATES:-30000 10000 1000}
+lat_last=${LATENCY_RATES##* }
 echo "== bus: delivery latency under load, commit to commit, ${LATENCY_SECONDS} s at each rate"
-for lat_rate in 30000 10000 1000; do
+for lat_rate in $LATENCY_RATES; do
     lat_count=$((lat_rate * LATENCY_SECONDS))
     lat_batch=$((lat_rate / 200))
     kit_dbs
@@ -73,18 +91,25 @@ for lat_rate in 30000 10000 1000; do
     it_wait_until $((LATENCY_SECONDS * 10 + 60)) "$lat_count applied" kit_applied_at_least "$lat_count"
     lat=$(it_psql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
             round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
-            round(max(ms)::numeric, 2) || ' ' || round(count(*) / extract(epoch FROM max(p) - min(p)))
-        FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(a.xmin) - pg_xact_commit_timestamp(o.xmin)) * 1000 AS ms,
-                     pg_xact_commit_timestamp(o.xmin) AS p
-              FROM kitcons.kit_applied a JOIN kitprod.outbox o ON o.seq = a.seq AND o.stream = 'kitprod') l")
-    read -r p50 p99 pmax achieved <<<"$lat"
+            round(max(ms)::numeric, 2) || ' ' || round(count(*) / extract(epoch FROM max(p) - min(p))) || ' ' ||
+            round(percentile_cont(0.5) WITHIN GROUP (ORDER BY numbering_ms)::numeric, 2) || ' ' ||
+            round(percentile_cont(0.99) WITHIN GROUP (ORDER BY numbering_ms)::numeric, 2)
+        FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(a.xmin) - pg_xact_commit_timestamp(c.xmin)) * 1000 AS ms,
+                     extract(epoch FROM pg_xact_commit_timestamp(o.xmin) - pg_xact_commit_timestamp(c.xmin)) * 1000 AS numbering_ms,
+                     pg_xact_commit_timestamp(c.xmin) AS p
+              FROM kitcons.kit_applied a
+              JOIN kitprod.outbox o ON o.seq = a.seq AND o.stream = 'kitprod'
+              JOIN (SELECT generate_series(first_n, last_n) AS n, xmin FROM kitprod.kitprod_commits) c
+                ON c.n = a.n) l")
+    read -r p50 p99 pmax achieved n50 n99 <<<"$lat"
     target=""
     [ "$lat_rate" = 10000 ] && target=" (target <= 5)"
     [ "$lat_rate" = 1000 ] && target=" (target < 50)"
     figure "bus.latency_ms.at_$lat_rate.p50" "$p50 (produced at $achieved events/s, $lat_batch a transaction)"
     figure "bus.latency_ms.at_$lat_rate.p99" "$p99$target"
     figure "bus.latency_ms.at_$lat_rate.max" "$pmax"
-    if [ "$lat_rate" != 1000 ]; then
+    figure "bus.latency_ms.at_$lat_rate.to_numbered" "$n50 p50, $n99 p99 (producer's commit to the relay's numbering commit)"
+    if [ "$lat_rate" != "$lat_last" ]; then
         it_stop "prodL$lat_rate"
         it_stop "consL$lat_rate"
         bench_settle "latency run at $lat_rate/s"
@@ -97,9 +122,10 @@ rss_mb() {
 }
 it_wait_until 30 "producer idle" bash -c "[ \$(psql -X -Atq '$TEST_DATABASE_URL' -c 'SELECT count(*) FROM kitprod.outbox WHERE seq IS NULL') = 0 ]"
 sleep 5 # the services settle after the run: this is the idle state being measured, not a wait for a condition
-figure "kit.rss_mb.kitcons_idle" "$(rss_mb consL1000) (target < 20)"
-figure "kit.rss_mb.kitprod_idle" "$(rss_mb prodL1000)"
+figure "kit.rss_mb.kitcons_idle" "$(rss_mb "consL$lat_last") (target < 20)"
+figure "kit.rss_mb.kitprod_idle" "$(rss_mb "prodL$lat_last")"
 figure "kit.rss_mb.busd_idle" "$(rss_mb busd)"
 
-it_stop prodL1000
-it_stop consL1000
+it_stop "prodL$lat_last"
+it_stop "consL$lat_last"
+fi

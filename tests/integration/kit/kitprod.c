@@ -77,12 +77,16 @@ static int prepare(db_t *db, void *arg)
                       "UPDATE kitprod_state SET produced = produced + $1 WHERE id = 1 "
                       "RETURNING produced") |
            db_prepare(db, "kitprod_produced", "SELECT produced FROM kitprod_state WHERE id = 1") |
+           db_prepare(db, "kitprod_commit_mark",
+                      "INSERT INTO kitprod_commits (first_n, last_n) VALUES ($1, $2)") |
            outbox_prepare(db);
 }
 
-/* Commits `count` ticks in one transaction; first_out gets the first n. */
+/* Commits `count` ticks in one transaction; first_out gets the first n.
+ * With mark, the transaction also records its ticks in kitprod_commits
+ * (the latency bench reads its commit time there). */
 static db_status_t produce(db_t *db, int64_t count, const char *correlation, bool poison,
-                           int64_t filler, int64_t *first_out)
+                           int64_t filler, bool mark, int64_t *first_out)
 {
     PGresult *res = NULL;
     uint8_t *filler_bytes = NULL;
@@ -98,6 +102,15 @@ static db_status_t produce(db_t *db, int64_t count, const char *correlation, boo
     int64_t last = 0;
     db_get_i64(res, 0, 0, &last);
     int64_t first = last - count + 1;
+    if (mark) {
+        db_params_t marks;
+        db_params_init(&marks);
+        db_param_i64(&marks, first);
+        db_param_i64(&marks, last);
+        status = db_run(db, "kitprod_commit_mark", &marks, NULL);
+        if (status != DB_OK)
+            goto done;
+    }
     if (filler > 0)
         filler_bytes = calloc(1, (size_t)filler);
     for (int64_t n = first; n <= last && status == DB_OK; n++) {
@@ -157,7 +170,8 @@ static void *producer_main(void *arg)
         if (count > producer->count - produced)
             count = producer->count - produced;
         int64_t first = 0;
-        if (produce(db, count, NULL, false, producer->filler, &first) != DB_OK) {
+        if (produce(db, count, NULL, false, producer->filler, producer->rate > 0, &first) !=
+            DB_OK) {
             log_warn("producer transaction failed; retrying", LF_STR("pg", db_errmsg(db)),
                      LF_ERR("pg_unavailable"));
             usleep(100000);
@@ -197,7 +211,7 @@ static void route_produce(const http_request_t *req, http_response_t *res, void 
         return;
     }
     int64_t first = 0;
-    db_status_t status = produce(db, count, correlation, poison, 0, &first);
+    db_status_t status = produce(db, count, correlation, poison, 0, false, &first);
     if (status == DB_OK)
         service_committed(producer->svc, db);
     db_pool_release(service_db_pool(producer->svc), &db);
