@@ -844,8 +844,25 @@ static job_outcome_t run_batch(job_run_t *run)
     effect_t effect = {.app = app, .batch_number = number};
     if (labels > 0) {
         carrier_error_t err;
-        carrier_result_t result = carrier_manifest_create(
-            &app->carrier, ids, labels, effect.manifest_id, effect.manifest_url, &err);
+        carrier_result_t result = CARRIER_NOT_FOUND;
+        const job_t *job = job_run_job(run);
+        /* a manifest made by an attempt that never heard its answer (a
+         * timeout, a replica killed -9) is found by its first label: one
+         * manifest per batch (F27) */
+        if (job->resumed || job->attempt > 1) {
+            result = carrier_manifest_find(&app->carrier, ids[0], effect.manifest_id,
+                                           effect.manifest_url, &err);
+            if (result != CARRIER_OK && result != CARRIER_NOT_FOUND) {
+                outcome = carrier_failed(run, result, &err, "look the batch's manifest up");
+                goto done;
+            }
+            if (result == CARRIER_OK)
+                log_info("the batch's manifest made before was found, not made again",
+                         LF_STR("batch", number), LF_STR("manifest_id", effect.manifest_id));
+        }
+        if (result == CARRIER_NOT_FOUND)
+            result = carrier_manifest_create(&app->carrier, ids, labels, effect.manifest_id,
+                                             effect.manifest_url, &err);
         if (result != CARRIER_OK) {
             outcome = carrier_failed(run, result, &err, "create the batch's manifest");
             goto done;

@@ -217,4 +217,11 @@ carrier_result_t carrier_manifest_create(const carrier_config_t *config,
                                          char manifest_id[CARRIER_ID_SIZE],
                                          char href[CARRIER_URL_SIZE], carrier_error_t *err);
 
+/* The manifest that holds a label (GET /v1/manifests?label_ids=): a
+ * manifest whose answer was lost is found, not made twice.
+ * CARRIER_NOT_FOUND when the label is in none. */
+carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *label_id,
+                                       char manifest_id[CARRIER_ID_SIZE],
+                                       char href[CARRIER_URL_SIZE], carrier_error_t *err);
+
 #endif

@@ -810,3 +810,45 @@ carrier_result_t carrier_manifest_create(const carrier_config_t *config,
     json_decref(answer);
     return result;
 }
+
+carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *label_id,
+                                       char manifest_id[CARRIER_ID_SIZE],
+                                       char href[CARRIER_URL_SIZE], carrier_error_t *err)
+{
+    manifest_id[0] = href[0] = '\0';
+    char path[256];
+    char *escaped = curl_easy_escape(NULL, label_id, 0);
+    int n = escaped ? snprintf(path, sizeof path, "/v1/manifests?label_ids=%s", escaped) : -1;
+    curl_free(escaped);
+    if (n < 0 || n >= (int)sizeof path)
+        return fail(err, CARRIER_REFUSED, 0, "bad_request", "the label id is too long");
+    json_t *answer = NULL;
+    carrier_result_t result = perform(config, "GET", path, NULL, false, &answer, err);
+    if (result != CARRIER_OK)
+        return result;
+    const json_t *manifests = json_object_get(answer, "manifests");
+    if (!json_is_array(manifests)) {
+        json_decref(answer);
+        return fail(err, CARRIER_TRANSIENT, 200, "bad_reply", "no manifests array in the answer");
+    }
+    /* the filter is the carrier's: the label must be in the manifest found */
+    result = CARRIER_NOT_FOUND;
+    size_t i, j;
+    const json_t *manifest, *id;
+    json_array_foreach(manifests, i, manifest)
+    {
+        json_array_foreach(json_object_get(manifest, "label_ids"), j, id)
+        {
+            if (result == CARRIER_NOT_FOUND && json_is_string(id) &&
+                strcmp(json_string_value(id), label_id) == 0) {
+                copy_str(manifest_id, CARRIER_ID_SIZE, manifest, "manifest_id");
+                copy_str(href, CARRIER_URL_SIZE, json_object_get(manifest, "manifest_download"),
+                         "href");
+                if (manifest_id[0])
+                    result = CARRIER_OK;
+            }
+        }
+    }
+    json_decref(answer);
+    return result;
+}
