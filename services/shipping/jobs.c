@@ -569,6 +569,16 @@ typedef struct {
     char shipment_id[CARRIER_ID_SIZE];
 } batch_parcel_t;
 
+/* The batch job makes one carrier call after another (a shipment per
+ * parcel, the batch, each label looked up, the manifest): its lease is
+ * extended before each, so that no other worker takes the job while it
+ * still runs. JOB_DONE while the lease is ours. */
+static job_outcome_t batch_keep(job_run_t *run)
+{
+    db_status_t kept = jobs_keepalive(run);
+    return kept == DB_OK ? JOB_DONE : jobs_result(run, kept, "keep the batch job's lease");
+}
+
 static db_status_t batch_closed(effect_t *e, const emitter_t *em)
 {
     db_t *db = emitter_db(em);
@@ -600,6 +610,9 @@ static job_outcome_t batch_settle(job_run_t *run, shipping_app_t *app, const bat
 {
     effect_t effect = {.app = app, .order_id = parcel->order_id};
     carrier_error_t err;
+    job_outcome_t kept = batch_keep(run);
+    if (kept != JOB_DONE)
+        return kept;
     carrier_result_t result =
         carrier_label_find(&app->carrier, parcel->shipment_id, &effect.label, &err);
     if (result != CARRIER_OK && result != CARRIER_NOT_FOUND)
@@ -635,6 +648,9 @@ static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *
 {
     db_t *db = job_run_db(run);
     char batch_id[64];
+    job_outcome_t kept = batch_keep(run);
+    if (kept != JOB_DONE)
+        return kept;
     db_status_t status = store_batch_carrier(db, number, batch_id);
     if (status != DB_OK)
         return jobs_result(run, status, "read the carrier's batch id");
@@ -748,6 +764,8 @@ static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const ch
             bool looked_up = false;
             carrier_error_t refused = {.code = ""};
             if (!row.carrier_shipment_id[0])
+                outcome = batch_keep(run);
+            if (outcome == JOB_DONE && !row.carrier_shipment_id[0])
                 outcome = ensure_shipment(run, app, &row, &looked_up, &refused);
             if (outcome == JOB_DONE && !row.carrier_shipment_id[0]) {
                 effect.code = refused.code;
@@ -842,6 +860,8 @@ static job_outcome_t run_batch(job_run_t *run)
             ids[labels++] = label;
     }
     effect_t effect = {.app = app, .batch_number = number};
+    if (labels > 0 && (outcome = batch_keep(run)) != JOB_DONE)
+        goto done;
     if (labels > 0) {
         carrier_error_t err;
         carrier_result_t result = CARRIER_NOT_FOUND;

@@ -8,7 +8,8 @@
 # makes the batch's manifest and its answer is on the way. The survivor
 # takes the job when its lease lapses: each parcel's label is bought once
 # at the carrier, every parcel ends labelled, the batch is closed with one
-# manifest.
+# manifest. A third batch whose job runs longer than its lease, nobody
+# killed, is kept by its worker: never taken by a second one meanwhile.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -118,10 +119,11 @@ settled() { # NUMBER ORDER...: closed with one manifest, each parcel labelled on
     done
 }
 
-fake_carrier POST /_fake/latency '{"latency_ms":1000}' >/dev/null
+latency() { fake_carrier POST /_fake/latency "{\"latency_ms\":$1}" >/dev/null; }
 
 # --- killed while it makes the parcels' carrier shipments -------------------------------------
 read -r b1 o1 o2 o3 o4 <<<"$(batch_of C-1 C-2 C-3 C-4)"
+latency 1000
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b1/process")")" "b1 processed"
 it_wait_until 30 "two carrier shipments made" calls_over shipments.create 1
 killed=$(kill_runner ship1 ship2)
@@ -132,7 +134,9 @@ settled "$b1" "$o1" "$o2" "$o3" "$o4"
 n=${killed#ship}
 # shellcheck disable=SC2086
 ship_start "ship${n}b" "$n" $REPLICA
+latency 0
 read -r b2 o5 o6 <<<"$(batch_of C-5 C-6)"
+latency 1000
 fake_carrier POST /_fake/faults '{"op":"manifests.create","kind":"lose_reply","apply":true,"delay_ms":1500}' >/dev/null
 manifests=$(count_of manifests.create)
 SHIP_URL=http://127.0.0.1:2814$((3 - n))
@@ -142,6 +146,17 @@ killed=$(kill_runner "ship${n}b" "ship$((3 - n))")
 it_log "$killed killed -9 with b2's manifest made at the carrier, its answer on the way"
 settled "$b2" "$o5" "$o6"
 
+# --- a batch job longer than its lease, nobody killed: kept, never taken twice -------------------
+# eight carrier shipments, the batch made and processed: 11 calls of 1 s, the lease 8 s
+latency 0
+if [ "$killed" = "ship${n}b" ]; then SHIP_URL=http://127.0.0.1:2814$((3 - n)); else SHIP_URL=http://127.0.0.1:2814$n; fi
+read -r b3 o7 o8 o9 o10 o11 o12 o13 o14 <<<"$(batch_of C-7 C-8 C-9 C-10 C-11 C-12 C-13 C-14)"
+latency 1000
+lookups=$(count_of shipments.get)
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b3/process")")" "b3 processed"
+settled "$b3" "$o7" "$o8" "$o9" "$o10" "$o11" "$o12" "$o13" "$o14"
+it_assert_eq "$lookups" "$(count_of shipments.get)" "no second worker took b3's job and looked its shipments up"
+
 stats=$(fake_carrier GET /_fake/stats)
-it_assert_eq "6 0" "$(jq -r '"\(.labels) \(.shipments_sold_twice)"' <<<"$stats")" "one label per parcel at the carrier ($stats)"
+it_assert_eq "14 0" "$(jq -r '"\(.labels) \(.shipments_sold_twice)"' <<<"$stats")" "one label per parcel at the carrier ($stats)"
 it_log "batch crash: a replica killed -9 making shipments, then making the manifest; each label bought once"
