@@ -549,18 +549,20 @@ static job_outcome_t run_track(job_run_t *run)
 /* --- batches ------------------------------------------------------------------------------ */
 
 #define BATCH_PARCELS_MAX 512
-#define BATCH_POLL_MS     500
 #define BATCH_POLL_MAX_MS 30000
 
-/* How long the batch job waits before looking again: 0.5 s more every
- * attempt up to 30 s, so that a carrier taking many minutes over a large
- * batch is followed within the job's attempts (api.c: 200). */
+/* How long the batch job waits before looking again: SHIPPING_BATCH_POLL
+ * (0.5 s) more every attempt up to 30 s (or the step, when larger), so that
+ * a carrier taking many minutes over a large batch is followed within the
+ * job's attempts (api.c: 200). The carrier's batch webhook, when it comes,
+ * makes the next look now (store_batch_wake). */
 static int64_t batch_poll_ms(job_run_t *run)
 {
-    int64_t wait = (int64_t)job_run_job(run)->attempt * BATCH_POLL_MS;
-    return wait < BATCH_POLL_MS       ? BATCH_POLL_MS
-           : wait > BATCH_POLL_MAX_MS ? BATCH_POLL_MAX_MS
-                                      : wait;
+    const shipping_app_t *app = job_run_arg(run);
+    int64_t step = app->batch_poll_ms;
+    int64_t most = step > BATCH_POLL_MAX_MS ? step : BATCH_POLL_MAX_MS;
+    int64_t wait = (int64_t)job_run_job(run)->attempt * step;
+    return wait < step ? step : wait > most ? most : wait;
 }
 
 /* A parcel whose label the batch buys at the carrier. */
@@ -906,8 +908,12 @@ static job_outcome_t run_subscribe(job_run_t *run)
     carrier_error_t err;
     carrier_result_t result = carrier_webhook_subscribe(
         &app->carrier, app->webhook_url, app->webhook_header, app->webhook_secret, &err);
+    /* a batch's end too: its job polls sooner (polling stays the fallback) */
+    if (result == CARRIER_OK)
+        result = carrier_batch_webhook_subscribe(&app->carrier, app->webhook_url,
+                                                 app->webhook_header, app->webhook_secret, &err);
     if (result == CARRIER_OK) {
-        log_info("tracking webhooks subscribed", LF_STR("url", app->webhook_url));
+        log_info("tracking and batch webhooks subscribed", LF_STR("url", app->webhook_url));
         return JOB_DONE;
     }
     return carrier_failed(run, result, &err, "subscribe to tracking webhooks");

@@ -572,14 +572,16 @@ carrier_result_t carrier_tracking_get(const carrier_config_t *config, const char
     return CARRIER_OK;
 }
 
-carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const char *url,
-                                           const char *header_name, const char *secret,
-                                           carrier_error_t *err)
+/* Subscribes url to the webhooks of event (track, batch); an existing
+ * subscription of that event is updated. */
+static carrier_result_t webhook_subscribe(const carrier_config_t *config, const char *event_name,
+                                          const char *url, const char *header_name,
+                                          const char *secret, carrier_error_t *err)
 {
     json_t *answer = NULL;
     carrier_result_t result =
         perform(config, "POST", "/v1/environment/webhooks",
-                json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "event", "track", "url", url, "headers",
+                json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "event", event_name, "url", url, "headers",
                           "key", header_name, "value", secret),
                 false, &answer, err);
     json_decref(answer);
@@ -595,7 +597,7 @@ carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const
     json_array_foreach(answer, i, hook)
     {
         const char *event = json_string_value(json_object_get(hook, "event"));
-        if (event && strcmp(event, "track") == 0)
+        if (event && strcmp(event, event_name) == 0)
             copy_str(id, sizeof id, hook, "webhook_id");
     }
     json_decref(answer);
@@ -609,6 +611,42 @@ carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const
                      false, &answer, err);
     json_decref(answer);
     return result;
+}
+
+carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const char *url,
+                                           const char *header_name, const char *secret,
+                                           carrier_error_t *err)
+{
+    return webhook_subscribe(config, "track", url, header_name, secret, err);
+}
+
+carrier_result_t carrier_batch_webhook_subscribe(const carrier_config_t *config, const char *url,
+                                                 const char *header_name, const char *secret,
+                                                 carrier_error_t *err)
+{
+    return webhook_subscribe(config, "batch", url, header_name, secret, err);
+}
+
+int carrier_batch_webhook_parse(const char *body, size_t len, char batch_id[CARRIER_ID_SIZE])
+{
+    batch_id[0] = '\0';
+    if (!body || len == 0 || len > CARRIER_WEBHOOK_MAX)
+        return -1;
+    json_t *root = json_loadb(body, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(root, "resource_type"));
+    const char *url = json_string_value(json_object_get(root, "resource_url"));
+    const char *mark = url ? strstr(url, "/v1/batches/") : NULL;
+    const char *id = mark ? mark + strlen("/v1/batches/") : NULL;
+    size_t id_len = id ? strcspn(id, "/?#") : 0;
+    int rc = -1;
+    if (type && (strcmp(type, "API_BATCH") == 0 || strcmp(type, "BATCH") == 0) && id &&
+        id_len > 0 && id_len < CARRIER_ID_SIZE && id[id_len] == '\0') {
+        memcpy(batch_id, id, id_len);
+        batch_id[id_len] = '\0';
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
 }
 
 bool carrier_webhook_verify(const char *secret, const char *header_value)
