@@ -2,8 +2,9 @@
  * api.c — the shipping service's HTTP routes (docs/shipping-api.md):
  * parse, authorise, call the domain in one transaction, answer.
  *
- *   POST   /v1/webhooks/carrier                  the carrier's tracking webhook (no token:
- *                                                its secret header, compared in constant time)
+ *   POST   /v1/webhooks/carrier                  the carrier's tracking or batch webhook (no
+ *                                                token: its secret header, compared in
+ *                                                constant time)
  *   GET    /v1/shipments/{id}                    an order's parcel with its whole history
  *   POST   /v1/shipments/{id}/quote              a person's choice over the rules (manager)
  *   POST   /v1/shipments/{id}/courier            a city courier's report (courier)
@@ -20,7 +21,8 @@
  *
  * A webhook is kept by its event id in the transaction that applies it:
  * a repeat finds it and changes nothing; a late one (IT after DE) is kept
- * and not applied. A refused webhook (no or wrong secret, not a tracking
+ * and not applied. A batch webhook only makes the batch job's next poll
+ * now. A refused webhook (no or wrong secret, not a tracking or batch
  * body) is counted, not stored.
  */
 #include <stdio.h>
@@ -146,6 +148,28 @@ static void apply_news(shipping_app_t *app, http_response_t *res, const track_ne
     service_session_release(app->svc, &db);
 }
 
+/* A carrier batch finished (its batch webhook): the batch job polls it
+ * now rather than at its next poll; what the batch bought is read from
+ * the carrier's API by the job, as when it polls. */
+static void batch_webhook(shipping_app_t *app, http_response_t *res, const char *batch_id)
+{
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db)
+        return;
+    bool woken = false;
+    db_status_t status = store_batch_wake(db, batch_id, JOB_BATCH, clock_now_ms(), &woken);
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "wake the batch job");
+    } else {
+        metrics_counter_add(app->webhooks_total, 1);
+        log_info("the carrier's batch webhook", LF_STR("carrier_batch_id", batch_id),
+                 LF_INT("woken", woken ? 1 : 0));
+        http_res_json_take(
+            res, 200, json_pack("{s:b, s:s}", "ok", 1, "applied", woken ? "batch" : "unknown"));
+    }
+    service_session_release(app->svc, &db);
+}
+
 static void webhook_carrier(const http_request_t *req, http_response_t *res, void *arg)
 {
     shipping_app_t *app = arg;
@@ -157,6 +181,11 @@ static void webhook_carrier(const http_request_t *req, http_response_t *res, voi
     }
     size_t len = 0;
     const char *body = http_req_body(req, &len);
+    char batch_id[CARRIER_ID_SIZE];
+    if (carrier_batch_webhook_parse(body, len, batch_id) == 0) {
+        batch_webhook(app, res, batch_id);
+        return;
+    }
     carrier_track_t event;
     if (carrier_webhook_parse(body, len, &event) != 0 || !event.event_id[0]) {
         metrics_counter_add(app->webhooks_refused, 1);

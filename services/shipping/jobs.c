@@ -551,18 +551,20 @@ static job_outcome_t run_track(job_run_t *run)
 /* --- batches ------------------------------------------------------------------------------ */
 
 #define BATCH_PARCELS_MAX 512
-#define BATCH_POLL_MS     500
 #define BATCH_POLL_MAX_MS 30000
 
-/* How long the batch job waits before looking again: 0.5 s more every
- * attempt up to 30 s, so that a carrier taking many minutes over a large
- * batch is followed within the job's attempts (api.c: 200). */
+/* How long the batch job waits before looking again: SHIPPING_BATCH_POLL
+ * (0.5 s) more every attempt up to 30 s (or the step, when larger), so that
+ * a carrier taking many minutes over a large batch is followed within the
+ * job's attempts (api.c: 200). The carrier's batch webhook, when it comes,
+ * makes the next look now (store_batch_wake). */
 static int64_t batch_poll_ms(job_run_t *run)
 {
-    int64_t wait = (int64_t)job_run_job(run)->attempt * BATCH_POLL_MS;
-    return wait < BATCH_POLL_MS       ? BATCH_POLL_MS
-           : wait > BATCH_POLL_MAX_MS ? BATCH_POLL_MAX_MS
-                                      : wait;
+    const shipping_app_t *app = job_run_arg(run);
+    int64_t step = app->batch_poll_ms;
+    int64_t most = step > BATCH_POLL_MAX_MS ? step : BATCH_POLL_MAX_MS;
+    int64_t wait = (int64_t)job_run_job(run)->attempt * step;
+    return wait < step ? step : wait > most ? most : wait;
 }
 
 /* A parcel whose label the batch buys at the carrier. */
@@ -570,6 +572,16 @@ typedef struct {
     char order_id[UUID_TEXT_SIZE];
     char shipment_id[CARRIER_ID_SIZE];
 } batch_parcel_t;
+
+/* The batch job makes one carrier call after another (a shipment per
+ * parcel, the batch, each label looked up, the manifest): its lease is
+ * extended before each, so that no other worker takes the job while it
+ * still runs. JOB_DONE while the lease is ours. */
+static job_outcome_t batch_keep(job_run_t *run)
+{
+    db_status_t kept = jobs_keepalive(run);
+    return kept == DB_OK ? JOB_DONE : jobs_result(run, kept, "keep the batch job's lease");
+}
 
 static db_status_t batch_closed(effect_t *e, const emitter_t *em)
 {
@@ -602,6 +614,9 @@ static job_outcome_t batch_settle(job_run_t *run, shipping_app_t *app, const bat
 {
     effect_t effect = {.app = app, .order_id = parcel->order_id};
     carrier_error_t err;
+    job_outcome_t kept = batch_keep(run);
+    if (kept != JOB_DONE)
+        return kept;
     carrier_result_t result =
         carrier_label_find(&app->carrier, parcel->shipment_id, &effect.label, &err);
     if (result != CARRIER_OK && result != CARRIER_NOT_FOUND)
@@ -637,6 +652,9 @@ static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *
 {
     db_t *db = job_run_db(run);
     char batch_id[64];
+    job_outcome_t kept = batch_keep(run);
+    if (kept != JOB_DONE)
+        return kept;
     db_status_t status = store_batch_carrier(db, number, batch_id);
     if (status != DB_OK)
         return jobs_result(run, status, "read the carrier's batch id");
@@ -750,6 +768,8 @@ static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const ch
             bool looked_up = false;
             carrier_error_t refused = {.code = ""};
             if (!row.carrier_shipment_id[0])
+                outcome = batch_keep(run);
+            if (outcome == JOB_DONE && !row.carrier_shipment_id[0])
                 outcome = ensure_shipment(run, app, &row, &looked_up, &refused);
             if (outcome == JOB_DONE && !row.carrier_shipment_id[0]) {
                 effect.code = refused.code;
@@ -844,10 +864,29 @@ static job_outcome_t run_batch(job_run_t *run)
             ids[labels++] = label;
     }
     effect_t effect = {.app = app, .batch_number = number};
+    if (labels > 0 && (outcome = batch_keep(run)) != JOB_DONE)
+        goto done;
     if (labels > 0) {
         carrier_error_t err;
-        carrier_result_t result = carrier_manifest_create(
-            &app->carrier, ids, labels, effect.manifest_id, effect.manifest_url, &err);
+        carrier_result_t result = CARRIER_NOT_FOUND;
+        const job_t *job = job_run_job(run);
+        /* a manifest made by an attempt that never heard its answer (a
+         * timeout, a replica killed -9) is found by its first label: one
+         * manifest per batch (F27) */
+        if (job->resumed || job->attempt > 1) {
+            result = carrier_manifest_find(&app->carrier, ids[0], effect.manifest_id,
+                                           effect.manifest_url, &err);
+            if (result != CARRIER_OK && result != CARRIER_NOT_FOUND) {
+                outcome = carrier_failed(run, result, &err, "look the batch's manifest up");
+                goto done;
+            }
+            if (result == CARRIER_OK)
+                log_info("the batch's manifest made before was found, not made again",
+                         LF_STR("batch", number), LF_STR("manifest_id", effect.manifest_id));
+        }
+        if (result == CARRIER_NOT_FOUND)
+            result = carrier_manifest_create(&app->carrier, ids, labels, effect.manifest_id,
+                                             effect.manifest_url, &err);
         if (result != CARRIER_OK) {
             outcome = carrier_failed(run, result, &err, "create the batch's manifest");
             goto done;
@@ -871,8 +910,12 @@ static job_outcome_t run_subscribe(job_run_t *run)
     carrier_error_t err;
     carrier_result_t result = carrier_webhook_subscribe(
         &app->carrier, app->webhook_url, app->webhook_header, app->webhook_secret, &err);
+    /* a batch's end too: its job polls sooner (polling stays the fallback) */
+    if (result == CARRIER_OK)
+        result = carrier_batch_webhook_subscribe(&app->carrier, app->webhook_url,
+                                                 app->webhook_header, app->webhook_secret, &err);
     if (result == CARRIER_OK) {
-        log_info("tracking webhooks subscribed", LF_STR("url", app->webhook_url));
+        log_info("tracking and batch webhooks subscribed", LF_STR("url", app->webhook_url));
         return JOB_DONE;
     }
     return carrier_failed(run, result, &err, "subscribe to tracking webhooks");

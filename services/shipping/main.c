@@ -31,6 +31,8 @@ static const config_spec_t shipping_specs[] = {
     {"SHIPPING_RUSSIAN_POST_PASSWORD", NULL, true, "the password of Russian Post's tracking"},
     {"SHIPPING_STORE_TIMEZONE", "Europe/Moscow", false, "the store's date in batch numbers"},
     {"SHIPPING_TRACK_POLL", "30m", false, "how often a parcel's tracking is polled"},
+    {"SHIPPING_BATCH_POLL", "500ms", false,
+     "the carrier's batch is polled this much later each time (up to 30s; its webhook sooner)"},
     {"SHIPPING_TRACK_GIVE_UP", "60d", false, "stop polling a parcel after this long"},
     PDF_CONFIG_SPECS,
     CONFIG_SPEC_END,

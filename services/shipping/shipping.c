@@ -21,6 +21,7 @@ static int read_settings(shipping_app_t *app)
     int64_t timeout_ms = 0;
     if (config_get_duration_ms(cfg, "SHIPPING_CARRIER_TIMEOUT", &timeout_ms) != 0 ||
         config_get_duration_ms(cfg, "SHIPPING_TRACK_POLL", &app->track_poll_ms) != 0 ||
+        config_get_duration_ms(cfg, "SHIPPING_BATCH_POLL", &app->batch_poll_ms) != 0 ||
         config_get_duration_ms(cfg, "SHIPPING_TRACK_GIVE_UP", &app->track_give_up_ms) != 0)
         return -1;
     app->carrier = (carrier_config_t){
@@ -41,9 +42,11 @@ static int read_settings(shipping_app_t *app)
     app->webhook_secret = setting(cfg, "SHIPPING_WEBHOOK_SECRET");
     app->tracking_url = setting(cfg, "SHIPPING_TRACKING_URL");
     app->timezone = setting(cfg, "SHIPPING_STORE_TIMEZONE");
-    if (!app->carrier.base_url[0] || app->track_poll_ms < 1000 || timeout_ms < 100) {
+    if (!app->carrier.base_url[0] || app->track_poll_ms < 1000 || timeout_ms < 100 ||
+        app->batch_poll_ms < 100) {
         log_error("shipping is not configured", LF_ERR("config_invalid"),
-                  LF_STR("need", "SHIPPING_CARRIER_URL, a poll of 1s or more, a timeout"));
+                  LF_STR("need", "SHIPPING_CARRIER_URL, a poll of 1s or more, a batch poll of "
+                                 "100ms or more, a timeout"));
         return -1;
     }
     if (pdf_fonts_from_config(cfg, &app->fonts) != 0)

@@ -51,6 +51,7 @@ typedef struct {
     const char *tracking_url;         /* SHIPPING_TRACKING_URL: "{number}" replaced */
     const char *timezone;             /* SHIPPING_STORE_TIMEZONE: the date of a batch number */
     int64_t track_poll_ms;            /* SHIPPING_TRACK_POLL */
+    int64_t batch_poll_ms;            /* SHIPPING_BATCH_POLL */
     int64_t track_give_up_ms;         /* SHIPPING_TRACK_GIVE_UP: stop polling a parcel after */
     pdf_fonts_t fonts; /* PDF_FONT, PDF_FONT_BOLD: the documents' (checked at start) */
 

@@ -171,6 +171,18 @@ carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const
                                            const char *header_name, const char *secret,
                                            carrier_error_t *err);
 
+/* Subscribes url to batch webhooks (a carrier batch finished processing),
+ * with the same header. */
+carrier_result_t carrier_batch_webhook_subscribe(const carrier_config_t *config, const char *url,
+                                                 const char *header_name, const char *secret,
+                                                 carrier_error_t *err);
+
+/* Parses a batch webhook body ({resource_type API_BATCH, resource_url
+ * .../v1/batches/{id}}): 0 with the carrier's batch id; -1 otherwise. It
+ * says only "look at this batch": what the batch holds is read from the
+ * carrier's API, never from the webhook. */
+int carrier_batch_webhook_parse(const char *body, size_t len, char batch_id[CARRIER_ID_SIZE]);
+
 /* Whether a webhook's secret header equals the secret, compared in
  * constant time (NULL header: false). */
 bool carrier_webhook_verify(const char *secret, const char *header_value);
@@ -216,5 +228,12 @@ carrier_result_t carrier_manifest_create(const carrier_config_t *config,
                                          const char *const *label_ids, size_t count,
                                          char manifest_id[CARRIER_ID_SIZE],
                                          char href[CARRIER_URL_SIZE], carrier_error_t *err);
+
+/* The manifest that holds a label (GET /v1/manifests?label_ids=): a
+ * manifest whose answer was lost is found, not made twice.
+ * CARRIER_NOT_FOUND when the label is in none. */
+carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *label_id,
+                                       char manifest_id[CARRIER_ID_SIZE],
+                                       char href[CARRIER_URL_SIZE], carrier_error_t *err);
 
 #endif

@@ -572,14 +572,16 @@ carrier_result_t carrier_tracking_get(const carrier_config_t *config, const char
     return CARRIER_OK;
 }
 
-carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const char *url,
-                                           const char *header_name, const char *secret,
-                                           carrier_error_t *err)
+/* Subscribes url to the webhooks of event (track, batch); an existing
+ * subscription of that event is updated. */
+static carrier_result_t webhook_subscribe(const carrier_config_t *config, const char *event_name,
+                                          const char *url, const char *header_name,
+                                          const char *secret, carrier_error_t *err)
 {
     json_t *answer = NULL;
     carrier_result_t result =
         perform(config, "POST", "/v1/environment/webhooks",
-                json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "event", "track", "url", url, "headers",
+                json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "event", event_name, "url", url, "headers",
                           "key", header_name, "value", secret),
                 false, &answer, err);
     json_decref(answer);
@@ -595,7 +597,7 @@ carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const
     json_array_foreach(answer, i, hook)
     {
         const char *event = json_string_value(json_object_get(hook, "event"));
-        if (event && strcmp(event, "track") == 0)
+        if (event && strcmp(event, event_name) == 0)
             copy_str(id, sizeof id, hook, "webhook_id");
     }
     json_decref(answer);
@@ -609,6 +611,42 @@ carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const
                      false, &answer, err);
     json_decref(answer);
     return result;
+}
+
+carrier_result_t carrier_webhook_subscribe(const carrier_config_t *config, const char *url,
+                                           const char *header_name, const char *secret,
+                                           carrier_error_t *err)
+{
+    return webhook_subscribe(config, "track", url, header_name, secret, err);
+}
+
+carrier_result_t carrier_batch_webhook_subscribe(const carrier_config_t *config, const char *url,
+                                                 const char *header_name, const char *secret,
+                                                 carrier_error_t *err)
+{
+    return webhook_subscribe(config, "batch", url, header_name, secret, err);
+}
+
+int carrier_batch_webhook_parse(const char *body, size_t len, char batch_id[CARRIER_ID_SIZE])
+{
+    batch_id[0] = '\0';
+    if (!body || len == 0 || len > CARRIER_WEBHOOK_MAX)
+        return -1;
+    json_t *root = json_loadb(body, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(root, "resource_type"));
+    const char *url = json_string_value(json_object_get(root, "resource_url"));
+    const char *mark = url ? strstr(url, "/v1/batches/") : NULL;
+    const char *id = mark ? mark + strlen("/v1/batches/") : NULL;
+    size_t id_len = id ? strcspn(id, "/?#") : 0;
+    int rc = -1;
+    if (type && (strcmp(type, "API_BATCH") == 0 || strcmp(type, "BATCH") == 0) && id &&
+        id_len > 0 && id_len < CARRIER_ID_SIZE && id[id_len] == '\0') {
+        memcpy(batch_id, id, id_len);
+        batch_id[id_len] = '\0';
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
 }
 
 bool carrier_webhook_verify(const char *secret, const char *header_value)
@@ -806,6 +844,48 @@ carrier_result_t carrier_manifest_create(const carrier_config_t *config,
         copy_str(href, CARRIER_URL_SIZE, json_object_get(answer, "manifest_download"), "href");
         if (!manifest_id[0])
             result = fail(err, CARRIER_UNKNOWN, 200, "bad_reply", "no manifest_id in the answer");
+    }
+    json_decref(answer);
+    return result;
+}
+
+carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *label_id,
+                                       char manifest_id[CARRIER_ID_SIZE],
+                                       char href[CARRIER_URL_SIZE], carrier_error_t *err)
+{
+    manifest_id[0] = href[0] = '\0';
+    char path[256];
+    char *escaped = curl_easy_escape(NULL, label_id, 0);
+    int n = escaped ? snprintf(path, sizeof path, "/v1/manifests?label_ids=%s", escaped) : -1;
+    curl_free(escaped);
+    if (n < 0 || n >= (int)sizeof path)
+        return fail(err, CARRIER_REFUSED, 0, "bad_request", "the label id is too long");
+    json_t *answer = NULL;
+    carrier_result_t result = perform(config, "GET", path, NULL, false, &answer, err);
+    if (result != CARRIER_OK)
+        return result;
+    const json_t *manifests = json_object_get(answer, "manifests");
+    if (!json_is_array(manifests)) {
+        json_decref(answer);
+        return fail(err, CARRIER_TRANSIENT, 200, "bad_reply", "no manifests array in the answer");
+    }
+    /* the filter is the carrier's: the label must be in the manifest found */
+    result = CARRIER_NOT_FOUND;
+    size_t i, j;
+    const json_t *manifest, *id;
+    json_array_foreach(manifests, i, manifest)
+    {
+        json_array_foreach(json_object_get(manifest, "label_ids"), j, id)
+        {
+            if (result == CARRIER_NOT_FOUND && json_is_string(id) &&
+                strcmp(json_string_value(id), label_id) == 0) {
+                copy_str(manifest_id, CARRIER_ID_SIZE, manifest, "manifest_id");
+                copy_str(href, CARRIER_URL_SIZE, json_object_get(manifest, "manifest_download"),
+                         "href");
+                if (manifest_id[0])
+                    result = CARRIER_OK;
+            }
+        }
     }
     json_decref(answer);
     return result;

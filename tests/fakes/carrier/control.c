@@ -7,7 +7,8 @@
  *                        the next count calls of op (validate, rates, shipments.create,
  *                        shipments.get, shipments.cancel, labels.create, labels.list,
  *                        labels.get, labels.void, batches.create, batches.add,
- *                        batches.remove, batches.process, manifests.create, tracking.get,
+ *                        batches.remove, batches.process, manifests.create, manifests.list,
+ *                        tracking.get,
  *                        "*") fail: http (http_status; 429 with Retry-After: retry_after_s;
  *                        apply: done first), lose_reply (apply: done, the answer held
  *                        delay_ms past the client's timeout; else 504 after delay_ms),

@@ -129,6 +129,8 @@ void fc_reset(fc_t *fake)
     free(fake->shipments);
     free(fake->labels);
     free(fake->batches);
+    json_decref(fake->manifests);
+    fake->manifests = NULL;
     fake->shipments = NULL;
     fake->labels = NULL;
     fake->batches = NULL;

@@ -148,6 +148,7 @@ typedef struct {
     int64_t tracking_seq;
     int64_t event_seq;
     int64_t manifest_seq;
+    json_t *manifests; /* every manifest made, as answered: GET /v1/manifests lists them */
 
     fc_request_t requests[FC_REQUESTS_MAX];
     int64_t request_seq;

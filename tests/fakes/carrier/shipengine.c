@@ -22,6 +22,7 @@
  *        /{id}/add, /{id}/remove {shipment_ids} (open batches only); /{id}/process/labels
  *        (204, done in the background, FAKE_CARRIER_BATCH_TIME); GET /{id}/errors
  *   POST /v1/manifests {label_ids}     the carrier takes the parcels: an AC event each
+ *   GET  /v1/manifests?label_ids=      the manifests holding a label
  *   GET  /v1/tracking?carrier_code=&tracking_number=; POST /v1/tracking/start (204)
  *   POST/GET /v1/environment/webhooks, PUT /v1/environment/webhooks/{id}
  *   GET  /v1/downloads/labels/{file}, /v1/downloads/manifests/{file}  a small PDF
@@ -819,6 +820,10 @@ static void on_manifest(const http_request_t *req, http_response_t *res, void *a
                  manifest_id);
         out = json_pack("{s:s, s:O, s:{s:s}}", "manifest_id", manifest_id, "label_ids", ids,
                         "manifest_download", "href", href);
+        if (!fake->manifests)
+            fake->manifests = json_array();
+        if (out && fake->manifests)
+            json_array_append(fake->manifests, out);
     }
     pthread_mutex_unlock(&fake->lock);
     json_decref(body);
@@ -826,6 +831,31 @@ static void on_manifest(const http_request_t *req, http_response_t *res, void *a
         answer_error(res, 400, "invalid_identifier", "a label is unknown or voided");
     else
         finish(res, &armed, 200, out);
+}
+
+/* GET /v1/manifests?label_ids=X: the manifests holding label X (every one
+ * without the filter). */
+static void on_manifests_list(const http_request_t *req, http_response_t *res, void *arg)
+{
+    fc_t *fake = arg;
+    armed_t armed;
+    if (!prologue(fake, req, res, "manifests.list", &armed))
+        return;
+    const char *label_id = http_req_query(req, "label_ids");
+    json_t *list = json_array();
+    pthread_mutex_lock(&fake->lock);
+    size_t i, j;
+    json_t *manifest, *id;
+    json_array_foreach(fake->manifests, i, manifest)
+    {
+        bool holds = !label_id || !label_id[0];
+        json_array_foreach(json_object_get(manifest, "label_ids"), j, id) holds =
+            holds || strcmp(json_string_value(id), label_id) == 0;
+        if (holds)
+            json_array_append(list, manifest);
+    }
+    pthread_mutex_unlock(&fake->lock);
+    finish(res, &armed, 200, json_pack("{s:o}", "manifests", list));
 }
 
 /* --- tracking and webhooks ------------------------------------------------------ */
@@ -976,6 +1006,7 @@ int fc_api_routes(http_server_t *server, fc_t *fake)
         {"POST", "/v1/batches/{id}/remove", on_batch_remove},
         {"POST", "/v1/batches/{id}/process/labels", on_batch_process},
         {"POST", "/v1/manifests", on_manifest},
+        {"GET", "/v1/manifests", on_manifests_list},
         {"GET", "/v1/tracking", on_tracking},
         {"POST", "/v1/tracking/start", on_tracking_start},
         {"GET", "/v1/environment/webhooks", on_webhooks_list},

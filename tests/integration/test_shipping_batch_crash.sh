@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# A replica killed -9 while its worker runs a batch (issue 13, "Tests": "a
+# replica killed -9 while buying labels: each label bought once"), on the
+# carrier's batch path (POST /v1/batches/{number}/process): two replicas,
+# a carrier taking 1 s a call; the replica running the batch job (the one
+# with a call in flight at the carrier) is killed -9 while it makes the
+# parcels' carrier shipments, then, for a second batch, while the carrier
+# makes the batch's manifest and its answer is on the way. The survivor
+# takes the job when its lease lapses: each parcel's label is bought once
+# at the carrier, every parcel ends labelled, the batch is closed with one
+# manifest. A third batch whose job runs longer than its lease, nobody
+# killed, is kept by its worker: never taken by a second one meanwhile.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/kit/kit.sh"
+source "$(dirname "$0")/kit/inventory.sh"
+source "$(dirname "$0")/order/order.sh"
+source "$(dirname "$0")/shipping/shipping.sh"
+
+kit_dbs
+order_dbs
+inv_dbs
+ship_dbs
+kit_start_busd
+INV_FEED_REPLAY=tcp://127.0.0.1:25561
+ship_start_fake
+order_start order1 1 REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,$SHIP_PEERS JOB_POLL=100ms
+inv_start_ready inv 1
+# no tracking polls or webhook subscription: while a batch is processed
+# only its job calls the carrier, so the replica with a call in flight runs it
+REPLICA="JOB_LEASE=8s JOB_WORKERS=2 SHIPPING_CARRIER_TIMEOUT=3s SHIPPING_WEBHOOK_URL= SHIPPING_TRACK_POLL=1h"
+# shellcheck disable=SC2086
+ship_start ship1 1 $REPLICA
+# shellcheck disable=SC2086
+ship_start ship2 2 $REPLICA
+order_sources
+anna=$(order_staff anna "Anna Smirnova" manager '["moscow"]' 100)
+order_shift "$anna" true
+sklad=$(order_staff sklad "Sklad Keeper" warehouse '[]' 0)
+as_anna=$(it_token manager "$anna")
+as_sklad=$(it_token warehouse "$sklad")
+ship_sql "UPDATE weight_rules SET region = 'nowhere' WHERE carrier = 'city_courier'"
+inv_api_ok POST /v1/imports '{"products": [
+  {"sku": "KETTLE", "name": "Kettle 1.7 l", "price_minor": 349000, "vat_rate_bp": 2000, "weight_g": 1450, "on_hand": 50}]}' >/dev/null
+SHIP_URL=http://127.0.0.1:28141
+
+ship_call() { # METHOD PATH [BODY] -> body, then the status on the last line
+    curl -s --max-time 10 -X "$1" "$SHIP_URL$2" -H "Authorization: Bearer $as_sklad" \
+        ${3:+-H 'Content-Type: application/json' --data-binary "$3"} -w '\n%{http_code}'
+}
+submit() { # KEY -> order id, quoted
+    local out id
+    out=$(order_submit "$1" "{\"customer\":{\"name\":\"Ivan Petrov\",\"phone\":\"+79123456789\"},
+      \"delivery\":{\"method\":\"courier\",\"address\":{\"region\":\"Moscow\",\"city\":\"Moscow\",\"line1\":\"Tverskaya 7\",\"postal_code\":\"125009\"}},
+      \"items\":[{\"sku\":\"KETTLE\",\"quantity\":1}]}")
+    [ "$(http_code "$out")" = 201 ] || it_fail "submitting $1: $out"
+    id=$(http_body "$out" | jq -r .order_id)
+    it_wait_until 20 "stock reserved for $1" order_has_stock "$id" reserved
+    it_wait_until 20 "$1 quoted" ship_quote_is "$id" quoted
+    echo "$id"
+}
+assemble() {
+    local out
+    out=$(order_move "$1" confirmed "$as_anna")
+    [ "$(http_code "$out")" = 200 ] || it_fail "confirming: $out"
+    out=$(order_move "$1" assembled "$as_sklad")
+    [ "$(http_code "$out")" = 200 ] || it_fail "assembling: $out"
+}
+label_job_left() {
+    [ "$(ship_sql "SELECT count(*) FROM jobs WHERE kind = 'shipping_label' AND payload->>'id' = '$1' AND state = 'done'")" = 1 ]
+}
+batch_of() { # KEY... -> a processing batch of those orders, their label jobs left to it
+    local out number o ids=()
+    out=$(ship_call POST /v1/batches)
+    [ "$(tail -1 <<<"$out")" = 201 ] || it_fail "no batch: $out"
+    number=$(head -n -1 <<<"$out" | jq -r .number)
+    for key in "$@"; do ids+=("$(submit "$key")"); done
+    for o in "${ids[@]}"; do
+        it_assert_eq 200 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$number/shipments" "{\"order_id\":\"$o\"}")")" "$o added"
+        assemble "$o"
+    done
+    for o in "${ids[@]}"; do it_wait_until 20 "$o's label job left it to the batch" label_job_left "$o"; done
+    echo "$number ${ids[*]}"
+}
+count_of() { # OP [TEXT]: the carrier calls of op whose path or body names TEXT
+    fake_carrier GET "/_fake/requests?op=$1" | jq --arg n "${2:-}" '[.requests[] | select((.body // "") + .path | contains($n))] | length'
+}
+calls_over() { [ "$(count_of "$1")" -gt "$2" ]; } # OP N: more than n calls of op
+runner() { # the replica with a call in flight at the carrier
+    local name pid
+    for name in "$@"; do
+        pid=$(it_pid "$name")
+        if ss -tnpH state established "dst 127.0.0.1:$SHIP_CARRIER_PORT" | grep -q "pid=$pid,"; then
+            echo "$name"
+            return 0
+        fi
+    done
+    return 1
+}
+kill_runner() { # NAME... -> the name of the replica killed -9
+    local name
+    it_wait_until 20 "the batch job's call in flight" runner "$@"
+    name=$(runner "$@") || it_fail "the call ended before the kill"
+    it_kill "$name" KILL
+    echo "$name"
+}
+batch_is() { [ "$(ship_sql "SELECT status FROM batches WHERE number = '$1'")" = "$2" ]; }
+settled() { # NUMBER ORDER...: closed with one manifest, each parcel labelled once
+    local number=$1 o
+    shift
+    it_wait_until 60 "$number closed by the survivor" batch_is "$number" closed
+    [ -n "$(ship_sql "SELECT manifest_id FROM batches WHERE number = '$number'")" ] || it_fail "no manifest for $number"
+    it_assert_eq 1 "$(count_of batches.create "$number")" "one carrier batch made under our number $number"
+    for o in "$@"; do
+        [[ $(ship_field "$o" state) =~ ^(labelled|handed_over)$ ]] || it_fail "$o not labelled: $(ship_field "$o" state)"
+        [ -n "$(ship_field "$o" label_id)" ] || it_fail "$o keeps no label"
+        it_assert_eq 1 "$(fake_carrier GET "/_fake/labels?external_shipment_id=$o:1" | jq '.labels | length')" \
+            "one label bought for $o"
+        it_assert_eq 1 "$(count_of manifests.create "$(ship_field "$o" label_id)")" "$o's label in one manifest"
+    done
+}
+
+latency() { fake_carrier POST /_fake/latency "{\"latency_ms\":$1}" >/dev/null; }
+
+# --- killed while it makes the parcels' carrier shipments -------------------------------------
+read -r b1 o1 o2 o3 o4 <<<"$(batch_of C-1 C-2 C-3 C-4)"
+latency 1000
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b1/process")")" "b1 processed"
+it_wait_until 30 "two carrier shipments made" calls_over shipments.create 1
+killed=$(kill_runner ship1 ship2)
+it_log "$killed killed -9 in b1's batch job with $(count_of shipments.create) carrier shipments made"
+settled "$b1" "$o1" "$o2" "$o3" "$o4"
+
+# --- killed while the carrier makes the manifest (its answer on the way) ------------------------
+n=${killed#ship}
+# shellcheck disable=SC2086
+ship_start "ship${n}b" "$n" $REPLICA
+latency 0
+read -r b2 o5 o6 <<<"$(batch_of C-5 C-6)"
+latency 1000
+fake_carrier POST /_fake/faults '{"op":"manifests.create","kind":"lose_reply","apply":true,"delay_ms":1500}' >/dev/null
+manifests=$(count_of manifests.create)
+SHIP_URL=http://127.0.0.1:2814$((3 - n))
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b2/process")")" "b2 processed"
+it_wait_until 40 "b2's manifest made at the carrier" calls_over manifests.create "$manifests"
+killed=$(kill_runner "ship${n}b" "ship$((3 - n))")
+it_log "$killed killed -9 with b2's manifest made at the carrier, its answer on the way"
+settled "$b2" "$o5" "$o6"
+
+# --- a batch job longer than its lease, nobody killed: kept, never taken twice -------------------
+# eight carrier shipments, the batch made and processed: 11 calls of 1 s, the lease 8 s
+latency 0
+if [ "$killed" = "ship${n}b" ]; then SHIP_URL=http://127.0.0.1:2814$((3 - n)); else SHIP_URL=http://127.0.0.1:2814$n; fi
+read -r b3 o7 o8 o9 o10 o11 o12 o13 o14 <<<"$(batch_of C-7 C-8 C-9 C-10 C-11 C-12 C-13 C-14)"
+latency 1000
+lookups=$(count_of shipments.get)
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b3/process")")" "b3 processed"
+settled "$b3" "$o7" "$o8" "$o9" "$o10" "$o11" "$o12" "$o13" "$o14"
+it_assert_eq "$lookups" "$(count_of shipments.get)" "no second worker took b3's job and looked its shipments up"
+
+stats=$(fake_carrier GET /_fake/stats)
+it_assert_eq "14 0" "$(jq -r '"\(.labels) \(.shipments_sold_twice)"' <<<"$stats")" "one label per parcel at the carrier ($stats)"
+it_log "batch crash: a replica killed -9 making shipments, then making the manifest; each label bought once"
