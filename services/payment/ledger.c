@@ -66,7 +66,8 @@ const char *pay_status_name(pay_status_t status)
 static bool position_sane(const ledger_position_t *p)
 {
     return p->total_minor >= 0 && p->received_minor >= 0 && p->refunded_minor >= 0 &&
-           p->refunding_minor >= 0 && p->refunded_minor <= p->received_minor &&
+           p->refunding_minor >= 0 && p->waived_minor >= 0 &&
+           p->refunded_minor <= p->received_minor &&
            p->refunding_minor <= p->received_minor - p->refunded_minor;
 }
 
@@ -86,11 +87,12 @@ static pay_status_t status_of(const ledger_position_t *p, int64_t paid, int64_t 
 
 /* Fills *out from a position whose sums are already checked. */
 static void settle(const ledger_position_t *p, int64_t received, int64_t refunded,
-                   int64_t refunding, ledger_after_t *out)
+                   int64_t refunding, int64_t waived, ledger_after_t *out)
 {
     int64_t paid = received - refunded;
     int64_t kept = paid - refunding; /* what stays once refunds in flight land */
-    int64_t owed = p->cancelled ? 0 : p->total_minor;
+    /* what was given back on request is no longer owed */
+    int64_t owed = p->cancelled || waived >= p->total_minor ? 0 : p->total_minor - waived;
     out->paid_minor = paid;
     out->due_minor = owed > kept ? owed - kept : 0;
     out->excess_minor = kept > owed ? kept - owed : 0;
@@ -102,7 +104,7 @@ ledger_refusal_t ledger_state(const ledger_position_t *position, ledger_after_t 
     if (!position_sane(position))
         return LEDGER_BAD_POSITION;
     settle(position, position->received_minor, position->refunded_minor, position->refunding_minor,
-           now);
+           position->waived_minor, now);
     return LEDGER_OK;
 }
 
@@ -116,7 +118,8 @@ ledger_refusal_t ledger_receive(const ledger_position_t *position, int64_t amoun
     int64_t received;
     if (__builtin_add_overflow(position->received_minor, amount_minor, &received))
         return LEDGER_OVERFLOW;
-    settle(position, received, position->refunded_minor, position->refunding_minor, after);
+    settle(position, received, position->refunded_minor, position->refunding_minor,
+           position->waived_minor, after);
     return LEDGER_OK;
 }
 
@@ -127,8 +130,9 @@ int64_t ledger_refundable(const ledger_position_t *position)
     return position->received_minor - position->refunded_minor - position->refunding_minor;
 }
 
-ledger_refusal_t ledger_refund(const ledger_position_t *position, int64_t amount_minor,
-                               ledger_after_t *after)
+/* A refund of amount_minor in flight, waiving waive_minor of what is owed. */
+static ledger_refusal_t refund_in_flight(const ledger_position_t *position, int64_t amount_minor,
+                                         int64_t waive_minor, ledger_after_t *after)
 {
     if (!position_sane(position))
         return LEDGER_BAD_POSITION;
@@ -136,9 +140,24 @@ ledger_refusal_t ledger_refund(const ledger_position_t *position, int64_t amount
         return LEDGER_NOT_POSITIVE;
     if (amount_minor > ledger_refundable(position))
         return LEDGER_OVER_REFUND;
+    int64_t waived;
+    if (__builtin_add_overflow(position->waived_minor, waive_minor, &waived))
+        return LEDGER_OVERFLOW;
     /* asked for, the refund is in flight: paid stays until it lands, what
      * is kept (and so due and excess) counts it already */
     settle(position, position->received_minor, position->refunded_minor,
-           position->refunding_minor + amount_minor, after);
+           position->refunding_minor + amount_minor, waived, after);
     return LEDGER_OK;
+}
+
+ledger_refusal_t ledger_refund(const ledger_position_t *position, int64_t amount_minor,
+                               ledger_after_t *after)
+{
+    return refund_in_flight(position, amount_minor, 0, after);
+}
+
+ledger_refusal_t ledger_refund_waived(const ledger_position_t *position, int64_t amount_minor,
+                                      ledger_after_t *after)
+{
+    return refund_in_flight(position, amount_minor, amount_minor, after);
 }

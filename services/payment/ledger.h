@@ -9,7 +9,11 @@
  * database (tests/test_ledger.c):
  *
  *   - paid = payments + collected - refunds, never below zero;
- *   - due = max(total - paid, 0): what the customer must still pay;
+ *   - owed = max(total - waived, 0), 0 when cancelled: money given back
+ *     on request (a return, a refund claim, a manager's refund: reason
+ *     'requested', not failed) is waived, the customer no longer owes it;
+ *     a refund of an overpayment or of a cancelled order waives nothing;
+ *   - due = max(owed - paid, 0): what the customer must still pay;
  *   - money beyond the total is an overpayment, refunded by itself; money
  *     that arrives for a cancelled order is all excess, refunded and
  *     reported (DOMAIN.md F15, F18);
@@ -48,6 +52,9 @@ typedef struct {
     int64_t received_minor;  /* payments and cash collected, all of them */
     int64_t refunded_minor;  /* refunds that succeeded */
     int64_t refunding_minor; /* refunds asked of the bank, not yet settled */
+    int64_t waived_minor;    /* refunds asked on request (reason 'requested') and not
+                                failed: given back for goods returned or a claim, so
+                                no longer owed */
     bool cancelled;          /* the order was cancelled: nothing is owed */
 } ledger_position_t;
 
@@ -94,6 +101,13 @@ ledger_refusal_t ledger_receive(const ledger_position_t *position, int64_t amoun
  * and the money is refundable again. */
 ledger_refusal_t ledger_refund(const ledger_position_t *position, int64_t amount_minor,
                                ledger_after_t *after);
+
+/* The same for a refund asked on request (a return, a claim, a manager):
+ * the money given back is also waived, no longer owed, so what stays paid
+ * covers the rest and nothing falls due. When such a refund fails, the
+ * store takes it out of waived_minor again. */
+ledger_refusal_t ledger_refund_waived(const ledger_position_t *position, int64_t amount_minor,
+                                      ledger_after_t *after);
 
 /* How much of what was paid may still be asked back (received - refunded
  * - refunding); 0 for a position that is not sane. */

@@ -105,12 +105,19 @@ db_status_t refunds_open(payment_app_t *app, db_t *db, pay_order_t *order, int64
     }
     if (status != DB_OK)
         return status;
+    /* money given back on request is no longer owed; an excess or a
+     * cancelled order's money never was */
+    bool waives = strcmp(ask->reason, REFUND_REASON_REQUESTED) == 0;
     ledger_after_t after;
-    ledger_refusal_t refusal = ledger_refund(&order->position, *opened_minor, &after);
+    ledger_refusal_t refusal = waives
+                                   ? ledger_refund_waived(&order->position, *opened_minor, &after)
+                                   : ledger_refund(&order->position, *opened_minor, &after);
     if (*opened_minor > 0 && refusal != LEDGER_OK)
         return db_fail(db, DB_STATE_BAD_DATA, "order %s: refund of %lld: %s", order->order_id,
                        (long long)*opened_minor, ledger_refusal_code(refusal));
     order->position.refunding_minor += *opened_minor;
+    if (waives)
+        order->position.waived_minor += *opened_minor;
     metrics_counter_add(app->refunds_total, (double)count);
     if (left > 0)
         log_warn("money to refund has no bank payment to go back through; a person must return it",
@@ -138,7 +145,9 @@ static db_status_t lock_pair(db_t *db, const char *refund_id, refund_row_t *refu
 }
 
 /* Takes the refund out of the order's refunding sum (and into refunded
- * when it landed), writes the order and gives its new figures. */
+ * when it landed; out of waived when a refund asked on request failed:
+ * the customer keeps the money, so owes it again), writes the order and
+ * gives its new figures. */
 static db_status_t settle_order(db_t *db, pay_order_t *order, const refund_row_t *refund,
                                 bool landed, ledger_after_t *after)
 {
@@ -148,6 +157,11 @@ static db_status_t settle_order(db_t *db, pay_order_t *order, const refund_row_t
         p->refunding_minor = 0;
     if (landed)
         p->refunded_minor += refund->amount_minor;
+    else if (strcmp(refund->reason, REFUND_REASON_REQUESTED) == 0) {
+        p->waived_minor -= refund->amount_minor;
+        if (p->waived_minor < 0)
+            p->waived_minor = 0;
+    }
     if (ledger_state(p, after) != LEDGER_OK)
         return db_fail(db, DB_STATE_BAD_DATA, "order %s: refund %s leaves its sums inconsistent",
                        order->order_id, refund->refund_id);

@@ -17,7 +17,7 @@
     t "order_id::text, " t "version, " t "number, " t "currency, "                                 \
       "coalesce(" t "customer_email, ''), coalesce(" t "customer_phone, ''), " t "terms, " t       \
       "total_minor, " t "received_minor, " t "refunded_minor, " t "refunding_minor, " t            \
-      "cancelled, " t "status"
+      "cancelled, " t "status, " t "waived_minor"
 #define ORDER_COLUMNS ORDER_COLUMNS_OF("")
 
 #define INVOICE_COLUMNS_OF(t)                                                                      \
@@ -53,8 +53,8 @@ static const struct {
      "VALUES ($1::uuid, $2, $3, 'none', 'RUB', 0, 'no_payment_required', true) "
      "ON CONFLICT (order_id) DO NOTHING"},
     {"pay_order_write", "UPDATE orders SET version = $2, received_minor = $3, refunded_minor = $4, "
-                        "  refunding_minor = $5, status = $6, cancelled = $7, updated_at = now() "
-                        "WHERE order_id = $1::uuid"},
+                        "  refunding_minor = $5, status = $6, cancelled = $7, waived_minor = $8, "
+                        "  updated_at = now() WHERE order_id = $1::uuid"},
     {"pay_order_receipt", "SELECT receipt FROM orders WHERE order_id = $1::uuid"},
 
     {"pay_invoice_insert",
@@ -163,10 +163,10 @@ static const struct {
      "  'order_id', o.order_id, 'number', o.number, 'payment_status', o.status, "
      "  'terms', o.terms, 'currency', o.currency, 'total_minor', o.total_minor, "
      "  'received_minor', o.received_minor, 'refunded_minor', o.refunded_minor, "
-     "  'refunding_minor', o.refunding_minor, "
+     "  'refunding_minor', o.refunding_minor, 'waived_minor', o.waived_minor, "
      "  'paid_minor', o.received_minor - o.refunded_minor, "
-     "  'due_minor', CASE WHEN o.cancelled THEN 0 ELSE greatest(o.total_minor - "
-     "      (o.received_minor - o.refunded_minor - o.refunding_minor), 0) END, "
+     "  'due_minor', CASE WHEN o.cancelled THEN 0 ELSE greatest(o.total_minor - o.waived_minor "
+     "      - (o.received_minor - o.refunded_minor - o.refunding_minor), 0) END, "
      "  'cancelled', o.cancelled, "
      "  'invoices', coalesce((SELECT json_agg(json_build_object("
      "      'invoice_id', i.invoice_id, 'status', i.status, 'provider', i.provider, "
@@ -362,6 +362,8 @@ static int read_order(const PGresult *res, int r, int c, pay_order_t *order)
         db_get_i64(res, r, c + 10, &p->refunding_minor) != 0)
         return -1;
     p->cancelled = db_get_bool(res, r, c + 11);
+    if (db_get_i64(res, r, c + 13, &p->waived_minor) != 0)
+        return -1;
     ledger_after_t now;
     if (ledger_state(p, &now) != LEDGER_OK)
         return -1;
@@ -412,6 +414,7 @@ db_status_t store_order_write(db_t *db, const pay_order_t *order)
     db_param_i64(&params, order->position.refunding_minor);
     db_param_text(&params, pay_status_name(order->status));
     db_param_bool(&params, order->position.cancelled);
+    db_param_i64(&params, order->position.waived_minor);
     return db_run(db, "pay_order_write", &params, NULL);
 }
 

@@ -50,7 +50,8 @@ typedef struct {
     char customer_email[201];
     char customer_name[401]; /* for the invoice's PDF; "" when none */
     char customer_phone[33];
-    ledger_position_t position; /* terms, total, received, refunded, refunding, cancelled */
+    ledger_position_t position; /* terms, total, received, refunded, refunding, waived,
+                                   cancelled */
     pay_status_t status;
 } pay_order_t;
 
@@ -72,7 +73,7 @@ db_status_t store_order_lock(db_t *db, const char *order_id, pay_order_t *order_
 db_status_t store_order_cancelled_unknown(db_t *db, const char *order_id, uint64_t version,
                                           int64_t number);
 
-/* Writes the locked order's sums, status, cancelled flag and version. */
+/* Writes the locked order's sums (waived too), status, cancelled flag and version. */
 db_status_t store_order_write(db_t *db, const pay_order_t *order);
 
 /* The order's confirmed receipt lines (JSON array; caller owns *out). */

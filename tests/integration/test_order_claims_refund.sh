@@ -7,7 +7,10 @@
 # payment service refunds exactly that lamp's share once — at the bank,
 # in its ledger, under the claim's id — and the order hears
 # refund.succeeded (its refunds, its paid amount) with nothing parked, and
-# completes the claim by itself (claim.completed, once).
+# completes the claim by itself (claim.completed, once). The lamp given
+# back is no longer owed: the order reads "paid" with nothing due, at the
+# payment service and on the order's card, not "partially paid" with the
+# lamp's price due.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -87,6 +90,19 @@ it_assert_eq 1 "$(ledger_rows "$o1" refund)" "one refund in the ledger"
 it_wait_until 20 "the order heard the refund" order_refund_is "$o1" '["succeeded"]'
 it_assert_eq "$((total - lamp))" "$(order_sql "SELECT payment->>'paid_minor' FROM orders.orders WHERE id = '$o1'")" \
     "the order keeps what was paid less the lamp"
+out=$(it_http GET "$PAY_URL/v1/orders/$o1/payment" "" "Authorization: Bearer $as_boris")
+it_assert_eq 200 "$(http_code "$out")" "the payment service's money of the order: ${out:0:300}"
+it_assert_eq "paid $((total - lamp)) 0 $lamp" \
+    "$(http_body "$out" | jq -r '"\(.payment_status) \(.paid_minor) \(.due_minor) \(.waived_minor)"')" \
+    "the payment service: paid, nothing due once the claimed lamp went back"
+it_assert_eq "paid 0" "$(pay_sql "SELECT status || ' ' || (SELECT due_minor FROM payment.ledger WHERE order_id = '$o1' AND kind = 'refund') FROM payment.orders WHERE order_id = '$o1'")" \
+    "the stored status and the refund's ledger row owe nothing"
+it_assert_eq "paid 0" "$(order_sql "SELECT concat_ws(' ', payment->>'payment_status', payment->>'due_minor') FROM orders.orders WHERE id = '$o1'")" \
+    "the order heard paid with nothing due"
+card=$(as "$as_boris" GET "/v1/orders/$o1")
+it_assert_eq 200 "$(http_code "$card")" "the order card: ${card:0:300}"
+it_assert_eq "paid 0" "$(http_body "$card" | jq -r '"\(.payment.payment_status) \(.payment.due_minor)"')" \
+    "the order card: paid, nothing due"
 it_assert_eq "0 0" "$(order_sql "SELECT count(*) FROM orders.dead_letters") $(pay_sql "SELECT count(*) FROM payment.dead_letters")" \
     "nothing parked"
 

@@ -4,8 +4,9 @@
  * and money for a cancelled order come back as excess to refund, a refund
  * never exceeds what was paid and not already being refunded (so an
  * excess is not asked back twice), refusals leave the result untouched,
- * sums that would overflow are refused, and F15's statuses follow from
- * the terms.
+ * sums that would overflow are refused, F15's statuses follow from the
+ * terms, and money given back on request (a return, a refund claim) is
+ * no longer owed while an excess refunded owes nothing more or less.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,6 +126,74 @@ static void test_cancelled_and_refunded_owes_nothing(void **state)
     assert_int_equal(after.due_minor, 0);
 }
 
+static void test_requested_refund_of_part_leaves_nothing_due(void **state)
+{
+    (void)state;
+    /* 3,000 paid in full; a return of 1,000 is refunded on request */
+    ledger_position_t position = {.terms = PAY_TERMS_PREPAY, .total_minor = 3000};
+    position.received_minor = 3000;
+    ledger_after_t after = {.paid_minor = 4242};
+    assert_int_equal(ledger_refund_waived(&position, 3001, &after), LEDGER_OVER_REFUND);
+    assert_int_equal(after.paid_minor, 4242);
+    assert_int_equal(ledger_refund_waived(&position, 1000, &after), LEDGER_OK);
+    assert_int_equal(after.paid_minor, 3000); /* until it lands */
+    assert_int_equal(after.due_minor, 0);
+    assert_int_equal(after.excess_minor, 0);
+    assert_int_equal(after.status, PAY_STATUS_PAID);
+
+    /* in flight, as the store keeps it */
+    position.refunding_minor = 1000;
+    position.waived_minor = 1000;
+    ledger_after_t now;
+    assert_int_equal(ledger_state(&position, &now), LEDGER_OK);
+    assert_int_equal(now.due_minor, 0);
+    assert_int_equal(now.excess_minor, 0);
+    assert_int_equal(now.status, PAY_STATUS_PAID);
+
+    /* it landed: 2,000 stays paid, nothing is owed */
+    position.refunding_minor = 0;
+    position.refunded_minor = 1000;
+    assert_int_equal(ledger_state(&position, &now), LEDGER_OK);
+    assert_int_equal(now.paid_minor, 2000);
+    assert_int_equal(now.due_minor, 0);
+    assert_int_equal(now.excess_minor, 0);
+    assert_int_equal(now.status, PAY_STATUS_PAID);
+    assert_string_equal(pay_status_name(now.status), "paid");
+
+    /* had it failed, the customer keeps the money and owes it again:
+     * nothing due either, since it was paid */
+    position.refunded_minor = 0;
+    position.waived_minor = 0;
+    assert_int_equal(ledger_state(&position, &now), LEDGER_OK);
+    assert_int_equal(now.paid_minor, 3000);
+    assert_int_equal(now.due_minor, 0);
+
+    /* waived beyond the total owes nothing, never less than nothing */
+    position.waived_minor = 5000;
+    assert_int_equal(ledger_state(&position, &now), LEDGER_OK);
+    assert_int_equal(now.due_minor, 0);
+    position.waived_minor = -1;
+    assert_int_equal(ledger_state(&position, &now), LEDGER_BAD_POSITION);
+}
+
+static void test_excess_refund_leaves_what_is_owed(void **state)
+{
+    (void)state;
+    /* 1,300 arrived for 1,000: the 300 over goes back and 1,000 stays owed */
+    ledger_position_t position = PREPAID_1000;
+    position.received_minor = 1300;
+    ledger_after_t after;
+    assert_int_equal(ledger_refund(&position, 300, &after), LEDGER_OK);
+    assert_int_equal(after.due_minor, 0);
+    assert_int_equal(after.excess_minor, 0);
+    assert_int_equal(after.status, PAY_STATUS_PAID);
+    /* asking back more than the excess leaves that much due: nothing is waived */
+    position.received_minor = 1000;
+    assert_int_equal(ledger_refund(&position, 300, &after), LEDGER_OK);
+    assert_int_equal(after.due_minor, 300);
+    assert_int_equal(after.status, PAY_STATUS_PARTIALLY_PAID);
+}
+
 static void test_overflow_and_bad_positions_refused(void **state)
 {
     (void)state;
@@ -182,6 +251,8 @@ int main(void)
         cmocka_unit_test(test_refund_in_flight_is_not_asked_twice),
         cmocka_unit_test(test_refund_bounded_by_what_was_paid),
         cmocka_unit_test(test_cancelled_and_refunded_owes_nothing),
+        cmocka_unit_test(test_requested_refund_of_part_leaves_nothing_due),
+        cmocka_unit_test(test_excess_refund_leaves_what_is_owed),
         cmocka_unit_test(test_overflow_and_bad_positions_refused),
         cmocka_unit_test(test_statuses_follow_the_terms),
     };
