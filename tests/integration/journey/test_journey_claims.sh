@@ -151,20 +151,12 @@ refunded() {
         "refunded under the claim"
     it_assert_eq 1 "$(order_sql "SELECT count(*) FROM orders.outbox WHERE type = 'claim.completed' AND correlation_id = '$o'")" \
         "one claim.completed"
-    # Known broken, so checked only with JOURNEY_KNOWN_BUGS=1: once a refund
-    # claim's money is back the payment service still holds the customer to
-    # the order's whole total. Its ledger (services/payment/ledger.c,
-    # settle()) owes total_minor unless the order was cancelled, and a
-    # refund lowers what was paid, never what is owed; so refund.succeeded
-    # says due_minor = the claimed amount and payment_status partially_paid,
-    # and the delivered order's card (payment.due_minor, payment_status)
-    # reads "partially paid, 1000.00 due" though the customer owes nothing
-    # (the payment API's due_minor, store.c, has the same sum).
-    if [ -n "${JOURNEY_KNOWN_BUGS:-}" ]; then
-        it_wait_value 30 "the order heard the claim's refund" = succeeded order_sql "SELECT payment->>'refund_state' FROM orders.orders WHERE id = '$o'"
-        it_assert_eq "paid 0" "$(order_sql "SELECT (payment->>'payment_status') || ' ' || (payment->>'due_minor')
-            FROM orders.orders WHERE id = '$o'")" "nothing due once the claimed item is refunded"
-    fi
+    # once the claim's money is back the customer owes nothing: the order's
+    # card says paid, nothing due (what a refund on request gives back is
+    # waived, not owed again)
+    it_wait_value 30 "the order heard the claim's refund" = succeeded order_sql "SELECT payment->>'refund_state' FROM orders.orders WHERE id = '$o'"
+    it_assert_eq "paid 0" "$(order_sql "SELECT (payment->>'payment_status') || ' ' || (payment->>'due_minor')
+        FROM orders.orders WHERE id = '$o'")" "nothing due once the claimed item is refunded"
     track=$(ship_field "$o" tracking_number)
     journey_check_stock JR-BACK 8 0 2
     journey_check_money "$o" "$((total - part))"
