@@ -29,7 +29,11 @@
  *     cleared when an attempt fails for a retry. A resumed job whose
  *     message was never marked (its batch died before reaching it, or in
  *     its SMTP session before the message was whole) certainly was not
- *     sent: it is sent now.
+ *     sent: it is sent now. The marks are committed in groups of
+ *     NOTIFY_HANDED_AHEAD (on_handing: the message about to be handed
+ *     over and the next ones its batch sends), one commit for several
+ *     messages: a dead batch has at most NOTIFY_HANDED_AHEAD - 1 messages
+ *     beyond the one in flight reported though never sent.
  *
  * An order's messages in order (dispatch.c): a message's end queues the
  * next pending message of its order to the same recipient by the same
@@ -110,22 +114,73 @@ static const char *or_null(const char *text)
     return text && text[0] ? text : NULL;
 }
 
-/* What a send records as it goes: the message may be at the provider
- * (store_delivery_handed), before the call can hand it over. */
+/* One message of a batch. */
+typedef struct {
+    job_run_t *run;
+    char id[UUID_TEXT_SIZE];
+    const json_t *delivery; /* borrowed from the batch's rows; NULL: gone */
+    bool completed;         /* its run's outcome is recorded */
+    bool marked;            /* its handed mark is committed */
+    send_verdict_t verdict;
+    char provider_id[NOTIFY_ID_SIZE];
+    notify_error_t err;
+} send_t;
+
+/* Whether the batch will still try to hand this message over: it is in
+ * hand, pending, and not an interrupted send found handed (reported). */
+static bool still_to_send(const send_t *send)
+{
+    return !send->completed && !send->marked && send->delivery &&
+           strcmp(text_of(send->delivery, "status"), "pending") == 0 &&
+           !job_run_lease_lost(send->run) &&
+           !(job_run_job(send->run)->resumed &&
+             json_is_true(json_object_get(send->delivery, "handed")));
+}
+
+/* What a send records as it goes: the message may be at the provider,
+ * before the call can hand it over. The marks go ahead in groups: a
+ * message about to be handed over and not yet marked is marked together
+ * with the next ones its batch will send (NOTIFY_HANDED_AHEAD in all, in
+ * the order of sending), in one statement and one commit; those find
+ * theirs done when their turn comes. A batch that dies leaves at most
+ * NOTIFY_HANDED_AHEAD - 1 messages marked beyond the one it was handing
+ * over: reported outcome_unknown, though never sent. A message is never
+ * handed over unmarked, so none is ever sent twice. */
 typedef struct {
     db_t *db;
-    const char *delivery_id;
+    send_t *sends; /* the batch, in the order of sending */
+    size_t count;
+    size_t at; /* the message being sent */
+    int ahead; /* NOTIFY_HANDED_AHEAD */
 } handing_t;
 
 static int on_handing(void *arg)
 {
     handing_t *handing = arg;
-    db_status_t status = store_delivery_handed(handing->db, handing->delivery_id);
-    if (status != DB_OK)
+    send_t *self = &handing->sends[handing->at];
+    if (self->marked)
+        return 0; /* marked with an earlier message of the batch */
+    send_t *group[JOBS_BATCH_MAX];
+    const char *ids[JOBS_BATCH_MAX];
+    size_t n = 0;
+    group[n] = self;
+    ids[n++] = self->id;
+    for (size_t j = handing->at + 1; j < handing->count && n < (size_t)handing->ahead; j++) {
+        if (still_to_send(&handing->sends[j])) {
+            group[n] = &handing->sends[j];
+            ids[n++] = handing->sends[j].id;
+        }
+    }
+    db_status_t status = store_deliveries_handed(handing->db, ids, n);
+    if (status != DB_OK) {
         log_warn("could not record that a message is being handed over; not sending it",
-                 LF_STR("delivery_id", handing->delivery_id), LF_STR("pg", db_errmsg(handing->db)),
+                 LF_STR("delivery_id", self->id), LF_STR("pg", db_errmsg(handing->db)),
                  LF_ERR("handing_unrecorded"));
-    return status == DB_OK ? 0 : -1;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        group[i]->marked = true;
+    return 0;
 }
 
 static notify_result_t not_handed(notify_error_t *err)
@@ -270,17 +325,6 @@ static const char *status_of(send_verdict_t verdict)
 {
     return verdict == SEND_SENT ? "sent" : verdict == SEND_FAILED ? "failed" : "outcome_unknown";
 }
-
-/* One message of a batch. */
-typedef struct {
-    job_run_t *run;
-    char id[UUID_TEXT_SIZE];
-    const json_t *delivery; /* borrowed from the batch's rows; NULL: gone */
-    bool completed;         /* its run's outcome is recorded */
-    send_verdict_t verdict;
-    char provider_id[NOTIFY_ID_SIZE];
-    notify_error_t err;
-} send_t;
 
 static delivery_end_t end_of(const send_t *send)
 {
@@ -480,8 +524,9 @@ static void read_batch(job_run_t *const *runs, size_t count, send_t *sends, json
 /* Sends one message (or finds it interrupted): its verdict. A transient
  * failure is completed here, retried with backoff. false when the run is
  * completed. */
-static bool send_one(notification_app_t *app, send_t *send)
+static bool send_one(notification_app_t *app, send_t *sends, size_t count, size_t at)
 {
+    send_t *send = &sends[at];
     job_run_t *run = send->run;
     const job_t *job = job_run_job(run);
     if (job->resumed && json_is_true(json_object_get(send->delivery, "handed"))) {
@@ -493,7 +538,7 @@ static bool send_one(notification_app_t *app, send_t *send)
         if (job->resumed)
             log_info("an interrupted send had not handed its message over: sending it",
                      LF_STR("delivery_id", send->id), LF_INT("attempt", job->attempt));
-        handing_t handing = {job_run_db(run), send->id};
+        handing_t handing = {job_run_db(run), sends, count, at, app->handed_ahead};
         notify_result_t result =
             send_by_channel(app, &handing, send->delivery, send->provider_id, &send->err);
         send->verdict = rules_send_verdict(result, false, job->attempt, job->max_attempts);
@@ -509,6 +554,7 @@ static bool send_one(notification_app_t *app, send_t *send)
     db_status_t status = store_delivery_attempt(job_run_db(run), send->id, send->err.code,
                                                 send->err.message, job->attempt);
     (void)status; /* the note is a courtesy; the retry is the kit's */
+    send->marked = false;
     if (send->err.retry_after_ms > 0)
         job_run_retry_after(run, send->err.retry_after_ms);
     job_run_error(run, send->err.code[0] ? send->err.code : "transient", "%s", send->err.message);
@@ -526,6 +572,23 @@ static void keep_leases(send_t *sends, size_t count)
             runs[n++] = sends[i].run;
     if (n > 0)
         (void)jobs_keepalive_many(runs, n); /* a run found lost is marked so */
+}
+
+/* A message the batch will not begin back to the queue unstarted, its
+ * mark (made ahead with an earlier message) taken back first: whoever
+ * takes it next and dies before reaching it must not report it. */
+static void give_back(job_run_t *run, send_t *send)
+{
+    if (send->marked && !job_run_lease_lost(run)) {
+        db_t *db = job_run_db(run);
+        if (store_delivery_unhanded(db, send->id) == DB_OK)
+            send->marked = false;
+        else
+            log_warn("could not take back a mark of a message never handed over",
+                     LF_STR("delivery_id", send->id), LF_STR("pg", db_errmsg(db)),
+                     LF_ERR("handing_unrecorded"));
+    }
+    jobs_release(run);
 }
 
 static void run_send_batch(job_run_t *const *runs, size_t count, void *arg)
@@ -557,7 +620,7 @@ static void run_send_batch(job_run_t *const *runs, size_t count, void *arg)
         }
         int64_t now_ms = clock_mono_ms();
         if (!job_run_job(run)->resumed && now_ms - started_ms >= app->send_timeout_ms) {
-            jobs_release(run); /* the batch is slow: the rest to other workers, unstarted */
+            give_back(run, send); /* the batch is slow: the rest to other workers, unstarted */
             continue;
         }
         send->completed = false;
@@ -570,7 +633,7 @@ static void run_send_batch(job_run_t *const *runs, size_t count, void *arg)
             send->completed = true;
             continue;
         }
-        if (send_one(app, send))
+        if (send_one(app, sends, count, i))
             ending[ends++] = send;
         else
             send->completed = true; /* retried */

@@ -27,6 +27,10 @@ static const config_spec_t notification_specs[] = {
      "then it is dropped, logged and counted"},
     {"NOTIFY_SEND_BATCH", "16", false,
      "most messages one job worker takes at once and sends one after another (1..256)"},
+    {"NOTIFY_HANDED_AHEAD", "8", false,
+     "messages of a batch marked handed in one commit, the one about to be handed over and the "
+     "next its batch sends (1..256; 1: each alone): a crash reports at most this many minus one "
+     "more outcome_unknown"},
     {"NOTIFY_STAFF_CHAT", "", false, "the staff's Telegram chat (managers' and tasks' messages)"},
     {"NOTIFY_MAIL_FROM", "shop@localhost", false, "the address mail is sent from"},
     {"NOTIFY_SMTP_URL", "", false, "smtp://host:587 (STARTTLS required) or smtps://host:465"},

@@ -66,9 +66,10 @@ static int read_settings(notification_app_t *app)
                   LF_STR("value", quiet));
         return -1;
     }
-    int64_t attempts = 0, batch = 0;
+    int64_t attempts = 0, batch = 0, ahead = 0;
     if (config_get_int(config, "NOTIFY_MAX_ATTEMPTS", 1, 100, &attempts) != 0 ||
         config_get_int(config, "NOTIFY_SEND_BATCH", 1, JOBS_BATCH_MAX, &batch) != 0 ||
+        config_get_int(config, "NOTIFY_HANDED_AHEAD", 1, JOBS_BATCH_MAX, &ahead) != 0 ||
         config_get_duration_ms(config, "NOTIFY_SEND_TIMEOUT", &app->send_timeout_ms) != 0 ||
         config_get_duration_ms(config, "NOTIFY_WAITING_KEEP", &app->waiting_keep_ms) != 0)
         return -1;
@@ -82,6 +83,7 @@ static int read_settings(notification_app_t *app)
     }
     app->max_attempts = (int)attempts;
     app->send_batch = (int)batch;
+    app->handed_ahead = (int)ahead;
     app->shop_name = setting(config, "NOTIFY_SHOP_NAME");
     app->public_url = setting(config, "NOTIFY_PUBLIC_URL");
     app->optout_key = setting(config, "NOTIFY_OPTOUT_KEY");

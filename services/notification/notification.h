@@ -49,6 +49,7 @@ typedef struct {
     int max_attempts;                    /* NOTIFY_MAX_ATTEMPTS: a send's tries */
     int64_t send_timeout_ms;             /* NOTIFY_SEND_TIMEOUT: one call to a provider */
     int send_batch;                      /* NOTIFY_SEND_BATCH: messages a worker takes at once */
+    int handed_ahead;                    /* NOTIFY_HANDED_AHEAD: messages marked handed at once */
     int64_t waiting_keep_ms; /* NOTIFY_WAITING_KEEP: how long a message waits for its order */
     /* borrowed from the service's configuration */
     const char *shop_name;      /* NOTIFY_SHOP_NAME */

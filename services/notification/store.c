@@ -181,8 +181,11 @@ static const struct {
     {"nt_delivery_attempt",
      "UPDATE deliveries SET error_code = $2, error_message = $3, attempts = $4, handed = false "
      "WHERE delivery_id = $1::uuid AND status = 'pending'"},
-    {"nt_delivery_handed",
-     "UPDATE deliveries SET handed = true WHERE delivery_id = $1::uuid AND status = 'pending'"},
+    {"nt_deliveries_handed",
+     "UPDATE deliveries SET handed = true "
+     "WHERE delivery_id = ANY($1::uuid[]) AND status = 'pending' AND NOT handed"},
+    {"nt_delivery_unhanded",
+     "UPDATE deliveries SET handed = false WHERE delivery_id = $1::uuid AND status = 'pending'"},
     {"nt_deliveries_of_order",
      "SELECT coalesce(json_agg(x.j ORDER BY x.created_at DESC, x.id DESC), '[]') FROM ("
      "  SELECT " DELIVERY_JSON " AS j, d.created_at, d.delivery_id AS id FROM deliveries d "
@@ -664,12 +667,30 @@ db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char
     return db_run(db, "nt_delivery_attempt", &params, NULL);
 }
 
-db_status_t store_delivery_handed(db_t *db, const char *delivery_id)
+db_status_t store_deliveries_handed(db_t *db, const char *const *ids, size_t count)
+{
+    pg_array_t id_array;
+    pg_array_init(&id_array, PG_OID_UUID);
+    int failed = 0;
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = pg_array_add_uuid(&id_array, ids[i]);
+    db_params_t params;
+    db_params_init(&params);
+    db_status_t status;
+    if (failed || array_params(&id_array, 1, &params) != 0)
+        status = db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
+    else
+        status = db_run(db, "nt_deliveries_handed", &params, NULL);
+    pg_array_release(&id_array);
+    return status;
+}
+
+db_status_t store_delivery_unhanded(db_t *db, const char *delivery_id)
 {
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, delivery_id);
-    return db_run(db, "nt_delivery_handed", &params, NULL);
+    return db_run(db, "nt_delivery_unhanded", &params, NULL);
 }
 
 db_status_t store_deliveries_of_order(db_t *db, const char *order_id, int limit, json_t **out)

@@ -171,9 +171,15 @@ db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t
  * are taken first (store_order_lock). */
 db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count, json_t **out);
 
-/* Notes that the message may be at its provider from now on (before the
- * call can hand it over; committed at once, outside any transaction). */
-db_status_t store_delivery_handed(db_t *db, const char *delivery_id);
+/* Notes that the count messages may be at their provider from now on
+ * (before the call can hand the first over; the others are the next its
+ * batch sends): one statement, committed at once, outside any
+ * transaction. */
+db_status_t store_deliveries_handed(db_t *db, const char *const *ids, size_t count);
+
+/* Takes back a mark of a message that was never handed over (its batch
+ * gives it back unstarted). */
+db_status_t store_delivery_unhanded(db_t *db, const char *delivery_id);
 
 /* Notes a failed attempt that will be tried again (the message is not at
  * the provider: handed cleared). */
