@@ -579,20 +579,28 @@ static int array_params(pg_array_t *arrays, size_t count, db_params_t *params)
     return 0;
 }
 
+/* ids as the one uuid[] parameter of params, built in array (released by
+ * the caller whatever happened); DB_OK, or a bad-data failure recorded. */
+static db_status_t ids_param(db_t *db, const char *const *ids, size_t count, pg_array_t *array,
+                             db_params_t *params)
+{
+    pg_array_init(array, PG_OID_UUID);
+    db_params_init(params);
+    int failed = 0;
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = pg_array_add_uuid(array, ids[i]);
+    if (failed || array_params(array, 1, params) != 0)
+        return db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
+    return DB_OK;
+}
+
 db_status_t store_deliveries_json(db_t *db, const char *const *ids, size_t count, json_t **out)
 {
     *out = NULL;
     pg_array_t id_array;
-    pg_array_init(&id_array, PG_OID_UUID);
-    int failed = 0;
-    for (size_t i = 0; i < count && !failed; i++)
-        failed = pg_array_add_uuid(&id_array, ids[i]);
     db_params_t params;
-    db_params_init(&params);
-    db_status_t status;
-    if (failed || array_params(&id_array, 1, &params) != 0)
-        status = db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
-    else
+    db_status_t status = ids_param(db, ids, count, &id_array, &params);
+    if (status == DB_OK)
         status = db_run_json_rows(db, "nt_deliveries_json", &params, out);
     pg_array_release(&id_array);
     return status;
@@ -638,16 +646,9 @@ db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count
 {
     *out = NULL;
     pg_array_t id_array;
-    pg_array_init(&id_array, PG_OID_UUID);
-    int failed = 0;
-    for (size_t i = 0; i < count && !failed; i++)
-        failed = pg_array_add_uuid(&id_array, ids[i]);
     db_params_t params;
-    db_params_init(&params);
-    db_status_t status;
-    if (failed || array_params(&id_array, 1, &params) != 0)
-        status = db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
-    else
+    db_status_t status = ids_param(db, ids, count, &id_array, &params);
+    if (status == DB_OK)
         status = db_run(db, "nt_orders_lock", &params, NULL);
     if (status == DB_OK)
         status = db_run_json_rows(db, "nt_deliveries_next", &params, out);
@@ -670,16 +671,9 @@ db_status_t store_delivery_attempt(db_t *db, const char *delivery_id, const char
 db_status_t store_deliveries_handed(db_t *db, const char *const *ids, size_t count)
 {
     pg_array_t id_array;
-    pg_array_init(&id_array, PG_OID_UUID);
-    int failed = 0;
-    for (size_t i = 0; i < count && !failed; i++)
-        failed = pg_array_add_uuid(&id_array, ids[i]);
     db_params_t params;
-    db_params_init(&params);
-    db_status_t status;
-    if (failed || array_params(&id_array, 1, &params) != 0)
-        status = db_fail(db, DB_STATE_BAD_DATA, "%zu delivery ids do not make an array", count);
-    else
+    db_status_t status = ids_param(db, ids, count, &id_array, &params);
+    if (status == DB_OK)
         status = db_run(db, "nt_deliveries_handed", &params, NULL);
     pg_array_release(&id_array);
     return status;
