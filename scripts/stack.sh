@@ -611,8 +611,13 @@ supervise)
     ;;
 run)
     tail_pid=""
+    # the trap can fire inside a command whose output is redirected (the
+    # loop's `supervisor_pid >/dev/null`), and runs with that redirection:
+    # keep run's own stdout and stderr to put back
+    exec 3>&1 4>&2
     # stop_run STATUS: the log follower, then everything
     stop_run() {
+        exec 1>&3 2>&4
         [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
         echo
         down
