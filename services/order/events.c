@@ -378,7 +378,7 @@ db_status_t events_delivered(const emitter_t *em, const order_t *order)
 }
 
 db_status_t events_cancelled(const emitter_t *em, const order_t *order, const char *reason,
-                             const char *actor_id, const char *from)
+                             const char *actor_id, const char *from, bool refund_on_return)
 {
     Conveyor__OrderCancelled msg = CONVEYOR__ORDER_CANCELLED__INIT;
     msg.order_id = pb_lend(order->id);
@@ -387,6 +387,7 @@ db_status_t events_cancelled(const emitter_t *em, const order_t *order, const ch
     msg.reason = pb_lend(or_empty(reason));
     msg.actor_id = pb_lend(actor_id);
     msg.from_status = pb_lend(from);
+    msg.refund_on_return = refund_on_return;
     return emit(em, "order.cancelled", order->id, &msg.base);
 }
 

@@ -99,8 +99,10 @@ db_status_t events_changed(const emitter_t *em, const order_change_t *change);
 db_status_t events_ready_to_ship(const emitter_t *em, const order_t *order);
 db_status_t events_assembled(const emitter_t *em, const order_t *order);
 db_status_t events_delivered(const emitter_t *em, const order_t *order);
+/* order.cancelled; refund_on_return: the paid parcel is with the carrier,
+ * the money waits for it (returning.h). */
 db_status_t events_cancelled(const emitter_t *em, const order_t *order, const char *reason,
-                             const char *actor_id, const char *from);
+                             const char *actor_id, const char *from, bool refund_on_return);
 
 /* claim.created, claim.decided, claim.completed (type): the claim as
  * store_claim_lock_json reads it (after the move: its status, decision,

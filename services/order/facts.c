@@ -34,7 +34,9 @@
  *                          with the shipment state (return_id, return_state);
  *                          once every unit shipped came back, delivered /
  *                          completed -> returned (a move out of a final
- *                          status this rule alone may make)
+ *                          status this rule alone may make); a cancelled
+ *                          order's refund waiting for the parcel is asked
+ *                          (returning.h)
  *   notification.sent / .failed / .outcome_unknown
  *                          a message to the customer or staff: history only
  *
@@ -57,6 +59,7 @@
 #include "services/order/claiming.h"
 #include "services/order/funnel.h"
 #include "services/order/history.h"
+#include "services/order/returning.h"
 #include "services/order/rules.h"
 #include "services/order/store.h"
 #include "services/order/tasks.h"
@@ -81,6 +84,7 @@ typedef struct {
     bool refund;            /* refund.*: once per refund (order_refunds) */
     bool whole_only;        /* the move only when the fact's "whole" is true */
     bool from_final;        /* the move may leave the final statuses in from */
+    bool refunds_return;    /* return.received: a refund waiting for the parcel is asked */
 } fact_rule_t;
 
 static const char *const unpaid[] = {"awaiting_payment", "payment_error", NULL};
@@ -149,7 +153,7 @@ static const fact_rule_t rules[] = {
      PHASE("shipment_state", "returned"), .to = "returned", .from = with_carrier},
     {RULE("inventory", "return.received"), .state_keys = {"return_id", "whole"},
      PHASE("return_state", "received"), .to = "returned", .from = received, .whole_only = true,
-     .from_final = true},
+     .from_final = true, .refunds_return = true},
     {RULE("notification", "notification.sent")},
     {RULE("notification", "notification.failed")},
     {RULE("notification", "notification.outcome_unknown")},
@@ -362,6 +366,8 @@ db_status_t facts_apply(order_app_t *app, const emitter_t *em, const char *strea
         status = refund_failed_task(em, &order, &refund);
     if (status == DB_OK && rule->refund && refund.succeeded)
         status = claiming_refunded(app, em, json_string_value(json_object_get(fact, "claim_id")));
+    if (status == DB_OK && rule->refunds_return)
+        status = returning_received(em, &order, fact);
     if (status == DB_OK && rule->expires) {
         const char *invoice_id = json_string_value(json_object_get(fact, "invoice_id"));
         status = expiry_timer(db, order_id, invoice_id ? invoice_id : "",

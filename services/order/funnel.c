@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "services/order/assignment.h"
 #include "services/order/events.h"
+#include "services/order/returning.h"
 #include "services/order/rules.h"
 #include "services/order/tasks.h"
 #include "services/order/totals.h"
@@ -230,7 +231,10 @@ static db_status_t on_arrival(order_app_t *app, const emitter_t *em, order_t *or
             status = store_customer_spent(db, order->customer_id, order->total_minor,
                                           app->vip_threshold_minor);
     } else if (strcmp(to, "cancelled") == 0) {
-        status = events_cancelled(em, order, reason, actor->id, from);
+        bool refund_on_return = false;
+        status = returning_cancelled(db, order, from, &refund_on_return);
+        if (status == DB_OK)
+            status = events_cancelled(em, order, reason, actor->id, from, refund_on_return);
     }
     return status;
 }

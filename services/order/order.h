@@ -17,6 +17,7 @@
  *   funnel.c        status moves, by people and by conveyor itself
  *   stock.c         the inventory stream's facts (held, short, released)
  *   facts.c         the payment and shipping streams' facts
+ *   returning.c     a cancelled order's refund waiting for its parcel
  *   editing.c       a manager's edit of an order before it is assembled
  *   tasks.c         tasks for people and the timers that open them
  *   history.c       the order's history: who did what, and the actors

@@ -193,6 +193,15 @@ static const struct {
                "ON CONFLICT (order_id, refund_key) DO UPDATE SET status = EXCLUDED.status, "
                "amount_minor = EXCLUDED.amount_minor, at = EXCLUDED.at "
                "WHERE order_refunds.status = 'failed' AND EXCLUDED.status = 'succeeded'"},
+    {"order_refund_hold_open", "INSERT INTO order_refund_holds (order_id, held_minor) VALUES ($1, "
+                               "$2) ON CONFLICT (order_id) DO NOTHING"},
+    {"order_refund_hold_lock",
+     "SELECT held_minor, asked_minor FROM order_refund_holds WHERE order_id = $1 FOR UPDATE"},
+    {"order_return_refund_claim",
+     "WITH r AS (INSERT INTO order_return_refunds (order_id, return_id, request_id, amount_minor) "
+     "VALUES ($1, $2, $3, $4) ON CONFLICT (order_id, return_id) DO NOTHING RETURNING amount_minor) "
+     "UPDATE order_refund_holds h SET asked_minor = h.asked_minor + r.amount_minor FROM r "
+     "WHERE h.order_id = $1"},
 
     /* staff and assignment */
     {"candidates", "SELECT id, open_orders, capacity, coalesce(" MS_OF(
@@ -1120,6 +1129,51 @@ db_status_t store_order_refund_claim(db_t *db, const order_refund_t *refund, boo
     db_status_t status = db_run_count(db, "order_refund_claim", &params, &rows);
     if (status == DB_OK)
         *applied = rows == 1;
+    return status;
+}
+
+db_status_t store_refund_hold_open(db_t *db, const char *order_id, int64_t held_minor)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_i64(&params, held_minor);
+    return db_run(db, "order_refund_hold_open", &params, NULL);
+}
+
+db_status_t store_refund_hold_lock(db_t *db, const char *order_id, bool *found, int64_t *held_minor,
+                                   int64_t *asked_minor)
+{
+    *found = false;
+    *held_minor = *asked_minor = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_refund_hold_lock", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) == 1) {
+        *found = true;
+        *held_minor = db_get_i64_or(res, 0, 0, 0);
+        *asked_minor = db_get_i64_or(res, 0, 1, 0);
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+db_status_t store_return_refund_claim(db_t *db, const char *order_id, const char *return_id,
+                                      const char *request_id, int64_t amount_minor, bool *claimed)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, return_id);
+    db_param_text(&params, request_id);
+    db_param_i64(&params, amount_minor);
+    int64_t rows = 0;
+    db_status_t status = db_run_count(db, "order_return_refund_claim", &params, &rows);
+    *claimed = status == DB_OK && rows == 1;
     return status;
 }
 

@@ -268,6 +268,20 @@ typedef struct {
  * succeeded); a failure followed by its success is applied. */
 db_status_t store_order_refund_claim(db_t *db, const order_refund_t *refund, bool *applied);
 
+/* A paid order cancelled with its parcel out (returning.c): what the
+ * payment service holds until the parcel is received; kept once. */
+db_status_t store_refund_hold_open(db_t *db, const char *order_id, int64_t held_minor);
+
+/* Locks the order's hold; *found false when it has none. */
+db_status_t store_refund_hold_lock(db_t *db, const char *order_id, bool *found, int64_t *held_minor,
+                                   int64_t *asked_minor);
+
+/* Records the refund asked for a received return (request_id, amount)
+ * and adds it to the hold's asked sum: *claimed false when that return
+ * asked before (nothing written). */
+db_status_t store_return_refund_claim(db_t *db, const char *order_id, const char *return_id,
+                                      const char *request_id, int64_t amount_minor, bool *claimed);
+
 /* --- staff and assignment ----------------------------------------------- */
 
 /* Managers who could take an order in region_key now; caller frees. */

@@ -266,7 +266,7 @@ db_status_t billing_requested(payment_app_t *app, const emitter_t *em, const cha
 }
 
 db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const char *order_id,
-                              uint64_t version, int64_t number)
+                              uint64_t version, int64_t number, bool refund_on_return)
 {
     db_t *db = emitter_db(em);
     pay_order_t order;
@@ -279,6 +279,7 @@ db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const cha
     if (order.position.cancelled)
         return DB_OK;
     order.position.cancelled = true;
+    order.position.awaiting_return = refund_on_return;
     if (version > order.version)
         order.version = version;
     status = cancel_live(em, order_id, "order_cancelled");

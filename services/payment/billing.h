@@ -11,7 +11,11 @@
  * status says so.
  *
  * order.cancelled: open invoices are cancelled (invoice.cancelled, voided
- * at the bank), and whatever was paid goes back (refunds.h).
+ * at the bank), and whatever was paid goes back (refunds.h) — unless the
+ * order was cancelled while its parcel is with the carrier
+ * (refund_on_return): then what was paid, up to the total, is held until
+ * the order asks for it on the parcel's receipt (refund.requested); only
+ * money beyond the total goes back at once.
  */
 #ifndef PAYMENT_BILLING_H
 #define PAYMENT_BILLING_H
@@ -79,6 +83,6 @@ db_status_t billing_requested(payment_app_t *app, const emitter_t *em, const cha
                               billing_request_outcome_t *outcome_out);
 
 db_status_t billing_cancelled(payment_app_t *app, const emitter_t *em, const char *order_id,
-                              uint64_t version, int64_t number);
+                              uint64_t version, int64_t number, bool refund_on_return);
 
 #endif

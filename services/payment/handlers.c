@@ -133,7 +133,8 @@ static handler_result_t on_order_confirmed(inbox_event_t *event, void *arg)
     return result;
 }
 
-/* order.cancelled: void what is open, refund what was paid. */
+/* order.cancelled: void what is open, refund what was paid (or hold it
+ * while the parcel comes back: refund_on_return). */
 static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
 {
     payment_app_t *app = arg;
@@ -146,10 +147,10 @@ static handler_result_t on_order_cancelled(inbox_event_t *event, void *arg)
         result = inbox_reject(event, "bad_payload", "order.cancelled names no order");
     } else {
         emitter_t em = emitter_of_event(event);
-        result = answer(
-            event,
-            billing_cancelled(app, &em, wire->order_id, wire->version, (int64_t)wire->number),
-            wire->order_id);
+        result = answer(event,
+                        billing_cancelled(app, &em, wire->order_id, wire->version,
+                                          (int64_t)wire->number, wire->refund_on_return),
+                        wire->order_id);
     }
     conveyor__order_cancelled__free_unpacked(wire, NULL);
     return result;

@@ -93,9 +93,14 @@ static void settle(const ledger_position_t *p, int64_t received, int64_t refunde
     int64_t kept = paid - refunding; /* what stays once refunds in flight land */
     /* what was given back on request is no longer owed */
     int64_t owed = p->cancelled || waived >= p->total_minor ? 0 : p->total_minor - waived;
+    /* a cancelled order whose parcel is on its way back keeps the money
+     * for the goods until they are received: owed for the excess, not due */
+    int64_t held =
+        p->cancelled && p->awaiting_return && waived < p->total_minor ? p->total_minor - waived : 0;
+    int64_t keeps = owed > held ? owed : held;
     out->paid_minor = paid;
     out->due_minor = owed > kept ? owed - kept : 0;
-    out->excess_minor = kept > owed ? kept - owed : 0;
+    out->excess_minor = kept > keeps ? kept - keeps : 0;
     out->status = status_of(p, paid, out->due_minor);
 }
 

@@ -13,6 +13,11 @@
  *     on request (a return, a refund claim, a manager's refund: reason
  *     'requested', not failed) is waived, the customer no longer owes it;
  *     a refund of an overpayment or of a cancelled order waives nothing;
+ *   - an order cancelled while its paid parcel is with the carrier
+ *     (awaiting_return) holds what stays paid, up to its total less what
+ *     was waived: that money goes back on request once the parcel is
+ *     received (refund.requested), so it is not excess; only money beyond
+ *     that is refunded by itself;
  *   - due = max(owed - paid, 0): what the customer must still pay;
  *   - money beyond the total is an overpayment, refunded by itself; money
  *     that arrives for a cancelled order is all excess, refunded and
@@ -56,6 +61,8 @@ typedef struct {
                                 failed: given back for goods returned or a claim, so
                                 no longer owed */
     bool cancelled;          /* the order was cancelled: nothing is owed */
+    bool awaiting_return;    /* cancelled with its parcel out: what was paid is held
+                                (not excess) until refunds on request give it back */
 } ledger_position_t;
 
 /* What a movement does to the position. */

@@ -260,6 +260,18 @@ db_status_t refunds_requested(payment_app_t *app, const emitter_t *em,
     db_status_t status = store_order_lock(db, request->order_id, &order, &found);
     if (status != DB_OK)
         return status;
+    /* the same request heard again (a replay, a second publication): its
+     * refunds are open already; asking again would count the money twice
+     * or refuse it as more than was paid */
+    bool known = false;
+    status = store_refund_request_known(db, request->request_id, &known);
+    if (status != DB_OK || known) {
+        if (known)
+            log_info("a refund request already opened was heard again: nothing changes",
+                     LF_STR("order_id", request->order_id),
+                     LF_STR("request_id", request->request_id));
+        return status;
+    }
     int64_t refundable = found ? ledger_refundable(&order.position) : 0;
     if (request->amount_minor <= 0 || request->amount_minor > refundable) {
         refund_row_t refused;

@@ -17,7 +17,7 @@
     t "order_id::text, " t "version, " t "number, " t "currency, "                                 \
       "coalesce(" t "customer_email, ''), coalesce(" t "customer_phone, ''), " t "terms, " t       \
       "total_minor, " t "received_minor, " t "refunded_minor, " t "refunding_minor, " t            \
-      "cancelled, " t "status, " t "waived_minor"
+      "cancelled, " t "status, " t "waived_minor, " t "awaiting_return"
 #define ORDER_COLUMNS ORDER_COLUMNS_OF("")
 
 #define INVOICE_COLUMNS_OF(t)                                                                      \
@@ -54,7 +54,7 @@ static const struct {
      "ON CONFLICT (order_id) DO NOTHING"},
     {"pay_order_write", "UPDATE orders SET version = $2, received_minor = $3, refunded_minor = $4, "
                         "  refunding_minor = $5, status = $6, cancelled = $7, waived_minor = $8, "
-                        "  updated_at = now() WHERE order_id = $1::uuid"},
+                        "  awaiting_return = $9, updated_at = now() WHERE order_id = $1::uuid"},
     {"pay_order_receipt", "SELECT receipt FROM orders WHERE order_id = $1::uuid"},
 
     {"pay_invoice_insert",
@@ -131,6 +131,8 @@ static const struct {
      "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, nullif($7, ''), nullif($8, ''), "
      "        $9::jsonb, 'pending') "
      "ON CONFLICT (request_ref) DO NOTHING"},
+    {"pay_refund_request_known",
+     "SELECT 1 FROM refunds WHERE left(request_ref, length($1) + 1) = $1 || '/' LIMIT 1"},
     {"pay_refund_lock",
      "SELECT " REFUND_COLUMNS " FROM refunds WHERE refund_id = $1::uuid FOR UPDATE"},
     {"pay_refund_receipt", "SELECT receipt FROM refunds WHERE refund_id = $1::uuid"},
@@ -167,7 +169,7 @@ static const struct {
      "  'paid_minor', o.received_minor - o.refunded_minor, "
      "  'due_minor', CASE WHEN o.cancelled THEN 0 ELSE greatest(o.total_minor - o.waived_minor "
      "      - (o.received_minor - o.refunded_minor - o.refunding_minor), 0) END, "
-     "  'cancelled', o.cancelled, "
+     "  'cancelled', o.cancelled, 'awaiting_return', o.awaiting_return, "
      "  'invoices', coalesce((SELECT json_agg(json_build_object("
      "      'invoice_id', i.invoice_id, 'status', i.status, 'provider', i.provider, "
      "      'amount_minor', i.amount_minor, 'payment_url', i.payment_url, "
@@ -364,6 +366,7 @@ static int read_order(const PGresult *res, int r, int c, pay_order_t *order)
     p->cancelled = db_get_bool(res, r, c + 11);
     if (db_get_i64(res, r, c + 13, &p->waived_minor) != 0)
         return -1;
+    p->awaiting_return = db_get_bool(res, r, c + 14);
     ledger_after_t now;
     if (ledger_state(p, &now) != LEDGER_OK)
         return -1;
@@ -415,6 +418,7 @@ db_status_t store_order_write(db_t *db, const pay_order_t *order)
     db_param_text(&params, pay_status_name(order->status));
     db_param_bool(&params, order->position.cancelled);
     db_param_i64(&params, order->position.waived_minor);
+    db_param_bool(&params, order->position.awaiting_return);
     return db_run(db, "pay_order_write", &params, NULL);
 }
 
@@ -779,6 +783,20 @@ db_status_t store_refund_insert(db_t *db, const refund_row_t *refund, const json
     status = db_run_count(db, "pay_refund_insert", &params, &rows);
     free(receipt_text);
     *created_out = status == DB_OK && rows == 1;
+    return status;
+}
+
+db_status_t store_refund_request_known(db_t *db, const char *request_id, bool *known_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, request_id);
+    PGresult *res = NULL;
+    *known_out = false;
+    db_status_t status = db_run(db, "pay_refund_request_known", &params, &res);
+    if (status == DB_OK)
+        *known_out = PQntuples(res) > 0;
+    PQclear(res);
     return status;
 }
 

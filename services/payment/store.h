@@ -259,6 +259,9 @@ typedef struct {
  * refund for the same request_ref exists (nothing written). */
 db_status_t store_refund_insert(db_t *db, const refund_row_t *refund, const json_t *receipt,
                                 bool *created_out);
+/* Whether refunds were opened for this refund.requested's request_id
+ * (their request_ref "<request_id>/<part>"). */
+db_status_t store_refund_request_known(db_t *db, const char *request_id, bool *known_out);
 db_status_t store_refund_lock(db_t *db, const char *refund_id, refund_row_t *out, bool *found_out);
 db_status_t store_refund_receipt(db_t *db, const char *refund_id, json_t **out);
 /* The refund the bank knows by bank_refund_id; *found false when none. */

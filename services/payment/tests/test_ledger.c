@@ -6,7 +6,9 @@
  * excess is not asked back twice), refusals leave the result untouched,
  * sums that would overflow are refused, F15's statuses follow from the
  * terms, and money given back on request (a return, a refund claim) is
- * no longer owed while an excess refunded owes nothing more or less.
+ * no longer owed while an excess refunded owes nothing more or less; an
+ * order cancelled with its parcel out holds what was paid (not excess)
+ * until it is asked back on request.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,6 +124,48 @@ static void test_cancelled_and_refunded_owes_nothing(void **state)
     assert_int_equal(ledger_state(&position, &after), LEDGER_OK);
     assert_int_equal(after.excess_minor, 1000);
     assert_int_equal(ledger_refund(&position, 1000, &after), LEDGER_OK);
+    assert_int_equal(after.excess_minor, 0);
+    assert_int_equal(after.due_minor, 0);
+}
+
+static void test_cancelled_with_parcel_out_holds_the_money(void **state)
+{
+    (void)state;
+    /* 1,000 paid; cancelled while the parcel is with the carrier: nothing
+     * to refund by itself until the parcel is back */
+    ledger_position_t position = PREPAID_1000;
+    position.received_minor = 1000;
+    position.cancelled = true;
+    position.awaiting_return = true;
+    ledger_after_t after;
+    assert_int_equal(ledger_state(&position, &after), LEDGER_OK);
+    assert_int_equal(after.excess_minor, 0);
+    assert_int_equal(after.due_minor, 0);
+    assert_int_equal(after.paid_minor, 1000);
+    assert_int_equal(ledger_refundable(&position), 1000);
+
+    /* money beyond the total still goes back at once */
+    assert_int_equal(ledger_receive(&position, 300, &after), LEDGER_OK);
+    assert_int_equal(after.excess_minor, 300);
+    assert_int_equal(after.due_minor, 0);
+
+    /* the parcel received: 600 of it asked back on request, 400 held */
+    assert_int_equal(ledger_refund_waived(&position, 600, &after), LEDGER_OK);
+    assert_int_equal(after.excess_minor, 0);
+    assert_int_equal(after.due_minor, 0);
+    position.refunding_minor = 600;
+    position.waived_minor = 600;
+    assert_int_equal(ledger_state(&position, &after), LEDGER_OK);
+    assert_int_equal(after.excess_minor, 0);
+
+    /* the rest asked back too: nothing held, nothing excess, nothing due */
+    assert_int_equal(ledger_refund_waived(&position, 400, &after), LEDGER_OK);
+    assert_int_equal(after.excess_minor, 0);
+    position.refunding_minor = 0;
+    position.refunded_minor = 1000;
+    position.waived_minor = 1000;
+    assert_int_equal(ledger_state(&position, &after), LEDGER_OK);
+    assert_int_equal(after.paid_minor, 0);
     assert_int_equal(after.excess_minor, 0);
     assert_int_equal(after.due_minor, 0);
 }
@@ -251,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_refund_in_flight_is_not_asked_twice),
         cmocka_unit_test(test_refund_bounded_by_what_was_paid),
         cmocka_unit_test(test_cancelled_and_refunded_owes_nothing),
+        cmocka_unit_test(test_cancelled_with_parcel_out_holds_the_money),
         cmocka_unit_test(test_requested_refund_of_part_leaves_nothing_due),
         cmocka_unit_test(test_excess_refund_leaves_what_is_owed),
         cmocka_unit_test(test_overflow_and_bad_positions_refused),
