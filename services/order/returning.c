@@ -90,10 +90,10 @@ static db_status_t priced_lines(db_t *db, const char *order_id, const json_t *re
             quantity = line->quantity;
         int64_t share = (int64_t)((__int128)line->total_minor * quantity / line->quantity);
         *value += share;
-        json_t *priced = json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "line_no", (json_int_t)line->line_no,
-                                   "sku", line->sku, "name", line->name, "quantity",
-                                   (json_int_t)quantity, "total_minor", (json_int_t)share,
-                                   "vat_rate_bp", (json_int_t)line->vat_rate_bp);
+        json_t *priced = json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "line_no",
+                                   (json_int_t)line->line_no, "sku", line->sku, "name", line->name,
+                                   "quantity", (json_int_t)quantity, "total_minor",
+                                   (json_int_t)share, "vat_rate_bp", (json_int_t)line->vat_rate_bp);
         if (!priced || json_array_append_new(out, priced) != 0) {
             json_decref(out);
             out = NULL;
@@ -153,18 +153,18 @@ db_status_t returning_received(const emitter_t *em, const order_t *order, const 
     snprintf(reason, sizeof reason, "Возврат посылки отменённого заказа %llu",
              (unsigned long long)order->number);
     const char *actor = json_string_value(json_object_get(fact, "actor"));
-    json_t *request = json_pack("{s:s,s:s,s:s,s:I,s:o}", "id", "", "order_id", order->id, "name",
-                                reason, "amount_minor", (json_int_t)amount, "lines",
-                                lines ? lines : json_array());
+    json_t *request =
+        json_pack("{s:s,s:s,s:s,s:I,s:o}", "id", "", "order_id", order->id, "name", reason,
+                  "amount_minor", (json_int_t)amount, "lines", lines ? lines : json_array());
     if (!request)
         return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for order %s's refund request",
                        order->id);
     status = events_refund_requested(em, request, request_id, actor ? actor : "");
     json_decref(request);
     if (status == DB_OK)
-        status = merge_payment(
-            db, order->id,
-            json_pack("{s:s,s:s}", "refund_state", left > amount ? "pending_return" : "requested",
-                      "refund_request_id", request_id));
+        status = merge_payment(db, order->id,
+                               json_pack("{s:s,s:s}", "refund_state",
+                                         left > amount ? "pending_return" : "requested",
+                                         "refund_request_id", request_id));
     return status;
 }
