@@ -126,6 +126,9 @@ it_assert_eq 2 "$(nt_count "order_id = '$o1' AND event_type = 'order.changed' AN
     "the late older edit told nothing"
 it_assert_eq "Заказ №$n1 принят.|Заказ №$n1 изменён. Итого: 8${nbsp}800,00 ₽|Заказ №$n1 изменён. Итого: 7${nbsp}950,00 ₽" \
     "$(sms_to +79991110001)" "the customer's SMS, in order, each once"
+out=$(nt_api POST /v1/templates/order_changed/sms/en/preview "{\"order_id\":\"$o1\"}")
+it_assert_eq "Order No. $n1 changed. Total: 7,950.00 RUB" "$(http_body "$out" | jq -r .body)" \
+    "the English SMS of an edit, against the order as now known"
 
 # --- short of stock, then supplied: "new" again in words of its own ------------------
 o2=00000000-0000-4000-8000-0000000000c2
