@@ -144,7 +144,8 @@ json_t *dispatch_render(notification_app_t *app, db_t *db, const json_t *tmpl, c
     if (!status[0])
         status = text_of(order, "status");
     if (status[0]) {
-        *status_out = store_status_label(db, status, language, label, sizeof label);
+        *status_out = store_status_label(db, status, text_of(extras, "from_status"), language,
+                                         label, sizeof label);
         if (*status_out != DB_OK)
             return NULL;
     }
@@ -156,7 +157,16 @@ json_t *dispatch_render(notification_app_t *app, db_t *db, const json_t *tmpl, c
         .shop_name = app->shop_name,
         .unsubscribe_url = unsubscribe_url ? unsubscribe_url : "",
     };
+    /* carriers, tracking statuses, delivery methods: named for people */
+    json_t *codes = placeholders_codes(&in), *names = NULL;
+    *status_out = codes ? store_labels(db, codes, language, &names)
+                        : db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not list the codes to name");
+    json_decref(codes);
+    if (*status_out != DB_OK)
+        return NULL;
+    in.names = names;
     json_t *data = placeholders_data(&in);
+    json_decref(names);
     json_t *out = json_object();
     if (!data || !out) {
         json_decref(data);

@@ -53,21 +53,27 @@ static void short_enum(json_t *object, const char *key, const char *prefix)
     json_object_set_new(object, key, json_string(strcmp(out, "unspecified") == 0 ? "" : out));
 }
 
+/* A delivery's address as one line (the pickup point's id for one). */
+static void address_line(const json_t *delivery, char *pickup, size_t size)
+{
+    const json_t *address = json_object_get(delivery, "address");
+    if (text_of(address, "text")[0])
+        snprintf(pickup, size, "%s", text_of(address, "text"));
+    else
+        snprintf(pickup, size, "%s%s%s%s%s", text_of(address, "postal_code"),
+                 text_of(address, "city")[0] ? " " : "", text_of(address, "city"),
+                 text_of(address, "line1")[0] ? ", " : "", text_of(address, "line1"));
+    if (text_of(delivery, "pickup_point_id")[0])
+        snprintf(pickup, size, "%s", text_of(delivery, "pickup_point_id"));
+}
+
 /* order.placed: who, where, how delivered, the lines as asked. */
 static db_status_t keep_placed(db_t *db, const char *order_id, const json_t *msg)
 {
     const json_t *customer = json_object_get(msg, "customer");
     const json_t *delivery = json_object_get(msg, "delivery");
-    const json_t *address = json_object_get(delivery, "address");
     char pickup[600];
-    if (text_of(address, "text")[0])
-        snprintf(pickup, sizeof pickup, "%s", text_of(address, "text"));
-    else
-        snprintf(pickup, sizeof pickup, "%s%s%s%s%s", text_of(address, "postal_code"),
-                 text_of(address, "city")[0] ? " " : "", text_of(address, "city"),
-                 text_of(address, "line1")[0] ? ", " : "", text_of(address, "line1"));
-    if (text_of(delivery, "pickup_point_id")[0])
-        snprintf(pickup, sizeof pickup, "%s", text_of(delivery, "pickup_point_id"));
+    address_line(delivery, pickup, sizeof pickup);
     json_t *fields = json_pack(
         "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "number",
         (json_int_t)u64_of(msg, "number"), "title", text_of(msg, "title"), "customer_id",
@@ -97,9 +103,86 @@ static db_status_t keep_extra(db_t *db, const char *order_id, const json_t *msg,
     return status;
 }
 
+/* What keeping an event decided beyond the kept facts. */
+typedef struct {
+    bool quiet;     /* its triggers do not run (an edit told later, or never) */
+    json_t *change; /* an edit whose prices came with this event: told now (owned) */
+} kept_t;
+
+static bool names(const json_t *array, const char *word)
+{
+    size_t i;
+    const json_t *item;
+    json_array_foreach(array, i, item)
+    {
+        if (json_is_string(item) && strcmp(json_string_value(item), word) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* order.changed (issue 14 item 1): a manager's edit at a new version. Its
+ * delivery is kept at once. The customer is told with the edit's own
+ * totals when they are final (the lines stay and the order was priced);
+ * an edit of the lines is told once inventory priced them, with the
+ * order.reserved of its version or a later one (keep's order.reserved),
+ * so the total told is the one billed; an edit made while an earlier one
+ * waits for its prices joins it and is told with it, once. An edit of a
+ * version already kept or passed, or of an order never heard placed,
+ * tells nothing. */
+static db_status_t keep_changed(db_t *db, const char *order_id, json_t *msg, const notice_t *notice,
+                                kept_t *kept)
+{
+    kept->quiet = true;
+    uint64_t version = u64_of(msg, "version");
+    json_t *order = NULL;
+    db_status_t status = store_order_json(db, order_id, &order);
+    if (status != DB_OK || !order || u64_of(order, "version") == 0 ||
+        version <= u64_of(order, "version")) {
+        json_decref(order);
+        return status;
+    }
+    const json_t *earlier = json_object_get(json_object_get(order, "pending_change"), "facts");
+    json_t *changed = json_object_get(msg, "changed");
+    if (json_is_array(changed)) { /* what an earlier edit still untold changed too */
+        size_t i;
+        const json_t *item;
+        json_array_foreach(json_object_get(earlier, "changed"), i, item)
+        {
+            if (json_is_string(item) && !names(changed, json_string_value(item)))
+                json_array_append(changed, (json_t *)(uintptr_t)item);
+        }
+    }
+    bool priced = json_is_integer(json_object_get(json_object_get(order, "totals"), "total_minor"));
+    bool now = priced && !earlier && !names(changed, "lines");
+    json_decref(order);
+    const json_t *delivery = json_object_get(msg, "delivery");
+    char pickup[600];
+    address_line(delivery, pickup, sizeof pickup);
+    json_t *fields = json_pack("{s:s,s:s,s:s}", "delivery_method", text_of(delivery, "method"),
+                               "region", text_of(msg, "region"), "pickup_address", pickup);
+    if (fields && !json_is_object(delivery))
+        json_object_del(fields, "pickup_address"); /* no delivery said: the one known stays */
+    json_t *pending = now ? NULL
+                          : json_pack("{s:s,s:I,s:I,s:O}", "event_id", notice->event_id, "version",
+                                      (json_int_t)version, "occurred_at_ms",
+                                      (json_int_t)notice->occurred_at_ms, "facts", msg);
+    bool applied = false;
+    if (!fields || (!now && !pending))
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not keep order %s's edit", order_id);
+    else
+        status =
+            store_order_changed(db, order_id, version, fields,
+                                now ? json_object_get(msg, "totals") : NULL, pending, &applied);
+    kept->quiet = !(now && applied);
+    json_decref(fields);
+    json_decref(pending);
+    return status;
+}
+
 /* What the topic adds to the order's kept facts, and to the notice. */
 static db_status_t keep(db_t *db, const char *type, const char *order_id, json_t *msg,
-                        notice_t *notice)
+                        notice_t *notice, kept_t *kept)
 {
     if (strcmp(type, "stock.low") == 0) {
         notice->purchaser_email = text_of(msg, "buyer_email");
@@ -111,10 +194,16 @@ static db_status_t keep(db_t *db, const char *type, const char *order_id, json_t
         return DB_OK; /* a fact about no order keeps nothing */
     if (strcmp(type, "order.placed") == 0)
         return keep_placed(db, order_id, msg);
-    if (strcmp(type, "order.reserved") == 0 || strcmp(type, "order.confirmed") == 0)
-        return store_order_priced(db, order_id, u64_of(msg, "version"),
-                                  json_object_get(msg, "lines"), json_object_get(msg, "totals"),
-                                  text_of(msg, "payment_terms"));
+    if (strcmp(type, "order.reserved") == 0 || strcmp(type, "order.confirmed") == 0) {
+        db_status_t status =
+            store_order_priced(db, order_id, u64_of(msg, "version"), json_object_get(msg, "lines"),
+                               json_object_get(msg, "totals"), text_of(msg, "payment_terms"));
+        if (status == DB_OK) /* an edit waiting for these prices */
+            status = store_order_change_take(db, order_id, u64_of(msg, "version"), &kept->change);
+        return status;
+    }
+    if (strcmp(type, "order.changed") == 0)
+        return keep_changed(db, order_id, msg, notice, kept);
     if (strcmp(type, "order.status_changed") == 0) {
         json_object_set(msg, "status", json_object_get(msg, "to_status"));
         return store_order_status(db, order_id, u64_of(msg, "version"), u64_of(msg, "number"),
@@ -204,9 +293,23 @@ static handler_result_t on_event(inbox_event_t *event, void *arg)
         .extras = msg,
         .occurred_at_ms = event->occurred_at_ms,
     };
-    db_status_t status = keep(event->db, event->type, order_id, msg, &notice);
-    if (status == DB_OK)
+    kept_t kept = {0};
+    db_status_t status = keep(event->db, event->type, order_id, msg, &notice, &kept);
+    if (status == DB_OK && !kept.quiet)
         status = dispatch_event(app, event->db, &notice, NULL);
+    if (status == DB_OK && kept.change) { /* the edit, told as heard, with its prices now */
+        const json_t *facts = json_object_get(kept.change, "facts");
+        notice_t told = {
+            .event_id = text_of(kept.change, "event_id"),
+            .event_type = "order.changed",
+            .order_id = order_id,
+            .facts = facts,
+            .extras = facts,
+            .occurred_at_ms = json_integer_value(json_object_get(kept.change, "occurred_at_ms")),
+        };
+        status = dispatch_event(app, event->db, &told, NULL);
+    }
+    json_decref(kept.change);
     if (status == DB_OK && order_id[0] && strcmp(event->type, "order.placed") == 0)
         status = dispatch_waiting(app, event->db, order_id, NULL);
     char what[160];
@@ -225,6 +328,7 @@ static const struct {
     {"order", "order.status_changed"},
     {"order", "order.reserved"},
     {"order", "order.confirmed"},
+    {"order", "order.changed"},
     {"order", "order.cancelled"},
     {"order", "order.delivered"},
     {"order", "task.created"},

@@ -122,6 +122,87 @@ static const char *payment_url_of(const placeholders_in_t *in)
     return fact(in, "payment_url");
 }
 
+/* Whether the order's parcel has left the store as this message sees it:
+ * the event is the parcel's own (a shipment's), or the order is carried,
+ * delivered or back, or was cancelled on its way. A parcel labelled and
+ * cancelled before that had its label voided: its number names nothing. */
+static bool parcel_out(const placeholders_in_t *in)
+{
+    if (json_string_value(json_object_get(in->event, "shipment_id")))
+        return true;
+    const char *status = text_of(in->event, "to_status");
+    if (!status[0])
+        status = text_of(in->event, "status");
+    if (!status[0])
+        status = text_of(in->order, "status");
+    const char *from = text_of(in->event, "from_status");
+    static const char *const out[] = {"handed_to_carrier", "rescheduled", "delivered", "completed",
+                                      "returned"};
+    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+        if (strcmp(status, out[i]) == 0 ||
+            (strcmp(status, "cancelled") == 0 && i < 2 && strcmp(from, out[i]) == 0))
+            return true;
+    return false;
+}
+
+/* The tracking number or link: the event's own, else the kept one while
+ * the parcel is out. */
+static const char *tracking_of(const placeholders_in_t *in, const char *key)
+{
+    const char *own = json_string_value(json_object_get(in->event, key));
+    if (own && own[0])
+        return own;
+    return parcel_out(in) ? text_of(json_object_get(in->order, "extra"), key) : "";
+}
+
+json_t *placeholders_codes(const placeholders_in_t *in)
+{
+    json_t *codes = json_object();
+    if (!codes)
+        return NULL;
+    const char *carrier = fact(in, "carrier");
+    const char *tracking = text_of(in->event, "tracking_status");
+    const char *method = text_of(in->order, "delivery_method");
+    if (carrier[0])
+        json_object_set_new(codes, "carrier", json_string(carrier));
+    if (tracking[0])
+        json_object_set_new(codes, "tracking_status", json_string(tracking));
+    if (method[0])
+        json_object_set_new(codes, "delivery_method", json_string(method));
+    return codes;
+}
+
+/* The name of kind's code for people (the code when it has none), and the
+ * code itself as <key>_code. */
+static void set_named(json_t *data, const placeholders_in_t *in, const char *key, const char *code)
+{
+    const char *name = code[0] ? json_string_value(json_object_get(in->names, key)) : NULL;
+    set_text(data, key, name && name[0] ? name : code);
+    char code_key[64];
+    snprintf(code_key, sizeof code_key, "%s_code", key);
+    set_text(data, code_key, code);
+}
+
+/* order.changed's "changed" (lines, delivery, discount) as booleans. */
+static void set_changed(json_t *data, const json_t *event)
+{
+    static const char *const what[] = {"lines", "delivery", "discount"};
+    const json_t *changed = json_object_get(event, "changed");
+    for (size_t i = 0; i < sizeof what / sizeof what[0]; i++) {
+        bool named = false;
+        size_t j;
+        const json_t *item;
+        json_array_foreach(changed, j, item)
+        {
+            named =
+                named || (json_is_string(item) && strcmp(json_string_value(item), what[i]) == 0);
+        }
+        char key[32];
+        snprintf(key, sizeof key, "%s_changed", what[i]);
+        json_object_set_new(data, key, json_boolean(named));
+    }
+}
+
 static const json_t *fact_value(const placeholders_in_t *in, const char *key)
 {
     const json_t *value = json_object_get(in->event, key);
@@ -149,15 +230,17 @@ json_t *placeholders_data(const placeholders_in_t *in)
     set_text(data, "customer_email", text_of(order, "customer_email"));
     set_text(data, "customer_phone", text_of(order, "customer_phone"));
     set_text(data, "manager_name", fact(in, "manager_name"));
-    set_text(data, "delivery_method", text_of(order, "delivery_method"));
+    set_named(data, in, "delivery_method", text_of(order, "delivery_method"));
     set_text(data, "pickup_address", text_of(order, "pickup_address"));
     json_object_set_new(data, "items", items_of(order, currency, language));
     json_object_set_new(data, "totals", totals_of(totals, currency, language));
     set_text(data, "payment_url", payment_url_of(in));
     set_money(data, "invoice_amount", fact_value(in, "invoice_amount_minor"), currency, language);
-    set_text(data, "tracking_number", fact(in, "tracking_number"));
-    set_text(data, "tracking_url", fact(in, "tracking_url"));
-    set_text(data, "carrier", fact(in, "carrier"));
+    set_text(data, "tracking_number", tracking_of(in, "tracking_number"));
+    set_text(data, "tracking_url", tracking_of(in, "tracking_url"));
+    set_named(data, in, "carrier", fact(in, "carrier"));
+    set_named(data, in, "tracking_status", text_of(in->event, "tracking_status"));
+    set_changed(data, in->event);
     const json_t *short_items = json_object_get(in->event, "short_items");
     json_object_set_new(data, "short_items",
                         json_is_array(short_items) ? json_deep_copy(short_items) : json_array());
@@ -210,6 +293,14 @@ json_t *render_sample(bool truthy)
         json_object_set_new(sample, "claim_type", json_string(t));
         json_object_set_new(sample, "claim_comment", json_string(t));
         json_object_set_new(sample, "claim_amount", json_string(t));
+        static const char *const codes[] = {"carrier_code", "tracking_status",
+                                            "tracking_status_code", "delivery_method_code"};
+        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+            json_object_set_new(sample, codes[i], json_string(t));
+        static const char *const flags[] = {"lines_changed", "delivery_changed",
+                                            "discount_changed"};
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+            json_object_set_new(sample, flags[i], json_boolean(truthy));
     }
     json_decref(line);
     json_decref(short_line);

@@ -81,6 +81,21 @@ static const struct {
      "INSERT INTO orders AS o (order_id, extra) VALUES ($1::uuid, $2::jsonb) "
      "ON CONFLICT (order_id) DO UPDATE SET extra = o.extra || EXCLUDED.extra, updated_at = now()"},
     {"nt_order_json", "SELECT row_to_json(o) FROM orders o WHERE order_id = $1::uuid"},
+    {"nt_order_changed",
+     "UPDATE orders o SET version = $2, "
+     "  delivery_method = CASE WHEN coalesce(f->>'delivery_method', '') = '' THEN "
+     "o.delivery_method "
+     "                    ELSE f->>'delivery_method' END, "
+     "  pickup_address = CASE WHEN f ? 'pickup_address' THEN f->>'pickup_address' "
+     "                   ELSE o.pickup_address END, "
+     "  region = CASE WHEN coalesce(f->>'region', '') = '' THEN o.region ELSE f->>'region' END, "
+     "  totals = coalesce($4::jsonb, o.totals), pending_change = $5::jsonb, updated_at = now() "
+     "FROM (SELECT $3::jsonb AS f) x WHERE o.order_id = $1::uuid AND o.version < $2 RETURNING 1"},
+    {"nt_order_change_take",
+     "WITH old AS (SELECT pending_change AS c FROM orders WHERE order_id = $1::uuid "
+     "  AND pending_change IS NOT NULL AND (pending_change->>'version')::bigint <= $2 FOR UPDATE) "
+     "UPDATE orders o SET pending_change = NULL FROM old WHERE o.order_id = $1::uuid "
+     "RETURNING old.c"},
     {"nt_staff_json", "SELECT row_to_json(s) FROM staff s WHERE staff_id = $1"},
 
     {"nt_triggers_for",
@@ -89,8 +104,14 @@ static const struct {
     {"nt_template_pick",
      "SELECT " TEMPLATE_JSON " FROM templates m WHERE m.template = $1 AND m.channel = $2 "
      "ORDER BY m.language = $3 DESC, m.language = $4 DESC, m.language LIMIT 1"},
-    {"nt_status_label", "SELECT label FROM status_labels WHERE status = $1 "
-                        "ORDER BY language = $2 DESC, language = 'en' DESC LIMIT 1"},
+    {"nt_status_label",
+     "SELECT label FROM status_labels WHERE status = $1 AND from_status IN ('', $3) "
+     "ORDER BY language = $2 DESC, from_status = $3 DESC, language = 'en' DESC LIMIT 1"},
+    {"nt_labels",
+     "SELECT coalesce(json_object_agg(e.key, coalesce((SELECT l.label FROM labels l "
+     "  WHERE l.kind = e.key AND l.code = e.value "
+     "  ORDER BY l.language = $2 DESC, l.language = 'en' DESC LIMIT 1), e.value)), '{}') "
+     "FROM jsonb_each_text($1::jsonb) e"},
     {"nt_triggers_json",
      "SELECT coalesce(json_agg(" TRIGGER_JSON " ORDER BY t.event_type, t.trigger_id), '[]') "
      "FROM triggers t"},
@@ -335,13 +356,14 @@ db_status_t store_template_pick(db_t *db, const char *name, const char *channel,
     return db_run_json(db, "nt_template_pick", &params, out);
 }
 
-db_status_t store_status_label(db_t *db, const char *status, const char *language, char *out,
-                               size_t out_size)
+db_status_t store_status_label(db_t *db, const char *status, const char *from_status,
+                               const char *language, char *out, size_t out_size)
 {
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, status);
     db_param_text(&params, language);
+    db_param_text(&params, from_status ? from_status : "");
     PGresult *res = NULL;
     db_status_t rc = db_run(db, "nt_status_label", &params, &res);
     if (rc != DB_OK)
@@ -352,6 +374,61 @@ db_status_t store_status_label(db_t *db, const char *status, const char *languag
         snprintf(out, out_size, "%s", status);
     PQclear(res);
     return DB_OK;
+}
+
+db_status_t store_labels(db_t *db, const json_t *codes, const char *language, json_t **out)
+{
+    char *text = json_text(codes);
+    if (!text)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write the codes to name as JSON");
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, text);
+    db_param_text(&params, language);
+    db_status_t status = db_run_json(db, "nt_labels", &params, out);
+    free(text);
+    return status;
+}
+
+db_status_t store_order_changed(db_t *db, const char *order_id, uint64_t version,
+                                const json_t *fields, const json_t *totals, const json_t *pending,
+                                bool *applied_out)
+{
+    *applied_out = false;
+    char *fields_text = json_text(fields);
+    char *totals_text = totals ? json_text(totals) : NULL;
+    char *pending_text = pending ? json_text(pending) : NULL;
+    db_status_t status;
+    if (!fields_text || (totals && !totals_text) || (pending && !pending_text)) {
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write order %s's edit as JSON",
+                         order_id);
+    } else {
+        db_params_t params;
+        db_params_init(&params);
+        db_param_text(&params, order_id);
+        db_param_u64(&params, version);
+        db_param_text(&params, fields_text);
+        db_param_text(&params, totals_text);
+        db_param_text(&params, pending_text);
+        PGresult *res = NULL;
+        status = db_run(db, "nt_order_changed", &params, &res);
+        if (status == DB_OK)
+            *applied_out = PQntuples(res) == 1;
+        PQclear(res);
+    }
+    free(fields_text);
+    free(totals_text);
+    free(pending_text);
+    return status;
+}
+
+db_status_t store_order_change_take(db_t *db, const char *order_id, uint64_t version, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_u64(&params, version);
+    return db_run_json(db, "nt_order_change_take", &params, out);
 }
 
 db_status_t store_triggers_json(db_t *db, json_t **out)

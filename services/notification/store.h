@@ -36,6 +36,21 @@ db_status_t store_order_status(db_t *db, const char *order_id, uint64_t version,
                                const char *status, const char *channel,
                                const char *delivery_method);
 
+/* order.changed (issue 14 item 1) at version, if newer than what is kept:
+ * the delivery (fields: delivery_method, pickup_address, region; a key
+ * absent or "" keeps what is known), the totals (NULL: kept as they are:
+ * the edit's lines are not priced yet) and the edit waiting for its prices
+ * (NULL: none; replaces any). *applied_out false when the order is unknown
+ * or already at this version or a newer one (nothing written). */
+db_status_t store_order_changed(db_t *db, const char *order_id, uint64_t version,
+                                const json_t *fields, const json_t *totals, const json_t *pending,
+                                bool *applied_out);
+
+/* Takes (clears) the order's edit waiting for its prices when it is of
+ * version or older (the order is priced at version): *out the edit as kept,
+ * or NULL when there is none. */
+db_status_t store_order_change_take(db_t *db, const char *order_id, uint64_t version, json_t **out);
+
 /* order.assigned: the manager (and the staff row of them). */
 db_status_t store_order_manager(db_t *db, const char *order_id, const char *manager_id,
                                 const char *name, const char *email, const char *phone);
@@ -60,9 +75,15 @@ db_status_t store_triggers_for(db_t *db, const char *event_type, json_t **out);
 db_status_t store_template_pick(db_t *db, const char *name, const char *channel,
                                 const char *language, const char *fallback, json_t **out);
 
-/* The status's label in language (else English, else the code). */
-db_status_t store_status_label(db_t *db, const char *status, const char *language, char *out,
-                               size_t out_size);
+/* The status's label in language (else English, else the code); the
+ * label of the move from from_status ("" for none) when there is one. */
+db_status_t store_status_label(db_t *db, const char *status, const char *from_status,
+                               const char *language, char *out, size_t out_size);
+
+/* Names for people of codes: codes is an object of kind -> code (kinds of
+ * the labels table: carrier, tracking_status, delivery_method); *out a new
+ * object of kind -> name in language (else English, else the code). */
+db_status_t store_labels(db_t *db, const json_t *codes, const char *language, json_t **out);
 
 db_status_t store_triggers_json(db_t *db, json_t **out);
 db_status_t store_trigger_json(db_t *db, const char *trigger_id, json_t **out);

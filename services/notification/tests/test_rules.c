@@ -208,7 +208,7 @@ static void test_render(void **state)
               "\"totals\": {\"total_minor\": 530000, \"currency\": \"RUB\"}, "
               "\"extra\": {\"tracking_number\": \"RA123\"}}");
     json_t *event = parse("{\"status\": \"delivered\"}");
-    placeholders_in_t in = {order, event, "ru", "доставлен", "Магазин", "http://x/optout"};
+    placeholders_in_t in = {order, event, "ru", "доставлен", "Магазин", "http://x/optout", NULL};
     json_t *data = placeholders_data(&in);
     assert_non_null(data);
     char *out = NULL, why[RENDER_WHY_SIZE];
@@ -239,7 +239,7 @@ static void test_claim_placeholders(void **state)
                           "\"RUB\"}}");
     json_t *event = parse("{\"claim_name\": \"Refund 05.12.2026\", \"claim_comment\": "
                           "\"ok\", \"claim_amount_minor\": 250000}");
-    placeholders_in_t in = {order, event, "en", "", "Shop", ""};
+    placeholders_in_t in = {order, event, "en", "", "Shop", "", NULL};
     json_t *data = placeholders_data(&in);
     assert_non_null(data);
     char *out = NULL, why[RENDER_WHY_SIZE];
@@ -249,6 +249,75 @@ static void test_claim_placeholders(void **state)
     assert_string_equal("Refund 05.12.2026 of No. 77: 2,500.00 RUB (ok).", out);
     free(out);
     assert_int_equal(0, render_check("{{claim_name}} {{claim_amount}} {{claim_comment}}", why));
+    json_decref(data);
+    json_decref(order);
+    json_decref(event);
+}
+
+/* The tracking number of a label voided with an order cancelled before
+ * its parcel left is not told; a parcel out (or the parcel's own event)
+ * is. */
+static void test_tracking_told_once_out(void **state)
+{
+    (void)state;
+    json_t *order = parse("{\"number\": 5, \"status\": \"cancelled\", "
+                          "\"extra\": {\"tracking_number\": \"RA1\", \"carrier\": \"cdek\"}}");
+    static const struct {
+        const char *event, *want;
+    } cases[] = {
+        {"{\"to_status\": \"cancelled\", \"from_status\": \"assembled\"}", ""},
+        {"{\"to_status\": \"cancelled\", \"from_status\": \"prepare_for_delivery\"}", ""},
+        {"{\"to_status\": \"cancelled\", \"from_status\": \"handed_to_carrier\"}", "RA1"},
+        {"{\"to_status\": \"delivered\", \"from_status\": \"handed_to_carrier\"}", "RA1"},
+        {"{\"to_status\": \"assembled\"}", ""},
+        {"{\"shipment_id\": \"S1\", \"carrier\": \"cdek\"}", "RA1"},
+        {"{\"tracking_number\": \"RA2\"}", "RA2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *event = parse(cases[i].event);
+        placeholders_in_t in = {order, event, "ru", "", "", "", NULL};
+        json_t *data = placeholders_data(&in);
+        assert_non_null(data);
+        assert_string_equal(cases[i].want,
+                            json_string_value(json_object_get(data, "tracking_number")));
+        json_decref(data);
+        json_decref(event);
+    }
+    json_decref(order);
+}
+
+/* Codes named for people when a name is known, kept as <key>_code; an
+ * edit's changes as booleans. */
+static void test_names_and_changes(void **state)
+{
+    (void)state;
+    json_t *order = parse("{\"number\": 5, \"delivery_method\": \"courier\", "
+                          "\"extra\": {\"carrier\": \"city_courier\"}}");
+    json_t *event = parse("{\"tracking_status\": \"IT\", \"changed\": [\"lines\", "
+                          "\"discount\"]}");
+    placeholders_in_t in = {order, event, "ru", "", "", "", NULL};
+    json_t *codes = placeholders_codes(&in);
+    assert_non_null(codes);
+    assert_string_equal("city_courier", json_string_value(json_object_get(codes, "carrier")));
+    assert_string_equal("IT", json_string_value(json_object_get(codes, "tracking_status")));
+    assert_string_equal("courier", json_string_value(json_object_get(codes, "delivery_method")));
+    json_decref(codes);
+    in.names = parse("{\"carrier\": \"курьерская служба магазина\", \"tracking_status\": "
+                     "\"в пути\"}");
+    json_t *data = placeholders_data(&in);
+    assert_non_null(data);
+    char *out = NULL, why[RENDER_WHY_SIZE];
+    assert_int_equal(0, render_template("{{carrier}} ({{carrier_code}}), {{tracking_status}}, "
+                                        "{{delivery_method}}{{#lines_changed}}, L{{/lines_changed}}"
+                                        "{{#delivery_changed}}, D{{/delivery_changed}}"
+                                        "{{#discount_changed}}, S{{/discount_changed}}",
+                                        data, RENDER_TEXT, &out, why));
+    assert_string_equal("курьерская служба магазина (city_courier), в пути, courier, L, S", out);
+    free(out);
+    assert_int_equal(0, render_check("{{carrier_code}} {{tracking_status_code}} "
+                                     "{{delivery_method_code}}{{#lines_changed}}{{/lines_changed}}",
+                                     why));
+    json_decref((json_t *)(uintptr_t)in.names);
     json_decref(data);
     json_decref(order);
     json_decref(event);
@@ -284,6 +353,8 @@ int main(void)
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_claim_placeholders),
+        cmocka_unit_test(test_tracking_told_once_out),
+        cmocka_unit_test(test_names_and_changes),
         cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

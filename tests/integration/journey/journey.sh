@@ -321,6 +321,24 @@ journey_check_messages() {
         "$(tr '|' '\n' <<<"$logged_sms" | sed '/^$/d' | LC_ALL=C sort | paste -sd'|')" "$order: the delivery log's SMS"
 }
 
+# j_money_ru MINOR: money as the customer reads it in Russian ("7 800,00 ₽",
+# a narrow no-break space between thousands)
+j_money_ru() {
+    local whole=$(($1 / 100)) out=""
+    while [ "$whole" -ge 1000 ]; do
+        out=$'\u202f'$(printf '%03d' $((whole % 1000)))$out
+        whole=$((whole / 1000))
+    done
+    echo "$whole$out,$(printf '%02d' $(($1 % 100))) ₽"
+}
+
+# j_mail_text ADDRESS SUBJECT: the text of the one email to ADDRESS with
+# SUBJECT, as the fake SMTP server kept it
+j_mail_text() {
+    nt_mail_json | jq -r --arg a "$1" --arg s "$2" '[.messages[] | select((.rcpts | index($a)) and .headers.Subject == $s)]
+        | if length == 1 then .[0].text | gsub("\r"; "") else "\(length) emails \($s)" end'
+}
+
 # j_subjects NUMBER LABEL...: the status emails' subjects ("Заказ №N: label")
 j_subjects() {
     local number=$1 out="" l

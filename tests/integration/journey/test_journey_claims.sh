@@ -28,6 +28,16 @@ j_paid_then_edited() {
     it_wait_value 30 "the payment service heard the edit" -ge "$J_VERSION" order_money "$J_ORDER" version
 }
 
+# j_told_edit NUMBER QTY TOTAL: the edit's email names the new quantity and
+# the total billed, and no payment link (the invoice's own email has it)
+j_told_edit() {
+    local text
+    text=$(j_mail_text "$J_EMAIL" "Заказ №$1 изменён")
+    grep -qF "изменены: состав заказа;" <<<"$text" && grep -qF "× $2" <<<"$text" &&
+        grep -qF "Итого: $(j_money_ru "$3")" <<<"$text" && ! grep -qF "/pay" <<<"$text" ||
+        it_fail "the edit's email: $text"
+}
+
 edited_up() {
     j_paid_then_edited e-up JE-UP 1 2
     local o=$J_ORDER n=$J_NUMBER paid=$J_PAID total track
@@ -49,8 +59,9 @@ edited_up() {
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 1
     journey_check_messages "$o" \
-        "$(j_subjects "$n" принят подтверждён "ждёт оплаты" оплачен собран "передан в доставку" доставлен)|Оплата заказа №$n|Оплата заказа №$n|Заказ №$n в пути" \
-        "Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n доставлен. Трек: $track|Заказ №$n в пути, трек $track"
+        "$(j_subjects "$n" принят подтверждён "ждёт оплаты" оплачен собран "передан в доставку" доставлен)|Оплата заказа №$n|Оплата заказа №$n|Заказ №$n в пути|Заказ №$n изменён" \
+        "Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n изменён. Итого: $(j_money_ru "$total")|Заказ №$n доставлен. Трек: $track|Заказ №$n в пути, трек $track"
+    j_told_edit "$n" 2 "$total"
     it_log "paid, one more added: the rest invoiced and paid, delivered"
 }
 
@@ -73,8 +84,9 @@ edited_down() {
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 1
     journey_check_messages "$o" \
-        "$(j_subjects "$n" принят подтверждён "ждёт оплаты" оплачен собран "передан в доставку" доставлен)|Оплата заказа №$n|Заказ №$n в пути" \
-        "Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n доставлен. Трек: $track|Заказ №$n в пути, трек $track"
+        "$(j_subjects "$n" принят подтверждён "ждёт оплаты" оплачен собран "передан в доставку" доставлен)|Оплата заказа №$n|Заказ №$n в пути|Заказ №$n изменён" \
+        "Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n изменён. Итого: $(j_money_ru "$total")|Заказ №$n доставлен. Трек: $track|Заказ №$n в пути, трек $track"
+    j_told_edit "$n" 1 "$total"
     it_log "paid, two taken off: the difference refunded, delivered"
 }
 

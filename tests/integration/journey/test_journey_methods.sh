@@ -50,7 +50,9 @@ courier_cod() {
     it_assert_eq "" "$(ship_field "$o" tracking_number)" "the courier's parcel has no tracking number"
     text=$(nt_mail_json | jq -r --arg a "$J_EMAIL" --arg s "Заказ №$n в пути" \
         '.messages[] | select((.rcpts | index($a)) and .headers.Subject == $s) | .text' | tr -d '\r')
-    grep -qF "Заказ №$n передан в " <<<"$text" && ! grep -qF "Трек-номер" <<<"$text" ||
+    # the carrier by its name, not its code
+    grep -qF "Заказ №$n передан в доставку: курьерская служба магазина." <<<"$text" &&
+        ! grep -qF "Трек-номер" <<<"$text" && ! grep -qF city_courier <<<"$text" ||
         it_fail "the courier's tracking email: $text"
     it_log "courier, cash on delivery: delivered, $total collected"
 }
@@ -89,6 +91,8 @@ post_prepaid() {
     journey_check_messages "$o" \
         "$(j_subjects "$n" принят подтверждён "ждёт оплаты" оплачен собран "передан в доставку" доставлен)|Оплата заказа №$n|Заказ №$n в пути" \
         "$(j_parcel_sms "$o" "$n")"
+    j_mail_text "$J_EMAIL" "Заказ №$n в пути" | grep -qF "Заказ №$n передан в доставку: Почта России. Трек-номер: $(ship_field "$o" tracking_number)" ||
+        it_fail "the post tracking email: $(j_mail_text "$J_EMAIL" "Заказ №$n в пути")"
     it_log "post, prepaid: delivered"
 }
 
@@ -104,6 +108,8 @@ pickup_point() {
     journey_check_messages "$o" \
         "$(j_subjects "$n" принят подтверждён "ждёт оплаты" оплачен собран "передан в доставку" доставлен)|Оплата заказа №$n|Заказ №$n в пути" \
         "$(j_parcel_sms "$o" "$n")"
+    j_mail_text "$J_EMAIL" "Заказ №$n в пути" | grep -qF "Заказ №$n передан в доставку: СДЭК. Трек-номер: $(ship_field "$o" tracking_number)" ||
+        it_fail "the CDEK tracking email: $(j_mail_text "$J_EMAIL" "Заказ №$n в пути")"
     it_log "pickup point, prepaid: delivered"
 }
 

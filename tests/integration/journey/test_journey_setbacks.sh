@@ -109,10 +109,11 @@ short_then_supplied() {
     journey_check_labels "$o" 0
     it_assert_eq "new awaiting_supply new confirmed prepare_for_delivery assembled handed_to_carrier delivered" \
         "$(j_history "$o")" "waited for the supply, then went on"
-    # the shortage told with its email; "new" told again once the stock came
+    # the shortage told with its email; back to "new" once the stock came,
+    # told in words of its own (not "принят" again)
     journey_check_messages "$o" \
-        "$(j_subjects "$n" принят "не всё есть на складе" принят подтверждён собран "передан в доставку" доставлен)|Заказ №$n в пути" \
-        "Заказ №$n принят.|Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n доставлен.|Заказ №$n в пути"
+        "$(j_subjects "$n" принят "не всё есть на складе" "снова в работе — товар поступил" подтверждён собран "передан в доставку" доставлен)|Заказ №$n в пути" \
+        "Заказ №$n принят.|Заказ №$n снова в работе — товар поступил.|Заказ №$n подтверждён.|Заказ №$n доставлен.|Заказ №$n в пути"
     it_log "short of stock, supplied, delivered for cash"
 }
 
