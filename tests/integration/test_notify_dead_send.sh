@@ -12,7 +12,10 @@
 #     `failed`, with notification.failed on the bus;
 #   - an SMS the gateway took, its answer held (handed): `outcome_unknown`,
 #     with notification.outcome_unknown on the bus, never sent again;
-# and the message queued behind each goes out, once, after it.
+# and the message queued behind each goes out, once, after it. A message
+# stuck so before this was fixed (its job dead, it pending, one behind it)
+# is ended the same way by migration 008_dead_sends, and the one behind it
+# goes.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/payment/payment.sh"
@@ -107,3 +110,32 @@ grep -q "$(nt_sql "SELECT label FROM notification.status_labels WHERE status = '
     <<<"$(tail -1 <<<"$texts")" || it_fail "the second SMS at the gateway is not the confirmation: $texts"
 grep -q '"err":"send_job_dead"' "$IT_RUN/notify1.log" || it_fail "the dead send jobs were not logged"
 it_log "dead send jobs ended their messages (failed / outcome_unknown, said on the bus); the next ones went"
+
+# --- a message stuck before the fix: migration 008 ends it, the next one goes --------
+it_stop notify1
+nt_sql "INSERT INTO notification.deliveries (delivery_id, dedup_key, event_id, event_type, trigger_id,
+          template, language, channel, recipient_kind, recipient, recipient_name, order_id,
+          customer_id, subject, body, html, status)
+        SELECT gen_random_uuid(), 'stuck:' || n, 'stuck-' || n, event_type, trigger_id, template,
+          language, channel, recipient_kind, recipient, recipient_name, order_id, customer_id,
+          subject || ' (stuck ' || n || ')', body, html, 'pending'
+        FROM notification.deliveries, generate_series(1, 2) n
+        WHERE order_id = '$oe' AND channel = 'email' AND status = 'sent' ORDER BY n" >/dev/null
+nt_sql "INSERT INTO notification.jobs (kind, payload, dedup_key, state, outcome, attempts,
+          max_attempts, started_at, finished_at, last_error)
+        SELECT 'notify_send', json_build_object('id', delivery_id)::jsonb, dedup_key, 'dead',
+          'outcome_unknown', 2, 1, now(), now(), 'attempts_exhausted'
+        FROM notification.deliveries WHERE dedup_key = 'stuck:1'" >/dev/null
+stuck() { # N: the status of stuck message N
+    nt_sql "SELECT status FROM notification.deliveries WHERE dedup_key = 'stuck:$1'"
+}
+{ echo "SET search_path TO notification;"; cat "$(dirname "$0")/../../services/notification/migrations/008_dead_sends.sql"; } |
+    psql -X -q -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" >/dev/null || it_fail "migration 008 did not apply"
+notify_start
+it_wait_value 30 "the message stuck behind a dead job ended failed" = failed stuck 1
+it_wait_value 30 "the message stuck behind it sent" = sent stuck 2
+it_wait_value 10 "notification.failed said of the stuck message" = 1 said notification.failed \
+    "$(nt_sql "SELECT delivery_id FROM notification.deliveries WHERE dedup_key = 'stuck:1'")"
+subjects=$(nt_mail_json | jq -r '.messages[].headers.Subject' | grep -c "stuck" || true)
+it_assert_eq 1 "$subjects" "stuck messages at the server"
+it_log "a message stuck behind a dead job before the fix: ended by migration 008, the next one sent"
