@@ -254,6 +254,13 @@ $(eval $(call program_rule,fakesms,tests/fakes/sms,$(wildcard tests/fakes/sms/*.
 $(eval $(call program_rule,faketelegram,tests/fakes/telegram,$(wildcard tests/fakes/telegram/*.c),))
 $(eval $(call program_rule,notifycheck,tests/integration/notify,\
   tests/integration/notify/notifycheck.c $(NOTIFY_ADAPTER_SRC),))
+# notifyrace: the service's own dispatch, applied on two sessions at once
+# (test_notify_waiting_race.sh); every file of it but main.c
+$(eval $(call program_rule,notifyrace,tests/integration/notify,\
+  tests/integration/notify/notifyrace.c $(filter-out services/notification/main.c,\
+  $(wildcard services/notification/*.c services/notification/adapters/*.c)),))
+$(BIN)/notifyrace: $(OBJ)/services/notification/render.o
+$(BIN)/notifyrace: LDLIBS += -lstdc++
 FUZZ_OBJ_smsru_reply    := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_telegram_reply := $(NOTIFY_ADAPTER_OBJ)
 FUZZ_OBJ_rfc2047        := $(NOTIFY_ADAPTER_OBJ) $(OBJ)/tests/fuzz/check_rfc2047.o

@@ -210,6 +210,7 @@ typedef struct {
     job_batch_fn batch_fn; /* instead of fn, for a batch kind */
     int batch_max;
     void *arg;
+    job_dead_fn on_dead; /* NULL, or the kind's own record of a death (jobs_on_dead) */
     metrics_counter_t *completed[OUTCOME_COUNT];
     metrics_counter_t *retried;
     metrics_counter_t *lease_lost;
@@ -738,6 +739,40 @@ static void record_done(job_run_t *run)
               LF_INT("attempt", run->job.attempt));
 }
 
+/* The kind's own record of the death (jobs_on_dead) and "dead" in one
+ * transaction, the job row locked under our lease first. *rows_out 0: the
+ * lease is lost (nothing written). A failure leaves the job running: its
+ * lease runs out and it is taken again, and dies again the same way. */
+static db_status_t dead_with_effects(job_run_t *run, const char *outcome, const char *code,
+                                     const char *detail, const db_params_t *params,
+                                     int64_t *rows_out)
+{
+    db_t *db = run->worker->db;
+    *rows_out = 0;
+    db_params_t lock;
+    params_lease(&lock, run);
+    int64_t held = 0;
+    db_status_t status = db_begin(db);
+    if (status == DB_OK)
+        status = db_run_count(db, "jobs_lock_own", &lock, &held);
+    if (status == DB_OK && held == 1)
+        status = run->kind->on_dead(run, outcome, code, detail);
+    if (status == DB_OK && held == 1)
+        status = db_run_count(db, "jobs_dead", params, rows_out);
+    if (status == DB_OK && held == 1)
+        status = db_commit(db);
+    note_db_status(run->worker, status, "jobs_dead");
+    if (status != DB_OK || held != 1) {
+        if (db_in_tx(db))
+            db_rollback(db);
+        *rows_out = 0;
+        return status;
+    }
+    if (run->worker->jobs->on_commit)
+        run->worker->jobs->on_commit(db, run->worker->jobs->on_commit_arg);
+    return DB_OK;
+}
+
 /* Marks the job dead with outcome_index (failed or outcome_unknown). */
 static void record_dead(job_run_t *run, int outcome_index, const char *default_code,
                         const char *default_detail)
@@ -751,7 +786,10 @@ static void record_dead(job_run_t *run, int outcome_index, const char *default_c
     db_param_text(&params, code);
     db_param_text(&params, detail);
     int64_t rows = 0;
-    db_status_t status = run_conditional(run, "jobs_dead", &params, &rows);
+    db_status_t status =
+        run->kind && run->kind->on_dead
+            ? dead_with_effects(run, outcome_names[outcome_index], code, detail, &params, &rows)
+            : run_conditional(run, "jobs_dead", &params, &rows);
     if (status != DB_OK) {
         log_error("could not record a dead job; it will be taken again",
                   LF_INT("job_id", run->job.id), LF_STR("kind", run->job.kind),
@@ -1522,6 +1560,18 @@ static int add_kind(jobs_t *jobs, const char *kind, job_fn fn, job_batch_fn batc
 int jobs_register(jobs_t *jobs, const char *kind, job_fn fn, void *arg)
 {
     return add_kind(jobs, kind, fn, NULL, 0, arg);
+}
+
+int jobs_on_dead(jobs_t *jobs, const char *kind, job_dead_fn fn)
+{
+    job_kind_t *entry = jobs && !jobs->started && kind ? find_kind(jobs, kind) : NULL;
+    if (!entry || !fn) {
+        log_error("could not register a job kind's death: unknown kind, or workers running",
+                  LF_STR("kind", kind), LF_ERR("bug_job_register"));
+        return -1;
+    }
+    entry->on_dead = fn;
+    return 0;
 }
 
 int jobs_register_batch(jobs_t *jobs, const char *kind, int max, job_batch_fn fn, void *arg)

@@ -115,6 +115,21 @@ db_status_t jobs_keepalive(job_run_t *run);
 
 typedef job_outcome_t (*job_fn)(job_run_t *run);
 
+/* A kind whose jobs stand for rows of its own (a message to send) records
+ * their death itself: fn runs whenever a job of the kind dies (its handler
+ * gave up: JOB_FAIL, JOB_UNKNOWN, its last JOB_RETRY; or the kit did: its
+ * attempts ran out unfinished, its workers lost) in the transaction that
+ * marks it dead, on job_run_db(), the job row locked under the lease, so
+ * its row ends with the job and never waits for a job that will not come
+ * back. outcome is "failed" or "outcome_unknown" as the kit records it;
+ * code and detail say why. DB_OK: the kit marks the job dead and commits;
+ * anything else rolls back and leaves the job running, taken again when
+ * its lease runs out (and dying again, fn with it). Register after the
+ * kind, before start; 0 ok, -1 an unknown kind. */
+typedef db_status_t (*job_dead_fn)(job_run_t *run, const char *outcome, const char *code,
+                                   const char *detail);
+int jobs_on_dead(jobs_t *jobs, const char *kind, job_dead_fn fn);
+
 /* --- batches ---
  * A kind whose jobs are cheaper together (N calls to the same bank made
  * concurrently instead of one after another) registers a batch handler.

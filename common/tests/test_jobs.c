@@ -297,6 +297,38 @@ static job_outcome_t handle_blocking(job_run_t *run)
     return finish == DB_OK ? JOB_DONE : JOB_RETRY;
 }
 
+/* A kind whose death is its own to record (jobs_on_dead): fails for good,
+ * then its hook writes the effect in the death's transaction, resumed
+ * standing for "outcome_unknown"; a payload {"refuse":true} makes the hook
+ * fail, so the job must not be dead. */
+static job_outcome_t handle_mortal(job_run_t *run)
+{
+    fixture_t *fx = job_run_arg(run);
+    atomic_fetch_add(&fx->probe.calls, 1);
+    job_run_error(run, "upstream_down", "the upstream said no");
+    return JOB_FAIL;
+}
+
+static db_status_t mortal_dead(job_run_t *run, const char *outcome, const char *code,
+                               const char *detail)
+{
+    fixture_t *fx = job_run_arg(run);
+    const job_t *job = job_run_job(run);
+    (void)detail;
+    if (strstr(job->payload, "refuse")) {
+        atomic_fetch_add(&fx->probe.blocked, 1);
+        return db_fail(job_run_db(run), DB_STATE_BAD_DATA, "the death is refused on purpose");
+    }
+    if (strcmp(code, "upstream_down") != 0 && strcmp(code, "attempts_exhausted") != 0)
+        return db_fail(job_run_db(run), DB_STATE_BAD_DATA, "unexpected code %s", code);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, job->id);
+    db_param_i64(&params, job->attempt);
+    db_param_bool(&params, strcmp(outcome, "outcome_unknown") == 0);
+    return db_run(job_run_db(run), "test_effect", &params, NULL);
+}
+
 static int setup_statements(db_t *db, void *arg)
 {
     (void)arg;
@@ -375,6 +407,9 @@ static void start_jobs_with(fixture_t *fx, jobs_config_t config)
     assert_int_equal(jobs_register(fx->jobs, "retry_after", handle_retry_after, fx), 0);
     assert_int_equal(jobs_register(fx->jobs, "effect", handle_effect, fx), 0);
     assert_int_equal(jobs_register(fx->jobs, "blocking", handle_blocking, fx), 0);
+    assert_int_equal(jobs_register(fx->jobs, "mortal", handle_mortal, fx), 0);
+    assert_int_equal(jobs_on_dead(fx->jobs, "mortal", mortal_dead), 0);
+    assert_int_equal(jobs_on_dead(fx->jobs, "nobody_registered_this", mortal_dead), -1);
     assert_int_equal(jobs_register(fx->jobs, "count", handle_count, fx), -1); /* duplicate */
     assert_int_equal(jobs_start(fx->jobs), 0);
 }
@@ -530,6 +565,42 @@ static void test_unknown_kind_is_dead(void **state)
     assert_job(fx, id, "last_error_detail",
                "no handler is registered for job kind nobody_handles_this");
     assert_int_equal(atomic_load(&fx->probe.calls), 0);
+}
+
+static void test_a_kinds_death_commits_with_its_effects(void **state)
+{
+    fixture_t *fx = *state;
+    start_jobs(fx);
+    /* the handler gives up: the hook's effect and "dead" are one commit */
+    int64_t failed = enqueue(fx, "mortal", NULL, 5, 0);
+    wait_job_state(fx, failed, "dead");
+    assert_job(fx, failed, "outcome", "failed");
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM effects WHERE job_id = %lld AND NOT resumed",
+             (long long)failed);
+    assert_int_equal(query_i64(fx, sql), 1);
+    /* the kit gives up (its workers lost through every attempt, the last one
+     * started): the hook runs though the handler never does, outcome_unknown */
+    int64_t lost = query_i64(
+        fx, "INSERT INTO jobs (kind, state, attempts, max_attempts, lease_token, lease_until, "
+            "started_at) VALUES ('mortal', 'running', 2, 2, gen_random_uuid(), "
+            "now() - interval '1 minute', now() - interval '2 minutes') RETURNING id");
+    jobs_wake(fx->jobs);
+    wait_job_state(fx, lost, "dead");
+    assert_job(fx, lost, "outcome", "outcome_unknown");
+    assert_job(fx, lost, "last_error", "attempts_exhausted");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM effects WHERE job_id = %lld AND resumed",
+             (long long)lost);
+    assert_int_equal(query_i64(fx, sql), 1);
+    assert_int_equal(atomic_load(&fx->probe.calls), 1);
+    /* a hook that fails leaves the job undead: taken again when its lease ends */
+    int64_t refused = enqueue(fx, "mortal", "{\"refuse\":true}", 5, 0);
+    wait_for_int(&fx->probe.blocked, 1);
+    sleep_ms(200);
+    assert_job(fx, refused, "state", "running");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM effects WHERE job_id = %lld",
+             (long long)refused);
+    assert_int_equal(query_i64(fx, sql), 0);
 }
 
 static void test_timer_waits_for_business_time(void **state)
@@ -709,6 +780,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_outcome_and_permanent_failure, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unknown_kind_is_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_kinds_death_commits_with_its_effects, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_timer_waits_for_business_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_is_honoured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_wakes_a_polling_worker, setup, teardown),

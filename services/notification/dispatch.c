@@ -12,6 +12,8 @@
  * yet (stock.shortage, invoice.created or a shipment heard first, from
  * another stream: no email or phone known) waits (store_waiting_add) and
  * runs when order.placed is kept (dispatch_waiting), instead of being lost;
+ * both read under the order's lock (store_order_lock), so an event and its
+ * order.placed applied at once by two transactions never leave it waiting;
  * a job ends the wait after NOTIFY_WAITING_KEEP (jobs.c: sent if the order
  * is known by then, else dropped and its row purged).
  * An order's messages to one recipient by one channel go out in the order
@@ -385,7 +387,13 @@ db_status_t dispatch_event(notification_app_t *app, db_t *db, const notice_t *no
         return status;
     }
     json_t *order = NULL;
+    /* the order read under its lock: a message that finds it unknown and
+     * waits (store_waiting_add) commits before order.placed's
+     * dispatch_waiting looks, or reads it known after that commits, so
+     * none is left waiting by the two applied at once */
     if (notice->order_id && notice->order_id[0])
+        status = store_order_lock(db, notice->order_id);
+    if (status == DB_OK && notice->order_id && notice->order_id[0])
         status = store_order_json(db, notice->order_id, &order);
     json_t *facts = status == DB_OK ? facts_with_order(notice, order) : NULL;
     if (status == DB_OK && !facts)

@@ -37,7 +37,11 @@
  *
  * An order's messages in order (dispatch.c): a message's end queues the
  * next pending message of its order to the same recipient by the same
- * channel, in the completion transaction, under the order's lock.
+ * channel, in the completion transaction, under the order's lock. A send
+ * job that dies without that end (the kit gives it up: its attempts ran
+ * out with their workers lost; or its end could not be recorded) ends its
+ * message as it dies (on_send_dead: failed, or outcome_unknown when
+ * handed), so no message waits for ever behind a job that will never run.
  *
  * Clients are one per worker thread (channels.h: a client is used by one
  * thread at a time); more workers (JOB_WORKERS) send more at once.
@@ -643,6 +647,45 @@ static void run_send_batch(job_run_t *const *runs, size_t count, void *arg)
     free(sends);
 }
 
+/* A send job dead without its message's end (common/jobs.h jobs_on_dead:
+ * its attempts ran out with their workers lost, or its handler gave up
+ * before recording the end): the message ends with it, in the transaction
+ * that marks the job dead, reported like any end — outcome_unknown when it
+ * was marked handed (it may be at the provider), else failed (it certainly
+ * is not) — and the next message of its order to the same recipient by
+ * the same channel is queued, so none waits for ever behind it. */
+static db_status_t on_send_dead(job_run_t *run, const char *outcome, const char *code,
+                                const char *detail)
+{
+    notification_app_t *app = job_run_arg(run);
+    db_t *db = job_run_db(run);
+    json_t *payload = json_loads(job_run_job(run)->payload, 0, NULL);
+    const char *id = json_string_value(json_object_get(payload, "id"));
+    if (!id || !uuid_valid(id)) {
+        json_decref(payload);
+        return DB_OK; /* names no message: nothing waits for it */
+    }
+    char why[600];
+    snprintf(why, sizeof why, "the send job died (%s): %s", outcome,
+             detail && detail[0] ? detail : "no reason given");
+    json_t *moved = NULL;
+    db_status_t status = store_delivery_given_up(db, id, code && code[0] ? code : "send_job_dead",
+                                                 why, job_run_job(run)->attempt, &moved);
+    if (status == DB_OK)
+        status = say_ends(db, moved);
+    if (status == DB_OK)
+        status = queue_next(app, db, moved);
+    if (status == DB_OK && json_array_size(moved) > 0) {
+        count_ends(app, moved);
+        log_warn("a message's send job died: the message ends with it", LF_STR("delivery_id", id),
+                 LF_STR("status", text_of(json_array_get(moved, 0), "status")),
+                 LF_STR("job_outcome", outcome), LF_ERR("send_job_dead"));
+    }
+    json_decref(moved);
+    json_decref(payload);
+    return status;
+}
+
 /* A message's wait for its order ends (dispatch.c): under the order's lock,
  * sent if the order is known by now (dispatch_waiting takes every message
  * waiting for it), else dropped, logged and counted. Nothing left waiting:
@@ -696,5 +739,7 @@ int notification_jobs_register(jobs_t *jobs, notification_app_t *app)
         return -1;
     if (jobs_register(jobs, JOB_WAITING_END, run_waiting_end, app) != 0)
         return -1;
-    return jobs_register_batch(jobs, JOB_SEND, app->send_batch, run_send_batch, app);
+    if (jobs_register_batch(jobs, JOB_SEND, app->send_batch, run_send_batch, app) != 0)
+        return -1;
+    return jobs_on_dead(jobs, JOB_SEND, on_send_dead);
 }

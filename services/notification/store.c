@@ -199,6 +199,11 @@ static const struct {
      "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[]) "
      "  AS u(id, status, provider_id, code, message, attempts) "
      "WHERE d.delivery_id = u.id AND d.status = 'pending' RETURNING " DELIVERY_JSON},
+    {"nt_delivery_given_up",
+     "UPDATE deliveries d SET status = CASE WHEN d.handed THEN 'outcome_unknown' ELSE 'failed' "
+     "  END, error_code = $2, error_message = $3, attempts = greatest(d.attempts, $4), "
+     "  finished_at = now() "
+     "WHERE d.delivery_id = $1::uuid AND d.status = 'pending' RETURNING " DELIVERY_JSON},
     {"nt_delivery_attempt",
      "UPDATE deliveries SET error_code = $2, error_message = $3, attempts = $4, handed = false "
      "WHERE delivery_id = $1::uuid AND status = 'pending'"},
@@ -717,6 +722,18 @@ db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t
     for (int i = 0; i < END_COLUMNS; i++)
         pg_array_release(&arrays[i]);
     return status;
+}
+
+db_status_t store_delivery_given_up(db_t *db, const char *delivery_id, const char *error_code,
+                                    const char *error_message, int attempts, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, delivery_id);
+    db_param_text(&params, error_code ? error_code : "");
+    db_param_text(&params, error_message ? error_message : "");
+    db_param_i64(&params, attempts);
+    return db_run_json_rows(db, "nt_delivery_given_up", &params, out);
 }
 
 db_status_t store_deliveries_next(db_t *db, const char *const *ids, size_t count, json_t **out)

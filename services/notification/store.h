@@ -186,6 +186,13 @@ typedef struct {
 db_status_t store_deliveries_finish(db_t *db, const delivery_end_t *ends, size_t count,
                                     json_t **out);
 
+/* Ends a pending delivery whose send job died without ending it (jobs.c):
+ * outcome_unknown when it was marked handed (it may be at its provider),
+ * else failed; error the job's. *out: the row that moved, as a JSON array
+ * of it (empty: not pending). */
+db_status_t store_delivery_given_up(db_t *db, const char *delivery_id, const char *error_code,
+                                    const char *error_message, int attempts, json_t **out);
+
 /* The messages next in line once the count messages of ids ended: for each
  * order, channel and recipient among them, the oldest still pending, as a
  * JSON array of {delivery_id, dedup_key, not_before_ms}; the orders' locks
