@@ -230,6 +230,39 @@ static db_status_t requote(const emitter_t *em, const order_t *order, const char
     return status;
 }
 
+/* F14: a discount an edit raises stays within what the order's source may
+ * give (intake_sources.max_discount_bp, the ceiling intake held it to),
+ * whoever edits: a larger one is refused with the ceiling named, never cut
+ * down. EDIT_DISCOUNT_NOT_ALLOWED in result when above it. */
+static db_status_t check_discount_ceiling(db_t *db, const order_t *order, uint32_t discount_bp,
+                                          edit_result_t *result)
+{
+    intake_source_t source = {.trust = {.may_set_prices = false, .max_discount_bp = 0}};
+    bool found = false;
+    db_status_t status = store_source_by_name(db, order->source, &found, &source);
+    if (status != DB_OK)
+        return status;
+    int64_t ceiling = found ? source.trust.max_discount_bp : 0;
+    if ((int64_t)discount_bp <= ceiling)
+        return DB_OK;
+    result->outcome = EDIT_DISCOUNT_NOT_ALLOWED;
+    snprintf(result->source, sizeof result->source, "%s", order->source);
+    result->max_discount_bp = ceiling;
+    result->discount_bp = discount_bp;
+    if (ceiling <= 0)
+        snprintf(result->detail, sizeof result->detail,
+                 "orders of source %.60s may carry no discount (max_discount_bp 0), not "
+                 "%u.%02u %%",
+                 order->source, discount_bp / 100, discount_bp % 100);
+    else
+        snprintf(result->detail, sizeof result->detail,
+                 "orders of source %.60s may carry at most %lld.%02lld %% discount "
+                 "(max_discount_bp %lld), not %u.%02u %%",
+                 order->source, (long long)(ceiling / 100), (long long)(ceiling % 100),
+                 (long long)ceiling, discount_bp / 100, discount_bp % 100);
+    return DB_OK;
+}
+
 static const char *actor_role(const actor_t *actor)
 {
     return auth_role_name(actor->roles & ROLE_ADMIN ? ROLE_ADMIN : ROLE_MANAGER);
@@ -324,6 +357,11 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
     if (edit->has_discount) {
         discount_bp = (uint32_t)edit->contents->discount_bp;
         discount_changed = discount_bp != order.discount_bp;
+    }
+    if (discount_changed && discount_bp > order.discount_bp) {
+        status = check_discount_ceiling(db, &order, discount_bp, result);
+        if (status != DB_OK || result->outcome != EDIT_OK)
+            goto done;
     }
     if (lines_changed)
         result->changed[result->changed_count++] = "lines";
