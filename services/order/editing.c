@@ -20,6 +20,7 @@
 
 #include "common/auth.h"
 #include "common/clock.h"
+#include "services/order/assignment.h"
 #include "services/order/events.h"
 #include "services/order/funnel.h"
 #include "services/order/rules.h"
@@ -272,7 +273,6 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
                           const order_edit_t *edit, const actor_t *actor, uint64_t expected_version,
                           edit_result_t *result)
 {
-    (void)app;
     db_t *db = emitter_db(em);
     memset(result, 0, sizeof *result);
     order_t order;
@@ -434,6 +434,8 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
         goto done;
     order.version = version;
     order.discount_bp = discount_bp;
+    char from_region[sizeof order.region];
+    snprintf(from_region, sizeof from_region, "%s", order.region);
     if (delivery_changed) { /* method and region point into the edit then, not the order */
         snprintf(order.method, sizeof order.method, "%s", method);
         snprintf(order.region, sizeof order.region, "%s", region);
@@ -457,6 +459,11 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
                              .reason = edit->reason,
                              .at_ms = clock_now_ms()};
     status = events_changed(em, &change);
+    /* managers are assigned by region (F5): another region may be another
+     * manager's, as at intake; a delivery without a region (self pickup,
+     * a pickup point given by id) stays with whoever works the order */
+    if (status == DB_OK && order.region[0] && strcmp(from_region, order.region) != 0)
+        status = assignment_region_changed(app, em, &order, from_region);
     /* a new delivery for the same held lines: order.reserved again, so that
      * shipping quotes the new address (new lines get it from stock.c) */
     if (status == DB_OK && delivery_changed && !lines_changed &&
@@ -466,8 +473,10 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
      * once inventory priced them (stock.c) */
     if (status == DB_OK && !lines_changed && funnel_was_confirmed(&order))
         status = funnel_reconfirm(app, em, &order);
-    if (status == DB_OK)
+    if (status == DB_OK) {
         result->total_minor = order.total_minor;
+        result->version = order.version; /* a new manager moved it on */
+    }
 done:
     free(detail);
     free(new_delivery);

@@ -7,7 +7,9 @@
  * replaced (a SKU the order has keeps its line number), the totals
  * recomputed by the totals rule, a history row, and order.changed at the
  * new version. Changed lines make the stock pending until inventory answers
- * for that version (stock.c ignores answers about older lines).
+ * for that version (stock.c ignores answers about older lines). A delivery
+ * to another region goes to a manager of that region, or to its queue,
+ * when its manager does not serve it (assignment_region_changed).
  *
  * An order already confirmed is confirmed again (funnel_reconfirm): at
  * once when its lines stay, after inventory priced the new lines
