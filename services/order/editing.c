@@ -392,12 +392,21 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
          * decided by them */
         int64_t judged = lines_changed && totals.total_minor <= 0 ? 1 : totals.total_minor;
         const char *terms = rules_payment_terms(method, region, app->local_region, judged);
-        if (strcmp(terms, order.payment_terms) != 0) {
+        int64_t paid = 0;
+        if (strcmp(terms, order.payment_terms) != 0)
+            status = store_order_paid(db, order.id, &paid);
+        if (status != DB_OK)
+            goto done;
+        /* unpaid, it is simply paid the new way once confirmed again
+         * (funnel_reconfirm); money taken is never turned into a debt on
+         * the doorstep */
+        if (paid > 0) {
             result->outcome = EDIT_TERMS_CHANGE;
             snprintf(result->detail, sizeof result->detail,
-                     "the order is confirmed to be paid %s; with this change it would be %s: "
-                     "cancel it and file it again",
-                     order.payment_terms, terms);
+                     "%lld.%02lld is paid already for this %s order; with this change it would "
+                     "be paid %s: keep how it is paid, or cancel it (the money goes back) and "
+                     "file it again",
+                     (long long)(paid / 100), (long long)(paid % 100), order.payment_terms, terms);
             goto done;
         }
     }
@@ -475,7 +484,8 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
         status = funnel_reconfirm(app, em, &order);
     if (status == DB_OK) {
         result->total_minor = order.total_minor;
-        result->version = order.version; /* a new manager moved it on */
+        result->version = order.version; /* a new manager or new terms moved it on */
+        snprintf(result->status, sizeof result->status, "%s", order.status);
     }
 done:
     free(detail);

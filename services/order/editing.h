@@ -13,9 +13,11 @@
  *
  * An order already confirmed is confirmed again (funnel_reconfirm): at
  * once when its lines stay, after inventory priced the new lines
- * otherwise; the payment service bills the new total. An edit that would
- * change how a confirmed order is paid (on delivery / prepaid: a delivery
- * to another method or region) is refused: cancel and file it again.
+ * otherwise; the payment service bills the new total. An edit may change
+ * how a confirmed order is paid (on delivery / prepaid: a delivery to
+ * another method or region) while nothing is paid: confirmed again with
+ * the new terms, it moves to where those terms lead (funnel_reconfirm).
+ * Once money was taken, such an edit is refused with the amount paid.
  */
 #ifndef ORDER_EDITING_H
 #define ORDER_EDITING_H
