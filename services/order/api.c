@@ -861,6 +861,14 @@ static void route_order_edit(const http_request_t *req, http_response_t *res, vo
     } else if (result->outcome == EDIT_TERMS_CHANGE) {
         http_res_problem(res, 409, "terms_would_change", "the change would change how it is paid",
                          result->detail);
+    } else if (result->outcome == EDIT_DISCOUNT_NOT_ALLOWED) {
+        json_t *extra = json_pack("{s:s,s:I,s:I,s:[{s:s,s:s,s:s}]}", "source", result->source,
+                                  "max_discount_bp", (json_int_t)result->max_discount_bp,
+                                  "discount_bp", (json_int_t)result->discount_bp, "errors", "field",
+                                  "discount_bp", "code", "not_allowed", "message", result->detail);
+        http_res_problem_extra_take(res, 422, "discount_not_allowed",
+                                    "the discount is above what the order's source may give",
+                                    result->detail, extra);
     } else if (result->outcome == EDIT_INVALID) {
         http_res_problem(res, 422, "invalid", "the edit is not valid", result->detail);
     } else {

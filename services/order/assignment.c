@@ -8,6 +8,7 @@
  */
 #include "services/order/assignment.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,50 @@ db_status_t assignment_assign(order_app_t *app, const emitter_t *em, order_t *or
     order->taken_up = false;
     *assigned = true;
     return assignment_announce(app, em, order, version, &contact, previous, reason);
+}
+
+db_status_t assignment_region_changed(order_app_t *app, const emitter_t *em, order_t *order,
+                                      const char *from)
+{
+    db_t *db = emitter_db(em);
+    db_status_t status = DB_OK;
+    if (order->manager_id[0]) {
+        bool serves = false;
+        status = store_manager_serves(db, order->manager_id, order->region, &serves);
+        if (status != DB_OK || serves)
+            return status;
+    }
+    bool assigned = false;
+    status = assignment_assign(app, em, order, "region_changed", &assigned);
+    if (status != DB_OK || assigned || !order->manager_id[0])
+        return status; /* reassigned, or waiting in the queue already */
+    /* nobody in the new region can take it now: it waits for them there */
+    char previous[37];
+    snprintf(previous, sizeof previous, "%s", order->manager_id);
+    uint64_t version = 0;
+    status = assignment_free_slot(db, previous);
+    if (status == DB_OK)
+        status = store_order_set_manager(db, order->id, NULL, clock_now_ms(), &version);
+    json_t *detail = status == DB_OK ? json_pack("{s:s,s:s,s:s}", "previous_manager_id", previous,
+                                                 "from_region", from, "region", order->region)
+                                     : NULL;
+    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    if (status == DB_OK && !text)
+        status =
+            db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not record that order %s waits", order->id);
+    if (status == DB_OK)
+        status = history_add(db, order->id, "unassigned", NULL, NULL, &history_system,
+                             "region_changed", text);
+    free(text);
+    if (status != DB_OK)
+        return status;
+    order->version = version;
+    order->manager_id[0] = '\0';
+    order->taken_up = false;
+    log_info("no manager of the new region is free: the order waits for one",
+             LF_STR("order_id", order->id), LF_STR("region", order->region));
+    return DB_OK;
 }
 
 db_status_t assignment_assign_waiting(order_app_t *app, const emitter_t *em, int max,

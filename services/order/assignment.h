@@ -37,6 +37,17 @@ db_status_t assignment_announce(order_app_t *app, const emitter_t *em, const ord
 db_status_t assignment_assign(order_app_t *app, const emitter_t *em, order_t *order,
                               const char *reason, bool *assigned);
 
+/* The (locked) order's delivery moved from region `from` to its region
+ * now, not "" (an edit, editing.c): a manager who serves the new region keeps
+ * it; otherwise it goes to one who does, as at intake (their slot taken,
+ * the old one's freed, history "assigned" with reason region_changed,
+ * order.assigned, the new-order task and timer), or, when nobody there
+ * can take it now, the old manager gives it up and it waits in the queue
+ * (history "unassigned") like an order nobody could take at intake. The
+ * order's version moves on when its manager changes. */
+db_status_t assignment_region_changed(order_app_t *app, const emitter_t *em, order_t *order,
+                                      const char *from);
+
 /* Assigns up to max waiting orders, oldest first, while someone can take
  * them; how many went out goes to *assigned_out. */
 db_status_t assignment_assign_waiting(order_app_t *app, const emitter_t *em, int max,

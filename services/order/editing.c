@@ -20,6 +20,7 @@
 
 #include "common/auth.h"
 #include "common/clock.h"
+#include "services/order/assignment.h"
 #include "services/order/events.h"
 #include "services/order/funnel.h"
 #include "services/order/rules.h"
@@ -230,6 +231,39 @@ static db_status_t requote(const emitter_t *em, const order_t *order, const char
     return status;
 }
 
+/* F14: a discount an edit raises stays within what the order's source may
+ * give (intake_sources.max_discount_bp, the ceiling intake held it to),
+ * whoever edits: a larger one is refused with the ceiling named, never cut
+ * down. EDIT_DISCOUNT_NOT_ALLOWED in result when above it. */
+static db_status_t check_discount_ceiling(db_t *db, const order_t *order, uint32_t discount_bp,
+                                          edit_result_t *result)
+{
+    intake_source_t source = {.trust = {.may_set_prices = false, .max_discount_bp = 0}};
+    bool found = false;
+    db_status_t status = store_source_by_name(db, order->source, &found, &source);
+    if (status != DB_OK)
+        return status;
+    int64_t ceiling = found ? source.trust.max_discount_bp : 0;
+    if ((int64_t)discount_bp <= ceiling)
+        return DB_OK;
+    result->outcome = EDIT_DISCOUNT_NOT_ALLOWED;
+    snprintf(result->source, sizeof result->source, "%s", order->source);
+    result->max_discount_bp = ceiling;
+    result->discount_bp = discount_bp;
+    if (ceiling <= 0)
+        snprintf(result->detail, sizeof result->detail,
+                 "orders of source %.60s may carry no discount (max_discount_bp 0), not "
+                 "%u.%02u %%",
+                 order->source, discount_bp / 100, discount_bp % 100);
+    else
+        snprintf(result->detail, sizeof result->detail,
+                 "orders of source %.60s may carry at most %lld.%02lld %% discount "
+                 "(max_discount_bp %lld), not %u.%02u %%",
+                 order->source, (long long)(ceiling / 100), (long long)(ceiling % 100),
+                 (long long)ceiling, discount_bp / 100, discount_bp % 100);
+    return DB_OK;
+}
+
 static const char *actor_role(const actor_t *actor)
 {
     return auth_role_name(actor->roles & ROLE_ADMIN ? ROLE_ADMIN : ROLE_MANAGER);
@@ -239,7 +273,6 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
                           const order_edit_t *edit, const actor_t *actor, uint64_t expected_version,
                           edit_result_t *result)
 {
-    (void)app;
     db_t *db = emitter_db(em);
     memset(result, 0, sizeof *result);
     order_t order;
@@ -325,6 +358,11 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
         discount_bp = (uint32_t)edit->contents->discount_bp;
         discount_changed = discount_bp != order.discount_bp;
     }
+    if (discount_changed && discount_bp > order.discount_bp) {
+        status = check_discount_ceiling(db, &order, discount_bp, result);
+        if (status != DB_OK || result->outcome != EDIT_OK)
+            goto done;
+    }
     if (lines_changed)
         result->changed[result->changed_count++] = "lines";
     if (delivery_changed)
@@ -354,12 +392,21 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
          * decided by them */
         int64_t judged = lines_changed && totals.total_minor <= 0 ? 1 : totals.total_minor;
         const char *terms = rules_payment_terms(method, region, app->local_region, judged);
-        if (strcmp(terms, order.payment_terms) != 0) {
+        int64_t paid = 0;
+        if (strcmp(terms, order.payment_terms) != 0)
+            status = store_order_paid(db, order.id, &paid);
+        if (status != DB_OK)
+            goto done;
+        /* unpaid, it is simply paid the new way once confirmed again
+         * (funnel_reconfirm); money taken is never turned into a debt on
+         * the doorstep */
+        if (paid > 0) {
             result->outcome = EDIT_TERMS_CHANGE;
             snprintf(result->detail, sizeof result->detail,
-                     "the order is confirmed to be paid %s; with this change it would be %s: "
-                     "cancel it and file it again",
-                     order.payment_terms, terms);
+                     "%lld.%02lld is paid already for this %s order; with this change it would "
+                     "be paid %s: keep how it is paid, or cancel it (the money goes back) and "
+                     "file it again",
+                     (long long)(paid / 100), (long long)(paid % 100), order.payment_terms, terms);
             goto done;
         }
     }
@@ -396,6 +443,8 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
         goto done;
     order.version = version;
     order.discount_bp = discount_bp;
+    char from_region[sizeof order.region];
+    snprintf(from_region, sizeof from_region, "%s", order.region);
     if (delivery_changed) { /* method and region point into the edit then, not the order */
         snprintf(order.method, sizeof order.method, "%s", method);
         snprintf(order.region, sizeof order.region, "%s", region);
@@ -419,6 +468,11 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
                              .reason = edit->reason,
                              .at_ms = clock_now_ms()};
     status = events_changed(em, &change);
+    /* managers are assigned by region (F5): another region may be another
+     * manager's, as at intake; a delivery without a region (self pickup,
+     * a pickup point given by id) stays with whoever works the order */
+    if (status == DB_OK && order.region[0] && strcmp(from_region, order.region) != 0)
+        status = assignment_region_changed(app, em, &order, from_region);
     /* a new delivery for the same held lines: order.reserved again, so that
      * shipping quotes the new address (new lines get it from stock.c) */
     if (status == DB_OK && delivery_changed && !lines_changed &&
@@ -428,8 +482,11 @@ db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *ord
      * once inventory priced them (stock.c) */
     if (status == DB_OK && !lines_changed && funnel_was_confirmed(&order))
         status = funnel_reconfirm(app, em, &order);
-    if (status == DB_OK)
+    if (status == DB_OK) {
         result->total_minor = order.total_minor;
+        result->version = order.version; /* a new manager or new terms moved it on */
+        snprintf(result->status, sizeof result->status, "%s", order.status);
+    }
 done:
     free(detail);
     free(new_delivery);

@@ -7,13 +7,17 @@
  * replaced (a SKU the order has keeps its line number), the totals
  * recomputed by the totals rule, a history row, and order.changed at the
  * new version. Changed lines make the stock pending until inventory answers
- * for that version (stock.c ignores answers about older lines).
+ * for that version (stock.c ignores answers about older lines). A delivery
+ * to another region goes to a manager of that region, or to its queue,
+ * when its manager does not serve it (assignment_region_changed).
  *
  * An order already confirmed is confirmed again (funnel_reconfirm): at
  * once when its lines stay, after inventory priced the new lines
- * otherwise; the payment service bills the new total. An edit that would
- * change how a confirmed order is paid (on delivery / prepaid: a delivery
- * to another method or region) is refused: cancel and file it again.
+ * otherwise; the payment service bills the new total. An edit may change
+ * how a confirmed order is paid (on delivery / prepaid: a delivery to
+ * another method or region) while nothing is paid: confirmed again with
+ * the new terms, it moves to where those terms lead (funnel_reconfirm).
+ * Once money was taken, such an edit is refused with the amount paid.
  */
 #ifndef ORDER_EDITING_H
 #define ORDER_EDITING_H
@@ -32,10 +36,11 @@ typedef enum {
     EDIT_OK = 0,
     EDIT_UNCHANGED, /* everything given is as the order has it: nothing written */
     EDIT_NOT_FOUND,
-    EDIT_STALE,        /* the order is at another version than the one given */
-    EDIT_NOT_EDITABLE, /* assembled or further, or closed: detail says why */
-    EDIT_INVALID,      /* the lines repeat a SKU: detail says which */
-    EDIT_TERMS_CHANGE, /* a confirmed order would be paid another way: detail says how */
+    EDIT_STALE,                /* the order is at another version than the one given */
+    EDIT_NOT_EDITABLE,         /* assembled or further, or closed: detail says why */
+    EDIT_INVALID,              /* the lines repeat a SKU: detail says which */
+    EDIT_TERMS_CHANGE,         /* a confirmed order would be paid another way: detail says how */
+    EDIT_DISCOUNT_NOT_ALLOWED, /* above the order's source's max_discount_bp: result names it */
 } edit_outcome_t;
 
 /* What the manager asked for, read and validated by intake's rules
@@ -66,10 +71,17 @@ typedef struct {
     const char *changed[EDIT_CHANGES_MAX]; /* static strings */
     size_t changed_count;
     int64_t lines_minor, discount_minor, delivery_minor, vat_minor, total_minor;
+    /* EDIT_DISCOUNT_NOT_ALLOWED: the ceiling and whose it is */
+    char source[130];
+    int64_t max_discount_bp;
+    int64_t discount_bp;
 } edit_result_t;
 
 /* Applies the edit to the order as the actor (a manager or an admin),
- * if it is at expected_version and editable (rules_edit_refusal). A refusal is an outcome in
+ * if it is at expected_version and editable (rules_edit_refusal). A
+ * discount the edit raises is held to the ceiling intake held the order
+ * to (F14): its source's max_discount_bp, whoever edits; a discount kept
+ * or lowered is never refused. A refusal is an outcome in
  * result with DB_OK and nothing written (the caller abandons the
  * transaction). Safe to run again from the start (result is reset). */
 db_status_t editing_apply(order_app_t *app, const emitter_t *em, const char *order_id,

@@ -142,9 +142,36 @@ bool funnel_was_confirmed(const order_t *order)
     return false;
 }
 
+static db_status_t system_move(order_app_t *app, const emitter_t *em, order_t *order,
+                               const char *to, const char *reason, int depth);
+
+/* The confirmed order is paid another way after an edit (nothing was paid:
+ * editing.c refuses it otherwise): it goes where the new terms lead, as
+ * at confirmation — prepaid, to wait for the money of the new invoice;
+ * on delivery or free, to be prepared for delivery (order.ready_to_ship
+ * with what to collect). The payment service voids or opens the invoice
+ * on the order.confirmed just emitted. */
+static db_status_t terms_changed(order_app_t *app, const emitter_t *em, order_t *order,
+                                 const char *was)
+{
+    const char *to = rules_after_confirmed(order->payment_terms);
+    bool waits = strcmp(order->status, "awaiting_payment") == 0 ||
+                 strcmp(order->status, "payment_error") == 0;
+    bool prepared = strcmp(order->status, "prepare_for_delivery") == 0;
+    if (strcmp(order->status, to) == 0 || (!waits && !prepared))
+        return DB_OK; /* confirmed: its own follow-up move decides */
+    char reason[64];
+    snprintf(reason, sizeof reason, "payment terms %s -> %s", was, order->payment_terms);
+    return system_move(app, em, order, to, reason, 0);
+}
+
 db_status_t funnel_reconfirm(order_app_t *app, const emitter_t *em, order_t *order)
 {
+    char was[sizeof order->payment_terms];
+    snprintf(was, sizeof was, "%s", order->payment_terms);
     db_status_t status = confirm_order(app, em, order);
+    if (status == DB_OK && was[0] && strcmp(was, order->payment_terms) != 0)
+        return terms_changed(app, em, order, was);
     bool paid = strcmp(order->status, "payment_received") == 0 ||
                 strcmp(order->status, "prepare_for_delivery") == 0;
     if (status != DB_OK || !paid || strcmp(order->payment_terms, "prepay") != 0)

@@ -67,9 +67,11 @@ bool funnel_was_confirmed(const order_t *order);
  * total and terms recomputed and stored, order.confirmed with the priced
  * lines, so that the payment service bills the new total (a newer
  * order.confirmed supersedes the open invoice; money paid past the new
- * total is refunded). The status does not move: an order already paid
- * whose total rose gets a partial_payment task for its manager (hold the
- * parcel until the rest is paid). */
+ * total is refunded). The status does not move, unless the terms changed
+ * (an unpaid order paid on delivery now, or prepaid now): then it goes
+ * where the new terms lead, prepare_for_delivery or awaiting_payment. An
+ * order already paid whose total rose gets a partial_payment task for its
+ * manager (hold the parcel until the rest is paid). */
 db_status_t funnel_reconfirm(order_app_t *app, const emitter_t *em, order_t *order);
 
 /* The order's lines in line order with their amounts computed by the

@@ -217,6 +217,7 @@ static const struct {
                                     "RETURNING name, coalesce(email, ''), coalesce(phone, '')"},
     {"manager_free_slot",
      "UPDATE staff SET open_orders = greatest(open_orders - 1, 0) WHERE id = $1"},
+    {"manager_serves", "SELECT regions = '{}' OR $2 = ANY (regions) FROM staff WHERE id = $1"},
     {"unassigned",
      "SELECT o.id FROM orders o JOIN statuses s ON s.code = o.status JOIN status_groups g "
      "ON g.code = s.group_code WHERE o.manager_id IS NULL AND NOT g.final "
@@ -1239,6 +1240,21 @@ db_status_t store_manager_free_slot(db_t *db, const char *staff_id)
     db_params_init(&params);
     db_param_text(&params, staff_id);
     return db_run(db, "manager_free_slot", &params, NULL);
+}
+
+db_status_t store_manager_serves(db_t *db, const char *staff_id, const char *region_key,
+                                 bool *serves_out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, staff_id);
+    db_param_text(&params, region_key);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "manager_serves", &params, &res);
+    if (status == DB_OK)
+        *serves_out = PQntuples(res) == 1 && db_get_bool(res, 0, 0);
+    PQclear(res);
+    return status;
 }
 
 db_status_t store_unassigned(db_t *db, int max, char (*ids_out)[37], int *count_out)

@@ -300,6 +300,10 @@ typedef struct {
 db_status_t store_manager_take_slot(db_t *db, const char *staff_id, int64_t now_ms, bool *taken,
                                     manager_contact_t *contact_out);
 db_status_t store_manager_free_slot(db_t *db, const char *staff_id);
+/* Whether the staff member serves region_key (by name, or every region);
+ * false when there is no such person. */
+db_status_t store_manager_serves(db_t *db, const char *staff_id, const char *region_key,
+                                 bool *serves_out);
 
 /* Orders waiting for a manager, oldest first (ids into out, up to max). */
 db_status_t store_unassigned(db_t *db, int max, char (*ids_out)[37], int *count_out);

@@ -132,6 +132,11 @@ db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
     if (found && (order.version >= confirmed->version || order.position.cancelled))
         return DB_OK; /* heard before, or cancelled already */
 
+    /* paid on delivery now: the link is of no use any more */
+    const char *void_reason =
+        found && order.position.terms == PAY_TERMS_PREPAY && confirmed->terms != PAY_TERMS_PREPAY
+            ? "terms_changed"
+            : "superseded";
     json_t *receipt = NULL;
     status = order_receipt(db, confirmed, app, &receipt);
     if (status != DB_OK)
@@ -164,7 +169,7 @@ db_status_t billing_confirmed(payment_app_t *app, const emitter_t *em,
         status = store_order_write(db, &order);
     /* an edited order is billed again from scratch */
     if (status == DB_OK && applied && found)
-        status = cancel_live(em, order.order_id, "superseded");
+        status = cancel_live(em, order.order_id, void_reason);
     if (status == DB_OK && applied && order.position.terms == PAY_TERMS_PREPAY && now.due_minor > 0)
         status = open_invoice(app, db, &order, now.due_minor, receipt);
     /* an edit that lowered the total below what was paid */

@@ -4,6 +4,7 @@
  *
  *   order/order.reserved       quote the parcel (shipments_reserved)
  *   order/order.ready_to_ship  on the warehouse's list
+ *   order/order.status_changed off it again when it is to be paid first
  *   order/order.assembled      buy the label
  *   order/order.cancelled      cancel or void
  *
@@ -181,6 +182,29 @@ static handler_result_t on_ready(inbox_event_t *event, void *arg)
     return result;
 }
 
+/* order.status_changed: only a move to awaiting_payment concerns the
+ * warehouse (an edit made an order on its list prepaid); every other
+ * status has its own fact event. */
+static handler_result_t on_status_changed(inbox_event_t *event, void *arg)
+{
+    (void)arg;
+    Conveyor__OrderStatusChanged *wire =
+        conveyor__order_status_changed__unpack(NULL, event->payload_len, event->payload);
+    if (!wire)
+        return inbox_reject(event, "bad_payload", "order.status_changed payload does not unpack");
+    handler_result_t result = HANDLER_OK;
+    if (!wire->to_status || strcmp(wire->to_status, "awaiting_payment") != 0) {
+        result = HANDLER_OK;
+    } else if (!uuid_valid(wire->order_id)) {
+        result = inbox_reject(event, "bad_payload", "order.status_changed names no order");
+    } else {
+        emitter_t em = emitter_of_event(event);
+        result = answer(event, shipments_awaiting_payment(&em, wire->order_id), wire->order_id);
+    }
+    conveyor__order_status_changed__free_unpacked(wire, NULL);
+    return result;
+}
+
 static handler_result_t on_assembled(inbox_event_t *event, void *arg)
 {
     (void)arg;
@@ -228,6 +252,7 @@ int handlers_register(inbox_t *inbox, shipping_app_t *app)
     } table[] = {
         {ORDER_STREAM, "order.reserved", on_reserved},
         {ORDER_STREAM, "order.ready_to_ship", on_ready},
+        {ORDER_STREAM, "order.status_changed", on_status_changed},
         {ORDER_STREAM, "order.assembled", on_assembled},
         {ORDER_STREAM, "order.cancelled", on_cancelled},
     };

@@ -141,6 +141,23 @@ db_status_t shipments_ready(const emitter_t *em, const char *order_id)
     return status;
 }
 
+db_status_t shipments_awaiting_payment(const emitter_t *em, const char *order_id)
+{
+    db_t *db = emitter_db(em);
+    shipment_row_t row;
+    bool found = false;
+    db_status_t status = lock(db, order_id, &found, &row);
+    if (status != DB_OK || !found)
+        return status;
+    if (strcmp(row.state, "new") == 0 && row.warehouse_status[0]) {
+        status = store_shipment_warehouse(db, order_id, NULL);
+        if (status == DB_OK)
+            status = log_line(db, &row, "awaiting_payment", NULL);
+    }
+    shipment_row_release(&row);
+    return status;
+}
+
 db_status_t shipments_assembled(const emitter_t *em, const char *order_id, int64_t weight_g)
 {
     db_t *db = emitter_db(em);

@@ -44,6 +44,10 @@ db_status_t shipments_reserved(shipping_app_t *app, const emitter_t *em,
                                const reserved_order_t *order);
 /* order.ready_to_ship: on the warehouse's list. */
 db_status_t shipments_ready(const emitter_t *em, const char *order_id);
+/* order.status_changed to awaiting_payment: an order on the warehouse's
+ * list that is to be paid first now (an edit made it prepaid) leaves the
+ * list until its order.ready_to_ship comes again. */
+db_status_t shipments_awaiting_payment(const emitter_t *em, const char *order_id);
 /* order.assembled: the label is bought (a job) for a carrier with an API. */
 db_status_t shipments_assembled(const emitter_t *em, const char *order_id, int64_t weight_g);
 /* order.cancelled: nothing bought yet: cancelled; a label: voided (a job);

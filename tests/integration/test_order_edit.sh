@@ -5,8 +5,10 @@
 # is validated by intake's rules (422 with every reason, lines[...] named),
 # is for managers and admins only, recomputes the totals by the totals rule,
 # keeps a kept SKU's line number, leaves an `edit` row in the history and
-# order.changed at the new version in the same transaction; once the order
-# is assembled it is refused with the reason (409 not_editable).
+# order.changed at the new version in the same transaction; a discount
+# above the ceiling of the order's source is refused with the ceiling named
+# (422 discount_not_allowed); once the order is assembled it is refused with
+# the reason (409 not_editable).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -94,6 +96,20 @@ it_assert_eq "1:34900 2:14700" \
     "the discount shared over the lines"
 v2=$(http_body "$out" | jq -r .version)
 [ "$v2" -gt "$v" ] || it_fail "the version did not move on: $v -> $v2"
+
+# --- a discount above the source's ceiling (F14): refused, the ceiling named --------
+# site-main may give 20 % (order_sources): the manager's edit is held to it as intake is
+out=$(edit "$order" "$as_anna" '{"discount_bp":2500}' "$v2")
+it_assert_eq "422 discount_not_allowed site-main 2000 2500 discount_bp:not_allowed" \
+    "$(http_code "$out") $(http_body "$out" | jq -r '"\(.code) \(.source) \(.max_discount_bp) \(.discount_bp) \(.errors[0].field):\(.errors[0].code)"')" \
+    "a discount above the source's ceiling: $out"
+grep -q "at most 20.00 % discount (max_discount_bp 2000), not 25.00 %" <<<"$(http_body "$out" | jq -r .detail)" ||
+    it_fail "the refusal does not name the ceiling: $out"
+out=$(order_call POST "/v1/orders/$order/edit" '{"discount_bp":2500}' "Authorization: Bearer $(it_token admin "$anna")" "If-Match: \"$v2\"")
+it_assert_eq "422 discount_not_allowed" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
+    "an admin's edit is held to the same ceiling (an admin raises the source's instead)"
+it_assert_eq "$v2 1000" "$(order_sql "SELECT version || ' ' || discount_bp FROM orders.orders WHERE id = '$order'")" \
+    "nothing written"
 
 # --- lines: a kept SKU keeps its number, a new one takes the next -------------------
 it_stop inv # so that the order is seen before inventory answers

@@ -7,7 +7,8 @@
 # cancelled as superseded, a new one for the new amount due — and, once
 # paid, an edit that raises the total invoices the rest and tells the
 # manager to hold the parcel, and one that lowers it refunds the difference. An edit that
-# would change how a confirmed order is paid is refused with the reason.
+# would change how a paid order is paid is refused with the reason
+# (test_order_edit_terms: the terms changed while unpaid).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -104,7 +105,7 @@ it_assert_eq 225000 "$(pay_sql "SELECT sum(amount_minor) FROM payment.refunds WH
     "710000 paid, 485000 due now: 225000 back"
 it_assert_eq prepare_for_delivery "$(order_status "$order")" "the paid order stays ready for delivery"
 
-# --- an edit that would change how the order is paid --------------------------
+# --- an edit that would change how the paid order is paid ----------------------
 out=$(edit_out "$order" '{"delivery":{"method":"self_pickup"}}')
 it_assert_eq "409 terms_would_change" "$(http_code "$out") $(http_body "$out" | jq -r .code)" \
     "self pickup is paid on delivery: refused for a prepaid order"

@@ -5,7 +5,9 @@
 # the shipping service quotes the parcel again (the new address, the
 # carrier's verdict and cost); new lines reach it the same way once
 # inventory held them (the new weight). Quotes of older versions are not
-# taken back: a shipment follows only a newer order.reserved.
+# taken back: a shipment follows only a newer order.reserved. An order on
+# the warehouse's list paid on delivery that an edit makes prepaid leaves
+# the list (order.status_changed to awaiting_payment) until it is paid.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -73,6 +75,25 @@ edit "$order" '{"lines":[{"sku":"KETTLE","quantity":3}]}' >/dev/null
 it_wait_until 20 "the new lines held" order_has_stock "$order" reserved
 weighs() { [ "$(ship_sql "SELECT weight_g || ' ' || quote_state FROM shipments WHERE order_id = '$1'")" = "$2" ]; }
 it_wait_until 20 "quoted at the new weight (3 x 1450 g)" weighs "$order" "4350 quoted"
+
+# --- paid on delivery, made prepaid: off the warehouse's list until paid --------------
+out=$(order_submit Q-2 '{"customer":{"name":"Olga Local","phone":"+79123456780"},
+  "delivery":{"method":"courier","address":{"region":"Moscow","city":"Moscow","line1":"Tverskaya 3"}},
+  "items":[{"sku":"KETTLE","quantity":1}]}')
+[ "$(http_code "$out")" = 201 ] || it_fail "submitting: $out"
+cod=$(http_body "$out" | jq -r .order_id)
+it_wait_until 20 "stock reserved" order_has_stock "$cod" reserved
+out=$(order_move "$cod" confirmed "$as_anna")
+[ "$(http_body "$out" | jq -r .status)" = prepare_for_delivery ] || it_fail "confirming: $out"
+on_list() { [ "$(ship_sql "SELECT coalesce(warehouse_status, 'off') FROM shipments WHERE order_id = '$1'")" = "$2" ]; }
+it_wait_until 20 "on the warehouse's list" on_list "$cod" prepare_for_delivery
+edit "$cod" '{"delivery":{"method":"post","address":{"region":"Kamchatka","city":"Petropavlovsk","line1":"Lenina 1","postal_code":"683000"}}}' >/dev/null
+it_assert_eq awaiting_payment "$(order_status "$cod")" "sent by post far away: to be paid first"
+it_wait_until 20 "off the warehouse's list while it waits for the money" on_list "$cod" off
+it_assert_eq 1 "$(ship_sql "SELECT count(*) FROM shipment_log WHERE order_id = '$cod' AND kind = 'awaiting_payment'")" \
+    "the shipment's log says why"
+it_assert_eq 0 "$(ship_sql "SELECT count(*) FROM shipment_log WHERE order_id <> '$cod' AND kind = 'awaiting_payment'")" \
+    "an order never on the list is not touched"
 
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "dead letters in the order service"
 it_assert_eq 0 "$(ship_sql "SELECT count(*) FROM dead_letters")" "dead letters in the shipping service"
