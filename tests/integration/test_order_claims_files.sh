@@ -64,11 +64,12 @@ code_of() { jq -r .code <<<"$(http_body "$1")"; }
 tmp=$IT_RUN/claim-files # removed with the test's run directory
 mkdir -p "$tmp"
 # upload CLAIM FILE TYPE [FILENAME [CURL-ARGS...]]: "<status> <content-type> <body>"
+# (TYPE "": no Content-Type header at all)
 upload() {
     local claim=$1 file=$2 type=$3 name=${4-photo.jpg} out
     shift 4 2>/dev/null || shift $#
     out=$(curl -sS -X POST --max-time 20 -w '\n%{http_code} %{content_type}' \
-        -H "Authorization: Bearer $as_boris" ${type:+-H "Content-Type: $type"} "$@" \
+        -H "Authorization: Bearer $as_boris" -H "Content-Type:${type:+ $type}" "$@" \
         --data-binary "@$file" "$(order_url)/v1/claims/$claim/attachments${name:+?filename=$name}") || return 1
     echo "$(tail -n1 <<<"$out") $(sed '$d' <<<"$out")"
 }
