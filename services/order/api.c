@@ -16,7 +16,8 @@
  *   POST /v1/sources                             intake sources and their API keys
  *   GET  /v1/tasks, POST /v1/tasks/{id}/done     tasks (F8)
  *   GET  /v1/reports/sales, /v1/reports/people   analytics (F31)
- *   /v1/orders/{id}/claims, /v1/claims ...        claims (F30), GET /v1/reports/claims
+ *   /v1/orders/{id}/claims, /v1/claims ...        claims (F30), GET /v1/reports/claims;
+ *                                                the order card (GET /v1/orders/{id}) lists them
  *
  * Who may call what: intake takes a source's API key (the X-Api-Key
  * header, never the URL) or a manager's/admin's token (a call centre
@@ -602,6 +603,28 @@ static void route_orders_list(const http_request_t *req, http_response_t *res, v
     release(app, &db);
 }
 
+/* The order card: the order and its claims (F30: id, name, type, reason,
+ * status, created, decided, completed; oldest first, the first
+ * ORDER_CARD_CLAIMS; GET /v1/orders/{id}/claims pages them all), read in
+ * one session, so a manager sees the claims where they look. */
+#define ORDER_CARD_CLAIMS 100
+static db_status_t read_order_card(db_t *db, const char *order_id, json_t **out)
+{
+    db_status_t status = store_order_json(db, order_id, out);
+    if (status != DB_OK || !*out)
+        return status;
+    json_t *claims = NULL;
+    status = store_order_claims_json(db, order_id, ORDER_CARD_CLAIMS, &claims);
+    if (status == DB_OK && json_object_set_new(*out, "claims", claims ? claims : json_array()) != 0)
+        status =
+            db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for the claims of order %s", order_id);
+    if (status != DB_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return status;
+}
+
 static void route_order_get(const http_request_t *req, http_response_t *res, void *arg)
 {
     auth_claims_t claims;
@@ -611,7 +634,7 @@ static void route_order_get(const http_request_t *req, http_response_t *res, voi
     if (!uuid_valid(id))
         http_res_problem(res, 404, "not_found", "no such order", "an order id is a UUID");
     else
-        serve_json(arg, res, store_order_json, id, NULL, "order");
+        serve_json(arg, res, read_order_card, id, NULL, "order");
 }
 
 /* The order as a PDF (F32): read, the session given back, then drawn.
@@ -1407,11 +1430,15 @@ static void route_report_people(const http_request_t *req, http_response_t *res,
 /* ------------------------------------------------------------------ */
 /* claims (F30; claiming.h)                                             */
 
-/* Attachments: count, each decoded, all together decoded; the route's
- * body is refused unread past what base64 of the total can take. */
-static const claims_limits_t claim_limits = {
-    .max_count = 5, .max_bytes = 256 * 1024, .max_total = 640 * 1024};
-#define CLAIM_BODY_LIMIT (640 * 1024 / 3 * 4 + 64 * 1024)
+/* Attachments within app->claim_limits (CLAIM_ATTACHMENT_MAX_BYTES ...):
+ * a claim filed with base64 attachments in its JSON has its body refused
+ * unread past what base64 of the total can take; a raw upload past one
+ * attachment's bytes. */
+static size_t claim_body_limit(const order_app_t *app)
+{
+    size_t total = app->claim_limits.max_total;
+    return total > (SIZE_MAX - 64 * 1024) / 4 * 3 ? SIZE_MAX / 2 : total / 3 * 4 + 64 * 1024;
+}
 
 static actor_t actor_of(const auth_claims_t *claims)
 {
@@ -1485,6 +1512,15 @@ static void answer_claim(order_app_t *app, http_response_t *res, db_t *db, db_st
                                      "the exchange's replacement order was refused",
                                      json_incref(result->problems));
         return;
+    case CLAIMING_CLOSED:
+        snprintf(detail, sizeof detail, "the claim is %s: nothing more is added to it",
+                 result->status);
+        http_res_problem(res, 409, "claim_closed", "the claim is closed", detail);
+        return;
+    case CLAIMING_TOO_LARGE:
+        http_res_problem(res, 413, "attachments_too_large", "the attachments are too large",
+                         result->detail);
+        return;
     case CLAIMING_OK:
         break;
     }
@@ -1521,7 +1557,7 @@ static void route_claim_create(const http_request_t *req, http_response_t *res, 
     size_t file_count = 0;
     char why[160];
     claims_attach_t read =
-        claims_read_attachments(json_object_get(body, "attachments"), &claim_limits, &files,
+        claims_read_attachments(json_object_get(body, "attachments"), &app->claim_limits, &files,
                                 &file_count, &problems, why, sizeof why);
     const json_t *comment = json_object_get(body, "comment");
     if (comment && !json_is_string(comment) && !json_is_null(comment))
@@ -1709,6 +1745,78 @@ static void route_claim_attachment(const http_request_t *req, http_response_t *r
     release(app, &db);
 }
 
+typedef struct {
+    const char *claim_id;
+    const claim_upload_file_t *file;
+    const claims_limits_t *limits;
+    claiming_result_t result;
+} claim_upload_t;
+
+static db_status_t tx_claim_upload(tx_t *tx, void *arg)
+{
+    claim_upload_t *up = arg;
+    db_status_t status = claiming_attach(tx->db, up->claim_id, up->file, up->limits, &up->result);
+    if (status == DB_OK && up->result.outcome != CLAIMING_OK)
+        tx_abandon(tx);
+    return status;
+}
+
+/* POST /v1/claims/{id}/attachments?filename=photo.jpg: one file as the
+ * raw body, its media type the Content-Type (CLAIM_ATTACHMENT_TYPES, 415
+ * otherwise). A body past CLAIM_ATTACHMENT_MAX_BYTES is refused 413 by
+ * its Content-Length before it is read (the route's body limit); the
+ * claim's count and total are judged in the transaction. 201 with the
+ * claim as it is now. */
+static void route_claim_upload(const http_request_t *req, http_response_t *res, void *arg)
+{
+    order_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(auth_of(app), req, res, ROLE_ANY_STAFF, &claims))
+        return;
+    const char *claim_id = http_req_param(req, "id");
+    if (!uuid_valid(claim_id)) {
+        http_res_problem(res, 404, "not_found", "no such claim", "a claim id is a UUID");
+        return;
+    }
+    char type[CLAIMS_CONTENT_TYPE_MAX + 1];
+    if (!claims_media_type_allowed(app->claim_types, http_req_header(req, "Content-Type"), type,
+                                   sizeof type)) {
+        char detail[600];
+        snprintf(detail, sizeof detail, "an attachment is uploaded as one of: %s",
+                 app->claim_types);
+        http_res_problem(res, 415, "unsupported_media_type",
+                         "this kind of file is not taken as an attachment", detail);
+        return;
+    }
+    const char *filename = http_req_query(req, "filename");
+    size_t len = 0;
+    const char *body = http_req_body(req, &len);
+    if (!claims_filename_valid(filename) || !body || len == 0) {
+        http_res_problem(res, 422, "invalid", "the attachment is not valid",
+                         "the file as the body (not empty) and ?filename= of 1 to 255 bytes, "
+                         "no path separator, quote or control character");
+        return;
+    }
+    if (len > app->claim_limits.max_bytes) { /* a chunked body the route's limit let by */
+        http_res_problem(res, 413, "attachment_too_large", "an attachment is too large", NULL);
+        return;
+    }
+    claim_upload_file_t file = {.filename = filename,
+                                .content_type = type,
+                                .data = (const unsigned char *)body,
+                                .len = len};
+    claim_upload_t up = {.claim_id = claim_id, .file = &file, .limits = &app->claim_limits};
+    claim_ctx_t ctx = {.app = app, .claim_id = claim_id};
+    db_t *db = session(app, res);
+    if (!db)
+        return;
+    db_status_t status = service_tx(app->svc, db, tx_claim_upload, &up, NULL);
+    ctx.result = up.result;
+    answer_claim(app, res, db, status, &ctx, 201);
+    claiming_result_clear(&ctx.result);
+    release(app, &db);
+}
+
 static void route_report_claims(const http_request_t *req, http_response_t *res, void *arg)
 {
     order_app_t *app = arg;
@@ -1741,6 +1849,7 @@ static int claim_routes_register(http_server_t *http, order_app_t *app)
         {"GET", "/v1/claims", route_claims},
         {"GET", "/v1/claims/{id}", route_claim_get},
         {"GET", "/v1/claims/{id}/attachments/{attachment_id}", route_claim_attachment},
+        {"POST", "/v1/claims/{id}/attachments", route_claim_upload},
         {"POST", "/v1/claims/{id}/decision", route_claim_decision},
         {"POST", "/v1/claims/{id}/status", route_claim_status},
         {"POST", "/v1/claims/{id}/complete", route_claim_complete},
@@ -1749,7 +1858,12 @@ static int claim_routes_register(http_server_t *http, order_app_t *app)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route(http, routes[i].method, routes[i].pattern, routes[i].fn, app) != 0)
             return -1;
-    return http_route_body_limit(http, "POST", "/v1/orders/{id}/claims", CLAIM_BODY_LIMIT);
+    return http_route_body_limit(http, "POST", "/v1/orders/{id}/claims", claim_body_limit(app)) !=
+                       0 ||
+                   http_route_body_limit(http, "POST", "/v1/claims/{id}/attachments",
+                                         app->claim_limits.max_bytes) != 0
+               ? -1
+               : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -343,3 +343,46 @@ db_status_t claiming_refunded(order_app_t *app, const emitter_t *em, const char 
     claiming_result_clear(&result);
     return status;
 }
+
+db_status_t claiming_attach(db_t *db, const char *claim_id, const claim_upload_file_t *file,
+                            const claims_limits_t *limits, claiming_result_t *result)
+{
+    reset(result);
+    json_t *claim = NULL;
+    db_status_t status = store_claim_lock_json(db, claim_id, &claim);
+    if (status != DB_OK)
+        return status;
+    if (!claim) {
+        result->outcome = CLAIMING_NOT_FOUND;
+        return DB_OK;
+    }
+    snprintf(result->claim_id, sizeof result->claim_id, "%s", claim_id);
+    snprintf(result->status, sizeof result->status, "%s", text_of(claim, "status"));
+    json_decref(claim);
+    if (strcmp(result->status, "rejected") == 0 || strcmp(result->status, "completed") == 0) {
+        result->outcome = CLAIMING_CLOSED;
+        return DB_OK;
+    }
+    int64_t count = 0, bytes = 0;
+    status = store_claim_attachment_totals(db, claim_id, &count, &bytes);
+    if (status != DB_OK)
+        return status;
+    if ((size_t)count >= limits->max_count) {
+        result->outcome = CLAIMING_INVALID;
+        result->problems = json_pack("[{s:s,s:s,s:s}]", "field", "attachments", "code", "too_many",
+                                     "message", "the claim holds as many attachments as it may");
+        return result->problems ? DB_OK : db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room");
+    }
+    if ((size_t)bytes > limits->max_total || file->len > limits->max_total - (size_t)bytes) {
+        result->outcome = CLAIMING_TOO_LARGE;
+        snprintf(result->detail, sizeof result->detail,
+                 "the claim holds %lld bytes of attachments; with %zu more it would pass %zu",
+                 (long long)bytes, file->len, limits->max_total);
+        return DB_OK;
+    }
+    char id[UUID_TEXT_SIZE];
+    if (uuid_v4(id) != 0)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "no id for an attachment");
+    return store_claim_attachment_add(db, id, claim_id, file->filename, file->content_type,
+                                      file->data, file->len, clock_now_ms());
+}

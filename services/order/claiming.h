@@ -30,6 +30,8 @@ typedef enum {
     CLAIMING_NOT_ALLOWED,         /* no such move from the claim's status (409) */
     CLAIMING_FORBIDDEN,           /* the caller's roles may not make it (403) */
     CLAIMING_REPLACEMENT_REFUSED, /* the exchange's replacement order was refused (409) */
+    CLAIMING_CLOSED,              /* rejected or completed: nothing more is added (409) */
+    CLAIMING_TOO_LARGE,           /* the claim's attachments would pass their total (413) */
 } claiming_outcome_t;
 
 typedef struct {
@@ -46,6 +48,7 @@ typedef struct {
     char status[24];  /* the claim's status after the call */
     char from[24];    /* a move: the status it left */
     json_t *problems; /* CLAIMING_INVALID, CLAIMING_REPLACEMENT_REFUSED: owned */
+    char detail[160]; /* CLAIMING_TOO_LARGE: why */
 } claiming_result_t;
 
 void claiming_result_clear(claiming_result_t *result);
@@ -61,6 +64,20 @@ db_status_t claiming_create(order_app_t *app, const emitter_t *em, const claim_r
 db_status_t claiming_move(order_app_t *app, const emitter_t *em, const char *claim_id,
                           const char *to, const char *comment, const actor_t *actor,
                           claiming_result_t *result);
+
+/* One uploaded attachment (raw bytes, already within limits->max_bytes,
+ * its name and type checked) added to a claim that is not closed, in the
+ * caller's transaction: the claim is locked, and the attachment is refused
+ * if the claim would hold more than limits->max_count (CLAIMING_INVALID)
+ * or more than limits->max_total bytes (CLAIMING_TOO_LARGE). */
+typedef struct {
+    const char *filename, *content_type;
+    const unsigned char *data;
+    size_t len;
+} claim_upload_file_t;
+
+db_status_t claiming_attach(db_t *db, const char *claim_id, const claim_upload_file_t *file,
+                            const claims_limits_t *limits, claiming_result_t *result);
 
 /* refund.succeeded named this claim (NULL or "": none): an approved
  * refund claim is completed by conveyor (claim.completed); any other

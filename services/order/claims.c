@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/auth.h"
 #include "common/base64url.h"
@@ -208,8 +209,7 @@ void claims_attachments_free(claim_attachment_t **items_p, size_t count)
     *items_p = NULL;
 }
 
-/* A filename: 1..255 bytes, no path separator, no control character. */
-static bool filename_ok(const char *name)
+bool claims_filename_valid(const char *name)
 {
     size_t len = name ? strlen(name) : 0;
     if (len == 0 || len > CLAIMS_FILENAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -320,7 +320,7 @@ claims_attach_t claims_read_attachments(const json_t *attachments, const claims_
         const char *type = json_string_value(json_object_get(item, "content_type"));
         const char *data = json_string_value(json_object_get(item, "data"));
         char field[48];
-        if (!filename_ok(filename)) {
+        if (!claims_filename_valid(filename)) {
             snprintf(field, sizeof field, "attachments[%zu].filename", i);
             problems_add(problems, field, "invalid",
                          "1 to 255 bytes, no path separator or control character");
@@ -367,4 +367,45 @@ claims_attach_t claims_read_attachments(const json_t *attachments, const claims_
     *out = items;
     *count_out = count;
     return CLAIMS_ATTACH_OK;
+}
+
+bool claims_media_type_allowed(const char *allowed, const char *header, char *type_out,
+                               size_t type_size)
+{
+    if (type_size == 0)
+        return false;
+    type_out[0] = '\0';
+    if (!header || !allowed)
+        return false;
+    while (*header == ' ' || *header == '\t')
+        header++;
+    size_t len = strcspn(header, ";");
+    while (len > 0 && (header[len - 1] == ' ' || header[len - 1] == '\t'))
+        len--;
+    char type[CLAIMS_CONTENT_TYPE_MAX + 1];
+    if (len == 0 || len > CLAIMS_CONTENT_TYPE_MAX || len >= type_size)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        type[i] = (char)(header[i] >= 'A' && header[i] <= 'Z' ? header[i] + 32 : header[i]);
+    type[len] = '\0';
+    const char *slash = strchr(type, '/');
+    if (!content_type_ok(type) || !slash || slash == type || !slash[1] || strchr(slash + 1, '/'))
+        return false;
+    size_t major = (size_t)(slash - type) + 1; /* "image/" */
+    for (const char *item = allowed; *item;) {
+        while (*item == ' ' || *item == ',')
+            item++;
+        size_t n = strcspn(item, ",");
+        size_t end = n;
+        while (end > 0 && item[end - 1] == ' ')
+            end--;
+        bool whole =
+            end == major + 1 && item[end - 1] == '*' && strncasecmp(item, type, major) == 0;
+        if (end > 0 && (whole || (end == len && strncasecmp(item, type, len) == 0))) {
+            memcpy(type_out, type, len + 1);
+            return true;
+        }
+        item += n;
+    }
+    return false;
 }

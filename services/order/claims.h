@@ -96,4 +96,16 @@ claims_attach_t claims_read_attachments(const json_t *attachments, const claims_
                                         problems_t *problems, char *why, size_t why_size);
 void claims_attachments_free(claim_attachment_t **items_p, size_t count);
 
+/* A file name an attachment may carry: 1..255 bytes, no path separator,
+ * quote or control character, not "." or "..". */
+bool claims_filename_valid(const char *name);
+
+/* The media type of a raw upload's Content-Type header ("image/jpeg;
+ * charset=x" -> "image/jpeg", lower-cased, parameters dropped) if it is
+ * one of allowed (a comma-separated list; spaces around items ignored;
+ * "type/" + "*" allows a whole type): true and type_out written. false for
+ * a missing, malformed, overlong or unlisted type. */
+bool claims_media_type_allowed(const char *allowed, const char *header, char *type_out,
+                               size_t type_size);
+
 #endif

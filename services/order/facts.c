@@ -25,7 +25,8 @@
  *   shipment.label_created tracking number, tracking and label URLs kept
  *   shipment.handed_over   assembled -> handed_to_carrier
  *   shipment.status_changed the last tracking status kept
- *   shipment.delivered     handed_to_carrier / rescheduled -> delivered
+ *   shipment.delivered     handed_to_carrier / rescheduled -> delivered;
+ *                          assembled -> delivered (self-pickup, at the counter)
  *   shipment.cancelled     the label was voided
  *   shipment.cancel_refused too late to cancel: a task (it comes back)
  *   shipment.returned      handed_to_carrier -> returned
@@ -91,7 +92,9 @@ static const char *const unpaid[] = {"awaiting_payment", "payment_error", NULL};
 static const char *const waiting_money[] = {"awaiting_payment", NULL};
 static const char *const payment_failed[] = {"payment_error", NULL};
 static const char *const packed[] = {"assembled", NULL};
-static const char *const on_the_road[] = {"handed_to_carrier", "rescheduled", NULL};
+/* delivered: from the road, or (a self-pickup handed over at the counter:
+ * no carrier, no handed_over) straight from assembled */
+static const char *const deliverable[] = {"handed_to_carrier", "rescheduled", "assembled", NULL};
 static const char *const with_carrier[] = {"handed_to_carrier", NULL};
 static const char *const received[] = {"delivered", "completed", NULL};
 
@@ -142,7 +145,7 @@ static const fact_rule_t rules[] = {
     {RULE("shipping", "shipment.status_changed"),
      .state_keys = {"tracking_status", "description", "at_ms"}},
     {RULE("shipping", "shipment.delivered"), .state_keys = {"shipment_id"},
-     PHASE("shipment_state", "delivered"), .to = "delivered", .from = on_the_road,
+     PHASE("shipment_state", "delivered"), .to = "delivered", .from = deliverable,
      .late_task = true},
     {RULE("shipping", "shipment.cancelled"), .state_keys = {"shipment_id"},
      PHASE("shipment_state", "cancelled")},

@@ -42,6 +42,15 @@ static const config_spec_t order_specs[] = {
     {"REFRESH_TOKEN_TTL", "30d", false, "lifetime of refresh tokens"},
     {"VIP_THRESHOLD_MINOR", "5000000", false,
      "a customer whose delivered orders reach this (kopecks) becomes a VIP"},
+    {"CLAIM_ATTACHMENT_MAX_BYTES", "262144", false,
+     "one claim attachment, in bytes: an upload past it is refused 413 before it is read "
+     "(HTTP_BODY_LIMIT still bounds every body)"},
+    {"CLAIM_ATTACHMENTS_MAX_TOTAL", "655360", false,
+     "all the attachments of one claim together, in bytes (413 beyond)"},
+    {"CLAIM_ATTACHMENTS_MAX_COUNT", "5", false, "attachments one claim may have"},
+    {"CLAIM_ATTACHMENT_TYPES", "image/jpeg,image/png,image/webp,image/heic,application/pdf", false,
+     "the media types a claim attachment may be uploaded as (type/subtype, or type/* for a "
+     "whole type), 415 otherwise"},
     PDF_CONFIG_SPECS,
     CONFIG_SPEC_END,
 };

@@ -4,6 +4,7 @@
  */
 #include "services/order/order.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ static int read_settings(const config_t *config, order_app_t *app)
 {
     int64_t timeout = 0, task_due = 0, ttl = 0, wait = 0, days = 0, failures = 0, lock = 0,
             refresh = 0, vip = 0, grace = 0, form_bytes = 0, rate_max = 0, rate_window = 0,
-            failures_all = 0;
+            failures_all = 0, claim_bytes = 0, claim_total = 0, claim_count = 0;
     if (config_get_duration_ms(config, "ASSIGN_TIMEOUT", &timeout) != 0 ||
         config_get_duration_ms(config, "NEW_ORDER_TASK_DUE", &task_due) != 0 ||
         config_get_duration_ms(config, "ASSIGN_LOCK_TTL", &ttl) != 0 ||
@@ -29,8 +30,23 @@ static int read_settings(const config_t *config, order_app_t *app)
         config_get_duration_ms(config, "INVOICE_GRACE", &grace) != 0 ||
         config_get_duration_ms(config, "REFRESH_TOKEN_TTL", &refresh) != 0 ||
         config_get_int(config, "VIP_THRESHOLD_MINOR", 0, INT64_MAX, &vip) != 0 ||
-        config_get_int(config, "INTAKE_FORM_MAX_BYTES", 1024, 1024 * 1024, &form_bytes) != 0)
+        config_get_int(config, "INTAKE_FORM_MAX_BYTES", 1024, 1024 * 1024, &form_bytes) != 0 ||
+        config_get_int(config, "CLAIM_ATTACHMENT_MAX_BYTES", 1, 64 * 1024 * 1024, &claim_bytes) !=
+            0 ||
+        config_get_int(config, "CLAIM_ATTACHMENTS_MAX_TOTAL", 1, 1024 * 1024 * 1024,
+                       &claim_total) != 0 ||
+        config_get_int(config, "CLAIM_ATTACHMENTS_MAX_COUNT", 1, 100, &claim_count) != 0)
         return -1;
+    const char *claim_types = config_get(config, "CLAIM_ATTACHMENT_TYPES");
+    if (!claim_types || !claim_types[0] || strlen(claim_types) >= sizeof app->claim_types) {
+        log_error("CLAIM_ATTACHMENT_TYPES is a list of media types (type/subtype or type/*)",
+                  LF_ERR("bad_config"));
+        return -1;
+    }
+    snprintf(app->claim_types, sizeof app->claim_types, "%s", claim_types);
+    app->claim_limits = (claims_limits_t){.max_count = (size_t)claim_count,
+                                          .max_bytes = (size_t)claim_bytes,
+                                          .max_total = (size_t)claim_total};
     if (rate_window <= 0 || lock <= 0) {
         log_error("LOGIN_RATE_WINDOW and LOGIN_LOCK must be longer than nothing",
                   LF_ERR("bad_config"));

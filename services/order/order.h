@@ -50,6 +50,7 @@
 
 #include "common/pdf.h"
 #include "common/service.h"
+#include "services/order/claims.h"
 #include "services/order/form.h"
 #include "services/order/login.h"
 
@@ -70,6 +71,9 @@ typedef struct {
     int64_t refresh_ttl_ms;      /* REFRESH_TOKEN_TTL */
     char dummy_hash[160];        /* an unknown or locked login is checked against this: same cost */
     pdf_fonts_t fonts;           /* PDF_FONT, PDF_FONT_BOLD: the order's PDF (checked at start) */
+    claims_limits_t claim_limits; /* CLAIM_ATTACHMENT_MAX_BYTES, CLAIM_ATTACHMENTS_MAX_TOTAL,
+                                     CLAIM_ATTACHMENTS_MAX_COUNT */
+    char claim_types[512];        /* CLAIM_ATTACHMENT_TYPES: media types an upload may have */
 } order_app_t;
 
 /* order.c: reads the service's settings (main.c's specs) from svc's

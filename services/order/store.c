@@ -14,6 +14,7 @@
 #include "common/auth.h"
 #include "common/bulk.h"
 #include "common/dbjson.h"
+#include "common/numparse.h"
 #include "common/pgarray.h"
 
 /* unix ms parameter -> timestamptz, and back */
@@ -1749,6 +1750,13 @@ static const struct {
     {"claim_attachment",
      "SELECT filename, content_type, data FROM claim_attachments WHERE id = $1 AND "
      "claim_id = $2"},
+    {"claim_attachment_totals",
+     "SELECT count(*), coalesce(sum(size_bytes), 0) FROM claim_attachments WHERE claim_id = $1"},
+    {"order_claims_json",
+     "SELECT coalesce(json_agg(json_build_object('id', c.id, 'name', c.name, 'type', c.type, "
+     "'reason', c.reason, 'status', c.status, 'created_at', c.created_at, 'decided_at', "
+     "c.decided_at, 'completed_at', c.completed_at) ORDER BY c.created_at, c.id), '[]') FROM "
+     "(SELECT * FROM claims WHERE order_id = $1 ORDER BY created_at, id LIMIT $2) c"},
     {"report_claims_json",
      "WITH c AS (SELECT * FROM claims WHERE created_at >= " TS("$1") " AND created_at < " TS(
          "$2") "), "
@@ -1917,6 +1925,34 @@ db_status_t store_claim_attachment(db_t *db, const char *claim_id, const char *a
     }
     PQclear(res);
     return status;
+}
+
+db_status_t store_claim_attachment_totals(db_t *db, const char *claim_id, int64_t *count_out,
+                                          int64_t *bytes_out)
+{
+    *count_out = 0;
+    *bytes_out = 0;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, claim_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "claim_attachment_totals", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) != 1 || numparse_i64(PQgetvalue(res, 0, 0), count_out) != 0 ||
+        numparse_i64(PQgetvalue(res, 0, 1), bytes_out) != 0)
+        status = db_fail(db, "XX000", "the attachments of claim %s do not add up", claim_id);
+    PQclear(res);
+    return status;
+}
+
+db_status_t store_order_claims_json(db_t *db, const char *order_id, int64_t limit, json_t **out)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_i64(&params, limit);
+    return db_run_json(db, "order_claims_json", &params, out);
 }
 
 db_status_t store_report_claims_json(db_t *db, int64_t from_ms, int64_t to_ms, json_t **out)

@@ -443,6 +443,13 @@ db_status_t store_claim_insert(db_t *db, const claim_row_t *row);
 db_status_t store_claim_attachment_add(db_t *db, const char *id, const char *claim_id,
                                        const char *filename, const char *content_type,
                                        const unsigned char *data, size_t len, int64_t at_ms);
+/* How many attachments the claim holds and their bytes together. */
+db_status_t store_claim_attachment_totals(db_t *db, const char *claim_id, int64_t *count_out,
+                                          int64_t *bytes_out);
+/* The order card's claims: [{id, name, type, reason, status, created_at,
+ * decided_at, completed_at}], oldest first, at most `limit`; *out an
+ * empty array for none. */
+db_status_t store_order_claims_json(db_t *db, const char *order_id, int64_t limit, json_t **out);
 db_status_t store_claim_history_add(db_t *db, const char *claim_id, int64_t at_ms, const char *from,
                                     const char *to, const char *actor_id, const char *actor_role,
                                     const char *comment);

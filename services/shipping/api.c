@@ -9,7 +9,10 @@
  *   POST   /v1/shipments/{id}/quote              a person's choice over the rules (manager)
  *   POST   /v1/shipments/{id}/courier            a city courier's report (courier)
  *   POST   /v1/shipments/{id}/returned           back at the warehouse (warehouse)
- *   GET    /v1/warehouse/orders?method=          the warehouse's list (warehouse)
+ *   POST   /v1/shipments/{id}/handover           a self-pickup order handed over at the
+ *                                                counter (warehouse)
+ *   GET    /v1/warehouse/orders?method=          the warehouse's list (warehouse; self_pickup:
+ *                                                the counter's)
  *   POST   /v1/batches                           a new batch, numbered 20261205001 (warehouse)
  *   GET    /v1/batches/{number}                  a batch and its parcels
  *   POST   /v1/batches/{number}/shipments        {order_id}: add (a returned parcel ships again)
@@ -227,12 +230,13 @@ static void get_warehouse(const http_request_t *req, http_response_t *res, void 
     if (!auth_require(service_auth(app->svc), req, res, ROLES_READ, &claims))
         return;
     const char *method = http_req_query(req, "method");
-    static const char *const methods[] = {"courier", "post", "pickup_point"};
+    static const char *const methods[] = {"courier", "post", "pickup_point", "self_pickup"};
     bool known = !method;
     for (size_t i = 0; method && i < sizeof methods / sizeof methods[0]; i++)
         known = known || strcmp(method, methods[i]) == 0;
     if (!known) {
-        http_res_problem(res, 400, "invalid_method", "method: courier, post or pickup_point", NULL);
+        http_res_problem(res, 400, "invalid_method",
+                         "method: courier, post, pickup_point or self_pickup", NULL);
         return;
     }
     db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
@@ -466,6 +470,84 @@ static void post_courier(const http_request_t *req, http_response_t *res, void *
                          .at_ms = clock_now_ms(),
                          .source = "courier"};
     apply_news(app, res, &news, 404);
+}
+
+/* --- the pickup counter ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *order_id;
+    int64_t amount_minor;
+    const char *note;
+    counter_outcome_t outcome;
+    char state[24];
+} counter_op_t;
+
+static db_status_t counter_tx(tx_t *tx, void *arg)
+{
+    counter_op_t *op = arg;
+    emitter_t em = emitter_root(tx->db, SHIPPING_STREAM);
+    db_status_t status = shipments_counter_handover(&em, op->order_id, op->amount_minor, op->note,
+                                                    &op->outcome, op->state, sizeof op->state);
+    if (status == DB_OK && op->outcome != COUNTER_OK)
+        tx_abandon(tx);
+    return status;
+}
+
+/* POST /v1/shipments/{id}/handover {amount_minor?, note?}: the warehouse
+ * hands a self-pickup order to its customer at the counter (delivered;
+ * amount_minor: the cash taken, for an order paid on delivery). */
+static void post_handover(const http_request_t *req, http_response_t *res, void *arg)
+{
+    shipping_app_t *app = arg;
+    auth_claims_t claims;
+    if (!auth_require(service_auth(app->svc), req, res, ROLES_WAREHOUSE, &claims))
+        return;
+    const char *id = path_uuid(req, res, "id");
+    json_t *body = id ? http_req_json(req, res) : NULL;
+    if (!body)
+        return;
+    const json_t *amount = json_object_get(body, "amount_minor");
+    const json_t *note = json_object_get(body, "note");
+    counter_op_t op = {.order_id = id,
+                       .amount_minor = json_is_integer(amount) ? json_integer_value(amount) : 0,
+                       .note = json_string_value(note)};
+    if ((amount && !json_is_null(amount) && (!json_is_integer(amount) || op.amount_minor <= 0)) ||
+        op.amount_minor > 1000000000000LL) {
+        http_res_problem(res, 422, "invalid_amount",
+                         "amount_minor: the cash taken, in kopecks, > 0 (none: nothing taken)",
+                         NULL);
+        return;
+    }
+    if ((note && !json_is_null(note) && !op.note) || (op.note && strlen(op.note) > 500)) {
+        http_res_problem(res, 422, "invalid_note", "a note of 500 bytes at most", NULL);
+        return;
+    }
+    db_t *db = service_session(app->svc, res, SERVICE_SESSION_WAIT_MS);
+    if (!db)
+        return;
+    db_status_t status = service_tx(app->svc, db, counter_tx, &op, NULL);
+    char detail[200];
+    if (status != DB_OK) {
+        service_answer_db_failure(res, db, status, "hand over at the counter");
+    } else if (op.outcome == COUNTER_NOT_FOUND) {
+        http_res_problem(res, 404, "not_found", "no parcel for that order", NULL);
+    } else if (op.outcome == COUNTER_NOT_SELF_PICKUP) {
+        snprintf(detail, sizeof detail,
+                 "a %s order is delivered by its carrier or courier, not handed over at the "
+                 "counter",
+                 op.state);
+        http_res_problem(res, 409, "not_self_pickup", "only a self-pickup order is handed over",
+                         detail);
+    } else if (op.outcome == COUNTER_NOT_READY) {
+        snprintf(detail, sizeof detail,
+                 "the parcel is %s; it is handed over once the warehouse has assembled it",
+                 op.state);
+        http_res_problem(res, 409, "not_ready_for_pickup", "the order is not ready for pickup",
+                         detail);
+    } else {
+        http_res_json_take(res, 200, json_pack("{s:b}", "ok", 1));
+    }
+    service_session_release(app->svc, &db);
 }
 
 /* --- returns ------------------------------------------------------------------------------ */
@@ -726,6 +808,7 @@ int api_register(http_server_t *http, shipping_app_t *app)
         {"POST", "/v1/shipments/{id}/quote", post_quote},
         {"POST", "/v1/shipments/{id}/courier", post_courier},
         {"POST", "/v1/shipments/{id}/returned", post_returned},
+        {"POST", "/v1/shipments/{id}/handover", post_handover},
         {"GET", "/v1/warehouse/orders", get_warehouse},
         {"POST", "/v1/batches", post_batch},
         {"GET", "/v1/batches/{number}", get_batch},

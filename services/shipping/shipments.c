@@ -135,7 +135,7 @@ db_status_t shipments_ready(const emitter_t *em, const char *order_id)
     db_status_t status = lock(db, order_id, &found, &row);
     if (status != DB_OK || !found)
         return status;
-    if (strcmp(row.state, "new") == 0 && strcmp(row.method, "self_pickup") != 0)
+    if (strcmp(row.state, "new") == 0)
         status = store_shipment_warehouse(db, order_id, "prepare_for_delivery");
     shipment_row_release(&row);
     return status;
@@ -166,6 +166,15 @@ db_status_t shipments_assembled(const emitter_t *em, const char *order_id, int64
     db_status_t status = lock(db, order_id, &found, &row);
     if (status != DB_OK || !found)
         return status;
+    if (strcmp(row.state, "new") == 0 && strcmp(row.method, "self_pickup") == 0 &&
+        !row.cancel_requested) {
+        /* nothing to ship: ready for pickup at the counter */
+        status = store_shipment_warehouse(db, order_id, "assembled");
+        if (status == DB_OK && strcmp(row.warehouse_status, "assembled") != 0)
+            status = log_line(db, &row, "assembled", json_pack("{s:I}", "weight_g", weight_g));
+        shipment_row_release(&row);
+        return status;
+    }
     if (strcmp(row.state, "new") != 0 || strcmp(row.method, "self_pickup") == 0 ||
         row.cancel_requested) {
         shipment_row_release(&row);
@@ -572,6 +581,58 @@ db_status_t shipments_cash_collected(const emitter_t *em, const char *order_id,
                       json_pack("{s:I}", "amount_minor", (json_int_t)amount_minor));
     if (status == DB_OK)
         status = events_cash_collected(em, &row, amount_minor, words, clock_now_ms());
+    shipment_row_release(&row);
+    return status;
+}
+
+db_status_t shipments_counter_handover(const emitter_t *em, const char *order_id,
+                                       int64_t amount_minor, const char *note,
+                                       counter_outcome_t *outcome, char *state_out,
+                                       size_t state_size)
+{
+    db_t *db = emitter_db(em);
+    shipment_row_t row;
+    bool found = false;
+    *outcome = COUNTER_NOT_FOUND;
+    if (state_size)
+        state_out[0] = '\0';
+    db_status_t status = lock(db, order_id, &found, &row);
+    if (status != DB_OK || !found)
+        return status;
+    if (strcmp(row.method, "self_pickup") != 0) {
+        *outcome = COUNTER_NOT_SELF_PICKUP;
+        snprintf(state_out, state_size, "%s", row.method);
+    } else if (strcmp(row.state, "new") != 0 || row.cancel_requested ||
+               strcmp(row.warehouse_status, "assembled") != 0) {
+        *outcome = COUNTER_NOT_READY;
+        snprintf(state_out, state_size, "%s",
+                 strcmp(row.state, "new") != 0 ? row.state
+                 : row.cancel_requested        ? "cancel_requested"
+                 : row.warehouse_status[0]     ? row.warehouse_status
+                                               : "not_prepared");
+    } else {
+        *outcome = COUNTER_OK;
+        int64_t at = clock_now_ms();
+        char words[600];
+        snprintf(words, sizeof words, "handed to the customer at the counter%s%s",
+                 note && note[0] ? ": " : "", note ? note : "");
+        status =
+            store_shipment_tracking(db, order_id, "DE", rules_tracking_rank("DE"), "delivered");
+        if (status == DB_OK)
+            status = log_line(db, &row, "counter_handover",
+                              json_pack("{s:I, s:s}", "amount_minor", (json_int_t)amount_minor,
+                                        "note", note ? note : ""));
+        if (status == DB_OK && amount_minor > 0) {
+            char cash[96];
+            snprintf(cash, sizeof cash, "cash collected at the counter: %lld.%02lld",
+                     (long long)(amount_minor / 100), (long long)(amount_minor % 100));
+            status = events_cash_collected(em, &row, amount_minor, cash, at);
+        }
+        if (status == DB_OK)
+            status = events_status_changed(em, &row, "DE", words, at);
+        if (status == DB_OK)
+            status = events_delivered(em, &row, at);
+    }
     shipment_row_release(&row);
     return status;
 }

@@ -118,6 +118,28 @@ db_status_t shipments_returned(const emitter_t *em, const char *order_id, const 
 db_status_t shipments_cash_collected(const emitter_t *em, const char *order_id,
                                      int64_t amount_minor, bool *found);
 
+/* A self-pickup order handed to its customer at the store's counter by
+ * the warehouse (F22; the counter's counterpart of a city courier's
+ * report, F29). Only a self_pickup parcel the warehouse has assembled
+ * (ready for pickup: warehouse_status assembled, nothing sent) is handed
+ * over, and told in order: the cash taken when amount_minor > 0
+ * (shipment.status_changed cash_collected, which the payment service
+ * records once), shipment.status_changed DE and shipment.delivered (the
+ * order: assembled -> delivered). No shipment.handed_over: no carrier took
+ * it, and the customer is not told it is on its way. A refusal changes
+ * nothing; state_out gets the parcel's method (COUNTER_NOT_SELF_PICKUP)
+ * or state (COUNTER_NOT_READY). */
+typedef enum {
+    COUNTER_OK = 0,
+    COUNTER_NOT_FOUND,       /* no parcel for that order */
+    COUNTER_NOT_SELF_PICKUP, /* a carrier's or a courier's parcel */
+    COUNTER_NOT_READY,       /* not assembled yet, cancelled, or already handed over */
+} counter_outcome_t;
+db_status_t shipments_counter_handover(const emitter_t *em, const char *order_id,
+                                       int64_t amount_minor, const char *note,
+                                       counter_outcome_t *outcome, char *state_out,
+                                       size_t state_size);
+
 /* A returned parcel added to a batch ships again: a new round. */
 db_status_t shipments_reship(const emitter_t *em, const char *order_id);
 

@@ -190,13 +190,52 @@ static void test_attachments(void **state)
     problems_release(&problems);
 }
 
+/* A raw upload's Content-Type against the allowed list: parameters and
+ * case dropped, a whole type by "type/ *", anything else refused. */
+static void test_media_types(void **state)
+{
+    (void)state;
+    const char *allowed = "image/jpeg, image/png,application/pdf , video/*";
+    char type[CLAIMS_CONTENT_TYPE_MAX + 1];
+    assert_true(claims_media_type_allowed(allowed, "image/jpeg", type, sizeof type));
+    assert_string_equal(type, "image/jpeg");
+    assert_true(claims_media_type_allowed(allowed, " Image/PNG ; name=x", type, sizeof type));
+    assert_string_equal(type, "image/png");
+    assert_true(claims_media_type_allowed(allowed, "application/pdf", type, sizeof type));
+    assert_true(claims_media_type_allowed(allowed, "video/mp4", type, sizeof type));
+    assert_string_equal(type, "video/mp4");
+    assert_false(claims_media_type_allowed(allowed, "image/gif", type, sizeof type));
+    assert_string_equal(type, "");
+    assert_false(claims_media_type_allowed(allowed, "image/jpegx", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, "image/jpe", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, "text/html", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, "video/", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, "/mp4", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, "image/jpeg/x", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, "image/\"jpeg", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, "", type, sizeof type));
+    assert_false(claims_media_type_allowed(allowed, NULL, type, sizeof type));
+    assert_false(claims_media_type_allowed("", "image/jpeg", type, sizeof type));
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memcpy(big, "image/", 6);
+    assert_false(claims_media_type_allowed("image/*", big, type, sizeof type));
+    char small[6];
+    assert_false(claims_media_type_allowed(allowed, "image/jpeg", small, sizeof small));
+    assert_true(claims_filename_valid("photo 1.jpg"));
+    assert_false(claims_filename_valid("../x"));
+    assert_false(claims_filename_valid("a\"b"));
+    assert_false(claims_filename_valid(""));
+    assert_false(claims_filename_valid(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_name_in_store_zone),
-        cmocka_unit_test(test_machine),
-        cmocka_unit_test(test_pick_lines),
-        cmocka_unit_test(test_attachments),
+        cmocka_unit_test(test_name_in_store_zone), cmocka_unit_test(test_machine),
+        cmocka_unit_test(test_pick_lines),         cmocka_unit_test(test_attachments),
+        cmocka_unit_test(test_media_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,6 +208,16 @@ j_courier() {
     [ "$(tail -1 <<<"$out")" = 200 ] || it_fail "the courier's $2 for $1: $out"
 }
 
+# j_counter ORDER [AMOUNT [TOKEN]]: a self-pickup order handed to its
+# customer at the counter (shipping); prints "<status> <code>"
+j_counter() {
+    local out
+    out=$(curl -s --max-time 10 -X POST "$J_SHIP_URL/v1/shipments/$1/handover" -w '\n%{http_code}' \
+        -H "Authorization: Bearer ${3:-$J_AS_WAREHOUSE}" -H 'Content-Type: application/json' \
+        --data-binary "{${2:+\"amount_minor\":$2}}")
+    echo "$(tail -1 <<<"$out") $(sed '$d' <<<"$out" | jq -r '.code // "ok"' 2>/dev/null)"
+}
+
 # j_collected ORDER AMOUNT REF: cash on delivery recorded at the payment service
 j_collected() {
     local out

@@ -5,7 +5,10 @@
 # and the cash they report there reaches the payment ledger by itself), a prepaid post parcel (paid on the bank's page, its label
 # bought at the carrier, tracked to the door by the carrier's webhooks), a
 # prepaid pickup-point parcel, and a self-pickup paid at the counter (sent
-# on the bus by the store's ERP, ext/intake.order; the others over HTTP). The
+# on the bus by the store's ERP, ext/intake.order; the others over HTTP):
+# the warehouse hands it to the customer at shipping's counter, taking the
+# cash, once it is assembled and not before (a courier may not; a courier's
+# parcel is refused there with the reason). The
 # four run side by side; each ends with the ledger check: its stock
 # written off and nothing held, the money in the payment ledger as the
 # order says, one label per parcel sent by a carrier, each message once.
@@ -36,6 +39,7 @@ courier_cod() {
     it_wait_until 30 "payment.collected" has_event "$o" payment.collected
     it_assert_eq "1 $total" "$(pay_sql "SELECT count(*) || ' ' || sum(amount_minor) FROM payment.ledger
         WHERE order_id = '$o' AND kind = 'collected'")" "the courier's cash recorded once"
+    it_assert_eq "409 not_self_pickup" "$(j_counter "$o" "$total")" "a courier's parcel at the counter"
     j_courier "$o" delivered
     it_wait_until 30 "delivered" order_has_status "$o" delivered
     it_wait_until 30 "the stock written off" order_has_stock "$o" committed
@@ -113,6 +117,8 @@ pickup_point() {
     it_log "pickup point, prepaid: delivered"
 }
 
+j_ship_warehouse_is() { [ "$(ship_field "$1" warehouse_status)" = "$2" ]; }
+
 self_pickup() {
     J_VIA=bus j_submit m-self self_pickup JM-SELF 1
     local o=$J_ORDER n=$J_NUMBER total
@@ -120,18 +126,29 @@ self_pickup() {
     it_wait_until 30 "paid at the counter: straight to the warehouse" order_has_status "$o" prepare_for_delivery
     it_assert_eq "not_needed 0" "$(ship_sql "SELECT quote_state || ' ' || carrier_cost_minor FROM shipments WHERE order_id = '$o'")" \
         "self-pickup quoted at once, free"
-    j_assemble "$o"
-    j_move "$o" handed_to_carrier "$J_AS_WAREHOUSE"
     total=$(j_total "$o")
-    j_collected "$o" "$total" "counter-$n"
-    j_move "$o" delivered "$J_AS_ADMIN"
+    it_assert_eq "409 not_ready_for_pickup" "$(j_counter "$o" "$total")" "handed over before it is assembled"
+    j_assemble "$o"
+    it_wait_until 30 "ready for pickup at the counter" j_ship_warehouse_is "$o" assembled
+    it_assert_eq assembled "$(curl -s --max-time 10 -H "Authorization: Bearer $J_AS_WAREHOUSE" \
+        "$J_SHIP_URL/v1/warehouse/orders?method=self_pickup" |
+        jq -r --arg o "$o" '.items[] | select(.order_id == $o) | .warehouse_status')" "on the counter's list"
+    it_assert_eq "403 forbidden" "$(j_counter "$o" "$total" "$J_AS_COURIER")" "a courier at the counter"
+    # the warehouse hands it over at the counter and takes the cash: the
+    # order goes from assembled to delivered (no carrier, nothing "in
+    # transit"), the cash reaches the ledger
+    it_assert_eq "200 ok" "$(j_counter "$o" "$total")" "handed to the customer at the counter"
+    it_assert_eq "409 not_ready_for_pickup" "$(j_counter "$o" "$total")" "handed over twice"
+    it_wait_until 30 "delivered" order_has_status "$o" delivered
+    it_assert_eq "new confirmed prepare_for_delivery assembled delivered" "$(j_history "$o")" \
+        "the order's way through the counter"
     it_wait_until 30 "the stock written off" order_has_stock "$o" committed
     it_wait_until 30 "the money on the order" j_paid_is "$o" "$total"
     journey_check_stock JM-SELF 9 0 1
     journey_check_money "$o" "$total"
     journey_check_labels "$o" 0
     journey_check_messages "$o" \
-        "$(j_subjects "$n" принят подтверждён собран "передан в доставку" доставлен)" \
+        "$(j_subjects "$n" принят подтверждён собран доставлен)" \
         "Заказ №$n принят.|Заказ №$n подтверждён.|Заказ №$n доставлен."
     it_log "self-pickup, paid at the counter: delivered"
 }
