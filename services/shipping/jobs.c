@@ -557,7 +557,8 @@ static job_outcome_t run_track(job_run_t *run)
  * (0.5 s) more every attempt up to 30 s (or the step, when larger), so that
  * a carrier taking many minutes over a large batch is followed within the
  * job's attempts (api.c: 200). The carrier's batch webhook, when it comes,
- * makes the next look now (store_batch_wake). */
+ * makes the next look now, or right after an attempt that is running
+ * (shipments_batch_wake). */
 static int64_t batch_poll_ms(job_run_t *run)
 {
     const shipping_app_t *app = job_run_arg(run);

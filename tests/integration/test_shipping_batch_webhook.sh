@@ -4,7 +4,8 @@
 # heard that way makes the batch job look at the carrier now instead of at
 # its next poll; the webhook is only a nudge (the job reads the batch from
 # the carrier's API). Polling stays the fallback: with the webhook lost,
-# the batch still closes at the next poll. Here a poll comes 20 s later
+# the batch still closes at the next poll. A webhook heard while the job's
+# attempt runs is kept for when it ends. Here a poll comes 20 s later
 # (SHIPPING_BATCH_POLL) and the carrier takes 1 s over a batch.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
@@ -13,7 +14,8 @@ source "$(dirname "$0")/order/order.sh"
 source "$(dirname "$0")/shipping/shipping.sh"
 
 ship_batch_stack FAKE_CARRIER_BATCH_TIME=1s
-ship_start ship1 1 SHIPPING_BATCH_POLL=20s
+# the carrier's calls may take 4 s: a process call's answer is held 2.5 s below
+ship_start ship1 1 SHIPPING_BATCH_POLL=20s SHIPPING_CARRIER_TIMEOUT=4s
 ship_batch_people
 
 batch_with() { # KEY -> the number of a batch holding a new order, and the order; its label job left to the batch
@@ -57,5 +59,22 @@ it_wait_until 45 "b2 closed by its poll" ship_batch_is "$b2" closed
 it_log "b2 closed $((SECONDS - start)) s after it was processed, its webhook lost"
 [[ $(ship_field "$o2" state) =~ ^(labelled|handed_over)$ ]] || it_fail "o2 not labelled: $(ship_field "$o2" state)"
 
+# --- the webhook while the job runs: its wake kept for when the attempt ends --------------------
+# The carrier's batch ends (1 s) while the job still waits for the answer
+# to its process call (held 2.5 s): the webhook comes while the attempt
+# runs, and that attempt then asks for its next look 20 s away. The wake
+# must outlive the attempt: the job looks again as soon as it ends.
+read -r b3 o3 <<<"$(batch_with W-3)"
+hooks=$(batch_hooks)
+fake_carrier POST /_fake/faults '{"op":"batches.process","kind":"lose_reply","apply":true,"delay_ms":2500}' >/dev/null
+start=$SECONDS
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b3/process")")" "b3 processed"
+it_wait_value 15 "b3's batch webhook delivered and answered 200" = $((hooks + 1)) batch_hooks
+it_assert_eq running "$(ship_sql "SELECT state FROM jobs WHERE dedup_key = 'shipping_batch:$b3'")" \
+    "the webhook came while the batch job's attempt ran"
+it_wait_until 10 "b3 closed right after the attempt the webhook came in (its next poll 20 s away)" ship_batch_is "$b3" closed
+it_log "b3 closed $((SECONDS - start)) s after it was processed, its webhook heard mid-attempt"
+[[ $(ship_field "$o3" state) =~ ^(labelled|handed_over)$ ]] || it_fail "o3 not labelled: $(ship_field "$o3" state)"
+
 it_assert_eq 0 "$(fake_carrier GET /_fake/stats | jq .shipments_sold_twice)" "no shipment sold two labels"
-it_log "batch webhook: ends the poll early; lost, the poll closes the batch"
+it_log "batch webhook: ends the poll early, heard mid-attempt too; lost, the poll closes the batch"
