@@ -5,8 +5,10 @@
 # its next poll; the webhook is only a nudge (the job reads the batch from
 # the carrier's API). Polling stays the fallback: with the webhook lost,
 # the batch still closes at the next poll. A webhook heard while the job's
-# attempt runs is kept for when it ends. Here a poll comes 20 s later
-# (SHIPPING_BATCH_POLL) and the carrier takes 1 s over a batch.
+# attempt runs is kept for when it ends. A manifest whose answer was lost
+# is found by the batch's labels, even with its parcels handed over
+# meanwhile. Here a poll comes 20 s later (SHIPPING_BATCH_POLL) and the
+# carrier takes 1 s over a batch.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -76,5 +78,29 @@ it_wait_until 10 "b3 closed right after the attempt the webhook came in (its nex
 it_log "b3 closed $((SECONDS - start)) s after it was processed, its webhook heard mid-attempt"
 [[ $(ship_field "$o3" state) =~ ^(labelled|handed_over)$ ]] || it_fail "o3 not labelled: $(ship_field "$o3" state)"
 
+# --- the manifest's answer lost, its parcels handed over meanwhile: found by the batch's labels --
+# The carrier makes b4's manifest and its AC scans reach us as webhooks
+# (both parcels handed over) while the answer to the manifest call is held
+# past the call's timeout (4 s). The retry finds the manifest by the
+# batch's labels, although none of its parcels is labelled any more: the
+# batch keeps it, and none is made twice.
+o4=$(ship_submit W-4)
+o5=$(ship_submit W-5)
+b4=$(ship_new_batch)
+for o in "$o4" "$o5"; do ship_batch_add "$b4" "$o"; done
+for o in "$o4" "$o5"; do ship_assemble "$o"; done
+for o in "$o4" "$o5"; do it_wait_until 20 "$o's label job left it to the batch" ship_label_job_left "$o"; done
+manifests=$(ship_calls manifests.create)
+fake_carrier POST /_fake/faults '{"op":"manifests.create","kind":"lose_reply","apply":true,"delay_ms":5000}' >/dev/null
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b4/process")")" "b4 processed"
+it_wait_value 20 "b4's manifest made at the carrier, its answer held" = $((manifests + 1)) ship_calls manifests.create
+for o in "$o4" "$o5"; do it_wait_until 10 "$o handed over by the manifest's scan" ship_state_is "$o" handed_over; done
+it_assert_eq processing "$(ship_sql "SELECT status FROM batches WHERE number = '$b4'")" "b4 still waits for the manifest's answer"
+it_wait_until 30 "b4 closed" ship_batch_is "$b4" closed
+made=$(fake_carrier GET /_fake/requests?op=manifests.create | jq -r --arg l "$(ship_field "$o4" label_id)" \
+    '[.requests[] | select(.body | contains($l))] | length')
+it_assert_eq 1 "$made" "one manifest made for b4's labels"
+[ -n "$(ship_sql "SELECT manifest_id FROM batches WHERE number = '$b4'")" ] ||
+    it_fail "b4 closed without the manifest the carrier made for it"
 it_assert_eq 0 "$(fake_carrier GET /_fake/stats | jq .shipments_sold_twice)" "no shipment sold two labels"
 it_log "batch webhook: ends the poll early, heard mid-attempt too; lost, the poll closes the batch"
