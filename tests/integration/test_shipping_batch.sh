@@ -80,5 +80,32 @@ it_wait_until 30 "b3 closed" ship_batch_is "$b3" closed
 it_assert_eq 1 "$(ship_calls batches.create "$b3")" "the carrier's batch made once, then found by $b3"
 it_assert_eq 1 "$(ship_labels_of "$o5")" "one label for o5"
 
+# --- the create's answer lost, a parcel assembled before the retry --------------------------------
+# o7 is in the batch with o6 but its order is assembled only once the
+# carrier's batch was made and its answer lost (the retry's look-up held
+# off for 6 s by a 429). Processing the batch made every parcel of it
+# ready for a label, o7 too, so the lost create held o7 already: the
+# retry adopts the carrier's batch found by our number, o7 ends labelled
+# with one label, never label_failed.
+o6=$(ship_submit B-6)
+o7=$(ship_submit B-7)
+b4=$(ship_new_batch)
+ship_batch_add "$b4" "$o6"
+ship_batch_add "$b4" "$o7"
+ship_assemble "$o6"
+it_wait_until 20 "o6's label job left it to the batch" ship_label_job_left "$o6"
+fault '{"op":"batches.create","kind":"lose_reply","apply":true,"delay_ms":2500}'
+it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b4/process")")" "b4 processed"
+it_wait_value 20 "b4's carrier batch made, its answer held" = 1 ship_calls batches.create "$b4"
+fault '{"op":"batches.get","kind":"http","http_status":429,"retry_after_s":6}'
+it_assert_eq "to_label batch:$b4" "$(ship_sql "SELECT state || ' ' || label_buyer FROM shipments WHERE order_id = '$o7'")" \
+    "o7 taken by b4 when its create was sent"
+it_assert_eq 1 "$(ship_calls batches.create "$(ship_field "$o7" carrier_shipment_id)")" "the lost create held o7's shipment"
+ship_assemble "$o7"
+it_wait_until 30 "b4 closed" ship_batch_is "$b4" closed
+it_wait_value 30 "o7 labelled" = labelled ship_field "$o7" state
+it_assert_eq 1 "$(ship_calls batches.create "$b4")" "the carrier's batch made once, then found by $b4"
+for o in "$o6" "$o7"; do it_assert_eq 1 "$(ship_labels_of "$o")" "one label for $o"; done
+
 it_assert_eq 0 "$(fake_carrier GET /_fake/stats | jq .shipments_sold_twice)" "no shipment sold two labels"
 it_log "shipping batches: through the carrier, completed_with_errors, removal, a lost create"
