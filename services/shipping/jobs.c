@@ -853,20 +853,26 @@ static job_outcome_t run_batch(job_run_t *run)
         }
     }
     /* ids: the labels the manifest hands over (the parcels labelled);
-     * known: every label the batch's parcels have, handed over already
-     * or not, by which a manifest made before is looked up */
+     * known: those and the labels this batch bought, handed over already
+     * or not, by which a manifest made before is looked up (a parcel
+     * handed over by another batch's manifest is not looked up by) */
     const char *ids[BATCH_PARCELS_MAX], *known[BATCH_PARCELS_MAX];
     size_t labels = 0, known_count = 0;
+    char buyer[48];
+    snprintf(buyer, sizeof buyer, "batch:%s", number);
     size_t i;
     json_t *member;
     json_array_foreach(members, i, member)
     {
         const char *state = json_string_value(json_object_get(member, "state"));
         const char *label = json_string_value(json_object_get(member, "label_id"));
-        if (!label || !label[0] || known_count == BATCH_PARCELS_MAX)
+        const char *bought_by = json_string_value(json_object_get(member, "label_buyer"));
+        bool labelled = state && strcmp(state, "labelled") == 0;
+        if (!label || !label[0] || known_count == BATCH_PARCELS_MAX ||
+            !(labelled || (bought_by && strcmp(bought_by, buyer) == 0)))
             continue;
         known[known_count++] = label;
-        if (state && strcmp(state, "labelled") == 0)
+        if (labelled)
             ids[labels++] = label;
     }
     effect_t effect = {.app = app, .batch_number = number};
