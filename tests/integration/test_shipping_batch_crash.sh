@@ -50,9 +50,13 @@ runner() { # the replica with a call in flight at the carrier
     return 1
 }
 kill_runner() { # NAME... -> the name of the replica killed -9
-    local name
-    it_wait_until 20 "the batch job's call in flight" runner "$@"
-    name=$(runner "$@") || it_fail "the call ended before the kill"
+    local name deadline=$((SECONDS + 20))
+    # one look finds the replica and kills it: a second look could come
+    # between two calls and find none
+    until name=$(runner "$@"); do
+        [ "$SECONDS" -lt "$deadline" ] || it_fail "timed out after 20s waiting for: the batch job's call in flight"
+        sleep 0.05
+    done
     it_kill "$name" KILL
     echo "$name"
 }
