@@ -96,6 +96,13 @@ static const statement_def_t enqueue_statements[] = {
                                      "ON CONFLICT (dedup_key) DO NOTHING RETURNING id"},
     {"jobs_find_dedup", "SELECT id FROM jobs WHERE dedup_key = $1"},
     {"jobs_notify", "SELECT pg_notify(" CHANNEL_SQL ", '')"},
+    /* jobs_run_now: a queued job due now, a running one again once its
+     * attempt ends (wake_requested, honoured by jobs_retry) */
+    {"jobs_run_now", "UPDATE jobs SET run_at = CASE WHEN state = 'queued' THEN least(run_at, " TS(
+                         3) ") ELSE run_at END, "
+                            "wake_requested = (state = 'running'), updated_at = now() "
+                            "WHERE kind = $1 AND dedup_key = $2 AND state IN ('queued', 'running') "
+                            "RETURNING state"},
 };
 
 /* On each worker's session. */
@@ -167,11 +174,13 @@ static const statement_def_t worker_statements[] = {
                       3) ", "
                          "lease_until = NULL, updated_at = now() "
                          "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running'"},
-    {"jobs_retry", "UPDATE jobs SET state = 'queued', run_at = " TS(
-                       3) ", lease_token = NULL, "
-                          "lease_until = NULL, started_at = NULL, last_error = $4, "
-                          "last_error_detail = $5, updated_at = now() "
-                          "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running'"},
+    /* a wake asked while the attempt ran (jobs_run_now): due now ($6) */
+    {"jobs_retry",
+     "UPDATE jobs SET state = 'queued', run_at = CASE WHEN wake_requested THEN " TS(6) " ELSE " TS(
+         3) " END, wake_requested = false, lease_token = NULL, "
+            "lease_until = NULL, started_at = NULL, last_error = $4, "
+            "last_error_detail = $5, updated_at = now() "
+            "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running'"},
     {"jobs_dead", "UPDATE jobs SET state = 'dead', outcome = $4, finished_at = " TS(
                       3) ", "
                          "lease_until = NULL, last_error = $5, last_error_detail = $6, "
@@ -543,6 +552,36 @@ done:
     return status;
 }
 
+db_status_t jobs_run_now(db_t *db, const char *kind, const char *dedup_key, bool *woken_out)
+{
+    if (woken_out)
+        *woken_out = false;
+    if (!db || !kind || !kind[0] || !dedup_key) {
+        log_error("a job was woken without a kind or a dedup key", LF_STR("kind", kind),
+                  LF_ERR("bug_bad_job_spec"));
+        return DB_ERROR;
+    }
+    if (PREPARE_ALL(db, enqueue_statements) != 0) {
+        log_error("out of memory registering job statements", LF_ERR("out_of_memory"));
+        return DB_ERROR;
+    }
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, kind);
+    db_param_text(&params, dedup_key);
+    db_param_i64(&params, clock_now_ms());
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "jobs_run_now", &params, &res);
+    bool woken = status == DB_OK && PQntuples(res) == 1;
+    bool queued = woken && strcmp(db_value(res, 0, 0), "queued") == 0;
+    PQclear(res);
+    if (queued) /* other replicas' workers: a running job is retried by its own */
+        status = notify_at_commit(db);
+    if (status == DB_OK && woken_out)
+        *woken_out = woken;
+    return status;
+}
+
 static const bulk_spec_t deferred_jobs_spec = {
     .stmt = "jobs_insert_deferred",
     .sql = "INSERT INTO jobs (kind, payload, run_at, max_attempts, dedup_key) "
@@ -826,6 +865,7 @@ static void record_retry(job_run_t *run)
     db_param_i64(&params, clock_now_ms() + delay_ms);
     db_param_text(&params, code);
     db_param_text(&params, detail);
+    db_param_i64(&params, clock_now_ms());
     int64_t rows = 0;
     db_status_t status = run_conditional(run, "jobs_retry", &params, &rows);
     if (status != DB_OK) {

@@ -53,6 +53,16 @@ db_status_t jobs_enqueue(db_t *db, const job_spec_t *spec, bool *created_out, in
  * transaction made). Outside a transaction it is inserted at once. */
 db_status_t jobs_enqueue_deferred(db_t *db, const job_spec_t *spec);
 
+/* Makes the job of kind with dedup_key run now, on db (inside the
+ * caller's transaction or not): a queued one is due at once (run_at
+ * brought forward, never pushed back; other replicas woken by NOTIFY at
+ * commit); a running one runs again as soon as its attempt ends, if that
+ * attempt asks for a retry, whatever backoff or Retry-After it asked
+ * (the wake is kept in the row, never lost while the job runs). A done
+ * or dead job, or none, is left alone. *woken_out (may be NULL): a
+ * queued or running job was found. */
+db_status_t jobs_run_now(db_t *db, const char *kind, const char *dedup_key, bool *woken_out);
+
 /* Wakes local workers now (after the enqueueing transaction committed);
  * other replicas are woken by NOTIFY, sent by jobs_enqueue. */
 typedef struct jobs jobs_t;

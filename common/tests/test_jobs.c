@@ -2,7 +2,8 @@
  * test_jobs.c — the job queue (common/jobs.h) against a real PostgreSQL
  * (TEST_DATABASE_URL, a superuser): running once, dedup keys, retries with
  * backoff, death after the last attempt, outcome_unknown, unknown kinds,
- * timers and Retry-After that wait for business time, NOTIFY waking a
+ * timers and Retry-After that wait for business time, a job made due now
+ * (jobs_run_now) queued or while it runs, NOTIFY waking a
  * worker that would otherwise poll late, a lease that runs out (the job
  * resumes elsewhere and the first worker can no longer complete), effects
  * committed atomically with "done", and a stop that lets a handler finish.
@@ -329,6 +330,24 @@ static db_status_t mortal_dead(job_run_t *run, const char *outcome, const char *
     return db_run(job_run_db(run), "test_effect", &params, NULL);
 }
 
+/* First attempt: waits to be released, then asks for a retry an hour
+ * later (a long poll); the next attempt is done. */
+static job_outcome_t handle_slow_poll(job_run_t *run)
+{
+    fixture_t *fx = job_run_arg(run);
+    atomic_fetch_add(&fx->probe.calls, 1);
+    if (job_run_job(run)->attempt > 1)
+        return JOB_DONE;
+    atomic_fetch_add(&fx->probe.blocked, 1);
+    int64_t deadline = clock_mono_ms() + WAIT_MS;
+    while (!atomic_load(&fx->probe.release) && clock_mono_ms() < deadline)
+        sleep_ms(5);
+    job_run_error(run, "still_working", "the upstream is still at it: look again in an hour");
+    job_run_retry_after(run, HOUR_MS);
+    atomic_fetch_add(&fx->probe.first_returned, 1);
+    return JOB_RETRY;
+}
+
 static int setup_statements(db_t *db, void *arg)
 {
     (void)arg;
@@ -410,6 +429,7 @@ static void start_jobs_with(fixture_t *fx, jobs_config_t config)
     assert_int_equal(jobs_register(fx->jobs, "mortal", handle_mortal, fx), 0);
     assert_int_equal(jobs_on_dead(fx->jobs, "mortal", mortal_dead), 0);
     assert_int_equal(jobs_on_dead(fx->jobs, "nobody_registered_this", mortal_dead), -1);
+    assert_int_equal(jobs_register(fx->jobs, "slow_poll", handle_slow_poll, fx), 0);
     assert_int_equal(jobs_register(fx->jobs, "count", handle_count, fx), -1); /* duplicate */
     assert_int_equal(jobs_start(fx->jobs), 0);
 }
@@ -645,6 +665,46 @@ static void test_retry_after_is_honoured(void **state)
     assert_job(fx, id, "attempts", "2");
 }
 
+/* jobs_run_now: a timer an hour away runs now; a job woken while it runs
+ * runs again as soon as its attempt ends, not after the hour its attempt
+ * asked for; a done job, another kind or an unknown key is left alone. */
+static void test_run_now(void **state)
+{
+    fixture_t *fx = *state;
+    start_jobs(fx);
+    job_spec_t timer = {
+        .kind = "count", .dedup_key = "poll:timer", .run_at_ms = clock_now_ms() + HOUR_MS};
+    int64_t timer_id = 0;
+    assert_int_equal(jobs_enqueue(fx->db, &timer, NULL, &timer_id), DB_OK);
+    bool woken = true;
+    assert_int_equal(jobs_run_now(fx->db, "count", "poll:none", &woken), DB_OK);
+    assert_false(woken);
+    assert_int_equal(jobs_run_now(fx->db, "flaky", "poll:timer", &woken), DB_OK);
+    assert_false(woken); /* the key is another kind's */
+    assert_job(fx, timer_id, "state", "queued");
+    assert_int_equal(jobs_run_now(fx->db, "count", "poll:timer", &woken), DB_OK);
+    assert_true(woken);
+    wait_job_state(fx, timer_id, "done"); /* no business time moved */
+    assert_int_equal(jobs_run_now(fx->db, "count", "poll:timer", &woken), DB_OK);
+    assert_false(woken); /* done: left alone */
+    assert_job(fx, timer_id, "attempts", "1");
+
+    job_spec_t poll = {.kind = "slow_poll", .dedup_key = "poll:running"};
+    int64_t poll_id = 0;
+    assert_int_equal(jobs_enqueue(fx->db, &poll, NULL, &poll_id), DB_OK);
+    jobs_wake(fx->jobs);
+    wait_for_int(&fx->probe.blocked, 1);
+    assert_job(fx, poll_id, "state", "running");
+    assert_int_equal(jobs_run_now(fx->db, "slow_poll", "poll:running", &woken), DB_OK);
+    assert_true(woken);
+    atomic_store(&fx->probe.release, true);
+    wait_for_int(&fx->probe.first_returned, 1);
+    /* the attempt asked for an hour; the wake it got meanwhile wins */
+    wait_job_state(fx, poll_id, "done");
+    assert_job(fx, poll_id, "attempts", "2");
+    assert_job(fx, poll_id, "wake_requested", "f");
+}
+
 static void test_notify_wakes_a_polling_worker(void **state)
 {
     fixture_t *fx = *state;
@@ -773,6 +833,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enqueue_runs_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_enqueue_waits_for_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_with_backoff_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_always_failing_dies_after_max_attempts, setup,

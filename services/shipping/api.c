@@ -160,7 +160,7 @@ static void batch_webhook(shipping_app_t *app, http_response_t *res, const char 
     if (!db)
         return;
     bool woken = false;
-    db_status_t status = store_batch_wake(db, batch_id, JOB_BATCH, clock_now_ms(), &woken);
+    db_status_t status = shipments_batch_wake(db, batch_id, &woken);
     if (status != DB_OK) {
         service_answer_db_failure(res, db, status, "wake the batch job");
     } else {
@@ -764,7 +764,7 @@ static db_status_t batch_process_tx(tx_t *tx, void *arg)
     if (status == DB_OK) {
         char payload[64], dedup[64];
         snprintf(payload, sizeof payload, "{\"number\":\"%s\"}", op->number);
-        snprintf(dedup, sizeof dedup, "%s:%s", JOB_BATCH, op->number);
+        shipments_batch_key(op->number, dedup, sizeof dedup);
         job_spec_t spec = {
             .kind = JOB_BATCH, .payload = payload, .dedup_key = dedup, .max_attempts = 200};
         status = jobs_enqueue(tx->db, &spec, NULL, NULL);

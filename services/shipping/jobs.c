@@ -557,7 +557,8 @@ static job_outcome_t run_track(job_run_t *run)
  * (0.5 s) more every attempt up to 30 s (or the step, when larger), so that
  * a carrier taking many minutes over a large batch is followed within the
  * job's attempts (api.c: 200). The carrier's batch webhook, when it comes,
- * makes the next look now (store_batch_wake). */
+ * makes the next look now, or right after an attempt that is running
+ * (shipments_batch_wake). */
 static int64_t batch_poll_ms(job_run_t *run)
 {
     const shipping_app_t *app = job_run_arg(run);
@@ -851,42 +852,54 @@ static job_outcome_t run_batch(job_run_t *run)
             goto done;
         }
     }
-    const char *ids[BATCH_PARCELS_MAX];
-    size_t labels = 0;
+    /* ids: the labels the manifest hands over (the parcels labelled);
+     * known: those and the labels this batch bought, handed over already
+     * or not, by which a manifest made before is looked up (a parcel
+     * handed over by another batch's manifest is not looked up by) */
+    const char *ids[BATCH_PARCELS_MAX], *known[BATCH_PARCELS_MAX];
+    size_t labels = 0, known_count = 0;
+    char buyer[48];
+    snprintf(buyer, sizeof buyer, "batch:%s", number);
     size_t i;
     json_t *member;
     json_array_foreach(members, i, member)
     {
         const char *state = json_string_value(json_object_get(member, "state"));
         const char *label = json_string_value(json_object_get(member, "label_id"));
-        if (state && strcmp(state, "labelled") == 0 && label && label[0] &&
-            labels < BATCH_PARCELS_MAX)
+        const char *bought_by = json_string_value(json_object_get(member, "label_buyer"));
+        bool labelled = state && strcmp(state, "labelled") == 0;
+        if (!label || !label[0] || known_count == BATCH_PARCELS_MAX ||
+            !(labelled || (bought_by && strcmp(bought_by, buyer) == 0)))
+            continue;
+        known[known_count++] = label;
+        if (labelled)
             ids[labels++] = label;
     }
     effect_t effect = {.app = app, .batch_number = number};
-    if (labels > 0 && (outcome = batch_keep(run)) != JOB_DONE)
+    const job_t *job = job_run_job(run);
+    /* a manifest made by an attempt that never heard its answer (a
+     * timeout, a replica killed -9) is found by any label of the batch,
+     * even when its parcels moved on meanwhile (the manifest's AC scans
+     * heard: handed over): one manifest per batch (F27) */
+    bool look_up = known_count > 0 && (job->resumed || job->attempt > 1);
+    if ((labels > 0 || look_up) && (outcome = batch_keep(run)) != JOB_DONE)
         goto done;
-    if (labels > 0) {
-        carrier_error_t err;
-        carrier_result_t result = CARRIER_NOT_FOUND;
-        const job_t *job = job_run_job(run);
-        /* a manifest made by an attempt that never heard its answer (a
-         * timeout, a replica killed -9) is found by its first label: one
-         * manifest per batch (F27) */
-        if (job->resumed || job->attempt > 1) {
-            result = carrier_manifest_find(&app->carrier, ids[0], effect.manifest_id,
-                                           effect.manifest_url, &err);
-            if (result != CARRIER_OK && result != CARRIER_NOT_FOUND) {
-                outcome = carrier_failed(run, result, &err, "look the batch's manifest up");
-                goto done;
-            }
-            if (result == CARRIER_OK)
-                log_info("the batch's manifest made before was found, not made again",
-                         LF_STR("batch", number), LF_STR("manifest_id", effect.manifest_id));
+    carrier_error_t err;
+    carrier_result_t result = CARRIER_NOT_FOUND;
+    if (look_up) {
+        result = carrier_manifest_find(&app->carrier, known, known_count, effect.manifest_id,
+                                       effect.manifest_url, &err);
+        if (result != CARRIER_OK && result != CARRIER_NOT_FOUND) {
+            outcome = carrier_failed(run, result, &err, "look the batch's manifest up");
+            goto done;
         }
-        if (result == CARRIER_NOT_FOUND)
-            result = carrier_manifest_create(&app->carrier, ids, labels, effect.manifest_id,
-                                             effect.manifest_url, &err);
+        if (result == CARRIER_OK)
+            log_info("the batch's manifest made before was found, not made again",
+                     LF_STR("batch", number), LF_STR("manifest_id", effect.manifest_id));
+    }
+    if (result == CARRIER_NOT_FOUND && labels > 0) {
+        result = carrier_manifest_create(&app->carrier, ids, labels, effect.manifest_id,
+                                         effect.manifest_url, &err);
         if (result != CARRIER_OK) {
             outcome = carrier_failed(run, result, &err, "create the batch's manifest");
             goto done;

@@ -666,3 +666,19 @@ db_status_t shipments_unbatched(db_t *db, const char *order_id)
     snprintf(tag, sizeof tag, "unbatched-%lld", (long long)clock_now_ms());
     return shipments_schedule(db, JOB_LABEL, order_id, round, tag, 0);
 }
+
+void shipments_batch_key(const char *number, char *out, size_t size)
+{
+    snprintf(out, size, "%s:%s", JOB_BATCH, number);
+}
+
+db_status_t shipments_batch_wake(db_t *db, const char *carrier_batch_id, bool *woken)
+{
+    *woken = false;
+    char number[24], key[64];
+    db_status_t status = store_batch_by_carrier(db, carrier_batch_id, number);
+    if (status != DB_OK || !number[0])
+        return status;
+    shipments_batch_key(number, key, sizeof key);
+    return jobs_run_now(db, JOB_BATCH, key, woken);
+}

@@ -147,4 +147,13 @@ db_status_t shipments_reship(const emitter_t *em, const char *order_id);
  * waiting for a label nobody buys: its own label job again. */
 db_status_t shipments_unbatched(db_t *db, const char *order_id);
 
+/* The dedup key of a batch's job (one per batch): "shipping_batch:<number>". */
+void shipments_batch_key(const char *number, char *out, size_t size);
+
+/* The carrier's batch webhook: the job of the processing batch made under
+ * carrier_batch_id looks at the carrier now, or right after its running
+ * attempt (jobs_run_now: the wake is not lost while the job polls);
+ * *woken when there was such a job. */
+db_status_t shipments_batch_wake(db_t *db, const char *carrier_batch_id, bool *woken);
+
 #endif

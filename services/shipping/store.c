@@ -149,12 +149,9 @@ static const struct {
      "WHERE order_id IN (SELECT order_id FROM gone) AND batch_number = $1"},
     {"batch_carrier_get", "SELECT coalesce(carrier_batch_id, '') FROM batches WHERE number = $1"},
     {"batch_carrier_set", "UPDATE batches SET carrier_batch_id = $2 WHERE number = $1"},
-    /* the carrier's batch webhook: the batch job's next poll is now */
-    {"batch_wake",
-     "UPDATE jobs SET run_at = to_timestamp($3::bigint / 1000.0), updated_at = now() "
-     "WHERE state = 'queued' AND run_at > to_timestamp($3::bigint / 1000.0) AND dedup_key = "
-     "  (SELECT $2 || ':' || number FROM batches WHERE carrier_batch_id = $1 "
-     "   AND status = 'processing')"},
+    /* the carrier's batch webhook names its id: our processing batch */
+    {"batch_by_carrier",
+     "SELECT number FROM batches WHERE carrier_batch_id = $1 AND status = 'processing'"},
     {"batch_status", "UPDATE batches SET status = $2, manifest_id = coalesce($3, manifest_id), "
                      "  manifest_url = coalesce($4, manifest_url) WHERE number = $1"},
     {"batch_members",
@@ -640,16 +637,16 @@ db_status_t store_batch_set_carrier(db_t *db, const char *number, const char *ca
     return run_two(db, "batch_carrier_set", number, carrier_batch_id);
 }
 
-db_status_t store_batch_wake(db_t *db, const char *carrier_batch_id, const char *job_kind,
-                             int64_t now_ms, bool *woken)
+db_status_t store_batch_by_carrier(db_t *db, const char *carrier_batch_id, char number[24])
 {
+    number[0] = '\0';
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, carrier_batch_id);
-    db_param_text(&params, job_kind);
-    db_param_i64(&params, now_ms);
-    int64_t rows = 0;
-    db_status_t status = db_run_count(db, "batch_wake", &params, &rows);
-    *woken = status == DB_OK && rows > 0;
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "batch_by_carrier", &params, &res);
+    if (status == DB_OK && PQntuples(res) == 1)
+        db_copy_value(res, 0, 0, number, 24);
+    PQclear(res);
     return status;
 }

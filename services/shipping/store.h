@@ -150,10 +150,8 @@ db_status_t store_label_unclaimed(db_t *db, const char *order_id, int *round);
 /* The carrier's id of the batch ("" none yet), and setting it. */
 db_status_t store_batch_carrier(db_t *db, const char *number, char out[64]);
 db_status_t store_batch_set_carrier(db_t *db, const char *number, const char *carrier_batch_id);
-/* The carrier said its batch finished: the batch job of the processing
- * batch made under carrier_batch_id, queued for its next poll, runs at
- * now_ms instead; *woken when there was one. */
-db_status_t store_batch_wake(db_t *db, const char *carrier_batch_id, const char *job_kind,
-                             int64_t now_ms, bool *woken);
+/* The number of the processing batch made at the carrier under
+ * carrier_batch_id; "" when there is none. */
+db_status_t store_batch_by_carrier(db_t *db, const char *carrier_batch_id, char number[24]);
 
 #endif

@@ -16,15 +16,7 @@ source "$(dirname "$0")/kit/inventory.sh"
 source "$(dirname "$0")/order/order.sh"
 source "$(dirname "$0")/shipping/shipping.sh"
 
-kit_dbs
-order_dbs
-inv_dbs
-ship_dbs
-kit_start_busd
-INV_FEED_REPLAY=tcp://127.0.0.1:25561
-ship_start_fake
-order_start order1 1 REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,$SHIP_PEERS JOB_POLL=100ms
-inv_start_ready inv 1
+ship_batch_stack
 # no tracking polls or webhook subscription: while a batch is processed
 # only its job calls the carrier, so the replica with a call in flight runs it
 REPLICA="JOB_LEASE=8s JOB_WORKERS=2 SHIPPING_CARRIER_TIMEOUT=3s SHIPPING_WEBHOOK_URL= SHIPPING_TRACK_POLL=1h"
@@ -32,59 +24,20 @@ REPLICA="JOB_LEASE=8s JOB_WORKERS=2 SHIPPING_CARRIER_TIMEOUT=3s SHIPPING_WEBHOOK
 ship_start ship1 1 $REPLICA
 # shellcheck disable=SC2086
 ship_start ship2 2 $REPLICA
-order_sources
-anna=$(order_staff anna "Anna Smirnova" manager '["moscow"]' 100)
-order_shift "$anna" true
-sklad=$(order_staff sklad "Sklad Keeper" warehouse '[]' 0)
-as_anna=$(it_token manager "$anna")
-as_sklad=$(it_token warehouse "$sklad")
-ship_sql "UPDATE weight_rules SET region = 'nowhere' WHERE carrier = 'city_courier'"
-inv_api_ok POST /v1/imports '{"products": [
-  {"sku": "KETTLE", "name": "Kettle 1.7 l", "price_minor": 349000, "vat_rate_bp": 2000, "weight_g": 1450, "on_hand": 50}]}' >/dev/null
-SHIP_URL=http://127.0.0.1:28141
+ship_batch_people
 
-ship_call() { # METHOD PATH [BODY] -> body, then the status on the last line
-    curl -s --max-time 10 -X "$1" "$SHIP_URL$2" -H "Authorization: Bearer $as_sklad" \
-        ${3:+-H 'Content-Type: application/json' --data-binary "$3"} -w '\n%{http_code}'
-}
-submit() { # KEY -> order id, quoted
-    local out id
-    out=$(order_submit "$1" "{\"customer\":{\"name\":\"Ivan Petrov\",\"phone\":\"+79123456789\"},
-      \"delivery\":{\"method\":\"courier\",\"address\":{\"region\":\"Moscow\",\"city\":\"Moscow\",\"line1\":\"Tverskaya 7\",\"postal_code\":\"125009\"}},
-      \"items\":[{\"sku\":\"KETTLE\",\"quantity\":1}]}")
-    [ "$(http_code "$out")" = 201 ] || it_fail "submitting $1: $out"
-    id=$(http_body "$out" | jq -r .order_id)
-    it_wait_until 20 "stock reserved for $1" order_has_stock "$id" reserved
-    it_wait_until 20 "$1 quoted" ship_quote_is "$id" quoted
-    echo "$id"
-}
-assemble() {
-    local out
-    out=$(order_move "$1" confirmed "$as_anna")
-    [ "$(http_code "$out")" = 200 ] || it_fail "confirming: $out"
-    out=$(order_move "$1" assembled "$as_sklad")
-    [ "$(http_code "$out")" = 200 ] || it_fail "assembling: $out"
-}
-label_job_left() {
-    [ "$(ship_sql "SELECT count(*) FROM jobs WHERE kind = 'shipping_label' AND payload->>'id' = '$1' AND state = 'done'")" = 1 ]
-}
 batch_of() { # KEY... -> a processing batch of those orders, their label jobs left to it
-    local out number o ids=()
-    out=$(ship_call POST /v1/batches)
-    [ "$(tail -1 <<<"$out")" = 201 ] || it_fail "no batch: $out"
-    number=$(head -n -1 <<<"$out" | jq -r .number)
-    for key in "$@"; do ids+=("$(submit "$key")"); done
+    local number o ids=()
+    number=$(ship_new_batch)
+    for key in "$@"; do ids+=("$(ship_submit "$key")"); done
     for o in "${ids[@]}"; do
-        it_assert_eq 200 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$number/shipments" "{\"order_id\":\"$o\"}")")" "$o added"
-        assemble "$o"
+        ship_batch_add "$number" "$o"
+        ship_assemble "$o"
     done
-    for o in "${ids[@]}"; do it_wait_until 20 "$o's label job left it to the batch" label_job_left "$o"; done
+    for o in "${ids[@]}"; do it_wait_until 20 "$o's label job left it to the batch" ship_label_job_left "$o"; done
     echo "$number ${ids[*]}"
 }
-count_of() { # OP [TEXT]: the carrier calls of op whose path or body names TEXT
-    fake_carrier GET "/_fake/requests?op=$1" | jq --arg n "${2:-}" '[.requests[] | select((.body // "") + .path | contains($n))] | length'
-}
-calls_over() { [ "$(count_of "$1")" -gt "$2" ]; } # OP N: more than n calls of op
+calls_over() { [ "$(ship_calls "$1")" -gt "$2" ]; } # OP N: more than n calls of op
 runner() { # the replica with a call in flight at the carrier
     local name pid
     for name in "$@"; do
@@ -97,25 +50,27 @@ runner() { # the replica with a call in flight at the carrier
     return 1
 }
 kill_runner() { # NAME... -> the name of the replica killed -9
-    local name
-    it_wait_until 20 "the batch job's call in flight" runner "$@"
-    name=$(runner "$@") || it_fail "the call ended before the kill"
+    local name deadline=$((SECONDS + 20))
+    # one look finds the replica and kills it: a second look could come
+    # between two calls and find none
+    until name=$(runner "$@"); do
+        [ "$SECONDS" -lt "$deadline" ] || it_fail "timed out after 20s waiting for: the batch job's call in flight"
+        sleep 0.05
+    done
     it_kill "$name" KILL
     echo "$name"
 }
-batch_is() { [ "$(ship_sql "SELECT status FROM batches WHERE number = '$1'")" = "$2" ]; }
 settled() { # NUMBER ORDER...: closed with one manifest, each parcel labelled once
     local number=$1 o
     shift
-    it_wait_until 60 "$number closed by the survivor" batch_is "$number" closed
+    it_wait_until 60 "$number closed by the survivor" ship_batch_is "$number" closed
     [ -n "$(ship_sql "SELECT manifest_id FROM batches WHERE number = '$number'")" ] || it_fail "no manifest for $number"
-    it_assert_eq 1 "$(count_of batches.create "$number")" "one carrier batch made under our number $number"
+    it_assert_eq 1 "$(ship_calls batches.create "$number")" "one carrier batch made under our number $number"
     for o in "$@"; do
         [[ $(ship_field "$o" state) =~ ^(labelled|handed_over)$ ]] || it_fail "$o not labelled: $(ship_field "$o" state)"
         [ -n "$(ship_field "$o" label_id)" ] || it_fail "$o keeps no label"
-        it_assert_eq 1 "$(fake_carrier GET "/_fake/labels?external_shipment_id=$o:1" | jq '.labels | length')" \
-            "one label bought for $o"
-        it_assert_eq 1 "$(count_of manifests.create "$(ship_field "$o" label_id)")" "$o's label in one manifest"
+        it_assert_eq 1 "$(ship_labels_of "$o")" "one label bought for $o"
+        it_assert_eq 1 "$(ship_calls manifests.create "$(ship_field "$o" label_id)")" "$o's label in one manifest"
     done
 }
 
@@ -127,7 +82,7 @@ latency 1000
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b1/process")")" "b1 processed"
 it_wait_until 30 "two carrier shipments made" calls_over shipments.create 1
 killed=$(kill_runner ship1 ship2)
-it_log "$killed killed -9 in b1's batch job with $(count_of shipments.create) carrier shipments made"
+it_log "$killed killed -9 in b1's batch job with $(ship_calls shipments.create) carrier shipments made"
 settled "$b1" "$o1" "$o2" "$o3" "$o4"
 
 # --- killed while the carrier makes the manifest (its answer on the way) ------------------------
@@ -138,7 +93,7 @@ latency 0
 read -r b2 o5 o6 <<<"$(batch_of C-5 C-6)"
 latency 1000
 fake_carrier POST /_fake/faults '{"op":"manifests.create","kind":"lose_reply","apply":true,"delay_ms":1500}' >/dev/null
-manifests=$(count_of manifests.create)
+manifests=$(ship_calls manifests.create)
 SHIP_URL=http://127.0.0.1:2814$((3 - n))
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b2/process")")" "b2 processed"
 it_wait_until 40 "b2's manifest made at the carrier" calls_over manifests.create "$manifests"
@@ -152,10 +107,10 @@ latency 0
 if [ "$killed" = "ship${n}b" ]; then SHIP_URL=http://127.0.0.1:2814$((3 - n)); else SHIP_URL=http://127.0.0.1:2814$n; fi
 read -r b3 o7 o8 o9 o10 o11 o12 o13 o14 <<<"$(batch_of C-7 C-8 C-9 C-10 C-11 C-12 C-13 C-14)"
 latency 1000
-lookups=$(count_of shipments.get)
+lookups=$(ship_calls shipments.get)
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b3/process")")" "b3 processed"
 settled "$b3" "$o7" "$o8" "$o9" "$o10" "$o11" "$o12" "$o13" "$o14"
-it_assert_eq "$lookups" "$(count_of shipments.get)" "no second worker took b3's job and looked its shipments up"
+it_assert_eq "$lookups" "$(ship_calls shipments.get)" "no second worker took b3's job and looked its shipments up"
 
 stats=$(fake_carrier GET /_fake/stats)
 it_assert_eq "14 0" "$(jq -r '"\(.labels) \(.shipments_sold_twice)"' <<<"$stats")" "one label per parcel at the carrier ($stats)"

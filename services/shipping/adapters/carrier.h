@@ -229,11 +229,12 @@ carrier_result_t carrier_manifest_create(const carrier_config_t *config,
                                          char manifest_id[CARRIER_ID_SIZE],
                                          char href[CARRIER_URL_SIZE], carrier_error_t *err);
 
-/* The manifest that holds a label (GET /v1/manifests?label_ids=): a
- * manifest whose answer was lost is found, not made twice.
- * CARRIER_NOT_FOUND when the label is in none. */
-carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *label_id,
-                                       char manifest_id[CARRIER_ID_SIZE],
+/* The manifest that holds any of count labels (GET
+ * /v1/manifests?label_ids=a,b,..., a few at a time): a manifest whose
+ * answer was lost is found by any label of the batch, not made twice.
+ * CARRIER_NOT_FOUND when none of them is in one. */
+carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *const *label_ids,
+                                       size_t count, char manifest_id[CARRIER_ID_SIZE],
                                        char href[CARRIER_URL_SIZE], carrier_error_t *err);
 
 #endif

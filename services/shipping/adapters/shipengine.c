@@ -849,19 +849,32 @@ carrier_result_t carrier_manifest_create(const carrier_config_t *config,
     return result;
 }
 
-carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *label_id,
-                                       char manifest_id[CARRIER_ID_SIZE],
-                                       char href[CARRIER_URL_SIZE], carrier_error_t *err)
+/* Label ids asked in one manifest look-up (GET .../manifests?label_ids=a,b):
+ * a batch of hundreds is asked in several, its URL kept short. */
+#define MANIFEST_FIND_CHUNK    25
+#define MANIFEST_FIND_PATH_MAX 4096
+
+/* The manifests holding any of count labels: the first found. */
+static carrier_result_t manifest_find_some(const carrier_config_t *config,
+                                           const char *const *label_ids, size_t count,
+                                           char manifest_id[CARRIER_ID_SIZE],
+                                           char href[CARRIER_URL_SIZE], carrier_error_t *err)
 {
-    manifest_id[0] = href[0] = '\0';
-    char path[256];
-    char *escaped = curl_easy_escape(NULL, label_id, 0);
-    int n = escaped ? snprintf(path, sizeof path, "/v1/manifests?label_ids=%s", escaped) : -1;
-    curl_free(escaped);
-    if (n < 0 || n >= (int)sizeof path)
-        return fail(err, CARRIER_REFUSED, 0, "bad_request", "the label id is too long");
+    strbuf_t path;
+    strbuf_init(&path, MANIFEST_FIND_PATH_MAX);
+    int rc = strbuf_append_str(&path, "/v1/manifests?label_ids=");
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        char *escaped = curl_easy_escape(NULL, label_ids[i], 0);
+        rc = escaped ? strbuf_appendf(&path, "%s%s", i ? "," : "", escaped) : -1;
+        curl_free(escaped);
+    }
+    if (rc != 0) {
+        strbuf_release(&path);
+        return fail(err, CARRIER_REFUSED, 0, "bad_request", "the label ids are too long");
+    }
     json_t *answer = NULL;
-    carrier_result_t result = perform(config, "GET", path, NULL, false, &answer, err);
+    carrier_result_t result = perform(config, "GET", path.ptr, NULL, false, &answer, err);
+    strbuf_release(&path);
     if (result != CARRIER_OK)
         return result;
     const json_t *manifests = json_object_get(answer, "manifests");
@@ -869,7 +882,7 @@ carrier_result_t carrier_manifest_find(const carrier_config_t *config, const cha
         json_decref(answer);
         return fail(err, CARRIER_TRANSIENT, 200, "bad_reply", "no manifests array in the answer");
     }
-    /* the filter is the carrier's: the label must be in the manifest found */
+    /* the filter is the carrier's: one of our labels must be in the manifest found */
     result = CARRIER_NOT_FOUND;
     size_t i, j;
     const json_t *manifest, *id;
@@ -877,8 +890,10 @@ carrier_result_t carrier_manifest_find(const carrier_config_t *config, const cha
     {
         json_array_foreach(json_object_get(manifest, "label_ids"), j, id)
         {
-            if (result == CARRIER_NOT_FOUND && json_is_string(id) &&
-                strcmp(json_string_value(id), label_id) == 0) {
+            for (size_t k = 0; result == CARRIER_NOT_FOUND && json_is_string(id) && k < count;
+                 k++) {
+                if (strcmp(json_string_value(id), label_ids[k]) != 0)
+                    continue;
                 copy_str(manifest_id, CARRIER_ID_SIZE, manifest, "manifest_id");
                 copy_str(href, CARRIER_URL_SIZE, json_object_get(manifest, "manifest_download"),
                          "href");
@@ -888,5 +903,18 @@ carrier_result_t carrier_manifest_find(const carrier_config_t *config, const cha
         }
     }
     json_decref(answer);
+    return result;
+}
+
+carrier_result_t carrier_manifest_find(const carrier_config_t *config, const char *const *label_ids,
+                                       size_t count, char manifest_id[CARRIER_ID_SIZE],
+                                       char href[CARRIER_URL_SIZE], carrier_error_t *err)
+{
+    manifest_id[0] = href[0] = '\0';
+    carrier_result_t result = CARRIER_NOT_FOUND;
+    for (size_t at = 0; result == CARRIER_NOT_FOUND && at < count; at += MANIFEST_FIND_CHUNK) {
+        size_t some = count - at < MANIFEST_FIND_CHUNK ? count - at : MANIFEST_FIND_CHUNK;
+        result = manifest_find_some(config, label_ids + at, some, manifest_id, href, err);
+    }
     return result;
 }

@@ -22,7 +22,7 @@
  *        /{id}/add, /{id}/remove {shipment_ids} (open batches only); /{id}/process/labels
  *        (204, done in the background, FAKE_CARRIER_BATCH_TIME); GET /{id}/errors
  *   POST /v1/manifests {label_ids}     the carrier takes the parcels: an AC event each
- *   GET  /v1/manifests?label_ids=      the manifests holding a label
+ *   GET  /v1/manifests?label_ids=a,b  the manifests holding any of those labels
  *   GET  /v1/tracking?carrier_code=&tracking_number=; POST /v1/tracking/start (204)
  *   POST/GET /v1/environment/webhooks, PUT /v1/environment/webhooks/{id}
  *   GET  /v1/downloads/labels/{file}, /v1/downloads/manifests/{file}  a small PDF
@@ -833,8 +833,18 @@ static void on_manifest(const http_request_t *req, http_response_t *res, void *a
         finish(res, &armed, 200, out);
 }
 
-/* GET /v1/manifests?label_ids=X: the manifests holding label X (every one
- * without the filter). */
+/* Whether label id is one of list, a comma-separated "a,b,c". */
+static bool listed(const char *list, const char *id)
+{
+    size_t n = strlen(id);
+    for (const char *at = list; at && *at; at = strchr(at, ',') ? strchr(at, ',') + 1 : NULL)
+        if (strncmp(at, id, n) == 0 && (at[n] == ',' || at[n] == '\0'))
+            return true;
+    return false;
+}
+
+/* GET /v1/manifests?label_ids=X,Y: the manifests holding label X or Y
+ * (every one without the filter). */
 static void on_manifests_list(const http_request_t *req, http_response_t *res, void *arg)
 {
     fc_t *fake = arg;
@@ -850,7 +860,7 @@ static void on_manifests_list(const http_request_t *req, http_response_t *res, v
     {
         bool holds = !label_id || !label_id[0];
         json_array_foreach(json_object_get(manifest, "label_ids"), j, id) holds =
-            holds || strcmp(json_string_value(id), label_id) == 0;
+            holds || listed(label_id, json_string_value(id));
         if (holds)
             json_array_append(list, manifest);
     }

@@ -67,3 +67,85 @@ ship_track() {
     number=$(ship_field "$1" tracking_number)
     fake_carrier POST /_fake/track "{\"tracking_number\":\"$number\",\"status_code\":\"$2\"}" >/dev/null
 }
+
+# --- the batch tests' stack (test_shipping_batch*) ---------------------------------------------
+# ship_batch_stack [FAKE VAR=VALUE ...]: the kit's databases and busd, the
+# fake carrier, the order and inventory services; the shipping replicas
+# are the test's own (ship_start), then ship_batch_people.
+ship_batch_stack() {
+    kit_dbs
+    order_dbs
+    inv_dbs
+    ship_dbs
+    kit_start_busd
+    INV_FEED_REPLAY=tcp://127.0.0.1:25561
+    ship_start_fake "$@"
+    order_start order1 1 REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,$SHIP_PEERS JOB_POLL=100ms
+    inv_start_ready inv 1
+}
+
+# ship_batch_people: once a shipping replica is up: a manager (as_anna) and
+# a warehouse keeper (as_sklad), every parcel by the carrier (no city
+# courier), a kettle of 1450 g in stock; SHIP_URL is replica 1.
+ship_batch_people() {
+    order_sources
+    anna=$(order_staff anna "Anna Smirnova" manager '["moscow"]' 100)
+    order_shift "$anna" true
+    sklad=$(order_staff sklad "Sklad Keeper" warehouse '[]' 0)
+    as_anna=$(it_token manager "$anna")
+    as_sklad=$(it_token warehouse "$sklad")
+    ship_sql "UPDATE weight_rules SET region = 'nowhere' WHERE carrier = 'city_courier'"
+    inv_api_ok POST /v1/imports '{"products": [
+      {"sku": "KETTLE", "name": "Kettle 1.7 l", "price_minor": 349000, "vat_rate_bp": 2000, "weight_g": 1450, "on_hand": 50}]}' >/dev/null
+    SHIP_URL=http://127.0.0.1:${SHIP_HTTP_BASE}1
+}
+
+ship_call() { # METHOD PATH [BODY] -> body, then the status on the last line (as the keeper)
+    curl -s --max-time 10 -X "$1" "$SHIP_URL$2" -H "Authorization: Bearer $as_sklad" \
+        ${3:+-H 'Content-Type: application/json' --data-binary "$3"} -w '\n%{http_code}'
+}
+
+ship_submit() { # KEY -> the id of a new order of one kettle to Moscow, quoted
+    local out id
+    out=$(order_submit "$1" "{\"customer\":{\"name\":\"Ivan Petrov\",\"phone\":\"+79123456789\"},
+      \"delivery\":{\"method\":\"courier\",\"address\":{\"region\":\"Moscow\",\"city\":\"Moscow\",\"line1\":\"Tverskaya 7\",\"postal_code\":\"125009\"}},
+      \"items\":[{\"sku\":\"KETTLE\",\"quantity\":1}]}")
+    [ "$(http_code "$out")" = 201 ] || it_fail "submitting $1: $out"
+    id=$(http_body "$out" | jq -r .order_id)
+    it_wait_until 20 "stock reserved for $1" order_has_stock "$id" reserved
+    it_wait_until 20 "$1 quoted" ship_quote_is "$id" quoted
+    echo "$id"
+}
+
+ship_assemble() { # ORDER: confirmed by the manager, assembled by the keeper
+    local out
+    out=$(order_move "$1" confirmed "$as_anna")
+    [ "$(http_code "$out")" = 200 ] || it_fail "confirming: $out"
+    out=$(order_move "$1" assembled "$as_sklad")
+    [ "$(http_code "$out")" = 200 ] || it_fail "assembling: $out"
+}
+
+ship_new_batch() { # -> the number of a new open batch
+    local out
+    out=$(ship_call POST /v1/batches)
+    [ "$(tail -1 <<<"$out")" = 201 ] || it_fail "no batch: $out"
+    head -n -1 <<<"$out" | jq -r .number
+}
+
+ship_batch_add() { # BATCH ORDER
+    it_assert_eq 200 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$1/shipments" "{\"order_id\":\"$2\"}")")" "$2 added to $1"
+}
+
+ship_label_job_left() { # ORDER: its label job ended without buying (the batch buys)
+    [ "$(ship_sql "SELECT count(*) FROM jobs WHERE kind = 'shipping_label' AND payload->>'id' = '$1' AND state = 'done'")" = 1 ]
+}
+
+ship_batch_is() { [ "$(ship_sql "SELECT status FROM batches WHERE number = '$1'")" = "$2" ]; }
+
+ship_labels_of() { # ORDER: the labels the carrier sold for its shipment (round 1), voided ones included
+    fake_carrier GET "/_fake/labels?external_shipment_id=$1:1" | jq '.labels | length'
+}
+
+ship_calls() { # OP [TEXT]: the carrier calls of op whose path or body names TEXT
+    fake_carrier GET "/_fake/requests?op=$1" | jq --arg n "${2:-}" '[.requests[] | select((.body // "") + .path | contains($n))] | length'
+}
