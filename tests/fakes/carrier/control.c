@@ -3,12 +3,12 @@
  * the bench and the `make run` sandbox: arm failures, move parcels along,
  * change the latency, and see what the fake received and sold.
  *
- *   POST /_fake/faults   {op, kind, http_status, retry_after_s, apply, delay_ms, count}:
- *                        the next count calls of op (validate, rates, shipments.create,
- *                        shipments.get, shipments.cancel, labels.create, labels.list,
- *                        labels.get, labels.void, batches.create, batches.add,
- *                        batches.remove, batches.process, manifests.create, manifests.list,
- *                        tracking.get,
+ *   POST /_fake/faults   {op, kind, http_status, retry_after_s, apply, delay_ms, skip,
+ *                        count}: past skip calls of op let through (0), the next count
+ *                        calls of op (validate, rates, shipments.create, shipments.get,
+ *                        shipments.cancel, labels.create, labels.list, labels.get,
+ *                        labels.void, batches.create, batches.add, batches.remove,
+ *                        batches.process, manifests.create, manifests.list, tracking.get,
  *                        "*") fail: http (http_status; 429 with Retry-After: retry_after_s;
  *                        apply: done first), lose_reply (apply: done, the answer held
  *                        delay_ms past the client's timeout; else 504 after delay_ms),
@@ -75,6 +75,7 @@ static void on_faults(const http_request_t *req, http_response_t *res, void *arg
     fault.apply = json_is_true(json_object_get(body, "apply"));
     fault.delay_ms = int_member(body, "delay_ms", 3000);
     fault.count = (int)int_member(body, "count", 1);
+    int64_t skip = int_member(body, "skip", 0);
     json_decref(body);
     static const char *const kinds[] = {
         "http",       "lose_reply",   "no_rates", "insufficient_funds", "completed_with_errors",
@@ -82,12 +83,13 @@ static void on_faults(const http_request_t *req, http_response_t *res, void *arg
     bool known = false;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         known = known || strcmp(fault.kind, kinds[i]) == 0;
-    if (!known || fault.count < 1 || fault.count > 100000 || fault.http_status < 100 ||
-        fault.http_status > 599 || fault.delay_ms < 0 || fault.delay_ms > 600000 ||
-        fault.retry_after_s < 0 || fault.retry_after_s > 3600) {
+    if (!known || fault.count < 1 || fault.count > 100000 || skip < 0 || skip > 100000 ||
+        fault.http_status < 100 || fault.http_status > 599 || fault.delay_ms < 0 ||
+        fault.delay_ms > 600000 || fault.retry_after_s < 0 || fault.retry_after_s > 3600) {
         http_res_problem(res, 422, "bad_fault", "unknown kind, or a bad number", NULL);
         return;
     }
+    fault.skip = (int)skip;
     pthread_mutex_lock(&fake->lock);
     bool armed = false;
     for (size_t i = 0; i < FC_FAULTS_MAX && !armed; i++)

@@ -94,6 +94,10 @@ bool fc_fault_take(fc_t *fake, const char *op, fc_fault_t *out)
         fc_fault_t *fault = &fake->faults[i];
         if (fault->count <= 0 || (strcmp(fault->op, "*") != 0 && strcmp(fault->op, op) != 0))
             continue;
+        if (fault->skip > 0) {
+            fault->skip--;
+            continue;
+        }
         *out = *fault;
         fault->count--;
         return true;

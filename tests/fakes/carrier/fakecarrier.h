@@ -50,6 +50,7 @@ typedef struct {
     int64_t retry_after_s; /* http 429: the Retry-After header */
     bool apply;            /* http, lose_reply: do the operation first */
     int64_t delay_ms;      /* lose_reply: how long the reply is held */
+    int skip;              /* calls of op let through before the fault applies */
     int count;
 } fc_fault_t;
 
