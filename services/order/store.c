@@ -210,6 +210,9 @@ static const struct {
      "stock_state = $6, lines_minor = $7, discount_minor = $8, delivery_minor = $9, vat_minor = "
      "$10, total_minor = $11, weight_g = $12, lines_version = CASE WHEN $13 THEN version + 1 "
      "ELSE lines_version END, version = version + 1 WHERE id = $1 RETURNING version"},
+    {"delivery_price_list",
+     "SELECT region = $2, min_total_minor, price_minor FROM delivery_prices WHERE method = $1 "
+     "AND region IN ($2, '*') LIMIT 17"},
     {"delivery_price",
      "SELECT price_minor FROM delivery_prices WHERE method = $1 AND region IN ($2, '*') AND "
      "min_total_minor <= $3 ORDER BY (region = $2) DESC, min_total_minor DESC LIMIT 1"},
@@ -643,7 +646,7 @@ typedef struct {
 
 static const int source_cache_marker = 0;
 
-static db_status_t source_cache_flush(db_t *db, db_deferred_t *self)
+static db_status_t tx_cache_flush(db_t *db, db_deferred_t *self)
 {
     (void)db;
     (void)self;
@@ -661,7 +664,7 @@ static void source_cache_after_end(db_deferred_t *self, bool committed)
     source_cache_clear(self);
 }
 
-static void source_cache_destroy(db_deferred_t *self)
+static void tx_cache_destroy(db_deferred_t *self)
 {
     free(self);
 }
@@ -675,10 +678,10 @@ static source_cache_t *source_cache_of(db_t *db)
     if (!cache)
         return NULL;
     cache->base.key = &source_cache_marker;
-    cache->base.flush = source_cache_flush;
+    cache->base.flush = tx_cache_flush;
     cache->base.discard = source_cache_clear;
     cache->base.after_end = source_cache_after_end;
-    cache->base.destroy = source_cache_destroy;
+    cache->base.destroy = tx_cache_destroy;
     return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
 }
 
@@ -1250,16 +1253,132 @@ db_status_t store_order_edit(db_t *db, const char *order_id, const order_edit_ro
     return run_returning_version(db, "order_edit", &params, version_out);
 }
 
+/* The price list's rows for a method and region, read once per
+ * transaction: an applier prices every order of a batch with the few
+ * lists of its methods and regions (nothing here changes the list).
+ * Forgotten when the transaction ends or rolls back to a savepoint. */
+#define CACHED_PRICE_LISTS_MAX 8
+#define CACHED_PRICE_ROWS_MAX  16
+
+typedef struct {
+    bool regional; /* the region's own row, not '*' */
+    int64_t min_total_minor, price_minor;
+} price_row_t;
+
+typedef struct {
+    db_deferred_t base;
+    struct {
+        char method[16];
+        char region[210];
+        price_row_t rows[CACHED_PRICE_ROWS_MAX];
+        size_t count;
+    } lists[CACHED_PRICE_LISTS_MAX];
+    size_t count;
+} price_cache_t;
+
+static const int price_cache_marker = 0;
+
+static void price_cache_clear(db_deferred_t *self)
+{
+    ((price_cache_t *)self)->count = 0;
+}
+
+static void price_cache_after_end(db_deferred_t *self, bool committed)
+{
+    (void)committed;
+    price_cache_clear(self);
+}
+
+static price_cache_t *price_cache_of(db_t *db)
+{
+    price_cache_t *cache = (price_cache_t *)db_deferred_find(db, &price_cache_marker);
+    if (cache)
+        return cache;
+    cache = calloc(1, sizeof *cache);
+    if (!cache)
+        return NULL;
+    cache->base.key = &price_cache_marker;
+    cache->base.flush = tx_cache_flush;
+    cache->base.discard = price_cache_clear;
+    cache->base.after_end = price_cache_after_end;
+    cache->base.destroy = tx_cache_destroy;
+    return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
+}
+
+/* The list's rows for (method, region) from the cache, read into it when
+ * missing; NULL (*status_out DB_OK) when it cannot hold them: then the
+ * database decides. */
+static const price_row_t *price_rows(db_t *db, price_cache_t *cache, const char *method,
+                                     const char *region, size_t *count_out, db_status_t *status_out)
+{
+    *status_out = DB_OK;
+    for (size_t i = 0; i < cache->count; i++) {
+        if (strcmp(cache->lists[i].method, method) == 0 &&
+            strcmp(cache->lists[i].region, region) == 0) {
+            *count_out = cache->lists[i].count;
+            return cache->lists[i].rows;
+        }
+    }
+    if (cache->count == CACHED_PRICE_LISTS_MAX || strlen(method) >= sizeof cache->lists[0].method ||
+        strlen(region) >= sizeof cache->lists[0].region)
+        return NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, method);
+    db_param_text(&params, region);
+    PGresult *res = NULL;
+    *status_out = db_run(db, "delivery_price_list", &params, &res);
+    if (*status_out != DB_OK)
+        return NULL;
+    int rows = PQntuples(res);
+    if (rows > CACHED_PRICE_ROWS_MAX) {
+        PQclear(res);
+        return NULL;
+    }
+    size_t slot = cache->count++;
+    snprintf(cache->lists[slot].method, sizeof cache->lists[slot].method, "%s", method);
+    snprintf(cache->lists[slot].region, sizeof cache->lists[slot].region, "%s", region);
+    for (int r = 0; r < rows; r++)
+        cache->lists[slot].rows[r] = (price_row_t){.regional = db_get_bool(res, r, 0),
+                                                   .min_total_minor = db_get_i64_or(res, r, 1, 0),
+                                                   .price_minor = db_get_i64_or(res, r, 2, 0)};
+    cache->lists[slot].count = (size_t)rows;
+    PQclear(res);
+    *count_out = (size_t)rows;
+    return cache->lists[slot].rows;
+}
+
 db_status_t store_delivery_price(db_t *db, const char *method, const char *region,
                                  int64_t total_minor, int64_t *price_out)
 {
+    price_cache_t *cache = db_in_tx(db) ? price_cache_of(db) : NULL;
+    size_t count = 0;
+    db_status_t status = DB_OK;
+    const price_row_t *rows = cache ? price_rows(db, cache, method, region, &count, &status) : NULL;
+    if (status != DB_OK)
+        return status;
+    if (rows) {
+        /* as delivery_price orders them: the region's own rows first, then
+         * the highest min_total not above the total */
+        const price_row_t *best = NULL;
+        for (size_t i = 0; i < count; i++) {
+            const price_row_t *row = &rows[i];
+            if (row->min_total_minor > total_minor)
+                continue;
+            if (!best || (row->regional && !best->regional) ||
+                (row->regional == best->regional && row->min_total_minor > best->min_total_minor))
+                best = row;
+        }
+        *price_out = best ? best->price_minor : 0;
+        return DB_OK;
+    }
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, method);
     db_param_text(&params, region);
     db_param_i64(&params, total_minor);
     PGresult *res = NULL;
-    db_status_t status = db_run(db, "delivery_price", &params, &res);
+    status = db_run(db, "delivery_price", &params, &res);
     if (status != DB_OK)
         return status;
     *price_out = PQntuples(res) == 1 ? db_get_i64_or(res, 0, 0, 0) : 0;
