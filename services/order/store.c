@@ -58,10 +58,6 @@ static const struct {
     const char *sql;
 } statements[] = {
     /* intake */
-    {"intake_claim",
-     "INSERT INTO intake_keys (source, external_id, body_sha256, order_id, number, door) "
-     "VALUES ($1, $2, $3, $4, nextval('order_numbers'), $5) ON CONFLICT DO NOTHING "
-     "RETURNING number"},
     /* the claim and the customer in one round trip (store_intake_claim_customer):
      * the customer is counted or created only when the key is claimed */
     {"intake_claim_customer",
@@ -495,28 +491,6 @@ static void param_text_or_null(db_params_t *params, const char *text)
 
 /* ------------------------------------------------------------------ */
 /* intake                                                               */
-
-db_status_t store_intake_claim(db_t *db, const char *source, const char *external_id,
-                               const char *body_sha256, const char *order_id, intake_door_t door,
-                               bool *claimed, uint64_t *number_out)
-{
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, source);
-    db_param_text(&params, external_id);
-    db_param_text(&params, body_sha256);
-    db_param_text(&params, order_id);
-    db_param_text(&params, intake_door_name(door));
-    PGresult *res = NULL;
-    db_status_t status = db_run(db, "intake_claim", &params, &res);
-    if (status != DB_OK)
-        return status;
-    *claimed = PQntuples(res) == 1;
-    if (*claimed)
-        *number_out = (uint64_t)db_get_i64_or(res, 0, 0, 0);
-    PQclear(res);
-    return DB_OK;
-}
 
 db_status_t store_intake_claim_customer(db_t *db, const intake_claim_t *claim, bool *claimed,
                                         uint64_t *number_out, customer_t *customer_out)

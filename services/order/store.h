@@ -33,12 +33,6 @@ typedef struct {
     char title[300];
 } intake_key_t;
 
-/* Claims (source, external_id) for a new order: true in *claimed with the
- * order's number; false when the key exists (read it with store_intake_find). */
-db_status_t store_intake_claim(db_t *db, const char *source, const char *external_id,
-                               const char *body_sha256, const char *order_id, intake_door_t door,
-                               bool *claimed, uint64_t *number_out);
-
 /* The order a key was first used for; *found false when none. */
 db_status_t store_intake_find(db_t *db, const char *source, const char *external_id, bool *found,
                               intake_key_t *key_out);
@@ -89,9 +83,10 @@ typedef struct {
     const char *customer_id, *customer_name, *phone_e164, *email_lower;
 } intake_claim_t;
 
-/* store_intake_claim and, when claimed, store_customer_for_order, in one
- * round trip: *claimed false (and the customer untouched) when the key
- * exists. */
+/* Claims (source, external_id) for a new order and, when claimed, finds
+ * or creates the customer as store_customer_for_order does, in one round
+ * trip: true in *claimed with the order's number; false when the key
+ * exists (read it with store_intake_find), the customer untouched. */
 db_status_t store_intake_claim_customer(db_t *db, const intake_claim_t *claim, bool *claimed,
                                         uint64_t *number_out, customer_t *customer_out);
 
