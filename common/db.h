@@ -123,7 +123,7 @@ db_status_t db_rollback_to_savepoint(db_t *db, const char *name);
  * only has to discard what was deferred since; db_rollback and
  * db_rollback_to_savepoint discard. `key` identifies the deferral on the
  * session (db_deferred_find). */
-#define DB_DEFERRED_MAX 8
+#define DB_DEFERRED_MAX 16
 typedef struct db_deferred db_deferred_t;
 struct db_deferred {
     const void *key;

@@ -155,16 +155,28 @@ db_status_t placing_intake(order_app_t *app, const emitter_t *em, submission_t *
         goto done;
     }
 
-    /* claim the key: a repeat finds the first order instead */
-    char order_id[UUID_TEXT_SIZE];
+    /* claim the key, and file the customer with it: a repeat finds the
+     * first order instead */
+    char order_id[UUID_TEXT_SIZE], customer_id[UUID_TEXT_SIZE];
     bool claimed = false;
     uint64_t number = 0;
-    if (uuid_v4(order_id) != 0) {
+    if (uuid_v4(order_id) != 0 || uuid_v4(customer_id) != 0) {
         status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not make an order id");
         goto done;
     }
-    status = store_intake_claim(db, sub->source, sub->external_id, body_sha256, order_id, door,
-                                &claimed, &number);
+    customer_t customer;
+    intake_claim_t claim = {
+        .source = sub->source,
+        .external_id = sub->external_id,
+        .body_sha256 = body_sha256,
+        .order_id = order_id,
+        .door = door,
+        .customer_id = customer_id,
+        .customer_name = sub->customer_name,
+        .phone_e164 = sub->phone_e164[0] ? sub->phone_e164 : NULL,
+        .email_lower = sub->email_lower,
+    };
+    status = store_intake_claim_customer(db, &claim, &claimed, &number, &customer);
     if (status != DB_OK)
         goto done;
     if (!claimed) {
@@ -173,15 +185,6 @@ db_status_t placing_intake(order_app_t *app, const emitter_t *em, submission_t *
     }
 
     int64_t now = clock_now_ms();
-    customer_t customer;
-    char customer_id[UUID_TEXT_SIZE];
-    if (uuid_v4(customer_id) != 0) {
-        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not make a customer id");
-        goto done;
-    }
-    status = store_customer_for_order(db, customer_id, sub->customer_name,
-                                      sub->phone_e164[0] ? sub->phone_e164 : NULL, sub->email_lower,
-                                      &customer);
     manager_contact_t contact;
     if (status == DB_OK)
         status = assignment_pick(app, db, sub->region_key, customer.manager_id, NULL, &contact);

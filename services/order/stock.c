@@ -112,7 +112,9 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
         return stale_answer(db, &order, "reserved", fact->order_version);
     order_line_t *rows = NULL;
     size_t count = 0;
-    status = store_lines_get(db, order.id, &rows, &count);
+    char *delivery_json = NULL;
+    customer_contact_t contact;
+    status = store_lines_reach(db, order.id, &rows, &count, &delivery_json, &contact);
     if (status != DB_OK)
         return status;
     totals_t totals;
@@ -136,7 +138,6 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
         overflowing = "the goods and the delivery";
         goto done;
     }
-    status = store_lines_set_amounts(db, order.id, rows, count);
     order_totals_row_t row = {.lines_minor = totals.lines_minor,
                               .discount_minor = totals.discount_minor,
                               .delivery_minor = delivery,
@@ -144,8 +145,7 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
                               .total_minor = total,
                               .weight_g = totals.weight_g};
     uint64_t version = 0;
-    if (status == DB_OK)
-        status = store_order_set_stock(db, order.id, "reserved", &row, &version);
+    status = store_order_set_reserved(db, order.id, rows, count, &row, &version);
     if (status != DB_OK)
         goto done;
     order.version = version;
@@ -157,19 +157,20 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
     order.weight_g = row.weight_g;
     snprintf(order.stock_state, sizeof order.stock_state, "reserved");
     status = history_add(db, order.id, "stock", NULL, NULL, &history_system, "reserved", NULL);
-    free(rows);
-    rows = NULL;
-    if (status == DB_OK)
-        status = funnel_priced_lines(db, &order, &rows, &count);
-    char *delivery_json = NULL;
-    customer_contact_t contact;
-    if (status == DB_OK)
-        status = store_order_delivery(db, order.id, &delivery_json);
-    if (status == DB_OK)
-        status = store_customer_contact(db, order.customer_id, &contact);
+    /* the lines as just stored are the priced lines funnel_priced_lines
+     * would read back (the same amounts from the same prices), unless a
+     * price is negative, which it reads back as 0 */
+    bool as_stored = true;
+    for (size_t i = 0; i < count; i++)
+        as_stored = as_stored && rows[i].unit_price_minor >= 0;
+    if (!as_stored) {
+        free(rows);
+        rows = NULL;
+        if (status == DB_OK)
+            status = funnel_priced_lines(db, &order, &rows, &count);
+    }
     if (status == DB_OK)
         status = events_reserved(em, &order, rows, count, delivery_json, &contact);
-    free(delivery_json);
     if (status == DB_OK && strcmp(order.status, "awaiting_supply") == 0)
         status = supply_arrived(app, em, &order, version);
     /* an edit of a confirmed order: billed again once its new lines are priced */
@@ -184,6 +185,7 @@ done:
                  overflowing, (long long)INT64_MAX);
     }
     free(rows);
+    free(delivery_json);
     return status;
 }
 

@@ -59,10 +59,25 @@ static const struct {
     const char *sql;
 } statements[] = {
     /* intake */
-    {"intake_claim",
-     "INSERT INTO intake_keys (source, external_id, body_sha256, order_id, number, door) "
-     "VALUES ($1, $2, $3, $4, nextval('order_numbers'), $5) ON CONFLICT DO NOTHING "
-     "RETURNING number"},
+    /* the claim and the customer in one round trip (store_intake_claim_customer):
+     * the customer is counted or created only when the key is claimed */
+    {"intake_claim_customer",
+     "WITH claim AS (INSERT INTO intake_keys (source, external_id, body_sha256, order_id, "
+     "number, door) VALUES ($1, $2, $3, $4, nextval('order_numbers'), $5) ON CONFLICT DO "
+     "NOTHING RETURNING number), "
+     "found AS (SELECT id FROM ((SELECT id, 1 AS rank FROM customers WHERE phone = $6 "
+     "AND $6 <> '') UNION ALL (SELECT id, 2 FROM customers WHERE email = $7 AND $7 <> '')) "
+     "m ORDER BY rank LIMIT 1), "
+     "counted AS (UPDATE customers c SET order_count = c.order_count + 1 FROM found "
+     "WHERE c.id = found.id AND EXISTS (SELECT 1 FROM claim) "
+     "RETURNING c.id, c.manager_id, c.category), "
+     "created AS (INSERT INTO customers (id, name, phone, email, order_count) "
+     "SELECT $8, $9, nullif($6, ''), nullif($7, ''), 1 WHERE NOT EXISTS (SELECT 1 FROM found) "
+     "AND EXISTS (SELECT 1 FROM claim) ON CONFLICT DO NOTHING RETURNING id, manager_id, category), "
+     "customer AS (SELECT id, manager_id, category FROM counted UNION ALL "
+     "SELECT id, manager_id, category FROM created) "
+     "SELECT claim.number, cu.id, coalesce(cu.manager_id::text, ''), cu.category FROM claim "
+     "LEFT JOIN customer cu ON true"},
     {"intake_find",
      "SELECT k.order_id, k.number, k.body_sha256, coalesce(o.title, '') FROM intake_keys k "
      "LEFT JOIN orders o ON o.id = k.order_id WHERE k.source = $1 AND k.external_id = $2"},
@@ -145,6 +160,23 @@ static const struct {
      "SELECT line_no, sku, name, quantity, coalesce(sender_price_minor, -1), "
      "coalesce(unit_price_minor, -1), coalesce(vat_rate_bp, 0), coalesce(unit_weight_g, 0) "
      "FROM order_lines WHERE order_id = $1 ORDER BY line_no"},
+    {"lines_reach",
+     "SELECT l.line_no, l.sku, l.name, l.quantity, coalesce(l.sender_price_minor, -1), "
+     "coalesce(l.unit_price_minor, -1), coalesce(l.vat_rate_bp, 0), coalesce(l.unit_weight_g, 0), "
+     "o.delivery::text, coalesce(c.name, ''), coalesce(c.phone, ''), coalesce(c.email, '') "
+     "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+     "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 ORDER BY l.line_no"},
+    /* store_order_set_reserved: the lines' amounts and the order's totals in one statement */
+    {"order_set_reserved",
+     "WITH l AS (UPDATE order_lines l SET unit_price_minor = v.p, vat_rate_bp = v.r, "
+     "unit_weight_g = v.w, amount_minor = v.a, discount_minor = v.d, total_minor = v.t, "
+     "vat_minor = v.v, name = CASE WHEN l.name = '' THEN v.n ELSE l.name END "
+     "FROM unnest($9::int4[], $10::int8[], $11::int4[], $12::int4[], $13::int8[], $14::int8[], "
+     "$15::int8[], $16::int8[], $17::text[]) AS v (line_no, p, r, w, a, d, t, v, n) "
+     "WHERE l.order_id = $1 AND l.line_no = v.line_no) "
+     "UPDATE orders SET stock_state = $2, lines_minor = $3, discount_minor = $4, "
+     "delivery_minor = $5, vat_minor = $6, total_minor = $7, weight_g = $8, "
+     "version = version + 1 WHERE id = $1 RETURNING version"},
     {"lines_set_amounts",
      "UPDATE order_lines l SET unit_price_minor = v.p, vat_rate_bp = v.r, unit_weight_g = v.w, "
      "amount_minor = v.a, discount_minor = v.d, total_minor = v.t, vat_minor = v.v, "
@@ -175,6 +207,9 @@ static const struct {
      "stock_state = $6, lines_minor = $7, discount_minor = $8, delivery_minor = $9, vat_minor = "
      "$10, total_minor = $11, weight_g = $12, lines_version = CASE WHEN $13 THEN version + 1 "
      "ELSE lines_version END, version = version + 1 WHERE id = $1 RETURNING version"},
+    {"delivery_price_list",
+     "SELECT region = $2, min_total_minor, price_minor FROM delivery_prices WHERE method = $1 "
+     "AND region IN ($2, '*') LIMIT 17"},
     {"delivery_price",
      "SELECT price_minor FROM delivery_prices WHERE method = $1 AND region IN ($2, '*') AND "
      "min_total_minor <= $3 ORDER BY (region = $2) DESC, min_total_minor DESC LIMIT 1"},
@@ -468,26 +503,41 @@ static void param_text_or_null(db_params_t *params, const char *text)
 /* ------------------------------------------------------------------ */
 /* intake                                                               */
 
-db_status_t store_intake_claim(db_t *db, const char *source, const char *external_id,
-                               const char *body_sha256, const char *order_id, intake_door_t door,
-                               bool *claimed, uint64_t *number_out)
+db_status_t store_intake_claim_customer(db_t *db, const intake_claim_t *claim, bool *claimed,
+                                        uint64_t *number_out, customer_t *customer_out)
 {
+    *claimed = false;
     db_params_t params;
     db_params_init(&params);
-    db_param_text(&params, source);
-    db_param_text(&params, external_id);
-    db_param_text(&params, body_sha256);
-    db_param_text(&params, order_id);
-    db_param_text(&params, intake_door_name(door));
+    db_param_text(&params, claim->source);
+    db_param_text(&params, claim->external_id);
+    db_param_text(&params, claim->body_sha256);
+    db_param_text(&params, claim->order_id);
+    db_param_text(&params, intake_door_name(claim->door));
+    db_param_text(&params, claim->phone_e164 ? claim->phone_e164 : "");
+    db_param_text(&params, claim->email_lower ? claim->email_lower : "");
+    db_param_text(&params, claim->customer_id);
+    db_param_text(&params, claim->customer_name);
     PGresult *res = NULL;
-    db_status_t status = db_run(db, "intake_claim", &params, &res);
+    db_status_t status = db_run(db, "intake_claim_customer", &params, &res);
     if (status != DB_OK)
         return status;
     *claimed = PQntuples(res) == 1;
+    bool customer_found = *claimed && !PQgetisnull(res, 0, 1);
     if (*claimed)
         *number_out = (uint64_t)db_get_i64_or(res, 0, 0, 0);
+    if (customer_found) {
+        db_copy_value(res, 0, 1, customer_out->id, sizeof customer_out->id);
+        db_copy_value(res, 0, 2, customer_out->manager_id, sizeof customer_out->manager_id);
+        db_copy_value(res, 0, 3, customer_out->category, sizeof customer_out->category);
+    }
     PQclear(res);
-    return DB_OK;
+    /* a concurrent first order of the same customer made the insert a
+     * no-op: found as store_customer_for_order finds it */
+    if (*claimed && !customer_found)
+        status = store_customer_for_order(db, claim->customer_id, claim->customer_name,
+                                          claim->phone_e164, claim->email_lower, customer_out);
+    return status;
 }
 
 db_status_t store_intake_find(db_t *db, const char *source, const char *external_id, bool *found,
@@ -562,15 +612,94 @@ db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *foun
     return source_row(db, "source_by_key", api_key_sha256, found, source_out);
 }
 
+/* The sources read by name in the open transaction: an applier reads
+ * the same publisher's row for every order of a batch, and once is
+ * enough (sources are not changed by the transactions that read them
+ * here). Forgotten when the transaction ends or rolls back to a
+ * savepoint. */
+#define CACHED_SOURCES_MAX 8
+
+typedef struct {
+    db_deferred_t base;
+    struct {
+        char name[130];
+        bool found;
+        intake_source_t row;
+    } items[CACHED_SOURCES_MAX];
+    size_t count;
+} source_cache_t;
+
+static const int source_cache_marker = 0;
+
+static db_status_t tx_cache_flush(db_t *db, db_deferred_t *self)
+{
+    (void)db;
+    (void)self;
+    return DB_OK;
+}
+
+static void source_cache_clear(db_deferred_t *self)
+{
+    ((source_cache_t *)self)->count = 0;
+}
+
+static void source_cache_after_end(db_deferred_t *self, bool committed)
+{
+    (void)committed;
+    source_cache_clear(self);
+}
+
+static void tx_cache_destroy(db_deferred_t *self)
+{
+    free(self);
+}
+
+static source_cache_t *source_cache_of(db_t *db)
+{
+    source_cache_t *cache = (source_cache_t *)db_deferred_find(db, &source_cache_marker);
+    if (cache)
+        return cache;
+    cache = calloc(1, sizeof *cache);
+    if (!cache)
+        return NULL;
+    cache->base.key = &source_cache_marker;
+    cache->base.flush = tx_cache_flush;
+    cache->base.discard = source_cache_clear;
+    cache->base.after_end = source_cache_after_end;
+    cache->base.destroy = tx_cache_destroy;
+    return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
+}
+
 db_status_t store_source_by_name(db_t *db, const char *source, bool *found,
                                  intake_source_t *source_out)
 {
-    return source_row(db, "source_by_name", source, found, source_out);
+    source_cache_t *cache = db_in_tx(db) ? source_cache_of(db) : NULL;
+    for (size_t i = 0; cache && i < cache->count; i++) {
+        if (strcmp(cache->items[i].name, source) == 0) {
+            *found = cache->items[i].found;
+            if (*found)
+                *source_out = cache->items[i].row;
+            return DB_OK;
+        }
+    }
+    db_status_t status = source_row(db, "source_by_name", source, found, source_out);
+    if (status == DB_OK && cache && cache->count < CACHED_SOURCES_MAX &&
+        strlen(source) < sizeof cache->items[0].name) {
+        size_t i = cache->count++;
+        snprintf(cache->items[i].name, sizeof cache->items[i].name, "%s", source);
+        cache->items[i].found = *found;
+        if (*found)
+            cache->items[i].row = *source_out;
+    }
+    return status;
 }
 
 db_status_t store_source_upsert(db_t *db, const char *source, const char *api_key_sha256,
                                 const char *default_channel, const intake_trust_t *trust)
 {
+    source_cache_t *cache = (source_cache_t *)db_deferred_find(db, &source_cache_marker);
+    if (cache)
+        source_cache_clear(&cache->base);
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, source);
@@ -876,6 +1005,29 @@ db_status_t store_history_add(db_t *db, const char *order_id, int64_t at_ms, con
 /* ------------------------------------------------------------------ */
 /* stock and totals                                                     */
 
+/* The lines of lines_get's columns, from row `first` of res on; NULL on
+ * out of memory. */
+static order_line_t *lines_of(const PGresult *res, int first, size_t *count_out)
+{
+    int rows = PQntuples(res) - first;
+    order_line_t *lines = calloc(rows > 0 ? (size_t)rows : 1, sizeof *lines);
+    if (!lines)
+        return NULL;
+    for (int i = 0; i < rows; i++) {
+        order_line_t *line = &lines[i];
+        line->line_no = (uint32_t)db_get_i64_or(res, first + i, 0, 0);
+        db_copy_value(res, first + i, 1, line->sku, sizeof line->sku);
+        db_copy_value(res, first + i, 2, line->name, sizeof line->name);
+        line->quantity = db_get_i64_or(res, first + i, 3, 0);
+        line->sender_price_minor = db_get_i64_or(res, first + i, 4, 0);
+        line->unit_price_minor = db_get_i64_or(res, first + i, 5, 0);
+        line->vat_rate_bp = (uint32_t)db_get_i64_or(res, first + i, 6, 0);
+        line->unit_weight_g = (uint32_t)db_get_i64_or(res, first + i, 7, 0);
+    }
+    *count_out = rows > 0 ? (size_t)rows : 0;
+    return lines;
+}
+
 db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines_out,
                             size_t *count_out)
 {
@@ -888,38 +1040,57 @@ db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines
     db_status_t status = db_run(db, "lines_get", &params, &res);
     if (status != DB_OK)
         return status;
-    int rows = PQntuples(res);
-    order_line_t *lines = calloc(rows ? (size_t)rows : 1, sizeof *lines);
-    if (!lines) {
-        PQclear(res);
-        return DB_ERROR;
-    }
-    for (int i = 0; i < rows; i++) {
-        order_line_t *line = &lines[i];
-        line->line_no = (uint32_t)db_get_i64_or(res, i, 0, 0);
-        db_copy_value(res, i, 1, line->sku, sizeof line->sku);
-        db_copy_value(res, i, 2, line->name, sizeof line->name);
-        line->quantity = db_get_i64_or(res, i, 3, 0);
-        line->sender_price_minor = db_get_i64_or(res, i, 4, 0);
-        line->unit_price_minor = db_get_i64_or(res, i, 5, 0);
-        line->vat_rate_bp = (uint32_t)db_get_i64_or(res, i, 6, 0);
-        line->unit_weight_g = (uint32_t)db_get_i64_or(res, i, 7, 0);
-    }
+    *lines_out = lines_of(res, 0, count_out);
     PQclear(res);
-    *lines_out = lines;
-    *count_out = (size_t)rows;
-    return DB_OK;
+    return *lines_out ? DB_OK : DB_ERROR;
 }
 
-db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_line_t *lines,
-                                    size_t count)
+db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lines_out,
+                              size_t *count_out, char **delivery_json_out,
+                              customer_contact_t *contact_out)
 {
-    pg_array_t columns[9];
+    *lines_out = NULL;
+    *count_out = 0;
+    *delivery_json_out = NULL;
+    memset(contact_out, 0, sizeof *contact_out);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "lines_reach", &params, &res);
+    if (status != DB_OK)
+        return status;
+    if (PQntuples(res) > 0) {
+        db_copy_value(res, 0, 9, contact_out->name, sizeof contact_out->name);
+        db_copy_value(res, 0, 10, contact_out->phone, sizeof contact_out->phone);
+        db_copy_value(res, 0, 11, contact_out->email, sizeof contact_out->email);
+        if (!PQgetisnull(res, 0, 8) && !(*delivery_json_out = strdup(PQgetvalue(res, 0, 8))))
+            status =
+                db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not copy order %s's delivery", order_id);
+    }
+    /* an order without lines is one row of NULL lines */
+    int first = PQntuples(res) == 1 && PQgetisnull(res, 0, 0) ? 1 : 0;
+    if (status == DB_OK && !(*lines_out = lines_of(res, first, count_out)))
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for order %s's lines", order_id);
+    PQclear(res);
+    if (status != DB_OK) {
+        free(*delivery_json_out);
+        *delivery_json_out = NULL;
+    }
+    return status;
+}
+
+/* The nine arrays of the lines' prices and amounts (line_no, price, VAT,
+ * weight, amount, discount, total, VAT amount, name), appended to params;
+ * columns[9] hold their bytes until the statement ran (released by the
+ * caller in every case). */
+static int amount_columns(pg_array_t columns[9], const order_line_t *lines, size_t count,
+                          db_params_t *params)
+{
     const uint32_t oids[9] = {PG_OID_INT4, PG_OID_INT8, PG_OID_INT4, PG_OID_INT4, PG_OID_INT8,
                               PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT};
     for (int c = 0; c < 9; c++)
         pg_array_init(&columns[c], oids[c]);
-    db_status_t status = DB_ERROR;
     for (size_t i = 0; i < count; i++) {
         const order_line_t *line = &lines[i];
         if (pg_array_add_i32(&columns[0], (int32_t)line->line_no) != 0 ||
@@ -931,20 +1102,28 @@ db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_
             pg_array_add_i64(&columns[6], line->total_minor) != 0 ||
             pg_array_add_i64(&columns[7], line->vat_minor) != 0 ||
             pg_array_add_text(&columns[8], line->name) != 0)
-            goto done;
+            return -1;
     }
-    db_params_t params;
-    db_params_init(&params);
-    db_param_text(&params, order_id);
     for (int c = 0; c < 9; c++) {
         const uint8_t *wire = NULL;
         size_t len = 0;
         if (pg_array_wire(&columns[c], &wire, &len) != 0)
-            goto done;
-        db_param_bytes(&params, wire, len);
+            return -1;
+        db_param_bytes(params, wire, len);
     }
-    status = db_run(db, "lines_set_amounts", &params, NULL);
-done:
+    return 0;
+}
+
+db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_line_t *lines,
+                                    size_t count)
+{
+    pg_array_t columns[9];
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_status_t status = amount_columns(columns, lines, count, &params) == 0
+                             ? db_run(db, "lines_set_amounts", &params, NULL)
+                             : DB_ERROR;
     for (int c = 0; c < 9; c++)
         pg_array_release(&columns[c]);
     return status;
@@ -974,6 +1153,24 @@ db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *st
     db_param_text(&params, stock_state);
     param_totals(&params, totals);
     return run_returning_version(db, "order_set_stock", &params, version_out);
+}
+
+db_status_t store_order_set_reserved(db_t *db, const char *order_id, const order_line_t *lines,
+                                     size_t count, const order_totals_row_t *totals,
+                                     uint64_t *version_out)
+{
+    pg_array_t columns[9];
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, "reserved");
+    param_totals(&params, totals);
+    db_status_t status = amount_columns(columns, lines, count, &params) == 0
+                             ? run_returning_version(db, "order_set_reserved", &params, version_out)
+                             : DB_ERROR;
+    for (int c = 0; c < 9; c++)
+        pg_array_release(&columns[c]);
+    return status;
 }
 
 db_status_t store_lines_replace(db_t *db, const char *order_id, const order_line_t *lines,
@@ -1041,16 +1238,132 @@ db_status_t store_order_edit(db_t *db, const char *order_id, const order_edit_ro
     return run_returning_version(db, "order_edit", &params, version_out);
 }
 
+/* The price list's rows for a method and region, read once per
+ * transaction: an applier prices every order of a batch with the few
+ * lists of its methods and regions (nothing here changes the list).
+ * Forgotten when the transaction ends or rolls back to a savepoint. */
+#define CACHED_PRICE_LISTS_MAX 8
+#define CACHED_PRICE_ROWS_MAX  16
+
+typedef struct {
+    bool regional; /* the region's own row, not '*' */
+    int64_t min_total_minor, price_minor;
+} price_row_t;
+
+typedef struct {
+    db_deferred_t base;
+    struct {
+        char method[16];
+        char region[210];
+        price_row_t rows[CACHED_PRICE_ROWS_MAX];
+        size_t count;
+    } lists[CACHED_PRICE_LISTS_MAX];
+    size_t count;
+} price_cache_t;
+
+static const int price_cache_marker = 0;
+
+static void price_cache_clear(db_deferred_t *self)
+{
+    ((price_cache_t *)self)->count = 0;
+}
+
+static void price_cache_after_end(db_deferred_t *self, bool committed)
+{
+    (void)committed;
+    price_cache_clear(self);
+}
+
+static price_cache_t *price_cache_of(db_t *db)
+{
+    price_cache_t *cache = (price_cache_t *)db_deferred_find(db, &price_cache_marker);
+    if (cache)
+        return cache;
+    cache = calloc(1, sizeof *cache);
+    if (!cache)
+        return NULL;
+    cache->base.key = &price_cache_marker;
+    cache->base.flush = tx_cache_flush;
+    cache->base.discard = price_cache_clear;
+    cache->base.after_end = price_cache_after_end;
+    cache->base.destroy = tx_cache_destroy;
+    return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
+}
+
+/* The list's rows for (method, region) from the cache, read into it when
+ * missing; NULL (*status_out DB_OK) when it cannot hold them: then the
+ * database decides. */
+static const price_row_t *price_rows(db_t *db, price_cache_t *cache, const char *method,
+                                     const char *region, size_t *count_out, db_status_t *status_out)
+{
+    *status_out = DB_OK;
+    for (size_t i = 0; i < cache->count; i++) {
+        if (strcmp(cache->lists[i].method, method) == 0 &&
+            strcmp(cache->lists[i].region, region) == 0) {
+            *count_out = cache->lists[i].count;
+            return cache->lists[i].rows;
+        }
+    }
+    if (cache->count == CACHED_PRICE_LISTS_MAX || strlen(method) >= sizeof cache->lists[0].method ||
+        strlen(region) >= sizeof cache->lists[0].region)
+        return NULL;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, method);
+    db_param_text(&params, region);
+    PGresult *res = NULL;
+    *status_out = db_run(db, "delivery_price_list", &params, &res);
+    if (*status_out != DB_OK)
+        return NULL;
+    int rows = PQntuples(res);
+    if (rows > CACHED_PRICE_ROWS_MAX) {
+        PQclear(res);
+        return NULL;
+    }
+    size_t slot = cache->count++;
+    snprintf(cache->lists[slot].method, sizeof cache->lists[slot].method, "%s", method);
+    snprintf(cache->lists[slot].region, sizeof cache->lists[slot].region, "%s", region);
+    for (int r = 0; r < rows; r++)
+        cache->lists[slot].rows[r] = (price_row_t){.regional = db_get_bool(res, r, 0),
+                                                   .min_total_minor = db_get_i64_or(res, r, 1, 0),
+                                                   .price_minor = db_get_i64_or(res, r, 2, 0)};
+    cache->lists[slot].count = (size_t)rows;
+    PQclear(res);
+    *count_out = (size_t)rows;
+    return cache->lists[slot].rows;
+}
+
 db_status_t store_delivery_price(db_t *db, const char *method, const char *region,
                                  int64_t total_minor, int64_t *price_out)
 {
+    price_cache_t *cache = db_in_tx(db) ? price_cache_of(db) : NULL;
+    size_t count = 0;
+    db_status_t status = DB_OK;
+    const price_row_t *rows = cache ? price_rows(db, cache, method, region, &count, &status) : NULL;
+    if (status != DB_OK)
+        return status;
+    if (rows) {
+        /* as delivery_price orders them: the region's own rows first, then
+         * the highest min_total not above the total */
+        const price_row_t *best = NULL;
+        for (size_t i = 0; i < count; i++) {
+            const price_row_t *row = &rows[i];
+            if (row->min_total_minor > total_minor)
+                continue;
+            if (!best || (row->regional && !best->regional) ||
+                (row->regional == best->regional && row->min_total_minor > best->min_total_minor))
+                best = row;
+        }
+        *price_out = best ? best->price_minor : 0;
+        return DB_OK;
+    }
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, method);
     db_param_text(&params, region);
     db_param_i64(&params, total_minor);
     PGresult *res = NULL;
-    db_status_t status = db_run(db, "delivery_price", &params, &res);
+    status = db_run(db, "delivery_price", &params, &res);
     if (status != DB_OK)
         return status;
     *price_out = PQntuples(res) == 1 ? db_get_i64_or(res, 0, 0, 0) : 0;

@@ -33,12 +33,6 @@ typedef struct {
     char title[300];
 } intake_key_t;
 
-/* Claims (source, external_id) for a new order: true in *claimed with the
- * order's number; false when the key exists (read it with store_intake_find). */
-db_status_t store_intake_claim(db_t *db, const char *source, const char *external_id,
-                               const char *body_sha256, const char *order_id, intake_door_t door,
-                               bool *claimed, uint64_t *number_out);
-
 /* The order a key was first used for; *found false when none. */
 db_status_t store_intake_find(db_t *db, const char *source, const char *external_id, bool *found,
                               intake_key_t *key_out);
@@ -79,6 +73,22 @@ typedef struct {
 db_status_t store_customer_for_order(db_t *db, const char *new_id, const char *name,
                                      const char *phone_e164, const char *email_lower,
                                      customer_t *customer_out);
+
+/* What store_intake_claim_customer needs: the key to claim for order_id,
+ * and the customer to find (phone first, then email) or create as
+ * customer_id. */
+typedef struct {
+    const char *source, *external_id, *body_sha256, *order_id;
+    intake_door_t door;
+    const char *customer_id, *customer_name, *phone_e164, *email_lower;
+} intake_claim_t;
+
+/* Claims (source, external_id) for a new order and, when claimed, finds
+ * or creates the customer as store_customer_for_order does, in one round
+ * trip: true in *claimed with the order's number; false when the key
+ * exists (read it with store_intake_find), the customer untouched. */
+db_status_t store_intake_claim_customer(db_t *db, const intake_claim_t *claim, bool *claimed,
+                                        uint64_t *number_out, customer_t *customer_out);
 
 /* How the customer is reached, as order.confirmed carries it (the
  * payment service's 54-FZ receipt goes to this email or phone). */
@@ -196,6 +206,13 @@ typedef struct {
 db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines_out,
                             size_t *count_out);
 
+/* store_lines_get, the order's delivery (store_order_delivery) and its
+ * customer's contact (store_customer_contact) in one round trip; the
+ * caller frees *lines_out and *delivery_json_out. */
+db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lines_out,
+                              size_t *count_out, char **delivery_json_out,
+                              customer_contact_t *contact_out);
+
 /* Writes prices and computed amounts of every line. */
 db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_line_t *lines,
                                     size_t count);
@@ -206,6 +223,12 @@ typedef struct {
 
 db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *stock_state,
                                   const order_totals_row_t *totals, uint64_t *version_out);
+
+/* store_lines_set_amounts and store_order_set_stock(..., "reserved",
+ * totals, ...) in one statement. */
+db_status_t store_order_set_reserved(db_t *db, const char *order_id, const order_line_t *lines,
+                                     size_t count, const order_totals_row_t *totals,
+                                     uint64_t *version_out);
 
 /* --- editing (editing.c) ---------------------------------------------- */
 
