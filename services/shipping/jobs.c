@@ -20,7 +20,10 @@
  *     batch of the batch it is in, whichever takes the row first
  *     (shipments.label_buyer, compare-and-set before any paid call); the
  *     batch job settles its parcels one transaction each, after looking
- *     every label up at the carrier.
+ *     every label up at the carrier;
+ *   - a parcel whose order is cancelled while the carrier's batch holds it
+ *     is settled with the others: the label the batch bought is recorded
+ *     and voided (the void job, as on order.cancelled), never handed over.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -761,10 +764,19 @@ static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const ch
              * carrier's batch was made (its job again once this closes) */
             const char *taken = json_string_value(json_object_get(member, "label_buyer"));
             *pending = *pending || !carrier_made || (taken && strcmp(taken, "job") == 0);
-        } else if (row.cancel_requested) {
+        } else if (row.cancel_requested && (!carrier_made || !row.carrier_shipment_id[0])) {
+            /* not in the carrier's batch: nothing bought for it */
             status = apply_now(run, cancel_unlabelled, &effect);
             if (status != DB_OK)
                 outcome = jobs_result(run, status, "record a cancel before the label");
+        } else if (row.cancel_requested && *count < BATCH_PARCELS_MAX) {
+            /* cancelled while the carrier's batch holds it: the batch buys
+             * its label all the same; settled with the others, the label
+             * found is recorded and voided (shipments_labelled), none
+             * found is a cancel before the label (shipments_label_failed) */
+            str_copy_to(parcels[*count].order_id, UUID_TEXT_SIZE, order_id);
+            str_copy_to(parcels[*count].shipment_id, CARRIER_ID_SIZE, row.carrier_shipment_id);
+            (*count)++;
         } else if (*count < BATCH_PARCELS_MAX) {
             bool looked_up = false;
             carrier_error_t refused = {.code = ""};
@@ -867,7 +879,10 @@ static job_outcome_t run_batch(job_run_t *run)
         const char *state = json_string_value(json_object_get(member, "state"));
         const char *label = json_string_value(json_object_get(member, "label_id"));
         const char *bought_by = json_string_value(json_object_get(member, "label_buyer"));
-        bool labelled = state && strcmp(state, "labelled") == 0;
+        /* a parcel whose order was cancelled is not handed over: its
+         * label is being voided, which a manifest would forbid */
+        bool labelled = state && strcmp(state, "labelled") == 0 &&
+                        !json_is_true(json_object_get(member, "cancel_requested"));
         if (!label || !label[0] || known_count == BATCH_PARCELS_MAX ||
             !(labelled || (bought_by && strcmp(bought_by, buyer) == 0)))
             continue;
