@@ -20,7 +20,10 @@
  *     batch of the batch it is in, whichever takes the row first
  *     (shipments.label_buyer, compare-and-set before any paid call); the
  *     batch job settles its parcels one transaction each, after looking
- *     every label up at the carrier.
+ *     every label up at the carrier;
+ *   - a parcel whose order is cancelled while the carrier's batch holds it
+ *     is settled with the others: the label the batch bought is recorded
+ *     and voided (the void job, as on order.cancelled), never handed over.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -572,6 +575,8 @@ static int64_t batch_poll_ms(job_run_t *run)
 typedef struct {
     char order_id[UUID_TEXT_SIZE];
     char shipment_id[CARRIER_ID_SIZE];
+    bool cancelled; /* its order was cancelled: kept out of a batch made now */
+    bool settled;   /* cancelled before the label, never in the carrier's batch */
 } batch_parcel_t;
 
 /* The batch job makes one carrier call after another (a shipment per
@@ -649,7 +654,7 @@ static job_outcome_t batch_settle(job_run_t *run, shipping_app_t *app, const bat
  * every parcel settled. JOB_DONE once all are settled; JOB_RETRY while the
  * carrier works (polled: GET /v1/batches/{id}). */
 static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *number,
-                               const batch_parcel_t *parcels, size_t count)
+                               batch_parcel_t *parcels, size_t count)
 {
     db_t *db = job_run_db(run);
     char batch_id[64];
@@ -665,10 +670,24 @@ static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *
     if (!batch_id[0]) {
         result = carrier_batch_find(&app->carrier, number, &batch, &err);
         if (result == CARRIER_NOT_FOUND) {
+            /* a cancelled parcel goes into no batch made now: nothing is
+             * bought for it (in one found, its label is voided once bought) */
             const char *ids[BATCH_PARCELS_MAX];
-            for (size_t i = 0; i < count; i++)
-                ids[i] = parcels[i].shipment_id;
-            result = carrier_batch_create(&app->carrier, number, ids, count, &batch, &err);
+            size_t live = 0;
+            for (size_t i = 0; i < count; i++) {
+                if (!parcels[i].cancelled) {
+                    ids[live++] = parcels[i].shipment_id;
+                    continue;
+                }
+                effect_t effect = {.app = app, .order_id = parcels[i].order_id};
+                status = apply_now(run, cancel_unlabelled, &effect);
+                if (status != DB_OK)
+                    return jobs_result(run, status, "record a cancel before the label");
+                parcels[i].settled = true;
+            }
+            if (live == 0)
+                return JOB_DONE;
+            result = carrier_batch_create(&app->carrier, number, ids, live, &batch, &err);
         }
         if (result != CARRIER_OK)
             return carrier_failed(run, result, &err, "make the carrier's batch");
@@ -713,7 +732,8 @@ static job_outcome_t batch_buy(job_run_t *run, shipping_app_t *app, const char *
     }
     job_outcome_t outcome = JOB_DONE;
     for (size_t i = 0; i < count && outcome == JOB_DONE; i++)
-        outcome = batch_settle(run, app, &parcels[i], errors, error_count, batch.status);
+        if (!parcels[i].settled)
+            outcome = batch_settle(run, app, &parcels[i], errors, error_count, batch.status);
     free(errors);
     return outcome;
 }
@@ -727,6 +747,7 @@ static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const ch
                                    bool carrier_made, const json_t *members,
                                    batch_parcel_t *parcels, size_t *count, bool *pending)
 {
+    const job_t *job = job_run_job(run);
     char buyer[48];
     snprintf(buyer, sizeof buyer, "batch:%s", number);
     *count = 0;
@@ -761,10 +782,24 @@ static job_outcome_t batch_collect(job_run_t *run, shipping_app_t *app, const ch
              * carrier's batch was made (its job again once this closes) */
             const char *taken = json_string_value(json_object_get(member, "label_buyer"));
             *pending = *pending || !carrier_made || (taken && strcmp(taken, "job") == 0);
-        } else if (row.cancel_requested) {
+        } else if (row.cancel_requested && (!row.carrier_shipment_id[0] ||
+                                            !(carrier_made || job->resumed || job->attempt > 1))) {
+            /* not in the carrier's batch (nor in one whose create's answer
+             * was lost): nothing bought for it */
             status = apply_now(run, cancel_unlabelled, &effect);
             if (status != DB_OK)
                 outcome = jobs_result(run, status, "record a cancel before the label");
+        } else if (row.cancel_requested && *count < BATCH_PARCELS_MAX) {
+            /* cancelled while the carrier's batch holds it (or may: a
+             * create whose answer was lost, found by batch_buy, else the
+             * parcel is kept out of the one made): the batch buys its
+             * label all the same; settled with the others, the label
+             * found is recorded and voided (shipments_labelled), none
+             * found is a cancel before the label (shipments_label_failed) */
+            str_copy_to(parcels[*count].order_id, UUID_TEXT_SIZE, order_id);
+            str_copy_to(parcels[*count].shipment_id, CARRIER_ID_SIZE, row.carrier_shipment_id);
+            parcels[*count].cancelled = true;
+            (*count)++;
         } else if (*count < BATCH_PARCELS_MAX) {
             bool looked_up = false;
             carrier_error_t refused = {.code = ""};
@@ -867,7 +902,10 @@ static job_outcome_t run_batch(job_run_t *run)
         const char *state = json_string_value(json_object_get(member, "state"));
         const char *label = json_string_value(json_object_get(member, "label_id"));
         const char *bought_by = json_string_value(json_object_get(member, "label_buyer"));
-        bool labelled = state && strcmp(state, "labelled") == 0;
+        /* a parcel whose order was cancelled is not handed over: its
+         * label is being voided, which a manifest would forbid */
+        bool labelled = state && strcmp(state, "labelled") == 0 &&
+                        !json_is_true(json_object_get(member, "cancel_requested"));
         if (!label || !label[0] || known_count == BATCH_PARCELS_MAX ||
             !(labelled || (bought_by && strcmp(bought_by, buyer) == 0)))
             continue;

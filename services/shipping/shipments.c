@@ -422,7 +422,16 @@ db_status_t shipments_label_failed(const emitter_t *em, const char *order_id, co
     db_status_t status = lock(db, order_id, &found, &row);
     if (status != DB_OK || !found)
         return status;
-    if (strcmp(row.state, "to_label") == 0) {
+    if (strcmp(row.state, "to_label") == 0 && row.cancel_requested) {
+        /* its order was cancelled meanwhile: no label, nothing to void */
+        status = store_shipment_state(db, order_id, "cancelled", NULL);
+        if (status == DB_OK)
+            status = log_line(
+                db, &row, "cancelled",
+                json_pack("{s:s, s:s, s:s}", "before", "label", "code", code, "message", message));
+        if (status == DB_OK)
+            status = events_cancelled(em, &row, false, "cancelled before a label was bought");
+    } else if (strcmp(row.state, "to_label") == 0) {
         char error[400];
         snprintf(error, sizeof error, "%s: %s", code, message);
         status = store_shipment_state(db, order_id, "label_failed", error);

@@ -80,6 +80,7 @@ db_status_t shipments_override(const emitter_t *em, const char *order_id,
 /* The label job's results. */
 db_status_t shipments_labelled(shipping_app_t *app, const emitter_t *em, const char *order_id,
                                const carrier_label_t *label, bool found_not_bought);
+/* No label: label_failed, or cancelled when its order was cancelled meanwhile. */
 db_status_t shipments_label_failed(const emitter_t *em, const char *order_id, const char *code,
                                    const char *message);
 /* A label not bought because the order was cancelled first. */

@@ -156,7 +156,8 @@ static const struct {
                      "  manifest_url = coalesce($4, manifest_url) WHERE number = $1"},
     {"batch_members",
      "SELECT coalesce(json_agg(json_build_object('order_id', s.order_id, 'state', s.state, "
-     "  'label_id', s.label_id, 'round', bs.round, 'label_buyer', s.label_buyer) "
+     "  'label_id', s.label_id, 'round', bs.round, 'label_buyer', s.label_buyer, "
+     "  'cancel_requested', s.cancel_requested) "
      "  ORDER BY bs.added_at), '[]'::json) "
      "FROM batch_shipments bs JOIN shipments s ON s.order_id = bs.order_id "
      "WHERE bs.batch_number = $1"},
