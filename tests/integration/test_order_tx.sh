@@ -81,7 +81,7 @@ it_log "a status move whose COMMIT answer was lost: one answer (200), moved once
 # --- 2. a consumed event whose COMMIT answer is lost ------------------------------------
 held=$(submit TX-2)
 after=$(submit TX-3)
-echo "drop-commit-answer-after order_set_stock" >"$CUE"
+echo "drop-commit-answer-after order_set_reserved" >"$CUE"
 reserve "$held"
 it_wait_until 30 "the applier's COMMIT answer lost" cue_taken
 it_wait_until 30 "the order held" order_has_stock "$held" reserved
