@@ -19,14 +19,18 @@ pay_start_orderfeed
 # a short lease, so that a dead worker's job is taken again soon; the bank
 # timeout stays under half of it (common/jobs.h)
 crash_env=(JOB_LEASE=4s PAYMENT_BANK_TIMEOUT=1500ms PAYMENT_RECONCILE_AFTER=1h)
-pay_start pay1 sberbank "${crash_env[@]}"
+# killed with a call in flight: the call must still be in flight when the
+# test looks, however slow the machine (a call that times out is retried by
+# asking the bank, and would settle before the kill)
+inflight_env=(JOB_LEASE=10s PAYMENT_BANK_TIMEOUT=9s PAYMENT_RECONCILE_AFTER=1h)
+pay_start pay1 sberbank "${inflight_env[@]}"
 new_id() { cat /proc/sys/kernel/random/uuid; }
 bank_order() { fake_get "/_fake/sberbank/orders/$1"; }
 called_at_least() { [ "$(fake_requests sberbank "$1")" -ge "$2" ]; }
 
 # --- killed while the registration is in flight ---------------------------------
 orders_before=$(fake_stat sberbank_orders)
-fake_fault '{"provider":"sberbank","op":"register","kind":"lose_reply","delay_ms":8000}'
+fake_fault '{"provider":"sberbank","op":"register","kind":"lose_reply","delay_ms":20000}'
 o1=$(new_id)
 confirm "$o1" 30001
 it_wait_until 20 "the registration sent" called_at_least register 1
@@ -35,7 +39,7 @@ it_assert_eq registering "$(invoice_field "$o1" status)" "the invoice while the 
 it_assert_eq "$((orders_before + 1))" "$(fake_stat sberbank_orders)" "the bank registered it"
 it_kill pay1 KILL
 it_log "killed -9 with the registration's reply in flight"
-pay_start pay2 sberbank "${crash_env[@]}"
+pay_start pay2 sberbank "${inflight_env[@]}"
 it_wait_until 30 "the resumed registration settled" invoice_is "$o1" open
 ref2=$(invoice_field "$o1" our_ref)
 bank_id=$(invoice_field "$o1" bank_id)
@@ -53,7 +57,7 @@ it_assert_eq 305001 "$(( $(bank_order "$ref" | jq .depositedAmount) + $(bank_ord
     "money taken at the bank for the order, over both registrations"
 
 # --- killed while the refund is in flight ------------------------------------------
-fake_fault '{"provider":"sberbank","op":"refund","kind":"lose_reply","delay_ms":8000}'
+fake_fault '{"provider":"sberbank","op":"refund","kind":"lose_reply","delay_ms":20000}'
 order_event order.cancelled "{\"order_id\":\"$o1\",\"version\":4,\"number\":30001,\"reason\":\"customer\"}"
 it_wait_until 20 "the refund sent" called_at_least refund 1
 it_assert_eq 305001 "$(bank_order "$ref2" | jq .refundedAmount)" "the bank refunded it"

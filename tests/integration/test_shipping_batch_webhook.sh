@@ -16,8 +16,9 @@ source "$(dirname "$0")/order/order.sh"
 source "$(dirname "$0")/shipping/shipping.sh"
 
 ship_batch_stack FAKE_CARRIER_BATCH_TIME=1s
-# the carrier's calls may take 4 s: a process call's answer is held 2.5 s below
-ship_start ship1 1 SHIPPING_BATCH_POLL=20s SHIPPING_CARRIER_TIMEOUT=4s
+# the carrier's calls may take 8 s: a process call's answer is held 6 s below
+# (long enough for a loaded machine to look while the attempt still runs)
+ship_start ship1 1 SHIPPING_BATCH_POLL=20s SHIPPING_CARRIER_TIMEOUT=8s
 ship_batch_people
 
 batch_with() { # KEY -> the number of a batch holding a new order, and the order; its label job left to the batch
@@ -63,12 +64,12 @@ it_log "b2 closed $((SECONDS - start)) s after it was processed, its webhook los
 
 # --- the webhook while the job runs: its wake kept for when the attempt ends --------------------
 # The carrier's batch ends (1 s) while the job still waits for the answer
-# to its process call (held 2.5 s): the webhook comes while the attempt
+# to its process call (held 6 s): the webhook comes while the attempt
 # runs, and that attempt then asks for its next look 20 s away. The wake
 # must outlive the attempt: the job looks again as soon as it ends.
 read -r b3 o3 <<<"$(batch_with W-3)"
 hooks=$(batch_hooks)
-fake_carrier POST /_fake/faults '{"op":"batches.process","kind":"lose_reply","apply":true,"delay_ms":2500}' >/dev/null
+fake_carrier POST /_fake/faults '{"op":"batches.process","kind":"lose_reply","apply":true,"delay_ms":6000}' >/dev/null
 start=$SECONDS
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b3/process")")" "b3 processed"
 it_wait_value 15 "b3's batch webhook delivered and answered 200" = $((hooks + 1)) batch_hooks
@@ -81,7 +82,7 @@ it_log "b3 closed $((SECONDS - start)) s after it was processed, its webhook hea
 # --- the manifest's answer lost, its parcels handed over meanwhile: found by the batch's labels --
 # The carrier makes b4's manifest and its AC scans reach us as webhooks
 # (both parcels handed over) while the answer to the manifest call is held
-# past the call's timeout (4 s). The retry finds the manifest by the
+# past the call's timeout (8 s). The retry finds the manifest by the
 # batch's labels, although none of its parcels is labelled any more: the
 # batch keeps it, and none is made twice.
 o4=$(ship_submit W-4)
@@ -91,7 +92,7 @@ for o in "$o4" "$o5"; do ship_batch_add "$b4" "$o"; done
 for o in "$o4" "$o5"; do ship_assemble "$o"; done
 for o in "$o4" "$o5"; do it_wait_until 20 "$o's label job left it to the batch" ship_label_job_left "$o"; done
 manifests=$(ship_calls manifests.create)
-fake_carrier POST /_fake/faults '{"op":"manifests.create","kind":"lose_reply","apply":true,"delay_ms":5000}' >/dev/null
+fake_carrier POST /_fake/faults '{"op":"manifests.create","kind":"lose_reply","apply":true,"delay_ms":12000}' >/dev/null
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b4/process")")" "b4 processed"
 it_wait_value 20 "b4's manifest made at the carrier, its answer held" = $((manifests + 1)) ship_calls manifests.create
 for o in "$o4" "$o5"; do it_wait_until 10 "$o handed over by the manifest's scan" ship_state_is "$o" handed_over; done
