@@ -643,10 +643,10 @@ static void source_cache_clear(db_deferred_t *self)
     ((source_cache_t *)self)->count = 0;
 }
 
-static void source_cache_after_end(db_deferred_t *self, bool committed)
+static void tx_cache_after_end(db_deferred_t *self, bool committed)
 {
     (void)committed;
-    source_cache_clear(self);
+    self->discard(self);
 }
 
 static void tx_cache_destroy(db_deferred_t *self)
@@ -654,20 +654,31 @@ static void tx_cache_destroy(db_deferred_t *self)
     free(self);
 }
 
-static source_cache_t *source_cache_of(db_t *db)
+/* The session's cache under marker (a struct of size bytes that begins
+ * with its db_deferred_t), made empty on first use and emptied by clear
+ * when the transaction ends or rolls back; borrowed, NULL when out of
+ * memory or of the session's deferral slots. */
+static db_deferred_t *tx_cache_of(db_t *db, const int *marker, size_t size,
+                                  void (*clear)(db_deferred_t *self))
 {
-    source_cache_t *cache = (source_cache_t *)db_deferred_find(db, &source_cache_marker);
+    db_deferred_t *cache = db_deferred_find(db, marker);
     if (cache)
         return cache;
-    cache = calloc(1, sizeof *cache);
+    cache = calloc(1, size);
     if (!cache)
         return NULL;
-    cache->base.key = &source_cache_marker;
-    cache->base.flush = tx_cache_flush;
-    cache->base.discard = source_cache_clear;
-    cache->base.after_end = source_cache_after_end;
-    cache->base.destroy = tx_cache_destroy;
-    return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
+    cache->key = marker;
+    cache->flush = tx_cache_flush;
+    cache->discard = clear;
+    cache->after_end = tx_cache_after_end;
+    cache->destroy = tx_cache_destroy;
+    return db_deferred_add_take(db, cache) == 0 ? cache : NULL;
+}
+
+static source_cache_t *source_cache_of(db_t *db)
+{
+    return (source_cache_t *)tx_cache_of(db, &source_cache_marker, sizeof(source_cache_t),
+                                         source_cache_clear);
 }
 
 db_status_t store_source_by_name(db_t *db, const char *source, bool *found,
@@ -1268,26 +1279,10 @@ static void price_cache_clear(db_deferred_t *self)
     ((price_cache_t *)self)->count = 0;
 }
 
-static void price_cache_after_end(db_deferred_t *self, bool committed)
-{
-    (void)committed;
-    price_cache_clear(self);
-}
-
 static price_cache_t *price_cache_of(db_t *db)
 {
-    price_cache_t *cache = (price_cache_t *)db_deferred_find(db, &price_cache_marker);
-    if (cache)
-        return cache;
-    cache = calloc(1, sizeof *cache);
-    if (!cache)
-        return NULL;
-    cache->base.key = &price_cache_marker;
-    cache->base.flush = tx_cache_flush;
-    cache->base.discard = price_cache_clear;
-    cache->base.after_end = price_cache_after_end;
-    cache->base.destroy = tx_cache_destroy;
-    return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
+    return (price_cache_t *)tx_cache_of(db, &price_cache_marker, sizeof(price_cache_t),
+                                        price_cache_clear);
 }
 
 /* The list's rows for (method, region) from the cache, read into it when
