@@ -16,24 +16,7 @@ source "$(dirname "$0")/order/order.sh"
 FAKE_PORT=28133 # inventory replica 1 has payment.sh's usual port
 source "$(dirname "$0")/payment/payment.sh"
 
-kit_dbs
-order_dbs
-inv_dbs
-pay_dbs
-kit_start_busd
-INV_FEED_REPLAY=tcp://127.0.0.1:25561 # inventory follows the real order stream
-pay_start_fake
-order_start order1 1 \
-    REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,payment=tcp://127.0.0.1:$PAY_REPLAY \
-    JOB_POLL=100ms
-inv_start_ready inv 1
-pay_start pay1 sberbank REPLAY_PEERS=order=tcp://127.0.0.1:25561
-order_sources
-boris=$(order_staff boris "Boris Petrov" manager '[]' 100)
-order_shift "$boris" true
-as_boris=$(it_token manager "$boris")
-inv_api_ok POST /v1/imports '{"products": [
-  {"sku": "LAMP", "name": "Desk lamp", "price_minor": 250000, "vat_rate_bp": 2000, "weight_g": 900, "on_hand": 20}]}' >/dev/null
+pay_order_stack
 
 version_of() { order_sql "SELECT version FROM orders.orders WHERE id = '$1'"; }
 edit_out() { # ORDER BODY: "<status> <body>" of the edit on the current version

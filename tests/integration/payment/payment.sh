@@ -148,3 +148,29 @@ fire_at_once() {
     cat "$output".[0-9]* >"$output"
     rm -f "$output".[0-9]*
 }
+
+# pay_order_stack: busd, the order service (order1), inventory (inv)
+# following its stream, the payment service (pay1) on the fake Sberbank;
+# one manager on shift (boris; as_boris his token) and a desk lamp (LAMP,
+# 2,500.00, 20 on hand). kit.sh, inventory.sh and order.sh are sourced
+# first, FAKE_PORT set off inventory's replica port.
+pay_order_stack() {
+    kit_dbs
+    order_dbs
+    inv_dbs
+    pay_dbs
+    kit_start_busd
+    INV_FEED_REPLAY=tcp://127.0.0.1:25561 # inventory follows the real order stream
+    pay_start_fake
+    order_start order1 1 \
+        REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,payment=tcp://127.0.0.1:$PAY_REPLAY \
+        JOB_POLL=100ms
+    inv_start_ready inv 1
+    pay_start pay1 sberbank REPLAY_PEERS=order=tcp://127.0.0.1:25561
+    order_sources
+    boris=$(order_staff boris "Boris Petrov" manager '[]' 100)
+    order_shift "$boris" true
+    as_boris=$(it_token manager "$boris")
+    inv_api_ok POST /v1/imports '{"products": [
+      {"sku": "LAMP", "name": "Desk lamp", "price_minor": 250000, "vat_rate_bp": 2000, "weight_g": 900, "on_hand": 20}]}' >/dev/null
+}
