@@ -796,6 +796,13 @@ int db_deferred_add_take(db_t *db, db_deferred_t *deferred)
 {
     if (db->deferred_count == DB_DEFERRED_MAX) {
         deferred->destroy(deferred);
+        /* the caller fails its work with DB_ERROR: the session's error says
+         * why (a parked event's reason, a job's last error) */
+        char message[96];
+        snprintf(message, sizeof message,
+                 "the session has no room for another deferral (DB_DEFERRED_MAX %d)",
+                 DB_DEFERRED_MAX);
+        set_error(db, DB_STATE_PROGRAM_LIMIT, message);
         return -1;
     }
     /* keep them sorted by flush order; equal orders keep arrival order */

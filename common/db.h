@@ -144,7 +144,8 @@ db_deferred_t *db_deferred_find(const db_t *db, const void *key);
 bool db_committing(const db_t *db);
 
 /* Adds a deferral; the session owns it (destroyed in db_destroy, or at
- * once when the session already has DB_DEFERRED_MAX: then -1). */
+ * once when the session already has DB_DEFERRED_MAX: then -1, and the
+ * session's error, DB_STATE_PROGRAM_LIMIT, says so). */
 int db_deferred_add_take(db_t *db, db_deferred_t *deferred);
 
 /* The last error: SQLSTATE ("23505"; "" when the connection failed before
@@ -162,6 +163,7 @@ const char *db_errmsg(const db_t *db);
 #define DB_STATE_OUT_OF_MEMORY "53200"
 #define DB_STATE_OVERFLOW      "22003"
 #define DB_STATE_BAD_DATA      "22000"
+#define DB_STATE_PROGRAM_LIMIT "54000" /* program_limit_exceeded: ours, a session full */
 db_status_t db_fail(db_t *db, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

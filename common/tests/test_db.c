@@ -227,6 +227,47 @@ static int table_setup(void **state)
 
 /* --- sessions and statements -------------------------------------------------- */
 
+static db_status_t noop_flush(db_t *db, db_deferred_t *self)
+{
+    (void)db;
+    (void)self;
+    return DB_OK;
+}
+
+static void noop_discard(db_deferred_t *self)
+{
+    (void)self;
+}
+
+static void free_deferral(db_deferred_t *self)
+{
+    free(self);
+}
+
+/* A session full of deferrals refuses the next one, frees it, and its
+ * error says why: the work that needed it fails with a reason, not an
+ * empty message. */
+static void test_a_full_session_says_why_it_refuses_a_deferral(void **state)
+{
+    (void)state;
+    db_t *db = session("t_db_deferrals_full");
+    static const int keys[DB_DEFERRED_MAX + 1];
+    for (int i = 0; i <= DB_DEFERRED_MAX; i++) {
+        db_deferred_t *deferral = calloc(1, sizeof *deferral);
+        assert_non_null(deferral);
+        deferral->key = &keys[i];
+        deferral->flush = noop_flush;
+        deferral->discard = noop_discard;
+        deferral->destroy = free_deferral;
+        assert_int_equal(db_deferred_add_take(db, deferral), i < DB_DEFERRED_MAX ? 0 : -1);
+    }
+    assert_string_equal(db_sqlstate(db), DB_STATE_PROGRAM_LIMIT);
+    assert_non_null(strstr(db_errmsg(db), "DB_DEFERRED_MAX"));
+    assert_non_null(db_deferred_find(db, &keys[DB_DEFERRED_MAX - 1]));
+    assert_null(db_deferred_find(db, &keys[DB_DEFERRED_MAX]));
+    db_destroy(&db);
+}
+
 static void test_connects_lazily(void **state)
 {
     (void)state;
@@ -943,6 +984,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         DB_TEST(test_connects_lazily),
+        DB_TEST(test_a_full_session_says_why_it_refuses_a_deferral),
         DB_TEST(test_prepared_statements_with_every_parameter_kind),
         DB_TEST(test_reregistering_replaces_the_sql_even_inside_a_transaction),
         DB_TEST(test_run_count_on_update_and_select),
