@@ -64,10 +64,33 @@ pipe_field() {
     sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"
 }
 
-# pipe_done COUNT: every order assigned and reserved in the order service
-pipe_done() {
-    [ "$(it_psql "SELECT count(*) FROM orders.orders WHERE manager_id IS NOT NULL
-        AND stock_state = 'reserved'")" -ge "$1" ]
+# pipe_wait SECONDS COUNT: until COUNT orders are assigned and reserved in
+# the order service, asked every 0.5 s on one session: a psql started
+# every 0.1 s (a connection, its authentication, a backend) took CPU from
+# the stack it measures. The figures come from the commit times, not from
+# when this wait sees them.
+pipe_wait() {
+    local deadline=$((SECONDS + $1)) count=0 failed=""
+    coproc PIPE_PSQL { psql -X -Atq -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" 2>&1; }
+    while :; do
+        echo "SELECT count(*) FROM orders.orders WHERE manager_id IS NOT NULL
+            AND stock_state = 'reserved';" >&"${PIPE_PSQL[1]}" 2>/dev/null &&
+            read -r -t 30 count <&"${PIPE_PSQL[0]}" || count=""
+        if ! [[ $count =~ ^[0-9]+$ ]]; then
+            failed="the wait's query failed: $count"
+        elif [ "$count" -ge "$2" ]; then
+            break
+        elif [ "$SECONDS" -ge "$deadline" ]; then
+            failed="timed out after $1s waiting for $2 orders assigned and reserved ($count)"
+        fi
+        [ -z "$failed" ] || break
+        sleep 0.5
+    done
+    eval "exec ${PIPE_PSQL[1]}>&-"
+    [ -z "$failed" ] || kill "$PIPE_PSQL_PID" 2>/dev/null
+    wait "$PIPE_PSQL_PID" 2>/dev/null
+    [ -z "$failed" ] || it_fail "pipeline: $failed"
+    return 0
 }
 
 echo "== pipeline: ext/intake.order to assigned and reserved, $BENCH_PIPE_ORDERS orders per run, 3 runs"
@@ -75,7 +98,7 @@ rates=()
 for n in 1 2 3; do
     pipe_start "run$n"
     line=$(pipe_publish "pipe-run$n" "$BENCH_PIPE_ORDERS" 0 "$IT_RUN/pipe-run$n.answers")
-    it_wait_until 300 "$BENCH_PIPE_ORDERS orders assigned and reserved" pipe_done "$BENCH_PIPE_ORDERS"
+    pipe_wait 300 "$BENCH_PIPE_ORDERS"
     started=$(pipe_field started_ms "$line")
     rate=$(it_psql "SELECT round($BENCH_PIPE_ORDERS / extract(epoch FROM
         max(pg_xact_commit_timestamp(xmin)) - to_timestamp($started / 1000.0))) FROM orders.orders")
@@ -92,7 +115,7 @@ pipe_start latency
 out="$IT_RUN/pipe-latency.answers"
 line=$(pipe_publish pipe-latency 10000 500 "$out")
 echo "   $line"
-it_wait_until 120 "10000 orders assigned and reserved" pipe_done 10000
+pipe_wait 120 10000
 # the send times, joined to the reservation's commit by (source, external_id) -> order id
 jq -r '[.external_id, .sent_ms] | @csv' "$out" >"$out.csv"
 lat=$(psql -X -Atq "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 <<EOF
