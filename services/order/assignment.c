@@ -158,6 +158,30 @@ static db_status_t candidates_for(db_t *db, const char *region_key, bool locked,
     return status;
 }
 
+db_status_t assignment_choose(order_app_t *app, db_t *db, const char *region_key,
+                              const char *customer_manager_id, char id_out[37])
+{
+    id_out[0] = '\0';
+    bool locked = assignment_lock(app, db);
+    assign_candidate_t *candidates = NULL;
+    size_t count = 0;
+    bool owned = false;
+    db_status_t status = candidates_for(db, region_key, locked, &candidates, &count, &owned);
+    if (status != DB_OK)
+        return status;
+    int chosen = assign_pick(candidates, count, customer_manager_id, NULL);
+    if (chosen >= 0)
+        snprintf(id_out, 37, "%s", candidates[chosen].id);
+    if (owned)
+        free(candidates);
+    return DB_OK;
+}
+
+void assignment_taken(db_t *db, const char *id, bool taken, int64_t now_ms)
+{
+    candidates_note(db, id, !taken, now_ms);
+}
+
 db_status_t assignment_pick(order_app_t *app, db_t *db, const char *region_key,
                             const char *customer_manager_id, const char *exclude_id,
                             manager_contact_t *contact)

@@ -25,6 +25,17 @@ db_status_t assignment_pick(order_app_t *app, db_t *db, const char *region_key,
                             const char *customer_manager_id, const char *exclude_id,
                             manager_contact_t *contact);
 
+/* The manager assignment_pick would try first for an order of region_key
+ * (the lock taken, the candidates read or cached), without taking their
+ * slot: the caller takes it in its own statement (store_order_insert) and
+ * tells assignment_taken. id_out is "" when nobody can take it now. */
+db_status_t assignment_choose(order_app_t *app, db_t *db, const char *region_key,
+                              const char *customer_manager_id, char id_out[37]);
+
+/* What became of the slot of the manager assignment_choose chose: taken at
+ * now_ms, or refused by the database (full, off shift meanwhile). */
+void assignment_taken(db_t *db, const char *id, bool taken, int64_t now_ms);
+
 /* The order (at version) went to contact, from previous ("" or NULL for
  * a first assignment): history, order.assigned, the new-order task and
  * the reassignment timer. */

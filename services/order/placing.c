@@ -185,9 +185,10 @@ db_status_t placing_intake(order_app_t *app, const emitter_t *em, submission_t *
     }
 
     int64_t now = clock_now_ms();
-    manager_contact_t contact;
-    if (status == DB_OK)
-        status = assignment_pick(app, db, sub->region_key, customer.manager_id, NULL, &contact);
+    manager_contact_t contact = {.id = ""};
+    /* the manager is chosen here and their slot taken by the insert */
+    char chosen[UUID_TEXT_SIZE];
+    status = assignment_choose(app, db, sub->region_key, customer.manager_id, chosen);
     if (status != DB_OK)
         goto done;
 
@@ -207,13 +208,23 @@ db_status_t placing_intake(order_app_t *app, const emitter_t *em, submission_t *
         .title = title,
         .sub = sub,
         .customer_id = customer.id,
-        .manager_id = contact.id[0] ? contact.id : NULL,
+        .manager_id = chosen[0] ? chosen : NULL,
         .delivery_json = delivery_text,
         .attributes_json = attributes_text,
         .sender_prices = trust && trust->may_set_prices,
         .now_ms = now,
     };
-    status = store_order_insert(db, &row);
+    bool taken = false;
+    status = store_order_insert(db, &row, &taken, &contact);
+    if (status == DB_OK && chosen[0])
+        assignment_taken(db, chosen, taken, now);
+    if (status == DB_OK && chosen[0] && !taken) {
+        /* refused meanwhile (full, off shift): the next one, as
+         * assignment_pick tries them */
+        status = assignment_pick(app, db, sub->region_key, customer.manager_id, NULL, &contact);
+        if (status == DB_OK && contact.id[0])
+            status = store_order_first_manager(db, order_id, contact.id, customer.id, now);
+    }
     if (status == DB_OK)
         status = announce(app, em, sub, order_id, number, title, &customer, &contact, now);
     if (status == DB_OK) {

@@ -100,27 +100,31 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
     *outcome = STOCK_APPLIED;
     order_t order;
     bool found = false;
-    db_status_t status = store_order_lock(db, fact->order_id, &found, &order);
-    if (status != DB_OK || !found)
-        return status;
-    if (rules_group_final(order.group)) {
-        /* a late fact: recorded; inventory releases on the cancellation it also sees */
-        return history_add(db, order.id, "stock", NULL, NULL, &history_system,
-                           "reserved after the order was closed", NULL);
-    }
-    if (fact->order_version < order.lines_version)
-        return stale_answer(db, &order, "reserved", fact->order_version);
     order_line_t *rows = NULL;
     size_t count = 0;
     char *delivery_json = NULL;
     customer_contact_t contact;
-    status = store_lines_reach(db, order.id, &rows, &count, &delivery_json, &contact);
-    if (status != DB_OK)
-        return status;
+    const char *overflowing = NULL;
+    int64_t goods = 0, delivery = 0, total = 0;
+    /* the order locked and its lines read in one round trip: they are
+     * needed unless the answer comes late, which is rare */
+    db_status_t status = store_order_lock_reach(db, fact->order_id, &found, &order, &rows, &count,
+                                                &delivery_json, &contact);
+    if (status != DB_OK || !found)
+        goto done;
+    if (rules_group_final(order.group)) {
+        /* a late fact: recorded; inventory releases on the cancellation it also sees */
+        status = history_add(db, order.id, "stock", NULL, NULL, &history_system,
+                             "reserved after the order was closed", NULL);
+        goto done;
+    }
+    if (fact->order_version < order.lines_version) {
+        status = stale_answer(db, &order, "reserved", fact->order_version);
+        goto done;
+    }
     totals_t totals;
     int priced = price_lines(&order, fact, rows, count, &totals);
-    const char *overflowing = NULL;
-    int64_t goods = 0, delivery = order.delivery_override_minor, total = 0;
+    delivery = order.delivery_override_minor;
     if (priced == -2) {
         status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not price order %s", order.id);
         goto done;

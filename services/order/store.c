@@ -21,6 +21,23 @@
 #define TS(p)    "(timestamptz 'epoch' + " p "::bigint * interval '1 millisecond')"
 #define MS_OF(c) "(extract(epoch FROM " c ") * 1000)::bigint"
 
+/* The columns of an order as store_order_lock reads them (order_from_row),
+ * then those of its lines, delivery and customer's contact as
+ * store_lines_reach reads them (reach_from_result). */
+#define ORDER_LOCK_COLUMNS                                                                         \
+    "o.id, o.number, o.title, o.status, s.group_code, o.version, "                                 \
+    "coalesce(o.manager_id::text, ''), o.customer_id, o.channel, o.source, o.region, "             \
+    "o.delivery_method, o.stock_state, o.currency, o.discount_bp, o.taken_up_at IS NOT NULL, "     \
+    "o.total_minor IS NOT NULL, coalesce(o.lines_minor, 0), coalesce(o.discount_minor, 0), "       \
+    "coalesce(o.delivery_minor, 0), coalesce(o.vat_minor, 0), coalesce(o.total_minor, 0), "        \
+    "coalesce(o.weight_g, 0), coalesce(o.delivery_price_override_minor, -1), "                     \
+    "coalesce(o.payment_terms, ''), " MS_OF("o.placed_at") ", o.sender_prices, o.lines_version"
+#define ORDER_LOCK_NCOLS 28
+#define LINES_REACH_COLUMNS                                                                        \
+    "l.line_no, l.sku, l.name, l.quantity, coalesce(l.sender_price_minor, -1), "                   \
+    "coalesce(l.unit_price_minor, -1), coalesce(l.vat_rate_bp, 0), coalesce(l.unit_weight_g, 0), " \
+    "o.delivery::text, coalesce(c.name, ''), coalesce(c.phone, ''), coalesce(c.email, '')"
+
 static const bulk_spec_t history_spec = {
     .stmt = "order_history_bulk",
     .sql = "INSERT INTO order_history (order_id, at, kind, from_status, to_status, actor_id, "
@@ -117,24 +134,40 @@ static const struct {
      "UPDATE customers SET total_spent_minor = least(total_spent_minor::numeric + $2, "
      "9223372036854775807)::bigint, category = CASE WHEN total_spent_minor::numeric + $2 >= $3 "
      "THEN 'vip' ELSE category END WHERE id = $1"},
+    /* the order, its manager's slot (the conditional UPDATE of
+     * manager_take_slot: nothing if $8 is full, off shift or NULL) and the
+     * customer's own manager in one statement; a row of the manager's
+     * contact when the slot was taken */
     {"order_insert",
-     "WITH own AS (UPDATE customers SET manager_id = $8 WHERE id = $7 AND manager_id IS NULL "
-     "AND $8::uuid IS NOT NULL) INSERT INTO orders (id, number, title, source, external_id, "
-     "channel, customer_id, "
-     "manager_id, assigned_at, status, status_changed_at, region, delivery_method, delivery, "
-     "discount_bp, currency, comment, attributes, placed_at, sender_prices) VALUES ($1, $2, $3, "
-     "$4, $5, $6, $7, $8, CASE WHEN $8::uuid IS NULL THEN NULL ELSE " TS("$9") " END, 'new', " TS(
-         "$9") ", $10, $11, $12::jsonb, $13, $14, $15, $16::jsonb, " TS("$9") ", $17)"},
-    {"order_lock",
-     "SELECT o.id, o.number, o.title, o.status, s.group_code, o.version, "
-     "coalesce(o.manager_id::text, ''), o.customer_id, o.channel, o.source, o.region, "
-     "o.delivery_method, o.stock_state, o.currency, o.discount_bp, o.taken_up_at IS NOT NULL, "
-     "o.total_minor IS NOT NULL, coalesce(o.lines_minor, 0), coalesce(o.discount_minor, 0), "
-     "coalesce(o.delivery_minor, 0), coalesce(o.vat_minor, 0), coalesce(o.total_minor, 0), "
-     "coalesce(o.weight_g, 0), coalesce(o.delivery_price_override_minor, -1), "
-     "coalesce(o.payment_terms, ''), " MS_OF(
-         "o.placed_at") ", o.sender_prices, o.lines_version FROM orders o "
-                        "JOIN statuses s ON s.code = o.status WHERE o.id = $1 FOR UPDATE OF o"},
+     "WITH slot AS (UPDATE staff SET open_orders = open_orders + 1, last_assigned_at = " TS(
+         "$9") " WHERE id = $8 AND role = 'manager' AND active AND on_shift "
+               "AND open_orders < capacity RETURNING id, name, coalesce(email, '') AS email, "
+               "coalesce(phone, '') AS phone), "
+               "own AS (UPDATE customers c SET manager_id = slot.id FROM slot WHERE c.id = $7 "
+               "AND c.manager_id IS NULL), "
+               "o AS (INSERT INTO orders (id, number, title, source, external_id, channel, "
+               "customer_id, manager_id, assigned_at, status, status_changed_at, region, "
+               "delivery_method, delivery, discount_bp, currency, comment, attributes, "
+               "placed_at, sender_prices) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+               "(SELECT id FROM slot), (SELECT " TS("$9") " FROM slot), 'new', " TS(
+                   "$9") ", $10, $11, $12::jsonb, $13, $14, $15, "
+                         "$16::jsonb, " TS("$9") ", $17)) "
+                                                 "SELECT name, "
+                                                 "email, phone "
+                                                 "FROM slot"},
+    /* an order placed without a manager gets one (its version stays 1), and
+     * the customer their own manager */
+    {"order_first_manager",
+     "WITH own AS (UPDATE customers SET manager_id = $2 WHERE id = $3 AND manager_id IS NULL) "
+     "UPDATE orders SET manager_id = $2, assigned_at = " TS("$4") " WHERE id = $1"},
+    {"order_lock", "SELECT " ORDER_LOCK_COLUMNS " FROM orders o "
+                   "JOIN statuses s ON s.code = o.status WHERE o.id = $1 FOR UPDATE OF o"},
+    /* store_order_lock_reach: order_lock and lines_reach in one round trip */
+    {"order_lock_reach",
+     "SELECT " ORDER_LOCK_COLUMNS ", " LINES_REACH_COLUMNS " FROM orders o "
+     "JOIN statuses s ON s.code = o.status LEFT JOIN customers c ON c.id = o.customer_id "
+     "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 ORDER BY l.line_no "
+     "FOR UPDATE OF o"},
     {"status_group", "SELECT group_code FROM statuses WHERE code = $1"},
     {"transition_allowed",
      "SELECT EXISTS (SELECT 1 FROM transitions WHERE from_status = $1 AND to_status = $2 "
@@ -160,20 +193,26 @@ static const struct {
      "SELECT line_no, sku, name, quantity, coalesce(sender_price_minor, -1), "
      "coalesce(unit_price_minor, -1), coalesce(vat_rate_bp, 0), coalesce(unit_weight_g, 0) "
      "FROM order_lines WHERE order_id = $1 ORDER BY line_no"},
-    {"lines_reach",
-     "SELECT l.line_no, l.sku, l.name, l.quantity, coalesce(l.sender_price_minor, -1), "
-     "coalesce(l.unit_price_minor, -1), coalesce(l.vat_rate_bp, 0), coalesce(l.unit_weight_g, 0), "
-     "o.delivery::text, coalesce(c.name, ''), coalesce(c.phone, ''), coalesce(c.email, '') "
-     "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
-     "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 ORDER BY l.line_no"},
-    /* store_order_set_reserved: the lines' amounts and the order's totals in one statement */
+    {"lines_reach", "SELECT " LINES_REACH_COLUMNS " FROM orders o "
+                    "LEFT JOIN customers c ON c.id = o.customer_id "
+                    "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 "
+                    "ORDER BY l.line_no"},
+    /* store_order_set_reserved: the lines' amounts and the order's totals in
+     * one statement. Each line takes its values at its line_no's place in
+     * $9 (no join with unnest nor = ANY ($9), whose row counts a generic
+     * plan cannot know: the statement was planned afresh at every call) */
     {"order_set_reserved",
-     "WITH l AS (UPDATE order_lines l SET unit_price_minor = v.p, vat_rate_bp = v.r, "
-     "unit_weight_g = v.w, amount_minor = v.a, discount_minor = v.d, total_minor = v.t, "
-     "vat_minor = v.v, name = CASE WHEN l.name = '' THEN v.n ELSE l.name END "
-     "FROM unnest($9::int4[], $10::int8[], $11::int4[], $12::int4[], $13::int8[], $14::int8[], "
-     "$15::int8[], $16::int8[], $17::text[]) AS v (line_no, p, r, w, a, d, t, v, n) "
-     "WHERE l.order_id = $1 AND l.line_no = v.line_no) "
+     "WITH p AS (SELECT $9::int4[] AS n), l AS (UPDATE order_lines l SET "
+     "unit_price_minor = ($10::int8[])[array_position(p.n, l.line_no)], "
+     "vat_rate_bp = ($11::int4[])[array_position(p.n, l.line_no)], "
+     "unit_weight_g = ($12::int4[])[array_position(p.n, l.line_no)], "
+     "amount_minor = ($13::int8[])[array_position(p.n, l.line_no)], "
+     "discount_minor = ($14::int8[])[array_position(p.n, l.line_no)], "
+     "total_minor = ($15::int8[])[array_position(p.n, l.line_no)], "
+     "vat_minor = ($16::int8[])[array_position(p.n, l.line_no)], "
+     "name = CASE WHEN l.name = '' THEN ($17::text[])[array_position(p.n, l.line_no)] "
+     "ELSE l.name END FROM p "
+     "WHERE l.order_id = $1 AND array_position(p.n, l.line_no) IS NOT NULL) "
      "UPDATE orders SET stock_state = $2, lines_minor = $3, discount_minor = $4, "
      "delivery_minor = $5, vat_minor = $6, total_minor = $7, weight_g = $8, "
      "version = version + 1 WHERE id = $1 RETURNING version"},
@@ -804,8 +843,10 @@ db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amou
     return db_run(db, "customer_spent", &params, NULL);
 }
 
-db_status_t store_order_insert(db_t *db, const order_insert_t *order)
+db_status_t store_order_insert(db_t *db, const order_insert_t *order, bool *taken,
+                               manager_contact_t *contact_out)
 {
+    *taken = false;
     const submission_t *sub = order->sub;
     db_params_t params;
     db_params_init(&params);
@@ -826,9 +867,18 @@ db_status_t store_order_insert(db_t *db, const order_insert_t *order)
     db_param_text(&params, sub->comment ? sub->comment : "");
     db_param_text(&params, order->attributes_json);
     db_param_bool(&params, order->sender_prices);
-    db_status_t status = db_run(db, "order_insert", &params, NULL);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_insert", &params, &res);
     if (status != DB_OK)
         return status;
+    *taken = PQntuples(res) == 1;
+    if (*taken) {
+        snprintf(contact_out->id, sizeof contact_out->id, "%s", order->manager_id);
+        db_copy_value(res, 0, 0, contact_out->name, sizeof contact_out->name);
+        db_copy_value(res, 0, 1, contact_out->email, sizeof contact_out->email);
+        db_copy_value(res, 0, 2, contact_out->phone, sizeof contact_out->phone);
+    }
+    PQclear(res);
     bulk_t *lines = bulk_of(db, &lines_spec);
     if (!lines)
         return DB_ERROR;
@@ -851,6 +901,52 @@ db_status_t store_order_insert(db_t *db, const order_insert_t *order)
     return DB_OK;
 }
 
+db_status_t store_order_first_manager(db_t *db, const char *order_id, const char *manager_id,
+                                      const char *customer_id, int64_t now_ms)
+{
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    db_param_text(&params, manager_id);
+    db_param_text(&params, customer_id);
+    db_param_i64(&params, now_ms);
+    return db_run(db, "order_first_manager", &params, NULL);
+}
+
+/* The order of row 0 of res, its columns (ORDER_LOCK_COLUMNS) from c on. */
+static void order_from_row(const PGresult *res, int c, order_t *order)
+{
+    memset(order, 0, sizeof *order);
+    db_copy_value(res, 0, c, order->id, sizeof order->id);
+    order->number = (uint64_t)db_get_i64_or(res, 0, c + 1, 0);
+    db_copy_value(res, 0, c + 2, order->title, sizeof order->title);
+    db_copy_value(res, 0, c + 3, order->status, sizeof order->status);
+    db_copy_value(res, 0, c + 4, order->group, sizeof order->group);
+    order->version = (uint64_t)db_get_i64_or(res, 0, c + 5, 0);
+    db_copy_value(res, 0, c + 6, order->manager_id, sizeof order->manager_id);
+    db_copy_value(res, 0, c + 7, order->customer_id, sizeof order->customer_id);
+    db_copy_value(res, 0, c + 8, order->channel, sizeof order->channel);
+    db_copy_value(res, 0, c + 9, order->source, sizeof order->source);
+    db_copy_value(res, 0, c + 10, order->region, sizeof order->region);
+    db_copy_value(res, 0, c + 11, order->method, sizeof order->method);
+    db_copy_value(res, 0, c + 12, order->stock_state, sizeof order->stock_state);
+    db_copy_value(res, 0, c + 13, order->currency, sizeof order->currency);
+    order->discount_bp = (uint32_t)db_get_i64_or(res, 0, c + 14, 0);
+    order->taken_up = db_get_bool(res, 0, c + 15);
+    order->has_totals = db_get_bool(res, 0, c + 16);
+    order->lines_minor = db_get_i64_or(res, 0, c + 17, 0);
+    order->discount_minor = db_get_i64_or(res, 0, c + 18, 0);
+    order->delivery_minor = db_get_i64_or(res, 0, c + 19, 0);
+    order->vat_minor = db_get_i64_or(res, 0, c + 20, 0);
+    order->total_minor = db_get_i64_or(res, 0, c + 21, 0);
+    order->weight_g = db_get_i64_or(res, 0, c + 22, 0);
+    order->delivery_override_minor = db_get_i64_or(res, 0, c + 23, 0);
+    db_copy_value(res, 0, c + 24, order->payment_terms, sizeof order->payment_terms);
+    order->placed_at_ms = db_get_i64_or(res, 0, c + 25, 0);
+    order->sender_prices = db_get_bool(res, 0, c + 26);
+    order->lines_version = (uint64_t)db_get_i64_or(res, 0, c + 27, 1);
+}
+
 db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_t *order)
 {
     db_params_t params;
@@ -861,37 +957,8 @@ db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_
     if (status != DB_OK)
         return status;
     *found = PQntuples(res) == 1;
-    if (*found) {
-        memset(order, 0, sizeof *order);
-        db_copy_value(res, 0, 0, order->id, sizeof order->id);
-        order->number = (uint64_t)db_get_i64_or(res, 0, 1, 0);
-        db_copy_value(res, 0, 2, order->title, sizeof order->title);
-        db_copy_value(res, 0, 3, order->status, sizeof order->status);
-        db_copy_value(res, 0, 4, order->group, sizeof order->group);
-        order->version = (uint64_t)db_get_i64_or(res, 0, 5, 0);
-        db_copy_value(res, 0, 6, order->manager_id, sizeof order->manager_id);
-        db_copy_value(res, 0, 7, order->customer_id, sizeof order->customer_id);
-        db_copy_value(res, 0, 8, order->channel, sizeof order->channel);
-        db_copy_value(res, 0, 9, order->source, sizeof order->source);
-        db_copy_value(res, 0, 10, order->region, sizeof order->region);
-        db_copy_value(res, 0, 11, order->method, sizeof order->method);
-        db_copy_value(res, 0, 12, order->stock_state, sizeof order->stock_state);
-        db_copy_value(res, 0, 13, order->currency, sizeof order->currency);
-        order->discount_bp = (uint32_t)db_get_i64_or(res, 0, 14, 0);
-        order->taken_up = db_get_bool(res, 0, 15);
-        order->has_totals = db_get_bool(res, 0, 16);
-        order->lines_minor = db_get_i64_or(res, 0, 17, 0);
-        order->discount_minor = db_get_i64_or(res, 0, 18, 0);
-        order->delivery_minor = db_get_i64_or(res, 0, 19, 0);
-        order->vat_minor = db_get_i64_or(res, 0, 20, 0);
-        order->total_minor = db_get_i64_or(res, 0, 21, 0);
-        order->weight_g = db_get_i64_or(res, 0, 22, 0);
-        order->delivery_override_minor = db_get_i64_or(res, 0, 23, 0);
-        db_copy_value(res, 0, 24, order->payment_terms, sizeof order->payment_terms);
-        order->placed_at_ms = db_get_i64_or(res, 0, 25, 0);
-        order->sender_prices = db_get_bool(res, 0, 26);
-        order->lines_version = (uint64_t)db_get_i64_or(res, 0, 27, 1);
-    }
+    if (*found)
+        order_from_row(res, 0, order);
     PQclear(res);
     return DB_OK;
 }
@@ -1018,7 +1085,8 @@ db_status_t store_history_add(db_t *db, const char *order_id, int64_t at_ms, con
 
 /* The lines of lines_get's columns, from row `first` of res on; NULL on
  * out of memory. */
-static order_line_t *lines_of(const PGresult *res, int first, size_t *count_out)
+/* The lines of rows first.. of res, their columns from c on. */
+static order_line_t *lines_of_at(const PGresult *res, int first, int c, size_t *count_out)
 {
     int rows = PQntuples(res) - first;
     order_line_t *lines = calloc(rows > 0 ? (size_t)rows : 1, sizeof *lines);
@@ -1026,17 +1094,22 @@ static order_line_t *lines_of(const PGresult *res, int first, size_t *count_out)
         return NULL;
     for (int i = 0; i < rows; i++) {
         order_line_t *line = &lines[i];
-        line->line_no = (uint32_t)db_get_i64_or(res, first + i, 0, 0);
-        db_copy_value(res, first + i, 1, line->sku, sizeof line->sku);
-        db_copy_value(res, first + i, 2, line->name, sizeof line->name);
-        line->quantity = db_get_i64_or(res, first + i, 3, 0);
-        line->sender_price_minor = db_get_i64_or(res, first + i, 4, 0);
-        line->unit_price_minor = db_get_i64_or(res, first + i, 5, 0);
-        line->vat_rate_bp = (uint32_t)db_get_i64_or(res, first + i, 6, 0);
-        line->unit_weight_g = (uint32_t)db_get_i64_or(res, first + i, 7, 0);
+        line->line_no = (uint32_t)db_get_i64_or(res, first + i, c, 0);
+        db_copy_value(res, first + i, c + 1, line->sku, sizeof line->sku);
+        db_copy_value(res, first + i, c + 2, line->name, sizeof line->name);
+        line->quantity = db_get_i64_or(res, first + i, c + 3, 0);
+        line->sender_price_minor = db_get_i64_or(res, first + i, c + 4, 0);
+        line->unit_price_minor = db_get_i64_or(res, first + i, c + 5, 0);
+        line->vat_rate_bp = (uint32_t)db_get_i64_or(res, first + i, c + 6, 0);
+        line->unit_weight_g = (uint32_t)db_get_i64_or(res, first + i, c + 7, 0);
     }
     *count_out = rows > 0 ? (size_t)rows : 0;
     return lines;
+}
+
+static order_line_t *lines_of(const PGresult *res, int first, size_t *count_out)
+{
+    return lines_of_at(res, first, 0, count_out);
 }
 
 db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines_out,
@@ -1056,6 +1129,33 @@ db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines
     return *lines_out ? DB_OK : DB_ERROR;
 }
 
+/* The lines, delivery and contact of res (LINES_REACH_COLUMNS from c on),
+ * as store_lines_reach returns them. */
+static db_status_t reach_from_result(db_t *db, const PGresult *res, int c, const char *order_id,
+                                     order_line_t **lines_out, size_t *count_out,
+                                     char **delivery_json_out, customer_contact_t *contact_out)
+{
+    db_status_t status = DB_OK;
+    if (PQntuples(res) > 0) {
+        db_copy_value(res, 0, c + 9, contact_out->name, sizeof contact_out->name);
+        db_copy_value(res, 0, c + 10, contact_out->phone, sizeof contact_out->phone);
+        db_copy_value(res, 0, c + 11, contact_out->email, sizeof contact_out->email);
+        if (!PQgetisnull(res, 0, c + 8) &&
+            !(*delivery_json_out = strdup(PQgetvalue(res, 0, c + 8))))
+            status =
+                db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not copy order %s's delivery", order_id);
+    }
+    /* an order without lines is one row of NULL lines */
+    int first = PQntuples(res) == 1 && PQgetisnull(res, 0, c) ? 1 : 0;
+    if (status == DB_OK && !(*lines_out = lines_of_at(res, first, c, count_out)))
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for order %s's lines", order_id);
+    if (status != DB_OK) {
+        free(*delivery_json_out);
+        *delivery_json_out = NULL;
+    }
+    return status;
+}
+
 db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lines_out,
                               size_t *count_out, char **delivery_json_out,
                               customer_contact_t *contact_out)
@@ -1071,23 +1171,35 @@ db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lin
     db_status_t status = db_run(db, "lines_reach", &params, &res);
     if (status != DB_OK)
         return status;
-    if (PQntuples(res) > 0) {
-        db_copy_value(res, 0, 9, contact_out->name, sizeof contact_out->name);
-        db_copy_value(res, 0, 10, contact_out->phone, sizeof contact_out->phone);
-        db_copy_value(res, 0, 11, contact_out->email, sizeof contact_out->email);
-        if (!PQgetisnull(res, 0, 8) && !(*delivery_json_out = strdup(PQgetvalue(res, 0, 8))))
-            status =
-                db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not copy order %s's delivery", order_id);
-    }
-    /* an order without lines is one row of NULL lines */
-    int first = PQntuples(res) == 1 && PQgetisnull(res, 0, 0) ? 1 : 0;
-    if (status == DB_OK && !(*lines_out = lines_of(res, first, count_out)))
-        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for order %s's lines", order_id);
+    status = reach_from_result(db, res, 0, order_id, lines_out, count_out, delivery_json_out,
+                               contact_out);
     PQclear(res);
-    if (status != DB_OK) {
-        free(*delivery_json_out);
-        *delivery_json_out = NULL;
+    return status;
+}
+
+db_status_t store_order_lock_reach(db_t *db, const char *order_id, bool *found, order_t *order,
+                                   order_line_t **lines_out, size_t *count_out,
+                                   char **delivery_json_out, customer_contact_t *contact_out)
+{
+    *found = false;
+    *lines_out = NULL;
+    *count_out = 0;
+    *delivery_json_out = NULL;
+    memset(contact_out, 0, sizeof *contact_out);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, order_id);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, "order_lock_reach", &params, &res);
+    if (status != DB_OK)
+        return status;
+    *found = PQntuples(res) > 0;
+    if (*found) {
+        order_from_row(res, 0, order);
+        status = reach_from_result(db, res, ORDER_LOCK_NCOLS, order->id, lines_out, count_out,
+                                   delivery_json_out, contact_out);
     }
+    PQclear(res);
     return status;
 }
 

@@ -113,21 +113,38 @@ db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amou
                                  int64_t vip_threshold_minor);
 
 typedef struct {
+    char id[37];
+    char name[210];
+    char email[210];
+    char phone[40];
+} manager_contact_t;
+
+typedef struct {
     const char *order_id;
     uint64_t number;
     const char *title;
     const submission_t *sub;
     const char *customer_id;
-    const char *manager_id; /* NULL: unassigned */
+    const char *manager_id; /* whose slot to take; NULL: none */
     const char *delivery_json;
     const char *attributes_json;
     bool sender_prices;
     int64_t now_ms;
 } order_insert_t;
 
-/* Inserts the order (status new, version 1) and its lines; its manager
- * becomes the customer's own manager if they have none yet. */
-db_status_t store_order_insert(db_t *db, const order_insert_t *order);
+/* Inserts the order (status new, version 1) and its lines, taking a slot
+ * of manager_id as store_manager_take_slot does, in one statement. When
+ * the slot is taken (*taken, contact_out filled) the order is theirs and
+ * they become the customer's own manager if they have none yet; when it
+ * is refused (full, off shift meanwhile) the order has no manager. */
+db_status_t store_order_insert(db_t *db, const order_insert_t *order, bool *taken,
+                               manager_contact_t *contact_out);
+
+/* The manager of an order store_order_insert left without one (its
+ * version stays 1); they become the customer's own manager if they have
+ * none yet. The caller took their slot. */
+db_status_t store_order_first_manager(db_t *db, const char *order_id, const char *manager_id,
+                                      const char *customer_id, int64_t now_ms);
 
 /* --- the order as the domain sees it --------------------------------- */
 
@@ -212,6 +229,13 @@ db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines
 db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lines_out,
                               size_t *count_out, char **delivery_json_out,
                               customer_contact_t *contact_out);
+
+/* store_order_lock and store_lines_reach in one round trip: the order
+ * locked, its lines, delivery and customer's contact; when !*found nothing
+ * is returned, else the caller frees *lines_out and *delivery_json_out. */
+db_status_t store_order_lock_reach(db_t *db, const char *order_id, bool *found, order_t *order,
+                                   order_line_t **lines_out, size_t *count_out,
+                                   char **delivery_json_out, customer_contact_t *contact_out);
 
 /* Writes prices and computed amounts of every line. */
 db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_line_t *lines,
@@ -310,13 +334,6 @@ db_status_t store_return_refund_claim(db_t *db, const char *order_id, const char
 /* Managers who could take an order in region_key now; caller frees. */
 db_status_t store_candidates(db_t *db, const char *region_key, assign_candidate_t **out,
                              size_t *count_out);
-
-typedef struct {
-    char id[37];
-    char name[210];
-    char email[210];
-    char phone[40];
-} manager_contact_t;
 
 /* Takes one capacity slot of the manager (refused by the database when
  * full, off shift or inactive): *taken false then. */

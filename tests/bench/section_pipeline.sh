@@ -7,6 +7,12 @@
 #                              with track_commit_timestamp), BENCH_PIPE_ORDERS
 #                              published as fast as the client can, median of
 #                              3 runs
+#   pipeline.cpu_us_per_order  CPU time of the stack (PostgreSQL, every
+#                              backend counted, the order service,
+#                              inventory, busd; not the client) per order
+#                              in those runs, median of 3: the figure that
+#                              holds still when other work shares the
+#                              machine and the rate does not
 #   pipeline.reserved_ms       p50/p99 from publishing an order to the
 #                              inventory's commit of its reservation
 #                              (stock.reserved commits with it), at 500/s
@@ -64,35 +70,89 @@ pipe_field() {
     sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"
 }
 
-# pipe_done COUNT: every order assigned and reserved in the order service
-pipe_done() {
-    [ "$(it_psql "SELECT count(*) FROM orders.orders WHERE manager_id IS NOT NULL
-        AND stock_state = 'reserved'")" -ge "$1" ]
+# pipe_wait SECONDS COUNT: until COUNT orders are assigned and reserved in
+# the order service, asked every 0.5 s on one session: a psql started
+# every 0.1 s (a connection, its authentication, a backend) took CPU from
+# the stack it measures. The figures come from the commit times, not from
+# when this wait sees them.
+pipe_wait() {
+    local deadline=$((SECONDS + $1)) count=0 failed=""
+    coproc PIPE_PSQL { psql -X -Atq -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" 2>&1; }
+    while :; do
+        echo "SELECT count(*) FROM orders.orders WHERE manager_id IS NOT NULL
+            AND stock_state = 'reserved';" >&"${PIPE_PSQL[1]}" 2>/dev/null &&
+            read -r -t 30 count <&"${PIPE_PSQL[0]}" || count=""
+        if ! [[ $count =~ ^[0-9]+$ ]]; then
+            failed="the wait's query failed: $count"
+        elif [ "$count" -ge "$2" ]; then
+            break
+        elif [ "$SECONDS" -ge "$deadline" ]; then
+            failed="timed out after $1s waiting for $2 orders assigned and reserved ($count)"
+        fi
+        [ -z "$failed" ] || break
+        sleep 0.5
+    done
+    eval "exec ${PIPE_PSQL[1]}>&-"
+    [ -z "$failed" ] || kill "$PIPE_PSQL_PID" 2>/dev/null
+    wait "$PIPE_PSQL_PID" 2>/dev/null
+    [ -z "$failed" ] || it_fail "pipeline: $failed"
+    return 0
+}
+
+# pipe_cpu_ticks NAME: CPU ticks so far of PostgreSQL (the postmaster,
+# the children it reaped, the live ones), then of order-NAME, inv-NAME
+# and busd, on one line
+pipe_cpu_ticks() {
+    local pg pid name
+    pg=$(head -1 "$TEST_ROOT/pg/data/postmaster.pid" 2>/dev/null)
+    {
+        awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pg/stat"
+        for pid in $(pgrep -P "$pg"); do cat "/proc/$pid/stat" 2>/dev/null; done |
+            awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+    } | awk '{ t += $1 } END { printf "%d", t }'
+    for name in "order-$1" "inv-$1" busd; do
+        pid=$(it_pid "$name")
+        awk '{ sub(/^.*\) /, ""); printf " %d", $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || printf ' 0'
+    done
+    echo
 }
 
 echo "== pipeline: ext/intake.order to assigned and reserved, $BENCH_PIPE_ORDERS orders per run, 3 runs"
 rates=()
+cpus=()
+tick_us=$((1000000 / $(getconf CLK_TCK)))
 for n in 1 2 3; do
     pipe_start "run$n"
+    read -r -a ticks0 <<<"$(pipe_cpu_ticks "run$n")"
     line=$(pipe_publish "pipe-run$n" "$BENCH_PIPE_ORDERS" 0 "$IT_RUN/pipe-run$n.answers")
-    it_wait_until 300 "$BENCH_PIPE_ORDERS orders assigned and reserved" pipe_done "$BENCH_PIPE_ORDERS"
+    pipe_wait 300 "$BENCH_PIPE_ORDERS"
+    read -r -a ticks1 <<<"$(pipe_cpu_ticks "run$n")"
+    # microseconds per order: PostgreSQL, order, inventory, busd
+    per=()
+    for i in 0 1 2 3; do
+        per+=($(((ticks1[i] - ticks0[i]) * tick_us / BENCH_PIPE_ORDERS)))
+    done
+    cpu=$((per[0] + per[1] + per[2] + per[3]))
     started=$(pipe_field started_ms "$line")
     rate=$(it_psql "SELECT round($BENCH_PIPE_ORDERS / extract(epoch FROM
         max(pg_xact_commit_timestamp(xmin)) - to_timestamp($started / 1000.0))) FROM orders.orders")
-    echo "   run $n: $rate orders/s (intake answers: $line)"
+    echo "   run $n: $rate orders/s, CPU $cpu us per order (PostgreSQL ${per[0]}, order ${per[1]}, inventory ${per[2]}, busd ${per[3]}) (intake answers: $line)"
     [ "$(sed -n "s/.* resent=\([0-9]*\).*/\1/p" <<<"$line")" = 0 ] || echo "   (some orders were sent again: their answers came late)"
     bench_number "$rate" "pipeline run $n: orders/s"
+    bench_number "$cpu" "pipeline run $n: CPU per order"
     rates+=("$rate")
+    cpus+=("$cpu")
     pipe_stop "run$n"
 done
 figure "pipeline.orders_per_s" "$(printf '%s\n' "${rates[@]}" | median) (median of ${rates[*]}; target >= 3000)"
+figure "pipeline.cpu_us_per_order" "$(printf '%s\n' "${cpus[@]}" | median) (median of ${cpus[*]}; the stack's CPU time per order in those runs)"
 
 echo "== pipeline: publish to stock.reserved at 500 orders/s for 20 s"
 pipe_start latency
 out="$IT_RUN/pipe-latency.answers"
 line=$(pipe_publish pipe-latency 10000 500 "$out")
 echo "   $line"
-it_wait_until 120 "10000 orders assigned and reserved" pipe_done 10000
+pipe_wait 120 10000
 # the send times, joined to the reservation's commit by (source, external_id) -> order id
 jq -r '[.external_id, .sent_ms] | @csv' "$out" >"$out.csv"
 lat=$(psql -X -Atq "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 <<EOF
