@@ -141,9 +141,11 @@ static int prepare_statements(db_t *db)
     rc |= db_prepare(db, STMT_STREAM_LOCK,
                      "SELECT epoch, last_seq, system_identifier, timeline, purged_through, "
                      "published_seq FROM outbox_streams WHERE stream = $1 FOR UPDATE");
+    /* a producer's first transaction may start the stream at the same
+     * moment (outbox_insert): then its row is the one (read again) */
     rc |= db_prepare(db, STMT_STREAM_INSERT,
                      "INSERT INTO outbox_streams (stream, epoch, system_identifier, timeline) "
-                     "VALUES ($1, $2, $3, $4)");
+                     "VALUES ($1, $2, $3, $4) ON CONFLICT (stream) DO NOTHING");
     rc |= db_prepare(db, STMT_NEW_EPOCH,
                      "UPDATE outbox_streams SET epoch = greatest($2::bigint, epoch + 1), "
                      "last_seq = 0, published_seq = 0, purged_through = 0, system_identifier = $3, "
@@ -207,6 +209,7 @@ static db_status_t relay_open_epoch(relay_t *relay)
     const char *sysid = db_value(identity, 0, 0);
     int64_t timeline = 0, epoch = 0, last_seq = 0, published = 0;
     db_get_i64(identity, 0, 1, &timeline);
+    bool started = false;
     if (PQntuples(row) == 0) {
         epoch = clock_now_ms();
         db_params_t insert;
@@ -215,12 +218,26 @@ static db_status_t relay_open_epoch(relay_t *relay)
         db_param_i64(&insert, epoch);
         db_param_text(&insert, sysid);
         db_param_i64(&insert, timeline);
-        status = db_run(relay->db, STMT_STREAM_INSERT, &insert, NULL);
+        int64_t inserted = 0;
+        status = db_run_count(relay->db, STMT_STREAM_INSERT, &insert, &inserted);
         if (status != DB_OK)
             goto done;
-        log_info("relay started the stream's first epoch", LF_STR("stream", relay->stream),
-                 LF_INT("epoch", epoch));
-    } else {
+        started = inserted == 1;
+        if (started) {
+            log_info("relay started the stream's first epoch", LF_STR("stream", relay->stream),
+                     LF_INT("epoch", epoch));
+        } else {
+            /* the producer's row, committed meanwhile: continued like any */
+            PQclear(row);
+            row = NULL;
+            status = db_run(relay->db, STMT_STREAM_LOCK, &params, &row);
+            if (status == DB_OK && PQntuples(row) != 1)
+                status = DB_ERROR;
+            if (status != DB_OK)
+                goto done;
+        }
+    }
+    if (!started) {
         int64_t stored_timeline = 0;
         db_get_i64(row, 0, 0, &epoch);
         db_get_i64(row, 0, 1, &last_seq);
