@@ -31,7 +31,7 @@
  * epoch at seq 1; a relay that starts while a producer's first
  * transaction starts the stream leads in that epoch as soon as it
  * commits; purging removes published rows older than the retention (and
- * only those) and records purged_through, which heartbeats then carry;
+ * only those), also an earlier epoch's, and records purged_through, which heartbeats then carry;
  * numbering goes on from the head after everything was purged.
  */
 #include <setjmp.h>
@@ -1083,6 +1083,28 @@ static void test_purge_removes_old_published_rows(void **state)
     expect_no_event(300);
     assert_int_equal(scalar("SELECT count(*) FROM outbox"), 3);
     assert_int_equal(scalar("SELECT purged_through FROM outbox_streams"), 0);
+
+    /* rows an earlier epoch left (the database was restored): those past
+     * the retention go, the others stay */
+    char earlier[512];
+    snprintf(earlier, sizeof earlier,
+             "INSERT INTO outbox (event_id, stream, type, occurred_at_ms, payload, epoch, seq,"
+             " created_at) SELECT gen_random_uuid(), '" STREAM "', 'thing.happened', 1, 'old',"
+             " %llu, g, now() - CASE WHEN g <= 7 THEN interval '1 hour' ELSE interval '0' END"
+             " FROM generate_series(1, 9) g",
+             (unsigned long long)(epoch - 1));
+    sql(db, earlier);
+    snprintf(earlier, sizeof earlier,
+             "SELECT coalesce(string_agg(seq::text, ',' ORDER BY seq), '') FROM outbox"
+             " WHERE epoch = %llu",
+             (unsigned long long)(epoch - 1));
+    if (!wait_scalar("SELECT count(*) FROM outbox", 5))
+        fail_msg("the earlier epoch's old rows were not purged within 3 s");
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db, earlier, NULL, &res), DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "8,9");
+    PQclear(res);
+    sql(db, "DELETE FROM outbox WHERE seq > 3");
 
     /* seq 1 and 2 grow old: they go, seq 3 stays, history starts at 3 */
     sql(db, "UPDATE outbox SET created_at = now() - interval '1 hour' WHERE seq <= 2");
