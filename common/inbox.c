@@ -45,6 +45,10 @@
 #define EXT_QUEUE_BYTES_MAX (64LL * 1024 * 1024)  /* external events waiting for a retry */
 #define PEER_KEYS_MAX       4                     /* a producer's trusted keys during a rotation */
 #define PEER_KEYS_CHECK_MS  5000
+/* a stream whose last ask found its producer not up (no connection, its
+ * stream not open yet) asks again at most this often while the producer is
+ * heard live, whatever its backoff */
+#define PEER_HEARD_RETRY_MS 10
 
 #define STMT_ENSURE      "inbox_offsets_ensure"
 #define STMT_LOAD        "inbox_offsets_load"
@@ -117,6 +121,11 @@ typedef struct {
     int64_t next_request_at;
     int64_t request_backoff;
     bool warned_no_peer;
+    /* the last ask found the producer not up (no connection to its replay
+     * endpoint, or UNAVAILABLE): a live frame from it (up by then) has the
+     * ask made again without waiting the backoff */
+    bool producer_away;
+    int64_t heard_retry_at;
     /* a RETRY from a handler or the database */
     int64_t apply_not_before;
     int64_t apply_backoff;
@@ -1107,6 +1116,22 @@ static void on_event(inbox_t *inbox, stream_t *st, Conveyor__Envelope *env, bool
     window_put(st, env);
 }
 
+/* A live frame of the stream came: its producer is up, and so, most likely,
+ * its replay endpoint. An ask that found it away (no connection, its stream
+ * not open yet) is not left to its backoff (200 ms doubling up to 5 s: a
+ * consumer started before its producer held the producer's first events
+ * that long); it is made again now, at most every PEER_HEARD_RETRY_MS. */
+static void stream_heard(stream_t *st)
+{
+    if (!st->producer_away || !st->want_catchup || st->requesting)
+        return;
+    int64_t now = clock_mono_ms();
+    if (now < st->heard_retry_at || st->next_request_at <= now)
+        return;
+    st->next_request_at = now;
+    st->heard_retry_at = now + PEER_HEARD_RETRY_MS;
+}
+
 /* Routes one live frame from the reader. */
 static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
 {
@@ -1130,6 +1155,7 @@ static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
         bus_frame_clear(&frame);
         return;
     }
+    stream_heard(st);
     if (strcmp(frame.topic_type, BUS_TYPE_HEARTBEAT) == 0) {
         on_heartbeat(inbox, st, frame.env);
         bus_frame_clear(&frame);
@@ -1253,11 +1279,14 @@ static void stream_request(inbox_t *inbox, stream_t *st, int64_t now)
                 zmq_send(st->peer->dealer, buf, len, ZMQ_DONTWAIT) >= 0;
     free(buf);
     if (!sent) {
-        /* no connection to the peer yet (ZMQ_IMMEDIATE): try again soon */
+        /* no connection to the peer yet (ZMQ_IMMEDIATE): try again soon,
+         * or as soon as the producer is heard (stream_heard) */
         st->request_backoff = next_backoff(st->request_backoff, 200, 5000);
         st->next_request_at = now + st->request_backoff;
+        st->producer_away = true;
         return;
     }
+    st->producer_away = false;
     metrics_counter_add(st->requests_total, 1);
     st->requesting = true;
     st->want_catchup = false;
@@ -1336,6 +1365,7 @@ static void on_replay_end(inbox_t *inbox, const Conveyor__ReplayEnd *end, int64_
         st->want_catchup = true;
         st->request_backoff = next_backoff(st->request_backoff, 200, 5000);
         st->next_request_at = now + st->request_backoff;
+        st->producer_away = end->status == CONVEYOR__REPLAY_END__STATUS__UNAVAILABLE;
         return;
     }
 }

@@ -141,9 +141,11 @@ static int prepare_statements(db_t *db)
     rc |= db_prepare(db, STMT_STREAM_LOCK,
                      "SELECT epoch, last_seq, system_identifier, timeline, purged_through, "
                      "published_seq FROM outbox_streams WHERE stream = $1 FOR UPDATE");
+    /* a producer's first transaction may start the stream at the same
+     * moment (outbox_insert): then its row is the one (read again) */
     rc |= db_prepare(db, STMT_STREAM_INSERT,
                      "INSERT INTO outbox_streams (stream, epoch, system_identifier, timeline) "
-                     "VALUES ($1, $2, $3, $4)");
+                     "VALUES ($1, $2, $3, $4) ON CONFLICT (stream) DO NOTHING");
     rc |= db_prepare(db, STMT_NEW_EPOCH,
                      "UPDATE outbox_streams SET epoch = greatest($2::bigint, epoch + 1), "
                      "last_seq = 0, published_seq = 0, purged_through = 0, system_identifier = $3, "
@@ -167,17 +169,31 @@ static int prepare_statements(db_t *db)
                      "WHERE stream = $1");
     /* only a prefix of the history goes: the oldest rows by seq, up to the
      * first one still inside the retention (created_at is a transaction's
-     * start, so a higher seq may be older than a lower one) */
+     * start, so a higher seq may be older than a lower one). When the
+     * oldest row is inside the retention (the usual case) nothing more is
+     * read: one index entry, not 5,000 rows on the publishing thread. */
     rc |= db_prepare(db, STMT_PURGE_BATCH,
                      "WITH head AS (SELECT id, seq, created_at FROM outbox WHERE stream = $1 "
-                     "AND epoch = $2 AND seq IS NOT NULL ORDER BY seq LIMIT 5000), "
+                     "AND epoch = $2 AND seq IS NOT NULL AND (SELECT o.created_at FROM outbox o "
+                     "WHERE o.stream = $1 AND o.epoch = $2 AND o.seq IS NOT NULL ORDER BY o.seq "
+                     "LIMIT 1) < now() - $3::bigint * interval '1 millisecond' "
+                     "ORDER BY seq LIMIT 5000), "
                      "keep AS (SELECT min(seq) AS seq FROM head WHERE created_at >= now() - "
                      "$3::bigint * interval '1 millisecond') "
                      "DELETE FROM outbox WHERE id IN (SELECT id FROM head WHERE seq < "
                      "coalesce((SELECT seq FROM keep), 9223372036854775807))");
+    /* earlier epochs' rows past the retention, a batch at a time, through
+     * the (stream, epoch, seq) index: `epoch <> $2` was served by no index,
+     * and every purge (the first 5 s after taking the lead, then every
+     * maintenance interval) read the whole outbox on the publishing thread.
+     * Epochs only grow, so the earlier ones are those below; a newer one
+     * (a producer started it and the relay adopts it at its next beat) is
+     * not the relay's to purge. */
     rc |= db_prepare(db, STMT_PURGE_OLD,
-                     "DELETE FROM outbox WHERE stream = $1 AND epoch <> $2 "
-                     "AND created_at < now() - $3::bigint * interval '1 millisecond'");
+                     "DELETE FROM outbox WHERE id = ANY (ARRAY(SELECT id FROM outbox "
+                     "WHERE stream = $1 AND seq IS NOT NULL AND epoch < $2 "
+                     "AND created_at < now() - $3::bigint * interval '1 millisecond' "
+                     "ORDER BY epoch, seq LIMIT 5000))");
     rc |= db_prepare(db, STMT_OLDEST,
                      "SELECT min(seq) FROM outbox WHERE stream = $1 AND epoch = $2 "
                      "AND seq IS NOT NULL");
@@ -207,6 +223,7 @@ static db_status_t relay_open_epoch(relay_t *relay)
     const char *sysid = db_value(identity, 0, 0);
     int64_t timeline = 0, epoch = 0, last_seq = 0, published = 0;
     db_get_i64(identity, 0, 1, &timeline);
+    bool started = false;
     if (PQntuples(row) == 0) {
         epoch = clock_now_ms();
         db_params_t insert;
@@ -215,12 +232,26 @@ static db_status_t relay_open_epoch(relay_t *relay)
         db_param_i64(&insert, epoch);
         db_param_text(&insert, sysid);
         db_param_i64(&insert, timeline);
-        status = db_run(relay->db, STMT_STREAM_INSERT, &insert, NULL);
+        int64_t inserted = 0;
+        status = db_run_count(relay->db, STMT_STREAM_INSERT, &insert, &inserted);
         if (status != DB_OK)
             goto done;
-        log_info("relay started the stream's first epoch", LF_STR("stream", relay->stream),
-                 LF_INT("epoch", epoch));
-    } else {
+        started = inserted == 1;
+        if (started) {
+            log_info("relay started the stream's first epoch", LF_STR("stream", relay->stream),
+                     LF_INT("epoch", epoch));
+        } else {
+            /* the producer's row, committed meanwhile: continued like any */
+            PQclear(row);
+            row = NULL;
+            status = db_run(relay->db, STMT_STREAM_LOCK, &params, &row);
+            if (status == DB_OK && PQntuples(row) != 1)
+                status = DB_ERROR;
+            if (status != DB_OK)
+                goto done;
+        }
+    }
+    if (!started) {
         int64_t stored_timeline = 0;
         db_get_i64(row, 0, 0, &epoch);
         db_get_i64(row, 0, 1, &last_seq);
@@ -496,15 +527,19 @@ static void relay_purge(relay_t *relay)
         if (deleted < 5000)
             break;
     }
-    db_params_t old;
-    db_params_init(&old);
-    db_param_text(&old, relay->stream);
-    db_param_u64(&old, epoch);
-    db_param_i64(&old, relay->config.retention_ms);
-    int64_t old_deleted = 0;
-    if (db_run_count(relay->db, STMT_PURGE_OLD, &old, &old_deleted) != DB_OK)
-        return;
-    total += old_deleted;
+    for (int round = 0; round < 100; round++) {
+        db_params_t old;
+        db_params_init(&old);
+        db_param_text(&old, relay->stream);
+        db_param_u64(&old, epoch);
+        db_param_i64(&old, relay->config.retention_ms);
+        int64_t old_deleted = 0;
+        if (db_run_count(relay->db, STMT_PURGE_OLD, &old, &old_deleted) != DB_OK)
+            return;
+        total += old_deleted;
+        if (old_deleted < 5000)
+            break;
+    }
     if (total == 0)
         return;
 

@@ -30,7 +30,9 @@
  * halts nothing (the replay endpoint, asked, still serves the old one);
  * one the producer's replay endpoint confirms halts the stream (degraded,
  * halted_reason kept in inbox_offsets), nothing more is applied, and
- * inbox_resync (what the CLI does) makes it follow the new epoch.
+ * inbox_resync (what the CLI does) makes it follow the new epoch; a
+ * consumer that started before its producer and is backing off applies
+ * the producer's first live event at once, not when its backoff ends.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -336,8 +338,8 @@ static void wait_subscribed(void)
 }
 
 /* Starts relay and inbox against a fresh XPUB and waits until the inbox
- * subscribed and, through replay, follows the producer's epoch. */
-static void start_consumer(void)
+ * subscribed. */
+static void start_subscribed_consumer(void)
 {
     xpub = zmq_socket(zctx, ZMQ_XPUB);
     assert_non_null(xpub);
@@ -376,6 +378,13 @@ static void start_consumer(void)
     assert_int_equal(relay_start(relay), 0);
     assert_int_equal(inbox_start(inbox), 0);
     wait_subscribed();
+}
+
+/* start_subscribed_consumer, then waits until the inbox follows the
+ * producer's epoch (through replay). */
+static void start_consumer(void)
+{
+    start_subscribed_consumer();
     int64_t deadline = clock_mono_ms() + WAIT_MS;
     while (stream_status().epoch != EPOCH) {
         if (clock_mono_ms() > deadline)
@@ -695,6 +704,48 @@ static void test_new_epoch_halts_the_stream(void **state)
     }
 }
 
+/* A consumer started before its producer: its asks find the producer's
+ * stream not open yet (UNAVAILABLE) and it backs off, each wait at least
+ * as long as the one before. The producer's first live event has it ask
+ * again at once: the event is applied well before the ask its backoff
+ * would have waited for (it waited up to 5 s). */
+static void test_producer_heard_live_ends_the_backoff(void **state)
+{
+    (void)state;
+    stop_consumer();
+    sql(cdb, "DELETE FROM inbox_offsets");
+    sql(pdb, "DELETE FROM outbox_streams");
+    uint64_t asked = counter_value("inbox_replay_requests_total");
+    start_subscribed_consumer();
+    /* until two asks are 800 ms apart: the next one is at least that far */
+    int64_t deadline = clock_mono_ms() + 20000, last_ask = clock_mono_ms(), gap = 0;
+    while (gap < 800) {
+        if (clock_mono_ms() > deadline)
+            fail_msg("the consumer's asks never came 800 ms apart");
+        uint64_t now_asked = counter_value("inbox_replay_requests_total");
+        if (now_asked != asked) {
+            int64_t now = clock_mono_ms();
+            gap = now - last_ask;
+            last_ask = now;
+            asked = now_asked;
+        }
+        pause_ms(2);
+    }
+    pause_ms(20); /* the last ask's answer is in */
+    assert_true(stream_status().epoch == 0);
+    int64_t started = clock_mono_ms();
+    sql(pdb, "INSERT INTO outbox_streams (stream, epoch, system_identifier, timeline)"
+             " SELECT '" PRODUCER "', 1790000000000, system_identifier::text,"
+             " (SELECT timeline_id FROM pg_control_checkpoint()) FROM pg_control_system()");
+    produce_and_publish("o-1", "ok");
+    wait_text(OFFSET, "1");
+    int64_t took = clock_mono_ms() - started;
+    if (took >= 500)
+        fail_msg("the producer's first event was applied %lld ms after it was heard",
+                 (long long)took);
+    assert_text(APPLIED_SEQS, "1");
+}
+
 /* --- fixtures ------------------------------------------------------------------------------ */
 
 static int make_schema(db_t *session, const char *name)
@@ -846,6 +897,7 @@ int main(void)
         INBOX_TEST(test_external_events_deduplicate_by_key),
         INBOX_TEST(test_claimed_epoch_is_not_believed),
         INBOX_TEST(test_new_epoch_halts_the_stream),
+        INBOX_TEST(test_producer_heard_live_ends_the_backoff),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     metrics_shutdown();

@@ -28,9 +28,11 @@
  * does not lead while the first holds the lock and takes over, in the same
  * epoch and from the next seq, after the first is destroyed; a relay that
  * finds the counter row under another identity starts a new, greater
- * epoch at seq 1; purging removes published rows older than the retention
- * (and only those) and records purged_through, which heartbeats then
- * carry; numbering goes on from the head after everything was purged.
+ * epoch at seq 1; a relay that starts while a producer's first
+ * transaction starts the stream leads in that epoch as soon as it
+ * commits; purging removes published rows older than the retention (and
+ * only those), also an earlier epoch's, and records purged_through, which heartbeats then carry;
+ * numbering goes on from the head after everything was purged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1025,6 +1027,42 @@ static void test_identity_change_starts_a_new_epoch(void **state)
     stop_relay(&relay);
 }
 
+/* A producer's first transaction starts the stream (inserts its counter
+ * row) while the relay, starting at the same moment, found no row: the
+ * relay waits for that transaction and leads in its epoch at once, not
+ * after a failed try and leader_retry_ms (it was a duplicate key, and a
+ * second of the producer's first events unpublished). */
+static void test_relay_starting_beside_a_producer_leads_in_its_epoch(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    config.leader_retry_ms = 60000; /* a failed try would not be retried within the test */
+    assert_int_equal(db_begin(db), DB_OK);
+    /* what outbox_insert does for a stream with no counter row
+     * (common/migrations/006), held open; the event goes in at commit */
+    sql(db, "INSERT INTO outbox_streams (stream, epoch, system_identifier, timeline)"
+            " SELECT '" STREAM "', (extract(epoch FROM clock_timestamp()) * 1000)::bigint,"
+            " system_identifier::text, (SELECT timeline_id FROM pg_control_checkpoint())"
+            " FROM pg_control_system()");
+    int64_t epoch = scalar("SELECT epoch FROM outbox_streams WHERE stream = '" STREAM "'");
+    assert_true(epoch > 0);
+    char id[UUID_TEXT_SIZE];
+    append(db, "first", id);
+    relay_t *relay = start_relay(&config);
+    /* the relay found no row and its insert waits for the producer's */
+    assert_true(wait_scalar_on(db3,
+                               "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                               " 'test_relay' AND wait_event_type = 'Lock'",
+                               1));
+    assert_false(relay_is_leader(relay));
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_true(wait_leader(relay, 3000));
+    assert_true(relay_epoch(relay) == (uint64_t)epoch);
+    relay_wake(relay);
+    expect_event((uint64_t)epoch, 1, id, "first");
+    stop_relay(&relay);
+}
+
 static void test_purge_removes_old_published_rows(void **state)
 {
     (void)state;
@@ -1045,6 +1083,28 @@ static void test_purge_removes_old_published_rows(void **state)
     expect_no_event(300);
     assert_int_equal(scalar("SELECT count(*) FROM outbox"), 3);
     assert_int_equal(scalar("SELECT purged_through FROM outbox_streams"), 0);
+
+    /* rows an earlier epoch left (the database was restored): those past
+     * the retention go, the others stay */
+    char earlier[512];
+    snprintf(earlier, sizeof earlier,
+             "INSERT INTO outbox (event_id, stream, type, occurred_at_ms, payload, epoch, seq,"
+             " created_at) SELECT gen_random_uuid(), '" STREAM "', 'thing.happened', 1, 'old',"
+             " %llu, g, now() - CASE WHEN g <= 7 THEN interval '1 hour' ELSE interval '0' END"
+             " FROM generate_series(1, 9) g",
+             (unsigned long long)(epoch - 1));
+    sql(db, earlier);
+    snprintf(earlier, sizeof earlier,
+             "SELECT coalesce(string_agg(seq::text, ',' ORDER BY seq), '') FROM outbox"
+             " WHERE epoch = %llu",
+             (unsigned long long)(epoch - 1));
+    if (!wait_scalar("SELECT count(*) FROM outbox", 5))
+        fail_msg("the earlier epoch's old rows were not purged within 3 s");
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db, earlier, NULL, &res), DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "8,9");
+    PQclear(res);
+    sql(db, "DELETE FROM outbox WHERE seq > 3");
 
     /* seq 1 and 2 grow old: they go, seq 3 stays, history starts at 3 */
     sql(db, "UPDATE outbox SET created_at = now() - interval '1 hour' WHERE seq <= 2");
@@ -1185,6 +1245,7 @@ int main(void)
         RELAY_TEST(test_committed_wakes_the_leader),
         RELAY_TEST(test_second_relay_takes_over),
         RELAY_TEST(test_identity_change_starts_a_new_epoch),
+        RELAY_TEST(test_relay_starting_beside_a_producer_leads_in_its_epoch),
         RELAY_TEST(test_purge_removes_old_published_rows),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -15,6 +15,11 @@
 # alone, e.g. BENCH_ONLY=bus BENCH_BUS_PARTS=latency make bench; the idle
 # memory is measured after the latency part. BENCH_LATENCY_RATES (default
 # "30000 10000 1000") and BENCH_LATENCY_SECONDS (20) shape that part.
+# BENCH_LATENCY_TRACE=1 traces that part: every event's times go to
+# .run/bench/trace_<rate>.txt (producer's commit | ms to the consumer's
+# handler | ms to the consumer's commit | seq | n | consumer's xid) and
+# PostgreSQL logs checkpoints, autovacuum, lock waits and statements over
+# 20 ms in .run/bench/pg/server.log while it runs.
 
 source tests/bench/durable.sh
 BUS_PARTS=" ${BENCH_BUS_PARTS:-durable raw latency} "
@@ -81,6 +86,13 @@ if [[ $BUS_PARTS == *" latency "* ]]; then
 LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-20}
 LATENCY_RATES=${BENCH_LATENCY_RATES:-30000 10000 1000}
 lat_last=${LATENCY_RATES##* }
+if [ -n "${BENCH_LATENCY_TRACE:-}" ]; then
+    _pg_psql "$TEST_ROOT" "$TEST_PG_PORT" -c "ALTER SYSTEM SET log_checkpoints = on" \
+        -c "ALTER SYSTEM SET log_autovacuum_min_duration = 0" \
+        -c "ALTER SYSTEM SET log_min_duration_statement = 20" \
+        -c "ALTER SYSTEM SET log_lock_waits = on" \
+        -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %a '" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 echo "== bus: delivery latency under load, commit to commit, ${LATENCY_SECONDS} s at each rate"
 for lat_rate in $LATENCY_RATES; do
     lat_count=$((lat_rate * LATENCY_SECONDS))
@@ -103,6 +115,16 @@ for lat_rate in $LATENCY_RATES; do
               JOIN kitprod.outbox o ON o.seq = a.seq AND o.stream = 'kitprod'
               JOIN (SELECT generate_series(first_n, last_n) AS n, xmin FROM kitprod.kitprod_commits) c
                 ON c.n = a.n) l")
+    if [ -n "${BENCH_LATENCY_TRACE:-}" ]; then
+        it_psql "SELECT to_char(p, 'HH24:MI:SS.MS'), round(extract(epoch FROM h - p)::numeric * 1000, 2),
+                        round(extract(epoch FROM a - p)::numeric * 1000, 2), seq, n, xa
+            FROM (SELECT pg_xact_commit_timestamp(c.xmin) AS p,
+                         to_timestamp((k.produced_at_us + k.latency_us) / 1e6) AS h,
+                         pg_xact_commit_timestamp(k.xmin) AS a, k.seq, k.n, k.xmin AS xa
+                  FROM kitcons.kit_applied k
+                  JOIN (SELECT generate_series(first_n, last_n) AS n, xmin FROM kitprod.kitprod_commits) c
+                    ON c.n = k.n) t ORDER BY n" >"$TEST_ROOT/trace_$lat_rate.txt"
+    fi
     read -r p50 p99 pmax achieved n50 n99 <<<"$lat"
     target=""
     [ "$lat_rate" = 10000 ] && target=" (target <= 5)"
@@ -130,4 +152,10 @@ figure "kit.rss_mb.busd_idle" "$(rss_mb busd)"
 
 it_stop "prodL$lat_last"
 it_stop "consL$lat_last"
+if [ -n "${BENCH_LATENCY_TRACE:-}" ]; then
+    _pg_psql "$TEST_ROOT" "$TEST_PG_PORT" -c "ALTER SYSTEM RESET log_checkpoints" \
+        -c "ALTER SYSTEM RESET log_autovacuum_min_duration" \
+        -c "ALTER SYSTEM RESET log_min_duration_statement" -c "ALTER SYSTEM RESET log_lock_waits" \
+        -c "ALTER SYSTEM RESET log_line_prefix" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 fi
