@@ -24,7 +24,7 @@ pay_dbs
 kit_start_busd
 pay_start_fake
 pay_start_orderfeed
-pay_start pay1 sberbank PAYMENT_RECONCILE_AFTER=1h
+pay_start pay1 sberbank PAYMENT_RECONCILE_AFTER=1h PAYMENT_BANK_TIMEOUT=8s
 new_id() { cat /proc/sys/kernel/random/uuid; }
 bank_order() { fake_get "/_fake/sberbank/orders/$1"; }
 bank_status_is() { [ "$(bank_order "$1" | jq -r .orderStatus)" = "$2" ]; }
@@ -43,7 +43,7 @@ cancel() { # ORDER NUMBER
 
 # --- the registration's answer lost, then the order cancelled ----------------------
 orders_before=$(fake_stat sberbank_orders)
-fake_fault '{"provider":"sberbank","op":"register","kind":"lose_reply","delay_ms":6000}'
+fake_fault '{"provider":"sberbank","op":"register","kind":"lose_reply","delay_ms":12000}'
 o1=$(new_id)
 confirm "$o1" 40001
 it_wait_until 20 "the registration sent" called_at_least register 1
@@ -95,9 +95,9 @@ it_assert_eq "" "$(invoice_field "$o3" bank_id)" "no bank id"
 # the store moves to YooKassa (every Sberbank job above is over); the
 # lookup by our key is the registration replayed under its Idempotence-Key
 it_stop pay1
-pay_start pay2 yookassa PAYMENT_RECONCILE_AFTER=1h
+pay_start pay2 yookassa PAYMENT_RECONCILE_AFTER=1h PAYMENT_BANK_TIMEOUT=8s
 payments_before=$(fake_stat yookassa_payments)
-fake_fault '{"provider":"yookassa","op":"payments.create","kind":"lose_reply","delay_ms":6000}'
+fake_fault '{"provider":"yookassa","op":"payments.create","kind":"lose_reply","delay_ms":12000}'
 o4=$(new_id)
 confirm "$o4" 40004
 yoo_called() { [ "$(fake_requests yookassa payments.create "$1")" -ge "$2" ]; }
