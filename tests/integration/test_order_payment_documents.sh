@@ -17,27 +17,11 @@ source "$(dirname "$0")/payment/payment.sh"
 
 command -v pdftotext >/dev/null || it_fail "pdftotext is missing: make deps (poppler-utils)"
 
-kit_dbs
-order_dbs
-inv_dbs
-pay_dbs
-kit_start_busd
-INV_FEED_REPLAY=tcp://127.0.0.1:25561
-pay_start_fake
-order_start order1 1 \
-    REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,payment=tcp://127.0.0.1:$PAY_REPLAY \
-    JOB_POLL=100ms
-inv_start_ready inv 1
-pay_start pay1 sberbank REPLAY_PEERS=order=tcp://127.0.0.1:25561
-order_sources
-boris=$(order_staff boris "Boris Petrov" manager '[]' 100)
-order_shift "$boris" true
-as_boris=$(it_token manager "$boris")
+pay_order_stack '{"products": [
+  {"sku": "LAMP", "name": "Настольная лампа «Уют»", "price_minor": 250000, "vat_rate_bp": 2000, "weight_g": 900, "on_hand": 20},
+  {"sku": "BULB", "name": "Лампочка LED 9 Вт", "price_minor": 15050, "vat_rate_bp": 2000, "weight_g": 60, "on_hand": 100}]}'
 as_courier=$(it_token courier "$boris")
 as_warehouse=$(it_token warehouse "$boris")
-inv_api_ok POST /v1/imports '{"products": [
-  {"sku": "LAMP", "name": "Настольная лампа «Уют»", "price_minor": 250000, "vat_rate_bp": 2000, "weight_g": 900, "on_hand": 20},
-  {"sku": "BULB", "name": "Лампочка LED 9 Вт", "price_minor": 15050, "vat_rate_bp": 2000, "weight_g": 60, "on_hand": 100}]}' >/dev/null
 
 WORK="$IT_RUN/documents"
 mkdir -p "$WORK"

@@ -151,10 +151,13 @@ fire_at_once() {
 
 # pay_order_stack: busd, the order service (order1), inventory (inv)
 # following its stream, the payment service (pay1) on the fake Sberbank;
-# one manager on shift (boris; as_boris his token) and a desk lamp (LAMP,
-# 2,500.00, 20 on hand). kit.sh, inventory.sh and order.sh are sourced
-# first, FAKE_PORT set off inventory's replica port.
+# one manager on shift (boris; as_boris his token) and the catalogue
+# CATALOGUE (an inventory import's JSON body) if given, else a desk lamp
+# (LAMP, 2,500.00, 20 on hand). kit.sh, inventory.sh and order.sh are
+# sourced first, FAKE_PORT set off inventory's replica port.
 pay_order_stack() {
+    local catalogue=${1:-'{"products": [
+      {"sku": "LAMP", "name": "Desk lamp", "price_minor": 250000, "vat_rate_bp": 2000, "weight_g": 900, "on_hand": 20}]}'}
     kit_dbs
     order_dbs
     inv_dbs
@@ -171,6 +174,5 @@ pay_order_stack() {
     boris=$(order_staff boris "Boris Petrov" manager '[]' 100)
     order_shift "$boris" true
     as_boris=$(it_token manager "$boris")
-    inv_api_ok POST /v1/imports '{"products": [
-      {"sku": "LAMP", "name": "Desk lamp", "price_minor": 250000, "vat_rate_bp": 2000, "weight_g": 900, "on_hand": 20}]}' >/dev/null
+    inv_api_ok POST /v1/imports "$catalogue" >/dev/null
 }
