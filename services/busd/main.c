@@ -20,6 +20,14 @@
  *     hear only the intake answers ("order/intake."), not the customers'
  *     data the rest of the bus carries.
  *
+ * A relay sends a run of its own stream's events as ONE frame, a batch
+ * (common/busbatch.h): a message of one frame is read as one. busd checks
+ * it whole — bounds, every envelope's stream and type, all of one stream,
+ * the sender's key allowed that stream, once for the batch — and forwards
+ * each envelope, bytes unchanged, as the ordinary [<stream>/<type>]
+ * [envelope] message, in order: subscribers see no change. Nothing of a
+ * batch that fails is forwarded.
+ *
  * A refused frame or subscription is counted and logged once per key per
  * minute. busd subscribes its publishers to everything once, so a
  * publisher that waits to be heard (an XPUB-based outside publisher) hears
@@ -40,6 +48,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/busbatch.h"
 #include "common/buskeys.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -53,6 +62,12 @@
 #define STREAM_LABELS_MAX  64 /* distinct per-stream series; the rest count as "other" */
 #define REFUSAL_LOG_MS     60000
 #define REFUSED_TOPICS_MAX 64
+/* messages (a batch counts its events) forwarded between two looks at the
+ * subscriptions */
+#define FORWARD_BURST_MAX 10000
+
+#define REJECTED_HELP                                                                              \
+    "Messages refused: not two frames, a bad topic, or a batch that does not check."
 
 static const config_spec_t busd_specs[] = {
     {"BUS_XSUB_ADDR", "tcp://0.0.0.0:5550", false, "where publishers connect (XSUB)"},
@@ -114,6 +129,9 @@ typedef struct {
     size_t stream_count;
     metrics_counter_t *rejected_frames;
     metrics_counter_t *rejected_topic;
+    metrics_counter_t *rejected_batch[BATCH_EXT + 1]; /* by batch_status_t */
+    metrics_counter_t *batches;                       /* batch frames forwarded */
+    bus_batch_view_t batch;                           /* the batch in hand */
     metrics_counter_t *subscribe_total;
     metrics_counter_t *unsubscribe_total;
     metrics_gauge_t *subscriptions;
@@ -144,9 +162,10 @@ static stream_counter_t *stream_counter(busd_t *bus, const char *stream)
 static void log_rejected(busd_t *bus, const char *why, size_t parts)
 {
     if (bus->rejected_logged++ % 1000 == 0)
-        log_warn("refused a message that is not [<stream>/<type>][envelope]", LF_STR("reason", why),
-                 LF_INT("parts", (long long)parts), LF_INT("refused_so_far", bus->rejected_logged),
-                 LF_ERR("bad_frame"));
+        log_warn("refused a message that is neither [<stream>/<type>][envelope] nor a batch of "
+                 "one stream's envelopes",
+                 LF_STR("reason", why), LF_INT("parts", (long long)parts),
+                 LF_INT("refused_so_far", bus->rejected_logged), LF_ERR("bad_frame"));
 }
 
 /* Whether text is one of the comma-separated items of list (exactly, or
@@ -230,6 +249,66 @@ static bool may_publish(busd_t *bus, zmq_msg_t *topic, zmq_msg_t *body, const ch
     return own;
 }
 
+/* May the sender of this batch publish its stream? The check of
+ * may_publish, once for every envelope of the batch: only a service key
+ * publishes, and only its own stream (a source publishes on ext, which is
+ * never batched). With security off, anyone. */
+static bool may_publish_batch(busd_t *bus, zmq_msg_t *frame, const bus_batch_view_t *view)
+{
+    if (!curve_enabled(bus->curve))
+        return true;
+    const char *sender = zmq_msg_gets(frame, "User-Id");
+    buskey_t key;
+    char what[BUS_NAME_MAX + 48];
+    snprintf(what, sizeof what, "%s/ (a batch of %zu)", view->stream, view->count);
+    if (!sender || !buskeys_find(bus->keys, sender, &key)) {
+        refuse(bus, REFUSED_REVOKED, sender, NULL, what);
+        return false;
+    }
+    if (key.role == BUSKEY_SERVICE && strcmp(view->stream, key.name) == 0)
+        return true;
+    refuse(bus,
+           key.role == BUSKEY_SERVICE  ? REFUSED_STREAM
+           : key.role == BUSKEY_SOURCE ? REFUSED_TOPIC
+                                       : REFUSED_ROLE,
+           sender, &key, what);
+    return false;
+}
+
+/* Checks a batch frame whole and forwards each of its envelopes as the
+ * ordinary two-frame message, in order; nothing of one that fails. Returns
+ * the messages it stood for (its envelopes, at least 1). */
+static size_t forward_batch(busd_t *bus, zmq_msg_t *frame)
+{
+    bus_batch_view_t *view = &bus->batch;
+    batch_status_t status = bus_batch_parse(zmq_msg_data(frame), zmq_msg_size(frame), view);
+    if (status != BATCH_OK) {
+        metrics_counter_add(bus->rejected_batch[status], 1);
+        log_rejected(bus, batch_status_code(status), 1);
+        return 1;
+    }
+    if (!may_publish_batch(bus, frame, view))
+        return view->count;
+    size_t sent = 0, bytes = 0;
+    for (size_t i = 0; i < view->count; i++) {
+        char topic[BUS_TOPIC_MAX + 1];
+        int topic_len = bus_batch_topic(view, i, topic, sizeof topic);
+        const bus_batch_event_t *event = &view->events[i];
+        /* XPUB never blocks: a full subscriber pipe drops for that subscriber only */
+        if (topic_len > 0 &&
+            zmq_send(bus->xpub, topic, (size_t)topic_len, ZMQ_SNDMORE) == topic_len &&
+            zmq_send(bus->xpub, event->envelope, event->envelope_len, 0) >= 0) {
+            sent++;
+            bytes += event->envelope_len;
+        }
+    }
+    stream_counter_t *counter = stream_counter(bus, view->stream);
+    metrics_counter_add(counter->messages, sent);
+    metrics_counter_add(counter->bytes, bytes);
+    metrics_counter_add(bus->batches, 1);
+    return view->count;
+}
+
 /* May the sender of this subscription hear what it asks for? */
 static bool may_hear(busd_t *bus, zmq_msg_t *msg, const char *prefix)
 {
@@ -248,8 +327,9 @@ static bool may_hear(busd_t *bus, zmq_msg_t *msg, const char *prefix)
 }
 
 /* Forwards one message from publishers to subscribers, or refuses it;
- * false when none was waiting. */
-static bool forward_publication(busd_t *bus)
+ * returns the messages it stood for (a batch: its envelopes), 0 when none
+ * was waiting. */
+static size_t forward_publication(busd_t *bus)
 {
     zmq_msg_t parts[2];
     size_t count = 0;
@@ -269,12 +349,14 @@ static bool forward_publication(busd_t *bus)
         count++;
     }
     if (count == 0)
-        return false;
-    size_t kept = count < 2 ? count : 2;
+        return 0;
+    size_t kept = count < 2 ? count : 2, stood_for = 1;
     char stream[BUS_NAME_MAX], type[BUS_TOPIC_MAX];
-    if (count != 2) {
+    if (count == 1) {
+        stood_for = forward_batch(bus, &parts[0]);
+    } else if (count != 2) {
         metrics_counter_add(bus->rejected_frames, 1);
-        log_rejected(bus, count < 2 ? "too few frames" : "too many frames", count);
+        log_rejected(bus, "too many frames", count);
     } else if (bus_topic_split(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), stream, type,
                                sizeof type) != 0) {
         metrics_counter_add(bus->rejected_topic, 1);
@@ -291,7 +373,7 @@ static bool forward_publication(busd_t *bus)
     }
     for (size_t i = 0; i < kept; i++)
         zmq_msg_close(&parts[i]);
-    return true;
+    return stood_for;
 }
 
 /* Counts a refused subscription of topic (dir +1), or takes one back for
@@ -500,10 +582,16 @@ int main(int argc, char **argv)
     log_init("busd", level);
     config_log(config);
 
-    bus.rejected_frames = metrics_counter("busd_rejected_total", "reason=\"frames\"",
-                                          "Messages refused: not two frames, or a bad topic.");
-    bus.rejected_topic = metrics_counter("busd_rejected_total", "reason=\"topic\"",
-                                         "Messages refused: not two frames, or a bad topic.");
+    bus.rejected_frames =
+        metrics_counter("busd_rejected_total", "reason=\"frames\"", REJECTED_HELP);
+    bus.rejected_topic = metrics_counter("busd_rejected_total", "reason=\"topic\"", REJECTED_HELP);
+    for (int i = BATCH_OK + 1; i <= BATCH_EXT; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", batch_status_code((batch_status_t)i));
+        bus.rejected_batch[i] = metrics_counter("busd_rejected_total", labels, REJECTED_HELP);
+    }
+    bus.batches = metrics_counter("busd_batches_total", NULL,
+                                  "Batch frames checked and forwarded as their envelopes.");
     bus.subscribe_total =
         metrics_counter("busd_subscribe_total", NULL, "Subscriptions taken from subscribers.");
     bus.unsubscribe_total =
@@ -592,8 +680,8 @@ int main(int argc, char **argv)
         if (bus.zap && (items[3].revents & ZMQ_POLLIN))
             zap_serve(bus.zap);
         /* bounded bursts so subscriptions are never starved by traffic */
-        for (int n = 0; n < 10000 && forward_publication(&bus); n++)
-            ;
+        for (size_t n = 0, got = 1; n < FORWARD_BURST_MAX && got > 0; n += got)
+            got = forward_publication(&bus);
         for (int n = 0; n < 1000 && take_subscription(&bus); n++)
             ;
     }

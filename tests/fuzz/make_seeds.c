@@ -7,7 +7,8 @@
  * corpus/pbjson_json/ ("<stream>/<type>\n{...}"); from each this packs
  * the payload (pbjson_wire, and intake_bus for ext/intake.order), wraps
  * it in an envelope as a relay or an outside publisher would (frame, and
- * an EVENT answer for replay_answer), and adds heartbeats, replay
+ * an EVENT answer for replay_answer, and a batch frame of each stream's
+ * envelopes for batch), and adds heartbeats, replay
  * requests and ENDs and staff tokens signed with fuzz_token's keys. Run it
  * again when a proto changes; the files it writes are committed.
  *
@@ -24,6 +25,7 @@
 
 #include "common/auth.h"
 #include "common/base64url.h"
+#include "common/busbatch.h"
 #include "proto/conveyor/catalogue.h"
 #include "common/envelope.h"
 #include "common/pbjson.h"
@@ -91,12 +93,55 @@ static uint8_t *length_prefixed(const void *first, size_t first_len, const void 
     return bytes;
 }
 
+#define SEED_BATCHES 8
+
+/* A batch frame (fuzz_batch) per stream of the frames seeded, and one of
+ * every envelope (mixed streams). */
+static struct {
+    char stream[BUS_NAME_MAX];
+    bus_batch_t *batch;
+} batches[SEED_BATCHES];
+static bus_batch_t *mixed_batch;
+
+static void batch_seed_add(const char *stream, const uint8_t *packed, size_t packed_len)
+{
+    if (!mixed_batch)
+        mixed_batch = bus_batch_new();
+    FUZZ_CHECK(mixed_batch != NULL);
+    if (bus_batch_fits(mixed_batch, packed_len))
+        bus_batch_add(mixed_batch, packed, packed_len);
+    for (size_t i = 0; i < SEED_BATCHES; i++) {
+        if (!batches[i].batch) {
+            snprintf(batches[i].stream, sizeof batches[i].stream, "%s", stream);
+            batches[i].batch = bus_batch_new();
+            FUZZ_CHECK(batches[i].batch != NULL);
+        }
+        if (strcmp(batches[i].stream, stream) == 0) {
+            if (bus_batch_fits(batches[i].batch, packed_len))
+                bus_batch_add(batches[i].batch, packed, packed_len);
+            return;
+        }
+    }
+}
+
+static void batch_seeds(void)
+{
+    for (size_t i = 0; i < SEED_BATCHES && batches[i].batch; i++) {
+        put2("batch", batches[i].stream, batches[i].batch->buf, batches[i].batch->len, NULL, 0);
+        bus_batch_destroy(&batches[i].batch);
+    }
+    if (mixed_batch)
+        put2("batch", "mixed-streams", mixed_batch->buf, mixed_batch->len, NULL, 0);
+    bus_batch_destroy(&mixed_batch);
+}
+
 /* A frame and the replay EVENT that carries it. */
 static void put_frame(const char *name, const char *topic, const Conveyor__Envelope *env)
 {
     uint8_t *packed;
     size_t packed_len, frame_len, event_len;
     pack(&env->base, &packed, &packed_len);
+    batch_seed_add(env->stream, packed, packed_len);
     uint8_t *frame = length_prefixed(topic, strlen(topic), packed, packed_len, &frame_len);
     put2("frame", name, frame, frame_len, NULL, 0);
     uint8_t *event =
@@ -373,6 +418,7 @@ int main(int argc, char **argv)
     heartbeat_seed();
     replay_seeds();
     token_seeds();
+    batch_seeds();
     if (failures)
         fprintf(stderr, "make_seeds: %d seeds could not be written\n", failures);
     return failures ? 1 : 0;

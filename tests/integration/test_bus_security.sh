@@ -102,6 +102,60 @@ it_assert_eq 0 "$(it_psql "SELECT count(*) FROM kitcons.kit_applied WHERE correl
     it_fail "busd did not count a refused connection"
 it_log "forging: next-seq events with no key, untrusted, source and another service's key never applied"
 
+# --- 2b. batch frames: a run of events in ONE frame, as a relay sends -----------------
+# busd checks a batch whole, the sender's key once for all of it, and
+# forwards nothing of one it refuses; the bus keeps running. Control: the
+# producer's own key gets a batch of heartbeats through, each forwarded
+# as the ordinary [kitprod/$hb][envelope] an operator hears.
+refused=$(busd_metric 'busd_refused_total{reason="not_its_stream"}')
+head=$(it_psql "SELECT last_seq FROM kitprod.outbox_streams")
+out=$(probe cons batch "$KIT_BUS_IN" kitprod kit.tick $((head + 1)) "$epoch" 20 forged-batch)
+it_assert_eq "sent 20 heard_subscriber yes" "$out" "another service's key sending a batch"
+it_wait_until 10 "busd refused the batch" \
+    metric_at_least 28080 'busd_refused_total{reason="not_its_stream"}' $((refused + 1))
+produce_more 20
+kit_assert_exactly_once_in_order "$TOTAL"
+it_assert_eq 0 "$(it_psql "SELECT count(*) FROM kitcons.kit_applied WHERE correlation_id = 'forged-batch'")" \
+    "events of a refused batch applied"
+it_assert_eq $((refused + 1)) "$(busd_metric 'busd_refused_total{reason="not_its_stream"}')" \
+    "refusals counted for one batch of 20 events of another stream"
+# hb_heard WHO: what an operator hears of kitprod/$hb while WHO sends a
+# batch of 100 heartbeats of kitprod (the relay's own beat adds ~1 a second)
+hb_heard() {
+    local subscriptions
+    subscriptions=$(busd_metric busd_subscriptions)
+    probe ops listen "$KIT_BUS_OUT" 'kitprod/$hb' 3000 >"$IT_RUN/listen-hb-$1.out" &
+    local listener=$!
+    it_wait_until 10 "the operator listens" metric_at_least 28080 busd_subscriptions $((subscriptions + 1))
+    head=$(it_psql "SELECT last_seq FROM kitprod.outbox_streams")
+    probe "$1" batch "$KIT_BUS_IN" kitprod '$hb' "$head" "$epoch" 100 "hb-$1" >/dev/null
+    wait "$listener"
+    awk '{print $2}' "$IT_RUN/listen-hb-$1.out"
+}
+heard=$(hb_heard cons)
+[ "$heard" -lt 100 ] || it_fail "another service's batch of 100 heartbeats was forwarded ($heard heard)"
+heard=$(hb_heard prod)
+[ "$heard" -ge 100 ] || it_fail "the producer's own batch of 100 heartbeats, the control: $heard heard"
+# refused by what the frame is, whoever sends it: nothing forwarded
+for how in cut:batch_malformed mixed:batch_mixed_streams; do
+    before=$(busd_metric "busd_rejected_total{reason=\"${how#*:}\"}")
+    probe prod batch "$KIT_BUS_IN" kitprod kit.tick $((head + 1)) "$epoch" 5 "bad-batch" "${how%:*}" >/dev/null
+    it_wait_until 10 "busd counted a ${how%:*} batch" \
+        metric_at_least 28080 "busd_rejected_total{reason=\"${how#*:}\"}" $((before + 1))
+done
+before=$(busd_metric 'busd_rejected_total{reason="batch_ext"}')
+probe source batch "$KIT_BUS_IN" ext kit.external 0 0 3 ext-batch >/dev/null
+it_wait_until 10 "busd counted an ext batch" \
+    metric_at_least 28080 'busd_rejected_total{reason="batch_ext"}' $((before + 1))
+produce_more 20
+kit_assert_exactly_once_in_order "$TOTAL"
+it_assert_eq 0 "$(it_psql "SELECT count(*) FROM kitcons.kit_applied WHERE correlation_id = 'bad-batch'")" \
+    "events of malformed batches applied"
+it_assert_eq 0 "$(it_psql "SELECT count(*) FROM kitcons.kit_external WHERE key = 'ext-batch'")" \
+    "events of an ext batch applied"
+it_running busd || it_fail "busd died on batch frames"
+it_log "batches: another stream's refused whole (one refusal for 20 events), cut, mixed and ext ones rejected; the producer's own forwarded as $heard ordinary messages"
+
 # --- 3. halting a stream with a forged epoch ------------------------------------------
 future=$((epoch + 10000000))
 for who in none stranger source cons; do

@@ -12,6 +12,12 @@
  *       publishes COUNT kit.tick-shaped events on TOPIC whose envelope
  *       names STREAM, seq SEQ, SEQ+1 ... (0: seq-less), EPOCH; prints
  *       "sent N heard_subscriber yes|no"
+ *   busprobe batch ENDPOINT STREAM TYPE SEQ EPOCH COUNT CORRELATION [cut|mixed]
+ *       publishes COUNT events of STREAM/TYPE as ONE batch frame
+ *       (common/busbatch.h), as a relay does: kit.tick-shaped, or for
+ *       $hb heartbeats of last_seq SEQ, all of seq SEQ; "cut" drops the
+ *       frame's last byte, "mixed" names another stream in the last
+ *       envelope; prints "sent N heard_subscriber yes|no"
  *   busprobe garbage ENDPOINT TOPIC COUNT SIZE
  *       publishes COUNT frames of SIZE bytes that are no envelope
  *   busprobe replay ENDPOINT STREAM|@LEN [FROM_SEQ]
@@ -25,6 +31,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/busbatch.h"
 #include "common/clock.h"
 #include "common/curve.h"
 #include "common/envelope.h"
@@ -123,6 +130,62 @@ static int publish(void *ctx, char **argv, int argc)
         free(envelope);
     }
     printf("sent %lld heard_subscriber %s\n", (long long)count, heard ? "yes" : "no");
+    zmq_close(pub);
+    return 0;
+}
+
+static int batch(void *ctx, char **argv, int argc)
+{
+    const char *endpoint = argv[0], *stream = argv[1], *type = argv[2], *correlation = argv[6];
+    const char *how = argc > 7 ? argv[7] : "";
+    int64_t seq = 0, epoch = 0, count = 0;
+    if (numparse_int_range(argv[3], 0, INT64_MAX, &seq) != 0 ||
+        numparse_int_range(argv[4], 0, INT64_MAX, &epoch) != 0 ||
+        numparse_int_range(argv[5], 1, BUS_BATCH_EVENTS_MAX, &count) != 0)
+        return 2;
+    bool heartbeat = strcmp(type, BUS_TYPE_HEARTBEAT) == 0;
+    bus_batch_t *frame = bus_batch_new();
+    if (!frame)
+        return 1;
+    for (int64_t i = 0; i < count; i++) {
+        char event_id[UUID_TEXT_SIZE];
+        uuid_v4(event_id);
+        uint8_t payload[64];
+        size_t payload_len;
+        if (heartbeat) {
+            Conveyor__Heartbeat beat = CONVEYOR__HEARTBEAT__INIT;
+            beat.last_seq = (uint64_t)seq;
+            payload_len = conveyor__heartbeat__pack(&beat, payload);
+        } else {
+            Conveyor__KitTick tick = CONVEYOR__KIT_TICK__INIT;
+            tick.n = (uint64_t)(seq + i);
+            tick.committed_at_us = clock_now_ms() * 1000;
+            payload_len = conveyor__kit_tick__pack(&tick, payload);
+        }
+        Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
+        env.event_id = event_id;
+        env.stream = pb_lend(i == count - 1 && strcmp(how, "mixed") == 0 ? "kitother" : stream);
+        env.seq = (uint64_t)(heartbeat ? seq : seq + i);
+        env.epoch = (uint64_t)epoch;
+        env.type = pb_lend(type);
+        env.correlation_id = pb_lend(correlation);
+        env.occurred_at_ms = clock_now_ms();
+        env.schema_version = 1;
+        env.payload.data = payload;
+        env.payload.len = payload_len;
+        uint8_t *envelope = NULL;
+        size_t envelope_len = 0;
+        if (envelope_pack_alloc(&env, &envelope, &envelope_len) != 0 ||
+            bus_batch_add(frame, envelope, envelope_len) != 0)
+            return 1;
+        free(envelope);
+    }
+    bool heard = false;
+    void *pub = open_publisher(ctx, endpoint, &heard);
+    size_t len = frame->len - (strcmp(how, "cut") == 0 ? 1 : 0);
+    int sent = zmq_send(pub, frame->buf, len, 0) == (int)len;
+    printf("sent %lld heard_subscriber %s\n", sent ? (long long)count : 0LL, heard ? "yes" : "no");
+    bus_batch_destroy(&frame);
     zmq_close(pub);
     return 0;
 }
@@ -233,12 +296,15 @@ int main(int argc, char **argv)
             rc = listen_for(ctx, argv[2], argv[3], ms);
     } else if ((argc == 8 || argc == 9) && strcmp(argv[1], "publish") == 0) {
         rc = publish(ctx, argv + 2, argc - 2);
+    } else if ((argc == 9 || argc == 10) && strcmp(argv[1], "batch") == 0) {
+        rc = batch(ctx, argv + 2, argc - 2);
     } else if (argc == 6 && strcmp(argv[1], "garbage") == 0) {
         rc = garbage(ctx, argv + 2);
     } else if ((argc == 4 || argc == 5) && strcmp(argv[1], "replay") == 0) {
         rc = replay(ctx, argv + 2, argc - 2);
     } else {
-        fprintf(stderr, "usage: busprobe listen|publish|garbage|replay ... (see busprobe.c)\n");
+        fprintf(stderr,
+                "usage: busprobe listen|publish|batch|garbage|replay ... (see busprobe.c)\n");
     }
     zmq_ctx_term(ctx);
     curve_destroy(&curve);
