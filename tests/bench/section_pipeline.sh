@@ -25,7 +25,9 @@
 #
 # BENCH_PIPE_PARTS (default "rate latency") runs one of the two parts alone,
 # e.g. BENCH_ONLY=pipeline BENCH_PIPE_PARTS=latency make bench.
-# BENCH_PIPE_TRACE=1 traces the 500/s part: every order's times go to
+# BENCH_PIPE_RATE (default 500) sets the latency part's rate, for its
+# curve against the load (the figures' names stay).
+# BENCH_PIPE_TRACE=1 traces the latency part: every order's times go to
 # .run/bench/pipe_trace.txt (send | ms from the send to the order
 # service's intake transaction's start, its commit, the commit that
 # numbered order.placed, inventory's transaction's start, its commit |
@@ -163,7 +165,8 @@ fi
 
 if [[ $PIPE_PARTS == *" latency "* ]]; then
 
-echo "== pipeline: publish to stock.reserved at 500 orders/s for 20 s"
+PIPE_RATE=${BENCH_PIPE_RATE:-500}
+echo "== pipeline: publish to stock.reserved at $PIPE_RATE orders/s for 20 s"
 if [ -n "${BENCH_PIPE_TRACE:-}" ]; then
     # LOAD first: ALTER SYSTEM knows auto_explain's settings only once the
     # module is loaded in its session
@@ -178,9 +181,9 @@ if [ -n "${BENCH_PIPE_TRACE:-}" ]; then
 fi
 pipe_start latency
 out="$IT_RUN/pipe-latency.answers"
-line=$(pipe_publish pipe-latency 10000 500 "$out")
+line=$(pipe_publish pipe-latency $((PIPE_RATE * 20)) "$PIPE_RATE" "$out")
 echo "   $line"
-pipe_wait 120 10000
+pipe_wait 120 $((PIPE_RATE * 20))
 # the send times, joined to the reservation's commit by (source, external_id) -> order id
 jq -r '[.external_id, .sent_ms] | @csv' "$out" >"$out.csv"
 lat=$(psql -X -Atq "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 <<EOF
@@ -195,7 +198,7 @@ FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(i.xmin)) * 1000 - s.sen
 EOF
 ) || it_fail "pipeline latency: the send times could not be joined to the reservations"
 read -r p50 p99 max joined <<<"$lat"
-it_assert_eq 10000 "$joined" "every order's reservation found for the latency"
+it_assert_eq $((PIPE_RATE * 20)) "$joined" "every order's reservation found for the latency"
 if [ -n "${BENCH_PIPE_TRACE:-}" ]; then
     psql -X -Atq -F ' ' "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 >"$TEST_ROOT/pipe_trace.txt" <<EOF
 CREATE TEMP TABLE sent (external_id text, sent_ms bigint);
