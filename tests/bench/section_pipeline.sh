@@ -35,6 +35,11 @@
 # and PostgreSQL logs checkpoints, autovacuum, lock waits, statements over
 # 10 ms and their plans (auto_explain, nested statements too) in
 # .run/bench/pg/server.log while it runs.
+# BENCH_PIPE_TRACE=statements does the same but has auto_explain time one
+# statement in 50 of every session instead of the slow ones (ANALYZE,
+# nested ones too: its own overhead slows the run), and writes the mean and the count sampled of
+# each statement, the heaviest first, to .run/bench/pipe_statements.txt:
+# where a session's time per order goes.
 
 source tests/integration/kit/inventory.sh
 source tests/integration/order/order.sh
@@ -170,12 +175,21 @@ echo "== pipeline: publish to stock.reserved at $PIPE_RATE orders/s for 20 s"
 if [ -n "${BENCH_PIPE_TRACE:-}" ]; then
     # LOAD first: ALTER SYSTEM knows auto_explain's settings only once the
     # module is loaded in its session
+    if [ "$BENCH_PIPE_TRACE" = statements ]; then
+        pipe_explain=(-c "ALTER SYSTEM SET auto_explain.log_min_duration = 0"
+            -c "ALTER SYSTEM SET auto_explain.sample_rate = 0.02"
+            -c "ALTER SYSTEM SET auto_explain.log_analyze = on"
+            -c "ALTER SYSTEM SET auto_explain.log_triggers = on")
+    else
+        pipe_explain=(-c "ALTER SYSTEM SET auto_explain.log_min_duration = 10")
+    fi
+    pipe_log_from=$(($(wc -l <"$TEST_ROOT/pg/server.log") + 1))
     _pg_psql "$TEST_ROOT" "$TEST_PG_PORT" -c "LOAD 'auto_explain'" -c "ALTER SYSTEM SET log_checkpoints = on" \
         -c "ALTER SYSTEM SET log_autovacuum_min_duration = 0" \
         -c "ALTER SYSTEM SET log_min_duration_statement = 10" \
         -c "ALTER SYSTEM SET log_lock_waits = on" \
         -c "ALTER SYSTEM SET session_preload_libraries = 'auto_explain'" \
-        -c "ALTER SYSTEM SET auto_explain.log_min_duration = 10" \
+        "${pipe_explain[@]}" \
         -c "ALTER SYSTEM SET auto_explain.log_nested_statements = on" \
         -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %a '" -c "SELECT pg_reload_conf()" >/dev/null
 fi
@@ -222,8 +236,20 @@ EOF
         -c "ALTER SYSTEM RESET log_min_duration_statement" -c "ALTER SYSTEM RESET log_lock_waits" \
         -c "ALTER SYSTEM RESET session_preload_libraries" \
         -c "ALTER SYSTEM RESET auto_explain.log_min_duration" \
+        -c "ALTER SYSTEM RESET auto_explain.sample_rate" -c "ALTER SYSTEM RESET auto_explain.log_analyze" \
+        -c "ALTER SYSTEM RESET auto_explain.log_triggers" \
         -c "ALTER SYSTEM RESET auto_explain.log_nested_statements" \
         -c "ALTER SYSTEM RESET log_line_prefix" -c "SELECT pg_reload_conf()" >/dev/null
+    if [ "$BENCH_PIPE_TRACE" = statements ]; then
+        # each sampled plan: its duration line, then its query's first line
+        tail -n +"$pipe_log_from" "$TEST_ROOT/pg/server.log" | awk '
+            /duration: [0-9.]+ ms  plan:/ { d = $(NF - 2); app = $5; next }
+            /Query Text:/ && d != "" { q = app " " substr($0, index($0, "Query Text:") + 12, 70)
+                n[q]++; t[q] += d; d = "" }
+            END { for (q in n) printf "%9.1f %6d %8.3f  %s\n", t[q], n[q], t[q] / n[q], q }' |
+            sort -rn | sed '1i\   ms sum  count  ms mean  session statement (sampled 1 in 50)' \
+            >"$TEST_ROOT/pipe_statements.txt"
+    fi
 fi
 figure "pipeline.reserved_ms.p50" "$p50"
 figure "pipeline.reserved_ms.p99" "$p99 (target <= 50)"
