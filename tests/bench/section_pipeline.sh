@@ -22,6 +22,24 @@
 # managers on shift for every region, 100 SKUs with stock for everyone, each
 # order one line. The client sends each order once unless its answer is
 # late by 5 s (then the run says so: the burst is sized to drain in time).
+#
+# BENCH_PIPE_PARTS (default "rate latency") runs one of the two parts alone,
+# e.g. BENCH_ONLY=pipeline BENCH_PIPE_PARTS=latency make bench.
+# BENCH_PIPE_RATE (default 500) sets the latency part's rate, for its
+# curve against the load (the figures' names stay).
+# BENCH_PIPE_TRACE=1 traces the latency part: every order's times go to
+# .run/bench/pipe_trace.txt (send | ms from the send to the order
+# service's intake transaction's start, its commit, the commit that
+# numbered order.placed, inventory's transaction's start, its commit |
+# orders in the intake transaction | orders in inventory's | the two xids)
+# and PostgreSQL logs checkpoints, autovacuum, lock waits, statements over
+# 10 ms and their plans (auto_explain, nested statements too) in
+# .run/bench/pg/server.log while it runs.
+# BENCH_PIPE_TRACE=statements does the same but has auto_explain time one
+# statement in 50 of every session instead of the slow ones (ANALYZE,
+# nested ones too: its own overhead slows the run), and writes the mean and the count sampled of
+# each statement, the heaviest first, to .run/bench/pipe_statements.txt:
+# where a session's time per order goes.
 
 source tests/integration/kit/inventory.sh
 source tests/integration/order/order.sh
@@ -117,6 +135,8 @@ pipe_cpu_ticks() {
     echo
 }
 
+PIPE_PARTS=" ${BENCH_PIPE_PARTS:-rate latency} "
+if [[ $PIPE_PARTS == *" rate "* ]]; then
 echo "== pipeline: ext/intake.order to assigned and reserved, $BENCH_PIPE_ORDERS orders per run, 3 runs"
 rates=()
 cpus=()
@@ -146,13 +166,38 @@ for n in 1 2 3; do
 done
 figure "pipeline.orders_per_s" "$(printf '%s\n' "${rates[@]}" | median) (median of ${rates[*]}; target >= 3000)"
 figure "pipeline.cpu_us_per_order" "$(printf '%s\n' "${cpus[@]}" | median) (median of ${cpus[*]}; the stack's CPU time per order in those runs)"
+fi
 
-echo "== pipeline: publish to stock.reserved at 500 orders/s for 20 s"
+if [[ $PIPE_PARTS == *" latency "* ]]; then
+
+PIPE_RATE=${BENCH_PIPE_RATE:-500}
+echo "== pipeline: publish to stock.reserved at $PIPE_RATE orders/s for 20 s"
+if [ -n "${BENCH_PIPE_TRACE:-}" ]; then
+    # LOAD first: ALTER SYSTEM knows auto_explain's settings only once the
+    # module is loaded in its session
+    if [ "$BENCH_PIPE_TRACE" = statements ]; then
+        pipe_explain=(-c "ALTER SYSTEM SET auto_explain.log_min_duration = 0"
+            -c "ALTER SYSTEM SET auto_explain.sample_rate = 0.02"
+            -c "ALTER SYSTEM SET auto_explain.log_analyze = on"
+            -c "ALTER SYSTEM SET auto_explain.log_triggers = on")
+    else
+        pipe_explain=(-c "ALTER SYSTEM SET auto_explain.log_min_duration = 10")
+    fi
+    pipe_log_from=$(($(wc -l <"$TEST_ROOT/pg/server.log") + 1))
+    _pg_psql "$TEST_ROOT" "$TEST_PG_PORT" -c "LOAD 'auto_explain'" -c "ALTER SYSTEM SET log_checkpoints = on" \
+        -c "ALTER SYSTEM SET log_autovacuum_min_duration = 0" \
+        -c "ALTER SYSTEM SET log_min_duration_statement = 10" \
+        -c "ALTER SYSTEM SET log_lock_waits = on" \
+        -c "ALTER SYSTEM SET session_preload_libraries = 'auto_explain'" \
+        "${pipe_explain[@]}" \
+        -c "ALTER SYSTEM SET auto_explain.log_nested_statements = on" \
+        -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %a '" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 pipe_start latency
 out="$IT_RUN/pipe-latency.answers"
-line=$(pipe_publish pipe-latency 10000 500 "$out")
+line=$(pipe_publish pipe-latency $((PIPE_RATE * 20)) "$PIPE_RATE" "$out")
 echo "   $line"
-pipe_wait 120 10000
+pipe_wait 120 $((PIPE_RATE * 20))
 # the send times, joined to the reservation's commit by (source, external_id) -> order id
 jq -r '[.external_id, .sent_ms] | @csv' "$out" >"$out.csv"
 lat=$(psql -X -Atq "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 <<EOF
@@ -167,8 +212,47 @@ FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(i.xmin)) * 1000 - s.sen
 EOF
 ) || it_fail "pipeline latency: the send times could not be joined to the reservations"
 read -r p50 p99 max joined <<<"$lat"
-it_assert_eq 10000 "$joined" "every order's reservation found for the latency"
+it_assert_eq $((PIPE_RATE * 20)) "$joined" "every order's reservation found for the latency"
+if [ -n "${BENCH_PIPE_TRACE:-}" ]; then
+    psql -X -Atq -F ' ' "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 >"$TEST_ROOT/pipe_trace.txt" <<EOF
+CREATE TEMP TABLE sent (external_id text, sent_ms bigint);
+\copy sent FROM '$out.csv' WITH (FORMAT csv)
+SELECT to_char(s, 'HH24:MI:SS.MS'),
+       round(extract(epoch FROM ks - s)::numeric * 1000, 1), round(extract(epoch FROM kc - s)::numeric * 1000, 1),
+       round(extract(epoch FROM pc - s)::numeric * 1000, 1), round(extract(epoch FROM isx - s)::numeric * 1000, 1),
+       round(extract(epoch FROM ic - s)::numeric * 1000, 1),
+       count(*) OVER (PARTITION BY kx), count(*) OVER (PARTITION BY ix), kx, ix
+FROM (SELECT to_timestamp(s.sent_ms / 1000.0) AS s, k.created_at AS ks, pg_xact_commit_timestamp(k.xmin) AS kc,
+             pg_xact_commit_timestamp(p.xmin) AS pc, r.created_at AS isx,
+             pg_xact_commit_timestamp(i.xmin) AS ic, k.xmin::text AS kx, i.xmin::text AS ix
+      FROM sent s JOIN orders.intake_keys k ON k.source = 'pipe-latency' AND k.external_id = s.external_id
+      JOIN orders.outbox p ON p.correlation_id = k.order_id::text AND p.type = 'order.placed'
+      JOIN inventory.orders i ON i.order_id = k.order_id
+      JOIN inventory.outbox r ON r.correlation_id = k.order_id::text AND r.type = 'stock.reserved') t
+ORDER BY s;
+EOF
+    _pg_psql "$TEST_ROOT" "$TEST_PG_PORT" -c "LOAD 'auto_explain'" -c "ALTER SYSTEM RESET log_checkpoints" \
+        -c "ALTER SYSTEM RESET log_autovacuum_min_duration" \
+        -c "ALTER SYSTEM RESET log_min_duration_statement" -c "ALTER SYSTEM RESET log_lock_waits" \
+        -c "ALTER SYSTEM RESET session_preload_libraries" \
+        -c "ALTER SYSTEM RESET auto_explain.log_min_duration" \
+        -c "ALTER SYSTEM RESET auto_explain.sample_rate" -c "ALTER SYSTEM RESET auto_explain.log_analyze" \
+        -c "ALTER SYSTEM RESET auto_explain.log_triggers" \
+        -c "ALTER SYSTEM RESET auto_explain.log_nested_statements" \
+        -c "ALTER SYSTEM RESET log_line_prefix" -c "SELECT pg_reload_conf()" >/dev/null
+    if [ "$BENCH_PIPE_TRACE" = statements ]; then
+        # each sampled plan: its duration line, then its query's first line
+        tail -n +"$pipe_log_from" "$TEST_ROOT/pg/server.log" | awk '
+            /duration: [0-9.]+ ms  plan:/ { d = $(NF - 2); app = $5; next }
+            /Query Text:/ && d != "" { q = app " " substr($0, index($0, "Query Text:") + 12, 70)
+                n[q]++; t[q] += d; d = "" }
+            END { for (q in n) printf "%9.1f %6d %8.3f  %s\n", t[q], n[q], t[q] / n[q], q }' |
+            sort -rn | sed '1i\   ms sum  count  ms mean  session statement (sampled 1 in 50)' \
+            >"$TEST_ROOT/pipe_statements.txt"
+    fi
+fi
 figure "pipeline.reserved_ms.p50" "$p50"
 figure "pipeline.reserved_ms.p99" "$p99 (target <= 50)"
 figure "pipeline.reserved_ms.max" "$max"
 pipe_stop latency
+fi
