@@ -158,22 +158,42 @@ static db_status_t candidates_for(db_t *db, const char *region_key, bool locked,
     return status;
 }
 
+/* A region's candidates as assignment_choose and assignment_pick see them:
+ * the assignment lock taken first (so the cache may serve them), then from
+ * the cache or read now. Release with candidates_release. */
+typedef struct {
+    assign_candidate_t *items;
+    size_t count;
+    bool owned; /* read for this call only: candidates_release frees them */
+} region_candidates_t;
+
+static db_status_t candidates_take(order_app_t *app, db_t *db, const char *region_key,
+                                   region_candidates_t *out)
+{
+    bool locked = assignment_lock(app, db);
+    *out = (region_candidates_t){0};
+    return candidates_for(db, region_key, locked, &out->items, &out->count, &out->owned);
+}
+
+static void candidates_release(region_candidates_t *in_region)
+{
+    if (in_region->owned)
+        free(in_region->items);
+    *in_region = (region_candidates_t){0};
+}
+
 db_status_t assignment_choose(order_app_t *app, db_t *db, const char *region_key,
                               const char *customer_manager_id, char id_out[37])
 {
     id_out[0] = '\0';
-    bool locked = assignment_lock(app, db);
-    assign_candidate_t *candidates = NULL;
-    size_t count = 0;
-    bool owned = false;
-    db_status_t status = candidates_for(db, region_key, locked, &candidates, &count, &owned);
+    region_candidates_t in_region;
+    db_status_t status = candidates_take(app, db, region_key, &in_region);
     if (status != DB_OK)
         return status;
-    int chosen = assign_pick(candidates, count, customer_manager_id, NULL);
+    int chosen = assign_pick(in_region.items, in_region.count, customer_manager_id, NULL);
     if (chosen >= 0)
-        snprintf(id_out, 37, "%s", candidates[chosen].id);
-    if (owned)
-        free(candidates);
+        snprintf(id_out, 37, "%s", in_region.items[chosen].id);
+    candidates_release(&in_region);
     return DB_OK;
 }
 
@@ -187,13 +207,13 @@ db_status_t assignment_pick(order_app_t *app, db_t *db, const char *region_key,
                             manager_contact_t *contact)
 {
     contact->id[0] = '\0';
-    bool locked = assignment_lock(app, db);
-    assign_candidate_t *candidates = NULL;
-    size_t count = 0;
-    bool owned = false;
-    db_status_t status = candidates_for(db, region_key, locked, &candidates, &count, &owned);
+    region_candidates_t in_region;
+    db_status_t status = candidates_take(app, db, region_key, &in_region);
     if (status != DB_OK)
         return status;
+    assign_candidate_t *candidates = in_region.items;
+    size_t count = in_region.count;
+    bool owned = in_region.owned;
     /* a candidate the database refuses (full meanwhile, off shift) drops out */
     for (size_t round = 0; round < count; round++) {
         int chosen = assign_pick(candidates, count, customer_manager_id, exclude_id);
@@ -215,8 +235,7 @@ db_status_t assignment_pick(order_app_t *app, db_t *db, const char *region_key,
         if (taken)
             break;
     }
-    if (owned)
-        free(candidates);
+    candidates_release(&in_region);
     return status;
 }
 
