@@ -89,6 +89,28 @@ static void *open_publisher(void *ctx, const char *endpoint, bool *heard)
     return pub;
 }
 
+/* A packed envelope of one event of stream, with a fresh id and payload's
+ * bytes; caller frees *out. 0, or -1 when out of memory. */
+static int probe_envelope_pack(const char *stream, const char *type, uint64_t seq, uint64_t epoch,
+                               const char *correlation, uint8_t *payload, size_t payload_len,
+                               uint8_t **out, size_t *out_len)
+{
+    char event_id[UUID_TEXT_SIZE];
+    uuid_v4(event_id);
+    Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
+    env.event_id = event_id;
+    env.stream = pb_lend(stream);
+    env.seq = seq;
+    env.epoch = epoch;
+    env.type = pb_lend(type);
+    env.correlation_id = pb_lend(correlation);
+    env.occurred_at_ms = clock_now_ms();
+    env.schema_version = 1;
+    env.payload.data = payload;
+    env.payload.len = payload_len;
+    return envelope_pack_alloc(&env, out, out_len);
+}
+
 static int publish(void *ctx, char **argv, int argc)
 {
     const char *endpoint = argv[0], *topic = argv[1], *stream = argv[2];
@@ -103,27 +125,16 @@ static int publish(void *ctx, char **argv, int argc)
     bool heard = false;
     void *pub = open_publisher(ctx, endpoint, &heard);
     for (int64_t i = 0; i < count; i++) {
-        char event_id[UUID_TEXT_SIZE];
-        uuid_v4(event_id);
         Conveyor__KitTick tick = CONVEYOR__KIT_TICK__INIT;
         tick.n = (uint64_t)(seq ? seq + i : i + 1);
         tick.committed_at_us = clock_now_ms() * 1000;
         uint8_t payload[64];
         size_t payload_len = conveyor__kit_tick__pack(&tick, payload);
-        Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
-        env.event_id = event_id;
-        env.stream = pb_lend(stream);
-        env.seq = (uint64_t)(seq ? seq + i : 0);
-        env.epoch = (uint64_t)epoch;
-        env.type = pb_lend(slash + 1);
-        env.correlation_id = pb_lend(argc > 6 ? argv[6] : "probe");
-        env.occurred_at_ms = clock_now_ms();
-        env.schema_version = 1;
-        env.payload.data = payload;
-        env.payload.len = payload_len;
         uint8_t *envelope = NULL;
         size_t envelope_len = 0;
-        if (envelope_pack_alloc(&env, &envelope, &envelope_len) != 0)
+        if (probe_envelope_pack(stream, slash + 1, (uint64_t)(seq ? seq + i : 0), (uint64_t)epoch,
+                                argc > 6 ? argv[6] : "probe", payload, payload_len, &envelope,
+                                &envelope_len) != 0)
             return 1;
         zmq_send(pub, topic, strlen(topic), ZMQ_SNDMORE);
         zmq_send(pub, envelope, envelope_len, 0);
@@ -148,8 +159,6 @@ static int batch(void *ctx, char **argv, int argc)
     if (!frame)
         return 1;
     for (int64_t i = 0; i < count; i++) {
-        char event_id[UUID_TEXT_SIZE];
-        uuid_v4(event_id);
         uint8_t payload[64];
         size_t payload_len;
         if (heartbeat) {
@@ -162,20 +171,11 @@ static int batch(void *ctx, char **argv, int argc)
             tick.committed_at_us = clock_now_ms() * 1000;
             payload_len = conveyor__kit_tick__pack(&tick, payload);
         }
-        Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
-        env.event_id = event_id;
-        env.stream = pb_lend(i == count - 1 && strcmp(how, "mixed") == 0 ? "kitother" : stream);
-        env.seq = (uint64_t)(heartbeat ? seq : seq + i);
-        env.epoch = (uint64_t)epoch;
-        env.type = pb_lend(type);
-        env.correlation_id = pb_lend(correlation);
-        env.occurred_at_ms = clock_now_ms();
-        env.schema_version = 1;
-        env.payload.data = payload;
-        env.payload.len = payload_len;
         uint8_t *envelope = NULL;
         size_t envelope_len = 0;
-        if (envelope_pack_alloc(&env, &envelope, &envelope_len) != 0 ||
+        if (probe_envelope_pack(i == count - 1 && strcmp(how, "mixed") == 0 ? "kitother" : stream,
+                                type, (uint64_t)(heartbeat ? seq : seq + i), (uint64_t)epoch,
+                                correlation, payload, payload_len, &envelope, &envelope_len) != 0 ||
             bus_batch_add(frame, envelope, envelope_len) != 0)
             return 1;
         free(envelope);
