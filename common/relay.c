@@ -49,7 +49,12 @@
 #define STMT_OLDEST        "relay_oldest"
 #define STMT_PURGED        "relay_purged_through"
 
-#define PUB_HWM 100000
+/* Messages queued toward busd before the PUB socket drops them (consumers
+ * then take the events by replay). Most are batch frames of up to 256
+ * events and 256 KiB, so 1,000 of them hold up to ~256,000 events and at
+ * most 256 MiB: a busd that stops reading cannot make a relay take
+ * gigabytes (100,000 frames of 256 KiB would be 25 GiB). */
+#define PUB_HWM 1000
 
 struct relay {
     relay_config_t config;
