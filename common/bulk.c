@@ -41,14 +41,21 @@ static void bulk_destroy(db_deferred_t *self)
 /* The rows as COPY's binary input: the signature, flags and header
  * extension, then per row the field count and each column's next element,
  * then -1. Caller frees *data_out. -1 on out of memory or damaged arrays. */
-static int copy_data(const bulk_t *bulk, uint8_t **data_out, size_t *len_out)
+static int copy_data(const bulk_t *bulk, const pg_array_t *extra, int extra_count,
+                     uint8_t **data_out, size_t *len_out)
 {
     static const uint8_t header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
-    int columns = bulk->spec->column_count;
-    size_t len = sizeof header + 2 + (size_t)bulk->rows * 2;
-    size_t at[BULK_COLUMNS_MAX] = {0};
+    int own = bulk->spec->column_count;
+    int columns = own + extra_count;
+    if (extra_count < 0 || columns > 2 * BULK_COLUMNS_MAX)
+        return -1;
+    const pg_array_t *column_of[2 * BULK_COLUMNS_MAX];
     for (int i = 0; i < columns; i++)
-        len += bulk->columns[i].body_len;
+        column_of[i] = i < own ? &bulk->columns[i] : &extra[i - own];
+    size_t len = sizeof header + 2 + (size_t)bulk->rows * 2;
+    size_t at[2 * BULK_COLUMNS_MAX] = {0};
+    for (int i = 0; i < columns; i++)
+        len += column_of[i]->body_len;
     uint8_t *data = malloc(len);
     if (!data)
         return -1;
@@ -59,7 +66,7 @@ static int copy_data(const bulk_t *bulk, uint8_t **data_out, size_t *len_out)
         memcpy(data + out, &field_count, 2);
         out += 2;
         for (int i = 0; i < columns; i++) {
-            const pg_array_t *column = &bulk->columns[i];
+            const pg_array_t *column = column_of[i];
             uint32_t be_len;
             if (at[i] + 4 > column->body_len)
                 goto damaged;
@@ -84,16 +91,24 @@ damaged:
     return -1;
 }
 
-static db_status_t bulk_copy(db_t *db, bulk_t *bulk)
+db_status_t bulk_copy_in(db_t *db, bulk_t *bulk, const char *copy_sql, const pg_array_t *extra,
+                         int extra_count)
 {
+    for (int i = 0; i < extra_count; i++) {
+        if (extra[i].count != bulk->rows) {
+            log_error("a bulk COPY's extra column is short", LF_STR("statement", bulk->spec->stmt),
+                      LF_INT("column", bulk->spec->column_count + i), LF_ERR("bug_bulk_row"));
+            return DB_ERROR;
+        }
+    }
     uint8_t *data = NULL;
     size_t len = 0;
-    if (copy_data(bulk, &data, &len) != 0) {
+    if (copy_data(bulk, extra, extra_count, &data, &len) != 0) {
         log_error("could not build a bulk COPY", LF_STR("statement", bulk->spec->stmt),
                   LF_ERR("out_of_memory"));
         return DB_ERROR;
     }
-    db_status_t status = db_copy_in(db, bulk->spec->copy, data, len);
+    db_status_t status = db_copy_in(db, copy_sql, data, len);
     free(data);
     return status;
 }
@@ -103,30 +118,37 @@ static db_status_t bulk_flush(db_t *db, db_deferred_t *self)
     bulk_t *bulk = (bulk_t *)self;
     if (bulk->rows == 0)
         return DB_OK;
-    if (bulk->spec->copy) {
-        db_status_t copied = bulk_copy(db, bulk);
-        bulk_discard(self);
-        return copied;
-    }
+    db_status_t status;
+    if (bulk->spec->flush)
+        status = bulk->spec->flush(db, bulk);
+    else if (bulk->spec->copy)
+        status = bulk_copy_in(db, bulk, bulk->spec->copy, NULL, 0);
+    else
+        status = bulk_run_statement(db, bulk);
+    bulk_discard(self);
+    return status;
+}
+
+int32_t bulk_rows(const bulk_t *bulk)
+{
+    return bulk->rows;
+}
+
+db_status_t bulk_run_statement(db_t *db, bulk_t *bulk)
+{
     db_params_t params;
     db_params_init(&params);
-    db_status_t status = DB_OK;
     for (int i = 0; i < bulk->spec->column_count; i++) {
         const uint8_t *wire = NULL;
         size_t len = 0;
-        if (pg_array_wire(&bulk->columns[i], &wire, &len) != 0) {
-            status = DB_ERROR;
-            goto done;
-        }
+        if (pg_array_wire(&bulk->columns[i], &wire, &len) != 0)
+            return DB_ERROR;
         db_param_bytes(&params, wire, len);
     }
     const char *stmt = bulk->spec->stmt;
     if (bulk->spec->stmt_at_commit && db_committing(db))
         stmt = bulk->spec->stmt_at_commit;
-    status = db_run(db, stmt, &params, NULL);
-done:
-    bulk_discard(self);
-    return status;
+    return db_run(db, stmt, &params, NULL);
 }
 
 bulk_t *bulk_of(db_t *db, const bulk_spec_t *spec)

@@ -36,6 +36,8 @@
 
 #define BULK_COLUMNS_MAX 16
 
+typedef struct bulk bulk_t;
+
 typedef struct {
     const char *stmt; /* prepared statement name */
     const char *sql;  /* takes one array parameter per column, in order */
@@ -47,9 +49,12 @@ typedef struct {
      * (the rows are then the last work before COMMIT), same parameters */
     const char *stmt_at_commit;
     const char *sql_at_commit;
+    /* optional: flushes the rows itself, in place of the statement (or
+     * COPY) above, by bulk_run_statement or bulk_copy_in as it sees fit
+     * (the outbox: COPY for a big batch it can number itself); the rows
+     * are forgotten afterwards, whatever it returns */
+    db_status_t (*flush)(db_t *db, bulk_t *bulk);
 } bulk_spec_t;
-
-typedef struct bulk bulk_t;
 
 /* The session's collector for spec (created and registered on first use;
  * the spec is borrowed and must outlive the session). Borrowed; NULL on
@@ -65,5 +70,18 @@ db_status_t bulk_row_done(db_t *db, bulk_t *bulk);
 
 /* Forgets the row being added (after a failed pg_array_add). */
 void bulk_row_abandon(bulk_t *bulk);
+
+/* For a spec's .flush: the complete rows collected. */
+int32_t bulk_rows(const bulk_t *bulk);
+
+/* For a spec's .flush: runs the spec's statement (.sql, or .sql_at_commit
+ * when db_commit flushes) with the columns' arrays. */
+db_status_t bulk_run_statement(db_t *db, bulk_t *bulk);
+
+/* For a spec's .flush: inserts the rows by copy_sql (COPY ... FROM STDIN
+ * (FORMAT binary)), each row's fields being its columns' values, then the
+ * extra arrays' (extra_count of them, bulk_rows elements each, borrowed). */
+db_status_t bulk_copy_in(db_t *db, bulk_t *bulk, const char *copy_sql, const pg_array_t *extra,
+                         int extra_count);
 
 #endif

@@ -11,10 +11,13 @@
  * outbox_insert (kit migrations 002-004, 006) numbers a big transaction's
  * events under the stream's counter row lock, held to COMMIT, and a small
  * one's when db_commit flushes them and the lock is free: one more reason
- * for them to come last.
+ * for them to come last. A big batch of one stream with no caused event
+ * goes in by COPY instead, its seqs reserved just before by
+ * outbox_reserve under the same lock (migration 010; outbox_flush).
  */
 #include "common/outbox.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +39,15 @@ enum {
     COL_COUNT
 };
 
+/* A batch this big of one stream, none of it caused, goes in by COPY
+ * numbered here (migration 010); smaller ones and caused ones by
+ * outbox_insert. The same threshold as outbox_insert's numbering at
+ * insert (006): below it a transaction not at its commit leaves its
+ * events unnumbered, without the counter row's lock. */
+#define OUTBOX_COPY_MIN 64
+
+static db_status_t outbox_flush(db_t *db, bulk_t *rows);
+
 static const bulk_spec_t outbox_spec = {
     .stmt = "outbox_insert",
     /* numbered as they are inserted when there are many (common/migrations/004) */
@@ -50,7 +62,100 @@ static const bulk_spec_t outbox_spec = {
     .stmt_at_commit = "outbox_insert_at_commit",
     .sql_at_commit = "SELECT outbox_insert($1::uuid[], $2::text[], $3::text[], $4::text[], "
                      "$5::text[], $6::int4[], $7::int8[], $8::bytea[], true)",
+    .flush = outbox_flush,
 };
+
+#define OUTBOX_RESERVE_STMT "outbox_reserve"
+#define OUTBOX_RESERVE_SQL  "SELECT stream_epoch, base_seq FROM outbox_reserve($1, $2)"
+#define OUTBOX_COPY_SQL                                                                            \
+    "COPY outbox (event_id, stream, type, correlation_id, causation_id, schema_version, "          \
+    "occurred_at_ms, payload, epoch, seq) FROM STDIN (FORMAT binary)"
+
+/* The array's elements (int32 length + bytes each, pgarray.h) one after
+ * another: the first's bytes (stream_out, its length) and whether every
+ * other one has the same; or whether every one is empty (first NULL). */
+static bool elements_all(const pg_array_t *array, const uint8_t **first_out, size_t *first_len_out,
+                         bool empty)
+{
+    const uint8_t *first = NULL;
+    uint32_t first_len = 0;
+    for (size_t at = 0; at < array->body_len;) {
+        uint32_t be_len;
+        if (at + 4 > array->body_len)
+            return false;
+        memcpy(&be_len, array->body + at, 4);
+        uint32_t len = ntohl(be_len);
+        if (len == UINT32_MAX || at + 4 + len > array->body_len)
+            return false; /* a NULL, or damaged */
+        const uint8_t *value = array->body + at + 4;
+        if (empty ? len != 0 : first && (len != first_len || memcmp(value, first, len) != 0))
+            return false;
+        if (!first) {
+            first = value;
+            first_len = len;
+        }
+        at += 4 + len;
+    }
+    if (first_out) {
+        *first_out = first;
+        *first_len_out = first_len;
+    }
+    return first != NULL;
+}
+
+/* The flush of a transaction's appended events: a big batch of one stream
+ * with no caused event by outbox_reserve (the stream's counter row locked
+ * to COMMIT, n seqs reserved) then COPY of the rows numbered base+1..base+n
+ * in append order (issue 15 item 2: no unnest executor work per row);
+ * anything else by outbox_insert. A COPY that fails fails the transaction,
+ * and the reservation is rolled back with it. */
+static db_status_t outbox_flush(db_t *db, bulk_t *rows)
+{
+    int32_t n = bulk_rows(rows);
+    const uint8_t *stream = NULL;
+    size_t stream_len = 0;
+    char stream_text[BUS_TOPIC_MAX + 1];
+    if (n < OUTBOX_COPY_MIN || !elements_all(bulk_column(rows, COL_CAUSATION), NULL, NULL, true) ||
+        !elements_all(bulk_column(rows, COL_STREAM), &stream, &stream_len, false) ||
+        stream_len >= sizeof stream_text)
+        return bulk_run_statement(db, rows);
+    memcpy(stream_text, stream, stream_len);
+    stream_text[stream_len] = '\0';
+    if (db_prepare(db, OUTBOX_RESERVE_STMT, OUTBOX_RESERVE_SQL) != 0)
+        return DB_ERROR;
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, stream_text);
+    db_param_i64(&params, n);
+    PGresult *res = NULL;
+    db_status_t status = db_run(db, OUTBOX_RESERVE_STMT, &params, &res);
+    if (status != DB_OK)
+        return status;
+    int64_t epoch = 0, base = -1;
+    if (db_get_i64(res, 0, 0, &epoch) != 0 || db_get_i64(res, 0, 1, &base) != 0 || epoch <= 0 ||
+        base < 0) {
+        PQclear(res);
+        log_error("outbox_reserve answered no seqs", LF_STR("stream", stream_text),
+                  LF_ERR("outbox_reserve"));
+        return DB_ERROR;
+    }
+    PQclear(res);
+    pg_array_t numbers[2];
+    pg_array_init(&numbers[0], PG_OID_INT8);
+    pg_array_init(&numbers[1], PG_OID_INT8);
+    status = DB_OK;
+    for (int32_t i = 0; status == DB_OK && i < n; i++)
+        if (pg_array_add_i64(&numbers[0], epoch) != 0 ||
+            pg_array_add_i64(&numbers[1], base + 1 + i) != 0)
+            status = DB_ERROR;
+    if (status == DB_OK)
+        status = bulk_copy_in(db, rows, OUTBOX_COPY_SQL, numbers, 2);
+    else
+        log_error("out of memory numbering events", LF_ERR("out_of_memory"));
+    pg_array_release(&numbers[0]);
+    pg_array_release(&numbers[1]);
+    return status;
+}
 
 int outbox_prepare(db_t *db)
 {

@@ -17,6 +17,18 @@
  * every field unpacks to what was stored, and refuses rows that are not
  * numbered or whose type cannot make a topic; outbox_append refuses such a
  * type in the first place (its row would never be published).
+ *
+ * A big batch of one stream with no caused event goes in by COPY, its seqs
+ * reserved by outbox_reserve (migration 010), and proves: it is numbered
+ * contiguously after the rows already committed, the one committed
+ * unnumbered first, every field stored as given, in append order; a big
+ * batch with a caused event (or of two streams) still goes through
+ * outbox_insert and dedups; a COPY batch rolled back, or whose COPY fails,
+ * leaves no gap; a new database identity starts a new epoch at seq 1; two
+ * producers committing big and small batches at once commit in seq order
+ * (a reader never sees a numbered seq before a smaller one), each
+ * producer's events numbered in its commit order, no seq skipped or given
+ * twice, nothing of a rolled-back batch kept.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +41,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -42,7 +55,8 @@
 
 static const char *base_url;
 static char schema[64];
-static db_t *db; /* the producer's session, inside the schema */
+static char url[1024]; /* the schema's, for the sessions of concurrent producers */
+static db_t *db;       /* the producer's session, inside the schema */
 
 /* --- helpers ------------------------------------------------------------------ */
 
@@ -89,7 +103,6 @@ static int group_setup(void **state)
     (void)state;
     log_init("test_outbox", LOG_WARN);
     snprintf(schema, sizeof schema, "t_outbox_%d", (int)getpid());
-    char url[1024];
     int n;
     if (strstr(base_url, "://"))
         n = snprintf(url, sizeof url, "%s%coptions=-csearch_path%%3D%s", base_url,
@@ -107,6 +120,9 @@ static int group_setup(void **state)
         return -1;
     const migration_set_t *sets[] = {&kit_migrations};
     if (migrate_run(db, schema, sets, 1) != 0)
+        return -1;
+    /* which outbox function a flush called: pg_stat_xact_user_functions */
+    if (db_run_sql(db, "SET track_functions = 'pl'", NULL, NULL) != DB_OK)
         return -1;
     return outbox_prepare(db);
 }
@@ -126,6 +142,7 @@ static int group_teardown(void **state)
 static int empty_outbox(void **state)
 {
     (void)state;
+    db_rollback(db); /* what a failed test left open, and its locks */
     return db_run_sql(db, "DELETE FROM outbox; DELETE FROM outbox_streams", NULL, NULL) == DB_OK
                ? 0
                : -1;
@@ -481,6 +498,400 @@ static void test_row_envelope_refuses_damaged_rows(void **state)
     free(text);
 }
 
+/* --- big batches by COPY (migration 010) -------------------------------------- */
+
+static void sql_ok(db_t *session, const char *sql)
+{
+    if (db_run_sql(session, sql, NULL, NULL) != DB_OK)
+        fail_msg("%s: %s", sql, db_errmsg(session));
+}
+
+/* The first column of the first row of sql, a number. */
+static int64_t sql_i64(db_t *session, const char *sql)
+{
+    PGresult *res = NULL;
+    if (db_run_sql(session, sql, NULL, &res) != DB_OK)
+        fail_msg("%s: %s", sql, db_errmsg(session));
+    int64_t value = -1;
+    assert_int_equal(PQntuples(res), 1);
+    assert_int_equal(db_get_i64(res, 0, 0, &value), 0);
+    PQclear(res);
+    return value;
+}
+
+/* Appends n events of stream (type order.placed, payload "<tag>.<i>", i
+ * from 0) to the open transaction of session. */
+static void append_tagged(db_t *session, const char *stream, const char *tag, int n)
+{
+    outbox_meta_t meta = {.stream = stream, .type = "order.placed"};
+    for (int i = 0; i < n; i++) {
+        char payload[64];
+        int len = snprintf(payload, sizeof payload, "%s.%d", tag, i);
+        db_status_t status = outbox_append(session, &meta, payload, (size_t)len, NULL);
+        if (status != DB_OK)
+            fail_msg("outbox_append: %d %s", status, db_errmsg(session));
+    }
+}
+
+static void commit_tagged(const char *stream, const char *tag, int n)
+{
+    assert_int_equal(db_begin(db), DB_OK);
+    append_tagged(db, stream, tag, n);
+    if (db_commit(db) != DB_OK)
+        fail_msg("commit: %s", db_errmsg(db));
+}
+
+/* How many times the session has called the schema's function, as its
+ * pending statistics say (track_functions: group_setup): the transaction's
+ * calls and those of earlier ones not yet reported, which do not change
+ * inside a transaction, so that the difference of two readings in one
+ * transaction is the calls made in between. */
+static int64_t calls_so_far(const char *function)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
+             " WHERE schemaname = current_schema() AND funcname = '%s'",
+             function);
+    return sql_i64(db, sql);
+}
+
+/* The rows of tag whose seq is not base + 1 + their index (0 when the
+ * batch is numbered base+1.. in append order). */
+static int64_t misnumbered(const char *tag, int64_t base)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE convert_from(payload, 'UTF8') LIKE '%s.%%'"
+             " AND seq IS DISTINCT FROM %lld + 1"
+             " + split_part(convert_from(payload, 'UTF8'), '.', 2)::int",
+             tag, (long long)base);
+    return sql_i64(db, sql);
+}
+
+static void test_big_batch_is_copied_after_committed_rows(void **state)
+{
+    (void)state;
+    /* two events committed alone, numbered 1 and 2 at their commit, and one
+     * committed unnumbered (a small transaction's while another numbered) */
+    commit_tagged("order", "alone", 2);
+    sql_ok(db, "INSERT INTO outbox (event_id, stream, type, occurred_at_ms, payload)"
+               " VALUES (gen_random_uuid(), 'order', 'order.placed', 1, 'pending')");
+
+    assert_int_equal(db_begin(db), DB_OK);
+    int64_t reserves = calls_so_far("outbox_reserve"), inserts = calls_so_far("outbox_insert");
+    outbox_meta_t meta = {.stream = "order",
+                          .type = "order.shipped",
+                          .correlation_id = "order-20",
+                          .schema_version = 4,
+                          .occurred_at_ms = 1795341600999LL};
+    char last_id[UUID_TEXT_SIZE] = "";
+    for (int i = 0; i < 100; i++) {
+        char payload[32];
+        int len = snprintf(payload, sizeof payload, "big.%d", i);
+        assert_int_equal(outbox_append(db, &meta, payload, (size_t)len, last_id), DB_OK);
+    }
+    /* a savepoint flushes the batch: by outbox_reserve and COPY */
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(calls_so_far("outbox_reserve") - reserves, 1);
+    assert_int_equal(calls_so_far("outbox_insert") - inserts, 0);
+    assert_int_equal(db_commit(db), DB_OK);
+
+    assert_int_equal(outbox_rows(), 103);
+    assert_int_equal(sql_i64(db, "SELECT seq FROM outbox WHERE payload = 'pending'"), 3);
+    assert_int_equal(misnumbered("alone", 0), 0);
+    assert_int_equal(misnumbered("big", 3), 0);
+    /* every field as given, in the stream's epoch */
+    assert_int_equal(sql_i64(db, "SELECT count(*) FROM outbox o JOIN outbox_streams s USING"
+                                 " (stream) WHERE o.epoch = s.epoch AND o.type = 'order.shipped'"
+                                 " AND o.correlation_id = 'order-20' AND o.causation_id = ''"
+                                 " AND o.schema_version = 4 AND o.occurred_at_ms = 1795341600999"
+                                 " AND convert_from(o.payload, 'UTF8') LIKE 'big.%'"),
+                     100);
+    assert_int_equal(count_where_event(last_id), 1);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, last_id);
+    PGresult *res = NULL;
+    assert_int_equal(db_run_sql(db,
+                                "SELECT seq, convert_from(payload, 'UTF8') FROM outbox"
+                                " WHERE event_id = $1::uuid",
+                                &params, &res),
+                     DB_OK);
+    assert_string_equal(db_value(res, 0, 0), "103");
+    assert_string_equal(db_value(res, 0, 1), "big.99");
+    PQclear(res);
+    assert_int_equal(sql_i64(db, "SELECT last_seq FROM outbox_streams WHERE stream = 'order'"),
+                     103);
+    /* the next small transaction follows */
+    commit_tagged("order", "after", 1);
+    assert_int_equal(misnumbered("after", 103), 0);
+}
+
+static void test_big_batch_with_a_caused_event_dedups(void **state)
+{
+    (void)state;
+    char cause[UUID_TEXT_SIZE], first[UUID_TEXT_SIZE], again[UUID_TEXT_SIZE];
+    assert_int_equal(uuid_v4(cause), 0);
+    outbox_meta_t caused = {.stream = "inventory", .type = "stock.reserved", .causation_id = cause};
+    append_committed(&caused, "first", 5, first);
+
+    /* 99 root events and the caused one again: by outbox_insert, which
+     * stores the caused one once, as first written */
+    assert_int_equal(db_begin(db), DB_OK);
+    int64_t reserves = calls_so_far("outbox_reserve"), inserts = calls_so_far("outbox_insert");
+    append_tagged(db, "inventory", "root", 50);
+    assert_int_equal(outbox_append(db, &caused, "again", 5, again), DB_OK);
+    outbox_meta_t root = {.stream = "inventory", .type = "order.placed"};
+    for (int i = 50; i < 99; i++) {
+        char payload[32];
+        int len = snprintf(payload, sizeof payload, "root.%d", i);
+        assert_int_equal(outbox_append(db, &root, payload, (size_t)len, NULL), DB_OK);
+    }
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(calls_so_far("outbox_reserve") - reserves, 0);
+    assert_true(calls_so_far("outbox_insert") - inserts >= 1);
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_string_equal(again, first);
+    assert_int_equal(count_where_event(first), 1);
+    assert_int_equal(outbox_rows(), 100);
+    assert_int_equal(sql_i64(db, "SELECT seq FROM outbox WHERE payload = 'first'"), 1);
+    assert_int_equal(misnumbered("root", 1), 0);
+    assert_int_equal(sql_i64(db, "SELECT last_seq FROM outbox_streams WHERE stream = 'inventory'"),
+                     100);
+
+    /* a big batch of two streams goes by outbox_insert too */
+    assert_int_equal(db_begin(db), DB_OK);
+    reserves = calls_so_far("outbox_reserve");
+    inserts = calls_so_far("outbox_insert");
+    append_tagged(db, "inventory", "inv", 60);
+    append_tagged(db, "order", "ord", 40);
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(calls_so_far("outbox_reserve") - reserves, 0);
+    assert_true(calls_so_far("outbox_insert") - inserts >= 1);
+    assert_int_equal(db_commit(db), DB_OK);
+    assert_int_equal(misnumbered("inv", 100), 0);
+    assert_int_equal(misnumbered("ord", 0), 0);
+}
+
+static void test_copy_batch_rolled_back_leaves_no_gap(void **state)
+{
+    (void)state;
+    commit_tagged("order", "one", 100);
+    /* seqs 101-200 reserved and copied, then rolled back */
+    assert_int_equal(db_begin(db), DB_OK);
+    int64_t reserves = calls_so_far("outbox_reserve"), inserts = calls_so_far("outbox_insert");
+    append_tagged(db, "order", "gone", 100);
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(calls_so_far("outbox_reserve") - reserves, 1);
+    assert_int_equal(calls_so_far("outbox_insert") - inserts, 0);
+    assert_int_equal(sql_i64(db, "SELECT max(seq) FROM outbox"), 200);
+    db_rollback(db);
+    /* a COPY that fails fails the commit, its reservation with it */
+    sql_ok(db, "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$"
+               " BEGIN IF NEW.type = 'test.poison' THEN RAISE EXCEPTION 'poison'; END IF;"
+               " RETURN NEW; END $$;"
+               " CREATE TRIGGER refuse_poison BEFORE INSERT ON outbox"
+               " FOR EACH ROW EXECUTE FUNCTION refuse_poison()");
+    assert_int_equal(db_begin(db), DB_OK);
+    append_tagged(db, "order", "poisoned", 99);
+    outbox_meta_t poison = {.stream = "order", .type = "test.poison"};
+    assert_int_equal(outbox_append(db, &poison, "poisoned.99", 11, NULL), DB_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    log_set_output(out);
+    db_status_t poisoned = db_commit(db);
+    log_set_output(NULL);
+    fclose(out);
+    free(text);
+    db_rollback(db);
+    sql_ok(db, "DROP TRIGGER refuse_poison ON outbox; DROP FUNCTION refuse_poison()");
+    assert_int_not_equal(poisoned, DB_OK);
+
+    commit_tagged("order", "two", 100);
+    assert_int_equal(outbox_rows(), 200);
+    assert_int_equal(misnumbered("one", 0), 0);
+    assert_int_equal(misnumbered("two", 100), 0);
+    assert_int_equal(sql_i64(db, "SELECT last_seq FROM outbox_streams WHERE stream = 'order'"),
+                     200);
+}
+
+static void test_identity_change_starts_a_new_epoch_by_reserve(void **state)
+{
+    (void)state;
+    commit_tagged("order", "old", 100);
+    int64_t old_epoch = sql_i64(db, "SELECT epoch FROM outbox_streams WHERE stream = 'order'");
+    /* the database was restored or failed over */
+    sql_ok(db, "UPDATE outbox_streams SET system_identifier = 'other'");
+    assert_int_equal(db_begin(db), DB_OK);
+    int64_t reserves = calls_so_far("outbox_reserve"), inserts = calls_so_far("outbox_insert");
+    append_tagged(db, "order", "new", 100);
+    assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    assert_int_equal(calls_so_far("outbox_reserve") - reserves, 1);
+    assert_int_equal(calls_so_far("outbox_insert") - inserts, 0);
+    assert_int_equal(db_commit(db), DB_OK);
+
+    int64_t new_epoch = sql_i64(db, "SELECT epoch FROM outbox_streams WHERE stream = 'order'");
+    assert_true(new_epoch > old_epoch);
+    assert_int_equal(misnumbered("new", 0), 0);
+    assert_int_equal(misnumbered("old", 0), 0);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE epoch = %lld"
+             " AND convert_from(payload, 'UTF8') LIKE 'new.%%'",
+             (long long)new_epoch);
+    assert_int_equal(sql_i64(db, sql), 100);
+    assert_int_equal(sql_i64(db, "SELECT count(*) FROM outbox_streams s, pg_control_system() c"
+                                 " WHERE s.stream = 'order' AND s.last_seq = 100"
+                                 " AND s.published_seq = 0 AND s.purged_through = 0"
+                                 " AND s.system_identifier = c.system_identifier::text"),
+                     1);
+}
+
+/* --- two producers at once ---------------------------------------------------- */
+
+#define PRODUCER_TXS 40
+
+typedef struct {
+    int id;
+    int64_t committed; /* events of committed transactions */
+    int failures;
+    char error[256];
+} producer_t;
+
+typedef struct {
+    int stop;
+    int64_t looks;
+    int64_t out_of_order; /* snapshots where the numbered seqs were not 1..n */
+    char seen[128];
+} watcher_t;
+
+/* PRODUCER_TXS transactions of stream order, big (64-263 events: COPY) and
+ * small (1-5) in turn, every fourth big one rolled back after its COPY;
+ * payloads "<producer>.<tx>.<i>". */
+static void *produce(void *arg)
+{
+    producer_t *self = arg;
+    db_t *session = db_new(url, "test_outbox_producer");
+    if (!session || outbox_prepare(session) != 0) {
+        self->failures++;
+        snprintf(self->error, sizeof self->error, "no session");
+        db_destroy(&session);
+        return NULL;
+    }
+    outbox_meta_t meta = {.stream = "order", .type = "order.placed"};
+    for (int t = 0; t < PRODUCER_TXS; t++) {
+        int n = t % 2 == 0 ? 64 + (t * 37 + self->id * 11) % 200 : 1 + t % 5;
+        db_status_t status = db_begin(session);
+        for (int i = 0; status == DB_OK && i < n; i++) {
+            char payload[64];
+            int len = snprintf(payload, sizeof payload, "%d.%d.%d", self->id, t, i);
+            status = outbox_append(session, &meta, payload, (size_t)len, NULL);
+        }
+        if (status == DB_OK && t % 8 == 6) {
+            status = db_savepoint(session, "flushed");
+            db_rollback(session);
+            if (status == DB_OK)
+                continue;
+        } else if (status == DB_OK) {
+            status = db_commit(session);
+        }
+        if (status != DB_OK) {
+            if (!self->failures++)
+                snprintf(self->error, sizeof self->error, "tx %d: %s", t, db_errmsg(session));
+            db_rollback(session);
+        } else {
+            self->committed += n;
+        }
+    }
+    db_destroy(&session);
+    return NULL;
+}
+
+/* Reads the numbered seqs of stream order again and again until told to
+ * stop: every snapshot must show 1..n, each once. */
+static void *watch(void *arg)
+{
+    watcher_t *self = arg;
+    db_t *session = db_new(url, "test_outbox_watcher");
+    while (session && !__atomic_load_n(&self->stop, __ATOMIC_ACQUIRE)) {
+        PGresult *res = NULL;
+        if (db_run_sql(session,
+                       "SELECT count(seq), coalesce(max(seq), 0), count(DISTINCT seq)"
+                       " FROM outbox WHERE stream = 'order' AND seq IS NOT NULL",
+                       NULL, &res) != DB_OK)
+            break;
+        int64_t count = 0, max = 0, distinct = 0;
+        if (db_get_i64(res, 0, 0, &count) != 0 || db_get_i64(res, 0, 1, &max) != 0 ||
+            db_get_i64(res, 0, 2, &distinct) != 0 || count != max || distinct != count) {
+            if (!self->out_of_order++)
+                snprintf(self->seen, sizeof self->seen, "count %lld, max %lld, distinct %lld",
+                         (long long)count, (long long)max, (long long)distinct);
+        }
+        PQclear(res);
+        self->looks++;
+        usleep(500);
+    }
+    db_destroy(&session);
+    return NULL;
+}
+
+static void test_concurrent_producers_commit_in_seq_order(void **state)
+{
+    (void)state;
+    producer_t producers[2] = {{.id = 1}, {.id = 2}};
+    watcher_t watcher = {0};
+    pthread_t threads[2], watcher_thread;
+    assert_int_equal(pthread_create(&watcher_thread, NULL, watch, &watcher), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, produce, &producers[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    /* the last small transactions' events may wait unnumbered for the next
+     * numbering: a last big batch numbers them, before its own */
+    commit_tagged("order", "9.0", 100);
+    __atomic_store_n(&watcher.stop, 1, __ATOMIC_RELEASE);
+    assert_int_equal(pthread_join(watcher_thread, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        if (producers[i].failures)
+            fail_msg("producer %d: %d failed, first %s", producers[i].id, producers[i].failures,
+                     producers[i].error);
+    if (watcher.out_of_order)
+        fail_msg("%lld of %lld snapshots saw seqs out of commit order, first %s",
+                 (long long)watcher.out_of_order, (long long)watcher.looks, watcher.seen);
+    assert_true(watcher.looks > 0);
+
+    int64_t total = producers[0].committed + producers[1].committed + 100;
+    assert_int_equal(outbox_rows(), total);
+    /* every event numbered, 1..total, each seq once */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox_streams s WHERE s.stream = 'order' AND s.last_seq = %lld"
+             " AND (SELECT count(DISTINCT seq) FROM outbox) = %lld"
+             " AND (SELECT max(seq) FROM outbox) = %lld",
+             (long long)total, (long long)total, (long long)total);
+    assert_int_equal(sql_i64(db, sql), 1);
+    /* nothing of a rolled-back transaction */
+    assert_int_equal(sql_i64(db, "SELECT count(*) FROM outbox WHERE split_part("
+                                 "convert_from(payload, 'UTF8'), '.', 2)::int % 8 = 6"
+                                 " AND convert_from(payload, 'UTF8') NOT LIKE '9.%'"),
+                     0);
+    /* each producer's events numbered in the order it committed them */
+    assert_int_equal(sql_i64(db, "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (PARTITION BY"
+                                 " split_part(p, '.', 1) ORDER BY split_part(p, '.', 2)::int,"
+                                 " split_part(p, '.', 3)::int) AS prev FROM (SELECT seq,"
+                                 " convert_from(payload, 'UTF8') AS p FROM outbox) x) y"
+                                 " WHERE prev >= seq"),
+                     0);
+    /* and the two producers' transactions did interleave */
+    assert_true(sql_i64(db, "SELECT count(*) FROM (SELECT split_part(convert_from(payload,"
+                            " 'UTF8'), '.', 1) AS p, lag(split_part(convert_from(payload,"
+                            " 'UTF8'), '.', 1)) OVER (ORDER BY seq) AS prev FROM outbox) x"
+                            " WHERE p <> prev") > 4);
+}
+
 int main(void)
 {
     base_url = getenv("TEST_DATABASE_URL");
@@ -497,6 +908,11 @@ int main(void)
         OUTBOX_TEST(test_protobuf_payload_is_packed),
         OUTBOX_TEST(test_row_envelope_round_trips),
         OUTBOX_TEST(test_row_envelope_refuses_damaged_rows),
+        OUTBOX_TEST(test_big_batch_is_copied_after_committed_rows),
+        OUTBOX_TEST(test_big_batch_with_a_caused_event_dedups),
+        OUTBOX_TEST(test_copy_batch_rolled_back_leaves_no_gap),
+        OUTBOX_TEST(test_identity_change_starts_a_new_epoch_by_reserve),
+        OUTBOX_TEST(test_concurrent_producers_commit_in_seq_order),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
