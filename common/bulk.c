@@ -66,18 +66,14 @@ static int copy_data(const bulk_t *bulk, const pg_array_t *extra, int extra_coun
         memcpy(data + out, &field_count, 2);
         out += 2;
         for (int i = 0; i < columns; i++) {
+            /* COPY's field is the element as the array holds it: length, bytes */
             const pg_array_t *column = column_of[i];
-            uint32_t be_len;
-            if (at[i] + 4 > column->body_len)
+            size_t start = at[i], value_len = 0;
+            const uint8_t *value = NULL;
+            if (pg_array_next(column, &at[i], &value, &value_len) != 1)
                 goto damaged;
-            memcpy(&be_len, column->body + at[i], 4);
-            int32_t value_len = (int32_t)ntohl(be_len);
-            size_t field = 4 + (value_len > 0 ? (size_t)value_len : 0);
-            if (value_len < -1 || at[i] + field > column->body_len)
-                goto damaged;
-            memcpy(data + out, column->body + at[i], field);
-            out += field;
-            at[i] += field;
+            memcpy(data + out, column->body + start, at[i] - start);
+            out += at[i] - start;
         }
     }
     static const uint8_t trailer[2] = {0xff, 0xff};

@@ -17,7 +17,6 @@
  */
 #include "common/outbox.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,36 +70,25 @@ static const bulk_spec_t outbox_spec = {
     "COPY outbox (event_id, stream, type, correlation_id, causation_id, schema_version, "          \
     "occurred_at_ms, payload, epoch, seq) FROM STDIN (FORMAT binary)"
 
-/* The array's elements (int32 length + bytes each, pgarray.h) one after
- * another: the first's bytes (stream_out, its length) and whether every
- * other one has the same; or whether every one is empty (first NULL). */
-static bool elements_all(const pg_array_t *array, const uint8_t **first_out, size_t *first_len_out,
-                         bool empty)
+/* Whether the array has elements and all of them are the same bytes (none
+ * NULL); *first_out and *first_len_out are those bytes. */
+static bool elements_all_equal(const pg_array_t *array, const uint8_t **first_out,
+                               size_t *first_len_out)
 {
-    const uint8_t *first = NULL;
-    uint32_t first_len = 0;
-    for (size_t at = 0; at < array->body_len;) {
-        uint32_t be_len;
-        if (at + 4 > array->body_len)
-            return false;
-        memcpy(&be_len, array->body + at, 4);
-        uint32_t len = ntohl(be_len);
-        if (len == UINT32_MAX || at + 4 + len > array->body_len)
-            return false; /* a NULL, or damaged */
-        const uint8_t *value = array->body + at + 4;
-        if (empty ? len != 0 : first && (len != first_len || memcmp(value, first, len) != 0))
+    const uint8_t *first = NULL, *value = NULL;
+    size_t first_len = 0, len = 0, at = 0;
+    int got;
+    while ((got = pg_array_next(array, &at, &value, &len)) == 1) {
+        if (!value || (first && (len != first_len || memcmp(value, first, len) != 0)))
             return false;
         if (!first) {
             first = value;
             first_len = len;
         }
-        at += 4 + len;
     }
-    if (first_out) {
-        *first_out = first;
-        *first_len_out = first_len;
-    }
-    return first != NULL;
+    *first_out = first;
+    *first_len_out = first_len;
+    return got == 0 && first != NULL;
 }
 
 /* The flush of a transaction's appended events: a big batch of one stream
@@ -112,11 +100,14 @@ static bool elements_all(const pg_array_t *array, const uint8_t **first_out, siz
 static db_status_t outbox_flush(db_t *db, bulk_t *rows)
 {
     int32_t n = bulk_rows(rows);
-    const uint8_t *stream = NULL;
-    size_t stream_len = 0;
+    const uint8_t *stream = NULL, *causation = NULL;
+    size_t stream_len = 0, causation_len = 0;
     char stream_text[BUS_TOPIC_MAX + 1];
-    if (n < OUTBOX_COPY_MIN || !elements_all(bulk_column(rows, COL_CAUSATION), NULL, NULL, true) ||
-        !elements_all(bulk_column(rows, COL_STREAM), &stream, &stream_len, false) ||
+    /* none caused: every causation id is the same empty text */
+    if (n < OUTBOX_COPY_MIN ||
+        !elements_all_equal(bulk_column(rows, COL_CAUSATION), &causation, &causation_len) ||
+        causation_len != 0 ||
+        !elements_all_equal(bulk_column(rows, COL_STREAM), &stream, &stream_len) ||
         stream_len >= sizeof stream_text)
         return bulk_run_statement(db, rows);
     memcpy(stream_text, stream, stream_len);

@@ -121,6 +121,27 @@ static uint32_t get_u32(const uint8_t *in)
     return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
 }
 
+int pg_array_next(const pg_array_t *array, size_t *at, const uint8_t **value, size_t *len)
+{
+    if (*at >= array->body_len)
+        return 0;
+    if (array->body_len - *at < 4)
+        return -1;
+    uint32_t field = get_u32(array->body + *at);
+    if (field == UINT32_MAX) {
+        *value = NULL;
+        *len = 0;
+        *at += 4;
+        return 1;
+    }
+    if (field > INT32_MAX || field > array->body_len - *at - 4)
+        return -1;
+    *value = array->body + *at + 4;
+    *len = field;
+    *at += 4 + (size_t)field;
+    return 1;
+}
+
 void pg_array_truncate(pg_array_t *array, int32_t count)
 {
     if (count < 0 || count >= array->count)
@@ -128,12 +149,11 @@ void pg_array_truncate(pg_array_t *array, int32_t count)
     size_t offset = 0;
     bool has_null = false;
     for (int32_t i = 0; i < count; i++) {
-        uint32_t len = get_u32(array->body + offset);
-        offset += 4;
-        if (len == UINT32_MAX)
-            has_null = true;
-        else
-            offset += len;
+        const uint8_t *value = NULL;
+        size_t len = 0;
+        if (pg_array_next(array, &offset, &value, &len) != 1)
+            break; /* never: the body holds count elements */
+        has_null |= value == NULL;
     }
     array->body_len = offset;
     array->count = count;

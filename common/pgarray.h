@@ -54,6 +54,12 @@ int pg_array_add_uuid(pg_array_t *array, const char *uuid_text);
 /* Keeps only the first count elements (drops a half-added row). */
 void pg_array_truncate(pg_array_t *array, int32_t count);
 
+/* Walks the elements: the one at byte offset *at of the body (start at
+ * 0), *value its bytes (NULL for an SQL NULL) and *len their count; *at
+ * moves past it. 1 when one was read, 0 at the end, -1 when the body is
+ * damaged there. */
+int pg_array_next(const pg_array_t *array, size_t *at, const uint8_t **value, size_t *len);
+
 /* The whole array in wire format, valid until the array changes. -1 on
  * out of memory. */
 int pg_array_wire(pg_array_t *array, const uint8_t **bytes_out, size_t *len_out);

@@ -4,7 +4,8 @@
  * TEST_DATABASE_URL in a schema of this run's own (t_bulk_<pid>).
  *
  * Proves: every element type round-trips through array_recv, NULLs and
- * zero bytes included, and an empty array is an empty array; rows added in
+ * zero bytes included, and an empty array is an empty array; pg_array_next
+ * walks the elements and stops at a damaged body; rows added in
  * a transaction are invisible until COMMIT and then all there, in the
  * order added; a rollback forgets them; a rollback to a savepoint forgets
  * only the rows added after it; outside a transaction a row goes in at
@@ -194,6 +195,38 @@ static void test_array_elements_round_trip(void **state)
         pg_array_release(all[i]);
 }
 
+/* pg_array_next walks what was added: bytes, an empty text, a NULL; and
+ * stops at a body cut short instead of reading past it. */
+static void test_array_walk_reads_each_element_once(void **state)
+{
+    (void)state;
+    pg_array_t array;
+    pg_array_init(&array, PG_OID_TEXT);
+    assert_int_equal(pg_array_add_text(&array, "order"), 0);
+    assert_int_equal(pg_array_add_text(&array, ""), 0);
+    assert_int_equal(pg_array_add_text(&array, NULL), 0);
+    size_t at = 0, len = 99;
+    const uint8_t *value = NULL;
+    assert_int_equal(pg_array_next(&array, &at, &value, &len), 1);
+    assert_int_equal(len, 5);
+    assert_memory_equal(value, "order", 5);
+    assert_int_equal(pg_array_next(&array, &at, &value, &len), 1);
+    assert_non_null(value);
+    assert_int_equal(len, 0);
+    assert_int_equal(pg_array_next(&array, &at, &value, &len), 1);
+    assert_null(value);
+    assert_int_equal(pg_array_next(&array, &at, &value, &len), 0);
+    assert_int_equal(at, array.body_len);
+    /* the first element's length says 5 bytes; only 3 are left */
+    array.body_len = 4 + 3;
+    at = 0;
+    assert_int_equal(pg_array_next(&array, &at, &value, &len), -1);
+    array.body_len = 2; /* not even a length */
+    at = 0;
+    assert_int_equal(pg_array_next(&array, &at, &value, &len), -1);
+    pg_array_release(&array);
+}
+
 static void test_rows_appear_at_commit_in_order(void **state)
 {
     (void)state;
@@ -345,6 +378,7 @@ int main(void)
 #define BULK_TEST(f) cmocka_unit_test_setup(f, empty_tables)
     const struct CMUnitTest tests[] = {
         BULK_TEST(test_array_elements_round_trip),
+        BULK_TEST(test_array_walk_reads_each_element_once),
         BULK_TEST(test_rows_appear_at_commit_in_order),
         BULK_TEST(test_copy_inserts_the_same_rows),
         BULK_TEST(test_rollback_forgets_rows),

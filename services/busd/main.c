@@ -207,16 +207,23 @@ static void refuse(busd_t *bus, refusal_t why, const char *key_z85, const buskey
              LF_INT("refused_since_last_line", (long long)held_back), LF_ERR(refusal_codes[why]));
 }
 
-/* May the sender of this message publish it? With security off, anyone. */
-static bool may_publish(busd_t *bus, zmq_msg_t *topic, zmq_msg_t *body, const char *stream,
-                        const char *type)
+/* May the sender of msg publish on stream: an event of type, whose
+ * envelope is body, or a batch (type and body NULL: busbatch.h never lets
+ * one be of ext, the one stream whose check reads the envelope)? A
+ * refusal names what (NULL: "<stream>/<type>"). With security off,
+ * anyone. */
+static bool may_publish(busd_t *bus, zmq_msg_t *msg, zmq_msg_t *body, const char *stream,
+                        const char *type, const char *what)
 {
     if (!curve_enabled(bus->curve))
         return true;
-    const char *sender = zmq_msg_gets(topic, "User-Id");
+    const char *sender = zmq_msg_gets(msg, "User-Id");
     buskey_t key;
-    char what[BUS_NAME_MAX + BUS_TOPIC_MAX + 2];
-    snprintf(what, sizeof what, "%s/%s", stream, type);
+    char topic[BUS_NAME_MAX + BUS_TOPIC_MAX + 2];
+    if (!what) {
+        snprintf(topic, sizeof topic, "%s/%s", stream, type ? type : "");
+        what = topic;
+    }
     if (!sender || !buskeys_find(bus->keys, sender, &key)) {
         refuse(bus, REFUSED_REVOKED, sender, NULL, what);
         return false;
@@ -231,7 +238,8 @@ static bool may_publish(busd_t *bus, zmq_msg_t *topic, zmq_msg_t *body, const ch
         refuse(bus, REFUSED_ROLE, sender, &key, what);
         return false;
     }
-    if (strcmp(stream, BUS_STREAM_EXT) != 0 || !listed(bus->source_types, type, false)) {
+    if (strcmp(stream, BUS_STREAM_EXT) != 0 || !type || !body ||
+        !listed(bus->source_types, type, false)) {
         refuse(bus, REFUSED_TOPIC, sender, &key, what);
         return false;
     }
@@ -249,32 +257,6 @@ static bool may_publish(busd_t *bus, zmq_msg_t *topic, zmq_msg_t *body, const ch
     return own;
 }
 
-/* May the sender of this batch publish its stream? The check of
- * may_publish, once for every envelope of the batch: only a service key
- * publishes, and only its own stream (a source publishes on ext, which is
- * never batched). With security off, anyone. */
-static bool may_publish_batch(busd_t *bus, zmq_msg_t *frame, const bus_batch_view_t *view)
-{
-    if (!curve_enabled(bus->curve))
-        return true;
-    const char *sender = zmq_msg_gets(frame, "User-Id");
-    buskey_t key;
-    char what[BUS_NAME_MAX + 48];
-    snprintf(what, sizeof what, "%s/ (a batch of %zu)", view->stream, view->count);
-    if (!sender || !buskeys_find(bus->keys, sender, &key)) {
-        refuse(bus, REFUSED_REVOKED, sender, NULL, what);
-        return false;
-    }
-    if (key.role == BUSKEY_SERVICE && strcmp(view->stream, key.name) == 0)
-        return true;
-    refuse(bus,
-           key.role == BUSKEY_SERVICE  ? REFUSED_STREAM
-           : key.role == BUSKEY_SOURCE ? REFUSED_TOPIC
-                                       : REFUSED_ROLE,
-           sender, &key, what);
-    return false;
-}
-
 /* Checks a batch frame whole and forwards each of its envelopes as the
  * ordinary two-frame message, in order; nothing of one that fails. Returns
  * the messages it stood for (its envelopes, at least 1). */
@@ -287,7 +269,9 @@ static size_t forward_batch(busd_t *bus, zmq_msg_t *frame)
         log_rejected(bus, batch_status_code(status), 1);
         return 1;
     }
-    if (!may_publish_batch(bus, frame, view))
+    char what[BUS_NAME_MAX + 48];
+    snprintf(what, sizeof what, "%s/ (a batch of %zu)", view->stream, view->count);
+    if (!may_publish(bus, frame, NULL, view->stream, NULL, what))
         return view->count;
     size_t sent = 0, bytes = 0;
     for (size_t i = 0; i < view->count; i++) {
@@ -361,7 +345,7 @@ static size_t forward_publication(busd_t *bus)
                                sizeof type) != 0) {
         metrics_counter_add(bus->rejected_topic, 1);
         log_rejected(bus, "topic is not <stream>/<type>", count);
-    } else if (may_publish(bus, &parts[0], &parts[1], stream, type)) {
+    } else if (may_publish(bus, &parts[0], &parts[1], stream, type, NULL)) {
         size_t body_len = zmq_msg_size(&parts[1]);
         /* XPUB never blocks: a full subscriber pipe drops for that subscriber only */
         if (zmq_msg_send(&parts[0], bus->xpub, ZMQ_SNDMORE) >= 0 &&
