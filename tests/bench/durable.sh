@@ -17,7 +17,7 @@ durable_run() {
     it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
     kit_start_prod "prod$n" KITPROD_COUNT=$DURABLE_EVENTS KITPROD_BATCH=1000 KITPROD_RATE=0 \
         KITPROD_FILLER=$FILLER BUS_SECURITY="$security"
-    it_wait_until 600 "all $DURABLE_EVENTS events applied" kit_applied_at_least "$DURABLE_EVENTS"
+    kit_wait_applied 600 "$DURABLE_EVENTS"
     DURABLE_RATE=$(it_psql "SELECT round($DURABLE_EVENTS / extract(epoch FROM
         (SELECT max(pg_xact_commit_timestamp(xmin)) FROM kitcons.kit_applied) -
         (SELECT min(pg_xact_commit_timestamp(xmin)) FROM kitprod.outbox)))")

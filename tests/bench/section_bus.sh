@@ -102,7 +102,7 @@ for lat_rate in $LATENCY_RATES; do
     it_wait_until 30 "kitcons ready" kit_http_ok 28092 /readyz
     kit_start_prod "prodL$lat_rate" KITPROD_COUNT=$lat_count KITPROD_BATCH=$lat_batch \
         KITPROD_RATE=$lat_rate KITPROD_FILLER=$FILLER
-    it_wait_until $((LATENCY_SECONDS * 10 + 60)) "$lat_count applied" kit_applied_at_least "$lat_count"
+    kit_wait_applied $((LATENCY_SECONDS * 10 + 60)) "$lat_count"
     lat=$(it_psql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
             round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
             round(max(ms)::numeric, 2) || ' ' || round(count(*) / extract(epoch FROM max(p) - min(p))) || ' ' ||
