@@ -251,7 +251,12 @@ bench_cpu_ticks() {
     } | awk '{ t += $1 } END { printf "%d", t }'
     for name in "$@"; do
         pid=$(it_pid "$name")
-        awk '{ sub(/^.*\) /, ""); printf " %d", $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || printf ' 0'
+        # not started yet: 0 (and never "/proc//stat", which is /proc/stat)
+        if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+            awk '{ sub(/^.*\) /, ""); printf " %d", $12 + $13 }' "/proc/$pid/stat"
+        else
+            printf ' 0'
+        fi
     done
     echo
 }
