@@ -275,3 +275,44 @@ int bus_batch_topic(const bus_batch_view_t *view, size_t i, char *out, size_t si
 {
     return i < view->count ? topic_of(view, &view->events[i], out, size) : -1;
 }
+
+int bus_batch_delivery_topic(const char *stream, const char *type, char *out, size_t size)
+{
+    if (!bus_name_ok(stream) || size < 2)
+        return -1;
+    out[0] = BUS_BATCH_DELIVERY_MARK;
+    if (type) {
+        if (bus_topic_format(out + 1, size - 1, stream, type) != 0)
+            return -1;
+        return (int)strlen(out);
+    }
+    size_t len = strlen(stream);
+    if (len + 3 > size)
+        return -1;
+    memcpy(out + 1, stream, len);
+    out[len + 1] = '/';
+    out[len + 2] = '\0';
+    return (int)len + 2;
+}
+
+int bus_batch_delivery_split(const void *topic, size_t len, char stream_out[BUS_NAME_MAX])
+{
+    const char *text = topic;
+    if (!topic || len < 3 || len > BUS_TOPIC_MAX + 1 || text[0] != BUS_BATCH_DELIVERY_MARK)
+        return -1;
+    if (text[len - 1] == '/') {
+        /* "+<stream>/": the stream alone */
+        size_t stream_len = len - 2;
+        if (stream_len >= BUS_NAME_MAX)
+            return -1;
+        char name[BUS_NAME_MAX];
+        memcpy(name, text + 1, stream_len);
+        name[stream_len] = '\0';
+        if (strlen(name) != stream_len || !bus_name_ok(name))
+            return -1;
+        memcpy(stream_out, name, stream_len + 1);
+        return 1;
+    }
+    char type[BUS_TOPIC_MAX];
+    return bus_topic_split(text + 1, len - 1, stream_out, type, sizeof type) == 0 ? 0 : -1;
+}

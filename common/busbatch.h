@@ -108,4 +108,28 @@ batch_status_t bus_batch_parse(const void *frame, size_t len, bus_batch_view_t *
  * BUS_TOPIC_MAX + 1 bytes). */
 int bus_batch_topic(const bus_batch_view_t *view, size_t i, char *out, size_t size);
 
+/* --- delivery (busd to the kit's consumers) ---
+ *
+ * busd offers every event of a service's stream in a second form as well,
+ * under topics that begin with BUS_BATCH_DELIVERY_MARK (never a stream
+ * name's character, so no ordinary subscription matches them):
+ *   [+<stream>/][EnvelopeBatch]      a relay's checked batch, unchanged
+ *   [+<stream>/<type>][Envelope]     an event that came alone (a run of
+ *                                    one, a heartbeat, a big envelope)
+ * A consumer that subscribes to "+<stream>/" takes both, in the stream's
+ * order, and no ordinary message of it; one that subscribes to
+ * "<stream>/" sees only the ordinary form. (A subscriber of everything
+ * sees each event twice, once per form.) */
+#define BUS_BATCH_DELIVERY_MARK '+'
+
+/* "+<stream>/" (type NULL) or "+<stream>/<type>" into out, NUL-terminated;
+ * its length, or -1 when a part is invalid or it does not fit. */
+int bus_batch_delivery_topic(const char *stream, const char *type, char *out, size_t size);
+
+/* What a topic of the batch form holds: 1 for a batch ("+<stream>/", the
+ * stream copied to stream_out), 0 for one event ("+<stream>/<type>": the
+ * ordinary topic is the same bytes after the mark), -1 for a topic that is
+ * not of the batch form or not valid. */
+int bus_batch_delivery_split(const void *topic, size_t len, char stream_out[BUS_NAME_MAX]);
+
 #endif

@@ -434,7 +434,8 @@ static db_status_t check_result(db_t *db, PGresult *res, PGresult **res_out)
     return result;
 }
 
-db_status_t db_run(db_t *db, const char *stmt_name, const db_params_t *params, PGresult **res_out)
+static db_status_t run_prepared(db_t *db, const char *stmt_name, const db_params_t *params,
+                                PGresult **res_out, int result_format)
 {
     if (res_out)
         *res_out = NULL;
@@ -465,8 +466,19 @@ db_status_t db_run(db_t *db, const char *stmt_name, const db_params_t *params, P
     }
     PGresult *res = PQexecPrepared(db->conn, stmt->name, params ? params->count : 0,
                                    params ? params->values : NULL, params ? params->lengths : NULL,
-                                   params ? params->formats : NULL, 0);
+                                   params ? params->formats : NULL, result_format);
     return check_result(db, res, res_out);
+}
+
+db_status_t db_run(db_t *db, const char *stmt_name, const db_params_t *params, PGresult **res_out)
+{
+    return run_prepared(db, stmt_name, params, res_out, 0);
+}
+
+db_status_t db_run_binary(db_t *db, const char *stmt_name, const db_params_t *params,
+                          PGresult **res_out)
+{
+    return run_prepared(db, stmt_name, params, res_out, 1);
 }
 
 db_status_t db_run_count(db_t *db, const char *stmt_name, const db_params_t *params,
@@ -965,8 +977,28 @@ const char *db_value(const PGresult *res, int row, int col)
     return PQgetvalue(res, row, col);
 }
 
+/* An integer cell of a binary result: its 2, 4 or 8 big-endian bytes. */
+static int binary_i64(const PGresult *res, int row, int col, int64_t *out)
+{
+    if (PQgetisnull(res, row, col))
+        return -1;
+    const unsigned char *cell = (const unsigned char *)PQgetvalue(res, row, col);
+    int len = PQgetlength(res, row, col);
+    if (len != 2 && len != 4 && len != 8)
+        return -1;
+    uint64_t value = 0;
+    for (int i = 0; i < len; i++)
+        value = value << 8 | cell[i];
+    /* sign-extend int2 and int4 (two's complement) */
+    int shift = 64 - 8 * len;
+    *out = shift ? (int64_t)(value << shift) >> shift : (int64_t)value;
+    return 0;
+}
+
 int db_get_i64(const PGresult *res, int row, int col, int64_t *out)
 {
+    if (PQfformat(res, col) == 1)
+        return binary_i64(res, row, col, out);
     const char *text = db_value(res, row, col);
     if (!text || !text[0])
         return -1;
@@ -1002,6 +1034,18 @@ int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_ou
 {
     *bytes_out = NULL;
     *len_out = 0;
+    if (PQfformat(res, col) == 1) {
+        if (PQgetisnull(res, row, col))
+            return -1;
+        size_t len = (size_t)PQgetlength(res, row, col);
+        unsigned char *bytes = malloc(len ? len : 1);
+        if (!bytes)
+            return -1;
+        memcpy(bytes, PQgetvalue(res, row, col), len);
+        *bytes_out = bytes;
+        *len_out = len;
+        return 0;
+    }
     const char *text = db_value(res, row, col);
     if (!text)
         return -1;
@@ -1036,6 +1080,25 @@ int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_ou
         return -1;
     *bytes_out = bytes;
     *len_out = len;
+    return 0;
+}
+
+int db_cell_bytes(const PGresult *res, int row, int col, const unsigned char **bytes_out,
+                  size_t *len_out, unsigned char **owned_out)
+{
+    *bytes_out = NULL;
+    *len_out = 0;
+    *owned_out = NULL;
+    if (PQfformat(res, col) == 0) {
+        if (db_get_bytes(res, row, col, owned_out, len_out) != 0)
+            return -1;
+        *bytes_out = *owned_out;
+        return 0;
+    }
+    if (PQgetisnull(res, row, col))
+        return -1;
+    *bytes_out = (const unsigned char *)PQgetvalue(res, row, col);
+    *len_out = (size_t)PQgetlength(res, row, col);
     return 0;
 }
 

@@ -75,6 +75,15 @@ void db_param_null(db_params_t *params);
  * params may be NULL for none. */
 db_status_t db_run(db_t *db, const char *stmt_name, const db_params_t *params, PGresult **res_out);
 
+/* db_run with the result in PostgreSQL's binary format: integers come as
+ * big-endian bytes, bytea as its raw bytes (no hex to encode on the server
+ * and decode here), text as it is. For the hot reads whose every row is
+ * turned into bytes at once (the relay's and replay's outbox rows); read
+ * the cells with db_get_i64, db_get_bytes or db_cell_bytes, which take
+ * either format (db_value and the other helpers read text only). */
+db_status_t db_run_binary(db_t *db, const char *stmt_name, const db_params_t *params,
+                          PGresult **res_out);
+
 /* Runs a prepared statement and reports the rows it changed or returned. */
 db_status_t db_run_count(db_t *db, const char *stmt_name, const db_params_t *params,
                          int64_t *rows_out);
@@ -215,7 +224,9 @@ db_status_t db_advisory_unlock(db_t *db, const char *schema, int purpose);
 
 /* Result helpers. db_value: the text of a cell, NULL for SQL NULL (lives
  * with res). db_get_i64: 0 ok, -1 for NULL or not a number. db_get_bytes:
- * decodes a bytea cell; caller owns *bytes_out (free()); -1 for NULL. */
+ * decodes a bytea cell; caller owns *bytes_out (free()); -1 for NULL.
+ * db_get_i64 and db_get_bytes read a result in either format (db_run's
+ * text, db_run_binary's binary); the others read text only. */
 const char *db_value(const PGresult *res, int row, int col);
 int db_get_i64(const PGresult *res, int row, int col, int64_t *out);
 /* The same for columns a query guarantees: the fallback when NULL or not a
@@ -225,6 +236,13 @@ int64_t db_get_i64_or(const PGresult *res, int row, int col, int64_t fallback);
 bool db_get_bool(const PGresult *res, int row, int col);
 void db_copy_value(const PGresult *res, int row, int col, char *out, size_t size);
 int db_get_bytes(const PGresult *res, int row, int col, unsigned char **bytes_out, size_t *len_out);
+
+/* A bytea cell of a result in either format, without a copy when the
+ * result is binary (*bytes_out points into res, *owned_out NULL); as
+ * db_get_bytes when it is text (*owned_out is the copy, the caller frees
+ * it). 0 ok, -1 for NULL or bad hex. */
+int db_cell_bytes(const PGresult *res, int row, int col, const unsigned char **bytes_out,
+                  size_t *len_out, unsigned char **owned_out);
 
 /* A fixed set of sessions shared by threads that each need one for a
  * while (HTTP handlers). setup runs on every new db_t (register statements,

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/busbatch.h"
 #include "common/clock.h"
 #include "common/envelope.h"
 #include "common/log.h"
@@ -135,6 +136,11 @@ typedef struct {
     metrics_counter_t *parked_total;
     metrics_counter_t *gaps_total;
     metrics_counter_t *requests_total;
+    /* a frame of the batch form came: busd speaks it, and the ordinary
+     * heartbeat (subscribed for an older busd) is its duplicate */
+    bool batch_form_heard;
+    metrics_counter_t *live_total;     /* events that came live from busd */
+    metrics_counter_t *replayed_total; /* events that came by replay */
     metrics_gauge_t *lag;
     metrics_gauge_t *halted_gauge;
 } stream_t;
@@ -182,6 +188,7 @@ struct inbox {
     log_throttle_keyed_t park_log;
     log_throttle_t foreign_log;
     atomic_llong inflight_bytes; /* queued by the reader, not yet read by the applier */
+    bus_batch_view_t batch;      /* the applier's: a batch frame being taken apart */
 
     pthread_mutex_t status_lock;
     inbox_stream_status_t snapshot[MAX_STREAMS];
@@ -357,6 +364,12 @@ int inbox_on(inbox_t *inbox, const char *stream, const char *type, inbox_handler
         metrics_counter("inbox_gaps_total", labels, "Catch-ups started by a gap or heartbeat.");
     st->requests_total =
         metrics_counter("inbox_replay_requests_total", labels, "Replay requests sent.");
+    st->live_total =
+        metrics_counter("inbox_live_events_total", labels,
+                        "Events of the stream's current epoch that came live from busd.");
+    st->replayed_total =
+        metrics_counter("inbox_replayed_events_total", labels,
+                        "Events of the stream's current epoch that came by replay.");
     st->lag = metrics_gauge("inbox_lag_events", labels,
                             "The producer's last seq minus the last applied seq.");
     st->halted_gauge =
@@ -668,25 +681,24 @@ static db_status_t park_letter(inbox_t *inbox, const char *stream, const char *t
 }
 
 /* A frame that cannot be parsed: parked by its hash with its first
- * PARK_FRAME_KEEP bytes (within the publisher's budget), nothing advances. */
-static void park_malformed(inbox_t *inbox, const zmq_msg_t *topic, const zmq_msg_t *body,
-                           frame_status_t why)
+ * PARK_FRAME_KEEP bytes (within the publisher's budget), nothing advances.
+ * why is the stable code (frame_status_code, batch_status_code). */
+static void park_malformed(inbox_t *inbox, const void *topic_data, size_t topic_len,
+                           const void *body_data, size_t body_len, const char *why)
 {
     metrics_counter_add(inbox->malformed_total, 1);
-    const void *topic_data = zmq_msg_data((zmq_msg_t *)(uintptr_t)topic);
-    size_t topic_len = zmq_msg_size((zmq_msg_t *)(uintptr_t)topic);
-    const void *body_data = zmq_msg_data((zmq_msg_t *)(uintptr_t)body);
-    size_t body_len = zmq_msg_size((zmq_msg_t *)(uintptr_t)body);
     size_t kept_len = body_len < PARK_FRAME_KEEP ? body_len : PARK_FRAME_KEEP;
     char stream[BUS_NAME_MAX], type[BUS_TOPIC_MAX];
-    if (bus_topic_split(topic_data, topic_len, stream, type, sizeof type) != 0)
+    if (bus_topic_split(topic_data, topic_len, stream, type, sizeof type) != 0 &&
+        bus_batch_delivery_split(topic_data, topic_len, stream) < 0)
         snprintf(stream, sizeof stream, "?");
     if (!park_budget_take(inbox, stream, (int64_t)(topic_len + kept_len)))
         return;
     char hash[65], detail[160];
     bus_frame_hash(topic_data, topic_len, body_data, body_len, hash);
     snprintf(detail, sizeof detail,
-             "the frame could not be parsed as [topic][Envelope]; %zu bytes, the first %zu kept",
+             "the frame could not be parsed as [topic][Envelope] or [topic][EnvelopeBatch]; "
+             "%zu bytes, the first %zu kept",
              body_len, kept_len);
     db_params_t params;
     db_params_init(&params);
@@ -696,7 +708,7 @@ static void park_malformed(inbox_t *inbox, const zmq_msg_t *topic, const zmq_msg
     db_param_null(&params);
     db_param_text(&params, "");
     db_param_text(&params, "");
-    db_param_text(&params, frame_status_code(why));
+    db_param_text(&params, why);
     db_param_text(&params, detail);
     db_param_bytes(&params, topic_data, topic_len);
     db_param_bytes(&params, body_data, kept_len);
@@ -708,8 +720,7 @@ static void park_malformed(inbox_t *inbox, const zmq_msg_t *topic, const zmq_msg
     if (log_throttle_keyed_allow(&inbox->park_log, stream, 60000, &held_back))
         log_warn("parked a frame that cannot be parsed", LF_STR("stream", stream),
                  LF_STR("frame_hash", hash), LF_INT("bytes", (long long)body_len),
-                 LF_INT("unlogged_since_last_line", (long long)held_back),
-                 LF_ERR(frame_status_code(why)));
+                 LF_INT("unlogged_since_last_line", (long long)held_back), LF_ERR(why));
 }
 
 /* The id of the oldest unresolved letter of this correlation, 0 if none,
@@ -1113,6 +1124,7 @@ static void on_event(inbox_t *inbox, stream_t *st, Conveyor__Envelope *env, bool
     }
     if (live && env->seq > st->received_max)
         st->received_max = env->seq;
+    metrics_counter_add(live ? st->live_total : st->replayed_total, 1);
     window_put(st, env);
 }
 
@@ -1132,14 +1144,16 @@ static void stream_heard(stream_t *st)
     st->heard_retry_at = now + PEER_HEARD_RETRY_MS;
 }
 
-/* Routes one live frame from the reader. */
-static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
+/* Routes one live event: an ordinary topic and its envelope's bytes,
+ * delivered in the batch form or (ext, and the heartbeat for an older
+ * busd) the ordinary one. */
+static void on_live_event(inbox_t *inbox, const void *topic, size_t topic_len, const void *body,
+                          size_t body_len, bool batch_form)
 {
     bus_frame_t frame;
-    frame_status_t status = bus_frame_parse(zmq_msg_data(topic), zmq_msg_size(topic),
-                                            zmq_msg_data(body), zmq_msg_size(body), &frame);
+    frame_status_t status = bus_frame_parse(topic, topic_len, body, body_len, &frame);
     if (status != FRAME_OK) {
-        park_malformed(inbox, topic, body, status);
+        park_malformed(inbox, topic, topic_len, body, body_len, frame_status_code(status));
         return;
     }
     if (strcmp(frame.topic_stream, BUS_STREAM_EXT) == 0) {
@@ -1155,6 +1169,12 @@ static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
         bus_frame_clear(&frame);
         return;
     }
+    if (batch_form) {
+        st->batch_form_heard = true;
+    } else if (st->batch_form_heard) {
+        bus_frame_clear(&frame); /* the ordinary heartbeat's twin came in the batch form */
+        return;
+    }
     stream_heard(st);
     if (strcmp(frame.topic_type, BUS_TYPE_HEARTBEAT) == 0) {
         on_heartbeat(inbox, st, frame.env);
@@ -1163,6 +1183,55 @@ static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
     }
     on_event(inbox, st, frame.env, true);
     frame.env = NULL;
+}
+
+/* A relay's batch in the batch form ([+<stream>/][EnvelopeBatch]): checked
+ * whole as busd checked it, then each envelope routed as if it had come
+ * alone under its ordinary topic, in order. One that does not check is
+ * parked whole. */
+static void on_live_batch(inbox_t *inbox, const char *stream, const void *topic, size_t topic_len,
+                          const void *body, size_t body_len)
+{
+    batch_status_t status = bus_batch_parse(body, body_len, &inbox->batch);
+    if (status == BATCH_OK && strcmp(inbox->batch.stream, stream) != 0)
+        status = BATCH_MIXED; /* a batch of another stream under this topic */
+    if (status != BATCH_OK) {
+        park_malformed(inbox, topic, topic_len, body, body_len, batch_status_code(status));
+        return;
+    }
+    for (size_t i = 0; i < inbox->batch.count; i++) {
+        char event_topic[BUS_TOPIC_MAX + 1];
+        int event_topic_len = bus_batch_topic(&inbox->batch, i, event_topic, sizeof event_topic);
+        const bus_batch_event_t *event = &inbox->batch.events[i];
+        if (event_topic_len > 0)
+            on_live_event(inbox, event_topic, (size_t)event_topic_len, event->envelope,
+                          event->envelope_len, true);
+    }
+}
+
+/* Routes one live frame from the reader: the batch form of a service's
+ * stream (common/busbatch.h "Delivery"), or the ordinary form (ext). */
+static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
+{
+    const char *topic_data = zmq_msg_data(topic), *body_data = zmq_msg_data(body);
+    size_t topic_len = zmq_msg_size(topic), body_len = zmq_msg_size(body);
+    char stream[BUS_NAME_MAX];
+    switch (topic_len > 0 && topic_data[0] == BUS_BATCH_DELIVERY_MARK
+                ? bus_batch_delivery_split(topic_data, topic_len, stream)
+                : 2) {
+    case 1:
+        on_live_batch(inbox, stream, topic_data, topic_len, body_data, body_len);
+        return;
+    case 0: /* one event: its ordinary topic follows the mark */
+        on_live_event(inbox, topic_data + 1, topic_len - 1, body_data, body_len, true);
+        return;
+    case 2:
+        on_live_event(inbox, topic_data, topic_len, body_data, body_len, false);
+        return;
+    default:
+        park_malformed(inbox, topic_data, topic_len, body_data, body_len,
+                       frame_status_code(FRAME_BAD_TOPIC));
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1548,7 +1617,10 @@ static int open_sub(inbox_t *inbox)
     int rc = -1;
     if (!inbox->sub)
         goto done;
-    int sub_hwm = 100000, linger = 0;
+    /* messages, some of them batches of up to 256 events (256 KiB): the
+     * reader drains the socket as it comes, this bounds what it can hold
+     * if it stalls (1 GiB at worst) */
+    int sub_hwm = 4000, linger = 0;
     int64_t max_msg = BUS_ENVELOPE_MAX + 4096;
     zmq_setsockopt(inbox->sub, ZMQ_RCVHWM, &sub_hwm, sizeof sub_hwm);
     zmq_setsockopt(inbox->sub, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
@@ -1556,10 +1628,21 @@ static int open_sub(inbox_t *inbox)
     bool wants_ext = false;
     for (size_t i = 0; i < inbox->route_count; i++)
         wants_ext |= strcmp(inbox->routes[i].stream, BUS_STREAM_EXT) == 0;
+    /* a service's stream in the batch form ("+order/": a relay's run is one
+     * message), and its heartbeat in the ordinary form too ("order/$hb"):
+     * a busd older than the batch form forwards that one, so a consumer
+     * behind it still learns the producer's head and catches up by replay
+     * (with a new busd each beat comes twice, which changes nothing); ext
+     * in the ordinary form (never batched) */
     for (size_t i = 0; i < inbox->stream_count + (wants_ext ? 1 : 0); i++) {
-        char prefix[BUS_NAME_MAX + 2];
-        snprintf(prefix, sizeof prefix, "%s/",
-                 i < inbox->stream_count ? inbox->streams[i].name : BUS_STREAM_EXT);
+        char prefix[BUS_TOPIC_MAX + 2];
+        if (i < inbox->stream_count) {
+            bus_batch_delivery_topic(inbox->streams[i].name, NULL, prefix, sizeof prefix);
+            zmq_setsockopt(inbox->sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
+            bus_topic_format(prefix, sizeof prefix, inbox->streams[i].name, BUS_TYPE_HEARTBEAT);
+        } else {
+            snprintf(prefix, sizeof prefix, "%s/", BUS_STREAM_EXT);
+        }
         zmq_setsockopt(inbox->sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
     }
     if (curve_client(inbox->config.curve, inbox->sub, NULL) != 0)

@@ -216,13 +216,18 @@ int outbox_row_envelope(const PGresult *res, int row, const char *stream, uint64
                         uint8_t **envelope_out, size_t *envelope_len_out)
 {
     int64_t seq = 0, schema_version = 0, occurred_at_ms = 0;
-    unsigned char *payload = NULL;
+    const unsigned char *payload = NULL;
+    unsigned char *payload_copy = NULL;
     size_t payload_len = 0;
     int rc = -1;
+    /* either format (db_run or db_run_binary): the text columns read the
+     * same in both, the integers and the payload as db_get_i64 and
+     * db_cell_bytes read either */
     const char *type = db_value(res, row, 2);
     if (db_get_i64(res, row, 0, &seq) != 0 || db_get_i64(res, row, 5, &schema_version) != 0 ||
-        db_get_i64(res, row, 6, &occurred_at_ms) != 0 || !type ||
-        db_get_bytes(res, row, 7, &payload, &payload_len) != 0) {
+        db_get_i64(res, row, 6, &occurred_at_ms) != 0 || !type || !db_value(res, row, 1) ||
+        !db_value(res, row, 3) || !db_value(res, row, 4) ||
+        db_cell_bytes(res, row, 7, &payload, &payload_len, &payload_copy) != 0) {
         log_error("outbox row is damaged", LF_STR("stream", stream), LF_INT("row", row),
                   LF_ERR("outbox_damaged"));
         goto done;
@@ -242,13 +247,13 @@ int outbox_row_envelope(const PGresult *res, int row, const char *stream, uint64
     env.correlation_id = pb_lend(db_value(res, row, 3));
     env.causation_id = pb_lend(db_value(res, row, 4));
     env.schema_version = (uint32_t)schema_version;
-    env.payload.data = payload;
+    env.payload.data = (uint8_t *)(uintptr_t)payload; /* lent: pack only reads it */
     env.payload.len = payload_len;
     if (envelope_pack_alloc(&env, envelope_out, envelope_len_out) != 0)
         goto done;
     *seq_out = (uint64_t)seq;
     rc = 0;
 done:
-    free(payload);
+    free(payload_copy);
     return rc;
 }

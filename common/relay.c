@@ -472,7 +472,7 @@ static int relay_publish_batch(relay_t *relay)
     db_param_u64(&params, epoch);
     db_param_u64(&params, relay->published_seq);
     db_param_i64(&params, relay->config.batch_max);
-    if (db_run(relay->db, STMT_READ, &params, &rows) != DB_OK) {
+    if (db_run_binary(relay->db, STMT_READ, &params, &rows) != DB_OK) {
         log_warn("relay could not read the outbox", LF_STR("stream", relay->stream),
                  LF_STR("pg", db_errmsg(relay->db)), LF_ERR("pg_unavailable"));
         return -1;

@@ -182,7 +182,7 @@ static void serve_range(replay_server_t *server, const zmq_msg_t *identity,
     db_param_i64(&range_params, epoch);
     db_param_u64(&range_params, from);
     db_param_u64(&range_params, to);
-    if (db_run(server->db, STMT_RANGE, &range_params, &range) != DB_OK) {
+    if (db_run_binary(server->db, STMT_RANGE, &range_params, &range) != DB_OK) {
         end->status = CONVEYOR__REPLAY_END__STATUS__UNAVAILABLE;
         goto done;
     }

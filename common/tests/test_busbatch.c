@@ -451,6 +451,44 @@ static void test_mixed_streams_and_ext(void **state)
     bus_batch_destroy(&batch);
 }
 
+/* The batch form's topics: made and read back, and nothing else read as
+ * one (an ordinary topic, a bad stream, a missing mark or slash). */
+static void test_delivery_topics(void **state)
+{
+    (void)state;
+    char topic[BUS_TOPIC_MAX + 2], stream[BUS_NAME_MAX];
+    assert_int_equal(bus_batch_delivery_topic("order", NULL, topic, sizeof topic), 7);
+    assert_string_equal(topic, "+order/");
+    assert_int_equal(bus_batch_delivery_split(topic, 7, stream), 1);
+    assert_string_equal(stream, "order");
+    assert_int_equal(bus_batch_delivery_topic("order", "order.placed", topic, sizeof topic), 19);
+    assert_string_equal(topic, "+order/order.placed");
+    assert_int_equal(bus_batch_delivery_split(topic, 19, stream), 0);
+    assert_string_equal(stream, "order");
+    assert_int_equal(bus_batch_delivery_topic("order", "$hb", topic, sizeof topic), 10);
+    assert_int_equal(bus_batch_delivery_split(topic, 10, stream), 0);
+    /* refused to make */
+    assert_int_equal(bus_batch_delivery_topic("Order", NULL, topic, sizeof topic), -1);
+    assert_int_equal(bus_batch_delivery_topic("", NULL, topic, sizeof topic), -1);
+    assert_int_equal(bus_batch_delivery_topic("order", "a b", topic, sizeof topic), -1);
+    assert_int_equal(bus_batch_delivery_topic("order", NULL, topic, 7), -1);
+    /* refused to read */
+    assert_int_equal(bus_batch_delivery_split("order/order.placed", 18, stream), -1);
+    assert_int_equal(bus_batch_delivery_split("+/", 2, stream), -1);
+    assert_int_equal(bus_batch_delivery_split("+/x", 3, stream), -1);
+    assert_int_equal(bus_batch_delivery_split("+Order/", 7, stream), -1);
+    assert_int_equal(bus_batch_delivery_split("+order", 6, stream), -1);
+    assert_int_equal(bus_batch_delivery_split("+ord\0r/", 7, stream), -1);
+    assert_int_equal(bus_batch_delivery_split("++order/", 8, stream), -1);
+    char long_stream[BUS_NAME_MAX + 3];
+    memset(long_stream, 'a', sizeof long_stream);
+    long_stream[0] = '+';
+    long_stream[BUS_NAME_MAX + 1] = '/';
+    assert_int_equal(bus_batch_delivery_split(long_stream, BUS_NAME_MAX + 2, stream), -1);
+    assert_int_equal(bus_batch_delivery_split(long_stream, BUS_NAME_MAX, stream), -1);
+    assert_int_equal(bus_batch_delivery_split(NULL, 0, stream), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_bad_envelopes),
         cmocka_unit_test(test_bad_topics),
         cmocka_unit_test(test_mixed_streams_and_ext),
+        cmocka_unit_test(test_delivery_topics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

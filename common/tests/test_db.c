@@ -847,6 +847,67 @@ static void test_bytes_round_trip(void **state)
     db_destroy(&db);
 }
 
+/* db_run_binary: integers of every width and sign, bytea with zero bytes
+ * in it and empty, text, and NULL read as db_run's text result reads. */
+static void test_binary_results_read_as_text_ones(void **state)
+{
+    (void)state;
+    db_t *db = session("t_db_binary");
+    assert_int_equal(db_prepare(db, "cells",
+                                "SELECT $1::bigint, (-7)::int2, (-123456)::int4, "
+                                "(-9223372036854775807 - 1)::int8, $2::bytea, ''::bytea, "
+                                "'text é'::text, NULL::bigint, NULL::bytea"),
+                     0);
+    const unsigned char blob[] = {0, 1, 0xff, 0, 'x', 0};
+    db_params_t params;
+    db_params_init(&params);
+    db_param_i64(&params, 4294967297LL);
+    db_param_bytes(&params, blob, sizeof blob);
+    for (int binary = 0; binary < 2; binary++) {
+        PGresult *res = NULL;
+        assert_int_equal(binary ? db_run_binary(db, "cells", &params, &res)
+                                : db_run(db, "cells", &params, &res),
+                         DB_OK);
+        assert_int_equal(PQfformat(res, 0), binary);
+        int64_t value = 0;
+        assert_int_equal(db_get_i64(res, 0, 0, &value), 0);
+        assert_int_equal(value, 4294967297LL);
+        assert_int_equal(db_get_i64(res, 0, 1, &value), 0);
+        assert_int_equal(value, -7);
+        assert_int_equal(db_get_i64(res, 0, 2, &value), 0);
+        assert_int_equal(value, -123456);
+        assert_int_equal(db_get_i64(res, 0, 3, &value), 0);
+        assert_true(value == INT64_MIN);
+        unsigned char *copy = NULL;
+        size_t len = 0;
+        assert_int_equal(db_get_bytes(res, 0, 4, &copy, &len), 0);
+        assert_int_equal(len, sizeof blob);
+        assert_memory_equal(copy, blob, sizeof blob);
+        free(copy);
+        const unsigned char *bytes = NULL;
+        unsigned char *owned = NULL;
+        assert_int_equal(db_cell_bytes(res, 0, 4, &bytes, &len, &owned), 0);
+        assert_int_equal(len, sizeof blob);
+        assert_memory_equal(bytes, blob, sizeof blob);
+        /* no copy of a binary cell: it points into the result */
+        assert_true(binary ? owned == NULL : owned == bytes);
+        free(owned);
+        assert_int_equal(db_cell_bytes(res, 0, 5, &bytes, &len, &owned), 0);
+        assert_int_equal(len, 0);
+        free(owned);
+        assert_string_equal(db_value(res, 0, 6), "text é");
+        assert_int_equal(db_get_i64(res, 0, 7, &value), -1);
+        assert_int_equal(db_get_bytes(res, 0, 8, &copy, &len), -1);
+        assert_null(copy);
+        assert_int_equal(db_cell_bytes(res, 0, 8, &bytes, &len, &owned), -1);
+        assert_null(owned);
+        /* a column that is no integer is refused, not misread */
+        assert_int_equal(db_get_i64(res, 0, 4, &value), -1);
+        PQclear(res);
+    }
+    db_destroy(&db);
+}
+
 /* --- the pool -------------------------------------------------------------------- */
 
 static int setups;
@@ -998,6 +1059,7 @@ int main(void)
         DB_TEST(test_advisory_lock_waits_for_the_holder),
         DB_TEST(test_listen_notify_and_timeout),
         DB_TEST(test_bytes_round_trip),
+        DB_TEST(test_binary_results_read_as_text_ones),
         DB_TEST(test_pool_hands_out_at_most_its_size),
         DB_TEST(test_pool_release_rolls_back),
         DB_TEST(test_unreachable_server_is_transient),

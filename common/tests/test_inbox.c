@@ -6,8 +6,11 @@
  * outbox the test numbers itself, served by a real replay server).
  *
  * The test plays busd: it binds an XPUB the inbox connects to and
- * publishes the producer's rows as the relay would ([topic][Envelope]),
- * leaving some out on purpose. It waits for the inbox's subscriptions
+ * publishes the producer's rows as busd delivers them to the kit's
+ * consumers, in the batch form (common/busbatch.h "Delivery": one event as
+ * [+<stream>/<type>][Envelope], a relay's run as [+<stream>/]
+ * [EnvelopeBatch]; ext events in the ordinary form), leaving some out on
+ * purpose. It waits for the inbox's subscriptions
  * before publishing anything (the slow joiner). The inbox applies only
  * while its relay leads, so each test runs a relay on the consumer schema
  * too (publishing into a SUB of the test's that nobody reads).
@@ -32,7 +35,10 @@
  * halted_reason kept in inbox_offsets), nothing more is applied, and
  * inbox_resync (what the CLI does) makes it follow the new epoch; a
  * consumer that started before its producer and is backing off applies
- * the producer's first live event at once, not when its backoff ends.
+ * the producer's first live event at once, not when its backoff ends; a
+ * batch frame's events are applied in order, counted as live, and a batch
+ * that does not check (malformed, or of another stream) is parked whole
+ * by its hash and advances nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,6 +59,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/busbatch.h"
 #include "common/clock.h"
 #include "common/db.h"
 #include "common/envelope.h"
@@ -239,14 +246,21 @@ static uint64_t produce(const char *correlation_id, const char *payload)
     return (uint64_t)seq;
 }
 
+/* Publishes [topic][envelope] as busd delivers it: a service stream's
+ * event in the batch form ("+" before its ordinary topic), ext as it is. */
 static void publish_frames(const char *topic, const void *envelope, size_t envelope_len)
 {
-    assert_int_equal(zmq_send(xpub, topic, strlen(topic), ZMQ_SNDMORE), (int)strlen(topic));
+    char delivered[BUS_TOPIC_MAX + 2];
+    snprintf(delivered, sizeof delivered, "%s%s",
+             strncmp(topic, BUS_STREAM_EXT "/", strlen(BUS_STREAM_EXT "/")) == 0 ? "" : "+", topic);
+    assert_int_equal(zmq_send(xpub, delivered, strlen(delivered), ZMQ_SNDMORE),
+                     (int)strlen(delivered));
     assert_int_equal(zmq_send(xpub, envelope, envelope_len, 0), (int)envelope_len);
 }
 
-/* Publishes the producer's event seq live, exactly as its relay would. */
-static void publish(uint64_t seq)
+/* The producer's event seq as busd delivers it: alone, or (batch_out not
+ * NULL) appended to a batch frame the caller publishes. */
+static void publish_or_add(uint64_t seq, bus_batch_t *batch_out)
 {
     db_params_t params;
     db_params_init(&params);
@@ -266,8 +280,17 @@ static void publish(uint64_t seq)
                                          &envelope, &envelope_len),
                      0);
     PQclear(res);
-    publish_frames(topic, envelope, envelope_len);
+    if (batch_out)
+        assert_int_equal(bus_batch_add(batch_out, envelope, envelope_len), 0);
+    else
+        publish_frames(topic, envelope, envelope_len);
     free(envelope);
+}
+
+/* Publishes the producer's event seq live, alone, as busd would. */
+static void publish(uint64_t seq)
+{
+    publish_or_add(seq, NULL);
 }
 
 static uint64_t produce_and_publish(const char *correlation_id, const char *payload)
@@ -330,7 +353,7 @@ static void wait_subscribed(void)
         int n = zmq_recv(xpub, buf, sizeof buf - 1, 0);
         assert_true(n > 0);
         buf[n] = '\0';
-        if (buf[0] == 1 && strcmp(buf + 1, PRODUCER "/") == 0)
+        if (buf[0] == 1 && strcmp(buf + 1, "+" PRODUCER "/") == 0)
             stream = true;
         if (buf[0] == 1 && strcmp(buf + 1, BUS_STREAM_EXT "/") == 0)
             external = true;
@@ -451,6 +474,99 @@ static void test_events_applied_once_in_order(void **state)
     produce_and_publish("o-1", "ok");
     wait_text(OFFSET, "8");
     assert_text(APPLIED_SEQS, "1,2,3,4,5,6,8");
+}
+
+/* A relay's run comes as one batch frame ([+prod/][EnvelopeBatch]): every
+ * event applied once, in order, counted as live; a batch that does not
+ * check is parked whole by its hash and advances nothing. */
+static void test_batch_frames_applied_in_order(void **state)
+{
+    (void)state;
+    uint64_t live_before = counter_value("inbox_live_events_total");
+    bus_batch_t *batch = bus_batch_new();
+    assert_non_null(batch);
+    for (int i = 1; i <= 4; i++)
+        publish_or_add(produce(i % 2 ? "o-1" : "o-2", "ok"), batch);
+    const char *topic = "+" PRODUCER "/";
+    assert_int_equal(zmq_send(xpub, topic, strlen(topic), ZMQ_SNDMORE), (int)strlen(topic));
+    assert_int_equal(zmq_send(xpub, batch->buf, batch->len, 0), (int)batch->len);
+    wait_text(OFFSET, "4");
+    assert_text(APPLIED_SEQS, "1,2,3,4");
+    assert_true(counter_value("inbox_live_events_total") - live_before >= 4);
+
+    /* a frame that is no batch, and a batch of another stream under this
+     * stream's topic: each parked once, by its hash, under its code */
+    static const uint8_t garbage[] = {0x0a, 0x50, 'r'};
+    char hash[65];
+    bus_frame_hash(topic, strlen(topic), garbage, sizeof garbage, hash);
+    assert_int_equal(zmq_send(xpub, topic, strlen(topic), ZMQ_SNDMORE), (int)strlen(topic));
+    assert_int_equal(zmq_send(xpub, garbage, sizeof garbage, 0), (int)sizeof garbage);
+    char query[256];
+    snprintf(query, sizeof query,
+             "SELECT err || ':' || stream || ':' || status FROM dead_letters"
+             " WHERE frame_hash = '%s'",
+             hash);
+    wait_text(query, "batch_malformed:" PRODUCER ":open");
+    bus_batch_reset(batch);
+    Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
+    env.event_id = pb_lend("6f1c3d52-1a2b-4c3d-8e4f-5a6b7c8d9e0f");
+    env.stream = pb_lend("someone-else");
+    env.seq = 5;
+    env.epoch = EPOCH;
+    env.type = pb_lend("thing.made");
+    uint8_t *packed = NULL;
+    size_t packed_len = 0;
+    assert_int_equal(envelope_pack_alloc(&env, &packed, &packed_len), 0);
+    assert_int_equal(bus_batch_add(batch, packed, packed_len), 0);
+    assert_int_equal(bus_batch_add(batch, packed, packed_len), 0);
+    free(packed);
+    assert_int_equal(zmq_send(xpub, topic, strlen(topic), ZMQ_SNDMORE), (int)strlen(topic));
+    assert_int_equal(zmq_send(xpub, batch->buf, batch->len, 0), (int)batch->len);
+    wait_text("SELECT count(*) FROM dead_letters WHERE err = 'batch_mixed_streams'", "1");
+    bus_batch_destroy(&batch);
+
+    /* nothing advanced: the next event is 5 */
+    produce_and_publish("o-1", "ok");
+    wait_text(OFFSET, "5");
+    assert_text(APPLIED_SEQS, "1,2,3,4,5");
+    assert_text("SELECT count(*) FROM dead_letters", "2");
+}
+
+/* Behind a busd older than the batch form, nothing of the stream comes
+ * live but its heartbeat, in the ordinary form ("prod/$hb", which the
+ * inbox subscribes to for this): the beats say the producer is ahead and
+ * the consumer catches up by replay. */
+static void test_ordinary_heartbeat_catches_up_behind_an_older_busd(void **state)
+{
+    (void)state;
+    int64_t deadline = clock_mono_ms() + WAIT_MS;
+    for (inbox_stream_status_t st = stream_status(); st.epoch != EPOCH || st.catching_up;
+         st = stream_status()) {
+        assert_true(clock_mono_ms() < deadline);
+        pause_ms(5);
+    }
+    uint64_t gaps_before = counter_value("inbox_gaps_total");
+    for (int i = 0; i < 3; i++)
+        produce("o-1", "ok"); /* never delivered live */
+    Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
+    env.stream = pb_lend(PRODUCER);
+    env.seq = 3;
+    env.epoch = EPOCH;
+    env.type = pb_lend(BUS_TYPE_HEARTBEAT);
+    uint8_t *envelope = NULL;
+    size_t envelope_len = 0;
+    assert_int_equal(envelope_pack_alloc(&env, &envelope, &envelope_len), 0);
+    const char *topic = PRODUCER "/" BUS_TYPE_HEARTBEAT;
+    deadline = clock_mono_ms() + WAIT_MS;
+    while (counter_value("inbox_gaps_total") == gaps_before) {
+        assert_true(clock_mono_ms() < deadline);
+        assert_int_equal(zmq_send(xpub, topic, strlen(topic), ZMQ_SNDMORE), (int)strlen(topic));
+        assert_int_equal(zmq_send(xpub, envelope, envelope_len, 0), (int)envelope_len);
+        pause_ms(50);
+    }
+    free(envelope);
+    wait_text(OFFSET, "3");
+    assert_text(APPLIED_SEQS, "1,2,3");
 }
 
 static void test_gap_is_fetched_by_replay(void **state)
@@ -889,6 +1005,8 @@ int main(void)
 #define INBOX_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         INBOX_TEST(test_events_applied_once_in_order),
+        INBOX_TEST(test_batch_frames_applied_in_order),
+        INBOX_TEST(test_ordinary_heartbeat_catches_up_behind_an_older_busd),
         INBOX_TEST(test_gap_is_fetched_by_replay),
         INBOX_TEST(test_rejected_event_is_parked_and_holds_its_correlation),
         INBOX_TEST(test_retry_applies_nothing_then_retries),

@@ -433,6 +433,32 @@ static void test_row_envelope_round_trips(void **state)
                      FRAME_OK);
     bus_frame_clear(&frame);
     conveyor__envelope__free_unpacked(env, NULL);
+
+    /* the relay and replay read the row in the binary format
+     * (db_run_binary): the same envelope, byte for byte */
+    assert_int_equal(db_prepare(db, "row_binary",
+                                "SELECT " OUTBOX_ENVELOPE_COLUMNS
+                                " FROM outbox WHERE event_id = $1::uuid"),
+                     0);
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, event_id);
+    assert_int_equal(db_run_binary(db, "row_binary", &params, &res), DB_OK);
+    assert_int_equal(PQfformat(res, 7), 1);
+    uint8_t *binary_envelope = NULL;
+    size_t binary_len = 0;
+    uint64_t binary_seq = 0;
+    char binary_topic[BUS_TOPIC_MAX + 1];
+    assert_int_equal(outbox_row_envelope(res, 0, "order", (uint64_t)epoch, &binary_seq,
+                                         binary_topic, sizeof binary_topic, &binary_envelope,
+                                         &binary_len),
+                     0);
+    PQclear(res);
+    assert_int_equal(binary_seq, 41);
+    assert_string_equal(binary_topic, topic);
+    assert_int_equal(binary_len, envelope_len);
+    assert_memory_equal(binary_envelope, envelope, envelope_len);
+    free(binary_envelope);
     free(envelope);
 }
 

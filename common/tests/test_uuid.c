@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,6 +25,49 @@ static void test_v4_is_version_4_and_distinct(void **state)
     assert_string_not_equal(a, b);
     uint8_t bytes[16];
     assert_int_equal(uuid_parse(a, bytes), 0);
+}
+
+/* Ids come from a pool of random bytes (uuid.c): a child after fork()
+ * must not hand out the ids its parent hands out next. */
+static void test_v4_after_fork_differs_from_parent(void **state)
+{
+    (void)state;
+    char first[UUID_TEXT_SIZE], parent_next[UUID_TEXT_SIZE], child_next[UUID_TEXT_SIZE] = "";
+    assert_int_equal(uuid_v4(first), 0); /* the pool is filled now */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char id[UUID_TEXT_SIZE];
+        int rc = uuid_v4(id);
+        ssize_t n = write(fds[1], id, sizeof id);
+        _exit(rc == 0 && n == (ssize_t)sizeof id ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], child_next, sizeof child_next), (ssize_t)sizeof child_next);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(uuid_v4(parent_next), 0);
+    assert_string_not_equal(parent_next, child_next);
+    assert_string_not_equal(first, child_next);
+}
+
+/* Many ids in a row (several pools' worth) are all distinct. */
+static void test_v4_many_distinct(void **state)
+{
+    (void)state;
+    enum { COUNT = 2000 };
+    static char ids[COUNT][UUID_TEXT_SIZE];
+    for (int i = 0; i < COUNT; i++) {
+        assert_int_equal(uuid_v4(ids[i]), 0);
+        assert_int_equal(ids[i][14], '4');
+    }
+    for (int i = 0; i < COUNT; i++)
+        for (int j = i + 1; j < COUNT; j++)
+            assert_string_not_equal(ids[i], ids[j]);
 }
 
 static void test_v5_matches_rfc_4122(void **state)
@@ -80,6 +125,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v4_is_version_4_and_distinct),
+        cmocka_unit_test(test_v4_after_fork_differs_from_parent),
+        cmocka_unit_test(test_v4_many_distinct),
         cmocka_unit_test(test_v5_matches_rfc_4122),
         cmocka_unit_test(test_v5_is_stable_per_cause_and_index),
         cmocka_unit_test(test_parse_rejects_malformed),

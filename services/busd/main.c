@@ -28,13 +28,26 @@
  * [envelope] message, in order: subscribers see no change. Nothing of a
  * batch that fails is forwarded.
  *
+ * Every event of a service's stream is also offered in the batch form
+ * (common/busbatch.h, "Delivery"): a checked batch goes on, the frame
+ * unchanged, as [+<stream>/][EnvelopeBatch], and an event that came alone
+ * as [+<stream>/<type>][Envelope]. The kit's consumers subscribe to
+ * "+<stream>/" and so take a relay's run as one message — one CURVE box
+ * and one wake-up instead of up to 256 — while any other subscriber of
+ * "<stream>/" sees the ordinary form as before. libzmq matches topics
+ * before it boxes anything, so the form nobody subscribed to costs only
+ * that match. ext events are never batched and go in the ordinary form
+ * only.
+ *
  * A refused frame or subscription is counted and logged once per key per
  * minute. busd subscribes its publishers to everything once, so a
  * publisher that waits to be heard (an XPUB-based outside publisher) hears
  * that as soon as it is let in.
  *
- * High-water marks are raised far above the default 1000 so a burst does
- * not drop at the proxy; a subscriber that falls behind anyway loses
+ * High-water marks (BUS_HWM, messages per peer) bound what busd holds for
+ * a peer that stops reading: 4,000 messages, at most 1 GiB even if each
+ * were a full 256 KiB batch, ~250 MB of typical ones (a million before
+ * batches, ~300 MB of single events). A subscriber that falls behind loses
  * messages in its own pipe only (no XPUB_NODROP, which would stall every
  * subscriber behind the slowest), and recovers them by replay.
  */
@@ -73,7 +86,8 @@ static const config_spec_t busd_specs[] = {
     {"BUS_XSUB_ADDR", "tcp://0.0.0.0:5550", false, "where publishers connect (XSUB)"},
     {"BUS_XPUB_ADDR", "tcp://0.0.0.0:5551", false, "where subscribers connect (XPUB)"},
     {"HTTP_ADDR", "0.0.0.0:8080", false, "health and metrics"},
-    {"BUS_HWM", "1000000", false, "messages queued per peer before dropping"},
+    {"BUS_HWM", "4000", false,
+     "messages queued per peer before dropping (a batch of up to 256 events counts one)"},
     {"BUS_MAX_MSG_SIZE", "1052672", false, "bytes; a peer sending more is disconnected"},
     {"BUS_SECURITY", "curve", false, "curve, or off (only to measure what CURVE costs)"},
     {"BUS_CERT", NULL, false, "busd's certificate (busd.key_secret): the server key pair"},
@@ -286,6 +300,13 @@ static size_t forward_batch(busd_t *bus, zmq_msg_t *frame)
             bytes += event->envelope_len;
         }
     }
+    /* and the frame itself, unchanged, to the subscribers of the batch form */
+    char batch_topic[BUS_NAME_MAX + 2];
+    int batch_topic_len =
+        bus_batch_delivery_topic(view->stream, NULL, batch_topic, sizeof batch_topic);
+    if (batch_topic_len > 0 &&
+        zmq_send(bus->xpub, batch_topic, (size_t)batch_topic_len, ZMQ_SNDMORE) == batch_topic_len)
+        zmq_msg_send(frame, bus->xpub, 0);
     stream_counter_t *counter = stream_counter(bus, view->stream);
     metrics_counter_add(counter->messages, sent);
     metrics_counter_add(counter->bytes, bytes);
@@ -304,7 +325,9 @@ static bool may_hear(busd_t *bus, zmq_msg_t *msg, const char *prefix)
         refuse(bus, REFUSED_REVOKED, sender, NULL, prefix);
         return false;
     }
-    if (key.role != BUSKEY_SOURCE || listed(bus->source_hears, prefix, true))
+    /* the batch form of a topic ("+order/intake.") is heard as the topic */
+    const char *heard = prefix[0] == BUS_BATCH_DELIVERY_MARK ? prefix + 1 : prefix;
+    if (key.role != BUSKEY_SOURCE || listed(bus->source_hears, heard, true))
         return true;
     refuse(bus, REFUSED_HEARING, sender, &key, prefix);
     return false;
@@ -347,6 +370,18 @@ static size_t forward_publication(busd_t *bus)
         log_rejected(bus, "topic is not <stream>/<type>", count);
     } else if (may_publish(bus, &parts[0], &parts[1], stream, type, NULL)) {
         size_t body_len = zmq_msg_size(&parts[1]);
+        /* a service's event alone goes in the batch form too (an ext one
+         * never: its subscribers take the ordinary form only); the copy
+         * shares the envelope's bytes */
+        zmq_msg_t single;
+        zmq_msg_init(&single);
+        char single_topic[BUS_TOPIC_MAX + 2];
+        int single_topic_len =
+            strcmp(stream, BUS_STREAM_EXT) == 0
+                ? -1
+                : bus_batch_delivery_topic(stream, type, single_topic, sizeof single_topic);
+        if (single_topic_len > 0 && zmq_msg_copy(&single, &parts[1]) != 0)
+            single_topic_len = -1;
         /* XPUB never blocks: a full subscriber pipe drops for that subscriber only */
         if (zmq_msg_send(&parts[0], bus->xpub, ZMQ_SNDMORE) >= 0 &&
             zmq_msg_send(&parts[1], bus->xpub, 0) >= 0) {
@@ -354,6 +389,10 @@ static size_t forward_publication(busd_t *bus)
             metrics_counter_add(counter->messages, 1);
             metrics_counter_add(counter->bytes, body_len);
         }
+        if (single_topic_len > 0 && zmq_send(bus->xpub, single_topic, (size_t)single_topic_len,
+                                             ZMQ_SNDMORE) == single_topic_len)
+            zmq_msg_send(&single, bus->xpub, 0);
+        zmq_msg_close(&single);
     }
     for (size_t i = 0; i < kept; i++)
         zmq_msg_close(&parts[i]);

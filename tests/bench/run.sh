@@ -236,6 +236,45 @@ median() {
         }'
 }
 
+# bench_cpu_ticks NAME...: CPU ticks so far of PostgreSQL (the postmaster,
+# the children it reaped, the live ones), then of each process NAME (as
+# it_pid knows it; 0 when it is not running), on one line. Two readings
+# around a run give the stack's CPU time for it: the figure that holds
+# still when other work shares the machine and a rate does not.
+bench_cpu_ticks() {
+    local pg pid name
+    pg=$(head -1 "$TEST_ROOT/pg/data/postmaster.pid" 2>/dev/null)
+    {
+        awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pg/stat"
+        for pid in $(pgrep -P "$pg"); do cat "/proc/$pid/stat" 2>/dev/null; done |
+            awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+    } | awk '{ t += $1 } END { printf "%d", t }'
+    for name in "$@"; do
+        pid=$(it_pid "$name")
+        # not started yet: 0 (and never "/proc//stat", which is /proc/stat)
+        if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+            awk '{ sub(/^.*\) /, ""); printf " %d", $12 + $13 }' "/proc/$pid/stat"
+        else
+            printf ' 0'
+        fi
+    done
+    echo
+}
+
+# bench_cpu_us_per BEFORE AFTER COUNT: microseconds of CPU per item (one
+# decimal) for each field of two bench_cpu_ticks lines, their sum first:
+# "total pg name1 name2 ..."
+bench_cpu_us_per() {
+    awk -v before="$1" -v after="$2" -v count="$3" -v tick_us=$((1000000 / $(getconf CLK_TCK))) '
+        BEGIN {
+            n = split(before, b, " "); split(after, a, " ")
+            for (i = 1; i <= n; i++) { per[i] = (a[i] - b[i]) * tick_us / count; total += per[i] }
+            printf "%.1f", total
+            for (i = 1; i <= n; i++) printf " %.1f", per[i]
+            print ""
+        }'
+}
+
 # bench_busd curve|off: busd again, with CURVE (as deployed) or without it;
 # the sections compare the two in one run
 bench_busd() {

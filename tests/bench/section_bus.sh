@@ -5,6 +5,9 @@
 #                 commit with track_commit_timestamp; with CURVE (as
 #                 deployed) and without it (BUS_SECURITY=off everywhere),
 #                 the runs interleaved, and what CURVE costs
+#   bus.durable.cpu_us_per_event  the stack's CPU time per event in those
+#                 runs (CURVE on): what holds still when other work shares
+#                 the machine and the rate does not
 #   bus.raw       raw ZeroMQ PUB/SUB through the same busd, same size, with
 #                 and without CURVE
 #   bus.latency   p50/p99/max commit-to-commit delivery at 30,000, 10,000
@@ -29,13 +32,15 @@ if [[ $BUS_PARTS == *" durable "* ]]; then
 echo "== bus: durable events/s, $DURABLE_EVENTS events per run, 3 runs each with and without CURVE, interleaved"
 rates=()
 plain_rates=()
+cpus=()
 for n in 1 2 3; do
     for security in curve off; do
         bench_busd "$security"
         durable_run "$n$security" "$security"
         rate=$DURABLE_RATE size=$DURABLE_SIZE
-        echo "   run $n, $security: $rate events/s"
-        if [ "$security" = curve ]; then rates+=("$rate"); else plain_rates+=("$rate"); fi
+        read -r cpu cpu_pg cpu_prod cpu_cons cpu_busd <<<"$DURABLE_CPU"
+        echo "   run $n, $security: $rate events/s, CPU $cpu us per event (PostgreSQL $cpu_pg, kitprod $cpu_prod, kitcons $cpu_cons, busd $cpu_busd)"
+        if [ "$security" = curve ]; then rates+=("$rate") cpus+=("$cpu"); else plain_rates+=("$rate"); fi
     done
 done
 # the last run left busd without CURVE: as deployed again for what follows
@@ -43,6 +48,7 @@ bench_busd curve
 durable=$(printf '%s\n' "${rates[@]}" | median)
 plain=$(printf '%s\n' "${plain_rates[@]}" | median)
 figure "bus.durable.events_per_s" "$durable (CURVE on; median of ${rates[*]}; target >= 20000)"
+figure "bus.durable.cpu_us_per_event" "$(printf '%s\n' "${cpus[@]}" | median) (CURVE on; median of ${cpus[*]}; the stack's CPU time per event: PostgreSQL, producer and relay, consumer, busd)"
 figure "bus.durable_plain.events_per_s" "$plain (CURVE off; median of ${plain_rates[*]})"
 figure "bus.durable.curve_cost_pct" "$(awk -v c="$durable" -v p="$plain" 'BEGIN { if (p > 0) printf "%.1f", 100 * (p - c) / p }') (target < 10)"
 fi

@@ -117,46 +117,23 @@ pipe_wait() {
     return 0
 }
 
-# pipe_cpu_ticks NAME: CPU ticks so far of PostgreSQL (the postmaster,
-# the children it reaped, the live ones), then of order-NAME, inv-NAME
-# and busd, on one line
-pipe_cpu_ticks() {
-    local pg pid name
-    pg=$(head -1 "$TEST_ROOT/pg/data/postmaster.pid" 2>/dev/null)
-    {
-        awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pg/stat"
-        for pid in $(pgrep -P "$pg"); do cat "/proc/$pid/stat" 2>/dev/null; done |
-            awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
-    } | awk '{ t += $1 } END { printf "%d", t }'
-    for name in "order-$1" "inv-$1" busd; do
-        pid=$(it_pid "$name")
-        awk '{ sub(/^.*\) /, ""); printf " %d", $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || printf ' 0'
-    done
-    echo
-}
-
 PIPE_PARTS=" ${BENCH_PIPE_PARTS:-rate latency} "
 if [[ $PIPE_PARTS == *" rate "* ]]; then
 echo "== pipeline: ext/intake.order to assigned and reserved, $BENCH_PIPE_ORDERS orders per run, 3 runs"
 rates=()
 cpus=()
-tick_us=$((1000000 / $(getconf CLK_TCK)))
 for n in 1 2 3; do
     pipe_start "run$n"
-    read -r -a ticks0 <<<"$(pipe_cpu_ticks "run$n")"
+    ticks0=$(bench_cpu_ticks "order-run$n" "inv-run$n" busd)
     line=$(pipe_publish "pipe-run$n" "$BENCH_PIPE_ORDERS" 0 "$IT_RUN/pipe-run$n.answers")
     pipe_wait 300 "$BENCH_PIPE_ORDERS"
-    read -r -a ticks1 <<<"$(pipe_cpu_ticks "run$n")"
-    # microseconds per order: PostgreSQL, order, inventory, busd
-    per=()
-    for i in 0 1 2 3; do
-        per+=($(((ticks1[i] - ticks0[i]) * tick_us / BENCH_PIPE_ORDERS)))
-    done
-    cpu=$((per[0] + per[1] + per[2] + per[3]))
+    ticks1=$(bench_cpu_ticks "order-run$n" "inv-run$n" busd)
+    # microseconds per order: all, then PostgreSQL, order, inventory, busd
+    read -r cpu pg_us order_us inv_us busd_us <<<"$(bench_cpu_us_per "$ticks0" "$ticks1" "$BENCH_PIPE_ORDERS")"
     started=$(pipe_field started_ms "$line")
     rate=$(it_psql "SELECT round($BENCH_PIPE_ORDERS / extract(epoch FROM
         max(pg_xact_commit_timestamp(xmin)) - to_timestamp($started / 1000.0))) FROM orders.orders")
-    echo "   run $n: $rate orders/s, CPU $cpu us per order (PostgreSQL ${per[0]}, order ${per[1]}, inventory ${per[2]}, busd ${per[3]}) (intake answers: $line)"
+    echo "   run $n: $rate orders/s, CPU $cpu us per order (PostgreSQL $pg_us, order $order_us, inventory $inv_us, busd $busd_us) (intake answers: $line)"
     [ "$(sed -n "s/.* resent=\([0-9]*\).*/\1/p" <<<"$line")" = 0 ] || echo "   (some orders were sent again: their answers came late)"
     bench_number "$rate" "pipeline run $n: orders/s"
     bench_number "$cpu" "pipeline run $n: CPU per order"

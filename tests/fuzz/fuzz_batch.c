@@ -11,7 +11,11 @@
  * protobuf-c reads the frame as EnvelopeBatch with the same envelopes, and
  * an envelope protobuf-c unpacks names the stream and type the walk took;
  * the relay's writer packs the same envelopes into a frame accepted again
- * the same, and no longer than the input.
+ * the same, and no longer than the input. The same bytes read as a topic
+ * of the batch form (bus_batch_delivery_split, what a consumer runs on
+ * every topic frame busd delivers): a batch topic names a valid stream
+ * and is made again the same; a single one is "+" and a valid ordinary
+ * topic.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,8 +46,27 @@ static void check_envelope(const bus_batch_event_t *event, const char *stream, c
     conveyor__envelope__free_unpacked(env, NULL);
 }
 
+/* The input as a topic of the batch form. */
+static void check_delivery_topic(const uint8_t *data, size_t size)
+{
+    char stream[BUS_NAME_MAX], type[BUS_TOPIC_MAX], again_topic[BUS_TOPIC_MAX + 2];
+    int kind = bus_batch_delivery_split(data, size, stream);
+    FUZZ_CHECK(kind >= -1 && kind <= 1);
+    if (kind == 1) {
+        FUZZ_CHECK(bus_name_ok(stream));
+        int len = bus_batch_delivery_topic(stream, NULL, again_topic, sizeof again_topic);
+        FUZZ_CHECK(len > 0 && (size_t)len == size && memcmp(again_topic, data, size) == 0);
+    } else if (kind == 0) {
+        FUZZ_CHECK(data[0] == BUS_BATCH_DELIVERY_MARK);
+        char ordinary_stream[BUS_NAME_MAX];
+        FUZZ_CHECK(bus_topic_split(data + 1, size - 1, ordinary_stream, type, sizeof type) == 0);
+        FUZZ_CHECK(strcmp(ordinary_stream, stream) == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_delivery_topic(data, size);
     batch_status_t status = bus_batch_parse(data, size, &view);
     FUZZ_CHECK(strcmp(batch_status_code(status), "unknown") != 0);
     if (status != BATCH_OK)

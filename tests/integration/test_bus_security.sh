@@ -85,6 +85,29 @@ heard=$(awk '{print $2}' "$IT_RUN/listen-ops.out")
 [ "$heard" -ge 50 ] || it_fail "the operator's key, the positive control, heard $heard of 50 ticks"
 it_log "reading the bus: no key, an untrusted key and a source key hear nothing; an operator's hears $heard"
 
+# --- 1b. reading the batch form ("+kitprod/": a relay's run as one message, what
+# the kit's consumers subscribe to) is the same right as reading the stream --------
+subscriptions=$(busd_metric busd_subscriptions)
+live_before=$(kit_metric 28092 'inbox_live_events_total{stream="kitprod"}')
+listeners=()
+for who in none stranger source ops; do
+    probe "$who" listen "$KIT_BUS_OUT" +kitprod/ 4000 >"$IT_RUN/listen-batch-$who.out" &
+    listeners+=($!)
+done
+it_wait_until 10 "the control listener subscribed to the batch form" \
+    metric_at_least 28080 busd_subscriptions $((subscriptions + 1))
+produce_more 50
+wait "${listeners[@]}"
+for who in none stranger source; do
+    it_assert_eq "received 0" "$(cat "$IT_RUN/listen-batch-$who.out")" "what a $who key hears of +kitprod/"
+done
+heard=$(awk '{print $2}' "$IT_RUN/listen-batch-ops.out")
+[ "$heard" -ge 1 ] || it_fail "the operator's key, the positive control, heard nothing of +kitprod/"
+# the consumer took those 50 live, in the batch form, not by replay
+live=$(($(kit_metric 28092 'inbox_live_events_total{stream="kitprod"}') - live_before))
+[ "$live" -ge 50 ] || it_fail "kitcons took $live of 50 ticks live from busd (the rest by replay)"
+it_log "reading the batch form: the same keys refused; the operator heard $heard messages; kitcons took $live ticks live"
+
 # --- 2. forging the next seq of someone else's stream --------------------------------
 epoch=$(it_psql "SELECT epoch FROM kitprod.outbox_streams")
 head=$(it_psql "SELECT last_seq FROM kitprod.outbox_streams")

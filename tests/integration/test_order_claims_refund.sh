@@ -35,7 +35,10 @@ order_start order1 1 \
     REPLAY_PEERS=inventory=tcp://127.0.0.1:25631,payment=tcp://127.0.0.1:$PAY_REPLAY,shipping=tcp://127.0.0.1:25626 \
     JOB_POLL=100ms
 inv_start_ready inv 1
-pay_start pay1 sberbank REPLAY_PEERS=order=tcp://127.0.0.1:25561
+# payment consumes shipping too: without its replay peer the stream is
+# degraded (missed events could not be fetched) once shipfeed's first
+# heartbeat is heard, and payment is never ready
+pay_start pay1 sberbank REPLAY_PEERS=order=tcp://127.0.0.1:25561,shipping=tcp://127.0.0.1:25626
 order_sources
 boris=$(order_staff boris "Boris Petrov" manager '[]' 100)
 order_shift "$boris" true

@@ -15,6 +15,12 @@
 #   bus.compare.<n>.events_per_s  median of build n's runs (n from 1, in
 #                                 the order given), and the runs
 #   bus.compare.<n>_to_1          build n's median over build 1's
+#   bus.compare.<n>.cpu_us_per_event  median of build n's CPU time per
+#                                 event (the stack's: PostgreSQL, kitprod,
+#                                 kitcons, busd), which holds still when
+#                                 other work shares the machine and the
+#                                 rate does not
+#   bus.compare.<n>_cpu_to_1      build n's CPU median over build 1's
 
 source tests/bench/durable.sh
 
@@ -26,6 +32,7 @@ for bin in "${compare_bins[@]}"; do
     fi
 done
 compare_rates=()
+compare_cpus=()
 echo "== bus: durable events/s of ${#compare_bins[@]} builds, $DURABLE_EVENTS events per run, alternated"
 for round in $(seq 1 "${BENCH_COMPARE_ROUNDS:-4}"); do
     order=$(seq 0 $((${#compare_bins[@]} - 1)))
@@ -37,19 +44,25 @@ for round in $(seq 1 "${BENCH_COMPARE_ROUNDS:-4}"); do
         bench_busd curve
         durable_run "c$round.$((i + 1))" curve
         IT_BIN=$bench_bin
-        echo "   round $round, build $((i + 1)) (${compare_bins[$i]}): $DURABLE_RATE events/s"
+        read -r cpu cpu_pg cpu_prod cpu_cons cpu_busd <<<"$DURABLE_CPU"
+        echo "   round $round, build $((i + 1)) (${compare_bins[$i]}): $DURABLE_RATE events/s, CPU $cpu us per event (PostgreSQL $cpu_pg, kitprod $cpu_prod, kitcons $cpu_cons, busd $cpu_busd)"
         compare_rates[i]="${compare_rates[i]:-} $DURABLE_RATE"
+        compare_cpus[i]="${compare_cpus[i]:-} $cpu"
     done
 done
 bench_busd curve
-first=""
+first="" first_cpu=""
 for i in "${!compare_bins[@]}"; do
     # shellcheck disable=SC2086 # one number a word
     med=$(printf '%s\n' ${compare_rates[i]} | median)
+    # shellcheck disable=SC2086 # one number a word
+    med_cpu=$(printf '%s\n' ${compare_cpus[i]} | median)
     figure "bus.compare.$((i + 1)).events_per_s" "$med (${compare_bins[$i]}; runs${compare_rates[i]})"
+    figure "bus.compare.$((i + 1)).cpu_us_per_event" "$med_cpu (runs${compare_cpus[i]})"
     if [ -z "$first" ]; then
-        first=$med
+        first=$med first_cpu=$med_cpu
     else
         figure "bus.compare.$((i + 1))_to_1" "$(awk -v a="$med" -v b="$first" 'BEGIN { printf "%.2f", a / b }')"
+        figure "bus.compare.$((i + 1))_cpu_to_1" "$(awk -v a="$med_cpu" -v b="$first_cpu" 'BEGIN { printf "%.2f", a / b }')"
     fi
 done
