@@ -29,6 +29,20 @@
  * (a reader never sees a numbered seq before a smaller one), each
  * producer's events numbered in its commit order, no seq skipped or given
  * twice, nothing of a rolled-back batch kept.
+ *
+ * The outbox functions plan for the outbox as it is (migration 011), and
+ * prove it in schemas of their own: after every way of appending (small
+ * and big, caused and not, flushed early or at the commit, numbered by the
+ * relay's outbox_number_committed) ran eight times on a nearly empty
+ * outbox, and the outbox grew to 50,000 rows, the same calls scan no
+ * outbox sequentially nor read the caused ids' index through (the plans
+ * cached while it was small would: migration 009's lesson), and number
+ * every event once; also in a session that asks for generic plans, as
+ * inventory's do. A schema migrated to 010, with an event left
+ * unnumbered, takes 011 under a session that has its statements prepared:
+ * no outbox function but outbox_number_committed carries a setting, the
+ * event left is numbered first,
+ * a caused event stored before the migration is not stored again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,6 +110,18 @@ static void append_committed(const outbox_meta_t *meta, const void *payload, siz
     assert_int_equal(db_commit(db), DB_OK);
 }
 
+/* The URL of a session whose search_path is schema_name. */
+static int schema_url(char *out, size_t size, const char *schema_name)
+{
+    int n;
+    if (strstr(base_url, "://"))
+        n = snprintf(out, size, "%s%coptions=-csearch_path%%3D%s", base_url,
+                     strchr(base_url, '?') ? '&' : '?', schema_name);
+    else
+        n = snprintf(out, size, "%s options=-csearch_path=%s", base_url, schema_name);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
 /* --- fixtures ----------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -103,13 +129,7 @@ static int group_setup(void **state)
     (void)state;
     log_init("test_outbox", LOG_WARN);
     snprintf(schema, sizeof schema, "t_outbox_%d", (int)getpid());
-    int n;
-    if (strstr(base_url, "://"))
-        n = snprintf(url, sizeof url, "%s%coptions=-csearch_path%%3D%s", base_url,
-                     strchr(base_url, '?') ? '&' : '?', schema);
-    else
-        n = snprintf(url, sizeof url, "%s options=-csearch_path=%s", base_url, schema);
-    if (n < 0 || (size_t)n >= sizeof url)
+    if (schema_url(url, sizeof url, schema) != 0)
         return -1;
     db = db_new(url, "test_outbox");
     if (!db)
@@ -130,8 +150,10 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    char sql[256];
+    /* with those a failed test left of its own */
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s, %s_grows, %s_upgraded CASCADE", schema,
+             schema, schema);
     db_status_t status = db_run_sql(db, sql, NULL, NULL);
     if (status != DB_OK)
         fprintf(stderr, "test_outbox: cannot drop %s: %s\n", schema, db_errmsg(db));
@@ -545,6 +567,20 @@ static int64_t sql_i64(db_t *session, const char *sql)
     return value;
 }
 
+/* Asserts that stream order holds total events numbered 1..total, each
+ * seq once (none NULL), and that its counter row says total. */
+static void assert_numbered_once(db_t *session, int64_t total)
+{
+    char sql[384];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox_streams s WHERE s.stream = 'order' AND s.last_seq = %lld"
+             " AND (SELECT count(*) FROM outbox WHERE stream = 'order') = %lld"
+             " AND (SELECT count(DISTINCT seq) FROM outbox WHERE stream = 'order') = %lld"
+             " AND (SELECT max(seq) FROM outbox WHERE stream = 'order') = %lld",
+             (long long)total, (long long)total, (long long)total, (long long)total);
+    assert_int_equal(sql_i64(session, sql), 1);
+}
+
 /* Appends n events of stream (type order.placed, payload "<tag>.<i>", i
  * from 0) to the open transaction of session. */
 static void append_tagged(db_t *session, const char *stream, const char *tag, int n)
@@ -892,13 +928,7 @@ static void test_concurrent_producers_commit_in_seq_order(void **state)
     int64_t total = producers[0].committed + producers[1].committed + 100;
     assert_int_equal(outbox_rows(), total);
     /* every event numbered, 1..total, each seq once */
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM outbox_streams s WHERE s.stream = 'order' AND s.last_seq = %lld"
-             " AND (SELECT count(DISTINCT seq) FROM outbox) = %lld"
-             " AND (SELECT max(seq) FROM outbox) = %lld",
-             (long long)total, (long long)total, (long long)total);
-    assert_int_equal(sql_i64(db, sql), 1);
+    assert_numbered_once(db, total);
     /* nothing of a rolled-back transaction */
     assert_int_equal(sql_i64(db, "SELECT count(*) FROM outbox WHERE split_part("
                                  "convert_from(payload, 'UTF8'), '.', 2)::int % 8 = 6"
@@ -916,6 +946,226 @@ static void test_concurrent_producers_commit_in_seq_order(void **state)
                             " 'UTF8'), '.', 1) AS p, lag(split_part(convert_from(payload,"
                             " 'UTF8'), '.', 1)) OVER (ORDER BY seq) AS prev FROM outbox) x"
                             " WHERE p <> prev") > 4);
+}
+
+/* --- plans for the outbox as it is (migration 011) ------------------------------ */
+
+/* A session of a schema of its own (the group's name and suffix), made
+ * afresh with the kit's migrations in set, ready to append. */
+static db_t *schema_session_new(const char *suffix, const migration_set_t *set, char *name_out,
+                                size_t name_size)
+{
+    char session_url[1024], sql[160];
+    snprintf(name_out, name_size, "%s_%s", schema, suffix);
+    if (schema_url(session_url, sizeof session_url, name_out) != 0)
+        return NULL;
+    db_t *session = db_new(session_url, "test_outbox_schema");
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", name_out);
+    const migration_set_t *sets[] = {set};
+    if (!session || db_run_sql(session, sql, NULL, NULL) != DB_OK ||
+        migrate_run(session, name_out, sets, 1) != 0 || outbox_prepare(session) != 0) {
+        db_destroy(&session);
+        return NULL;
+    }
+    return session;
+}
+
+static void schema_session_destroy(db_t **session, const char *name)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", name);
+    sql_ok(*session, sql);
+    db_destroy(session);
+}
+
+static void commit_or_fail(db_t *session)
+{
+    if (db_commit(session) != DB_OK)
+        fail_msg("commit: %s", db_errmsg(session));
+}
+
+/* Appends a caused event of stream order, caused by cause, to the open
+ * transaction of session. */
+static void append_caused(db_t *session, const char *cause, uint32_t index)
+{
+    outbox_meta_t meta = {
+        .stream = "order", .type = "order.confirmed", .causation_id = cause, .emit_index = index};
+    if (outbox_append(session, &meta, "caused", 6, NULL) != DB_OK)
+        fail_msg("outbox_append: %s", db_errmsg(session));
+}
+
+/* One round of every way an event enters stream order: a small
+ * transaction's event flushed early (unnumbered, by outbox_insert of eight
+ * arguments), one at its commit numbered with that one (outbox_insert's
+ * numbering of pending rows), a caused event appended again and a new one
+ * at a commit (the look-up of stored caused ids), a big batch (COPY after
+ * outbox_reserve), a big batch with a caused event flushed early (the
+ * numbering under the waited lock, the look-up of many), and an event committed
+ * unnumbered numbered by the relay's outbox_number_committed. causes[]
+ * holds one cause a round. */
+static void outbox_round(db_t *session, char causes[][UUID_TEXT_SIZE], int round)
+{
+    assert_int_equal(uuid_v4(causes[round]), 0);
+    assert_int_equal(db_begin(session), DB_OK);
+    append_tagged(session, "order", "early", 1);
+    assert_int_equal(db_savepoint(session, "flushed"), DB_OK);
+    commit_or_fail(session);
+
+    assert_int_equal(db_begin(session), DB_OK);
+    append_tagged(session, "order", "small", 1);
+    commit_or_fail(session);
+
+    assert_int_equal(db_begin(session), DB_OK);
+    append_caused(session, causes[round], 0);
+    if (round > 0)
+        append_caused(session, causes[round - 1], 0);
+    commit_or_fail(session);
+
+    assert_int_equal(db_begin(session), DB_OK);
+    append_tagged(session, "order", "big", 100);
+    commit_or_fail(session);
+
+    assert_int_equal(db_begin(session), DB_OK);
+    append_tagged(session, "order", "mixed", 30);
+    for (uint32_t i = 1; i <= 70; i++)
+        append_caused(session, causes[round], i);
+    append_caused(session, causes[round], 0); /* stored already */
+    assert_int_equal(db_savepoint(session, "flushed"), DB_OK);
+    commit_or_fail(session);
+
+    assert_int_equal(db_begin(session), DB_OK);
+    append_tagged(session, "order", "relayed", 1);
+    assert_int_equal(db_savepoint(session, "flushed"), DB_OK);
+    commit_or_fail(session);
+    assert_int_equal(
+        sql_i64(session, "SELECT out_numbered FROM outbox_number_committed('order', 100)"), 1);
+}
+
+/* The events one round adds to stream order: 1 + 1 + 1 (the other caused
+ * one is stored already) + 100 + 100 + 1, ROUND_CAUSED of them caused. */
+#define ROUND_EVENTS 204
+#define ROUND_CAUSED 71
+
+/* The scans of outbox so far as the statistics say, this session's flushed
+ * first: sequential scans, and entries read of the caused ids' index. */
+static void outbox_scans(db_t *session, int64_t *seq_scans, int64_t *caused_reads)
+{
+    /* flushed when the session goes idle after this statement */
+    sql_ok(session, "SELECT pg_stat_force_next_flush()");
+    *seq_scans = sql_i64(session, "SELECT seq_scan FROM pg_stat_user_tables"
+                                  " WHERE relid = 'outbox'::regclass");
+    *caused_reads = sql_i64(session, "SELECT idx_tup_read FROM pg_stat_user_indexes"
+                                     " WHERE indexrelid = 'outbox_caused_event_id'::regclass");
+}
+
+#define PLAN_ROUNDS 8 /* PL/pgSQL goes generic after five calls of a statement */
+
+/* Every way of appending, PLAN_ROUNDS times on a nearly empty outbox,
+ * then as many again once it holds 50,000 rows more, in a session whose
+ * plan_cache_mode is mode. */
+static void plans_follow_the_outbox(const char *mode)
+{
+    char name[96], causes[2 * PLAN_ROUNDS][UUID_TEXT_SIZE], sql[96];
+    db_t *session = schema_session_new("grows", &kit_migrations, name, sizeof name);
+    assert_non_null(session);
+    snprintf(sql, sizeof sql, "SET plan_cache_mode = %s", mode);
+    sql_ok(session, sql);
+    /* no ANALYZE to replan for us meanwhile */
+    sql_ok(session, "ALTER TABLE outbox SET (autovacuum_enabled = false)");
+    /* every statement of the outbox functions run several times while the
+     * outbox holds a few hundred rows */
+    for (int round = 0; round < PLAN_ROUNDS; round++)
+        outbox_round(session, causes, round);
+    /* 50,000 events of another stream, half of them caused */
+    sql_ok(session, "INSERT INTO outbox (event_id, stream, type, causation_id, occurred_at_ms,"
+                    " payload, epoch, seq) SELECT gen_random_uuid(), 'grown', 'order.placed',"
+                    " CASE WHEN g % 2 = 0 THEN 'cause-' || g ELSE '' END, 1, 'grown', 1, g"
+                    " FROM generate_series(1, 50000) g");
+    int64_t seq_scans = 0, caused_reads = 0, seq_scans_after = 0, caused_reads_after = 0;
+    outbox_scans(session, &seq_scans, &caused_reads);
+    for (int round = PLAN_ROUNDS; round < 2 * PLAN_ROUNDS; round++)
+        outbox_round(session, causes, round);
+    outbox_scans(session, &seq_scans_after, &caused_reads_after);
+    /* no call read the outbox through, nor the caused ids' index (25,000
+     * entries now): the plans are the big table's */
+    assert_int_equal(seq_scans_after, seq_scans);
+    if (caused_reads_after - caused_reads > 10 * PLAN_ROUNDS)
+        fail_msg("%lld caused ids read in %d rounds",
+                 (long long)(caused_reads_after - caused_reads), PLAN_ROUNDS);
+    /* and every event is numbered once, no seq skipped */
+    assert_numbered_once(session, 2 * PLAN_ROUNDS * ROUND_EVENTS);
+    assert_int_equal(sql_i64(session, "SELECT count(*) FROM outbox WHERE causation_id <> ''"
+                                      " AND stream = 'order'"),
+                     2 * PLAN_ROUNDS * ROUND_CAUSED);
+    schema_session_destroy(&session, name);
+}
+
+/* The order service's sessions: PostgreSQL's choice, generic plans after
+ * five calls of a statement when they look no dearer. */
+static void test_plans_follow_the_outbox_as_it_grows(void **state)
+{
+    (void)state;
+    plans_follow_the_outbox("auto");
+}
+
+/* Inventory's sessions ask for generic plans of every statement
+ * (services/inventory/main.c), and the outbox functions no longer carry a
+ * setting of their own to override that. */
+static void test_plans_follow_the_outbox_under_generic_plans(void **state)
+{
+    (void)state;
+    plans_follow_the_outbox("force_generic_plan");
+}
+
+static void test_migration_011_applies_to_a_running_outbox(void **state)
+{
+    (void)state;
+    /* the kit as 010 left it */
+    size_t before_011 = 0;
+    while (before_011 < kit_migrations.count &&
+           strncmp(kit_migrations.items[before_011].name, "011", 3) < 0)
+        before_011++;
+    assert_true(before_011 == 10);
+    migration_set_t upto_010 = {.set = "kit", .items = kit_migrations.items, .count = before_011};
+    char name[96], causes[3][UUID_TEXT_SIZE];
+    db_t *session = schema_session_new("upgraded", &upto_010, name, sizeof name);
+    assert_non_null(session);
+    assert_int_equal(sql_i64(session, "SELECT count(*) FROM pg_proc WHERE proname ="
+                                      " 'outbox_stream_lock' AND pronamespace ="
+                                      " current_schema()::regnamespace"),
+                     0);
+    outbox_round(session, causes, 0);
+    /* what the relay has not numbered yet when the new binary starts */
+    assert_int_equal(db_begin(session), DB_OK);
+    append_tagged(session, "order", "left", 1);
+    assert_int_equal(db_savepoint(session, "flushed"), DB_OK);
+    commit_or_fail(session);
+
+    /* the new binary migrates, with this session's statements prepared */
+    const migration_set_t *sets[] = {&kit_migrations};
+    assert_int_equal(migrate_run(session, name, sets, 1), MIGRATE_OK);
+    /* the outbox functions plan their statements as they go, none with a
+     * setting but the relay's outbox_number_committed (migration 011) */
+    assert_int_equal(sql_i64(session, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'outbox%'"
+                                      " AND pronamespace = current_schema()::regnamespace"),
+                     5);
+    assert_int_equal(sql_i64(session, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'outbox%'"
+                                      " AND pronamespace = current_schema()::regnamespace"
+                                      " AND proconfig IS NOT NULL"
+                                      " AND proname <> 'outbox_number_committed'"),
+                     0);
+    /* the row left unnumbered comes first, then two rounds more */
+    int64_t last = sql_i64(session, "SELECT last_seq FROM outbox_streams WHERE stream = 'order'");
+    assert_int_equal(last, ROUND_EVENTS);
+    outbox_round(session, causes, 1);
+    assert_int_equal(sql_i64(session, "SELECT seq FROM outbox WHERE payload = 'left.0'"),
+                     ROUND_EVENTS + 1);
+    outbox_round(session, causes, 2);
+    assert_numbered_once(session, 3 * ROUND_EVENTS + 1);
+    /* a caused event of before the migration is still stored once */
+    assert_int_equal(sql_i64(session, "SELECT count(*) FROM outbox WHERE causation_id <> ''"),
+                     3 * ROUND_CAUSED);
+    schema_session_destroy(&session, name);
 }
 
 int main(void)
@@ -939,6 +1189,9 @@ int main(void)
         OUTBOX_TEST(test_copy_batch_rolled_back_leaves_no_gap),
         OUTBOX_TEST(test_identity_change_starts_a_new_epoch_by_reserve),
         OUTBOX_TEST(test_concurrent_producers_commit_in_seq_order),
+        OUTBOX_TEST(test_plans_follow_the_outbox_as_it_grows),
+        OUTBOX_TEST(test_plans_follow_the_outbox_under_generic_plans),
+        OUTBOX_TEST(test_migration_011_applies_to_a_running_outbox),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
