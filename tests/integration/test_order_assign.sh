@@ -170,4 +170,5 @@ it_assert_eq 0 "$(page_all "from=2020-01-01&to=2020-02-01" | grep -c . || true)"
 it_assert_eq 400 "$(http_code "$(order_admin GET "/v1/orders?cursor=garbage")")" "a cursor we never gave out"
 it_assert_eq 400 "$(http_code "$(order_admin GET "/v1/orders?limit=100000")")" "a page too large"
 
+order_assert_references
 it_log "assignment: 300 over HTTP and 300 over the bus within one of even, capacity held without Redis, queue and timeout"

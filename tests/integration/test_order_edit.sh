@@ -152,4 +152,5 @@ it_assert_eq "409 not_editable assembled" \
 grep -q "packed" <<<"$(http_body "$out" | jq -r .detail)" || it_fail "the refusal does not say why: $out"
 
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "dead letters in the order service"
+order_assert_references
 it_log "order edits: version, validation, roles, totals, lines, history, order.changed, refusal once assembled"

@@ -238,4 +238,5 @@ expiry_timers_done() {
 it_wait_until 20 "both expiry timers ran" expiry_timers_done
 it_assert_eq awaiting_payment "$(order_status "$o4")" "an order invoiced again after the expiry keeps waiting"
 
+order_assert_references
 it_log "payment and shipping facts drove the funnel; late and bad facts recorded or parked"

@@ -245,4 +245,5 @@ it_assert_eq "$(order_sql "SELECT count(*) FROM orders.order_history WHERE kind 
     "the courier's reschedules in the report"
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "dead letters in the order service"
 it_assert_eq 0 "$(inv_sql "SELECT count(*) FROM dead_letters")" "dead letters in inventory"
+order_assert_references
 it_log "the funnel end to end with inventory: totals, happy path, prepay reminder, shortage, cancel, matrix, reports"

@@ -220,4 +220,5 @@ it_assert_eq 201 \
     "$(order_sql "SELECT submission->>'items_sent' FROM orders.rejections WHERE source = 'erp' AND external_id = 'L-3'")" \
     "the refused submission says how many items came"
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "dead letters"
+order_assert_references
 it_log "intake over the bus, HTTP and the form: repeats are no-ops, rejections kept and listable"
