@@ -67,46 +67,40 @@ produce_more() {
 }
 
 # --- 1. reading the bus ------------------------------------------------------------
-subscriptions=$(busd_metric busd_subscriptions)
-listeners=()
-for who in none stranger source ops; do
-    probe "$who" listen "$KIT_BUS_OUT" kitprod/ 4000 >"$IT_RUN/listen-$who.out" &
-    listeners+=($!)
-done
-# the operator's subscription reaches busd (the refused ones never will)
-it_wait_until 10 "the control listener subscribed" \
-    metric_at_least 28080 busd_subscriptions $((subscriptions + 1))
-produce_more 50
-wait "${listeners[@]}"
-for who in none stranger source; do
-    it_assert_eq "received 0" "$(cat "$IT_RUN/listen-$who.out")" "what a $who key hears of kitprod/"
-done
-heard=$(awk '{print $2}' "$IT_RUN/listen-ops.out")
-[ "$heard" -ge 50 ] || it_fail "the operator's key, the positive control, heard $heard of 50 ticks"
-it_log "reading the bus: no key, an untrusted key and a source key hear nothing; an operator's hears $heard"
+# listen_each PREFIX TAG: no key, an untrusted key, a source key and an
+# operator's key (the positive control) listen to PREFIX while 50 ticks are
+# produced; the first three must hear nothing. Sets HEARD: the messages
+# the operator's key heard.
+listen_each() {
+    local prefix=$1 tag=$2 subscriptions who listeners=()
+    subscriptions=$(busd_metric busd_subscriptions)
+    for who in none stranger source ops; do
+        probe "$who" listen "$KIT_BUS_OUT" "$prefix" 4000 >"$IT_RUN/listen-$tag-$who.out" &
+        listeners+=($!)
+    done
+    # the operator's subscription reaches busd (the refused ones never will)
+    it_wait_until 10 "the control listener subscribed to $prefix" \
+        metric_at_least 28080 busd_subscriptions $((subscriptions + 1))
+    produce_more 50
+    wait "${listeners[@]}"
+    for who in none stranger source; do
+        it_assert_eq "received 0" "$(cat "$IT_RUN/listen-$tag-$who.out")" "what a $who key hears of $prefix"
+    done
+    HEARD=$(awk '{print $2}' "$IT_RUN/listen-$tag-ops.out")
+}
+listen_each kitprod/ plain
+[ "$HEARD" -ge 50 ] || it_fail "the operator's key, the positive control, heard $HEARD of 50 ticks"
+it_log "reading the bus: no key, an untrusted key and a source key hear nothing; an operator's hears $HEARD"
 
 # --- 1b. reading the batch form ("+kitprod/": a relay's run as one message, what
 # the kit's consumers subscribe to) is the same right as reading the stream --------
-subscriptions=$(busd_metric busd_subscriptions)
 live_before=$(kit_metric 28092 'inbox_live_events_total{stream="kitprod"}')
-listeners=()
-for who in none stranger source ops; do
-    probe "$who" listen "$KIT_BUS_OUT" +kitprod/ 4000 >"$IT_RUN/listen-batch-$who.out" &
-    listeners+=($!)
-done
-it_wait_until 10 "the control listener subscribed to the batch form" \
-    metric_at_least 28080 busd_subscriptions $((subscriptions + 1))
-produce_more 50
-wait "${listeners[@]}"
-for who in none stranger source; do
-    it_assert_eq "received 0" "$(cat "$IT_RUN/listen-batch-$who.out")" "what a $who key hears of +kitprod/"
-done
-heard=$(awk '{print $2}' "$IT_RUN/listen-batch-ops.out")
-[ "$heard" -ge 1 ] || it_fail "the operator's key, the positive control, heard nothing of +kitprod/"
+listen_each +kitprod/ batch
+[ "$HEARD" -ge 1 ] || it_fail "the operator's key, the positive control, heard nothing of +kitprod/"
 # the consumer took those 50 live, in the batch form, not by replay
 live=$(($(kit_metric 28092 'inbox_live_events_total{stream="kitprod"}') - live_before))
 [ "$live" -ge 50 ] || it_fail "kitcons took $live of 50 ticks live from busd (the rest by replay)"
-it_log "reading the batch form: the same keys refused; the operator heard $heard messages; kitcons took $live ticks live"
+it_log "reading the batch form: the same keys refused; the operator heard $HEARD messages; kitcons took $live ticks live"
 
 # --- 2. forging the next seq of someone else's stream --------------------------------
 epoch=$(it_psql "SELECT epoch FROM kitprod.outbox_streams")
