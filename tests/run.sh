@@ -68,6 +68,10 @@ export TEST_PG_PORT=$PG_PORT TEST_REDIS_PORT=$REDIS_PORT
 
 results=()
 failed=0 skipped=0
+# the bus keys every integration test starts with, issued by the first one
+# (tests/integration/lib.sh) and copied by the others: fresh every run
+export IT_KEYS_ONCE="$TEST_ROOT/it-keys"
+rm -rf "$IT_KEYS_ONCE" "$IT_KEYS_ONCE.new"
 
 # sanitizer_reports DIR: prints the files under DIR holding a report
 sanitizer_reports() {

@@ -28,17 +28,34 @@ export AUTH_JWT_KEYS="it:$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'
 IT_KEYS="$IT_RUN/keys"
 export BUS_KEYS_DIR="$IT_KEYS/trusted" BUS_SERVER_KEY="$IT_KEYS/secret/busd.key"
 IT_BUSD_CERT="$IT_KEYS/secret/busd.key_secret"
-if [ ! -f "$IT_BUSD_CERT" ]; then
-    mkdir -p "$BUS_KEYS_DIR"
-    "$IT_BIN/conveyor" key server busd --secret-dir "$IT_KEYS/secret" >/dev/null ||
-        { echo "it: could not make busd's key" >&2; exit 1; }
-    # every service's key before anything starts, so that each trusts its
-    # peers' from the first moment (a test may still issue more)
-    for _it_service in order inventory payment notification shipping kitprod kitcons kitjobs; do
-        "$IT_BIN/conveyor" key new --service "$_it_service" --dir "$BUS_KEYS_DIR" \
-            --secret-dir "$IT_KEYS/secret" >/dev/null ||
-            { echo "it: could not issue $_it_service's key" >&2; exit 1; }
+# _it_issue_keys DIR: busd's pair and every service's key under DIR, so
+# that each trusts its peers' from the first moment (a test may still
+# issue more)
+_it_issue_keys() {
+    mkdir -p "$1/trusted"
+    "$IT_BIN/conveyor" key server busd --secret-dir "$1/secret" >/dev/null ||
+        { echo "it: could not make busd's key" >&2; return 1; }
+    local service
+    for service in order inventory payment notification shipping kitprod kitcons kitjobs; do
+        "$IT_BIN/conveyor" key new --service "$service" --dir "$1/trusted" \
+            --secret-dir "$1/secret" >/dev/null ||
+            { echo "it: could not issue $service's key" >&2; return 1; }
     done
+}
+if [ ! -f "$IT_BUSD_CERT" ]; then
+    # issued once a run (IT_KEYS_ONCE, a directory tests/run.sh empties as it
+    # starts) and copied: ten runs of the CLI per test added up over the
+    # suite. Each test still holds its own copy to issue into and revoke from.
+    if [ -n "${IT_KEYS_ONCE:-}" ]; then
+        if [ ! -f "$IT_KEYS_ONCE/secret/busd.key_secret" ]; then
+            rm -rf "$IT_KEYS_ONCE.new"
+            _it_issue_keys "$IT_KEYS_ONCE.new" && mv "$IT_KEYS_ONCE.new" "$IT_KEYS_ONCE" || exit 1
+        fi
+        mkdir -p "$IT_KEYS"
+        cp -a "$IT_KEYS_ONCE/." "$IT_KEYS/" || { echo "it: could not copy the run's keys" >&2; exit 1; }
+    else
+        _it_issue_keys "$IT_KEYS" || exit 1
+    fi
 fi
 
 # it_key ROLE NAME [FILE]: prints the path of the secret certificate of a

@@ -38,9 +38,12 @@ out=$(timeout 30 bash -c "$(nt_command STORE_TZ=Europe/Moskow)" 2>&1) &&
     it_fail "the service started with STORE_TZ=Europe/Moskow"
 grep -q "STORE_TZ must name a time zone of tzdata" <<<"$out" ||
     it_fail "a misspelt STORE_TZ refused without saying why: $(tail -3 <<<"$out")"
+# the lease outlasts the longest wait between a batch's keepalives (one
+# call, at most NOTIFY_SEND_TIMEOUT; 200 ms here) by a margin a loaded
+# machine keeps, and is what a restart after each kill -9 waits out
 notify_start() {
     nt_start notify1 REPLAY_PEERS=order=tcp://127.0.0.1:$ORDERFEED_REPLAY JOB_WORKERS=1 \
-        NOTIFY_SEND_BATCH=$BATCH NOTIFY_HANDED_AHEAD=$AHEAD NOTIFY_SEND_TIMEOUT=5s JOB_LEASE=20s \
+        NOTIFY_SEND_BATCH=$BATCH NOTIFY_HANDED_AHEAD=$AHEAD NOTIFY_SEND_TIMEOUT=5s JOB_LEASE=8s \
         STORE_TZ=Asia/Yekaterinburg
 }
 notify_start

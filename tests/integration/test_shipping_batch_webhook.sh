@@ -7,7 +7,7 @@
 # the batch still closes at the next poll. A webhook heard while the job's
 # attempt runs is kept for when it ends. A manifest whose answer was lost
 # is found by the batch's labels, even with its parcels handed over
-# meanwhile. Here a poll comes 20 s later (SHIPPING_BATCH_POLL) and the
+# meanwhile. Here a poll comes 8 s later (SHIPPING_BATCH_POLL) and the
 # carrier takes 1 s over a batch.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
@@ -18,7 +18,7 @@ source "$(dirname "$0")/shipping/shipping.sh"
 ship_batch_stack FAKE_CARRIER_BATCH_TIME=1s
 # the carrier's calls may take 8 s: a process call's answer is held 6 s below
 # (long enough for a loaded machine to look while the attempt still runs)
-ship_start ship1 1 SHIPPING_BATCH_POLL=20s SHIPPING_CARRIER_TIMEOUT=8s
+ship_start ship1 1 SHIPPING_BATCH_POLL=8s SHIPPING_CARRIER_TIMEOUT=8s
 ship_batch_people
 
 batch_with() { # KEY -> the number of a batch holding a new order, and the order; its label job left to the batch
@@ -40,8 +40,8 @@ read -r b1 o1 <<<"$(batch_with W-1)"
 it_wait_until 20 "tracking and batch webhooks subscribed" subscribed
 start=$SECONDS
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b1/process")")" "b1 processed"
-it_wait_until 12 "b1 closed after the carrier's batch webhook, before its next poll (20 s)" ship_batch_is "$b1" closed
-it_log "b1 closed $((SECONDS - start)) s after it was processed (the next poll was 20 s away)"
+it_wait_until 6 "b1 closed after the carrier's batch webhook, before its next poll (8 s)" ship_batch_is "$b1" closed
+it_log "b1 closed $((SECONDS - start)) s after it was processed (the next poll was 8 s away)"
 it_assert_eq 1 "$(batch_hooks)" "the carrier's batch webhook delivered and answered 200"
 [[ $(ship_field "$o1" state) =~ ^(labelled|handed_over)$ ]] || it_fail "o1 not labelled: $(ship_field "$o1" state)"
 it_wait_until 20 "o1 handed over (its AC webhook delivered)" ship_state_is "$o1" handed_over
@@ -56,7 +56,7 @@ read -r b2 o2 <<<"$(batch_with W-2)"
 fake_carrier POST /_fake/webhooks/faults '{"kind":"drop","count":1}' >/dev/null
 start=$SECONDS
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b2/process")")" "b2 processed"
-sleep 6
+sleep 4
 ship_batch_is "$b2" processing || it_fail "b2 closed without its webhook before its poll: $(ship_sql "SELECT status FROM batches WHERE number = '$b2'")"
 it_wait_until 45 "b2 closed by its poll" ship_batch_is "$b2" closed
 it_log "b2 closed $((SECONDS - start)) s after it was processed, its webhook lost"
@@ -65,7 +65,7 @@ it_log "b2 closed $((SECONDS - start)) s after it was processed, its webhook los
 # --- the webhook while the job runs: its wake kept for when the attempt ends --------------------
 # The carrier's batch ends (1 s) while the job still waits for the answer
 # to its process call (held 6 s): the webhook comes while the attempt
-# runs, and that attempt then asks for its next look 20 s away. The wake
+# runs, and that attempt then asks for its next look 8 s away. The wake
 # must outlive the attempt: the job looks again as soon as it ends.
 read -r b3 o3 <<<"$(batch_with W-3)"
 hooks=$(batch_hooks)
@@ -75,7 +75,7 @@ it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b3/process")")" "
 it_wait_value 15 "b3's batch webhook delivered and answered 200" = $((hooks + 1)) batch_hooks
 it_assert_eq running "$(ship_sql "SELECT state FROM jobs WHERE dedup_key = 'shipping_batch:$b3'")" \
     "the webhook came while the batch job's attempt ran"
-it_wait_until 10 "b3 closed right after the attempt the webhook came in (its next poll 20 s away)" ship_batch_is "$b3" closed
+it_wait_until 8 "b3 closed right after the attempt the webhook came in (its next poll 8 s away)" ship_batch_is "$b3" closed
 it_log "b3 closed $((SECONDS - start)) s after it was processed, its webhook heard mid-attempt"
 [[ $(ship_field "$o3" state) =~ ^(labelled|handed_over)$ ]] || it_fail "o3 not labelled: $(ship_field "$o3" state)"
 

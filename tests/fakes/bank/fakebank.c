@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +63,26 @@ void fake_new_id(char out[FAKE_ID_SIZE])
     snprintf(out, FAKE_ID_SIZE, "%s", uuid);
 }
 
+/* Set once the fake is stopping: a pause under way (a held answer, the
+ * latency) ends within PAUSE_STEP_MS, so that a reply held for a minute does
+ * not keep the process a minute past its SIGTERM. */
+static atomic_bool pauses_ended;
+#define PAUSE_STEP_MS 50
+
 void fake_pause_ms(int64_t ms)
 {
-    if (ms <= 0)
-        return;
-    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0) /* interrupted: the rest */
-        ;
+    int64_t until = clock_mono_ms() + ms;
+    for (int64_t left = ms; left > 0 && !atomic_load(&pauses_ended);
+         left = until - clock_mono_ms()) {
+        int64_t step = left < PAUSE_STEP_MS ? left : PAUSE_STEP_MS;
+        struct timespec pause = {.tv_sec = step / 1000, .tv_nsec = (step % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+void fake_pause_end(void)
+{
+    atomic_store(&pauses_ended, true);
 }
 
 void fake_time_text(int64_t unix_ms, char *out, size_t size)
@@ -365,6 +379,7 @@ int main(int argc, char **argv)
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     log_info("fake bank stopping", LF_INT("signal", signal_number));
+    fake_pause_end();
     status = 0;
 done:
     http_server_destroy(&server);

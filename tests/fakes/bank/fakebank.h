@@ -189,9 +189,12 @@ bool fake_fault_take(fake_t *fake, const char *provider, const char *op, fake_fa
 /* Forgets every object, fault, request and notification (locked). */
 void fake_reset(fake_t *fake);
 
-/* Sleeps ms milliseconds (a reply held back, or the bank's latency);
- * call it without the lock. */
+/* Sleeps ms milliseconds (a reply held back, or the bank's latency), less
+ * once fake_pause_end was called; call it without the lock. */
 void fake_pause_ms(int64_t ms);
+
+/* Ends every pause, now and later: the fake is stopping. */
+void fake_pause_end(void);
 
 /* A new random id (uuid text). */
 void fake_new_id(char out[FAKE_ID_SIZE]);

@@ -164,7 +164,9 @@ typedef struct {
 fc_request_t *fc_record(fc_t *fake, const char *op, const http_request_t *req);
 bool fc_fault_take(fc_t *fake, const char *op, fc_fault_t *out);
 void fc_reset(fc_t *fake);
+/* sleeps ms (a held answer, the latency), less once fc_pause_end was called */
 void fc_pause_ms(int64_t ms);
+void fc_pause_end(void); /* ends every pause, now and later: the fake is stopping */
 void fc_new_id(const char *prefix, char out[FC_ID_SIZE]);
 void fc_time_text(int64_t unix_ms, char *out, size_t size);
 

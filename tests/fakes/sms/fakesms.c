@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,11 +236,21 @@ static json_t *error_reply(int code, const char *text)
                      text);
 }
 
+/* Set once the fake is stopping: a pause under way (a held answer, the
+ * latency) ends within PAUSE_STEP_MS, so that a reply held for a minute does
+ * not keep the process a minute past its SIGTERM. */
+static atomic_bool pauses_ended;
+#define PAUSE_STEP_MS 50
+
 static void hold(int64_t ms)
 {
-    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&pause, &pause) != 0)
-        ;
+    int64_t until = clock_mono_ms() + ms;
+    for (int64_t left = ms; left > 0 && !atomic_load(&pauses_ended);
+         left = until - clock_mono_ms()) {
+        int64_t step = left < PAUSE_STEP_MS ? left : PAUSE_STEP_MS;
+        struct timespec pause = {.tv_sec = step / 1000, .tv_nsec = (step % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 static void on_send(const http_request_t *req, http_response_t *res, void *arg)
@@ -563,6 +574,7 @@ int main(int argc, char **argv)
     log_info("fake sms gateway listening", LF_STR("addr", http.addr));
     int signal_number = 0;
     sigwait(&stop, &signal_number);
+    atomic_store(&pauses_ended, true);
     status = 0;
 done:
     http_server_destroy(&server);
