@@ -15,8 +15,9 @@
  * a short poll, it numbers what is waiting, reads the rows after the last
  * seq it published, in batches, and publishes [topic][envelope] to busd.
  * How far it got is written to the counter row about once a second
- * (published_seq): a new leader starts there, at worst publishing some
- * events again, which consumers ignore. A crash before publishing loses
+ * (published_seq, a hint written without waiting for its flush, so that
+ * it holds the row no longer than the write): a new leader starts there,
+ * at worst publishing some events again, which consumers ignore. A crash before publishing loses
  * nothing: the heartbeat it publishes every second carries the last seq
  * published, consumers see they are behind and replay.
  *

@@ -22,7 +22,9 @@
  * nothing else; a rolled-back row is never published and leaves no gap,
  * also when it was numbered and another transaction waited behind it;
  * heartbeats ($hb, payload Heartbeat with the last seq published) arrive
- * about every heartbeat_ms; relay_committed wakes a leader at once,
+ * about every heartbeat_ms; published_seq is written for the next leader,
+ * never past last_seq; relay_numbered_total counts the events only the
+ * relay numbered; relay_committed wakes a leader at once,
  * directly or through NOTIFY from a replica that does not lead, also when
  * the NOTIFY reaches the leader while one of its own statements runs
  * (libpq then holds it, not the socket); a second relay on the same schema
@@ -326,6 +328,13 @@ static void *commit_many(void *arg)
 }
 
 /* --- relays ----------------------------------------------------------------------- */
+
+/* relay_numbered_total of this stream (the process's, all relays) */
+static uint64_t relay_numbered(void)
+{
+    return metrics_counter_value(
+        metrics_counter("relay_numbered_total", "stream=\"" STREAM "\"", ""));
+}
 
 static relay_config_t quick_config(void)
 {
@@ -702,6 +711,7 @@ static void test_small_transaction_numbered_when_the_counter_is_free(void **stat
     assert_int_equal(db_begin(db), DB_OK);
     append_many(db, "big", BIG, big);
     assert_int_equal(db_savepoint(db, "flushed"), DB_OK);
+    uint64_t numbered_before = relay_numbered();
     int64_t started = clock_mono_ms();
     append_committed(db2, "beside", beside);
     assert_true(clock_mono_ms() - started < 2000); /* it did not wait */
@@ -714,6 +724,38 @@ static void test_small_transaction_numbered_when_the_counter_is_free(void **stat
     expect_event(epoch, BIG + 3, beside, "beside");
     assert_int_equal(scalar("SELECT count(*) FROM outbox WHERE seq IS NULL"), 0);
     assert_int_equal(scalar("SELECT last_seq FROM outbox_streams"), BIG + 3);
+    /* only "beside" waited for the relay's numbering ("early" was numbered
+     * by the commit of "alone"): the metric says how many paid for it */
+    assert_int_equal(relay_numbered() - numbered_before, 1);
+    stop_relay(&relay);
+}
+
+/* How far the relay published is written to the counter row for the next
+ * leader, as heartbeats go, by the relay's own session; published_seq
+ * never passes last_seq, and the relay keeps publishing after it (the
+ * write leaves its session idle: no transaction block left open). */
+static void test_published_seq_is_written_for_the_next_leader(void **state)
+{
+    (void)state;
+    relay_config_t config = quick_config();
+    uint64_t epoch = 0;
+    relay_t *relay = start_leader(&config, &epoch);
+    char first[UUID_TEXT_SIZE], second[UUID_TEXT_SIZE], third[UUID_TEXT_SIZE];
+    append_committed(db, "first", first);
+    append_committed(db, "second", second);
+    relay_wake(relay);
+    expect_event(epoch, 1, first, "first");
+    expect_event(epoch, 2, second, "second");
+    assert_true(wait_scalar("SELECT published_seq FROM outbox_streams", 2));
+    append_committed(db, "third", third);
+    relay_wake(relay);
+    expect_event(epoch, 3, third, "third");
+    assert_true(wait_scalar("SELECT published_seq FROM outbox_streams", 3));
+    assert_int_equal(scalar("SELECT count(*) FROM outbox_streams WHERE published_seq > last_seq"),
+                     0);
+    assert_int_equal(scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'test_relay' AND state LIKE 'idle in transaction%'"),
+                     0);
     stop_relay(&relay);
 }
 
@@ -1298,6 +1340,7 @@ int main(void)
         RELAY_TEST(test_rolled_back_row_is_never_published),
         RELAY_TEST(test_numbered_then_rolled_back_leaves_no_gap),
         RELAY_TEST(test_heartbeats_every_interval),
+        RELAY_TEST(test_published_seq_is_written_for_the_next_leader),
         RELAY_TEST(test_committed_wakes_the_leader),
         RELAY_TEST(test_second_relay_takes_over),
         RELAY_TEST(test_identity_change_starts_a_new_epoch),
