@@ -1025,7 +1025,15 @@ static void test_committed_wakes_the_leader(void **state)
     /* A NOTIFY that reaches the leader while one of its statements runs is
      * read off the socket by libpq with that statement's answer: it must
      * still wake the relay. Hold the leader in its purge (a purgeable row
-     * locked by another session), notify, then let the purge finish. */
+     * locked by another session), notify, then let the purge finish. The
+     * leader purges on every round: the row is made purgeable only once
+     * the leader has gone back to its wait (its sessions idle for a while),
+     * or the tail of the round that published event 2 could purge it
+     * before the other session locks it, and no purge would ever block. */
+    assert_true(wait_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                            " 'test_relay' AND (state <> 'idle' OR"
+                            " clock_timestamp() - state_change < interval '200 ms')",
+                            0));
     sql(db, "UPDATE outbox SET created_at = now() - interval '1 hour' WHERE seq = 1");
     assert_int_equal(db_begin(db2), DB_OK);
     sql(db2, "SELECT id FROM outbox WHERE seq = 1 FOR UPDATE");
