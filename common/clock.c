@@ -60,3 +60,14 @@ void clock_format_ms(int64_t unix_ms, char *out, unsigned out_size)
     snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
+
+void clock_pause_ms(int64_t ms, const atomic_bool *stop)
+{
+    int64_t until = clock_mono_ms() + ms;
+    for (int64_t left = ms; left > 0 && !(stop && atomic_load(stop));
+         left = until - clock_mono_ms()) {
+        int64_t step = left < 50 ? left : 50;
+        struct timespec pause = {.tv_sec = step / 1000, .tv_nsec = (step % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}

@@ -11,6 +11,7 @@
 #ifndef CONVEYOR_CLOCK_H
 #define CONVEYOR_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,5 +33,10 @@ int clock_advance_ms(int64_t delta_ms);
 /* Formats unix ms as RFC 3339 UTC with milliseconds
  * ("2026-11-22T10:00:00.123Z") into out (at least 25 bytes). */
 void clock_format_ms(int64_t unix_ms, char *out, unsigned out_size);
+
+/* Sleeps ms on the monotonic clock in steps of at most 50 ms, ending early
+ * once *stop is set (NULL: never): a fake holding an answer for a minute
+ * still stops within 50 ms of its SIGTERM. */
+void clock_pause_ms(int64_t ms, const atomic_bool *stop);
 
 #endif

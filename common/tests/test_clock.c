@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -84,6 +86,41 @@ static void test_format_never_overruns(void **state)
     assert_int_equal(out[11], 'x');
 }
 
+static atomic_bool stop_flag;
+
+static void *set_stop_later(void *arg)
+{
+    (void)arg;
+    struct timespec wait = {0, 100 * 1000000L};
+    nanosleep(&wait, NULL);
+    atomic_store(&stop_flag, true);
+    return NULL;
+}
+
+/* A pause lasts its time, or ends soon after its stop flag is set (a fake
+ * holding an answer for a minute, told to stop). */
+static void test_pause_lasts_or_ends_on_stop(void **state)
+{
+    (void)state;
+    int64_t started = clock_mono_ms();
+    clock_pause_ms(30, NULL);
+    assert_true(clock_mono_ms() - started >= 30);
+
+    atomic_store(&stop_flag, false);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, set_stop_later, NULL), 0);
+    started = clock_mono_ms();
+    clock_pause_ms(60000, &stop_flag);
+    int64_t took = clock_mono_ms() - started;
+    pthread_join(thread, NULL);
+    assert_true(took >= 100);
+    assert_true(took < 10000); /* 60 s asked: ended by the flag, not the time */
+
+    started = clock_mono_ms();
+    clock_pause_ms(60000, &stop_flag); /* already set: no pause at all */
+    assert_true(clock_mono_ms() - started < 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -91,6 +128,7 @@ int main(void)
         cmocka_unit_test(test_monotonic_clocks_agree),
         cmocka_unit_test(test_format_known_instants),
         cmocka_unit_test(test_format_never_overruns),
+        cmocka_unit_test(test_pause_lasts_or_ends_on_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,20 +237,13 @@ static json_t *error_reply(int code, const char *text)
 }
 
 /* Set once the fake is stopping: a pause under way (a held answer, the
- * latency) ends within PAUSE_STEP_MS, so that a reply held for a minute does
- * not keep the process a minute past its SIGTERM. */
+ * latency) ends within 50 ms (clock_pause_ms), so that a reply held for a
+ * minute does not keep the process a minute past its SIGTERM. */
 static atomic_bool pauses_ended;
-#define PAUSE_STEP_MS 50
 
 static void hold(int64_t ms)
 {
-    int64_t until = clock_mono_ms() + ms;
-    for (int64_t left = ms; left > 0 && !atomic_load(&pauses_ended);
-         left = until - clock_mono_ms()) {
-        int64_t step = left < PAUSE_STEP_MS ? left : PAUSE_STEP_MS;
-        struct timespec pause = {.tv_sec = step / 1000, .tv_nsec = (step % 1000) * 1000000L};
-        nanosleep(&pause, NULL);
-    }
+    clock_pause_ms(ms, &pauses_ended);
 }
 
 static void on_send(const http_request_t *req, http_response_t *res, void *arg)
