@@ -42,6 +42,7 @@
 #define STMT_NEW_EPOCH     "relay_new_epoch"
 #define STMT_NUMBER        "relay_number"
 #define STMT_READ          "relay_read"
+#define STMT_PUBLISHED     "relay_published"
 #define STMT_HEAD          "relay_head"
 #define STMT_PURGE_BATCH   "relay_purge_batch"
 #define STMT_PURGE_OLD     "relay_purge_old_epochs"
@@ -181,6 +182,9 @@ static int prepare_statements(db_t *db)
     rc |= db_prepare(db, STMT_READ,
                      "SELECT " OUTBOX_ENVELOPE_COLUMNS " FROM outbox WHERE stream = $1 "
                      "AND epoch = $2 AND seq > $3 ORDER BY seq LIMIT $4");
+    rc |= db_prepare(db, STMT_PUBLISHED,
+                     "UPDATE outbox_streams SET published_seq = $3 WHERE stream = $1 "
+                     "AND epoch = $2 AND published_seq < $3 AND last_seq >= $3");
     rc |= db_prepare(db, STMT_HEAD,
                      "SELECT epoch, last_seq, purged_through, published_seq FROM outbox_streams "
                      "WHERE stream = $1");
@@ -509,36 +513,28 @@ static int relay_publish_batch(relay_t *relay)
  * 10,000 events/s). So the hint does not wait for the WAL flush while it
  * holds the row (SET LOCAL synchronous_commit = off: this transaction
  * only; the next flush of anyone's commit carries it, and a crash that
- * loses it only starts the next leader a little earlier). One round trip:
- * the statements go as one simple query, with the stream's name quoted
- * by libpq. */
+ * loses it only starts the next leader a little earlier); the row is
+ * held from the UPDATE's answer to the COMMIT, one round trip on loopback,
+ * never a flush. */
 static void relay_persist_published(relay_t *relay)
 {
     if (relay->published_seq <= relay->persisted_seq)
         return;
-    PGconn *conn = db_conn(relay->db);
-    if (!conn)
-        return;
-    char *stream = PQescapeLiteral(conn, relay->stream, strlen(relay->stream));
-    if (!stream)
-        return;
-    char sql[512];
-    unsigned long long seq = (unsigned long long)relay->published_seq;
-    int len = snprintf(sql, sizeof sql,
-                       "BEGIN; SET LOCAL synchronous_commit = off; "
-                       "UPDATE outbox_streams SET published_seq = %llu WHERE stream = %s "
-                       "AND epoch = %llu AND published_seq < %llu AND last_seq >= %llu; COMMIT",
-                       seq, stream, (unsigned long long)atomic_load(&relay->epoch), seq, seq);
-    PQfreemem(stream);
-    if (len < 0 || (size_t)len >= sizeof sql)
-        return;
-    PGresult *res = PQexec(conn, sql);
-    bool committed =
-        res && PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
-    PQclear(res);
-    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
-        PQclear(PQexec(conn, "ROLLBACK")); /* a statement failed: the block is open */
-    if (committed)
+    db_params_t params;
+    db_params_init(&params);
+    db_param_text(&params, relay->stream);
+    db_param_u64(&params, atomic_load(&relay->epoch));
+    db_param_u64(&params, relay->published_seq);
+    db_status_t status = db_begin(relay->db);
+    if (status == DB_OK)
+        status = db_run_sql(relay->db, "SET LOCAL synchronous_commit = off", NULL, NULL);
+    if (status == DB_OK)
+        status = db_run(relay->db, STMT_PUBLISHED, &params, NULL);
+    if (status == DB_OK)
+        status = db_commit(relay->db);
+    if (status != DB_OK)
+        db_rollback(relay->db);
+    if (status == DB_OK)
         relay->persisted_seq = relay->published_seq;
 }
 
