@@ -1,13 +1,23 @@
 /*
  * inbox.c — the consuming half of the bus (inbox.h).
  *
- * Two threads. The reader owns the SUB socket and forwards whole frames to
- * the applier over an inproc PUSH/PULL pipe whose high-water mark is the
- * queue bound (a full pipe drops the frame: replay brings it back). The
- * applier owns everything else: the database session, one DEALER per
- * replay peer, and per consumed stream a window of received events keyed
- * by seq (a ring of pending_max slots starting after the applied offset),
- * from which it applies runs of consecutive events.
+ * Two threads, three with external routes. The reader owns the SUB socket
+ * and forwards whole frames to the applier over an inproc PUSH/PULL pipe
+ * whose high-water mark is the queue bound (a full pipe drops the frame:
+ * replay brings it back). The applier owns everything else: the database
+ * session, one DEALER per replay peer, and per consumed stream a window of
+ * received events keyed by seq (a ring of pending_max slots starting after
+ * the applied offset), from which it applies runs of consecutive events.
+ *
+ * The external lane (ext_main): external events have no order to keep and
+ * each handler deduplicates by its own key, so they need not wait behind
+ * the sequenced streams' runs, nor those behind them. The reader forwards
+ * ext/ frames over a pipe of their own to the lane, which parses them,
+ * parks what does not parse, and applies the events in runs with a
+ * database session of its own, at the same time as the applier applies
+ * the streams (an order's intake beside the stock answers of earlier
+ * orders: two sessions, two cores). The lane applies only while this
+ * replica leads, as the applier does.
  */
 #include "common/inbox.h"
 
@@ -178,12 +188,23 @@ struct inbox {
     /* applier state */
     db_t *db;
     bool leading;
-    int64_t open_letters;
+    atomic_llong open_letters; /* the lane parks too */
     int64_t next_letters_check;
     uint64_t next_request_id;
-    ext_queue_t ext;
     buskeys_t *keys; /* the applier's: replay peers' server keys (CURVE) */
     int64_t next_keys_check;
+
+    /* the external lane's (ext_main): its thread, its pipe from the reader
+     * (ext_push is the reader's end), its session and its queue */
+    pthread_t ext_thread;
+    bool ext_started;
+    void *ext_push, *ext_pull;
+    char ext_pipe_endpoint[64];
+    db_t *ext_db;
+    ext_queue_t ext;
+
+    /* what the applier and the lane both park with */
+    pthread_mutex_t park_lock;
     park_budget_t budgets[PUBLISHERS_TRACKED];
     log_throttle_keyed_t park_log;
     log_throttle_t foreign_log;
@@ -292,6 +313,7 @@ inbox_t *inbox_new(const inbox_config_t *config)
     inbox->replay_peers = dup_or_null(config->replay_peers ? config->replay_peers : "");
     inbox->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&inbox->status_lock, NULL);
+    pthread_mutex_init(&inbox->park_lock, NULL);
     if (!inbox->dsn || !inbox->schema || !inbox->app_name || !inbox->own_stream ||
         !inbox->sub_endpoint || !inbox->replay_peers || inbox->stop_fd < 0 || !config->relay) {
         inbox_destroy(&inbox);
@@ -307,6 +329,8 @@ inbox_t *inbox_new(const inbox_config_t *config)
     if (c->replay_timeout_ms <= 0)
         c->replay_timeout_ms = 3000;
     snprintf(inbox->pipe_endpoint, sizeof inbox->pipe_endpoint, "inproc://inbox-%p", (void *)inbox);
+    snprintf(inbox->ext_pipe_endpoint, sizeof inbox->ext_pipe_endpoint, "inproc://inbox-ext-%p",
+             (void *)inbox);
     inbox->dropped_total = metrics_counter("inbox_dropped_total", NULL,
                                            "Live frames dropped because the apply queue was full.");
     inbox->malformed_total = metrics_counter("inbox_malformed_total", NULL,
@@ -601,10 +625,12 @@ static void stream_halt(inbox_t *inbox, stream_t *st, uint64_t epoch_seen, const
  * logged once a minute per publisher) when the window's budget is spent.
  * Only what outsiders can send in any amount is budgeted: unparsable
  * frames and external events. A sequenced producer's rejected events are
- * always parked: dropping one would lose it. */
+ * always parked: dropping one would lose it. The applier and the lane
+ * both take from it (park_lock). */
 static bool park_budget_take(inbox_t *inbox, const char *publisher, int64_t bytes)
 {
     int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&inbox->park_lock);
     park_budget_t *slot = NULL, *oldest = &inbox->budgets[0];
     for (size_t i = 0; i < PUBLISHERS_TRACKED && !slot; i++) {
         park_budget_t *budget = &inbox->budgets[i];
@@ -626,11 +652,14 @@ static bool park_budget_take(inbox_t *inbox, const char *publisher, int64_t byte
     if (slot->letters < PARK_LETTERS_MAX && slot->bytes + bytes <= PARK_BYTES_MAX) {
         slot->letters++;
         slot->bytes += bytes;
+        pthread_mutex_unlock(&inbox->park_lock);
         return true;
     }
     metrics_counter_add(inbox->park_refused_total, 1);
     unsigned long long held_back = 0;
-    if (log_throttle_keyed_allow(&inbox->park_log, publisher, 60000, &held_back))
+    bool log_it = log_throttle_keyed_allow(&inbox->park_log, publisher, 60000, &held_back);
+    pthread_mutex_unlock(&inbox->park_lock);
+    if (log_it)
         log_warn("not parking more from this publisher: its budget for the minute is spent",
                  LF_STR("publisher", publisher), LF_INT("letters_max", PARK_LETTERS_MAX),
                  LF_INT("bytes_max", PARK_BYTES_MAX),
@@ -639,8 +668,9 @@ static bool park_budget_take(inbox_t *inbox, const char *publisher, int64_t byte
     return false;
 }
 
-/* Parks an event (inside the caller's transaction when one is open). */
-static db_status_t park_letter(inbox_t *inbox, const char *stream, const char *topic,
+/* Parks an event with db's session (inside its transaction when one is
+ * open). */
+static db_status_t park_letter(inbox_t *inbox, db_t *db, const char *stream, const char *topic,
                                const Conveyor__Envelope *env, const char *err, const char *detail,
                                int64_t held_behind, bool by_hash)
 {
@@ -673,7 +703,7 @@ static db_status_t park_letter(inbox_t *inbox, const char *stream, const char *t
         db_param_i64(&params, held_behind);
     else
         db_param_null(&params);
-    db_status_t status = db_run(inbox->db, STMT_PARK, &params, NULL);
+    db_status_t status = db_run(db, STMT_PARK, &params, NULL);
     free(envelope);
     if (status == DB_OK)
         inbox->open_letters++;
@@ -683,7 +713,7 @@ static db_status_t park_letter(inbox_t *inbox, const char *stream, const char *t
 /* A frame that cannot be parsed: parked by its hash with its first
  * PARK_FRAME_KEEP bytes (within the publisher's budget), nothing advances.
  * why is the stable code (frame_status_code, batch_status_code). */
-static void park_malformed(inbox_t *inbox, const void *topic_data, size_t topic_len,
+static void park_malformed(inbox_t *inbox, db_t *db, const void *topic_data, size_t topic_len,
                            const void *body_data, size_t body_len, const char *why)
 {
     metrics_counter_add(inbox->malformed_total, 1);
@@ -714,10 +744,13 @@ static void park_malformed(inbox_t *inbox, const void *topic_data, size_t topic_
     db_param_bytes(&params, body_data, kept_len);
     db_param_text(&params, hash);
     db_param_null(&params);
-    if (db_run(inbox->db, STMT_PARK, &params, NULL) == DB_OK)
+    if (db_run(db, STMT_PARK, &params, NULL) == DB_OK)
         inbox->open_letters++;
     unsigned long long held_back = 0;
-    if (log_throttle_keyed_allow(&inbox->park_log, stream, 60000, &held_back))
+    pthread_mutex_lock(&inbox->park_lock);
+    bool log_it = log_throttle_keyed_allow(&inbox->park_log, stream, 60000, &held_back);
+    pthread_mutex_unlock(&inbox->park_lock);
+    if (log_it)
         log_warn("parked a frame that cannot be parsed", LF_STR("stream", stream),
                  LF_STR("frame_hash", hash), LF_INT("bytes", (long long)body_len),
                  LF_INT("unlogged_since_last_line", (long long)held_back), LF_ERR(why));
@@ -725,7 +758,7 @@ static void park_malformed(inbox_t *inbox, const void *topic_data, size_t topic_
 
 /* The id of the oldest unresolved letter of this correlation, 0 if none,
  * -1 if the database is away. */
-static int64_t blocking_letter(inbox_t *inbox, const char *correlation_id)
+static int64_t blocking_letter(inbox_t *inbox, db_t *db, const char *correlation_id)
 {
     if (inbox->open_letters <= 0 || !correlation_id || !correlation_id[0])
         return 0;
@@ -733,7 +766,7 @@ static int64_t blocking_letter(inbox_t *inbox, const char *correlation_id)
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, correlation_id);
-    if (db_run(inbox->db, STMT_BLOCKING, &params, &res) != DB_OK)
+    if (db_run(db, STMT_BLOCKING, &params, &res) != DB_OK)
         return -1;
     int64_t id = 0;
     if (db_get_i64(res, 0, 0, &id) != 0)
@@ -745,7 +778,7 @@ static int64_t blocking_letter(inbox_t *inbox, const char *correlation_id)
 /* ------------------------------------------------------------------ */
 /* applying                                                             */
 
-static void event_from_envelope(inbox_t *inbox, const char *topic_stream,
+static void event_from_envelope(inbox_t *inbox, db_t *db, const char *topic_stream,
                                 const Conveyor__Envelope *env, inbox_event_t *event)
 {
     memset(event, 0, sizeof *event);
@@ -762,18 +795,19 @@ static void event_from_envelope(inbox_t *inbox, const char *topic_stream,
     event->payload = env->payload.data;
     event->payload_len = env->payload.len;
     event->external = strcmp(topic_stream, BUS_STREAM_EXT) == 0;
-    event->db = inbox->db;
+    event->db = db;
     event->own_stream = inbox->own_stream;
 }
 
 typedef enum { APPLY_DONE, APPLY_RETRY, APPLY_MOVED, APPLY_REJECTED } apply_outcome_t;
 
-/* Runs one event's handler inside the open transaction. With careful set
- * the handler runs under a savepoint and a rejection parks just this
- * event; without, a rejection returns APPLY_REJECTED and the caller rolls
- * the whole run back and tries again carefully. held_out collects the
- * correlation ids parked in this run. */
-static apply_outcome_t apply_one(inbox_t *inbox, const char *topic_stream,
+/* Runs one event's handler inside db's open transaction (the applier's
+ * session, or the lane's for an external event). With careful set the
+ * handler runs under a savepoint and a rejection parks just this event;
+ * without, a rejection returns APPLY_REJECTED and the caller rolls the
+ * whole run back and tries again carefully. parked counts the letters
+ * parked in this run. */
+static apply_outcome_t apply_one(inbox_t *inbox, db_t *db, const char *topic_stream,
                                  const Conveyor__Envelope *env, bool careful, int *parked)
 {
     const route_t *route = find_route(inbox, topic_stream, env->type);
@@ -788,14 +822,14 @@ static apply_outcome_t apply_one(inbox_t *inbox, const char *topic_stream,
 
     /* an outside publisher chooses its correlation id: its events neither
      * hold nor are held (only a sequenced producer's order is kept) */
-    int64_t blocker = env->seq > 0 ? blocking_letter(inbox, env->correlation_id) : 0;
+    int64_t blocker = env->seq > 0 ? blocking_letter(inbox, db, env->correlation_id) : 0;
     if (blocker < 0)
         return APPLY_RETRY;
     if (blocker > 0) {
         char detail[128];
         snprintf(detail, sizeof detail, "held behind dead letter %lld of the same correlation",
                  (long long)blocker);
-        if (park_letter(inbox, env->stream, topic, env, "held_behind", detail, blocker,
+        if (park_letter(inbox, db, env->stream, topic, env, "held_behind", detail, blocker,
                         env->seq == 0) != DB_OK)
             return APPLY_RETRY;
         (*parked)++;
@@ -807,12 +841,12 @@ static apply_outcome_t apply_one(inbox_t *inbox, const char *topic_stream,
     }
 
     inbox_event_t event;
-    event_from_envelope(inbox, topic_stream, env, &event);
-    if (careful && db_savepoint(inbox->db, "inbox_event") != DB_OK)
+    event_from_envelope(inbox, db, topic_stream, env, &event);
+    if (careful && db_savepoint(db, "inbox_event") != DB_OK)
         return APPLY_RETRY;
     handler_result_t result = route->fn(&event, route->arg);
     if (result == HANDLER_OK) {
-        if (careful && db_release_savepoint(inbox->db, "inbox_event") != DB_OK)
+        if (careful && db_release_savepoint(db, "inbox_event") != DB_OK)
             return APPLY_RETRY;
         if (st)
             metrics_counter_add(st->applied_total, 1);
@@ -827,14 +861,15 @@ static apply_outcome_t apply_one(inbox_t *inbox, const char *topic_stream,
     }
     if (!careful)
         return APPLY_REJECTED;
-    if (db_rollback_to_savepoint(inbox->db, "inbox_event") != DB_OK)
+    if (db_rollback_to_savepoint(db, "inbox_event") != DB_OK)
         return APPLY_RETRY;
     if (env->seq == 0 &&
         !park_budget_take(inbox, env->stream,
                           (int64_t)(conveyor__envelope__get_packed_size(env) + strlen(topic))))
         return APPLY_DONE; /* counted and dropped: the publisher hears no answer and retries */
-    if (park_letter(inbox, env->stream, topic, env, event.err_code[0] ? event.err_code : "rejected",
-                    event.err_detail, 0, env->seq == 0) != DB_OK)
+    if (park_letter(inbox, db, env->stream, topic, env,
+                    event.err_code[0] ? event.err_code : "rejected", event.err_detail, 0,
+                    env->seq == 0) != DB_OK)
         return APPLY_RETRY;
     (*parked)++;
     if (st)
@@ -871,7 +906,7 @@ static apply_outcome_t apply_run(inbox_t *inbox, stream_t *st, Conveyor__Envelop
         return APPLY_MOVED;
     }
     for (size_t i = 0; i < count; i++) {
-        apply_outcome_t outcome = apply_one(inbox, st->name, envs[i], careful, &parked);
+        apply_outcome_t outcome = apply_one(inbox, inbox->db, st->name, envs[i], careful, &parked);
         if (outcome != APPLY_DONE) {
             db_rollback(inbox->db);
             inbox->open_letters -= parked;
@@ -955,28 +990,29 @@ static void stream_apply_ready(inbox_t *inbox, stream_t *st, int64_t now)
 /* ------------------------------------------------------------------ */
 /* external events                                                      */
 
-/* Applies external events envs[0..count) in one transaction: first without
- * savepoints; if one is rejected, again with a savepoint per event so only
- * it is parked (as sequenced runs are). Each handler deduplicates by its
- * own key, so a batch is as safe as single events and commits once.
- * Returns how many are done (applied, skipped or parked): count, or 0 to
- * retry later. */
+/* Applies external events envs[0..count) in one transaction of the lane's
+ * session: first without savepoints; if one is rejected, again with a
+ * savepoint per event so only it is parked (as sequenced runs are). Each
+ * handler deduplicates by its own key, so a batch is as safe as single
+ * events and commits once. Returns how many are done (applied, skipped or
+ * parked): count, or 0 to retry later. */
 static size_t apply_external_run(inbox_t *inbox, Conveyor__Envelope **envs, size_t count)
 {
+    db_t *db = inbox->ext_db;
     for (int careful = 0; careful <= 1; careful++) {
         int parked = 0;
-        if (db_begin(inbox->db) != DB_OK)
+        if (db_begin(db) != DB_OK)
             return 0;
         apply_outcome_t outcome = APPLY_DONE;
         for (size_t i = 0; i < count && outcome == APPLY_DONE; i++)
-            outcome = apply_one(inbox, BUS_STREAM_EXT, envs[i], careful, &parked);
-        db_status_t committed = outcome == APPLY_DONE ? db_commit(inbox->db) : DB_ERROR;
+            outcome = apply_one(inbox, db, BUS_STREAM_EXT, envs[i], careful, &parked);
+        db_status_t committed = outcome == APPLY_DONE ? db_commit(db) : DB_ERROR;
         if (outcome == APPLY_DONE && committed == DB_OK) {
             metrics_counter_add(inbox->external_total, count);
             relay_wake(inbox->config.relay);
             return count;
         }
-        db_rollback(inbox->db);
+        db_rollback(db);
         inbox->open_letters -= parked;
         /* a rejection, or a commit refused over a handler's swallowed error:
          * once more, carefully; a retry or a lost database: later */
@@ -988,6 +1024,18 @@ static size_t apply_external_run(inbox_t *inbox, Conveyor__Envelope **envs, size
     return 0;
 }
 
+/* Frees the first count queued events. */
+static void ext_pop(ext_queue_t *q, size_t count)
+{
+    for (size_t i = 0; i < count && q->len > 0; i++) {
+        q->bytes -= (int64_t)q->items[q->head]->payload.len;
+        conveyor__envelope__free_unpacked(q->items[q->head], NULL);
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+    }
+}
+
+/* Queues an external event. Takes ownership of env. */
 static void ext_push(inbox_t *inbox, Conveyor__Envelope *env)
 {
     ext_queue_t *q = &inbox->ext;
@@ -1043,14 +1091,85 @@ static void ext_apply_ready(inbox_t *inbox, int64_t now)
             break;
         }
         q->backoff = 0;
-        for (size_t i = 0; i < count; i++) {
-            q->bytes -= (int64_t)q->items[q->head]->payload.len;
-            conveyor__envelope__free_unpacked(q->items[q->head], NULL);
-            q->head = (q->head + 1) % q->cap;
-            q->len--;
-        }
+        ext_pop(q, count);
     }
     free(run);
+}
+
+/* One ext/ frame from the reader: parked by its hash if it does not parse,
+ * queued if this replica leads and a handler takes its type, else let go
+ * (the publisher retries until the leader answers). */
+static void ext_on_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body, bool leading)
+{
+    bus_frame_t frame;
+    frame_status_t status = bus_frame_parse(zmq_msg_data(topic), zmq_msg_size(topic),
+                                            zmq_msg_data(body), zmq_msg_size(body), &frame);
+    if (status != FRAME_OK) {
+        if (leading)
+            park_malformed(inbox, inbox->ext_db, zmq_msg_data(topic), zmq_msg_size(topic),
+                           zmq_msg_data(body), zmq_msg_size(body), frame_status_code(status));
+        return;
+    }
+    if (leading && strcmp(frame.topic_stream, BUS_STREAM_EXT) == 0 &&
+        find_route(inbox, BUS_STREAM_EXT, frame.topic_type)) {
+        ext_push(inbox, frame.env);
+        frame.env = NULL;
+    }
+    bus_frame_clear(&frame);
+}
+
+/* Reads the frames the reader forwarded (up to a bound, so runs are
+ * applied in between). */
+static void ext_drain(inbox_t *inbox, bool leading)
+{
+    for (int n = 0; n < 20000; n++) {
+        zmq_msg_t topic, body;
+        zmq_msg_init(&topic);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&topic, inbox->ext_pull, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&topic);
+            zmq_msg_close(&body);
+            return;
+        }
+        if (zmq_msg_more(&topic) && zmq_msg_recv(&body, inbox->ext_pull, 0) >= 0) {
+            atomic_fetch_sub(&inbox->inflight_bytes,
+                             (long long)(zmq_msg_size(&topic) + zmq_msg_size(&body)));
+            ext_on_frame(inbox, &topic, &body, leading);
+        }
+        zmq_msg_close(&topic);
+        zmq_msg_close(&body);
+    }
+}
+
+/* The external lane's thread: reads its pipe, applies what is queued
+ * while this replica leads (dropping it when it stops leading: the
+ * publishers retry until the leader answers), until the stop. */
+static void *ext_main(void *arg)
+{
+    inbox_t *inbox = arg;
+    while (!atomic_load(&inbox->stop)) {
+        int64_t now = clock_mono_ms();
+        long timeout = 1000;
+        if (inbox->ext.len > 0 && inbox->ext.not_before - now < timeout)
+            timeout = inbox->ext.not_before > now ? (long)(inbox->ext.not_before - now) : 0;
+        zmq_pollitem_t items[2] = {
+            {inbox->ext_pull, 0, ZMQ_POLLIN, 0},
+            {NULL, inbox->stop_fd, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR)
+            break;
+        if (items[1].revents & ZMQ_POLLIN)
+            break;
+        bool leading = relay_is_leader(inbox->config.relay);
+        ext_drain(inbox, leading);
+        if (!leading) {
+            metrics_counter_add(inbox->dropped_total, inbox->ext.len);
+            ext_pop(&inbox->ext, inbox->ext.len);
+            continue;
+        }
+        ext_apply_ready(inbox, clock_mono_ms());
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1153,15 +1272,8 @@ static void on_live_event(inbox_t *inbox, const void *topic, size_t topic_len, c
     bus_frame_t frame;
     frame_status_t status = bus_frame_parse(topic, topic_len, body, body_len, &frame);
     if (status != FRAME_OK) {
-        park_malformed(inbox, topic, topic_len, body, body_len, frame_status_code(status));
-        return;
-    }
-    if (strcmp(frame.topic_stream, BUS_STREAM_EXT) == 0) {
-        if (find_route(inbox, BUS_STREAM_EXT, frame.topic_type)) {
-            ext_push(inbox, frame.env);
-            frame.env = NULL;
-        }
-        bus_frame_clear(&frame);
+        park_malformed(inbox, inbox->db, topic, topic_len, body, body_len,
+                       frame_status_code(status));
         return;
     }
     stream_t *st = find_stream(inbox, frame.topic_stream);
@@ -1196,7 +1308,8 @@ static void on_live_batch(inbox_t *inbox, const char *stream, const void *topic,
     if (status == BATCH_OK && strcmp(inbox->batch.stream, stream) != 0)
         status = BATCH_MIXED; /* a batch of another stream under this topic */
     if (status != BATCH_OK) {
-        park_malformed(inbox, topic, topic_len, body, body_len, batch_status_code(status));
+        park_malformed(inbox, inbox->db, topic, topic_len, body, body_len,
+                       batch_status_code(status));
         return;
     }
     for (size_t i = 0; i < inbox->batch.count; i++) {
@@ -1229,7 +1342,7 @@ static void on_live_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body)
         on_live_event(inbox, topic_data, topic_len, body_data, body_len, false);
         return;
     default:
-        park_malformed(inbox, topic_data, topic_len, body_data, body_len,
+        park_malformed(inbox, inbox->db, topic_data, topic_len, body_data, body_len,
                        frame_status_code(FRAME_BAD_TOPIC));
     }
 }
@@ -1538,7 +1651,7 @@ static void retry_letter(inbox_t *inbox, int64_t id)
             done = true; /* nobody handles it any more */
         } else {
             inbox_event_t event;
-            event_from_envelope(inbox, frame.topic_stream, frame.env, &event);
+            event_from_envelope(inbox, inbox->db, frame.topic_stream, frame.env, &event);
             event.from_dead_letter = true;
             if (db_savepoint(inbox->db, "inbox_letter") != DB_OK)
                 goto fail;
@@ -1586,8 +1699,10 @@ static void check_letters(inbox_t *inbox, int64_t now)
         return;
     inbox->next_letters_check = now + 1000;
     PGresult *count = NULL, *due = NULL;
-    if (db_run(inbox->db, STMT_OPEN_COUNT, NULL, &count) == DB_OK)
-        db_get_i64(count, 0, 0, &inbox->open_letters);
+    int64_t open_letters = 0;
+    if (db_run(inbox->db, STMT_OPEN_COUNT, NULL, &count) == DB_OK &&
+        db_get_i64(count, 0, 0, &open_letters) == 0)
+        inbox->open_letters = open_letters;
     PQclear(count);
     if (inbox->open_letters <= 0)
         return;
@@ -1704,15 +1819,24 @@ static void *reader_main(void *arg)
                                zmq_msg_size(&parts[1]) <= BUS_ENVELOPE_MAX;
             long long bytes =
                 well_formed ? (long long)(zmq_msg_size(&parts[0]) + zmq_msg_size(&parts[1])) : 0;
+            /* ext/ (the ordinary form: never batched) to the external
+             * lane, everything else to the applier */
+            void *to = well_formed && inbox->ext_push &&
+                               zmq_msg_size(&parts[0]) > strlen(BUS_STREAM_EXT) &&
+                               memcmp(zmq_msg_data(&parts[0]), BUS_STREAM_EXT "/",
+                                      strlen(BUS_STREAM_EXT) + 1) == 0
+                           ? inbox->ext_push
+                           : inbox->push;
             if (!well_formed) {
                 metrics_counter_add(inbox->malformed_total, 1);
             } else if (atomic_load(&inbox->inflight_bytes) + bytes > INFLIGHT_BYTES_MAX ||
-                       zmq_msg_send(&parts[0], inbox->push, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-                /* the applier is that far behind: replay brings it back */
+                       zmq_msg_send(&parts[0], to, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+                /* that far behind: replay brings it back, an outside
+                 * publisher sends again */
                 metrics_counter_add(inbox->dropped_total, 1);
             } else {
                 atomic_fetch_add(&inbox->inflight_bytes, bytes);
-                zmq_msg_send(&parts[1], inbox->push, ZMQ_DONTWAIT);
+                zmq_msg_send(&parts[1], to, ZMQ_DONTWAIT);
             }
             for (int i = 0; i < (count < 2 ? count : 2); i++)
                 zmq_msg_close(&parts[i]);
@@ -1789,12 +1913,14 @@ static void set_leading(inbox_t *inbox, bool leading)
         inbox->next_letters_check = 0;
         /* the first events applied must see letters parked by an earlier leader */
         PGresult *count = NULL;
+        int64_t open_letters = 0;
         if (db_run(inbox->db, STMT_OPEN_COUNT, NULL, &count) != DB_OK ||
-            db_get_i64(count, 0, 0, &inbox->open_letters) != 0) {
+            db_get_i64(count, 0, 0, &open_letters) != 0) {
             PQclear(count);
             return;
         }
         PQclear(count);
+        inbox->open_letters = open_letters;
         log_info("applier active", LF_STR("schema", inbox->schema),
                  LF_INT("streams", (long long)inbox->stream_count));
     } else {
@@ -1861,8 +1987,6 @@ static void *applier_main(void *arg)
                 if (due - now < timeout)
                     timeout = due > now ? (long)(due - now) : 0;
             }
-            if (inbox->ext.len > 0 && inbox->ext.not_before - now < timeout)
-                timeout = inbox->ext.not_before > now ? (long)(inbox->ext.not_before - now) : 0;
         }
         if (zmq_poll(items, count, timeout) < 0 && errno != EINTR)
             break;
@@ -1877,7 +2001,6 @@ static void *applier_main(void *arg)
             for (size_t i = 0; i < inbox->peer_count; i++)
                 peer_load_keys(inbox, &inbox->peers[i]);
         if (inbox->leading) {
-            ext_apply_ready(inbox, now);
             for (size_t i = 0; i < inbox->stream_count; i++) {
                 stream_t *st = &inbox->streams[i];
                 if (st->requesting && now >= st->request_deadline) {
@@ -1902,14 +2025,28 @@ static void *applier_main(void *arg)
     return NULL;
 }
 
+/* A session of the inbox's: the applier's, or the external lane's. */
+static db_t *session_new(inbox_t *inbox)
+{
+    db_t *db = db_new(inbox->dsn, inbox->app_name);
+    if (db &&
+        (prepare_statements(db) != 0 ||
+         (inbox->config.db_setup && inbox->config.db_setup(db, inbox->config.db_setup_arg) != 0)))
+        db_destroy(&db);
+    return db;
+}
+
 int inbox_start(inbox_t *inbox)
 {
     if (assign_peers(inbox) != 0)
         return -1;
-    inbox->db = db_new(inbox->dsn, inbox->app_name);
-    if (!inbox->db || prepare_statements(inbox->db) != 0 ||
-        (inbox->config.db_setup &&
-         inbox->config.db_setup(inbox->db, inbox->config.db_setup_arg) != 0))
+    inbox->db = session_new(inbox);
+    if (!inbox->db)
+        return -1;
+    bool wants_ext = false;
+    for (size_t i = 0; i < inbox->route_count; i++)
+        wants_ext |= strcmp(inbox->routes[i].stream, BUS_STREAM_EXT) == 0;
+    if (wants_ext && !(inbox->ext_db = session_new(inbox)))
         return -1;
     for (size_t i = 0; i < inbox->stream_count; i++) {
         stream_t *st = &inbox->streams[i];
@@ -1933,6 +2070,19 @@ int inbox_start(inbox_t *inbox)
     if (zmq_bind(inbox->pull, inbox->pipe_endpoint) != 0 ||
         zmq_connect(inbox->push, inbox->pipe_endpoint) != 0)
         return -1;
+    if (inbox->ext_db) {
+        inbox->ext_push = zmq_socket(inbox->ctx, ZMQ_PUSH);
+        inbox->ext_pull = zmq_socket(inbox->ctx, ZMQ_PULL);
+        if (!inbox->ext_push || !inbox->ext_pull)
+            return -1;
+        zmq_setsockopt(inbox->ext_push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(inbox->ext_push, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(inbox->ext_pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(inbox->ext_pull, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_bind(inbox->ext_pull, inbox->ext_pipe_endpoint) != 0 ||
+            zmq_connect(inbox->ext_push, inbox->ext_pipe_endpoint) != 0)
+            return -1;
+    }
     /* subscribe first, then catch up (the Clone order) */
     if (open_sub(inbox) != 0)
         return -1;
@@ -1954,6 +2104,11 @@ int inbox_start(inbox_t *inbox)
     if (pthread_create(&inbox->applier, NULL, applier_main, inbox) != 0)
         return -1;
     inbox->applier_started = true;
+    if (inbox->ext_db) {
+        if (pthread_create(&inbox->ext_thread, NULL, ext_main, inbox) != 0)
+            return -1;
+        inbox->ext_started = true;
+    }
     return 0;
 }
 
@@ -1997,6 +2152,8 @@ void inbox_destroy(inbox_t **self_p)
         pthread_join(inbox->reader, NULL);
     if (inbox->applier_started)
         pthread_join(inbox->applier, NULL);
+    if (inbox->ext_started)
+        pthread_join(inbox->ext_thread, NULL);
     curve_watch_destroy(&inbox->watch);
     if (inbox->sub)
         zmq_close(inbox->sub);
@@ -2004,6 +2161,10 @@ void inbox_destroy(inbox_t **self_p)
         zmq_close(inbox->push);
     if (inbox->pull)
         zmq_close(inbox->pull);
+    if (inbox->ext_push)
+        zmq_close(inbox->ext_push);
+    if (inbox->ext_pull)
+        zmq_close(inbox->ext_pull);
     for (size_t i = 0; i < inbox->peer_count; i++)
         if (inbox->peers[i].dealer)
             zmq_close(inbox->peers[i].dealer);
@@ -2015,17 +2176,15 @@ void inbox_destroy(inbox_t **self_p)
     }
     for (size_t i = 0; i < inbox->route_count; i++)
         free(inbox->routes[i].type);
-    while (inbox->ext.len > 0) {
-        conveyor__envelope__free_unpacked(inbox->ext.items[inbox->ext.head], NULL);
-        inbox->ext.head = (inbox->ext.head + 1) % inbox->ext.cap;
-        inbox->ext.len--;
-    }
+    ext_pop(&inbox->ext, inbox->ext.len);
     free(inbox->ext.items);
+    db_destroy(&inbox->ext_db);
     buskeys_destroy(&inbox->keys);
     db_destroy(&inbox->db);
     if (inbox->stop_fd >= 0)
         close(inbox->stop_fd);
     pthread_mutex_destroy(&inbox->status_lock);
+    pthread_mutex_destroy(&inbox->park_lock);
     free(inbox->dsn);
     free(inbox->schema);
     free(inbox->app_name);

@@ -42,10 +42,14 @@
  *     frames waiting for the applier by bytes (256 MiB), external events
  *     waiting for a retry by bytes (64 MiB);
  *   - external events (stream "ext", seq 0) have no order and no offset:
- *     each is applied in its own transaction and the handler deduplicates
- *     it by its idempotency key (inbox_claim_key).
+ *     the handler deduplicates each by its idempotency key
+ *     (inbox_claim_key); they are applied in runs by a lane of their own
+ *     (a thread and a database session), at the same time as the
+ *     sequenced streams' runs, so an external handler and a sequenced one
+ *     may run at once and must share nothing but what is thread-safe (as
+ *     the HTTP handlers that run beside the applier already must).
  *
- * Handlers get the applier's session inside the transaction: they read and
+ * Handlers get the applying session inside the transaction: they read and
  * write with it, emit events with inbox_emit (same transaction), never
  * commit, and never call outside systems (enqueue a job instead).
  * A run of events is first applied without savepoints; if one is

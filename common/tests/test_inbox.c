@@ -29,7 +29,8 @@
  * over; a frame whose envelope does not unpack, or disagrees with its
  * topic, is parked once by its hash and advances nothing; an external
  * event (stream "ext", seq 0) reaches its handler, which deduplicates by
- * inbox_claim_key; an event or heartbeat that merely claims a new epoch
+ * inbox_claim_key, and is applied while a sequenced run's handler holds
+ * its transaction open (the external lane); an event or heartbeat that merely claims a new epoch
  * halts nothing (the replay endpoint, asked, still serves the old one);
  * one the producer's replay endpoint confirms halts the stream (degraded,
  * halted_reason kept in inbox_offsets), nothing more is applied, and
@@ -99,6 +100,8 @@ static inbox_t *inbox;
 
 static atomic_int retry_left;  /* a "retry" event is refused this many times more */
 static atomic_int retry_calls; /* calls of the handler with a "retry" event */
+static atomic_bool holding;    /* a "hold" event's handler is waiting inside its transaction */
+static atomic_bool released;   /* ... and may go on */
 static atomic_int ext_calls;   /* calls of the external handler */
 static atomic_int ext_dupes;   /* ... that found their key claimed */
 
@@ -142,6 +145,13 @@ static handler_result_t on_produced(inbox_event_t *event, void *arg)
         atomic_fetch_add(&retry_calls, 1);
         if (atomic_fetch_sub(&retry_left, 1) > 0)
             return inbox_retry(event, "busy", "not yet");
+    }
+    if (strcmp(payload, "hold") == 0) {
+        /* a slow handler: its run's transaction stays open until the test
+         * lets it go (or twice the tests' wait, so a failure ends) */
+        atomic_store(&holding, true);
+        clock_pause_ms(2 * WAIT_MS, &released);
+        atomic_store(&holding, false);
     }
     assert_false(event->external);
     assert_string_equal(event->topic_stream, PRODUCER);
@@ -742,6 +752,35 @@ static void test_external_events_deduplicate_by_key(void **state)
     assert_text(OFFSET, "0");
 }
 
+/* External events do not wait behind a sequenced run: while a handler of
+ * the producer's stream holds its transaction open, an external event is
+ * applied and committed by the external lane, and the held event is
+ * applied after, in its place. */
+static void test_external_events_do_not_wait_behind_a_stream(void **state)
+{
+    (void)state;
+    atomic_store(&released, false);
+    atomic_store(&holding, false);
+    produce_and_publish("o-1", "hold");
+    int64_t deadline = clock_mono_ms() + WAIT_MS;
+    while (!atomic_load(&holding)) {
+        assert_true(clock_mono_ms() < deadline);
+        pause_ms(2);
+    }
+    publish_intake("web-77", "web-77");
+    wait_text("SELECT string_agg(payload, ',') FROM applied WHERE stream = 'web'", "web-77");
+    /* the sequenced run is still open: nothing of it committed */
+    assert_true(atomic_load(&holding));
+    assert_text(OFFSET, "0");
+    assert_text(APPLIED_SEQS, "");
+    atomic_store(&released, true);
+    wait_text(OFFSET, "1");
+    assert_text(APPLIED_SEQS, "1");
+    produce_and_publish("o-1", "ok");
+    wait_text(OFFSET, "2");
+    assert_text(APPLIED_SEQS, "1,2");
+}
+
 /* An event and a heartbeat of another epoch, arriving on the bus. */
 static void publish_new_epoch_claims(void)
 {
@@ -1013,6 +1052,7 @@ int main(void)
         INBOX_TEST(test_retry_during_catch_up_does_not_spin),
         INBOX_TEST(test_unparsable_frames_are_parked_by_hash),
         INBOX_TEST(test_external_events_deduplicate_by_key),
+        INBOX_TEST(test_external_events_do_not_wait_behind_a_stream),
         INBOX_TEST(test_claimed_epoch_is_not_believed),
         INBOX_TEST(test_new_epoch_halts_the_stream),
         INBOX_TEST(test_producer_heard_live_ends_the_backoff),
