@@ -30,7 +30,9 @@
  * topic, is parked once by its hash and advances nothing; an external
  * event (stream "ext", seq 0) reaches its handler, which deduplicates by
  * inbox_claim_key, and is applied while a sequenced run's handler holds
- * its transaction open (the external lane); an event or heartbeat that merely claims a new epoch
+ * its transaction open (the external lane); a run of a type with a batch
+ * handler goes to it at once, and one it sends back is applied one event
+ * at a time, the poisoned one alone parked; an event or heartbeat that merely claims a new epoch
  * halts nothing (the replay endpoint, asked, still serves the old one);
  * one the producer's replay endpoint confirms halts the stream (degraded,
  * halted_reason kept in inbox_offsets), nothing more is applied, and
@@ -178,6 +180,46 @@ static handler_result_t on_intake(inbox_event_t *event, void *arg)
     return record(event, key);
 }
 
+/* ext/intake.bulk, one at a time (the careful way): the payload is the
+ * key; "poison" is rejected. */
+static handler_result_t on_bulk_one(inbox_event_t *event, void *arg)
+{
+    (void)arg;
+    char key[64], tagged[80];
+    payload_text(event, key, sizeof key);
+    if (strcmp(key, "poison") == 0)
+        return inbox_reject(event, "poison", "bulk event %s is poisoned on purpose", key);
+    int claimed = inbox_claim_key(event, "test.bulk", key);
+    if (claimed < 0)
+        return inbox_retry(event, "pg_unavailable", "%s", db_errmsg(event->db));
+    snprintf(tagged, sizeof tagged, "one:%s", key);
+    return claimed ? record(event, tagged) : HANDLER_OK;
+}
+
+static atomic_int bulk_batches; /* calls of the batch handler */
+
+/* ext/intake.bulk, a run at once: every key recorded as "batch:<key>", or
+ * the whole run sent back to be applied one at a time when it holds the
+ * poison. */
+static handler_result_t on_bulk_many(inbox_event_t *events, size_t count, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&bulk_batches, 1);
+    for (size_t i = 0; i < count; i++) {
+        char key[64], tagged[80];
+        payload_text(&events[i], key, sizeof key);
+        if (strcmp(key, "poison") == 0)
+            return HANDLER_REJECT;
+        int claimed = inbox_claim_key(&events[i], "test.bulk", key);
+        if (claimed < 0)
+            return inbox_retry(&events[i], "pg_unavailable", "%s", db_errmsg(events[i].db));
+        snprintf(tagged, sizeof tagged, "batch:%s", key);
+        if (claimed && record(&events[i], tagged) != HANDLER_OK)
+            return HANDLER_RETRY;
+    }
+    return HANDLER_OK;
+}
+
 /* --- helpers: the database ---------------------------------------------------------- */
 
 static void sql(db_t *session, const char *text)
@@ -320,17 +362,24 @@ static void publish_envelope(const char *topic, const Conveyor__Envelope *env)
     free(envelope);
 }
 
-static void publish_intake(const char *event_id, const char *key)
+static void publish_external(const char *type, const char *event_id, const char *key)
 {
+    char topic[64];
+    snprintf(topic, sizeof topic, "ext/%s", type);
     Conveyor__Envelope env = CONVEYOR__ENVELOPE__INIT;
     env.event_id = pb_lend(event_id);
     env.stream = pb_lend("web");
-    env.type = pb_lend("intake.order");
+    env.type = pb_lend(type);
     env.correlation_id = pb_lend(key);
     env.schema_version = 1;
     env.payload.data = (uint8_t *)(uintptr_t)key;
     env.payload.len = strlen(key);
-    publish_envelope("ext/intake.order", &env);
+    publish_envelope(topic, &env);
+}
+
+static void publish_intake(const char *event_id, const char *key)
+{
+    publish_external("intake.order", event_id, key);
 }
 
 /* --- helpers: the inbox ---------------------------------------------------------------- */
@@ -408,6 +457,9 @@ static void start_subscribed_consumer(void)
     assert_non_null(inbox);
     assert_int_equal(inbox_on(inbox, PRODUCER, NULL, on_produced, NULL), 0);
     assert_int_equal(inbox_on(inbox, BUS_STREAM_EXT, "intake.order", on_intake, NULL), 0);
+    assert_int_equal(inbox_on(inbox, BUS_STREAM_EXT, "intake.bulk", on_bulk_one, NULL), 0);
+    assert_int_equal(inbox_on_batch(inbox, "intake.bulk", on_bulk_many), 0);
+    assert_int_equal(inbox_on_batch(inbox, "no.such.type", on_bulk_many), -1);
     assert_int_equal(relay_start(relay), 0);
     assert_int_equal(inbox_start(inbox), 0);
     wait_subscribed();
@@ -781,6 +833,32 @@ static void test_external_events_do_not_wait_behind_a_stream(void **state)
     assert_text(APPLIED_SEQS, "1,2");
 }
 
+/* A run of external events of a type with a batch handler goes to it at
+ * once; a run it sends back (the poison in it) is applied again one event
+ * at a time, where the poison alone is parked and the others are applied
+ * once each. */
+static void test_external_batch_handler_and_its_fallback(void **state)
+{
+    (void)state;
+    atomic_store(&bulk_batches, 0);
+    publish_external("intake.bulk", "bulk-1", "b-1");
+    publish_external("intake.bulk", "bulk-2", "b-2");
+    wait_text("SELECT string_agg(payload, ',' ORDER BY payload) FROM applied WHERE stream = 'web'",
+              "batch:b-1,batch:b-2");
+    assert_true(atomic_load(&bulk_batches) >= 1);
+    publish_external("intake.bulk", "bulk-3", "b-3");
+    publish_external("intake.bulk", "bulk-p", "poison");
+    publish_external("intake.bulk", "bulk-4", "b-4");
+    wait_text("SELECT count(*) FROM dead_letters WHERE type = 'intake.bulk'", "1");
+    wait_text("SELECT count(*) FROM applied WHERE stream = 'web'", "4");
+    /* each key once, whichever way it went (the run may have come apart) */
+    assert_text("SELECT string_agg(substr(payload, strpos(payload, ':') + 1), ',' ORDER BY"
+                " substr(payload, strpos(payload, ':') + 1)) FROM applied WHERE stream = 'web'",
+                "b-1,b-2,b-3,b-4");
+    assert_text("SELECT err FROM dead_letters WHERE type = 'intake.bulk'", "poison");
+    assert_text("SELECT count(*) FROM processed_keys WHERE scope = 'test.bulk'", "4");
+}
+
 /* An event and a heartbeat of another epoch, arriving on the bus. */
 static void publish_new_epoch_claims(void)
 {
@@ -1053,6 +1131,7 @@ int main(void)
         INBOX_TEST(test_unparsable_frames_are_parked_by_hash),
         INBOX_TEST(test_external_events_deduplicate_by_key),
         INBOX_TEST(test_external_events_do_not_wait_behind_a_stream),
+        INBOX_TEST(test_external_batch_handler_and_its_fallback),
         INBOX_TEST(test_claimed_epoch_is_not_believed),
         INBOX_TEST(test_new_epoch_halts_the_stream),
         INBOX_TEST(test_producer_heard_live_ends_the_backoff),

@@ -20,6 +20,7 @@
 
 #include "common/emit.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/pbjson.h"
 #include "conveyor/inventory.pb-c.h"
 #include "conveyor/order.pb-c.h"
@@ -54,48 +55,124 @@ static Conveyor__OrderSubmitted *unpack_submission(const inbox_event_t *event, s
     return msg;
 }
 
+/* An intake.order as read from its event: the submission, the problems
+ * found while reading it, and what its source is trusted with. */
+typedef struct {
+    Conveyor__OrderSubmitted *msg; /* the submission's strings are copies */
+    submission_t sub;
+    problems_t read_errors;
+    intake_source_t source;
+} intake_read_t;
+
+static void intake_read_release(intake_read_t *read)
+{
+    problems_release(&read->read_errors);
+    submission_free(&read->sub);
+    if (read->msg)
+        conveyor__order_submitted__free_unpacked(read->msg, NULL);
+    read->msg = NULL;
+}
+
+/* Reads an intake.order event into read (released by
+ * intake_read_release, also on failure): HANDLER_OK, or the answer. */
+static handler_result_t intake_read(inbox_event_t *event, intake_read_t *read)
+{
+    memset(read, 0, sizeof *read);
+    submission_init(&read->sub);
+    size_t items_sent = 0;
+    bool oom = false;
+    read->msg = unpack_submission(event, &items_sent, &oom);
+    if (!read->msg && oom)
+        return inbox_retry(event, "out_of_memory", "could not read the submission");
+    if (!read->msg)
+        return inbox_reject(event, "bad_payload", "intake.order payload is not an OrderSubmitted");
+    if (problems_init(&read->read_errors) != 0 ||
+        submission_from_proto(read->msg, &read->sub) != 0 ||
+        intake_bus_source(&read->sub, event->stream, &read->read_errors) != 0)
+        return inbox_retry(event, "out_of_memory", "could not read the submission");
+    if (items_sent > INTAKE_ITEMS_MAX)
+        read->sub.items_over_max = items_sent; /* none were unpacked: intake_validate refuses it */
+    /* the publisher is trusted with money as far as its source's row says */
+    read->source = (intake_source_t){.trust = {.may_set_prices = false, .max_discount_bp = 0}};
+    bool registered = false;
+    db_status_t status = read->sub.source ? store_source_by_name(event->db, read->sub.source,
+                                                                 &registered, &read->source)
+                                          : DB_OK;
+    return inbox_result(event, status, "intake.order");
+}
+
+static void log_conflict(const submission_t *sub, const intake_result_t *outcome)
+{
+    if (outcome->outcome == INTAKE_CONFLICT)
+        log_warn("an intake key was reused with another body: answered with the first order",
+                 LF_STR("source", sub->source), LF_STR("external_id", sub->external_id),
+                 LF_STR("order_id", outcome->order_id), LF_ERR("idempotency_key_reused"));
+}
+
 /* ext/intake.order: an order from another system (F1). */
 static handler_result_t on_intake_order(inbox_event_t *event, void *arg)
 {
     order_app_t *app = arg;
-    size_t items_sent = 0;
-    bool oom = false;
-    Conveyor__OrderSubmitted *msg = unpack_submission(event, &items_sent, &oom);
-    if (!msg && oom)
-        return inbox_retry(event, "out_of_memory", "could not read the submission");
-    if (!msg)
-        return inbox_reject(event, "bad_payload", "intake.order payload is not an OrderSubmitted");
-    submission_t sub;
-    submission_init(&sub);
-    handler_result_t result = HANDLER_OK;
+    intake_read_t read;
     intake_result_t outcome = {0};
-    problems_t read_errors = {0};
-    if (problems_init(&read_errors) != 0 || submission_from_proto(msg, &sub) != 0 ||
-        intake_bus_source(&sub, event->stream, &read_errors) != 0) {
-        result = inbox_retry(event, "out_of_memory", "could not read the submission");
-        goto done;
+    handler_result_t result = intake_read(event, &read);
+    if (result == HANDLER_OK) {
+        emitter_t em = emitter_of_event(event);
+        db_status_t status =
+            placing_intake(app, &em, &read.sub, DOOR_BUS, "website", &read.source.trust,
+                           problems_errors(&read.read_errors), &outcome);
+        result = inbox_result(event, status, "intake.order");
+        if (result == HANDLER_OK)
+            log_conflict(&read.sub, &outcome);
     }
-    if (items_sent > INTAKE_ITEMS_MAX)
-        sub.items_over_max = items_sent; /* none were unpacked: intake_validate refuses it */
-    /* the publisher is trusted with money as far as its source's row says */
-    intake_source_t source = {.trust = {.may_set_prices = false, .max_discount_bp = 0}};
-    bool registered = false;
-    db_status_t status =
-        sub.source ? store_source_by_name(event->db, sub.source, &registered, &source) : DB_OK;
-    emitter_t em = emitter_of_event(event);
-    if (status == DB_OK)
-        status = placing_intake(app, &em, &sub, DOOR_BUS, "website", &source.trust,
-                                problems_errors(&read_errors), &outcome);
-    result = inbox_result(event, status, "intake.order");
-    if (result == HANDLER_OK && outcome.outcome == INTAKE_CONFLICT)
-        log_warn("an intake key was reused with another body: answered with the first order",
-                 LF_STR("source", sub.source), LF_STR("external_id", sub.external_id),
-                 LF_STR("order_id", outcome.order_id), LF_ERR("idempotency_key_reused"));
-done:
     intake_result_clear(&outcome);
-    problems_release(&read_errors);
-    submission_free(&sub);
-    conveyor__order_submitted__free_unpacked(msg, NULL);
+    intake_read_release(&read);
+    return result;
+}
+
+/* ext/intake.order, a run of them at once (placing_intake_batch): one that
+ * cannot be read sends the run back to be applied one by one, where it
+ * alone is parked. */
+static handler_result_t on_intake_orders(inbox_event_t *events, size_t count, void *arg)
+{
+    order_app_t *app = arg;
+    intake_read_t *reads = calloc(count, sizeof *reads);
+    emitter_t *ems = calloc(count, sizeof *ems);
+    intake_batch_item_t *items = calloc(count, sizeof *items);
+    handler_result_t result = HANDLER_OK;
+    size_t read_count = 0;
+    if (!reads || !ems || !items)
+        result = inbox_retry(&events[0], "out_of_memory", "could not read %zu submissions", count);
+    for (; result == HANDLER_OK && read_count < count; read_count++) {
+        result = intake_read(&events[read_count], &reads[read_count]);
+        ems[read_count] = emitter_of_event(&events[read_count]);
+        items[read_count] = (intake_batch_item_t){
+            .em = &ems[read_count],
+            .sub = &reads[read_count].sub,
+            .trust = &reads[read_count].source.trust,
+            .read_errors = problems_errors(&reads[read_count].read_errors),
+        };
+    }
+    if (result == HANDLER_OK) {
+        size_t batched = 0;
+        db_status_t status = placing_intake_batch(app, items, count, &batched);
+        result = inbox_result(&events[0], status, "intake.order");
+        if (result == HANDLER_OK)
+            metrics_counter_add(
+                metrics_counter("intake_batched_orders_total", "",
+                                "Orders from the bus placed by the intake's batch statements "
+                                "(a run of ext/intake.order at once)."),
+                batched);
+        for (size_t i = 0; result == HANDLER_OK && i < count; i++)
+            log_conflict(&reads[i].sub, &items[i].result);
+    }
+    for (size_t i = 0; i < read_count; i++) {
+        intake_result_clear(&items[i].result);
+        intake_read_release(&reads[i]);
+    }
+    free(reads);
+    free(ems);
+    free(items);
     return result;
 }
 
@@ -304,5 +381,6 @@ int handlers_register(inbox_t *inbox, order_app_t *app)
         if (inbox_on(inbox, topic->stream, topic->type, topic->handler, app) != 0)
             return -1;
     }
-    return 0;
+    /* a run of intake orders is placed at once */
+    return inbox_on_batch(inbox, "intake.order", on_intake_orders);
 }

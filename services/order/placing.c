@@ -241,3 +241,220 @@ done:
     problems_release(&problems);
     return status;
 }
+
+/* ------------------------------------------------------------------ */
+/* many at once                                                         */
+
+/* What placing_intake_batch holds for one plain submission. */
+typedef struct {
+    size_t item;  /* its place in the batch */
+    bool applied; /* filed and announced here; else it goes one by one */
+    char body_sha256[65];
+    char order_id[UUID_TEXT_SIZE], customer_id[UUID_TEXT_SIZE], chosen[UUID_TEXT_SIZE];
+    char title[300];
+    char *delivery_text, *attributes_text;
+} plain_order_t;
+
+static bool same_text(const char *a, const char *b)
+{
+    return a && b && a[0] && strcmp(a, b) == 0;
+}
+
+/* Whether sub shares its key, phone or email with one of the plain ones
+ * so far: a customer created by the batch's statement is not seen by the
+ * statement's other rows, nor a key claimed by it. */
+static bool shares_with_plain(const intake_batch_item_t *items, const plain_order_t *plain,
+                              size_t plain_count, const submission_t *sub)
+{
+    for (size_t k = 0; k < plain_count; k++) {
+        const submission_t *other = items[plain[k].item].sub;
+        if ((same_text(other->source, sub->source) &&
+             same_text(other->external_id, sub->external_id)) ||
+            same_text(other->phone_e164, sub->phone_e164) ||
+            same_text(other->email_lower, sub->email_lower))
+            return true;
+    }
+    return false;
+}
+
+/* Whether the submission passes every rule (its body hash into sha). -1 on
+ * out of memory. */
+static int passes(const intake_batch_item_t *item, char sha[65])
+{
+    problems_t problems;
+    if (problems_init(&problems) != 0)
+        return -1;
+    if (item->read_errors)
+        json_array_extend(problems.errors, (json_t *)(uintptr_t)item->read_errors);
+    intake_validate(item->sub, "website", &problems);
+    intake_check_trust(item->sub, item->trust, &problems);
+    int rc = submission_hash(item->sub, sha) != 0 ? -1 : problems_count(&problems) == 0;
+    problems_release(&problems);
+    return rc;
+}
+
+/* The plain submissions claimed, filed with their customers and managers
+ * (two statements for them all) and announced; the ones whose key was
+ * claimed before are left to go one by one. */
+static db_status_t place_plain(order_app_t *app, intake_batch_item_t *items, plain_order_t *plain,
+                               size_t count)
+{
+    db_t *db = emitter_db(items[0].em);
+    intake_claim_row_t *claims = calloc(count, sizeof *claims);
+    order_insert_row_t *orders = calloc(count, sizeof *orders);
+    size_t *of_order = calloc(count, sizeof *of_order); /* orders[m] is plain[of_order[m]] */
+    if (!claims || !orders || !of_order) {
+        free(claims);
+        free(orders);
+        free(of_order);
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not place a batch of orders");
+    }
+    db_status_t status = DB_OK;
+    for (size_t k = 0; k < count && status == DB_OK; k++) {
+        const submission_t *sub = items[plain[k].item].sub;
+        if (uuid_v4(plain[k].order_id) != 0 || uuid_v4(plain[k].customer_id) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not make an order id");
+        claims[k].claim = (intake_claim_t){
+            .source = sub->source,
+            .external_id = sub->external_id,
+            .body_sha256 = plain[k].body_sha256,
+            .order_id = plain[k].order_id,
+            .door = DOOR_BUS,
+            .customer_id = plain[k].customer_id,
+            .customer_name = sub->customer_name,
+            .phone_e164 = sub->phone_e164[0] ? sub->phone_e164 : NULL,
+            .email_lower = sub->email_lower,
+        };
+    }
+    if (status == DB_OK)
+        status = store_intake_claim_batch(db, claims, count);
+
+    /* each manager chosen as if the orders came one after another: the
+     * choice is counted at once (refused below if the database says no) */
+    int64_t now = clock_now_ms();
+    size_t placed = 0;
+    for (size_t k = 0; k < count && status == DB_OK; k++) {
+        if (!claims[k].claimed)
+            continue; /* a repeat: answered one by one */
+        plain_order_t *p = &plain[k];
+        const intake_batch_item_t *item = &items[p->item];
+        /* a customer with no manager of their own yet gets one with their
+         * first order: a later one of the batch prefers that one, as it
+         * would coming after it */
+        const char *own = claims[k].customer.manager_id;
+        for (size_t m = 0; !own[0] && m < placed; m++)
+            if (orders[m].order.manager_id &&
+                strcmp(orders[m].order.customer_id, claims[k].customer.id) == 0)
+                own = orders[m].order.manager_id;
+        status = assignment_choose(app, db, item->sub->region_key, own, p->chosen);
+        if (status != DB_OK)
+            break;
+        if (p->chosen[0])
+            assignment_taken(db, p->chosen, true, now);
+        json_t *canonical = submission_to_json(item->sub);
+        p->delivery_text =
+            canonical ? json_dumps(json_object_get(canonical, "delivery"), JSON_COMPACT) : NULL;
+        p->attributes_text = json_dumps(item->sub->attributes, JSON_COMPACT);
+        json_decref(canonical);
+        if (!p->delivery_text || !p->attributes_text) {
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write order %s as JSON",
+                             p->order_id);
+            break;
+        }
+        intake_title(claims[k].number, item->sub->customer_name, p->title, sizeof p->title);
+        orders[placed].order = (order_insert_t){
+            .order_id = p->order_id,
+            .number = claims[k].number,
+            .title = p->title,
+            .sub = item->sub,
+            .customer_id = claims[k].customer.id,
+            .manager_id = p->chosen[0] ? p->chosen : NULL,
+            .delivery_json = p->delivery_text,
+            .attributes_json = p->attributes_text,
+            .sender_prices = item->trust && item->trust->may_set_prices,
+            .now_ms = now,
+        };
+        of_order[placed++] = k;
+    }
+    if (status == DB_OK && placed > 0)
+        status = store_order_insert_batch(db, orders, placed);
+
+    for (size_t m = 0; m < placed && status == DB_OK; m++) {
+        size_t k = of_order[m];
+        plain_order_t *p = &plain[k];
+        intake_batch_item_t *item = &items[p->item];
+        const customer_t *customer = &claims[k].customer;
+        manager_contact_t contact = {.id = ""};
+        if (orders[m].taken) {
+            contact = orders[m].contact;
+        } else if (p->chosen[0]) {
+            /* refused meanwhile (full, off shift): the next one, as
+             * placing_intake does */
+            assignment_taken(db, p->chosen, false, now);
+            status = assignment_pick(app, db, item->sub->region_key, customer->manager_id, NULL,
+                                     &contact);
+            if (status == DB_OK && contact.id[0])
+                status = store_order_first_manager(db, p->order_id, contact.id, customer->id, now);
+        }
+        if (status == DB_OK)
+            status = announce(app, item->em, item->sub, p->order_id, claims[k].number, p->title,
+                              customer, &contact, now);
+        if (status == DB_OK) {
+            p->applied = true;
+            intake_result_t *result = &item->result;
+            result->outcome = INTAKE_ACCEPTED;
+            snprintf(result->order_id, sizeof result->order_id, "%s", p->order_id);
+            result->number = claims[k].number;
+            snprintf(result->title, sizeof result->title, "%s", p->title);
+            snprintf(result->manager_id, sizeof result->manager_id, "%s", contact.id);
+        }
+    }
+    free(claims);
+    free(orders);
+    free(of_order);
+    return status;
+}
+
+db_status_t placing_intake_batch(order_app_t *app, intake_batch_item_t *items, size_t count,
+                                 size_t *batched_out)
+{
+    db_t *db = emitter_db(items[0].em);
+    *batched_out = 0;
+    plain_order_t *plain = calloc(count, sizeof *plain);
+    if (!plain)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not place a batch of orders");
+    db_status_t status = DB_OK;
+    size_t plain_count = 0;
+    for (size_t i = 0; i < count && status == DB_OK; i++) {
+        intake_result_clear(&items[i].result);
+        plain_order_t *p = &plain[plain_count];
+        int rc = passes(&items[i], p->body_sha256);
+        if (rc < 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not read a submission");
+        else if (rc == 1 && !shares_with_plain(items, plain, plain_count, items[i].sub))
+            plain[plain_count++].item = i;
+    }
+    /* alone, it is placing_intake's own case */
+    if (status == DB_OK && plain_count > 1)
+        status = place_plain(app, items, plain, plain_count);
+    bool *done = calloc(count, sizeof *done);
+    if (!done && status == DB_OK)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not place a batch of orders");
+    for (size_t k = 0; k < plain_count && done; k++) {
+        done[plain[k].item] = plain[k].applied;
+        *batched_out += plain[k].applied ? 1 : 0;
+    }
+    /* the rest as they would have gone alone: rejected, repeated, or
+     * sharing a customer or key with one placed above (now stored) */
+    for (size_t i = 0; i < count && status == DB_OK; i++)
+        if (!done[i])
+            status = placing_intake(app, items[i].em, items[i].sub, DOOR_BUS, "website",
+                                    items[i].trust, items[i].read_errors, &items[i].result);
+    for (size_t k = 0; k < plain_count; k++) {
+        free(plain[k].delivery_text);
+        free(plain[k].attributes_text);
+    }
+    free(plain);
+    free(done);
+    return status;
+}

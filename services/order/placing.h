@@ -47,4 +47,23 @@ db_status_t placing_intake(order_app_t *app, const emitter_t *em, submission_t *
                            const intake_trust_t *trust, const json_t *read_errors,
                            intake_result_t *result);
 
+/* One submission of placing_intake_batch, from its own bus event. */
+typedef struct {
+    const emitter_t *em; /* the event's: what it emits is caused by it */
+    submission_t *sub;
+    const intake_trust_t *trust;
+    const json_t *read_errors; /* may be NULL */
+    intake_result_t result;    /* out; free with intake_result_clear */
+} intake_batch_item_t;
+
+/* placing_intake (the bus door, channel "website" by default) for count
+ * submissions in the caller's transaction, each with the outcome
+ * placing_intake would give it. The plain ones (valid, with a new key, and
+ * a key, phone and email no other one of the batch has) are claimed, filed
+ * with their customers and given their managers by one statement each for
+ * them all (*batched_out: how many); the rest go one by one after them, as
+ * placing_intake. */
+db_status_t placing_intake_batch(order_app_t *app, intake_batch_item_t *items, size_t count,
+                                 size_t *batched_out);
+
 #endif

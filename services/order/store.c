@@ -95,6 +95,34 @@ static const struct {
      "SELECT id, manager_id, category FROM created) "
      "SELECT claim.number, cu.id, coalesce(cu.manager_id::text, ''), cu.category FROM claim "
      "LEFT JOIN customer cu ON true"},
+    /* store_intake_claim_batch: intake_claim_customer for many orders in one
+     * statement; a customer found by several of them is counted once for
+     * each; a row per key claimed, in the batch's order (the numbers too:
+     * nextval runs after the sort) */
+    {"intake_claim_batch",
+     "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], "
+     "$5::text[], $6::text[], $7::text[], $8::uuid[], $9::text[]) WITH ORDINALITY AS i (source, "
+     "external_id, sha, order_id, door, phone, email, customer_id, name, n)), "
+     "claim AS (INSERT INTO intake_keys (source, external_id, body_sha256, order_id, number, "
+     "door) SELECT source, external_id, sha, order_id, nextval('order_numbers'), door FROM input "
+     "ORDER BY n ON CONFLICT DO NOTHING RETURNING source, external_id, number), "
+     "claimed AS (SELECT i.*, c.number FROM input i JOIN claim c ON c.source = i.source "
+     "AND c.external_id = i.external_id), "
+     "found AS (SELECT k.n, m.id FROM claimed k CROSS JOIN LATERAL (SELECT id FROM ((SELECT id, "
+     "1 AS rank FROM customers WHERE phone = k.phone AND k.phone <> '') UNION ALL (SELECT id, 2 "
+     "FROM customers WHERE email = k.email AND k.email <> '')) f ORDER BY rank LIMIT 1) m), "
+     "counted AS (UPDATE customers c SET order_count = c.order_count + f.k FROM (SELECT id, "
+     "count(*) AS k FROM found GROUP BY id) f WHERE c.id = f.id "
+     "RETURNING c.id, c.manager_id, c.category), "
+     "created AS (INSERT INTO customers (id, name, phone, email, order_count) SELECT "
+     "k.customer_id, k.name, nullif(k.phone, ''), nullif(k.email, ''), 1 FROM claimed k WHERE "
+     "NOT EXISTS (SELECT 1 FROM found f WHERE f.n = k.n) ORDER BY k.n ON CONFLICT DO NOTHING "
+     "RETURNING id, manager_id, category), "
+     "customer AS (SELECT id, manager_id, category FROM counted UNION ALL "
+     "SELECT id, manager_id, category FROM created) "
+     "SELECT k.n, k.number, cu.id, coalesce(cu.manager_id::text, ''), cu.category FROM claimed k "
+     "LEFT JOIN found f ON f.n = k.n LEFT JOIN customer cu ON cu.id = coalesce(f.id, "
+     "k.customer_id) ORDER BY k.n"},
     {"intake_find",
      "SELECT k.order_id, k.number, k.body_sha256, coalesce(o.title, '') FROM intake_keys k "
      "LEFT JOIN orders o ON o.id = k.order_id WHERE k.source = $1 AND k.external_id = $2"},
@@ -155,6 +183,38 @@ static const struct {
                                                  "SELECT name, "
                                                  "email, phone "
                                                  "FROM slot"},
+    /* store_order_insert_batch: order_insert for many orders in one
+     * statement, each manager's slots taken at once (all of them or none:
+     * the conditional UPDATE of manager_take_slot, by the count); a row of
+     * contact per manager whose slots were taken */
+    {"order_insert_batch",
+     "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], "
+     "$5::text[], $6::text[], $7::uuid[], $8::uuid[], $9::int8[], $10::text[], $11::text[], "
+     "$12::text[], $13::int4[], $14::text[], $15::text[], $16::text[], $17::bool[]) WITH "
+     "ORDINALITY AS v (id, number, title, source, external_id, channel, customer_id, manager_id, "
+     "at_ms, region, method, delivery, discount_bp, currency, comment, attributes, sender_prices, "
+     "n)), "
+     "want AS (SELECT manager_id AS id, count(*) AS k, max(at_ms) AS at_ms FROM v WHERE "
+     "manager_id IS NOT NULL GROUP BY manager_id), "
+     "slot AS (UPDATE staff s SET open_orders = s.open_orders + w.k, last_assigned_at = " TS(
+         "w.at_ms") " FROM want w WHERE s.id = w.id AND s.role = 'manager' AND s.active AND "
+                    "s.on_shift AND s.open_orders + w.k <= s.capacity RETURNING s.id, s.name, "
+                    "coalesce(s.email, '') AS email, coalesce(s.phone, '') AS phone), "
+                    "own AS (UPDATE customers c SET manager_id = o.manager_id FROM (SELECT "
+                    "DISTINCT ON (v.customer_id) v.customer_id, v.manager_id FROM v JOIN slot ON "
+                    "slot.id = v.manager_id ORDER BY v.customer_id, v.n) o WHERE c.id = "
+                    "o.customer_id AND c.manager_id IS NULL), "
+                    "o AS (INSERT INTO orders (id, number, title, source, external_id, channel, "
+                    "customer_id, manager_id, assigned_at, status, status_changed_at, region, "
+                    "delivery_method, delivery, discount_bp, currency, comment, attributes, "
+                    "placed_at, sender_prices) SELECT v.id, v.number, v.title, v.source, "
+                    "v.external_id, v.channel, v.customer_id, slot.id, CASE WHEN slot.id IS NOT "
+                    "NULL THEN " TS("v.at_ms") " END, 'new', " TS(
+                        "v.at_ms") ", v.region, v.method, v.delivery::jsonb, v.discount_bp, "
+                                   "v.currency, v.comment, v.attributes::jsonb, " TS(
+                                       "v.at_ms") ", v.sender_prices FROM v LEFT JOIN slot ON "
+                                                  "slot.id = v.manager_id ORDER BY v.n) "
+                                                  "SELECT id, name, email, phone FROM slot"},
     /* an order placed without a manager gets one (its version stays 1), and
      * the customer their own manager */
     {"order_first_manager",
@@ -579,6 +639,73 @@ db_status_t store_intake_claim_customer(db_t *db, const intake_claim_t *claim, b
     return status;
 }
 
+db_status_t store_intake_claim_batch(db_t *db, intake_claim_row_t *rows, size_t count)
+{
+    static const uint32_t oids[9] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+                                     PG_OID_UUID, PG_OID_TEXT, PG_OID_TEXT,
+                                     PG_OID_TEXT, PG_OID_UUID, PG_OID_TEXT};
+    pg_array_t columns[9];
+    for (int c = 0; c < 9; c++)
+        pg_array_init(&columns[c], oids[c]);
+    db_status_t status = DB_OK;
+    for (size_t i = 0; i < count && status == DB_OK; i++) {
+        const intake_claim_t *claim = &rows[i].claim;
+        rows[i].claimed = rows[i].customer_found = false;
+        if (pg_array_add_text(&columns[0], claim->source) != 0 ||
+            pg_array_add_text(&columns[1], claim->external_id) != 0 ||
+            pg_array_add_text(&columns[2], claim->body_sha256) != 0 ||
+            pg_array_add_uuid(&columns[3], claim->order_id) != 0 ||
+            pg_array_add_text(&columns[4], intake_door_name(claim->door)) != 0 ||
+            pg_array_add_text(&columns[5], claim->phone_e164 ? claim->phone_e164 : "") != 0 ||
+            pg_array_add_text(&columns[6], claim->email_lower ? claim->email_lower : "") != 0 ||
+            pg_array_add_uuid(&columns[7], claim->customer_id) != 0 ||
+            pg_array_add_text(&columns[8], claim->customer_name) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of claims");
+    }
+    db_params_t params;
+    db_params_init(&params);
+    for (int c = 0; c < 9 && status == DB_OK; c++) {
+        const uint8_t *wire = NULL;
+        size_t len = 0;
+        if (pg_array_wire(&columns[c], &wire, &len) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of claims");
+        else
+            db_param_bytes(&params, wire, len);
+    }
+    PGresult *res = NULL;
+    if (status == DB_OK)
+        status = db_run(db, "intake_claim_batch", &params, &res);
+    for (int r = 0; status == DB_OK && r < PQntuples(res); r++) {
+        int64_t n = db_get_i64_or(res, r, 0, 0);
+        if (n < 1 || (size_t)n > count)
+            continue;
+        intake_claim_row_t *row = &rows[n - 1];
+        row->claimed = true;
+        row->number = (uint64_t)db_get_i64_or(res, r, 1, 0);
+        row->customer_found = !PQgetisnull(res, r, 2);
+        if (row->customer_found) {
+            db_copy_value(res, r, 2, row->customer.id, sizeof row->customer.id);
+            db_copy_value(res, r, 3, row->customer.manager_id, sizeof row->customer.manager_id);
+            db_copy_value(res, r, 4, row->customer.category, sizeof row->customer.category);
+        }
+    }
+    PQclear(res);
+    for (int c = 0; c < 9; c++)
+        pg_array_release(&columns[c]);
+    /* a concurrent first order of the same customer made the insert a
+     * no-op: found as store_customer_for_order finds it */
+    for (size_t i = 0; i < count && status == DB_OK; i++) {
+        intake_claim_row_t *row = &rows[i];
+        if (row->claimed && !row->customer_found) {
+            status = store_customer_for_order(db, row->claim.customer_id, row->claim.customer_name,
+                                              row->claim.phone_e164, row->claim.email_lower,
+                                              &row->customer);
+            row->customer_found = status == DB_OK;
+        }
+    }
+    return status;
+}
+
 db_status_t store_intake_find(db_t *db, const char *source, const char *external_id, bool *found,
                               intake_key_t *key_out)
 {
@@ -843,6 +970,32 @@ db_status_t store_customer_spent(db_t *db, const char *customer_id, int64_t amou
     return db_run(db, "customer_spent", &params, NULL);
 }
 
+/* The submission's lines, inserted with the transaction's other bulk rows. */
+static db_status_t order_lines_add(db_t *db, const char *order_id, const submission_t *sub)
+{
+    db_status_t status = DB_OK;
+    bulk_t *lines = bulk_of(db, &lines_spec);
+    if (!lines)
+        return DB_ERROR;
+    for (size_t i = 0; i < sub->item_count; i++) {
+        const intake_item_t *item = &sub->items[i];
+        if (pg_array_add_uuid(bulk_column(lines, 0), order_id) != 0 ||
+            pg_array_add_i32(bulk_column(lines, 1), (int32_t)(i + 1)) != 0 ||
+            pg_array_add_text(bulk_column(lines, 2), item->sku) != 0 ||
+            pg_array_add_text(bulk_column(lines, 3), item->name ? item->name : "") != 0 ||
+            pg_array_add_i32(bulk_column(lines, 4), (int32_t)item->quantity) != 0 ||
+            (item->has_price ? pg_array_add_i64(bulk_column(lines, 5), item->price_minor)
+                             : pg_array_add(bulk_column(lines, 5), NULL, 0)) != 0) {
+            bulk_row_abandon(lines);
+            return DB_ERROR;
+        }
+        status = bulk_row_done(db, lines);
+        if (status != DB_OK)
+            return status;
+    }
+    return status;
+}
+
 db_status_t store_order_insert(db_t *db, const order_insert_t *order, bool *taken,
                                manager_contact_t *contact_out)
 {
@@ -879,26 +1032,78 @@ db_status_t store_order_insert(db_t *db, const order_insert_t *order, bool *take
         db_copy_value(res, 0, 2, contact_out->phone, sizeof contact_out->phone);
     }
     PQclear(res);
-    bulk_t *lines = bulk_of(db, &lines_spec);
-    if (!lines)
-        return DB_ERROR;
-    for (size_t i = 0; i < sub->item_count; i++) {
-        const intake_item_t *item = &sub->items[i];
-        if (pg_array_add_uuid(bulk_column(lines, 0), order->order_id) != 0 ||
-            pg_array_add_i32(bulk_column(lines, 1), (int32_t)(i + 1)) != 0 ||
-            pg_array_add_text(bulk_column(lines, 2), item->sku) != 0 ||
-            pg_array_add_text(bulk_column(lines, 3), item->name ? item->name : "") != 0 ||
-            pg_array_add_i32(bulk_column(lines, 4), (int32_t)item->quantity) != 0 ||
-            (item->has_price ? pg_array_add_i64(bulk_column(lines, 5), item->price_minor)
-                             : pg_array_add(bulk_column(lines, 5), NULL, 0)) != 0) {
-            bulk_row_abandon(lines);
-            return DB_ERROR;
-        }
-        status = bulk_row_done(db, lines);
-        if (status != DB_OK)
-            return status;
+    return order_lines_add(db, order->order_id, sub);
+}
+
+db_status_t store_order_insert_batch(db_t *db, order_insert_row_t *rows, size_t count)
+{
+    static const uint32_t oids[17] = {
+        PG_OID_UUID, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+        PG_OID_UUID, PG_OID_UUID, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+        PG_OID_INT4, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_BOOL};
+    pg_array_t columns[17];
+    for (int c = 0; c < 17; c++)
+        pg_array_init(&columns[c], oids[c]);
+    db_status_t status = DB_OK;
+    PGresult *res = NULL;
+    for (size_t i = 0; i < count && status == DB_OK; i++) {
+        const order_insert_t *order = &rows[i].order;
+        const submission_t *sub = order->sub;
+        rows[i].taken = false;
+        if (pg_array_add_uuid(&columns[0], order->order_id) != 0 ||
+            pg_array_add_i64(&columns[1], (int64_t)order->number) != 0 ||
+            pg_array_add_text(&columns[2], order->title) != 0 ||
+            pg_array_add_text(&columns[3], sub->source) != 0 ||
+            pg_array_add_text(&columns[4], sub->external_id) != 0 ||
+            pg_array_add_text(&columns[5], sub->channel) != 0 ||
+            pg_array_add_uuid(&columns[6], order->customer_id) != 0 ||
+            pg_array_add_uuid(&columns[7], order->manager_id && order->manager_id[0]
+                                               ? order->manager_id
+                                               : NULL) != 0 ||
+            pg_array_add_i64(&columns[8], order->now_ms) != 0 ||
+            pg_array_add_text(&columns[9], sub->region_key ? sub->region_key : "") != 0 ||
+            pg_array_add_text(&columns[10], intake_method_name(sub->method)) != 0 ||
+            pg_array_add_text(&columns[11], order->delivery_json) != 0 ||
+            pg_array_add_i32(&columns[12], (int32_t)sub->discount_bp) != 0 ||
+            pg_array_add_text(&columns[13], sub->currency ? sub->currency : "RUB") != 0 ||
+            pg_array_add_text(&columns[14], sub->comment ? sub->comment : "") != 0 ||
+            pg_array_add_text(&columns[15], order->attributes_json) != 0 ||
+            pg_array_add_bool(&columns[16], order->sender_prices) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of orders");
     }
-    return DB_OK;
+    db_params_t params;
+    db_params_init(&params);
+    for (int c = 0; c < 17 && status == DB_OK; c++) {
+        const uint8_t *wire = NULL;
+        size_t len = 0;
+        if (pg_array_wire(&columns[c], &wire, &len) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of orders");
+        else
+            db_param_bytes(&params, wire, len);
+    }
+    if (status == DB_OK)
+        status = db_run(db, "order_insert_batch", &params, &res);
+    /* a row per manager whose slots were taken: their orders are theirs */
+    for (int r = 0; status == DB_OK && r < PQntuples(res); r++) {
+        manager_contact_t contact = {.id = ""};
+        db_copy_value(res, r, 0, contact.id, sizeof contact.id);
+        db_copy_value(res, r, 1, contact.name, sizeof contact.name);
+        db_copy_value(res, r, 2, contact.email, sizeof contact.email);
+        db_copy_value(res, r, 3, contact.phone, sizeof contact.phone);
+        for (size_t i = 0; i < count; i++) {
+            const char *manager_id = rows[i].order.manager_id;
+            if (manager_id && strcmp(manager_id, contact.id) == 0) {
+                rows[i].taken = true;
+                rows[i].contact = contact;
+            }
+        }
+    }
+    PQclear(res);
+    for (int c = 0; c < 17; c++)
+        pg_array_release(&columns[c]);
+    for (size_t i = 0; i < count && status == DB_OK; i++)
+        status = order_lines_add(db, rows[i].order.order_id, rows[i].order.sub);
+    return status;
 }
 
 db_status_t store_order_first_manager(db_t *db, const char *order_id, const char *manager_id,

@@ -90,6 +90,21 @@ typedef struct {
 db_status_t store_intake_claim_customer(db_t *db, const intake_claim_t *claim, bool *claimed,
                                         uint64_t *number_out, customer_t *customer_out);
 
+/* One order of store_intake_claim_batch: its claim, and the answer. */
+typedef struct {
+    intake_claim_t claim; /* in */
+    bool claimed;         /* out: false when the key existed (read it with store_intake_find) */
+    bool customer_found;  /* out: customer filled */
+    uint64_t number;      /* out: the order's number, when claimed */
+    customer_t customer;  /* out */
+} intake_claim_row_t;
+
+/* store_intake_claim_customer for count orders in one statement (the
+ * customers found counted once per order, those not found created). Their
+ * phones and emails must differ from each other's: a customer created here
+ * is not seen by another order of the same call. */
+db_status_t store_intake_claim_batch(db_t *db, intake_claim_row_t *rows, size_t count);
+
 /* How the customer is reached, as order.confirmed carries it (the
  * payment service's 54-FZ receipt goes to this email or phone). */
 typedef struct {
@@ -139,6 +154,19 @@ typedef struct {
  * is refused (full, off shift meanwhile) the order has no manager. */
 db_status_t store_order_insert(db_t *db, const order_insert_t *order, bool *taken,
                                manager_contact_t *contact_out);
+
+/* One order of store_order_insert_batch: the order, and the answer. */
+typedef struct {
+    order_insert_t order;      /* in */
+    bool taken;                /* out: the manager's slot was taken, the order is theirs */
+    manager_contact_t contact; /* out, when taken */
+} order_insert_row_t;
+
+/* store_order_insert for count orders in one statement. The slots of each
+ * manager are taken together, all or none: a manager full, off shift or
+ * gone meanwhile refuses all of that manager's orders of the batch (no
+ * manager, as store_order_insert leaves a refused one). */
+db_status_t store_order_insert_batch(db_t *db, order_insert_row_t *rows, size_t count);
 
 /* The manager of an order store_order_insert left without one (its
  * version stays 1); they become the customer's own manager if they have
