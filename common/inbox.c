@@ -79,7 +79,7 @@ typedef struct {
     char stream[BUS_NAME_MAX];
     char *type; /* NULL: every type */
     inbox_handler_fn fn;
-    inbox_batch_fn batch; /* external routes: a run at once (inbox_on_batch) */
+    inbox_batch_fn batch; /* a run at once (inbox_on_batch) */
     void *arg;
 } route_t;
 
@@ -402,12 +402,11 @@ int inbox_on(inbox_t *inbox, const char *stream, const char *type, inbox_handler
     return 0;
 }
 
-int inbox_on_batch(inbox_t *inbox, const char *type, inbox_batch_fn batch)
+int inbox_on_batch(inbox_t *inbox, const char *stream, const char *type, inbox_batch_fn batch)
 {
     for (size_t i = 0; i < inbox->route_count; i++) {
         route_t *route = &inbox->routes[i];
-        if (strcmp(route->stream, BUS_STREAM_EXT) == 0 && route->type &&
-            strcmp(route->type, type) == 0) {
+        if (strcmp(route->stream, stream) == 0 && route->type && strcmp(route->type, type) == 0) {
             route->batch = batch;
             return 0;
         }
@@ -896,6 +895,45 @@ static apply_outcome_t apply_one(inbox_t *inbox, db_t *db, const char *topic_str
     return APPLY_DONE;
 }
 
+/* Hands the run of envs[0..count) of topic_stream that starts with a type
+ * having a batch handler, up to the first event of another type, to that
+ * handler inside db's open transaction. Returns how many it took (0:
+ * envs[0]'s type has no batch handler, nothing done), *outcome what came
+ * of them. */
+static size_t apply_batch(inbox_t *inbox, db_t *db, const char *topic_stream,
+                          Conveyor__Envelope **envs, size_t count, apply_outcome_t *outcome)
+{
+    const route_t *route = find_route(inbox, topic_stream, envs[0]->type);
+    if (!route || !route->batch)
+        return 0;
+    size_t n = 1;
+    while (n < count && find_route(inbox, topic_stream, envs[n]->type) == route)
+        n++;
+    inbox_event_t *events = calloc(n, sizeof *events);
+    if (!events) {
+        *outcome = APPLY_RETRY;
+        return n;
+    }
+    for (size_t i = 0; i < n; i++)
+        event_from_envelope(inbox, db, topic_stream, envs[i], &events[i]);
+    handler_result_t result = route->batch(events, n, route->arg);
+    if (result == HANDLER_OK) {
+        *outcome = APPLY_DONE;
+    } else if (result == HANDLER_RETRY) {
+        const inbox_event_t *said = &events[0];
+        for (size_t i = 1; i < n && !said->err_code[0]; i++)
+            said = &events[i];
+        log_warn("batch handler asked to retry", LF_STR("type", envs[0]->type),
+                 LF_INT("events", (long long)n), LF_STR("detail", said->err_detail),
+                 LF_ERR(said->err_code[0] ? said->err_code : "retry"));
+        *outcome = APPLY_RETRY;
+    } else {
+        *outcome = APPLY_REJECTED; /* applied again, one at a time */
+    }
+    free(events);
+    return n;
+}
+
 /* Applies events [first, first+count) of a stream in one transaction. */
 static apply_outcome_t apply_run(inbox_t *inbox, stream_t *st, Conveyor__Envelope **envs,
                                  size_t count, bool careful)
@@ -919,13 +957,25 @@ static apply_outcome_t apply_run(inbox_t *inbox, stream_t *st, Conveyor__Envelop
         db_rollback(inbox->db);
         return APPLY_MOVED;
     }
-    for (size_t i = 0; i < count; i++) {
-        apply_outcome_t outcome = apply_one(inbox, inbox->db, st->name, envs[i], careful, &parked);
+    for (size_t i = 0; i < count;) {
+        apply_outcome_t outcome = APPLY_DONE;
+        /* a dead letter open may hold any event behind it: each is then
+         * looked at alone (apply_one) */
+        size_t ran = careful || inbox->open_letters > 0
+                         ? 0
+                         : apply_batch(inbox, inbox->db, st->name, envs + i, count - i, &outcome);
+        if (ran == 0) {
+            outcome = apply_one(inbox, inbox->db, st->name, envs[i], careful, &parked);
+            ran = 1;
+        } else if (outcome == APPLY_DONE) {
+            metrics_counter_add(st->applied_total, ran);
+        }
         if (outcome != APPLY_DONE) {
             db_rollback(inbox->db);
             inbox->open_letters -= parked;
             return outcome;
         }
+        i += ran;
     }
     db_status_t committed = db_commit(inbox->db);
     if (committed != DB_OK) {
@@ -1004,44 +1054,6 @@ static void stream_apply_ready(inbox_t *inbox, stream_t *st, int64_t now)
 /* ------------------------------------------------------------------ */
 /* external events                                                      */
 
-/* Hands the run of envs[0..count) that starts with a type having a batch
- * handler, up to the first event of another type, to that handler inside
- * the open transaction. Returns how many it took (0: envs[0]'s type has no
- * batch handler, nothing done), *outcome what came of them. */
-static size_t apply_batch(inbox_t *inbox, db_t *db, Conveyor__Envelope **envs, size_t count,
-                          apply_outcome_t *outcome)
-{
-    const route_t *route = find_route(inbox, BUS_STREAM_EXT, envs[0]->type);
-    if (!route || !route->batch)
-        return 0;
-    size_t n = 1;
-    while (n < count && find_route(inbox, BUS_STREAM_EXT, envs[n]->type) == route)
-        n++;
-    inbox_event_t *events = calloc(n, sizeof *events);
-    if (!events) {
-        *outcome = APPLY_RETRY;
-        return n;
-    }
-    for (size_t i = 0; i < n; i++)
-        event_from_envelope(inbox, db, BUS_STREAM_EXT, envs[i], &events[i]);
-    handler_result_t result = route->batch(events, n, route->arg);
-    if (result == HANDLER_OK) {
-        *outcome = APPLY_DONE;
-    } else if (result == HANDLER_RETRY) {
-        const inbox_event_t *said = &events[0];
-        for (size_t i = 1; i < n && !said->err_code[0]; i++)
-            said = &events[i];
-        log_warn("batch handler asked to retry", LF_STR("type", envs[0]->type),
-                 LF_INT("events", (long long)n), LF_STR("detail", said->err_detail),
-                 LF_ERR(said->err_code[0] ? said->err_code : "retry"));
-        *outcome = APPLY_RETRY;
-    } else {
-        *outcome = APPLY_REJECTED; /* applied again, one at a time */
-    }
-    free(events);
-    return n;
-}
-
 /* Applies external events envs[0..count) in one transaction of the lane's
  * session: first without savepoints; if one is rejected, again with a
  * savepoint per event so only it is parked (as sequenced runs are). Each
@@ -1057,7 +1069,8 @@ static size_t apply_external_run(inbox_t *inbox, Conveyor__Envelope **envs, size
             return 0;
         apply_outcome_t outcome = APPLY_DONE;
         for (size_t i = 0; i < count && outcome == APPLY_DONE;) {
-            size_t ran = careful ? 0 : apply_batch(inbox, db, envs + i, count - i, &outcome);
+            size_t ran =
+                careful ? 0 : apply_batch(inbox, db, BUS_STREAM_EXT, envs + i, count - i, &outcome);
             if (ran == 0) {
                 outcome = apply_one(inbox, db, BUS_STREAM_EXT, envs[i], careful, &parked);
                 ran = 1;

@@ -153,19 +153,21 @@ inbox_t *inbox_new(const inbox_config_t *config);
 int inbox_on(inbox_t *inbox, const char *stream, const char *type, inbox_handler_fn handler,
              void *arg);
 
-/* A run of external events of one type, applied together (one statement
- * for many rows rather than one each): the handler applies every event in
- * the open transaction and answers HANDLER_OK; HANDLER_RETRY retries the
- * run later; HANDLER_REJECT has the inbox roll the run back and apply it
- * again one event at a time with the type's handler, which stays the way
- * an event is applied carefully (and from a dead letter). events are
- * borrowed for the call; each carries its own emitting context. */
+/* A run of consecutive events of one type, applied together (one
+ * statement for many rows rather than one each): the handler applies
+ * every event in the open transaction, in order, and answers HANDLER_OK;
+ * HANDLER_RETRY retries the run later; HANDLER_REJECT has the inbox roll
+ * the run back and apply it again one event at a time with the type's
+ * handler, which stays the way an event is applied carefully (and from a
+ * dead letter, and whenever a dead letter is open: it may hold an event
+ * behind it). events are borrowed for the call; each carries its own
+ * emitting context. */
 typedef handler_result_t (*inbox_batch_fn)(inbox_event_t *events, size_t count, void *arg);
 
-/* Gives the external type's handler (inbox_on(inbox, "ext", type, ...),
+/* Gives the handler of stream's type (inbox_on(inbox, stream, type, ...),
  * called first) a batch handler, before start; it gets the same arg.
  * 0 ok, -1 no such handler. */
-int inbox_on_batch(inbox_t *inbox, const char *type, inbox_batch_fn batch);
+int inbox_on_batch(inbox_t *inbox, const char *stream, const char *type, inbox_batch_fn batch);
 
 /* Starts the reader and applier threads; 0 ok, -1 (logged). */
 int inbox_start(inbox_t *inbox);

@@ -458,8 +458,8 @@ static void start_subscribed_consumer(void)
     assert_int_equal(inbox_on(inbox, PRODUCER, NULL, on_produced, NULL), 0);
     assert_int_equal(inbox_on(inbox, BUS_STREAM_EXT, "intake.order", on_intake, NULL), 0);
     assert_int_equal(inbox_on(inbox, BUS_STREAM_EXT, "intake.bulk", on_bulk_one, NULL), 0);
-    assert_int_equal(inbox_on_batch(inbox, "intake.bulk", on_bulk_many), 0);
-    assert_int_equal(inbox_on_batch(inbox, "no.such.type", on_bulk_many), -1);
+    assert_int_equal(inbox_on_batch(inbox, BUS_STREAM_EXT, "intake.bulk", on_bulk_many), 0);
+    assert_int_equal(inbox_on_batch(inbox, BUS_STREAM_EXT, "no.such.type", on_bulk_many), -1);
     assert_int_equal(relay_start(relay), 0);
     assert_int_equal(inbox_start(inbox), 0);
     wait_subscribed();

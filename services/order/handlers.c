@@ -213,6 +213,45 @@ done:
     return result;
 }
 
+/* inventory/stock.reserved, a run at once: the run's orders locked and
+ * read in one round trip first (each order once in the run; else each is
+ * read as it comes), then every answer applied as alone. One that cannot
+ * be read sends the run back to be applied one by one, where it alone is
+ * parked. */
+static handler_result_t on_stock_reserved_many(inbox_event_t *events, size_t count, void *arg)
+{
+    const char **ids = calloc(count, sizeof *ids);
+    Conveyor__StockReserved **msgs = calloc(count, sizeof *msgs);
+    handler_result_t result = HANDLER_OK;
+    size_t read = 0;
+    if (!ids || !msgs)
+        result = inbox_retry(&events[0], "out_of_memory", "could not read %zu answers", count);
+    for (; result == HANDLER_OK && read < count; read++) {
+        msgs[read] =
+            conveyor__stock_reserved__unpack(NULL, events[read].payload_len, events[read].payload);
+        if (!msgs[read])
+            result = HANDLER_REJECT;
+        else
+            ids[read] = msgs[read]->order_id;
+    }
+    bool once = result == HANDLER_OK;
+    for (size_t i = 0; once && i < count; i++)
+        for (size_t j = 0; once && j < i; j++)
+            once = strcmp(ids[i], ids[j]) != 0;
+    if (once) {
+        db_status_t status = store_orders_lock_reach_ahead(events[0].db, ids, count);
+        result = inbox_result(&events[0], status, "stock.reserved");
+    }
+    for (size_t i = 0; result == HANDLER_OK && i < count; i++)
+        result = on_stock_reserved(&events[i], arg);
+    for (size_t i = 0; i < read; i++)
+        if (msgs[i])
+            conveyor__stock_reserved__free_unpacked(msgs[i], NULL);
+    free(msgs);
+    free(ids);
+    return result;
+}
+
 /* inventory/stock.shortage: some line cannot be held. */
 static handler_result_t on_stock_shortage(inbox_event_t *event, void *arg)
 {
@@ -381,6 +420,9 @@ int handlers_register(inbox_t *inbox, order_app_t *app)
         if (inbox_on(inbox, topic->stream, topic->type, topic->handler, app) != 0)
             return -1;
     }
-    /* a run of intake orders is placed at once */
-    return inbox_on_batch(inbox, "intake.order", on_intake_orders);
+    /* a run of intake orders is placed at once, a run of stock answers
+     * read at once */
+    if (inbox_on_batch(inbox, "ext", "intake.order", on_intake_orders) != 0)
+        return -1;
+    return inbox_on_batch(inbox, "inventory", "stock.reserved", on_stock_reserved_many);
 }

@@ -228,6 +228,13 @@ static const struct {
      "JOIN statuses s ON s.code = o.status LEFT JOIN customers c ON c.id = o.customer_id "
      "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 ORDER BY l.line_no "
      "FOR UPDATE OF o"},
+    /* store_orders_lock_reach_ahead: order_lock_reach for many orders, locked
+     * in the order of their ids (two such runs never wait on each other) */
+    {"orders_lock_reach_ahead",
+     "SELECT " ORDER_LOCK_COLUMNS ", " LINES_REACH_COLUMNS " FROM orders o "
+     "JOIN statuses s ON s.code = o.status LEFT JOIN customers c ON c.id = o.customer_id "
+     "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = ANY ($1::uuid[]) "
+     "ORDER BY o.id, l.line_no FOR UPDATE OF o"},
     {"status_group", "SELECT group_code FROM statuses WHERE code = $1"},
     {"transition_allowed",
      "SELECT EXISTS (SELECT 1 FROM transitions WHERE from_status = $1 AND to_status = $2 "
@@ -1118,38 +1125,44 @@ db_status_t store_order_first_manager(db_t *db, const char *order_id, const char
     return db_run(db, "order_first_manager", &params, NULL);
 }
 
+/* The order of row r of res, its columns (ORDER_LOCK_COLUMNS) from c on. */
+static void order_at_row(const PGresult *res, int r, int c, order_t *order)
+{
+    memset(order, 0, sizeof *order);
+    db_copy_value(res, r, c, order->id, sizeof order->id);
+    order->number = (uint64_t)db_get_i64_or(res, r, c + 1, 0);
+    db_copy_value(res, r, c + 2, order->title, sizeof order->title);
+    db_copy_value(res, r, c + 3, order->status, sizeof order->status);
+    db_copy_value(res, r, c + 4, order->group, sizeof order->group);
+    order->version = (uint64_t)db_get_i64_or(res, r, c + 5, 0);
+    db_copy_value(res, r, c + 6, order->manager_id, sizeof order->manager_id);
+    db_copy_value(res, r, c + 7, order->customer_id, sizeof order->customer_id);
+    db_copy_value(res, r, c + 8, order->channel, sizeof order->channel);
+    db_copy_value(res, r, c + 9, order->source, sizeof order->source);
+    db_copy_value(res, r, c + 10, order->region, sizeof order->region);
+    db_copy_value(res, r, c + 11, order->method, sizeof order->method);
+    db_copy_value(res, r, c + 12, order->stock_state, sizeof order->stock_state);
+    db_copy_value(res, r, c + 13, order->currency, sizeof order->currency);
+    order->discount_bp = (uint32_t)db_get_i64_or(res, r, c + 14, 0);
+    order->taken_up = db_get_bool(res, r, c + 15);
+    order->has_totals = db_get_bool(res, r, c + 16);
+    order->lines_minor = db_get_i64_or(res, r, c + 17, 0);
+    order->discount_minor = db_get_i64_or(res, r, c + 18, 0);
+    order->delivery_minor = db_get_i64_or(res, r, c + 19, 0);
+    order->vat_minor = db_get_i64_or(res, r, c + 20, 0);
+    order->total_minor = db_get_i64_or(res, r, c + 21, 0);
+    order->weight_g = db_get_i64_or(res, r, c + 22, 0);
+    order->delivery_override_minor = db_get_i64_or(res, r, c + 23, 0);
+    db_copy_value(res, r, c + 24, order->payment_terms, sizeof order->payment_terms);
+    order->placed_at_ms = db_get_i64_or(res, r, c + 25, 0);
+    order->sender_prices = db_get_bool(res, r, c + 26);
+    order->lines_version = (uint64_t)db_get_i64_or(res, r, c + 27, 1);
+}
+
 /* The order of row 0 of res, its columns (ORDER_LOCK_COLUMNS) from c on. */
 static void order_from_row(const PGresult *res, int c, order_t *order)
 {
-    memset(order, 0, sizeof *order);
-    db_copy_value(res, 0, c, order->id, sizeof order->id);
-    order->number = (uint64_t)db_get_i64_or(res, 0, c + 1, 0);
-    db_copy_value(res, 0, c + 2, order->title, sizeof order->title);
-    db_copy_value(res, 0, c + 3, order->status, sizeof order->status);
-    db_copy_value(res, 0, c + 4, order->group, sizeof order->group);
-    order->version = (uint64_t)db_get_i64_or(res, 0, c + 5, 0);
-    db_copy_value(res, 0, c + 6, order->manager_id, sizeof order->manager_id);
-    db_copy_value(res, 0, c + 7, order->customer_id, sizeof order->customer_id);
-    db_copy_value(res, 0, c + 8, order->channel, sizeof order->channel);
-    db_copy_value(res, 0, c + 9, order->source, sizeof order->source);
-    db_copy_value(res, 0, c + 10, order->region, sizeof order->region);
-    db_copy_value(res, 0, c + 11, order->method, sizeof order->method);
-    db_copy_value(res, 0, c + 12, order->stock_state, sizeof order->stock_state);
-    db_copy_value(res, 0, c + 13, order->currency, sizeof order->currency);
-    order->discount_bp = (uint32_t)db_get_i64_or(res, 0, c + 14, 0);
-    order->taken_up = db_get_bool(res, 0, c + 15);
-    order->has_totals = db_get_bool(res, 0, c + 16);
-    order->lines_minor = db_get_i64_or(res, 0, c + 17, 0);
-    order->discount_minor = db_get_i64_or(res, 0, c + 18, 0);
-    order->delivery_minor = db_get_i64_or(res, 0, c + 19, 0);
-    order->vat_minor = db_get_i64_or(res, 0, c + 20, 0);
-    order->total_minor = db_get_i64_or(res, 0, c + 21, 0);
-    order->weight_g = db_get_i64_or(res, 0, c + 22, 0);
-    order->delivery_override_minor = db_get_i64_or(res, 0, c + 23, 0);
-    db_copy_value(res, 0, c + 24, order->payment_terms, sizeof order->payment_terms);
-    order->placed_at_ms = db_get_i64_or(res, 0, c + 25, 0);
-    order->sender_prices = db_get_bool(res, 0, c + 26);
-    order->lines_version = (uint64_t)db_get_i64_or(res, 0, c + 27, 1);
+    order_at_row(res, 0, c, order);
 }
 
 db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_t *order)
@@ -1291,9 +1304,11 @@ db_status_t store_history_add(db_t *db, const char *order_id, int64_t at_ms, con
 /* The lines of lines_get's columns, from row `first` of res on; NULL on
  * out of memory. */
 /* The lines of rows first.. of res, their columns from c on. */
-static order_line_t *lines_of_at(const PGresult *res, int first, int c, size_t *count_out)
+/* The lines of rows [first, end) of res, their columns from c on. */
+static order_line_t *lines_between(const PGresult *res, int first, int end, int c,
+                                   size_t *count_out)
 {
-    int rows = PQntuples(res) - first;
+    int rows = end - first;
     order_line_t *lines = calloc(rows > 0 ? (size_t)rows : 1, sizeof *lines);
     if (!lines)
         return NULL;
@@ -1310,6 +1325,11 @@ static order_line_t *lines_of_at(const PGresult *res, int first, int c, size_t *
     }
     *count_out = rows > 0 ? (size_t)rows : 0;
     return lines;
+}
+
+static order_line_t *lines_of_at(const PGresult *res, int first, int c, size_t *count_out)
+{
+    return lines_between(res, first, PQntuples(res), c, count_out);
 }
 
 static order_line_t *lines_of(const PGresult *res, int first, size_t *count_out)
@@ -1334,31 +1354,39 @@ db_status_t store_lines_get(db_t *db, const char *order_id, order_line_t **lines
     return *lines_out ? DB_OK : DB_ERROR;
 }
 
-/* The lines, delivery and contact of res (LINES_REACH_COLUMNS from c on),
- * as store_lines_reach returns them. */
-static db_status_t reach_from_result(db_t *db, const PGresult *res, int c, const char *order_id,
-                                     order_line_t **lines_out, size_t *count_out,
-                                     char **delivery_json_out, customer_contact_t *contact_out)
+/* The lines, delivery and contact of rows [r0, end) of res
+ * (LINES_REACH_COLUMNS from c on), as store_lines_reach returns them. */
+static db_status_t reach_between(db_t *db, const PGresult *res, int r0, int end, int c,
+                                 const char *order_id, order_line_t **lines_out, size_t *count_out,
+                                 char **delivery_json_out, customer_contact_t *contact_out)
 {
     db_status_t status = DB_OK;
-    if (PQntuples(res) > 0) {
-        db_copy_value(res, 0, c + 9, contact_out->name, sizeof contact_out->name);
-        db_copy_value(res, 0, c + 10, contact_out->phone, sizeof contact_out->phone);
-        db_copy_value(res, 0, c + 11, contact_out->email, sizeof contact_out->email);
-        if (!PQgetisnull(res, 0, c + 8) &&
-            !(*delivery_json_out = strdup(PQgetvalue(res, 0, c + 8))))
+    if (end > r0) {
+        db_copy_value(res, r0, c + 9, contact_out->name, sizeof contact_out->name);
+        db_copy_value(res, r0, c + 10, contact_out->phone, sizeof contact_out->phone);
+        db_copy_value(res, r0, c + 11, contact_out->email, sizeof contact_out->email);
+        if (!PQgetisnull(res, r0, c + 8) &&
+            !(*delivery_json_out = strdup(PQgetvalue(res, r0, c + 8))))
             status =
                 db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not copy order %s's delivery", order_id);
     }
     /* an order without lines is one row of NULL lines */
-    int first = PQntuples(res) == 1 && PQgetisnull(res, 0, c) ? 1 : 0;
-    if (status == DB_OK && !(*lines_out = lines_of_at(res, first, c, count_out)))
+    int first = end - r0 == 1 && PQgetisnull(res, r0, c) ? r0 + 1 : r0;
+    if (status == DB_OK && !(*lines_out = lines_between(res, first, end, c, count_out)))
         status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "no room for order %s's lines", order_id);
     if (status != DB_OK) {
         free(*delivery_json_out);
         *delivery_json_out = NULL;
     }
     return status;
+}
+
+static db_status_t reach_from_result(db_t *db, const PGresult *res, int c, const char *order_id,
+                                     order_line_t **lines_out, size_t *count_out,
+                                     char **delivery_json_out, customer_contact_t *contact_out)
+{
+    return reach_between(db, res, 0, PQntuples(res), c, order_id, lines_out, count_out,
+                         delivery_json_out, contact_out);
 }
 
 db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lines_out,
@@ -1382,6 +1410,138 @@ db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lin
     return status;
 }
 
+/* Orders locked and read ahead (store_orders_lock_reach_ahead), each handed
+ * once to store_order_lock_reach in the same transaction; forgotten when
+ * the transaction ends or rolls back to a savepoint. */
+typedef struct {
+    char id[37];
+    int first, end; /* its rows of res */
+    bool handed;
+} ahead_order_t;
+
+typedef struct {
+    db_deferred_t base;
+    PGresult *res;
+    ahead_order_t *orders;
+    size_t count;
+} lock_ahead_t;
+
+static const int lock_ahead_marker = 0;
+
+static db_status_t ahead_flush(db_t *db, db_deferred_t *self)
+{
+    (void)db;
+    (void)self;
+    return DB_OK;
+}
+
+static void ahead_clear(db_deferred_t *self)
+{
+    lock_ahead_t *ahead = (lock_ahead_t *)self;
+    PQclear(ahead->res);
+    ahead->res = NULL;
+    free(ahead->orders);
+    ahead->orders = NULL;
+    ahead->count = 0;
+}
+
+static void ahead_after_end(db_deferred_t *self, bool committed)
+{
+    (void)committed;
+    ahead_clear(self);
+}
+
+static void ahead_destroy(db_deferred_t *self)
+{
+    ahead_clear(self);
+    free(self);
+}
+
+static lock_ahead_t *lock_ahead_of(db_t *db, bool create)
+{
+    lock_ahead_t *ahead = (lock_ahead_t *)db_deferred_find(db, &lock_ahead_marker);
+    if (ahead || !create)
+        return ahead;
+    ahead = calloc(1, sizeof *ahead);
+    if (!ahead)
+        return NULL;
+    ahead->base.key = &lock_ahead_marker;
+    ahead->base.flush = ahead_flush;
+    ahead->base.discard = ahead_clear;
+    ahead->base.after_end = ahead_after_end;
+    ahead->base.destroy = ahead_destroy;
+    return db_deferred_add_take(db, &ahead->base) == 0 ? ahead : NULL;
+}
+
+db_status_t store_orders_lock_reach_ahead(db_t *db, const char *const *order_ids, size_t count)
+{
+    lock_ahead_t *ahead = lock_ahead_of(db, true);
+    if (!ahead)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not read orders ahead");
+    ahead_clear(&ahead->base);
+    pg_array_t ids;
+    pg_array_init(&ids, PG_OID_UUID);
+    db_status_t status = DB_OK;
+    for (size_t i = 0; i < count && status == DB_OK; i++)
+        if (pg_array_add_uuid(&ids, order_ids[i]) != 0)
+            status = db_fail(db, "22P02", "order id %.40s is not a UUID", order_ids[i]);
+    const uint8_t *wire = NULL;
+    size_t len = 0;
+    if (status == DB_OK && pg_array_wire(&ids, &wire, &len) != 0)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not read orders ahead");
+    db_params_t params;
+    db_params_init(&params);
+    db_param_bytes(&params, wire, len);
+    PGresult *res = NULL;
+    if (status == DB_OK)
+        status = db_run(db, "orders_lock_reach_ahead", &params, &res);
+    pg_array_release(&ids);
+    int rows = status == DB_OK ? PQntuples(res) : 0;
+    ahead_order_t *orders = calloc(rows > 0 ? (size_t)rows : 1, sizeof *orders);
+    if (status == DB_OK && !orders)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not read orders ahead");
+    if (status != DB_OK) {
+        PQclear(res);
+        free(orders);
+        return status;
+    }
+    /* an order's rows are consecutive (ORDER BY o.id) */
+    size_t n = 0;
+    for (int r = 0; r < rows; r++) {
+        if (n > 0 && strcmp(orders[n - 1].id, PQgetvalue(res, r, 0)) == 0) {
+            orders[n - 1].end = r + 1;
+            continue;
+        }
+        db_copy_value(res, r, 0, orders[n].id, sizeof orders[n].id);
+        orders[n].first = r;
+        orders[n].end = r + 1;
+        n++;
+    }
+    ahead->res = res;
+    ahead->orders = orders;
+    ahead->count = n;
+    return DB_OK;
+}
+
+/* The order read ahead, if it was and is not handed out yet: *found. */
+static db_status_t lock_reach_ahead(db_t *db, const char *order_id, bool *found, order_t *order,
+                                    order_line_t **lines_out, size_t *count_out,
+                                    char **delivery_json_out, customer_contact_t *contact_out)
+{
+    lock_ahead_t *ahead = lock_ahead_of(db, false);
+    for (size_t i = 0; ahead && i < ahead->count; i++) {
+        ahead_order_t *o = &ahead->orders[i];
+        if (o->handed || strcmp(o->id, order_id) != 0)
+            continue;
+        o->handed = true;
+        *found = true;
+        order_at_row(ahead->res, o->first, 0, order);
+        return reach_between(db, ahead->res, o->first, o->end, ORDER_LOCK_NCOLS, order->id,
+                             lines_out, count_out, delivery_json_out, contact_out);
+    }
+    return DB_OK;
+}
+
 db_status_t store_order_lock_reach(db_t *db, const char *order_id, bool *found, order_t *order,
                                    order_line_t **lines_out, size_t *count_out,
                                    char **delivery_json_out, customer_contact_t *contact_out)
@@ -1391,6 +1551,10 @@ db_status_t store_order_lock_reach(db_t *db, const char *order_id, bool *found, 
     *count_out = 0;
     *delivery_json_out = NULL;
     memset(contact_out, 0, sizeof *contact_out);
+    db_status_t ahead = lock_reach_ahead(db, order_id, found, order, lines_out, count_out,
+                                         delivery_json_out, contact_out);
+    if (ahead != DB_OK || *found)
+        return ahead;
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, order_id);

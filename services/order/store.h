@@ -258,6 +258,13 @@ db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lin
                               size_t *count_out, char **delivery_json_out,
                               customer_contact_t *contact_out);
 
+/* Locks and reads the orders of order_ids (each once) as
+ * store_order_lock_reach would, in one round trip, for the run of stock
+ * answers about to be applied: store_order_lock_reach then hands each of
+ * them out once, without asking, until the transaction ends or rolls back
+ * to a savepoint. An order not found is asked for again as usual. */
+db_status_t store_orders_lock_reach_ahead(db_t *db, const char *const *order_ids, size_t count);
+
 /* store_order_lock and store_lines_reach in one round trip: the order
  * locked, its lines, delivery and customer's contact; when !*found nothing
  * is returned, else the caller frees *lines_out and *delivery_json_out. */

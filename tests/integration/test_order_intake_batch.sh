@@ -11,15 +11,27 @@
 # with another body, and new orders beside them. Every order is numbered
 # once, assigned within capacity (the managers' counts match the orders
 # they hold), and the batch path is shown to have run
-# (intake_batched_orders_total).
+# (intake_batched_orders_total). Inventory is paused meanwhile; its
+# answers (stock.reserved) are then held back while the service is paused
+# again, and come as one run, read ahead together: every order priced
+# from the catalogue, reserved once, announced (order.reserved) once.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
+source "$(dirname "$0")/kit/inventory.sh"
 source "$(dirname "$0")/order/order.sh"
 
 kit_dbs
 order_dbs
+inv_dbs
 kit_start_busd
-order_start order1 1
+INV_FEED_REPLAY=tcp://127.0.0.1:25561 # inventory follows the real order stream
+order_start order1 1 REPLAY_PEERS=inventory=tcp://127.0.0.1:25631
+inv_start_ready inv 1
+inv_api_ok POST /v1/imports '{"products": [
+  {"sku": "MUG-1", "name": "Mug", "price_minor": 49000, "vat_rate_bp": 2000, "weight_g": 350, "on_hand": 1000}]}' >/dev/null
+# inventory answers nothing until every order is placed (below)
+inv_pid=$(it_pid inv)
+kill -STOP "$inv_pid"
 order_sources
 anna=$(order_staff anna "Anna Smirnova" manager '[]' 100)
 boris=$(order_staff boris "Boris Orlov" manager '[]' 100)
@@ -143,5 +155,32 @@ it_assert_eq 1 "$(order_sql "SELECT sum(quantity) FROM orders.order_lines l JOIN
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.staff s WHERE open_orders <> (
     SELECT count(*) FROM orders.orders o WHERE o.manager_id = s.id)")" \
     "the managers' counts still the orders they hold"
+# --- the stock answers as one run ---------------------------------------------------
+reserved_at_inventory() {
+    [ "$(inv_sql "SELECT count(*) FROM orders WHERE status = 'reserved'")" = 17 ]
+}
+{
+    line B-13 "Lev Thirteen" "+79000000013" "" 2
+    line B-14 "Lada Fourteen" "+79000000014" "" 3
+} >"$IT_RUN/burst3.jsonl"
+BUS_PUB_ENDPOINT=$KIT_BUS_IN BUS_SUB_ENDPOINT=$KIT_BUS_OUT BUS_CERT=$(it_key source erp) \
+    "$IT_BIN/conveyor" intake --source erp <"$IT_RUN/burst3.jsonl" >/dev/null ||
+    it_fail "the bus intake of burst3 got no answer"
+pid=$(it_pid order1)
+kill -STOP "$pid"
+kill -CONT "$inv_pid"
+it_wait_until 30 "inventory reserved all 17 orders" reserved_at_inventory
+kill -CONT "$pid"
+all_reserved() {
+    [ "$(order_sql "SELECT count(*) FROM orders.orders WHERE stock_state = 'reserved'")" = 17 ]
+}
+it_wait_until 30 "every order reserved" all_reserved
+it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.orders o WHERE lines_minor IS DISTINCT FROM
+    (SELECT sum(l.quantity * 49000) FROM orders.order_lines l WHERE l.order_id = o.id AND l.unit_price_minor = 49000)")" \
+    "every order priced from the catalogue"
+it_assert_eq "17 17" "$(order_sql "SELECT count(*) || ' ' || count(DISTINCT correlation_id) FROM orders.outbox WHERE type = 'order.reserved'")" \
+    "order.reserved once for each order"
+it_assert_eq 17 "$(order_sql "SELECT count(*) FROM orders.order_history WHERE kind = 'stock' AND reason = 'reserved'")" \
+    "one stock line in each order's history"
 order_assert_references
 it_log "intake batch: a burst placed together, each order as it would be alone"
