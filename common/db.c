@@ -804,6 +804,53 @@ db_deferred_t *db_deferred_find(const db_t *db, const void *key)
     return NULL;
 }
 
+/* A memo (db_memo_of): flushes nothing, forgets at every end. */
+typedef struct {
+    db_deferred_t base;
+    void (*clear)(db_deferred_t *self);
+} memo_head_t;
+
+static db_status_t memo_flush(db_t *db, db_deferred_t *self)
+{
+    (void)db;
+    (void)self;
+    return DB_OK;
+}
+
+static void memo_discard(db_deferred_t *self)
+{
+    ((memo_head_t *)(void *)self)->clear(self);
+}
+
+static void memo_after_end(db_deferred_t *self, bool committed)
+{
+    (void)committed;
+    memo_discard(self);
+}
+
+static void memo_destroy(db_deferred_t *self)
+{
+    memo_discard(self);
+    free(self);
+}
+
+db_deferred_t *db_memo_of(db_t *db, const void *key, size_t size, void (*clear)(db_deferred_t *))
+{
+    db_deferred_t *found = db_deferred_find(db, key);
+    if (found || size < sizeof(memo_head_t))
+        return found;
+    memo_head_t *memo = calloc(1, size);
+    if (!memo)
+        return NULL;
+    memo->base.key = key;
+    memo->base.flush = memo_flush;
+    memo->base.discard = memo_discard;
+    memo->base.after_end = memo_after_end;
+    memo->base.destroy = memo_destroy;
+    memo->clear = clear;
+    return db_deferred_add_take(db, &memo->base) == 0 ? &memo->base : NULL;
+}
+
 int db_deferred_add_take(db_t *db, db_deferred_t *deferred)
 {
     if (db->deferred_count == DB_DEFERRED_MAX) {

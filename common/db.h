@@ -157,6 +157,18 @@ bool db_committing(const db_t *db);
  * session's error, DB_STATE_PROGRAM_LIMIT, says so). */
 int db_deferred_add_take(db_t *db, db_deferred_t *deferred);
 
+/* A memo of the session's: what its transaction has read and may use
+ * again (a manager's open slots, orders read ahead), forgotten when the
+ * transaction ends or rolls back to a savepoint: clear(self) empties it
+ * then (and before it is freed with the session). The caller's struct of
+ * size bytes begins with DB_MEMO_HEAD; it is created zeroed on the first
+ * call with size (0 only finds it). Borrowed; NULL when absent, or out of
+ * memory or room (the session's error says so). */
+#define DB_MEMO_HEAD                                                                               \
+    db_deferred_t base;                                                                            \
+    void (*clear)(db_deferred_t * self)
+db_deferred_t *db_memo_of(db_t *db, const void *key, size_t size, void (*clear)(db_deferred_t *));
+
 /* The last error: SQLSTATE ("23505"; "" when the connection failed before
  * the server answered) and the server's or libpq's message (never NULL).
  * Valid until the next call on db. */

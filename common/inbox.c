@@ -1189,23 +1189,26 @@ static void ext_on_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body, bool
     bus_frame_clear(&frame);
 }
 
-/* Reads the frames the reader forwarded (up to a bound, so runs are
- * applied in between). */
-static void ext_drain(inbox_t *inbox, bool leading)
+/* What takes a frame from a pipe of the reader's (drain_pipe). */
+typedef void (*pipe_frame_fn)(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body, bool leading);
+
+/* Reads the frames the reader forwarded on pull (up to a bound, so runs
+ * are applied in between), each to on_frame. */
+static void drain_pipe(inbox_t *inbox, void *pull, bool leading, pipe_frame_fn on_frame)
 {
     for (int n = 0; n < 20000; n++) {
         zmq_msg_t topic, body;
         zmq_msg_init(&topic);
         zmq_msg_init(&body);
-        if (zmq_msg_recv(&topic, inbox->ext_pull, ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_recv(&topic, pull, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&topic);
             zmq_msg_close(&body);
             return;
         }
-        if (zmq_msg_more(&topic) && zmq_msg_recv(&body, inbox->ext_pull, 0) >= 0) {
+        if (zmq_msg_more(&topic) && zmq_msg_recv(&body, pull, 0) >= 0) {
             atomic_fetch_sub(&inbox->inflight_bytes,
                              (long long)(zmq_msg_size(&topic) + zmq_msg_size(&body)));
-            ext_on_frame(inbox, &topic, &body, leading);
+            on_frame(inbox, &topic, &body, leading);
         }
         zmq_msg_close(&topic);
         zmq_msg_close(&body);
@@ -1232,7 +1235,7 @@ static void *ext_main(void *arg)
         if (items[1].revents & ZMQ_POLLIN)
             break;
         bool leading = relay_is_leader(inbox->config.relay);
-        ext_drain(inbox, leading);
+        drain_pipe(inbox, inbox->ext_pull, leading, ext_on_frame);
         if (!leading) {
             metrics_counter_add(inbox->dropped_total, inbox->ext.len);
             ext_pop(&inbox->ext, inbox->ext.len);
@@ -1916,27 +1919,11 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-/* Reads queued live frames (up to a bound, so replay answers interleave). */
-static void drain_queue(inbox_t *inbox)
+/* A live frame from the applier's pipe: routed while this replica leads. */
+static void on_piped_frame(inbox_t *inbox, zmq_msg_t *topic, zmq_msg_t *body, bool leading)
 {
-    for (int n = 0; n < 20000; n++) {
-        zmq_msg_t topic, body;
-        zmq_msg_init(&topic);
-        zmq_msg_init(&body);
-        if (zmq_msg_recv(&topic, inbox->pull, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&topic);
-            zmq_msg_close(&body);
-            return;
-        }
-        if (zmq_msg_more(&topic) && zmq_msg_recv(&body, inbox->pull, 0) >= 0) {
-            atomic_fetch_sub(&inbox->inflight_bytes,
-                             (long long)(zmq_msg_size(&topic) + zmq_msg_size(&body)));
-            if (inbox->leading)
-                on_live_frame(inbox, &topic, &body);
-        }
-        zmq_msg_close(&topic);
-        zmq_msg_close(&body);
-    }
+    if (leading)
+        on_live_frame(inbox, topic, body);
 }
 
 static void publish_status(inbox_t *inbox)
@@ -2064,7 +2051,8 @@ static void *applier_main(void *arg)
         if (items[1].revents & ZMQ_POLLIN)
             break;
         now = clock_mono_ms();
-        drain_queue(inbox);
+        /* up to a bound, so replay answers interleave */
+        drain_pipe(inbox, inbox->pull, inbox->leading, on_piped_frame);
         for (size_t i = 0; i < inbox->peer_count; i++)
             if (inbox->peers[i].dealer)
                 drain_peer(inbox, &inbox->peers[i], now);

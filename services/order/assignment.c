@@ -49,7 +49,7 @@ static bool assignment_lock(order_app_t *app, db_t *db)
 #define CACHED_REGIONS_MAX 16
 
 typedef struct {
-    db_deferred_t base;
+    DB_MEMO_HEAD;
     struct {
         char region[210];
         assign_candidate_t *items;
@@ -60,13 +60,6 @@ typedef struct {
 
 static const int candidate_cache_marker = 0;
 
-static db_status_t cache_flush(db_t *db, db_deferred_t *self)
-{
-    (void)db;
-    (void)self;
-    return DB_OK;
-}
-
 static void cache_clear(db_deferred_t *self)
 {
     candidate_cache_t *cache = (candidate_cache_t *)self;
@@ -75,32 +68,10 @@ static void cache_clear(db_deferred_t *self)
     cache->count = 0;
 }
 
-static void cache_after_end(db_deferred_t *self, bool committed)
-{
-    (void)committed;
-    cache_clear(self);
-}
-
-static void cache_destroy(db_deferred_t *self)
-{
-    cache_clear(self);
-    free(self);
-}
-
 static candidate_cache_t *cache_of(db_t *db, bool create)
 {
-    candidate_cache_t *cache = (candidate_cache_t *)db_deferred_find(db, &candidate_cache_marker);
-    if (cache || !create)
-        return cache;
-    cache = calloc(1, sizeof *cache);
-    if (!cache)
-        return NULL;
-    cache->base.key = &candidate_cache_marker;
-    cache->base.flush = cache_flush;
-    cache->base.discard = cache_clear;
-    cache->base.after_end = cache_after_end;
-    cache->base.destroy = cache_destroy;
-    return db_deferred_add_take(db, &cache->base) == 0 ? cache : NULL;
+    return (candidate_cache_t *)db_memo_of(db, &candidate_cache_marker,
+                                           create ? sizeof(candidate_cache_t) : 0, cache_clear);
 }
 
 /* Forgets what the cache knows (a slot was freed: counts changed). */

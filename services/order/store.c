@@ -605,6 +605,21 @@ static void roles_array(unsigned roles, char *out, size_t size)
     snprintf(out + used, size - used, "}");
 }
 
+/* Appends count arrays to params in their binary form (their bytes stay
+ * the arrays': release them after the statement ran). 0, or -1 on out of
+ * memory. */
+static int params_add_arrays(db_params_t *params, pg_array_t *columns, int count)
+{
+    for (int c = 0; c < count; c++) {
+        const uint8_t *wire = NULL;
+        size_t len = 0;
+        if (pg_array_wire(&columns[c], &wire, &len) != 0)
+            return -1;
+        db_param_bytes(params, wire, len);
+    }
+    return 0;
+}
+
 static void param_text_or_null(db_params_t *params, const char *text)
 {
     db_param_text(params, text && text[0] ? text : NULL);
@@ -675,14 +690,8 @@ db_status_t store_intake_claim_batch(db_t *db, intake_claim_row_t *rows, size_t 
     }
     db_params_t params;
     db_params_init(&params);
-    for (int c = 0; c < 9 && status == DB_OK; c++) {
-        const uint8_t *wire = NULL;
-        size_t len = 0;
-        if (pg_array_wire(&columns[c], &wire, &len) != 0)
-            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of claims");
-        else
-            db_param_bytes(&params, wire, len);
-    }
+    if (status == DB_OK && params_add_arrays(&params, columns, 9) != 0)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of claims");
     PGresult *res = NULL;
     if (status == DB_OK)
         status = db_run_sql(db, intake_claim_batch_sql, &params, &res);
@@ -1084,14 +1093,8 @@ db_status_t store_order_insert_batch(db_t *db, order_insert_row_t *rows, size_t 
     }
     db_params_t params;
     db_params_init(&params);
-    for (int c = 0; c < 17 && status == DB_OK; c++) {
-        const uint8_t *wire = NULL;
-        size_t len = 0;
-        if (pg_array_wire(&columns[c], &wire, &len) != 0)
-            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of orders");
-        else
-            db_param_bytes(&params, wire, len);
-    }
+    if (status == DB_OK && params_add_arrays(&params, columns, 17) != 0)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not build a batch of orders");
     if (status == DB_OK)
         status = db_run(db, "order_insert_batch", &params, &res);
     /* a row per manager whose slots were taken: their orders are theirs */
@@ -1424,20 +1427,13 @@ typedef struct {
 } ahead_order_t;
 
 typedef struct {
-    db_deferred_t base;
+    DB_MEMO_HEAD;
     PGresult *res;
     ahead_order_t *orders;
     size_t count;
 } lock_ahead_t;
 
 static const int lock_ahead_marker = 0;
-
-static db_status_t ahead_flush(db_t *db, db_deferred_t *self)
-{
-    (void)db;
-    (void)self;
-    return DB_OK;
-}
 
 static void ahead_clear(db_deferred_t *self)
 {
@@ -1449,32 +1445,10 @@ static void ahead_clear(db_deferred_t *self)
     ahead->count = 0;
 }
 
-static void ahead_after_end(db_deferred_t *self, bool committed)
-{
-    (void)committed;
-    ahead_clear(self);
-}
-
-static void ahead_destroy(db_deferred_t *self)
-{
-    ahead_clear(self);
-    free(self);
-}
-
 static lock_ahead_t *lock_ahead_of(db_t *db, bool create)
 {
-    lock_ahead_t *ahead = (lock_ahead_t *)db_deferred_find(db, &lock_ahead_marker);
-    if (ahead || !create)
-        return ahead;
-    ahead = calloc(1, sizeof *ahead);
-    if (!ahead)
-        return NULL;
-    ahead->base.key = &lock_ahead_marker;
-    ahead->base.flush = ahead_flush;
-    ahead->base.discard = ahead_clear;
-    ahead->base.after_end = ahead_after_end;
-    ahead->base.destroy = ahead_destroy;
-    return db_deferred_add_take(db, &ahead->base) == 0 ? ahead : NULL;
+    return (lock_ahead_t *)db_memo_of(db, &lock_ahead_marker, create ? sizeof(lock_ahead_t) : 0,
+                                      ahead_clear);
 }
 
 db_status_t store_orders_lock_reach_ahead(db_t *db, const char *const *order_ids, size_t count)
@@ -1600,14 +1574,7 @@ static int amount_columns(pg_array_t columns[9], const order_line_t *lines, size
             pg_array_add_text(&columns[8], line->name) != 0)
             return -1;
     }
-    for (int c = 0; c < 9; c++) {
-        const uint8_t *wire = NULL;
-        size_t len = 0;
-        if (pg_array_wire(&columns[c], &wire, &len) != 0)
-            return -1;
-        db_param_bytes(params, wire, len);
-    }
-    return 0;
+    return params_add_arrays(params, columns, 9);
 }
 
 db_status_t store_lines_set_amounts(db_t *db, const char *order_id, const order_line_t *lines,
@@ -1704,13 +1671,8 @@ db_status_t store_lines_replace(db_t *db, const char *order_id, const order_line
     }
     db_params_init(&params);
     db_param_text(&params, order_id);
-    for (int c = 0; c < COLUMNS; c++) {
-        const uint8_t *wire = NULL;
-        size_t len = 0;
-        if (pg_array_wire(&columns[c], &wire, &len) != 0)
-            goto done;
-        db_param_bytes(&params, wire, len);
-    }
+    if (params_add_arrays(&params, columns, COLUMNS) != 0)
+        goto done;
     status = db_run(db, "lines_insert", &params, NULL);
 done:
     for (int c = 0; c < COLUMNS; c++)
