@@ -2084,6 +2084,22 @@ static void *applier_main(void *arg)
     return NULL;
 }
 
+/* A pipe from the reader (its *push) to the applier or the lane (its
+ * *pull), bounded by the queue: a full pipe drops the frame. 0, or -1. */
+static int open_pipe(inbox_t *inbox, const char *endpoint, void **push, void **pull)
+{
+    *push = zmq_socket(inbox->ctx, ZMQ_PUSH);
+    *pull = zmq_socket(inbox->ctx, ZMQ_PULL);
+    if (!*push || !*pull)
+        return -1;
+    int hwm = inbox->config.queue_max / 2, linger = 0;
+    zmq_setsockopt(*push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(*push, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(*pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(*pull, ZMQ_LINGER, &linger, sizeof linger);
+    return zmq_bind(*pull, endpoint) == 0 && zmq_connect(*push, endpoint) == 0 ? 0 : -1;
+}
+
 /* A session of the inbox's: the applier's, or the external lane's. */
 static db_t *session_new(inbox_t *inbox)
 {
@@ -2117,31 +2133,10 @@ int inbox_start(inbox_t *inbox)
     inbox->ctx = zmq_ctx_new();
     if (!inbox->ctx)
         return -1;
-    inbox->push = zmq_socket(inbox->ctx, ZMQ_PUSH);
-    inbox->pull = zmq_socket(inbox->ctx, ZMQ_PULL);
-    if (!inbox->push || !inbox->pull)
+    if (open_pipe(inbox, inbox->pipe_endpoint, &inbox->push, &inbox->pull) != 0 ||
+        (inbox->ext_db &&
+         open_pipe(inbox, inbox->ext_pipe_endpoint, &inbox->ext_push, &inbox->ext_pull) != 0))
         return -1;
-    int hwm = inbox->config.queue_max / 2, linger = 0;
-    zmq_setsockopt(inbox->push, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(inbox->push, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(inbox->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(inbox->pull, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(inbox->pull, inbox->pipe_endpoint) != 0 ||
-        zmq_connect(inbox->push, inbox->pipe_endpoint) != 0)
-        return -1;
-    if (inbox->ext_db) {
-        inbox->ext_push = zmq_socket(inbox->ctx, ZMQ_PUSH);
-        inbox->ext_pull = zmq_socket(inbox->ctx, ZMQ_PULL);
-        if (!inbox->ext_push || !inbox->ext_pull)
-            return -1;
-        zmq_setsockopt(inbox->ext_push, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(inbox->ext_push, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_setsockopt(inbox->ext_pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(inbox->ext_pull, ZMQ_LINGER, &linger, sizeof linger);
-        if (zmq_bind(inbox->ext_pull, inbox->ext_pipe_endpoint) != 0 ||
-            zmq_connect(inbox->ext_push, inbox->ext_pipe_endpoint) != 0)
-            return -1;
-    }
     /* subscribe first, then catch up (the Clone order) */
     if (open_sub(inbox) != 0)
         return -1;
