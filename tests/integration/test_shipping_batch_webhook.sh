@@ -94,9 +94,16 @@ for o in "$o4" "$o5"; do it_wait_until 20 "$o's label job left it to the batch" 
 manifests=$(ship_calls manifests.create)
 fake_carrier POST /_fake/faults '{"op":"manifests.create","kind":"lose_reply","apply":true,"delay_ms":12000}' >/dev/null
 it_assert_eq 202 "$(tail -1 <<<"$(ship_call POST "/v1/batches/$b4/process")")" "b4 processed"
+processed=$SECONDS
 it_wait_value 20 "b4's manifest made at the carrier, its answer held" = $((manifests + 1)) ship_calls manifests.create
 for o in "$o4" "$o5"; do it_wait_until 10 "$o handed over by the manifest's scan" ship_state_is "$o" handed_over; done
-it_assert_eq processing "$(ship_sql "SELECT status FROM batches WHERE number = '$b4'")" "b4 still waits for the manifest's answer"
+# the scans alone do not close it: it waits for the manifest's answer, or
+# on a machine slow enough to have reached it, for the call's timeout (8 s)
+# and the retry that finds the manifest
+if [ "$(ship_sql "SELECT status FROM batches WHERE number = '$b4'")" != processing ] &&
+    [ $((SECONDS - processed)) -lt 8 ]; then
+    it_fail "b4 left processing $((SECONDS - processed)) s after it was processed, before its manifest call's timeout (8 s): the scans closed it"
+fi
 it_wait_until 30 "b4 closed" ship_batch_is "$b4" closed
 made=$(fake_carrier GET /_fake/requests?op=manifests.create | jq -r --arg l "$(ship_field "$o4" label_id)" \
     '[.requests[] | select(.body | contains($l))] | length')
