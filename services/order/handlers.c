@@ -177,12 +177,9 @@ static handler_result_t on_intake_orders(inbox_event_t *events, size_t count, vo
 }
 
 /* inventory/stock.reserved: every line held, at the catalogue's prices. */
-static handler_result_t on_stock_reserved(inbox_event_t *event, void *arg)
+static handler_result_t apply_stock_reserved(inbox_event_t *event,
+                                             const Conveyor__StockReserved *msg, void *arg)
 {
-    Conveyor__StockReserved *msg =
-        conveyor__stock_reserved__unpack(NULL, event->payload_len, event->payload);
-    if (!msg)
-        return inbox_reject(event, "bad_payload", "stock.reserved payload does not unpack");
     handler_result_t result = HANDLER_OK;
     stock_held_line_t *lines = calloc(msg->n_lines ? msg->n_lines : 1, sizeof *lines);
     if (!lines) {
@@ -209,6 +206,16 @@ static handler_result_t on_stock_reserved(inbox_event_t *event, void *arg)
         result = inbox_result(event, status, "stock.reserved");
 done:
     free(lines);
+    return result;
+}
+
+static handler_result_t on_stock_reserved(inbox_event_t *event, void *arg)
+{
+    Conveyor__StockReserved *msg =
+        conveyor__stock_reserved__unpack(NULL, event->payload_len, event->payload);
+    if (!msg)
+        return inbox_reject(event, "bad_payload", "stock.reserved payload does not unpack");
+    handler_result_t result = apply_stock_reserved(event, msg, arg);
     conveyor__stock_reserved__free_unpacked(msg, NULL);
     return result;
 }
@@ -243,7 +250,7 @@ static handler_result_t on_stock_reserved_many(inbox_event_t *events, size_t cou
         result = inbox_result(&events[0], status, "stock.reserved");
     }
     for (size_t i = 0; result == HANDLER_OK && i < count; i++)
-        result = on_stock_reserved(&events[i], arg);
+        result = apply_stock_reserved(&events[i], msgs[i], arg);
     for (size_t i = 0; i < read; i++)
         if (msgs[i])
             conveyor__stock_reserved__free_unpacked(msgs[i], NULL);

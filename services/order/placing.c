@@ -128,30 +128,36 @@ static db_status_t announce(order_app_t *app, const emitter_t *em, const submiss
     return status;
 }
 
-db_status_t placing_intake(order_app_t *app, const emitter_t *em, submission_t *sub,
-                           intake_door_t door, const char *default_channel,
-                           const intake_trust_t *trust, const json_t *read_errors,
-                           intake_result_t *result)
+/* Every rule over the submission, with the problems found reading it,
+ * into *problems (initialised here, released by the caller in every case),
+ * and its body's hash into body_sha256. */
+static db_status_t check_submission(db_t *db, submission_t *sub, const char *default_channel,
+                                    const intake_trust_t *trust, const json_t *read_errors,
+                                    problems_t *problems, char body_sha256[65])
 {
-    db_t *db = emitter_db(em);
-    intake_result_clear(result);
-    problems_t problems;
-    if (problems_init(&problems) != 0)
+    if (problems_init(problems) != 0)
         return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not read a submission");
     if (read_errors)
-        json_array_extend(problems.errors, (json_t *)(uintptr_t)read_errors);
+        json_array_extend(problems->errors, (json_t *)(uintptr_t)read_errors);
+    intake_validate(sub, default_channel, problems);
+    intake_check_trust(sub, trust, problems);
+    if (submission_hash(sub, body_sha256) != 0)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not hash a submission");
+    return DB_OK;
+}
+
+/* placing_intake once check_submission has run. */
+static db_status_t place_checked(order_app_t *app, const emitter_t *em, submission_t *sub,
+                                 intake_door_t door, const intake_trust_t *trust,
+                                 problems_t *problems, const char *body_sha256,
+                                 intake_result_t *result)
+{
+    db_t *db = emitter_db(em);
     db_status_t status = DB_OK;
     char *delivery_text = NULL, *attributes_text = NULL;
     json_t *canonical = NULL;
-    char body_sha256[65];
-    intake_validate(sub, default_channel, &problems);
-    intake_check_trust(sub, trust, &problems);
-    if (submission_hash(sub, body_sha256) != 0) {
-        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not hash a submission");
-        goto done;
-    }
-    if (problems_count(&problems) > 0) {
-        status = reject(em, sub, door, body_sha256, &problems, result);
+    if (problems_count(problems) > 0) {
+        status = reject(em, sub, door, body_sha256, problems, result);
         goto done;
     }
 
@@ -238,6 +244,21 @@ done:
     json_decref(canonical);
     free(delivery_text);
     free(attributes_text);
+    return status;
+}
+
+db_status_t placing_intake(order_app_t *app, const emitter_t *em, submission_t *sub,
+                           intake_door_t door, const char *default_channel,
+                           const intake_trust_t *trust, const json_t *read_errors,
+                           intake_result_t *result)
+{
+    intake_result_clear(result);
+    problems_t problems = {0};
+    char body_sha256[65];
+    db_status_t status = check_submission(emitter_db(em), sub, default_channel, trust, read_errors,
+                                          &problems, body_sha256);
+    if (status == DB_OK)
+        status = place_checked(app, em, sub, door, trust, &problems, body_sha256, result);
     problems_release(&problems);
     return status;
 }
@@ -277,21 +298,12 @@ static bool shares_with_plain(const intake_batch_item_t *items, const plain_orde
     return false;
 }
 
-/* Whether the submission passes every rule (its body hash into sha). -1 on
- * out of memory. */
-static int passes(const intake_batch_item_t *item, char sha[65])
-{
-    problems_t problems;
-    if (problems_init(&problems) != 0)
-        return -1;
-    if (item->read_errors)
-        json_array_extend(problems.errors, (json_t *)(uintptr_t)item->read_errors);
-    intake_validate(item->sub, "website", &problems);
-    intake_check_trust(item->sub, item->trust, &problems);
-    int rc = submission_hash(item->sub, sha) != 0 ? -1 : problems_count(&problems) == 0;
-    problems_release(&problems);
-    return rc;
-}
+/* What placing_intake_batch found checking one submission. */
+typedef struct {
+    problems_t problems; /* check_submission's */
+    char sha[65];
+    bool placed; /* by the batch's statements */
+} checked_t;
 
 /* The plain submissions claimed, filed with their customers and managers
  * (two statements for them all) and announced; the ones whose key was
@@ -421,40 +433,41 @@ db_status_t placing_intake_batch(order_app_t *app, intake_batch_item_t *items, s
     db_t *db = emitter_db(items[0].em);
     *batched_out = 0;
     plain_order_t *plain = calloc(count, sizeof *plain);
-    if (!plain)
-        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not place a batch of orders");
+    checked_t *checked = calloc(count, sizeof *checked);
     db_status_t status = DB_OK;
+    if (!plain || !checked)
+        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not place a batch of orders");
     size_t plain_count = 0;
     for (size_t i = 0; i < count && status == DB_OK; i++) {
         intake_result_clear(&items[i].result);
-        plain_order_t *p = &plain[plain_count];
-        int rc = passes(&items[i], p->body_sha256);
-        if (rc < 0)
-            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not read a submission");
-        else if (rc == 1 && !shares_with_plain(items, plain, plain_count, items[i].sub))
-            plain[plain_count++].item = i;
+        status = check_submission(db, items[i].sub, "website", items[i].trust, items[i].read_errors,
+                                  &checked[i].problems, checked[i].sha);
+        if (status == DB_OK && problems_count(&checked[i].problems) == 0 &&
+            !shares_with_plain(items, plain, plain_count, items[i].sub)) {
+            plain[plain_count].item = i;
+            memcpy(plain[plain_count++].body_sha256, checked[i].sha, sizeof checked[i].sha);
+        }
     }
     /* alone, it is placing_intake's own case */
     if (status == DB_OK && plain_count > 1)
         status = place_plain(app, items, plain, plain_count);
-    bool *done = calloc(count, sizeof *done);
-    if (!done && status == DB_OK)
-        status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not place a batch of orders");
-    for (size_t k = 0; k < plain_count && done; k++) {
-        done[plain[k].item] = plain[k].applied;
+    for (size_t k = 0; k < plain_count; k++) {
+        checked[plain[k].item].placed = plain[k].applied;
         *batched_out += plain[k].applied ? 1 : 0;
     }
     /* the rest as they would have gone alone: rejected, repeated, or
      * sharing a customer or key with one placed above (now stored) */
     for (size_t i = 0; i < count && status == DB_OK; i++)
-        if (!done[i])
-            status = placing_intake(app, items[i].em, items[i].sub, DOOR_BUS, "website",
-                                    items[i].trust, items[i].read_errors, &items[i].result);
+        if (!checked[i].placed)
+            status = place_checked(app, items[i].em, items[i].sub, DOOR_BUS, items[i].trust,
+                                   &checked[i].problems, checked[i].sha, &items[i].result);
     for (size_t k = 0; k < plain_count; k++) {
         free(plain[k].delivery_text);
         free(plain[k].attributes_text);
     }
+    for (size_t i = 0; checked && i < count; i++)
+        problems_release(&checked[i].problems);
     free(plain);
-    free(done);
+    free(checked);
     return status;
 }

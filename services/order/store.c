@@ -806,7 +806,7 @@ db_status_t store_source_by_key(db_t *db, const char *api_key_sha256, bool *foun
 #define CACHED_SOURCES_MAX 8
 
 typedef struct {
-    db_deferred_t base;
+    DB_MEMO_HEAD;
     struct {
         char name[130];
         bool found;
@@ -817,54 +817,15 @@ typedef struct {
 
 static const int source_cache_marker = 0;
 
-static db_status_t tx_cache_flush(db_t *db, db_deferred_t *self)
-{
-    (void)db;
-    (void)self;
-    return DB_OK;
-}
-
 static void source_cache_clear(db_deferred_t *self)
 {
     ((source_cache_t *)self)->count = 0;
 }
 
-static void tx_cache_after_end(db_deferred_t *self, bool committed)
-{
-    (void)committed;
-    self->discard(self);
-}
-
-static void tx_cache_destroy(db_deferred_t *self)
-{
-    free(self);
-}
-
-/* The session's cache under marker (a struct of size bytes that begins
- * with its db_deferred_t), made empty on first use and emptied by clear
- * when the transaction ends or rolls back; borrowed, NULL when out of
- * memory or of the session's deferral slots. */
-static db_deferred_t *tx_cache_of(db_t *db, const int *marker, size_t size,
-                                  void (*clear)(db_deferred_t *self))
-{
-    db_deferred_t *cache = db_deferred_find(db, marker);
-    if (cache)
-        return cache;
-    cache = calloc(1, size);
-    if (!cache)
-        return NULL;
-    cache->key = marker;
-    cache->flush = tx_cache_flush;
-    cache->discard = clear;
-    cache->after_end = tx_cache_after_end;
-    cache->destroy = tx_cache_destroy;
-    return db_deferred_add_take(db, cache) == 0 ? cache : NULL;
-}
-
 static source_cache_t *source_cache_of(db_t *db)
 {
-    return (source_cache_t *)tx_cache_of(db, &source_cache_marker, sizeof(source_cache_t),
-                                         source_cache_clear);
+    return (source_cache_t *)db_memo_of(db, &source_cache_marker, sizeof(source_cache_t),
+                                        source_cache_clear);
 }
 
 db_status_t store_source_by_name(db_t *db, const char *source, bool *found,
@@ -1709,7 +1670,7 @@ typedef struct {
 } price_row_t;
 
 typedef struct {
-    db_deferred_t base;
+    DB_MEMO_HEAD;
     struct {
         char method[16];
         char region[210];
@@ -1728,8 +1689,8 @@ static void price_cache_clear(db_deferred_t *self)
 
 static price_cache_t *price_cache_of(db_t *db)
 {
-    return (price_cache_t *)tx_cache_of(db, &price_cache_marker, sizeof(price_cache_t),
-                                        price_cache_clear);
+    return (price_cache_t *)db_memo_of(db, &price_cache_marker, sizeof(price_cache_t),
+                                       price_cache_clear);
 }
 
 /* The list's rows for (method, region) from the cache, read into it when
