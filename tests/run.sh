@@ -67,6 +67,7 @@ TEST_REDIS_URL=$(redis_url "$TEST_ROOT" "$REDIS_PORT")
 export TEST_PG_PORT=$PG_PORT TEST_REDIS_PORT=$REDIS_PORT
 
 results=()
+failed_outputs=()
 failed=0 skipped=0
 # the bus keys every integration test starts with, issued by the first one
 # (tests/integration/lib.sh) and copied by the others: fresh every run
@@ -78,13 +79,17 @@ sanitizer_reports() {
     grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' -r "$1" 2>/dev/null
 }
 
+# record NAME RC SECS [OUTPUT]: a test's line in the summary; a failed
+# test's OUTPUT file is shown again after the summary, where a CI report
+# that keeps only the head and the tail of a long run still shows why
 record() {
-    local name=$1 rc=$2 secs=$3
+    local name=$1 rc=$2 secs=$3 output=${4:-}
     if [ "$rc" -eq 0 ]; then
         results+=("ok    ${secs}s  $name")
     else
         results+=("FAIL  ${secs}s  $name")
         failed=$((failed + 1))
+        [ -z "$output" ] || failed_outputs+=("$name|$output")
     fi
 }
 
@@ -103,7 +108,7 @@ run_unit() {
         echo "--- $name failed; its output:"
         tail -60 "$out"
     fi
-    record "unit $name" "$rc" $((SECONDS - start))
+    record "unit $name" "$rc" $((SECONDS - start)) "$out"
 }
 
 # Every corpus file and every kept crash through its fuzz target
@@ -138,7 +143,7 @@ run_fuzz_replay() {
         echo "--- fuzz_replay failed; its output:"
         tail -60 "$out"
     fi
-    record "unit fuzz_replay ($targets targets, $inputs inputs)" "$rc" $((SECONDS - start))
+    record "unit fuzz_replay ($targets targets, $inputs inputs)" "$rc" $((SECONDS - start)) "$out"
 }
 
 run_integration() {
@@ -188,7 +193,7 @@ run_integration() {
     else
         sed -n 's/^\(it: .*\)/   \1/p' "$IT_RUN/test.out" | tail -5
     fi
-    record "integration $name" "$rc" $((SECONDS - start))
+    record "integration $name" "$rc" $((SECONDS - start)) "$IT_RUN/test.out"
 }
 
 if [ "$mode" != integration ]; then
@@ -211,6 +216,13 @@ if [ ${#results[@]} -eq 0 ]; then
     echo "no test matched"
     exit 1
 fi
+for failure in "${failed_outputs[@]}"; do
+    echo
+    echo "== ${failure%%|*} failed; the last lines of its output (${failure#*|}):"
+    grep -E 'FAILED|ERROR|LINE' "${failure#*|}" | tail -12
+    echo "--"
+    tail -30 "${failure#*|}"
+done
 ran=$((${#results[@]} - skipped))
 [ "$skipped" -eq 0 ] || echo "$skipped skipped under the sanitizers (named above)"
 [ "$failed" -eq 0 ] && echo "all $ran passed" || echo "$failed of $ran failed"

@@ -413,6 +413,25 @@ static bool wait_handshake(int64_t timeout_ms)
     }
 }
 
+/* Takes the leader lock on db2 for the test, waiting up to timeout_ms: a
+ * relay just stopped may still hold it, since its session's backend
+ * releases the lock when it exits, a little after the client hung up
+ * (long enough on a loaded machine to be seen); false if never free. */
+static bool take_leader_lock(int64_t timeout_ms)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (;;) {
+        bool acquired = false;
+        assert_int_equal(db_try_advisory_lock(db2, schema, DB_LOCK_LEADER, &acquired), DB_OK);
+        if (acquired)
+            return true;
+        if (clock_mono_ms() > deadline)
+            return false;
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /* Starts a relay, waits until it leads and a heartbeat of it has come
  * through, so the PUB/SUB pipe is up and nothing published later is lost
  * to the slow-joiner window. The relay's first heartbeat goes out as soon
@@ -424,9 +443,8 @@ static relay_t *start_leader(const relay_config_t *config, uint64_t *epoch_out)
     bool gated = config->heartbeat_ms >= 1000;
     for (int attempt = 0; attempt < 5; attempt++) {
         if (gated) {
-            bool acquired = false;
-            assert_int_equal(db_try_advisory_lock(db2, schema, DB_LOCK_LEADER, &acquired), DB_OK);
-            assert_true(acquired);
+            if (!take_leader_lock(5000))
+                fail_msg("the leader lock was not free within 5 s");
             while (wait_handshake(0))
                 ; /* earlier relays' connections */
         }
