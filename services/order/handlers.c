@@ -178,7 +178,8 @@ static handler_result_t on_intake_orders(inbox_event_t *events, size_t count, vo
 
 /* inventory/stock.reserved: every line held, at the catalogue's prices. */
 static handler_result_t apply_stock_reserved(inbox_event_t *event,
-                                             const Conveyor__StockReserved *msg, void *arg)
+                                             const Conveyor__StockReserved *msg,
+                                             store_reserved_many_t *run, void *arg)
 {
     handler_result_t result = HANDLER_OK;
     stock_held_line_t *lines = calloc(msg->n_lines ? msg->n_lines : 1, sizeof *lines);
@@ -199,7 +200,7 @@ static handler_result_t apply_stock_reserved(inbox_event_t *event,
     emitter_t em = emitter_of_event(event);
     stock_outcome_t outcome = STOCK_APPLIED;
     char detail[256] = "";
-    db_status_t status = stock_on_reserved(arg, &em, &fact, &outcome, detail, sizeof detail);
+    db_status_t status = stock_on_reserved(arg, &em, &fact, run, &outcome, detail, sizeof detail);
     if (status == DB_OK && outcome == STOCK_TOTALS_OVERFLOW)
         result = inbox_reject(event, "totals_overflow", "%s", detail);
     else
@@ -215,18 +216,21 @@ static handler_result_t on_stock_reserved(inbox_event_t *event, void *arg)
         conveyor__stock_reserved__unpack(NULL, event->payload_len, event->payload);
     if (!msg)
         return inbox_reject(event, "bad_payload", "stock.reserved payload does not unpack");
-    handler_result_t result = apply_stock_reserved(event, msg, arg);
+    handler_result_t result = apply_stock_reserved(event, msg, NULL, arg);
     conveyor__stock_reserved__free_unpacked(msg, NULL);
     return result;
 }
 
-/* inventory/stock.reserved, a run at once: the run's orders locked and
- * read in one round trip first (each order once in the run; else each is
- * read as it comes), then every answer applied as alone. One that cannot
- * be read sends the run back to be applied one by one, where it alone is
- * parked. */
+/* inventory/stock.reserved, a run at once: when each order is once in the
+ * run, its orders are locked and read in one round trip first, every
+ * answer is applied as alone but for the orders' prices and totals, which
+ * are written for the run in one statement at its end; else each is
+ * applied as alone (and a run of one is). One that cannot be read sends
+ * the run back to be applied one by one, where it alone is parked. */
 static handler_result_t on_stock_reserved_many(inbox_event_t *events, size_t count, void *arg)
 {
+    if (count == 1)
+        return on_stock_reserved(&events[0], arg); /* nothing to share */
     const char **ids = calloc(count, sizeof *ids);
     Conveyor__StockReserved **msgs = calloc(count, sizeof *msgs);
     handler_result_t result = HANDLER_OK;
@@ -245,12 +249,18 @@ static handler_result_t on_stock_reserved_many(inbox_event_t *events, size_t cou
     for (size_t i = 0; once && i < count; i++)
         for (size_t j = 0; once && j < i; j++)
             once = strcmp(ids[i], ids[j]) != 0;
+    store_reserved_many_t run;
+    store_reserved_many_init(&run);
     if (once) {
         db_status_t status = store_orders_lock_reach_ahead(events[0].db, ids, count);
         result = inbox_result(&events[0], status, "stock.reserved");
     }
     for (size_t i = 0; result == HANDLER_OK && i < count; i++)
-        result = apply_stock_reserved(&events[i], msgs[i], arg);
+        result = apply_stock_reserved(&events[i], msgs[i], once ? &run : NULL, arg);
+    if (result == HANDLER_OK)
+        result = inbox_result(&events[0], store_orders_set_reserved(events[0].db, &run),
+                              "stock.reserved");
+    store_reserved_many_release(&run);
     for (size_t i = 0; i < read; i++)
         if (msgs[i])
             conveyor__stock_reserved__free_unpacked(msgs[i], NULL);

@@ -94,7 +94,8 @@ static db_status_t stale_answer(db_t *db, const order_t *order, const char *what
 }
 
 db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock_reserved_t *fact,
-                              stock_outcome_t *outcome, char *detail, size_t detail_size)
+                              store_reserved_many_t *run, stock_outcome_t *outcome, char *detail,
+                              size_t detail_size)
 {
     db_t *db = emitter_db(em);
     *outcome = STOCK_APPLIED;
@@ -148,8 +149,23 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
                               .vat_minor = totals.vat_minor,
                               .total_minor = total,
                               .weight_g = totals.weight_g};
+    /* the lines as stored are the priced lines funnel_priced_lines would
+     * read back (the same amounts from the same prices), unless a price is
+     * negative, which it reads back as 0 */
+    bool as_stored = true;
+    for (size_t i = 0; i < count; i++)
+        as_stored = as_stored && rows[i].unit_price_minor >= 0;
+    bool awaiting = strcmp(order.status, "awaiting_supply") == 0;
+    bool reconfirm = order.lines_version > 1 && funnel_was_confirmed(&order);
     uint64_t version = 0;
-    status = store_order_set_reserved(db, order.id, rows, count, &row, &version);
+    if (run && as_stored && !awaiting && !reconfirm) {
+        /* nothing below reads the order back: written with the run */
+        version = order.version + 1;
+        if (store_reserved_many_add(run, order.id, order.version, rows, count, &row) != 0)
+            status = db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not price order %s", order.id);
+    } else {
+        status = store_order_set_reserved(db, order.id, rows, count, &row, &version);
+    }
     if (status != DB_OK)
         goto done;
     order.version = version;
@@ -161,12 +177,6 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
     order.weight_g = row.weight_g;
     snprintf(order.stock_state, sizeof order.stock_state, "reserved");
     status = history_add(db, order.id, "stock", NULL, NULL, &history_system, "reserved", NULL);
-    /* the lines as just stored are the priced lines funnel_priced_lines
-     * would read back (the same amounts from the same prices), unless a
-     * price is negative, which it reads back as 0 */
-    bool as_stored = true;
-    for (size_t i = 0; i < count; i++)
-        as_stored = as_stored && rows[i].unit_price_minor >= 0;
     if (!as_stored) {
         free(rows);
         rows = NULL;
@@ -175,10 +185,10 @@ db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock
     }
     if (status == DB_OK)
         status = events_reserved(em, &order, rows, count, delivery_json, &contact);
-    if (status == DB_OK && strcmp(order.status, "awaiting_supply") == 0)
+    if (status == DB_OK && awaiting)
         status = supply_arrived(app, em, &order, version);
     /* an edit of a confirmed order: billed again once its new lines are priced */
-    if (status == DB_OK && order.lines_version > 1 && funnel_was_confirmed(&order))
+    if (status == DB_OK && reconfirm)
         status = funnel_reconfirm(app, em, &order);
 done:
     if (overflowing) {

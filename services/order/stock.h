@@ -15,6 +15,7 @@
 
 #include "common/emit.h"
 #include "services/order/order.h"
+#include "services/order/store.h"
 
 /* A line inventory holds, at the catalogue's price. */
 typedef struct {
@@ -63,9 +64,14 @@ typedef enum {
  * them), computes the totals, announces order.reserved and brings an
  * order waiting for supply back to new. An order whose sums would not fit
  * int64 is refused (*outcome, detail says which sum), never computed with
- * a wrapped sum. */
+ * a wrapped sum. With `run` (a run of stock.reserved, each order once in
+ * it), an order that nothing after reads back in the transaction has its
+ * prices and totals added to run, for the caller to write with the run's
+ * others (store_orders_set_reserved) before anything else reads them;
+ * NULL writes them at once. */
 db_status_t stock_on_reserved(order_app_t *app, const emitter_t *em, const stock_reserved_t *fact,
-                              stock_outcome_t *outcome, char *detail, size_t detail_size);
+                              store_reserved_many_t *run, stock_outcome_t *outcome, char *detail,
+                              size_t detail_size);
 
 /* stock.shortage: the order waits for supply, its manager gets a task.
  * An edit that could not be held (kept_version set: inventory kept the

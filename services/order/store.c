@@ -287,6 +287,20 @@ static const struct {
      "UPDATE orders SET stock_state = $2, lines_minor = $3, discount_minor = $4, "
      "delivery_minor = $5, vat_minor = $6, total_minor = $7, weight_g = $8, "
      "version = version + 1 WHERE id = $1 RETURNING version"},
+    /* store_orders_set_reserved: order_set_reserved for a run's orders,
+     * each at the version it was read at (locked since) */
+    {"orders_set_reserved_many",
+     "WITH l AS (UPDATE order_lines l SET unit_price_minor = x.p, vat_rate_bp = x.r, "
+     "unit_weight_g = x.w, amount_minor = x.a, discount_minor = x.d, total_minor = x.t, "
+     "vat_minor = x.v, name = CASE WHEN l.name = '' THEN x.n ELSE l.name END "
+     "FROM unnest($9::uuid[], $10::int4[], $11::int8[], $12::int4[], $13::int4[], $14::int8[], "
+     "$15::int8[], $16::int8[], $17::int8[], $18::text[]) AS x (o, line_no, p, r, w, a, d, t, v, "
+     "n) WHERE l.order_id = x.o AND l.line_no = x.line_no) "
+     "UPDATE orders o SET stock_state = 'reserved', lines_minor = v.lm, discount_minor = v.dm, "
+     "delivery_minor = v.dl, vat_minor = v.vm, total_minor = v.tm, weight_g = v.w, "
+     "version = o.version + 1 FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], "
+     "$5::int8[], $6::int8[], $7::int8[], $8::int8[]) AS v (id, version, lm, dm, dl, vm, tm, w) "
+     "WHERE o.id = v.id AND o.version = v.version"},
     {"lines_set_amounts",
      "UPDATE order_lines l SET unit_price_minor = v.p, vat_rate_bp = v.r, unit_weight_g = v.w, "
      "amount_minor = v.a, discount_minor = v.d, total_minor = v.t, vat_minor = v.v, "
@@ -1511,17 +1525,15 @@ db_status_t store_order_lock_reach(db_t *db, const char *order_id, bool *found, 
     return status;
 }
 
-/* The nine arrays of the lines' prices and amounts (line_no, price, VAT,
- * weight, amount, discount, total, VAT amount, name), appended to params;
- * columns[9] hold their bytes until the statement ran (released by the
- * caller in every case). */
-static int amount_columns(pg_array_t columns[9], const order_line_t *lines, size_t count,
-                          db_params_t *params)
+/* The lines' columns of the amount statements: line_no, price, VAT,
+ * weight, amount, discount, total, VAT amount, name. */
+static const uint32_t amount_oids[9] = {PG_OID_INT4, PG_OID_INT8, PG_OID_INT4,
+                                        PG_OID_INT4, PG_OID_INT8, PG_OID_INT8,
+                                        PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT};
+
+/* Adds the lines to columns[9] (of amount_oids). 0 ok, -1 out of memory. */
+static int add_amounts(pg_array_t columns[9], const order_line_t *lines, size_t count)
 {
-    const uint32_t oids[9] = {PG_OID_INT4, PG_OID_INT8, PG_OID_INT4, PG_OID_INT4, PG_OID_INT8,
-                              PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT};
-    for (int c = 0; c < 9; c++)
-        pg_array_init(&columns[c], oids[c]);
     for (size_t i = 0; i < count; i++) {
         const order_line_t *line = &lines[i];
         if (pg_array_add_i32(&columns[0], (int32_t)line->line_no) != 0 ||
@@ -1535,6 +1547,19 @@ static int amount_columns(pg_array_t columns[9], const order_line_t *lines, size
             pg_array_add_text(&columns[8], line->name) != 0)
             return -1;
     }
+    return 0;
+}
+
+/* The nine arrays of the lines' prices and amounts, appended to params;
+ * columns[9] hold their bytes until the statement ran (released by the
+ * caller in every case). */
+static int amount_columns(pg_array_t columns[9], const order_line_t *lines, size_t count,
+                          db_params_t *params)
+{
+    for (int c = 0; c < 9; c++)
+        pg_array_init(&columns[c], amount_oids[c]);
+    if (add_amounts(columns, lines, count) != 0)
+        return -1;
     return params_add_arrays(params, columns, 9);
 }
 
@@ -1594,6 +1619,69 @@ db_status_t store_order_set_reserved(db_t *db, const char *order_id, const order
                              : DB_ERROR;
     for (int c = 0; c < 9; c++)
         pg_array_release(&columns[c]);
+    return status;
+}
+
+void store_reserved_many_init(store_reserved_many_t *many)
+{
+    const uint32_t order_oids[STORE_RESERVED_ORDER_COLUMNS] = {
+        PG_OID_UUID, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8,
+        PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8};
+    for (int c = 0; c < STORE_RESERVED_ORDER_COLUMNS; c++)
+        pg_array_init(&many->orders[c], order_oids[c]);
+    pg_array_init(&many->lines[0], PG_OID_UUID);
+    for (int c = 0; c < 9; c++)
+        pg_array_init(&many->lines[c + 1], amount_oids[c]);
+    many->count = 0;
+}
+
+void store_reserved_many_release(store_reserved_many_t *many)
+{
+    for (int c = 0; c < STORE_RESERVED_ORDER_COLUMNS; c++)
+        pg_array_release(&many->orders[c]);
+    for (int c = 0; c < STORE_RESERVED_LINE_COLUMNS; c++)
+        pg_array_release(&many->lines[c]);
+    many->count = 0;
+}
+
+int store_reserved_many_add(store_reserved_many_t *many, const char *order_id, uint64_t version,
+                            const order_line_t *lines, size_t count,
+                            const order_totals_row_t *totals)
+{
+    pg_array_t *o = many->orders;
+    if (pg_array_add_uuid(&o[0], order_id) != 0 || pg_array_add_i64(&o[1], (int64_t)version) != 0 ||
+        pg_array_add_i64(&o[2], totals->lines_minor) != 0 ||
+        pg_array_add_i64(&o[3], totals->discount_minor) != 0 ||
+        pg_array_add_i64(&o[4], totals->delivery_minor) != 0 ||
+        pg_array_add_i64(&o[5], totals->vat_minor) != 0 ||
+        pg_array_add_i64(&o[6], totals->total_minor) != 0 ||
+        pg_array_add_i64(&o[7], totals->weight_g) != 0)
+        return -1;
+    for (size_t i = 0; i < count; i++)
+        if (pg_array_add_uuid(&many->lines[0], order_id) != 0)
+            return -1;
+    if (add_amounts(&many->lines[1], lines, count) != 0)
+        return -1;
+    many->count++;
+    return 0;
+}
+
+db_status_t store_orders_set_reserved(db_t *db, store_reserved_many_t *many)
+{
+    if (many->count == 0)
+        return DB_OK;
+    db_params_t params;
+    db_params_init(&params);
+    if (params_add_arrays(&params, many->orders, STORE_RESERVED_ORDER_COLUMNS) != 0 ||
+        params_add_arrays(&params, many->lines, STORE_RESERVED_LINE_COLUMNS) != 0)
+        return db_fail(db, DB_STATE_OUT_OF_MEMORY, "could not write %zu reservations", many->count);
+    int64_t updated = 0;
+    db_status_t status = db_run_count(db, "orders_set_reserved_many", &params, &updated);
+    if (status == DB_OK && updated != (int64_t)many->count)
+        /* an order not at the version it was read at: written otherwise
+         * in this transaction, which its caller promised it was not */
+        status = db_fail(db, "XX000", "%lld of %zu orders were at the version they were read at",
+                         (long long)updated, many->count);
     return status;
 }
 

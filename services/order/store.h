@@ -17,6 +17,7 @@
 
 #include "common/db.h"
 #include "common/page.h"
+#include "common/pgarray.h"
 #include "services/order/assign.h"
 #include "services/order/submission.h"
 #include "services/order/login.h"
@@ -288,6 +289,28 @@ db_status_t store_order_set_stock(db_t *db, const char *order_id, const char *st
 db_status_t store_order_set_reserved(db_t *db, const char *order_id, const order_line_t *lines,
                                      size_t count, const order_totals_row_t *totals,
                                      uint64_t *version_out);
+
+/* Reservations written at once: a run of stock.reserved adds each order it
+ * priced (locked by this transaction and read at `version`, not written
+ * since) and store_orders_set_reserved writes them all as
+ * store_order_set_reserved would have, each to version + 1; it fails (not
+ * transiently) unless every order was still at its version. The arrays
+ * are the caller's, released by store_reserved_many_release. */
+#define STORE_RESERVED_ORDER_COLUMNS 8  /* id, version, the six totals */
+#define STORE_RESERVED_LINE_COLUMNS  10 /* order id, the lines' nine columns */
+typedef struct {
+    pg_array_t orders[STORE_RESERVED_ORDER_COLUMNS];
+    pg_array_t lines[STORE_RESERVED_LINE_COLUMNS];
+    size_t count;
+} store_reserved_many_t;
+
+void store_reserved_many_init(store_reserved_many_t *many);
+/* 0 added, -1 out of memory (the run is then not to be written). */
+int store_reserved_many_add(store_reserved_many_t *many, const char *order_id, uint64_t version,
+                            const order_line_t *lines, size_t count,
+                            const order_totals_row_t *totals);
+db_status_t store_orders_set_reserved(db_t *db, store_reserved_many_t *many);
+void store_reserved_many_release(store_reserved_many_t *many);
 
 /* --- editing (editing.c) ---------------------------------------------- */
 

@@ -13,8 +13,9 @@
 # they hold), and the batch path is shown to have run
 # (intake_batched_orders_total). Inventory is paused meanwhile; its
 # answers (stock.reserved) are then held back while the service is paused
-# again, and come as one run, read ahead together: every order priced
-# from the catalogue, reserved once, announced (order.reserved) once.
+# again, and come as one run, read ahead together and written in one
+# statement: every order priced from the catalogue, reserved once,
+# announced (order.reserved) once at the version it is stored at.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kit/kit.sh"
 source "$(dirname "$0")/kit/inventory.sh"
@@ -182,5 +183,13 @@ it_assert_eq "17 17" "$(order_sql "SELECT count(*) || ' ' || count(DISTINCT corr
     "order.reserved once for each order"
 it_assert_eq 17 "$(order_sql "SELECT count(*) FROM orders.order_history WHERE kind = 'stock' AND reason = 'reserved'")" \
     "one stock line in each order's history"
+# the run's prices and totals are written in one statement at its end; the
+# version each order.reserved names (field 2, after the 36-byte order id:
+# bytes 38 and 39 of the payload) is the one its order is at
+it_assert_eq "0 17" "$(order_sql "SELECT count(*) FILTER (WHERE get_byte(b.payload, 38) <> 16
+    OR get_byte(b.payload, 39) <> o.version) || ' ' || count(*) FROM orders.outbox b
+    JOIN orders.orders o ON o.id::text = b.correlation_id WHERE b.type = 'order.reserved'
+    AND o.stock_state = 'reserved' AND o.total_minor = o.lines_minor - o.discount_minor + o.delivery_minor")" \
+    "each order.reserved names the version its order is at, the totals stored"
 order_assert_references
 it_log "intake batch: a burst placed together, each order as it would be alone"
