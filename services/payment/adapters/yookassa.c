@@ -545,7 +545,8 @@ acq_result_t yookassa_webhook_parse(const char *body, size_t len, acq_notice_t *
     const char *id = json_string_value(json_object_get(object, "id"));
     const char *status = json_string_value(json_object_get(object, "status"));
     if (!type || strcmp(type, "notification") != 0 || !event || !json_is_object(object) || !id ||
-        !id[0] || strlen(id) >= ACQ_ID_SIZE || !status || strlen(status) >= sizeof claim->status) {
+        !id[0] || strlen(id) >= ACQ_ID_SIZE || !status || !status[0] ||
+        strlen(status) >= sizeof claim->status) {
         bankcall_fail(err, result, 0, "bad_request",
                       "not a notification with an event and an object with an id and a status");
         goto done;
