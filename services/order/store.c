@@ -111,8 +111,9 @@ static const struct {
     const char *name;
     const char *sql;
 } statements[] = {
-    {"intake_claim_batch", intake_claim_batch_sql}, /* short runs (above) */
     /* intake */
+    /* store_intake_claim_batch for a short run (above its SQL) */
+    {"intake_claim_batch", intake_claim_batch_sql},
     /* the claim and the customer in one round trip (store_intake_claim_customer):
      * the customer is counted or created only when the key is claimed */
     {"intake_claim_customer",
@@ -293,7 +294,10 @@ static const struct {
      "delivery_minor = $5, vat_minor = $6, total_minor = $7, weight_g = $8, "
      "version = version + 1 WHERE id = $1 RETURNING version"},
     /* store_orders_set_reserved: order_set_reserved for a run's orders,
-     * each at the version it was read at (locked since) */
+     * each at the version it was read at (locked since). Joined with
+     * unnest, it is planned afresh at each call: once a run is cheap, once
+     * an order would not be, so a run of one and the careful pass keep the
+     * prepared order_set_reserved */
     {"orders_set_reserved_many",
      "WITH l AS (UPDATE order_lines l SET unit_price_minor = x.p, vat_rate_bp = x.r, "
      "unit_weight_g = x.w, amount_minor = x.a, discount_minor = x.d, total_minor = x.t, "
