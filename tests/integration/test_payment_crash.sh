@@ -21,10 +21,11 @@ pay_start_orderfeed
 crash_env=(JOB_LEASE=4s PAYMENT_BANK_TIMEOUT=1500ms PAYMENT_RECONCILE_AFTER=1h)
 # killed with a call in flight: the call must still be in flight when the
 # test looks, however slow the machine (a call that times out is retried by
-# asking the bank, and would settle before the kill): the test looks within
-# a second of the bank's having the call; the lease, which the next
-# service waits out, twice the timeout
-inflight_env=(JOB_LEASE=6s PAYMENT_BANK_TIMEOUT=3s PAYMENT_RECONCILE_AFTER=1h)
+# asking the bank, and would settle before the kill): the test looks a
+# moment after the bank has the call, but that moment once took over 3 s
+# (make test alone, 23:28 on 2026-12-07), so the call may take 5 s; the
+# lease, which the next service waits out, twice the timeout
+inflight_env=(JOB_LEASE=10s PAYMENT_BANK_TIMEOUT=5s PAYMENT_RECONCILE_AFTER=1h)
 pay_start pay1 sberbank "${inflight_env[@]}"
 new_id() { cat /proc/sys/kernel/random/uuid; }
 bank_order() { fake_get "/_fake/sberbank/orders/$1"; }
