@@ -25,7 +25,8 @@
  * then those of its lines, delivery and customer's contact as
  * store_lines_reach reads them (reach_from_result). */
 #define ORDER_LOCK_COLUMNS                                                                         \
-    "o.id, o.number, o.title, o.status, s.group_code, o.version, "                                 \
+    "o.id, o.number, o.title, o.status, "                                                          \
+    "(SELECT s.group_code FROM statuses s WHERE s.code = o.status), o.version, "                   \
     "coalesce(o.manager_id::text, ''), o.customer_id, o.channel, o.source, o.region, "             \
     "o.delivery_method, o.stock_state, o.currency, o.discount_bp, o.taken_up_at IS NOT NULL, "     \
     "o.total_minor IS NOT NULL, coalesce(o.lines_minor, 0), coalesce(o.discount_minor, 0), "       \
@@ -37,6 +38,18 @@
     "l.line_no, l.sku, l.name, l.quantity, coalesce(l.sender_price_minor, -1), "                   \
     "coalesce(l.unit_price_minor, -1), coalesce(l.vat_rate_bp, 0), coalesce(l.unit_weight_g, 0), " \
     "o.delivery::text, coalesce(c.name, ''), coalesce(c.phone, ''), coalesce(c.email, '')"
+#define LINES_REACH_NCOLS 12
+/* After ORDER_LOCK_COLUMNS and LINES_REACH_COLUMNS, whether the order's row
+ * is the version the statement's snapshot holds. A statement that locks
+ * the order and reads its lines at once waited, when another transaction
+ * held the order, for that one to commit, and then locks the order's new
+ * version but reads the lines and the customer as its snapshot had them,
+ * before the other's commit: false says so (every change to an order's
+ * lines updates its row), and store_order_lock_reach reads again, the
+ * lock now held. */
+#define LOCK_FRESH_COLUMN                                                                          \
+    ", coalesce(o.xmin = (SELECT x.xmin FROM orders x WHERE x.id = o.id), false)"
+#define LOCK_FRESH_COL (ORDER_LOCK_NCOLS + LINES_REACH_NCOLS)
 
 static const bulk_spec_t history_spec = {
     .stmt = "order_history_bulk",
@@ -230,19 +243,23 @@ static const struct {
     {"order_first_manager",
      "WITH own AS (UPDATE customers SET manager_id = $2 WHERE id = $3 AND manager_id IS NULL) "
      "UPDATE orders SET manager_id = $2, assigned_at = " TS("$4") " WHERE id = $1"},
-    {"order_lock", "SELECT " ORDER_LOCK_COLUMNS " FROM orders o "
-                   "JOIN statuses s ON s.code = o.status WHERE o.id = $1 FOR UPDATE OF o"},
+    /* The statements that lock an order join no other table: a row locked
+     * after waiting for another transaction is its new version, checked
+     * again against the joins with the other tables' rows as they were
+     * before, and an order whose status moved meanwhile would fail its join
+     * with statuses and not be found. The status's group is a subquery. */
+    {"order_lock", "SELECT " ORDER_LOCK_COLUMNS " FROM orders o WHERE o.id = $1 FOR UPDATE OF o"},
     /* store_order_lock_reach: order_lock and lines_reach in one round trip */
     {"order_lock_reach",
-     "SELECT " ORDER_LOCK_COLUMNS ", " LINES_REACH_COLUMNS " FROM orders o "
-     "JOIN statuses s ON s.code = o.status LEFT JOIN customers c ON c.id = o.customer_id "
+     "SELECT " ORDER_LOCK_COLUMNS ", " LINES_REACH_COLUMNS LOCK_FRESH_COLUMN " FROM orders o "
+     "LEFT JOIN customers c ON c.id = o.customer_id "
      "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 ORDER BY l.line_no "
      "FOR UPDATE OF o"},
     /* store_orders_lock_reach_ahead: order_lock_reach for many orders, locked
      * in the order of their ids (two such runs never wait on each other) */
     {"orders_lock_reach_ahead",
-     "SELECT " ORDER_LOCK_COLUMNS ", " LINES_REACH_COLUMNS " FROM orders o "
-     "JOIN statuses s ON s.code = o.status LEFT JOIN customers c ON c.id = o.customer_id "
+     "SELECT " ORDER_LOCK_COLUMNS ", " LINES_REACH_COLUMNS LOCK_FRESH_COLUMN " FROM orders o "
+     "LEFT JOIN customers c ON c.id = o.customer_id "
      "LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = ANY ($1::uuid[]) "
      "ORDER BY o.id, l.line_no FOR UPDATE OF o"},
     {"status_group", "SELECT group_code FROM statuses WHERE code = $1"},
@@ -1403,13 +1420,23 @@ db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lin
     return status;
 }
 
+/* Whether rows [first, end) of a lock_reach result hold what was committed
+ * when the order was locked (LOCK_FRESH_COLUMN). */
+static bool lock_rows_fresh(const PGresult *res, int first, int end)
+{
+    for (int r = first; r < end; r++)
+        if (strcmp(PQgetvalue(res, r, LOCK_FRESH_COL), "t") != 0)
+            return false;
+    return true;
+}
+
 /* Orders locked and read ahead (store_orders_lock_reach_ahead), each handed
  * once to store_order_lock_reach in the same transaction; forgotten when
  * the transaction ends or rolls back to a savepoint. */
 typedef struct {
     char id[37];
     int first, end; /* its rows of res */
-    bool handed;
+    bool handed;    /* given out, or changed while the run waited for it (read again alone) */
 } ahead_order_t;
 
 typedef struct {
@@ -1481,6 +1508,9 @@ db_status_t store_orders_lock_reach_ahead(db_t *db, const char *const *order_ids
         orders[n].end = r + 1;
         n++;
     }
+    /* one changed while the run waited for it: read again alone, locked */
+    for (size_t i = 0; i < n; i++)
+        orders[i].handed = !lock_rows_fresh(res, orders[i].first, orders[i].end);
     ahead->res = res;
     ahead->orders = orders;
     ahead->count = n;
@@ -1524,6 +1554,12 @@ db_status_t store_order_lock_reach(db_t *db, const char *order_id, bool *found, 
     db_param_text(&params, order_id);
     PGresult *res = NULL;
     db_status_t status = db_run(db, "order_lock_reach", &params, &res);
+    if (status == DB_OK && !lock_rows_fresh(res, 0, PQntuples(res))) {
+        /* it changed while we waited for it: read again, locked since */
+        PQclear(res);
+        res = NULL;
+        status = db_run(db, "order_lock_reach", &params, &res);
+    }
     if (status != DB_OK)
         return status;
     *found = PQntuples(res) > 0;
@@ -2506,7 +2542,11 @@ static const struct {
      "l.order_id = o.id), 'claimed', (SELECT coalesce(json_object_agg(x.line_no, x.n), '{}') "
      "FROM (SELECT e->>'line_no' AS line_no, sum((e->>'quantity')::bigint) AS n FROM claims c, "
      "jsonb_array_elements(c.lines) e WHERE c.order_id = o.id AND c.status <> 'rejected' "
-     "GROUP BY 1) x)) FROM orders o WHERE o.id = $1 FOR UPDATE OF o"},
+     "GROUP BY 1) x)) FROM orders o WHERE o.id = $1"},
+    /* locked before claim_order_json reads it, in a statement of its own:
+     * one that waited for the lock would read the lines and the claims as
+     * they were before the transaction it waited for (another claim) */
+    {"claim_order_lock", "SELECT 1 FROM orders WHERE id = $1 FOR UPDATE"},
     {"claim_insert",
      "INSERT INTO claims (id, order_id, name, type, reason, comment, status, lines, "
      "amount_minor, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'under_review', "
@@ -2617,7 +2657,8 @@ db_status_t store_claim_order_json(db_t *db, const char *order_id, json_t **out)
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, order_id);
-    return db_run_json(db, "claim_order_json", &params, out);
+    db_status_t status = db_run(db, "claim_order_lock", &params, NULL);
+    return status == DB_OK ? db_run_json(db, "claim_order_json", &params, out) : status;
 }
 
 db_status_t store_claim_insert(db_t *db, const claim_row_t *row)

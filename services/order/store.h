@@ -203,7 +203,9 @@ typedef struct {
     uint64_t lines_version; /* the version whose lines inventory answers (editing.c) */
 } order_t;
 
-/* Reads and locks the order (FOR UPDATE); *found false when unknown. */
+/* Reads and locks the order (FOR UPDATE); *found false when unknown. An
+ * order held by another transaction is waited for and read as that one
+ * left it. */
 db_status_t store_order_lock(db_t *db, const char *order_id, bool *found, order_t *order_out);
 
 /* The status's group; "" when the status is unknown. */
@@ -263,12 +265,15 @@ db_status_t store_lines_reach(db_t *db, const char *order_id, order_line_t **lin
  * store_order_lock_reach would, in one round trip, for the run of stock
  * answers about to be applied: store_order_lock_reach then hands each of
  * them out once, without asking, until the transaction ends or rolls back
- * to a savepoint. An order not found is asked for again as usual. */
+ * to a savepoint. An order not found, or changed while the run waited
+ * for it, is asked for again as usual. */
 db_status_t store_orders_lock_reach_ahead(db_t *db, const char *const *order_ids, size_t count);
 
 /* store_order_lock and store_lines_reach in one round trip: the order
- * locked, its lines, delivery and customer's contact; when !*found nothing
- * is returned, else the caller frees *lines_out and *delivery_json_out. */
+ * locked, its lines, delivery and customer's contact, all as committed when
+ * the lock was had (a second round trip when the order changed while it
+ * was waited for); when !*found nothing is returned, else the caller frees
+ * *lines_out and *delivery_json_out. */
 db_status_t store_order_lock_reach(db_t *db, const char *order_id, bool *found, order_t *order,
                                    order_line_t **lines_out, size_t *count_out,
                                    char **delivery_json_out, customer_contact_t *contact_out);

@@ -214,6 +214,7 @@ out=$(as "$as_boris" POST "/v1/claims/$c4/status" '{"to":"under_review"}')
 it_assert_eq 409 "$(http_code "$out")" "a rejected claim is final"
 out=$(as "$as_boris" POST "/v1/orders/$o1/claims" '{"type":"refund","reason":"changed_mind","lines":[{"line_no":2,"quantity":1}]}')
 it_assert_eq 201 "$(http_code "$out")" "the rejected claim's shade may be claimed again: ${out:0:300}"
+c5=$(http_body "$out" | jq -r .id)
 
 # --- lists, paging and the report --------------------------------------------------------------------------
 out=$(as "$as_sklad" GET "/v1/orders/$o1/claims?limit=3")
@@ -230,6 +231,26 @@ it_assert_eq "5 3 1 1 2 1 2 4" \
     "$(http_body "$out" | jq -r '"\(.claims) \(.by_type.refund) \(.by_type.exchange) \(.by_type.repair) \(.by_reason.defect) \(.by_reason.wrong_item) \(.to_completion.count) \(.to_decision.count)"')" \
     "the report: ${out:0:400}"
 [ "$(http_body "$out" | jq -r '.to_decision.median_hours != null')" = true ] || it_fail "no median: $out"
+
+# --- two claims for the last shade at once: the one that waited sees the other ----------------------------
+# Another manager's claim is being filed (here a transaction that holds the
+# order while it adds the claim) when this one comes: it waits for the
+# order, and then counts the other's shade, not the order as it was.
+out=$(as "$as_boris" POST "/v1/claims/$c5/decision" '{"decision":"rejected","comment":"kept after all"}')
+it_assert_eq 200 "$(http_code "$out")" "a shade freed: ${out:0:300}"
+order_held "$o1" '%FROM orders%id = $1%FOR UPDATE%' 10 "INSERT INTO orders.claims (id, order_id, name, type,
+    reason, status, lines, amount_minor, created_by, created_at) VALUES (gen_random_uuid(), '$o1',
+    'Refund (another manager)', 'refund', 'changed_mind', 'under_review',
+    '[{\"line_no\":2,\"quantity\":1}]', 40000, 'it', now())" >"$IT_RUN/held_claim.out" &
+holder=$!
+it_wait_until 10 "the other claim holds the order" order_held_now
+out=$(as "$as_boris" POST "/v1/orders/$o1/claims" '{"type":"refund","reason":"changed_mind","lines":[{"line_no":2,"quantity":1}]}')
+wait "$holder" || it_fail "the other claim: $(cat "$IT_RUN/held_claim.out")"
+grep -q "held until it was waited for" "$IT_RUN/held_claim.out" ||
+    it_fail "the claim did not wait for the order: $(cat "$IT_RUN/held_claim.out")"
+it_assert_eq "422 exceeds_ordered" "$(http_code "$out") $(http_body "$out" | jq -r '.errors[0].code')" \
+    "the last shade claimed twice at once: ${out:0:300}"
+
 it_assert_eq 0 "$(order_sql "SELECT count(*) FROM orders.dead_letters")" "nothing parked in the order service"
 
 it_log "claims: refused before delivery and past their bounds; refund, exchange, repair, rejection; lists and report"

@@ -201,6 +201,74 @@ it_assert_eq "r-31=succeeded r-32=succeeded request:req-9=failed" \
 it_assert_eq "0 unpaid succeeded" "$(http_body "$card" | jq -r '"\(.payment.paid_minor) \(.payment.payment_status) \(.payment.refund_state)"')" \
     "the order card's money after the refunds"
 
+# --- a fact that waits while a person moves the order applies to the order as moved -----
+# (CI, 2026-12-07: a refund heard while an admin cancelled the order was
+# parked as about an unknown order, and every later fact of that order
+# waited behind it.) A handler that waits for an order's lock gets its new
+# version; the statement that joined it to its status's row as it was
+# before found no order. The inbox's careful second pass hid it unless the
+# order was held again when that pass came: here two moves do that. The
+# first moves the order to payment_error and holds it until the fact's
+# handler and the second move wait for it; the second moves it back to
+# awaiting_payment and holds it until a handler waits again (a second pass)
+# or for 2 s. The new link applies to the order as moved.
+o7=$(submit_far P-HELD)
+# a handler's statement that locks an order
+locking='%FOR UPDATE OF o%'
+# held_move STATUS WAITER SECONDS: o7 moved to STATUS and held
+held_move() { order_held "$o7" "$2" "$3" "UPDATE orders.orders SET status = '$1' WHERE id = '$o7'"; }
+order_waits() { # a handler's statement waits for the held order
+    [ "$(order_sql "SELECT count(*) FROM pg_stat_activity a WHERE a.query LIKE '$locking'
+        AND a.query NOT LIKE 'DO%' AND EXISTS (SELECT 1 FROM pg_stat_activity b
+            WHERE b.pid = ANY (pg_blocking_pids(a.pid)) AND b.query LIKE 'DO%')")" -ge 1 ]
+}
+# the first holds until the second waits too (the handler waits already),
+# the second until a handler's second pass waits for it, or 2 s
+held_move payment_error "DO%" 10 >"$IT_RUN/held_move1.out" &
+first=$!
+it_wait_until 10 "the first move holds the order" order_held_now
+pay invoice.created "{\"order_id\":\"$o7\",\"invoice_id\":\"inv-7\",\"amount_minor\":1000,\"payment_url\":\"https://pay.example/inv-7\",\"expires_at_ms\":1900000000000,\"bank\":\"sberbank\"}"
+it_wait_until 10 "the fact's handler waits for the order" order_waits
+held_move awaiting_payment "$locking" 2 >"$IT_RUN/held_move2.out" &
+second=$!
+wait "$first" || it_fail "the first move: $(cat "$IT_RUN/held_move1.out")"
+grep -q "held until it was waited for" "$IT_RUN/held_move1.out" ||
+    it_fail "the second move did not wait for the first: $(cat "$IT_RUN/held_move1.out")"
+wait "$second" || it_fail "the second move: $(cat "$IT_RUN/held_move2.out")"
+it_wait_until 20 "the fact applied" history_has "$o7" invoice.created
+it_assert_eq "awaiting_payment https://pay.example/inv-7 0" \
+    "$(order_sql "SELECT status || ' ' || (payment->>'payment_url') || ' ' || (SELECT count(*) FROM orders.dead_letters WHERE correlation_id = '$o7') FROM orders.orders WHERE id = '$o7'")" \
+    "the fact applied to the order as moved, nothing parked"
+
+# --- the lines as committed when the order's lock was had ------------------------------
+# The handler of stock.reserved locks the order and reads its lines in one
+# statement; one that waited for the lock read the lines as they were
+# before the transaction it waited for. No path changes an order's lines
+# without moving its lines_version (an edit does, and the answer is then
+# stale), but the handler must not count on that: a line's quantity
+# changed under the lock here is priced as it now is. Inventory is paused
+# so that its answer comes while the order is held.
+inv_pid=$(it_pid inv)
+kill -STOP "$inv_pid"
+out=$(order_submit P-LINES '{"customer":{"name":"Far Customer","email":"far@example.ru"},"delivery":{"method":"post",
+  "address":{"region":"Kamchatka","city":"Petropavlovsk","line1":"Lenina 1","postal_code":"683000"}},
+  "items":[{"sku":"LAMP","quantity":1}]}')
+[ "$(http_code "$out")" = 201 ] || { kill -CONT "$inv_pid"; it_fail "submitting P-LINES: $out"; }
+o8=$(http_body "$out" | jq -r .order_id)
+reading='%LEFT JOIN order_lines l%FOR UPDATE OF o%' # the lock that reads the lines
+order_held "$o8" "$reading" 10 "UPDATE orders.order_lines SET quantity = 2 WHERE order_id = '$o8' AND line_no = 1" \
+    >"$IT_RUN/held_lines.out" &
+holder=$!
+it_wait_until 10 "the order held" order_held_now
+kill -CONT "$inv_pid"
+wait "$holder" || it_fail "the held lines: $(cat "$IT_RUN/held_lines.out")"
+grep -q "held until it was waited for" "$IT_RUN/held_lines.out" ||
+    it_fail "stock.reserved's handler did not wait for the held order: $(cat "$IT_RUN/held_lines.out")"
+it_wait_until 20 "P-LINES reserved" order_has_stock "$o8" reserved
+it_assert_eq "2 500000" \
+    "$(order_sql "SELECT quantity || ' ' || amount_minor FROM orders.order_lines WHERE order_id = '$o8' AND line_no = 1")" \
+    "the line priced at the quantity it had when the handler had the order"
+
 # --- what cannot be applied is parked, the stream goes on -------------------------------
 out=$(it_http POST http://127.0.0.1:28125/v1/publish '{"events":[{"type":"payment.succeeded","payload":{"order_id":"x","paid_minor":"lots"}}]}')
 it_assert_eq "422 not_published" "$(http_code "$out") $(http_body "$out" | jq -r .code)" "factfeed refuses a payload that is not the message"

@@ -106,6 +106,34 @@ order_assert_references() {
         "dangling references (history, lines, intake keys, task orders, task assignees, statuses, customers, order managers, customer managers)"
 }
 
+# order_held ORDER WAITER SECONDS SQL: another transaction on the order:
+# SQL, the order's row updated, then held until a session whose statement
+# is LIKE WAITER waits for it (it then says "held until it was waited
+# for"), or for SECONDS; its output is psql's. For what the order
+# service's handlers read after waiting for an order's lock.
+order_held() {
+    order_sql "DO \$\$
+        DECLARE deadline timestamptz := clock_timestamp() + interval '$3 s';
+        BEGIN
+            $4;
+            UPDATE orders.orders SET version = version + 1 WHERE id = '$1';
+            LOOP
+                PERFORM pg_stat_clear_snapshot();
+                IF EXISTS (SELECT 1 FROM pg_stat_activity
+                           WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid)) AND query LIKE '$2') THEN
+                    RAISE NOTICE 'held until it was waited for';
+                    EXIT;
+                END IF;
+                EXIT WHEN clock_timestamp() > deadline;
+                PERFORM pg_sleep(0.02);
+            END LOOP;
+        END \$\$" 2>&1
+}
+# order_held_now: a transaction of order_held has done its SQL and holds
+order_held_now() {
+    [ "$(order_sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE 'DO%'")" -ge 1 ]
+}
+
 # order_move ORDER TO TOKEN [REASON]: POST the status move, "<status> <body>"
 order_move() {
     local reason=${4:+,\"reason\":\"$4\"}
