@@ -91,7 +91,23 @@ it_log() {
 
 it_fail() {
     echo "it: FAILED: $*" >&2
+    # in the test's own shell (not a journey's subshell): what the
+    # processes warned of, where a CI report that keeps only the failure's
+    # last lines still shows it
+    [ "$BASHPID" = "$$" ] && _it_log_warnings >&2
     exit 1
+}
+
+# _it_log_warnings: the last 25 warnings and errors of the test's
+# processes ($IT_RUN/*.log, JSON lines), oldest first, each named by its log
+_it_log_warnings() {
+    local lines
+    lines=$(grep -H -E '"level":"(warn|error|fatal)"' "$IT_RUN"/*.log 2>/dev/null |
+        sed -E 's|^.*/([^/]+)\.log:(\{"ts":"([^"]*)".*)$|\3 \1: \2|' | LC_ALL=C sort | tail -25 |
+        cut -d' ' -f2- | cut -c1-400)
+    [ -z "$lines" ] && return
+    echo "it: the processes' last warnings and errors:"
+    sed 's/^/  /' <<<"$lines"
 }
 
 # it_assert_eq EXPECTED ACTUAL WHAT
@@ -148,11 +164,20 @@ it_stop() {
 it_wait_until() {
     local seconds=$1 what=$2
     shift 2
-    local deadline=$((SECONDS + seconds))
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || it_fail "timed out after ${seconds}s waiting for: $what"
+    local deadline=$((SECONDS + seconds)) err="$IT_RUN/.wait-err.$BASHPID"
+    while ! "$@" >/dev/null 2>"$err"; do
+        [ "$SECONDS" -lt "$deadline" ] ||
+            it_fail "timed out after ${seconds}s waiting for: $what$(_it_last_err "$err")"
         sleep 0.1
     done
+    rm -f "$err"
+}
+
+# _it_last_err FILE: what the last attempt of a wait said on stderr, if
+# anything, as a suffix for its failure (a refused connection is not a
+# wrong value)
+_it_last_err() {
+    [ -s "$1" ] && printf '; its last attempt said: %s' "$(tail -3 "$1" | tr '\n' ' ' | cut -c1-300)"
 }
 
 # it_wait_value SECONDS WHAT OP EXPECTED CMD [ARGS...]: runs CMD every 0.1 s
@@ -162,12 +187,12 @@ it_wait_until() {
 it_wait_value() {
     local seconds=$1 what=$2 op=$3 expected=$4 got
     shift 4
-    local deadline=$((SECONDS + seconds))
+    local deadline=$((SECONDS + seconds)) err="$IT_RUN/.wait-err.$BASHPID"
     while :; do
-        got=$("$@" 2>/dev/null)
-        test "$got" "$op" "$expected" 2>/dev/null && return 0
+        got=$("$@" 2>"$err")
+        test "$got" "$op" "$expected" 2>/dev/null && { rm -f "$err"; return 0; }
         [ "$SECONDS" -lt "$deadline" ] ||
-            it_fail "timed out after ${seconds}s waiting for: $what (last '$got', wanted $op $expected)"
+            it_fail "timed out after ${seconds}s waiting for: $what (last '$got', wanted $op $expected)$(_it_last_err "$err")"
         sleep 0.1
     done
 }

@@ -117,7 +117,27 @@ journey_run() {
             rc=1
         fi
     done
+    local parked
+    parked=$(journey_dead_letters) || it_fail "could not read the services' dead letters"
+    if [ -n "$parked" ]; then
+        echo "--- dead letters:"
+        echo "$parked"
+        [ "$rc" -eq 0 ] && it_fail "the journeys passed, but a service parked an event (above)"
+    fi
     [ "$rc" -eq 0 ] || it_fail "journeys failed: ${failed[*]}"
+}
+
+# journey_dead_letters: every event a service parked, a line each, oldest
+# first. A store's day parks nothing: each is a fault, and an order's later
+# events wait behind it.
+journey_dead_letters() {
+    local schema union="" sep=""
+    for schema in orders inventory payment notification shipping; do
+        union+="$sep SELECT '$schema' AS schema, * FROM $schema.dead_letters"
+        sep=" UNION ALL"
+    done
+    it_psql "SELECT format('%s: %s %s seq %s of %s: %s %s', schema, stream, type, seq,
+        correlation_id, err, left(detail, 200)) FROM ($union) d ORDER BY created_at"
 }
 
 # --- driving an order as a store would ---------------------------------------------------
