@@ -35,6 +35,7 @@ struct replay_server {
     int stop_fd;
     pthread_t thread;
     bool started;
+    atomic_bool open; /* serving; until then every request is "unavailable" */
     db_t *db;
     metrics_counter_t *requests;
     metrics_counter_t *events_sent;
@@ -137,6 +138,11 @@ static void serve_range(replay_server_t *server, const zmq_msg_t *identity,
 {
     PGresult *head = NULL, *range = NULL;
     Conveyor__ReplayEnd *end = &answer->end;
+    if (!atomic_load(&server->open)) {
+        /* the service has not migrated its schema yet: nothing to read */
+        end->status = CONVEYOR__REPLAY_END__STATUS__UNAVAILABLE;
+        return;
+    }
     db_params_t params;
     db_params_init(&params);
     db_param_text(&params, server->stream);
@@ -326,6 +332,7 @@ replay_server_t *replay_server_new(const replay_config_t *config)
     server->bind = strdup(config->bind);
     server->stream = strdup(config->stream);
     server->app_name = strdup(config->app_name ? config->app_name : "replay");
+    atomic_init(&server->open, !config->opens_later);
     if (server->stop_fd < 0 || !server->dsn || !server->bind || !server->stream ||
         !server->app_name)
         goto fail;
@@ -379,6 +386,11 @@ replay_server_t *replay_server_new(const replay_config_t *config)
 fail:
     replay_server_destroy(&server);
     return NULL;
+}
+
+void replay_server_open(replay_server_t *server)
+{
+    atomic_store(&server->open, true);
 }
 
 void replay_server_destroy(replay_server_t **self_p)

@@ -38,6 +38,10 @@ typedef struct {
      * with the service's key pair and lets in the service and operator
      * keys of the trusted directory. NULL or off: plain. */
     const curve_t *curve;
+    /* Answer every request "unavailable", without reading the database,
+     * until replay_server_open: a service's schema may not be migrated when
+     * its endpoint is first asked. */
+    bool opens_later;
 } replay_config_t;
 
 typedef struct replay_server replay_server_t;
@@ -78,6 +82,9 @@ replay_request_status_t replay_request_decode(const void *command, size_t comman
 /* Caller owns the result; binds and starts the thread. NULL (logged) if
  * the endpoint cannot be bound. */
 replay_server_t *replay_server_new(const replay_config_t *config);
+
+/* Serves from now on (a server made with opens_later). */
+void replay_server_open(replay_server_t *server);
 
 /* Stops the thread and frees; NULL-safe. */
 void replay_server_destroy(replay_server_t **self_p);

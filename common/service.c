@@ -412,6 +412,7 @@ service_t *service_new(const service_def_t *def, int argc, char **argv)
         .stream = def->name,
         .app_name = def->name,
         .curve = svc->curve,
+        .opens_later = true, /* once migrated (service_run) */
     };
     svc->replay = replay_server_new(&replay_config);
 
@@ -678,6 +679,7 @@ int service_run(service_t *svc)
         return 1;
     }
     if (waited == 0) {
+        replay_server_open(svc->replay);
         if (relay_start(svc->relay) != 0 || inbox_start(svc->inbox) != 0 ||
             jobs_start(svc->jobs) != 0) {
             log_error("service could not start its parts", LF_STR("service", svc->def.name),

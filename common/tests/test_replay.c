@@ -508,6 +508,34 @@ static void test_bound_endpoint_is_refused(void **state)
     answer_clear(&answer);
 }
 
+/* A service's endpoint is up before its schema is migrated: until opened
+ * it answers "unavailable" and reads nothing, then serves. */
+static void test_unavailable_until_opened(void **state)
+{
+    (void)state;
+    char later_endpoint[64];
+    replay_server_t *later = NULL;
+    for (int attempt = 0; attempt < 5 && !later; attempt++) {
+        snprintf(later_endpoint, sizeof later_endpoint, "tcp://127.0.0.1:%d", free_port());
+        replay_config_t config = {
+            .dsn = dsn, .bind = later_endpoint, .stream = STREAM, .opens_later = true};
+        later = replay_server_new(&config);
+    }
+    assert_non_null(later);
+    assert_int_equal(zmq_disconnect(dealer, endpoint), 0);
+    assert_int_equal(zmq_connect(dealer, later_endpoint), 0);
+    answer_t answer;
+    ask(STREAM, EPOCH, 1, 10, &answer);
+    assert_int_equal(answer.count, 0);
+    assert_int_equal(answer.end->status, CONVEYOR__REPLAY_END__STATUS__UNAVAILABLE);
+    answer_clear(&answer);
+    replay_server_open(later);
+    ask(STREAM, EPOCH, 1, 10, &answer);
+    assert_end(&answer, END_OK, 10, ROWS);
+    answer_clear(&answer);
+    replay_server_destroy(&later);
+}
+
 /* --- fixtures --------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -600,6 +628,7 @@ int main(void)
         REPLAY_TEST(test_malformed_requests_are_ignored),
         REPLAY_TEST(test_head_only_sends_no_events),
         REPLAY_TEST(test_bound_endpoint_is_refused),
+        REPLAY_TEST(test_unavailable_until_opened),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     metrics_shutdown();
