@@ -508,19 +508,31 @@ static void test_bound_endpoint_is_refused(void **state)
     answer_clear(&answer);
 }
 
+/* A server of STREAM on a free loopback port, its endpoint into
+ * endpoint_out (64 bytes): a port found free may be taken before it is
+ * bound, so a few are tried. NULL if none could be bound. */
+static replay_server_t *server_on_free_port(bool opens_later, char endpoint_out[64])
+{
+    replay_server_t *made = NULL;
+    for (int attempt = 0; attempt < 5 && !made; attempt++) {
+        snprintf(endpoint_out, 64, "tcp://127.0.0.1:%d", free_port());
+        replay_config_t config = {.dsn = dsn,
+                                  .bind = endpoint_out,
+                                  .stream = STREAM,
+                                  .app_name = "test_replay_server",
+                                  .opens_later = opens_later};
+        made = replay_server_new(&config);
+    }
+    return made;
+}
+
 /* A service's endpoint is up before its schema is migrated: until opened
  * it answers "unavailable" and reads nothing, then serves. */
 static void test_unavailable_until_opened(void **state)
 {
     (void)state;
     char later_endpoint[64];
-    replay_server_t *later = NULL;
-    for (int attempt = 0; attempt < 5 && !later; attempt++) {
-        snprintf(later_endpoint, sizeof later_endpoint, "tcp://127.0.0.1:%d", free_port());
-        replay_config_t config = {
-            .dsn = dsn, .bind = later_endpoint, .stream = STREAM, .opens_later = true};
-        later = replay_server_new(&config);
-    }
+    replay_server_t *later = server_on_free_port(true, later_endpoint);
     assert_non_null(later);
     assert_int_equal(zmq_disconnect(dealer, endpoint), 0);
     assert_int_equal(zmq_connect(dealer, later_endpoint), 0);
@@ -557,13 +569,7 @@ static int group_setup(void **state)
     const migration_set_t *sets[] = {&kit_migrations};
     if (migrate_run(db, schema, sets, 1) != 0 || outbox_prepare(db) != 0)
         return -1;
-    /* a port found free may be taken before we bind it: try a few */
-    for (int attempt = 0; attempt < 5 && !server; attempt++) {
-        snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", free_port());
-        replay_config_t config = {
-            .dsn = dsn, .bind = endpoint, .stream = STREAM, .app_name = "test_replay_server"};
-        server = replay_server_new(&config);
-    }
+    server = server_on_free_port(false, endpoint);
     zctx = zmq_ctx_new();
     return server && zctx ? 0 : -1;
 }
